@@ -1,0 +1,35 @@
+# mailflow developer commands. `make test` is what CI runs.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 60s
+BENCHTIME ?= 1s
+
+.PHONY: test unit lint fmt bench fuzz
+
+## test: lint, then every test (Node tools are installed on first use)
+test: lint unit
+
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+## lint: gofmt check, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l .); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+fmt:
+	gofmt -w .
+
+## bench: every Go benchmark, with allocations
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done

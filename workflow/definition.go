@@ -1,0 +1,138 @@
+package workflow
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+)
+
+// definitionJSON is the mail state machine, JSONPath query language. AWS
+// (through CDK's DefinitionSubstitutions) and the local runtime run this
+// same text.
+//
+//go:embed mail.asl.json
+var definitionJSON []byte
+
+// Placeholders that a deployment must substitute in the definition.
+const (
+	PlaceholderAcquireLock      = "AcquireLockFunctionArn"
+	PlaceholderFetchAttachments = "FetchAttachmentsFunctionArn"
+	PlaceholderSend             = "SendFunctionArn"
+	PlaceholderReleaseLock      = "ReleaseLockFunctionArn"
+	PlaceholderDeadLetterQueue  = "DeadLetterQueueUrl"
+)
+
+// Definition returns a copy of the state-machine definition with its
+// ${Placeholder} substitutions left in place, as CDK expects it.
+func Definition() []byte { return bytes.Clone(definitionJSON) }
+
+var placeholderPattern = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
+
+// Placeholders lists the ${...} names the definition uses, sorted.
+func Placeholders() []string {
+	var names []string
+	for _, m := range placeholderPattern.FindAllSubmatch(definitionJSON, -1) {
+		names = append(names, string(m[1]))
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// Settings tune the definition for one deployment.
+type Settings struct {
+	// Substitutions maps every placeholder to its value (ARN or URL).
+	Substitutions map[string]string
+	// MapConcurrency bounds how many records of a batch run at once;
+	// 0 keeps the definition's default (10).
+	MapConcurrency int
+}
+
+// MaxMapConcurrency bounds Settings.MapConcurrency: more parallel sends per
+// batch than this only adds throttling.
+const MaxMapConcurrency = 1000
+
+// Render returns the definition with every placeholder substituted and the
+// settings applied. Unknown or missing substitutions are errors, so a typo
+// cannot reach a deployment.
+func Render(s Settings) ([]byte, error) {
+	var errs []error
+	want := Placeholders()
+	for _, name := range want {
+		if v, ok := s.Substitutions[name]; !ok || v == "" {
+			errs = append(errs, fmt.Errorf("substitution %q is missing", name))
+		}
+	}
+	extra := make([]string, 0)
+	for name := range s.Substitutions {
+		if !slices.Contains(want, name) {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	for _, name := range extra {
+		errs = append(errs, fmt.Errorf("substitution %q is not used by the definition", name))
+	}
+	if s.MapConcurrency < 0 || s.MapConcurrency > MaxMapConcurrency {
+		errs = append(errs, fmt.Errorf("MapConcurrency %d is outside 0..%d", s.MapConcurrency, MaxMapConcurrency))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	var def map[string]any
+	dec := json.NewDecoder(bytes.NewReader(definitionJSON))
+	dec.UseNumber()
+	if err := dec.Decode(&def); err != nil {
+		return nil, fmt.Errorf("embedded definition: %w", err)
+	}
+	if s.MapConcurrency > 0 {
+		m, ok := mapState(def)
+		if !ok {
+			return nil, errors.New("embedded definition: no top-level Map state")
+		}
+		m["MaxConcurrency"] = s.MapConcurrency
+	}
+	substitute(def, s.Substitutions)
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(def); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// MapStateName is the state that fans the batch out per record.
+const MapStateName = "ProcessRecords"
+
+func mapState(def map[string]any) (map[string]any, bool) {
+	states, _ := def["States"].(map[string]any)
+	m, ok := states[MapStateName].(map[string]any)
+	return m, ok
+}
+
+// substitute replaces ${Name} in every string value, as CDK's
+// DefinitionSubstitutions does.
+func substitute(v any, subs map[string]string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = substitute(e, subs)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = substitute(e, subs)
+		}
+	case string:
+		return placeholderPattern.ReplaceAllStringFunc(x, func(m string) string {
+			return subs[m[2:len(m)-1]]
+		})
+	}
+	return v
+}

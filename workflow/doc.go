@@ -1,0 +1,42 @@
+// Package workflow is the mail contract shared by every part of mailflow: the
+// queue message (schema version 1), the error names the tasks raise, the
+// EventBridge Pipes record and batch-result shapes, and the state-machine
+// definition that runs on AWS and locally.
+//
+// It is a leaf package: it imports nothing of ours, so tasks, adapters, the
+// local runtime and the CDK app can all depend on it without cycles.
+//
+// # The message
+//
+// [Parse] decodes and validates a queue body against [Limits]. Validation is
+// strict and reports every problem at once, each naming the field and the
+// rule ("to[3]: not an e-mail address"). Decisions the architecture leaves
+// open, taken here:
+//
+//   - Unknown fields are rejected at every level. A typo such as
+//     "attachements" would otherwise drop the attachments silently.
+//   - An explicit null is rejected for every field; omit the field instead.
+//     (The JSON Schema says the same, so other languages agree.)
+//   - Addresses are single RFC 5322 mailboxes, display names allowed, parsed
+//     with net/mail. Group syntax and address lists in one string are refused.
+//   - "from" may be omitted only when Limits.DefaultSender is set; the
+//     effective sender is then [Message.Sender]. A sender is allowed when its
+//     address, or its domain, is listed in Limits.AllowedSenders (SES
+//     identities are addresses or domains).
+//   - The 998-byte subject bound is checked on the UTF-8 bytes; the MIME
+//     builder folds encoded words, so the header line limit holds after
+//     encoding. The JSON Schema can only count characters (maxLength), so it
+//     is looser than Go for non-ASCII subjects.
+//   - Body keys (textKey, htmlKey) and attachment keys must lie under
+//     Limits.AttachmentPrefix and may not contain "." or ".." path segments,
+//     so no adapter (S3 or a local directory) can be steered outside it.
+//   - Header names compare case-insensitively against the allowlist; values
+//     and names may not contain CR, LF or NUL.
+//
+// # Errors
+//
+// The error names of the state machine are constants ([InvalidMessage],
+// [Throttled], ...). [Errorf] builds an [*Error] carrying one of them;
+// [LambdaError] turns it into the value aws-lambda-go reports with exactly
+// that errorType, which is what Retry and Catch match on.
+package workflow

@@ -1,0 +1,706 @@
+package workflow
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/mail"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// SchemaVersion is the only message version this package accepts.
+const SchemaVersion = 1
+
+// Contract bounds fixed by SES and by the architecture.
+const (
+	MaxRecipients      = 50   // to + cc + bcc, an SES limit
+	MaxSubjectBytes    = 998  // RFC 5322 line length
+	MaxMailIDLength    = 200  // characters of the idempotency key
+	MaxTags            = 50   // SES message tags per send
+	MaxTagPartLength   = 256  // SES tag name and value length
+	MaxConfigSetLength = 64   // SES configuration-set name length
+	MaxHeaderCount     = 50   // extra headers per message
+	MaxHeaderValue     = 2048 // bytes per extra header value
+	MaxFilenameLength  = 255  // bytes of an attachment file name
+	MaxContentIDLength = 200  // bytes of an inline attachment's Content-ID
+	MaxKeyLength       = 1024 // bytes of an S3 object key
+)
+
+// DefaultMaxBodyBytes is the default bound for a whole queue body. The pipe
+// hands a batch of bodies to Step Functions in at most 256 KiB, so a single
+// message should be far smaller; large text and HTML go to S3 instead.
+const DefaultMaxBodyBytes = 64 * 1024
+
+// Message is a mail request, schema version 1, as it travels on the queue.
+// Field names are the contract; see the package doc for the rules.
+type Message struct {
+	Version          int               `json:"version"`
+	MailID           string            `json:"mailId"`
+	From             string            `json:"from,omitempty"`
+	To               []string          `json:"to,omitempty"`
+	Cc               []string          `json:"cc,omitempty"`
+	Bcc              []string          `json:"bcc,omitempty"`
+	ReplyTo          []string          `json:"replyTo,omitempty"`
+	Subject          string            `json:"subject"`
+	Text             string            `json:"text,omitempty"`
+	HTML             string            `json:"html,omitempty"`
+	TextKey          string            `json:"textKey,omitempty"`
+	HTMLKey          string            `json:"htmlKey,omitempty"`
+	Headers          map[string]string `json:"headers,omitempty"`
+	Attachments      []Attachment      `json:"attachments,omitempty"`
+	Tags             []Tag             `json:"tags,omitempty"`
+	ConfigurationSet string            `json:"configurationSet,omitempty"`
+}
+
+// Attachment names an object in the attachment store to attach to the mail.
+type Attachment struct {
+	Key         string `json:"key"`
+	Filename    string `json:"filename,omitempty"`
+	ContentType string `json:"contentType,omitempty"`
+	Inline      bool   `json:"inline,omitempty"`
+	ContentID   string `json:"contentId,omitempty"`
+}
+
+// Tag is an SES message tag.
+type Tag struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Limits are the deployment-specific rules a message is checked against.
+type Limits struct {
+	// AttachmentPrefix is the key prefix under which attachments and
+	// offloaded bodies must lie, e.g. "attachments/". Required.
+	AttachmentPrefix string
+	// AllowedSenders lists SES identities: addresses ("noreply@example.com")
+	// or domains ("example.com"). Empty means no sender is allowed.
+	AllowedSenders []string
+	// DefaultSender is used when a message has no "from". Optional.
+	DefaultSender string
+	// MaxBodyBytes bounds the raw queue body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int
+}
+
+// Validate checks the limits themselves.
+func (l Limits) Validate() error {
+	var errs []error
+	if l.AttachmentPrefix == "" {
+		errs = append(errs, errors.New("limits: AttachmentPrefix is required"))
+	} else if !strings.HasSuffix(l.AttachmentPrefix, "/") {
+		errs = append(errs, fmt.Errorf("limits: AttachmentPrefix %q must end with /", l.AttachmentPrefix))
+	}
+	if l.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("limits: MaxBodyBytes %d is negative", l.MaxBodyBytes))
+	}
+	for i, s := range l.AllowedSenders {
+		if !validIdentity(s) {
+			errs = append(errs, fmt.Errorf("limits: AllowedSenders[%d] %q is neither an address nor a domain", i, s))
+		}
+	}
+	if l.DefaultSender != "" {
+		if _, err := mail.ParseAddress(l.DefaultSender); err != nil {
+			errs = append(errs, fmt.Errorf("limits: DefaultSender %q is not an e-mail address", l.DefaultSender))
+		} else if !l.senderAllowed(l.DefaultSender) {
+			errs = append(errs, fmt.Errorf("limits: DefaultSender %q is not among AllowedSenders", l.DefaultSender))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l Limits) maxBody() int {
+	if l.MaxBodyBytes == 0 {
+		return DefaultMaxBodyBytes
+	}
+	return l.MaxBodyBytes
+}
+
+func (l Limits) senderAllowed(from string) bool {
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return false
+	}
+	addr := strings.ToLower(a.Address)
+	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	for _, id := range l.AllowedSenders {
+		id = strings.ToLower(id)
+		if id == addr || id == domain {
+			return true
+		}
+	}
+	return false
+}
+
+// Sender is the effective From: the message's own, or the default sender.
+func (m *Message) Sender(l Limits) string {
+	if m.From != "" {
+		return m.From
+	}
+	return l.DefaultSender
+}
+
+// Recipients returns to, cc and bcc in that order.
+func (m *Message) Recipients() []string {
+	return slices.Concat(m.To, m.Cc, m.Bcc)
+}
+
+// FieldError is one broken rule, naming the field by its JSON path
+// ("to[3]", "attachments[0].key") and the rule in words.
+type FieldError struct {
+	Field string
+	Rule  string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Rule }
+
+// InvalidMessageError lists every rule a message breaks, in field order.
+// Its state-machine name is [InvalidMessage].
+type InvalidMessageError struct {
+	Problems []*FieldError
+}
+
+func (e *InvalidMessageError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Error()
+	}
+	return "invalid message: " + strings.Join(parts, "; ")
+}
+
+// Unwrap exposes each problem to errors.As and errors.Is.
+func (e *InvalidMessageError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p
+	}
+	return errs
+}
+
+// Has reports whether field breaks a rule.
+func (e *InvalidMessageError) Has(field string) bool {
+	return slices.ContainsFunc(e.Problems, func(p *FieldError) bool { return p.Field == field })
+}
+
+// problems collects field errors.
+type problems []*FieldError
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, &FieldError{Field: field, Rule: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &InvalidMessageError{Problems: p}
+}
+
+// Parse decodes a queue body and validates it against limits. On failure the
+// error is an *InvalidMessageError naming every broken rule; wrapped as an
+// *Error it carries the name [InvalidMessage].
+func Parse(body []byte, limits Limits) (Message, error) {
+	var p problems
+	var m Message
+	if len(body) > limits.maxBody() {
+		p.add("message", "body is %d bytes, more than the limit of %d", len(body), limits.maxBody())
+		return m, p.err()
+	}
+	if !utf8.Valid(body) {
+		p.add("message", "body is not valid UTF-8")
+		return m, p.err()
+	}
+	if dup := duplicateKey(body); dup != "" {
+		p.add(dup, "duplicate key")
+		return m, p.err()
+	}
+	decodeMessage(body, &m, &p)
+	if len(p) > 0 {
+		return m, p.err()
+	}
+	return m, Validate(&m, limits)
+}
+
+// Validate checks a decoded message against the contract and limits.
+func Validate(m *Message, limits Limits) error {
+	var p problems
+	validateMessage(m, limits, &p)
+	return p.err()
+}
+
+var (
+	mailIDPattern    = regexp.MustCompile(`^[A-Za-z0-9._:@/-]{1,200}$`)
+	tagPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+	configSetPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	headerNameToken  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	contentIDPattern = regexp.MustCompile(`^[!-;=?-~]{1,200}$`)
+)
+
+// allowedHeaders are the extra header names a message may set besides X-*.
+var allowedHeaders = []string{"List-Unsubscribe", "List-Unsubscribe-Post", "In-Reply-To", "References"}
+
+func validateMessage(m *Message, l Limits, p *problems) {
+	if m.Version != SchemaVersion {
+		p.add("version", "unsupported version %d (this is version %d)", m.Version, SchemaVersion)
+	}
+	switch {
+	case m.MailID == "":
+		p.add("mailId", "required")
+	case !mailIDPattern.MatchString(m.MailID):
+		p.add("mailId", "must be 1-%d characters of A-Z a-z 0-9 . _ : @ / -", MaxMailIDLength)
+	}
+
+	switch {
+	case m.From == "" && l.DefaultSender == "":
+		p.add("from", "required (no default sender is configured)")
+	case m.From != "":
+		if checkAddress(p, "from", m.From) && !l.senderAllowed(m.From) {
+			p.add("from", "sender is not an allowed identity")
+		}
+	}
+	for _, list := range []struct {
+		name  string
+		addrs []string
+	}{{"to", m.To}, {"cc", m.Cc}, {"bcc", m.Bcc}, {"replyTo", m.ReplyTo}} {
+		for i, a := range list.addrs {
+			checkAddress(p, fmt.Sprintf("%s[%d]", list.name, i), a)
+		}
+	}
+	switch n := len(m.To) + len(m.Cc) + len(m.Bcc); {
+	case n == 0:
+		p.add("to", "at least one recipient is required in to, cc or bcc")
+	case n > MaxRecipients:
+		p.add("to", "%d recipients in to, cc and bcc, more than %d", n, MaxRecipients)
+	}
+
+	switch {
+	case m.Subject == "":
+		p.add("subject", "required")
+	case hasLineBreak(m.Subject):
+		p.add("subject", "must not contain CR, LF or NUL")
+	case len(m.Subject) > MaxSubjectBytes:
+		p.add("subject", "%d bytes, more than %d", len(m.Subject), MaxSubjectBytes)
+	}
+
+	if m.Text == "" && m.HTML == "" && m.TextKey == "" && m.HTMLKey == "" {
+		p.add("text", "one of text, html, textKey or htmlKey is required")
+	}
+	if m.Text != "" && m.TextKey != "" {
+		p.add("textKey", "text and textKey are mutually exclusive")
+	}
+	if m.HTML != "" && m.HTMLKey != "" {
+		p.add("htmlKey", "html and htmlKey are mutually exclusive")
+	}
+	if m.TextKey != "" {
+		checkKey(p, "textKey", m.TextKey, l.AttachmentPrefix)
+	}
+	if m.HTMLKey != "" {
+		checkKey(p, "htmlKey", m.HTMLKey, l.AttachmentPrefix)
+	}
+
+	if len(m.Headers) > MaxHeaderCount {
+		p.add("headers", "%d headers, more than %d", len(m.Headers), MaxHeaderCount)
+	}
+	names := make([]string, 0, len(m.Headers))
+	for name := range m.Headers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		field := "headers." + name
+		switch {
+		case !headerNameToken.MatchString(name):
+			p.add(field, "not a valid header name")
+		case !headerAllowed(name):
+			p.add(field, "header name not allowed (X-*, %s)", strings.Join(allowedHeaders, ", "))
+		}
+		v := m.Headers[name]
+		switch {
+		case hasLineBreak(v):
+			p.add(field, "must not contain CR, LF or NUL")
+		case len(v) > MaxHeaderValue:
+			p.add(field, "value is %d bytes, more than %d", len(v), MaxHeaderValue)
+		}
+	}
+
+	contentIDs := map[string]bool{}
+	for i, a := range m.Attachments {
+		field := fmt.Sprintf("attachments[%d]", i)
+		if a.Key == "" {
+			p.add(field+".key", "required")
+		} else {
+			checkKey(p, field+".key", a.Key, l.AttachmentPrefix)
+		}
+		switch {
+		case hasLineBreak(a.Filename):
+			p.add(field+".filename", "must not contain CR, LF or NUL")
+		case strings.ContainsAny(a.Filename, `/\`):
+			p.add(field+".filename", "must not contain a path separator")
+		case len(a.Filename) > MaxFilenameLength:
+			p.add(field+".filename", "%d bytes, more than %d", len(a.Filename), MaxFilenameLength)
+		}
+		if a.ContentType != "" {
+			if hasLineBreak(a.ContentType) {
+				p.add(field+".contentType", "must not contain CR, LF or NUL")
+			} else if _, _, err := mime.ParseMediaType(a.ContentType); err != nil || !strings.Contains(a.ContentType, "/") {
+				p.add(field+".contentType", "not a media type (type/subtype)")
+			}
+		}
+		if a.ContentID != "" {
+			if !contentIDPattern.MatchString(a.ContentID) {
+				p.add(field+".contentId", "must be 1-%d printable ASCII characters without < >", MaxContentIDLength)
+			} else if contentIDs[a.ContentID] {
+				p.add(field+".contentId", "duplicate content id %q", a.ContentID)
+			}
+			contentIDs[a.ContentID] = true
+		}
+		if a.Inline && a.ContentID == "" {
+			p.add(field+".contentId", "required for an inline attachment")
+		}
+	}
+
+	if len(m.Tags) > MaxTags {
+		p.add("tags", "%d tags, more than %d", len(m.Tags), MaxTags)
+	}
+	for i, t := range m.Tags {
+		field := fmt.Sprintf("tags[%d]", i)
+		if !tagPattern.MatchString(t.Name) {
+			p.add(field+".name", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxTagPartLength)
+		}
+		if !tagPattern.MatchString(t.Value) {
+			p.add(field+".value", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxTagPartLength)
+		}
+	}
+	if m.ConfigurationSet != "" && !configSetPattern.MatchString(m.ConfigurationSet) {
+		p.add("configurationSet", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxConfigSetLength)
+	}
+}
+
+func hasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
+
+func headerAllowed(name string) bool {
+	if len(name) > 2 && strings.EqualFold(name[:2], "X-") {
+		return true
+	}
+	return slices.ContainsFunc(allowedHeaders, func(h string) bool { return strings.EqualFold(h, name) })
+}
+
+// checkAddress reports whether s is a single RFC 5322 mailbox.
+func checkAddress(p *problems, field, s string) bool {
+	if hasLineBreak(s) {
+		p.add(field, "must not contain CR, LF or NUL")
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || !strings.Contains(a.Address, "@") {
+		p.add(field, "not an e-mail address")
+		return false
+	}
+	return true
+}
+
+func checkKey(p *problems, field, key, prefix string) {
+	switch {
+	case len(key) > MaxKeyLength:
+		p.add(field, "%d bytes, more than %d", len(key), MaxKeyLength)
+	case hasLineBreak(key):
+		p.add(field, "must not contain CR, LF or NUL")
+	case prefix == "" || !strings.HasPrefix(key, prefix) || len(key) == len(prefix):
+		p.add(field, "must lie under the attachment prefix %q", prefix)
+	case hasDotSegment(key):
+		p.add(field, "must not contain . or .. path segments")
+	}
+}
+
+func hasDotSegment(key string) bool {
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+func validIdentity(s string) bool {
+	if strings.Contains(s, "@") {
+		a, err := mail.ParseAddress(s)
+		return err == nil && a.Address == s
+	}
+	return domainPattern.MatchString(s)
+}
+
+var domainPattern = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))+$`)
+
+// decodeMessage decodes field by field so that every type error, unknown
+// field and explicit null is reported with its path, not just the first one.
+func decodeMessage(body []byte, m *Message, p *problems) {
+	var top map[string]json.RawMessage
+	if err := strictUnmarshal(body, &top); err != nil || top == nil {
+		p.add("message", "not a JSON object")
+		return
+	}
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		raw := bytes.TrimSpace(top[k])
+		if isNull(raw) {
+			p.add(k, "must not be null; omit the field instead")
+			continue
+		}
+		switch k {
+		case "version":
+			var n json.Number
+			if raw[0] == '"' || strictUnmarshal(raw, &n) != nil {
+				p.add(k, "must be a number")
+			} else if f, err := n.Float64(); err != nil || f != float64(int(f)) || f < 0 || f > 1e6 {
+				p.add(k, "unsupported version %s (this is version %d)", n, SchemaVersion)
+			} else {
+				m.Version = int(f)
+			}
+		case "mailId":
+			decodeString(raw, k, &m.MailID, p)
+		case "from":
+			decodeString(raw, k, &m.From, p)
+		case "to":
+			decodeStrings(raw, k, &m.To, p)
+		case "cc":
+			decodeStrings(raw, k, &m.Cc, p)
+		case "bcc":
+			decodeStrings(raw, k, &m.Bcc, p)
+		case "replyTo":
+			decodeStrings(raw, k, &m.ReplyTo, p)
+		case "subject":
+			decodeString(raw, k, &m.Subject, p)
+		case "text":
+			decodeString(raw, k, &m.Text, p)
+		case "html":
+			decodeString(raw, k, &m.HTML, p)
+		case "textKey":
+			decodeString(raw, k, &m.TextKey, p)
+		case "htmlKey":
+			decodeString(raw, k, &m.HTMLKey, p)
+		case "configurationSet":
+			decodeString(raw, k, &m.ConfigurationSet, p)
+		case "headers":
+			var h map[string]json.RawMessage
+			if strictUnmarshal(raw, &h) != nil || h == nil {
+				p.add(k, "must be an object of strings")
+				continue
+			}
+			m.Headers = make(map[string]string, len(h))
+			for name, v := range h {
+				var s string
+				if isNull(v) || strictUnmarshal(v, &s) != nil {
+					p.add(k+"."+name, "must be a string")
+					continue
+				}
+				m.Headers[name] = s
+			}
+		case "attachments":
+			var items []json.RawMessage
+			if strictUnmarshal(raw, &items) != nil || items == nil {
+				p.add(k, "must be an array of objects")
+				continue
+			}
+			m.Attachments = make([]Attachment, len(items))
+			for i, item := range items {
+				decodeAttachment(item, fmt.Sprintf("attachments[%d]", i), &m.Attachments[i], p)
+			}
+		case "tags":
+			var items []json.RawMessage
+			if strictUnmarshal(raw, &items) != nil || items == nil {
+				p.add(k, "must be an array of objects")
+				continue
+			}
+			m.Tags = make([]Tag, len(items))
+			for i, item := range items {
+				decodeTag(item, fmt.Sprintf("tags[%d]", i), &m.Tags[i], p)
+			}
+		default:
+			p.add(k, "unknown field")
+		}
+	}
+	if _, ok := top["version"]; !ok {
+		p.add("version", "required")
+	}
+	if _, ok := top["subject"]; !ok {
+		p.add("subject", "required")
+	}
+	if _, ok := top["mailId"]; !ok {
+		p.add("mailId", "required")
+	}
+}
+
+func decodeAttachment(raw json.RawMessage, field string, a *Attachment, p *problems) {
+	var obj map[string]json.RawMessage
+	if strictUnmarshal(raw, &obj) != nil || obj == nil {
+		p.add(field, "must be an object")
+		return
+	}
+	for _, k := range sortedKeys(obj) {
+		v := obj[k]
+		f := field + "." + k
+		if isNull(v) {
+			p.add(f, "must not be null; omit the field instead")
+			continue
+		}
+		switch k {
+		case "key":
+			decodeString(v, f, &a.Key, p)
+		case "filename":
+			decodeString(v, f, &a.Filename, p)
+		case "contentType":
+			decodeString(v, f, &a.ContentType, p)
+		case "contentId":
+			decodeString(v, f, &a.ContentID, p)
+		case "inline":
+			if strictUnmarshal(v, &a.Inline) != nil {
+				p.add(f, "must be a boolean")
+			}
+		default:
+			p.add(f, "unknown field")
+		}
+	}
+	if _, ok := obj["key"]; !ok {
+		p.add(field+".key", "required")
+	}
+}
+
+func decodeTag(raw json.RawMessage, field string, t *Tag, p *problems) {
+	var obj map[string]json.RawMessage
+	if strictUnmarshal(raw, &obj) != nil || obj == nil {
+		p.add(field, "must be an object")
+		return
+	}
+	for _, k := range sortedKeys(obj) {
+		v := obj[k]
+		f := field + "." + k
+		if isNull(v) {
+			p.add(f, "must not be null; omit the field instead")
+			continue
+		}
+		switch k {
+		case "name":
+			decodeString(v, f, &t.Name, p)
+		case "value":
+			decodeString(v, f, &t.Value, p)
+		default:
+			p.add(f, "unknown field")
+		}
+	}
+	for _, k := range []string{"name", "value"} {
+		if _, ok := obj[k]; !ok {
+			p.add(field+"."+k, "required")
+		}
+	}
+}
+
+func decodeString(raw json.RawMessage, field string, dst *string, p *problems) {
+	if strictUnmarshal(raw, dst) != nil {
+		p.add(field, "must be a string")
+	} else if *dst == "" {
+		p.add(field, "must not be empty; omit the field instead")
+	}
+}
+
+func decodeStrings(raw json.RawMessage, field string, dst *[]string, p *problems) {
+	var items []json.RawMessage
+	if strictUnmarshal(raw, &items) != nil || items == nil {
+		p.add(field, "must be an array of strings")
+		return
+	}
+	out := make([]string, len(items))
+	for i, item := range items {
+		if isNull(item) || strictUnmarshal(item, &out[i]) != nil {
+			p.add(fmt.Sprintf("%s[%d]", field, i), "must be a string")
+		}
+	}
+	*dst = out
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func isNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+// strictUnmarshal decodes one JSON value and refuses trailing data.
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after JSON value")
+	}
+	if _, err := dec.Token(); err == nil {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
+
+// duplicateKey returns the path of the first object key that appears twice,
+// or "". encoding/json keeps the last of duplicates silently, and other
+// parsers keep the first: refusing them removes any doubt about what was
+// validated.
+func duplicateKey(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var walk func(path string) (string, bool)
+	walk = func(path string) (string, bool) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return "", true
+		}
+		switch d {
+		case '{':
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return "", false
+				}
+				k, _ := kt.(string)
+				child := k
+				if path != "" {
+					child = path + "." + k
+				}
+				if seen[k] {
+					return child, false
+				}
+				seen[k] = true
+				if dup, ok := walk(child); !ok {
+					return dup, false
+				}
+			}
+		case '[':
+			for i := 0; dec.More(); i++ {
+				if dup, ok := walk(fmt.Sprintf("%s[%d]", path, i)); !ok {
+					return dup, false
+				}
+			}
+		}
+		_, err = dec.Token() // closing delimiter
+		return "", err == nil
+	}
+	dup, _ := walk("")
+	return dup
+}
