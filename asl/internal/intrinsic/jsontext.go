@@ -98,9 +98,21 @@ func appendJavaDouble(b []byte, f float64) []byte {
 		b = append(b, '-')
 		e = e[1:]
 	}
+	if len(e) > 1 && e[1] == 'e' {
+		// Java prints at least two significant digits and picks the closest
+		// two-digit decimal that still reads back as f (4.9E-324, not 5.0E-324).
+		var tmp2 [32]byte
+		two := strconv.AppendFloat(tmp2[:0], math.Abs(f), 'e', 1, 64)
+		if g, err := strconv.ParseFloat(string(two), 64); err == nil && g == math.Abs(f) {
+			e = two
+		}
+	}
 	mant, exp, _ := strings.Cut(string(e), "e")
 	x, _ := strconv.Atoi(exp)
-	digits := strings.Replace(mant, ".", "", 1)
+	digits := strings.TrimRight(strings.Replace(mant, ".", "", 1), "0")
+	if digits == "" {
+		digits = "0"
+	}
 	abs := math.Abs(f)
 	if abs >= 1e-3 && abs < 1e7 {
 		if x >= 0 {
