@@ -51,7 +51,7 @@ func (n *node) call(args []any, env Env) (any, error) {
 	case fnStringToJSON:
 		return stringToJSON(args)
 	case fnJSONToString:
-		return string(appendJSON(nil, args[0])), nil
+		return jsonToString(args[0]), nil
 	case fnArray:
 		out := make([]any, len(args))
 		copy(out, args)
@@ -157,19 +157,19 @@ func badType(fn funcID, args []any, i int, want string) error {
 		funcs[fn].name, i+1, want, typeName(args[i]))
 }
 
-// smallInts holds the json.Number of small integers, so counts and ranges
-// need no allocation.
+// smallInts holds small integers already boxed, so counts and ranges need
+// no allocation.
 const smallMin, smallMax = -128, 1024
 
-var smallInts = func() []json.Number {
-	s := make([]json.Number, smallMax-smallMin+1)
+var smallInts = func() []any {
+	s := make([]any, smallMax-smallMin+1)
 	for i := range s {
 		s[i] = json.Number(strconv.Itoa(i + smallMin))
 	}
 	return s
 }()
 
-func intNumber(x int64) json.Number {
+func intNumber(x int64) any {
 	if x >= smallMin && x <= smallMax {
 		return smallInts[x-smallMin]
 	}

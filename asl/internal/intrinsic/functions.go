@@ -11,6 +11,7 @@ import (
 	"hash"
 	"math"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -37,20 +38,35 @@ func (n *node) format(args []any) (any, error) {
 		return t.parts[0], nil
 	}
 	size := t.size
+	simple := true
 	for _, a := range args[1:] {
 		if s, ok := a.(string); ok {
 			size += len(s)
 		} else {
-			size += 8
+			simple = false
 		}
 	}
-	b := make([]byte, 0, size)
+	if simple {
+		// Only strings: one allocation for the result.
+		var sb strings.Builder
+		sb.Grow(size)
+		sb.WriteString(t.parts[0])
+		for i, a := range args[1:] {
+			sb.WriteString(a.(string))
+			sb.WriteString(t.parts[i+1])
+		}
+		return sb.String(), nil
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
 	b = append(b, t.parts[0]...)
 	for i, a := range args[1:] {
 		b = appendJavaString(b, a)
 		b = append(b, t.parts[i+1]...)
 	}
-	return string(b), nil
+	out := string(b)
+	putBuf(bp, b)
+	return out, nil
 }
 
 // splitTemplate splits a format string that came from a path or a nested
@@ -64,6 +80,24 @@ func splitTemplate(s string) *template {
 		}
 	}
 	return newTemplate(s, holes)
+}
+
+// bufPool recycles the scratch buffers of text-building functions.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+func putBuf(bp *[]byte, b []byte) {
+	if cap(b) <= 64<<10 { // do not keep huge buffers alive
+		*bp = b
+		bufPool.Put(bp)
+	}
+}
+
+func jsonToString(v any) string {
+	bp := bufPool.Get().(*[]byte)
+	b := appendJSON((*bp)[:0], v)
+	out := string(b)
+	putBuf(bp, b)
+	return out
 }
 
 func stringToJSON(args []any) (any, error) {

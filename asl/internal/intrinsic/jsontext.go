@@ -159,7 +159,8 @@ func appendJSON(b []byte, v any) []byte {
 		return appendJSONString(b, x)
 	case map[string]any:
 		b = append(b, '{')
-		for i, k := range sortedKeys(x) {
+		var kbuf [16]string
+		for i, k := range appendSortedKeys(kbuf[:0], x) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -247,7 +248,8 @@ func appendJavaString(b []byte, v any) []byte {
 		return append(b, x...)
 	case map[string]any:
 		b = append(b, '{')
-		for i, k := range sortedKeys(x) {
+		var kbuf [16]string
+		for i, k := range appendSortedKeys(kbuf[:0], x) {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
@@ -272,8 +274,9 @@ func appendJavaString(b []byte, v any) []byte {
 	return append(b, "null"...)
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
+// appendSortedKeys appends the keys of m in order; a caller's stack array
+// usually holds them.
+func appendSortedKeys(keys []string, m map[string]any) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
