@@ -1,0 +1,803 @@
+package asl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Execution statuses.
+const (
+	StatusSucceeded = "SUCCEEDED"
+	StatusFailed    = "FAILED"
+	StatusTimedOut  = "TIMED_OUT"
+	StatusAborted   = "ABORTED"
+)
+
+// Options are the dependencies and identity of one execution. Every field
+// is optional.
+type Options struct {
+	Registry *Registry // Task resources; nil means no resource is bound
+	Observer Observer  // receives history events; nil skips history
+
+	Now    func() time.Time                                 // clock; default time.Now
+	Sleep  func(ctx context.Context, d time.Duration) error // Wait and Retry delays; default a timer
+	Random func() float64                                   // [0,1) for jitter and States.MathRandom
+	UUID   func() string                                    // ids, request ids, States.UUID
+
+	Region           string // default us-east-1
+	AccountID        string // default 123456789012
+	StateMachineName string // default "StateMachine"
+	ExecutionName    string // default a UUID
+	RoleArn          string
+	StateMachineType string // STANDARD (default) or EXPRESS
+
+	// MaxPayloadBytes bounds the execution input and every task result;
+	// default 256 KiB as in AWS.
+	MaxPayloadBytes int
+}
+
+// Result is how an execution ended.
+type Result struct {
+	Status   string
+	Output   any // when SUCCEEDED
+	Error    string
+	HasError bool
+	Cause    string
+	HasCause bool
+}
+
+type execution struct {
+	def       *Definition
+	opts      Options
+	rec       recorder
+	execObj   map[string]any
+	smObj     map[string]any
+	deadline  time.Time // zero when the definition has no TimeoutSeconds
+	aborted   bool
+	startedAt time.Time
+}
+
+// ErrInvalidDefinition is returned by Execute for a definition that Validate
+// rejects.
+var ErrInvalidDefinition = errors.New("asl: invalid definition")
+
+// Execute runs the state machine on input (a value tree, or JSON text as
+// []byte / json.RawMessage) and returns how it ended. The returned error is
+// reserved for misuse (invalid definition or input); failures of the state
+// machine are reported in Result.
+func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Result, error) {
+	if issues := d.issues; len(issues) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidDefinition, issues[0])
+	}
+	switch in := input.(type) {
+	case []byte:
+		v, err := DecodeJSON(in)
+		if err != nil {
+			return nil, fmt.Errorf("asl: input: %w", err)
+		}
+		input = v
+	case json.RawMessage:
+		v, err := DecodeJSON(in)
+		if err != nil {
+			return nil, fmt.Errorf("asl: input: %w", err)
+		}
+		input = v
+	}
+	ex := &execution{def: d, opts: opts}
+	ex.fillDefaults()
+	ex.rec.obs = ex.opts.Observer
+	return ex.run(ctx, input), nil
+}
+
+func (ex *execution) fillDefaults() {
+	o := &ex.opts
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = realSleep
+	}
+	if o.Random == nil {
+		o.Random = rand.Float64
+	}
+	if o.UUID == nil {
+		o.UUID = uuid.NewString
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	if o.AccountID == "" {
+		o.AccountID = "123456789012"
+	}
+	if o.StateMachineName == "" {
+		o.StateMachineName = "StateMachine"
+	}
+	if o.ExecutionName == "" {
+		o.ExecutionName = o.UUID()
+	}
+	if o.StateMachineType == "" {
+		o.StateMachineType = "STANDARD"
+	}
+	if o.MaxPayloadBytes == 0 {
+		o.MaxPayloadBytes = payloadLimit
+	}
+}
+
+func realSleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (ex *execution) now() time.Time    { return ex.opts.Now() }
+func (ex *execution) newUUID() string   { return ex.opts.UUID() }
+func isoTime(t time.Time) string        { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func (ex *execution) execArn() string   { return ex.execObj["Id"].(string) }
+func (ex *execution) expressSync() bool { return ex.opts.StateMachineType == "EXPRESS" }
+
+// stop ends an execution early: timeout or abort.
+type stopError struct{ status string }
+
+func (e *stopError) Error() string { return e.status }
+
+func (ex *execution) run(ctx context.Context, input any) *Result {
+	o := &ex.opts
+	ex.startedAt = ex.now()
+	smArn := fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", o.Region, o.AccountID, o.StateMachineName)
+	execID := fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName)
+	if ex.expressSync() {
+		// express executions carry an extra id part
+		execID = fmt.Sprintf("arn:aws:states:%s:%s:express:%s:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName, o.UUID())
+	}
+	ex.execObj = map[string]any{
+		"Id":        execID,
+		"Input":     input,
+		"Name":      o.ExecutionName,
+		"RoleArn":   o.RoleArn,
+		"StartTime": isoTime(ex.startedAt),
+	}
+	if !ex.expressSync() {
+		// only standard executions can be redriven
+		ex.execObj["RedriveCount"] = json.Number("0")
+	}
+	ex.smObj = map[string]any{"Id": smArn, "Name": o.StateMachineName}
+	if ex.def.TimeoutSeconds > 0 {
+		ex.deadline = ex.startedAt.Add(time.Duration(ex.def.TimeoutSeconds) * time.Second)
+	}
+	th := &thread{rec: &ex.rec}
+	th.side(0, ExecutionStarted, func(e *Event) {
+		e.HasInput, e.Input = true, input
+	})
+	if jsonSize(input, o.MaxPayloadBytes) > o.MaxPayloadBytes {
+		err := NewError(ErrDataLimitExceeded, "The execution input exceeds the maximum number of bytes service limit.")
+		return ex.fail(th, err)
+	}
+	out, err := ex.runMachine(ctx, ex.def.top, input, th, newScope(nil))
+	if err != nil {
+		var stop *stopError
+		if errors.As(err, &stop) {
+			switch stop.status {
+			case StatusTimedOut:
+				th.emit(ExecutionTimedOut, func(e *Event) {
+					e.HasError, e.Error = true, ErrTimeout
+					e.HasCause, e.Cause = true, "The execution timed out."
+				})
+				return &Result{Status: StatusTimedOut, Error: ErrTimeout, HasError: true, Cause: "The execution timed out.", HasCause: true}
+			default:
+				th.emit(ExecutionAborted, nil)
+				return &Result{Status: StatusAborted}
+			}
+		}
+		return ex.fail(th, AsError(err))
+	}
+	th.emit(ExecutionSucceeded, func(e *Event) { e.HasOutput, e.Output = true, out })
+	return &Result{Status: StatusSucceeded, Output: out}
+}
+
+func (ex *execution) fail(th *thread, e *Error) *Result {
+	th.emit(ExecutionFailed, func(ev *Event) {
+		ev.Error, ev.HasError = e.Name, e.HasName
+		ev.Cause, ev.HasCause = e.Cause, e.HasCause
+	})
+	return &Result{Status: StatusFailed, Error: e.Name, HasError: e.HasName, Cause: e.Cause, HasCause: e.HasCause}
+}
+
+// checkStop reports a timeout or cancellation between states.
+func (ex *execution) checkStop(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return &stopError{status: StatusAborted}
+	}
+	if !ex.deadline.IsZero() && !ex.now().Before(ex.deadline) {
+		return &stopError{status: StatusTimedOut}
+	}
+	return nil
+}
+
+// sleep waits d on the injected sleeper, cut short by the execution
+// timeout.
+func (ex *execution) sleep(ctx context.Context, d time.Duration) error {
+	timedOut := false
+	if !ex.deadline.IsZero() {
+		if rem := ex.deadline.Sub(ex.now()); rem < d {
+			d, timedOut = rem, true
+		}
+	}
+	if err := ex.opts.Sleep(ctx, d); err != nil {
+		return &stopError{status: StatusAborted}
+	}
+	if timedOut {
+		return &stopError{status: StatusTimedOut}
+	}
+	return nil
+}
+
+// frame is the per-state view used to build the context object.
+type frame struct {
+	ex         *execution
+	st         *state
+	entered    time.Time
+	retryCount int
+	mapIndex   int
+	mapValue   any
+	inMapItem  bool
+}
+
+func (f *frame) ctxObject() any {
+	stObj := map[string]any{
+		"Name":        f.st.name,
+		"EnteredTime": isoTime(f.entered),
+	}
+	if f.st.typ == typeTask || f.st.typ == typeMap || f.st.typ == typeParallel {
+		stObj["RetryCount"] = json.Number(fmt.Sprint(f.retryCount))
+	}
+	c := map[string]any{
+		"Execution":    f.ex.execObj,
+		"StateMachine": f.ex.smObj,
+		"State":        stObj,
+	}
+	if f.inMapItem {
+		c["Map"] = map[string]any{"Item": map[string]any{
+			"Index": json.Number(fmt.Sprint(f.mapIndex)),
+			"Value": f.mapValue,
+		}}
+	}
+	return c
+}
+
+func (f *frame) env(input any, sc *scope) *evalEnv {
+	return &evalEnv{input: input, ctx: f.ctxObject, vars: sc, ex: f.ex}
+}
+
+func (ex *execution) runMachine(ctx context.Context, m *machine, input any, th *thread, sc *scope) (any, error) {
+	name := m.startAt
+	for {
+		if err := ex.checkStop(ctx); err != nil {
+			return nil, err
+		}
+		st := m.states[name]
+		out, next, err := ex.runState(ctx, st, input, th, sc)
+		if err != nil {
+			return nil, err
+		}
+		if next == "" {
+			return out, nil
+		}
+		input = out
+		name = next
+	}
+}
+
+var enteredTypes = map[stateType][2]EventType{
+	typePass:     {"PassStateEntered", "PassStateExited"},
+	typeTask:     {"TaskStateEntered", "TaskStateExited"},
+	typeChoice:   {"ChoiceStateEntered", "ChoiceStateExited"},
+	typeWait:     {"WaitStateEntered", "WaitStateExited"},
+	typeSucceed:  {"SucceedStateEntered", "SucceedStateExited"},
+	typeFail:     {"FailStateEntered", "FailStateExited"},
+	typeParallel: {"ParallelStateEntered", "ParallelStateExited"},
+	typeMap:      {"MapStateEntered", "MapStateExited"},
+}
+
+// stateRun carries one state's execution.
+type stateRun struct {
+	ex        *execution
+	st        *state
+	th        *thread
+	sc        *scope
+	fr        *frame
+	enteredID int64
+	rawInput  any
+}
+
+func (r *stateRun) runtimeErr(msg string) *Error {
+	return NewError(ErrRuntime, stateErrPrefix(r.st.name, r.enteredID)+msg)
+}
+
+// pathErr turns a failed InputPath/OutputPath/ResultPath evaluation into
+// AWS's States.Runtime text.
+func (r *stateRun) pathErr(src string, err error) *Error {
+	var pm *pathMissError
+	if errors.As(err, &pm) {
+		return r.runtimeErr(fmt.Sprintf("Invalid path '%s' : %s", src, pm.msg))
+	}
+	return r.runtimeErr(fmt.Sprintf("Invalid path '%s' : %s", src, err.Error()))
+}
+
+// exprErr turns a failed "field.$" or *Path evaluation into AWS's text.
+func (r *stateRun) exprErr(field string, err error, input any) *Error {
+	var ie *intrinsicError
+	if errors.As(err, &ie) {
+		cause := ie.cause
+		if !strings.HasPrefix(cause, "An error occurred") {
+			cause = stateErrPrefix(r.st.name, r.enteredID) + cause
+		}
+		return NewError(ie.name, cause)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var pm *pathMissError
+	if errors.As(err, &pm) {
+		return r.runtimeErr(fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'",
+			pm.expr.src, field, mustJSONString(input)))
+	}
+	return r.runtimeErr(err.Error())
+}
+
+func (r *stateRun) evalTemplate(t *template, input any) (any, *Error) {
+	v, err := t.eval(r.fr.env(input, r.sc))
+	if err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			return nil, r.exprErr(fe.field, fe.err, input)
+		}
+		return nil, r.exprErr("", err, input)
+	}
+	return v, nil
+}
+
+func (r *stateRun) inputPath(input any) (any, *Error) {
+	ip := r.st.inputPath
+	if ip.isNull {
+		return map[string]any{}, nil
+	}
+	if ip.expr == nil || (ip.expr.kind == exprInput && ip.expr.path.IsRoot()) {
+		return input, nil
+	}
+	v, err := ip.expr.eval(r.fr.env(input, r.sc))
+	if err != nil {
+		return nil, r.pathErr(ip.expr.src, err)
+	}
+	return v, nil
+}
+
+func (r *stateRun) outputPath(output any) (any, *Error) {
+	op := r.st.outputPath
+	if op.isNull {
+		return map[string]any{}, nil
+	}
+	if op.expr == nil || (op.expr.kind == exprInput && op.expr.path.IsRoot()) {
+		return output, nil
+	}
+	v, err := op.expr.eval(r.fr.env(output, r.sc))
+	if err != nil {
+		return nil, r.pathErr(op.expr.src, err)
+	}
+	return v, nil
+}
+
+func (r *stateRun) resultPath(rp optPath, raw, result any) (any, *Error) {
+	if rp.isNull {
+		return raw, nil
+	}
+	if rp.expr == nil || rp.expr.path.IsRoot() {
+		return result, nil
+	}
+	v, err := rp.expr.path.Set(raw, result)
+	if err != nil {
+		return nil, NewError(ErrResultPathMatchFailure, stateErrPrefix(r.st.name, r.enteredID)+
+			fmt.Sprintf("Unable to apply ResultPath \"%s\" to input \"%s\"", rp.expr.src, mustJSONString(raw)))
+	}
+	return v, nil
+}
+
+// assign evaluates an Assign block; the values become visible after the
+// state completes.
+func (r *stateRun) assign(t *template, input any) (map[string]any, *Error) {
+	if t == nil {
+		return nil, nil
+	}
+	v, e := r.evalTemplate(t, input)
+	if e != nil {
+		return nil, e
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
+}
+
+func (ex *execution) runState(ctx context.Context, st *state, input any, th *thread, sc *scope) (any, string, error) {
+	return ex.runStateIn(ctx, st, input, th, sc, nil)
+}
+
+func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *thread, sc *scope, base *frame) (any, string, error) {
+	types := enteredTypes[st.typ]
+	r := &stateRun{ex: ex, st: st, th: th, sc: sc, rawInput: input}
+	r.fr = &frame{ex: ex, st: st, entered: ex.now()}
+	r.enteredID = th.emit(types[0], func(e *Event) {
+		e.Name = st.name
+		e.HasInput, e.Input = true, input
+	})
+	if st.jsonata {
+		return nil, "", r.runtimeErr("JSONata is not implemented")
+	}
+	var (
+		out  any
+		next string
+		vars map[string]any
+		err  error
+	)
+	switch st.typ {
+	case typePass:
+		out, vars, err = r.pass(input)
+		next = st.successor()
+	case typeSucceed:
+		out, err = r.passThrough(input)
+	case typeFail:
+		return nil, "", r.failState(input)
+	case typeChoice:
+		out, next, vars, err = r.choice(input)
+	case typeWait:
+		out, vars, err = r.wait(ctx, input)
+		next = st.successor()
+	case typeTask, typeMap, typeParallel:
+		out, next, vars, err = r.withRetry(ctx, input)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	th.emit(types[1], func(e *Event) {
+		e.Name = st.name
+		e.HasOutput, e.Output = true, out
+		if len(vars) > 0 {
+			e.AssignedVariables = vars
+		}
+	})
+	if vars != nil {
+		sc.set(vars)
+	}
+	return out, next, nil
+}
+
+// successor is the state that follows on success; "" ends the block.
+func (s *state) successor() string {
+	if s.end {
+		return ""
+	}
+	return s.next
+}
+
+func (r *stateRun) passThrough(input any) (any, error) {
+	eff, e := r.inputPath(input)
+	if e != nil {
+		return nil, e
+	}
+	out, e := r.outputPath(eff)
+	if e != nil {
+		return nil, e
+	}
+	return out, nil
+}
+
+func (r *stateRun) pass(input any) (any, map[string]any, error) {
+	st := r.st
+	eff, e := r.inputPath(input)
+	if e != nil {
+		return nil, nil, e
+	}
+	result := eff
+	if st.hasResult {
+		result = st.result
+	} else if st.parameters != nil {
+		result, e = r.evalTemplate(st.parameters, eff)
+		if e != nil {
+			return nil, nil, e
+		}
+	}
+	vars, e := r.assign(st.assign, result)
+	if e != nil {
+		return nil, nil, e
+	}
+	out, e := r.resultPath(st.resultPath, input, result)
+	if e != nil {
+		return nil, nil, e
+	}
+	out, e = r.outputPath(out)
+	if e != nil {
+		return nil, nil, e
+	}
+	return out, vars, nil
+}
+
+func (r *stateRun) failState(input any) error {
+	st := r.st
+	e := &Error{}
+	if st.errorName != nil {
+		e.Name, e.HasName = *st.errorName, true
+	}
+	if st.cause != nil {
+		e.Cause, e.HasCause = *st.cause, true
+	}
+	env := r.fr.env(input, r.sc)
+	if st.errorPath != nil {
+		v, err := st.errorPath.eval(env)
+		if err != nil {
+			return r.exprErr("ErrorPath", err, input)
+		}
+		s, ok := v.(string)
+		if !ok {
+			return r.runtimeErr(fmt.Sprintf("The ErrorPath '%s' must resolve to a string but was: %s", st.errorPath.src, mustJSONString(v)))
+		}
+		e.Name, e.HasName = s, true
+	}
+	if st.causePath != nil {
+		v, err := st.causePath.eval(env)
+		if err != nil {
+			return r.exprErr("CausePath", err, input)
+		}
+		s, ok := v.(string)
+		if !ok {
+			return r.runtimeErr(fmt.Sprintf("The CausePath '%s' must resolve to a string but was: %s", st.causePath.src, mustJSONString(v)))
+		}
+		e.Cause, e.HasCause = s, true
+	}
+	return e
+}
+
+func (r *stateRun) choice(input any) (any, string, map[string]any, error) {
+	st := r.st
+	eff, e := r.inputPath(input)
+	if e != nil {
+		return nil, "", nil, e
+	}
+	env := r.fr.env(eff, r.sc)
+	next := ""
+	var assign *template
+	for _, c := range st.choices {
+		ok, err := c.eval(env)
+		if err != nil {
+			return nil, "", nil, r.runtimeErr(err.Error())
+		}
+		if ok {
+			next, assign = c.next, c.assign
+			break
+		}
+	}
+	if next == "" {
+		if st.defaultNext == "" {
+			return nil, "", nil, NewError(ErrNoChoiceMatched, stateErrPrefix(st.name, r.enteredID)+
+				"No Choice matched and no Default was specified.")
+		}
+		next = st.defaultNext
+		assign = st.assign
+	}
+	vars, e := r.assign(assign, eff)
+	if e != nil {
+		return nil, "", nil, e
+	}
+	out, e := r.outputPath(eff)
+	if e != nil {
+		return nil, "", nil, e
+	}
+	return out, next, vars, nil
+}
+
+func (r *stateRun) wait(ctx context.Context, input any) (any, map[string]any, error) {
+	st := r.st
+	eff, e := r.inputPath(input)
+	if e != nil {
+		return nil, nil, e
+	}
+	var d time.Duration
+	env := r.fr.env(eff, r.sc)
+	switch {
+	case st.seconds != nil:
+		d = time.Duration(*st.seconds) * time.Second
+	case st.timestamp != nil:
+		d = st.timestamp.Sub(r.ex.now())
+	case st.secondsPath != nil:
+		v, err := st.secondsPath.eval(env)
+		if err != nil {
+			return nil, nil, r.pathErr(st.secondsPath.src, err)
+		}
+		n, ok := intNumber(v)
+		if !ok {
+			return nil, nil, r.runtimeErr(fmt.Sprintf("The SecondsPath parameter cannot be parsed as a long value: %s == %s", st.secondsPath.src, rawString(v)))
+		}
+		if n < 0 {
+			return nil, nil, r.runtimeErr(fmt.Sprintf("The SecondsPath parameter references a negative value: %s == %s", st.secondsPath.src, rawString(v)))
+		}
+		d = time.Duration(n) * time.Second
+	case st.timestampPath != nil:
+		v, err := st.timestampPath.eval(env)
+		if err != nil {
+			return nil, nil, r.pathErr(st.timestampPath.src, err)
+		}
+		s, _ := v.(string)
+		t, perr := parseTimestamp(s)
+		if perr != nil {
+			return nil, nil, r.runtimeErr(fmt.Sprintf("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: %s == %s", st.timestampPath.src, rawString(v)))
+		}
+		d = t.Sub(r.ex.now())
+	}
+	if d > 0 {
+		if err := r.ex.sleep(ctx, d); err != nil {
+			return nil, nil, err
+		}
+	}
+	vars, e := r.assign(st.assign, eff)
+	if e != nil {
+		return nil, nil, e
+	}
+	out, e := r.outputPath(eff)
+	if e != nil {
+		return nil, nil, e
+	}
+	return out, vars, nil
+}
+
+// errorMatches reports whether a retrier/catcher's ErrorEquals covers e.
+func errorMatches(list []string, e *Error) bool {
+	for _, n := range list {
+		if n == e.Name {
+			return true
+		}
+		if n == ErrAll && !e.terminal {
+			return true
+		}
+		if n == ErrTaskFailed && e.fromTask && e.Name != ErrTimeout && e.Name != ErrHeartbeatTimeout {
+			return true
+		}
+	}
+	return false
+}
+
+// backoff is the Retry delay before retry number n (1-based).
+func backoff(r *retrier, n int64, random func() float64) time.Duration {
+	d := r.intervalSeconds * math.Pow(r.backoffRate, float64(n-1))
+	if r.hasMaxDelay && d > r.maxDelaySeconds {
+		d = r.maxDelaySeconds
+	}
+	if r.jitterFull {
+		d *= random()
+	}
+	return time.Duration(d * float64(time.Second))
+}
+
+// withRetry runs a Task, Map or Parallel state with its Retry and Catch.
+func (r *stateRun) withRetry(ctx context.Context, input any) (any, string, map[string]any, error) {
+	st := r.st
+	eff, e := r.inputPath(input)
+	if e != nil {
+		return nil, "", nil, e
+	}
+	attempts := make([]int64, len(st.retry))
+	for {
+		out, vars, err := r.attempt(ctx, input, eff)
+		if err == nil {
+			return out, st.successor(), vars, nil
+		}
+		var stop *stopError
+		if errors.As(err, &stop) {
+			return nil, "", nil, err
+		}
+		ae := AsError(err)
+		if ae.uncatchable() {
+			return nil, "", nil, ae
+		}
+		retried := false
+		for i, rt := range st.retry {
+			if !errorMatches(rt.errorEquals, ae) {
+				continue
+			}
+			if attempts[i] < rt.maxAttempts {
+				attempts[i]++
+				r.fr.retryCount++
+				if err := r.ex.sleep(ctx, backoff(rt, attempts[i], r.ex.opts.Random)); err != nil {
+					return nil, "", nil, err
+				}
+				retried = true
+			}
+			break
+		}
+		if retried {
+			continue
+		}
+		r.failFinal(ae)
+		for _, c := range st.catch {
+			if !errorMatches(c.errorEquals, ae) {
+				continue
+			}
+			errOut := map[string]any{"Error": ae.Name, "Cause": ae.Cause}
+			if !ae.HasCause {
+				errOut["Cause"] = ""
+			}
+			vars, e := r.assign(c.assign, errOut)
+			if e != nil {
+				return nil, "", nil, e
+			}
+			out, e := r.resultPath(c.resultPath, input, errOut)
+			if e != nil {
+				return nil, "", nil, e
+			}
+			return out, c.next, vars, nil
+		}
+		return nil, "", nil, ae
+	}
+}
+
+// failFinal records the "state failed" event of Map and Parallel once no
+// retry is left.
+func (r *stateRun) failFinal(e *Error) {
+	switch r.st.typ {
+	case typeMap:
+		r.th.emit(MapStateFailed, nil)
+	case typeParallel:
+		r.th.emit(ParallelStateFailed, nil)
+	}
+}
+
+// attempt runs the work of a Task/Map/Parallel once and post-processes the
+// result: ResultSelector, Assign, ResultPath, OutputPath.
+func (r *stateRun) attempt(ctx context.Context, raw, eff any) (any, map[string]any, error) {
+	st := r.st
+	var result any
+	var err error
+	switch st.typ {
+	case typeTask:
+		result, err = r.task(ctx, eff)
+	case typeMap:
+		result, err = r.mapState(ctx, eff)
+	case typeParallel:
+		result, err = r.parallel(ctx, eff)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.resultSelector != nil {
+		v, e := r.evalTemplate(st.resultSelector, result)
+		if e != nil {
+			return nil, nil, e
+		}
+		result = v
+	}
+	vars, e := r.assign(st.assign, result)
+	if e != nil {
+		return nil, nil, e
+	}
+	out, e := r.resultPath(st.resultPath, raw, result)
+	if e != nil {
+		return nil, nil, e
+	}
+	out, e = r.outputPath(out)
+	if e != nil {
+		return nil, nil, e
+	}
+	return out, vars, nil
+}

@@ -1,0 +1,179 @@
+package asl
+
+// EventType names a history event as GetExecutionHistory does.
+type EventType string
+
+// History event types.
+const (
+	ExecutionStarted   EventType = "ExecutionStarted"
+	ExecutionSucceeded EventType = "ExecutionSucceeded"
+	ExecutionFailed    EventType = "ExecutionFailed"
+	ExecutionTimedOut  EventType = "ExecutionTimedOut"
+	ExecutionAborted   EventType = "ExecutionAborted"
+
+	TaskScheduled EventType = "TaskScheduled"
+	TaskStarted   EventType = "TaskStarted"
+	TaskSucceeded EventType = "TaskSucceeded"
+	TaskFailed    EventType = "TaskFailed"
+	TaskTimedOut  EventType = "TaskTimedOut"
+
+	LambdaFunctionScheduled EventType = "LambdaFunctionScheduled"
+	LambdaFunctionStarted   EventType = "LambdaFunctionStarted"
+	LambdaFunctionSucceeded EventType = "LambdaFunctionSucceeded"
+	LambdaFunctionFailed    EventType = "LambdaFunctionFailed"
+	LambdaFunctionTimedOut  EventType = "LambdaFunctionTimedOut"
+
+	MapStateStarted       EventType = "MapStateStarted"
+	MapStateSucceeded     EventType = "MapStateSucceeded"
+	MapStateFailed        EventType = "MapStateFailed"
+	MapStateAborted       EventType = "MapStateAborted"
+	MapIterationStarted   EventType = "MapIterationStarted"
+	MapIterationSucceeded EventType = "MapIterationSucceeded"
+	MapIterationFailed    EventType = "MapIterationFailed"
+	MapIterationAborted   EventType = "MapIterationAborted"
+
+	ParallelStateStarted   EventType = "ParallelStateStarted"
+	ParallelStateSucceeded EventType = "ParallelStateSucceeded"
+	ParallelStateFailed    EventType = "ParallelStateFailed"
+	ParallelStateAborted   EventType = "ParallelStateAborted"
+
+	WaitStateAborted EventType = "WaitStateAborted"
+	TaskStateAborted EventType = "TaskStateAborted"
+)
+
+// Event is one history event. Input, Output, Parameters and the values of
+// AssignedVariables are value trees (AWS returns them as JSON text; marshal
+// them with EncodeJSON when text is needed). Optional fields are set only
+// when the Has* flag or the pointer says so, so a flattened event has the
+// same keys as AWS's.
+type Event struct {
+	ID              int64
+	PreviousEventID int64
+	Type            EventType
+
+	Name      string // state name (entered/exited, map iterations)
+	HasInput  bool
+	Input     any
+	HasOutput bool
+	Output    any
+
+	Error    string
+	HasError bool
+	Cause    string
+	HasCause bool
+
+	Resource     string
+	ResourceType string
+	Region       string
+	HasParams    bool
+	Parameters   any
+
+	TimeoutInSeconds   *int64
+	HeartbeatInSeconds *int64
+	Index              *int
+	Length             *int
+
+	AssignedVariables map[string]any
+}
+
+// Observer receives history events in order as they happen. It is called
+// from the goroutine running the execution; it must not retain the event's
+// values for mutation (they are shared with the execution).
+type Observer interface {
+	OnEvent(e *Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(e *Event)
+
+// OnEvent calls f(e).
+func (f ObserverFunc) OnEvent(e *Event) { f(e) }
+
+// Flatten renders the event the way GetExecutionHistory flattens its
+// single *EventDetails object: id, previousEventId, type and the details.
+func (e *Event) Flatten() map[string]any {
+	m := map[string]any{"id": e.ID, "previousEventId": e.PreviousEventID, "type": string(e.Type)}
+	if e.Name != "" {
+		m["name"] = e.Name
+	}
+	if e.HasInput {
+		m["input"] = e.Input
+	}
+	if e.HasOutput {
+		m["output"] = e.Output
+	}
+	if e.HasError {
+		m["error"] = e.Error
+	}
+	if e.HasCause {
+		m["cause"] = e.Cause
+	}
+	if e.Resource != "" {
+		m["resource"] = e.Resource
+	}
+	if e.ResourceType != "" {
+		m["resourceType"] = e.ResourceType
+	}
+	if e.Region != "" {
+		m["region"] = e.Region
+	}
+	if e.HasParams {
+		m["parameters"] = e.Parameters
+	}
+	if e.TimeoutInSeconds != nil {
+		m["timeoutInSeconds"] = *e.TimeoutInSeconds
+	}
+	if e.HeartbeatInSeconds != nil {
+		m["heartbeatInSeconds"] = *e.HeartbeatInSeconds
+	}
+	if e.Index != nil {
+		m["index"] = *e.Index
+	}
+	if e.Length != nil {
+		m["length"] = *e.Length
+	}
+	if e.AssignedVariables != nil {
+		m["assignedVariables"] = e.AssignedVariables
+	}
+	return m
+}
+
+// recorder numbers events and hands them to the observer. Without an
+// observer it only counts, so ids stay right (error texts cite them) and no
+// event is allocated.
+type recorder struct {
+	obs  Observer
+	last int64
+}
+
+// thread is one sequential flow of events (the execution, a branch, an
+// iteration); prev is the id the next event points to.
+type thread struct {
+	rec  *recorder
+	prev int64
+}
+
+// emit records an event built by fill (called only when observed) and
+// makes it the thread's latest event.
+func (t *thread) emit(typ EventType, fill func(e *Event)) int64 {
+	id := t.side(t.prev, typ, fill)
+	t.prev = id
+	return id
+}
+
+// side records an event pointing to prev without moving the thread.
+func (t *thread) side(prev int64, typ EventType, fill func(e *Event)) int64 {
+	r := t.rec
+	r.last++
+	id := r.last
+	if r.obs != nil {
+		e := &Event{ID: id, PreviousEventID: prev, Type: typ}
+		if fill != nil {
+			fill(e)
+		}
+		r.obs.OnEvent(e)
+	}
+	return id
+}
+
+func (t *thread) observed() bool { return t.rec.obs != nil }

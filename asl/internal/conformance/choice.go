@@ -1,0 +1,155 @@
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mailflow/mailflow/asl"
+)
+
+// ChoiceRow is one row of a choice-cases matrix.
+type ChoiceRow struct {
+	ID      string // "<matrix id>#<n>"
+	Outcome Outcome
+}
+
+// RunChoiceCases runs every row of dir/choice-cases/*.json, comparing
+// status and output only.
+func RunChoiceCases(dir string) ([]ChoiceRow, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "choice-cases", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []ChoiceRow
+	for _, f := range files {
+		v, err := readJSON(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		m, _ := v.(map[string]any)
+		id, _ := m["id"].(string)
+		rows, _ := m["rows"].([]any)
+		for _, r := range rows {
+			rm, _ := r.(map[string]any)
+			out = append(out, ChoiceRow{ID: fmt.Sprintf("%s#%v", id, rm["n"]), Outcome: runRow(rm)})
+		}
+	}
+	return out, nil
+}
+
+func runRow(row map[string]any) Outcome {
+	defB, err := asl.EncodeJSON(row["definition"])
+	if err != nil {
+		return Outcome{Diff: err.Error()}
+	}
+	d, err := asl.Parse(defB)
+	if err != nil {
+		return Outcome{Diff: "parse: " + err.Error()}
+	}
+	if err := asl.Validate(d).Err(); err != nil {
+		return Outcome{Diff: "validate: " + err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := asl.Execute(ctx, d, row["input"], NewOptions(asl.NewRegistry()))
+	if err != nil {
+		return Outcome{Diff: "execute: " + err.Error()}
+	}
+	exp := parseExpected(row["expected"])
+	exp.NoHist = true
+	if d := compareResult(exp, res, newWildcards(nil)); d != "" {
+		return Outcome{Diff: d}
+	}
+	return Outcome{Pass: true}
+}
+
+// ValidationResult is the outcome of one validation definition.
+type ValidationResult struct {
+	ID      string
+	Want    string // "accept" or "reject"
+	Got     string
+	Detail  string // expected diagnostic and ours, for reports
+	Matches bool   // verdict matches
+}
+
+// RunAWSValidation checks Validate against AWS's own answers in
+// dir/validation/aws.
+func RunAWSValidation(dir string) ([]ValidationResult, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "validation", "aws", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []ValidationResult
+	for _, f := range files {
+		if filepath.Base(f) == "index.json" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var rec struct {
+			StateMachineType string         `json:"state_machine_type"`
+			DefinitionText   string         `json:"definition_text"`
+			Expected         map[string]any `json:"expected"`
+		}
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		want := "reject"
+		if rec.Expected["result"] == "OK" {
+			want = "accept"
+		}
+		issues := asl.ValidateJSON([]byte(rec.DefinitionText), asl.WithType(rec.StateMachineType))
+		got := verdict(issues)
+		out = append(out, ValidationResult{
+			ID:      strings.TrimSuffix(filepath.Base(f), ".json"),
+			Want:    want,
+			Got:     got,
+			Matches: want == got,
+			Detail:  fmt.Sprintf("AWS: %s; ours: %v", short(rec.Expected), issues),
+		})
+	}
+	return out, nil
+}
+
+func verdict(is asl.Issues) string {
+	if is.Err() != nil {
+		return "reject"
+	}
+	return "accept"
+}
+
+// RunLabelledValidation checks Validate against asl-validator's labelled
+// definitions (valid-*/invalid-*).
+func RunLabelledValidation(dir string) ([]ValidationResult, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "validation", "asl-validator", "definitions", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []ValidationResult
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		base := filepath.Base(f)
+		want := "accept"
+		if strings.HasPrefix(base, "invalid-") {
+			want = "reject"
+		}
+		issues := asl.ValidateJSON(b)
+		got := verdict(issues)
+		out = append(out, ValidationResult{ID: base, Want: want, Got: got, Matches: want == got, Detail: fmt.Sprint(issues)})
+	}
+	return out, nil
+}

@@ -1,0 +1,125 @@
+package asl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// mapState runs an inline Map: one child execution of the item processor per
+// item, in index order, each with its own variable scope. History follows
+// AWS: iteration n+1 starts from the last event of iteration n.
+func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
+	st, ex := r.st, r.ex
+	env := r.fr.env(eff, r.sc)
+	items := eff
+	if ip := st.itemsPath; ip.expr != nil && !(ip.expr.kind == exprInput && ip.expr.path.IsRoot()) {
+		v, err := ip.expr.eval(env)
+		if err != nil {
+			return nil, r.pathErr(ip.expr.src, err)
+		}
+		items = v
+	}
+	if st.maxConcurrencyPath != nil {
+		v, err := st.maxConcurrencyPath.eval(env)
+		if err != nil {
+			return nil, r.pathErr(st.maxConcurrencyPath.src, err)
+		}
+		n, ok := intNumber(v)
+		if s, isStr := v.(string); isStr {
+			// AWS reads a numeric string as the integer it spells
+			i, err := strconv.ParseInt(s, 10, 64)
+			n, ok = i, err == nil
+		}
+		if !ok || n < 0 {
+			return nil, r.runtimeErr(fmt.Sprintf("The MaxConcurrencyPath field refers to value \"%s\" which is not a valid integer: %s",
+				mustJSONString(v), st.maxConcurrencyPath.src))
+		}
+	}
+	arr, ok := items.([]any)
+	if !ok {
+		return nil, r.runtimeErr(fmt.Sprintf("Map state input must be an array but was: %s", mustJSONString(items)))
+	}
+	th := r.th
+	th.emit(MapStateStarted, func(e *Event) {
+		n := len(arr)
+		e.Length = &n
+	})
+	results := make([]any, len(arr))
+	cursor := th.prev
+	lastDone := th.prev
+	for i, item := range arr {
+		it := &thread{rec: th.rec, prev: cursor}
+		idx := i
+		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
+		in := item
+		if st.itemSelector != nil {
+			f := *r.fr
+			f.inMapItem, f.mapIndex, f.mapValue = true, i, item
+			v, err := st.itemSelector.eval(f.env(eff, r.sc))
+			if err != nil {
+				return nil, r.templateErr(err, eff)
+			}
+			in = v
+		}
+		out, err := ex.runMachine(ctx, st.processor, in, it, newScope(r.sc))
+		if err != nil {
+			if _, stop := err.(*stopError); !stop {
+				it.side(it.prev, MapIterationFailed, func(e *Event) { e.Index, e.Name = &idx, st.name })
+			}
+			th.prev = it.prev
+			return nil, err
+		}
+		lastDone = it.side(it.prev, MapIterationSucceeded, func(e *Event) { e.Index, e.Name = &idx, st.name })
+		cursor = it.prev
+		results[i] = out
+	}
+	th.prev = lastDone
+	th.side(th.prev, MapStateSucceeded, nil)
+	return results, nil
+}
+
+func (r *stateRun) templateErr(err error, input any) error {
+	if fe, ok := err.(*fieldError); ok {
+		return r.exprErr(fe.field, fe.err, input)
+	}
+	return r.exprErr("", err, input)
+}
+
+// parallel runs the branches one after the other on the same input; each
+// branch has its own variable scope and starts from ParallelStateStarted.
+func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
+	st, ex := r.st, r.ex
+	th := r.th
+	if st.parameters != nil {
+		v, e := r.evalTemplate(st.parameters, eff)
+		if e != nil {
+			return nil, e
+		}
+		eff = v
+	}
+	started := th.emit(ParallelStateStarted, nil)
+	results := make([]any, len(st.branches))
+	for i, b := range st.branches {
+		bt := &thread{rec: th.rec, prev: started}
+		out, err := ex.runMachine(ctx, b, eff, bt, newScope(r.sc))
+		if err != nil {
+			th.prev = th.rec.last
+			if _, stop := err.(*stopError); stop {
+				return nil, err
+			}
+			ae := AsError(err)
+			if ae.Name == ErrRuntime {
+				return nil, ae
+			}
+			return nil, ae
+		}
+		results[i] = out
+	}
+	th.prev = th.rec.last
+	th.side(th.prev, ParallelStateSucceeded, nil)
+	return results, nil
+}
+
+var _ = json.Number("")

@@ -1,0 +1,149 @@
+package asl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// task invokes the state's resource once and records the task events.
+func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
+	st, ex := r.st, r.ex
+	params := eff
+	if st.parameters != nil {
+		v, e := r.evalTemplate(st.parameters, eff)
+		if e != nil {
+			return nil, e
+		}
+		params = v
+	}
+	env := r.fr.env(eff, r.sc)
+	timeout := st.timeoutSeconds
+	if st.timeoutPath != nil {
+		v, err := st.timeoutPath.eval(env)
+		n, ok := intNumber(v)
+		if err != nil || !ok || n < 1 {
+			return nil, r.runtimeErr(fmt.Sprintf("The TimeoutSecondsPath parameter does not reference a valid positive integer: %s", st.timeoutPath.src))
+		}
+		timeout = n
+	}
+	heartbeat := st.heartbeatSeconds
+	if st.heartbeatPath != nil {
+		v, err := st.heartbeatPath.eval(env)
+		n, ok := intNumber(v)
+		if err != nil || !ok || n < 1 {
+			return nil, r.runtimeErr(fmt.Sprintf("The HeartbeatSecondsPath parameter does not reference a valid positive integer: %s", st.heartbeatPath.src))
+		}
+		heartbeat = n
+	}
+	info := classifyResource(st.resource)
+	custom := ex.opts.Registry.handler(st.resource)
+	legacy := custom == nil && info.kind == resLambdaARN
+	th := r.th
+	var timeoutPtr, heartbeatPtr *int64
+	if timeout > 0 {
+		timeoutPtr = &timeout
+	}
+	if heartbeat > 0 {
+		heartbeatPtr = &heartbeat
+	}
+	if legacy {
+		th.emit(LambdaFunctionScheduled, func(e *Event) {
+			e.HasInput, e.Input = true, params
+			e.Resource = st.resource
+			e.TimeoutInSeconds = timeoutPtr
+		})
+		th.emit(LambdaFunctionStarted, nil)
+	} else {
+		th.emit(TaskScheduled, func(e *Event) {
+			e.HasParams, e.Parameters = true, params
+			e.Region = ex.opts.Region
+			e.Resource, e.ResourceType = info.action, info.service
+			e.TimeoutInSeconds = timeoutPtr
+			e.HeartbeatInSeconds = heartbeatPtr
+		})
+		th.emit(TaskStarted, func(e *Event) {
+			e.Resource, e.ResourceType = info.action, info.service
+		})
+	}
+	req := &TaskRequest{
+		Resource: st.resource, StateName: st.name, Input: params,
+		TimeoutSeconds: timeout, HeartbeatSeconds: heartbeat,
+		Region: ex.opts.Region, AccountID: ex.opts.AccountID,
+	}
+	tctx := ctx
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		tctx, cancel = context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
+		defer cancel()
+	}
+	var result any
+	var err error
+	switch {
+	case custom != nil:
+		result, err = custom.Invoke(tctx, req)
+	case legacy:
+		h := ex.opts.Registry.lambda(info.function)
+		if h == nil {
+			err = NewError(ErrLambdaResourceNotFound, fmt.Sprintf(
+				"Function not found: %s (Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException; Request ID: %s; Proxy: null)",
+				st.resource, ex.newUUID()))
+		} else {
+			result, _, err = invokeLambda(tctx, h, params, st.resource)
+		}
+	case info.kind == resService && info.service == "lambda" && info.action == "invoke":
+		result, err = ex.lambdaInvokeIntegration(tctx, req)
+	default:
+		err = NewError(ErrRuntime, stateErrPrefix(st.name, r.enteredID)+
+			fmt.Sprintf("No handler is registered for the resource '%s'", st.resource))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &stopError{status: StatusAborted}
+		}
+		var te *Error
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) && tctx.Err() != nil:
+			te = &Error{Name: ErrTimeout, HasName: true}
+		default:
+			te = AsError(err)
+		}
+		if te.Name == ErrRuntime && !te.fromTask {
+			return nil, te
+		}
+		te = &Error{Name: te.Name, Cause: te.Cause, HasName: te.HasName, HasCause: te.HasCause, fromTask: true}
+		timedOut := te.Name == ErrTimeout || te.Name == ErrHeartbeatTimeout
+		switch {
+		case legacy && timedOut:
+			th.emit(LambdaFunctionTimedOut, func(e *Event) { fillErr(e, te) })
+		case legacy:
+			th.emit(LambdaFunctionFailed, func(e *Event) { fillErr(e, te) })
+		case timedOut:
+			th.emit(TaskTimedOut, func(e *Event) {
+				fillErr(e, te)
+				e.Resource, e.ResourceType = info.action, info.service
+			})
+		default:
+			th.emit(TaskFailed, func(e *Event) {
+				fillErr(e, te)
+				e.Resource, e.ResourceType = info.action, info.service
+			})
+		}
+		return nil, te
+	}
+	if legacy {
+		th.emit(LambdaFunctionSucceeded, func(e *Event) { e.HasOutput, e.Output = true, result })
+	} else {
+		th.emit(TaskSucceeded, func(e *Event) {
+			e.HasOutput, e.Output = true, result
+			e.Resource, e.ResourceType = info.action, info.service
+		})
+	}
+	return result, nil
+}
+
+func fillErr(e *Event, err *Error) {
+	e.Error, e.HasError = err.Name, err.HasName
+	e.Cause, e.HasCause = err.Cause, err.HasCause
+}

@@ -1,0 +1,265 @@
+package asl
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Diagnostic codes, as ValidateStateMachineDefinition reports them.
+const (
+	codeSchema            = "SCHEMA_VALIDATION_FAILED"
+	codeInvalidJSON       = "INVALID_JSON_DESCRIPTION"
+	codeMissingTransition = "MISSING_TRANSITION_TARGET"
+	codeUnreachable       = "UNREACHABLE_STATE"
+	codeNoTerminal        = "NO_TERMINAL_STATE"
+	codeUnboundResource   = "UNBOUND_RESOURCE"
+)
+
+// Issue is one validation finding. Location is a JSON pointer into the
+// definition ("/States/Send/Retry/0"); Code is AWS's diagnostic code where
+// AWS has one.
+type Issue struct {
+	Code     string
+	Location string
+	Message  string
+	Severity string // "ERROR" or "WARNING"; empty means ERROR
+}
+
+func (i Issue) String() string {
+	if i.Location == "" {
+		return i.Code + ": " + i.Message
+	}
+	return fmt.Sprintf("%s: %s at %s", i.Code, i.Message, i.Location)
+}
+
+// Issues is the result of Validate.
+type Issues []Issue
+
+// Err returns nil when there is no error-level issue, otherwise an error
+// listing them.
+func (is Issues) Err() error {
+	var msgs []string
+	for _, i := range is {
+		if i.Severity == "" || i.Severity == "ERROR" {
+			msgs = append(msgs, i.String())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New("asl: invalid definition: " + strings.Join(msgs, "; "))
+}
+
+type validateConfig struct {
+	registry    *Registry
+	checkBound  bool
+	machineType string
+}
+
+// ValidateOption configures Validate.
+type ValidateOption func(*validateConfig)
+
+// WithBoundResources makes every Task resource an error unless reg can
+// serve it.
+func WithBoundResources(reg *Registry) ValidateOption {
+	return func(c *validateConfig) { c.registry, c.checkBound = reg, true }
+}
+
+// WithType validates for a STANDARD (default) or EXPRESS state machine.
+func WithType(t string) ValidateOption {
+	return func(c *validateConfig) { c.machineType = t }
+}
+
+// Validate returns every issue found in d.
+func Validate(d *Definition, opts ...ValidateOption) Issues {
+	cfg := validateConfig{machineType: "STANDARD"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	out := append(Issues(nil), d.issues...)
+	out = append(out, duplicateKeys(d.src)...)
+	v := &validator{cfg: cfg, out: &out}
+	v.machine(d.top)
+	return out
+}
+
+// ValidateJSON parses and validates definition text, reporting text that is
+// not a JSON object the way AWS does.
+func ValidateJSON(b []byte, opts ...ValidateOption) Issues {
+	d, err := Parse(b)
+	if err != nil {
+		return Issues{textIssue(b, err)}
+	}
+	return Validate(d, opts...)
+}
+
+func textIssue(b []byte, err error) Issue {
+	if strings.TrimSpace(string(b)) == "" {
+		return Issue{Code: codeSchema, Message: "Definition must be a valid JSON object"}
+	}
+	var pe *ParseError
+	if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "must be a valid JSON object") {
+		return Issue{Code: codeSchema, Message: "Definition must be a valid JSON object"}
+	}
+	return Issue{Code: codeInvalidJSON, Message: err.Error()}
+}
+
+type validator struct {
+	cfg validateConfig
+	out *Issues
+}
+
+func (v *validator) add(code, loc, msg string) {
+	*v.out = append(*v.out, Issue{Code: code, Location: loc, Message: msg})
+}
+
+func (v *validator) machine(m *machine) {
+	if m == nil || m.states == nil {
+		return
+	}
+	loc := m.ptr
+	if loc == "" {
+		loc = "/"
+	}
+	if m.startAt != "" && m.states[m.startAt] == nil {
+		v.add(codeMissingTransition, m.ptr+"/StartAt", fmt.Sprintf("Missing 'Next' target: %s", m.startAt))
+	}
+	reach := map[string]bool{}
+	var walk func(name string)
+	walk = func(name string) {
+		if reach[name] || m.states[name] == nil {
+			return
+		}
+		reach[name] = true
+		for _, n := range m.states[name].targets() {
+			walk(n)
+		}
+	}
+	walk(m.startAt)
+	terminal := false
+	for _, name := range m.order {
+		s := m.states[name]
+		if s.typ == 0 {
+			continue
+		}
+		v.state(m, s)
+		if !reach[name] && m.states[m.startAt] != nil {
+			v.add(codeUnreachable, s.ptr, fmt.Sprintf("State '%s' is not reachable.", name))
+		}
+		if s.isTerminal() {
+			terminal = true
+		}
+	}
+	if !terminal && len(m.states) > 0 {
+		v.add(codeNoTerminal, loc, "No terminal state found in the state machine.")
+	}
+}
+
+func (s *state) targets() []string {
+	var t []string
+	if s.next != "" {
+		t = append(t, s.next)
+	}
+	for _, c := range s.choices {
+		if c.next != "" {
+			t = append(t, c.next)
+		}
+	}
+	if s.defaultNext != "" {
+		t = append(t, s.defaultNext)
+	}
+	for _, c := range s.catch {
+		if c.next != "" {
+			t = append(t, c.next)
+		}
+	}
+	return t
+}
+
+func (s *state) isTerminal() bool {
+	return s.end || s.typ == typeSucceed || s.typ == typeFail
+}
+
+func (v *validator) state(m *machine, s *state) {
+	_, hasNext := s.raw["Next"]
+	_, hasEnd := s.raw["End"]
+	switch s.typ {
+	case typeChoice:
+		if _, ok := s.raw["Choices"]; !ok {
+			v.add(codeSchema, s.ptr, "These fields are required: [Choices]")
+		}
+		if hasNext || hasEnd {
+			v.add(codeSchema, s.ptr, "Choice states can not have 'Next' or 'End'")
+		}
+	case typeSucceed, typeFail:
+		if hasNext || hasEnd {
+			v.add(codeSchema, s.ptr, fmt.Sprintf("%s states can not have 'Next' or 'End'", s.typName))
+		}
+	default:
+		switch {
+		case hasNext && hasEnd && s.end:
+			v.add(codeSchema, s.ptr, "The fields 'Next' and 'End' are mutually exclusive")
+		case !hasNext && !s.end:
+			v.add(codeSchema, s.ptr, "These fields are required: [Next]")
+		}
+	}
+	for _, t := range s.targets() {
+		if m.states[t] == nil {
+			v.add(codeMissingTransition, s.ptr, fmt.Sprintf("Missing 'Next' target: %s", t))
+		}
+	}
+	switch s.typ {
+	case typeTask:
+		if _, ok := s.raw["Resource"]; !ok {
+			v.add(codeSchema, s.ptr, "These fields are required: [Resource]")
+		} else {
+			v.resource(s)
+		}
+	case typeParallel:
+		for _, b := range s.branches {
+			v.machine(b)
+		}
+	case typeMap:
+		v.machine(s.processor)
+	case typeFail:
+		if s.errorName != nil && s.errorPath != nil {
+			v.add(codeSchema, s.ptr, "The fields 'Error' and 'ErrorPath' are mutually exclusive")
+		}
+		if s.cause != nil && s.causePath != nil {
+			v.add(codeSchema, s.ptr, "The fields 'Cause' and 'CausePath' are mutually exclusive")
+		}
+	case typeWait:
+		n := 0
+		for _, k := range []string{"Seconds", "SecondsPath", "Timestamp", "TimestampPath"} {
+			if _, ok := s.raw[k]; ok {
+				n++
+			}
+		}
+		if n != 1 {
+			v.add(codeSchema, s.ptr, "Exactly one of the fields 'Seconds', 'SecondsPath', 'Timestamp' or 'TimestampPath' is required")
+		}
+	}
+}
+
+func (v *validator) resource(s *state) {
+	res := s.resource
+	loc := s.ptr + "/Resource"
+	if strings.HasSuffix(res, ".waitForTaskToken") && v.cfg.machineType == "EXPRESS" {
+		v.add(codeSchema, loc, "Express state machine does not support '.waitForTaskToken' service integration ")
+	}
+	if strings.HasSuffix(res, ".sync") && v.cfg.machineType == "EXPRESS" {
+		v.add(codeSchema, loc, "Express state machine does not support '.sync' service integration")
+	}
+	info := classifyResource(res)
+	if (info.kind == resUnknown && !strings.Contains(res, "${")) || (info.kind == resService && !knownServiceResource(info)) {
+		shown := res
+		if parts := strings.SplitN(res, ":", 3); len(parts) == 3 {
+			shown = "arn:<partition>:" + parts[2]
+		}
+		v.add(codeSchema, loc, fmt.Sprintf("The resource provided %s is not recognized. The value is not a valid resource ARN, or the resource is not available in this region.", shown))
+	}
+	if v.cfg.checkBound && !v.cfg.registry.Bound(res) {
+		v.add(codeUnboundResource, loc, fmt.Sprintf("No handler is registered for the resource '%s'", res))
+	}
+}

@@ -1,0 +1,243 @@
+package asl
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"strconv"
+	"strings"
+)
+
+// DecodeJSON decodes JSON text into a value tree with exact numbers
+// (json.Number). Trailing data is an error.
+func DecodeJSON(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("invalid JSON: trailing data after value")
+	}
+	return v, nil
+}
+
+// EncodeJSON renders a value tree as compact JSON without HTML escaping.
+func EncodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return b[:len(b)-1], nil
+}
+
+func mustJSONString(v any) string {
+	b, err := EncodeJSON(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// numberFloat converts a JSON number to float64.
+func numberFloat(v any) (float64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		if err != nil {
+			// overflow: keep the sign, magnitude is infinite
+			r, ok := new(big.Float).SetString(string(n))
+			if !ok {
+				return 0, false
+			}
+			f, _ = r.Float64()
+		}
+		return f, true
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	}
+	return 0, false
+}
+
+func isNumber(v any) bool {
+	switch v.(type) {
+	case json.Number, float64, int, int64:
+		return true
+	}
+	return false
+}
+
+// compareNumbers compares two JSON numbers exactly (big.Float for decimal
+// text so 0.1 and 0.10 compare equal and large integers stay exact).
+func compareNumbers(a, b any) (int, bool) {
+	ra, ok1 := bigNum(a)
+	rb, ok2 := bigNum(b)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	return ra.Cmp(rb), true
+}
+
+func bigNum(v any) (*big.Rat, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		r, ok := new(big.Rat).SetString(string(n))
+		return r, ok
+	case float64:
+		r := new(big.Rat)
+		if r.SetFloat64(n) == nil {
+			return nil, false
+		}
+		return r, true
+	case int:
+		return new(big.Rat).SetInt64(int64(n)), true
+	case int64:
+		return new(big.Rat).SetInt64(n), true
+	}
+	return nil, false
+}
+
+// intNumber returns the integer value of a JSON number, if it is integral.
+func intNumber(v any) (int64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i, true
+		}
+		r, ok := new(big.Rat).SetString(string(n))
+		if !ok || !r.IsInt() || !r.Num().IsInt64() {
+			return 0, false
+		}
+		return r.Num().Int64(), true
+	case int:
+		return int64(n), true
+	case int64:
+		return n, true
+	case float64:
+		if n == float64(int64(n)) {
+			return int64(n), true
+		}
+	}
+	return 0, false
+}
+
+// valuesEqual compares two value trees as JSON values.
+func valuesEqual(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !valuesEqual(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !valuesEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case nil:
+		return b == nil
+	default:
+		if isNumber(a) && isNumber(b) {
+			c, ok := compareNumbers(a, b)
+			return ok && c == 0
+		}
+	}
+	return false
+}
+
+// jsonSize returns the length of the compact JSON text of v, stopping early
+// once limit is passed (the exact figure above the limit does not matter).
+func jsonSize(v any, limit int) int {
+	n := 0
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			n += 2
+			for k, e := range x {
+				n += len(k) + 4
+				if !walk(e) {
+					return false
+				}
+			}
+		case []any:
+			n += 2
+			for _, e := range x {
+				n++
+				if !walk(e) {
+					return false
+				}
+			}
+		case string:
+			n += len(x) + 2
+			for i := 0; i < len(x); i++ {
+				if c := x[i]; c < 0x20 || c == '"' || c == '\\' {
+					n++
+				}
+			}
+		case json.Number:
+			n += len(x)
+		case bool:
+			n += 5
+		case nil:
+			n += 4
+		default:
+			n += len(fmt.Sprint(x))
+		}
+		return n <= limit
+	}
+	walk(v)
+	return n
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	}
+	if isNumber(v) {
+		return "number"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func hasPrefixFold(s, p string) bool {
+	return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p)
+}
