@@ -320,3 +320,35 @@ func matches(want, got any) string {
 	}
 	return ""
 }
+
+// asl-validator's accepted definitions must parse; it also rejects literal
+// arguments of the wrong type, as Parse does.
+func TestASLValidatorDefinitions(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(corpusDir(t), "validation", "asl-validator", "definitions", "*.json"))
+	rejected := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var def any
+		if json.Unmarshal(b, &def) != nil {
+			continue
+		}
+		var exprs []string
+		intrinsicStrings(def, &exprs)
+		name := filepath.Base(f)
+		for _, s := range exprs {
+			_, err := Parse(s)
+			switch {
+			case err != nil && strings.HasPrefix(name, "valid-"):
+				t.Errorf("%s: Parse(%q): %v", name, s, err)
+			case err != nil:
+				rejected++
+			}
+		}
+	}
+	if rejected == 0 {
+		t.Error("no invalid intrinsic call among the labelled-invalid definitions was rejected")
+	}
+}

@@ -52,8 +52,10 @@
 //
 // # Errors
 //
-// Parse reports syntax errors, unknown function names, wrong argument counts
-// and nesting deeper than 10 calls as *Error with Name ErrValidation; AWS
+// Parse reports syntax errors, unknown function names, wrong argument counts,
+// literal arguments of a type the function can never accept (such as
+// States.MathAdd(1, '-1')) and nesting deeper than 10 calls as *Error with
+// Name ErrValidation; AWS
 // rejects such definitions with "The value for the field '<key>' must be a
 // valid JSONPath or a valid intrinsic function call" (see ValidationMessage),
 // which needs the field name only the caller knows.

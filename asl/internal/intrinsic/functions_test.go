@@ -183,7 +183,7 @@ func TestArrayPartition(t *testing.T) {
 			err: "Invalid arguments in States.ArrayPartition: the chunk size must be a positive integer, but was -1"},
 		{name: "not an array", expr: `States.ArrayPartition($.a, 1)`, input: `{"a":"x"}`,
 			err: "Invalid arguments in States.ArrayPartition: argument 1 must be of type array, but was of type string"},
-		{name: "size not a number", expr: `States.ArrayPartition($.a, '2')`, input: `{"a":[1]}`,
+		{name: "size not a number", expr: `States.ArrayPartition($.a, $.n)`, input: `{"a":[1],"n":"2"}`,
 			err: "Invalid arguments in States.ArrayPartition: argument 2 must be of type number, but was of type string"},
 	})
 }
@@ -323,7 +323,7 @@ func TestJSONMerge(t *testing.T) {
 			want: `{"x":"false","y":1}`},
 		{name: "deep merge refused", expr: `States.JsonMerge($.a, $.b, true)`, input: `{"a":{},"b":{}}`,
 			err: "Invalid arguments in States.JsonMerge: deep merging is not supported, the third argument must be false"},
-		{name: "flag must be a boolean", expr: `States.JsonMerge($.a, $.b, 'false')`, input: `{"a":{},"b":{}}`,
+		{name: "flag must be a boolean", expr: `States.JsonMerge($.a, $.b, $.f)`, input: `{"a":{},"b":{},"f":"false"}`,
 			err: "Invalid arguments in States.JsonMerge: argument 3 must be of type boolean, but was of type string"},
 		{name: "objects only", expr: `States.JsonMerge($.a, $.b, false)`, input: `{"a":{},"b":[]}`,
 			err: "Invalid arguments in States.JsonMerge: argument 2 must be of type object, but was of type array"},
@@ -473,6 +473,14 @@ func TestParseErrors(t *testing.T) {
 		`States.StringToJson()`,
 		`States.Hash('a')`,
 		`States.UUID`,
+		`States.MathAdd(1, '-1')`,
+		`States.Format(1, 2)`,
+		`States.ArrayLength('abc')`,
+		`States.ArrayContains(null, 1)`,
+		`States.JsonMerge($.a, $.b, 'false')`,
+		`States.ArrayRange(1, 9, true)`,
+		`States.Hash($.a, 256)`,
+		`States.StringSplit($.a, null)`,
 		deep,
 		``,
 	} {

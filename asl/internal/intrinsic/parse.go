@@ -38,27 +38,80 @@ type funcSpec struct {
 	minArgs int
 	maxArgs int // -1: no limit
 	pure    bool
+	// args is the type each literal argument must have (by position; the
+	// last entry repeats): a literal of another type is rejected at parse
+	// time, since no input can make the call succeed.
+	args []litType
 }
 
+type litType uint8
+
+const (
+	litAny litType = iota
+	litString
+	litNumber
+	litBool
+	litArray  // no literal is an array
+	litObject // no literal is an object
+)
+
 var funcs = [...]funcSpec{
-	fnFormat:         {"States.Format", 1, -1, true},
-	fnStringToJSON:   {"States.StringToJson", 1, 1, true},
-	fnJSONToString:   {"States.JsonToString", 1, 1, true},
-	fnArray:          {"States.Array", 0, -1, true},
-	fnArrayPartition: {"States.ArrayPartition", 2, 2, true},
-	fnArrayContains:  {"States.ArrayContains", 2, 2, true},
-	fnArrayRange:     {"States.ArrayRange", 3, 3, true},
-	fnArrayGetItem:   {"States.ArrayGetItem", 2, 2, true},
-	fnArrayLength:    {"States.ArrayLength", 1, 1, true},
-	fnArrayUnique:    {"States.ArrayUnique", 1, 1, true},
-	fnBase64Encode:   {"States.Base64Encode", 1, 1, true},
-	fnBase64Decode:   {"States.Base64Decode", 1, 1, true},
-	fnHash:           {"States.Hash", 2, 2, true},
-	fnJSONMerge:      {"States.JsonMerge", 3, 3, true},
-	fnMathRandom:     {"States.MathRandom", 2, 3, false},
-	fnMathAdd:        {"States.MathAdd", 2, 2, true},
-	fnStringSplit:    {"States.StringSplit", 2, 2, true},
-	fnUUID:           {"States.UUID", 0, 0, false},
+	fnFormat:         {"States.Format", 1, -1, true, []litType{litString, litAny}},
+	fnStringToJSON:   {"States.StringToJson", 1, 1, true, []litType{litString}},
+	fnJSONToString:   {"States.JsonToString", 1, 1, true, []litType{litAny}},
+	fnArray:          {"States.Array", 0, -1, true, []litType{litAny}},
+	fnArrayPartition: {"States.ArrayPartition", 2, 2, true, []litType{litArray, litNumber}},
+	fnArrayContains:  {"States.ArrayContains", 2, 2, true, []litType{litArray, litAny}},
+	fnArrayRange:     {"States.ArrayRange", 3, 3, true, []litType{litNumber}},
+	fnArrayGetItem:   {"States.ArrayGetItem", 2, 2, true, []litType{litArray, litNumber}},
+	fnArrayLength:    {"States.ArrayLength", 1, 1, true, []litType{litArray}},
+	fnArrayUnique:    {"States.ArrayUnique", 1, 1, true, []litType{litArray}},
+	fnBase64Encode:   {"States.Base64Encode", 1, 1, true, []litType{litString}},
+	fnBase64Decode:   {"States.Base64Decode", 1, 1, true, []litType{litString}},
+	fnHash:           {"States.Hash", 2, 2, true, []litType{litString}},
+	fnJSONMerge:      {"States.JsonMerge", 3, 3, true, []litType{litObject, litObject, litBool}},
+	fnMathRandom:     {"States.MathRandom", 2, 3, false, []litType{litNumber}},
+	fnMathAdd:        {"States.MathAdd", 2, 2, true, []litType{litNumber}},
+	fnStringSplit:    {"States.StringSplit", 2, 2, true, []litType{litString}},
+	fnUUID:           {"States.UUID", 0, 0, false, nil},
+}
+
+var litTypeNames = [...]string{litString: "a string", litNumber: "a number", litBool: "a boolean", litArray: "an array", litObject: "an object"}
+
+// checkLiteralArgs rejects literal arguments of the wrong type.
+func checkLiteralArgs(spec funcSpec, args []node) error {
+	for i, a := range args {
+		if a.kind != nodeConst {
+			continue
+		}
+		want := spec.args[min(i, len(spec.args)-1)]
+		ok := true
+		switch want {
+		case litString:
+			_, ok = a.val.(string)
+		case litNumber:
+			_, ok = a.val.(json.Number)
+		case litBool:
+			_, ok = a.val.(bool)
+		case litArray, litObject:
+			ok = false
+		}
+		if !ok {
+			return parseError("argument %d of %s must be %s, a path or an intrinsic function, but is the literal %s",
+				i+1, spec.name, litTypeNames[want], literalText(a.val))
+		}
+	}
+	return nil
+}
+
+func literalText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "'" + x + "'"
+	case nil:
+		return "null"
+	}
+	return string(appendJSON(nil, v))
 }
 
 var funcByName = func() map[string]funcID {
@@ -195,6 +248,9 @@ func (p *parser) call(depth int) (node, error) {
 	spec := funcs[id]
 	if len(args) < spec.minArgs || spec.maxArgs >= 0 && len(args) > spec.maxArgs {
 		return node{}, parseError("%s takes %s, but %d were given", name, arityText(spec), len(args))
+	}
+	if err := checkLiteralArgs(spec, args); err != nil {
+		return node{}, err
 	}
 	n := node{kind: nodeCall, fn: id, args: args}
 	if id == fnFormat && args[0].kind == nodeConst {
