@@ -172,3 +172,40 @@ func TestValidationAWS(t *testing.T) {
 	t.Logf("validation/aws: %d answers checked", len(res))
 }
 
+// awsAccepts lists asl-validator "invalid" definitions that AWS accepts,
+// with the AWS evidence; Validate follows AWS for these.
+var awsAccepts = map[string]string{}
+
+// awsRejects lists asl-validator "valid" definitions that AWS rejects,
+// with the AWS evidence; Validate follows AWS for these.
+var awsRejects = map[string]string{
+	"valid-task-credentials.json": "validation/aws/credentials.credentials_base.invalid_credentials_field.*: " +
+		"AWS rejects Credentials without RoleArn (SCHEMA_VALIDATION_FAILED: The field 'RoleArn' is required but was missing)",
+}
+
+// TestValidationLabelled classifies asl-validator's labelled definitions.
+func TestValidationLabelled(t *testing.T) {
+	res, err := conformance.RunLabelledValidation(conformanceDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for _, r := range res {
+		if r.Matches {
+			ok++
+			continue
+		}
+		if ev, listed := awsRejects[r.ID]; listed && r.Got == "reject" {
+			t.Logf("%s: rejected as AWS does (%s)", r.ID, ev)
+			ok++
+			continue
+		}
+		if ev, listed := awsAccepts[r.ID]; listed && r.Got == "accept" {
+			t.Logf("%s: accepted as AWS does (%s)", r.ID, ev)
+			ok++
+			continue
+		}
+		t.Errorf("%s: labelled %s, Validate %s: %s", r.ID, r.Want, r.Got, r.Detail)
+	}
+	t.Logf("asl-validator: %d/%d classified as labelled or as AWS answers", ok, len(res))
+}

@@ -180,6 +180,7 @@ func Parse(b []byte) (*Definition, error) {
 	if len(missing) > 0 {
 		p.issue("/", "These fields are required: ["+strings.Join(missing, ", ")+"]")
 	}
+	p.topQL = d.QueryLanguage
 	d.top = p.machine(root, "", d.QueryLanguage)
 	d.StartAt = d.top.startAt
 	d.issues = p.issues
@@ -195,6 +196,7 @@ func (e *ParseError) Unwrap() error { return e.Err }
 type parser struct {
 	d      *Definition
 	issues []Issue
+	topQL  string // query language of the enclosing state machine
 }
 
 func (p *parser) issue(ptr, msg string) {
@@ -324,7 +326,7 @@ func (p *parser) state(name string, o map[string]any, ptr, ql string) *state {
 		q, _ := v.(string)
 		switch q {
 		case JSONPath:
-			if p.d.QueryLanguage == JSONata {
+			if p.topQL == JSONata {
 				p.issue(ptr, "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine")
 			}
 		case JSONata:
@@ -378,7 +380,7 @@ func (p *parser) state(name string, o map[string]any, ptr, ql string) *state {
 	p.structure(s, o, ptr, ql)
 	switch s.typ {
 	case typeTask:
-		s.resource, _ = p.str(o, "Resource", ptr)
+		s.resource, _ = o["Resource"].(string)
 		if n, ok := p.intField(o, "TimeoutSeconds", ptr, 1); ok {
 			s.timeoutSeconds = n
 		}
@@ -454,7 +456,18 @@ func (p *parser) structure(s *state, o map[string]any, ptr, ql string) {
 			s.defaultNext, _ = p.str(o, "Default", ptr)
 		}
 		if s.typ == typeTask {
-			s.resource, _ = p.str(o, "Resource", ptr)
+			s.resource, _ = o["Resource"].(string)
+		}
+		if s.typ == typeChoice {
+			// JSONata rules: Condition + Next; only transitions matter here
+			if cs, ok := o["Choices"].([]any); ok {
+				for i, c := range cs {
+					co, _ := c.(map[string]any)
+					r := &choiceRule{ptr: fmt.Sprintf("%s/Choices/%d", ptr, i), topLevel: true}
+					r.next, _ = co["Next"].(string)
+					s.choices = append(s.choices, r)
+				}
+			}
 		}
 	}
 	if s.typ == typeTask {
@@ -525,6 +538,15 @@ func (p *parser) structure(s *state, o map[string]any, ptr, ql string) {
 		po, ok := v.(map[string]any)
 		if !ok {
 			p.issue(ptr+"/"+key, "The value for the field '"+key+"' must be an OBJECT")
+			return
+		}
+		if pc, ok := po["ProcessorConfig"].(map[string]any); ok && pc["Mode"] == "DISTRIBUTED" {
+			// a distributed processor is a child state machine with its own
+			// query language
+			saved := p.topQL
+			p.topQL, _ = po["QueryLanguage"].(string)
+			s.processor = p.machine(po, ptr+"/"+key, ql)
+			p.topQL = saved
 			return
 		}
 		s.processor = p.machine(po, ptr+"/"+key, ql)

@@ -165,6 +165,12 @@ func compileTemplate(v any, ptr string, errs *[]Issue) *template {
 		t := &template{isObject: true}
 		constant := true
 		for _, k := range sortedKeys(x) {
+			if base, ok := strings.CutSuffix(k, ".$"); ok {
+				if _, clash := x[base]; clash {
+					*errs = append(*errs, Issue{Code: codeSchema, Location: ptr,
+						Message: fmt.Sprintf("A duplicate field will exist after renaming to strip the \".$\" suffix from: %s", k)})
+				}
+			}
 			val := x[k]
 			if strings.HasSuffix(k, ".$") {
 				s, ok := val.(string)

@@ -3,8 +3,12 @@ package asl
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
+
+// genericARN is arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
+var genericARN = regexp.MustCompile(`^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:[0-9]*:.+$`)
 
 // Diagnostic codes, as ValidateStateMachineDefinition reports them.
 const (
@@ -14,6 +18,7 @@ const (
 	codeUnreachable       = "UNREACHABLE_STATE"
 	codeNoTerminal        = "NO_TERMINAL_STATE"
 	codeUnboundResource   = "UNBOUND_RESOURCE"
+	codeDuplicateState    = "DUPLICATE_STATE_NAME"
 )
 
 // Issue is one validation finding. Location is a JSON pointer into the
@@ -79,7 +84,7 @@ func Validate(d *Definition, opts ...ValidateOption) Issues {
 	}
 	out := append(Issues(nil), d.issues...)
 	out = append(out, duplicateKeys(d.src)...)
-	v := &validator{cfg: cfg, out: &out}
+	v := &validator{cfg: cfg, out: &out, names: map[string]string{}}
 	v.machine(d.top)
 	return out
 }
@@ -106,8 +111,9 @@ func textIssue(b []byte, err error) Issue {
 }
 
 type validator struct {
-	cfg validateConfig
-	out *Issues
+	cfg   validateConfig
+	out   *Issues
+	names map[string]string // state name -> pointer; names are unique machine-wide
 }
 
 func (v *validator) add(code, loc, msg string) {
@@ -182,6 +188,12 @@ func (s *state) isTerminal() bool {
 }
 
 func (v *validator) state(m *machine, s *state) {
+	v.fields(s)
+	if prev, dup := v.names[s.name]; dup {
+		v.add(codeDuplicateState, s.ptr, fmt.Sprintf("Duplicate State name: '%s' (also at %s)", s.name, prev))
+	} else {
+		v.names[s.name] = s.ptr
+	}
 	_, hasNext := s.raw["Next"]
 	_, hasEnd := s.raw["End"]
 	switch s.typ {
@@ -211,10 +223,19 @@ func (v *validator) state(m *machine, s *state) {
 	}
 	switch s.typ {
 	case typeTask:
-		if _, ok := s.raw["Resource"]; !ok {
+		switch r := s.raw["Resource"].(type) {
+		case nil:
 			v.add(codeSchema, s.ptr, "These fields are required: [Resource]")
-		} else {
+		case string:
 			v.resource(s)
+		case map[string]any:
+			// a CloudFormation intrinsic ({"Ref": ...}, {"Fn::GetAtt": ...})
+			// that the template substitutes before deployment
+			if !isCFNIntrinsic(r) {
+				v.add(codeSchema, s.ptr+"/Resource", "The value for the field 'Resource' must be a STRING")
+			}
+		default:
+			v.add(codeSchema, s.ptr+"/Resource", "The value for the field 'Resource' must be a STRING")
 		}
 	case typeParallel:
 		for _, b := range s.branches {
@@ -251,8 +272,16 @@ func (v *validator) resource(s *state) {
 	if strings.HasSuffix(res, ".sync") && v.cfg.machineType == "EXPRESS" {
 		v.add(codeSchema, loc, "Express state machine does not support '.sync' service integration")
 	}
+	if msg := resourceShape(res); msg != "" {
+		v.add(codeSchema, loc, fmt.Sprintf("The value for the field 'Resource' is not a valid resource ARN: %s", msg))
+		return
+	}
+	if strings.Contains(res, "${") {
+		// a template substitution, resolved before deployment
+		return
+	}
 	info := classifyResource(res)
-	if (info.kind == resUnknown && !strings.Contains(res, "${")) || (info.kind == resService && !knownServiceResource(info)) {
+	if (info.kind == resUnknown && !genericARN.MatchString(res)) || (info.kind == resService && !knownServiceResource(info)) {
 		shown := res
 		if parts := strings.SplitN(res, ":", 3); len(parts) == 3 {
 			shown = "arn:<partition>:" + parts[2]
@@ -262,4 +291,14 @@ func (v *validator) resource(s *state) {
 	if v.cfg.checkBound && !v.cfg.registry.Bound(res) {
 		v.add(codeUnboundResource, loc, fmt.Sprintf("No handler is registered for the resource '%s'", res))
 	}
+}
+
+func isCFNIntrinsic(m map[string]any) bool {
+	if len(m) != 1 {
+		return false
+	}
+	for k := range m {
+		return k == "Ref" || strings.HasPrefix(k, "Fn::")
+	}
+	return false
 }

@@ -237,6 +237,17 @@ func parseBracket(s string) (segment, string, error) {
 	if inner == "*" {
 		return segment{kind: segWildcard}, rest, nil
 	}
+	if strings.HasPrefix(inner, "(") && strings.HasSuffix(inner, ")") {
+		// Jayway script index; only (@.length-N) has a meaning here
+		expr := strings.ReplaceAll(inner[1:len(inner)-1], " ", "")
+		if rest, ok := strings.CutPrefix(expr, "@.length-"); ok {
+			n, err := strconv.Atoi(rest)
+			if err == nil && n > 0 {
+				return segment{kind: segIndex, index: -n}, body[end+1:], nil
+			}
+		}
+		return segment{}, "", fmt.Errorf("unsupported script expression %q", inner)
+	}
 	if strings.Contains(inner, ":") {
 		parts := strings.Split(inner, ":")
 		if len(parts) > 3 {
