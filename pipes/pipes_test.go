@@ -216,7 +216,9 @@ func TestPartialFailureRules(t *testing.T) {
 
 func TestInvokeErrorFailsTheBatch(t *testing.T) {
 	q := newQueue(2, func(int) string { return "{}" })
-	tgt := pipes.TargetFunc(func(context.Context, []byte) (pipes.Outcome, error) { return pipes.Outcome{}, errors.New("engine down") })
+	tgt := pipes.TargetFunc(func(context.Context, []byte) (pipes.Outcome, error) {
+		return pipes.Outcome{}, errors.New("engine down")
+	})
 	reports := runUntil(t, q, tgt, pipes.Config{BatchSize: 2, BatchWindow: time.Second}, totalRecords(2))
 	if len(q.deletedIDs()) != 0 || !strings.Contains(reports[0].Reason, "engine down") {
 		t.Fatalf("report %+v, deleted %v", reports[0], q.deletedIDs())
