@@ -129,7 +129,10 @@ func arrayPartition(args []any) (any, error) {
 	if size <= 0 {
 		return nil, fail("Invalid arguments in States.ArrayPartition: the chunk size must be a positive integer, but was %d", size)
 	}
-	chunks := (int64(len(a)) + size - 1) / size
+	chunks := int64(len(a)) / size // size may be huge: avoid overflow
+	if int64(len(a))%size != 0 {
+		chunks++
+	}
 	out := make([]any, 0, chunks)
 	for i := 0; i < len(a); {
 		end := len(a)

@@ -175,6 +175,7 @@ func TestArrayPartition(t *testing.T) {
 		{name: "chunk larger than array", expr: `States.ArrayPartition($.a, 5)`, input: `{"a":[0,1]}`, want: `[[0,1]]`},
 		{name: "empty array", expr: `States.ArrayPartition($.a, 3)`, input: `{"a":[]}`, want: `[]`},
 		{name: "size rounded half up", expr: `States.ArrayPartition($.a, 2.5)`, input: `{"a":[1,2,3,4,5]}`, want: `[[1,2,3],[4,5]]`},
+		{name: "huge size", expr: `States.ArrayPartition($.a, $.n)`, input: `{"a":[1,2],"n":1e400}`, want: `[[1,2]]`},
 		{name: "size zero", expr: `States.ArrayPartition($.a, 0)`, input: `{"a":[1]}`,
 			err: "Invalid arguments in States.ArrayPartition: the chunk size must be a positive integer, but was 0"},
 		{name: "size rounds to zero", expr: `States.ArrayPartition($.a, 0.4)`, input: `{"a":[1]}`,

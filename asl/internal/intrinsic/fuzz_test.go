@@ -11,7 +11,8 @@ var errNoPath = errors.New("no such path")
 // fuzzValues are what paths resolve to, picked by the path's length.
 var fuzzValues = []any{
 	nil, true, "", "a,b{}c", "RGF0YQ==", "{\"k\": [1, 2.5, null]}", json.Number("0"), json.Number("-2.5"),
-	json.Number("1e400"), json.Number("2147483648"), json.Number("999999999999999999999"),
+	json.Number("1e400"), json.Number("-1e400"), json.Number("2147483648"), json.Number("999999999999999999999"),
+	json.Number("9223372036854775807"), json.Number("-9223372036854775808"), json.Number("0.5"), json.Number("-2147483648"),
 	[]any{}, []any{json.Number("1"), "x", []any{nil}, map[string]any{"a": json.Number("1.0")}},
 	map[string]any{}, map[string]any{"a": []any{true}, "b": "s"},
 }
@@ -38,6 +39,10 @@ func FuzzParse(f *testing.F) {
 		`States.StringSplit($.s, ',')`,
 		`States.Array($['a,b)'], $.a[?(@.x == 'y')])`,
 		`States.Format($.t, $.a, $.b, $.c)`,
+		`States.ArrayPartition($.abcdefg, $.abcdefgh)`,
+		`States.ArrayRange($.a, $.abcdefghij, $.abcd)`,
+		`States.MathRandom($.abcdefghijkl, $.abcdefghi, $.ab)`,
+		`States.ArrayGetItem($.abcdefghijklm, $.abcdefghijk)`,
 	} {
 		f.Add(s)
 	}
