@@ -164,7 +164,11 @@ func (e *Expr) String() string { return e.src }
 func IsIntrinsic(s string) bool { return strings.HasPrefix(s, "States.") }
 
 // Parse parses an intrinsic function call such as
-// "States.Format('{} {}', $.x, States.UUID())".
+// "States.Format('{} {}', $.x, States.UUID())". Arguments are nested calls,
+// single-quoted strings (escapes \' \{ \} \\ only), JSON numbers (text
+// kept), true, false, null, and paths starting with $ ($.a[0], $$.Execution.Id,
+// $var.x) taken verbatim. Calls with only constant arguments and a scalar
+// result are evaluated here once. Errors are *Error with Name ErrValidation.
 func Parse(expr string) (*Expr, error) {
 	p := parser{src: expr}
 	p.skipSpace()
