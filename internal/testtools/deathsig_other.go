@@ -1,0 +1,7 @@
+//go:build !linux
+
+package testtools
+
+import "os/exec"
+
+func setDeathSignal(*exec.Cmd) {}

@@ -1,0 +1,202 @@
+// Package lock is the port for the per-mail dedup lock: one record per
+// mailId that says whether the mail is being sent (a lease held by one
+// execution attempt) or has been sent (with the SES message id).
+//
+// The port is a small interface, [Table], implemented by adapters
+// (lock/dynamolock for DynamoDB; a SQLite table locally). Every adapter must
+// pass the conformance suite in lock/locktest.
+//
+// Contract, fixed here where the architecture is silent:
+//
+//   - Every operation takes the current time from its params; adapters never
+//     read a clock. Expired leases and expired records are judged by
+//     comparing these times, never by relying on TTL deletion, which is lazy.
+//   - A record whose ExpiresAt has passed counts as absent: after the
+//     retention window a mailId can be sent again.
+//   - Acquire succeeds when no live record exists, when the record is
+//     SENDING with the same content hash and its lease has run out, or when
+//     the same owner re-acquires (a retried task). Anything else fails with
+//     a [*ConditionError] carrying the current record, from which the caller
+//     decides: SENT, a live lease, or a different content hash.
+//   - MarkSent succeeds for the owner while SENDING, even when the lease has
+//     run out but nobody took over: the mail did go out and recording it is
+//     what prevents a duplicate. Repeating it with the same SES id is a no-op
+//     success.
+//   - Renew extends the owner's lease while SENDING.
+//   - Release deletes the record only for its owner while SENDING.
+//   - Conditional failures are [*ConditionError] (errors.Is [ErrCondition]);
+//     any other error is the backend's and is treated as transient. Adapters
+//     never retry.
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status of a lock record.
+type Status string
+
+const (
+	// Sending: an execution attempt holds the lease and may be sending.
+	Sending Status = "SENDING"
+	// Sent: SES accepted the mail; SESMessageID is set.
+	Sent Status = "SENT"
+)
+
+// Record is the lock item for one mailId.
+type Record struct {
+	MailID       string
+	Status       Status
+	Owner        string
+	LeaseUntil   time.Time // when the owner's lease ends
+	ContentHash  string
+	SESMessageID string    // set when Sent
+	SentAt       time.Time // set when Sent
+	ExpiresAt    time.Time // the record counts as absent from then on (TTL)
+}
+
+// Live reports whether the record still counts at now (not past ExpiresAt).
+func (r Record) Live(now time.Time) bool { return now.Before(r.ExpiresAt) }
+
+// LeaseLive reports whether a SENDING record's lease is still running at now.
+func (r Record) LeaseLive(now time.Time) bool {
+	return r.Status == Sending && now.Before(r.LeaseUntil)
+}
+
+// AcquireParams are the inputs of [Table.Acquire].
+type AcquireParams struct {
+	MailID      string
+	Owner       string
+	ContentHash string
+	Now         time.Time
+	LeaseUntil  time.Time // after Now
+	ExpiresAt   time.Time // after LeaseUntil
+}
+
+// RenewParams are the inputs of [Table.Renew].
+type RenewParams struct {
+	MailID     string
+	Owner      string
+	Now        time.Time
+	LeaseUntil time.Time
+	ExpiresAt  time.Time
+}
+
+// MarkSentParams are the inputs of [Table.MarkSent].
+type MarkSentParams struct {
+	MailID       string
+	Owner        string
+	SESMessageID string
+	Now          time.Time // recorded as SentAt
+	ExpiresAt    time.Time // end of the dedup window
+}
+
+// ReleaseParams are the inputs of [Table.Release].
+type ReleaseParams struct {
+	MailID string
+	Owner  string
+	Now    time.Time
+}
+
+// Table is the lock table port.
+type Table interface {
+	// Acquire creates or takes over the record as SENDING for p.Owner and
+	// returns it.
+	Acquire(ctx context.Context, p AcquireParams) (Record, error)
+	// Renew extends p.Owner's lease while SENDING.
+	Renew(ctx context.Context, p RenewParams) (Record, error)
+	// MarkSent records that SES accepted the mail.
+	MarkSent(ctx context.Context, p MarkSentParams) (Record, error)
+	// Release deletes the record if p.Owner holds it SENDING.
+	Release(ctx context.Context, p ReleaseParams) error
+	// Get returns the record, or ok=false when there is none (an expired
+	// record that the backend still stores is returned as it is; callers
+	// judge it with Record.Live).
+	Get(ctx context.Context, mailID string) (rec Record, ok bool, err error)
+}
+
+// ErrCondition is matched by every [*ConditionError].
+var ErrCondition = errors.New("lock: condition failed")
+
+// ConditionError reports that a conditional write did not apply. Current is
+// the record as it was when the condition was checked, or nil when there was
+// none.
+type ConditionError struct {
+	Op      string // "acquire", "renew", "mark-sent", "release"
+	MailID  string
+	Current *Record
+}
+
+func (e *ConditionError) Error() string {
+	if e.Current == nil {
+		return fmt.Sprintf("lock: %s %q: no record", e.Op, e.MailID)
+	}
+	return fmt.Sprintf("lock: %s %q: record is %s, owned by %q, lease until %s",
+		e.Op, e.MailID, e.Current.Status, e.Current.Owner, e.Current.LeaseUntil.UTC().Format(time.RFC3339Nano))
+}
+
+// Is makes errors.Is(err, ErrCondition) true.
+func (e *ConditionError) Is(target error) bool { return target == ErrCondition }
+
+// AsCondition returns the *ConditionError in err's chain, or nil.
+func AsCondition(err error) *ConditionError {
+	var ce *ConditionError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
+}
+
+// Validate checks acquire params; adapters call it before touching storage.
+func (p AcquireParams) Validate() error {
+	switch {
+	case p.MailID == "":
+		return errors.New("lock: acquire: MailID is empty")
+	case p.Owner == "":
+		return errors.New("lock: acquire: Owner is empty")
+	case p.ContentHash == "":
+		return errors.New("lock: acquire: ContentHash is empty")
+	case !p.LeaseUntil.After(p.Now):
+		return errors.New("lock: acquire: LeaseUntil is not after Now")
+	case p.ExpiresAt.Before(p.LeaseUntil):
+		return errors.New("lock: acquire: ExpiresAt is before LeaseUntil")
+	}
+	return nil
+}
+
+// Validate checks renew params.
+func (p RenewParams) Validate() error {
+	switch {
+	case p.MailID == "" || p.Owner == "":
+		return errors.New("lock: renew: MailID and Owner are required")
+	case !p.LeaseUntil.After(p.Now):
+		return errors.New("lock: renew: LeaseUntil is not after Now")
+	case p.ExpiresAt.Before(p.LeaseUntil):
+		return errors.New("lock: renew: ExpiresAt is before LeaseUntil")
+	}
+	return nil
+}
+
+// Validate checks mark-sent params.
+func (p MarkSentParams) Validate() error {
+	switch {
+	case p.MailID == "" || p.Owner == "":
+		return errors.New("lock: mark-sent: MailID and Owner are required")
+	case p.SESMessageID == "":
+		return errors.New("lock: mark-sent: SESMessageID is empty")
+	case !p.ExpiresAt.After(p.Now):
+		return errors.New("lock: mark-sent: ExpiresAt is not after Now")
+	}
+	return nil
+}
+
+// Validate checks release params.
+func (p ReleaseParams) Validate() error {
+	if p.MailID == "" || p.Owner == "" {
+		return errors.New("lock: release: MailID and Owner are required")
+	}
+	return nil
+}

@@ -1,0 +1,380 @@
+// Package locktest is the conformance suite every [lock.Table] adapter must
+// pass. An adapter's test calls [Run] with a [Harness] that hands out empty
+// tables; the suite drives them with explicit times (no clock is read), so
+// lease expiry is tested deterministically.
+package locktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailflow/mailflow/lock"
+)
+
+// Harness adapts one backend to the suite.
+type Harness struct {
+	// NewTable returns an empty table for one test. It registers its own
+	// cleanup with t.Cleanup.
+	NewTable func(t *testing.T) lock.Table
+	// Races is how many two-acquirer races the race test runs (default 200).
+	Races int
+	// Contenders is how many acquirers take part in each race (default 2).
+	Contenders int
+}
+
+// Precision is the time resolution adapters must keep (milliseconds).
+const Precision = time.Millisecond
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const (
+	lease     = 6 * time.Minute
+	retention = 7 * 24 * time.Hour
+	hashA     = "sha256:aaaa"
+	hashB     = "sha256:bbbb"
+)
+
+func acquireParams(id, owner, hash string, now time.Time) lock.AcquireParams {
+	return lock.AcquireParams{MailID: id, Owner: owner, ContentHash: hash, Now: now,
+		LeaseUntil: now.Add(lease), ExpiresAt: now.Add(lease + retention)}
+}
+
+func markParams(id, owner, sesID string, now time.Time) lock.MarkSentParams {
+	return lock.MarkSentParams{MailID: id, Owner: owner, SESMessageID: sesID, Now: now, ExpiresAt: now.Add(retention)}
+}
+
+func sameTime(a, b time.Time) bool { return a.Truncate(Precision).Equal(b.Truncate(Precision)) }
+
+// condition asserts err is a *lock.ConditionError and returns it.
+func condition(t *testing.T, err error, what string) *lock.ConditionError {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: succeeded, want a condition failure", what)
+	}
+	ce := lock.AsCondition(err)
+	if ce == nil || !errors.Is(err, lock.ErrCondition) {
+		t.Fatalf("%s: error %v (%T) is not a *lock.ConditionError", what, err, err)
+	}
+	return ce
+}
+
+// noErr returns a checker that fails the test on an error and passes the
+// record through: noErr(t)(tbl.Acquire(ctx, p)).
+func noErr(t *testing.T) func(lock.Record, error) lock.Record {
+	return func(r lock.Record, err error) lock.Record {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+}
+
+// Run runs the conformance suite.
+func Run(t *testing.T, h Harness) {
+	if h.Races == 0 {
+		h.Races = 200
+	}
+	if h.Contenders < 2 {
+		h.Contenders = 2
+	}
+	ctx := context.Background()
+
+	t.Run("AcquireFresh", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		p := acquireParams("order-1/receipt", "exec-1/m-1", hashA, t0)
+		rec := noErr(t)(tbl.Acquire(ctx, p))
+		if rec.MailID != p.MailID || rec.Status != lock.Sending || rec.Owner != p.Owner || rec.ContentHash != hashA ||
+			!sameTime(rec.LeaseUntil, p.LeaseUntil) || !sameTime(rec.ExpiresAt, p.ExpiresAt) {
+			t.Fatalf("acquired record %+v does not match %+v", rec, p)
+		}
+		got, ok, err := tbl.Get(ctx, p.MailID)
+		if err != nil || !ok {
+			t.Fatalf("Get = %v, %v", ok, err)
+		}
+		if got.Status != lock.Sending || got.Owner != p.Owner || !sameTime(got.LeaseUntil, p.LeaseUntil) || got.ContentHash != hashA {
+			t.Fatalf("stored record %+v", got)
+		}
+	})
+
+	t.Run("GetMissing", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		if _, ok, err := tbl.Get(ctx, "nobody"); err != nil || ok {
+			t.Fatalf("Get of a missing record = %v, %v", ok, err)
+		}
+	})
+
+	t.Run("OddMailIDs", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		for _, id := range []string{"a", "order/1042:receipt@example.com", "../../etc/passwd", "x.y_z-1"} {
+			noErr(t)(tbl.Acquire(ctx, acquireParams(id, "o", hashA, t0)))
+			if _, ok, err := tbl.Get(ctx, id); err != nil || !ok {
+				t.Fatalf("Get(%q) = %v, %v", id, ok, err)
+			}
+		}
+	})
+
+	t.Run("SameOwnerReacquires", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		later := t0.Add(time.Minute)
+		rec := noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, later)))
+		if !sameTime(rec.LeaseUntil, later.Add(lease)) {
+			t.Fatalf("re-acquire kept lease %v, want %v", rec.LeaseUntil, later.Add(lease))
+		}
+	})
+
+	t.Run("LiveLeaseBlocksOthers", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		// One millisecond before the lease ends, it is still live.
+		_, err := tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0.Add(lease-time.Millisecond)))
+		ce := condition(t, err, "second acquire during a live lease")
+		if ce.Current == nil || ce.Current.Owner != "owner-1" || ce.Current.Status != lock.Sending {
+			t.Fatalf("condition error carries %+v, want the holder's record", ce.Current)
+		}
+		if !ce.Current.LeaseLive(t0.Add(lease - time.Millisecond)) {
+			t.Fatal("Current.LeaseLive = false during the lease")
+		}
+	})
+
+	t.Run("ExpiredLeaseTakeover", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		at := t0.Add(lease) // the lease ends exactly now: expired
+		rec := noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, at)))
+		if rec.Owner != "owner-2" || !sameTime(rec.LeaseUntil, at.Add(lease)) {
+			t.Fatalf("takeover record %+v", rec)
+		}
+		// The old owner has lost the lease: it can neither mark sent, renew
+		// nor release.
+		_, err := tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", at.Add(time.Second)))
+		if ce := condition(t, err, "mark-sent after lease loss"); ce.Current == nil || ce.Current.Owner != "owner-2" {
+			t.Fatalf("mark-sent after lease loss: current %+v", ce.Current)
+		}
+		_, err = tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)})
+		condition(t, err, "renew after lease loss")
+		condition(t, tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-1", Now: at}), "release after lease loss")
+		got, ok, err := tbl.Get(ctx, "m")
+		if err != nil || !ok || got.Owner != "owner-2" || got.Status != lock.Sending {
+			t.Fatalf("after the old owner's attempts: %+v %v %v", got, ok, err)
+		}
+		// The new owner completes.
+		if rec := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-2", "ses-2", at.Add(time.Second)))); rec.Status != lock.Sent || rec.SESMessageID != "ses-2" {
+			t.Fatalf("mark-sent by the new owner: %+v", rec)
+		}
+	})
+
+	t.Run("MarkSentAfterExpiryWithoutTakeover", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		rec := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0.Add(2*lease))))
+		if rec.Status != lock.Sent || rec.Owner != "owner-1" || !sameTime(rec.SentAt, t0.Add(2*lease)) {
+			t.Fatalf("mark-sent %+v", rec)
+		}
+	})
+
+	t.Run("DifferentContentConflicts", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		for _, at := range []time.Time{t0.Add(time.Second), t0.Add(2 * lease)} {
+			_, err := tbl.Acquire(ctx, acquireParams("m", "owner-2", hashB, at))
+			if ce := condition(t, err, "acquire with other content"); ce.Current == nil || ce.Current.ContentHash != hashA {
+				t.Fatalf("current %+v, want content hash %q", ce.Current, hashA)
+			}
+		}
+		// Even the same owner cannot swap the content under a mailId.
+		_, err := tbl.Acquire(ctx, acquireParams("m", "owner-1", hashB, t0.Add(time.Second)))
+		condition(t, err, "same owner, other content")
+	})
+
+	t.Run("SentBlocksEveryone", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0.Add(time.Second))))
+		for _, owner := range []string{"owner-1", "owner-2"} {
+			_, err := tbl.Acquire(ctx, acquireParams("m", owner, hashA, t0.Add(3*lease)))
+			ce := condition(t, err, "acquire of a sent mail by "+owner)
+			if ce.Current == nil || ce.Current.Status != lock.Sent || ce.Current.SESMessageID != "ses-1" {
+				t.Fatalf("current %+v, want SENT with ses-1", ce.Current)
+			}
+		}
+	})
+
+	t.Run("MarkSentIsIdempotent", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0.Add(time.Second))))
+		rec := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0.Add(2*time.Second))))
+		if rec.SESMessageID != "ses-1" || rec.Status != lock.Sent {
+			t.Fatalf("repeated mark-sent: %+v", rec)
+		}
+		_, err := tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-other", t0.Add(3*time.Second)))
+		condition(t, err, "mark-sent with another SES id")
+		_, err = tbl.MarkSent(ctx, markParams("m", "owner-2", "ses-1", t0.Add(3*time.Second)))
+		condition(t, err, "mark-sent by a non-owner")
+		_, err = tbl.MarkSent(ctx, markParams("absent", "owner-1", "ses-1", t0))
+		if ce := condition(t, err, "mark-sent without a record"); ce.Current != nil {
+			t.Fatalf("current %+v, want nil", ce.Current)
+		}
+	})
+
+	t.Run("ExpiredRecordCountsAsAbsent", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		sentAt := t0.Add(time.Second)
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", sentAt)))
+		// Just before the dedup window closes the mail is still sent...
+		_, err := tbl.Acquire(ctx, acquireParams("m", "owner-2", hashB, sentAt.Add(retention-time.Millisecond)))
+		condition(t, err, "acquire inside the dedup window")
+		// ...and from its end the record is gone, whatever the content,
+		// even though the backend may still store it.
+		rec := noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-2", hashB, sentAt.Add(retention))))
+		if rec.Owner != "owner-2" || rec.Status != lock.Sending || rec.SESMessageID != "" || rec.ContentHash != hashB {
+			t.Fatalf("acquire after expiry: %+v", rec)
+		}
+	})
+
+	t.Run("Renew", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		at := t0.Add(4 * time.Minute)
+		rec := noErr(t)(tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)}))
+		if !sameTime(rec.LeaseUntil, at.Add(lease)) {
+			t.Fatalf("renewed lease %v", rec.LeaseUntil)
+		}
+		// The renewed lease blocks a takeover the old one would have allowed.
+		_, err := tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0.Add(lease)))
+		condition(t, err, "takeover of a renewed lease")
+		_, err = tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-2", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)})
+		condition(t, err, "renew by a non-owner")
+		_, err = tbl.Renew(ctx, lock.RenewParams{MailID: "absent", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)})
+		if ce := condition(t, err, "renew without a record"); ce.Current != nil {
+			t.Fatalf("current %+v, want nil", ce.Current)
+		}
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", at)))
+		_, err = tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)})
+		if ce := condition(t, err, "renew of a sent record"); ce.Current == nil || ce.Current.Status != lock.Sent {
+			t.Fatalf("current %+v, want SENT", ce.Current)
+		}
+	})
+
+	t.Run("Release", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		// A non-owner cannot release, and the record survives.
+		err := tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-2", Now: t0})
+		if ce := condition(t, err, "release by a non-owner"); ce.Current == nil || ce.Current.Owner != "owner-1" {
+			t.Fatalf("current %+v", ce.Current)
+		}
+		if _, ok, _ := tbl.Get(ctx, "m"); !ok {
+			t.Fatal("a non-owner's release deleted the record")
+		}
+		if err := tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-1", Now: t0}); err != nil {
+			t.Fatalf("release by the owner: %v", err)
+		}
+		if _, ok, err := tbl.Get(ctx, "m"); ok || err != nil {
+			t.Fatalf("record still there after release: %v %v", ok, err)
+		}
+		// Releasing again finds nothing.
+		err = tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-1", Now: t0})
+		if ce := condition(t, err, "second release"); ce.Current != nil {
+			t.Fatalf("current %+v, want nil", ce.Current)
+		}
+		// After release anyone may acquire, with any content.
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-3", hashB, t0)))
+	})
+
+	t.Run("ReleaseOfSentKeepsIt", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0)))
+		err := tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-1", Now: t0})
+		if ce := condition(t, err, "release of a sent record"); ce.Current == nil || ce.Current.Status != lock.Sent {
+			t.Fatalf("current %+v, want SENT", ce.Current)
+		}
+		if rec, ok, _ := tbl.Get(ctx, "m"); !ok || rec.Status != lock.Sent {
+			t.Fatal("release removed a SENT record")
+		}
+	})
+
+	t.Run("InvalidParams", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		bad := []lock.AcquireParams{
+			{Owner: "o", ContentHash: hashA, Now: t0, LeaseUntil: t0.Add(lease), ExpiresAt: t0.Add(2 * lease)},
+			{MailID: "m", ContentHash: hashA, Now: t0, LeaseUntil: t0.Add(lease), ExpiresAt: t0.Add(2 * lease)},
+			{MailID: "m", Owner: "o", Now: t0, LeaseUntil: t0.Add(lease), ExpiresAt: t0.Add(2 * lease)},
+			{MailID: "m", Owner: "o", ContentHash: hashA, Now: t0, LeaseUntil: t0, ExpiresAt: t0.Add(2 * lease)},
+		}
+		for i, p := range bad {
+			if _, err := tbl.Acquire(ctx, p); err == nil || errors.Is(err, lock.ErrCondition) {
+				t.Errorf("bad acquire params %d: error %v, want a validation error", i, err)
+			}
+		}
+		if _, err := tbl.MarkSent(ctx, lock.MarkSentParams{MailID: "m", Owner: "o", Now: t0, ExpiresAt: t0.Add(time.Hour)}); err == nil || errors.Is(err, lock.ErrCondition) {
+			t.Errorf("mark-sent without an SES id: %v", err)
+		}
+	})
+
+	t.Run("CanceledContext", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := tbl.Acquire(cctx, acquireParams("m", "o", hashA, t0)); err == nil || errors.Is(err, lock.ErrCondition) {
+			t.Fatalf("acquire with a canceled context: %v", err)
+		}
+	})
+
+	t.Run("RacingAcquirers", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		for round := range h.Races {
+			id := fmt.Sprintf("race-%d", round)
+			// Every third round races for an expired lease rather than a
+			// fresh record.
+			now := t0
+			if round%3 == 2 {
+				noErr(t)(tbl.Acquire(ctx, acquireParams(id, "crashed", hashA, t0)))
+				now = t0.Add(lease + time.Second)
+			}
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			errs := make([]error, h.Contenders)
+			for c := range h.Contenders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, errs[c] = tbl.Acquire(ctx, acquireParams(id, fmt.Sprintf("owner-%d", c), hashA, now))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			winners := 0
+			winner := ""
+			for c, err := range errs {
+				switch {
+				case err == nil:
+					winners++
+					winner = fmt.Sprintf("owner-%d", c)
+				case lock.AsCondition(err) == nil:
+					t.Fatalf("round %d: contender %d: unexpected error %v", round, c, err)
+				}
+			}
+			if winners != 1 {
+				t.Fatalf("round %d: %d winners, want exactly 1 (%v)", round, winners, errs)
+			}
+			for c, err := range errs {
+				if ce := lock.AsCondition(err); ce != nil && (ce.Current == nil || ce.Current.Owner != winner) {
+					t.Fatalf("round %d: loser %d saw %+v, want the winner %s", round, c, ce.Current, winner)
+				}
+			}
+			if rec, ok, err := tbl.Get(ctx, id); err != nil || !ok || rec.Owner != winner {
+				t.Fatalf("round %d: stored owner %q, winner %q (%v)", round, rec.Owner, winner, err)
+			}
+		}
+	})
+}
