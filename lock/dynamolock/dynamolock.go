@@ -84,7 +84,9 @@ func namesFor(keys ...string) map[string]string {
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 func ms(t time.Time) types.AttributeValue { return n(t.UnixMilli()) }
 
 // secondsCeil is t in Unix seconds, rounded up.
@@ -96,7 +98,9 @@ func secondsCeil(t time.Time) int64 {
 	return sec
 }
 
-func key(id string) map[string]types.AttributeValue { return map[string]types.AttributeValue{attrMailID: s(id)} }
+func key(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrMailID: s(id)}
+}
 
 // Acquire implements [lock.Table].
 func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record, error) {
