@@ -45,8 +45,9 @@
 //   - States.MathRandom returns an integer in [start, end). With a seed it
 //     uses java.util.Random(seed).nextInt(end-start)+start, so a seed always
 //     gives the same number, as documented; without one it uses Env.Random.
-//   - States.Base64Decode accepts input with or without padding (Java's
-//     basic decoder) and replaces invalid UTF-8 in the result with U+FFFD.
+//   - States.Base64Decode decodes like Java's basic decoder (padding optional,
+//     no line breaks or blanks) and turns the bytes into text as Java's UTF-8
+//     decoder does, one U+FFFD per malformed sequence.
 //   - Length limits (10,000 characters for Base64 and Hash input, 1,000
 //     items for States.ArrayRange) count UTF-16 code units, as Java does.
 //

@@ -269,13 +269,65 @@ func base64Decode(args []any) (any, error) {
 		enc = base64.RawStdEncoding // padding is optional, as in Java's decoder
 	}
 	b, err := enc.DecodeString(s)
-	if err != nil {
+	// Go skips line breaks, Java's basic decoder rejects them.
+	if err != nil || strings.ContainsAny(s, "\r\n") {
 		return nil, fail("Invalid arguments in States.Base64Decode: the input is not valid Base64")
 	}
-	if !utf8.Valid(b) {
-		return strings.ToValidUTF8(string(b), "\uFFFD"), nil
+	return javaUTF8(b), nil
+}
+
+// javaUTF8 decodes b as Java's new String(b, UTF_8) does: each maximal
+// invalid subpart becomes one U+FFFD.
+func javaUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
 	}
-	return string(b), nil
+	out := make([]byte, 0, len(b)+8)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r != utf8.RuneError || size > 1 {
+			out = append(out, b[i:i+size]...)
+			i += size
+			continue
+		}
+		out = append(out, "\uFFFD"...)
+		i += invalidSubpart(b[i:])
+	}
+	return string(out)
+}
+
+// invalidSubpart is the length of the ill-formed sequence at the start of b:
+// a lead byte and the continuation bytes that could still have completed it.
+func invalidSubpart(b []byte) int {
+	c := b[0]
+	var need int
+	lo, hi := byte(0x80), byte(0xBF)
+	switch {
+	case c >= 0xC2 && c <= 0xDF:
+		need = 1
+	case c >= 0xE0 && c <= 0xEF:
+		need = 2
+		if c == 0xE0 {
+			lo = 0xA0
+		} // Java takes an encoded surrogate (ED A0..BF xx) as one bad sequence
+	case c >= 0xF0 && c <= 0xF4:
+		need = 3
+		if c == 0xF0 {
+			lo = 0x90
+		} else if c == 0xF4 {
+			hi = 0x8F
+		}
+	default:
+		return 1
+	}
+	n := 1
+	for ; n <= need && n < len(b); n++ {
+		if b[n] < lo || b[n] > hi {
+			break
+		}
+		lo, hi = 0x80, 0xBF
+	}
+	return n
 }
 
 var hashAlgorithms = map[string]func() hash.Hash{

@@ -645,3 +645,52 @@ func TestJavaCompatibility(t *testing.T) {
 		}
 	}
 }
+
+// Java's Base64 decoder and UTF-8 decoding, as a JVM answers.
+func TestBase64DecodeLikeJava(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"RGF0YSB0byBlbmNvZGU", "Data to encode", true},
+		{"QQ=", "", false},
+		{"QQ", "A", true},
+		{"Q", "", false},
+		{"QQ==", "A", true},
+		{"QQ==QQ==", "", false},
+		{" QQ==", "", false},
+		{"QR==", "A", true},
+		{"QQ===", "", false},
+		{"QUI", "AB", true},
+		{"/w==", "\uFFFD", true},
+		{"_w==", "", false},
+		{"QQ=\n=", "", false},
+		{"QQ\n==", "", false},
+		{"w6k", "é", true},
+	} {
+		got, err := base64Decode([]any{c.in})
+		if c.ok != (err == nil) || c.ok && got != c.want {
+			t.Errorf("decode %q = %q, %v", c.in, got, err)
+		}
+	}
+	bad := []byte{0xff, 0xfe, 'a', 0xe2, 0x82, 'b', 0xf0, 0x9f, 0x98}
+	if got := javaUTF8(bad); got != "\uFFFD\uFFFDa\uFFFDb\uFFFD" {
+		t.Errorf("javaUTF8 = %q", got)
+	}
+	for _, c := range []struct {
+		in   []byte
+		want string
+	}{
+		{[]byte{0xed, 0xa0, 0x80, 'x', 0xe0, 0x80}, "\uFFFDx\uFFFD\uFFFD"},
+		{[]byte{0xed, 0xa0, 'x'}, "\uFFFDx"},
+		{[]byte{0xed, 0xbf, 0xbf, 'q'}, "\uFFFDq"},
+		{[]byte{0xe0, 0xa0}, "\uFFFD"},
+		{[]byte{0xf0, 0x80, 0x80, 0x80}, "\uFFFD\uFFFD\uFFFD\uFFFD"},
+		{[]byte{0xf4, 0x90, 'y', 0xf1, 0x80, 0x80, 'z', 0xc0, 0xaf}, "\uFFFD\uFFFDy\uFFFDz\uFFFD\uFFFD"},
+		{[]byte{0xed, 0x9f, 0xbf}, "\ud7ff"},
+	} {
+		if got := javaUTF8(c.in); got != c.want {
+			t.Errorf("javaUTF8(% x) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
