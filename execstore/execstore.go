@@ -1,0 +1,416 @@
+// Package execstore keeps the history of state-machine executions of the
+// local runtime: each execution with its input, output, status, error, cause
+// and timings, its history events (shaped like Step Functions'
+// GetExecutionHistory), and the items (mails) it concerned. The CLI and the
+// web console read it; `mailflow dev` writes it.
+//
+// It is an SQLite database (modernc.org/sqlite, no cgo) in WAL mode with a
+// single connection, so readers in other processes (the CLI while `mailflow
+// dev` runs) see committed executions. An execution is written twice: a
+// RUNNING row when it starts, and its end state with all its events and
+// items in one transaction when it stops, which keeps the per-event cost off
+// the hot path. Executions left RUNNING by a process that died are marked
+// ABORTED by [Store.RecoverRunning].
+//
+// The package knows nothing about mail or about the interpreter: events and
+// items arrive as plain values.
+package execstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+//go:embed schema.sql
+var schemaFS embed.FS
+
+// Statuses of an execution.
+const (
+	StatusRunning   = "RUNNING"
+	StatusSucceeded = "SUCCEEDED"
+	StatusFailed    = "FAILED"
+	StatusTimedOut  = "TIMED_OUT"
+	StatusAborted   = "ABORTED"
+)
+
+// ErrNotFound is returned for an unknown execution id.
+var ErrNotFound = errors.New("execstore: execution not found")
+
+// Execution is one run of the state machine.
+type Execution struct {
+	ID           string // the execution ARN
+	Name         string
+	StateMachine string
+	Status       string
+	Input        json.RawMessage
+	Output       json.RawMessage // when SUCCEEDED
+	Error        string
+	Cause        string
+	StartedAt    time.Time
+	StoppedAt    time.Time // zero while RUNNING
+	ItemCount    int
+}
+
+// Duration is how long the execution ran (zero while RUNNING).
+func (e Execution) Duration() time.Duration {
+	if e.StoppedAt.IsZero() {
+		return 0
+	}
+	return e.StoppedAt.Sub(e.StartedAt)
+}
+
+// Event is one history event. Details holds every field of the event's
+// details object (name, input, output, error, cause, ...) as JSON.
+type Event struct {
+	ID         int64
+	PreviousID int64
+	Type       string
+	Timestamp  time.Time
+	Details    json.RawMessage
+}
+
+// Item is one unit of work an execution handled (for mailflow, one record).
+type Item struct {
+	Index     int
+	MessageID string
+	MailID    string
+	Outcome   string
+	Error     string
+	Cause     string
+}
+
+// Store is the execution database.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the store at path.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("execstore: a database path is required")
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("execstore: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	schema, err := schemaFS.ReadFile("schema.sql")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if _, err := db.Exec(string(schema)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("execstore: migrate %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func ms(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+func text(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// Start records a RUNNING execution.
+func (s *Store) Start(ctx context.Context, e Execution) error {
+	if e.ID == "" {
+		return errors.New("execstore: execution id is required")
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO executions (id, name, state_machine, status, input, started_at, item_count)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Name, e.StateMachine, StatusRunning, text(e.Input), ms(e.StartedAt), e.ItemCount)
+	if err != nil {
+		return fmt.Errorf("execstore: start %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Finish records how an execution ended, with its events and items.
+func (s *Store) Finish(ctx context.Context, e Execution, events []Event, items []Item) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE executions SET status = ?, output = ?, error = ?, cause = ?, stopped_at = ?, item_count = ?
+		WHERE id = ?`, e.Status, text(e.Output), e.Error, e.Cause, ms(e.StoppedAt), len(items), e.ID)
+	if err != nil {
+		return fmt.Errorf("execstore: finish %s: %w", e.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO executions (id, name, state_machine, status, input, output, error, cause, started_at, stopped_at, item_count)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID, e.Name, e.StateMachine, e.Status, text(e.Input), text(e.Output), e.Error, e.Cause, ms(e.StartedAt), ms(e.StoppedAt), len(items)); err != nil {
+			return fmt.Errorf("execstore: finish %s: %w", e.ID, err)
+		}
+	}
+	if len(events) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO events (execution_id, id, previous_id, type, ts, details) VALUES (?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if _, err := stmt.ExecContext(ctx, e.ID, ev.ID, ev.PreviousID, ev.Type, ms(ev.Timestamp), text(ev.Details)); err != nil {
+				stmt.Close()
+				return fmt.Errorf("execstore: event %d of %s: %w", ev.ID, e.ID, err)
+			}
+		}
+		stmt.Close()
+	}
+	if len(items) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO items (execution_id, idx, message_id, mail_id, outcome, error, cause, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if _, err := stmt.ExecContext(ctx, e.ID, it.Index, it.MessageID, it.MailID, it.Outcome, it.Error, it.Cause, ms(e.StartedAt)); err != nil {
+				stmt.Close()
+				return fmt.Errorf("execstore: item %d of %s: %w", it.Index, e.ID, err)
+			}
+		}
+		stmt.Close()
+	}
+	return tx.Commit()
+}
+
+// RecoverRunning marks executions still RUNNING (their process died) as
+// ABORTED at now, and returns how many there were.
+func (s *Store) RecoverRunning(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE executions SET status = ?, error = ?, cause = ?, stopped_at = ? WHERE status = ?`,
+		StatusAborted, "mailflow.ProcessStopped", "the runtime stopped before the execution finished; its messages return to the queue", now.UnixMilli(), StatusRunning)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+const executionColumns = `id, name, state_machine, status, input, output, error, cause, started_at, stopped_at, item_count`
+
+func scanExecution(row interface{ Scan(...any) error }) (Execution, error) {
+	var e Execution
+	var input, output, errName, cause sql.NullString
+	var started, stopped sql.NullInt64
+	if err := row.Scan(&e.ID, &e.Name, &e.StateMachine, &e.Status, &input, &output, &errName, &cause, &started, &stopped, &e.ItemCount); err != nil {
+		return e, err
+	}
+	if input.Valid {
+		e.Input = json.RawMessage(input.String)
+	}
+	if output.Valid {
+		e.Output = json.RawMessage(output.String)
+	}
+	e.Error, e.Cause = errName.String, cause.String
+	e.StartedAt, e.StoppedAt = fromMS(started), fromMS(stopped)
+	return e, nil
+}
+
+// Get returns one execution.
+func (s *Store) Get(ctx context.Context, id string) (Execution, error) {
+	e, err := scanExecution(s.db.QueryRowContext(ctx, `SELECT `+executionColumns+` FROM executions WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return e, err
+}
+
+// Events returns an execution's history in event order.
+func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, previous_id, type, ts, details FROM events WHERE execution_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var ev Event
+		var ts sql.NullInt64
+		var details sql.NullString
+		if err := rows.Scan(&ev.ID, &ev.PreviousID, &ev.Type, &ts, &details); err != nil {
+			return nil, err
+		}
+		ev.Timestamp = fromMS(ts)
+		if details.Valid {
+			ev.Details = json.RawMessage(details.String)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// Items returns the items of an execution in index order.
+func (s *Store) Items(ctx context.Context, id string) ([]Item, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, message_id, mail_id, outcome, error, cause FROM items WHERE execution_id = ? ORDER BY idx`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Item
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.Index, &it.MessageID, &it.MailID, &it.Outcome, &it.Error, &it.Cause); err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// Filter selects executions for List. Zero fields do not filter.
+type Filter struct {
+	Status string
+	Since  time.Time // started at or after
+	Until  time.Time // started before
+	MailID string    // touched this mail
+	Limit  int       // default 50, at most 1000
+	// Before continues a listing: only executions older than this cursor
+	// (from a previous page's NextCursor).
+	Before string
+}
+
+// Page is one page of executions, newest first.
+type Page struct {
+	Executions []Execution
+	NextCursor string // empty on the last page
+}
+
+// List returns executions newest first.
+func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	if f.Limit < 0 || f.Limit > 1000 {
+		return Page{}, fmt.Errorf("execstore: limit %d is outside 1..1000", f.Limit)
+	}
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, f.Status)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "started_at >= ?")
+		args = append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "started_at < ?")
+		args = append(args, f.Until.UnixMilli())
+	}
+	if f.MailID != "" {
+		where = append(where, "id IN (SELECT execution_id FROM items WHERE mail_id = ?)")
+		args = append(args, f.MailID)
+	}
+	if f.Before != "" {
+		startedMS, id, err := decodeCursor(f.Before)
+		if err != nil {
+			return Page{}, err
+		}
+		where = append(where, "(started_at < ? OR (started_at = ? AND id < ?))")
+		args = append(args, startedMS, startedMS, id)
+	}
+	query := `SELECT ` + executionColumns + ` FROM executions`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY started_at DESC, id DESC LIMIT ?"
+	args = append(args, f.Limit+1)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return Page{}, err
+	}
+	defer rows.Close()
+	var page Page
+	for rows.Next() {
+		e, err := scanExecution(rows)
+		if err != nil {
+			return Page{}, err
+		}
+		page.Executions = append(page.Executions, e)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, err
+	}
+	if len(page.Executions) > f.Limit {
+		page.Executions = page.Executions[:f.Limit]
+		last := page.Executions[f.Limit-1]
+		page.NextCursor = encodeCursor(last.StartedAt.UnixMilli(), last.ID)
+	}
+	return page, nil
+}
+
+// ItemsByMail returns every item, across executions, that concerned mailID,
+// newest first, with the execution each belongs to.
+func (s *Store) ItemsByMail(ctx context.Context, mailID string) ([]MailItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT execution_id, idx, message_id, mail_id, outcome, error, cause, started_at
+		FROM items WHERE mail_id = ? ORDER BY started_at DESC, execution_id DESC`, mailID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []MailItem
+	for rows.Next() {
+		var mi MailItem
+		var started sql.NullInt64
+		if err := rows.Scan(&mi.ExecutionID, &mi.Index, &mi.MessageID, &mi.MailID, &mi.Outcome, &mi.Error, &mi.Cause, &started); err != nil {
+			return nil, err
+		}
+		mi.StartedAt = fromMS(started)
+		out = append(out, mi)
+	}
+	return out, rows.Err()
+}
+
+// MailItem is an Item with the execution it belongs to.
+type MailItem struct {
+	Item
+	ExecutionID string
+	StartedAt   time.Time
+}
+
+func encodeCursor(startedMS int64, id string) string {
+	return fmt.Sprintf("%d~%s", startedMS, id)
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	var startedMS int64
+	i := strings.IndexByte(c, '~')
+	if i < 0 {
+		return 0, "", fmt.Errorf("execstore: malformed cursor %q", c)
+	}
+	if _, err := fmt.Sscanf(c[:i], "%d", &startedMS); err != nil {
+		return 0, "", fmt.Errorf("execstore: malformed cursor %q", c)
+	}
+	return startedMS, c[i+1:], nil
+}
