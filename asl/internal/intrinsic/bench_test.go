@@ -4,7 +4,7 @@ import "testing"
 
 // The resolver is a plain lookup so the figures are this package's own.
 var benchPaths = map[string]any{
-	"$.name": "John", "$.place": "LocalStack", "$.csv": "a,b,c,d,e",
+	"$.name": "John", "$.place": "Lisbon", "$.csv": "a,b,c,d,e",
 	"$.arr": []any{"1", "2", "2", "3"}, "$.obj": map[string]any{"a": "x", "b": []any{true, nil}},
 }
 

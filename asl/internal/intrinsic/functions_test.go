@@ -344,6 +344,8 @@ func TestMathAdd(t *testing.T) {
 		{name: "int range edge", expr: `States.MathAdd(2147483647, 1)`, want: `2147483648`},
 		{name: "out of int range", expr: `States.MathAdd($.a, 0)`, input: `{"a":2147483648}`,
 			err: "Invalid arguments in States.MathAdd: argument 1 must be an integer between -2147483648 and 2147483647, but was 2147483648"},
+		{name: "a constant call's result is checked when evaluated", expr: `States.MathAdd(States.Format('1'), 1)`,
+			err: "Invalid arguments in States.MathAdd: argument 1 must be of type number, but was of type string"},
 		{name: "not a number", expr: `States.MathAdd($.a, 1)`, input: `{"a":"1"}`,
 			err: "Invalid arguments in States.MathAdd: argument 1 must be of type number, but was of type string"},
 	})

@@ -81,7 +81,7 @@ var litTypeNames = [...]string{litString: "a string", litNumber: "a number", lit
 // checkLiteralArgs rejects literal arguments of the wrong type.
 func checkLiteralArgs(spec funcSpec, args []node) error {
 	for i, a := range args {
-		if a.kind != nodeConst {
+		if a.kind != nodeConst || a.folded {
 			continue
 		}
 		want := spec.args[min(i, len(spec.args)-1)]
@@ -142,6 +142,8 @@ type node struct {
 	tmpl *template
 	// holes are the positions of unescaped "{}" in a string literal.
 	holes []int
+	// folded marks a constant computed from a call, not written as a literal.
+	folded bool
 }
 
 // template is a format string split at its placeholders.
@@ -307,7 +309,7 @@ func fold(n node) node {
 	}
 	switch v.(type) {
 	case string, json.Number, bool, nil:
-		return node{kind: nodeConst, val: v}
+		return node{kind: nodeConst, val: v, folded: true}
 	}
 	return n
 }
