@@ -1,0 +1,134 @@
+package sessender_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/sender/sendertest"
+	"github.com/mailflow/mailflow/sender/sessender"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// sesFaults is how SES answers for each failure class the suite asks for.
+var sesFaults = map[string]testtools.Fault{
+	workflow.Throttled:      testtools.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."),
+	workflow.QuotaExhausted: testtools.SESError(400, "LimitExceededException", "Daily message quota exceeded."),
+	workflow.SendingPaused:  testtools.SESError(400, "SendingPausedException", "Sending is paused for this account."),
+	workflow.Rejected:       testtools.SESError(400, "MessageRejected", "Email address is not verified."),
+	workflow.Transient:      testtools.SESError(500, "InternalFailure", "We encountered an internal error."),
+}
+
+type harness struct {
+	emulator string
+	mu       sync.Mutex
+	proxies  map[sender.Sender]*testtools.FaultProxy
+}
+
+func (h *harness) newSender(t *testing.T) (*sessender.Sender, *testtools.FaultProxy) {
+	proxy := testtools.NewFaultProxy(t, h.emulator)
+	s, err := sessender.New(sesv2.NewFromConfig(testtools.AWSConfig(proxy.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.proxies[s] = proxy
+	h.mu.Unlock()
+	return s, proxy
+}
+
+// subject reads the emulator's store of sent mail.
+func (h *harness) subject(t *testing.T, id string) (string, bool) {
+	resp, err := http.Get(h.emulator + "/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var store struct {
+		Emails []struct {
+			MessageID string `json:"messageId"`
+			Subject   string `json:"subject"`
+		} `json:"emails"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&store); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range store.Emails {
+		if e.MessageID == id {
+			return e.Subject, true
+		}
+	}
+	return "", false
+}
+
+// TestConformance runs the sender suite against aws-ses-v2-local, with a
+// fault-injecting proxy in front of it for the error classes.
+func TestConformance(t *testing.T) {
+	h := &harness{emulator: testtools.SESv2(t), proxies: map[sender.Sender]*testtools.FaultProxy{}}
+	sendertest.Run(t, sendertest.Harness{
+		NewSender: func(t *testing.T) sender.Sender { s, _ := h.newSender(t); return s },
+		Subject: func(t *testing.T, _ sender.Sender, id string) (string, bool) {
+			return h.subject(t, id)
+		},
+		Fail: func(t *testing.T, s sender.Sender, name string) {
+			f, ok := sesFaults[name]
+			if !ok {
+				t.Fatalf("no SES fault for %s", name)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.proxies[s].Arm(f)
+		},
+	})
+}
+
+// TestEveryErrorClass maps every SES v2 SendEmail exception, the daily-quota
+// message under each type SES might use for it, 5xx answers and a dropped
+// connection.
+func TestEveryErrorClass(t *testing.T) {
+	h := &harness{emulator: testtools.SESv2(t), proxies: map[sender.Sender]*testtools.FaultProxy{}}
+	cases := []struct {
+		fault testtools.Fault
+		want  string
+	}{
+		{testtools.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
+		{testtools.SESError(400, "Throttling", "Rate exceeded"), workflow.Throttled},
+		{testtools.SESError(429, "TooManyRequestsException", "Daily message quota exceeded."), workflow.QuotaExhausted},
+		{testtools.SESError(400, "Throttling", "Daily message quota exceeded."), workflow.QuotaExhausted},
+		{testtools.SESError(400, "LimitExceededException", "Daily message quota exceeded."), workflow.QuotaExhausted},
+		{testtools.SESError(400, "LimitExceededException", "There are too many instances of the specified resource type."), workflow.QuotaExhausted},
+		{testtools.SESError(400, "SendingPausedException", "Sending is paused."), workflow.SendingPaused},
+		{testtools.SESError(400, "AccountSuspendedException", "The account is suspended."), workflow.SendingPaused},
+		{testtools.SESError(400, "MessageRejected", "Email address is not verified."), workflow.Rejected},
+		{testtools.SESError(400, "MailFromDomainNotVerifiedException", "MAIL FROM domain not verified."), workflow.Rejected},
+		{testtools.SESError(400, "BadRequestException", "Illegal header."), workflow.Rejected},
+		{testtools.SESError(404, "NotFoundException", "Configuration set does not exist."), workflow.Rejected},
+		{testtools.SESError(500, "InternalFailure", "internal error"), workflow.Transient},
+		{testtools.SESError(503, "ServiceUnavailable", "unavailable"), workflow.Transient},
+		{testtools.SESError(400, "SomeFutureException", "new"), workflow.Transient},
+		{testtools.Fault{Status: 502, Body: "<html>bad gateway</html>"}, workflow.Transient},
+		{testtools.Fault{Drop: true}, workflow.Transient},
+	}
+	s, proxy := h.newSender(t)
+	for _, c := range cases {
+		proxy.Arm(c.fault)
+		_, err := s.Send(context.Background(), &sender.Message{
+			From: "sender@example.com", To: []string{"a@example.org"}, Raw: sendertest.Raw("x"),
+		})
+		if got := workflow.NameOf(err); got != c.want {
+			t.Errorf("%+v: error %v named %q, want %q", c.fault, err, got, c.want)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := sessender.New(nil); err == nil {
+		t.Error("nil client accepted")
+	}
+}
