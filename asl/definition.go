@@ -88,6 +88,7 @@ type state struct {
 
 	// Task
 	resource         string
+	resInfo          resourceInfo // resource split once for history
 	timeoutSeconds   int64
 	timeoutPath      *valueExpr
 	heartbeatSeconds int64
@@ -381,6 +382,7 @@ func (p *parser) state(name string, o map[string]any, ptr, ql string) *state {
 	switch s.typ {
 	case typeTask:
 		s.resource, _ = o["Resource"].(string)
+		s.resInfo = classifyResource(s.resource)
 		if n, ok := p.intField(o, "TimeoutSeconds", ptr, 1); ok {
 			s.timeoutSeconds = n
 		}

@@ -52,6 +52,8 @@ type Result struct {
 	HasError bool
 	Cause    string
 	HasCause bool
+	// Transitions counts the states entered, nested ones included.
+	Transitions int64
 }
 
 type execution struct {
@@ -61,8 +63,8 @@ type execution struct {
 	execObj   map[string]any
 	smObj     map[string]any
 	deadline  time.Time // zero when the definition has no TimeoutSeconds
-	aborted   bool
-	startedAt time.Time
+	startedAt   time.Time
+	transitions int64
 }
 
 // ErrInvalidDefinition is returned by Execute for a definition that Validate
@@ -94,7 +96,9 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 	ex := &execution{def: d, opts: opts}
 	ex.fillDefaults()
 	ex.rec.obs = ex.opts.Observer
-	return ex.run(ctx, input), nil
+	res := ex.run(ctx, input)
+	res.Transitions = ex.transitions
+	return res, nil
 }
 
 func (ex *execution) fillDefaults() {
@@ -281,7 +285,14 @@ func (f *frame) ctxObject() any {
 }
 
 func (f *frame) env(input any, sc *scope) *evalEnv {
-	return &evalEnv{input: input, ctx: f.ctxObject, vars: sc, ex: f.ex}
+	return &evalEnv{input: input, fr: f, vars: sc, ex: f.ex}
+}
+
+// env returns the state's evaluation environment for input. The value is
+// reused: evaluations within a state run one after the other.
+func (r *stateRun) env(input any) *evalEnv {
+	r.envBuf = evalEnv{input: input, fr: &r.frame, vars: r.sc, ex: r.ex}
+	return &r.envBuf
 }
 
 func (ex *execution) runMachine(ctx context.Context, m *machine, input any, th *thread, sc *scope) (any, error) {
@@ -320,7 +331,8 @@ type stateRun struct {
 	st        *state
 	th        *thread
 	sc        *scope
-	fr        *frame
+	frame     frame
+	envBuf    evalEnv
 	enteredID int64
 	rawInput  any
 }
@@ -362,7 +374,7 @@ func (r *stateRun) exprErr(field string, err error, input any) *Error {
 }
 
 func (r *stateRun) evalTemplate(t *template, input any) (any, *Error) {
-	v, err := t.eval(r.fr.env(input, r.sc))
+	v, err := t.eval(r.env(input))
 	if err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
@@ -381,7 +393,7 @@ func (r *stateRun) inputPath(input any) (any, *Error) {
 	if ip.expr == nil || (ip.expr.kind == exprInput && ip.expr.path.IsRoot()) {
 		return input, nil
 	}
-	v, err := ip.expr.eval(r.fr.env(input, r.sc))
+	v, err := ip.expr.eval(r.env(input))
 	if err != nil {
 		return nil, r.pathErr(ip.expr.src, err)
 	}
@@ -396,7 +408,7 @@ func (r *stateRun) outputPath(output any) (any, *Error) {
 	if op.expr == nil || (op.expr.kind == exprInput && op.expr.path.IsRoot()) {
 		return output, nil
 	}
-	v, err := op.expr.eval(r.fr.env(output, r.sc))
+	v, err := op.expr.eval(r.env(output))
 	if err != nil {
 		return nil, r.pathErr(op.expr.src, err)
 	}
@@ -438,8 +450,9 @@ func (ex *execution) runState(ctx context.Context, st *state, input any, th *thr
 
 func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *thread, sc *scope, base *frame) (any, string, error) {
 	types := enteredTypes[st.typ]
+	ex.transitions++
 	r := &stateRun{ex: ex, st: st, th: th, sc: sc, rawInput: input}
-	r.fr = &frame{ex: ex, st: st, entered: ex.now()}
+	r.frame = frame{ex: ex, st: st, entered: ex.now()}
 	r.enteredID = th.emit(types[0], func(e *Event) {
 		e.Name = st.name
 		e.HasInput, e.Input = true, input
@@ -470,6 +483,11 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 		out, next, vars, err = r.withRetry(ctx, input)
 	}
 	if err != nil {
+		if th.branch && st.typ != typeFail {
+			if _, stop := err.(*stopError); !stop {
+				th.emit(EventType(st.typName+"StateAborted"), nil)
+			}
+		}
 		return nil, "", err
 	}
 	th.emit(types[1], func(e *Event) {
@@ -544,7 +562,7 @@ func (r *stateRun) failState(input any) error {
 	if st.cause != nil {
 		e.Cause, e.HasCause = *st.cause, true
 	}
-	env := r.fr.env(input, r.sc)
+	env := r.env(input)
 	if st.errorPath != nil {
 		v, err := st.errorPath.eval(env)
 		if err != nil {
@@ -576,7 +594,7 @@ func (r *stateRun) choice(input any) (any, string, map[string]any, error) {
 	if e != nil {
 		return nil, "", nil, e
 	}
-	env := r.fr.env(eff, r.sc)
+	env := r.env(eff)
 	next := ""
 	var assign *template
 	for _, c := range st.choices {
@@ -615,7 +633,7 @@ func (r *stateRun) wait(ctx context.Context, input any) (any, map[string]any, er
 		return nil, nil, e
 	}
 	var d time.Duration
-	env := r.fr.env(eff, r.sc)
+	env := r.env(eff)
 	switch {
 	case st.seconds != nil:
 		d = time.Duration(*st.seconds) * time.Second
@@ -718,7 +736,7 @@ func (r *stateRun) withRetry(ctx context.Context, input any) (any, string, map[s
 			}
 			if attempts[i] < rt.maxAttempts {
 				attempts[i]++
-				r.fr.retryCount++
+				r.frame.retryCount++
 				if err := r.ex.sleep(ctx, backoff(rt, attempts[i], r.ex.opts.Random)); err != nil {
 					return nil, "", nil, err
 				}

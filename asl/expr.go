@@ -96,7 +96,7 @@ func compileValueExpr(src string) (*valueExpr, error) {
 // and the variables in scope.
 type evalEnv struct {
 	input any
-	ctx   func() any
+	fr    *frame // builds the context object on demand
 	vars  *scope
 	ex    *execution
 }
@@ -112,7 +112,7 @@ func (e *pathMissError) Error() string { return e.msg }
 func (x *valueExpr) root(env *evalEnv) (any, error) {
 	switch x.kind {
 	case exprContext:
-		return env.ctx(), nil
+		return env.fr.ctxObject(), nil
 	case exprVar:
 		v, ok := env.vars.lookup(x.varName)
 		if !ok {

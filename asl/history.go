@@ -151,6 +151,9 @@ type recorder struct {
 type thread struct {
 	rec  *recorder
 	prev int64
+	// branch marks a Parallel branch: AWS records a state failing there as
+	// aborted (the whole Parallel stops).
+	branch bool
 }
 
 // emit records an event built by fill (called only when observed) and

@@ -12,7 +12,7 @@ import (
 // AWS: iteration n+1 starts from the last event of iteration n.
 func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 	st, ex := r.st, r.ex
-	env := r.fr.env(eff, r.sc)
+	env := r.env(eff)
 	items := eff
 	if ip := st.itemsPath; ip.expr != nil && !(ip.expr.kind == exprInput && ip.expr.path.IsRoot()) {
 		v, err := ip.expr.eval(env)
@@ -55,7 +55,7 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
 		in := item
 		if st.itemSelector != nil {
-			f := *r.fr
+			f := r.frame
 			f.inMapItem, f.mapIndex, f.mapValue = true, i, item
 			v, err := st.itemSelector.eval(f.env(eff, r.sc))
 			if err != nil {
@@ -102,7 +102,7 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 	started := th.emit(ParallelStateStarted, nil)
 	results := make([]any, len(st.branches))
 	for i, b := range st.branches {
-		bt := &thread{rec: th.rec, prev: started}
+		bt := &thread{rec: th.rec, prev: started, branch: true}
 		out, err := ex.runMachine(ctx, b, eff, bt, newScope(r.sc))
 		if err != nil {
 			th.prev = th.rec.last

@@ -18,7 +18,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		}
 		params = v
 	}
-	env := r.fr.env(eff, r.sc)
+	env := r.env(eff)
 	timeout := st.timeoutSeconds
 	if st.timeoutPath != nil {
 		v, err := st.timeoutPath.eval(env)
@@ -37,7 +37,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		}
 		heartbeat = n
 	}
-	info := classifyResource(st.resource)
+	info := st.resInfo
 	custom := ex.opts.Registry.handler(st.resource)
 	legacy := custom == nil && info.kind == resLambdaARN
 	th := r.th

@@ -1,0 +1,98 @@
+package asl_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailflow/mailflow/asl"
+)
+
+// mailRecords builds n SQS-like records shaped like the anchor benchmark's.
+func mailRecords(n int) []any {
+	recs := make([]any, n)
+	for i := range recs {
+		mailID := fmt.Sprintf("mail-%06d", i)
+		body, _ := json.Marshal(map[string]any{
+			"mailId": mailID, "from": "noreply@example.com", "to": []string{fmt.Sprintf("user%d@example.com", i)},
+			"subject": "Your invoice", "text": strings.Repeat("lorem ipsum ", 20),
+			"attachments": []any{map[string]any{"bucket": "att", "key": mailID + "/a.pdf"}},
+		})
+		recs[i] = map[string]any{
+			"messageId": fmt.Sprintf("msg-%d", i), "receiptHandle": "rh", "body": string(body),
+			"attributes": map[string]any{"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+			"messageAttributes": map[string]any{}, "md5OfBody": "x", "eventSource": "aws:sqs",
+			"eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:mail", "awsRegion": "eu-west-1",
+		}
+	}
+	return recs
+}
+
+func benchRegistry() *asl.Registry {
+	reg := asl.NewRegistry()
+	field := func(req *asl.TaskRequest, k string) any {
+		m, _ := req.Input.(map[string]any)
+		return m[k]
+	}
+	bind := func(name string, f func(*asl.TaskRequest) (any, error)) {
+		reg.Register("arn:aws:lambda:eu-west-1:123456789012:function:"+name,
+			asl.TaskHandlerFunc(func(_ context.Context, req *asl.TaskRequest) (any, error) { return f(req) }))
+	}
+	bind("mail-acquire-lock", func(req *asl.TaskRequest) (any, error) {
+		return map[string]any{"acquired": true, "token": fmt.Sprint("lock-", field(req, "mailId"))}, nil
+	})
+	bind("mail-fetch-attachments", func(req *asl.TaskRequest) (any, error) {
+		return map[string]any{"count": json.Number("1"), "bytes": json.Number("1024")}, nil
+	})
+	bind("mail-send", func(req *asl.TaskRequest) (any, error) {
+		return map[string]any{"messageId": fmt.Sprint("prov-", field(req, "mailId"))}, nil
+	})
+	bind("mail-release-lock", func(req *asl.TaskRequest) (any, error) {
+		return map[string]any{"released": true}, nil
+	})
+	return reg
+}
+
+func BenchmarkMailBatch(b *testing.B) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "shared", "bench", "anchor-als", "mail-batch.asl.json"))
+	if err != nil {
+		b.Skip("anchor definition not found:", err)
+	}
+	d, err := asl.Parse(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 10, 100} {
+		for _, hist := range []bool{false, true} {
+			name := fmt.Sprintf("n=%d/history=%v", n, hist)
+			b.Run(name, func(b *testing.B) {
+				input := mailRecords(n)
+				opts := asl.Options{Registry: benchRegistry(), Sleep: func(context.Context, time.Duration) error { return nil },
+					UUID: func() string { return "u" }, ExecutionName: "bench"}
+				var events int
+				if hist {
+					opts.Observer = asl.ObserverFunc(func(*asl.Event) { events++ })
+				}
+				var transitions int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					res, err := asl.Execute(context.Background(), d, input, opts)
+					if err != nil || res.Status != asl.StatusSucceeded {
+						b.Fatalf("%v %+v", err, res)
+					}
+					transitions += res.Transitions
+				}
+				b.StopTimer()
+				secs := b.Elapsed().Seconds()
+				b.ReportMetric(float64(transitions)/secs, "transitions/s")
+				b.ReportMetric(float64(transitions)/float64(b.N), "transitions/op")
+			})
+		}
+	}
+}

@@ -1,0 +1,369 @@
+package asl_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailflow/mailflow/asl"
+)
+
+// harness is a virtual clock and a recording sleeper.
+type harness struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+	events []*asl.Event
+}
+
+func newHarness() *harness {
+	return &harness{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (h *harness) options(reg *asl.Registry) asl.Options {
+	return asl.Options{
+		Registry: reg,
+		Now: func() time.Time {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.now
+		},
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.sleeps = append(h.sleeps, d)
+			h.now = h.now.Add(d)
+			return ctx.Err()
+		},
+		Random:   func() float64 { return 0.5 },
+		UUID:     func() string { return "uuid" },
+		Observer: asl.ObserverFunc(func(e *asl.Event) { h.events = append(h.events, e) }),
+	}
+}
+
+func (h *harness) types() []string {
+	var out []string
+	for _, e := range h.events {
+		out = append(out, string(e.Type))
+	}
+	return out
+}
+
+func mustParse(t *testing.T, src string) *asl.Definition {
+	t.Helper()
+	d, err := asl.Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := asl.Validate(d).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func run(t *testing.T, d *asl.Definition, input string, opts asl.Options) *asl.Result {
+	t.Helper()
+	res, err := asl.Execute(context.Background(), d, []byte(input), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func jsonText(v any) string {
+	b, _ := asl.EncodeJSON(v)
+	return string(b)
+}
+
+func TestDataFlowOrder(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage",
+		"InputPath":"$.in","Parameters":{"x.$":"$.v","ctx.$":"$$.State.Name"},
+		"ResultSelector":{"got.$":"$.x"},"ResultPath":"$.in.result","OutputPath":"$.in","End":true}}}`)
+	reg := asl.NewRegistry()
+	var seen any
+	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(_ context.Context, req *asl.TaskRequest) (any, error) {
+		seen = req.Input
+		return req.Input, nil
+	}))
+	h := newHarness()
+	res := run(t, d, `{"in":{"v":1.50},"other":true}`, h.options(reg))
+	if res.Status != asl.StatusSucceeded {
+		t.Fatalf("%+v", res)
+	}
+	if got := jsonText(seen); got != `{"ctx":"T","x":1.50}` {
+		t.Errorf("task input %s", got)
+	}
+	if got := jsonText(res.Output); got != `{"result":{"got":1.50},"v":1.50}` {
+		t.Errorf("output %s", got)
+	}
+}
+
+func TestRetryBackoffAndCatch(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{
+		"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:flaky",
+			"Retry":[{"ErrorEquals":["Mail.Throttled"],"IntervalSeconds":2,"BackoffRate":3,"MaxAttempts":3,"MaxDelaySeconds":10},
+			         {"ErrorEquals":["States.ALL"],"MaxAttempts":0}],
+			"Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.error","Next":"Caught"}],"End":true},
+		"Caught":{"Type":"Pass","End":true}}}`)
+	reg := asl.NewRegistry()
+	calls := 0
+	reg.RegisterLambda("flaky", asl.LambdaHandlerFunc(func(context.Context, []byte) ([]byte, error) {
+		calls++
+		return nil, asl.NewError("Mail.Throttled", "slow down")
+	}))
+	h := newHarness()
+	res := run(t, d, `{"id":7}`, h.options(reg))
+	if calls != 4 {
+		t.Errorf("calls = %d, want 4", calls)
+	}
+	want := []time.Duration{2 * time.Second, 6 * time.Second, 10 * time.Second}
+	if !reflect.DeepEqual(h.sleeps, want) {
+		t.Errorf("sleeps = %v, want %v", h.sleeps, want)
+	}
+	if got := jsonText(res.Output); got != `{"error":{"Cause":"slow down","Error":"Mail.Throttled"},"id":7}` {
+		t.Errorf("output %s", got)
+	}
+}
+
+func TestJitterFull(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f",
+		"Retry":[{"ErrorEquals":["E"],"IntervalSeconds":4,"MaxAttempts":1,"JitterStrategy":"FULL"}],"End":true}}}`)
+	reg := asl.NewRegistry()
+	reg.RegisterLambda("f", asl.LambdaHandlerFunc(func(context.Context, []byte) ([]byte, error) {
+		return nil, asl.NewError("E", "")
+	}))
+	h := newHarness()
+	res := run(t, d, `{}`, h.options(reg))
+	if res.Status != asl.StatusFailed || res.Error != "E" {
+		t.Fatalf("%+v", res)
+	}
+	if !reflect.DeepEqual(h.sleeps, []time.Duration{2 * time.Second}) {
+		t.Errorf("sleeps = %v, want [2s] (random 0.5 of 4s)", h.sleeps)
+	}
+}
+
+type throttled struct{}
+
+func (*throttled) Error() string { return "too fast" }
+
+func TestLambdaErrorNames(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","End":true}}}`)
+	for _, tc := range []struct {
+		err       error
+		name      string
+		causeText string
+	}{
+		{errors.New("boom"), "errorString", `{"errorMessage":"boom","errorType":"errorString"}`},
+		{&throttled{}, "throttled", `{"errorMessage":"too fast","errorType":"throttled"}`},
+	} {
+		reg := asl.NewRegistry()
+		reg.RegisterLambda("f", asl.LambdaHandlerFunc(func(context.Context, []byte) ([]byte, error) { return nil, tc.err }))
+		res := run(t, d, `{}`, newHarness().options(reg))
+		if res.Error != tc.name || res.Cause != tc.causeText {
+			t.Errorf("got %q %q, want %q %q", res.Error, res.Cause, tc.name, tc.causeText)
+		}
+	}
+}
+
+func TestLambdaInvokeWrapperAndLimit(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke",
+		"Parameters":{"FunctionName":"f","Payload.$":"$"},"Catch":[{"ErrorEquals":["States.ALL"],"Next":"C"}],"End":true},
+		"C":{"Type":"Pass","End":true}}}`)
+	reg := asl.NewRegistry()
+	big := false
+	reg.RegisterLambda("f", asl.LambdaHandlerFunc(func(_ context.Context, p []byte) ([]byte, error) {
+		if big {
+			return []byte(`"` + strings.Repeat("a", 257*1024) + `"`), nil
+		}
+		return p, nil
+	}))
+	h := newHarness()
+	res := run(t, d, `{"a":1}`, h.options(reg))
+	out := res.Output.(map[string]any)
+	if jsonText(out["Payload"]) != `{"a":1}` || jsonText(out["StatusCode"]) != "200" {
+		t.Errorf("wrapper %s", jsonText(out))
+	}
+	hdr := out["SdkHttpMetadata"].(map[string]any)["HttpHeaders"].(map[string]any)
+	if hdr["Content-Length"] != "7" {
+		t.Errorf("Content-Length %v", hdr["Content-Length"])
+	}
+	big = true
+	res = run(t, d, `{"a":1}`, h.options(reg))
+	if got := jsonText(res.Output); !strings.Contains(got, `"Error":"States.DataLimitExceeded"`) {
+		t.Errorf("oversized result: %s", got)
+	}
+}
+
+func TestMapHistoryIDs(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","MaxConcurrency":1,
+		"ItemSelector":{"i.$":"$$.Map.Item.Index","v.$":"$$.Map.Item.Value"},
+		"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}`)
+	h := newHarness()
+	res := run(t, d, `{"xs":["a","b"]}`, h.options(nil))
+	if got := jsonText(res.Output); got != `[{"i":0,"v":"a"},{"i":1,"v":"b"}]` {
+		t.Errorf("output %s", got)
+	}
+	var ids []string
+	for _, e := range h.events {
+		ids = append(ids, fmt.Sprintf("%d<%d:%s", e.ID, e.PreviousEventID, e.Type))
+	}
+	want := []string{"1<0:ExecutionStarted", "2<0:MapStateEntered", "3<2:MapStateStarted",
+		"4<3:MapIterationStarted", "5<4:PassStateEntered", "6<5:PassStateExited", "7<6:MapIterationSucceeded",
+		"8<6:MapIterationStarted", "9<8:PassStateEntered", "10<9:PassStateExited", "11<10:MapIterationSucceeded",
+		"12<11:MapStateSucceeded", "13<11:MapStateExited", "14<13:ExecutionSucceeded"}
+	if !reflect.DeepEqual(ids, want) {
+		t.Errorf("history\n got %v\nwant %v", ids, want)
+	}
+}
+
+func TestVariablesScope(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"A","States":{
+		"A":{"Type":"Pass","Assign":{"x":1,"y.$":"$.in"},"Next":"P"},
+		"P":{"Type":"Parallel","Branches":[{"StartAt":"B","States":{"B":{"Type":"Pass","Assign":{"x":2},"Parameters":{"x.$":"$x","y.$":"$y"},"End":true}}}],
+		     "Next":"Z"},
+		"Z":{"Type":"Pass","Parameters":{"x.$":"$x","branch.$":"$[0]"},"End":true}}}`)
+	res := run(t, d, `{"in":"v"}`, newHarness().options(nil))
+	if got := jsonText(res.Output); got != `{"branch":{"x":1,"y":"v"},"x":1}` {
+		t.Errorf("output %s", got)
+	}
+}
+
+func TestChoiceAndFail(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"C","States":{
+		"C":{"Type":"Choice","Choices":[
+			{"And":[{"Variable":"$.n","IsNumeric":true},{"Variable":"$.n","NumericGreaterThanPath":"$.limit"}],"Next":"Big"},
+			{"Variable":"$.s","StringMatches":"mail-*.eml","Next":"Mail"}],"Default":"F"},
+		"Big":{"Type":"Succeed"},
+		"Mail":{"Type":"Pass","Result":"mail","End":true},
+		"F":{"Type":"Fail","ErrorPath":"$.err","CausePath":"States.Format('n={}', $.n)"}}}`)
+	o := newHarness().options(nil)
+	if r := run(t, d, `{"n":5,"limit":4.5}`, o); r.Status != asl.StatusSucceeded {
+		t.Errorf("big: %+v", r)
+	}
+	if r := run(t, d, `{"n":1,"limit":4,"s":"mail-1.eml"}`, o); r.Output != "mail" {
+		t.Errorf("mail: %+v", r)
+	}
+	r := run(t, d, `{"n":1,"limit":4,"s":"x","err":"Bad"}`, o)
+	if r.Status != asl.StatusFailed || r.Error != "Bad" || r.Cause != "n=1" {
+		t.Errorf("fail: %+v", r)
+	}
+}
+
+func TestRuntimeErrorIsNotCaught(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.missing","End":true}}}`)
+	r := run(t, d, `{}`, newHarness().options(nil))
+	want := "An error occurred while executing the state 'P' (entered at the event id #2). Invalid path '$.missing' : No results for path: $['missing']"
+	if r.Error != asl.ErrRuntime || r.Cause != want {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestExecutionTimeoutOnVirtualClock(t *testing.T) {
+	d := mustParse(t, `{"TimeoutSeconds":10,"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}`)
+	h := newHarness()
+	r := run(t, d, `{}`, h.options(nil))
+	if r.Status != asl.StatusTimedOut {
+		t.Fatalf("%+v", r)
+	}
+	if !reflect.DeepEqual(h.sleeps, []time.Duration{10 * time.Second}) {
+		t.Errorf("sleeps %v", h.sleeps)
+	}
+	if last := h.events[len(h.events)-1].Type; last != asl.ExecutionTimedOut {
+		t.Errorf("last event %s", last)
+	}
+}
+
+func TestCancellationAborts(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sns:publish","End":true}}}`)
+	reg := asl.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	reg.Register("arn:aws:states:::sns:publish", asl.TaskHandlerFunc(func(c context.Context, _ *asl.TaskRequest) (any, error) {
+		cancel()
+		<-c.Done()
+		return nil, c.Err()
+	}))
+	res, err := asl.Execute(ctx, d, []byte(`{}`), newHarness().options(reg))
+	if err != nil || res.Status != asl.StatusAborted {
+		t.Fatalf("%v %+v", err, res)
+	}
+}
+
+func TestTaskTimeout(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:slow","TimeoutSeconds":1,"End":true}}}`)
+	reg := asl.NewRegistry()
+	reg.RegisterLambda("slow", asl.LambdaHandlerFunc(func(c context.Context, _ []byte) ([]byte, error) {
+		<-c.Done()
+		return nil, c.Err()
+	}))
+	h := newHarness()
+	r := run(t, d, `{}`, h.options(reg))
+	if r.Error != asl.ErrTimeout {
+		t.Fatalf("%+v", r)
+	}
+	if got := h.types(); got[len(got)-2] != string(asl.LambdaFunctionTimedOut) {
+		t.Errorf("events %v", got)
+	}
+}
+
+// A parsed definition is shared by concurrent executions (run with -race).
+func TestConcurrentExecutions(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs",
+		"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"v.$":"States.MathAdd($, 1)"},"ResultPath":"$","End":true}}},
+		"ResultPath":"$.out","End":true}}}`)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := asl.Execute(context.Background(), d, map[string]any{"xs": []any{json.Number(fmt.Sprint(i)), json.Number("1")}}, asl.Options{})
+			if err != nil || res.Status != asl.StatusSucceeded {
+				t.Errorf("%v %+v", err, res)
+				return
+			}
+			want := fmt.Sprintf(`[{"v":%d},{"v":2}]`, i+1)
+			if got := jsonText(res.Output.(map[string]any)["out"]); got != want {
+				t.Errorf("got %s want %s", got, want)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestValidateLocations(t *testing.T) {
+	d, err := asl.Parse([]byte(`{"StartAt":"A","States":{
+		"A":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:nobody","Retry":[{"ErrorEquals":[],"BackoffRate":0.5}],"Next":"Gone"},
+		"B":{"Type":"Pass","End":true}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issues := asl.Validate(d, asl.WithBoundResources(asl.NewRegistry()))
+	want := map[string]bool{
+		"/States/A/Retry/0/ErrorEquals": false, "/States/A/Retry/0/BackoffRate": false,
+		"/States/A": false, "/States/B": false, "/States/A/Resource": false,
+	}
+	for _, i := range issues {
+		if _, ok := want[i.Location]; ok {
+			want[i.Location] = true
+		}
+	}
+	for loc, found := range want {
+		if !found {
+			t.Errorf("no issue at %s; got %v", loc, issues)
+		}
+	}
+}
+
+func TestHistorySkippedWithoutObserver(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.x","Next":"Q"},"Q":{"Type":"Pass","InputPath":"$.nope","End":true}}}`)
+	r := run(t, d, `{"x":{}}`, asl.Options{})
+	// ids still count: Q was entered as event 4
+	if !strings.Contains(r.Cause, "entered at the event id #4") {
+		t.Errorf("cause %q", r.Cause)
+	}
+}
