@@ -1,0 +1,116 @@
+// Package outbox is the local runtime's default sender: every accepted mail
+// becomes one .eml file in a directory, which any mail client opens.
+//
+// The file is the raw MIME message with trace headers prepended, as a
+// mailbox delivery adds them: X-Mailflow-Message-Id, X-Mailflow-Envelope-From
+// and one X-Mailflow-Envelope-To per envelope recipient (Bcc included, since
+// the MIME text never names them). Files are written to a temporary name and
+// renamed, so a reader never sees half a message; names sort by delivery
+// time.
+//
+// An outbox never throttles or rejects on its own: put the SES simulator
+// (sender/sessim) in front of it for SES's failure modes. Its own failures
+// (disk full, permissions) are Mail.Transient.
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// Outbox writes mail into a directory.
+type Outbox struct {
+	dir string
+	now func() time.Time
+	seq atomic.Uint64
+}
+
+var _ sender.Sender = (*Outbox)(nil)
+
+// New creates dir if needed.
+func New(dir string) (*Outbox, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("outbox: a directory is required")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	return &Outbox{dir: dir, now: time.Now}, nil
+}
+
+// Dir is the directory mail is written to.
+func (o *Outbox) Dir() string { return o.dir }
+
+// Send writes the message and returns its id.
+func (o *Outbox) Send(ctx context.Context, m *sender.Message) (string, error) {
+	if err := m.Validate(); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", workflow.Wrap(workflow.Transient, err)
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	now := o.now().UTC()
+	id := fmt.Sprintf("%s-%06d-%s", now.Format("20060102T150405.000000000Z"), o.seq.Add(1)%1000000, hex.EncodeToString(rnd[:]))
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "X-Mailflow-Message-Id: %s\r\n", id)
+	fmt.Fprintf(&buf, "X-Mailflow-Envelope-From: %s\r\n", oneLine(m.From))
+	for _, r := range m.To {
+		fmt.Fprintf(&buf, "X-Mailflow-Envelope-To: %s\r\n", oneLine(r))
+	}
+	for _, r := range m.Cc {
+		fmt.Fprintf(&buf, "X-Mailflow-Envelope-To: %s\r\n", oneLine(r))
+	}
+	for _, r := range m.Bcc {
+		fmt.Fprintf(&buf, "X-Mailflow-Envelope-To: %s\r\n", oneLine(r))
+	}
+	if m.ConfigurationSet != "" {
+		fmt.Fprintf(&buf, "X-Mailflow-Configuration-Set: %s\r\n", oneLine(m.ConfigurationSet))
+	}
+	buf.Write(m.Raw)
+	final := filepath.Join(o.dir, id+".eml")
+	tmp, err := os.CreateTemp(o.dir, ".incoming-*")
+	if err != nil {
+		return "", workflow.Wrap(workflow.Transient, fmt.Errorf("outbox: %w", err))
+	}
+	_, err = tmp.Write(buf.Bytes())
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), final)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", workflow.Wrap(workflow.Transient, fmt.Errorf("outbox: %w", err))
+	}
+	return id, nil
+}
+
+// Path is the file of a message id.
+func (o *Outbox) Path(id string) string { return filepath.Join(o.dir, id+".eml") }
+
+// oneLine keeps a trace header on one line whatever it is given.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,256 @@
+// Package sessim is an SES simulator for the local runtime, its tests and
+// benchmarks: a sender.Sender that enforces an account's sending limits in
+// front of a real delivery (the outbox or an SMTP relay) and fails the way
+// SES v2 SendEmail fails, with SES's texts.
+//
+// Rules, following SES's account model:
+//   - Every recipient (To, Cc and Bcc) counts as one message against both the
+//     send rate and the 24-hour quota.
+//   - The rate is a token bucket of MaxSendRate tokens per second holding at
+//     most one second's worth (at least one message); a send that finds too
+//     few tokens fails with "Maximum sending rate exceeded." (Mail.Throttled).
+//     A single send with more recipients than the bucket holds is allowed
+//     when the bucket is full, and empties it.
+//   - Max24HourSend counts recipients over a sliding 24 hours; beyond it a
+//     send fails with "Daily message quota exceeded." (Mail.QuotaExhausted).
+//   - A paused account fails every send (Mail.SendingPaused).
+//   - With VerifiedIdentities set, a From whose address or domain is not
+//     listed is rejected as SES rejects unverified identities (Mail.Rejected).
+//
+// Zero limits mean unlimited. Inject makes the next send fail with a chosen
+// error class, for tests.
+package sessim
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// SES's answers, as its API words them.
+const (
+	TextThrottled = "Maximum sending rate exceeded."
+	TextQuota     = "Daily message quota exceeded."
+	TextPaused    = "Sending is paused for this account. For more information, please check the AWS Service Health Dashboard."
+	TextTransient = "Service Unavailable"
+)
+
+// Config is the simulated account.
+type Config struct {
+	MaxSendRate        float64 // messages (recipients) per second; 0 = unlimited
+	Max24HourSend      int     // recipients per sliding 24 hours; 0 = unlimited
+	VerifiedIdentities []string
+	Region             string           // named in rejection texts; default us-east-1
+	Now                func() time.Time // default time.Now
+}
+
+// Quota is what SES GetAccount reports as SendQuota.
+type Quota struct {
+	MaxSendRate     float64
+	Max24HourSend   float64 // -1 for unlimited, as SES reports it
+	SentLast24Hours float64
+}
+
+// Stats counts what the simulator answered.
+type Stats struct {
+	Accepted, Throttled, QuotaExceeded, Paused, Rejected, Injected int
+}
+
+// Simulator wraps a delivery sender with SES's limits.
+type Simulator struct {
+	next sender.Sender
+	cfg  Config
+
+	mu       sync.Mutex
+	tokens   float64
+	refilled time.Time
+	sent     []sentAt // recipients sent, oldest first, within 24 h
+	paused   bool
+	inject   []string
+	stats    Stats
+}
+
+type sentAt struct {
+	at time.Time
+	n  int
+}
+
+var _ sender.Sender = (*Simulator)(nil)
+
+// New returns a simulator delivering through next.
+func New(next sender.Sender, cfg Config) (*Simulator, error) {
+	if next == nil {
+		return nil, fmt.Errorf("sessim: a delivery sender is required")
+	}
+	if cfg.MaxSendRate < 0 || cfg.Max24HourSend < 0 {
+		return nil, fmt.Errorf("sessim: limits must not be negative (rate %v, quota %d)", cfg.MaxSendRate, cfg.Max24HourSend)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	s := &Simulator{next: next, cfg: cfg}
+	s.tokens = s.capacity()
+	s.refilled = cfg.Now()
+	return s, nil
+}
+
+func (s *Simulator) capacity() float64 { return max(1, s.cfg.MaxSendRate) }
+
+// Pause stops or resumes sending, as an account-level pause does.
+func (s *Simulator) Pause(paused bool) {
+	s.mu.Lock()
+	s.paused = paused
+	s.mu.Unlock()
+}
+
+// Inject makes the next send fail with the error class name (one of
+// sender.Names), once per call.
+func (s *Simulator) Inject(name string) {
+	s.mu.Lock()
+	s.inject = append(s.inject, name)
+	s.mu.Unlock()
+}
+
+// Quota reports the account's sending quota as GetAccount does.
+func (s *Simulator) Quota() Quota {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := Quota{MaxSendRate: s.cfg.MaxSendRate, Max24HourSend: -1, SentLast24Hours: float64(s.sentLast24(s.cfg.Now()))}
+	if s.cfg.Max24HourSend > 0 {
+		q.Max24HourSend = float64(s.cfg.Max24HourSend)
+	}
+	return q
+}
+
+// Stats reports counts of answers so far.
+func (s *Simulator) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func (s *Simulator) sentLast24(now time.Time) int {
+	cut := now.Add(-24 * time.Hour)
+	i := 0
+	for i < len(s.sent) && !s.sent[i].at.After(cut) {
+		i++
+	}
+	s.sent = s.sent[i:]
+	n := 0
+	for _, e := range s.sent {
+		n += e.n
+	}
+	return n
+}
+
+// admit applies the limits and, when the send may go, takes its share.
+func (s *Simulator) admit(m *sender.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.inject) > 0 {
+		name := s.inject[0]
+		s.inject = s.inject[1:]
+		s.stats.Injected++
+		return injected(name)
+	}
+	if s.paused {
+		s.stats.Paused++
+		return workflow.Errorf(workflow.SendingPaused, "SendingPausedException: %s", TextPaused)
+	}
+	if len(s.cfg.VerifiedIdentities) > 0 && !s.verified(m.From) {
+		s.stats.Rejected++
+		return workflow.Errorf(workflow.Rejected, "MessageRejected: Email address is not verified. The following identities failed the check in region %s: %s",
+			strings.ToUpper(s.cfg.Region), m.From)
+	}
+	now := s.cfg.Now()
+	n := len(m.To) + len(m.Cc) + len(m.Bcc)
+	if s.cfg.Max24HourSend > 0 && s.sentLast24(now)+n > s.cfg.Max24HourSend {
+		s.stats.QuotaExceeded++
+		return workflow.Errorf(workflow.QuotaExhausted, "LimitExceededException: %s", TextQuota)
+	}
+	if s.cfg.MaxSendRate > 0 {
+		s.tokens = min(s.capacity(), s.tokens+now.Sub(s.refilled).Seconds()*s.cfg.MaxSendRate)
+		s.refilled = now
+		cost := min(float64(n), s.capacity())
+		if s.tokens < cost {
+			s.stats.Throttled++
+			return workflow.Errorf(workflow.Throttled, "TooManyRequestsException: %s", TextThrottled)
+		}
+		s.tokens -= cost
+	}
+	s.sent = append(s.sent, sentAt{at: now, n: n})
+	return nil
+}
+
+// refund gives back what a send took when delivery failed after admission.
+func (s *Simulator) refund(m *sender.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(m.To) + len(m.Cc) + len(m.Bcc)
+	if len(s.sent) > 0 && s.sent[len(s.sent)-1].n == n {
+		s.sent = s.sent[:len(s.sent)-1]
+	}
+	if s.cfg.MaxSendRate > 0 {
+		s.tokens = min(s.capacity(), s.tokens+min(float64(n), s.capacity()))
+	}
+}
+
+func (s *Simulator) verified(from string) bool {
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return false
+	}
+	addr := strings.ToLower(a.Address)
+	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	return slices.ContainsFunc(s.cfg.VerifiedIdentities, func(id string) bool {
+		id = strings.ToLower(id)
+		return id == addr || id == domain
+	})
+}
+
+func injected(name string) error {
+	switch name {
+	case workflow.Throttled:
+		return workflow.Errorf(name, "TooManyRequestsException: %s", TextThrottled)
+	case workflow.QuotaExhausted:
+		return workflow.Errorf(name, "LimitExceededException: %s", TextQuota)
+	case workflow.SendingPaused:
+		return workflow.Errorf(name, "SendingPausedException: %s", TextPaused)
+	case workflow.Rejected:
+		return workflow.Errorf(name, "MessageRejected: Email address is not verified.")
+	default:
+		return workflow.Errorf(workflow.Transient, "InternalFailure: %s", TextTransient)
+	}
+}
+
+// Send applies SES's limits, then delivers through the wrapped sender.
+func (s *Simulator) Send(ctx context.Context, m *sender.Message) (string, error) {
+	if err := m.Validate(); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", workflow.Wrap(workflow.Transient, err)
+	}
+	if err := s.admit(m); err != nil {
+		return "", err
+	}
+	id, err := s.next.Send(ctx, m)
+	if err != nil {
+		s.refund(m)
+		return "", err
+	}
+	s.mu.Lock()
+	s.stats.Accepted++
+	s.mu.Unlock()
+	return id, nil
+}
