@@ -14,11 +14,6 @@ import (
 	"github.com/mailflow/mailflow/workflow"
 )
 
-type harness struct {
-	sim *sessim.Simulator
-	box *outbox.Outbox
-}
-
 func newSim(t *testing.T, cfg sessim.Config) (*sessim.Simulator, *outbox.Outbox) {
 	t.Helper()
 	box, err := outbox.New(t.TempDir())
