@@ -25,7 +25,7 @@ func mailRecords(n int) []any {
 		})
 		recs[i] = map[string]any{
 			"messageId": fmt.Sprintf("msg-%d", i), "receiptHandle": "rh", "body": string(body),
-			"attributes": map[string]any{"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+			"attributes":        map[string]any{"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
 			"messageAttributes": map[string]any{}, "md5OfBody": "x", "eventSource": "aws:sqs",
 			"eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:mail", "awsRegion": "eu-west-1",
 		}

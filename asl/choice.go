@@ -210,23 +210,36 @@ func compilePattern(s string) []patternPart {
 	return parts
 }
 
+// matchPattern matches s against literal parts and "*" wildcards in
+// linear time (a star backtracks only to the last star seen).
 func matchPattern(parts []patternPart, s string) bool {
-	if len(parts) == 0 {
-		return s == ""
-	}
-	p := parts[0]
-	if !p.star {
-		if !strings.HasPrefix(s, p.lit) {
-			return false
+	pi, si := 0, 0
+	starPart, starPos := -1, 0
+	for {
+		if pi < len(parts) && parts[pi].star {
+			starPart, starPos = pi, si
+			pi++
+			continue
 		}
-		return matchPattern(parts[1:], s[len(p.lit):])
-	}
-	for i := 0; i <= len(s); i++ {
-		if matchPattern(parts[1:], s[i:]) {
+		if pi < len(parts) && strings.HasPrefix(s[si:], parts[pi].lit) {
+			si += len(parts[pi].lit)
+			pi++
+			if pi == len(parts) && si == len(s) {
+				return true
+			}
+			if pi < len(parts) {
+				continue
+			}
+		} else if pi == len(parts) && si == len(s) {
 			return true
 		}
+		if starPart < 0 || starPos >= len(s) {
+			return false
+		}
+		// let the last star absorb one more byte and retry from there
+		starPos++
+		pi, si = starPart+1, starPos
 	}
-	return false
 }
 
 // choiceError is a runtime failure while evaluating a choice rule.

@@ -26,6 +26,9 @@ type Definition struct {
 	doc    any
 	top    *machine
 	issues []Issue // found while parsing; reported by Validate
+	// invalid is Validate's verdict without options, computed once;
+	// Execute refuses such a definition.
+	invalid error
 }
 
 // Document returns the parsed JSON document (read-only).
@@ -78,7 +81,6 @@ type state struct {
 	inputPath  optPath
 	outputPath optPath
 	resultPath optPath
-	resultPtr  *valueExpr // compiled ResultPath when not null
 
 	parameters     *template
 	resultSelector *template
@@ -185,6 +187,7 @@ func Parse(b []byte) (*Definition, error) {
 	d.top = p.machine(root, "", d.QueryLanguage)
 	d.StartAt = d.top.startAt
 	d.issues = p.issues
+	d.invalid = Validate(d).Err()
 	return d, nil
 }
 

@@ -57,12 +57,12 @@ type Result struct {
 }
 
 type execution struct {
-	def       *Definition
-	opts      Options
-	rec       recorder
-	execObj   map[string]any
-	smObj     map[string]any
-	deadline  time.Time // zero when the definition has no TimeoutSeconds
+	def         *Definition
+	opts        Options
+	rec         recorder
+	execObj     map[string]any
+	smObj       map[string]any
+	deadline    time.Time // zero when the definition has no TimeoutSeconds
 	startedAt   time.Time
 	transitions int64
 }
@@ -76,8 +76,8 @@ var ErrInvalidDefinition = errors.New("asl: invalid definition")
 // reserved for misuse (invalid definition or input); failures of the state
 // machine are reported in Result.
 func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Result, error) {
-	if issues := d.issues; len(issues) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidDefinition, issues[0])
+	if d.invalid != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDefinition, d.invalid)
 	}
 	switch in := input.(type) {
 	case []byte:
@@ -152,7 +152,6 @@ func realSleep(ctx context.Context, d time.Duration) error {
 func (ex *execution) now() time.Time    { return ex.opts.Now() }
 func (ex *execution) newUUID() string   { return ex.opts.UUID() }
 func isoTime(t time.Time) string        { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-func (ex *execution) execArn() string   { return ex.execObj["Id"].(string) }
 func (ex *execution) expressSync() bool { return ex.opts.StateMachineType == "EXPRESS" }
 
 // stop ends an execution early: timeout or abort.

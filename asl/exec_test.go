@@ -367,3 +367,22 @@ func TestHistorySkippedWithoutObserver(t *testing.T) {
 		t.Errorf("cause %q", r.Cause)
 	}
 }
+
+func TestStringMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "", true}, {"*", "abc", true}, {"a*", "abc", true}, {"*c", "abc", true},
+		{"a*c", "abxc", true}, {"a*c", "abcx", false}, {"log-*.txt", "log-2024.txt", true},
+		{`a\*b`, "a*b", true}, {`a\*b`, "axb", false}, {"*a*a*a*a*a*a*a*a*b", strings.Repeat("a", 60), false},
+		{"abc", "abc", true}, {"abc", "abcd", false}, {"*b*", "abc", true}, {"a*b*c", "aXbYc", true},
+	} {
+		d := mustParse(t, fmt.Sprintf(`{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.s","StringMatches":%q,"Next":"Y"}],"Default":"N"},
+			"Y":{"Type":"Pass","Result":true,"End":true},"N":{"Type":"Pass","Result":false,"End":true}}}`, tc.pattern))
+		r := run(t, d, fmt.Sprintf(`{"s":%q}`, tc.s), asl.Options{})
+		if r.Output != tc.want {
+			t.Errorf("%q matches %q = %v, want %v", tc.pattern, tc.s, r.Output, tc.want)
+		}
+	}
+}

@@ -178,5 +178,3 @@ func (t *thread) side(prev int64, typ EventType, fill func(e *Event)) int64 {
 	}
 	return id
 }
-
-func (t *thread) observed() bool { return t.rec.obs != nil }

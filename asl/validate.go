@@ -128,7 +128,10 @@ func (v *validator) machine(m *machine) {
 	if loc == "" {
 		loc = "/"
 	}
-	if m.startAt != "" && m.states[m.startAt] == nil {
+	if len(m.states) == 0 {
+		v.add(codeSchema, m.ptr+"/States", "The field 'States' must contain at least one state")
+	}
+	if m.states[m.startAt] == nil {
 		v.add(codeMissingTransition, m.ptr+"/StartAt", fmt.Sprintf("Missing 'Next' target: %s", m.startAt))
 	}
 	reach := map[string]bool{}

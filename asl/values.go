@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/big"
 	"strconv"
-	"strings"
 )
 
 // DecodeJSON decodes JSON text into a value tree with exact numbers
@@ -131,49 +130,6 @@ func intNumber(v any) (int64, bool) {
 	return 0, false
 }
 
-// valuesEqual compares two value trees as JSON values.
-func valuesEqual(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			w, ok := y[k]
-			if !ok || !valuesEqual(v, w) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !valuesEqual(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case nil:
-		return b == nil
-	default:
-		if isNumber(a) && isNumber(b) {
-			c, ok := compareNumbers(a, b)
-			return ok && c == 0
-		}
-	}
-	return false
-}
-
 // jsonSize returns the length of the compact JSON text of v, stopping early
 // once limit is passed (the exact figure above the limit does not matter).
 func jsonSize(v any, limit int) int {
@@ -236,8 +192,4 @@ func typeName(v any) string {
 		return "number"
 	}
 	return fmt.Sprintf("%T", v)
-}
-
-func hasPrefixFold(s, p string) bool {
-	return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p)
 }

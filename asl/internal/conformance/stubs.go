@@ -16,7 +16,6 @@ func parseRat(s string) (*big.Rat, bool) { return new(big.Rat).SetString(s) }
 type stubFunction struct {
 	mu      sync.Mutex
 	calls   []any
-	next    int
 	byInput bool
 	used    []bool
 }
