@@ -264,9 +264,13 @@ func TestBuildFailures(t *testing.T) {
 		{"missing body", func(m *workflow.Message) { m.Text = ""; m.TextKey = "attachments/nope.txt" }, 0, workflow.AttachmentMissing},
 		{"forbidden", func(m *workflow.Message) { m.Attachments = []workflow.Attachment{{Key: "attachments/secret.bin"}} }, 0, workflow.AttachmentForbidden},
 		{"outside prefix", func(m *workflow.Message) { m.Attachments = []workflow.Attachment{{Key: "private/a.bin"}} }, 0, workflow.AttachmentForbidden},
-		{"traversal", func(m *workflow.Message) { m.Attachments = []workflow.Attachment{{Key: "attachments/../private/a.bin"}} }, 0, workflow.AttachmentForbidden},
+		{"traversal", func(m *workflow.Message) {
+			m.Attachments = []workflow.Attachment{{Key: "attachments/../private/a.bin"}}
+		}, 0, workflow.AttachmentForbidden},
 		{"absolute", func(m *workflow.Message) { m.Attachments = []workflow.Attachment{{Key: "/attachments/a.bin"}} }, 0, workflow.AttachmentForbidden},
-		{"other bucket", func(m *workflow.Message) { m.Attachments = []workflow.Attachment{{Key: "s3://other/attachments/a.bin"}} }, 0, workflow.AttachmentForbidden},
+		{"other bucket", func(m *workflow.Message) {
+			m.Attachments = []workflow.Attachment{{Key: "s3://other/attachments/a.bin"}}
+		}, 0, workflow.AttachmentForbidden},
 		{"body key traversal", func(m *workflow.Message) { m.Text = ""; m.HTMLKey = "attachments/./x" }, 0, workflow.AttachmentForbidden},
 		{"too large by estimate", func(m *workflow.Message) { m.Attachments = []workflow.Attachment{{Key: "attachments/a.bin"}} }, 100_000, workflow.TooLarge},
 		{"too large while writing", func(m *workflow.Message) { m.Text = ""; m.TextKey = "attachments/utf8.txt" }, 60_000, workflow.TooLarge},
