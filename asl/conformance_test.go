@@ -209,3 +209,55 @@ func TestValidationLabelled(t *testing.T) {
 	}
 	t.Logf("asl-validator: %d/%d classified as labelled or as AWS answers", ok, len(res))
 }
+
+// TestReadmeFeatureTable keeps README.md's per-tag table honest.
+func TestReadmeFeatureTable(t *testing.T) {
+	dir := conformanceDir(t)
+	cases, err := conformance.LoadCases(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "### Conformance by feature tag")
+	if !ok {
+		t.Fatal("README.md has no per-tag table")
+	}
+	status := map[string]string{}
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || strings.TrimSpace(cells[1]) == "tag" || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
+			continue
+		}
+		status[strings.TrimSpace(cells[1])] = strings.TrimSpace(cells[2])
+	}
+	unsupported := readList(t, "conformance-unsupported.txt")
+	failing := map[string]int{}
+	tags := map[string]bool{}
+	for _, c := range cases {
+		o := c.Run()
+		for _, f := range c.Meta.Features {
+			tags[f] = true
+			if o.Pass {
+				continue
+			}
+			failing[f]++
+			if strings.HasPrefix(status[f], "supported") && !c.Meta.HasFeature("query:jsonata") {
+				if _, listed := unsupported[c.ID]; !listed {
+					t.Errorf("README says %s is supported, but %s fails", f, c.ID)
+				}
+			}
+		}
+	}
+	for tag := range tags {
+		st, ok := status[tag]
+		switch {
+		case !ok:
+			t.Errorf("README.md lacks the feature tag %s", tag)
+		case strings.HasPrefix(st, "not yet") && failing[tag] == 0:
+			t.Errorf("README says %s is not yet supported, but every case passes", tag)
+		}
+	}
+}

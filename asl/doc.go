@@ -1,0 +1,78 @@
+// Package asl is an interpreter for the Amazon States Language (JSONPath
+// query language) that behaves like AWS Step Functions, proven against
+// executions recorded on AWS (see the conformance test). It knows nothing
+// about mail; the local runtime uses it to run the same definition that AWS
+// runs.
+//
+// # Stages
+//
+//	d, err := asl.Parse(definitionJSON)            // decode and compile once
+//	issues := asl.Validate(d, asl.WithType("EXPRESS"), asl.WithBoundResources(reg))
+//	res, err := asl.Execute(ctx, d, inputJSON, asl.Options{Registry: reg, Observer: obs})
+//
+// Parse compiles every path, payload template, choice rule and intrinsic
+// call; a *Definition is immutable and safe for concurrent executions. All
+// per-execution state (retry counters, variables, history, clock) lives in
+// the execution. Validate returns every issue with a JSON-pointer location
+// and AWS's diagnostic code; Execute refuses definitions Validate rejects.
+//
+// # Task resources
+//
+// A Registry maps resources to handlers. Register binds a resource ARN
+// (e.g. "arn:aws:states:::sqs:sendMessage") to a TaskHandler; RegisterLambda
+// binds a Lambda function by name to a LambdaHandler, the shape of
+// aws-lambda-go's lambda.Handler (lambda.NewHandler(fn) fits). Bound functions
+// serve both the plain function ARN (LambdaFunction* history events, bare
+// payload) and arn:aws:states:::lambda:invoke (Task* events, FunctionName and
+// Payload parameters, the {Payload, StatusCode, ExecutedVersion,
+// SdkHttpMetadata, SdkResponseMetadata} result). A function error becomes an
+// ASL error named after errorType with the JSON error document as cause, as
+// the Lambda service reports it; a handler may return *Error to set name and
+// cause exactly.
+//
+// # History
+//
+// Options.Observer receives events as they happen, with the types, ids,
+// previousEventId and details of GetExecutionHistory. Without an observer no
+// event is built (ids are still counted, since error causes cite them).
+//
+// # Time and randomness
+//
+// Options.Now, Options.Sleep, Options.Random and Options.UUID are injected:
+// Wait states, retry delays and the execution timeout run on them, so tests
+// use a virtual clock. Task TimeoutSeconds/HeartbeatSeconds bound the
+// handler's real work and use a real-time context deadline. Cancelling the
+// context aborts the execution (status ABORTED).
+//
+// # Decisions where AWS's documentation is silent
+//
+// These follow what the recorded AWS executions show; where nothing was
+// recorded the choice is the one that keeps AWS-valid definitions working.
+//
+//   - JSONPath is evaluated like Jayway JsonPath: definite paths fail with
+//     Jayway's "No results for path" / "Missing property in path" wording,
+//     indefinite paths yield a list, empty when nothing matches. Quoted
+//     bracket names keep backslash escapes as written.
+//   - States.Runtime errors (bad paths, invalid Wait/MaxConcurrency values)
+//     are never retried or caught, as AWS shows even with an explicit
+//     ErrorEquals. States.ALL matches every other error, including
+//     States.DataLimitExceeded reported by a task (AWS's recording shows it
+//     caught); States.TaskFailed matches task errors except timeouts.
+//   - The Catch output ignores OutputPath, as AWS shows.
+//   - Map iterations and Parallel branches run one after the other in index
+//     order, which is the order AWS records iterations in; history ids
+//     follow AWS (iteration n+1 starts from the last event of iteration n;
+//     a state failing in a Parallel branch is recorded as aborted).
+//   - Variables assigned inside a Map iteration or Parallel branch stay in
+//     that scope; outer variables are readable.
+//   - $$.Execution.RedriveCount is present for STANDARD executions (as in
+//     current AWS recordings) and absent for EXPRESS.
+//   - The 256 KiB limit is enforced on the execution input and on every
+//     task result (States.DataLimitExceeded, with AWS's cause); payloads
+//     built by Pass states are not measured, to keep transitions cheap.
+//   - Object key order is not preserved (values are map[string]any); JSON
+//     output has sorted keys. Numbers keep their exact text (json.Number).
+//   - JSONata states are parsed and validated structurally (the "{% %}"
+//     form and a syntax check); executing one fails with States.Runtime
+//     until a JSONata engine is plugged in.
+package asl
