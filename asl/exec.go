@@ -180,8 +180,12 @@ func (ex *execution) run(ctx context.Context, input any) *Result {
 		ex.execObj["RedriveCount"] = json.Number("0")
 	}
 	ex.smObj = map[string]any{"Id": smArn, "Name": o.StateMachineName}
-	if ex.def.TimeoutSeconds > 0 {
+	switch {
+	case ex.def.TimeoutSeconds > 0:
 		ex.deadline = ex.startedAt.Add(time.Duration(ex.def.TimeoutSeconds) * time.Second)
+	case ex.expressSync():
+		// Express executions end after five minutes at most
+		ex.deadline = ex.startedAt.Add(5 * time.Minute)
 	}
 	th := &thread{rec: &ex.rec}
 	th.side(0, ExecutionStarted, func(e *Event) {
@@ -324,6 +328,13 @@ var enteredTypes = map[stateType][2]EventType{
 	typeMap:      {"MapStateEntered", "MapStateExited"},
 }
 
+// runJSONataState is the query-language seam: a JSONata engine linked into
+// this package sets it and runs the data-flow part of a JSONata state (the
+// state's entered event is already recorded; the exited event and the
+// variable assignment are done by the caller). Nil means JSONata states fail
+// with States.Runtime.
+var runJSONataState func(ctx context.Context, r *stateRun, input any) (out any, next string, vars map[string]any, err error)
+
 // stateRun carries one state's execution.
 type stateRun struct {
 	ex        *execution
@@ -457,7 +468,24 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 		e.HasInput, e.Input = true, input
 	})
 	if st.jsonata {
-		return nil, "", r.runtimeErr("JSONata is not implemented")
+		if runJSONataState == nil {
+			return nil, "", r.runtimeErr("The JSONata query language is not supported by this interpreter")
+		}
+		out, next, vars, err := runJSONataState(ctx, r, input)
+		if err != nil {
+			return nil, "", err
+		}
+		th.emit(types[1], func(e *Event) {
+			e.Name = st.name
+			e.HasOutput, e.Output = true, out
+			if len(vars) > 0 {
+				e.AssignedVariables = vars
+			}
+		})
+		if vars != nil {
+			sc.set(vars)
+		}
+		return out, next, nil
 	}
 	var (
 		out  any

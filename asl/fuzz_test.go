@@ -41,7 +41,22 @@ func FuzzExecute(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		opts := asl.Options{Registry: reg, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
-		res, err := asl.Execute(ctx, d, input, opts)
+		type outcome struct {
+			res *asl.Result
+			err error
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			res, err := asl.Execute(ctx, d, input, opts)
+			done <- outcome{res, err}
+		}()
+		var o outcome
+		select {
+		case o = <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("Execute did not return 3s after a 200ms deadline\ndefinition: %s\ninput: %s", def, input)
+		}
+		res, err := o.res, o.err
 		if err != nil {
 			return // invalid JSON input
 		}

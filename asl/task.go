@@ -43,10 +43,12 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	th := r.th
 	var timeoutPtr, heartbeatPtr *int64
 	if timeout > 0 {
-		timeoutPtr = &timeout
+		t := timeout
+		timeoutPtr = &t
 	}
 	if heartbeat > 0 {
-		heartbeatPtr = &heartbeat
+		h := heartbeat
+		heartbeatPtr = &h
 	}
 	if legacy {
 		th.emit(LambdaFunctionScheduled, func(e *Event) {
@@ -72,11 +74,18 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		TimeoutSeconds: timeout, HeartbeatSeconds: heartbeat,
 		Region: ex.opts.Region, AccountID: ex.opts.AccountID,
 	}
+	// Without heartbeats from the handler, HeartbeatSeconds bounds the whole
+	// call like TimeoutSeconds, reported as States.HeartbeatTimeout.
 	tctx := ctx
-	var cancel context.CancelFunc
 	if timeout > 0 {
-		tctx, cancel = context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
+		c, cancel := context.WithTimeoutCause(tctx, time.Duration(timeout)*time.Second, errTaskTimeout)
 		defer cancel()
+		tctx = c
+	}
+	if heartbeat > 0 && (timeout == 0 || heartbeat < timeout) {
+		c, cancel := context.WithTimeoutCause(tctx, time.Duration(heartbeat)*time.Second, errHeartbeatTimeout)
+		defer cancel()
+		tctx = c
 	}
 	var result any
 	var err error
@@ -104,7 +113,9 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		}
 		var te *Error
 		switch {
-		case errors.Is(err, context.DeadlineExceeded) && tctx.Err() != nil:
+		case tctx.Err() != nil && context.Cause(tctx) == errHeartbeatTimeout:
+			te = &Error{Name: ErrHeartbeatTimeout, HasName: true}
+		case tctx.Err() != nil:
 			te = &Error{Name: ErrTimeout, HasName: true}
 		default:
 			te = AsError(err)
@@ -142,6 +153,11 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	}
 	return result, nil
 }
+
+var (
+	errTaskTimeout      = errors.New("task timed out")
+	errHeartbeatTimeout = errors.New("task heartbeat timed out")
+)
 
 func fillErr(e *Event, err *Error) {
 	e.Error, e.HasError = err.Name, err.HasName

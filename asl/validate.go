@@ -294,6 +294,16 @@ func (v *validator) resource(s *state) {
 	if v.cfg.checkBound && !v.cfg.registry.Bound(res) {
 		v.add(codeUnboundResource, loc, fmt.Sprintf("No handler is registered for the resource '%s'", res))
 	}
+	if v.cfg.checkBound && info.kind == resService && info.service == "lambda" && v.cfg.registry.handler(res) == nil {
+		// a literal FunctionName can be checked before running
+		if params, ok := s.raw["Parameters"].(map[string]any); ok {
+			if fn, ok := params["FunctionName"].(string); ok {
+				if name, _ := functionName(fn); v.cfg.registry.lambda(name) == nil {
+					v.add(codeUnboundResource, s.ptr+"/Parameters/FunctionName", fmt.Sprintf("No Lambda function named '%s' is registered", name))
+				}
+			}
+		}
+	}
 }
 
 func isCFNIntrinsic(m map[string]any) bool {
