@@ -48,26 +48,9 @@ func NodeModules(t testing.TB) string {
 		t.Fatalf("testtools: %v", err)
 	}
 	sum := sha256.Sum256(lock)
-	base := os.Getenv("MAILFLOW_TOOLS_CACHE")
-	if base == "" {
-		if base, err = os.UserCacheDir(); err != nil {
-			base = os.TempDir()
-		}
-		base = filepath.Join(base, "mailflow")
-	}
-	dir := filepath.Join(base, "npm-"+hex.EncodeToString(sum[:6]))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("testtools: %v", err)
-	}
-	lockFile, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("testtools: %v", err)
-	}
-	defer lockFile.Close()
-	if err := syscall.Flock(int(lockFile.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("testtools: lock %s: %v", dir, err)
-	}
-	defer syscall.Flock(int(lockFile.Fd()), syscall.LOCK_UN)
+	dir := filepath.Join(toolsCache(t), "npm-"+hex.EncodeToString(sum[:6]))
+	unlock := lockDir(t, dir)
+	defer unlock()
 
 	done := filepath.Join(dir, ".installed")
 	if _, err := os.Stat(done); err == nil {
@@ -105,4 +88,40 @@ func Node(t testing.TB, args ...string) ([]byte, error) {
 		return out, fmt.Errorf("node %v: %w", args, err)
 	}
 	return out, nil
+}
+
+// toolsCache is the directory tools are installed into:
+// $MAILFLOW_TOOLS_CACHE, or mailflow/ under the user cache directory.
+func toolsCache(t testing.TB) string {
+	t.Helper()
+	if base := os.Getenv("MAILFLOW_TOOLS_CACHE"); base != "" {
+		return base
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "mailflow")
+}
+
+// lockDir creates dir and holds an exclusive file lock on it until the
+// returned function is called, so concurrent test binaries install a tool
+// once.
+func lockDir(t testing.TB, dir string) func() {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("testtools: %v", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("testtools: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("testtools: lock %s: %v", dir, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
 }

@@ -1,0 +1,156 @@
+// Package smtpsend relays mail to an SMTP server (`mailflow dev --smtp
+// host:port`), for teams that want local mail in a catcher such as mailpit or
+// in a real relay.
+//
+// One connection per message, plain SMTP (STARTTLS when the server offers
+// it; certificates are verified unless InsecureSkipVerify is set for a local
+// catcher). Replies map to the pipeline's error names: 4xx and network
+// failures are Mail.Transient, 5xx is Mail.Rejected. A message without a
+// Message-ID header gets one, which is also the id Send returns; otherwise
+// Send returns the message's own Message-ID.
+package smtpsend
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/smtp"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// Config says where to relay.
+type Config struct {
+	Addr               string // host:port
+	Timeout            time.Duration
+	InsecureSkipVerify bool   // for a local catcher with a self-signed certificate
+	HeloName           string // default "localhost"
+}
+
+// Sender relays over SMTP.
+type Sender struct {
+	cfg Config
+}
+
+var _ sender.Sender = (*Sender)(nil)
+
+// New checks the configuration.
+func New(cfg Config) (*Sender, error) {
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil || host == "" || port == "" {
+		return nil, fmt.Errorf("smtpsend: address %q is not host:port", cfg.Addr)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.HeloName == "" {
+		cfg.HeloName = "localhost"
+	}
+	return &Sender{cfg: cfg}, nil
+}
+
+// Send relays the message.
+func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
+	if err := m.Validate(); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", workflow.Wrap(workflow.Transient, err)
+	}
+	raw, id := withMessageID(m.Raw)
+	from, err := mail.ParseAddress(m.From)
+	if err != nil {
+		return "", workflow.Errorf(workflow.InvalidMessage, "smtpsend: from: %v", err)
+	}
+	var rcpts []string
+	for _, list := range [][]string{m.To, m.Cc, m.Bcc} {
+		for _, r := range list {
+			a, err := mail.ParseAddress(r)
+			if err != nil {
+				return "", workflow.Errorf(workflow.InvalidMessage, "smtpsend: recipient %q: %v", r, err)
+			}
+			rcpts = append(rcpts, a.Address)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return "", workflow.Wrap(workflow.Transient, fmt.Errorf("smtpsend: %w", err))
+	}
+	defer conn.Close()
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	host, _, _ := net.SplitHostPort(s.cfg.Addr)
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return "", classify(err)
+	}
+	defer c.Close()
+	if err := c.Hello(s.cfg.HeloName); err != nil {
+		return "", classify(err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: host, InsecureSkipVerify: s.cfg.InsecureSkipVerify}); err != nil {
+			return "", classify(err)
+		}
+	}
+	if err := c.Mail(from.Address); err != nil {
+		return "", classify(err)
+	}
+	for _, r := range rcpts {
+		if err := c.Rcpt(r); err != nil {
+			return "", classify(err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", classify(err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		return "", classify(err)
+	}
+	if err := w.Close(); err != nil {
+		return "", classify(err)
+	}
+	_ = c.Quit()
+	return id, nil
+}
+
+// classify names an SMTP failure: permanent replies are rejections,
+// everything else may pass on a later try.
+func classify(err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) && te.Code >= 500 && te.Code < 600 {
+		return workflow.Wrap(workflow.Rejected, fmt.Errorf("smtpsend: %w", err))
+	}
+	return workflow.Wrap(workflow.Transient, fmt.Errorf("smtpsend: %w", err))
+}
+
+// withMessageID returns raw with a Message-ID header (adding one when it has
+// none) and that id without angle brackets.
+func withMessageID(raw []byte) ([]byte, string) {
+	if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		if id := strings.Trim(msg.Header.Get("Message-Id"), "<> "); id != "" {
+			return raw, id
+		}
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:]) + "@mailflow.local"
+	out := make([]byte, 0, len(raw)+64)
+	out = append(out, "Message-ID: <"+id+">\r\n"...)
+	return append(out, raw...), id
+}
