@@ -92,6 +92,16 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 			return nil, fmt.Errorf("asl: input: %w", err)
 		}
 		input = v
+	case map[string]any, []any, string, json.Number, bool, nil:
+	default:
+		// a Go value that is not a JSON value tree: round-trip it once
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("asl: input: %w", err)
+		}
+		if input, err = DecodeJSON(b); err != nil {
+			return nil, fmt.Errorf("asl: input: %w", err)
+		}
 	}
 	ex := &execution{def: d, opts: opts}
 	ex.fillDefaults()
@@ -671,7 +681,7 @@ func (r *stateRun) wait(ctx context.Context, input any) (any, map[string]any, er
 		if err != nil {
 			return nil, nil, r.pathErr(st.secondsPath.src, err)
 		}
-		n, ok := intNumber(v)
+		n, ok := longText(v)
 		if !ok {
 			return nil, nil, r.runtimeErr(fmt.Sprintf("The SecondsPath parameter cannot be parsed as a long value: %s == %s", st.secondsPath.src, rawString(v)))
 		}

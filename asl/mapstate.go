@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 )
 
 // mapState runs an inline Map: one child execution of the item processor per
@@ -26,12 +25,7 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 		if err != nil {
 			return nil, r.pathErr(st.maxConcurrencyPath.src, err)
 		}
-		n, ok := intNumber(v)
-		if s, isStr := v.(string); isStr {
-			// AWS reads a numeric string as the integer it spells
-			i, err := strconv.ParseInt(s, 10, 64)
-			n, ok = i, err == nil
-		}
+		n, ok := longText(v)
 		if !ok || n < 0 {
 			return nil, r.runtimeErr(fmt.Sprintf("The MaxConcurrencyPath field refers to value \"%s\" which is not a valid integer: %s",
 				mustJSONString(v), st.maxConcurrencyPath.src))

@@ -22,7 +22,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	timeout := st.timeoutSeconds
 	if st.timeoutPath != nil {
 		v, err := st.timeoutPath.eval(env)
-		n, ok := intNumber(v)
+		n, ok := longText(v)
 		if err != nil || !ok || n < 1 {
 			return nil, r.runtimeErr(fmt.Sprintf("The TimeoutSecondsPath parameter does not reference a valid positive integer: %s", st.timeoutPath.src))
 		}
@@ -31,7 +31,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	heartbeat := st.heartbeatSeconds
 	if st.heartbeatPath != nil {
 		v, err := st.heartbeatPath.eval(env)
-		n, ok := intNumber(v)
+		n, ok := longText(v)
 		if err != nil || !ok || n < 1 {
 			return nil, r.runtimeErr(fmt.Sprintf("The HeartbeatSecondsPath parameter does not reference a valid positive integer: %s", st.heartbeatPath.src))
 		}

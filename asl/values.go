@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // DecodeJSON decodes JSON text into a value tree with exact numbers
@@ -87,9 +89,37 @@ func compareNumbers(a, b any) (int, bool) {
 	return ra.Cmp(rb), true
 }
 
+// hugeExponent reports number text whose exponent would make big.Rat
+// allocate without bound ("1e999999999"); such numbers compare as float64.
+func hugeExponent(s string) bool {
+	i := strings.IndexAny(s, "eE")
+	if i < 0 {
+		return false
+	}
+	e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+	return err != nil || e > 400 || e < -400
+}
+
 func bigNum(v any) (*big.Rat, bool) {
 	switch n := v.(type) {
 	case json.Number:
+		if hugeExponent(string(n)) {
+			f, err := strconv.ParseFloat(string(n), 64)
+			if err != nil && !math.IsInf(f, 0) {
+				return nil, false
+			}
+			if math.IsInf(f, 0) {
+				// beyond float range: compare by sign and magnitude class
+				r := new(big.Rat).SetInt(new(big.Int).Lsh(big.NewInt(1), 1100))
+				if f < 0 {
+					r.Neg(r)
+				}
+				return r, true
+			}
+			r := new(big.Rat)
+			r.SetFloat64(f)
+			return r, true
+		}
 		r, ok := new(big.Rat).SetString(string(n))
 		return r, ok
 	case float64:
@@ -112,6 +142,9 @@ func intNumber(v any) (int64, bool) {
 	case json.Number:
 		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
 			return i, true
+		}
+		if hugeExponent(string(n)) {
+			return 0, false
 		}
 		r, ok := new(big.Rat).SetString(string(n))
 		if !ok || !r.IsInt() || !r.Num().IsInt64() {
@@ -192,4 +225,21 @@ func typeName(v any) string {
 		return "number"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// longText reads an integer the way AWS reads *Path integer fields: the
+// value's text must parse as a Java long, so "5" and 5 are accepted and 5.0
+// or 1.5 are not.
+func longText(v any) (int64, bool) {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case json.Number:
+		s = string(x)
+	default:
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
