@@ -261,3 +261,21 @@ func TestReadmeFeatureTable(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceConcurrent runs the passing cases with concurrent Map
+// iterations and Parallel branches: results must not change.
+func TestConformanceConcurrent(t *testing.T) {
+	cases, err := conformance.LoadCases(conformanceDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	passing := readList(t, "conformance-passing.txt")
+	for _, c := range cases {
+		if _, ok := passing[c.ID]; !ok {
+			continue
+		}
+		if o := c.RunConcurrent(); !o.Pass {
+			t.Errorf("%s: %s", c.ID, o.Diff)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,6 +44,15 @@ type Options struct {
 	// MaxPayloadBytes bounds the execution input and every task result;
 	// default 256 KiB as in AWS.
 	MaxPayloadBytes int
+
+	// Concurrent runs Map iterations (up to MaxConcurrency, 40 when
+	// unbounded) and Parallel branches on their own goroutines, as AWS
+	// does; history events then interleave in the order they happen. The
+	// default runs them one after the other in index order, the order AWS
+	// records with MaxConcurrency 1 (deterministic histories). With
+	// Concurrent set, Observer, Now, Sleep, Random, UUID and the handlers
+	// must be safe for concurrent use.
+	Concurrent bool
 }
 
 // Result is how an execution ended.
@@ -64,7 +75,7 @@ type execution struct {
 	smObj       map[string]any
 	deadline    time.Time // zero when the definition has no TimeoutSeconds
 	startedAt   time.Time
-	transitions int64
+	transitions atomic.Int64
 }
 
 // ErrInvalidDefinition is returned by Execute for a definition that Validate
@@ -106,8 +117,11 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 	ex := &execution{def: d, opts: opts}
 	ex.fillDefaults()
 	ex.rec.obs = ex.opts.Observer
+	if ex.opts.Concurrent {
+		ex.rec.mu = &sync.Mutex{}
+	}
 	res := ex.run(ctx, input)
-	res.Transitions = ex.transitions
+	res.Transitions = ex.transitions.Load()
 	return res, nil
 }
 
@@ -470,7 +484,7 @@ func (ex *execution) runState(ctx context.Context, st *state, input any, th *thr
 
 func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *thread, sc *scope, base *frame) (any, string, error) {
 	types := enteredTypes[st.typ]
-	ex.transitions++
+	ex.transitions.Add(1)
 	r := &stateRun{ex: ex, st: st, th: th, sc: sc, rawInput: input}
 	r.frame = frame{ex: ex, st: st, entered: ex.now()}
 	r.enteredID = th.emit(types[0], func(e *Event) {

@@ -386,3 +386,56 @@ func TestStringMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentMapAndParallel(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"M","States":{
+		"M":{"Type":"Map","ItemsPath":"$.xs","MaxConcurrency":3,
+			"ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}},
+			"ResultPath":"$.out","Next":"P"},
+		"P":{"Type":"Parallel","Branches":[
+			{"StartAt":"A","States":{"A":{"Type":"Pass","Result":1,"End":true}}},
+			{"StartAt":"B","States":{"B":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}}],"End":true}}}`)
+	reg := asl.NewRegistry()
+	var mu sync.Mutex
+	active, peak := 0, 0
+	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(_ context.Context, req *asl.TaskRequest) (any, error) {
+		mu.Lock()
+		active++
+		peak = max(peak, active)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		active--
+		mu.Unlock()
+		if s, ok := req.Input.(string); ok && s == "bad" {
+			return nil, asl.NewError("Bad", "bad item")
+		}
+		return req.Input, nil
+	}))
+	var events []*asl.Event
+	var emu sync.Mutex
+	opts := asl.Options{Registry: reg, Concurrent: true, Observer: asl.ObserverFunc(func(e *asl.Event) {
+		emu.Lock()
+		events = append(events, e)
+		emu.Unlock()
+	})}
+	res := run(t, d, `{"xs":["a","b","c","d","e","f"]}`, opts)
+	if res.Status != asl.StatusSucceeded {
+		t.Fatalf("%+v", res)
+	}
+	if got := jsonText(res.Output); got != `[1,{"out":["a","b","c","d","e","f"],"xs":["a","b","c","d","e","f"]}]` {
+		t.Errorf("output %s", got)
+	}
+	if peak != 3 {
+		t.Errorf("peak concurrency %d, want 3", peak)
+	}
+	for i, e := range events {
+		if e.ID != int64(i+1) {
+			t.Fatalf("event %d has id %d", i, e.ID)
+		}
+	}
+	res = run(t, d, `{"xs":["a","bad","c","d","e","f"]}`, opts)
+	if res.Status != asl.StatusFailed || res.Error != "Bad" {
+		t.Errorf("failure: %+v", res)
+	}
+}

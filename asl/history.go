@@ -1,5 +1,7 @@
 package asl
 
+import "sync"
+
 // EventType names a history event as GetExecutionHistory does.
 type EventType string
 
@@ -144,6 +146,18 @@ func (e *Event) Flatten() map[string]any {
 type recorder struct {
 	obs  Observer
 	last int64
+	// mu serialises numbering and delivery when iterations or branches run
+	// concurrently; nil in sequential executions.
+	mu *sync.Mutex
+}
+
+// lastID returns the id of the latest event.
+func (r *recorder) lastID() int64 {
+	if r.mu != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+	}
+	return r.last
 }
 
 // thread is one sequential flow of events (the execution, a branch, an
@@ -167,6 +181,10 @@ func (t *thread) emit(typ EventType, fill func(e *Event)) int64 {
 // side records an event pointing to prev without moving the thread.
 func (t *thread) side(prev int64, typ EventType, fill func(e *Event)) int64 {
 	r := t.rec
+	if r.mu != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+	}
 	r.last++
 	id := r.last
 	if r.obs != nil {

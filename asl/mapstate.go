@@ -2,7 +2,6 @@ package asl
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 )
 
@@ -20,12 +19,14 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 		}
 		items = v
 	}
+	maxConc := st.maxConcurrency
 	if st.maxConcurrencyPath != nil {
 		v, err := st.maxConcurrencyPath.eval(env)
 		if err != nil {
 			return nil, r.pathErr(st.maxConcurrencyPath.src, err)
 		}
 		n, ok := longText(v)
+		maxConc = n
 		if !ok || n < 0 {
 			return nil, r.runtimeErr(fmt.Sprintf("The MaxConcurrencyPath field refers to value \"%s\" which is not a valid integer: %s",
 				mustJSONString(v), st.maxConcurrencyPath.src))
@@ -40,6 +41,9 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 		n := len(arr)
 		e.Length = &n
 	})
+	if ex.opts.Concurrent && len(arr) > 1 && maxConc != 1 {
+		return r.mapConcurrent(ctx, eff, arr, maxConc)
+	}
 	results := make([]any, len(arr))
 	cursor := th.prev
 	lastDone := th.prev
@@ -94,12 +98,15 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 		eff = v
 	}
 	started := th.emit(ParallelStateStarted, nil)
+	if ex.opts.Concurrent && len(st.branches) > 1 {
+		return r.parallelConcurrent(ctx, eff, started)
+	}
 	results := make([]any, len(st.branches))
 	for i, b := range st.branches {
 		bt := &thread{rec: th.rec, prev: started, branch: true}
 		out, err := ex.runMachine(ctx, b, eff, bt, newScope(r.sc))
 		if err != nil {
-			th.prev = th.rec.last
+			th.prev = th.rec.lastID()
 			if _, stop := err.(*stopError); stop {
 				return nil, err
 			}
@@ -111,9 +118,8 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 		}
 		results[i] = out
 	}
-	th.prev = th.rec.last
+	th.prev = th.rec.lastID()
 	th.side(th.prev, ParallelStateSucceeded, nil)
 	return results, nil
 }
 
-var _ = json.Number("")
