@@ -11,15 +11,12 @@ import (
 const inlineMapLimit = 40
 
 // group runs n jobs on at most limit goroutines. The first job to fail
-// cancels the others; its error is returned. Jobs that stop because of that
-// cancellation report errSiblingFailed.
+// cancels the others; its error is returned.
 type group struct {
 	mu       sync.Mutex
 	firstErr error
 	cancel   context.CancelFunc
 }
-
-var errSiblingFailed = errors.New("stopped because another iteration or branch failed")
 
 func (g *group) fail(err error) {
 	g.mu.Lock()

@@ -122,4 +122,3 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 	th.side(th.prev, ParallelStateSucceeded, nil)
 	return results, nil
 }
-
