@@ -15,6 +15,7 @@ type Fault struct {
 	Header map[string]string // response headers
 	Body   string            // response body
 	Drop   bool              // close the connection without answering
+	Pass   bool              // forward this request to the target as usual
 }
 
 // FaultProxy is a reverse proxy on a loopback port in front of an emulator.
@@ -46,7 +47,7 @@ func NewFaultProxy(t testing.TB, target string) *FaultProxy {
 			p.faults = p.faults[1:]
 		}
 		p.mu.Unlock()
-		if f == nil {
+		if f == nil || f.Pass {
 			rp.ServeHTTP(w, r)
 			return
 		}

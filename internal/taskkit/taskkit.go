@@ -1,0 +1,256 @@
+// Package taskkit holds what the four mail tasks share: reading and
+// validating their configuration from environment variables (every error
+// names the variable), the content hash that guards a mailId, the staging
+// key of a built message, and the per-invocation structured logger.
+package taskkit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/mailflow/mailflow/store"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// Environment variable names.
+const (
+	EnvLockTable        = "LOCK_TABLE"
+	EnvBucket           = "ATTACHMENT_BUCKET"
+	EnvAttachmentPrefix = "ATTACHMENT_PREFIX"
+	EnvStagingPrefix    = "STAGING_PREFIX"
+	EnvAllowedSenders   = "ALLOWED_SENDERS"
+	EnvDefaultSender    = "DEFAULT_SENDER"
+	EnvMaxBodyBytes     = "MAX_BODY_BYTES"
+	EnvLease            = "LOCK_LEASE"
+	EnvRetention        = "LOCK_RETENTION"
+	EnvMaxMessageBytes  = "MAX_MESSAGE_BYTES"
+	EnvConfigurationSet = "SES_CONFIGURATION_SET"
+	EnvS3PathStyle      = "S3_USE_PATH_STYLE"
+)
+
+// Defaults and bounds.
+const (
+	// DefaultLease outlasts the longest Express execution (5 minutes).
+	DefaultLease = 6 * time.Minute
+	// MinLease is the longest Express execution: a shorter lease could run
+	// out while its execution is still sending.
+	MinLease = 5 * time.Minute
+	// DefaultRetention is how long a SENT record deduplicates its mailId.
+	DefaultRetention = 7 * 24 * time.Hour
+	// MinRetention keeps the dedup window longer than any redelivery.
+	MinRetention = time.Hour
+)
+
+// Env reads one variable; os.Getenv in production, a map in tests.
+type Env func(string) string
+
+// Problems collects configuration errors, each naming its variable.
+type Problems []error
+
+// Add records a problem with the variable name.
+func (p *Problems) Add(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// Err joins the problems, or nil.
+func (p Problems) Err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("configuration: %w", errors.Join(p...))
+}
+
+// Required returns the variable or records that it is missing.
+func Required(env Env, p *Problems, name string) string {
+	v := strings.TrimSpace(env(name))
+	if v == "" {
+		p.Add(name, "required")
+	}
+	return v
+}
+
+// Prefix reads a key prefix: required, ending in "/", a valid key itself.
+func Prefix(env Env, p *Problems, name string) string {
+	v := Required(env, p, name)
+	if v == "" {
+		return v
+	}
+	if !strings.HasSuffix(v, "/") {
+		p.Add(name, "%q must end with /", v)
+	} else if err := store.ValidateKey(strings.TrimSuffix(v, "/")); err != nil {
+		p.Add(name, "%q is not a valid key prefix: %v", v, err)
+	}
+	return v
+}
+
+// Duration reads a Go duration with a default and a lower bound.
+func Duration(env Env, p *Problems, name string, def, min time.Duration) time.Duration {
+	v := strings.TrimSpace(env(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.Add(name, "%q is not a duration such as 6m or 168h", v)
+		return def
+	}
+	if d < min {
+		p.Add(name, "%s is shorter than the minimum %s", d, min)
+	}
+	return d
+}
+
+// Int reads a positive integer with a default and an upper bound.
+func Int(env Env, p *Problems, name string, def, max int64) int64 {
+	v := strings.TrimSpace(env(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		p.Add(name, "%q is not a positive integer", v)
+		return def
+	}
+	if n > max {
+		p.Add(name, "%d is more than the maximum %d", n, max)
+	}
+	return n
+}
+
+// Bool reads true/false (empty = false).
+func Bool(env Env, p *Problems, name string) bool {
+	v := strings.TrimSpace(env(name))
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.Add(name, "%q is not true or false", v)
+	}
+	return b
+}
+
+// Bucket reads ATTACHMENT_BUCKET: required, an S3 bucket name.
+func Bucket(env Env, p *Problems) string {
+	b := Required(env, p, EnvBucket)
+	if b != "" && !bucketPattern.MatchString(b) {
+		p.Add(EnvBucket, "%q is not an S3 bucket name", b)
+	}
+	return b
+}
+
+var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// Limits reads the message contract's limits: ATTACHMENT_PREFIX,
+// ALLOWED_SENDERS (comma-separated addresses or domains), DEFAULT_SENDER
+// and MAX_BODY_BYTES.
+func Limits(env Env, p *Problems) workflow.Limits {
+	l := workflow.Limits{AttachmentPrefix: Prefix(env, p, EnvAttachmentPrefix)}
+	if senders := Required(env, p, EnvAllowedSenders); senders != "" {
+		for id := range strings.SplitSeq(senders, ",") {
+			id = strings.TrimSpace(id)
+			if id == "" {
+				continue
+			}
+			if (workflow.Limits{AttachmentPrefix: "x/", AllowedSenders: []string{id}}).Validate() != nil {
+				p.Add(EnvAllowedSenders, "%q is neither an e-mail address nor a domain", id)
+				continue
+			}
+			l.AllowedSenders = append(l.AllowedSenders, id)
+		}
+	}
+	l.DefaultSender = strings.TrimSpace(env(EnvDefaultSender))
+	if l.DefaultSender != "" {
+		check := workflow.Limits{AttachmentPrefix: "x/", AllowedSenders: l.AllowedSenders, DefaultSender: l.DefaultSender}
+		if err := check.Validate(); err != nil {
+			p.Add(EnvDefaultSender, "%q is not an allowed sender address (see %s)", l.DefaultSender, EnvAllowedSenders)
+		}
+	}
+	l.MaxBodyBytes = int(Int(env, p, EnvMaxBodyBytes, workflow.DefaultMaxBodyBytes, 1<<20))
+	return l
+}
+
+// ContentHash identifies a message's content: SHA-256 over its canonical
+// JSON encoding (struct field order, sorted header names), so the same mail
+// re-encoded with other whitespace or key order hashes the same.
+func ContentHash(m *workflow.Message) string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("taskkit: encoding a parsed message: %v", err)) // cannot happen: plain strings and slices
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// StagedKey is where an execution attempt stores the built message:
+// <prefix><hash of mailId>/<hash of owner>.eml. Hashes keep keys short and
+// free of any character a mailId or execution ARN may hold; a retried
+// attempt overwrites its own object.
+func StagedKey(prefix, mailID, owner string) string {
+	m := sha256.Sum256([]byte(mailID))
+	o := sha256.Sum256([]byte(owner))
+	return prefix + hex.EncodeToString(m[:16]) + "/" + hex.EncodeToString(o[:8]) + ".eml"
+}
+
+// ExecutionID is the execution part of an owner, which the state machine
+// builds as "<execution ARN>/<messageId>".
+func ExecutionID(owner, messageID string) string {
+	if e, ok := strings.CutSuffix(owner, "/"+messageID); ok && messageID != "" {
+		return e
+	}
+	return owner
+}
+
+// MaxOwnerLength bounds the owner string (an execution ARN plus a message id).
+const MaxOwnerLength = 2048
+
+// CheckOwner validates the owner input.
+func CheckOwner(owner string) error {
+	switch {
+	case owner == "":
+		return workflow.Errorf(workflow.InvalidMessage, "owner: required")
+	case len(owner) > MaxOwnerLength:
+		return workflow.Errorf(workflow.InvalidMessage, "owner: %d bytes, more than %d", len(owner), MaxOwnerLength)
+	case strings.ContainsFunc(owner, func(r rune) bool { return r < 0x20 }):
+		return workflow.Errorf(workflow.InvalidMessage, "owner: control character")
+	}
+	return nil
+}
+
+// Logger returns log with the invocation's identifiers: task, messageId,
+// executionId, mailId (when known) and the Lambda request id (in Lambda).
+func Logger(ctx context.Context, log *slog.Logger, task, messageID, owner, mailID string) *slog.Logger {
+	if log == nil {
+		log = slog.Default()
+	}
+	attrs := []any{slog.String("task", task), slog.String("messageId", messageID),
+		slog.String("executionId", ExecutionID(owner, messageID))}
+	if mailID != "" {
+		attrs = append(attrs, slog.String("mailId", mailID))
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		attrs = append(attrs, slog.String("requestId", lc.AwsRequestID))
+	}
+	return log.With(attrs...)
+}
+
+// LogResult logs the end of an invocation: info on success, warn with the
+// error name and cause on failure.
+func LogResult(log *slog.Logger, err error, attrs ...any) {
+	if err == nil {
+		log.Info("done", attrs...)
+		return
+	}
+	log.Warn("failed", append(attrs, slog.String("error", workflow.NameOf(err)), slog.String("cause", err.Error()))...)
+}

@@ -1,0 +1,157 @@
+// Package acquirelock is the AcquireLock task: it validates the queue body
+// against the message contract and takes the dedup lock for its mailId.
+//
+// Input (from the state machine): {"messageId", "body", "owner"}; output:
+// {"outcome": "acquired" | "already-sent", "mailId", "owner"}. Errors:
+// Mail.InvalidMessage, Mail.IdempotencyConflict, Mail.LockBusy,
+// Mail.Transient.
+//
+// Decisions where the architecture is silent:
+//   - A different content hash wins over every other state: the same mailId
+//     with other content is a producer bug, reported as
+//     Mail.IdempotencyConflict even when the first content was already sent
+//     or its lease ran out, rather than silently answered "already-sent".
+//   - The same owner acquiring again (a retried task) succeeds and renews.
+//   - The content hash is SHA-256 over the parsed message's canonical JSON,
+//     so whitespace and key order do not matter.
+//   - A key outside the attachment prefix is a contract violation here
+//     (Mail.InvalidMessage, nothing is locked); FetchAttachments, which
+//     reads the keys, names the same thing Mail.AttachmentForbidden.
+//
+// [New] builds the handler from ports; tasks/acquire-lock/lambda wires it to
+// DynamoDB.
+package acquirelock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// In is the task input.
+type In struct {
+	MessageID string `json:"messageId"`
+	Body      string `json:"body"`
+	Owner     string `json:"owner"`
+}
+
+// Outcomes of a successful acquire.
+const (
+	Acquired    = "acquired"
+	AlreadySent = "already-sent"
+)
+
+// Out is the task output.
+type Out struct {
+	Outcome string `json:"outcome"`
+	MailID  string `json:"mailId"`
+	Owner   string `json:"owner"`
+}
+
+// Config is the task configuration.
+type Config struct {
+	Limits    workflow.Limits
+	Lease     time.Duration // > 5 minutes, the longest Express execution
+	Retention time.Duration // how long a SENT record deduplicates
+}
+
+// ConfigFromEnv reads ATTACHMENT_PREFIX, ALLOWED_SENDERS, DEFAULT_SENDER,
+// MAX_BODY_BYTES, LOCK_LEASE and LOCK_RETENTION.
+func ConfigFromEnv(env taskkit.Env) (Config, error) {
+	var p taskkit.Problems
+	c := Config{
+		Limits:    taskkit.Limits(env, &p),
+		Lease:     taskkit.Duration(env, &p, taskkit.EnvLease, taskkit.DefaultLease, taskkit.MinLease),
+		Retention: taskkit.Duration(env, &p, taskkit.EnvRetention, taskkit.DefaultRetention, taskkit.MinRetention),
+	}
+	return c, p.Err()
+}
+
+// Deps are the ports the handler uses.
+type Deps struct {
+	Locks lock.Table
+	Now   func() time.Time // default time.Now
+	Log   *slog.Logger     // default slog.Default()
+}
+
+// Handler is the AcquireLock task.
+type Handler struct {
+	cfg  Config
+	deps Deps
+}
+
+// New checks the configuration and returns the handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Lease < taskkit.MinLease {
+		return nil, fmt.Errorf("acquirelock: lease %s is shorter than %s", cfg.Lease, taskkit.MinLease)
+	}
+	if cfg.Retention < taskkit.MinRetention {
+		return nil, fmt.Errorf("acquirelock: retention %s is shorter than %s", cfg.Retention, taskkit.MinRetention)
+	}
+	if deps.Locks == nil {
+		return nil, errors.New("acquirelock: no lock table")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Handler{cfg: cfg, deps: deps}, nil
+}
+
+// Handle runs the task.
+func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
+	log := taskkit.Logger(ctx, h.deps.Log, "AcquireLock", in.MessageID, in.Owner, "")
+	defer func() { taskkit.LogResult(log, err, slog.String("outcome", out.Outcome)) }()
+
+	if err := taskkit.CheckOwner(in.Owner); err != nil {
+		return Out{}, err
+	}
+	m, err := workflow.Parse([]byte(in.Body), h.cfg.Limits)
+	if err != nil {
+		return Out{}, workflow.Wrap(workflow.InvalidMessage, err)
+	}
+	log = log.With(slog.String("mailId", m.MailID))
+	hash := taskkit.ContentHash(&m)
+
+	// One retry covers a record deleted between the failed condition and
+	// the read of the current item.
+	for attempt := 0; ; attempt++ {
+		now := h.deps.Now()
+		_, err = h.deps.Locks.Acquire(ctx, lock.AcquireParams{
+			MailID: m.MailID, Owner: in.Owner, ContentHash: hash, Now: now,
+			LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
+		})
+		if err == nil {
+			return Out{Outcome: Acquired, MailID: m.MailID, Owner: in.Owner}, nil
+		}
+		ce := lock.AsCondition(err)
+		if ce == nil {
+			return Out{}, workflow.Errorf(workflow.Transient, "taking the lock: %w", err)
+		}
+		cur := ce.Current
+		switch {
+		case cur == nil || !cur.Live(now):
+			if attempt == 0 {
+				continue
+			}
+			return Out{}, workflow.Errorf(workflow.Transient, "the lock for %q changed while it was taken; try again", m.MailID)
+		case cur.ContentHash != hash:
+			return Out{}, workflow.Errorf(workflow.IdempotencyConflict,
+				"mailId %q was already used for other content (%s, status %s)", m.MailID, cur.ContentHash, cur.Status)
+		case cur.Status == lock.Sent:
+			log.Info("already sent", slog.String("sesMessageId", cur.SESMessageID))
+			return Out{Outcome: AlreadySent, MailID: m.MailID, Owner: in.Owner}, nil
+		default:
+			return Out{}, workflow.Errorf(workflow.LockBusy, "mailId %q is being sent by %s until %s",
+				m.MailID, cur.Owner, cur.LeaseUntil.UTC().Format(time.RFC3339))
+		}
+	}
+}

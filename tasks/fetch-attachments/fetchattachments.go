@@ -1,0 +1,209 @@
+// Package fetchattachments is the FetchAttachments task: it builds the MIME
+// message of a mail, with its attachments and offloaded bodies read from the
+// object store, and stores the result under the staging prefix.
+//
+// Input: {"messageId", "body", "mailId", "owner"}; output: {"key", "size",
+// "sha256"} of the staged message. Errors: Mail.AttachmentMissing,
+// Mail.AttachmentForbidden, Mail.TooLarge, Mail.InvalidMessage,
+// Mail.Transient.
+//
+// Memory: the message is written to a temporary file (Lambda's /tmp) while
+// its SHA-256 and size are computed, then uploaded from the file; each
+// attachment streams from the store through the encoder (internal/mailmime).
+// No attachment is ever held in memory whole.
+//
+// Decisions where the architecture is silent:
+//   - A key outside the attachment prefix, with "." or ".." segments, or
+//     absolute is Mail.AttachmentForbidden here (the message names something
+//     it may not read); every other contract violation is
+//     Mail.InvalidMessage.
+//   - The staged key is <STAGING_PREFIX><hash of mailId>/<hash of owner>.eml:
+//     one object per execution attempt, overwritten by its retries. The
+//     bucket's lifecycle rule expires staging objects.
+//   - The Message-ID is derived from the content hash, so retries of the
+//     same mail produce the same header.
+package fetchattachments
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mailflow/mailflow/internal/mailmime"
+	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/store"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// In is the task input.
+type In struct {
+	MessageID string `json:"messageId"`
+	Body      string `json:"body"`
+	MailID    string `json:"mailId"`
+	Owner     string `json:"owner"`
+}
+
+// Out describes the staged message.
+type Out struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // hex
+}
+
+// Config is the task configuration.
+type Config struct {
+	Limits        workflow.Limits
+	StagingPrefix string // must end in "/" and not overlap the attachment prefix
+	MaxBytes      int64  // encoded message limit; 0 = 40 MB
+	TempDir       string // for the message being built; "" = os.TempDir()
+}
+
+// ConfigFromEnv reads ATTACHMENT_PREFIX, ALLOWED_SENDERS, DEFAULT_SENDER,
+// MAX_BODY_BYTES, STAGING_PREFIX and MAX_MESSAGE_BYTES.
+func ConfigFromEnv(env taskkit.Env) (Config, error) {
+	var p taskkit.Problems
+	c := Config{
+		Limits:        taskkit.Limits(env, &p),
+		StagingPrefix: taskkit.Prefix(env, &p, taskkit.EnvStagingPrefix),
+		MaxBytes:      taskkit.Int(env, &p, taskkit.EnvMaxMessageBytes, mailmime.DefaultMaxBytes, mailmime.DefaultMaxBytes),
+	}
+	if err := checkPrefixes(c.Limits.AttachmentPrefix, c.StagingPrefix); err != nil {
+		p.Add(taskkit.EnvStagingPrefix, "%v", err)
+	}
+	return c, p.Err()
+}
+
+func checkPrefixes(attachments, staging string) error {
+	if attachments != "" && staging != "" && (strings.HasPrefix(staging, attachments) || strings.HasPrefix(attachments, staging)) {
+		return fmt.Errorf("%q overlaps the attachment prefix %q", staging, attachments)
+	}
+	return nil
+}
+
+// Deps are the ports the handler uses.
+type Deps struct {
+	// Store holds the attachments and receives the staged message.
+	Store store.Store
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+// Handler is the FetchAttachments task.
+type Handler struct {
+	cfg  Config
+	deps Deps
+}
+
+// New checks the configuration and returns the handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(cfg.StagingPrefix, "/") {
+		return nil, fmt.Errorf("fetchattachments: staging prefix %q must end with /", cfg.StagingPrefix)
+	}
+	if err := checkPrefixes(cfg.Limits.AttachmentPrefix, cfg.StagingPrefix); err != nil {
+		return nil, fmt.Errorf("fetchattachments: staging prefix %w", err)
+	}
+	if cfg.MaxBytes <= 0 || cfg.MaxBytes > mailmime.DefaultMaxBytes {
+		cfg.MaxBytes = mailmime.DefaultMaxBytes
+	}
+	if deps.Store == nil {
+		return nil, errors.New("fetchattachments: no store")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Handler{cfg: cfg, deps: deps}, nil
+}
+
+// Handle runs the task.
+func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
+	log := taskkit.Logger(ctx, h.deps.Log, "FetchAttachments", in.MessageID, in.Owner, in.MailID)
+	defer func() { taskkit.LogResult(log, err, slog.String("key", out.Key), slog.Int64("size", out.Size)) }()
+
+	if err := taskkit.CheckOwner(in.Owner); err != nil {
+		return Out{}, err
+	}
+	m, err := workflow.Parse([]byte(in.Body), h.cfg.Limits)
+	if err != nil {
+		return Out{}, nameParseError(err)
+	}
+	if m.MailID != in.MailID {
+		return Out{}, workflow.Errorf(workflow.InvalidMessage, "mailId: the body says %q, the lock says %q", m.MailID, in.MailID)
+	}
+
+	f, err := os.CreateTemp(h.cfg.TempDir, "mailflow-*.eml")
+	if err != nil {
+		return Out{}, workflow.Errorf(workflow.Transient, "temporary file: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	sum := sha256.New()
+	buf := bufio.NewWriterSize(io.MultiWriter(f, sum), 256<<10)
+	n, err := mailmime.Build(ctx, buf, &m, h.deps.Store, mailmime.Options{
+		Limits: h.cfg.Limits, MaxBytes: h.cfg.MaxBytes, Date: h.deps.Now(),
+		MessageID: messageID(&m, h.cfg.Limits),
+	})
+	if err != nil {
+		return Out{}, err
+	}
+	if err := buf.Flush(); err != nil {
+		return Out{}, workflow.Errorf(workflow.Transient, "writing the temporary file: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Out{}, workflow.Errorf(workflow.Transient, "rewinding the temporary file: %w", err)
+	}
+	key := taskkit.StagedKey(h.cfg.StagingPrefix, m.MailID, in.Owner)
+	if err := h.deps.Store.Put(ctx, key, f, n); err != nil {
+		return Out{}, workflow.Errorf(workflow.Transient, "storing the message: %w", err)
+	}
+	return Out{Key: key, Size: n, SHA256: hexSum(sum)}, nil
+}
+
+func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+// nameParseError names a contract violation: AttachmentForbidden when every
+// problem is a key that points outside the attachment prefix, else
+// InvalidMessage.
+func nameParseError(err error) error {
+	var ime *workflow.InvalidMessageError
+	if errors.As(err, &ime) && len(ime.Problems) > 0 {
+		allKeys := true
+		for _, p := range ime.Problems {
+			if !isKeyField(p.Field) {
+				allKeys = false
+			}
+		}
+		if allKeys {
+			return workflow.Wrap(workflow.AttachmentForbidden, err)
+		}
+	}
+	return workflow.Wrap(workflow.InvalidMessage, err)
+}
+
+func isKeyField(field string) bool {
+	return field == "textKey" || field == "htmlKey" ||
+		(strings.HasPrefix(field, "attachments[") && strings.HasSuffix(field, "].key"))
+}
+
+// messageID is <first 32 hex digits of the content hash>@<sender domain>.
+func messageID(m *workflow.Message, l workflow.Limits) string {
+	domain := "mailflow.invalid"
+	if a, err := mail.ParseAddress(m.Sender(l)); err == nil {
+		domain = a.Address[strings.LastIndexByte(a.Address, '@')+1:]
+	}
+	return strings.TrimPrefix(taskkit.ContentHash(m), "sha256:")[:32] + "@" + domain
+}

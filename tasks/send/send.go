@@ -1,0 +1,291 @@
+// Package send is the Send task: it sends the staged MIME message through
+// the sender port (SES v2 on AWS) and marks the dedup lock SENT with the
+// service's message id.
+//
+// Input: {"messageId", "body", "mailId", "owner", "staged": {"key", "size",
+// "sha256"}}; output: {"sesMessageId"}. Errors: Mail.Throttled,
+// Mail.QuotaExhausted, Mail.SendingPaused, Mail.Rejected, Mail.Transient,
+// Mail.InvalidMessage (an input that breaks the contract), Mail.LockBusy
+// (the lease was lost to another attempt; nothing is sent).
+//
+// Idempotency across retries of this task: before sending, the handler
+// renews its lease with a conditional write. If the record is already SENT
+// (by this owner, or by another attempt after this one's lease ran out), it
+// returns the stored SES message id and sends nothing. If another attempt
+// holds the lease, it fails with Mail.LockBusy and sends nothing.
+//
+// The duplicate window that remains: SES accepts the mail and the process
+// dies (timeout, crash, lost network) before the SENT mark is written. The
+// state machine then retries the task (Lambda.* errors) or the message is
+// redelivered after the lease runs out, and the mail goes out a second time.
+// SES has no idempotency token, so no design on top of it can close this
+// window; it is as short as one DynamoDB write. A mark-sent that fails after
+// SES accepted is retried a few times and then logged at error level, and
+// the task still succeeds: failing it would make the state machine send
+// again.
+//
+// The staged object is read whole into memory (SES v2 takes raw content
+// inline), after checking its key lies under the staging prefix, and its
+// size and SHA-256 are verified against the input. A missing or altered
+// staged object is Mail.Transient: the message is rebuilt on redelivery.
+package send
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/mailflow/mailflow/internal/mailmime"
+	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/store"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// Staged names the built message (FetchAttachments' output).
+type Staged struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// In is the task input.
+type In struct {
+	MessageID string `json:"messageId"`
+	Body      string `json:"body"`
+	MailID    string `json:"mailId"`
+	Owner     string `json:"owner"`
+	Staged    Staged `json:"staged"`
+}
+
+// Out is the task output.
+type Out struct {
+	SESMessageID string `json:"sesMessageId"`
+}
+
+// Config is the task configuration.
+type Config struct {
+	Limits        workflow.Limits
+	StagingPrefix string
+	Lease         time.Duration
+	Retention     time.Duration
+	MaxBytes      int64  // 0 = 40 MB
+	ConfigSet     string // default SES configuration set; a message's own wins
+}
+
+// ConfigFromEnv reads ATTACHMENT_PREFIX, ALLOWED_SENDERS, DEFAULT_SENDER,
+// MAX_BODY_BYTES, STAGING_PREFIX, LOCK_LEASE, LOCK_RETENTION,
+// MAX_MESSAGE_BYTES and SES_CONFIGURATION_SET.
+func ConfigFromEnv(env taskkit.Env) (Config, error) {
+	var p taskkit.Problems
+	c := Config{
+		Limits:        taskkit.Limits(env, &p),
+		StagingPrefix: taskkit.Prefix(env, &p, taskkit.EnvStagingPrefix),
+		Lease:         taskkit.Duration(env, &p, taskkit.EnvLease, taskkit.DefaultLease, taskkit.MinLease),
+		Retention:     taskkit.Duration(env, &p, taskkit.EnvRetention, taskkit.DefaultRetention, taskkit.MinRetention),
+		MaxBytes:      taskkit.Int(env, &p, taskkit.EnvMaxMessageBytes, mailmime.DefaultMaxBytes, mailmime.DefaultMaxBytes),
+		ConfigSet:     strings.TrimSpace(env(taskkit.EnvConfigurationSet)),
+	}
+	if c.ConfigSet != "" && !configSetPattern.MatchString(c.ConfigSet) {
+		p.Add(taskkit.EnvConfigurationSet, "%q must be 1-64 characters of A-Z a-z 0-9 _ -", c.ConfigSet)
+	}
+	return c, p.Err()
+}
+
+var (
+	configSetPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	sha256Pattern    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// Deps are the ports the handler uses.
+type Deps struct {
+	Locks  lock.Table
+	Store  store.Store
+	Sender sender.Sender
+	Now    func() time.Time
+	Log    *slog.Logger
+	// MarkSentAttempts is how often mark-sent is tried after SES accepted
+	// (default 3), with MarkSentBackoff between tries (default 100ms,
+	// doubling).
+	MarkSentAttempts int
+	MarkSentBackoff  time.Duration
+}
+
+// Handler is the Send task.
+type Handler struct {
+	cfg  Config
+	deps Deps
+}
+
+// New checks the configuration and returns the handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(cfg.StagingPrefix, "/") {
+		return nil, fmt.Errorf("send: staging prefix %q must end with /", cfg.StagingPrefix)
+	}
+	if cfg.Lease < taskkit.MinLease || cfg.Retention < taskkit.MinRetention {
+		return nil, fmt.Errorf("send: lease %s or retention %s below the minimum (%s, %s)", cfg.Lease, cfg.Retention, taskkit.MinLease, taskkit.MinRetention)
+	}
+	if cfg.MaxBytes <= 0 || cfg.MaxBytes > mailmime.DefaultMaxBytes {
+		cfg.MaxBytes = mailmime.DefaultMaxBytes
+	}
+	if deps.Locks == nil || deps.Store == nil || deps.Sender == nil {
+		return nil, errors.New("send: the lock table, store and sender are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.MarkSentAttempts <= 0 {
+		deps.MarkSentAttempts = 3
+	}
+	if deps.MarkSentBackoff <= 0 {
+		deps.MarkSentBackoff = 100 * time.Millisecond
+	}
+	return &Handler{cfg: cfg, deps: deps}, nil
+}
+
+// Handle runs the task.
+func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
+	log := taskkit.Logger(ctx, h.deps.Log, "Send", in.MessageID, in.Owner, in.MailID)
+	defer func() { taskkit.LogResult(log, err, slog.String("sesMessageId", out.SESMessageID)) }()
+
+	if err := taskkit.CheckOwner(in.Owner); err != nil {
+		return Out{}, err
+	}
+	if err := h.checkStaged(in.Staged); err != nil {
+		return Out{}, err
+	}
+	m, err := workflow.Parse([]byte(in.Body), h.cfg.Limits)
+	if err != nil {
+		return Out{}, workflow.Wrap(workflow.InvalidMessage, err)
+	}
+	if m.MailID != in.MailID {
+		return Out{}, workflow.Errorf(workflow.InvalidMessage, "mailId: the body says %q, the lock says %q", m.MailID, in.MailID)
+	}
+
+	// Hold the lease, or learn that the mail is already sent.
+	now := h.deps.Now()
+	_, err = h.deps.Locks.Renew(ctx, lock.RenewParams{
+		MailID: m.MailID, Owner: in.Owner, Now: now,
+		LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
+	})
+	if err != nil {
+		ce := lock.AsCondition(err)
+		switch {
+		case ce == nil:
+			return Out{}, workflow.Errorf(workflow.Transient, "renewing the lease: %w", err)
+		case ce.Current != nil && ce.Current.Status == lock.Sent:
+			if ce.Current.Owner != in.Owner {
+				log.Warn("already sent by another attempt; not sending", slog.String("sentBy", ce.Current.Owner))
+			}
+			return Out{SESMessageID: ce.Current.SESMessageID}, nil
+		case ce.Current == nil:
+			return Out{}, workflow.Errorf(workflow.LockBusy, "the lock for %q is no longer held; not sending", m.MailID)
+		default:
+			return Out{}, workflow.Errorf(workflow.LockBusy, "the lease for %q was lost to %s; not sending", m.MailID, ce.Current.Owner)
+		}
+	}
+
+	raw, err := h.readStaged(ctx, in.Staged)
+	if err != nil {
+		return Out{}, err
+	}
+	from, err := mail.ParseAddress(m.Sender(h.cfg.Limits))
+	if err != nil {
+		return Out{}, workflow.Errorf(workflow.InvalidMessage, "from: %v", err)
+	}
+	msg := &sender.Message{
+		From: from.Address, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Raw: raw,
+		ConfigurationSet: m.ConfigurationSet, Tags: m.Tags,
+	}
+	if msg.ConfigurationSet == "" {
+		msg.ConfigurationSet = h.cfg.ConfigSet
+	}
+	id, err := h.deps.Sender.Send(ctx, msg)
+	if err != nil {
+		if workflow.NameOf(err) == "" {
+			err = workflow.Wrap(workflow.Transient, err)
+		}
+		return Out{}, err
+	}
+	log = log.With(slog.String("sesMessageId", id))
+	h.markSent(ctx, log, m.MailID, in.Owner, id)
+	return Out{SESMessageID: id}, nil
+}
+
+// markSent records the send, retrying briefly; it never fails the task.
+func (h *Handler) markSent(ctx context.Context, log *slog.Logger, mailID, owner, id string) {
+	// The mail is out: finish the write even if the invocation's context
+	// is canceled now.
+	ctx = context.WithoutCancel(ctx)
+	backoff := h.deps.MarkSentBackoff
+	for attempt := 1; ; attempt++ {
+		now := h.deps.Now()
+		_, err := h.deps.Locks.MarkSent(ctx, lock.MarkSentParams{
+			MailID: mailID, Owner: owner, SESMessageID: id, Now: now, ExpiresAt: now.Add(h.cfg.Retention),
+		})
+		if err == nil {
+			return
+		}
+		if ce := lock.AsCondition(err); ce != nil {
+			log.Error("sent, but the lease was lost before it was marked: another attempt may send a duplicate",
+				slog.String("cause", err.Error()))
+			return
+		}
+		if attempt >= h.deps.MarkSentAttempts {
+			log.Error("sent, but marking the lock SENT failed: a redelivery after the lease may send a duplicate",
+				slog.String("cause", err.Error()))
+			return
+		}
+		time.Sleep(backoff)
+		backoff *= 2
+	}
+}
+
+func (h *Handler) checkStaged(s Staged) error {
+	switch {
+	case !store.HasPrefix(s.Key, h.cfg.StagingPrefix):
+		return workflow.Errorf(workflow.InvalidMessage, "staged.key: %q is not under the staging prefix %q", s.Key, h.cfg.StagingPrefix)
+	case s.Size <= 0 || s.Size > h.cfg.MaxBytes:
+		return workflow.Errorf(workflow.InvalidMessage, "staged.size: %d is not within 1..%d", s.Size, h.cfg.MaxBytes)
+	case !sha256Pattern.MatchString(s.SHA256):
+		return workflow.Errorf(workflow.InvalidMessage, "staged.sha256: not 64 lowercase hex digits")
+	}
+	return nil
+}
+
+// readStaged reads the staged message into one buffer of its exact size and
+// verifies it.
+func (h *Handler) readStaged(ctx context.Context, s Staged) ([]byte, error) {
+	rc, info, err := h.deps.Store.Open(ctx, s.Key)
+	if err != nil {
+		return nil, workflow.Errorf(workflow.Transient, "reading the staged message: %w", err)
+	}
+	defer rc.Close()
+	if info.Size != s.Size {
+		return nil, workflow.Errorf(workflow.Transient, "the staged message %q is %d bytes, expected %d", s.Key, info.Size, s.Size)
+	}
+	raw := make([]byte, s.Size)
+	if _, err := io.ReadFull(rc, raw); err != nil {
+		return nil, workflow.Errorf(workflow.Transient, "reading the staged message: %w", err)
+	}
+	if n, _ := rc.Read(make([]byte, 1)); n > 0 {
+		return nil, workflow.Errorf(workflow.Transient, "the staged message %q is longer than %d bytes", s.Key, s.Size)
+	}
+	sum := sha256.Sum256(raw)
+	if hex.EncodeToString(sum[:]) != s.SHA256 {
+		return nil, workflow.Errorf(workflow.Transient, "the staged message %q does not match its SHA-256", s.Key)
+	}
+	return raw, nil
+}
