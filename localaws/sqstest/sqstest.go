@@ -71,6 +71,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"EmptyLongPoll", testEmptyLongPoll},
 		{"LongPollWokenBySend", testLongPollWake},
 		{"NoAssumedOrdering", testNoOrdering},
+		{"ConcurrentReceiversGetDistinctMessages", testConcurrentReceivers},
 		{"DelaySeconds", testDelay},
 		{"RedriveAtMaxReceiveCount", testRedrive},
 		{"RestartWithMessagesInFlight", testRestart},
@@ -428,6 +429,61 @@ func testNoOrdering(t *testing.T, h Harness) {
 		if !got[b] {
 			t.Fatalf("message %q never received", b)
 		}
+	}
+}
+
+func testConcurrentReceivers(t *testing.T, h Harness) {
+	url := createQueue(t, h, "concurrent", map[string]string{"VisibilityTimeout": "300"})
+	const n = 60
+	for i := 0; i < n; i += 10 {
+		var entries []types.SendMessageBatchRequestEntry
+		for j := i; j < i+10; j++ {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(fmt.Sprintf("m%d", j))})
+		}
+		if _, err := h.Client().SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := ctxT(t)
+	results := make(chan []string, 4)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			var got []string
+			for range n {
+				out, err := h.Client().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(out.Messages) == 0 {
+					break
+				}
+				for _, m := range out.Messages {
+					got = append(got, *m.Body)
+				}
+			}
+			results <- got
+		}()
+	}
+	seen := map[string]int{}
+	for range 4 {
+		select {
+		case err := <-errs:
+			t.Fatalf("ReceiveMessage: %v", err)
+		case got := <-results:
+			for _, b := range got {
+				seen[b]++
+			}
+		}
+	}
+	for b, c := range seen {
+		if c != 1 {
+			t.Fatalf("message %s delivered %d times to concurrent receivers within its visibility timeout", b, c)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("concurrent receivers got %d distinct messages, want %d", len(seen), n)
 	}
 }
 
