@@ -60,16 +60,22 @@
 //     caught); States.TaskFailed matches task errors except timeouts.
 //   - The Catch output ignores OutputPath, as AWS shows.
 //   - Map iterations and Parallel branches run one after the other in index
-//     order, which is the order AWS records iterations in; history ids
-//     follow AWS (iteration n+1 starts from the last event of iteration n;
-//     a state failing in a Parallel branch is recorded as aborted).
+//     order by default, which is the order AWS records iterations in;
+//     history ids follow AWS (iteration n+1 starts from the last event of
+//     iteration n; a state failing in a Parallel branch is recorded as
+//     aborted). Options.Concurrent runs them on goroutines instead (Map up
+//     to MaxConcurrency, 40 when unbounded); the first failure cancels the
+//     siblings, whose iterations are recorded as aborted.
 //   - Variables assigned inside a Map iteration or Parallel branch stay in
 //     that scope; outer variables are readable.
 //   - $$.Execution.RedriveCount is present for STANDARD executions (as in
 //     current AWS recordings) and absent for EXPRESS.
-//   - The 256 KiB limit is enforced on the execution input and on every
-//     task result (States.DataLimitExceeded, with AWS's cause); payloads
-//     built by Pass states are not measured, to keep transitions cheap.
+//   - The 256 KiB limit is enforced on the execution input, on every task
+//     result (a task failure States.ALL catches, as AWS's recording shows)
+//     and on the output of states that can grow data (Pass with Result or
+//     Parameters, Task, Map, Parallel), which ends the execution and is not
+//     caught by States.ALL. The size is measured on the value tree without
+//     serialising it.
 //   - Object key order is not preserved (values are map[string]any); JSON
 //     output has sorted keys. Numbers keep their exact text (json.Number).
 //   - JSONata states are parsed and validated structurally (the "{% %}"

@@ -533,6 +533,14 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 	case typeTask, typeMap, typeParallel:
 		out, next, vars, err = r.withRetry(ctx, input)
 	}
+	if err == nil && st.mayGrow() {
+		if limit := ex.opts.MaxPayloadBytes; jsonSize(out, limit) > limit {
+			// an oversized state output ends the execution; States.ALL does
+			// not catch it
+			err = &Error{Name: ErrDataLimitExceeded, HasName: true, HasCause: true, terminal: true,
+				Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
+		}
+	}
 	if err != nil {
 		if th.branch && st.typ != typeFail {
 			if _, stop := err.(*stopError); !stop {
@@ -552,6 +560,18 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 		sc.set(vars)
 	}
 	return out, next, nil
+}
+
+// mayGrow reports states whose output can be larger than their input and
+// so needs the payload-size check.
+func (s *state) mayGrow() bool {
+	switch s.typ {
+	case typePass:
+		return s.hasResult || s.parameters != nil
+	case typeTask, typeMap, typeParallel:
+		return true
+	}
+	return false
 }
 
 // successor is the state that follows on success; "" ends the block.

@@ -439,3 +439,17 @@ func TestConcurrentMapAndParallel(t *testing.T) {
 		t.Errorf("failure: %+v", res)
 	}
 }
+
+func TestStateOutputLimitIsNotCaughtByAll(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage",
+		"ResultPath":"$.r","Catch":[{"ErrorEquals":["States.ALL"],"Next":"C"}],"End":true},"C":{"Type":"Succeed"}}}`)
+	reg := asl.NewRegistry()
+	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(context.Context, *asl.TaskRequest) (any, error) {
+		return strings.Repeat("x", 200*1024), nil
+	}))
+	in := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("y", 100*1024))
+	r := run(t, d, in, asl.Options{Registry: reg})
+	if r.Status != asl.StatusFailed || r.Error != asl.ErrDataLimitExceeded {
+		t.Errorf("%+v", r.Status)
+	}
+}
