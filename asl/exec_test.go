@@ -453,3 +453,21 @@ func TestStateOutputLimitIsNotCaughtByAll(t *testing.T) {
 		t.Errorf("%+v", r.Status)
 	}
 }
+
+func TestValidateWarnings(t *testing.T) {
+	d, err := asl.Parse([]byte(`{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"a":"$.x","b.$":"$.y"},"Result":{"r.$":"$.z"},"End":true}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issues := asl.Validate(d)
+	if issues.Err() != nil {
+		t.Fatalf("warnings must not reject: %v", issues)
+	}
+	got := map[string]string{}
+	for _, i := range issues {
+		got[i.Code] = i.Location
+	}
+	if got["NO_DOLLAR"] != "/States/P/Parameters/a" || got["PASS_RESULT_IS_STATIC"] != "/States/P/Result" {
+		t.Errorf("warnings %v", issues)
+	}
+}

@@ -248,9 +248,13 @@ func (ex *execution) lambdaInvokeIntegration(ctx context.Context, req *TaskReque
 		if qualifier == "" {
 			qualifier = "$LATEST"
 		}
+		region, account := req.Region, req.AccountID
+		if parts := strings.Split(fnv, ":"); len(parts) >= 7 && parts[0] == "arn" {
+			region, account = parts[3], parts[4]
+		}
 		return nil, NewError(ErrLambdaResourceNotFound, fmt.Sprintf(
 			"Function not found: arn:aws:lambda:%s:%s:function:%s:%s (Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException; Request ID: %s; Proxy: null)",
-			req.Region, req.AccountID, name, qualifier, ex.newUUID()))
+			region, account, name, qualifier, ex.newUUID()))
 	}
 	payload, has := params["Payload"]
 	if !has {

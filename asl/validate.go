@@ -16,7 +16,10 @@ const (
 	codeInvalidJSON       = "INVALID_JSON_DESCRIPTION"
 	codeMissingTransition = "MISSING_TRANSITION_TARGET"
 	codeUnreachable       = "UNREACHABLE_STATE"
-	codeNoTerminal        = "NO_TERMINAL_STATE"
+	codeNoTerminal        = "MISSING_END_STATE"
+	codeInvalidResource   = "INVALID_RESOURCE"
+	warnNoDollar          = "NO_DOLLAR"
+	warnPassResultStatic  = "PASS_RESULT_IS_STATIC"
 	codeUnboundResource   = "UNBOUND_RESOURCE"
 	codeDuplicateState    = "DUPLICATE_STATE_NAME"
 )
@@ -190,8 +193,66 @@ func (s *state) isTerminal() bool {
 	return s.end || s.typ == typeSucceed || s.typ == typeFail
 }
 
+func (v *validator) warn(code, loc, msg string) {
+	*v.out = append(*v.out, Issue{Code: code, Location: loc, Message: msg, Severity: "WARNING"})
+}
+
+// warnings reports what AWS flags without rejecting: a template value that
+// looks like a path or intrinsic without ".$" on its key, and ".$" keys in a
+// Pass state's static Result.
+func (v *validator) warnings(s *state) {
+	if s.jsonata {
+		return
+	}
+	for _, key := range []string{"Parameters", "ResultSelector", "ItemSelector", "Assign"} {
+		if t, ok := s.raw[key]; ok {
+			v.noDollar(t, s.ptr+"/"+key)
+		}
+	}
+	if r, ok := s.raw["Result"]; ok && s.typ == typePass && hasDollarKey(r) {
+		v.warn(warnPassResultStatic, s.ptr+"/Result", "The Result of a Pass state is static: fields ending in '.$' are not evaluated")
+	}
+}
+
+func (v *validator) noDollar(val any, ptr string) {
+	switch x := val.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			if str, ok := x[k].(string); ok && !strings.HasSuffix(k, ".$") &&
+				(strings.HasPrefix(str, "$.") || strings.HasPrefix(str, "$$.") || (isIntrinsic(str) && strings.HasSuffix(str, ")"))) {
+				v.warn(warnNoDollar, ptr+"/"+escapePtr(k), fmt.Sprintf("The value of '%s' looks like a JSONPath or intrinsic function, but the field name does not end with '.$'", k))
+				continue
+			}
+			v.noDollar(x[k], ptr+"/"+escapePtr(k))
+		}
+	case []any:
+		for i, e := range x {
+			v.noDollar(e, fmt.Sprintf("%s/%d", ptr, i))
+		}
+	}
+}
+
+func hasDollarKey(val any) bool {
+	switch x := val.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.HasSuffix(k, ".$") || hasDollarKey(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasDollarKey(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (v *validator) state(m *machine, s *state) {
 	v.fields(s)
+	v.warnings(s)
 	if prev, dup := v.names[s.name]; dup {
 		v.add(codeDuplicateState, s.ptr, fmt.Sprintf("Duplicate State name: '%s' (also at %s)", s.name, prev))
 	} else {
@@ -276,7 +337,7 @@ func (v *validator) resource(s *state) {
 		v.add(codeSchema, loc, "Express state machine does not support '.sync' service integration")
 	}
 	if msg := resourceShape(res); msg != "" {
-		v.add(codeSchema, loc, fmt.Sprintf("The value for the field 'Resource' is not a valid resource ARN: %s", msg))
+		v.add(codeInvalidResource, loc, fmt.Sprintf("The value for the field 'Resource' is not a valid resource ARN: %s", msg))
 		return
 	}
 	if strings.Contains(res, "${") {

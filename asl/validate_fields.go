@@ -56,7 +56,7 @@ var (
 		{"MaxConcurrency", "MaxConcurrencyPath"}, {"ToleratedFailureCount", "ToleratedFailureCountPath"},
 		{"ToleratedFailurePercentage", "ToleratedFailurePercentagePath"}, {"Items", "ItemsPath"},
 		{"ItemProcessor", "Iterator"}, {"ItemSelector", "Parameters"},
-		{"Error", "ErrorPath"}, {"Cause", "CausePath"}, {"Result", "Parameters"},
+		{"Error", "ErrorPath"}, {"Cause", "CausePath"},
 	}
 
 	lambdaARN = regexp.MustCompile(`^arn:[a-z-]+:lambda:[a-z0-9-]*:[0-9]*:function:[A-Za-z0-9_-]+(:(\$LATEST|[A-Za-z0-9_-]+))?$`)
