@@ -231,7 +231,7 @@ func TestDefinitionStructure(t *testing.T) {
 		t.Fatal("DeadLetter must use the SQS sendMessage integration")
 	}
 	attrs, _ := dl.Parameters["MessageAttributes"].(map[string]any)
-	for _, a := range []string{"mailflow.error", "mailflow.failure"} {
+	for _, a := range []string{workflow.DLQAttrError, workflow.DLQAttrFailure, workflow.DLQAttrMessageID, workflow.DLQAttrExecutionID} {
 		if _, ok := attrs[a]; !ok {
 			t.Errorf("DeadLetter does not set message attribute %s", a)
 		}

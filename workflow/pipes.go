@@ -61,10 +61,16 @@ func (r BatchResult) Failed() []string {
 }
 
 // DLQ message attributes the state machine sets on a dead-lettered record,
-// so the reason travels with it.
+// so the reason travels with it. The message body stays the original body,
+// so a redrive puts back exactly what the producer sent.
 const (
-	DLQAttrError     = "mailflow.error"
-	DLQAttrCause     = "mailflow.cause"
+	// DLQAttrError is the error name, e.g. Mail.InvalidMessage.
+	DLQAttrError = "mailflow.error"
+	// DLQAttrFailure is the caught error as JSON, {"Error": ..., "Cause": ...};
+	// Step Functions may leave Cause out, so the cause travels inside it.
+	DLQAttrFailure = "mailflow.failure"
+	// DLQAttrMessageID is the source queue's message id of the record.
 	DLQAttrMessageID = "mailflow.sourceMessageId"
-	DLQAttrMailID    = "mailflow.mailId"
+	// DLQAttrExecutionID is the execution that dead-lettered the record.
+	DLQAttrExecutionID = "mailflow.executionId"
 )

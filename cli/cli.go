@@ -1,0 +1,130 @@
+// Package cli is the mailflow command line: `dev` runs the pipeline on this
+// machine, `send` enqueues a mail. Each subcommand parses its own flags,
+// validates them before doing anything, and writes to the streams it is
+// given, so tests drive it like a user does.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Streams are a command's standard input and outputs.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, s Streams) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "run the whole pipeline on this machine, with no AWS account", runDev},
+		{"send", "enqueue a mail (uploading attachments first)", runSend},
+	}
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// Run runs the command line args and returns the exit code.
+func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
+	s := Streams{In: in, Out: out, Err: errOut}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printHelp(out)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], s)
+		var ue *usageError
+		switch {
+		case err == nil:
+			return ExitOK
+		case errors.Is(err, flag.ErrHelp):
+			return ExitOK
+		case errors.As(err, &ue):
+			fmt.Fprintf(errOut, "mailflow %s: %v\n(see mailflow %s -h)\n", c.name, err, c.name)
+			return ExitUsage
+		default:
+			fmt.Fprintf(errOut, "mailflow %s: %v\n", c.name, err)
+			return ExitFailure
+		}
+	}
+	fmt.Fprintf(errOut, "mailflow: unknown command %q\n\n", args[0])
+	printHelp(errOut)
+	return ExitUsage
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "mailflow: a transactional e-mail pipeline (SQS -> Pipes -> Step Functions -> SES), locally or on AWS.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'mailflow <command> -h' for its flags.")
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string, s Streams, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("mailflow "+name, flag.ContinueOnError)
+	fs.SetOutput(s.Err)
+	fs.Usage = func() {
+		fmt.Fprintf(s.Err, "usage: mailflow %s %s\n\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags and refuses stray positional arguments.
+func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usagef("%v", err)
+	}
+	if fs.NArg() > positional {
+		return nil, usagef("unexpected argument %q", strings.Join(fs.Args()[positional:], " "))
+	}
+	return fs.Args(), nil
+}
+
+// listFlag collects a repeatable flag, one value per use (addresses may
+// contain commas, so values are never split).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ", ") }
+func (l *listFlag) Set(v string) error {
+	if v = strings.TrimSpace(v); v == "" {
+		return errors.New("empty value")
+	}
+	*l = append(*l, v)
+	return nil
+}

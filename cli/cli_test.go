@@ -1,0 +1,135 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailflow/mailflow/cli"
+	"github.com/mailflow/mailflow/execstore"
+	"github.com/mailflow/mailflow/localrt"
+)
+
+func run(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Run(ctx, args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestDevDemo runs `mailflow dev --demo` as a user does and checks what it
+// reports for each sample mail.
+func TestDevDemo(t *testing.T) {
+	data := t.TempDir()
+	code, out, errOut := run(t, context.Background(), "dev", "--demo", "--data", data, "--addr", "127.0.0.1:0")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"a receipt with an attachment         -> sent",
+		"the same mail again (same mailId)    -> already-sent",
+		"a mail SES throttles twice           -> sent, after 2 throttled attempts",
+		"a message with a bad recipient       -> dead-lettered (Mail.InvalidMessage), in the dead-letter queue with mailflow.error=Mail.InvalidMessage: invalid message: to[0]: not an e-mail address",
+		"demo: 2 mail(s) in",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
+	if len(files) != 2 {
+		t.Fatalf("%d files in the outbox, want 2", len(files))
+	}
+}
+
+func TestSendToRunningDev(t *testing.T) {
+	data := t.TempDir()
+	done := make(chan []execstore.Item, 10)
+	rt, err := localrt.Start(context.Background(), localrt.Config{
+		DataDir: data, Addr: "127.0.0.1:0", BatchWindow: 10 * time.Millisecond,
+		OnExecution: func(_ execstore.Execution, items []execstore.Item) { done <- items },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	attachment := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(attachment, []byte("attached notes"), 0o644)
+	html := filepath.Join(t.TempDir(), "body.html")
+	os.WriteFile(html, []byte("<p>hello</p>"), 0o644)
+
+	code, out, errOut := run(t, context.Background(), "send", "--endpoint", rt.Endpoint(),
+		"--to", `"Doe, Jane" <jane@example.org>`, "--subject", "Notes", "--text", "see attached", "--html-file", html,
+		"--attach", attachment, "--mail-id", "cli-test-1")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "enqueued mail cli-test-1") {
+		t.Fatalf("output %q", out)
+	}
+	select {
+	case items := <-done:
+		if len(items) != 1 || items[0].Outcome != "sent" || items[0].MailID != "cli-test-1" {
+			t.Fatalf("items %+v", items)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the mail was not processed")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nope"}, `unknown command "nope"`},
+		{[]string{"send", "--subject", "s", "--text", "t"}, "at least one of --to"},
+		{[]string{"send", "--to", "a@example.org", "--text", "t"}, "--subject is required"},
+		{[]string{"send", "--to", "a@example.org", "--subject", "s"}, "a body is required"},
+		{[]string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--aws"}, "--aws needs --queue-url"},
+		{[]string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--text-file", "f"}, "mutually exclusive"},
+		{[]string{"dev", "--batch-size", "0"}, "--batch-size 0 is outside"},
+		{[]string{"dev", "--batch-window", "10m"}, "--batch-window 10m0s is outside"},
+		{[]string{"dev", "--ses-rate", "-1"}, "--ses-rate -1 is negative"},
+		{[]string{"dev", "extra"}, `unexpected argument "extra"`},
+		{[]string{"dev", "--no-such-flag"}, "flag provided but not defined"},
+	} {
+		code, _, errOut := run(t, context.Background(), tc.args...)
+		if code != cli.ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want usage error %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestDevRefusesNonLoopback(t *testing.T) {
+	code, _, errOut := run(t, context.Background(), "dev", "--data", t.TempDir(), "--addr", "0.0.0.0:0")
+	if code != cli.ExitFailure || !strings.Contains(errOut, "not a loopback address") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+func TestDevStopsOnSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		result <- cli.Run(ctx, []string{"dev", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, strings.NewReader(""), &syncBuf{b: &out}, &errOut)
+	}()
+	cancel()
+	select {
+	case code := <-result:
+		if code != cli.ExitOK {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+}
+
+type syncBuf struct{ b *bytes.Buffer }
+
+func (s *syncBuf) Write(p []byte) (int, error) { return s.b.Write(p) }

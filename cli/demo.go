@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/mailflow/mailflow/client"
+	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// demoTimeout bounds how long the demo waits for one mail.
+const demoTimeout = 2 * time.Minute
+
+// runDemo sends sample mails through the running pipeline and reports what
+// happened to each: a mail with an attachment, the same mail again, a send
+// that SES throttles, and a message that breaks the contract.
+func runDemo(ctx context.Context, rt *localrt.Runtime, watchers *watchList, w *syncWriter) error {
+	cfg := rt.Config()
+	sqsClient, s3Client := localClients(rt.Endpoint(), cfg.Region)
+	c, err := client.New(client.Config{
+		QueueURL: rt.QueueURL(cfg.SourceQueue), Bucket: cfg.Bucket,
+		Limits: workflow.Limits{AttachmentPrefix: cfg.AttachmentPrefix, AllowedSenders: cfg.AllowedSenders, DefaultSender: cfg.DefaultSender},
+		SQS:    sqsClient, S3: s3Client,
+	})
+	if err != nil {
+		return err
+	}
+	results := watchers.watch()
+	wait := func(messageID string) (itemResult, error) {
+		timeout := time.After(demoTimeout)
+		for {
+			select {
+			case r := <-results:
+				if r.item.MessageID == messageID {
+					return r, nil
+				}
+			case <-timeout:
+				return itemResult{}, fmt.Errorf("demo: no outcome for message %s within %s", messageID, demoTimeout)
+			case <-ctx.Done():
+				return itemResult{}, ctx.Err()
+			}
+		}
+	}
+	stamp := time.Now().UTC().Format("20060102T150405")
+	receipt := client.Mail{
+		MailID: "demo-" + stamp + "/receipt", To: []string{"Ann Example <ann@example.org>"},
+		Subject: "Your receipt — order 1042", Text: "Thank you for your order. The receipt is attached.",
+		HTML: "<p>Thank you for your order. The receipt is attached.</p>",
+		Attachments: []client.Attachment{{Filename: "receipt-1042.txt", ContentType: "text/plain; charset=utf-8",
+			Content: []byte("Order 1042\n1 × Coffee beans  12.50 EUR\nTotal         12.50 EUR\n")}},
+	}
+	type step struct {
+		label string
+		send  func() (string, error)
+		after func(r itemResult) string
+	}
+	steps := []step{
+		{"a receipt with an attachment", func() (string, error) {
+			res, err := c.Send(ctx, receipt)
+			return res.MessageID, err
+		}, nil},
+		{"the same mail again (same mailId)", func() (string, error) {
+			res, err := c.Send(ctx, receipt)
+			return res.MessageID, err
+		}, nil},
+		{"a mail SES throttles twice", func() (string, error) {
+			rt.SES().Inject(workflow.Throttled)
+			rt.SES().Inject(workflow.Throttled)
+			res, err := c.Send(ctx, client.Mail{MailID: "demo-" + stamp + "/throttled", To: []string{"bob@example.org"},
+				Subject: "Password reset", Text: "Your code is 123456."})
+			return res.MessageID, err
+		}, func(r itemResult) string {
+			return fmt.Sprintf("after %d throttled attempts retried with backoff", countRetries(ctx, rt, r.exec.ID))
+		}},
+		{"a message with a bad recipient", func() (string, error) {
+			out, err := sqsClient.SendMessage(ctx, &sqs.SendMessageInput{
+				QueueUrl:    aws.String(rt.QueueURL(cfg.SourceQueue)),
+				MessageBody: aws.String(`{"version":1,"mailId":"demo-` + stamp + `/invalid","to":["not an address"],"subject":"Hi","text":"x"}`),
+			})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.MessageId), nil
+		}, func(itemResult) string { return deadLetterReason(ctx, rt) }},
+	}
+	w.printf("\ndemo: sending %d sample mails through the pipeline\n", len(steps))
+	for i, st := range steps {
+		id, err := st.send()
+		if err != nil {
+			return fmt.Errorf("demo: %s: %w", st.label, err)
+		}
+		r, err := wait(id)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("demo %d. %-36s -> %s", i+1, st.label, r.item.Outcome)
+		if r.item.Error != "" {
+			line += " (" + r.item.Error + ")"
+		}
+		if st.after != nil {
+			line += ", " + st.after(r)
+		}
+		w.printf("%s\n", line)
+	}
+	if dir := rt.OutboxDir(); dir != "" {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+		w.printf("demo: %d mail(s) in %s\n", len(files), dir)
+	}
+	return nil
+}
+
+// countRetries counts the failed attempts of the Send task in an execution.
+func countRetries(ctx context.Context, rt *localrt.Runtime, executionID string) int {
+	events, err := rt.Executions().Events(ctx, executionID)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, ev := range events {
+		if ev.Type != "TaskFailed" {
+			continue
+		}
+		var d struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(ev.Details, &d) == nil && d.Error == workflow.Throttled {
+			n++
+		}
+	}
+	return n
+}
+
+// deadLetterReason reads the newest dead letter's reason without hiding it.
+func deadLetterReason(ctx context.Context, rt *localrt.Runtime) string {
+	zero, wait := 0, 0
+	msgs, err := rt.Queues().Receive(ctx, rt.Config().DeadLetterQueue, sqsstore.ReceiveParams{MaxMessages: 10, VisibilityTimeout: &zero, WaitTimeSeconds: &wait})
+	if err != nil || len(msgs) == 0 {
+		return "dead-letter queue empty"
+	}
+	m := msgs[len(msgs)-1]
+	var failure struct{ Cause string }
+	_ = json.Unmarshal([]byte(m.Attributes[workflow.DLQAttrFailure].StringValue), &failure)
+	var cause struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	reason := failure.Cause
+	if json.Unmarshal([]byte(failure.Cause), &cause) == nil && cause.ErrorMessage != "" {
+		reason = cause.ErrorMessage
+	}
+	return fmt.Sprintf("in the dead-letter queue with %s=%s: %s", workflow.DLQAttrError, m.Attributes[workflow.DLQAttrError].StringValue, reason)
+}

@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailflow/mailflow/execstore"
+	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/sender/sessim"
+)
+
+// DefaultDataDir is where `mailflow dev` keeps its state.
+const DefaultDataDir = ".mailflow"
+
+type devOptions struct {
+	data, addr, smtp       string
+	senders                listFlag
+	defaultSender          string
+	batchSize, concurrency int
+	mapConcurrency         int
+	batchWindow            time.Duration
+	sesRate                float64
+	sesQuota               int
+	demo, verbose          bool
+}
+
+func (o *devOptions) validate() error {
+	switch {
+	case o.data == "":
+		return usagef("--data must name a directory")
+	case o.batchSize < 1 || o.batchSize > 10000:
+		return usagef("--batch-size %d is outside 1..10000", o.batchSize)
+	case o.batchWindow < 0 || o.batchWindow > 300*time.Second:
+		return usagef("--batch-window %s is outside 0..300s", o.batchWindow)
+	case o.concurrency < 1 || o.concurrency > 100:
+		return usagef("--concurrency %d is outside 1..100", o.concurrency)
+	case o.mapConcurrency < 1 || o.mapConcurrency > 1000:
+		return usagef("--map-concurrency %d is outside 1..1000", o.mapConcurrency)
+	case o.sesRate < 0:
+		return usagef("--ses-rate %v is negative", o.sesRate)
+	case o.sesQuota < 0:
+		return usagef("--ses-quota %d is negative", o.sesQuota)
+	}
+	return nil
+}
+
+func runDev(ctx context.Context, args []string, s Streams) error {
+	var o devOptions
+	fs := newFlags("dev", s, "[flags]")
+	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory (queues, bucket, locks, executions, outbox)")
+	fs.StringVar(&o.addr, "addr", localrt.DefaultAddr, "loopback address for the SQS and S3 endpoints")
+	fs.StringVar(&o.smtp, "smtp", "", "relay mail to this SMTP server (host:port) instead of the outbox")
+	fs.Var(&o.senders, "sender", "allowed sender identity, an address or a domain (repeatable; default example.com)")
+	fs.StringVar(&o.defaultSender, "default-sender", "", "From address for messages without one")
+	fs.IntVar(&o.batchSize, "batch-size", 10, "records per pipe batch (1-10000)")
+	fs.DurationVar(&o.batchWindow, "batch-window", time.Second, "how long the pipe gathers a batch (0-300s)")
+	fs.IntVar(&o.concurrency, "concurrency", 2, "pipe pollers running batches at once")
+	fs.IntVar(&o.mapConcurrency, "map-concurrency", 10, "records of a batch processed at once")
+	fs.Float64Var(&o.sesRate, "ses-rate", 0, "simulated SES maximum send rate per second (0: unlimited)")
+	fs.IntVar(&o.sesQuota, "ses-quota", 0, "simulated SES 24-hour quota (0: unlimited)")
+	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
+	fs.BoolVar(&o.verbose, "v", false, "log every task")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+
+	level := slog.LevelError
+	if o.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level}))
+	w := &syncWriter{w: s.Out}
+	var watchers watchList
+	cfg := localrt.Config{
+		DataDir: o.data, Addr: o.addr, SMTP: o.smtp,
+		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
+		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
+		SES: sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
+		Log: log,
+		OnExecution: func(e execstore.Execution, items []execstore.Item) {
+			w.printf("%s\n", summarize(e, items))
+			watchers.notify(e, items)
+		},
+	}
+	rt, err := localrt.Start(context.WithoutCancel(ctx), cfg)
+	if err != nil {
+		return err
+	}
+	c := rt.Config()
+	where := filepath.Join(c.DataDir, "outbox", "*.eml")
+	if c.SMTP != "" {
+		where = "SMTP " + c.SMTP
+	}
+	w.printf("mailflow dev: the pipeline runs on this machine\n")
+	w.printf("  endpoint      %s (SQS and S3)\n", rt.Endpoint())
+	w.printf("  source queue  %s\n", rt.QueueURL(c.SourceQueue))
+	w.printf("  dead letters  %s (after %d receives)\n", rt.QueueURL(c.DeadLetterQueue), c.MaxReceiveCount)
+	w.printf("  bucket        %s (attachments under %s)\n", c.Bucket, c.AttachmentPrefix)
+	w.printf("  senders       %s (default %s)\n", strings.Join(c.AllowedSenders, ", "), orNone(c.DefaultSender))
+	w.printf("  mail goes to  %s\n", where)
+	w.printf("  data          %s\n", c.DataDir)
+	w.printf("SDK clients: AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n", rt.Endpoint(), c.Region)
+
+	var runErr error
+	if o.demo {
+		runErr = runDemo(ctx, rt, &watchers, w)
+	} else {
+		w.printf("Ctrl-C stops; in-flight mail finishes first.\n")
+		<-ctx.Done()
+	}
+	w.printf("mailflow dev: stopping\n")
+	cctx, cancel := context.WithTimeout(context.Background(), localrt.ExpressTimeout+10*time.Second)
+	defer cancel()
+	if err := rt.Close(cctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// summarize is the one line printed per execution.
+func summarize(e execstore.Execution, items []execstore.Item) string {
+	counts := map[string]int{}
+	var errs []string
+	for _, it := range items {
+		counts[it.Outcome]++
+		if it.Error != "" {
+			errs = append(errs, it.Error)
+		}
+	}
+	outcomes := make([]string, 0, len(counts))
+	for k := range counts {
+		outcomes = append(outcomes, k)
+	}
+	sort.Strings(outcomes)
+	parts := make([]string, len(outcomes))
+	for i, k := range outcomes {
+		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+	}
+	line := fmt.Sprintf("%s batch of %d in %s: %s", e.StartedAt.Local().Format("15:04:05"), len(items),
+		e.Duration().Round(time.Millisecond), strings.Join(parts, ", "))
+	if len(errs) > 0 {
+		line += " (" + strings.Join(uniq(errs), ", ") + ")"
+	}
+	if e.Status != execstore.StatusSucceeded {
+		line += fmt.Sprintf(" — execution %s: %s %s", e.Status, e.Error, e.Cause)
+	}
+	return line + "  [" + e.Name + "]"
+}
+
+func uniq(xs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  interface{ Write([]byte) (int, error) }
+}
+
+func (s *syncWriter) printf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, format, args...)
+}
+
+// watchList lets the demo wait for the outcome of given messages.
+type watchList struct {
+	mu       sync.Mutex
+	watchers []chan itemResult
+}
+
+type itemResult struct {
+	exec execstore.Execution
+	item execstore.Item
+}
+
+func (l *watchList) watch() chan itemResult {
+	ch := make(chan itemResult, 1000)
+	l.mu.Lock()
+	l.watchers = append(l.watchers, ch)
+	l.mu.Unlock()
+	return ch
+}
+
+func (l *watchList) notify(e execstore.Execution, items []execstore.Item) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range l.watchers {
+		for _, it := range items {
+			select {
+			case ch <- itemResult{e, it}:
+			default:
+			}
+		}
+	}
+}
