@@ -222,7 +222,7 @@ func newMessageID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, q *queueRow, p *SendParams, now int64) (SendResult, error) {
+func (s *Store) insert(ctx context.Context, tx *txn, q *queueRow, p *SendParams, now int64) (SendResult, error) {
 	delay := q.delaySeconds
 	if p.DelaySeconds != nil {
 		delay = *p.DelaySeconds
@@ -254,7 +254,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, q *queueRow, p *SendPara
 func (s *Store) Send(ctx context.Context, queue string, p SendParams) (SendResult, error) {
 	var res SendResult
 	var qid int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, queue)
 		if err != nil {
 			return err
@@ -298,7 +298,7 @@ func (s *Store) SendBatch(ctx context.Context, queue string, entries []SendBatch
 	}
 	var out []SendBatchResult
 	var qid int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		out = out[:0]
 		q, err := loadQueue(ctx, tx, queue)
 		if err != nil {
@@ -410,7 +410,7 @@ func (s *Store) Receive(ctx context.Context, queue string, p ReceiveParams) ([]M
 	}
 	var deadline time.Time
 	for first := true; ; first = false {
-		q, err := loadQueue(ctx, s.db, queue)
+		q, err := s.loadQueueNow(ctx, queue)
 		if err != nil {
 			return nil, err
 		}
@@ -462,7 +462,7 @@ func (s *Store) claim(ctx context.Context, q *queueRow, p ReceiveParams) ([]Mess
 	var msgs []Message
 	var next int64
 	var dlqID int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		msgs, next, dlqID = msgs[:0], 0, 0
 		now := s.now()
 		cutoff := now - int64(q.retentionPeriod)*1000
@@ -548,7 +548,7 @@ func (s *Store) claim(ctx context.Context, q *queueRow, p ReceiveParams) ([]Mess
 // of an already deleted message is accepted and does nothing; a malformed
 // handle is ReceiptHandleIsInvalid.
 func (s *Store) Delete(ctx context.Context, queue, receiptHandle string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, queue)
 		if err != nil {
 			return err
@@ -557,7 +557,7 @@ func (s *Store) Delete(ctx context.Context, queue, receiptHandle string) error {
 	})
 }
 
-func (s *Store) deleteOne(ctx context.Context, tx *sql.Tx, q *queueRow, h string) error {
+func (s *Store) deleteOne(ctx context.Context, tx *txn, q *queueRow, h string) error {
 	row, nonce, err := s.handleFor(q, h)
 	if err != nil {
 		return err
@@ -581,7 +581,7 @@ type BatchResult struct {
 
 // DeleteBatch deletes up to 10 messages in one transaction.
 func (s *Store) DeleteBatch(ctx context.Context, queue string, entries []BatchEntry) ([]BatchResult, error) {
-	return s.batch(ctx, queue, entries, func(tx *sql.Tx, q *queueRow, e BatchEntry) error {
+	return s.batch(ctx, queue, entries, func(tx *txn, q *queueRow, e BatchEntry) error {
 		return s.deleteOne(ctx, tx, q, e.ReceiptHandle)
 	})
 }
@@ -593,7 +593,7 @@ func (s *Store) DeleteBatch(ctx context.Context, queue string, entries []BatchEn
 // message whose visibility already ended is MessageNotInflight.
 func (s *Store) ChangeVisibility(ctx context.Context, queue, receiptHandle string, timeout int) error {
 	var qid int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, queue)
 		if err != nil {
 			return err
@@ -609,18 +609,18 @@ func (s *Store) ChangeVisibility(ctx context.Context, queue, receiptHandle strin
 
 // ChangeVisibilityBatch changes the visibility of up to 10 messages.
 func (s *Store) ChangeVisibilityBatch(ctx context.Context, queue string, entries []BatchEntry) ([]BatchResult, error) {
-	res, err := s.batch(ctx, queue, entries, func(tx *sql.Tx, q *queueRow, e BatchEntry) error {
+	res, err := s.batch(ctx, queue, entries, func(tx *txn, q *queueRow, e BatchEntry) error {
 		return s.changeOne(ctx, tx, q, e.ReceiptHandle, e.VisibilityTimeout)
 	})
 	if err == nil {
-		if q, lerr := loadQueue(ctx, s.db, queue); lerr == nil {
+		if q, lerr := s.loadQueueNow(ctx, queue); lerr == nil {
 			s.signal(q.id)
 		}
 	}
 	return res, err
 }
 
-func (s *Store) changeOne(ctx context.Context, tx *sql.Tx, q *queueRow, h string, timeout int) error {
+func (s *Store) changeOne(ctx context.Context, tx *txn, q *queueRow, h string, timeout int) error {
 	if timeout < 0 || timeout > 43200 {
 		return invalidValue("VisibilityTimeout", timeout, "VisibilityTimeout must be an integer between 0 and 43200.")
 	}
@@ -647,7 +647,7 @@ func (s *Store) changeOne(ctx context.Context, tx *sql.Tx, q *queueRow, h string
 	return err
 }
 
-func (s *Store) batch(ctx context.Context, queue string, entries []BatchEntry, fn func(*sql.Tx, *queueRow, BatchEntry) error) ([]BatchResult, error) {
+func (s *Store) batch(ctx context.Context, queue string, entries []BatchEntry, fn func(*txn, *queueRow, BatchEntry) error) ([]BatchResult, error) {
 	ids := make([]string, len(entries))
 	for i, e := range entries {
 		ids[i] = e.ID
@@ -656,7 +656,7 @@ func (s *Store) batch(ctx context.Context, queue string, entries []BatchEntry, f
 		return nil, err
 	}
 	var out []BatchResult
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		out = out[:0]
 		q, err := loadQueue(ctx, tx, queue)
 		if err != nil {

@@ -65,7 +65,7 @@ func (s *Store) StartMoveTask(ctx context.Context, p MoveTaskParams) (string, er
 		return "", errorf(CodeResourceNotFound, "The resource that you specified for the SourceArn parameter doesn't exist.")
 	}
 	var handle string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		src, err := loadQueue(ctx, tx, source)
 		if ErrorCode(err) == CodeQueueDoesNotExist {
 			return errorf(CodeResourceNotFound, "The resource that you specified for the SourceArn parameter doesn't exist.")
@@ -136,28 +136,32 @@ func (s *Store) ListMoveTasks(ctx context.Context, sourceArn string, max int) ([
 	if !ok || s.QueueExists(ctx, source) != nil {
 		return nil, errorf(CodeResourceNotFound, "The resource that you specified for the SourceArn parameter doesn't exist.")
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT handle, status, source_arn, destination_arn, max_per_second, moved,
-		to_move, failure_reason, started_at FROM move_tasks WHERE source_name = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
-		source, max)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []MoveTask
-	for rows.Next() {
-		var t MoveTask
-		var started int64
-		if err := rows.Scan(&t.TaskHandle, &t.Status, &t.SourceArn, &t.DestinationArn, &t.MaxNumberOfMessagesPerSecond,
-			&t.ApproximateNumberOfMessagesMoved, &t.ApproximateNumberOfMessagesToMove, &t.FailureReason, &started); err != nil {
-			return nil, err
+	err := s.inTx(ctx, func(tx *txn) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT handle, status, source_arn, destination_arn, max_per_second, moved,
+			to_move, failure_reason, started_at FROM move_tasks WHERE source_name = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
+			source, max)
+		if err != nil {
+			return err
 		}
-		if t.Status != TaskRunning {
-			t.TaskHandle = ""
+		defer rows.Close()
+		for rows.Next() {
+			var t MoveTask
+			var started int64
+			if err := rows.Scan(&t.TaskHandle, &t.Status, &t.SourceArn, &t.DestinationArn, &t.MaxNumberOfMessagesPerSecond,
+				&t.ApproximateNumberOfMessagesMoved, &t.ApproximateNumberOfMessagesToMove, &t.FailureReason, &started); err != nil {
+				return err
+			}
+			if t.Status != TaskRunning {
+				t.TaskHandle = ""
+			}
+			t.StartedTimestamp = time.UnixMilli(started)
+			out = append(out, t)
 		}
-		t.StartedTimestamp = time.UnixMilli(started)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+		return rows.Err()
+	})
+	return out, err
 }
 
 // CancelMoveTask cancels a running task and returns how many messages it had
@@ -169,7 +173,7 @@ func (s *Store) CancelMoveTask(ctx context.Context, handle string) (int64, error
 		return 0, errorf(CodeMissingParameter, "The request must contain the parameter TaskHandle.")
 	}
 	var moved int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var status string
 		err := tx.QueryRowContext(ctx, `SELECT status, moved FROM move_tasks WHERE handle = ?`, handle).Scan(&status, &moved)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -195,28 +199,23 @@ func (s *Store) CancelMoveTask(ctx context.Context, handle string) (int64, error
 	return moved, nil
 }
 
-func (s *Store) resumeTasks() error {
+// runningTasks lists the tasks to resume at Open (before the store's
+// connection is taken).
+func (s *Store) runningTasks() ([]string, error) {
 	rows, err := s.db.Query(`SELECT handle FROM move_tasks WHERE status = 'RUNNING'`)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer rows.Close()
 	var handles []string
 	for rows.Next() {
 		var h string
 		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return err
+			return nil, err
 		}
 		handles = append(handles, h)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, h := range handles {
-		s.startRunner(h)
-	}
-	return nil
+	return handles, rows.Err()
 }
 
 func (s *Store) startRunner(handle string) {
@@ -237,8 +236,11 @@ func (s *Store) startRunner(handle string) {
 		for {
 			done, err := s.moveBatch(context.Background(), handle)
 			if err != nil {
-				_, _ = s.db.Exec(`UPDATE move_tasks SET status = ?, failure_reason = ? WHERE handle = ? AND status = 'RUNNING'`,
-					TaskFailed, err.Error(), handle)
+				_ = s.inTx(context.Background(), func(tx *txn) error {
+					_, err := tx.ExecContext(context.Background(), `UPDATE move_tasks SET status = ?, failure_reason = ?
+						WHERE handle = ? AND status = 'RUNNING'`, TaskFailed, err.Error(), handle)
+					return err
+				})
 				return
 			}
 			if done {
@@ -263,7 +265,7 @@ func (s *Store) startRunner(handle string) {
 func (s *Store) moveBatch(ctx context.Context, handle string) (bool, error) {
 	signals := map[int64]bool{}
 	done := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		clear(signals)
 		var source, destArn, status string
 		var rate int

@@ -35,6 +35,9 @@ type Options struct {
 // concurrent use; all database work goes through a single connection.
 type Store struct {
 	db      *sql.DB
+	conn    *sql.Conn // the one connection, held for the store's life
+	txMu    sync.Mutex
+	stmts   map[string]*sql.Stmt
 	clock   Clock
 	region  string
 	account string
@@ -79,9 +82,18 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqsstore: migrate %s: %w", path, err)
 	}
-	if err := s.resumeTasks(); err != nil {
+	handles, err := s.runningTasks()
+	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	if s.conn, err = db.Conn(context.Background()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.stmts = map[string]*sql.Stmt{}
+	for _, h := range handles {
+		s.startRunner(h)
 	}
 	return s, nil
 }
@@ -92,6 +104,12 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.closed) })
 	s.wg.Wait()
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.conn.Close()
 	return s.db.Close()
 }
 
@@ -158,16 +176,73 @@ func (s *Store) QueueNameFromARN(arn string) (string, bool) {
 
 func (s *Store) now() int64 { return s.clock.Now().UnixMilli() }
 
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// inTx runs fn in one transaction on the store's connection. Transactions
+// are serialised by txMu; statements are prepared once and reused.
+func (s *Store) inTx(ctx context.Context, fn func(tx *txn) error) error {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	if _, err := s.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	if err := fn(&txn{s: s}); err != nil {
+		_, _ = s.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	if _, err := s.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		_, _ = s.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+// txn runs statements inside inTx through the statement cache.
+type txn struct{ s *Store }
+
+func (t *txn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := t.s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.s.conn.PrepareContext(ctx, query)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
+	t.s.stmts[query] = st
+	return st, nil
+}
+
+func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	return tx.Commit()
+	return st.ExecContext(ctx, args...)
+}
+
+func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return t.s.conn.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// loadQueueNow loads a queue in a transaction of its own.
+func (s *Store) loadQueueNow(ctx context.Context, name string) (*queueRow, error) {
+	var q *queueRow
+	err := s.inTx(ctx, func(tx *txn) error {
+		var err error
+		q, err = loadQueue(ctx, tx, name)
+		return err
+	})
+	return q, err
 }
 
 // signal wakes long polls waiting on the queue.
@@ -288,7 +363,7 @@ func (s *Store) CreateQueue(ctx context.Context, name string, attrs, tags map[st
 	if err := validateTags(tags); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		now := s.now()
 		existing, err := loadQueue(ctx, tx, name)
 		switch {
@@ -330,7 +405,7 @@ func (s *Store) CreateQueue(ctx context.Context, name string, attrs, tags map[st
 // QueueExists returns nil if the named queue exists, else a
 // QueueDoesNotExist error.
 func (s *Store) QueueExists(ctx context.Context, name string) error {
-	_, err := loadQueue(ctx, s.db, name)
+	_, err := s.loadQueueNow(ctx, name)
 	return err
 }
 
@@ -343,30 +418,34 @@ func (s *Store) ListQueues(ctx context.Context, prefix, after string, max int) (
 	if max == 0 {
 		max = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM queues WHERE substr(name, 1, ?) = ? AND name > ? ORDER BY name LIMIT ?`,
-		len(prefix), prefix, after, max+1)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, false, err
+	err = s.inTx(ctx, func(tx *txn) error {
+		names = names[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM queues WHERE substr(name, 1, ?) = ? AND name > ? ORDER BY name LIMIT ?`,
+			len(prefix), prefix, after, max+1)
+		if err != nil {
+			return err
 		}
-		names = append(names, n)
-	}
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			names = append(names, n)
+		}
+		return rows.Err()
+	})
 	if len(names) > max {
-		return names[:max], true, rows.Err()
+		return names[:max], true, err
 	}
-	return names, false, rows.Err()
+	return names, false, err
 }
 
 // DeleteQueue deletes the queue and its messages and fails its running move
 // tasks.
 func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 	var qid int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, name)
 		if err != nil {
 			return err
@@ -392,7 +471,7 @@ func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 // queue every 60 seconds; a second one within that time is
 // PurgeQueueInProgress.
 func (s *Store) PurgeQueue(ctx context.Context, name string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, name)
 		if err != nil {
 			return err
@@ -414,7 +493,7 @@ func (s *Store) SetQueueAttributes(ctx context.Context, name string, attrs map[s
 	if len(attrs) == 0 {
 		return errorf(CodeMissingParameter, "The request must contain the parameter Attribute.Name.")
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, name)
 		if err != nil {
 			return err
@@ -472,7 +551,7 @@ type redriveAllowPolicy struct {
 }
 
 // applyAttributes validates attrs and sets them on q (not in the database).
-func (s *Store) applyAttributes(ctx context.Context, tx *sql.Tx, q *queueRow, attrs map[string]string) error {
+func (s *Store) applyAttributes(ctx context.Context, tx *txn, q *queueRow, attrs map[string]string) error {
 	names := make([]string, 0, len(attrs))
 	for k := range attrs {
 		names = append(names, k)
@@ -522,7 +601,7 @@ func (s *Store) applyAttributes(ctx context.Context, tx *sql.Tx, q *queueRow, at
 	return nil
 }
 
-func (s *Store) applyRedrivePolicy(ctx context.Context, tx *sql.Tx, q *queueRow, v string) error {
+func (s *Store) applyRedrivePolicy(ctx context.Context, tx *txn, q *queueRow, v string) error {
 	if strings.TrimSpace(v) == "" {
 		q.redrivePolicy, q.dlqName, q.maxReceiveCount = "", "", 0
 		return nil
@@ -671,7 +750,7 @@ func (s *Store) GetQueueAttributes(ctx context.Context, name string, names []str
 		}
 	}
 	out := map[string]string{}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, name)
 		if err != nil {
 			return err
@@ -712,7 +791,7 @@ type Counts struct {
 // QueueCounts returns the message counts of the queue.
 func (s *Store) QueueCounts(ctx context.Context, name string) (Counts, error) {
 	var c Counts
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, name)
 		if err != nil {
 			return err
@@ -723,7 +802,7 @@ func (s *Store) QueueCounts(ctx context.Context, name string) (Counts, error) {
 	return c, err
 }
 
-func (s *Store) counts(ctx context.Context, tx *sql.Tx, q *queueRow) (Counts, error) {
+func (s *Store) counts(ctx context.Context, tx *txn, q *queueRow) (Counts, error) {
 	now := s.now()
 	cutoff := now - int64(q.retentionPeriod)*1000
 	var c Counts
@@ -759,7 +838,7 @@ func (s *Store) UntagQueue(ctx context.Context, name string, keys []string) erro
 
 // ListQueueTags returns the queue's tags.
 func (s *Store) ListQueueTags(ctx context.Context, name string) (map[string]string, error) {
-	q, err := loadQueue(ctx, s.db, name)
+	q, err := s.loadQueueNow(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -767,7 +846,7 @@ func (s *Store) ListQueueTags(ctx context.Context, name string) (map[string]stri
 }
 
 func (s *Store) updateTags(ctx context.Context, name string, fn func(map[string]string)) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		q, err := loadQueue(ctx, tx, name)
 		if err != nil {
 			return err
@@ -808,18 +887,22 @@ func (s *Store) ListDeadLetterSourceQueues(ctx context.Context, name string) ([]
 	if err := s.QueueExists(ctx, name); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM queues WHERE dlq_name = ? ORDER BY name`, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
+	err := s.inTx(ctx, func(tx *txn) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM queues WHERE dlq_name = ? ORDER BY name`, name)
+		if err != nil {
+			return err
 		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
