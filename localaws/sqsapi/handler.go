@@ -219,15 +219,29 @@ func (c *call) queueName(queueURL string) (string, error) {
 	if queueURL == "" {
 		return "", missing("QueueUrl")
 	}
-	u, err := url.Parse(queueURL)
-	if err != nil {
+	if _, err := url.Parse(queueURL); err != nil {
 		return "", &sqsstore.Error{Code: sqsstore.CodeInvalidParameterValue, Message: fmt.Sprintf("Value %s for parameter QueueUrl is invalid. Reason: Unable to parse.", queueURL)}
 	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) != 2 || parts[0] != c.h.store.AccountID() || parts[1] == "" {
+	name, ok := QueueNameFromURL(queueURL, c.h.store.AccountID())
+	if !ok {
 		return "", &sqsstore.Error{Code: sqsstore.CodeQueueDoesNotExist, Message: "The specified queue does not exist."}
 	}
-	return parts[1], nil
+	return name, nil
+}
+
+// QueueNameFromURL returns the queue name of a queue URL of the account
+// (".../<account>/<name>", whatever the host), as in-process callers holding
+// a URL (such as an sqs:sendMessage task) need for sqsstore.
+func QueueNameFromURL(queueURL, account string) (string, bool) {
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return "", false
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) != 2 || parts[0] != account || parts[1] == "" {
+		return "", false
+	}
+	return parts[1], true
 }
 
 func missing(param string) error {

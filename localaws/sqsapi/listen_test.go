@@ -49,3 +49,21 @@ func TestServeOverListener(t *testing.T) {
 		t.Fatalf("QueueUrl %s, want %s", *out.QueueUrl, want)
 	}
 }
+
+func TestQueueNameFromURL(t *testing.T) {
+	for _, c := range []struct {
+		url, name string
+		ok        bool
+	}{
+		{"http://127.0.0.1:4566/000000000000/mail", "mail", true},
+		{"https://sqs.us-east-1.amazonaws.com/000000000000/mail-dlq", "mail-dlq", true},
+		{"http://127.0.0.1:4566/123456789012/mail", "", false},
+		{"http://127.0.0.1:4566/mail", "", false},
+		{"http://127.0.0.1:4566/000000000000/", "", false},
+	} {
+		name, ok := sqsapi.QueueNameFromURL(c.url, "000000000000")
+		if name != c.name || ok != c.ok {
+			t.Errorf("QueueNameFromURL(%q) = %q, %v", c.url, name, ok)
+		}
+	}
+}
