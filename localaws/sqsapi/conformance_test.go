@@ -83,7 +83,7 @@ func (h *harness) Advance(_ *testing.T, d time.Duration) { h.clock.Advance(d) }
 
 func (h *harness) AwaitWaiting(t *testing.T) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		changed := h.clock.Changed()
 		if h.clock.Pending() > 0 {

@@ -44,7 +44,7 @@ func deadLettered(t *testing.T, s *Store, clock *vclock.Clock, n int) {
 
 func waitMoved(t *testing.T, s *Store, clock *vclock.Clock, want int64, status string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		tasks, err := s.ListMoveTasks(context.Background(), s.QueueARN("dlq"), 1)
 		if err != nil {

@@ -358,7 +358,7 @@ func testEmptyLongPoll(t *testing.T, h Harness) {
 	url := createQueue(t, h, "emptypoll", nil)
 	done := longPoll(t, h, url, 1)
 	h.AwaitWaiting(t)
-	guard := time.After(5 * time.Second)
+	guard := time.After(10 * time.Second)
 	for {
 		select {
 		case out, ok := <-done:
@@ -392,10 +392,11 @@ func testLongPollWake(t *testing.T, h Harness) {
 		if len(out.Messages) != 1 || *out.Messages[0].MessageId != id {
 			t.Fatalf("long poll returned %+v", out.Messages)
 		}
-		if d := time.Since(start); d > time.Second {
+		// The poll waits 20 s; an answer well before that came from the send.
+		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("long poll took %v to see a sent message", d)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("long poll was not woken by a send")
 	}
 }
