@@ -58,6 +58,31 @@ func benchRegistry() *asl.Registry {
 	return reg
 }
 
+// lambdaRegistry binds the same stubs as Lambda functions (JSON bytes in
+// and out), the path a lambda.NewHandler-style handler takes.
+func lambdaRegistry() *asl.Registry {
+	reg := asl.NewRegistry()
+	bind := func(name string, f func(in map[string]any) any) {
+		reg.RegisterLambda(name, asl.LambdaHandlerFunc(func(_ context.Context, p []byte) ([]byte, error) {
+			v, err := asl.DecodeJSON(p)
+			if err != nil {
+				return nil, err
+			}
+			m, _ := v.(map[string]any)
+			return asl.EncodeJSON(f(m))
+		}))
+	}
+	bind("mail-acquire-lock", func(in map[string]any) any {
+		return map[string]any{"acquired": true, "token": fmt.Sprint("lock-", in["mailId"])}
+	})
+	bind("mail-fetch-attachments", func(map[string]any) any {
+		return map[string]any{"count": json.Number("1"), "bytes": json.Number("1024")}
+	})
+	bind("mail-send", func(in map[string]any) any { return map[string]any{"messageId": fmt.Sprint("prov-", in["mailId"])} })
+	bind("mail-release-lock", func(map[string]any) any { return map[string]any{"released": true} })
+	return reg
+}
+
 func BenchmarkMailBatch(b *testing.B) {
 	src, err := os.ReadFile(filepath.Join("..", "..", "shared", "bench", "anchor-als", "mail-batch.asl.json"))
 	if err != nil {
@@ -68,31 +93,37 @@ func BenchmarkMailBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, n := range []int{1, 10, 100} {
-		for _, hist := range []bool{false, true} {
-			name := fmt.Sprintf("n=%d/history=%v", n, hist)
-			b.Run(name, func(b *testing.B) {
-				input := mailRecords(n)
-				opts := asl.Options{Registry: benchRegistry(), Sleep: func(context.Context, time.Duration) error { return nil },
-					UUID: func() string { return "u" }, ExecutionName: "bench"}
-				var events int
-				if hist {
-					opts.Observer = asl.ObserverFunc(func(*asl.Event) { events++ })
-				}
-				var transitions int64
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					res, err := asl.Execute(context.Background(), d, input, opts)
-					if err != nil || res.Status != asl.StatusSucceeded {
-						b.Fatalf("%v %+v", err, res)
+		for _, via := range []string{"handler", "lambda"} {
+			for _, hist := range []bool{false, true} {
+				name := fmt.Sprintf("n=%d/via=%s/history=%v", n, via, hist)
+				b.Run(name, func(b *testing.B) {
+					input := mailRecords(n)
+					reg := benchRegistry()
+					if via == "lambda" {
+						reg = lambdaRegistry()
 					}
-					transitions += res.Transitions
-				}
-				b.StopTimer()
-				secs := b.Elapsed().Seconds()
-				b.ReportMetric(float64(transitions)/secs, "transitions/s")
-				b.ReportMetric(float64(transitions)/float64(b.N), "transitions/op")
-			})
+					opts := asl.Options{Registry: reg, Sleep: func(context.Context, time.Duration) error { return nil },
+						UUID: func() string { return "u" }, ExecutionName: "bench"}
+					var events int
+					if hist {
+						opts.Observer = asl.ObserverFunc(func(*asl.Event) { events++ })
+					}
+					var transitions int64
+					b.ReportAllocs()
+					b.ResetTimer()
+					for b.Loop() {
+						res, err := asl.Execute(context.Background(), d, input, opts)
+						if err != nil || res.Status != asl.StatusSucceeded {
+							b.Fatalf("%v %+v", err, res)
+						}
+						transitions += res.Transitions
+					}
+					b.StopTimer()
+					secs := b.Elapsed().Seconds()
+					b.ReportMetric(float64(transitions)/secs, "transitions/s")
+					b.ReportMetric(float64(transitions)/float64(b.N), "transitions/op")
+				})
+			}
 		}
 	}
 }

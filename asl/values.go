@@ -1,42 +1,23 @@
 package asl
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/mailflow/mailflow/asl/internal/jsonvalue"
 )
 
 // DecodeJSON decodes JSON text into a value tree with exact numbers
 // (json.Number). Trailing data is an error.
-func DecodeJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("invalid JSON: trailing data after value")
-	}
-	return v, nil
-}
+func DecodeJSON(b []byte) (any, error) { return jsonvalue.Decode(b) }
 
-// EncodeJSON renders a value tree as compact JSON without HTML escaping.
-func EncodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	b := buf.Bytes()
-	return b[:len(b)-1], nil
-}
+// EncodeJSON renders a value tree as compact JSON without HTML escaping,
+// objects with sorted keys.
+func EncodeJSON(v any) ([]byte, error) { return jsonvalue.Append(nil, v) }
 
 func mustJSONString(v any) string {
 	b, err := EncodeJSON(v)
