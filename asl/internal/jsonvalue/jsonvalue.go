@@ -50,6 +50,19 @@ func Decode(b []byte) (any, error) {
 	return v, nil
 }
 
+// DecodeFirst parses the first JSON value of b (after optional whitespace)
+// and returns it with the offset just past it; what follows is not read.
+// It suits readers that take the first value and ignore the rest.
+func DecodeFirst(b []byte) (any, int, error) {
+	d := decoder{b: b}
+	d.skip()
+	v, err := d.value()
+	if err != nil {
+		return nil, 0, err
+	}
+	return v, d.i, nil
+}
+
 func (d *decoder) err(msg string) error { return &SyntaxError{Offset: d.i, msg: msg} }
 
 func (d *decoder) skip() {

@@ -98,3 +98,10 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeFirst(t *testing.T) {
+	v, n, err := DecodeFirst([]byte(` {"a":1} trailing`))
+	if err != nil || n != 8 || !reflect.DeepEqual(v, map[string]any{"a": json.Number("1")}) {
+		t.Errorf("got %v %d %v", v, n, err)
+	}
+}
