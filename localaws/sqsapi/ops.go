@@ -253,7 +253,7 @@ func (c *call) sendMessageBatch(req *request) (any, error) {
 
 var systemAttributeNames = []string{"All", "SenderId", "SentTimestamp", "ApproximateReceiveCount",
 	"ApproximateFirstReceiveTimestamp", "AWSTraceHeader", "DeadLetterQueueSourceArn",
-	"SequenceNumber", "MessageDeduplicationId", "MessageGroupId"}
+	"SequenceNumber", "MessageDeduplicationId", "MessageGroupId", "SqsManagedSseEnabled"}
 
 func (c *call) receiveMessage(req *request) (any, error) {
 	name, err := c.queueName(req.QueueUrl)

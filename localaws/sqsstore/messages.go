@@ -173,7 +173,7 @@ func ValidateAttributes(attrs map[string]MessageAttributeValue) (int, error) {
 // each id 1..80 of [A-Za-z0-9_-], all distinct.
 func ValidateBatchIDs(ids []string) error {
 	if len(ids) == 0 {
-		return errorf(CodeEmptyBatchRequest, "There should be at least one SendMessageBatchRequestEntry in the request.")
+		return errorf(CodeEmptyBatchRequest, "There should be at least one entry in the batch request.")
 	}
 	if len(ids) > 10 {
 		return errorf(CodeTooManyEntriesInBatchRequest, "Maximum number of entries per request are 10. You have sent %d.", len(ids))
@@ -312,8 +312,8 @@ func (s *Store) SendBatch(ctx context.Context, queue string, entries []SendBatch
 				total += len(n) + len(v.DataType) + len(v.StringValue) + len(v.BinaryValue)
 			}
 		}
-		if total > q.maximumMessageSize {
-			return errorf(CodeBatchRequestTooLong, "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", q.maximumMessageSize, total)
+		if total > maxBatchBytes {
+			return errorf(CodeBatchRequestTooLong, "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", maxBatchBytes, total)
 		}
 		now := s.now()
 		for _, e := range entries {
@@ -332,6 +332,11 @@ func (s *Store) SendBatch(ctx context.Context, queue string, entries []SendBatch
 	}
 	return out, err
 }
+
+// maxBatchBytes bounds the sum of a SendMessageBatch's messages: SQS's
+// payload limit, whatever the queue's MaximumMessageSize (which bounds each
+// message).
+const maxBatchBytes = 1 << 20
 
 // ---- receipt handles ----
 
@@ -601,8 +606,8 @@ func (s *Store) ChangeVisibility(ctx context.Context, queue, receiptHandle strin
 		qid = q.id
 		return s.changeOne(ctx, tx, q, receiptHandle, timeout)
 	})
-	if err == nil && timeout == 0 {
-		s.signal(qid)
+	if err == nil {
+		s.signal(qid) // long polls recompute when the next message becomes visible
 	}
 	return err
 }

@@ -3,7 +3,9 @@ package sqsstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,6 +139,33 @@ func TestDelayRetentionAndPurge(t *testing.T) {
 	clock.Advance(time.Minute)
 	if err := s.PurgeQueue(ctx, "q"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestBatchLimits(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if err := s.CreateQueue(ctx, "q", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("x", 100_000)
+	var entries []SendBatchEntry
+	for i := range 10 {
+		entries = append(entries, SendBatchEntry{ID: fmt.Sprint("e", i), SendParams: SendParams{Body: body}})
+	}
+	res, err := s.SendBatch(ctx, "q", entries)
+	if err != nil || len(res) != 10 {
+		t.Fatalf("ten 100 kB messages (1,000,000 bytes): %v %v", res, err)
+	}
+	entries[0].Body = strings.Repeat("x", 200_000)
+	if _, err := s.SendBatch(ctx, "q", entries); ErrorCode(err) != CodeBatchRequestTooLong {
+		t.Fatalf("batch over 1 MiB: %v", err)
+	}
+	entries = entries[:2]
+	entries[0].Body = strings.Repeat("x", 262_145)
+	res, err = s.SendBatch(ctx, "q", entries)
+	if err != nil || res[0].Err == nil || res[0].Err.Code != CodeInvalidParameterValue || res[1].Err != nil {
+		t.Fatalf("one entry over the queue's maximum fails alone: %+v %v", res, err)
 	}
 }
 
