@@ -35,7 +35,7 @@ func Start[In, Out any](build Build[In, Out]) {
 	slog.SetDefault(log)
 	h, err := Setup(context.Background(), os.Getenv, log, build)
 	if err != nil {
-		log.Error("start-up failed", slog.String("error", err.Error()))
+		log.Error("start-up failed: check the configuration", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
 	lambda.Start(h)

@@ -68,7 +68,7 @@ func (p Problems) Err() error {
 	if len(p) == 0 {
 		return nil
 	}
-	return fmt.Errorf("configuration: %w", errors.Join(p...))
+	return errors.Join(p...)
 }
 
 // Required returns the variable or records that it is missing.
