@@ -542,10 +542,14 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 		}
 	}
 	if err != nil {
-		if th.branch && st.typ != typeFail {
-			if _, stop := err.(*stopError); !stop {
-				th.emit(EventType(st.typName+"StateAborted"), nil)
-			}
+		stop, isStop := err.(*stopError)
+		switch {
+		case isStop && stop.status == StatusAborted:
+			// the state in flight when the execution (or a failing sibling)
+			// stopped it
+			th.emit(EventType(st.typName+"StateAborted"), nil)
+		case !isStop && th.branch && st.typ != typeFail:
+			th.emit(EventType(st.typName+"StateAborted"), nil)
 		}
 		return nil, "", err
 	}

@@ -288,9 +288,13 @@ func TestCancellationAborts(t *testing.T) {
 		<-c.Done()
 		return nil, c.Err()
 	}))
-	res, err := asl.Execute(ctx, d, []byte(`{}`), newHarness().options(reg))
+	h := newHarness()
+	res, err := asl.Execute(ctx, d, []byte(`{}`), h.options(reg))
 	if err != nil || res.Status != asl.StatusAborted {
 		t.Fatalf("%v %+v", err, res)
+	}
+	if got := h.types(); strings.Join(got[len(got)-2:], " ") != "TaskStateAborted ExecutionAborted" {
+		t.Errorf("events %v", got)
 	}
 }
 
