@@ -5,7 +5,11 @@
 //
 // Usage:
 //
-//	aslconf [-features] [-run SUBSTRING] DIR
+//	aslconf [-features] [-choice] [-validation] [-run SUBSTRING] DIR
+//
+// -choice adds the rows of DIR/choice-cases and -validation the answers of
+// DIR/validation/aws to the lines and the totals; -features prints the pass
+// table per feature tag.
 package main
 
 import (

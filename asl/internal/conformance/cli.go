@@ -14,11 +14,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	features := fs.Bool("features", false, "print a per-feature pass table")
 	run := fs.String("run", "", "only run cases whose id contains this text")
+	choice := fs.Bool("choice", false, "also run the choice-cases rows")
+	validation := fs.Bool("validation", false, "also check the validation/aws answers")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: aslconf [-features] [-run SUBSTRING] DIR")
+		fmt.Fprintln(stderr, "usage: aslconf [-features] [-choice] [-validation] [-run SUBSTRING] DIR")
 		return 2
 	}
 	cases, err := LoadCases(fs.Arg(0))
@@ -42,6 +44,44 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		} else {
 			nf++
 			fmt.Fprintf(stdout, "%s\tfail\t%s\n", c.ID, oneLine(o.Diff))
+		}
+	}
+	if *choice {
+		rows, err := RunChoiceCases(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintln(stderr, "aslconf:", err)
+			return 2
+		}
+		for _, r := range rows {
+			if *run != "" && !strings.Contains(r.ID, *run) {
+				continue
+			}
+			if r.Outcome.Pass {
+				np++
+				fmt.Fprintf(stdout, "choice:%s\tpass\n", r.ID)
+			} else {
+				nf++
+				fmt.Fprintf(stdout, "choice:%s\tfail\t%s\n", r.ID, oneLine(r.Outcome.Diff))
+			}
+		}
+	}
+	if *validation {
+		res, err := RunAWSValidation(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintln(stderr, "aslconf:", err)
+			return 2
+		}
+		for _, r := range res {
+			if *run != "" && !strings.Contains(r.ID, *run) {
+				continue
+			}
+			if r.Matches {
+				np++
+				fmt.Fprintf(stdout, "validation:%s\tpass\n", r.ID)
+			} else {
+				nf++
+				fmt.Fprintf(stdout, "validation:%s\tfail\tAWS %s, Validate %s: %s\n", r.ID, r.Want, r.Got, oneLine(r.Detail))
+			}
 		}
 	}
 	if *features {
