@@ -27,6 +27,9 @@ type devOptions struct {
 	batchWindow            time.Duration
 	sesRate                float64
 	sesQuota               int
+	sesVerified            listFlag
+	visibility             time.Duration
+	maxReceive             int
 	demo, verbose          bool
 }
 
@@ -46,6 +49,10 @@ func (o *devOptions) validate() error {
 		return usagef("--ses-rate %v is negative", o.sesRate)
 	case o.sesQuota < 0:
 		return usagef("--ses-quota %d is negative", o.sesQuota)
+	case o.visibility < time.Second || o.visibility > 12*time.Hour:
+		return usagef("--visibility-timeout %s is outside 1s..12h", o.visibility)
+	case o.maxReceive < 1 || o.maxReceive > 1000:
+		return usagef("--max-receive-count %d is outside 1..1000", o.maxReceive)
 	}
 	return nil
 }
@@ -64,6 +71,9 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.IntVar(&o.mapConcurrency, "map-concurrency", 10, "records of a batch processed at once")
 	fs.Float64Var(&o.sesRate, "ses-rate", 0, "simulated SES maximum send rate per second (0: unlimited)")
 	fs.IntVar(&o.sesQuota, "ses-quota", 0, "simulated SES 24-hour quota (0: unlimited)")
+	fs.Var(&o.sesVerified, "ses-verified", "identity the simulated SES has verified (repeatable; default: all)")
+	fs.DurationVar(&o.visibility, "visibility-timeout", localrt.DefaultVisibilityTimeout, "source queue visibility timeout: how long a failed record waits before it is retried")
+	fs.IntVar(&o.maxReceive, "max-receive-count", localrt.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
 	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
 	fs.BoolVar(&o.verbose, "v", false, "log every task")
 	if _, err := parse(fs, args, 0); err != nil {
@@ -84,7 +94,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		DataDir: o.data, Addr: o.addr, SMTP: o.smtp,
 		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
 		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
-		SES: sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
+		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
+		SESVerified: o.sesVerified, VisibilityTimeout: o.visibility, MaxReceiveCount: o.maxReceive,
 		Log: log,
 		OnExecution: func(e execstore.Execution, items []execstore.Item) {
 			w.printf("%s\n", summarize(e, items))

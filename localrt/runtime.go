@@ -78,10 +78,14 @@ type Config struct {
 	PipeConcurrency   int
 	MapConcurrency    int
 
-	SMTP string        // relay to this SMTP server instead of the outbox
-	SES  sessim.Config // the SES simulator's limits (zero: unlimited)
-	Log  *slog.Logger  // default: discard
-	Now  func() time.Time
+	SMTP string // relay to this SMTP server instead of the outbox
+	// SESVerified lists the identities the SES simulator treats as verified;
+	// empty: all of them. A sender allowed by the contract but missing here
+	// is rejected as SES rejects an unverified identity.
+	SESVerified []string
+	SES         sessim.Config // the SES simulator's limits (zero: unlimited)
+	Log         *slog.Logger  // default: discard
+	Now         func() time.Time
 
 	// OnExecution is called after every execution with its items.
 	OnExecution func(execstore.Execution, []execstore.Item)
@@ -179,6 +183,11 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		}
 	}()
 
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, closerFunc(unlock))
 	if r.queues, err = sqsstore.Open(filepath.Join(cfg.DataDir, "queues.db"), sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account}); err != nil {
 		return nil, err
 	}
@@ -195,6 +204,11 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		return nil, err
 	} else if n > 0 {
 		cfg.Log.Warn("executions interrupted by the last shutdown marked ABORTED; their messages return to the queue", "count", n)
+	}
+	if n, err := r.locks.ReleaseAll(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		cfg.Log.Warn("leases held by executions of the previous process released", "count", n)
 	}
 	if r.bucket, err = s3local.Open(filepath.Join(cfg.DataDir, "s3"), cfg.Bucket); err != nil {
 		return nil, err
@@ -224,7 +238,14 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		}
 		delivery = r.outbox
 	}
-	if r.ses, err = sessim.New(delivery, cfg.SES); err != nil {
+	sesCfg := cfg.SES
+	if len(cfg.SESVerified) > 0 {
+		sesCfg.VerifiedIdentities = cfg.SESVerified
+	}
+	if sesCfg.Now == nil {
+		sesCfg.Now = cfg.Now
+	}
+	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
 		return nil, err
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,23 @@ func TestMailGoesThrough(t *testing.T) {
 	if len(b) == 0 {
 		t.Fatal("empty .eml")
 	}
+}
+
+func TestOneRuntimePerDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	rt, err := localrt.Start(context.Background(), localrt.Config{DataDir: dir, Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := localrt.Start(context.Background(), localrt.Config{DataDir: dir, Addr: "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "already using") {
+		t.Fatalf("a second runtime on the same directory: %v", err)
+	}
+	if err := rt.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rt, err = localrt.Start(context.Background(), localrt.Config{DataDir: dir, Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("restart after a clean stop: %v", err)
+	}
+	rt.Close(context.Background())
 }

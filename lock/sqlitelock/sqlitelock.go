@@ -210,3 +210,19 @@ func get(ctx context.Context, q querier, mailID string) (*lock.Record, error) {
 	r.LeaseUntil, r.SentAt, r.ExpiresAt = timeOf(lease), timeOf(sent), timeOf(expires)
 	return &r, nil
 }
+
+// ReleaseAll deletes every SENDING record and returns how many there were.
+// The local runtime calls it at start-up: it is the only process using the
+// table, so every lease still held belongs to an execution that died with
+// the previous process, and waiting for those leases to run out would only
+// delay the redelivered messages. A mail whose send was accepted just
+// before the crash may then go out again: the same crash window a lease
+// expiry leads to, only sooner.
+func (t *Table) ReleaseAll(ctx context.Context) (int, error) {
+	res, err := t.db.ExecContext(ctx, `DELETE FROM locks WHERE status = ?`, string(lock.Sending))
+	if err != nil {
+		return 0, fmt.Errorf("sqlitelock: release all: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
