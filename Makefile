@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: test unit lint fmt bench fuzz
+.PHONY: test unit lint fmt bench fuzz synth
 
 ## test: lint, then every test (Node tools are installed on first use)
 test: lint unit
@@ -33,3 +33,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## synth: the CDK cloud assembly in cdk.out/, offline (no AWS credentials,
+## no network), for SYNTH_CONFIG with the task zips in build/lambda/
+SYNTH_CONFIG ?= infra/mailflow.example.json
+synth:
+	rm -rf cdk.out
+	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"config":"$(SYNTH_CONFIG)","lambdaDir":"build/lambda"}' $(GO) run ./infra/app
+	@echo "cdk.out/: $$(ls cdk.out/*.template.json)"

@@ -1,0 +1,179 @@
+package infra
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awschatbot"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// sesReputationPeriodSeconds is the period of the SES reputation alarms:
+// the bounce and complaint rates are account-wide ratios SES publishes
+// every few minutes at most, so a shorter period only adds missing data.
+const sesReputationPeriodSeconds = 3600
+
+func (p *mailPipeline) buildAlarms() {
+	cfg := p.cfg
+	key := awskms.NewKey(p.Construct, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
+		Description:       jsii.String("mailflow alarm topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     p.removalPolicy(),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
+	})
+	// CloudWatch publishes alarm notifications to the encrypted topic.
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()}},
+	}), nil)
+	p.topic = awssns.NewTopic(p.Construct, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("mailflow alarms"),
+		MasterKey:   key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	action := awscloudwatchactions.NewSnsAction(p.topic)
+	period := awscdk.Duration_Seconds(jsii.Number(cfg.Alarms.PeriodSeconds))
+
+	add := func(id, description string, metric awscloudwatch.IMetric, threshold float64, periods float64) {
+		alarm := awscloudwatch.NewAlarm(p.Construct, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(periods),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		alarm.AddAlarmAction(action)
+		alarm.AddOkAction(action)
+		p.alarms = append(p.alarms, alarm)
+	}
+	maxOver := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}
+	sumOver := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}
+
+	add("DeadLetterAlarm", "Mail was dead-lettered: inspect the DLQ messages' mailflow.error attributes.",
+		p.dlq.MetricApproximateNumberOfMessagesVisible(maxOver), float64(cfg.Alarms.DeadLetterMessages), 1)
+	add("OldestMessageAlarm", fmt.Sprintf("The oldest queued mail waited %d s or more: the pipe is stalled or sending is throttled.", cfg.Alarms.OldestMessageAgeSeconds),
+		p.queue.MetricApproximateAgeOfOldestMessage(maxOver), float64(cfg.Alarms.OldestMessageAgeSeconds), 1)
+	add("ExecutionsFailedAlarm", "Executions failed: the whole batch returns to the queue.",
+		p.stateMachine.MetricFailed(sumOver), float64(cfg.Alarms.ExecutionsFailed), 1)
+	add("ExecutionsTimedOutAlarm", "Executions timed out: the whole batch returns to the queue.",
+		p.stateMachine.MetricTimedOut(sumOver), float64(cfg.Alarms.ExecutionsTimedOut), 1)
+	for _, spec := range taskSpecs {
+		fn := p.functions[spec.name]
+		add(spec.id+"ErrorsAlarm", "The "+spec.name+" task returned errors (mail errors included: a burst means something systematic).",
+			fn.MetricErrors(sumOver), float64(cfg.Alarms.TaskErrors), 1)
+		add(spec.id+"ThrottlesAlarm", "The "+spec.name+" task was throttled by Lambda.",
+			fn.MetricThrottles(sumOver), float64(cfg.Alarms.TaskThrottles), 1)
+	}
+	add("BounceRateAlarm", "The SES account's bounce rate is high: SES reviews accounts at 5% and may pause sending at 10%.",
+		sesMetric("Reputation.BounceRate"), cfg.Alarms.BounceRate, 1)
+	add("ComplaintRateAlarm", "The SES account's complaint rate is high: SES reviews accounts at 0.1% and may pause sending at 0.5%.",
+		sesMetric("Reputation.ComplaintRate"), cfg.Alarms.ComplaintRate, 1)
+
+	if cfg.Chatbot != nil {
+		awschatbot.NewSlackChannelConfiguration(p.Construct, jsii.String("Slack"), &awschatbot.SlackChannelConfigurationProps{
+			SlackChannelConfigurationName: awscdk.Fn_Join(jsii.String("-"), &[]*string{awscdk.Aws_STACK_NAME(), jsii.String("alarms")}),
+			SlackWorkspaceId:              jsii.String(cfg.Chatbot.SlackWorkspaceID),
+			SlackChannelId:                jsii.String(cfg.Chatbot.SlackChannelID),
+			NotificationTopics:            &[]awssns.ITopic{p.topic},
+			GuardrailPolicies: &[]awsiam.IManagedPolicy{
+				awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("CloudWatchReadOnlyAccess")),
+			},
+		})
+	}
+}
+
+func sesMetric(name string) awscloudwatch.IMetric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:  jsii.String("AWS/SES"),
+		MetricName: jsii.String(name),
+		Statistic:  jsii.String("Maximum"),
+		Period:     awscdk.Duration_Seconds(jsii.Number(sesReputationPeriodSeconds)),
+	})
+}
+
+func (p *mailPipeline) buildDashboard() {
+	period := awscdk.Duration_Minutes(jsii.Number(1))
+	sum := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}
+	maxOf := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}
+	p99 := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("p99")}
+	graph := func(title string, left []awscloudwatch.IMetric, right []awscloudwatch.IMetric) awscloudwatch.IWidget {
+		props := &awscloudwatch.GraphWidgetProps{Title: jsii.String(title), Width: jsii.Number(8), Height: jsii.Number(6), Left: &left}
+		if right != nil {
+			props.Right = &right
+		}
+		return awscloudwatch.NewGraphWidget(props)
+	}
+	pipeMetric := func(name string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("AWS/EventBridge/Pipes"), MetricName: jsii.String(name),
+			DimensionsMap: &map[string]*string{"PipeName": p.pipe.Ref()},
+			Period:        period, Statistic: jsii.String("Sum"),
+		})
+	}
+	sesSum := func(name string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("AWS/SES"), MetricName: jsii.String(name), Period: period, Statistic: jsii.String("Sum"),
+		})
+	}
+	var invocations, errs, throttles, durations []awscloudwatch.IMetric
+	for _, spec := range taskSpecs {
+		fn := p.functions[spec.name]
+		label := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum"), Label: jsii.String(spec.name)}
+		invocations = append(invocations, fn.MetricInvocations(label))
+		errs = append(errs, fn.MetricErrors(label))
+		throttles = append(throttles, fn.MetricThrottles(label))
+		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("p99"), Label: jsii.String(spec.name + " p99")}))
+	}
+	alarmRefs := make([]interfacesawscloudwatch.IAlarmRef, len(p.alarms))
+	for i, a := range p.alarms {
+		alarmRefs[i] = a
+	}
+	p.dashboard = awscloudwatch.NewDashboard(p.Construct, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
+		Widgets: &[]*[]awscloudwatch.IWidget{
+			{
+				awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
+					Title: jsii.String("mailflow alarms"), Alarms: &alarmRefs, Width: jsii.Number(24), Height: jsii.Number(4),
+				}),
+			},
+			{
+				graph("Source queue", []awscloudwatch.IMetric{
+					p.queue.MetricNumberOfMessagesSent(sum), p.queue.MetricNumberOfMessagesDeleted(sum),
+					p.queue.MetricApproximateNumberOfMessagesVisible(maxOf),
+				}, []awscloudwatch.IMetric{p.queue.MetricApproximateAgeOfOldestMessage(maxOf)}),
+				graph("Dead-letter queue", []awscloudwatch.IMetric{
+					p.dlq.MetricApproximateNumberOfMessagesVisible(maxOf), p.dlq.MetricNumberOfMessagesSent(sum),
+				}, nil),
+				graph("Pipe", []awscloudwatch.IMetric{
+					pipeMetric("Invocations"), pipeMetric("ExecutionFailed"), pipeMetric("TargetStageFailed"),
+				}, nil),
+			},
+			{
+				graph("Executions", []awscloudwatch.IMetric{
+					p.stateMachine.MetricStarted(sum), p.stateMachine.MetricSucceeded(sum),
+					p.stateMachine.MetricFailed(sum), p.stateMachine.MetricTimedOut(sum),
+				}, []awscloudwatch.IMetric{p.stateMachine.MetricTime(p99)}),
+				graph("Task invocations and errors", invocations, errs),
+				graph("Task duration p99 and throttles", durations, throttles),
+			},
+			{
+				graph("SES sending", []awscloudwatch.IMetric{
+					sesSum("Send"), sesSum("Delivery"), sesSum("Bounce"), sesSum("Complaint"), sesSum("Reject"),
+				}, nil),
+				graph("SES reputation", []awscloudwatch.IMetric{
+					sesMetric("Reputation.BounceRate"), sesMetric("Reputation.ComplaintRate"),
+				}, nil),
+			},
+		},
+	})
+}

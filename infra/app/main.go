@@ -1,0 +1,69 @@
+// Command app is the mailflow CDK app: it builds one stack, described by a
+// configuration file (see package infra/config), with the task code from
+// the zips `make lambdas` writes.
+//
+// The configuration file is the CDK context value "config" (`npx cdk
+// deploy -c config=mailflow.json`) or, failing that, the environment
+// variable MAILFLOW_CONFIG; there is deliberately no default, so the
+// example configuration is never deployed by accident. The zips are read
+// from the context value "lambdaDir" (default build/lambda).
+//
+// Run by the CDK CLI (cdk.json) or directly with CDK_OUTDIR set, as
+// `make synth` does: synthesis needs no AWS credentials and no network.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mailflow/mailflow/infra"
+	"github.com/mailflow/mailflow/infra/config"
+)
+
+func main() {
+	err := run()
+	jsii.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow app:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	app := awscdk.NewApp(nil)
+	path := contextString(app, "config")
+	if path == "" {
+		path = os.Getenv("MAILFLOW_CONFIG")
+	}
+	if path == "" {
+		return fmt.Errorf("no configuration: pass -c config=<file.json> (or set MAILFLOW_CONFIG); infra/mailflow.example.json shows every field")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	dir := contextString(app, "lambdaDir")
+	if dir == "" {
+		dir = "build/lambda"
+	}
+	code, err := infra.ZipCode(dir)
+	if err != nil {
+		return err
+	}
+	if _, _, err := infra.NewMailflowStack(app, &infra.MailflowStackProps{Config: cfg, Code: code}); err != nil {
+		return err
+	}
+	app.Synth(nil)
+	return nil
+}
+
+func contextString(app awscdk.App, key string) string {
+	v := app.Node().TryGetContext(jsii.String(key))
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}

@@ -1,0 +1,465 @@
+package infra
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awspipes"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mailflow/mailflow/infra/config"
+	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// LockKey and LockTTLAttribute are the lock table's partition key and TTL
+// attribute (see lock/dynamolock).
+const (
+	LockKey          = "mailId"
+	LockTTLAttribute = "expiresAt"
+)
+
+// DeadLetterRetentionDays is the dead-letter queue's retention.
+const DeadLetterRetentionDays = config.DeadLetterRetentionDays
+
+// MailPipeline is the deployed pipeline: its resources, for a team that
+// wants to grant its producers access or add its own alarms.
+type MailPipeline interface {
+	constructs.Construct
+	// Queue is the source queue producers send mail to.
+	Queue() awssqs.IQueue
+	DeadLetterQueue() awssqs.IQueue
+	// Bucket holds attachments (under the attachment prefix) and staged
+	// MIME messages (under the staging prefix).
+	Bucket() awss3.IBucket
+	LockTable() awsdynamodb.ITable
+	// Function returns the task function by name (see [Tasks]), nil for an
+	// unknown name.
+	Function(task string) awslambda.IFunction
+	StateMachine() awsstepfunctions.IStateMachine
+	Pipe() awspipes.CfnPipe
+	AlarmTopic() awssns.ITopic
+	Alarms() []awscloudwatch.IAlarm
+	Dashboard() awscloudwatch.Dashboard
+}
+
+// MailPipelineProps configure a [MailPipeline].
+type MailPipelineProps struct {
+	// Config is the deployment configuration; it is validated again before
+	// anything is built.
+	Config *config.Config
+	// Code is the code of each task function, keyed by task name
+	// ([TaskAcquireLock], ...): all four, nothing else. See [ZipCode].
+	Code map[string]awslambda.Code
+}
+
+// Validate checks the props, reporting every problem.
+func (p *MailPipelineProps) Validate() error {
+	if p == nil {
+		return errors.New("props are required")
+	}
+	var errs []error
+	if p.Config == nil {
+		errs = append(errs, errors.New("props.Config is required"))
+	} else if err := p.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateCode(p.Code); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+type mailPipeline struct {
+	constructs.Construct
+	cfg          *config.Config
+	queue        awssqs.Queue
+	dlq          awssqs.Queue
+	bucket       awss3.Bucket
+	table        awsdynamodb.Table
+	functions    map[string]awslambda.Function
+	stateMachine awsstepfunctions.StateMachine
+	pipe         awspipes.CfnPipe
+	topic        awssns.Topic
+	alarms       []awscloudwatch.IAlarm
+	dashboard    awscloudwatch.Dashboard
+}
+
+func (p *mailPipeline) Queue() awssqs.IQueue                         { return p.queue }
+func (p *mailPipeline) DeadLetterQueue() awssqs.IQueue               { return p.dlq }
+func (p *mailPipeline) Bucket() awss3.IBucket                        { return p.bucket }
+func (p *mailPipeline) LockTable() awsdynamodb.ITable                { return p.table }
+func (p *mailPipeline) StateMachine() awsstepfunctions.IStateMachine { return p.stateMachine }
+func (p *mailPipeline) Pipe() awspipes.CfnPipe                       { return p.pipe }
+func (p *mailPipeline) AlarmTopic() awssns.ITopic                    { return p.topic }
+func (p *mailPipeline) Alarms() []awscloudwatch.IAlarm               { return p.alarms }
+func (p *mailPipeline) Dashboard() awscloudwatch.Dashboard           { return p.dashboard }
+
+func (p *mailPipeline) Function(task string) awslambda.IFunction {
+	if fn, ok := p.functions[task]; ok {
+		return fn
+	}
+	return nil
+}
+
+// NewMailPipeline validates props and, only when they are valid, adds the
+// pipeline to scope.
+func NewMailPipeline(scope constructs.Construct, id string, props *MailPipelineProps) (MailPipeline, error) {
+	if err := props.Validate(); err != nil {
+		return nil, fmt.Errorf("MailPipeline %s: %w", id, err)
+	}
+	definition, err := renderDefinition(props.Config)
+	if err != nil {
+		return nil, fmt.Errorf("MailPipeline %s: %w", id, err)
+	}
+	p := &mailPipeline{
+		Construct: constructs.NewConstruct(scope, jsii.String(id)),
+		cfg:       props.Config,
+		functions: map[string]awslambda.Function{},
+	}
+	p.buildStorage()
+	p.buildFunctions(props.Code)
+	p.buildStateMachine(definition)
+	p.buildPipe()
+	p.buildAlarms()
+	p.buildDashboard()
+	p.addNagSuppressions()
+	return p, nil
+}
+
+func (p *mailPipeline) removalPolicy() awscdk.RemovalPolicy {
+	if p.cfg.RetainOnDelete {
+		return awscdk.RemovalPolicy_RETAIN
+	}
+	return awscdk.RemovalPolicy_DESTROY
+}
+
+func (p *mailPipeline) buildStorage() {
+	cfg := p.cfg
+	p.dlq = awssqs.NewQueue(p.Construct, jsii.String("DeadLetterQueue"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
+		RemovalPolicy:   p.removalPolicy(),
+	})
+	p.queue = awssqs.NewQueue(p.Construct, jsii.String("Queue"), &awssqs.QueueProps{
+		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:          jsii.Bool(true),
+		VisibilityTimeout:   awscdk.Duration_Seconds(jsii.Number(cfg.Queue.VisibilityTimeoutSeconds)),
+		RetentionPeriod:     awscdk.Duration_Days(jsii.Number(cfg.Queue.RetentionDays)),
+		MaxMessageSizeBytes: jsii.Number(cfg.Queue.MaxMessageSizeBytes),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{
+			Queue:           p.dlq,
+			MaxReceiveCount: jsii.Number(cfg.Queue.MaxReceiveCount),
+		},
+		RemovalPolicy: p.removalPolicy(),
+	})
+
+	p.bucket = awss3.NewBucket(p.Construct, jsii.String("Bucket"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		MinimumTLSVersion: jsii.Number(1.2),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		Versioned:         jsii.Bool(false),
+		LifecycleRules: &[]*awss3.LifecycleRule{
+			{
+				Id:         jsii.String("expire-attachments"),
+				Prefix:     jsii.String(cfg.Storage.AttachmentPrefix),
+				Expiration: awscdk.Duration_Days(jsii.Number(cfg.Storage.AttachmentRetentionDays)),
+			},
+			{
+				Id:         jsii.String("expire-staging"),
+				Prefix:     jsii.String(cfg.Storage.StagingPrefix),
+				Expiration: awscdk.Duration_Days(jsii.Number(cfg.Storage.StagingRetentionDays)),
+			},
+			{
+				Id:                                  jsii.String("abort-incomplete-uploads"),
+				AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+			},
+		},
+		RemovalPolicy: p.removalPolicy(),
+	})
+
+	p.table = awsdynamodb.NewTable(p.Construct, jsii.String("LockTable"), &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(LockKey), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String(LockTTLAttribute),
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		RemovalPolicy: p.removalPolicy(),
+	})
+}
+
+// environment is what every task function is configured with: the same
+// variables for all four (each task reads what it needs, and they share one
+// loader, internal/taskkit).
+func (p *mailPipeline) environment() map[string]*string {
+	cfg := p.cfg
+	lease := time.Duration(cfg.Lock.LeaseSeconds) * time.Second
+	retention := time.Duration(cfg.Lock.RetentionDays) * 24 * time.Hour
+	env := map[string]*string{
+		taskkit.EnvLockTable:        p.table.TableName(),
+		taskkit.EnvLease:            jsii.String(lease.String()),
+		taskkit.EnvRetention:        jsii.String(retention.String()),
+		taskkit.EnvBucket:           p.bucket.BucketName(),
+		taskkit.EnvAttachmentPrefix: jsii.String(cfg.Storage.AttachmentPrefix),
+		taskkit.EnvStagingPrefix:    jsii.String(cfg.Storage.StagingPrefix),
+		taskkit.EnvMaxBodyBytes:     jsii.String(strconv.Itoa(cfg.Queue.MaxMessageSizeBytes)),
+		taskkit.EnvAllowedSenders:   jsii.String(strings.Join(cfg.SES.AllowedFrom, ",")),
+	}
+	if cfg.SES.DefaultFrom != "" {
+		env[taskkit.EnvDefaultSender] = jsii.String(cfg.SES.DefaultFrom)
+	}
+	if cfg.SES.ConfigurationSet != "" {
+		env[taskkit.EnvConfigurationSet] = jsii.String(cfg.SES.ConfigurationSet)
+	}
+	if cfg.SES.MaxSendRate > 0 {
+		env[EnvMaxSendRate] = jsii.String(strconv.FormatFloat(cfg.SES.MaxSendRate, 'f', -1, 64))
+	}
+	return env
+}
+
+func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
+	env := p.environment()
+	for _, spec := range taskSpecs {
+		logs := p.logGroup(spec.id+"Logs", nil)
+		role := awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+			Description: jsii.String("mailflow " + spec.name + " task"),
+		})
+		logs.GrantWrite(role)
+		for _, st := range p.taskStatements(spec.name) {
+			role.AddToPrincipalPolicy(st)
+		}
+		p.functions[spec.name] = awslambda.NewFunction(p.Construct, jsii.String(spec.id), &awslambda.FunctionProps{
+			Description:           jsii.String(spec.description),
+			Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture:          awslambda.Architecture_ARM_64(),
+			Handler:               jsii.String("bootstrap"),
+			Code:                  code[spec.name],
+			MemorySize:            jsii.Number(spec.memoryMiB),
+			Timeout:               awscdk.Duration_Seconds(jsii.Number(spec.timeoutSeconds)),
+			Tracing:               awslambda.Tracing_ACTIVE,
+			LoggingFormat:         awslambda.LoggingFormat_JSON,
+			ApplicationLogLevelV2: awslambda.ApplicationLogLevel(p.cfg.Logs.LambdaLevel),
+			SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
+			LogGroup:              logs,
+			Role:                  role,
+			Environment:           &env,
+		})
+	}
+}
+
+// taskStatements are the permissions of one task, beyond writing its own
+// log group and X-Ray (which CDK adds for active tracing).
+func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
+	cfg := p.cfg
+	table := []*string{p.table.TableArn()}
+	switch task {
+	case TaskAcquireLock:
+		return []awsiam.PolicyStatement{
+			statement("LockAcquire", []string{"dynamodb:PutItem", "dynamodb:GetItem"}, table, nil),
+		}
+	case TaskFetchAttachments:
+		return []awsiam.PolicyStatement{
+			// Without s3:ListBucket S3 answers a missing key with 403,
+			// which the task would have to report as forbidden rather
+			// than missing. It reveals key names, not contents.
+			statement("TellMissingAttachments", []string{"s3:ListBucket"}, []*string{p.bucket.BucketArn()}, nil),
+			statement("ReadAttachments", []string{"s3:GetObject"},
+				[]*string{p.bucket.ArnForObjects(jsii.String(cfg.Storage.AttachmentPrefix + "*"))}, nil),
+			statement("WriteStaging", []string{"s3:PutObject"},
+				[]*string{p.bucket.ArnForObjects(jsii.String(cfg.Storage.StagingPrefix + "*"))}, nil),
+		}
+	case TaskSend:
+		var ses []*string
+		stack := awscdk.Stack_Of(p.Construct)
+		for _, id := range cfg.SES.Identities {
+			ses = append(ses, stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("ses"), Resource: jsii.String("identity"),
+				ResourceName: jsii.String(id), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+			}))
+		}
+		if cfg.SES.ConfigurationSet != "" {
+			ses = append(ses, stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("ses"), Resource: jsii.String("configuration-set"),
+				ResourceName: jsii.String(cfg.SES.ConfigurationSet), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+			}))
+		}
+		return []awsiam.PolicyStatement{
+			statement("ReadStaging", []string{"s3:GetObject"},
+				[]*string{p.bucket.ArnForObjects(jsii.String(cfg.Storage.StagingPrefix + "*"))}, nil),
+			statement("SendMail", []string{"ses:SendEmail", "ses:SendRawEmail"}, ses, map[string]any{
+				"StringLike": map[string]any{"ses:FromAddress": fromAddressPatterns(cfg.SES.AllowedFrom)},
+			}),
+			statement("LockMarkSent", []string{"dynamodb:UpdateItem", "dynamodb:GetItem"}, table, nil),
+		}
+	case TaskReleaseLock:
+		return []awsiam.PolicyStatement{
+			statement("LockRelease", []string{"dynamodb:DeleteItem", "dynamodb:GetItem"}, table, nil),
+		}
+	}
+	panic("infra: no permissions for task " + task)
+}
+
+// fromAddressPatterns turns allowed senders into ses:FromAddress patterns:
+// an address as itself, a domain as any address at it. IAM's StringLike is
+// case-sensitive, so they are lower-cased like the addresses the tasks send
+// from.
+func fromAddressPatterns(allowed []string) []*string {
+	var out []*string
+	for _, a := range allowed {
+		a = strings.ToLower(a)
+		if !strings.Contains(a, "@") {
+			a = "*@" + a
+		}
+		out = append(out, jsii.String(a))
+	}
+	return out
+}
+
+func statement(sid string, actions []string, resources []*string, conditions map[string]any) awsiam.PolicyStatement {
+	props := &awsiam.PolicyStatementProps{
+		Sid:       jsii.String(sid),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}
+	if conditions != nil {
+		props.Conditions = &conditions
+	}
+	return awsiam.NewPolicyStatement(props)
+}
+
+// logGroup creates a log group with the configured retention; name, when
+// given, is its name.
+func (p *mailPipeline) logGroup(id string, name *string) awslogs.LogGroup {
+	return awslogs.NewLogGroup(p.Construct, jsii.String(id), &awslogs.LogGroupProps{
+		LogGroupName:  name,
+		Retention:     retentionDays[p.cfg.Logs.RetentionDays],
+		RemovalPolicy: p.removalPolicy(),
+	})
+}
+
+// vendedLogGroupName is a name under /aws/vendedlogs/<service>/ that is new
+// for every stack created (it ends with the stack id's GUID), so a log
+// group retained from a deleted stack never blocks a new one.
+func vendedLogGroupName(service, suffix string) *string {
+	guid := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), awscdk.Aws_STACK_ID(), nil))
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("/aws/vendedlogs/" + service + "/"), awscdk.Aws_STACK_NAME(), jsii.String("-" + suffix + "-"), guid,
+	})
+}
+
+func (p *mailPipeline) buildStateMachine(definition string) {
+	cfg := p.cfg
+	role := awsiam.NewRole(p.Construct, jsii.String("StateMachineRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), nil),
+		Description: jsii.String("mailflow state machine"),
+	})
+	var fnArns []*string
+	subs := map[string]*string{workflow.PlaceholderDeadLetterQueue: p.dlq.QueueUrl()}
+	for _, spec := range taskSpecs {
+		arn := p.functions[spec.name].FunctionArn()
+		fnArns = append(fnArns, arn)
+		subs[spec.placeholder] = arn
+	}
+	role.AddToPrincipalPolicy(statement("InvokeTasks", []string{"lambda:InvokeFunction"}, fnArns, nil))
+	role.AddToPrincipalPolicy(statement("DeadLetter", []string{"sqs:SendMessage"}, []*string{p.dlq.QueueArn()}, nil))
+
+	var logs *awsstepfunctions.LogOptions
+	if cfg.Workflow.LogLevel != "OFF" {
+		logs = &awsstepfunctions.LogOptions{
+			Destination:          p.logGroup("StateMachineLogs", vendedLogGroupName("states", "mail")),
+			Level:                awsstepfunctions.LogLevel(cfg.Workflow.LogLevel),
+			IncludeExecutionData: jsii.Bool(cfg.Workflow.IncludeExecutionData),
+		}
+	}
+	p.stateMachine = awsstepfunctions.NewStateMachine(p.Construct, jsii.String("StateMachine"), &awsstepfunctions.StateMachineProps{
+		StateMachineType:        awsstepfunctions.StateMachineType_EXPRESS,
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(definition)),
+		DefinitionSubstitutions: &subs,
+		TracingEnabled:          jsii.Bool(true),
+		Logs:                    logs,
+		Role:                    role,
+		RemovalPolicy:           awscdk.RemovalPolicy_DESTROY,
+	})
+}
+
+func (p *mailPipeline) buildPipe() {
+	cfg := p.cfg
+	role := awsiam.NewRole(p.Construct, jsii.String("PipeRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewPrincipalWithConditions(
+			awsiam.NewServicePrincipal(jsii.String("pipes.amazonaws.com"), nil),
+			&map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()}},
+		),
+		Description: jsii.String("mailflow pipe: source queue to state machine"),
+	})
+	role.AddToPrincipalPolicy(statement("ConsumeSourceQueue", []string{
+		"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+	}, []*string{p.queue.QueueArn()}, nil))
+	role.AddToPrincipalPolicy(statement("StartExecution", []string{"states:StartSyncExecution"},
+		[]*string{p.stateMachine.StateMachineArn()}, nil))
+
+	var logConfig *awspipes.CfnPipe_PipeLogConfigurationProperty
+	if cfg.Pipe.LogLevel != "OFF" {
+		logs := p.logGroup("PipeLogs", vendedLogGroupName("pipes", "mail"))
+		logs.GrantWrite(role)
+		logConfig = &awspipes.CfnPipe_PipeLogConfigurationProperty{
+			Level: jsii.String(cfg.Pipe.LogLevel),
+			CloudwatchLogsLogDestination: &awspipes.CfnPipe_CloudwatchLogsLogDestinationProperty{
+				LogGroupArn: logs.LogGroupArn(),
+			},
+		}
+	}
+	p.pipe = awspipes.NewCfnPipe(p.Construct, jsii.String("Pipe"), &awspipes.CfnPipeProps{
+		Description:  jsii.String("mailflow: SQS mail batches to the Express state machine, synchronously"),
+		DesiredState: jsii.String("RUNNING"),
+		RoleArn:      role.RoleArn(),
+		Source:       p.queue.QueueArn(),
+		SourceParameters: &awspipes.CfnPipe_PipeSourceParametersProperty{
+			SqsQueueParameters: &awspipes.CfnPipe_PipeSourceSqsQueueParametersProperty{
+				BatchSize:                      jsii.Number(cfg.Pipe.BatchSize),
+				MaximumBatchingWindowInSeconds: jsii.Number(cfg.Pipe.BatchWindowSeconds),
+			},
+		},
+		Target: p.stateMachine.StateMachineArn(),
+		TargetParameters: &awspipes.CfnPipe_PipeTargetParametersProperty{
+			StepFunctionStateMachineParameters: &awspipes.CfnPipe_PipeTargetStateMachineParametersProperty{
+				InvocationType: jsii.String("REQUEST_RESPONSE"),
+			},
+		},
+		LogConfiguration: logConfig,
+	})
+	// The pipe checks its role's access when it is created: create the
+	// policies first.
+	p.pipe.Node().AddDependency(role)
+}
+
+// retentionDays maps the values config accepts to CDK's enum.
+var retentionDays = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,
+	7: awslogs.RetentionDays_ONE_WEEK, 14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS, 120: awslogs.RetentionDays_FOUR_MONTHS,
+	150: awslogs.RetentionDays_FIVE_MONTHS, 180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS, 731: awslogs.RetentionDays_TWO_YEARS,
+	1096: awslogs.RetentionDays_THREE_YEARS, 1827: awslogs.RetentionDays_FIVE_YEARS, 2192: awslogs.RetentionDays_SIX_YEARS,
+	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS, 3288: awslogs.RetentionDays_NINE_YEARS,
+	3653: awslogs.RetentionDays_TEN_YEARS,
+}

@@ -1,0 +1,131 @@
+package infra_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mailflow/mailflow/infra"
+	"github.com/mailflow/mailflow/infra/config"
+)
+
+// TestPropsRejected: invalid props are reported together and nothing is
+// added to the scope.
+func TestPropsRejected(t *testing.T) {
+	good, err := config.Parse([]byte(mainConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := *good
+	bad.Queue.VisibilityTimeoutSeconds = 100
+	bad.SES.AllowedFrom = nil
+	code := testCode(t)
+	partial := map[string]awslambda.Code{infra.TaskSend: code[infra.TaskSend], "mailer": code[infra.TaskSend]}
+
+	cases := []struct {
+		name  string
+		props *infra.MailPipelineProps
+		want  []string
+	}{
+		{"nil props", nil, []string{"props are required"}},
+		{"no config", &infra.MailPipelineProps{Code: code}, []string{"Config is required"}},
+		{"invalid config and code", &infra.MailPipelineProps{Config: &bad, Code: partial}, []string{
+			"queue.visibilityTimeoutSeconds", "ses.allowedFrom",
+			`Code["acquire-lock"] is missing`, `Code["fetch-attachments"] is missing`, `Code["release-lock"] is missing`,
+			`Code["mailer"] is not a task`,
+		}},
+		{"no code", &infra.MailPipelineProps{Config: good}, []string{`Code["send"] is missing`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Test"), nil)
+			p, err := infra.NewMailPipeline(stack, "Mail", tc.props)
+			if err == nil || p != nil {
+				t.Fatalf("accepted: %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if n := len(*stack.Node().Children()); n != 0 {
+				t.Errorf("%d constructs were added before validation failed", n)
+			}
+		})
+	}
+
+	stack, pipeline, err := infra.NewMailflowStack(awscdk.NewApp(nil), &infra.MailflowStackProps{Config: &bad, Code: code})
+	if err == nil || stack != nil || pipeline != nil || !strings.Contains(err.Error(), "ses.allowedFrom") {
+		t.Errorf("stack with an invalid config: %v", err)
+	}
+	if _, _, err := infra.NewMailflowStack(awscdk.NewApp(nil), nil); err == nil {
+		t.Error("stack without props accepted")
+	}
+}
+
+func TestZipCode(t *testing.T) {
+	dir := t.TempDir()
+	for _, task := range []string{infra.TaskAcquireLock, infra.TaskSend} {
+		if err := os.WriteFile(filepath.Join(dir, task+".zip"), []byte("PK"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A directory where a zip should be does not count.
+	if err := os.Mkdir(filepath.Join(dir, infra.TaskReleaseLock+".zip"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := infra.ZipCode(dir)
+	if err == nil {
+		t.Fatal("missing zips accepted")
+	}
+	for _, want := range []string{
+		filepath.Join(dir, "fetch-attachments.zip"), filepath.Join(dir, "release-lock.zip"), "make lambdas",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "send.zip") {
+		t.Errorf("error names a zip that exists: %v", err)
+	}
+
+	if err := os.Remove(filepath.Join(dir, infra.TaskReleaseLock+".zip")); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{infra.TaskFetchAttachments, infra.TaskReleaseLock} {
+		if err := os.WriteFile(filepath.Join(dir, task+".zip"), []byte("PK"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, err := infra.ZipCode(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code) != 4 {
+		t.Errorf("%d code entries", len(code))
+	}
+	for _, task := range infra.Tasks() {
+		if code[task] == nil {
+			t.Errorf("no code for %s", task)
+		}
+	}
+}
+
+func TestPlaceholderOf(t *testing.T) {
+	seen := map[string]bool{}
+	for _, task := range infra.Tasks() {
+		p := infra.PlaceholderOf(task)
+		if p == "" || seen[p] {
+			t.Errorf("PlaceholderOf(%q) = %q", task, p)
+		}
+		seen[p] = true
+	}
+	if infra.PlaceholderOf("mailer") != "" {
+		t.Error("PlaceholderOf an unknown task is not empty")
+	}
+}

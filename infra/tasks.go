@@ -1,0 +1,106 @@
+package infra
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// The tasks, named as their directories under tasks/ and their zips under
+// build/lambda/.
+const (
+	TaskAcquireLock      = "acquire-lock"
+	TaskFetchAttachments = "fetch-attachments"
+	TaskSend             = "send"
+	TaskReleaseLock      = "release-lock"
+)
+
+// Tasks lists the four task names in pipeline order.
+func Tasks() []string {
+	return []string{TaskAcquireLock, TaskFetchAttachments, TaskSend, TaskReleaseLock}
+}
+
+// EnvMaxSendRate (mails per second) is set on every task function only when
+// ses.maxSendRate is configured: the quota the send task paces itself to.
+// The other variables are the tasks' own (internal/taskkit), so the names
+// cannot drift apart.
+const EnvMaxSendRate = "SES_MAX_SEND_RATE"
+
+// taskSpec is how one task function is sized. Timeouts stay below the
+// state's TimeoutSeconds in the definition (30, 120, 60, 30 s).
+type taskSpec struct {
+	name           string
+	id             string // construct id
+	placeholder    string // its ARN's placeholder in the definition
+	memoryMiB      float64
+	timeoutSeconds float64
+	description    string
+}
+
+var taskSpecs = []taskSpec{
+	{TaskAcquireLock, "AcquireLock", workflow.PlaceholderAcquireLock, 256, 20,
+		"mailflow: validate a queued mail and take its dedup lock"},
+	// Building a MIME message of up to 40 MB with its attachments needs
+	// memory, and Lambda's CPU share grows with it.
+	{TaskFetchAttachments, "FetchAttachments", workflow.PlaceholderFetchAttachments, 1024, 100,
+		"mailflow: fetch attachments, build the MIME message, stage it in S3"},
+	{TaskSend, "Send", workflow.PlaceholderSend, 512, 45,
+		"mailflow: send the staged message through SES v2 and mark the lock sent"},
+	{TaskReleaseLock, "ReleaseLock", workflow.PlaceholderReleaseLock, 256, 20,
+		"mailflow: release the dedup lock of a mail that was not sent"},
+}
+
+// ZipCode returns the code of every task from dir/<task>.zip, the arm64
+// zips `make lambdas` builds into build/lambda. Missing zips are reported
+// together, with the command that builds them.
+func ZipCode(dir string) (map[string]awslambda.Code, error) {
+	code := map[string]awslambda.Code{}
+	var missing []string
+	for _, task := range Tasks() {
+		path := filepath.Join(dir, task+".zip")
+		st, err := os.Stat(path)
+		if err != nil || !st.Mode().IsRegular() {
+			missing = append(missing, path)
+			continue
+		}
+		code[task] = awslambda.Code_FromAsset(jsii.String(path), nil)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("lambda code not found: %v; run `make lambdas` first to build the task zips", missing)
+	}
+	return code, nil
+}
+
+func validateCode(code map[string]awslambda.Code) error {
+	var errs []error
+	for _, task := range Tasks() {
+		if code[task] == nil {
+			errs = append(errs, fmt.Errorf("props.Code[%q] is missing", task))
+		}
+	}
+	for _, task := range slices.Sorted(maps.Keys(code)) {
+		if !slices.Contains(Tasks(), task) {
+			errs = append(errs, fmt.Errorf("props.Code[%q] is not a task (want one of %v)", task, Tasks()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PlaceholderOf returns the definition placeholder that the ARN of a task's
+// function fills, or "" for an unknown task.
+func PlaceholderOf(task string) string {
+	for _, spec := range taskSpecs {
+		if spec.name == task {
+			return spec.placeholder
+		}
+	}
+	return ""
+}
