@@ -72,6 +72,8 @@ func (r *stateRun) mapConcurrent(ctx context.Context, eff any, arr []any, limit 
 		idx := i
 		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
 		in := arr[i]
+		// an item is part of the state input, so the input's bound holds
+		itemSize := r.inSize
 		if st.itemSelector != nil {
 			f := r.frame
 			f.inMapItem, f.mapIndex, f.mapValue = true, i, arr[i]
@@ -80,8 +82,9 @@ func (r *stateRun) mapConcurrent(ctx context.Context, eff any, arr []any, limit 
 				return r.templateErr(err, eff)
 			}
 			in = v
+			itemSize = jsonSize(in, ex.opts.MaxPayloadBytes)
 		}
-		out, err := ex.runMachine(gctx, st.processor, in, it, newScope(r.sc))
+		out, err := ex.runMachine(gctx, st.processor, in, it, newScope(r.sc), itemSize)
 		if err != nil {
 			if stoppedBySibling(ctx, gctx, err) {
 				it.side(it.prev, MapIterationAborted, func(e *Event) { e.Index, e.Name = &idx, st.name })
@@ -103,12 +106,12 @@ func (r *stateRun) mapConcurrent(ctx context.Context, eff any, arr []any, limit 
 }
 
 // parallelConcurrent runs the branches of a Parallel state on goroutines.
-func (r *stateRun) parallelConcurrent(ctx context.Context, eff any, started int64) (any, error) {
+func (r *stateRun) parallelConcurrent(ctx context.Context, eff any, started int64, branchSize int) (any, error) {
 	st, ex, th := r.st, r.ex, r.th
 	results := make([]any, len(st.branches))
 	err := runGroup(ctx, len(st.branches), len(st.branches), func(gctx context.Context, i int) error {
 		bt := &thread{rec: th.rec, prev: started, branch: true}
-		out, err := ex.runMachine(gctx, st.branches[i], eff, bt, newScope(r.sc))
+		out, err := ex.runMachine(gctx, st.branches[i], eff, bt, newScope(r.sc), branchSize)
 		if err != nil {
 			if stoppedBySibling(ctx, gctx, err) {
 				return nil

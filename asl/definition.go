@@ -74,6 +74,9 @@ type state struct {
 	ptr     string
 	raw     map[string]any
 	jsonata bool
+	// usesContext: some field of the state mentions $$, so the entry time
+	// must be recorded for $$.State.EnteredTime
+	usesContext bool
 
 	next string
 	end  bool
@@ -87,6 +90,7 @@ type state struct {
 	assign         *template
 	result         any
 	hasResult      bool
+	resultSize     int // JSON size of Result
 
 	// Task
 	resource         string
@@ -342,6 +346,7 @@ func (p *parser) state(name string, o map[string]any, ptr, ql string) *state {
 		}
 	}
 	s.jsonata = ql == JSONata
+	s.usesContext = s.jsonata || mentionsContext(o)
 	tv, ok := o["Type"]
 	if !ok {
 		p.issue(ptr, "These fields are required: [Type]")
@@ -380,6 +385,7 @@ func (p *parser) state(name string, o map[string]any, ptr, ql string) *state {
 	s.assign = p.template(o, "Assign", ptr)
 	if v, ok := o["Result"]; ok {
 		s.result, s.hasResult = v, true
+		s.resultSize = jsonSize(v, 1<<30)
 	}
 	p.structure(s, o, ptr, ql)
 	switch s.typ {
@@ -667,4 +673,29 @@ func rawString(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// mentionsContext reports a "$$" in the state's own fields (nested blocks
+// of Map and Parallel states are states of their own).
+func mentionsContext(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "ItemProcessor" || k == "Iterator" || k == "Branches" {
+				continue
+			}
+			if strings.Contains(k, "$$") || mentionsContext(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if mentionsContext(e) {
+				return true
+			}
+		}
+	case string:
+		return strings.Contains(x, "$$")
+	}
+	return false
 }

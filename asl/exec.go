@@ -90,19 +90,20 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 	if d.invalid != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDefinition, d.invalid)
 	}
+	inSize := -1 // known from the text when input is JSON text
 	switch in := input.(type) {
 	case []byte:
 		v, err := DecodeJSON(in)
 		if err != nil {
 			return nil, fmt.Errorf("asl: input: %w", err)
 		}
-		input = v
+		input, inSize = v, len(in)
 	case json.RawMessage:
 		v, err := DecodeJSON(in)
 		if err != nil {
 			return nil, fmt.Errorf("asl: input: %w", err)
 		}
-		input = v
+		input, inSize = v, len(in)
 	case map[string]any, []any, string, json.Number, bool, nil:
 	default:
 		// a Go value that is not a JSON value tree: round-trip it once
@@ -120,7 +121,7 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 	if ex.opts.Concurrent {
 		ex.rec.mu = &sync.Mutex{}
 	}
-	res := ex.run(ctx, input)
+	res := ex.run(ctx, input, inSize)
 	res.Transitions = ex.transitions.Load()
 	return res, nil
 }
@@ -183,7 +184,7 @@ type stopError struct{ status string }
 
 func (e *stopError) Error() string { return e.status }
 
-func (ex *execution) run(ctx context.Context, input any) *Result {
+func (ex *execution) run(ctx context.Context, input any, inSize int) *Result {
 	o := &ex.opts
 	ex.startedAt = ex.now()
 	smArn := fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", o.Region, o.AccountID, o.StateMachineName)
@@ -215,11 +216,14 @@ func (ex *execution) run(ctx context.Context, input any) *Result {
 	th.side(0, ExecutionStarted, func(e *Event) {
 		e.HasInput, e.Input = true, input
 	})
-	if jsonSize(input, o.MaxPayloadBytes) > o.MaxPayloadBytes {
+	if inSize < 0 {
+		inSize = jsonSize(input, o.MaxPayloadBytes)
+	}
+	if inSize > o.MaxPayloadBytes {
 		err := NewError(ErrDataLimitExceeded, "The execution input exceeds the maximum number of bytes service limit.")
 		return ex.fail(th, err)
 	}
-	out, err := ex.runMachine(ctx, ex.def.top, input, th, newScope(nil))
+	out, err := ex.runMachine(ctx, ex.def.top, input, th, newScope(nil), inSize)
 	if err != nil {
 		var stop *stopError
 		if errors.As(err, &stop) {
@@ -322,21 +326,24 @@ func (r *stateRun) env(input any) *evalEnv {
 	return &r.envBuf
 }
 
-func (ex *execution) runMachine(ctx context.Context, m *machine, input any, th *thread, sc *scope) (any, error) {
+// runMachine runs a block of states from its StartAt. inSize is an upper
+// bound of the input's JSON size; each state's output bound is derived from
+// it, so payload limits are checked without walking every output.
+func (ex *execution) runMachine(ctx context.Context, m *machine, input any, th *thread, sc *scope, inSize int) (any, error) {
 	name := m.startAt
 	for {
 		if err := ex.checkStop(ctx); err != nil {
 			return nil, err
 		}
 		st := m.states[name]
-		out, next, err := ex.runState(ctx, st, input, th, sc)
+		out, next, outSize, err := ex.runState(ctx, st, input, th, sc, inSize)
 		if err != nil {
 			return nil, err
 		}
 		if next == "" {
 			return out, nil
 		}
-		input = out
+		input, inSize = out, outSize
 		name = next
 	}
 }
@@ -369,6 +376,10 @@ type stateRun struct {
 	envBuf    evalEnv
 	enteredID int64
 	rawInput  any
+	// inSize bounds the JSON size of rawInput; resultSize is the size of
+	// the state's result once known (-1: unknown, walk the output).
+	inSize     int
+	resultSize int
 }
 
 func (r *stateRun) runtimeErr(msg string) *Error {
@@ -478,26 +489,27 @@ func (r *stateRun) assign(t *template, input any) (map[string]any, *Error) {
 	return m, nil
 }
 
-func (ex *execution) runState(ctx context.Context, st *state, input any, th *thread, sc *scope) (any, string, error) {
-	return ex.runStateIn(ctx, st, input, th, sc, nil)
-}
-
-func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *thread, sc *scope, base *frame) (any, string, error) {
+// runState runs one state: it returns the output, the next state ("" to
+// end the block) and an upper bound of the output's JSON size.
+func (ex *execution) runState(ctx context.Context, st *state, input any, th *thread, sc *scope, inSize int) (any, string, int, error) {
 	types := enteredTypes[st.typ]
 	ex.transitions.Add(1)
-	r := &stateRun{ex: ex, st: st, th: th, sc: sc, rawInput: input}
-	r.frame = frame{ex: ex, st: st, entered: ex.now()}
+	r := &stateRun{ex: ex, st: st, th: th, sc: sc, rawInput: input, inSize: inSize, resultSize: -1}
+	r.frame = frame{ex: ex, st: st}
+	if st.usesContext {
+		r.frame.entered = ex.now()
+	}
 	r.enteredID = th.emit(types[0], func(e *Event) {
 		e.Name = st.name
 		e.HasInput, e.Input = true, input
 	})
 	if st.jsonata {
 		if runJSONataState == nil {
-			return nil, "", r.runtimeErr("The JSONata query language is not supported by this interpreter")
+			return nil, "", 0, r.runtimeErr("The JSONata query language is not supported by this interpreter")
 		}
 		out, next, vars, err := runJSONataState(ctx, r, input)
 		if err != nil {
-			return nil, "", err
+			return nil, "", 0, err
 		}
 		th.emit(types[1], func(e *Event) {
 			e.Name = st.name
@@ -509,7 +521,8 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 		if vars != nil {
 			sc.set(vars)
 		}
-		return out, next, nil
+		limit := ex.opts.MaxPayloadBytes
+		return out, next, jsonSize(out, limit), nil
 	}
 	var (
 		out  any
@@ -524,7 +537,7 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 	case typeSucceed:
 		out, err = r.passThrough(input)
 	case typeFail:
-		return nil, "", r.failState(input)
+		return nil, "", 0, r.failState(input)
 	case typeChoice:
 		out, next, vars, err = r.choice(input)
 	case typeWait:
@@ -533,8 +546,19 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 	case typeTask, typeMap, typeParallel:
 		out, next, vars, err = r.withRetry(ctx, input)
 	}
+	outSize := inSize
 	if err == nil && st.mayGrow() {
-		if limit := ex.opts.MaxPayloadBytes; jsonSize(out, limit) > limit {
+		limit := ex.opts.MaxPayloadBytes
+		// the output is at most the input plus the result (plus the keys of
+		// the ResultPath); walk it only when that bound is over the limit
+		outSize = -1
+		if r.resultSize >= 0 && inSize >= 0 {
+			outSize = inSize + r.resultSize + 16 + len(st.resultPathText())
+		}
+		if outSize < 0 || outSize > limit {
+			outSize = jsonSize(out, limit)
+		}
+		if outSize > limit {
 			// an oversized state output ends the execution; States.ALL does
 			// not catch it
 			err = &Error{Name: ErrDataLimitExceeded, HasName: true, HasCause: true, terminal: true,
@@ -551,7 +575,7 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 		case !isStop && th.branch && st.typ != typeFail:
 			th.emit(EventType(st.typName+"StateAborted"), nil)
 		}
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	th.emit(types[1], func(e *Event) {
 		e.Name = st.name
@@ -563,7 +587,7 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 	if vars != nil {
 		sc.set(vars)
 	}
-	return out, next, nil
+	return out, next, outSize, nil
 }
 
 // mayGrow reports states whose output can be larger than their input and
@@ -571,11 +595,19 @@ func (ex *execution) runStateIn(ctx context.Context, st *state, input any, th *t
 func (s *state) mayGrow() bool {
 	switch s.typ {
 	case typePass:
-		return s.hasResult || s.parameters != nil
+		return s.hasResult || s.parameters != nil || (s.resultPath.expr != nil && !s.resultPath.expr.path.IsRoot())
 	case typeTask, typeMap, typeParallel:
 		return true
 	}
 	return false
+}
+
+// resultPathText is the ResultPath as written ("" when absent or null).
+func (s *state) resultPathText() string {
+	if s.resultPath.expr == nil {
+		return ""
+	}
+	return s.resultPath.expr.src
 }
 
 // successor is the state that follows on success; "" ends the block.
@@ -605,13 +637,16 @@ func (r *stateRun) pass(input any) (any, map[string]any, error) {
 		return nil, nil, e
 	}
 	result := eff
+	r.resultSize = r.inSize
 	if st.hasResult {
 		result = st.result
+		r.resultSize = st.resultSize
 	} else if st.parameters != nil {
 		result, e = r.evalTemplate(st.parameters, eff)
 		if e != nil {
 			return nil, nil, e
 		}
+		r.resultSize = jsonSize(result, r.ex.opts.MaxPayloadBytes)
 	}
 	vars, e := r.assign(st.assign, result)
 	if e != nil {
@@ -828,6 +863,7 @@ func (r *stateRun) withRetry(ctx context.Context, input any) (any, string, map[s
 				continue
 			}
 			errOut := map[string]any{"Error": ae.Name, "Cause": ae.Cause}
+			r.resultSize = len(ae.Name) + len(ae.Cause)*2 + 32
 			if !ae.HasCause {
 				errOut["Cause"] = ""
 			}
@@ -880,6 +916,7 @@ func (r *stateRun) attempt(ctx context.Context, raw, eff any) (any, map[string]a
 		}
 		result = v
 	}
+	r.resultSize = jsonSize(result, r.ex.opts.MaxPayloadBytes)
 	vars, e := r.assign(st.assign, result)
 	if e != nil {
 		return nil, nil, e

@@ -52,6 +52,8 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 		idx := i
 		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
 		in := item
+		// an item is part of the state input, so the input's bound holds
+		itemSize := r.inSize
 		if st.itemSelector != nil {
 			f := r.frame
 			f.inMapItem, f.mapIndex, f.mapValue = true, i, item
@@ -60,8 +62,9 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 				return nil, r.templateErr(err, eff)
 			}
 			in = v
+			itemSize = jsonSize(in, ex.opts.MaxPayloadBytes)
 		}
-		out, err := ex.runMachine(ctx, st.processor, in, it, newScope(r.sc))
+		out, err := ex.runMachine(ctx, st.processor, in, it, newScope(r.sc), itemSize)
 		if err != nil {
 			if _, stop := err.(*stopError); !stop {
 				it.side(it.prev, MapIterationFailed, func(e *Event) { e.Index, e.Name = &idx, st.name })
@@ -90,21 +93,23 @@ func (r *stateRun) templateErr(err error, input any) error {
 func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 	st, ex := r.st, r.ex
 	th := r.th
+	branchSize := r.inSize
 	if st.parameters != nil {
 		v, e := r.evalTemplate(st.parameters, eff)
 		if e != nil {
 			return nil, e
 		}
 		eff = v
+		branchSize = jsonSize(eff, ex.opts.MaxPayloadBytes)
 	}
 	started := th.emit(ParallelStateStarted, nil)
 	if ex.opts.Concurrent && len(st.branches) > 1 {
-		return r.parallelConcurrent(ctx, eff, started)
+		return r.parallelConcurrent(ctx, eff, started, branchSize)
 	}
 	results := make([]any, len(st.branches))
 	for i, b := range st.branches {
 		bt := &thread{rec: th.rec, prev: started, branch: true}
-		out, err := ex.runMachine(ctx, b, eff, bt, newScope(r.sc))
+		out, err := ex.runMachine(ctx, b, eff, bt, newScope(r.sc), branchSize)
 		if err != nil {
 			th.prev = th.rec.lastID()
 			if _, stop := err.(*stopError); stop {

@@ -146,46 +146,82 @@ func intNumber(v any) (int64, bool) {
 
 // jsonSize returns the length of the compact JSON text of v, stopping early
 // once limit is passed (the exact figure above the limit does not matter).
+// String escapes are counted only when the plain length is over half the
+// limit; below that only text made mostly of control characters could
+// cross it.
 func jsonSize(v any, limit int) int {
-	n := 0
-	var walk func(v any) bool
-	walk = func(v any) bool {
-		switch x := v.(type) {
-		case map[string]any:
-			n += 2
-			for k, e := range x {
-				n += len(k) + 4
-				if !walk(e) {
-					return false
-				}
-			}
-		case []any:
-			n += 2
-			for _, e := range x {
-				n++
-				if !walk(e) {
-					return false
-				}
-			}
-		case string:
-			n += len(x) + 2
-			for i := 0; i < len(x); i++ {
-				if c := x[i]; c < 0x20 || c == '"' || c == '\\' {
-					n++
-				}
-			}
-		case json.Number:
-			n += len(x)
-		case bool:
-			n += 5
-		case nil:
-			n += 4
-		default:
-			n += len(fmt.Sprint(x))
-		}
-		return n <= limit
+	n := sizeOf(v, 0, limit)
+	if n > limit || n <= limit/2 {
+		return n
 	}
-	walk(v)
+	return sizeOfExact(v, 0, limit)
+}
+
+func sizeOf(v any, n, limit int) int {
+	switch x := v.(type) {
+	case map[string]any:
+		n += 2
+		for k, e := range x {
+			n += len(k) + 4
+			if n = sizeOf(e, n, limit); n > limit {
+				return n
+			}
+		}
+	case []any:
+		n += 2
+		for _, e := range x {
+			if n = sizeOf(e, n+1, limit); n > limit {
+				return n
+			}
+		}
+	case string:
+		n += len(x) + 2
+	case json.Number:
+		n += len(x)
+	case bool:
+		n += 5
+	case nil:
+		n += 4
+	default:
+		n += len(fmt.Sprint(x))
+	}
+	return n
+}
+
+func sizeOfExact(v any, n, limit int) int {
+	switch x := v.(type) {
+	case map[string]any:
+		n += 2
+		for k, e := range x {
+			n += escapedLen(k) + 4
+			if n = sizeOfExact(e, n, limit); n > limit {
+				return n
+			}
+		}
+	case []any:
+		n += 2
+		for _, e := range x {
+			if n = sizeOfExact(e, n+1, limit); n > limit {
+				return n
+			}
+		}
+	case string:
+		n += escapedLen(x) + 2
+	default:
+		n = sizeOf(v, n, limit)
+	}
+	return n
+}
+
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 {
+			n += 5
+		} else if c == '"' || c == '\\' {
+			n++
+		}
+	}
 	return n
 }
 
