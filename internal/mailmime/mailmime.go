@@ -1,11 +1,16 @@
-// Package mailmime builds the MIME message of a mail with
-// github.com/wneessen/go-mail, streaming attachments from the object store
-// straight into the output writer.
+// Package mailmime builds the MIME message of a mail with the MIME writer
+// of github.com/emersion/go-message, streaming attachments from the object
+// store straight into the output writer.
+//
+// Why not github.com/wneessen/go-mail: its message writer (v0.8.1) buffers
+// every encoded part in a growing bytes.Buffer before writing it out, which
+// costs about three copies of a 30 MB attachment (measured: 100 MB
+// allocated per mail). go-message encodes parts on the fly.
 //
 // Memory: attachments are never read into memory whole. Each one is opened
-// only when the writer reaches it and copied through go-mail's base64
-// encoder in small buffers, so building a message with a 30 MB attachment
-// allocates kilobytes, not megabytes. Offloaded bodies (textKey, htmlKey)
+// only when the writer reaches it and copied through the base64 encoder in
+// small buffers, so building a message with a 30 MB attachment allocates
+// kilobytes, not megabytes. Offloaded bodies (textKey, htmlKey)
 // are read into memory, bounded by the message limit, because they must be
 // checked for valid UTF-8 before anything is written.
 //
@@ -18,8 +23,13 @@
 //     Mail.AttachmentForbidden, as is an object the store refuses to read.
 //   - The Bcc header is never written; blind recipients travel only in the
 //     envelope (sender.Message.Bcc).
-//   - No User-Agent or X-Mailer header. The Message-ID is derived from the
-//     content hash and the sender's domain, so a rebuilt message keeps it.
+//   - No User-Agent or X-Mailer header. The caller may fix the Message-ID.
+//   - Structure: multipart/mixed (attachments) around multipart/related
+//     (inline parts with Content-ID) around multipart/alternative (text and
+//     HTML); each level only when needed. Bodies are UTF-8 in
+//     quoted-printable, attachments base64; non-ASCII subjects, display
+//     names and extra header values are RFC 2047 encoded words, non-ASCII
+//     file names RFC 2231 parameters.
 //   - An attachment without a filename is named after the last segment of
 //     its key; without a content type it is application/octet-stream.
 package mailmime
@@ -29,12 +39,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/mail"
 	"path"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	gomail "github.com/wneessen/go-mail"
+	"github.com/emersion/go-message"
+	gomsg "github.com/emersion/go-message/mail"
 
 	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/workflow"
@@ -65,7 +79,7 @@ func (o Options) max() int64 {
 }
 
 // EncodedSize estimates the size of n bytes in base64 with CRLF after every
-// 76 characters, as go-mail writes attachments.
+// 76 characters, as attachments are written.
 func EncodedSize(n int64) int64 {
 	b64 := (n + 2) / 3 * 4
 	return b64 + (b64+75)/76*2
@@ -136,84 +150,231 @@ func Build(ctx context.Context, w io.Writer, m *workflow.Message, src store.Stor
 		estimate += EncodedSize(int64(len(s)))
 	}
 
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	if err := msg.From(m.Sender(o.Limits)); err != nil {
-		return 0, workflow.Errorf(workflow.InvalidMessage, "from: %v", err)
-	}
-	if len(m.To) > 0 {
-		if err := msg.To(m.To...); err != nil {
-			return 0, workflow.Errorf(workflow.InvalidMessage, "to: %v", err)
-		}
-	}
-	if len(m.Cc) > 0 {
-		if err := msg.Cc(m.Cc...); err != nil {
-			return 0, workflow.Errorf(workflow.InvalidMessage, "cc: %v", err)
-		}
-	}
-	if len(m.ReplyTo) > 0 {
-		if err := msg.SetAddrHeader(gomail.HeaderReplyTo, m.ReplyTo...); err != nil {
-			return 0, workflow.Errorf(workflow.InvalidMessage, "replyTo: %v", err)
-		}
-	}
-	msg.Subject(m.Subject)
-	msg.SetDateWithValue(o.Date)
+	var h gomsg.Header
+	h.SetDate(o.Date)
 	if o.MessageID != "" {
-		msg.SetMessageIDWithValue(o.MessageID)
+		h.SetMessageID(o.MessageID)
 	}
-	for name, value := range m.Headers {
-		msg.SetGenHeader(gomail.Header(name), value)
+	for _, f := range []struct {
+		name  string
+		addrs []string
+	}{{"From", []string{m.Sender(o.Limits)}}, {"To", m.To}, {"Cc", m.Cc}, {"Reply-To", m.ReplyTo}} {
+		if len(f.addrs) == 0 {
+			continue
+		}
+		list := make([]*gomsg.Address, len(f.addrs))
+		for i, a := range f.addrs {
+			addr, err := mail.ParseAddress(a)
+			if err != nil {
+				return 0, workflow.Errorf(workflow.InvalidMessage, "%s: %v", f.name, err)
+			}
+			list[i] = addr
+		}
+		h.SetAddressList(f.name, list)
 	}
-	switch {
-	case text != "" && html != "":
-		msg.SetBodyString(gomail.TypeTextPlain, text)
-		msg.AddAlternativeString(gomail.TypeTextHTML, html)
-	case html != "":
-		msg.SetBodyString(gomail.TypeTextHTML, html)
-	default:
-		msg.SetBodyString(gomail.TypeTextPlain, text)
+	h.SetSubject(m.Subject)
+	names := make([]string, 0, len(m.Headers))
+	for name := range m.Headers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		h.Set(name, encodeHeaderValue(m.Headers[name]))
 	}
 
-	readers := make([]*lazyReader, len(m.Attachments))
+	var inline, attached []int
 	for i, a := range m.Attachments {
-		name := a.Filename
-		if name == "" {
-			name = path.Base(a.Key)
-		}
-		ct := a.ContentType
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		r := &lazyReader{ctx: ctx, src: src, key: a.Key, field: fmt.Sprintf("attachments[%d].key", i)}
-		readers[i] = r
-		opts := []gomail.FileOption{gomail.WithFileContentType(gomail.ContentType(ct))}
-		if a.ContentID != "" {
-			opts = append(opts, gomail.WithFileContentID("<"+a.ContentID+">"))
-		}
 		if a.Inline {
-			msg.EmbedReadSeeker(name, r, opts...)
+			inline = append(inline, i)
 		} else {
-			msg.AttachReadSeeker(name, r, opts...)
+			attached = append(attached, i)
 		}
 	}
 
-	lw := &limitWriter{w: w, max: o.max()}
-	n, err := msg.WriteTo(lw)
-	for _, r := range readers {
-		r.close()
-		if r.err != nil {
-			return n, r.err
+	cw := &countingWriter{w: w, max: o.max()}
+	write := func() error {
+		// The outermost container carries the message headers.
+		var top *message.Writer
+		var err error
+		create := func(parent *message.Writer, ph message.Header) (*message.Writer, error) {
+			if parent == nil {
+				merged := h.Header.Copy()
+				fields := ph.Fields()
+				for fields.Next() {
+					merged.Add(fields.Key(), fields.Value())
+				}
+				top, err = message.CreateWriter(cw, merged)
+				return top, err
+			}
+			return parent.CreatePart(ph)
 		}
+		var mixed, related *message.Writer
+		if len(attached) > 0 {
+			if mixed, err = create(nil, multipartHeader("multipart/mixed")); err != nil {
+				return err
+			}
+		}
+		if len(inline) > 0 {
+			if related, err = create(mixed, multipartHeader("multipart/related")); err != nil {
+				return err
+			}
+		}
+		bodyParent := related
+		if bodyParent == nil {
+			bodyParent = mixed
+		}
+		if err := writeBodies(bodyParent, create, text, html); err != nil {
+			return err
+		}
+		for _, i := range inline {
+			if err := writeAttachment(ctx, related, src, i, m.Attachments[i]); err != nil {
+				return err
+			}
+		}
+		if related != nil {
+			if err := related.Close(); err != nil {
+				return err
+			}
+		}
+		for _, i := range attached {
+			if err := writeAttachment(ctx, mixed, src, i, m.Attachments[i]); err != nil {
+				return err
+			}
+		}
+		if mixed != nil {
+			return mixed.Close()
+		}
+		return nil
 	}
-	if lw.over {
-		return n, workflow.Errorf(workflow.TooLarge, "the encoded message exceeds the limit of %d bytes", o.max())
+	err := write()
+	if cw.over {
+		return cw.n, workflow.Errorf(workflow.TooLarge, "the encoded message exceeds the limit of %d bytes", o.max())
 	}
 	if err != nil {
 		if workflow.NameOf(err) != "" {
-			return n, err
+			return cw.n, err
 		}
-		return n, workflow.Errorf(workflow.Transient, "writing the message: %w", err)
+		return cw.n, workflow.Errorf(workflow.Transient, "writing the message: %w", err)
 	}
-	return n, nil
+	return cw.n, nil
+}
+
+type createFunc func(parent *message.Writer, h message.Header) (*message.Writer, error)
+
+func multipartHeader(mediaType string) message.Header {
+	var h message.Header
+	h.SetContentType(mediaType, nil)
+	return h
+}
+
+func textHeader(mediaType string) message.Header {
+	var h message.Header
+	h.SetContentType(mediaType, map[string]string{"charset": "utf-8"})
+	h.Set("Content-Transfer-Encoding", "quoted-printable")
+	return h
+}
+
+// writeBodies writes the text and HTML bodies, as multipart/alternative
+// when there are both.
+func writeBodies(parent *message.Writer, create createFunc, text, html string) error {
+	leaf := func(p *message.Writer, mediaType, body string) error {
+		w, err := create(p, textHeader(mediaType))
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, body); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	switch {
+	case text != "" && html != "":
+		alt, err := create(parent, multipartHeader("multipart/alternative"))
+		if err != nil {
+			return err
+		}
+		if err := leaf(alt, "text/plain", text); err != nil {
+			return err
+		}
+		if err := leaf(alt, "text/html", html); err != nil {
+			return err
+		}
+		return alt.Close()
+	case html != "":
+		return leaf(parent, "text/html", html)
+	default:
+		return leaf(parent, "text/plain", text)
+	}
+}
+
+// writeAttachment streams one stored object into a base64 part.
+func writeAttachment(ctx context.Context, parent *message.Writer, src store.Store, i int, a workflow.Attachment) error {
+	field := fmt.Sprintf("attachments[%d].key", i)
+	name := a.Filename
+	if name == "" {
+		name = path.Base(a.Key)
+	}
+	ct := a.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	mediaType, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return workflow.Errorf(workflow.InvalidMessage, "attachments[%d].contentType: %v", i, err)
+	}
+	params["name"] = name
+	disposition := "attachment"
+	if a.Inline {
+		disposition = "inline"
+	}
+	// mime.FormatMediaType writes non-ASCII names as RFC 2231 parameters.
+	var h message.Header
+	h.Set("Content-Type", mime.FormatMediaType(mediaType, params))
+	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": name}))
+	if a.ContentID != "" {
+		h.Set("Content-ID", "<"+a.ContentID+">")
+	}
+	h.Set("Content-Transfer-Encoding", "base64")
+
+	rc, _, err := src.Open(ctx, a.Key)
+	if err != nil {
+		return storeErr(field, a.Key, err)
+	}
+	defer rc.Close()
+	w, err := parent.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, readErrNamer{r: rc, field: field, key: a.Key}); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// readErrNamer names a failure to read an attachment as transient, so it
+// is told apart from a failure to write the output.
+type readErrNamer struct {
+	r          io.Reader
+	field, key string
+}
+
+func (r readErrNamer) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = workflow.Errorf(workflow.Transient, "%s: reading %q: %w", r.field, r.key, err)
+	}
+	return n, err
+}
+
+// encodeHeaderValue returns v, as RFC 2047 encoded words when it is not
+// ASCII.
+func encodeHeaderValue(v string) string {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= 0x80 {
+			return mime.QEncoding.Encode("utf-8", v)
+		}
+	}
+	return v
 }
 
 // readBody loads an offloaded body, at most limit bytes, and checks UTF-8.
@@ -256,55 +417,8 @@ func storeErr(field, key string, err error) error {
 	return workflow.Errorf(workflow.Transient, "%s: reading %q: %w", field, key, err)
 }
 
-// lazyReader opens its object on the first Read, so at most one attachment
-// is open at a time, and rewinds by closing (go-mail seeks to the start
-// after writing an attachment).
-type lazyReader struct {
-	ctx   context.Context
-	src   store.Store
-	key   string
-	field string
-	rc    io.ReadCloser
-	err   error // the first failure, already named
-}
-
-func (r *lazyReader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	if r.rc == nil {
-		rc, _, err := r.src.Open(r.ctx, r.key)
-		if err != nil {
-			r.err = storeErr(r.field, r.key, err)
-			return 0, r.err
-		}
-		r.rc = rc
-	}
-	n, err := r.rc.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = workflow.Errorf(workflow.Transient, "%s: reading %q: %w", r.field, r.key, err)
-		return n, r.err
-	}
-	return n, err
-}
-
-func (r *lazyReader) Seek(offset int64, whence int) (int64, error) {
-	if offset != 0 || whence != io.SeekStart {
-		return 0, errors.New("mailmime: attachments can only be rewound")
-	}
-	r.close()
-	return 0, nil
-}
-
-func (r *lazyReader) close() {
-	if r.rc != nil {
-		_ = r.rc.Close()
-		r.rc = nil
-	}
-}
-
-// limitWriter fails once more than max bytes are written.
-type limitWriter struct {
+// countingWriter counts what it writes and fails past max bytes.
+type countingWriter struct {
 	w    io.Writer
 	n    int64
 	max  int64
@@ -313,12 +427,12 @@ type limitWriter struct {
 
 var errTooLarge = errors.New("mailmime: message limit reached")
 
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if l.n+int64(len(p)) > l.max {
-		l.over = true
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n+int64(len(p)) > c.max {
+		c.over = true
 		return 0, errTooLarge
 	}
-	n, err := l.w.Write(p)
-	l.n += int64(n)
+	n, err := c.w.Write(p)
+	c.n += int64(n)
 	return n, err
 }

@@ -27,9 +27,22 @@ type Mailpit struct {
 // starts it on free loopback ports with extra flags, and stops it at cleanup.
 func StartMailpit(t testing.TB, flags ...string) *Mailpit {
 	t.Helper()
+	return StartMailpitAt(t, "127.0.0.1:"+freePort(t), flags...)
+}
+
+// FreeAddr returns a loopback host:port nothing listens on right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + freePort(t)
+}
+
+// StartMailpitAt is StartMailpit with the SMTP server on a given address,
+// for tests where something was already told to relay there.
+func StartMailpitAt(t testing.TB, smtpAddr string, flags ...string) *Mailpit {
+	t.Helper()
 	bin := mailpitBinary(t)
-	smtpPort, httpPort := freePort(t), freePort(t)
-	m := &Mailpit{SMTPAddr: "127.0.0.1:" + smtpPort, APIURL: "http://127.0.0.1:" + httpPort}
+	httpPort := freePort(t)
+	m := &Mailpit{SMTPAddr: smtpAddr, APIURL: "http://127.0.0.1:" + httpPort}
 	args := append([]string{
 		"--smtp", m.SMTPAddr, "--listen", "127.0.0.1:" + httpPort,
 		"--database", filepath.Join(t.TempDir(), "mailpit.db"),

@@ -8,10 +8,9 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"mime"
 	"strings"
 	"testing"
-
-	"github.com/emersion/go-message/mail"
 
 	"github.com/mailflow/mailflow/internal/tasktest"
 	"github.com/mailflow/mailflow/internal/testtools"
@@ -78,31 +77,21 @@ func TestFetchAttachments(t *testing.T) {
 		if info.Size != out.Size || int64(len(raw)) != out.Size || hex.EncodeToString(sum[:]) != out.SHA256 {
 			t.Fatalf("staged object: %d bytes (said %d), sha %s (said %s)", len(raw), out.Size, hex.EncodeToString(sum[:]), out.SHA256)
 		}
-		mr, err := mail.CreateReader(bytes.NewReader(raw))
+		hdr, leaves, err := testtools.ParseMIME(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s, _ := mr.Header.Subject(); s != "Ihre Rechnung — März" {
+		if s, _ := new(mime.WordDecoder).DecodeHeader(hdr.Get("Subject")); s != "Ihre Rechnung — März" {
 			t.Errorf("subject %q", s)
 		}
 		var gotPDF, gotHTML bool
-		for {
-			p, err := mr.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(p.Body)
-			switch h := p.Header.(type) {
-			case *mail.AttachmentHeader:
-				name, _ := h.Filename()
-				gotPDF = name == "Rechnung.pdf" && bytes.Equal(b, pdf)
-			case *mail.InlineHeader:
-				if ct, _, _ := h.ContentType(); ct == "text/html" {
-					gotHTML = string(b) == "<p>Grüße</p>"
-				}
+		for _, l := range leaves {
+			switch l.MediaType() {
+			case "application/pdf":
+				_, params, _ := mime.ParseMediaType(l.Header.Get("Content-Disposition"))
+				gotPDF = params["filename"] == "Rechnung.pdf" && bytes.Equal(l.Body, pdf)
+			case "text/html":
+				gotHTML = string(l.Body) == "<p>Grüße</p>"
 			}
 		}
 		if !gotPDF || !gotHTML {

@@ -1,0 +1,131 @@
+// Package memlock is an in-memory [lock.Table]: the reference
+// implementation of the lock contract, for tests, benchmarks and embedded
+// use where nothing must survive the process. One mutex serialises every
+// operation, which makes each one atomic as DynamoDB's conditional writes
+// are.
+package memlock
+
+import (
+	"context"
+	"sync"
+
+	"github.com/mailflow/mailflow/lock"
+)
+
+// Table is an in-memory lock table.
+type Table struct {
+	mu      sync.Mutex
+	records map[string]lock.Record
+}
+
+var _ lock.Table = (*Table)(nil)
+
+// New returns an empty table.
+func New() *Table { return &Table{records: map[string]lock.Record{}} }
+
+// current returns a copy of the stored record, or nil. Expired records stay
+// stored, as with DynamoDB's lazy TTL; Acquire judges expiry by time.
+func (t *Table) current(id string) *lock.Record {
+	r, ok := t.records[id]
+	if !ok {
+		return nil
+	}
+	return &r
+}
+
+func fail(op, id string, cur *lock.Record) error {
+	return &lock.ConditionError{Op: op, MailID: id, Current: cur}
+}
+
+// Acquire implements [lock.Table].
+func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return lock.Record{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.current(p.MailID)
+	ok := cur == nil || !p.Now.Before(cur.ExpiresAt) ||
+		(cur.Status == lock.Sending && cur.ContentHash == p.ContentHash && (!p.Now.Before(cur.LeaseUntil) || cur.Owner == p.Owner))
+	if !ok {
+		return lock.Record{}, fail("acquire", p.MailID, cur)
+	}
+	r := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
+		LeaseUntil: p.LeaseUntil, ExpiresAt: p.ExpiresAt}
+	t.records[p.MailID] = r
+	return r, nil
+}
+
+// Renew implements [lock.Table].
+func (t *Table) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return lock.Record{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.current(p.MailID)
+	if cur == nil || cur.Owner != p.Owner || cur.Status != lock.Sending {
+		return lock.Record{}, fail("renew", p.MailID, cur)
+	}
+	cur.LeaseUntil, cur.ExpiresAt = p.LeaseUntil, p.ExpiresAt
+	t.records[p.MailID] = *cur
+	return *cur, nil
+}
+
+// MarkSent implements [lock.Table].
+func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return lock.Record{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.current(p.MailID)
+	if cur == nil || cur.Owner != p.Owner ||
+		!(cur.Status == lock.Sending || (cur.Status == lock.Sent && cur.SESMessageID == p.SESMessageID)) {
+		return lock.Record{}, fail("mark-sent", p.MailID, cur)
+	}
+	if cur.SentAt.IsZero() {
+		cur.SentAt = p.Now
+	}
+	cur.Status, cur.SESMessageID, cur.ExpiresAt = lock.Sent, p.SESMessageID, p.ExpiresAt
+	t.records[p.MailID] = *cur
+	return *cur, nil
+}
+
+// Release implements [lock.Table].
+func (t *Table) Release(ctx context.Context, p lock.ReleaseParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.current(p.MailID)
+	if cur == nil || cur.Owner != p.Owner || cur.Status != lock.Sending {
+		return fail("release", p.MailID, cur)
+	}
+	delete(t.records, p.MailID)
+	return nil
+}
+
+// Get implements [lock.Table].
+func (t *Table) Get(ctx context.Context, mailID string) (lock.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return lock.Record{}, false, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.records[mailID]
+	return r, ok, nil
+}
