@@ -13,6 +13,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -32,9 +33,20 @@ func main() {
 	}
 }
 
+// run reads what the CDK CLI passes through the environment
+// (CDK_CONTEXT_JSON, CDK_OUTDIR) in Go and hands it to the App explicitly.
 func run() error {
-	app := awscdk.NewApp(nil)
-	path := contextString(app, "config")
+	context := map[string]any{}
+	if raw := os.Getenv("CDK_CONTEXT_JSON"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &context); err != nil {
+			return fmt.Errorf("CDK_CONTEXT_JSON: %w", err)
+		}
+	}
+	props := &awscdk.AppProps{Context: &context}
+	if dir := os.Getenv("CDK_OUTDIR"); dir != "" {
+		props.Outdir = jsii.String(dir)
+	}
+	path, _ := context["config"].(string)
 	if path == "" {
 		path = os.Getenv("MAILFLOW_CONFIG")
 	}
@@ -45,7 +57,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	dir := contextString(app, "lambdaDir")
+	dir, _ := context["lambdaDir"].(string)
 	if dir == "" {
 		dir = "build/lambda"
 	}
@@ -53,17 +65,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	app := awscdk.NewApp(props)
 	if _, _, err := infra.NewMailflowStack(app, &infra.MailflowStackProps{Config: cfg, Code: code}); err != nil {
 		return err
 	}
 	app.Synth(nil)
 	return nil
-}
-
-func contextString(app awscdk.App, key string) string {
-	v := app.Node().TryGetContext(jsii.String(key))
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return ""
 }
