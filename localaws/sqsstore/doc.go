@@ -46,10 +46,14 @@
 // Limits: FIFO queues are out of scope: names ending in ".fifo" and
 // FifoQueue=true are rejected with InvalidParameterValue. No permissions
 // (AddPermission), no KMS encryption, no QueueDeletedRecently 60-second rule
-// after DeleteQueue. One process owns a database file at a time: the store
-// uses a single SQLite connection (WAL, synchronous=NORMAL: nothing committed
-// is lost when the process dies; a power cut may lose the last transactions)
-// and long-poll wake-ups are in-process only.
+// after DeleteQueue. One Store per database file: it holds a single SQLite
+// connection (WAL, synchronous=NORMAL: nothing committed is lost when the
+// process dies; a power cut may lose the last transactions) and long-poll
+// wake-ups are in-process only. Other packages may keep their own tables in
+// the same file through their own connection: this store's tables are
+// prefixed sqs_, its migrations are recorded in sqsstore_migrations, and its
+// transactions take the write lock up front (BEGIN IMMEDIATE) and wait up to
+// 10 s for it.
 //
 // Durability: state lives only in the file. After a restart, messages that
 // were in flight stay invisible until their visibility timeout ends, then are

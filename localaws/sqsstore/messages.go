@@ -118,7 +118,7 @@ func ValidateBody(body string) error {
 	for i, r := range body {
 		if r == utf8.RuneError || !(r == 0x9 || r == 0xA || r == 0xD || (r >= 0x20 && r <= 0xD7FF) ||
 			(r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)) {
-			return errorf(CodeInvalidMessageContents, "Invalid characters found. Deleted message body contains a character outside the allowed set at byte %d.", i)
+			return errorf(CodeInvalidMessageContents, "Invalid characters found. The message body contains a character outside the allowed set at byte %d.", i)
 		}
 	}
 	return nil
@@ -244,7 +244,7 @@ func (s *Store) insert(ctx context.Context, tx *txn, q *queueRow, p *SendParams,
 		res.MD5OfSystemAttributes = AttributesMD5(map[string]MessageAttributeValue{
 			"AWSTraceHeader": {DataType: "String", StringValue: p.TraceHeader}})
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO messages (queue_id, message_id, body, attributes, md5_of_body,
+	_, err := tx.ExecContext(ctx, `INSERT INTO sqs_messages (queue_id, message_id, body, attributes, md5_of_body,
 		sender_id, trace_header, sent_at, visible_at) VALUES (?,?,?,?,?,?,?,?,?)`,
 		q.id, res.MessageID, p.Body, attrs, res.MD5OfBody, sender, p.TraceHeader, now, now+int64(delay)*1000)
 	return res, err
@@ -471,7 +471,7 @@ func (s *Store) claim(ctx context.Context, q *queueRow, p ReceiveParams) ([]Mess
 		msgs, next, dlqID = msgs[:0], 0, 0
 		now := s.now()
 		cutoff := now - int64(q.retentionPeriod)*1000
-		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE queue_id = ? AND sent_at <= ?`, q.id, cutoff); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sqs_messages WHERE queue_id = ? AND sent_at <= ?`, q.id, cutoff); err != nil {
 			return err
 		}
 		if q.dlqName != "" {
@@ -484,8 +484,8 @@ func (s *Store) claim(ctx context.Context, q *queueRow, p ReceiveParams) ([]Mess
 				// moves the message: its receive count would exceed the
 				// maximum. It keeps its id, body, attributes, sent time and
 				// receive count; the old receipt handle stops working.
-				res, err := tx.ExecContext(ctx, `UPDATE messages SET queue_id = ?, receipt = NULL, visible_at = ?,
-					dead_letter_source = ? WHERE id IN (SELECT id FROM messages WHERE queue_id = ? AND visible_at <= ?
+				res, err := tx.ExecContext(ctx, `UPDATE sqs_messages SET queue_id = ?, receipt = NULL, visible_at = ?,
+					dead_letter_source = ? WHERE id IN (SELECT id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?
 					AND sent_at > ? AND receive_count >= ? LIMIT 1000)`,
 					dlq.id, now, s.QueueARN(q.name), q.id, now, cutoff, q.maxReceiveCount)
 				if err != nil {
@@ -496,11 +496,11 @@ func (s *Store) claim(ctx context.Context, q *queueRow, p ReceiveParams) ([]Mess
 				}
 			}
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE messages SET receive_count = receive_count + 1,
+		rows, err := tx.QueryContext(ctx, `UPDATE sqs_messages SET receive_count = receive_count + 1,
 			visible_at = ?1 + ?2, received_at = ?1,
 			first_received_at = CASE WHEN first_received_at = 0 THEN ?1 ELSE first_received_at END,
 			receipt = lower(hex(randomblob(12)))
-			WHERE id IN (SELECT id FROM messages WHERE queue_id = ?3 AND visible_at <= ?1 AND sent_at > ?4
+			WHERE id IN (SELECT id FROM sqs_messages WHERE queue_id = ?3 AND visible_at <= ?1 AND sent_at > ?4
 				ORDER BY visible_at LIMIT ?5)
 			RETURNING id, message_id, body, attributes, md5_of_body, sender_id, trace_header, sent_at,
 				receive_count, first_received_at, receipt, dead_letter_source`,
@@ -532,7 +532,7 @@ func (s *Store) claim(ctx context.Context, q *queueRow, p ReceiveParams) ([]Mess
 		}
 		if len(msgs) == 0 {
 			var n sql.NullInt64
-			if err := tx.QueryRowContext(ctx, `SELECT min(visible_at) FROM messages WHERE queue_id = ? AND visible_at > ?`,
+			if err := tx.QueryRowContext(ctx, `SELECT min(visible_at) FROM sqs_messages WHERE queue_id = ? AND visible_at > ?`,
 				q.id, now).Scan(&n); err != nil {
 				return err
 			}
@@ -567,7 +567,7 @@ func (s *Store) deleteOne(ctx context.Context, tx *txn, q *queueRow, h string) e
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ? AND queue_id = ? AND receipt = ?`, row, q.id, nonce)
+	_, err = tx.ExecContext(ctx, `DELETE FROM sqs_messages WHERE id = ? AND queue_id = ? AND receipt = ?`, row, q.id, nonce)
 	return err
 }
 
@@ -634,7 +634,7 @@ func (s *Store) changeOne(ctx context.Context, tx *txn, q *queueRow, h string, t
 		return err
 	}
 	var visibleAt, receivedAt int64
-	err = tx.QueryRowContext(ctx, `SELECT visible_at, received_at FROM messages WHERE id = ? AND queue_id = ? AND receipt = ?`,
+	err = tx.QueryRowContext(ctx, `SELECT visible_at, received_at FROM sqs_messages WHERE id = ? AND queue_id = ? AND receipt = ?`,
 		row, q.id, nonce).Scan(&visibleAt, &receivedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return invalidValue("ReceiptHandle", h, "Message does not exist or is not available for visibility timeout change.")
@@ -648,7 +648,7 @@ func (s *Store) changeOne(ctx context.Context, tx *txn, q *queueRow, h string, t
 	if now+int64(timeout)*1000 > receivedAt+43200*1000 {
 		return invalidValue("VisibilityTimeout", timeout, "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]")
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE messages SET visible_at = ? WHERE id = ?`, now+int64(timeout)*1000, row)
+	_, err = tx.ExecContext(ctx, `UPDATE sqs_messages SET visible_at = ? WHERE id = ?`, now+int64(timeout)*1000, row)
 	return err
 }
 

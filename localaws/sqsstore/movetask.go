@@ -73,7 +73,7 @@ func (s *Store) StartMoveTask(ctx context.Context, p MoveTaskParams) (string, er
 			return err
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM queues WHERE dlq_name = ?`, source).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqs_queues WHERE dlq_name = ?`, source).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -93,7 +93,7 @@ func (s *Store) StartMoveTask(ctx context.Context, p MoveTaskParams) (string, er
 				return invalidValue("DestinationArn", p.DestinationArn, "Source and destination queues must differ.")
 			}
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM move_tasks WHERE source_name = ? AND status = 'RUNNING'`,
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqs_move_tasks WHERE source_name = ? AND status = 'RUNNING'`,
 			source).Scan(&n); err != nil {
 			return err
 		}
@@ -102,13 +102,13 @@ func (s *Store) StartMoveTask(ctx context.Context, p MoveTaskParams) (string, er
 		}
 		now := s.now()
 		var bound, toMove int64
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0), count(*) FROM messages WHERE queue_id = ? AND sent_at > ?`,
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0), count(*) FROM sqs_messages WHERE queue_id = ? AND sent_at > ?`,
 			src.id, now-int64(src.retentionPeriod)*1000).Scan(&bound, &toMove); err != nil {
 			return err
 		}
 		id, _ := json.Marshal(map[string]string{"taskId": newMessageID(), "sourceArn": p.SourceArn})
 		handle = base64.StdEncoding.EncodeToString(id)
-		_, err = tx.ExecContext(ctx, `INSERT INTO move_tasks (handle, source_name, source_arn, destination_arn,
+		_, err = tx.ExecContext(ctx, `INSERT INTO sqs_move_tasks (handle, source_name, source_arn, destination_arn,
 			max_per_second, status, to_move, bound_id, started_at) VALUES (?,?,?,?,?,?,?,?,?)`,
 			handle, source, p.SourceArn, p.DestinationArn, p.MaxNumberOfMessagesPerSecond, TaskRunning, toMove, bound, now)
 		return err
@@ -140,7 +140,7 @@ func (s *Store) ListMoveTasks(ctx context.Context, sourceArn string, max int) ([
 	err := s.inTx(ctx, func(tx *txn) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `SELECT handle, status, source_arn, destination_arn, max_per_second, moved,
-			to_move, failure_reason, started_at FROM move_tasks WHERE source_name = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
+			to_move, failure_reason, started_at FROM sqs_move_tasks WHERE source_name = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
 			source, max)
 		if err != nil {
 			return err
@@ -175,7 +175,7 @@ func (s *Store) CancelMoveTask(ctx context.Context, handle string) (int64, error
 	var moved int64
 	err := s.inTx(ctx, func(tx *txn) error {
 		var status string
-		err := tx.QueryRowContext(ctx, `SELECT status, moved FROM move_tasks WHERE handle = ?`, handle).Scan(&status, &moved)
+		err := tx.QueryRowContext(ctx, `SELECT status, moved FROM sqs_move_tasks WHERE handle = ?`, handle).Scan(&status, &moved)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errorf(CodeResourceNotFound, "Task does not exist.")
 		} else if err != nil {
@@ -184,7 +184,7 @@ func (s *Store) CancelMoveTask(ctx context.Context, handle string) (int64, error
 		if status != TaskRunning {
 			return errorf(CodeUnsupportedOperation, "Only a RUNNING task can be cancelled; this task is %s.", status)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE move_tasks SET status = ? WHERE handle = ?`, TaskCancelled, handle)
+		_, err = tx.ExecContext(ctx, `UPDATE sqs_move_tasks SET status = ? WHERE handle = ?`, TaskCancelled, handle)
 		return err
 	})
 	if err != nil {
@@ -202,7 +202,7 @@ func (s *Store) CancelMoveTask(ctx context.Context, handle string) (int64, error
 // runningTasks lists the tasks to resume at Open (before the store's
 // connection is taken).
 func (s *Store) runningTasks() ([]string, error) {
-	rows, err := s.db.Query(`SELECT handle FROM move_tasks WHERE status = 'RUNNING'`)
+	rows, err := s.db.Query(`SELECT handle FROM sqs_move_tasks WHERE status = 'RUNNING'`)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func (s *Store) startRunner(handle string) {
 			done, err := s.moveBatch(context.Background(), handle)
 			if err != nil {
 				_ = s.inTx(context.Background(), func(tx *txn) error {
-					_, err := tx.ExecContext(context.Background(), `UPDATE move_tasks SET status = ?, failure_reason = ?
+					_, err := tx.ExecContext(context.Background(), `UPDATE sqs_move_tasks SET status = ?, failure_reason = ?
 						WHERE handle = ? AND status = 'RUNNING'`, TaskFailed, err.Error(), handle)
 					return err
 				})
@@ -271,7 +271,7 @@ func (s *Store) moveBatch(ctx context.Context, handle string) (bool, error) {
 		var rate int
 		var bound int64
 		if err := tx.QueryRowContext(ctx, `SELECT source_name, destination_arn, max_per_second, status, bound_id
-			FROM move_tasks WHERE handle = ?`, handle).Scan(&source, &destArn, &rate, &status, &bound); err != nil {
+			FROM sqs_move_tasks WHERE handle = ?`, handle).Scan(&source, &destArn, &rate, &status, &bound); err != nil {
 			return err
 		}
 		if status != TaskRunning {
@@ -287,7 +287,7 @@ func (s *Store) moveBatch(ctx context.Context, handle string) (bool, error) {
 		}
 		now := s.now()
 		rows, err := tx.QueryContext(ctx, `SELECT id, body, attributes, sender_id, trace_header, dead_letter_source
-			FROM messages WHERE queue_id = ? AND id <= ? AND visible_at <= ? AND sent_at > ? ORDER BY id LIMIT ?`,
+			FROM sqs_messages WHERE queue_id = ? AND id <= ? AND visible_at <= ? AND sent_at > ? ORDER BY id LIMIT ?`,
 			src.id, bound, now, now-int64(src.retentionPeriod)*1000, rate)
 		if err != nil {
 			return err
@@ -329,12 +329,12 @@ func (s *Store) moveBatch(ctx context.Context, handle string) (bool, error) {
 				}
 				queues[target] = dq
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (queue_id, message_id, body, attributes, md5_of_body,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO sqs_messages (queue_id, message_id, body, attributes, md5_of_body,
 				sender_id, trace_header, sent_at, visible_at) VALUES (?,?,?,?,?,?,?,?,?)`,
 				dq.id, newMessageID(), m.body, m.attrs, BodyMD5(m.body), m.sender, m.trace, now, now); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ?`, m.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sqs_messages WHERE id = ?`, m.id); err != nil {
 				return err
 			}
 			signals[dq.id] = true
@@ -346,7 +346,7 @@ func (s *Store) moveBatch(ctx context.Context, handle string) (bool, error) {
 		if done {
 			status = TaskCompleted
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE move_tasks SET moved = moved + ?, status = ? WHERE handle = ?`,
+		_, err = tx.ExecContext(ctx, `UPDATE sqs_move_tasks SET moved = moved + ?, status = ? WHERE handle = ?`,
 			len(batch), status, handle)
 		return err
 	})

@@ -114,7 +114,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) migrate() error {
-	if _, err := s.db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+	if _, err := s.db.Exec(`CREATE TABLE IF NOT EXISTS sqsstore_migrations (version TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -124,7 +124,7 @@ func (s *Store) migrate() error {
 	sort.Strings(names)
 	for _, name := range names {
 		var n int
-		if err := s.db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = ?`, name).Scan(&n); err != nil {
+		if err := s.db.QueryRow(`SELECT count(*) FROM sqsstore_migrations WHERE version = ?`, name).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -142,7 +142,7 @@ func (s *Store) migrate() error {
 			tx.Rollback()
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if _, err := tx.Exec(`INSERT INTO schema_migrations (version) VALUES (?)`, name); err != nil {
+		if _, err := tx.Exec(`INSERT INTO sqsstore_migrations (version) VALUES (?)`, name); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -181,7 +181,7 @@ func (s *Store) now() int64 { return s.clock.Now().UnixMilli() }
 func (s *Store) inTx(ctx context.Context, fn func(tx *txn) error) error {
 	s.txMu.Lock()
 	defer s.txMu.Unlock()
-	if _, err := s.conn.ExecContext(ctx, "BEGIN"); err != nil {
+	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
 	if err := fn(&txn{s: s}); err != nil {
@@ -334,7 +334,7 @@ type querier interface {
 }
 
 func loadQueue(ctx context.Context, db querier, name string) (*queueRow, error) {
-	q, err := scanQueue(db.QueryRowContext(ctx, `SELECT `+queueColumns+` FROM queues WHERE name = ?`, name))
+	q, err := scanQueue(db.QueryRowContext(ctx, `SELECT `+queueColumns+` FROM sqs_queues WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoQueue()
 	}
@@ -391,7 +391,7 @@ func (s *Store) CreateQueue(ctx context.Context, name string, attrs, tags map[st
 		}
 		extra, _ := json.Marshal(q.extra)
 		tagJSON, _ := json.Marshal(q.tags)
-		_, err = tx.ExecContext(ctx, `INSERT INTO queues (name, created_at, modified_at, visibility_timeout,
+		_, err = tx.ExecContext(ctx, `INSERT INTO sqs_queues (name, created_at, modified_at, visibility_timeout,
 			retention_period, delay_seconds, maximum_message_size, receive_wait_time, redrive_policy, dlq_name,
 			max_receive_count, redrive_allow_policy, extra_attributes, tags)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
@@ -420,7 +420,7 @@ func (s *Store) ListQueues(ctx context.Context, prefix, after string, max int) (
 	}
 	err = s.inTx(ctx, func(tx *txn) error {
 		names = names[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT name FROM queues WHERE substr(name, 1, ?) = ? AND name > ? ORDER BY name LIMIT ?`,
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM sqs_queues WHERE substr(name, 1, ?) = ? AND name > ? ORDER BY name LIMIT ?`,
 			len(prefix), prefix, after, max+1)
 		if err != nil {
 			return err
@@ -451,14 +451,14 @@ func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 			return err
 		}
 		qid = q.id
-		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE queue_id = ?`, q.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sqs_messages WHERE queue_id = ?`, q.id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE move_tasks SET status = 'FAILED', failure_reason = 'Source queue was deleted.'
+		if _, err := tx.ExecContext(ctx, `UPDATE sqs_move_tasks SET status = 'FAILED', failure_reason = 'Source queue was deleted.'
 			WHERE source_name = ? AND status = 'RUNNING'`, name); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM queues WHERE id = ?`, q.id)
+		_, err = tx.ExecContext(ctx, `DELETE FROM sqs_queues WHERE id = ?`, q.id)
 		return err
 	})
 	if err == nil {
@@ -480,10 +480,10 @@ func (s *Store) PurgeQueue(ctx context.Context, name string) error {
 		if q.lastPurgeAt != 0 && now-q.lastPurgeAt < 60_000 {
 			return errorf(CodePurgeQueueInProgress, "Only one PurgeQueue operation on %s is allowed every 60 seconds.", name)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE queue_id = ?`, q.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sqs_messages WHERE queue_id = ?`, q.id); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE queues SET last_purge_at = ? WHERE id = ?`, now, q.id)
+		_, err = tx.ExecContext(ctx, `UPDATE sqs_queues SET last_purge_at = ? WHERE id = ?`, now, q.id)
 		return err
 	})
 }
@@ -503,7 +503,7 @@ func (s *Store) SetQueueAttributes(ctx context.Context, name string, attrs map[s
 		}
 		q.modifiedAt = s.now()
 		extra, _ := json.Marshal(q.extra)
-		_, err = tx.ExecContext(ctx, `UPDATE queues SET modified_at=?, visibility_timeout=?, retention_period=?,
+		_, err = tx.ExecContext(ctx, `UPDATE sqs_queues SET modified_at=?, visibility_timeout=?, retention_period=?,
 			delay_seconds=?, maximum_message_size=?, receive_wait_time=?, redrive_policy=?, dlq_name=?,
 			max_receive_count=?, redrive_allow_policy=?, extra_attributes=? WHERE id=?`,
 			q.modifiedAt, q.visibilityTimeout, q.retentionPeriod, q.delaySeconds, q.maximumMessageSize,
@@ -810,7 +810,7 @@ func (s *Store) counts(ctx context.Context, tx *txn, q *queueRow) (Counts, error
 		coalesce(sum(visible_at <= ?1), 0),
 		coalesce(sum(visible_at > ?1 AND receipt IS NOT NULL), 0),
 		coalesce(sum(visible_at > ?1 AND receipt IS NULL), 0)
-		FROM messages WHERE queue_id = ?2 AND sent_at > ?3`, now, q.id, cutoff).Scan(&c.Visible, &c.InFlight, &c.Delayed)
+		FROM sqs_messages WHERE queue_id = ?2 AND sent_at > ?3`, now, q.id, cutoff).Scan(&c.Visible, &c.InFlight, &c.Delayed)
 	return c, err
 }
 
@@ -856,7 +856,7 @@ func (s *Store) updateTags(ctx context.Context, name string, fn func(map[string]
 			return errorf(CodeInvalidParameterValue, "Too many tags added for queue %s.", name)
 		}
 		b, _ := json.Marshal(q.tags)
-		_, err = tx.ExecContext(ctx, `UPDATE queues SET tags = ? WHERE id = ?`, string(b), q.id)
+		_, err = tx.ExecContext(ctx, `UPDATE sqs_queues SET tags = ? WHERE id = ?`, string(b), q.id)
 		return err
 	})
 }
@@ -890,7 +890,7 @@ func (s *Store) ListDeadLetterSourceQueues(ctx context.Context, name string) ([]
 	var out []string
 	err := s.inTx(ctx, func(tx *txn) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT name FROM queues WHERE dlq_name = ? ORDER BY name`, name)
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM sqs_queues WHERE dlq_name = ? ORDER BY name`, name)
 		if err != nil {
 			return err
 		}

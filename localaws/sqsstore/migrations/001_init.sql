@@ -1,5 +1,6 @@
 -- Queues, their messages and message move tasks. Times are Unix milliseconds.
-CREATE TABLE queues (
+-- Tables are prefixed sqs_ so that other packages may keep theirs in the same file.
+CREATE TABLE sqs_queues (
     id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     name                 TEXT    NOT NULL UNIQUE,
     created_at           INTEGER NOT NULL,
@@ -18,9 +19,9 @@ CREATE TABLE queues (
     last_purge_at        INTEGER NOT NULL DEFAULT 0
 );
 
-CREATE TABLE messages (
+CREATE TABLE sqs_messages (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    queue_id           INTEGER NOT NULL REFERENCES queues(id) ON DELETE CASCADE,
+    queue_id           INTEGER NOT NULL REFERENCES sqs_queues(id) ON DELETE CASCADE,
     message_id         TEXT    NOT NULL,
     body               TEXT    NOT NULL,
     attributes         TEXT    NOT NULL DEFAULT '',
@@ -35,10 +36,10 @@ CREATE TABLE messages (
     receipt            TEXT,
     dead_letter_source TEXT    NOT NULL DEFAULT ''
 );
-CREATE INDEX messages_visible ON messages (queue_id, visible_at);
-CREATE INDEX messages_sent ON messages (queue_id, sent_at);
+CREATE INDEX sqs_messages_visible ON sqs_messages (queue_id, visible_at);
+CREATE INDEX sqs_messages_sent ON sqs_messages (queue_id, sent_at);
 
-CREATE TABLE move_tasks (
+CREATE TABLE sqs_move_tasks (
     handle            TEXT    PRIMARY KEY,
     source_name       TEXT    NOT NULL,
     source_arn        TEXT    NOT NULL,
@@ -51,4 +52,4 @@ CREATE TABLE move_tasks (
     started_at        INTEGER NOT NULL,
     failure_reason    TEXT    NOT NULL DEFAULT ''
 );
-CREATE INDEX move_tasks_source ON move_tasks (source_name, started_at);
+CREATE INDEX sqs_move_tasks_source ON sqs_move_tasks (source_name, started_at);
