@@ -39,7 +39,7 @@ var optimizedIntegrations = map[string]bool{
 // knownServiceResource reports whether an arn:aws:states::: resource names
 // an integration AWS accepts.
 func knownServiceResource(info resourceInfo) bool {
-	if info.service == "aws-sdk" {
+	if strings.HasPrefix(info.service, "aws-sdk:") {
 		return info.action != ""
 	}
 	action := info.action

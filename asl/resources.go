@@ -139,6 +139,10 @@ func classifyResource(arn string) resourceInfo {
 	if len(parts) >= 6 && parts[0] == "arn" && parts[2] == "states" && parts[3] == "" && parts[4] == "" {
 		svc := parts[5]
 		action := strings.Join(parts[6:], ":")
+		if svc == "aws-sdk" && len(parts) >= 8 {
+			// history reports aws-sdk:SERVICE as the type and the API action
+			svc, action = "aws-sdk:"+parts[6], strings.Join(parts[7:], ":")
+		}
 		return resourceInfo{kind: resService, service: svc, action: action}
 	}
 	if len(parts) >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" {
