@@ -139,3 +139,41 @@ func TestRedriveAllowPolicy(t *testing.T) {
 		t.Fatalf("RedrivePolicy not removed: %v", got)
 	}
 }
+
+func TestMoveTaskFailsWithoutDestination(t *testing.T) {
+	s, clock := openTest(t)
+	deadLettered(t, s, clock, 1)
+	ctx := context.Background()
+	// A message sent straight to the DLQ has no source queue to return to.
+	if _, err := s.Send(ctx, "dlq", SendParams{Body: "direct"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartMoveTask(ctx, MoveTaskParams{SourceArn: s.QueueARN("dlq"), DestinationArn: s.QueueARN("nope")}); ErrorCode(err) != CodeResourceNotFound {
+		t.Fatalf("missing destination: %v", err)
+	}
+	if _, err := s.StartMoveTask(ctx, MoveTaskParams{SourceArn: s.QueueARN("dlq"), MaxNumberOfMessagesPerSecond: 501}); ErrorCode(err) != CodeInvalidParameterValue {
+		t.Fatalf("rate 501: %v", err)
+	}
+	if _, err := s.StartMoveTask(ctx, MoveTaskParams{SourceArn: s.QueueARN("dlq")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, err := s.ListMoveTasks(ctx, s.QueueARN("dlq"), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tasks[0].Status == TaskFailed {
+			if tasks[0].FailureReason == "" || tasks[0].TaskHandle != "" {
+				t.Fatalf("failed task %+v", tasks[0])
+			}
+			// The failing batch is rolled back whole: nothing was lost.
+			if c, _ := s.QueueCounts(ctx, "dlq"); c.Visible != 2 {
+				t.Fatalf("dlq after failed task %+v", c)
+			}
+			return
+		}
+		time.Sleep(2 * time.Millisecond) // bounded by deadline
+	}
+	t.Fatal("task did not fail")
+}

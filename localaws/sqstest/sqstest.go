@@ -721,8 +721,10 @@ func testDigests(t *testing.T, h Harness) {
 	if got, want := aws.ToString(out.MD5OfMessageAttributes), attributesMD5(attrs); got != want {
 		t.Fatalf("MD5OfMessageAttributes %s, want %s", got, want)
 	}
-	if aws.ToString(out.MD5OfMessageSystemAttributes) == "" {
-		t.Fatal("no MD5OfMessageSystemAttributes for AWSTraceHeader")
+	wantSys := attributesMD5(map[string]types.MessageAttributeValue{"AWSTraceHeader": {DataType: aws.String("String"),
+		StringValue: aws.String("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")}})
+	if got := aws.ToString(out.MD5OfMessageSystemAttributes); got != wantSys {
+		t.Fatalf("MD5OfMessageSystemAttributes %s, want %s", got, wantSys)
 	}
 	m := receiveOne(t, h, url)
 	if *m.Body != body {
