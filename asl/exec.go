@@ -104,16 +104,12 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 			return nil, fmt.Errorf("asl: input: %w", err)
 		}
 		input, inSize = v, len(in)
-	case map[string]any, []any, string, json.Number, bool, nil:
 	default:
-		// a Go value that is not a JSON value tree: round-trip it once
-		b, err := json.Marshal(in)
+		v, err := normalize(in)
 		if err != nil {
 			return nil, fmt.Errorf("asl: input: %w", err)
 		}
-		if input, err = DecodeJSON(b); err != nil {
-			return nil, fmt.Errorf("asl: input: %w", err)
-		}
+		input = v
 	}
 	ex := &execution{def: d, opts: opts}
 	ex.fillDefaults()

@@ -475,3 +475,22 @@ func TestValidateWarnings(t *testing.T) {
 		t.Errorf("warnings %v", issues)
 	}
 }
+
+func TestGoValuesAreNormalized(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","ResultPath":"$.r","End":true}}}`)
+	reg := asl.NewRegistry()
+	type reply struct {
+		ID    string `json:"id"`
+		Count int    `json:"count"`
+	}
+	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(context.Context, *asl.TaskRequest) (any, error) {
+		return reply{ID: "m-1", Count: 2}, nil
+	}))
+	res, err := asl.Execute(context.Background(), d, map[string]int{"n": 1}, asl.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonText(res.Output); got != `{"n":1,"r":{"count":2,"id":"m-1"}}` {
+		t.Errorf("output %s", got)
+	}
+}

@@ -92,6 +92,9 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	switch {
 	case custom != nil:
 		result, err = custom.Invoke(tctx, req)
+		if err == nil {
+			result, err = normalize(result)
+		}
 	case legacy:
 		h := ex.opts.Registry.lambda(info.function)
 		if h == nil {

@@ -260,3 +260,18 @@ func longText(v any) (int64, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil
 }
+
+// normalize turns a Go value that is not a JSON value tree (a struct, a
+// typed map, an int) into one by a JSON round trip; value trees pass as
+// they are.
+func normalize(v any) (any, error) {
+	switch v.(type) {
+	case map[string]any, []any, string, json.Number, bool, nil:
+		return v, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, NewError(ErrRuntime, "the task result is not JSON: "+err.Error())
+	}
+	return DecodeJSON(b)
+}
