@@ -40,7 +40,31 @@ type message struct {
 var (
 	synthMu    sync.Mutex
 	synthCache = map[string]*synthesized{}
+	// tempDirs outlive single tests (the syntheses are shared), so TestMain
+	// removes them.
+	tempDirs []string
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	// Stop the jsii runtime, which also removes its temporary directory.
+	jsii.Close()
+	for _, d := range tempDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+// sharedTempDir is a directory that lives until the test binary ends.
+func sharedTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tempDirs = append(tempDirs, dir)
+	return dir
+}
 
 // synth builds and synthesizes the stack for the configuration text once
 // per test binary, with the AwsSolutions checks applied, and shares the
@@ -61,10 +85,7 @@ func synth(t *testing.T, name, cfgJSON string) *synthesized {
 	if err != nil {
 		t.Fatal(err)
 	}
-	outdir, err := os.MkdirTemp("", "mailflow-cdk-"+name+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	outdir := sharedTempDir(t, "mailflow-cdk-"+name+"-")
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
 	stack, pipeline, err := infra.NewMailflowStack(app, &infra.MailflowStackProps{Config: cfg, Code: testCode(t)})
 	if err != nil {
@@ -147,10 +168,7 @@ func readJSON(t *testing.T, path string, v any) {
 // the task, so the tests can tell which code each function got.
 func testCode(t *testing.T) map[string]awslambda.Code {
 	t.Helper()
-	base, err := os.MkdirTemp("", "mailflow-code-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := sharedTempDir(t, "mailflow-code-")
 	code := map[string]awslambda.Code{}
 	for _, task := range infra.Tasks() {
 		dir := filepath.Join(base, task)

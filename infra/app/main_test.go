@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/jsii-runtime-go"
+
 	"github.com/mailflow/mailflow/infra"
 )
 
@@ -91,4 +93,11 @@ func TestRunSynthesizes(t *testing.T) {
 	if count["AWS::Chatbot::SlackChannelConfiguration"] != 0 {
 		t.Errorf("resources: %v", count)
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	// Stop the jsii runtime, which also removes its temporary directory.
+	jsii.Close()
+	os.Exit(code)
 }
