@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: test unit lint fmt bench fuzz synth
+.PHONY: test unit lint fmt bench fuzz synth lambdas
 
 ## test: lint, then every test (Node tools are installed on first use)
 test: lint unit
@@ -41,3 +41,15 @@ synth:
 	rm -rf cdk.out
 	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"config":"$(SYNTH_CONFIG)","lambdaDir":"build/lambda"}' $(GO) run ./infra/app
 	@echo "cdk.out/: $$(ls cdk.out/*.template.json)"
+
+## lambdas: the four task functions as Lambda zips in build/lambda/<task>.zip
+## (provided.al2023, arm64, static, -tags lambda.norpc; the binary is bootstrap)
+LAMBDAS ?= acquire-lock fetch-attachments send release-lock
+lambdas:
+	@mkdir -p build/lambda
+	@for t in $(LAMBDAS); do \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+	    -o build/lambda/$$t/bootstrap ./tasks/$$t/lambda || exit 1; \
+	  $(GO) run ./tools/lambdazip build/lambda/$$t.zip build/lambda/$$t/bootstrap || exit 1; \
+	done
+	@ls -l build/lambda/*.zip
