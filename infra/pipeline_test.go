@@ -487,6 +487,23 @@ func TestMailPipeline(t *testing.T) {
 		}
 	})
 
+	t.Run("retained on delete", func(t *testing.T) {
+		for _, typ := range []string{"AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Logs::LogGroup", "AWS::KMS::Key"} {
+			rs := s.resources(typ)
+			if len(rs) == 0 {
+				t.Errorf("no %s", typ)
+			}
+			for rid, r := range rs {
+				if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+					t.Errorf("%s %s: DeletionPolicy %v, UpdateReplacePolicy %v", typ, rid, r["DeletionPolicy"], r["UpdateReplacePolicy"])
+				}
+			}
+		}
+		if n := len(s.resources("AWS::Logs::LogGroup")); n != 6 {
+			t.Errorf("%d log groups, want the functions', the state machine's and the pipe's", n)
+		}
+	})
+
 	t.Run("outputs", func(t *testing.T) {
 		outputs, _ := s.doc["Outputs"].(map[string]any)
 		for name, want := range map[string]any{
