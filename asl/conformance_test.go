@@ -164,12 +164,18 @@ func TestValidationAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	exact := 0
 	for _, r := range res {
 		if !r.Matches {
 			t.Errorf("%s: AWS %s, Validate %s: %s", r.ID, r.Want, r.Got, r.Detail)
 		}
+		if r.Diagnostic == "" {
+			exact++
+		} else {
+			t.Errorf("%s: %s", r.ID, r.Diagnostic)
+		}
 	}
-	t.Logf("validation/aws: %d answers checked", len(res))
+	t.Logf("validation/aws: %d answers reproduced; %d with AWS's code, location and message", len(res), exact)
 }
 
 // awsAccepts lists asl-validator "invalid" definitions that AWS accepts,

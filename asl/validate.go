@@ -110,7 +110,36 @@ func textIssue(b []byte, err error) Issue {
 	if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "must be a valid JSON object") {
 		return Issue{Code: codeSchema, Message: "Definition must be a valid JSON object"}
 	}
+	if is, ok := jacksonTokenIssue(string(b)); ok {
+		return is
+	}
 	return Issue{Code: codeInvalidJSON, Message: err.Error()}
+}
+
+// jacksonTokenIssue words an unrecognised leading token the way AWS's JSON
+// parser (Jackson) does, location included.
+func jacksonTokenIssue(text string) (Issue, bool) {
+	i := 0
+	line, col := 1, 1
+	for i < len(text) && strings.ContainsRune(" \t\r\n", rune(text[i])) {
+		if text[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i++
+	}
+	j := i
+	for j < len(text) && (isVarChar(text[j]) || text[j] == '$') {
+		j++
+	}
+	tok := text[i:j]
+	if tok == "" || tok == "true" || tok == "false" || tok == "null" || (tok[0] >= '0' && tok[0] <= '9') {
+		return Issue{}, false
+	}
+	loc := fmt.Sprintf("[Source: (String)%q; line: %d, column: %d]", text, line, col+len(tok))
+	return Issue{Code: codeInvalidJSON, Location: loc, Message: fmt.Sprintf(
+		"Unrecognized token '%s': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at %s", tok, loc)}, true
 }
 
 type validator struct {

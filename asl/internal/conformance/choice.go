@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -77,6 +78,34 @@ type ValidationResult struct {
 	Got     string
 	Detail  string // expected diagnostic and ours, for reports
 	Matches bool   // verdict matches
+	// Diagnostic is "" when every AWS diagnostic (code, location and
+	// message) has an equal issue, else the first one missing.
+	Diagnostic string
+}
+
+var createMsg = regexp.MustCompile(`^Invalid State Machine Definition: '([A-Z_]+): (.*?)(?: at (/[^']*))?'$`)
+
+// awsDiagnostics extracts (code, location, message) triples from an AWS
+// answer: ValidateStateMachineDefinition diagnostics or the
+// CreateStateMachine error message.
+func awsDiagnostics(exp map[string]any) [][3]string {
+	var out [][3]string
+	if ds, ok := exp["diagnostics"].([]any); ok {
+		for _, d := range ds {
+			m, _ := d.(map[string]any)
+			code, _ := m["code"].(string)
+			loc, _ := m["location"].(string)
+			msg, _ := m["message"].(string)
+			out = append(out, [3]string{code, loc, msg})
+		}
+		return out
+	}
+	if msg, ok := exp["message"].(string); ok {
+		if sm := createMsg.FindStringSubmatch(msg); sm != nil {
+			out = append(out, [3]string{sm[1], sm[3], sm[2]})
+		}
+	}
+	return out
 }
 
 // RunAWSValidation checks Validate against AWS's own answers in
@@ -110,12 +139,26 @@ func RunAWSValidation(dir string) ([]ValidationResult, error) {
 		}
 		issues := asl.ValidateJSON([]byte(rec.DefinitionText), asl.WithType(rec.StateMachineType))
 		got := verdict(issues)
+		diag := ""
+		for _, want := range awsDiagnostics(rec.Expected) {
+			found := false
+			for _, is := range issues {
+				if is.Code == want[0] && is.Location == want[1] && (is.Message == want[2] || want[0] == "INVALID_JSON_DESCRIPTION") {
+					found = true
+					break
+				}
+			}
+			if !found && diag == "" {
+				diag = fmt.Sprintf("no issue %s at %q: %q", want[0], want[1], want[2])
+			}
+		}
 		out = append(out, ValidationResult{
-			ID:      strings.TrimSuffix(filepath.Base(f), ".json"),
-			Want:    want,
-			Got:     got,
-			Matches: want == got,
-			Detail:  fmt.Sprintf("AWS: %s; ours: %v", short(rec.Expected), issues),
+			ID:         strings.TrimSuffix(filepath.Base(f), ".json"),
+			Want:       want,
+			Got:        got,
+			Matches:    want == got,
+			Detail:     fmt.Sprintf("AWS: %s; ours: %v", short(rec.Expected), issues),
+			Diagnostic: diag,
 		})
 	}
 	return out, nil
