@@ -699,3 +699,31 @@ func mentionsContext(v any) bool {
 	}
 	return false
 }
+
+// Resources lists the distinct Task resources of the definition, nested
+// blocks included, sorted; a runtime uses it to check its bindings.
+func (d *Definition) Resources() []string {
+	seen := map[string]bool{}
+	var walk func(m *machine)
+	walk = func(m *machine) {
+		if m == nil {
+			return
+		}
+		for _, s := range m.states {
+			if s.typ == typeTask && s.resource != "" {
+				seen[s.resource] = true
+			}
+			for _, b := range s.branches {
+				walk(b)
+			}
+			walk(s.processor)
+		}
+	}
+	walk(d.top)
+	out := make([]string, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	sortStrings(out)
+	return out
+}

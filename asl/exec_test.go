@@ -494,3 +494,12 @@ func TestGoValuesAreNormalized(t *testing.T) {
 		t.Errorf("output %s", got)
 	}
 }
+
+func TestResources(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[
+		{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}},
+		{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"B","States":{"B":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","End":true}}},"End":true}}}],"End":true}}}`)
+	if got := strings.Join(d.Resources(), " "); got != "arn:aws:lambda:us-east-1:1:function:f arn:aws:states:::sqs:sendMessage" {
+		t.Errorf("resources %s", got)
+	}
+}
