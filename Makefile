@@ -37,7 +37,7 @@ fuzz:
 ## synth: the CDK cloud assembly in cdk.out/, offline (no AWS credentials,
 ## no network), for SYNTH_CONFIG with the task zips in build/lambda/
 SYNTH_CONFIG ?= infra/mailflow.example.json
-synth:
+synth: lambdas
 	rm -rf cdk.out
 	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"config":"$(SYNTH_CONFIG)","lambdaDir":"build/lambda"}' $(GO) run ./infra/app
 	@echo "cdk.out/: $$(ls cdk.out/*.template.json)"
