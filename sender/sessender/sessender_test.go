@@ -1,9 +1,12 @@
 package sessender_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -130,5 +133,49 @@ func TestEveryErrorClass(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	if _, err := sessender.New(nil); err == nil {
 		t.Error("nil client accepted")
+	}
+}
+
+// TestRequestOnTheWire checks what the adapter puts in the SendEmail
+// request: envelope with Bcc, sender identity, raw bytes, configuration set
+// and tags (the emulator ignores the last two for raw mail).
+func TestRequestOnTheWire(t *testing.T) {
+	var got struct {
+		FromEmailAddress     string
+		Destination          struct{ ToAddresses, CcAddresses, BccAddresses []string }
+		Content              struct{ Raw struct{ Data []byte } }
+		ConfigurationSetName string
+		EmailTags            []struct{ Name, Value string }
+	}
+	var path string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.Path
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Errorf("request body: %v", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"MessageId":"0100-abc"}`))
+	}))
+	defer srv.Close()
+	s, err := sessender.New(sesv2.NewFromConfig(testtools.AWSConfig(srv.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := sendertest.Raw("wire")
+	id, err := s.Send(context.Background(), &sender.Message{
+		From: "billing@example.com", To: []string{"Ann <ann@example.org>"}, Cc: []string{"c@example.org"},
+		Bcc: []string{"archive@example.com"}, Raw: raw, ConfigurationSet: "transactional",
+		Tags: []workflow.Tag{{Name: "kind", Value: "receipt"}},
+	})
+	if err != nil || id != "0100-abc" {
+		t.Fatalf("Send = %q, %v", id, err)
+	}
+	if path != "/v2/email/outbound-emails" || got.FromEmailAddress != "billing@example.com" ||
+		strings.Join(got.Destination.ToAddresses, ",") != "Ann <ann@example.org>" ||
+		strings.Join(got.Destination.CcAddresses, ",") != "c@example.org" ||
+		strings.Join(got.Destination.BccAddresses, ",") != "archive@example.com" ||
+		!bytes.Equal(got.Content.Raw.Data, raw) || got.ConfigurationSetName != "transactional" ||
+		len(got.EmailTags) != 1 || got.EmailTags[0].Name != "kind" || got.EmailTags[0].Value != "receipt" {
+		t.Fatalf("request to %s: %+v", path, got)
 	}
 }
