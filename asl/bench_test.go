@@ -127,3 +127,34 @@ func BenchmarkMailBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPassChain measures the interpreter's own cost per transition:
+// ten Pass states with Parameters and ResultPath, no task, no intrinsic.
+func BenchmarkPassChain(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"StartAt":"S0","States":{`)
+	for i := 0; i < 10; i++ {
+		next := fmt.Sprintf(`"Next":"S%d"`, i+1)
+		if i == 9 {
+			next = `"End":true`
+		}
+		fmt.Fprintf(&sb, `"S%d":{"Type":"Pass","Parameters":{"id.$":"$.id","n":%d},"ResultPath":"$.s%d",%s}`, i, i, i%3, next)
+		if i < 9 {
+			sb.WriteByte(',')
+		}
+	}
+	sb.WriteString(`}}`)
+	d, err := asl.Parse([]byte(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	input := map[string]any{"id": "x", "payload": map[string]any{"a": json.Number("1")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := asl.Execute(context.Background(), d, input, asl.Options{UUID: func() string { return "u" }})
+		if err != nil || res.Status != asl.StatusSucceeded {
+			b.Fatal(err, res)
+		}
+	}
+	b.ReportMetric(float64(10*b.N)/b.Elapsed().Seconds(), "transitions/s")
+}

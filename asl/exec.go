@@ -71,7 +71,9 @@ type execution struct {
 	def         *Definition
 	opts        Options
 	rec         recorder
-	execObj     map[string]any
+	input       any
+	ctxOnce     sync.Once
+	execObj     map[string]any // built by contextObjects
 	smObj       map[string]any
 	deadline    time.Time // zero when the definition has no TimeoutSeconds
 	startedAt   time.Time
@@ -170,6 +172,35 @@ func realSleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// contextObjects returns $$.Execution and $$.StateMachine, built on first
+// use: most states never read the context object.
+func (ex *execution) contextObjects() (execObj, smObj map[string]any) {
+	ex.ctxOnce.Do(func() {
+		o := &ex.opts
+		execID := fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName)
+		if ex.expressSync() {
+			// express executions carry an extra id part
+			execID = fmt.Sprintf("arn:aws:states:%s:%s:express:%s:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName, o.UUID())
+		}
+		ex.execObj = map[string]any{
+			"Id":        execID,
+			"Input":     ex.input,
+			"Name":      o.ExecutionName,
+			"RoleArn":   o.RoleArn,
+			"StartTime": isoTime(ex.startedAt),
+		}
+		if !ex.expressSync() {
+			// only standard executions can be redriven
+			ex.execObj["RedriveCount"] = json.Number("0")
+		}
+		ex.smObj = map[string]any{
+			"Id":   fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", o.Region, o.AccountID, o.StateMachineName),
+			"Name": o.StateMachineName,
+		}
+	})
+	return ex.execObj, ex.smObj
+}
+
 func (ex *execution) now() time.Time    { return ex.opts.Now() }
 func (ex *execution) newUUID() string   { return ex.opts.UUID() }
 func isoTime(t time.Time) string        { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -183,24 +214,7 @@ func (e *stopError) Error() string { return e.status }
 func (ex *execution) run(ctx context.Context, input any, inSize int) *Result {
 	o := &ex.opts
 	ex.startedAt = ex.now()
-	smArn := fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", o.Region, o.AccountID, o.StateMachineName)
-	execID := fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName)
-	if ex.expressSync() {
-		// express executions carry an extra id part
-		execID = fmt.Sprintf("arn:aws:states:%s:%s:express:%s:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName, o.UUID())
-	}
-	ex.execObj = map[string]any{
-		"Id":        execID,
-		"Input":     input,
-		"Name":      o.ExecutionName,
-		"RoleArn":   o.RoleArn,
-		"StartTime": isoTime(ex.startedAt),
-	}
-	if !ex.expressSync() {
-		// only standard executions can be redriven
-		ex.execObj["RedriveCount"] = json.Number("0")
-	}
-	ex.smObj = map[string]any{"Id": smArn, "Name": o.StateMachineName}
+	ex.input = input
 	switch {
 	case ex.def.TimeoutSeconds > 0:
 		ex.deadline = ex.startedAt.Add(time.Duration(ex.def.TimeoutSeconds) * time.Second)
@@ -297,9 +311,10 @@ func (f *frame) ctxObject() any {
 	if f.st.typ == typeTask || f.st.typ == typeMap || f.st.typ == typeParallel {
 		stObj["RetryCount"] = json.Number(fmt.Sprint(f.retryCount))
 	}
+	execObj, smObj := f.ex.contextObjects()
 	c := map[string]any{
-		"Execution":    f.ex.execObj,
-		"StateMachine": f.ex.smObj,
+		"Execution":    execObj,
+		"StateMachine": smObj,
 		"State":        stObj,
 	}
 	if f.inMapItem {
@@ -344,7 +359,7 @@ func (ex *execution) runMachine(ctx context.Context, m *machine, input any, th *
 	}
 }
 
-var enteredTypes = map[stateType][2]EventType{
+var enteredTypes = [...][2]EventType{
 	typePass:     {"PassStateEntered", "PassStateExited"},
 	typeTask:     {"TaskStateEntered", "TaskStateExited"},
 	typeChoice:   {"ChoiceStateEntered", "ChoiceStateExited"},
