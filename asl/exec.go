@@ -505,7 +505,16 @@ func (r *stateRun) assign(t *template, input any) (map[string]any, *Error) {
 func (ex *execution) runState(ctx context.Context, st *state, input any, th *thread, sc *scope, inSize int) (any, string, int, error) {
 	types := enteredTypes[st.typ]
 	ex.transitions.Add(1)
-	r := &stateRun{ex: ex, st: st, th: th, sc: sc, rawInput: input, inSize: inSize, resultSize: -1}
+	// states of one thread run one after the other, so the thread keeps a
+	// spare stateRun to reuse; nothing refers to it once runState returns
+	r := th.spare
+	if r == nil {
+		r = new(stateRun)
+	} else {
+		th.spare = nil
+	}
+	defer func() { th.spare = r }()
+	*r = stateRun{ex: ex, st: st, th: th, sc: sc, rawInput: input, inSize: inSize, resultSize: -1}
 	r.frame = frame{ex: ex, st: st}
 	if st.usesContext {
 		r.frame.entered = ex.now()

@@ -168,6 +168,7 @@ type thread struct {
 	// branch marks a Parallel branch: AWS records a state failing there as
 	// aborted (the whole Parallel stops).
 	branch bool
+	spare  *stateRun
 }
 
 // emit records an event built by fill (called only when observed) and

@@ -47,8 +47,9 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 	results := make([]any, len(arr))
 	cursor := th.prev
 	lastDone := th.prev
+	it := &thread{rec: th.rec}
 	for i, item := range arr {
-		it := &thread{rec: th.rec, prev: cursor}
+		it.prev = cursor
 		idx := i
 		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
 		in := item
