@@ -41,7 +41,8 @@
 // Options.Now, Options.Sleep, Options.Random and Options.UUID are injected:
 // Wait states, retry delays and the execution timeout run on them, so tests
 // use a virtual clock. Task TimeoutSeconds/HeartbeatSeconds bound the
-// handler's real work and use a real-time context deadline. Cancelling the
+// handler's real work and use real-time context deadlines; a handler calls
+// Heartbeat(ctx) to restart the HeartbeatSeconds deadline. Cancelling the
 // context aborts the execution (status ABORTED).
 //
 // # Decisions where AWS's documentation is silent

@@ -503,3 +503,30 @@ func TestResources(t *testing.T) {
 		t.Errorf("resources %s", got)
 	}
 }
+
+func TestHeartbeat(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","HeartbeatSeconds":1,"End":true}}}`)
+	for _, beat := range []bool{true, false} {
+		reg := asl.NewRegistry()
+		reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, _ *asl.TaskRequest) (any, error) {
+			for range 3 {
+				select {
+				case <-time.After(500 * time.Millisecond):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				if beat {
+					asl.Heartbeat(ctx)
+				}
+			}
+			return "done", nil
+		}))
+		r := run(t, d, `{}`, asl.Options{Registry: reg})
+		if beat && r.Status != asl.StatusSucceeded {
+			t.Errorf("with heartbeats: %+v", r)
+		}
+		if !beat && r.Error != asl.ErrHeartbeatTimeout {
+			t.Errorf("without heartbeats: %+v", r)
+		}
+	}
+}

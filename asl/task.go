@@ -74,18 +74,23 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		TimeoutSeconds: timeout, HeartbeatSeconds: heartbeat,
 		Region: ex.opts.Region, AccountID: ex.opts.AccountID,
 	}
-	// Without heartbeats from the handler, HeartbeatSeconds bounds the whole
-	// call like TimeoutSeconds, reported as States.HeartbeatTimeout.
+	// HeartbeatSeconds bounds the time between heartbeats (Heartbeat(ctx)
+	// from the handler), reported as States.HeartbeatTimeout.
 	tctx := ctx
 	if timeout > 0 {
 		c, cancel := context.WithTimeoutCause(tctx, time.Duration(timeout)*time.Second, errTaskTimeout)
 		defer cancel()
 		tctx = c
 	}
-	if heartbeat > 0 && (timeout == 0 || heartbeat < timeout) {
-		c, cancel := context.WithTimeoutCause(tctx, time.Duration(heartbeat)*time.Second, errHeartbeatTimeout)
-		defer cancel()
-		tctx = c
+	if heartbeat > 0 {
+		c, cancel := context.WithCancelCause(tctx)
+		d := time.Duration(heartbeat) * time.Second
+		timer := time.AfterFunc(d, func() { cancel(errHeartbeatTimeout) })
+		defer func() {
+			timer.Stop()
+			cancel(nil)
+		}()
+		tctx = context.WithValue(c, heartbeatKey{}, func() { timer.Reset(d) })
 	}
 	var result any
 	var err error
@@ -155,6 +160,17 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		})
 	}
 	return result, nil
+}
+
+type heartbeatKey struct{}
+
+// Heartbeat tells the interpreter that the task handler running under ctx
+// is alive, like SendTaskHeartbeat: the HeartbeatSeconds deadline starts
+// again. It does nothing when the task has no HeartbeatSeconds.
+func Heartbeat(ctx context.Context) {
+	if f, ok := ctx.Value(heartbeatKey{}).(func()); ok {
+		f()
+	}
 }
 
 var (
