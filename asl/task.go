@@ -39,7 +39,8 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	}
 	info := st.resInfo
 	custom := ex.opts.Registry.handler(st.resource)
-	legacy := custom == nil && info.kind == resLambdaARN
+	// a function ARN records LambdaFunction* events whoever serves it
+	legacy := info.kind == resLambdaARN
 	th := r.th
 	var timeoutPtr, heartbeatPtr *int64
 	if timeout > 0 {
@@ -99,6 +100,14 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		result, err = custom.Invoke(tctx, req)
 		if err == nil {
 			result, err = normalize(result)
+		}
+		if limit := ex.opts.MaxPayloadBytes; err == nil && jsonSize(result, limit) > limit {
+			label := info.service
+			if legacy {
+				label = st.resource
+			}
+			err = NewError(ErrDataLimitExceeded, fmt.Sprintf(
+				"The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", label))
 		}
 	case legacy:
 		h := ex.opts.Registry.lambda(info.function)
