@@ -112,15 +112,9 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 		bt := &thread{rec: th.rec, prev: started, branch: true}
 		out, err := ex.runMachine(ctx, b, eff, bt, newScope(r.sc), branchSize)
 		if err != nil {
+			// the Parallel fails with the branch's error
 			th.prev = th.rec.lastID()
-			if _, stop := err.(*stopError); stop {
-				return nil, err
-			}
-			ae := AsError(err)
-			if ae.Name == ErrRuntime {
-				return nil, ae
-			}
-			return nil, ae
+			return nil, err
 		}
 		results[i] = out
 	}
