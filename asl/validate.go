@@ -291,8 +291,10 @@ func (v *validator) state(m *machine, s *state) {
 	_, hasEnd := s.raw["End"]
 	switch s.typ {
 	case typeChoice:
-		if _, ok := s.raw["Choices"]; !ok {
+		if c, ok := s.raw["Choices"]; !ok {
 			v.add(codeSchema, s.ptr, "These fields are required: [Choices]")
+		} else if arr, isArr := c.([]any); !isArr || len(arr) == 0 {
+			v.add(codeSchema, s.ptr+"/Choices", "The field 'Choices' must be a non-empty ARRAY")
 		}
 		if hasNext || hasEnd {
 			v.add(codeSchema, s.ptr, "Choice states can not have 'Next' or 'End'")
@@ -316,6 +318,9 @@ func (v *validator) state(m *machine, s *state) {
 	}
 	switch s.typ {
 	case typeTask:
+		if s.heartbeatSeconds > 0 && s.timeoutSeconds > 0 && s.heartbeatSeconds >= s.timeoutSeconds {
+			v.add(codeSchema, s.ptr+"/HeartbeatSeconds", "HeartbeatSeconds must be smaller than TimeoutSeconds")
+		}
 		switch r := s.raw["Resource"].(type) {
 		case nil:
 			v.add(codeSchema, s.ptr, "These fields are required: [Resource]")
@@ -331,6 +336,9 @@ func (v *validator) state(m *machine, s *state) {
 			v.add(codeSchema, s.ptr+"/Resource", "The value for the field 'Resource' must be a STRING")
 		}
 	case typeParallel:
+		if arr, ok := s.raw["Branches"].([]any); ok && len(arr) == 0 {
+			v.add(codeSchema, s.ptr+"/Branches", "The field 'Branches' must be a non-empty ARRAY")
+		}
 		for _, b := range s.branches {
 			v.machine(b)
 		}
