@@ -22,6 +22,8 @@ type TaskRequest struct {
 	HeartbeatSeconds int64 // 0 when unset
 	Region           string
 	AccountID        string
+	ExecutionArn     string // $$.Execution.Id
+	RetryCount       int    // $$.State.RetryCount: 0 on the first attempt
 }
 
 // TaskHandler runs a Task resource. A returned *Error keeps its name and

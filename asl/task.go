@@ -74,6 +74,11 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		Resource: st.resource, StateName: st.name, Input: params,
 		TimeoutSeconds: timeout, HeartbeatSeconds: heartbeat,
 		Region: ex.opts.Region, AccountID: ex.opts.AccountID,
+		RetryCount: r.frame.retryCount,
+	}
+	if custom != nil {
+		execObj, _ := ex.contextObjects()
+		req.ExecutionArn, _ = execObj["Id"].(string)
 	}
 	// HeartbeatSeconds bounds the time between heartbeats (Heartbeat(ctx)
 	// from the handler), reported as States.HeartbeatTimeout.
