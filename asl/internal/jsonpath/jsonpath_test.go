@@ -108,3 +108,27 @@ func TestSetCopiesOnWrite(t *testing.T) {
 		t.Error("setting below a number: no error")
 	}
 }
+
+// FuzzCompileEval: any text either fails to compile or evaluates and sets
+// without panicking.
+func FuzzCompileEval(f *testing.F) {
+	for _, s := range []string{"$", "$.a.b[0]", "$..x", "$[?(@.s == 'x')].v", "$['a','b']", "$.a[1:3:2]", "$.a[(@.length-1)]", `$['k\"q']`} {
+		f.Add(s)
+	}
+	doc := map[string]any{"a": []any{map[string]any{"s": "x", "v": json.Number("1")}, "t"}, "b": map[string]any{"c": nil}}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := Compile(s)
+		if err != nil {
+			return
+		}
+		v, err := p.Eval(doc)
+		if err == nil && !p.IsDefinite() {
+			if _, ok := v.([]any); !ok {
+				t.Fatalf("%s: indefinite path gave %T", s, v)
+			}
+		}
+		if p.IsDefinite() {
+			_, _ = p.Set(doc, "x")
+		}
+	})
+}
