@@ -10,6 +10,12 @@
 // (RFC 9535), after rewriting member names into bracket notation so names
 // that Jayway allows but RFC 9535 shorthand does not (such as "a-b") work.
 //
+// Decisions where Jayway's behaviour is the reference: a quoted bracket name
+// keeps its backslash escapes as written (AWS selects the key a\"b with
+// $['a\"b']); an out-of-range index selects nothing; "[(@.length-N)]" is the
+// only script expression understood; wildcards over objects visit keys in
+// sorted order, since value trees do not keep document order.
+//
 // Values are plain trees as produced by encoding/json with UseNumber:
 // map[string]any, []any, string, json.Number, bool and nil. Paths never
 // modify the value they read; Set copies the containers on the way to the
