@@ -23,7 +23,7 @@ func checkJSONataSyntax(s string) string {
 			}
 			expectOperand = false
 		case '(', '[', '{':
-			if !expectOperand && t.kind == '(' && i > 0 && (toks[i-1].kind == 'v' || toks[i-1].kind == 'i' || toks[i-1].kind == ')') {
+			if !expectOperand && t.kind == '(' && i > 0 && (toks[i-1].kind == 'v' || toks[i-1].kind == 'i' || isCloser(toks[i-1].kind)) {
 				// function call
 			} else if !expectOperand && t.kind == '[' {
 				// predicate / index
@@ -168,6 +168,9 @@ func jsonataTokens(s string) ([]jtoken, string) {
 			i = j
 		case c == '$':
 			j := i + 1
+			if j < len(s) && s[j] == '$' {
+				j++ // $$ is the root context
+			}
 			for j < len(s) && (isVarChar(s[j])) {
 				j++
 			}
