@@ -59,6 +59,7 @@ type state struct {
 	Retry          []retrier               `json:"Retry"`
 	Parameters     map[string]any          `json:"Parameters"`
 	ResultSelector map[string]any          `json:"ResultSelector"`
+	Result         any                     `json:"Result"`
 	ResultPath     *string                 `json:"ResultPath"`
 	OutputPath     *string                 `json:"OutputPath"`
 	ItemsPath      string                  `json:"ItemsPath"`
@@ -149,21 +150,44 @@ func reaches(t *testing.T, m machine, start string, end func(name string) bool) 
 func TestDefinitionStructure(t *testing.T) {
 	top := loadDefinition(t)
 	mapState, ok := top.States[top.StartAt]
-	if !ok || mapState.Type != "Map" || len(top.States) != 1 {
-		t.Fatalf("the definition must be a single Map state, got %+v", top.States)
+	if !ok || mapState.Type != "Map" {
+		t.Fatalf("the definition must start with the Map over the batch, got %+v", top.States)
 	}
 	if top.StartAt != workflow.MapStateName {
 		t.Fatalf("StartAt = %q, want %q", top.StartAt, workflow.MapStateName)
 	}
-	if !mapState.End || mapState.ResultPath != nil || mapState.OutputPath != nil || mapState.ItemsPath != "$" {
-		t.Fatal("the Map must iterate the whole input and end the execution with its ResultSelector output")
+	if mapState.ResultPath != nil || mapState.OutputPath != nil || mapState.ItemsPath != "$" {
+		t.Fatal("the Map must iterate the whole input")
 	}
 	if mapState.MaxConcurrency < 1 {
 		t.Fatal("the Map's concurrency must be bounded")
 	}
-	wantSelector := map[string]any{"batchItemFailures.$": "$[?(@.retryLater == true)].failure"}
-	if !jsonEqual(mapState.ResultSelector, wantSelector) {
-		t.Fatalf("Map ResultSelector = %v, want %v", mapState.ResultSelector, wantSelector)
+	// After the Map, every path ends in a Pass whose output is exactly
+	// {"batchItemFailures": [...]}, and nothing can fail.
+	ends := 0
+	for name, s := range top.States {
+		if name == top.StartAt {
+			continue
+		}
+		switch {
+		case s.Type == "Fail" || s.Type == "Task" || s.Type == "Map" || s.Type == "Parallel":
+			t.Errorf("%s: a %s state after the Map could fail the whole batch", name, s.Type)
+		case s.Type == "Choice" && s.Default == "":
+			t.Errorf("%s: a Choice without Default can fail with States.NoChoiceMatched", name)
+		case s.End:
+			ends++
+			if s.Type != "Pass" || s.ResultPath != nil || s.OutputPath != nil {
+				t.Errorf("%s: the execution must end in a plain Pass", name)
+			}
+			params := jsonEqual(s.Parameters, map[string]any{"batchItemFailures.$": "$.outcomes[?(@.retryLater == true)].failure"})
+			empty := jsonEqual(s.Result, map[string]any{"batchItemFailures": []any{}})
+			if !params && !empty {
+				t.Errorf("%s: output is not exactly {\"batchItemFailures\": [...]}: %v %v", name, s.Parameters, s.Result)
+			}
+		}
+	}
+	if ends != 2 || !reaches(t, top, top.StartAt, func(n string) bool { return top.States[n].End }) {
+		t.Fatal("the definition must end in the failure report or the empty report")
 	}
 
 	inner := *mapState.ItemProcessor
@@ -310,7 +334,7 @@ func TestRender(t *testing.T) {
 	if !strings.Contains(string(out), `"MaxConcurrency": 25`) {
 		t.Fatal("MapConcurrency not applied")
 	}
-	if !strings.Contains(string(out), `$[?(@.retryLater == true)].failure`) {
+	if !strings.Contains(string(out), `$.outcomes[?(@.retryLater == true)].failure`) {
 		t.Fatal("Render escaped or changed a path")
 	}
 
