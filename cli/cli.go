@@ -36,6 +36,10 @@ func commands() []command {
 	return []command{
 		{"dev", "run the whole pipeline on this machine, with no AWS account", runDev},
 		{"send", "enqueue a mail (uploading attachments first)", runSend},
+		{"executions", "list executions, or show one as a timeline (list, show)", runExecutions},
+		{"replay", "re-enqueue the records of an execution (its failed ones with --failed-only)", runReplay},
+		{"dlq", "list the dead-letter queue with each error, or redrive it (list, redrive)", runDLQ},
+		{"mail", "a mail's lock state, SES message id and executions (status)", runMail},
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflow/mailflow/console"
 	"github.com/mailflow/mailflow/execstore"
 	"github.com/mailflow/mailflow/localrt"
 	"github.com/mailflow/mailflow/sender/sessim"
@@ -31,6 +33,8 @@ type devOptions struct {
 	visibility             time.Duration
 	maxReceive             int
 	demo, verbose          bool
+	console                string
+	consoleSet             bool
 }
 
 func (o *devOptions) validate() error {
@@ -54,6 +58,9 @@ func (o *devOptions) validate() error {
 	case o.maxReceive < 1 || o.maxReceive > 1000:
 		return usagef("--max-receive-count %d is outside 1..1000", o.maxReceive)
 	}
+	if err := validateConsoleAddr(o.console); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -76,9 +83,11 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.IntVar(&o.maxReceive, "max-receive-count", localrt.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
 	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
 	fs.BoolVar(&o.verbose, "v", false, "log every task")
+	fs.StringVar(&o.console, "console", console.DefaultAddr, `loopback address of the web console ("" or "off": none)`)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) { o.consoleSet = o.consoleSet || f.Name == "console" })
 	if err := o.validate(); err != nil {
 		return err
 	}
@@ -90,6 +99,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level}))
 	w := &syncWriter{w: s.Out}
 	var watchers watchList
+	hub := console.NewHub()
 	cfg := localrt.Config{
 		DataDir: o.data, Addr: o.addr, SMTP: o.smtp,
 		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
@@ -100,7 +110,9 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		OnExecution: func(e execstore.Execution, items []execstore.Item) {
 			w.printf("%s\n", summarize(e, items))
 			watchers.notify(e, items)
+			hub.Execution(e, items)
 		},
+		OnEvent: hub.Event,
 	}
 	rt, err := localrt.Start(context.WithoutCancel(ctx), cfg)
 	if err != nil {
@@ -119,6 +131,14 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	w.printf("  senders       %s (default %s)\n", strings.Join(c.AllowedSenders, ", "), orNone(c.DefaultSender))
 	w.printf("  mail goes to  %s\n", where)
 	w.printf("  data          %s\n", c.DataDir)
+	stopConsole, err := startConsole(ctx, rt, hub, o.consoleAddr(), o.consoleSet, w)
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), localrt.ExpressTimeout)
+		defer cancel()
+		rt.Close(cctx)
+		return err
+	}
+	defer stopConsole() // idempotent: also called before the runtime closes
 	w.printf("SDK clients: AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n", rt.Endpoint(), c.Region)
 
 	var runErr error
@@ -129,6 +149,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		<-ctx.Done()
 	}
 	w.printf("mailflow dev: stopping\n")
+	stopConsole()
 	cctx, cancel := context.WithTimeout(context.Background(), localrt.ExpressTimeout+10*time.Second)
 	defer cancel()
 	if err := rt.Close(cctx); err != nil && runErr == nil {

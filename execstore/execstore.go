@@ -246,6 +246,43 @@ func (s *Store) Get(ctx context.Context, id string) (Execution, error) {
 	return e, err
 }
 
+// Resolve returns the id of the execution named by ref: its id (ARN), its
+// name, or a unique prefix of its name.
+func (s *Store) Resolve(ctx context.Context, ref string) (string, error) {
+	if ref == "" {
+		return "", fmt.Errorf("%w: empty reference", ErrNotFound)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM executions WHERE id = ? OR name = ?
+		UNION SELECT id FROM executions WHERE substr(name, 1, length(?)) = ? LIMIT 2`, ref, ref, ref, ref)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	switch {
+	case len(ids) == 0:
+		return "", fmt.Errorf("%w: %s", ErrNotFound, ref)
+	case len(ids) > 1:
+		for _, id := range ids {
+			if id == ref {
+				return id, nil
+			}
+		}
+		return "", fmt.Errorf("execstore: %q names more than one execution; give more of its name", ref)
+	}
+	return ids[0], nil
+}
+
 // Events returns an execution's history in event order.
 func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, previous_id, type, ts, details FROM events WHERE execution_id = ? ORDER BY id`, id)
@@ -294,7 +331,12 @@ type Filter struct {
 	Since  time.Time // started at or after
 	Until  time.Time // started before
 	MailID string    // touched this mail
-	Limit  int       // default 50, at most 1000
+	// Outcome keeps executions with an item of this outcome.
+	Outcome string
+	// Failed keeps executions that did not succeed or have an item that was
+	// not delivered (an outcome other than sent and already-sent).
+	Failed bool
+	Limit  int // default 50, at most 1000
 	// Before continues a listing: only executions older than this cursor
 	// (from a previous page's NextCursor).
 	Before string
@@ -331,6 +373,14 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	if f.MailID != "" {
 		where = append(where, "id IN (SELECT execution_id FROM items WHERE mail_id = ?)")
 		args = append(args, f.MailID)
+	}
+	if f.Outcome != "" {
+		where = append(where, "id IN (SELECT execution_id FROM items WHERE outcome = ?)")
+		args = append(args, f.Outcome)
+	}
+	if f.Failed {
+		where = append(where, "(status NOT IN (?, ?) OR id IN (SELECT execution_id FROM items WHERE outcome NOT IN ('sent', 'already-sent')))")
+		args = append(args, StatusSucceeded, StatusRunning)
 	}
 	if f.Before != "" {
 		startedMS, id, err := decodeCursor(f.Before)

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/mailflow/mailflow/console"
+	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// consoleAddr is where the console listens: --console, except that the
+// demo, which exits at once, serves none unless asked.
+func (o *devOptions) consoleAddr() string {
+	if o.demo && !o.consoleSet {
+		return "off"
+	}
+	return o.console
+}
+
+func validateConsoleAddr(addr string) error {
+	if addr == "" || addr == "off" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("--console %q: want host:port (or off)", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usagef("--console %q is not a loopback address; the console has no authentication", addr)
+	}
+	return nil
+}
+
+// startConsole serves the web console next to the runtime (unless addr is
+// off) and writes the data directory's dev file, through which the CLI
+// reaches this runtime's endpoint. The returned function undoes both.
+// A console on the default address that cannot listen (the port is taken,
+// e.g. by another data directory's runtime) is skipped with a warning; one
+// asked for explicitly is an error.
+func startConsole(ctx context.Context, rt *localrt.Runtime, hub *console.Hub, addr string, explicit bool, w *syncWriter) (func(), error) {
+	c := rt.Config()
+	info := inspect.DevInfo{
+		Endpoint: rt.Endpoint(), Region: c.Region, Account: c.Account,
+		SourceQueue: c.SourceQueue, DeadLetterQueue: c.DeadLetterQueue, PID: os.Getpid(),
+	}
+	var stops []func()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			for i := len(stops) - 1; i >= 0; i-- {
+				stops[i]()
+			}
+		})
+	}
+	if addr != "" && addr != "off" {
+		backend := &inspect.Backend{
+			Source: inspect.LocalSource{Store: rt.Executions()},
+			Queues: &inspect.Queues{API: inspect.LocalSQS(rt.Queues(), rt.Endpoint(), c.Region),
+				SourceURL: rt.QueueURL(c.SourceQueue), DLQURL: rt.QueueURL(c.DeadLetterQueue)},
+			Locks: rt.Locks(), OutboxDir: rt.OutboxDir(), Via: "in-process",
+		}
+		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Log: c.Log})
+		if err != nil {
+			return nil, err
+		}
+		l, err := console.Listen(addr)
+		if err != nil && explicit {
+			return nil, err
+		}
+		if err != nil {
+			w.printf("  console       not started: %v (choose another with --console)\n", err)
+			return startConsole(ctx, rt, hub, "off", false, w)
+		}
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv.Serve(cctx, l)
+		}()
+		stops = append(stops, func() { cancel(); wg.Wait() })
+		info.Console = "http://" + l.Addr().String()
+		w.printf("  console       %s\n", info.Console)
+	}
+	remove, err := inspect.WriteDevInfo(c.DataDir, info)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	stops = append(stops, remove)
+	return stop, nil
+}

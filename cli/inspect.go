@@ -1,0 +1,567 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/localrt"
+)
+
+// backendOptions select where inspection commands look: the local data
+// directory (default) or AWS.
+type backendOptions struct {
+	data                         string
+	useAWS                       bool
+	region, logGroup             string
+	queueURL, dlqURL, lockTable  string
+	jsonOut                      bool
+	needLogs, needQueues, needDB bool
+}
+
+func (o *backendOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory of the local runtime (as for dev)")
+	fs.BoolVar(&o.useAWS, "aws", false, "inspect the deployed pipeline on AWS (default credential chain) instead of the local runtime")
+	fs.StringVar(&o.region, "region", os.Getenv("AWS_REGION"), "AWS region (--aws)")
+	fs.StringVar(&o.logGroup, "log-group", os.Getenv("MAILFLOW_LOG_GROUP"), "the state machine's CloudWatch Logs log group (--aws; env MAILFLOW_LOG_GROUP)")
+	fs.StringVar(&o.queueURL, "queue-url", os.Getenv("MAILFLOW_QUEUE_URL"), "source queue URL, stack output QueueUrl (--aws; env MAILFLOW_QUEUE_URL)")
+	fs.StringVar(&o.dlqURL, "dlq-url", os.Getenv("MAILFLOW_DLQ_URL"), "dead-letter queue URL, stack output DeadLetterQueueUrl (--aws; env MAILFLOW_DLQ_URL)")
+	fs.StringVar(&o.lockTable, "table", os.Getenv("MAILFLOW_LOCK_TABLE"), "dedup lock table (--aws; env MAILFLOW_LOCK_TABLE)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON for scripts")
+}
+
+func (o *backendOptions) validate() error {
+	if !o.useAWS {
+		if o.data == "" {
+			return usagef("--data must name a directory")
+		}
+		return nil
+	}
+	var missing []string
+	if o.needLogs && o.logGroup == "" {
+		missing = append(missing, "--log-group")
+	}
+	if o.needQueues && o.queueURL == "" {
+		missing = append(missing, "--queue-url")
+	}
+	if o.needQueues && o.dlqURL == "" {
+		missing = append(missing, "--dlq-url")
+	}
+	if o.needDB && o.lockTable == "" {
+		missing = append(missing, "--table")
+	}
+	if len(missing) > 0 {
+		return usagef("--aws needs %s (or their MAILFLOW_* environment variables)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// openBackend is replaced by tests that point --aws at emulators.
+var openAWS = func(ctx context.Context, o inspect.AWSOptions) (*inspect.Backend, error) {
+	return inspect.OpenAWS(ctx, o)
+}
+
+func (o *backendOptions) open(ctx context.Context) (*inspect.Backend, error) {
+	if o.useAWS {
+		return openAWS(ctx, inspect.AWSOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL, LockTable: o.lockTable})
+	}
+	return inspect.OpenLocal(ctx, inspect.LocalOptions{
+		DataDir: o.data, Region: localrt.DefaultRegion, Account: localrt.DefaultAccount,
+		SourceQueue: localrt.DefaultSourceQueue, DeadLetterQueue: localrt.DefaultDeadLetterQueue,
+	})
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// subcommands dispatches "executions list", "dlq redrive", ...
+func subcommands(name string, subs map[string]func(context.Context, []string, Streams) error, order []string) func(context.Context, []string, Streams) error {
+	return func(ctx context.Context, args []string, s Streams) error {
+		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			fmt.Fprintf(s.Err, "usage: mailflow %s <%s> [flags]\n", name, strings.Join(order, "|"))
+			if len(args) == 0 {
+				return usagef("a subcommand is required: %s", strings.Join(order, ", "))
+			}
+			return flag.ErrHelp
+		}
+		run, ok := subs[args[0]]
+		if !ok {
+			return usagef("unknown subcommand %q (want %s)", args[0], strings.Join(order, ", "))
+		}
+		return run(ctx, args[1:], s)
+	}
+}
+
+func runExecutions(ctx context.Context, args []string, s Streams) error {
+	return subcommands("executions", map[string]func(context.Context, []string, Streams) error{
+		"list": runExecutionsList, "show": runExecutionsShow,
+	}, []string{"list", "show"})(ctx, args, s)
+}
+
+// timeFlag parses an RFC 3339 time, a date, or a duration meaning "that
+// long ago".
+type timeFlag struct {
+	t   *time.Time
+	now func() time.Time
+}
+
+func (f timeFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f timeFlag) Set(v string) error {
+	if d, err := time.ParseDuration(v); err == nil {
+		if d <= 0 {
+			return errors.New("a duration must be positive (it means that long ago)")
+		}
+		*f.t = f.now().Add(-d)
+		return nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			*f.t = t
+			return nil
+		}
+	}
+	return errors.New("want an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration ago (2h)")
+}
+
+type listOptions struct {
+	backendOptions
+	filter inspect.Filter
+}
+
+func (o *listOptions) validate() error {
+	if err := o.backendOptions.validate(); err != nil {
+		return err
+	}
+	if o.filter.Limit < 1 || o.filter.Limit > 1000 {
+		return usagef("--limit %d is outside 1..1000", o.filter.Limit)
+	}
+	if err := o.filter.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	return nil
+}
+
+func runExecutionsList(ctx context.Context, args []string, s Streams) error {
+	o := listOptions{backendOptions: backendOptions{needLogs: true}}
+	fs := newFlags("executions list", s, "[flags]")
+	o.register(fs)
+	fs.StringVar(&o.filter.Status, "status", "", "only this status: "+strings.Join(inspect.Statuses, ", ")+" (failed: any item not delivered)")
+	fs.StringVar(&o.filter.Outcome, "outcome", "", "only executions with an item of this outcome: "+strings.Join(inspect.Outcomes, ", "))
+	fs.StringVar(&o.filter.MailID, "mail-id", "", "only executions that touched this mail")
+	fs.Var(timeFlag{&o.filter.Since, time.Now}, "since", "started at or after (RFC 3339, date, or duration ago like 2h)")
+	fs.Var(timeFlag{&o.filter.Until, time.Now}, "until", "started before (RFC 3339, date, or duration ago)")
+	fs.IntVar(&o.filter.Limit, "limit", 20, "executions per page (1-1000)")
+	fs.StringVar(&o.filter.Cursor, "cursor", "", "continue after a previous page (its next-page cursor)")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	b, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	page, err := b.Source.List(ctx, o.filter)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(s.Out, page)
+	}
+	if len(page.Executions) == 0 {
+		fmt.Fprintln(s.Out, "no executions")
+		return nil
+	}
+	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STARTED (UTC)\tSTATUS\tITEMS\tDURATION\tOUTCOMES\tNAME")
+	for _, x := range page.Executions {
+		status := x.Status
+		if x.Failed() {
+			status += " !"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", x.StartedAt.UTC().Format("2006-01-02 15:04:05"), status, len(x.Items),
+			x.Duration().Round(time.Millisecond), outcomesText(&x), x.Name)
+	}
+	tw.Flush()
+	if page.NextCursor != "" {
+		fmt.Fprintf(s.Out, "more: --cursor %s\n", page.NextCursor)
+	}
+	return nil
+}
+
+func outcomesText(x *inspect.Execution) string {
+	text := x.Summary()
+	var errs []string
+	for _, it := range x.Items {
+		if it.Error != "" && !contains(errs, it.Error) {
+			errs = append(errs, it.Error)
+		}
+	}
+	if len(errs) > 0 {
+		text += " (" + strings.Join(errs, ", ") + ")"
+	}
+	if x.Error != "" {
+		text += " execution " + x.Error
+	}
+	return text
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+type showOptions struct {
+	backendOptions
+	id     string
+	events bool
+}
+
+func runExecutionsShow(ctx context.Context, args []string, s Streams) error {
+	o := showOptions{backendOptions: backendOptions{needLogs: true}}
+	fs := newFlags("executions show", s, "ID [flags]   (ID: execution ARN, name, or a unique prefix of the name)")
+	o.register(fs)
+	fs.BoolVar(&o.events, "events", false, "also print every history event")
+	rest, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return usagef("an execution ID is required")
+	}
+	o.id = rest[0]
+	if err := o.validate(); err != nil {
+		return err
+	}
+	b, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	x, err := b.Source.Get(ctx, o.id)
+	if err != nil {
+		return err
+	}
+	tl := inspect.BuildTimeline(x.Events)
+	if o.jsonOut {
+		return printJSON(s.Out, struct {
+			*inspect.Execution
+			Timeline inspect.Timeline `json:"timeline"`
+		}{x, tl})
+	}
+	printExecution(s.Out, x, tl, o.events)
+	return nil
+}
+
+func printExecution(w io.Writer, x *inspect.Execution, tl inspect.Timeline, events bool) {
+	failed := 0
+	for _, it := range x.Items {
+		if it.Failed() {
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "execution  %s\n", x.ID)
+	fmt.Fprintf(w, "status     %s (%d of %d items not delivered)\n", x.Status, failed, len(x.Items))
+	fmt.Fprintf(w, "started    %s  duration %s\n", x.StartedAt.UTC().Format(time.RFC3339Nano), x.Duration().Round(time.Millisecond))
+	if x.Error != "" {
+		fmt.Fprintf(w, "error      %s: %s\n", x.Error, inspect.CauseMessage(x.Cause))
+	}
+	switch {
+	case x.InputTruncated:
+		fmt.Fprintln(w, "input      truncated in the logs (over 248 KB): record bodies come from each iteration's input")
+	case x.InputMissing:
+		fmt.Fprintln(w, "input      not logged (execution data is off): replay is not possible from the logs")
+	}
+	fmt.Fprintln(w, "items:")
+	for _, it := range x.Items {
+		line := fmt.Sprintf("  #%d  %-14s mail %s  message %s", it.Index, it.Outcome, orDash(it.MailID), orDash(it.MessageID))
+		if it.Error != "" {
+			line += "\n        " + it.Error
+			if it.Cause != "" {
+				line += ": " + it.Cause
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintln(w, "timeline:")
+	printRuns(w, "  ", tl.States)
+	for _, it := range tl.Iterations {
+		fmt.Fprintf(w, "  iteration %d  mail %s  %s\n", it.Index, orDash(it.MailID), orDash(it.Outcome))
+		printRuns(w, "    ", it.States)
+	}
+	if events {
+		fmt.Fprintln(w, "events:")
+		for _, ev := range x.Events {
+			fmt.Fprintf(w, "  %3d <- %3d  %s  %s %s\n", ev.ID, ev.PreviousID, ev.Timestamp.UTC().Format("15:04:05.000"), ev.Type, ev.Name)
+		}
+	}
+}
+
+func printRuns(w io.Writer, indent string, runs []inspect.StateRun) {
+	for _, r := range runs {
+		line := fmt.Sprintf("%s%-22s %-7s %9s  %s", indent, r.Name, r.Type, r.Duration.Round(time.Millisecond), r.Status)
+		if r.Retries > 0 {
+			line += fmt.Sprintf(" after %d retries", r.Retries)
+		}
+		fmt.Fprintln(w, line)
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "%s  ! %s: %s\n", indent, f.Error, oneLine(inspect.CauseMessage(f.Cause)))
+		}
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// parseInterleaved parses flags that may come before or after up to
+// positional arguments ("show ID --json" and "show --json ID").
+func parseInterleaved(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) > positional {
+		return nil, usagef("unexpected argument %q", strings.Join(pos[positional:], " "))
+	}
+	return pos, nil
+}
+
+type replayOptions struct {
+	backendOptions
+	id         string
+	failedOnly bool
+}
+
+func runReplay(ctx context.Context, args []string, s Streams) error {
+	o := replayOptions{backendOptions: backendOptions{needLogs: true, needQueues: true}}
+	fs := newFlags("replay", s, "ID [--failed-only] [flags]")
+	o.register(fs)
+	fs.BoolVar(&o.failedOnly, "failed-only", false, "re-enqueue only the items that were not delivered")
+	rest, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return usagef("an execution ID is required")
+	}
+	o.id = rest[0]
+	if err := o.validate(); err != nil {
+		return err
+	}
+	b, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	x, err := b.Source.Get(ctx, o.id)
+	if err != nil {
+		return err
+	}
+	results, err := inspect.Replay(ctx, x, o.failedOnly, b.Queues, b.Locks, time.Now())
+	if o.jsonOut {
+		if jerr := printJSON(s.Out, map[string]any{"execution": x.ID, "results": results}); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	enqueued := 0
+	for _, r := range results {
+		if r.Action == inspect.ActionEnqueued {
+			enqueued++
+			fmt.Fprintf(s.Out, "#%d %s (%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, r.NewMessageID, r.Note)
+		} else {
+			fmt.Fprintf(s.Out, "#%d %s (%s): %s, %s\n", r.Index, orDash(r.MailID), r.Outcome, r.Action, r.Note)
+		}
+	}
+	fmt.Fprintf(s.Out, "replay of %s: %d of %d items re-enqueued onto %s\n", x.Name, enqueued, len(results), b.Queues.SourceURL)
+	return err
+}
+
+func runDLQ(ctx context.Context, args []string, s Streams) error {
+	return subcommands("dlq", map[string]func(context.Context, []string, Streams) error{
+		"list": runDLQList, "redrive": runDLQRedrive,
+	}, []string{"list", "redrive"})(ctx, args, s)
+}
+
+type dlqListOptions struct {
+	backendOptions
+	max int
+}
+
+func runDLQList(ctx context.Context, args []string, s Streams) error {
+	o := dlqListOptions{backendOptions: backendOptions{needQueues: true}}
+	fs := newFlags("dlq list", s, "[flags]")
+	o.register(fs)
+	fs.IntVar(&o.max, "max", 100, "at most this many messages (1-10000)")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if o.max < 1 || o.max > 10000 {
+		return usagef("--max %d is outside 1..10000", o.max)
+	}
+	b, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	msgs, err := b.Queues.DeadLetters(ctx, o.max)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(s.Out, msgs)
+	}
+	if len(msgs) == 0 {
+		fmt.Fprintln(s.Out, "the dead-letter queue is empty")
+		return nil
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(s.Out, "%s  mail %s  %s\n    cause: %s\n    execution %s, sent %s\n", m.MessageID, orDash(m.MailID), orDash(m.Error),
+			orDash(oneLine(m.Cause)), orDash(m.ExecutionID), m.SentAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(s.Out, "%d message(s) in %s\n", len(msgs), b.Queues.DLQURL)
+	return nil
+}
+
+func runDLQRedrive(ctx context.Context, args []string, s Streams) error {
+	o := backendOptions{needQueues: true}
+	fs := newFlags("dlq redrive", s, "[flags]")
+	o.register(fs)
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	b, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var progress func(inspect.MoveStatus)
+	if !o.jsonOut {
+		fmt.Fprintf(s.Out, "redriving %s back to %s\n", b.Queues.DLQURL, b.Queues.SourceURL)
+		progress = func(m inspect.MoveStatus) {
+			fmt.Fprintf(s.Out, "  %s: %d of %d moved\n", m.Status, m.Moved, m.ToMove)
+		}
+	}
+	st, err := b.Queues.Redrive(ctx, progress)
+	if o.jsonOut {
+		if jerr := printJSON(s.Out, st); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Out, "redrive %s: %d message(s) moved to the source queue\n", strings.ToLower(st.Status), st.Moved)
+	return nil
+}
+
+func runMail(ctx context.Context, args []string, s Streams) error {
+	return subcommands("mail", map[string]func(context.Context, []string, Streams) error{
+		"status": runMailStatus,
+	}, []string{"status"})(ctx, args, s)
+}
+
+func runMailStatus(ctx context.Context, args []string, s Streams) error {
+	o := backendOptions{needLogs: true, needDB: true}
+	fs := newFlags("mail status", s, "MAILID [flags]")
+	o.register(fs)
+	rest, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return usagef("a mail id is required")
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	b, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	st, err := inspect.Mail(ctx, rest[0], b.Source, b.Locks, time.Now())
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(s.Out, st)
+	}
+	fmt.Fprintf(s.Out, "mail %s\n", st.MailID)
+	switch l := st.Lock; {
+	case l == nil:
+		fmt.Fprintln(s.Out, "lock       none (never sent, or released after a failure)")
+	case l.Status == "SENT":
+		fmt.Fprintf(s.Out, "lock       SENT at %s, SES message id %s\n", l.SentAt.UTC().Format(time.RFC3339), l.SESMessageID)
+	default:
+		fmt.Fprintf(s.Out, "lock       %s by %s until %s\n", l.Status, l.Owner, l.LeaseUntil.UTC().Format(time.RFC3339))
+	}
+	if st.Lock != nil && st.Lock.Expired {
+		fmt.Fprintln(s.Out, "           (expired: the dedup window is over)")
+	}
+	if len(st.Executions) == 0 {
+		fmt.Fprintln(s.Out, "executions none")
+		return nil
+	}
+	fmt.Fprintf(s.Out, "executions %d\n", len(st.Executions))
+	for _, e := range st.Executions {
+		line := fmt.Sprintf("  %s  %-13s %s", e.StartedAt.UTC().Format("2006-01-02 15:04:05"), e.Item.Outcome, e.ExecutionID)
+		if e.Item.Error != "" {
+			line += "  " + e.Item.Error
+		}
+		fmt.Fprintln(s.Out, line)
+	}
+	return nil
+}

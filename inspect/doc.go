@@ -1,0 +1,34 @@
+// Package inspect is the one execution model behind `mailflow executions`,
+// `replay`, `dlq`, `mail status` and the web console, fed by two sources:
+//
+//   - the local runtime's execution store (execstore), and
+//   - on AWS, the state machine's CloudWatch Logs log group: Express
+//     executions have no GetExecutionHistory or DescribeExecution, so their
+//     history is read back with FilterLogEvents and parsed from Step
+//     Functions' log event format.
+//
+// Decisions:
+//   - An execution of the mail state machine nearly always SUCCEEDS: the Map
+//     catches every error. What a user calls a failed execution is one with
+//     a failed item: dead-lettered, retry-later or unfinished, or an
+//     execution that did not succeed. [Execution.Failed] says which.
+//   - History events are normalised into one shape ([Event]) whatever the
+//     source: log events carry input and output as JSON text that may be
+//     truncated (over 248 KB) or absent (includeExecutionData off); both
+//     cases are kept visible (InputTruncated, InputMissing) and never guessed.
+//   - The timeline ([BuildTimeline]) is derived from the events alone, so
+//     both sources give the same view: events are grouped into Map
+//     iterations by following previousEventId chains, a state's attempts
+//     are its TaskScheduled events, retries are attempts after the first.
+//   - Replay re-enqueues the source records (bodies from the execution
+//     input, or from an iteration's first state input when the batch input
+//     was truncated) onto the source queue. It is always safe: the dedup
+//     lock turns the replay of a sent mail into already-sent.
+//   - Queues are reached through the SQS API (aws-sdk-go-v2) for both AWS
+//     and the local runtime; locally the client talks either to the running
+//     `mailflow dev` endpoint or, when none runs, to the queue database
+//     opened in-process (see [LocalSQS]).
+//   - A DLQ listing peeks: messages are received (hidden) until no new one
+//     comes, then made visible again at once, so a listing never delays a
+//     redrive.
+package inspect

@@ -1,0 +1,143 @@
+package inspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/mailflow/mailflow/execstore"
+)
+
+// LocalSource reads the local runtime's execution store.
+type LocalSource struct {
+	Store *execstore.Store
+}
+
+var _ Source = LocalSource{}
+
+func fromStore(e execstore.Execution, items []execstore.Item) Execution {
+	out := Execution{
+		ID: e.ID, Name: e.Name, StateMachine: e.StateMachine, Status: e.Status,
+		Input: e.Input, Output: e.Output, Error: e.Error, Cause: e.Cause,
+		StartedAt: e.StartedAt, StoppedAt: e.StoppedAt, Items: []Item{},
+	}
+	var records []record
+	_ = json.Unmarshal(e.Input, &records)
+	for _, it := range items {
+		item := Item{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome, Error: it.Error, Cause: it.Cause}
+		if it.Index < len(records) && records[it.Index].MessageID == it.MessageID {
+			item.Body = records[it.Index].Body
+		}
+		out.Items = append(out.Items, item)
+	}
+	return out
+}
+
+// List implements Source.
+func (s LocalSource) List(ctx context.Context, f Filter) (Page, error) {
+	if err := f.Validate(); err != nil {
+		return Page{}, err
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 20
+	}
+	sf := execstore.Filter{Since: f.Since, Until: f.Until, MailID: f.MailID, Outcome: f.Outcome, Before: f.Cursor}
+	switch f.Status {
+	case "failed":
+		sf.Failed = true
+	default:
+		sf.Status = f.Status
+	}
+	sf.Limit = limit
+	page, err := s.Store.List(ctx, sf)
+	if err != nil {
+		return Page{}, err
+	}
+	out := Page{Executions: []Execution{}, NextCursor: page.NextCursor}
+	for _, e := range page.Executions {
+		items, err := s.Store.Items(ctx, e.ID)
+		if err != nil {
+			return Page{}, err
+		}
+		x := fromStore(e, items)
+		x.Input = nil // lists stay small; Get has it
+		for i := range x.Items {
+			x.Items[i].Body = ""
+		}
+		out.Executions = append(out.Executions, x)
+	}
+	return out, nil
+}
+
+// Get implements Source.
+func (s LocalSource) Get(ctx context.Context, id string) (*Execution, error) {
+	full, err := s.Store.Resolve(ctx, id)
+	if errors.Is(err, execstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	} else if err != nil {
+		return nil, err
+	}
+	e, err := s.Store.Get(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	items, err := s.Store.Items(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := s.Store.Events(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	x := fromStore(e, items)
+	x.Events = make([]Event, 0, len(evs))
+	for _, ev := range evs {
+		x.Events = append(x.Events, LocalEvent(ev))
+	}
+	tl := BuildTimeline(x.Events)
+	for _, it := range tl.Iterations {
+		if it.Index < len(x.Items) {
+			enrichItem(&x.Items[it.Index], it)
+		}
+	}
+	return &x, nil
+}
+
+// MailExecutions implements Source.
+func (s LocalSource) MailExecutions(ctx context.Context, mailID string) ([]MailExecution, error) {
+	items, err := s.Store.ItemsByMail(ctx, mailID)
+	if err != nil {
+		return nil, err
+	}
+	out := []MailExecution{}
+	for _, mi := range items {
+		out = append(out, MailExecution{ExecutionID: mi.ExecutionID, StartedAt: mi.StartedAt, Item: Item{
+			Index: mi.Index, MessageID: mi.MessageID, MailID: mi.MailID, Outcome: mi.Outcome, Error: mi.Error, Cause: mi.Cause,
+		}})
+	}
+	return out, nil
+}
+
+// LocalEvent converts a stored event (details as GetExecutionHistory
+// fields, input and output as JSON values) to the model.
+func LocalEvent(ev execstore.Event) Event {
+	out := Event{ID: ev.ID, PreviousID: ev.PreviousID, Type: ev.Type, Timestamp: ev.Timestamp}
+	var d struct {
+		Name         string          `json:"name"`
+		Index        *int            `json:"index"`
+		Input        json.RawMessage `json:"input"`
+		Output       json.RawMessage `json:"output"`
+		Parameters   json.RawMessage `json:"parameters"`
+		Error        string          `json:"error"`
+		Cause        string          `json:"cause"`
+		Resource     string          `json:"resource"`
+		ResourceType string          `json:"resourceType"`
+	}
+	if json.Unmarshal(ev.Details, &d) == nil {
+		out.Name, out.Index, out.Input, out.Output, out.Parameters = d.Name, d.Index, d.Input, d.Output, d.Parameters
+		out.Error, out.Cause, out.Resource, out.ResourceType = d.Error, d.Cause, d.Resource, d.ResourceType
+	}
+	return out
+}

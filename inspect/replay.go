@@ -1,0 +1,126 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mailflow/mailflow/lock"
+)
+
+// Replay actions.
+const (
+	ActionEnqueued = "enqueued"
+	ActionSkipped  = "skipped"
+	ActionFailed   = "failed"
+)
+
+// ReplayResult says what replay did with one item.
+type ReplayResult struct {
+	Index        int    `json:"index"`
+	MessageID    string `json:"messageId"`
+	MailID       string `json:"mailId,omitempty"`
+	Outcome      string `json:"outcome"`
+	Action       string `json:"action"`
+	NewMessageID string `json:"newMessageId,omitempty"`
+	LockStatus   string `json:"lockStatus,omitempty"`
+	Note         string `json:"note"`
+}
+
+// Replay re-enqueues the source records of an execution's items onto the
+// source queue: the failed ones, or all of them. Locks, when given, is read
+// to tell per item what the dedup lock will make of the replay.
+func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks lock.Table, now time.Time) ([]ReplayResult, error) {
+	out := []ReplayResult{}
+	for _, it := range x.Items {
+		r := ReplayResult{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome}
+		var rec lock.Record
+		var held bool
+		if locks != nil && it.MailID != "" {
+			var err error
+			rec, held, err = locks.Get(ctx, it.MailID)
+			if err != nil {
+				return out, fmt.Errorf("lock of %s: %w", it.MailID, err)
+			}
+			held = held && rec.Live(now)
+			if held {
+				r.LockStatus = string(rec.Status)
+			}
+		}
+		switch {
+		case failedOnly && !it.Failed():
+			r.Action = ActionSkipped
+			r.Note = "not failed (" + it.Outcome + ")"
+			out = append(out, r)
+			continue
+		case it.Body == "":
+			r.Action = ActionSkipped
+			r.Note = "the record's body is unknown (execution data not logged, or truncated): cannot replay it"
+			out = append(out, r)
+			continue
+		}
+		id, err := q.Enqueue(ctx, it.Body)
+		if err != nil {
+			r.Action, r.Note = ActionFailed, err.Error()
+			out = append(out, r)
+			return out, err
+		}
+		r.Action, r.NewMessageID = ActionEnqueued, id
+		switch {
+		case held && rec.Status == lock.Sent:
+			r.Note = "already sent (SES " + rec.SESMessageID + "): harmless, the dedup lock makes this replay already-sent"
+		case it.Outcome == OutcomeDeadLettered:
+			r.Note = "will be sent; its copy in the dead-letter queue stays there (a later redrive ends as already-sent)"
+		case it.Outcome == OutcomeRetryLater:
+			r.Note = "will be sent; the original message also returns to the queue, the dedup lock lets only one send"
+		case held && rec.Status == lock.Sending:
+			r.Note = "another attempt holds the lock; the replay waits for it (LockBusy) and ends sent or already-sent"
+		default:
+			r.Note = "will be sent; if it was sent meanwhile, the dedup lock makes it already-sent"
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// MailStatus is what is known about one mail.
+type MailStatus struct {
+	MailID     string          `json:"mailId"`
+	Lock       *LockState      `json:"lock,omitempty"`
+	Executions []MailExecution `json:"executions"`
+}
+
+// LockState is the dedup lock record of a mail.
+type LockState struct {
+	Status       string    `json:"status"`
+	Owner        string    `json:"owner"`
+	SESMessageID string    `json:"sesMessageId,omitempty"`
+	SentAt       time.Time `json:"sentAt,omitzero"`
+	LeaseUntil   time.Time `json:"leaseUntil,omitzero"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+	Expired      bool      `json:"expired,omitempty"`
+}
+
+// Mail gathers the lock and the executions of a mail.
+func Mail(ctx context.Context, mailID string, src Source, locks lock.Table, now time.Time) (*MailStatus, error) {
+	st := &MailStatus{MailID: mailID}
+	if locks != nil {
+		rec, ok, err := locks.Get(ctx, mailID)
+		if err != nil {
+			return nil, fmt.Errorf("lock of %s: %w", mailID, err)
+		}
+		if ok {
+			st.Lock = &LockState{Status: string(rec.Status), Owner: rec.Owner, SESMessageID: rec.SESMessageID, SentAt: rec.SentAt,
+				ExpiresAt: rec.ExpiresAt, Expired: !rec.Live(now)}
+			if rec.Status == lock.Sending {
+				st.Lock.LeaseUntil = rec.LeaseUntil
+			}
+		}
+	}
+	execs, err := src.MailExecutions(ctx, mailID)
+	if err != nil {
+		return nil, err
+	}
+	st.Executions = execs
+	return st, nil
+}
