@@ -75,13 +75,12 @@ func AsError(err error) *Error {
 }
 
 // uncatchable reports errors that Retry and Catch never see: AWS fails the
-// execution directly on a runtime error of the interpreter and on a state
-// output over the size limit.
+// execution directly on a runtime error of the interpreter.
 func (e *Error) uncatchable() bool {
 	return e.Name == ErrRuntime
 }
 
-// runtimeErr builds the States.Runtime text AWS uses: the prefix names the
+// stateErrPrefix starts the cause AWS gives runtime errors: it names the
 // state and the id of its entered event.
 func stateErrPrefix(state string, enteredID int64) string {
 	return fmt.Sprintf("An error occurred while executing the state '%s' (entered at the event id #%d). ", state, enteredID)
