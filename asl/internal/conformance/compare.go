@@ -218,9 +218,3 @@ func short(v any) string {
 	}
 	return trunc(string(b))
 }
-
-func eventDiffCompat(exp, got map[string]any, w *wildcards) string {
-	return w.diff("", exp, got)
-}
-
-var _ = eventDiffCompat
