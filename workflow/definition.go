@@ -50,6 +50,17 @@ type Settings struct {
 	// MapConcurrency bounds how many records of a batch run at once;
 	// 0 keeps the definition's default (10).
 	MapConcurrency int
+	// ThrottleRetry, when set, replaces the in-execution retry budget of
+	// Mail.Throttled (the definition's default: 6 attempts, delays capped at
+	// 8 seconds).
+	ThrottleRetry *RetryBudget
+}
+
+// RetryBudget bounds the declarative retries of one error; the interval (1 s),
+// backoff rate (2) and full jitter stay as the definition has them.
+type RetryBudget struct {
+	MaxAttempts     int
+	MaxDelaySeconds int
 }
 
 // MaxMapConcurrency bounds Settings.MapConcurrency: more parallel sends per
@@ -80,6 +91,14 @@ func Render(s Settings) ([]byte, error) {
 	if s.MapConcurrency < 0 || s.MapConcurrency > MaxMapConcurrency {
 		errs = append(errs, fmt.Errorf("MapConcurrency %d is outside 0..%d", s.MapConcurrency, MaxMapConcurrency))
 	}
+	if b := s.ThrottleRetry; b != nil {
+		if b.MaxAttempts < 0 || b.MaxAttempts > 100 {
+			errs = append(errs, fmt.Errorf("ThrottleRetry.MaxAttempts %d is outside 0..100", b.MaxAttempts))
+		}
+		if b.MaxDelaySeconds < 1 || b.MaxDelaySeconds > 300 {
+			errs = append(errs, fmt.Errorf("ThrottleRetry.MaxDelaySeconds %d is outside 1..300 (an Express execution lasts 5 minutes)", b.MaxDelaySeconds))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -96,6 +115,11 @@ func Render(s Settings) ([]byte, error) {
 			return nil, errors.New("embedded definition: no top-level Map state")
 		}
 		m["MaxConcurrency"] = s.MapConcurrency
+	}
+	if b := s.ThrottleRetry; b != nil {
+		if n := applyRetryBudget(def, Throttled, *b); n == 0 {
+			return nil, fmt.Errorf("embedded definition: no retrier for %s", Throttled)
+		}
 	}
 	substitute(def, s.Substitutions)
 	var out bytes.Buffer
@@ -135,4 +159,34 @@ func substitute(v any, subs map[string]string) any {
 		})
 	}
 	return v
+}
+
+// applyRetryBudget sets MaxAttempts and MaxDelaySeconds of every retrier
+// that lists errorName, and returns how many it changed.
+func applyRetryBudget(v any, errorName string, b RetryBudget) int {
+	n := 0
+	switch x := v.(type) {
+	case map[string]any:
+		if retry, ok := x["Retry"].([]any); ok {
+			for _, r := range retry {
+				rm, ok := r.(map[string]any)
+				if !ok {
+					continue
+				}
+				if names, _ := rm["ErrorEquals"].([]any); slices.Contains(names, any(errorName)) {
+					rm["MaxAttempts"] = b.MaxAttempts
+					rm["MaxDelaySeconds"] = b.MaxDelaySeconds
+					n++
+				}
+			}
+		}
+		for _, e := range x {
+			n += applyRetryBudget(e, errorName, b)
+		}
+	case []any:
+		for _, e := range x {
+			n += applyRetryBudget(e, errorName, b)
+		}
+	}
+	return n
 }

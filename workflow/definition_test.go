@@ -338,7 +338,31 @@ func TestRender(t *testing.T) {
 		t.Fatal("Render escaped or changed a path")
 	}
 
+	budget := sampleSettings()
+	budget.ThrottleRetry = &workflow.RetryBudget{MaxAttempts: 3, MaxDelaySeconds: 20}
+	out, err = workflow.Render(budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rendered machine
+	if err := json.Unmarshal(out, &rendered); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rendered.States[workflow.MapStateName].ItemProcessor.States["Send"].Retry {
+		if slices.Contains(r.ErrorEquals, workflow.Throttled) {
+			found = true
+			if *r.MaxAttempts != 3 || r.MaxDelaySeconds != 20 || r.JitterStrategy != "FULL" {
+				t.Fatalf("throttle retrier after ThrottleRetry: %+v", r)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no throttle retrier after ThrottleRetry")
+	}
+
 	bad := sampleSettings()
+	bad.ThrottleRetry = &workflow.RetryBudget{MaxAttempts: -1, MaxDelaySeconds: 0}
 	delete(bad.Substitutions, workflow.PlaceholderSend)
 	bad.Substitutions["SendFunctionArm"] = "typo"
 	bad.MapConcurrency = -1
@@ -346,7 +370,7 @@ func TestRender(t *testing.T) {
 	if err == nil {
 		t.Fatal("Render accepted bad settings")
 	}
-	for _, want := range []string{`"SendFunctionArn" is missing`, `"SendFunctionArm" is not used`, "MapConcurrency -1"} {
+	for _, want := range []string{`"SendFunctionArn" is missing`, `"SendFunctionArm" is not used`, "MapConcurrency -1", "ThrottleRetry.MaxAttempts -1", "ThrottleRetry.MaxDelaySeconds 0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %s", err, want)
 		}
