@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 
 	"github.com/mailflow/mailflow/asl"
@@ -41,12 +42,8 @@ func bindStubs(reg *asl.Registry, stubs any) {
 
 func containsAny(s string, subs ...string) bool {
 	for _, x := range subs {
-		if len(x) > 0 && len(s) >= len(x) {
-			for i := 0; i+len(x) <= len(s); i++ {
-				if s[i:i+len(x)] == x {
-					return true
-				}
-			}
+		if strings.Contains(s, x) {
+			return true
 		}
 	}
 	return false
