@@ -1,0 +1,174 @@
+package pacer_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mailflow/mailflow/pacer"
+	"github.com/mailflow/mailflow/pacer/mempacer"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time { return c.now }
+
+func (c *clock) Sleep(_ context.Context, d time.Duration) error {
+	c.now = c.now.Add(d)
+	return nil
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)} }
+
+func mustNew(t *testing.T, cfg pacer.Config) *pacer.Pacer {
+	t.Helper()
+	p, err := pacer.New(mempacer.New(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func name(err error) string { return workflow.NameOf(err) }
+
+func TestFixedRateThrottles(t *testing.T) {
+	c := newClock()
+	p := mustNew(t, pacer.Config{Rate: 5, Now: c.Now, Sleep: c.Sleep})
+	ctx := context.Background()
+	for i := range 5 {
+		if err := p.Take(ctx, 1); err != nil {
+			t.Fatalf("take %d: %v", i+1, err)
+		}
+	}
+	if err := p.Take(ctx, 1); name(err) != workflow.Throttled {
+		t.Fatalf("sixth take in the same instant: %v, want %s", err, workflow.Throttled)
+	}
+	c.now = c.now.Add(400 * time.Millisecond)
+	if err := p.Take(ctx, 2); err != nil {
+		t.Fatalf("two recipients after 400ms at 5/s: %v", err)
+	}
+	// More recipients than the bucket holds take a full bucket.
+	c.now = c.now.Add(time.Second)
+	if err := p.Take(ctx, 50); err != nil {
+		t.Fatalf("50 recipients with a full bucket: %v", err)
+	}
+	if err := p.Take(ctx, 1); name(err) != workflow.Throttled {
+		t.Fatalf("after a 50-recipient send: %v", err)
+	}
+}
+
+func TestMaxWaitWaitsForComingTokens(t *testing.T) {
+	c := newClock()
+	p := mustNew(t, pacer.Config{Rate: 10, MaxWait: 250 * time.Millisecond, Now: c.Now, Sleep: c.Sleep})
+	ctx := context.Background()
+	start := c.now
+	for i := range 12 {
+		if err := p.Take(ctx, 1); err != nil {
+			t.Fatalf("take %d: %v", i+1, err)
+		}
+	}
+	// 10 from the burst, then two reserved 100ms apart (the clock advanced
+	// by each wait).
+	if got := c.now.Sub(start); got != 200*time.Millisecond {
+		t.Fatalf("waited %s, want 200ms", got)
+	}
+	for range 3 {
+		if err := p.Take(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Takes without time passing: the backlog grows past MaxWait.
+	p2 := mustNew(t, pacer.Config{Rate: 10, MaxWait: 250 * time.Millisecond, Now: newClock().Now,
+		Sleep: func(context.Context, time.Duration) error { return nil }})
+	for range 12 {
+		_ = p2.Take(ctx, 1)
+	}
+	var err error
+	for range 3 {
+		err = p2.Take(ctx, 1)
+	}
+	if name(err) != workflow.Throttled {
+		t.Fatalf("take beyond MaxWait: %v", err)
+	}
+}
+
+func TestRateFromAccountRefreshed(t *testing.T) {
+	c := newClock()
+	quota := pacer.Quota{MaxSendRate: 2, Max24HourSend: -1}
+	reads := 0
+	p := mustNew(t, pacer.Config{Now: c.Now, Refresh: time.Minute, Account: func(context.Context) (pacer.Quota, error) {
+		reads++
+		return quota, nil
+	}})
+	ctx := context.Background()
+	if r, err := p.Rate(ctx); err != nil || r != 2 {
+		t.Fatalf("rate %v, %v; want 2", r, err)
+	}
+	quota.MaxSendRate = 40
+	c.now = c.now.Add(30 * time.Second)
+	if r, _ := p.Rate(ctx); r != 2 {
+		t.Fatalf("rate %v before the refresh is due, want 2", r)
+	}
+	c.now = c.now.Add(30 * time.Second)
+	if r, _ := p.Rate(ctx); r != 40 {
+		t.Fatalf("rate %v after a minute, want 40", r)
+	}
+	if reads != 2 {
+		t.Fatalf("%d quota reads, want 2", reads)
+	}
+	// A failed refresh keeps the last quota.
+	quota.MaxSendRate = 0
+	c.now = c.now.Add(time.Minute)
+	if r, err := p.Rate(ctx); err != nil || r != 40 {
+		t.Fatalf("rate %v, %v after a bad refresh; want the last 40", r, err)
+	}
+}
+
+func TestDailyQuotaRespected(t *testing.T) {
+	c := newClock()
+	quota := pacer.Quota{MaxSendRate: 100, Max24HourSend: 10, SentLast24Hours: 7}
+	p := mustNew(t, pacer.Config{Now: c.Now, Account: func(context.Context) (pacer.Quota, error) { return quota, nil }})
+	ctx := context.Background()
+	if err := p.Take(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Take(ctx, 2); name(err) != workflow.QuotaExhausted {
+		t.Fatalf("9 + 2 of 10: %v, want %s", err, workflow.QuotaExhausted)
+	}
+	if err := p.Take(ctx, 1); err != nil {
+		t.Fatalf("the tenth recipient: %v", err)
+	}
+	// A fixed rate still honours the account's daily quota.
+	fixed := mustNew(t, pacer.Config{Rate: 100, Now: c.Now, Account: func(context.Context) (pacer.Quota, error) {
+		return pacer.Quota{MaxSendRate: 1, Max24HourSend: 200, SentLast24Hours: 200}, nil
+	}})
+	if err := fixed.Take(ctx, 1); name(err) != workflow.QuotaExhausted {
+		t.Fatalf("fixed rate, quota used up: %v", err)
+	}
+}
+
+func TestUnreadableQuotaIsTransient(t *testing.T) {
+	p := mustNew(t, pacer.Config{Account: func(context.Context) (pacer.Quota, error) {
+		return pacer.Quota{}, errors.New("AccessDenied")
+	}})
+	if err := p.Take(context.Background(), 1); name(err) != workflow.Transient {
+		t.Fatalf("got %v, want %s", err, workflow.Transient)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for label, cfg := range map[string]pacer.Config{
+		"no rate source": {},
+		"negative rate":  {Rate: -1},
+		"negative wait":  {Rate: 1, MaxWait: -1},
+	} {
+		if _, err := pacer.New(mempacer.New(), cfg); err == nil {
+			t.Errorf("%s: accepted", label)
+		}
+	}
+	if _, err := pacer.New(nil, pacer.Config{Rate: 1}); err == nil {
+		t.Error("nil bucket accepted")
+	}
+}
