@@ -430,8 +430,8 @@ func TestConcurrentMapAndParallel(t *testing.T) {
 	if got := jsonText(res.Output); got != `[1,{"out":["a","b","c","d","e","f"],"xs":["a","b","c","d","e","f"]}]` {
 		t.Errorf("output %s", got)
 	}
-	if peak != 3 {
-		t.Errorf("peak concurrency %d, want 3", peak)
+	if peak < 2 || peak > 3 {
+		t.Errorf("peak concurrency %d, want 2..3 (MaxConcurrency 3)", peak)
 	}
 	for i, e := range events {
 		if e.ID != int64(i+1) {
@@ -509,9 +509,9 @@ func TestHeartbeat(t *testing.T) {
 	for _, beat := range []bool{true, false} {
 		reg := asl.NewRegistry()
 		reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, _ *asl.TaskRequest) (any, error) {
-			for range 3 {
+			for range 6 {
 				select {
-				case <-time.After(500 * time.Millisecond):
+				case <-time.After(200 * time.Millisecond):
 				case <-ctx.Done():
 					return nil, ctx.Err()
 				}

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailflow/mailflow/asl"
@@ -188,17 +189,21 @@ func (c *Case) run(concurrent bool) Outcome {
 // with the account and region the corpus uses.
 func NewOptions(reg *asl.Registry) asl.Options {
 	clock := &virtualClock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	n := 0
+	// safe for concurrent use: Options.Concurrent runs branches on goroutines
+	var n atomic.Int64
+	var mu sync.Mutex
 	seed := uint64(42)
 	return asl.Options{
 		Registry: reg,
 		Now:      clock.now,
 		Sleep:    clock.sleep,
 		Random: func() float64 {
+			mu.Lock()
+			defer mu.Unlock()
 			seed = seed*6364136223846793005 + 1442695040888963407
 			return float64(seed>>11) / (1 << 53)
 		},
-		UUID:             func() string { n++; return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) },
+		UUID:             func() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n.Add(1)) },
 		Region:           "us-east-1",
 		AccountID:        "111111111111",
 		StateMachineName: "conformance",
