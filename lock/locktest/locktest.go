@@ -2,6 +2,15 @@
 // pass. An adapter's test calls [Run] with a [Harness] that hands out empty
 // tables; the suite drives them with explicit times (no clock is read), so
 // lease expiry is tested deterministically.
+//
+// An adapter's conformance test:
+//
+//	func TestConformance(t *testing.T) {
+//		locktest.Run(t, locktest.Harness{
+//			NewTable: func(t *testing.T) lock.Table { return newTableInTempDir(t) },
+//			Races:    300, // optional, default 200
+//		})
+//	}
 package locktest
 
 import (

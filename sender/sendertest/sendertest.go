@@ -2,6 +2,11 @@
 // must pass: a message is accepted and recorded, ids differ per send, every
 // failure class of the backend comes back with its state-machine error name,
 // and a failure leaves the next send unaffected.
+//
+// An adapter's conformance test supplies a fresh sender per test, a way to
+// read back the subject it recorded for a message id, and a way to make its
+// next send fail as the backend fails for each error name in sender.Names
+// (sessender uses a fault-injecting proxy; a simulator can arm itself).
 package sendertest
 
 import (

@@ -1,6 +1,15 @@
 // Package storetest is the conformance suite every [store.Store] adapter must
 // pass: round trips of binary and multi-megabyte objects, streaming reads,
 // missing and forbidden objects, and keys that try to escape the store.
+//
+// An adapter's conformance test:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, storetest.Harness{
+//			NewStore: func(t *testing.T) store.Store { return newStoreInTempDir(t) },
+//			Forbid:   func(t *testing.T, s store.Store, key string) { /* make key unreadable */ },
+//		})
+//	}
 package storetest
 
 import (
