@@ -38,8 +38,10 @@
 //     every execution backs off) at the price of holding the task that
 //     long; beyond MaxWait it fails with Mail.Throttled. MaxWait 0 never
 //     waits.
-//   - A failure to read the quota or to reach the bucket is Mail.Transient:
-//     never send unpaced by accident. Switching pacing off is a
+//   - A failure to reach the bucket, or to read the quota when the rate
+//     comes from it and none was read yet, is Mail.Transient: never send
+//     unpaced by accident. With a configured rate an unreadable quota only
+//     skips the daily check until a later read succeeds. Switching pacing off is a
 //     configuration choice (no pacer at all), not an error path.
 package pacer
 
@@ -208,18 +210,20 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (p *Pacer) limits(ctx context.Context, now time.Time) (rate float64, q Quota, sent float64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cfg.Account != nil && (!p.haveQuota || now.Sub(p.readAt) >= p.cfg.Refresh) {
+	if p.cfg.Account != nil && (p.readAt.IsZero() || now.Sub(p.readAt) >= p.cfg.Refresh) {
 		fresh, err := p.cfg.Account(ctx)
 		switch {
 		case err == nil && p.cfg.Rate == 0 && !(fresh.MaxSendRate > 0):
 			err = fmt.Errorf("the account reports a send rate of %v", fresh.MaxSendRate)
 		case err == nil:
-			p.quota, p.readAt, p.haveQuota, p.sentSince = fresh, now, true, 0
+			p.quota, p.haveQuota, p.sentSince = fresh, true, 0
 		}
-		if err != nil && !p.haveQuota {
+		// A failed read is tried again after Refresh; meanwhile the last
+		// quota holds, and a configured rate paces without a daily check.
+		p.readAt = now
+		if err != nil && !p.haveQuota && p.cfg.Rate == 0 {
 			return 0, Quota{}, 0, workflow.Errorf(workflow.Transient, "pacer: reading the SES quota: %v", err)
 		}
-		// A failed refresh keeps the last quota until the next try.
 	}
 	rate = p.cfg.Rate
 	if rate == 0 {

@@ -158,6 +158,25 @@ func TestUnreadableQuotaIsTransient(t *testing.T) {
 	}
 }
 
+func TestFixedRateSurvivesUnreadableQuota(t *testing.T) {
+	c := newClock()
+	reads := 0
+	p := mustNew(t, pacer.Config{Rate: 1, Now: c.Now, Account: func(context.Context) (pacer.Quota, error) {
+		reads++
+		return pacer.Quota{}, errors.New("AccessDenied")
+	}})
+	ctx := context.Background()
+	if err := p.Take(ctx, 1); err != nil {
+		t.Fatalf("fixed rate with an unreadable quota: %v", err)
+	}
+	if err := p.Take(ctx, 1); workflow.NameOf(err) != workflow.Throttled {
+		t.Fatalf("second take: %v", err)
+	}
+	if reads != 1 {
+		t.Fatalf("%d quota reads within the refresh interval, want 1", reads)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	for label, cfg := range map[string]pacer.Config{
 		"no rate source": {},

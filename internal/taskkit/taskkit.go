@@ -37,7 +37,52 @@ const (
 	EnvMaxMessageBytes  = "MAX_MESSAGE_BYTES"
 	EnvConfigurationSet = "SES_CONFIGURATION_SET"
 	EnvS3PathStyle      = "S3_USE_PATH_STYLE"
+	// EnvPacing is "on" (default) or "off": whether Send takes a token
+	// from the shared pacer before each SES call.
+	EnvPacing = "SES_PACING"
+	// EnvMaxSendRate fixes the pacer's rate (recipients per second);
+	// unset, the rate is SES GetAccount's MaxSendRate.
+	EnvMaxSendRate = "SES_MAX_SEND_RATE"
+	// EnvPacingMaxWait is how long a send may wait for a token that is on
+	// its way before it raises Mail.Throttled (default DefaultPacingMaxWait).
+	EnvPacingMaxWait = "SES_PACING_MAX_WAIT"
 )
+
+// DefaultPacingMaxWait lets a send wait briefly for its token: a short wait
+// keeps a paced burst dense at the quota (see package pacer).
+const DefaultPacingMaxWait = 250 * time.Millisecond
+
+// Pacing is the Send task's pacing configuration.
+type Pacing struct {
+	Enabled bool
+	Rate    float64 // 0: from SES GetAccount
+	MaxWait time.Duration
+}
+
+// PacingFromEnv reads SES_PACING, SES_MAX_SEND_RATE and SES_PACING_MAX_WAIT.
+func PacingFromEnv(env Env) (Pacing, error) {
+	var p Problems
+	c := Pacing{Enabled: true, MaxWait: Duration(env, &p, EnvPacingMaxWait, DefaultPacingMaxWait, 0)}
+	switch v := strings.ToLower(strings.TrimSpace(env(EnvPacing))); v {
+	case "", "on":
+	case "off":
+		c.Enabled = false
+	default:
+		p.Add(EnvPacing, "%q must be on or off", v)
+	}
+	if v := strings.TrimSpace(env(EnvMaxSendRate)); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0) || r > 1e6 {
+			p.Add(EnvMaxSendRate, "%q must be a positive number of mails per second", v)
+		} else {
+			c.Rate = r
+		}
+	}
+	if c.MaxWait > 10*time.Second {
+		p.Add(EnvPacingMaxWait, "%s is longer than 10s; a send should not hold its function that long", c.MaxWait)
+	}
+	return c, p.Err()
+}
 
 // Defaults and bounds.
 const (

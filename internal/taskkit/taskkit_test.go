@@ -91,3 +91,21 @@ func TestEnvHelpers(t *testing.T) {
 		}
 	}
 }
+
+func TestPacingFromEnv(t *testing.T) {
+	env := func(m map[string]string) taskkit.Env { return func(k string) string { return m[k] } }
+	c, err := taskkit.PacingFromEnv(env(nil))
+	if err != nil || !c.Enabled || c.Rate != 0 || c.MaxWait != taskkit.DefaultPacingMaxWait {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	c, err = taskkit.PacingFromEnv(env(map[string]string{"SES_PACING": "off", "SES_MAX_SEND_RATE": "14", "SES_PACING_MAX_WAIT": "0s"}))
+	if err != nil || c.Enabled || c.Rate != 14 || c.MaxWait != 0 {
+		t.Fatalf("set: %+v, %v", c, err)
+	}
+	_, err = taskkit.PacingFromEnv(env(map[string]string{"SES_PACING": "maybe", "SES_MAX_SEND_RATE": "-1", "SES_PACING_MAX_WAIT": "1m"}))
+	for _, want := range []string{"SES_PACING:", "SES_MAX_SEND_RATE:", "SES_PACING_MAX_WAIT:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

@@ -2,6 +2,12 @@
 // the sender port (SES v2 on AWS) and marks the dedup lock SENT with the
 // service's message id.
 //
+// Pacing: with a Pacer in Deps the task takes one token per recipient just
+// before calling SES; without one it raises Mail.Throttled and sends
+// nothing, and the state machine's Retry on Mail.Throttled (backoff, full
+// jitter) tries again later. The lease is already renewed then, so a retry
+// renews it again as usual.
+//
 // Input: {"messageId", "body", "mailId", "owner", "staged": {"key", "size",
 // "sha256"}}; output: {"sesMessageId"}. Errors: Mail.Throttled,
 // Mail.QuotaExhausted, Mail.SendingPaused, Mail.Rejected, Mail.Transient,
@@ -111,13 +117,23 @@ type Deps struct {
 	Locks  lock.Table
 	Store  store.Store
 	Sender sender.Sender
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Pacer, when set, is taken before every SES call (one token per
+	// recipient); its Mail.Throttled, Mail.QuotaExhausted or
+	// Mail.Transient fails the task without sending. Nil: no pacing.
+	Pacer Pacer
+	Now   func() time.Time
+	Log   *slog.Logger
 	// MarkSentAttempts is how often mark-sent is tried after SES accepted
 	// (default 3), with MarkSentBackoff between tries (default 100ms,
 	// doubling).
 	MarkSentAttempts int
 	MarkSentBackoff  time.Duration
+}
+
+// Pacer paces sends to the SES quota across every concurrent Send (see
+// package pacer).
+type Pacer interface {
+	Take(ctx context.Context, recipients int) error
 }
 
 // Handler is the Send task.
@@ -211,6 +227,14 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	}
 	if msg.ConfigurationSet == "" {
 		msg.ConfigurationSet = h.cfg.ConfigSet
+	}
+	if h.deps.Pacer != nil {
+		if err := h.deps.Pacer.Take(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc)); err != nil {
+			if workflow.NameOf(err) == "" {
+				err = workflow.Wrap(workflow.Transient, err)
+			}
+			return Out{}, err
+		}
 	}
 	id, err := h.deps.Sender.Send(ctx, msg)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
+	"github.com/mailflow/mailflow/pacer"
+	"github.com/mailflow/mailflow/pacer/mempacer"
 	"github.com/mailflow/mailflow/store/s3store"
 	"github.com/mailflow/mailflow/tasks/send"
 	"github.com/mailflow/mailflow/workflow"
@@ -37,19 +39,22 @@ func TestSend(t *testing.T) {
 	svc := tasktest.Start(t, true, true, true)
 	ctx := context.Background()
 
-	setup := func(t *testing.T) *fixture {
+	setupPaced := func(t *testing.T, pace func(now func() time.Time) send.Pacer) *fixture {
 		f := &fixture{clock: tasktest.NewClock()}
 		f.locks, f.lockProx, _ = svc.Locks(t)
 		f.store, _ = svc.Store(t)
 		snd, sesProx := svc.Sender(t)
 		f.sesProx = sesProx
 		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set"},
-			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Now: f.clock.Now, Log: quiet, MarkSentBackoff: time.Nanosecond})
+			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Now: f.clock.Now, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock.Now)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.h = h
 		return f
+	}
+	setup := func(t *testing.T) *fixture {
+		return setupPaced(t, func(func() time.Time) send.Pacer { return nil })
 	}
 	// prepare takes the lock for owner and stages a message; it returns the
 	// task input.
@@ -187,6 +192,36 @@ func TestSend(t *testing.T) {
 		}
 		if rec, _, _ := f.locks.Get(ctx, "m-5"); rec.Status != lock.Sending {
 			t.Fatalf("lock %+v", rec)
+		}
+	})
+
+	t.Run("PacedPerRecipient", func(t *testing.T) {
+		// Two tokens a second; each mail has two recipients (to and bcc).
+		f := setupPaced(t, func(now func() time.Time) send.Pacer {
+			p, err := pacer.New(mempacer.New(), pacer.Config{Rate: 2, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		})
+		first := prepare(t, f, "p-1", "exec-1/msg", "paced-1")
+		if _, err := f.h.Handle(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		second := prepare(t, f, "p-2", "exec-1/msg", "paced-2")
+		hits := f.sesProx.Hits()
+		if _, err := f.h.Handle(ctx, second); workflow.NameOf(err) != workflow.Throttled {
+			t.Fatalf("second mail in the same second = %v, want %s", err, workflow.Throttled)
+		}
+		if f.sesProx.Hits() != hits {
+			t.Fatal("a throttled send reached SES")
+		}
+		if rec, _, _ := f.locks.Get(ctx, "p-2"); rec.Status != lock.Sending {
+			t.Fatalf("lock after a paced refusal: %+v", rec)
+		}
+		f.clock.Advance(time.Second)
+		if out, err := f.h.Handle(ctx, second); err != nil || out.SESMessageID == "" {
+			t.Fatalf("a second later = %+v, %v", out, err)
 		}
 	})
 

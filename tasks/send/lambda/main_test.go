@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/mailflow/mailflow/internal/tasktest"
 	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
@@ -35,7 +39,10 @@ func TestLambda(t *testing.T) {
 	sesProxy := testtools.NewFaultProxy(t, svc.SES)
 	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": svc.Dynamo, "s3": svc.S3.URL, "sesv2": sesProxy.URL}),
 		"LOCK_TABLE="+table, "ATTACHMENT_BUCKET="+tasktest.Bucket, "S3_USE_PATH_STYLE=true",
-		"ATTACHMENT_PREFIX=attachments/", "STAGING_PREFIX=staging/", "ALLOWED_SENDERS=example.com")
+		"ATTACHMENT_PREFIX=attachments/", "STAGING_PREFIX=staging/", "ALLOWED_SENDERS=example.com",
+		// Paced through the pacer item in the lock table, at a fixed rate
+		// (the SES emulator has no GetAccount).
+		"SES_MAX_SEND_RATE=1000")
 
 	raw := []byte("From: billing@example.com\r\nTo: ann@example.org\r\nSubject: via lambda\r\n\r\nhi\r\n")
 	if err := st.Put(ctx, "staging/x/y.eml", bytes.NewReader(raw), int64(len(raw))); err != nil {
@@ -63,6 +70,12 @@ func TestLambda(t *testing.T) {
 	if rec, _, _ := locks.Get(ctx, "m-1"); rec.Status != lock.Sent || rec.SESMessageID != out["sesMessageId"] {
 		t.Fatalf("lock after send: %+v", rec)
 	}
+	pacerItem, err := dynamodb.NewFromConfig(testtools.AWSConfig(svc.Dynamo)).GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(table), Key: map[string]types.AttributeValue{"mailId": &types.AttributeValueMemberS{Value: "#pacer/ses"}},
+	})
+	if err != nil || pacerItem.Item["tat"] == nil {
+		t.Fatalf("the send was not paced through the pacer item in the lock table: %v", err)
+	}
 
 	take("m-2", "exec/m")
 	sesProxy.Arm(testtools.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."))
@@ -79,8 +92,8 @@ func TestLambda(t *testing.T) {
 }
 
 func TestLambdaStartupValidation(t *testing.T) {
-	r := testtools.InvokeLambda(t, append(tasktest.AWSEnv(nil), "SES_CONFIGURATION_SET=a b"), []byte(`{}`), "")
-	for _, want := range []string{"LOCK_TABLE: required", "ATTACHMENT_BUCKET: required", "SES_CONFIGURATION_SET:"} {
+	r := testtools.InvokeLambda(t, append(tasktest.AWSEnv(nil), "SES_CONFIGURATION_SET=a b", "SES_PACING=sometimes"), []byte(`{}`), "")
+	for _, want := range []string{"LOCK_TABLE: required", "ATTACHMENT_BUCKET: required", "SES_CONFIGURATION_SET:", "SES_PACING:"} {
 		if !r.Exited || !strings.Contains(r.Output, want) {
 			t.Errorf("start-up lacks %q: %+v", want, r)
 		}

@@ -13,14 +13,20 @@ import (
 	"github.com/mailflow/mailflow/internal/awsrun"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock/dynamolock"
+	"github.com/mailflow/mailflow/pacer"
+	"github.com/mailflow/mailflow/pacer/dynamopacer"
+	"github.com/mailflow/mailflow/pacer/sesquota"
 	"github.com/mailflow/mailflow/sender/sessender"
 	"github.com/mailflow/mailflow/store/s3store"
 	"github.com/mailflow/mailflow/tasks/send"
 )
 
-// build reads LOCK_TABLE, ATTACHMENT_BUCKET, S3_USE_PATH_STYLE and the
-// task's variables (see send.ConfigFromEnv) and wires the handler to
-// DynamoDB, S3 and SES v2.
+// build reads LOCK_TABLE, ATTACHMENT_BUCKET, S3_USE_PATH_STYLE, the
+// task's variables (see send.ConfigFromEnv) and the pacing ones
+// (taskkit.PacingFromEnv), and wires the handler to DynamoDB, S3 and SES
+// v2. With pacing on, the shared bucket is the pacer item in the lock table
+// (dynamopacer) and, unless SES_MAX_SEND_RATE fixes the rate, the quota
+// comes from SES GetAccount.
 //
 // The SES client makes one attempt per call: SendEmail has no idempotency
 // token, so an SDK retry after a lost answer could send twice. Retries are
@@ -31,10 +37,12 @@ func build(_ context.Context, env taskkit.Env, cfg aws.Config, log *slog.Logger)
 	bucket := taskkit.Bucket(env, &p)
 	pathStyle := taskkit.Bool(env, &p, taskkit.EnvS3PathStyle)
 	c, cerr := send.ConfigFromEnv(env)
-	if err := errors.Join(p.Err(), cerr); err != nil {
+	pacing, perr := taskkit.PacingFromEnv(env)
+	if err := errors.Join(p.Err(), cerr, perr); err != nil {
 		return nil, err
 	}
-	locks, err := dynamolock.New(dynamodb.NewFromConfig(cfg), table)
+	ddb := dynamodb.NewFromConfig(cfg)
+	locks, err := dynamolock.New(ddb, table)
 	if err != nil {
 		return nil, err
 	}
@@ -42,11 +50,30 @@ func build(_ context.Context, env taskkit.Env, cfg aws.Config, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	ses, err := sessender.New(sesv2.NewFromConfig(cfg, func(o *sesv2.Options) { o.RetryMaxAttempts = 1 }))
+	sesClient := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) { o.RetryMaxAttempts = 1 })
+	ses, err := sessender.New(sesClient)
 	if err != nil {
 		return nil, err
 	}
-	h, err := send.New(c, send.Deps{Locks: locks, Store: st, Sender: ses, Log: log})
+	deps := send.Deps{Locks: locks, Store: st, Sender: ses, Log: log}
+	if pacing.Enabled {
+		bucket, err := dynamopacer.New(ddb, table, dynamopacer.Options{})
+		if err != nil {
+			return nil, err
+		}
+		// A configured rate needs no GetAccount (nor its IAM grant); SES
+		// still enforces the daily quota itself then.
+		var account pacer.AccountFunc
+		if pacing.Rate == 0 {
+			if account, err = sesquota.Account(sesClient); err != nil {
+				return nil, err
+			}
+		}
+		if deps.Pacer, err = pacer.New(bucket, pacer.Config{Rate: pacing.Rate, Account: account, MaxWait: pacing.MaxWait}); err != nil {
+			return nil, err
+		}
+	}
+	h, err := send.New(c, deps)
 	if err != nil {
 		return nil, err
 	}
