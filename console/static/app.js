@@ -15,6 +15,7 @@ function h(tag, attrs, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (k === "class") el.setAttribute("class", v);
+    else if (k === "style") el.style.cssText = v; // CSSOM: allowed by the page's CSP, unlike style attributes
     else el.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children.flat()) {
@@ -22,6 +23,10 @@ function h(tag, attrs, ...children) {
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
+}
+
+function setMain(...children) {
+  main.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false && c !== ""));
 }
 
 async function api(path, opts) {
@@ -134,7 +139,7 @@ function showList() {
     h("label", {}, "Mail id", h("input", { name: "mailId", value: filters.mailId, placeholder: "mailId" })),
     h("label", {}, "Since", h("input", { name: "since", type: "datetime-local" })),
     h("button", { type: "submit" }, "Filter"));
-  main.replaceChildren(h("h1", {}, "Executions"), form,
+  setMain(h("h1", {}, "Executions"), form,
     h("table", { id: "executions" }, h("thead", {}, h("tr", {}, ["Started (UTC)", "Status", "Items", "Outcomes", "Duration", "Name"].map((t) => h("th", {}, t)))), rows),
     more);
   async function load(cursor) {
@@ -179,7 +184,7 @@ function drawGraph(g, topRuns, iter, onSelect, selectedState) {
   for (const r of (iter ? iter.states : [])) byState[r.name] = r; // last visit wins
   const nodes = {};
   g.nodes.forEach((n) => { nodes[n.name] = n; });
-  const svg = h("svg", { viewBox: `0 0 ${g.width} ${g.height}`, width: g.width, height: g.height, role: "img", "aria-label": "state graph", id: "graph" });
+  const svg = h("svg", { viewBox: `0 0 ${g.width} ${g.height}`, role: "img", "aria-label": "state graph", id: "graph" });
   const defs = h("defs", {}, h("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
     h("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#8a949e" })));
   svg.append(defs);
@@ -213,11 +218,11 @@ function drawGraph(g, topRuns, iter, onSelect, selectedState) {
 }
 
 async function showExecution(id) {
-  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  setMain(h("p", { class: "muted" }, "Loading…"));
   let sel = { iteration: null, state: null };
   async function load() {
     let data;
-    try { data = await api("/api/executions/" + encodeURIComponent(id)); } catch (e) { main.replaceChildren(h("h1", {}, "Execution"), h("p", { class: "error-box" }, e.message)); return; }
+    try { data = await api("/api/executions/" + encodeURIComponent(id)); } catch (e) { setMain(h("h1", {}, "Execution"), h("p", { class: "error-box" }, e.message)); return; }
     if (!graph) graph = await api("/api/graph");
     const x = data.execution, tl = data.timeline;
     if (sel.iteration === null) {
@@ -240,7 +245,7 @@ async function showExecution(id) {
         h("span", { class: "muted" }, "Started"), h("span", {}, fmtTime(x.startedAt) + " UTC"),
         h("span", { class: "muted" }, "Duration"), h("span", {}, fmtDur(data.durationMs)),
         x.error ? [h("span", { class: "muted" }, "Error"), h("span", {}, x.error + ": " + causeText(x.cause))] : null),
-      h("div", { style: "margin-top:10px; display:flex; gap:8px" },
+      h("div", { class: "actions" },
         h("button", { id: "replay-failed", disabled: !data.failed, onclick: () => replay(true) }, "Replay failed items"),
         h("button", { id: "replay-all", class: "secondary", onclick: () => replay(false) }, "Replay all")),
       h("ul", { id: "replay-result", class: "notes" }));
@@ -265,7 +270,7 @@ async function showExecution(id) {
           h("td", {}, r.name), h("td", {}, r.type), h("td", {}, badge(runClass(r), runClass(r))),
           h("td", {}, r.attempts ? `${r.attempts}` + (r.retries ? ` (${r.retries} retries)` : "") : ""),
           h("td", { class: "mono" }, "+" + fmtDur(start)), h("td", {}, fmtDur(ms)),
-          h("td", { style: "width:30%" }, h("div", { class: "bar" + (r.status === "failed" ? " failed" : ""), style: `margin-left:${(100 * start / total).toFixed(1)}%; width:${Math.max(0.5, 100 * ms / total).toFixed(1)}%` })));
+          h("td", { class: "barcell" }, h("div", { class: "bar" + (r.status === "failed" ? " failed" : ""), style: `margin-left:${(100 * start / total).toFixed(1)}%; width:${Math.max(0.5, 100 * ms / total).toFixed(1)}%` })));
       })));
     const run = runs.find((r) => r.name === sel.state);
     const detail = run ? h("div", { class: "card", id: "state-detail" }, h("h2", {}, run.name, " ", badge(runClass(run), runClass(run))),
@@ -273,7 +278,7 @@ async function showExecution(id) {
       h("h2", {}, "Input"), run.truncated ? h("p", { class: "muted" }, "truncated in the logs") : null,
       h("pre", {}, run.input ? pretty(run.input) : (run.inputText || "(not recorded)")),
       h("h2", {}, "Output"), h("pre", {}, run.output ? pretty(run.output) : "(none)")) : null;
-    main.replaceChildren(header, h("h2", {}, "Items"), items, failBox || "", iterTabs || "",
+    setMain(header, h("h2", {}, "Items"), items, failBox || "", iterTabs || "",
       h("div", { class: "cols" }, h("div", { class: "card" }, svg), h("div", {}, timeline, detail || "")));
   }
   async function replay(failedOnly) {
@@ -296,7 +301,7 @@ async function showExecution(id) {
 async function showDLQ() {
   const body = h("tbody");
   const btn = h("button", { id: "redrive", onclick: redrive }, "Redrive all to the source queue");
-  main.replaceChildren(h("h1", {}, "Dead-letter queue"),
+  setMain(h("h1", {}, "Dead-letter queue"),
     h("div", { class: "filters" }, btn, h("span", { id: "redrive-progress", class: "muted" })),
     h("table", { id: "dlq" }, h("thead", {}, h("tr", {}, ["Message", "Mail id", "Error", "Cause", "Execution", "Dead-lettered"].map((t) => h("th", {}, t)))), body));
   async function load() {
@@ -330,7 +335,7 @@ async function showDLQ() {
 
 async function showOutbox() {
   const body = h("tbody");
-  main.replaceChildren(h("h1", {}, "Outbox"), h("table", { id: "outbox" },
+  setMain(h("h1", {}, "Outbox"), h("table", { id: "outbox" },
     h("thead", {}, h("tr", {}, ["Date (UTC)", "Subject", "To", "From", "Size"].map((t) => h("th", {}, t)))), body));
   async function load() {
     let res;
@@ -347,9 +352,9 @@ async function showOutbox() {
 async function showMail(name) {
   current = { page: "mail" };
   let m;
-  try { m = await api("/api/outbox/" + encodeURIComponent(name)); } catch (e) { main.replaceChildren(h("p", { class: "error-box" }, e.message)); return; }
+  try { m = await api("/api/outbox/" + encodeURIComponent(name)); } catch (e) { setMain(h("p", { class: "error-box" }, e.message)); return; }
   const base = "/api/outbox/" + encodeURIComponent(name);
-  main.replaceChildren(h("p", {}, h("a", { href: "#/outbox" }, "← Outbox")),
+  setMain(h("p", {}, h("a", { href: "#/outbox" }, "← Outbox")),
     h("div", { class: "card", id: "mail" }, h("h1", {}, m.subject || "(no subject)"),
       h("div", { class: "meta" }, ...m.headers.filter(([k]) => ["From", "To", "Cc", "Date", "Message-Id", "Reply-To"].includes(k)).flatMap(([k, v]) => [h("span", { class: "muted" }, k), h("span", {}, v)]),
         h("span", { class: "muted" }, "SES message id"), h("span", { class: "mono" }, m.name))),
