@@ -28,6 +28,8 @@ import (
 	"github.com/mailflow/mailflow/localaws/sqsapi"
 	"github.com/mailflow/mailflow/localaws/sqsstore"
 	"github.com/mailflow/mailflow/lock/sqlitelock"
+	"github.com/mailflow/mailflow/pacer"
+	"github.com/mailflow/mailflow/pacer/mempacer"
 	"github.com/mailflow/mailflow/pipes"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/outbox"
@@ -87,10 +89,34 @@ type Config struct {
 	Log         *slog.Logger  // default: discard
 	Now         func() time.Time
 
+	// Clock, when set, is the runtime's time for everything that waits or
+	// compares times: the queues (visibility, long polls), the pipe, the
+	// state machine's Retry/Wait delays, the tasks and the SES simulator.
+	// It replaces Now. Benchmarks pass a time-scaled clock.
+	Clock Clock
+	// DisablePacing switches off the shared send pacer. When the SES
+	// simulator has a send rate, the Send task otherwise takes a token per
+	// recipient from an in-process bucket paced to the simulator's quota
+	// (as GetAccount reports it), and raises Mail.Throttled when none is
+	// available.
+	DisablePacing bool
+	// PacingMaxWait is how long a send may wait for a token on its way
+	// (0: taskkit.DefaultPacingMaxWait; negative: never wait).
+	PacingMaxWait time.Duration
+
 	// OnExecution is called after every execution with its items.
 	OnExecution func(execstore.Execution, []execstore.Item)
 	// OnEvent streams history events as they happen.
 	OnEvent func(executionID string, ev execstore.Event)
+}
+
+// Clock is a source of time that can also wait; see Config.Clock.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+	// Timer returns a channel that receives once d has passed, and a
+	// function that releases the timer early.
+	Timer(d time.Duration) (<-chan time.Time, func())
 }
 
 // DefaultSenderDomain and DefaultSenderAddress are the identities the local
@@ -127,6 +153,9 @@ func (c *Config) defaults() error {
 	if c.VisibilityTimeout == 0 {
 		c.VisibilityTimeout = DefaultVisibilityTimeout
 	}
+	if c.Clock != nil {
+		c.Now = c.Clock.Now
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -160,6 +189,7 @@ type Runtime struct {
 	server   *http.Server
 	endpoint string
 	ses      *sessim.Simulator
+	pacer    *pacer.Pacer
 	outbox   *outbox.Outbox
 	pipe     *pipes.Pipe
 	cancel   context.CancelFunc
@@ -188,7 +218,11 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		return nil, err
 	}
 	r.closers = append(r.closers, closerFunc(unlock))
-	if r.queues, err = sqsstore.Open(filepath.Join(cfg.DataDir, "queues.db"), sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account}); err != nil {
+	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account}
+	if cfg.Clock != nil {
+		queueOpts.Clock = cfg.Clock
+	}
+	if r.queues, err = sqsstore.Open(filepath.Join(cfg.DataDir, "queues.db"), queueOpts); err != nil {
 		return nil, err
 	}
 	r.closers = append(r.closers, r.queues)
@@ -261,6 +295,9 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		def: def, registry: registry, store: r.execs, stateMachine: DefaultStateMachine,
 		region: cfg.Region, account: cfg.Account, now: cfg.Now, onEvent: cfg.OnEvent,
 		onStore: func(err error) { cfg.Log.Error("execution store", "err", err) },
+	}
+	if cfg.Clock != nil {
+		exec.sleep = cfg.Clock.Sleep
 	}
 	exec.onFinish = cfg.OnExecution
 	r.pipe, err = pipes.New(queueSource{store: r.queues, queue: cfg.SourceQueue}, exec, pipes.Config{
@@ -360,8 +397,14 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
 		return nil, err
 	}
+	sendDeps := send.Deps{Locks: r.locks, Store: objects, Sender: r.ses, Now: c.Now, Log: log}
+	if r.pacer, err = r.newPacer(); err != nil {
+		return nil, err
+	} else if r.pacer != nil {
+		sendDeps.Pacer = r.pacer
+	}
 	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
-		send.Deps{Locks: r.locks, Store: objects, Sender: r.ses, Now: c.Now, Log: log})
+		sendDeps)
 	if err != nil {
 		return nil, err
 	}
@@ -377,6 +420,36 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	reg.Register(sendMessageResource, sqsSendMessage{store: r.queues})
 	return reg, nil
 }
+
+// newPacer paces sends to the simulator's quota, read as GetAccount reports
+// it; nil when pacing is off or the simulator has no send rate.
+func (r *Runtime) newPacer() (*pacer.Pacer, error) {
+	c := r.cfg
+	if c.DisablePacing || c.SES.MaxSendRate <= 0 {
+		return nil, nil
+	}
+	wait := c.PacingMaxWait
+	switch {
+	case wait == 0:
+		wait = taskkit.DefaultPacingMaxWait
+	case wait < 0:
+		wait = 0
+	}
+	pc := pacer.Config{
+		Account: func(context.Context) (pacer.Quota, error) {
+			q := r.ses.Quota()
+			return pacer.Quota{MaxSendRate: q.MaxSendRate, Max24HourSend: q.Max24HourSend, SentLast24Hours: q.SentLast24Hours}, nil
+		},
+		MaxWait: wait, Now: c.Now,
+	}
+	if c.Clock != nil {
+		pc.Sleep = c.Clock.Sleep
+	}
+	return pacer.New(mempacer.New(), pc)
+}
+
+// Pacer is the shared send pacer, or nil when sends are not paced.
+func (r *Runtime) Pacer() *pacer.Pacer { return r.pacer }
 
 func (r *Runtime) definition(reg *asl.Registry) (*asl.Definition, error) {
 	text, err := workflow.Render(workflow.Settings{
