@@ -30,6 +30,7 @@ type devOptions struct {
 	sesRate                float64
 	sesQuota               int
 	sesVerified            listFlag
+	pacing                 string
 	visibility             time.Duration
 	maxReceive             int
 	demo, verbose          bool
@@ -53,6 +54,8 @@ func (o *devOptions) validate() error {
 		return usagef("--ses-rate %v is negative", o.sesRate)
 	case o.sesQuota < 0:
 		return usagef("--ses-quota %d is negative", o.sesQuota)
+	case o.pacing != "on" && o.pacing != "off":
+		return usagef("--pacing %q must be on or off", o.pacing)
 	case o.visibility < time.Second || o.visibility > 12*time.Hour:
 		return usagef("--visibility-timeout %s is outside 1s..12h", o.visibility)
 	case o.maxReceive < 1 || o.maxReceive > 1000:
@@ -78,6 +81,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.IntVar(&o.mapConcurrency, "map-concurrency", 10, "records of a batch processed at once")
 	fs.Float64Var(&o.sesRate, "ses-rate", 0, "simulated SES maximum send rate per second (0: unlimited)")
 	fs.IntVar(&o.sesQuota, "ses-quota", 0, "simulated SES 24-hour quota (0: unlimited)")
+	fs.StringVar(&o.pacing, "pacing", "on", "pace sends to the simulated SES send rate with the shared token bucket (on or off)")
 	fs.Var(&o.sesVerified, "ses-verified", "identity the simulated SES has verified (repeatable; default: all)")
 	fs.DurationVar(&o.visibility, "visibility-timeout", localrt.DefaultVisibilityTimeout, "source queue visibility timeout: how long a failed record waits before it is retried")
 	fs.IntVar(&o.maxReceive, "max-receive-count", localrt.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
@@ -106,7 +110,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
 		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
 		SESVerified: o.sesVerified, VisibilityTimeout: o.visibility, MaxReceiveCount: o.maxReceive,
-		Log: log,
+		DisablePacing: o.pacing == "off",
+		Log:           log,
 		OnExecution: func(e execstore.Execution, items []execstore.Item) {
 			w.printf("%s\n", summarize(e, items))
 			watchers.notify(e, items)
