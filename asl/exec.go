@@ -38,6 +38,10 @@ type Options struct {
 	AccountID        string // default 123456789012
 	StateMachineName string // default "StateMachine"
 	ExecutionName    string // default a UUID
+	// ExecutionArn is $$.Execution.Id; default built from the region,
+	// account, state machine and execution names (plus a UUID for EXPRESS),
+	// as AWS builds it. Set it when the caller must know the id up front.
+	ExecutionArn     string
 	RoleArn          string
 	StateMachineType string // STANDARD (default) or EXPRESS
 
@@ -177,8 +181,12 @@ func realSleep(ctx context.Context, d time.Duration) error {
 func (ex *execution) contextObjects() (execObj, smObj map[string]any) {
 	ex.ctxOnce.Do(func() {
 		o := &ex.opts
-		execID := fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName)
-		if ex.expressSync() {
+		execID := o.ExecutionArn
+		switch {
+		case execID != "":
+		case !ex.expressSync():
+			execID = fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName)
+		default:
 			// express executions carry an extra id part
 			execID = fmt.Sprintf("arn:aws:states:%s:%s:express:%s:%s:%s", o.Region, o.AccountID, o.StateMachineName, o.ExecutionName, o.UUID())
 		}
