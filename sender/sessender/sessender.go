@@ -14,6 +14,9 @@
 //   - MessageRejected, MailFromDomainNotVerifiedException,
 //     BadRequestException, NotFoundException (for example an unknown
 //     configuration set) → Mail.Rejected;
+//   - AccessDeniedException (the role's policy does not cover this
+//     identity, From address or configuration set) → Mail.Rejected, so the
+//     mail is dead-lettered with the reason instead of retried in vain;
 //   - any other answer (5xx, unknown types), network errors, timeouts and
 //     cancellation → Mail.Transient.
 package sessender
@@ -108,6 +111,11 @@ func Classify(err error) string {
 	case errors.As(err, &paused), errors.As(err, &suspended):
 		return workflow.SendingPaused
 	case errors.As(err, &rejected), errors.As(err, &mailFrom), errors.As(err, &badRequest), errors.As(err, &notFound):
+		return workflow.Rejected
+	case ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "AccessDenied":
+		// The role may not send this mail (identity, From address or
+		// configuration set outside its policy): retrying cannot help, and
+		// dead-lettering keeps the reason for whoever fixes the policy.
 		return workflow.Rejected
 	}
 	return workflow.Transient

@@ -112,6 +112,7 @@ func TestEveryErrorClass(t *testing.T) {
 		{testtools.SESError(400, "MailFromDomainNotVerifiedException", "MAIL FROM domain not verified."), workflow.Rejected},
 		{testtools.SESError(400, "BadRequestException", "Illegal header."), workflow.Rejected},
 		{testtools.SESError(404, "NotFoundException", "Configuration set does not exist."), workflow.Rejected},
+		{testtools.SESError(403, "AccessDeniedException", "User is not authorized to perform ses:SendEmail"), workflow.Rejected},
 		{testtools.SESError(500, "InternalFailure", "internal error"), workflow.Transient},
 		{testtools.SESError(503, "ServiceUnavailable", "unavailable"), workflow.Transient},
 		{testtools.SESError(400, "SomeFutureException", "new"), workflow.Transient},

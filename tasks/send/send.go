@@ -222,7 +222,10 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		return Out{}, workflow.Errorf(workflow.InvalidMessage, "from: %v", err)
 	}
 	msg := &sender.Message{
-		From: from.Address, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Raw: raw,
+		// Lower case: the deployment's ses:FromAddress condition compares
+		// case-sensitively against lower-cased identities, and SES treats
+		// addresses case-insensitively.
+		From: strings.ToLower(from.Address), To: m.To, Cc: m.Cc, Bcc: m.Bcc, Raw: raw,
 		ConfigurationSet: m.ConfigurationSet, Tags: m.Tags,
 	}
 	if msg.ConfigurationSet == "" {
