@@ -208,6 +208,7 @@ func (s *synthesized) policiesOf(role string) map[string][]statement {
 // needs to log to a log group.
 var actionsOnStar = []string{
 	"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+	"ses:GetAccount",
 	"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
 	"logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
 }
@@ -289,7 +290,7 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 		stmt([]string{"states:StartSyncExecution"}, []string{"<" + id.stateMachine + ">"}, nil),
 	}
 	if logging {
-		smStatements = append(smStatements, stmt(actionsOnStar[4:], []string{"*"}, nil))
+		smStatements = append(smStatements, stmt(actionsOnStar[5:], []string{"*"}, nil))
 		pipeLogs := logicalID(t, at(props(pipe), "LogConfiguration", "CloudwatchLogsLogDestination", "LogGroupArn"))
 		pipeStatements = append(pipeStatements, logsWrite(pipeLogs))
 	}
@@ -317,6 +318,12 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 		},
 		smRole:   smStatements,
 		pipeRole: pipeStatements,
+	}
+	// The pacer reads the SES quota unless a rate is configured; nothing
+	// else in the send role is on "*" besides X-Ray.
+	if cfg.SES.ReadsSendQuota() {
+		sendRole := id.fnRole[infra.TaskSend]
+		want[sendRole] = append(want[sendRole], stmt([]string{"ses:GetAccount"}, []string{"*"}, nil))
 	}
 	trust := map[string]string{smRole: "states.amazonaws.com", pipeRole: "pipes.amazonaws.com"}
 	for _, task := range infra.Tasks() {
@@ -492,6 +499,10 @@ func checkNag(t *testing.T, s *synthesized, expected map[string]int) {
 		case "Suppressed":
 			if len(reason) < 60 {
 				t.Errorf("%s on %s is suppressed without a real reason: %q", rule, resource, reason)
+			}
+			if rule == "AwsSolutions-IAM5" && strings.Contains(resource, "/SendRole/") && strings.Contains(reason, "X-Ray") &&
+				strings.Contains(reason, "GetAccount") != s.cfg.SES.ReadsSendQuota() {
+				t.Errorf("the send role's Resource * suppression names GetAccount only when the pacer reads the quota (%v): %q", s.cfg.SES.ReadsSendQuota(), reason)
 			}
 			// "mailflow/Mail/SendRole/DefaultPolicy/Resource" -> "SendRole/DefaultPolicy"
 			parts := strings.Split(strings.TrimSuffix(resource, "/Resource"), "/")

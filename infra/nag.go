@@ -16,6 +16,9 @@ const (
 		"requests are auditable with CloudTrail S3 data events when a team needs it, without a second, itself unlogged, log bucket."
 	reasonXRay = "X-Ray PutTraceSegments and PutTelemetryRecords do not support resource-level permissions (AWS requires Resource *); " +
 		"they are the only actions on * in this role, which the infra tests check."
+	reasonXRayAndSESAccount = "X-Ray PutTraceSegments and PutTelemetryRecords, and SES GetAccount (the send pacer reads the account's sending quota), " +
+		"do not support resource-level permissions (AWS requires Resource *); they are the only actions on * in this role, which the infra tests check. " +
+		"Setting ses.maxSendRate (or ses.pacing off) removes GetAccount."
 	reasonStagingObjects = "The task may only touch objects under its configured key prefix of the pipeline's own bucket; " +
 		"the trailing * is the object key within that prefix, the narrowest scope S3 offers."
 	reasonStateMachineLogsAndTracing = "Step Functions log delivery (logs:CreateLogDelivery and related) and X-Ray tracing actions do not support " +
@@ -44,13 +47,18 @@ func (p *mailPipeline) addNagSuppressions() {
 	suppress(p.bucket.Node().DefaultChild(), "AwsSolutions-S1", reasonBucketAccessLogs)
 	for _, spec := range taskSpecs {
 		role := p.functions[spec.name].Role().Node().FindChild(jsii.String("DefaultPolicy"))
-		suppress(role, "AwsSolutions-IAM5", reasonXRay, "Resource::*")
+		if spec.name == TaskSend && cfg.SES.ReadsSendQuota() {
+			suppress(role, "AwsSolutions-IAM5", reasonXRayAndSESAccount, "Resource::*")
+		} else {
+			suppress(role, "AwsSolutions-IAM5", reasonXRay, "Resource::*")
+		}
 		switch spec.name {
 		case TaskFetchAttachments:
 			suppress(role, "AwsSolutions-IAM5", reasonStagingObjects,
 				objectsUnder(cfg.Storage.AttachmentPrefix), objectsUnder(cfg.Storage.StagingPrefix))
 		case TaskSend:
 			suppress(role, "AwsSolutions-IAM5", reasonStagingObjects, objectsUnder(cfg.Storage.StagingPrefix))
+
 		}
 	}
 	suppress(p.stateMachine.Role().Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5", reasonStateMachineLogsAndTracing, "Resource::*")

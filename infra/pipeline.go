@@ -232,6 +232,9 @@ func (p *mailPipeline) environment() map[string]*string {
 	if cfg.SES.MaxSendRate > 0 {
 		env[EnvMaxSendRate] = jsii.String(strconv.FormatFloat(cfg.SES.MaxSendRate, 'f', -1, 64))
 	}
+	if cfg.SES.Pacing == "off" {
+		env[taskkit.EnvPacing] = jsii.String("off")
+	}
 	return env
 }
 
@@ -302,14 +305,21 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 				ResourceName: jsii.String(cfg.SES.ConfigurationSet), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 			}))
 		}
-		return []awsiam.PolicyStatement{
+		sts := []awsiam.PolicyStatement{
 			statement("ReadStaging", []string{"s3:GetObject"},
 				[]*string{p.bucket.ArnForObjects(jsii.String(cfg.Storage.StagingPrefix + "*"))}, nil),
 			statement("SendMail", []string{"ses:SendEmail", "ses:SendRawEmail"}, ses, map[string]any{
 				"StringLike": map[string]any{"ses:FromAddress": fromAddressPatterns(cfg.SES.AllowedFrom)},
 			}),
-			statement("LockMarkSent", []string{"dynamodb:UpdateItem", "dynamodb:GetItem"}, table, nil),
+			// Renew and mark-sent on the lock records, and the pacer's
+			// token bucket, one item of the same table (pacer/dynamopacer).
+			statement("LockMarkSentAndPacer", []string{"dynamodb:UpdateItem", "dynamodb:GetItem"}, table, nil),
 		}
+		if cfg.SES.ReadsSendQuota() {
+			// GetAccount has no resource: AWS only grants it on "*".
+			sts = append(sts, statement("ReadSendQuota", []string{"ses:GetAccount"}, []*string{jsii.String("*")}, nil))
+		}
+		return sts
 	case TaskReleaseLock:
 		return []awsiam.PolicyStatement{
 			statement("LockRelease", []string{"dynamodb:DeleteItem", "dynamodb:GetItem"}, table, nil),

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -32,7 +33,7 @@ func Tasks() []string {
 // ses.maxSendRate is configured: the quota the send task paces itself to.
 // The other variables are the tasks' own (internal/taskkit), so the names
 // cannot drift apart.
-const EnvMaxSendRate = "SES_MAX_SEND_RATE"
+const EnvMaxSendRate = taskkit.EnvMaxSendRate
 
 // taskSpec is how one task function is sized. Timeouts stay below the
 // state's TimeoutSeconds in the definition (30, 120, 60, 30 s).

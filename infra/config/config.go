@@ -62,6 +62,10 @@ type Config struct {
 	RetainOnDelete bool `json:"retainOnDelete"`
 }
 
+// ReadsSendQuota reports whether the send task asks SES GetAccount for the
+// quota: pacing is on and no rate is configured.
+func (s SES) ReadsSendQuota() bool { return s.Pacing != "off" && s.MaxSendRate == 0 }
+
 // SES says who may send and how.
 type SES struct {
 	// Identities are the verified SES identities (domains or addresses) the
@@ -79,6 +83,14 @@ type SES struct {
 	// MaxSendRate (mails per second), when set, is the quota the send task
 	// paces itself to instead of asking SES for the account's quota.
 	MaxSendRate float64 `json:"maxSendRate,omitempty"`
+	// Pacing is "on" (default) or "off". On, every send first takes a
+	// token from one bucket shared by all Send instances (an item in the
+	// lock table), paced to MaxSendRate or, when that is unset, to the
+	// account's quota from SES GetAccount (the send role then may call
+	// ses:GetAccount, which only exists on Resource "*"). Off, SES's own
+	// throttling (429) is the only limit and Mail.Throttled retries absorb
+	// it.
+	Pacing string `json:"pacing,omitempty"`
 }
 
 // Queue configures the SQS source queue and its dead-letter queue.
@@ -172,6 +184,7 @@ type Chatbot struct {
 func Default() Config {
 	return Config{
 		StackName: "mailflow",
+		SES:       SES{Pacing: "on"},
 		Queue: Queue{
 			VisibilityTimeoutSeconds: 900,
 			MaxReceiveCount:          5,

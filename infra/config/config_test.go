@@ -125,6 +125,7 @@ func TestRejected(t *testing.T) {
 		{name: "bad pipe log level", patch: map[string]any{"pipe.logLevel": "DEBUG"}, field: "pipe.logLevel"},
 		{name: "map concurrency zero", patch: map[string]any{"workflow.mapConcurrency": 0}, field: "workflow.mapConcurrency"},
 		{name: "map concurrency too high", patch: map[string]any{"workflow.mapConcurrency": 1001}, field: "workflow.mapConcurrency"},
+		{name: "bad pacing", patch: map[string]any{"ses.pacing": "sometimes"}, field: "ses.pacing"},
 		{name: "bad workflow log level", patch: map[string]any{"workflow.logLevel": "all"}, field: "workflow.logLevel"},
 		{name: "retry budget too long", patch: map[string]any{"workflow.throttleRetry.maxAttempts": 20, "workflow.throttleRetry.maxDelaySeconds": 30}, field: "workflow.throttleRetry", msg: "over 120"},
 		{name: "retry delay zero", patch: map[string]any{"workflow.throttleRetry.maxDelaySeconds": 0}, field: "workflow.throttleRetry.maxDelaySeconds"},

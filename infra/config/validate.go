@@ -133,6 +133,7 @@ func (c *Config) validateSES(ps *problems) {
 	if s.MaxSendRate < 0 || s.MaxSendRate > 100000 {
 		ps.add("ses.maxSendRate", "must be a rate in mails per second between 0 (ask SES) and 100000")
 	}
+	oneOf(ps, "ses.pacing", s.Pacing, []string{"on", "off"})
 }
 
 // coveredByIdentity reports whether a From entry (address or domain) can be
