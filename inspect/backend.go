@@ -168,8 +168,11 @@ type AWSOptions struct {
 	// Config, when set, is used instead of the default credential chain
 	// (tests point it at emulators).
 	Config *aws.Config
-	// Logs, when set, replaces the CloudWatch Logs client.
-	Logs LogsAPI
+	// Logs, SQS and Locks, when set, replace the clients made from the
+	// configuration (tests point them at emulators).
+	Logs  LogsAPI
+	SQS   SQSAPI
+	Locks lock.Table
 }
 
 // OpenAWS connects to the deployed pipeline.
@@ -193,8 +196,14 @@ func OpenAWS(ctx context.Context, o AWSOptions) (*Backend, error) {
 		logs = cloudwatchlogs.NewFromConfig(cfg)
 	}
 	b.Source = &LogSource{API: logs, LogGroup: o.LogGroup}
-	b.Queues = &Queues{API: sqs.NewFromConfig(cfg), SourceURL: o.QueueURL, DLQURL: o.DLQURL}
-	if o.LockTable != "" {
+	var queues SQSAPI = sqs.NewFromConfig(cfg)
+	if o.SQS != nil {
+		queues = o.SQS
+	}
+	b.Queues = &Queues{API: queues, SourceURL: o.QueueURL, DLQURL: o.DLQURL}
+	if o.Locks != nil {
+		b.Locks = o.Locks
+	} else if o.LockTable != "" {
 		t, err := dynamolock.New(dynamodb.NewFromConfig(cfg), o.LockTable)
 		if err != nil {
 			return nil, err

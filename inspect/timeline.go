@@ -83,6 +83,12 @@ func (l *lane) close(at time.Time) {
 	l.open = nil
 }
 
+// terminalOutcome maps the item processor's end states to the outcome
+// their output reports, for logs without execution data.
+var terminalOutcome = map[string]string{
+	"Sent": OutcomeSent, "AlreadySent": OutcomeAlreadySent, "DeadLettered": OutcomeDeadLettered, "RetryLater": OutcomeRetryLater,
+}
+
 // BuildTimeline groups events into states and Map iterations.
 func BuildTimeline(events []Event) Timeline {
 	evs := append([]Event(nil), events...)
@@ -240,6 +246,10 @@ func BuildTimeline(events []Event) Timeline {
 				}
 			}
 		}
+		if it.Outcome == "" && len(it.States) > 0 && it.Status != RunRunning {
+			// No execution data logged: the terminal state names the outcome.
+			it.Outcome = terminalOutcome[it.States[len(it.States)-1].Name]
+		}
 		tl.Iterations = append(tl.Iterations, it)
 	}
 	return tl
@@ -294,6 +304,11 @@ func itemsFrom(input json.RawMessage, tl Timeline, events []Event) []Item {
 			MailID    string `json:"mailId"`
 			Outcome   string `json:"outcome"`
 			Error     string `json:"error"`
+		}
+		if len(ev.Output) == 0 && len(tl.Iterations) == 0 && terminalOutcome[ev.Name] != "" {
+			// No execution data, and a listing without the iterations.
+			items = append(items, Item{Index: len(items), Outcome: terminalOutcome[ev.Name]})
+			continue
 		}
 		if json.Unmarshal(ev.Output, &out) != nil || out.MessageID == "" || out.Outcome == "" {
 			continue
