@@ -7,7 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
+	"github.com/mailflow/mailflow/asl/internal/jsonvalue"
 	"hash"
 	"math"
 	"strings"
@@ -108,10 +108,9 @@ func stringToJSON(args []any) (any, error) {
 	if strings.TrimLeft(s, " \t\r\n") == "" {
 		return nil, nil // Jackson reads no content as null; AWS returns null for "" and " "
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	// Like Jackson's readTree, the first value is read and the rest ignored.
+	v, _, err := jsonvalue.DecodeFirst([]byte(s))
+	if err != nil {
 		return nil, fail("Invalid arguments in States.StringToJson: the string is not valid JSON: %s", err.Error())
 	}
 	return v, nil

@@ -125,7 +125,7 @@ func TestStringToJSON(t *testing.T) {
 		{name: "literal with braces", expr: `States.StringToJson('{"a": [1, 2]}')`, want: `{"a":[1,2]}`},
 		{name: "trailing text ignored", expr: `States.StringToJson($.s)`, input: `{"s":"1 2"}`, want: `1`},
 		{name: "invalid JSON", expr: `States.StringToJson($.s)`, input: `{"s":"{"}`,
-			err: "Invalid arguments in States.StringToJson: the string is not valid JSON: unexpected EOF"},
+			err: "Invalid arguments in States.StringToJson: the string is not valid JSON: invalid JSON at offset 1: expected a string key"},
 		{name: "not a string", expr: `States.StringToJson($.s)`, input: `{"s":{}}`,
 			err: "Invalid arguments in States.StringToJson: argument 1 must be of type string, but was of type object"},
 	})
