@@ -23,6 +23,7 @@ type backendOptions struct {
 	useAWS                       bool
 	region, logGroup             string
 	queueURL, dlqURL, lockTable  string
+	lookback                     time.Duration
 	jsonOut                      bool
 	needLogs, needQueues, needDB bool
 }
@@ -35,6 +36,7 @@ func (o *backendOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.queueURL, "queue-url", os.Getenv("MAILFLOW_QUEUE_URL"), "source queue URL, stack output QueueUrl (--aws; env MAILFLOW_QUEUE_URL)")
 	fs.StringVar(&o.dlqURL, "dlq-url", os.Getenv("MAILFLOW_DLQ_URL"), "dead-letter queue URL, stack output DeadLetterQueueUrl (--aws; env MAILFLOW_DLQ_URL)")
 	fs.StringVar(&o.lockTable, "table", os.Getenv("MAILFLOW_LOCK_TABLE"), "dedup lock table (--aws; env MAILFLOW_LOCK_TABLE)")
+	fs.DurationVar(&o.lookback, "lookback", 14*24*time.Hour, "how far back --aws searches the logs when no --since is given")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON for scripts")
 }
 
@@ -44,6 +46,9 @@ func (o *backendOptions) validate() error {
 			return usagef("--data must name a directory")
 		}
 		return nil
+	}
+	if o.lookback <= 0 {
+		return usagef("--lookback %s must be positive", o.lookback)
 	}
 	var missing []string
 	if o.needLogs && o.logGroup == "" {
@@ -64,14 +69,15 @@ func (o *backendOptions) validate() error {
 	return nil
 }
 
-// openBackend is replaced by tests that point --aws at emulators.
+// openAWS is replaced by tests that point --aws at emulators.
 var openAWS = func(ctx context.Context, o inspect.AWSOptions) (*inspect.Backend, error) {
 	return inspect.OpenAWS(ctx, o)
 }
 
 func (o *backendOptions) open(ctx context.Context) (*inspect.Backend, error) {
 	if o.useAWS {
-		return openAWS(ctx, inspect.AWSOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL, LockTable: o.lockTable})
+		return openAWS(ctx, inspect.AWSOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
+			LockTable: o.lockTable, Lookback: o.lookback})
 	}
 	return inspect.OpenLocal(ctx, inspect.LocalOptions{
 		DataDir: o.data, Region: localrt.DefaultRegion, Account: localrt.DefaultAccount,

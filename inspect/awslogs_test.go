@@ -1,110 +1,24 @@
 package inspect
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+	"github.com/mailflow/mailflow/inspect/inspecttest"
 )
 
-// fakeLogs serves log events as FilterLogEvents does: oldest first, within
-// [StartTime, EndTime], in pages of pageSize with a NextToken, matching the
-// two filter pattern forms the source sends (a JSON pattern on $.type, and
-// a quoted term).
-type fakeLogs struct {
-	events   []types.FilteredLogEvent
-	pageSize int
-	patterns []string
-}
-
-func loadFixture(t *testing.T, f *fakeLogs, path string) {
+func fixtureSource(t *testing.T) (*LogSource, *inspecttest.FakeLogs) {
 	t.Helper()
-	file, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	sc := bufio.NewScanner(file)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		f.add(t, sc.Text())
-	}
-}
-
-func (f *fakeLogs) add(t *testing.T, message string) {
-	var m struct {
-		TS string `json:"event_timestamp"`
-	}
-	_ = json.Unmarshal([]byte(message), &m)
-	ts, _ := strconv.ParseInt(m.TS, 10, 64)
-	if ts == 0 {
-		ts = 1795600000000
-	}
-	f.events = append(f.events, types.FilteredLogEvent{Message: aws.String(message), Timestamp: aws.Int64(ts), LogStreamName: aws.String("states/mailflow-prod/2026-11-25/abc")})
-}
-
-var typeTerm = regexp.MustCompile(`\$\.type = "([^"]+)"`)
-
-func (f *fakeLogs) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error) {
-	pattern := aws.ToString(in.FilterPattern)
-	f.patterns = append(f.patterns, pattern)
-	match := func(msg string) bool {
-		switch {
-		case pattern == "":
-			return true
-		case strings.HasPrefix(pattern, "{"):
-			var m struct {
-				Type string `json:"type"`
-			}
-			if json.Unmarshal([]byte(msg), &m) != nil {
-				return false
-			}
-			for _, sub := range typeTerm.FindAllStringSubmatch(pattern, -1) {
-				if sub[1] == m.Type {
-					return true
-				}
-			}
-			return false
-		default:
-			term, err := strconv.Unquote(pattern)
-			return err == nil && strings.Contains(msg, term)
+	f := &inspecttest.FakeLogs{PageSize: 4}
+	for _, file := range []string{"testdata/express-with-data.jsonl", "testdata/express-without-data.jsonl"} {
+		if err := f.LoadFile(file); err != nil {
+			t.Fatal(err)
 		}
 	}
-	var hits []types.FilteredLogEvent
-	for _, e := range f.events {
-		ts := aws.ToInt64(e.Timestamp)
-		if in.StartTime != nil && ts < *in.StartTime || in.EndTime != nil && ts > *in.EndTime {
-			continue
-		}
-		if match(aws.ToString(e.Message)) {
-			hits = append(hits, e)
-		}
-	}
-	start := 0
-	if in.NextToken != nil {
-		start, _ = strconv.Atoi(*in.NextToken)
-	}
-	end := min(start+f.pageSize, len(hits))
-	out := &cloudwatchlogs.FilterLogEventsOutput{Events: hits[start:end]}
-	if end < len(hits) {
-		out.NextToken = aws.String(strconv.Itoa(end))
-	}
-	return out, nil
-}
-
-func fixtureSource(t *testing.T) (*LogSource, *fakeLogs) {
-	f := &fakeLogs{pageSize: 4}
-	loadFixture(t, f, "testdata/express-with-data.jsonl")
-	loadFixture(t, f, "testdata/express-without-data.jsonl")
 	now := time.UnixMilli(1795600000000).Add(time.Hour)
 	return &LogSource{API: f, LogGroup: "/aws/vendedlogs/states/mailflow-prod", Now: func() time.Time { return now }}, f
 }
@@ -244,7 +158,7 @@ func TestLogSourceTruncatedInput(t *testing.T) {
 		return string(b)
 	}
 	rec7, _ := json.Marshal(records[7])
-	f := &fakeLogs{pageSize: 100}
+	f := &inspecttest.FakeLogs{PageSize: 100}
 	for _, l := range []string{
 		line(1, 0, "ExecutionStarted", map[string]any{"input": truncated, "inputDetails": map[string]any{"truncated": true}}),
 		line(2, 0, "MapStateEntered", map[string]any{"name": "ProcessRecords", "input": truncated, "inputDetails": map[string]any{"truncated": true}}),
@@ -260,7 +174,7 @@ func TestLogSourceTruncatedInput(t *testing.T) {
 		if len(l) > 256*1024 {
 			t.Fatalf("a log event is %d bytes, over CloudWatch's 256 KB", len(l))
 		}
-		f.add(t, l)
+		f.Add(l)
 	}
 	src := &LogSource{API: f, LogGroup: "g", Now: func() time.Time { return time.UnixMilli(1795600000000).Add(time.Minute) }}
 	x, err := src.Get(context.Background(), "exec-big")
@@ -300,7 +214,7 @@ func TestLogSourceList(t *testing.T) {
 	if got := strings.Join(names, " | "); got != "exec-d:sent 1 | exec-c:unfinished 1 | exec-b:retry-later 1 | exec-a:dead-lettered 1, sent 1" {
 		t.Fatalf("list: %s", got)
 	}
-	for _, p := range f.patterns {
+	for _, p := range f.Patterns() {
 		if !strings.HasPrefix(p, `{ $.type = "ExecutionStarted" ||`) {
 			t.Errorf("pattern %q", p)
 		}

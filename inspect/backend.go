@@ -165,6 +165,8 @@ type AWSOptions struct {
 	QueueURL  string
 	DLQURL    string
 	LockTable string
+	// Lookback bounds log searches without a time range (default 14 days).
+	Lookback time.Duration
 	// Config, when set, is used instead of the default credential chain
 	// (tests point it at emulators).
 	Config *aws.Config
@@ -195,7 +197,7 @@ func OpenAWS(ctx context.Context, o AWSOptions) (*Backend, error) {
 	if logs == nil {
 		logs = cloudwatchlogs.NewFromConfig(cfg)
 	}
-	b.Source = &LogSource{API: logs, LogGroup: o.LogGroup}
+	b.Source = &LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback}
 	var queues SQSAPI = sqs.NewFromConfig(cfg)
 	if o.SQS != nil {
 		queues = o.SQS

@@ -1,0 +1,124 @@
+// Package inspecttest has test doubles for package inspect's AWS source.
+package inspecttest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+)
+
+// FakeLogs serves log events as CloudWatch Logs' FilterLogEvents does:
+// oldest first, within [StartTime, EndTime], in pages of PageSize with a
+// NextToken, matching the two filter pattern forms the log source sends (a
+// JSON pattern on $.type, and a quoted term).
+type FakeLogs struct {
+	PageSize int // default 50
+
+	mu       sync.Mutex
+	events   []types.FilteredLogEvent
+	patterns []string
+}
+
+// Add adds one log event message; its timestamp is its event_timestamp.
+func (f *FakeLogs) Add(message string) {
+	var m struct {
+		TS string `json:"event_timestamp"`
+	}
+	_ = json.Unmarshal([]byte(message), &m)
+	ts, _ := strconv.ParseInt(m.TS, 10, 64)
+	if ts == 0 {
+		ts = 1795600000000
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, types.FilteredLogEvent{Message: aws.String(message), Timestamp: aws.Int64(ts), LogStreamName: aws.String("states/mailflow/2026-11-25/0")})
+}
+
+// LoadFile adds the messages of a file, one per line.
+func (f *FakeLogs) LoadFile(path string) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		f.Add(sc.Text())
+	}
+	return sc.Err()
+}
+
+// Patterns are the filter patterns asked for so far.
+func (f *FakeLogs) Patterns() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.patterns...)
+}
+
+var typeTerm = regexp.MustCompile(`\$\.type = "([^"]+)"`)
+
+func match(pattern, msg string) bool {
+	switch {
+	case pattern == "":
+		return true
+	case strings.HasPrefix(pattern, "{"):
+		var m struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal([]byte(msg), &m) != nil {
+			return false
+		}
+		for _, sub := range typeTerm.FindAllStringSubmatch(pattern, -1) {
+			if sub[1] == m.Type {
+				return true
+			}
+		}
+		return false
+	default:
+		term, err := strconv.Unquote(pattern)
+		return err == nil && strings.Contains(msg, term)
+	}
+}
+
+// FilterLogEvents implements inspect.LogsAPI.
+func (f *FakeLogs) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pattern := aws.ToString(in.FilterPattern)
+	f.patterns = append(f.patterns, pattern)
+	var hits []types.FilteredLogEvent
+	for _, e := range f.events {
+		ts := aws.ToInt64(e.Timestamp)
+		if in.StartTime != nil && ts < *in.StartTime || in.EndTime != nil && ts > *in.EndTime {
+			continue
+		}
+		if match(pattern, aws.ToString(e.Message)) {
+			hits = append(hits, e)
+		}
+	}
+	size := f.PageSize
+	if size <= 0 {
+		size = 50
+	}
+	start := 0
+	if in.NextToken != nil {
+		start, _ = strconv.Atoi(*in.NextToken)
+	}
+	start = min(start, len(hits))
+	end := min(start+size, len(hits))
+	out := &cloudwatchlogs.FilterLogEventsOutput{Events: hits[start:end]}
+	if end < len(hits) {
+		out.NextToken = aws.String(strconv.Itoa(end))
+	}
+	return out, nil
+}
