@@ -408,7 +408,17 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
-	results, err := inspect.Replay(ctx, x, o.failedOnly, b.Queues, b.Locks, time.Now())
+	var progress func(inspect.ReplayResult)
+	if !o.jsonOut {
+		progress = func(r inspect.ReplayResult) {
+			if r.Action == inspect.ActionEnqueued {
+				fmt.Fprintf(s.Out, "#%d %s (%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, r.NewMessageID, r.Note)
+			} else {
+				fmt.Fprintf(s.Out, "#%d %s (%s): %s, %s\n", r.Index, orDash(r.MailID), r.Outcome, r.Action, r.Note)
+			}
+		}
+	}
+	results, err := inspect.Replay(ctx, x, o.failedOnly, b.Queues, b.Locks, time.Now(), progress)
 	if o.jsonOut {
 		if jerr := printJSON(s.Out, map[string]any{"execution": x.ID, "results": results}); jerr != nil {
 			return jerr
@@ -419,9 +429,6 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	for _, r := range results {
 		if r.Action == inspect.ActionEnqueued {
 			enqueued++
-			fmt.Fprintf(s.Out, "#%d %s (%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, r.NewMessageID, r.Note)
-		} else {
-			fmt.Fprintf(s.Out, "#%d %s (%s): %s, %s\n", r.Index, orDash(r.MailID), r.Outcome, r.Action, r.Note)
 		}
 	}
 	fmt.Fprintf(s.Out, "replay of %s: %d of %d items re-enqueued onto %s\n", x.Name, enqueued, len(results), b.Queues.SourceURL)

@@ -256,7 +256,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	results, err := inspect.Replay(r.Context(), x, req.FailedOnly, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Now())
+	results, err := inspect.Replay(r.Context(), x, req.FailedOnly, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Now(), nil)
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "results": results})
 		return

@@ -97,7 +97,9 @@ type DeadLetter struct {
 
 // DeadLetters lists up to max messages of the dead-letter queue without
 // consuming them: it receives until no new message comes, then makes every
-// received message visible again.
+// received message visible again. While a listing runs, the messages it
+// holds are invisible to a move task; a redrive started meanwhile may leave
+// them (run it again).
 func (q *Queues) DeadLetters(ctx context.Context, max int) ([]DeadLetter, error) {
 	if max <= 0 {
 		max = 100
@@ -119,7 +121,7 @@ func (q *Queues) DeadLetters(ctx context.Context, max int) ([]DeadLetter, error)
 	for len(out) < max {
 		res, err := q.API.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(q.DLQURL), MaxNumberOfMessages: int32(min(10, max-len(out))),
-			VisibilityTimeout: 30, MessageAttributeNames: []string{"All"},
+			VisibilityTimeout: 5, MessageAttributeNames: []string{"All"},
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		})
 		if err != nil {
@@ -169,6 +171,13 @@ func deadLetterOf(m types.Message) DeadLetter {
 		d.SentAt = time.UnixMilli(ms).UTC()
 	}
 	d.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	if d.Error == "" {
+		if src := m.Attributes[string(types.MessageSystemAttributeNameDeadLetterQueueSourceArn)]; src != "" {
+			// Moved by the source queue's redrive policy, not by the state
+			// machine: every attempt failed as a whole batch.
+			d.Cause = "received the maximum number of times without being deleted; moved here by the redrive policy of " + src
+		}
+	}
 	return d
 }
 

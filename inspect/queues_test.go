@@ -154,7 +154,7 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Replay(ctx, x, true, q, locks, now)
+	res, err := Replay(ctx, x, true, q, locks, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 		!strings.Contains(res[1].Note, "dead-letter queue") {
 		t.Fatalf("failed-only replay %+v", res)
 	}
-	res, err = Replay(ctx, x, false, q, locks, now)
+	res, err = Replay(ctx, x, false, q, locks, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

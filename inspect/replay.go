@@ -28,10 +28,19 @@ type ReplayResult struct {
 }
 
 // Replay re-enqueues the source records of an execution's items onto the
-// source queue: the failed ones, or all of them. Locks, when given, is read
-// to tell per item what the dedup lock will make of the replay.
-func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks lock.Table, now time.Time) ([]ReplayResult, error) {
+// source queue: the failed ones, or all of them. Only the body is sent (the
+// state machine reads nothing else of a record); SQS gives the copy a new
+// message id. Locks, when given, is read to tell per item what the dedup
+// lock will make of the replay. progress, when set, sees each result as it
+// is made.
+func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks lock.Table, now time.Time, progress func(ReplayResult)) ([]ReplayResult, error) {
 	out := []ReplayResult{}
+	report := func(r ReplayResult) {
+		out = append(out, r)
+		if progress != nil {
+			progress(r)
+		}
+	}
 	for _, it := range x.Items {
 		r := ReplayResult{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome}
 		var rec lock.Record
@@ -51,18 +60,18 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 		case failedOnly && !it.Failed():
 			r.Action = ActionSkipped
 			r.Note = "not failed (" + it.Outcome + ")"
-			out = append(out, r)
+			report(r)
 			continue
 		case it.Body == "":
 			r.Action = ActionSkipped
 			r.Note = "the record's body is unknown (execution data not logged, or truncated): cannot replay it"
-			out = append(out, r)
+			report(r)
 			continue
 		}
 		id, err := q.Enqueue(ctx, it.Body)
 		if err != nil {
 			r.Action, r.Note = ActionFailed, err.Error()
-			out = append(out, r)
+			report(r)
 			return out, err
 		}
 		r.Action, r.NewMessageID = ActionEnqueued, id
@@ -78,7 +87,7 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 		default:
 			r.Note = "will be sent; if it was sent meanwhile, the dedup lock makes it already-sent"
 		}
-		out = append(out, r)
+		report(r)
 	}
 	return out, nil
 }

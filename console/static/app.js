@@ -318,16 +318,19 @@ async function showDLQ() {
     if (!msgs.length) body.append(h("tr", {}, h("td", { colspan: 6, class: "muted", id: "dlq-empty" }, "The dead-letter queue is empty.")));
     btn.disabled = !msgs.length;
   }
+  let busy = false; // a listing hides messages from a running move task: none during a redrive
   async function redrive() {
+    busy = true;
     btn.disabled = true;
     document.getElementById("redrive-progress").textContent = "redriving…";
     try {
       const st = await post("/api/dlq/redrive");
       document.getElementById("redrive-progress").textContent = `${st.status}: ${st.moved} message(s) moved`;
     } catch (e) { toast("Redrive failed: " + e.message); }
+    busy = false;
     load(); refreshDepths();
   }
-  current = { page: "dlq", refresh: load };
+  current = { page: "dlq", refresh: () => { if (!busy) load(); } };
   load();
 }
 
