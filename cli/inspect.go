@@ -74,10 +74,13 @@ var openAWS = func(ctx context.Context, o inspect.AWSOptions) (*inspect.Backend,
 	return inspect.OpenAWS(ctx, o)
 }
 
-func (o *backendOptions) open(ctx context.Context) (*inspect.Backend, error) {
+func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend, error) {
 	if o.useAWS {
+		// Searching weeks of logs takes a while: say how far it got, on
+		// stderr so that --json output stays clean.
+		progress := func(n int) { fmt.Fprintf(s.Err, "reading %s: %d log events\n", o.logGroup, n) }
 		return openAWS(ctx, inspect.AWSOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
-			LockTable: o.lockTable, Lookback: o.lookback})
+			LockTable: o.lockTable, Lookback: o.lookback, Progress: progress})
 	}
 	return inspect.OpenLocal(ctx, inspect.LocalOptions{
 		DataDir: o.data, Region: localrt.DefaultRegion, Account: localrt.DefaultAccount,
@@ -181,7 +184,7 @@ func runExecutionsList(ctx context.Context, args []string, s Streams) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	b, err := o.open(ctx)
+	b, err := o.open(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -262,7 +265,7 @@ func runExecutionsShow(ctx context.Context, args []string, s Streams) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	b, err := o.open(ctx)
+	b, err := o.open(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -399,7 +402,7 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	b, err := o.open(ctx)
+	b, err := o.open(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -460,7 +463,7 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 	if o.max < 1 || o.max > 10000 {
 		return usagef("--max %d is outside 1..10000", o.max)
 	}
-	b, err := o.open(ctx)
+	b, err := o.open(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -494,7 +497,7 @@ func runDLQRedrive(ctx context.Context, args []string, s Streams) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	b, err := o.open(ctx)
+	b, err := o.open(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -540,7 +543,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	b, err := o.open(ctx)
+	b, err := o.open(ctx, s)
 	if err != nil {
 		return err
 	}

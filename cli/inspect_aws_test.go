@@ -146,6 +146,11 @@ func TestInspectAWS(t *testing.T) {
 			}
 		}
 	}
+	var out, errOut bytes.Buffer
+	if code := Run(ctx, append([]string{"executions", "list", "--json"}, awsFlags...), strings.NewReader(""), &out, &errOut); code != ExitOK ||
+		!json.Valid(out.Bytes()) || !strings.Contains(errOut.String(), "reading /aws/vendedlogs/states/mailflow: 5 log events") {
+		t.Errorf("--json with progress: exit %d\nstdout %s\nstderr %s", code, out.String(), errOut.String())
+	}
 	if len(opened) == 0 || opened[0].LogGroup != "/aws/vendedlogs/states/mailflow" || opened[0].LockTable != "mailflow-locks" {
 		t.Errorf("opened %+v", opened)
 	}

@@ -29,6 +29,9 @@ type LogSource struct {
 	Lookback time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Progress, when set, is told how many log events a search has read
+	// so far, after each page (a search over weeks of logs takes a while).
+	Progress func(events int)
 }
 
 var _ Source = (*LogSource)(nil)
@@ -202,10 +205,15 @@ func (s *LogSource) fetch(ctx context.Context, pattern string, since, until time
 	}
 	out := map[string][]Event{}
 	seen := map[string]bool{}
+	read := 0
 	for {
 		res, err := s.API.FilterLogEvents(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("log group %s: %w", s.LogGroup, err)
+		}
+		read += len(res.Events)
+		if s.Progress != nil {
+			s.Progress(read)
 		}
 		for _, le := range res.Events {
 			if le.Message == nil {

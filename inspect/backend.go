@@ -167,6 +167,8 @@ type AWSOptions struct {
 	LockTable string
 	// Lookback bounds log searches without a time range (default 14 days).
 	Lookback time.Duration
+	// Progress is told how many log events a search has read.
+	Progress func(events int)
 	// Config, when set, is used instead of the default credential chain
 	// (tests point it at emulators).
 	Config *aws.Config
@@ -197,7 +199,7 @@ func OpenAWS(ctx context.Context, o AWSOptions) (*Backend, error) {
 	if logs == nil {
 		logs = cloudwatchlogs.NewFromConfig(cfg)
 	}
-	b.Source = &LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback}
+	b.Source = &LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback, Progress: o.Progress}
 	var queues SQSAPI = sqs.NewFromConfig(cfg)
 	if o.SQS != nil {
 		queues = o.SQS
