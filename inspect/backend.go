@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -137,12 +138,17 @@ func OpenLocal(ctx context.Context, o LocalOptions) (*Backend, error) {
 	return b, nil
 }
 
-// runningDev reads DevFile and checks that its endpoint answers for the
-// source queue.
+// runningDev reads DevFile and checks that its process lives and its
+// endpoint answers for the source queue.
 func runningDev(ctx context.Context, dir string) (DevInfo, bool) {
 	var info DevInfo
 	raw, err := os.ReadFile(filepath.Join(dir, DevFile))
 	if err != nil || json.Unmarshal(raw, &info) != nil || info.Endpoint == "" {
+		return info, false
+	}
+	// A file left by a runtime that died names a port another process may
+	// have taken since: the runtime must still be alive.
+	if info.PID <= 0 || syscall.Kill(info.PID, 0) != nil {
 		return info, false
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
