@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/execstore"
@@ -35,7 +32,7 @@ import (
 	"github.com/mailflow/mailflow/sender/outbox"
 	"github.com/mailflow/mailflow/sender/sessim"
 	"github.com/mailflow/mailflow/sender/smtpsend"
-	"github.com/mailflow/mailflow/store/s3store"
+	"github.com/mailflow/mailflow/store/fakes3store"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
@@ -375,11 +372,10 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, fmt.Errorf("localrt: %w", err)
 	}
-	s3c := s3.New(s3.Options{
-		Region: c.Region, BaseEndpoint: aws.String(r.endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	})
-	objects, err := s3store.New(s3c, c.Bucket)
+	// The tasks reach the bucket in process, through the same backend the
+	// S3 endpoint serves: no loopback HTTP, signing and SDK stack per object
+	// (see store/fakes3store).
+	objects, err := fakes3store.New(r.bucket.Backend(), c.Bucket)
 	if err != nil {
 		return nil, err
 	}

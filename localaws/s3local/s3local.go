@@ -79,5 +79,10 @@ func (s *Server) EnsureBucket(name string) error {
 	return nil
 }
 
+// Backend is the storage behind the endpoint, for in-process readers and
+// writers (store/fakes3store) that should see exactly what S3 clients see
+// without a round trip over HTTP.
+func (s *Server) Backend() gofakes3.Backend { return s.backend }
+
 // ServeHTTP answers S3 REST requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
