@@ -237,6 +237,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("state detail lacks the input or the error:\n%s", detail)
 	}
 	screenshot(t, ctx, shots, "console-execution.png")
+	step(t, ctx, "mail status", chromedp.Click(`#items a`), chromedp.WaitVisible(`#mail-executions tbody tr`))
+	if text = value(t, ctx, "mail status", chromedp.Text(`#main`)); !strings.Contains(text, "No lock") || !strings.Contains(text, "dead-lettered") {
+		t.Errorf("mail status page:\n%s", text)
+	}
+	step(t, ctx, "back to the execution", chromedp.NavigateBack(), chromedp.WaitVisible(`#replay-failed`))
 
 	// Replay, then the mail arrives in the outbox.
 	step(t, ctx, "replay", chromedp.Click(`#replay-failed`), chromedp.WaitVisible(`#replay-result li`))
@@ -269,6 +274,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("attachment download %q", download)
 	}
 	screenshot(t, ctx, shots, "console-outbox.png")
+	// The mail's status now: SENT, with its SES message id linking to it.
+	step(t, ctx, "mail status after the replay", chromedp.Navigate(p.url+"/#/mail/order-1001"), chromedp.WaitVisible(`#mail-status a`))
+	if text = value(t, ctx, "mail status", chromedp.Text(`#main`)); !strings.Contains(text, "SENT") || strings.Count(text, "order-1001") < 1 ||
+		!strings.Contains(text, "sent") || !strings.Contains(text, "dead-lettered") {
+		t.Errorf("mail status after the replay:\n%s", text)
+	}
 
 	// The dead letters with their reasons, then a redrive.
 	step(t, ctx, "dlq page", chromedp.Navigate(p.url+"/#/dlq"), chromedp.WaitVisible(`#dlq tbody tr[data-message]`))

@@ -77,6 +77,7 @@ function route() {
   let nav = "executions";
   if (parts[0] === "x" && parts[1]) showExecution(decodeURIComponent(parts.slice(1).join("/")));
   else if (parts[0] === "dlq") { nav = "dlq"; showDLQ(); }
+  else if (parts[0] === "mail" && parts[1]) showMailStatus(decodeURIComponent(parts.slice(1).join("/")));
   else if (parts[0] === "outbox" && parts[1]) { nav = "outbox"; showMail(decodeURIComponent(parts[1])); }
   else if (parts[0] === "outbox") { nav = "outbox"; showOutbox(); }
   else showList();
@@ -116,6 +117,8 @@ function connectLive() {
   es.addEventListener("event", (e) => {
     const d = JSON.parse(e.data);
     if (current && current.page === "list" && d.type === "ExecutionStarted") soon();
+    const live = document.getElementById("live-state");
+    if (live && current && current.page === "execution" && d.executionId.includes(current.id)) live.textContent = `now: ${d.type} ${d.name || ""}`;
   });
   es.addEventListener("redrive", (e) => {
     const d = JSON.parse(e.data);
@@ -239,7 +242,8 @@ async function showExecution(id) {
       sel.state = f ? f.name : (runs[0] ? runs[0].name : null);
     }
     const header = h("div", { class: "card" },
-      h("h1", {}, "Execution ", h("span", { class: "mono" }, x.name), " ", badge(x.status), data.failed ? [" ", badge("has failed items", "bad")] : null),
+      h("h1", {}, "Execution ", h("span", { class: "mono" }, x.name), " ", badge(x.status), data.failed ? [" ", badge("has failed items", "bad")] : null,
+        x.status === "RUNNING" ? [" ", h("span", { id: "live-state", class: "muted" }, "running…")] : null),
       h("div", { class: "meta" },
         h("span", { class: "muted" }, "ARN"), h("span", { class: "mono" }, x.id),
         h("span", { class: "muted" }, "Started"), h("span", {}, fmtTime(x.startedAt) + " UTC"),
@@ -252,7 +256,7 @@ async function showExecution(id) {
     const items = h("table", { id: "items" }, h("thead", {}, h("tr", {}, ["#", "Mail id", "Outcome", "Error", "Cause"].map((t) => h("th", {}, t)))),
       h("tbody", {}, x.items.map((it) => h("tr", { class: "clickable" + (it.index === sel.iteration ? " selected" : ""), onclick: () => { sel.iteration = it.index; sel.state = null; render(x, tl, data); } },
         h("td", {}, it.index),
-        h("td", { class: "mono" }, it.mailId ? h("a", { href: "#/", onclick: (e) => { e.preventDefault(); filters.mailId = it.mailId; location.hash = "#/"; } }, it.mailId) : "-"),
+        h("td", { class: "mono" }, it.mailId ? h("a", { href: "#/mail/" + encodeURIComponent(it.mailId), onclick: (e) => e.stopPropagation() }, it.mailId) : "-"),
         h("td", {}, badge(it.outcome)), h("td", {}, it.error || ""), h("td", {}, it.cause || "")))));
     const failedRun = iter && iter.states.filter((r) => r.status === "failed").pop();
     const failBox = failedRun ? h("div", { class: "error-box", id: "failure" }, h("b", {}, `${failedRun.name} failed: ${failedRun.error}`), h("div", {}, causeText(failedRun.cause))) : null;
@@ -294,6 +298,29 @@ async function showExecution(id) {
   }
   current = { page: "execution", id, refresh: load };
   await load();
+}
+
+// ---- one mail ----
+
+async function showMailStatus(mailId) {
+  current = { page: "mail-status", refresh: () => showMailStatus(mailId) };
+  let st;
+  try { st = await api("/api/mail/" + encodeURIComponent(mailId)); } catch (e) { setMain(h("p", { class: "error-box" }, e.message)); return; }
+  const l = st.lock;
+  const lock = !l ? h("p", {}, "No lock: never sent, or released after a failure.")
+    : h("div", { class: "meta" },
+      h("span", { class: "muted" }, "Lock"), h("span", {}, badge(l.status, l.status === "SENT" ? "ok" : "warn"), l.expired ? " (expired: the dedup window is over)" : ""),
+      l.sesMessageId ? [h("span", { class: "muted" }, "SES message id"), h("span", { class: "mono" }, h("a", { href: "#/outbox/" + encodeURIComponent(l.sesMessageId) }, l.sesMessageId))] : null,
+      l.sentAt ? [h("span", { class: "muted" }, "Sent at"), h("span", {}, fmtTime(l.sentAt) + " UTC")] : null,
+      l.status !== "SENT" ? [h("span", { class: "muted" }, "Held by"), h("span", { class: "mono" }, l.owner), h("span", { class: "muted" }, "Lease until"), h("span", {}, fmtTime(l.leaseUntil) + " UTC")] : null);
+  setMain(h("h1", {}, "Mail ", h("span", { class: "mono" }, st.mailId)), h("div", { class: "card", id: "mail-status" }, lock),
+    h("h2", {}, "Executions that touched it"),
+    h("table", { id: "mail-executions" }, h("thead", {}, h("tr", {}, ["Started (UTC)", "Outcome", "Error", "Execution"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, st.executions.map((e) => {
+        const name = e.executionId.split(":")[7] || e.executionId;
+        return h("tr", { class: "clickable", onclick: () => { location.hash = "#/x/" + encodeURIComponent(name); } },
+          h("td", { class: "mono" }, fmtTime(e.startedAt)), h("td", {}, badge(e.item.outcome)), h("td", {}, e.item.error || ""), h("td", { class: "mono" }, name));
+      }))));
 }
 
 // ---- dead letters ----
