@@ -71,18 +71,9 @@ func (r *stateRun) mapConcurrent(ctx context.Context, eff any, arr []any, limit 
 		it := &thread{rec: th.rec, prev: started}
 		idx := i
 		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
-		in := arr[i]
-		// an item is part of the state input, so the input's bound holds
-		itemSize := r.inSize
-		if st.itemSelector != nil {
-			f := r.frame
-			f.inMapItem, f.mapIndex, f.mapValue = true, i, arr[i]
-			v, err := st.itemSelector.eval(f.env(eff, r.sc))
-			if err != nil {
-				return r.templateErr(err, eff)
-			}
-			in = v
-			itemSize = jsonSize(in, ex.opts.MaxPayloadBytes)
+		in, itemSize, err := r.mapItemInput(eff, i, arr[i])
+		if err != nil {
+			return err
 		}
 		out, err := ex.runMachine(gctx, st.processor, in, it, newScope(r.sc), itemSize)
 		if err != nil {

@@ -74,6 +74,7 @@ type state struct {
 	ptr     string
 	raw     map[string]any
 	jsonata bool
+	ja      *jsonataState // compiled JSONata fields
 	// usesContext: some field of the state mentions $$, so the entry time
 	// must be recorded for $$.State.EnteredTime
 	usesContext bool
@@ -143,6 +144,8 @@ type catcher struct {
 	next        string
 	resultPath  optPath
 	assign      *template
+	// JSONata catchers
+	jOutput, jAssign *jtmpl
 }
 
 // Parse decodes a state machine definition. It fails only when the text is
@@ -359,9 +362,8 @@ func (p *parser) state(name string, o map[string]any, ptr, ql string) *state {
 		return s
 	}
 	if s.jsonata {
-		// JSONata states are parsed for structure only; the query language is
-		// plugged in separately.
 		p.structure(s, o, ptr, ql)
+		p.jsonataFields(s, o, ptr)
 		return s
 	}
 	s.next, _ = p.str(o, "Next", ptr)

@@ -394,7 +394,9 @@ type stateRun struct {
 	frame     frame
 	envBuf    evalEnv
 	enteredID int64
-	rawInput  any
+	// enteredPrev is the event the entered event points to
+	enteredPrev int64
+	rawInput    any
 	// inSize bounds the JSON size of rawInput; resultSize is the size of
 	// the state's result once known (-1: unknown, walk the output).
 	inSize     int
@@ -527,51 +529,39 @@ func (ex *execution) runState(ctx context.Context, st *state, input any, th *thr
 	if st.usesContext {
 		r.frame.entered = ex.now()
 	}
+	r.enteredPrev = th.prev
 	r.enteredID = th.emit(types[0], func(e *Event) {
 		e.Name = st.name
 		e.HasInput, e.Input = true, input
 	})
-	if st.jsonata {
-		if runJSONataState == nil {
-			return nil, "", 0, r.runtimeErr("The JSONata query language is not supported by this interpreter")
-		}
-		out, next, vars, err := runJSONataState(ctx, r, input)
-		if err != nil {
-			return nil, "", 0, err
-		}
-		th.emit(types[1], func(e *Event) {
-			e.Name = st.name
-			e.HasOutput, e.Output = true, out
-			if len(vars) > 0 {
-				e.AssignedVariables = vars
-			}
-		})
-		if vars != nil {
-			sc.set(vars)
-		}
-		limit := ex.opts.MaxPayloadBytes
-		return out, next, jsonSize(out, limit), nil
-	}
 	var (
 		out  any
 		next string
 		vars map[string]any
 		err  error
 	)
-	switch st.typ {
-	case typePass:
+	switch {
+	case st.jsonata:
+		if runJSONataState == nil {
+			return nil, "", 0, r.runtimeErr("The JSONata query language is not supported by this interpreter")
+		}
+		out, next, vars, err = runJSONataState(ctx, r, input)
+		if err != nil && st.typ == typeFail {
+			return nil, "", 0, err
+		}
+	case st.typ == typePass:
 		out, vars, err = r.pass(input)
 		next = st.successor()
-	case typeSucceed:
+	case st.typ == typeSucceed:
 		out, err = r.passThrough(input)
-	case typeFail:
+	case st.typ == typeFail:
 		return nil, "", 0, r.failState(input)
-	case typeChoice:
+	case st.typ == typeChoice:
 		out, next, vars, err = r.choice(input)
-	case typeWait:
+	case st.typ == typeWait:
 		out, vars, err = r.wait(ctx, input)
 		next = st.successor()
-	case typeTask, typeMap, typeParallel:
+	default: // Task, Map, Parallel
 		out, next, vars, err = r.withRetry(ctx, input)
 	}
 	outSize := inSize
@@ -621,6 +611,10 @@ func (ex *execution) runState(ctx context.Context, st *state, input any, th *thr
 // mayGrow reports states whose output can be larger than their input and
 // so needs the payload-size check.
 func (s *state) mayGrow() bool {
+	if s.jsonata {
+		// Output, Arguments and results are expressions
+		return true
+	}
 	switch s.typ {
 	case typePass:
 		return s.hasResult || s.parameters != nil || (s.resultPath.expr != nil && !s.resultPath.expr.path.IsRoot())
@@ -855,7 +849,14 @@ func (r *stateRun) withRetry(ctx context.Context, input any) (any, string, map[s
 	}
 	attempts := make([]int64, len(st.retry))
 	for {
-		out, vars, err := r.attempt(ctx, input, eff)
+		var out any
+		var vars map[string]any
+		var err error
+		if st.jsonata {
+			out, vars, err = r.jattempt(ctx, input)
+		} else {
+			out, vars, err = r.attempt(ctx, input, eff)
+		}
 		if err == nil {
 			return out, st.successor(), vars, nil
 		}
@@ -894,6 +895,13 @@ func (r *stateRun) withRetry(ctx context.Context, input any) (any, string, map[s
 			r.resultSize = len(ae.Name) + len(ae.Cause)*2 + 32
 			if !ae.HasCause {
 				errOut["Cause"] = ""
+			}
+			if st.jsonata {
+				out, vars, err := r.jcatch(c, input, errOut)
+				if err != nil {
+					return nil, "", nil, err
+				}
+				return out, c.next, vars, nil
 			}
 			vars, e := r.assign(c.assign, errOut)
 			if e != nil {

@@ -40,6 +40,8 @@ const (
 	ParallelStateAborted   EventType = "ParallelStateAborted"
 
 	WaitStateAborted EventType = "WaitStateAborted"
+	// EvaluationFailed records a JSONata expression that failed.
+	EvaluationFailed EventType = "EvaluationFailed"
 	TaskStateAborted EventType = "TaskStateAborted"
 )
 
@@ -76,6 +78,10 @@ type Event struct {
 	Length             *int
 
 	AssignedVariables map[string]any
+
+	// EvaluationFailed: the field ("Output/result") and the state
+	Location string
+	State    string
 }
 
 // Observer receives history events in order as they happen. It is called
@@ -136,6 +142,12 @@ func (e *Event) Flatten() map[string]any {
 	}
 	if e.AssignedVariables != nil {
 		m["assignedVariables"] = e.AssignedVariables
+	}
+	if e.Location != "" {
+		m["location"] = e.Location
+	}
+	if e.State != "" {
+		m["state"] = e.State
 	}
 	return m
 }

@@ -9,7 +9,14 @@ import (
 // item, in index order, each with its own variable scope. History follows
 // AWS: iteration n+1 starts from the last event of iteration n.
 func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
-	st, ex := r.st, r.ex
+	st := r.st
+	if st.jsonata {
+		arr, maxConc, err := r.jmapItems(eff)
+		if err != nil {
+			return nil, err
+		}
+		return r.mapRun(ctx, eff, arr, maxConc)
+	}
 	env := r.env(eff)
 	items := eff
 	if ip := st.itemsPath; ip.expr != nil && !(ip.expr.kind == exprInput && ip.expr.path.IsRoot()) {
@@ -36,6 +43,39 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 	if !ok {
 		return nil, r.runtimeErr(fmt.Sprintf("Map state input must be an array but was: %s", mustJSONString(items)))
 	}
+	return r.mapRun(ctx, eff, arr, maxConc)
+}
+
+// mapItemInput is the input of iteration i (the item, or what the
+// ItemSelector makes of it) and a bound of its JSON size.
+func (r *stateRun) mapItemInput(eff any, i int, item any) (any, int, error) {
+	st := r.st
+	// an item is part of the state input, so the input's bound holds
+	if st.jsonata {
+		if st.ja.itemSelector == nil {
+			return item, r.inSize, nil
+		}
+		v, err := r.jmapItem(eff, i, item)
+		if err != nil {
+			return nil, 0, err
+		}
+		return v, jsonSize(v, r.ex.opts.MaxPayloadBytes), nil
+	}
+	if st.itemSelector == nil {
+		return item, r.inSize, nil
+	}
+	f := r.frame
+	f.inMapItem, f.mapIndex, f.mapValue = true, i, item
+	v, err := st.itemSelector.eval(f.env(eff, r.sc))
+	if err != nil {
+		return nil, 0, r.templateErr(err, eff)
+	}
+	return v, jsonSize(v, r.ex.opts.MaxPayloadBytes), nil
+}
+
+// mapRun runs the iterations of an inline Map over arr.
+func (r *stateRun) mapRun(ctx context.Context, eff any, arr []any, maxConc int64) (any, error) {
+	st, ex := r.st, r.ex
 	th := r.th
 	th.emit(MapStateStarted, func(e *Event) {
 		n := len(arr)
@@ -52,18 +92,9 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 		it.prev = cursor
 		idx := i
 		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
-		in := item
-		// an item is part of the state input, so the input's bound holds
-		itemSize := r.inSize
-		if st.itemSelector != nil {
-			f := r.frame
-			f.inMapItem, f.mapIndex, f.mapValue = true, i, item
-			v, err := st.itemSelector.eval(f.env(eff, r.sc))
-			if err != nil {
-				return nil, r.templateErr(err, eff)
-			}
-			in = v
-			itemSize = jsonSize(in, ex.opts.MaxPayloadBytes)
+		in, itemSize, err := r.mapItemInput(eff, i, item)
+		if err != nil {
+			return nil, err
 		}
 		out, err := ex.runMachine(ctx, st.processor, in, it, newScope(r.sc), itemSize)
 		if err != nil {
@@ -95,6 +126,14 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 	st, ex := r.st, r.ex
 	th := r.th
 	branchSize := r.inSize
+	if st.jsonata && st.ja.arguments != nil {
+		v, err := r.jeval(st.ja.arguments, r.jenv(eff))
+		if err != nil {
+			return nil, err
+		}
+		eff = v
+		branchSize = jsonSize(eff, ex.opts.MaxPayloadBytes)
+	}
 	if st.parameters != nil {
 		v, e := r.evalTemplate(st.parameters, eff)
 		if e != nil {

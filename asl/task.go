@@ -11,6 +11,15 @@ import (
 func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	st, ex := r.st, r.ex
 	params := eff
+	timeout := st.timeoutSeconds
+	heartbeat := st.heartbeatSeconds
+	if st.jsonata {
+		p, t, h, err := r.jtaskArgs(eff)
+		if err != nil {
+			return nil, err
+		}
+		params, timeout, heartbeat = p, t, h
+	}
 	if st.parameters != nil {
 		v, e := r.evalTemplate(st.parameters, eff)
 		if e != nil {
@@ -19,7 +28,6 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		params = v
 	}
 	env := r.env(eff)
-	timeout := st.timeoutSeconds
 	if st.timeoutPath != nil {
 		v, err := st.timeoutPath.eval(env)
 		n, ok := longText(v)
@@ -28,7 +36,6 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		}
 		timeout = n
 	}
-	heartbeat := st.heartbeatSeconds
 	if st.heartbeatPath != nil {
 		v, err := st.heartbeatPath.eval(env)
 		n, ok := longText(v)

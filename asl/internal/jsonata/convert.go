@@ -1,0 +1,163 @@
+package jsonata
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/blues/jsonata-go/jtypes"
+)
+
+var jnull *any
+
+// ToJ converts a value tree for evaluation: json.Number becomes float64 and
+// null the base library's null.
+// Subtrees without numbers are shared, not copied.
+func ToJ(v any) any {
+	out, _ := toJ(v)
+	return out
+}
+
+// toJ returns the converted value and whether it differs from v.
+func toJ(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		// JSON null is the base library's null (a nil *interface{}); a nil
+		// interface would read as undefined
+		return jnull, true
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return math.Inf(1), true
+		}
+		return f, true
+	case map[string]any:
+		var cp map[string]any
+		for k, e := range x {
+			ne, changed := toJ(e)
+			if !changed {
+				continue
+			}
+			if cp == nil {
+				cp = make(map[string]any, len(x))
+				for k2, e2 := range x {
+					cp[k2] = e2
+				}
+			}
+			cp[k] = ne
+		}
+		if cp == nil {
+			return x, false
+		}
+		return cp, true
+	case []any:
+		var cp []any
+		for i, e := range x {
+			ne, changed := toJ(e)
+			if !changed {
+				continue
+			}
+			if cp == nil {
+				cp = make([]any, len(x))
+				copy(cp, x)
+			}
+			cp[i] = ne
+		}
+		if cp == nil {
+			return x, false
+		}
+		return cp, true
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	}
+	return v, false
+}
+
+// FromJ converts an evaluation result back to a value tree. ok is false
+// for values JSON cannot carry at the top level (functions).
+func FromJ(v reflect.Value) (any, bool) {
+	v = jtypes.Resolve(v)
+	if !v.IsValid() {
+		return nil, true
+	}
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return Number(v.Float()), true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return json.Number(strconv.FormatInt(v.Int(), 10)), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return json.Number(strconv.FormatUint(v.Uint(), 10)), true
+	case reflect.String:
+		if v.Type() == reflect.TypeOf(json.Number("")) {
+			return json.Number(v.String()), true
+		}
+		return v.String(), true
+	case reflect.Bool:
+		return v.Bool(), true
+	case reflect.Map:
+		m := make(map[string]any, v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			e, ok := FromJ(it.Value())
+			if !ok {
+				continue
+			}
+			m[fmt.Sprint(it.Key().Interface())] = e
+		}
+		return m, true
+	case reflect.Slice, reflect.Array:
+		out := make([]any, 0, v.Len())
+		for i := 0; i < v.Len(); i++ {
+			e, ok := FromJ(v.Index(i))
+			if !ok {
+				continue
+			}
+			out = append(out, e)
+		}
+		return out, true
+	case reflect.Func:
+		return nil, false
+	}
+	if _, ok := jtypes.AsCallable(v); ok {
+		return nil, false
+	}
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, true
+	}
+	if v.CanInterface() {
+		if v.Interface() == nil {
+			return nil, true
+		}
+	}
+	return nil, false
+}
+
+// Number renders a float64 as JavaScript's JSON.stringify does.
+func Number(f float64) json.Number {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return json.Number("null")
+	}
+	if f == 0 {
+		return json.Number("0")
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+		return json.Number(strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	abs := math.Abs(f)
+	if abs >= 1e-7 && abs < 1e21 {
+		return json.Number(strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	// Go writes 1e+21 / 1e-07; JavaScript writes 1e+21 / 1e-7
+	mant, exp, _ := strings.Cut(s, "e")
+	sign := exp[0]
+	exp = strings.TrimLeft(exp[1:], "0")
+	return json.Number(mant + "e" + string(sign) + exp)
+}
+
+func sprint(v any) string { return fmt.Sprint(v) }

@@ -1,0 +1,310 @@
+// Package jsonata evaluates JSONata expressions the way AWS Step Functions
+// does, on github.com/blues/jsonata-go.
+//
+// # Why blues/jsonata-go
+//
+// Two Go implementations resolve here: github.com/blues/jsonata-go v1.5.4
+// and its fork github.com/xiatechs/jsonata-go v1.8.8. Both were run on
+// every expression of the recorded AWS corpus and on a set of standard
+// JSONata probes. They agree on the corpus, but the fork computes division
+// in single precision (1/3 gives 0.33333334, AWS gives
+// 0.3333333333333333), binds $eval (which AWS refuses) and a dozen
+// non-standard functions that AWS does not have, and pulls in three
+// dependencies. blues/jsonata-go has none of these problems and no
+// dependencies, so it is the base; what it lacks is added here.
+//
+// # How an expression runs
+//
+// Compile parses the expression, collects the variables it mentions and
+// compiles it once as the body of a lambda whose parameters are those
+// variables ($states first). Evaluating is calling that lambda with the
+// values of the moment, so a compiled Expr is immutable and safe for
+// concurrent use, and no environment is rebuilt per evaluation. `$` (the
+// context value) is undefined: Step Functions expressions read their data
+// through $states and variables.
+//
+// Values cross the boundary as the interpreter's value trees:
+// map[string]any, []any, string, json.Number, bool and nil. Numbers become
+// float64 going in (JSONata arithmetic is IEEE double) and json.Number
+// coming out, written as JavaScript writes them (integers without a
+// fraction, 1e21 and above in exponent form).
+//
+// # Functions
+//
+// The standard library of blues/jsonata-go is available, with $single
+// taking its optional predicate, and these added: $assert, $formatInteger
+// and $parseInteger (decimal, words and roman pictures), AWS's $partition,
+// $range, $hash, $random (optionally seeded), $uuid and $parse. $eval is not
+// bound, as in AWS: calling it fails with T1006. $now and $millis read the
+// execution's clock; $random and $uuid use the execution's generators.
+//
+// Errors carry the JSONata error code and message of the reference
+// implementation (for example "T1006: Attempted to invoke a non-function"),
+// which is the text AWS puts in States.QueryEvaluationError causes.
+package jsonata
+
+import (
+	"errors"
+	"reflect"
+	"sort"
+	"strings"
+
+	jsonata "github.com/blues/jsonata-go"
+	"github.com/blues/jsonata-go/jparse"
+	"github.com/blues/jsonata-go/jtypes"
+)
+
+// Runtime supplies the per-execution dependencies of the time and random
+// functions. Any nil field falls back to the system's.
+type Runtime struct {
+	NowMillis func() int64
+	Random    func() float64
+	UUID      func() string
+}
+
+// Expr is a compiled expression.
+type Expr struct {
+	src    string
+	fn     jtypes.Callable
+	params []param
+	// UsesStates reports a reference to $states.
+	UsesStates bool
+	// Vars are the state-machine variables the expression reads.
+	Vars []string
+	// a plain path ($states.input.a.b, $var.x) is walked directly on the
+	// value tree, without conversion
+	fastVar  string
+	fastPath []string
+	isFast   bool
+}
+
+type paramKind uint8
+
+const (
+	paramStates paramKind = iota
+	paramVar
+	paramFunc
+	paramRefused
+)
+
+type param struct {
+	kind paramKind
+	name string
+	fn   *builtin // paramFunc: fixed functions
+	rt   string   // runtime-bound function name (now, millis, random, uuid)
+}
+
+// Source returns the expression text.
+func (e *Expr) Source() string { return e.src }
+
+// Compile parses an expression. The error is a *SyntaxError.
+func Compile(src string) (*Expr, error) {
+	node, err := jparse.Parse(src)
+	if err != nil {
+		return nil, &SyntaxError{msg: syntaxMessage(err)}
+	}
+	names := map[string]bool{}
+	collectVars(reflect.ValueOf(node), names)
+	e := &Expr{src: src}
+	e.fastVar, e.fastPath, e.isFast = plainPath(node)
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	var plist []string
+	for _, n := range sorted {
+		switch {
+		case n == "" || n == "$":
+			continue
+		case n == "states":
+			e.UsesStates = true
+			continue
+		case n == "eval":
+			// refused as AWS refuses it: never bound, so calling it fails
+			// with T1006
+			e.params = append(e.params, param{kind: paramRefused, name: n})
+		case awsFuncs[n] != nil:
+			e.params = append(e.params, param{kind: paramFunc, name: n, fn: awsFuncs[n]})
+		case runtimeFuncs[n]:
+			e.params = append(e.params, param{kind: paramFunc, name: n, rt: n})
+		case standardFuncs[n]:
+			continue
+		default:
+			e.params = append(e.params, param{kind: paramVar, name: n})
+			e.Vars = append(e.Vars, n)
+		}
+		plist = append(plist, "$"+n)
+	}
+	wrapper := "function(" + strings.Join(append([]string{"$states"}, plist...), ", ") + ") { (" + src + "\n) }"
+	w, err := jsonata.Compile(wrapper)
+	if err != nil {
+		return nil, &SyntaxError{msg: syntaxMessage(err)}
+	}
+	v, err := w.Eval(nil)
+	if err != nil {
+		return nil, &SyntaxError{msg: err.Error()}
+	}
+	fn, ok := v.(jtypes.Callable)
+	if !ok {
+		return nil, &SyntaxError{msg: "expression did not compile to a function"}
+	}
+	e.fn = fn
+	return e, nil
+}
+
+// plainPath recognises $name.step.step with plain name steps.
+func plainPath(n jparse.Node) (string, []string, bool) {
+	switch x := n.(type) {
+	case *jparse.VariableNode:
+		if x.Name == "" || awsFuncs[x.Name] != nil || runtimeFuncs[x.Name] || standardFuncs[x.Name] || x.Name == "eval" {
+			return "", nil, false
+		}
+		return x.Name, nil, true
+	case *jparse.PathNode:
+		if len(x.Steps) < 2 || x.KeepArrays {
+			return "", nil, false
+		}
+		v, ok := x.Steps[0].(*jparse.VariableNode)
+		if !ok {
+			return "", nil, false
+		}
+		name, _, ok := plainPath(v)
+		if !ok {
+			return "", nil, false
+		}
+		var steps []string
+		for _, st := range x.Steps[1:] {
+			nn, ok := st.(*jparse.NameNode)
+			if !ok {
+				return "", nil, false
+			}
+			steps = append(steps, nn.Value)
+		}
+		return name, steps, true
+	}
+	return "", nil, false
+}
+
+// walkPlain follows a plain path through objects; ok is false when the
+// walk meets an array (JSONata maps over it: the general evaluator runs).
+func walkPlain(v any, steps []string) (res any, defined, ok bool) {
+	for _, s := range steps {
+		m, isObj := v.(map[string]any)
+		if !isObj {
+			if _, isArr := v.([]any); isArr {
+				return nil, false, false
+			}
+			return nil, false, true
+		}
+		v, isObj = m[s]
+		if !isObj {
+			return nil, false, true
+		}
+	}
+	return v, true, true
+}
+
+// collectVars walks the syntax tree and records every variable name.
+func collectVars(v reflect.Value, out map[string]bool) {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		if vn, ok := v.Interface().(*jparse.VariableNode); ok {
+			out[vn.Name] = true
+			return
+		}
+		collectVars(v.Elem(), out)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Field(i)
+			if !v.Type().Field(i).IsExported() {
+				continue
+			}
+			collectVars(f, out)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			collectVars(v.Index(i), out)
+		}
+	}
+}
+
+// ErrUndefined is returned when an expression yields no value.
+var ErrUndefined = errors.New("jsonata: undefined result")
+
+// Eval evaluates the expression. states returns the value of $states, raw
+// (a value tree) or converted with ToJ (the caller may cache it); it is
+// called only when UsesStates. lookup resolves variables (ok false:
+// undefined). The result is a value tree; ErrUndefined when the expression
+// returns nothing; otherwise an *EvalError.
+func (e *Expr) Eval(states func(converted bool) any, lookup func(name string) (any, bool), rt *Runtime) (any, error) {
+	if e.isFast {
+		var root any
+		found := true
+		if e.fastVar == "states" {
+			root = states(false)
+		} else {
+			root, found = lookup(e.fastVar)
+		}
+		if !found {
+			return nil, ErrUndefined
+		}
+		v, defined, ok := walkPlain(root, e.fastPath)
+		if ok {
+			if !defined {
+				return nil, ErrUndefined
+			}
+			return v, nil
+		}
+	}
+	var buf [8]reflect.Value
+	argv := buf[:0]
+	if e.UsesStates && states != nil {
+		argv = append(argv, reflect.ValueOf(states(true)))
+	} else {
+		argv = append(argv, reflect.Value{})
+	}
+	for _, p := range e.params {
+		switch p.kind {
+		case paramFunc:
+			if p.fn != nil {
+				argv = append(argv, reflect.ValueOf(p.fn))
+			} else {
+				argv = append(argv, reflect.ValueOf(runtimeFunc(p.rt, rt)))
+			}
+		case paramRefused:
+			argv = append(argv, reflect.Value{})
+		default:
+			v, ok := lookup(p.name)
+			if !ok {
+				argv = append(argv, reflect.Value{})
+				continue
+			}
+			argv = append(argv, reflect.ValueOf(ToJ(v)))
+		}
+	}
+	res, err := e.call(argv)
+	if err != nil {
+		return nil, toEvalError(err)
+	}
+	if !res.IsValid() {
+		return nil, ErrUndefined
+	}
+	out, ok := FromJ(res)
+	if !ok {
+		return nil, ErrUndefined
+	}
+	return out, nil
+}
+
+func (e *Expr) call(argv []reflect.Value) (v reflect.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &EvalError{Code: "D1001", Msg: "Evaluation failed: " + strings.TrimSpace(strings.ReplaceAll(sprint(r), "\n", " "))}
+		}
+	}()
+	return e.fn.Call(argv)
+}

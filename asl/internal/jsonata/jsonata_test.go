@@ -1,0 +1,90 @@
+package jsonata
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/mailflow/mailflow/asl/internal/jsonvalue"
+)
+
+func eval(t *testing.T, src string, states any, vars map[string]any) (string, error) {
+	t.Helper()
+	e, err := Compile(src)
+	if err != nil {
+		return "", err
+	}
+	v, err := e.Eval(func(conv bool) any {
+		if conv {
+			return ToJ(states)
+		}
+		return states
+	}, func(n string) (any, bool) { x, ok := vars[n]; return x, ok }, &Runtime{
+		NowMillis: func() int64 { return 0 }, Random: func() float64 { return 0.5 }, UUID: func() string { return "u-1" }})
+	if err != nil {
+		return "", err
+	}
+	b, _ := json.Marshal(v)
+	return string(b), nil
+}
+
+func TestEval(t *testing.T) {
+	in, _ := jsonvalue.Decode([]byte(`{"input":{"a":1,"b":[1,2,3],"s":"x","f":0.1,"body":"{\"k\":[1,2]}"}}`))
+	vars := map[string]any{"v": json.Number("41"), "o": map[string]any{"k": "val"}}
+	for _, c := range []struct{ src, want string }{
+		{`$states.input.a + 1`, `2`},
+		{`$sum($states.input.b) + $v`, `47`},
+		{`$states.input.f + 0.2`, `0.30000000000000004`},
+		{`1/3`, `0.3333333333333333`},
+		{`1e21`, `1e+21`},
+		{`$o.k & $states.input.s`, `"valx"`},
+		{`$partition([1,2,3], 2)`, `[[1,2],[3]]`},
+		{`$range(1, 9, 2)`, `[1,3,5,7,9]`},
+		{`$range(1, 9, 9)`, `1`},
+		{`$hash("a", "SHA-256")`, `"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"`},
+		{`$parse($states.input.body).k`, `[1,2]`},
+		{`$parse("-0")`, `0`},
+		{`$uuid()`, `"u-1"`},
+		{`$random()`, `0.5`},
+		{`$random(7) = $random(7)`, `true`},
+		{`$millis()`, `0`},
+		{`$now()`, `"1970-01-01T00:00:00.000Z"`},
+		{`$single([5])`, `5`},
+		{`$single([1,2,3], function($v){$v = 2})`, `2`},
+		{`$formatInteger(1234, '#,##0')`, `"1,234"`},
+		{`$formatInteger(12, 'w')`, `"twelve"`},
+		{`$formatInteger(1999, 'I')`, `"MCMXCIX"`},
+		{`$parseInteger('MCMXCIX', 'I')`, `1999`},
+		{`$parseInteger('twelve', 'w')`, `12`},
+		{`($x := 2; $x * 3)`, `6`},
+		{`{'a': [1, 'two']}`, `{"a":[1,"two"]}`},
+		{`$states.input.b[$ > 1]`, `[2,3]`},
+	} {
+		got, err := eval(t, c.src, in, vars)
+		if err != nil || got != c.want {
+			t.Errorf("%s = %s, %v; want %s", c.src, got, err, c.want)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{`$randomSeeded(1)`, `T1006: Attempted to invoke a non-function`},
+		{`$eval("1")`, `T1006: Attempted to invoke a non-function`},
+		{`$assert(false, "nope")`, `D3141: nope`},
+		{`$single([1,2])`, `D3138: The $single() function expected exactly 1 matching result.  Instead it matched more.`},
+		{`"a" + 1`, `T2001: The left side of the "+" operator must evaluate to a number`},
+		{`$error("boom")`, `D3137: boom`},
+	} {
+		_, err := eval(t, c.src, nil, nil)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: %v; want %s", c.src, err, c.want)
+		}
+	}
+	if _, err := eval(t, `$nothing`, nil, nil); !errors.Is(err, ErrUndefined) {
+		t.Errorf("undefined variable: %v", err)
+	}
+	if _, err := Compile(`1 +`); err == nil {
+		t.Error("syntax error not reported")
+	}
+}
