@@ -258,7 +258,7 @@ func runExecutionsShow(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
-	if len(rest) == 0 {
+	if len(rest) == 0 || strings.TrimSpace(rest[0]) == "" {
 		return usagef("an execution ID is required")
 	}
 	o.id = rest[0]
@@ -395,7 +395,7 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
-	if len(rest) == 0 {
+	if len(rest) == 0 || strings.TrimSpace(rest[0]) == "" {
 		return usagef("an execution ID is required")
 	}
 	o.id = rest[0]
@@ -537,7 +537,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
-	if len(rest) == 0 {
+	if len(rest) == 0 || strings.TrimSpace(rest[0]) == "" {
 		return usagef("a mail id is required")
 	}
 	if err := o.validate(); err != nil {

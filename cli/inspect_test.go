@@ -220,6 +220,9 @@ func TestInspectAndReplay(t *testing.T) {
 		{args: []string{"replay", "{exec}", "--aws"}, code: cli.ExitUsage, stderr: []string{"--aws needs --log-group, --queue-url, --dlq-url"}},
 		{args: []string{"mail", "status", "x", "--aws", "--log-group", "g"}, code: cli.ExitUsage, stderr: []string{"--aws needs --table"}},
 		{args: []string{"dlq", "list", "--data", "{data}", "--max", "0"}, code: cli.ExitUsage, stderr: []string{"--max 0 is outside"}},
+		{args: []string{"mail", "status", "", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"a mail id is required"}},
+		{args: []string{"replay", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"an execution ID is required"}},
+		{args: []string{"dlq", "purge"}, code: cli.ExitUsage, stderr: []string{`unknown subcommand "purge" (want list, redrive)`}},
 		{args: []string{"dev", "--console", "0.0.0.0:4581"}, code: cli.ExitUsage, stderr: []string{"not a loopback address"}},
 	})
 
