@@ -7,8 +7,10 @@
 // Mail.AttachmentForbidden, Mail.TooLarge, Mail.InvalidMessage,
 // Mail.Transient.
 //
-// Memory: the message is written to a temporary file (Lambda's /tmp) while
-// its SHA-256 and size are computed, then uploaded from the file; each
+// Memory: the message is built in memory while its SHA-256 and size are
+// computed; beyond 64 KiB it spills to a temporary file (Lambda's /tmp) and
+// is uploaded from there, so a typical small mail never touches the disk;
+// each
 // attachment streams from the store through the encoder (internal/mailmime).
 // No attachment is ever held in memory whole.
 //
@@ -26,6 +28,7 @@ package fetchattachments
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -143,16 +146,12 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		return Out{}, workflow.Errorf(workflow.InvalidMessage, "mailId: the body says %q, the lock says %q", m.MailID, in.MailID)
 	}
 
-	f, err := os.CreateTemp(h.cfg.TempDir, "mailflow-*.eml")
-	if err != nil {
-		return Out{}, workflow.Errorf(workflow.Transient, "temporary file: %w", err)
-	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
+	// Small messages stay in memory; a larger one spills to a temporary
+	// file, so memory stays bounded whatever the attachments weigh.
+	sp := &spill{dir: h.cfg.TempDir, limit: memoryLimit}
+	defer sp.close()
 	sum := sha256.New()
-	buf := bufio.NewWriterSize(io.MultiWriter(f, sum), 256<<10)
+	buf := bufio.NewWriterSize(io.MultiWriter(sp, sum), 256<<10)
 	n, err := mailmime.Build(ctx, buf, &m, h.deps.Store, mailmime.Options{
 		Limits: h.cfg.Limits, MaxBytes: h.cfg.MaxBytes, Date: h.deps.Now(),
 		MessageID: messageID(&m, h.cfg.Limits),
@@ -163,14 +162,64 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	if err := buf.Flush(); err != nil {
 		return Out{}, workflow.Errorf(workflow.Transient, "writing the temporary file: %w", err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	body, err := sp.reader()
+	if err != nil {
 		return Out{}, workflow.Errorf(workflow.Transient, "rewinding the temporary file: %w", err)
 	}
 	key := taskkit.StagedKey(h.cfg.StagingPrefix, m.MailID, in.Owner)
-	if err := h.deps.Store.Put(ctx, key, f, n); err != nil {
+	if err := h.deps.Store.Put(ctx, key, body, n); err != nil {
 		return Out{}, workflow.Errorf(workflow.Transient, "storing the message: %w", err)
 	}
 	return Out{Key: key, Size: n, SHA256: hexSum(sum)}, nil
+}
+
+// memoryLimit is the largest message built in memory; larger ones go
+// through a temporary file. Typical transactional mail (a few KB to a few
+// dozen KB) never touches the disk here.
+const memoryLimit = 64 << 10
+
+// spill keeps what is written in memory up to limit bytes, then moves it to
+// a temporary file in dir and writes on there.
+type spill struct {
+	dir   string
+	limit int
+	mem   []byte
+	f     *os.File
+}
+
+func (s *spill) Write(p []byte) (int, error) {
+	if s.f == nil && len(s.mem)+len(p) <= s.limit {
+		s.mem = append(s.mem, p...)
+		return len(p), nil
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, "mailflow-*.eml")
+		if err != nil {
+			return 0, err
+		}
+		s.f = f
+		if _, err := f.Write(s.mem); err != nil {
+			return 0, err
+		}
+		s.mem = nil
+	}
+	return s.f.Write(p)
+}
+
+// reader returns everything written, from the start.
+func (s *spill) reader() (io.Reader, error) {
+	if s.f == nil {
+		return bytes.NewReader(s.mem), nil
+	}
+	_, err := s.f.Seek(0, io.SeekStart)
+	return s.f, err
+}
+
+func (s *spill) close() {
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.f.Name())
+	}
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
+	"os"
 	"strings"
 	"testing"
 
@@ -139,6 +141,34 @@ func TestFetchAttachments(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("TemporaryFilesOnlyForLargeMessages", func(t *testing.T) {
+		dir := t.TempDir()
+		h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, TempDir: dir},
+			fetchattachments.Deps{Store: st, Now: tasktest.NewClock().Now, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, mod := range []func(map[string]any){nil, withAttachment("attachments/o1/receipt.pdf")} {
+			mailID := fmt.Sprintf("tmp-%d", i)
+			out, err := h.Handle(ctx, fetchattachments.In{MessageID: "m", Body: tasktest.Body(t, mailID, mod), MailID: mailID, Owner: "exec/m"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, info, err := st.Open(ctx, out.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(rc)
+			rc.Close()
+			if sum := sha256.Sum256(raw); info.Size != out.Size || hex.EncodeToString(sum[:]) != out.SHA256 {
+				t.Fatalf("mail %d: staged object does not match its size and hash", i)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Fatalf("mail %d: temporary files left behind: %v", i, left)
+			}
+		}
+	})
 
 	t.Run("StoreUnavailable", func(t *testing.T) {
 		h := newHandler(t, 0)
