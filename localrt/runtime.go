@@ -24,6 +24,7 @@ import (
 	"github.com/mailflow/mailflow/localaws/s3local"
 	"github.com/mailflow/mailflow/localaws/sqsapi"
 	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/sqlitelock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/mempacer"
@@ -32,6 +33,7 @@ import (
 	"github.com/mailflow/mailflow/sender/outbox"
 	"github.com/mailflow/mailflow/sender/sessim"
 	"github.com/mailflow/mailflow/sender/smtpsend"
+	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/store/fakes3store"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
@@ -105,6 +107,18 @@ type Config struct {
 	OnExecution func(execstore.Execution, []execstore.Item)
 	// OnEvent streams history events as they happen.
 	OnEvent func(executionID string, ev execstore.Event)
+
+	// Test hooks for fault injection (see internal/faults); nil leaves the
+	// part as it is. Each wraps what the tasks, the pipe or the state
+	// machine use: the lock table, the attachment store, the SES endpoint,
+	// the pipe's source queue (receive and delete) and the dead-letter
+	// integration (arn:aws:states:::sqs:sendMessage). Not meant for
+	// anything but tests.
+	WrapLock       func(lock.Table) lock.Table
+	WrapStore      func(store.Store) store.Store
+	WrapSender     func(sender.Sender) sender.Sender
+	WrapSource     func(pipes.Source) pipes.Source
+	WrapDeadLetter func(asl.TaskHandler) asl.TaskHandler
 }
 
 // Clock is a source of time that can also wait; see Config.Clock.
@@ -297,7 +311,11 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		exec.sleep = cfg.Clock.Sleep
 	}
 	exec.onFinish = cfg.OnExecution
-	r.pipe, err = pipes.New(queueSource{store: r.queues, queue: cfg.SourceQueue}, exec, pipes.Config{
+	var source pipes.Source = queueSource{store: r.queues, queue: cfg.SourceQueue}
+	if cfg.WrapSource != nil {
+		source = cfg.WrapSource(source)
+	}
+	r.pipe, err = pipes.New(source, exec, pipes.Config{
 		BatchSize: cfg.BatchSize, BatchWindow: cfg.BatchWindow, Concurrency: cfg.PipeConcurrency,
 		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Now: cfg.Now,
 		OnError: func(err error) { cfg.Log.Error("pipe", "err", err) },
@@ -375,13 +393,31 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	// The tasks reach the bucket in process, through the same backend the
 	// S3 endpoint serves: no loopback HTTP, signing and SDK stack per object
 	// (see store/fakes3store).
-	objects, err := fakes3store.New(r.bucket.Backend(), c.Bucket)
+	s3objects, err := fakes3store.New(r.bucket.Backend(), c.Bucket)
 	if err != nil {
 		return nil, err
 	}
+	var (
+		objects store.Store     = s3objects
+		locks   lock.Table      = r.locks
+		ses     sender.Sender   = r.ses
+		dlq     asl.TaskHandler = sqsSendMessage{store: r.queues}
+	)
+	if c.WrapStore != nil {
+		objects = c.WrapStore(objects)
+	}
+	if c.WrapLock != nil {
+		locks = c.WrapLock(locks)
+	}
+	if c.WrapSender != nil {
+		ses = c.WrapSender(ses)
+	}
+	if c.WrapDeadLetter != nil {
+		dlq = c.WrapDeadLetter(dlq)
+	}
 	log := c.Log
 	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
-		acquirelock.Deps{Locks: r.locks, Now: c.Now, Log: log})
+		acquirelock.Deps{Locks: locks, Now: c.Now, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +429,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
 		return nil, err
 	}
-	sendDeps := send.Deps{Locks: r.locks, Store: objects, Sender: r.ses, Now: c.Now, Log: log}
+	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Now: c.Now, Log: log}
 	if r.pacer, err = r.newPacer(); err != nil {
 		return nil, err
 	} else if r.pacer != nil {
@@ -404,7 +440,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := releaselock.New(releaselock.Deps{Locks: r.locks, Now: c.Now, Log: log})
+	release, err := releaselock.New(releaselock.Deps{Locks: locks, Now: c.Now, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +449,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	reg.RegisterLambda(FunctionFetchAttachments, bind(fetch.Handle))
 	reg.RegisterLambda(FunctionSend, bind(sendTask.Handle))
 	reg.RegisterLambda(FunctionReleaseLock, bind(release.Handle))
-	reg.Register(sendMessageResource, sqsSendMessage{store: r.queues})
+	reg.Register(sendMessageResource, dlq)
 	return reg, nil
 }
 
