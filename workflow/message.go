@@ -538,7 +538,10 @@ func decodeMessage(body []byte, m *Message, p *problems) {
 	}
 }
 
-func decodeAttachment(raw json.RawMessage, field string, a *Attachment, p *problems) {
+// decodeObject decodes a nested object field by field: each present key is
+// handed to its decoder, unknown keys and nulls are reported, and missing
+// required keys too.
+func decodeObject(raw json.RawMessage, field string, p *problems, required []string, fields map[string]func(v json.RawMessage, f string)) {
 	var obj map[string]json.RawMessage
 	if strictUnmarshal(raw, &obj) != nil || obj == nil {
 		p.add(field, "must be an object")
@@ -547,59 +550,42 @@ func decodeAttachment(raw json.RawMessage, field string, a *Attachment, p *probl
 	for _, k := range sortedKeys(obj) {
 		v := obj[k]
 		f := field + "." + k
-		if isNull(v) {
+		decode, known := fields[k]
+		switch {
+		case isNull(v):
 			p.add(f, "must not be null; omit the field instead")
-			continue
-		}
-		switch k {
-		case "key":
-			decodeString(v, f, &a.Key, p)
-		case "filename":
-			decodeString(v, f, &a.Filename, p)
-		case "contentType":
-			decodeString(v, f, &a.ContentType, p)
-		case "contentId":
-			decodeString(v, f, &a.ContentID, p)
-		case "inline":
-			if strictUnmarshal(v, &a.Inline) != nil {
-				p.add(f, "must be a boolean")
-			}
-		default:
+		case !known:
 			p.add(f, "unknown field")
-		}
-	}
-	if _, ok := obj["key"]; !ok {
-		p.add(field+".key", "required")
-	}
-}
-
-func decodeTag(raw json.RawMessage, field string, t *Tag, p *problems) {
-	var obj map[string]json.RawMessage
-	if strictUnmarshal(raw, &obj) != nil || obj == nil {
-		p.add(field, "must be an object")
-		return
-	}
-	for _, k := range sortedKeys(obj) {
-		v := obj[k]
-		f := field + "." + k
-		if isNull(v) {
-			p.add(f, "must not be null; omit the field instead")
-			continue
-		}
-		switch k {
-		case "name":
-			decodeString(v, f, &t.Name, p)
-		case "value":
-			decodeString(v, f, &t.Value, p)
 		default:
-			p.add(f, "unknown field")
+			decode(v, f)
 		}
 	}
-	for _, k := range []string{"name", "value"} {
+	for _, k := range required {
 		if _, ok := obj[k]; !ok {
 			p.add(field+"."+k, "required")
 		}
 	}
+}
+
+func decodeAttachment(raw json.RawMessage, field string, a *Attachment, p *problems) {
+	str := func(dst *string) func(json.RawMessage, string) {
+		return func(v json.RawMessage, f string) { decodeString(v, f, dst, p) }
+	}
+	decodeObject(raw, field, p, []string{"key"}, map[string]func(json.RawMessage, string){
+		"key": str(&a.Key), "filename": str(&a.Filename), "contentType": str(&a.ContentType), "contentId": str(&a.ContentID),
+		"inline": func(v json.RawMessage, f string) {
+			if strictUnmarshal(v, &a.Inline) != nil {
+				p.add(f, "must be a boolean")
+			}
+		},
+	})
+}
+
+func decodeTag(raw json.RawMessage, field string, t *Tag, p *problems) {
+	decodeObject(raw, field, p, []string{"name", "value"}, map[string]func(json.RawMessage, string){
+		"name":  func(v json.RawMessage, f string) { decodeString(v, f, &t.Name, p) },
+		"value": func(v json.RawMessage, f string) { decodeString(v, f, &t.Value, p) },
+	})
 }
 
 func decodeString(raw json.RawMessage, field string, dst *string, p *problems) {
