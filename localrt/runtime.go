@@ -35,6 +35,7 @@ import (
 	"github.com/mailflow/mailflow/sender/smtpsend"
 	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/store/fakes3store"
+	"github.com/mailflow/mailflow/store/tierstore"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
@@ -278,7 +279,9 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 			return nil, err
 		}
 	} else {
-		if r.outbox, err = outbox.New(filepath.Join(cfg.DataDir, "outbox")); err != nil {
+		// No fsync per .eml: the outbox keeps the durability of the SQLite
+		// stores (see sender/outbox).
+		if r.outbox, err = outbox.New(filepath.Join(cfg.DataDir, "outbox"), outbox.WithoutSync()); err != nil {
 			return nil, err
 		}
 		delivery = r.outbox
@@ -393,7 +396,13 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	// The tasks reach the bucket in process, through the same backend the
 	// S3 endpoint serves: no loopback HTTP, signing and SDK stack per object
 	// (see store/fakes3store).
-	s3objects, err := fakes3store.New(r.bucket.Backend(), c.Bucket)
+	bucket, err := fakes3store.New(r.bucket.Backend(), c.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	// Staged messages live from FetchAttachments to Send: keep them in
+	// memory (bounded, expiring) rather than on disk (see tierstore).
+	s3objects, err := tierstore.New(bucket, tierstore.Config{Prefix: c.StagingPrefix, Now: c.Now})
 	if err != nil {
 		return nil, err
 	}

@@ -64,3 +64,34 @@ func TestRefusesBadDirectory(t *testing.T) {
 		t.Fatal("accepted an empty directory")
 	}
 }
+
+// TestWithoutSync: skipping the fsync changes nothing a reader sees: whole
+// files under their final names, no temporary files left.
+func TestWithoutSync(t *testing.T) {
+	dir := t.TempDir()
+	o, err := outbox.New(dir, outbox.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, subject := range []string{"one", "two"} {
+		id, err := o.Send(context.Background(), &sender.Message{From: "s@example.com", To: []string{"a@example.org"}, Raw: sendertest.Raw(subject)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("%d entries in the outbox, want 2", len(entries))
+	}
+	for i, id := range ids {
+		b, err := os.ReadFile(o.Path(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"one", "two"}[i]; !strings.Contains(string(b), "Subject: "+want) {
+			t.Errorf("file %d lacks its subject %q", i, want)
+		}
+	}
+}
