@@ -380,10 +380,19 @@ func (r *Runtime) functionARN(name string) string {
 
 // bind wraps a task handler as Lambda does: JSON through aws-lambda-go's own
 // handler, errors reported with their workflow name.
+//
+// Each invocation gets a handler of its own: aws-lambda-go's Invoke returns
+// the bytes of a pooled buffer and puts that buffer back for the next
+// invocation before the caller has read them. Lambda invokes one at a time;
+// the Map state here runs iterations concurrently, and a shared handler
+// answered one record with another's output.
 func bind[In, Out any](handle func(context.Context, In) (Out, error)) asl.LambdaHandler {
-	return lambda.NewHandler(func(ctx context.Context, in In) (Out, error) {
+	fn := func(ctx context.Context, in In) (Out, error) {
 		out, err := handle(ctx, in)
 		return out, workflow.LambdaError(err)
+	}
+	return asl.LambdaHandlerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+		return lambda.NewHandler(fn).Invoke(ctx, payload)
 	})
 }
 
