@@ -4,13 +4,24 @@ PKGS      ?= ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: test unit lint fmt bench fuzz synth lambdas
+.PHONY: test unit lint fmt bench fuzz synth lambdas race fuzz-ci soak
 
 ## test: lint, then every test (Node tools are installed on first use)
 test: lint unit
 
 unit:
 	$(GO) test -count=1 $(PKGS)
+
+## race: every test under the race detector (CI runs it after test)
+race:
+	$(GO) test -race -count=1 $(PKGS)
+
+## soak: 100,000 mails through the local runtime with random faults,
+## duplicates and throttling (a 2,000-mail version runs with every test)
+SOAK_MAILS ?= 100000
+soak:
+	MAILFLOW_SOAK_MAILS=$(SOAK_MAILS) MAILFLOW_SOAK_REPORT=$${MAILFLOW_SOAK_REPORT:-soak-report.txt} \
+	  $(GO) test -count=1 -timeout 4h -run '^TestSoak$$' -v ./test/reliability
 
 ## lint: gofmt check, go vet, staticcheck
 lint:
@@ -33,6 +44,10 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## fuzz-ci: each fuzz target briefly (CI); `make fuzz FUZZTIME=10m` for long runs
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=15s
 
 ## synth: the CDK cloud assembly in cdk.out/, offline (no AWS credentials,
 ## no network), for SYNTH_CONFIG with the task zips in build/lambda/

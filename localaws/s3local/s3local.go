@@ -11,16 +11,21 @@
 package s3local
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3afero"
 	"github.com/spf13/afero"
+
+	"github.com/mailflow/mailflow/store"
 )
 
 // Server is a persistent S3-compatible endpoint.
@@ -84,5 +89,54 @@ func (s *Server) EnsureBucket(name string) error {
 // without a round trip over HTTP.
 func (s *Server) Backend() gofakes3.Backend { return s.backend }
 
-// ServeHTTP answers S3 REST requests.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+// MaxObjectBytes bounds the body of one request (an object, or one part of
+// a multipart upload): more than any message SES takes (40 MB), so every
+// attachment that can be sent fits.
+const MaxObjectBytes = 64 << 20
+
+// ServeHTTP answers S3 REST requests. Before the backend sees a request it
+// refuses, with S3's error shapes, a body larger than MaxObjectBytes
+// (EntityTooLarge) and an object key or copy source the file backend
+// cannot store faithfully (InvalidArgument): a key with an empty, "." or
+// ".." segment, a leading "/", a backslash or a control character would
+// otherwise name another object, another bucket or the metadata directory.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > MaxObjectBytes {
+		writeError(w, http.StatusBadRequest, "EntityTooLarge", fmt.Sprintf("Your proposed upload exceeds the maximum allowed size of %d bytes.", MaxObjectBytes))
+		return
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxObjectBytes)
+	}
+	if _, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); ok && key != "" {
+		if err := store.ValidateKey(key); err != nil {
+			writeError(w, http.StatusBadRequest, "InvalidArgument", "Object key not supported by the local endpoint: "+err.Error())
+			return
+		}
+	}
+	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
+		if unescaped, err := url.PathUnescape(src); err == nil {
+			src = unescaped
+		}
+		src, _, _ = strings.Cut(src, "?")
+		_, key, _ := strings.Cut(strings.TrimPrefix(src, "/"), "/")
+		if err := store.ValidateKey(key); err != nil {
+			writeError(w, http.StatusBadRequest, "InvalidArgument", "Copy source not supported by the local endpoint: "+err.Error())
+			return
+		}
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var b strings.Builder
+	b.WriteString(xml.Header)
+	b.WriteString("<Error><Code>")
+	_ = xml.EscapeText(&b, []byte(code))
+	b.WriteString("</Code><Message>")
+	_ = xml.EscapeText(&b, []byte(message))
+	b.WriteString("</Message></Error>")
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}

@@ -339,5 +339,12 @@ func (w *world) history(mailID string) string {
 	}
 	rec, ok, err := w.rt.Locks().Get(context.Background(), mailID)
 	fmt.Fprintf(&b, "\n  lock: %+v %v %v", rec, ok, err)
+	if ok && rec.SESMessageID != "" {
+		raw, err := os.ReadFile(filepath.Join(w.data, "outbox", rec.SESMessageID+".eml"))
+		if len(raw) > 2000 {
+			raw = raw[:2000]
+		}
+		fmt.Fprintf(&b, "\n  outbox file: %v\n%s", err, raw)
+	}
 	return b.String()
 }

@@ -1,0 +1,217 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/mailflow/mailflow/internal/faults"
+	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/sender/sessim"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// soakMails is how many mails TestSoak sends: MAILFLOW_SOAK_MAILS, or 2,000
+// (300 under the race detector, which makes everything several times
+// slower). `make soak` runs 100,000.
+func soakMails(t *testing.T) int {
+	if v := os.Getenv("MAILFLOW_SOAK_MAILS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 10 {
+			t.Fatalf("MAILFLOW_SOAK_MAILS=%q: want a number ≥ 10", v)
+		}
+		return n
+	}
+	if raceEnabled {
+		return 300
+	}
+	return 2000
+}
+
+// memSample is the process's memory at one moment of the soak.
+type memSample struct {
+	at         time.Duration
+	heap, sys  uint64
+	goroutines int
+	delivered  int
+}
+
+// TestSoak sends many mails through the local runtime while random faults
+// strike 1 % of the step boundaries (some of them crashes, each followed by
+// a restart on the same data directory), 5 % of the mails are enqueued
+// twice, 1 % have a missing attachment (dead-lettered), and SES throttles
+// above its send rate. It reports delivered, duplicates, DLQ and lost
+// mails, and memory over time; lost must be 0.
+func TestSoak(t *testing.T) {
+	n := soakMails(t)
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("MAILFLOW_SOAK_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("soak: %d mails, seed %d (MAILFLOW_SOAK_SEED replays it)", n, seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+
+	w := newWorld(t, localrt.Config{
+		PipeConcurrency: 4, BatchSize: 10, MapConcurrency: 10,
+		// A send rate below what the pipeline can do: SES throttles, and
+		// the Send task's Retry on Mail.Throttled backs off.
+		SES: sessim.Config{MaxSendRate: 2}, DisablePacing: true,
+	})
+	sleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
+	plans := 0
+	newPlan := func() *faults.Plan {
+		plans++
+		return faults.New(faults.WithSleep(sleep), faults.WithRandom(faults.Random{
+			Rate: 0.01, CrashRate: 0.02, MaxDelay: 20 * time.Second, Seed: seed + uint64(plans),
+		}))
+	}
+	w.start(newPlan())
+
+	// One shared attachment for a tenth of the mails.
+	_, s3c := w.sdk()
+	if _, err := s3c.PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(w.rt.Config().Bucket), Key: aws.String("attachments/soak/shared.txt"), Body: strings.NewReader("shared attachment"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	good, bad := map[string]bool{}, map[string]bool{}
+	var bodies []string
+	twice := 0
+	for i := range n {
+		id := fmt.Sprintf("soak-%06d", i)
+		var b string
+		switch x := rng.Float64(); {
+		case x < 0.01:
+			b = body(id, "attachments/soak/missing-"+id)
+			bad[id] = true
+		case x < 0.11:
+			b = body(id, "attachments/soak/shared.txt")
+			good[id] = true
+		default:
+			b = body(id)
+			good[id] = true
+		}
+		bodies = append(bodies, b)
+		if rng.Float64() < 0.05 {
+			bodies = append(bodies, b) // the producer sent it twice
+			twice++
+		}
+	}
+
+	start := time.Now()
+	var (
+		memMu   sync.Mutex
+		samples []memSample
+	)
+	sample := func() {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s := memSample{at: time.Since(start).Round(time.Second), heap: ms.HeapAlloc, sys: ms.Sys, goroutines: runtime.NumGoroutine(), delivered: w.outboxCount()}
+		memMu.Lock()
+		samples = append(samples, s)
+		memMu.Unlock()
+	}
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(max(5*time.Second, time.Duration(n/100)*time.Millisecond*10))
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				sample()
+			}
+		}
+	}()
+	sample()
+
+	// Enqueue in the background as producers do, while the pipeline runs
+	// (and crashes and restarts).
+	w.enqueue(bodies...)
+	limit := time.Duration(n)*20*time.Millisecond + 2*time.Minute
+	for w.settle(limit) {
+		t.Logf("crash at %s after %s; restarting", w.plan.CrashedAt(), time.Since(start).Round(time.Millisecond))
+		struck := w.plan.Summary()
+		w.restart(newPlan())
+		t.Logf("faults of the crashed run: %s", struck)
+	}
+	close(stop)
+	<-sampled
+	sample()
+	elapsed := time.Since(start)
+
+	got := w.deliveries()
+	dl := w.deadLetters()
+	var delivered, duplicates, lost, wrongDLQ, noReason, badSent int
+	inDLQ := map[string]int{}
+	for _, d := range dl {
+		inDLQ[d.MailID]++
+		if d.Error == "" || !strings.Contains(d.Failure, `"Cause"`) {
+			noReason++
+		}
+		if !bad[d.MailID] {
+			wrongDLQ++
+			t.Errorf("%s dead-lettered: %s %s", d.MailID, d.Error, d.Failure)
+		} else if d.Error != workflow.AttachmentMissing {
+			t.Errorf("%s dead-lettered as %s, want %s", d.MailID, d.Error, workflow.AttachmentMissing)
+		}
+	}
+	for id := range good {
+		switch c := got[id]; {
+		case c == 0:
+			lost++
+			t.Errorf("%s lost: neither delivered nor dead-lettered; %s", id, w.history(id))
+		default:
+			delivered++
+			duplicates += c - 1
+		}
+	}
+	for id := range bad {
+		if got[id] > 0 {
+			badSent++
+		}
+		if inDLQ[id] == 0 {
+			lost++
+			t.Errorf("%s lost: its attachment is missing and it is not in the DLQ", id)
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak: %d mails (%d enqueued twice), %d runtime restarts after crashes, %s\n", n, twice, w.restarts, elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "  delivered %d, duplicates %d, DLQ %d (%d copies, %d without reason), lost %d\n", delivered, duplicates, len(inDLQ), len(dl), noReason, lost)
+	fmt.Fprintf(&b, "  executions by status: %v; SES: %+v\n", w.statuses(), w.rt.SES().Stats())
+	fmt.Fprintf(&b, "  memory over time (heap / sys / goroutines / delivered):\n")
+	for _, s := range samples {
+		fmt.Fprintf(&b, "    %6s  %5.1f MiB / %5.1f MiB / %4d / %d\n", s.at, float64(s.heap)/(1<<20), float64(s.sys)/(1<<20), s.goroutines, s.delivered)
+	}
+	t.Log(b.String())
+	if out := os.Getenv("MAILFLOW_SOAK_REPORT"); out != "" {
+		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lost != 0 || wrongDLQ != 0 || noReason != 0 || badSent != 0 {
+		t.Fatalf("lost %d, good mails dead-lettered %d, dead letters without reason %d, bad mails sent %d", lost, wrongDLQ, noReason, badSent)
+	}
+	// Every duplicate delivery must come from the window between SES
+	// accepting and the SENT mark: at most one per fault that struck
+	// there (a lost answer or a crash), never from the 5 % of mails the
+	// producer sent twice.
+	if window := w.windowFaults(); duplicates > window {
+		t.Fatalf("%d duplicate deliveries, but only %d faults struck between SES accepting and the SENT mark", duplicates, window)
+	}
+}
