@@ -83,46 +83,91 @@ func lambdaRegistry() *asl.Registry {
 	return reg
 }
 
-func BenchmarkMailBatch(b *testing.B) {
+// mailBatchDefinitions are the mail-shaped benchmark definition in both
+// query languages: the anchor's JSONPath definition and its JSONata
+// translation (testdata/bench).
+func mailBatchDefinitions(tb testing.TB) map[string]*asl.Definition {
+	tb.Helper()
 	src, err := os.ReadFile(filepath.Join("..", "..", "shared", "bench", "anchor-als", "mail-batch.asl.json"))
 	if err != nil {
-		b.Skip("anchor definition not found:", err)
+		tb.Skip("anchor definition not found:", err)
 	}
-	d, err := asl.Parse(src)
+	jsrc, err := os.ReadFile(filepath.Join("testdata", "bench", "mail-batch.jsonata.asl.json"))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	for _, n := range []int{1, 10, 100} {
-		for _, via := range []string{"handler", "lambda"} {
-			for _, hist := range []bool{false, true} {
-				name := fmt.Sprintf("n=%d/via=%s/history=%v", n, via, hist)
-				b.Run(name, func(b *testing.B) {
-					input := mailRecords(n)
-					reg := benchRegistry()
-					if via == "lambda" {
-						reg = lambdaRegistry()
-					}
-					opts := asl.Options{Registry: reg, Sleep: func(context.Context, time.Duration) error { return nil },
-						UUID: func() string { return "u" }, ExecutionName: "bench"}
-					var events int
-					if hist {
-						opts.Observer = asl.ObserverFunc(func(*asl.Event) { events++ })
-					}
-					var transitions int64
-					b.ReportAllocs()
-					b.ResetTimer()
-					for b.Loop() {
-						res, err := asl.Execute(context.Background(), d, input, opts)
-						if err != nil || res.Status != asl.StatusSucceeded {
-							b.Fatalf("%v %+v", err, res)
+	out := map[string]*asl.Definition{}
+	for lang, b := range map[string][]byte{"jsonpath": src, "jsonata": jsrc} {
+		d, err := asl.Parse(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := asl.Validate(d).Err(); err != nil {
+			tb.Fatalf("%s: %v", lang, err)
+		}
+		out[lang] = d
+	}
+	return out
+}
+
+// TestMailBatchJSONataMatchesJSONPath checks that the JSONata translation
+// of the benchmark definition computes what the JSONPath one does.
+func TestMailBatchJSONataMatchesJSONPath(t *testing.T) {
+	defs := mailBatchDefinitions(t)
+	for _, n := range []int{1, 3} {
+		var outs [2]string
+		for i, lang := range []string{"jsonpath", "jsonata"} {
+			opts := asl.Options{Registry: benchRegistry(), Sleep: func(context.Context, time.Duration) error { return nil },
+				UUID: func() string { return "u" }, ExecutionName: "bench"}
+			res, err := asl.Execute(context.Background(), defs[lang], mailRecords(n), opts)
+			if err != nil || res.Status != asl.StatusSucceeded {
+				t.Fatalf("%s: %v %+v", lang, err, res)
+			}
+			b, _ := asl.EncodeJSON(res.Output)
+			outs[i] = string(b)
+		}
+		if outs[0] != outs[1] {
+			t.Errorf("n=%d: JSONPath output %s, JSONata output %s", n, outs[0], outs[1])
+		}
+	}
+}
+
+func BenchmarkMailBatch(b *testing.B) {
+	defs := mailBatchDefinitions(b)
+	for _, lang := range []string{"jsonpath", "jsonata"} {
+		d := defs[lang]
+		for _, n := range []int{1, 10, 100} {
+			for _, via := range []string{"handler", "lambda"} {
+				for _, hist := range []bool{false, true} {
+					name := fmt.Sprintf("lang=%s/n=%d/via=%s/history=%v", lang, n, via, hist)
+					b.Run(name, func(b *testing.B) {
+						input := mailRecords(n)
+						reg := benchRegistry()
+						if via == "lambda" {
+							reg = lambdaRegistry()
 						}
-						transitions += res.Transitions
-					}
-					b.StopTimer()
-					secs := b.Elapsed().Seconds()
-					b.ReportMetric(float64(transitions)/secs, "transitions/s")
-					b.ReportMetric(float64(transitions)/float64(b.N), "transitions/op")
-				})
+						opts := asl.Options{Registry: reg, Sleep: func(context.Context, time.Duration) error { return nil },
+							UUID: func() string { return "u" }, ExecutionName: "bench"}
+						var events int
+						if hist {
+							opts.Observer = asl.ObserverFunc(func(*asl.Event) { events++ })
+						}
+						var transitions int64
+						b.ReportAllocs()
+						b.ResetTimer()
+						for b.Loop() {
+							res, err := asl.Execute(context.Background(), d, input, opts)
+							if err != nil || res.Status != asl.StatusSucceeded {
+								b.Fatalf("%v %+v", err, res)
+							}
+							transitions += res.Transitions
+						}
+						b.StopTimer()
+						secs := b.Elapsed().Seconds()
+						b.ReportMetric(float64(transitions)/secs, "transitions/s")
+						b.ReportMetric(float64(transitions)/float64(b.N), "transitions/op")
+					})
+				}
 			}
 		}
 	}

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+
+	jx "github.com/mailflow/mailflow/asl/internal/jsonata"
 )
 
 // Execution statuses.
@@ -82,6 +85,9 @@ type execution struct {
 	deadline    time.Time // zero when the definition has no TimeoutSeconds
 	startedAt   time.Time
 	transitions atomic.Int64
+	// JSONata functions' clock and generators
+	jrtOnce sync.Once
+	jrt     *jx.Runtime
 }
 
 // ErrInvalidDefinition is returned by Execute for a definition that Validate
@@ -393,6 +399,7 @@ type stateRun struct {
 	sc        *scope
 	frame     frame
 	envBuf    evalEnv
+	jenvBuf   jenv
 	enteredID int64
 	// enteredPrev is the event the entered event points to
 	enteredPrev int64
@@ -565,7 +572,9 @@ func (ex *execution) runState(ctx context.Context, st *state, input any, th *thr
 		out, next, vars, err = r.withRetry(ctx, input)
 	}
 	outSize := inSize
-	if err == nil && st.mayGrow() {
+	if err == nil && st.jsonata && sameTree(out, input) {
+		// Output absent or $states.input: the input's bound holds
+	} else if err == nil && st.mayGrow() {
 		limit := ex.opts.MaxPayloadBytes
 		// the output is at most the input plus the result (plus the keys of
 		// the ResultPath); walk it only when that bound is over the limit
@@ -606,6 +615,22 @@ func (ex *execution) runState(ctx context.Context, st *state, input any, th *thr
 		sc.set(vars)
 	}
 	return out, next, outSize, nil
+}
+
+// sameTree reports that a and b are the same value tree (the same object
+// or array, or equal scalars).
+func sameTree(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		return ok && reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer()
+	case []any:
+		y, ok := b.([]any)
+		return ok && len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
+	case string, bool, json.Number, nil:
+		return a == b
+	}
+	return false
 }
 
 // mayGrow reports states whose output can be larger than their input and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,6 @@ type jtmpl struct {
 	kind  jkind
 	lit   any
 	expr  *jx.Expr
-	ctx   bool // the expression may read $states.context
 	keys  []string
 	vals  []*jtmpl
 	loc   string // field location in AWS's error texts ("Output/result")
@@ -50,22 +50,6 @@ func isJSONataString(s string) bool {
 	return len(s) >= 4 && strings.HasPrefix(s, "{%") && strings.HasSuffix(s, "%}")
 }
 
-// needsContext reports an expression that may read $states.context: any
-// $states reference not followed by .input, .result or .errorOutput.
-func needsContext(src string) bool {
-	rest := src
-	for {
-		i := strings.Index(rest, "$states")
-		if i < 0 {
-			return false
-		}
-		rest = rest[i+len("$states"):]
-		if !(strings.HasPrefix(rest, ".input") || strings.HasPrefix(rest, ".result") || strings.HasPrefix(rest, ".errorOutput")) {
-			return true
-		}
-	}
-}
-
 func (p *parser) jtemplate(v any, loc, ptr string) *jtmpl {
 	switch x := v.(type) {
 	case string:
@@ -80,7 +64,7 @@ func (p *parser) jtemplate(v any, loc, ptr string) *jtmpl {
 			}
 			return &jtmpl{kind: jLit, lit: x, loc: loc}
 		}
-		return &jtmpl{kind: jExpr, expr: e, ctx: needsContext(src), loc: loc, exprs: true}
+		return &jtmpl{kind: jExpr, expr: e, loc: loc, exprs: true}
 	case map[string]any:
 		t := &jtmpl{kind: jObj, loc: loc, lit: x}
 		for _, k := range sortedKeys(x) {
@@ -166,7 +150,8 @@ func (p *parser) jsonataFields(s *state, o map[string]any, ptr string) {
 	}
 }
 
-// jenv is the data one JSONata evaluation sees.
+// jenv is the data one JSONata evaluation sees: the members of $states.
+// Converted members are kept for the following expressions of the state.
 type jenv struct {
 	r           *stateRun
 	input       any
@@ -177,58 +162,78 @@ type jenv struct {
 	mapItem     bool
 	mapIndex    int
 	mapValue    any
-	statesJ     any // $states converted, without context
-	statesJCtx  any // with context
+	ctxObj      any
+	conv        [4]any // input, result, errorOutput, context converted
+	converted   [4]bool
+	present     [4]bool
 }
 
+var statesMembers = [4]string{"input", "result", "errorOutput", "context"}
+
+// jenv returns the state's evaluation data for input; the value is reused
+// (the evaluations of a state run one after the other).
 func (r *stateRun) jenv(input any) *jenv {
-	return &jenv{r: r, input: input}
+	r.jenvBuf = jenv{r: r, input: input}
+	return &r.jenvBuf
 }
 
-// states returns $states converted for the evaluator, built once per
-// evaluation environment.
-func (e *jenv) states(withCtx bool) any {
-	if withCtx && e.statesJCtx != nil {
-		return e.statesJCtx
-	}
-	if !withCtx && e.statesJ != nil {
-		return e.statesJ
-	}
-	v := jx.ToJ(e.rawStates(withCtx))
-	if withCtx {
-		e.statesJCtx = v
-	} else {
-		e.statesJ = v
-	}
-	return v
-}
+// Lookup reads a variable.
+func (e *jenv) Lookup(name string) (any, bool) { return e.r.sc.lookup(name) }
 
-// rawStates builds $states as a value tree.
-func (e *jenv) rawStates(withCtx bool) any {
-	m := map[string]any{"input": e.input}
-	if e.hasResult {
-		m["result"] = e.result
-	}
-	if e.hasError {
-		m["errorOutput"] = e.errorOutput
-	}
-	if withCtx {
-		f := e.r.frame
-		if e.mapItem {
-			f.inMapItem, f.mapIndex, f.mapValue = true, e.mapIndex, e.mapValue
+// StatesField returns a member of $states as a value tree.
+func (e *jenv) StatesField(name string) (any, bool) {
+	switch name {
+	case "input":
+		return e.input, true
+	case "result":
+		return e.result, e.hasResult
+	case "errorOutput":
+		return e.errorOutput, e.hasError
+	case "context":
+		if e.ctxObj == nil {
+			f := e.r.frame
+			if e.mapItem {
+				f.inMapItem, f.mapIndex, f.mapValue = true, e.mapIndex, e.mapValue
+			}
+			e.ctxObj = f.ctxObject()
 		}
-		m["context"] = f.ctxObject()
+		return e.ctxObj, true
+	}
+	return nil, false
+}
+
+// States returns $states converted, with the members x reads.
+func (e *jenv) States(x *jx.Expr) any {
+	m := make(map[string]any, 4)
+	for i, name := range statesMembers {
+		if !x.StatesAll && !slices.Contains(x.StatesFields, name) {
+			continue
+		}
+		if !e.converted[i] {
+			v, ok := e.StatesField(name)
+			e.converted[i], e.present[i] = true, ok
+			if ok {
+				e.conv[i] = jx.ToJ(v)
+			}
+		}
+		if e.present[i] {
+			m[name] = e.conv[i]
+		}
 	}
 	return m
 }
 
-func (r *stateRun) jruntime() *jx.Runtime {
-	ex := r.ex
-	return &jx.Runtime{
-		NowMillis: func() int64 { return ex.now().UnixMilli() },
-		Random:    ex.opts.Random,
-		UUID:      ex.opts.UUID,
-	}
+// jsonataRuntime returns the execution's clock and generators for the
+// JSONata functions, built on first use.
+func (ex *execution) jsonataRuntime() *jx.Runtime {
+	ex.jrtOnce.Do(func() {
+		ex.jrt = &jx.Runtime{
+			NowMillis: func() int64 { return ex.now().UnixMilli() },
+			Random:    ex.opts.Random,
+			UUID:      ex.opts.UUID,
+		}
+	})
+	return ex.jrt
 }
 
 // jeval evaluates a template. Undefined results and evaluation errors
@@ -238,13 +243,7 @@ func (r *stateRun) jeval(t *jtmpl, env *jenv) (any, error) {
 	case jLit:
 		return t.lit, nil
 	case jExpr:
-		states := func(converted bool) any {
-			if converted {
-				return env.states(t.ctx)
-			}
-			return env.rawStates(t.ctx)
-		}
-		v, err := t.expr.Eval(states, r.sc.lookup, r.jruntime())
+		v, err := t.expr.Eval(env, r.ex.jsonataRuntime())
 		if err != nil {
 			if errors.Is(err, jx.ErrUndefined) {
 				return nil, r.queryErr(t.loc, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned nothing (undefined).", t.expr.Source(), t.loc))
@@ -544,8 +543,8 @@ func (r *stateRun) jmapItem(input any, i int, item any) (any, error) {
 	if j.itemSelector == nil {
 		return item, nil
 	}
-	env := r.jenv(input)
-	env.mapItem, env.mapIndex, env.mapValue = true, i, item
+	// iterations may run concurrently: a fresh environment each
+	env := &jenv{r: r, input: input, mapItem: true, mapIndex: i, mapValue: item}
 	return r.jeval(j.itemSelector, env)
 }
 

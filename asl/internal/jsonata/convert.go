@@ -14,8 +14,8 @@ import (
 var jnull *any
 
 // ToJ converts a value tree for evaluation: json.Number becomes float64 and
-// null the base library's null.
-// Subtrees without numbers are shared, not copied.
+// null the base library's null. Subtrees without numbers or nulls are
+// shared, not copied.
 func ToJ(v any) any {
 	out, _ := toJ(v)
 	return out
@@ -78,9 +78,106 @@ func toJ(v any) (any, bool) {
 	return v, false
 }
 
+// toJInPlace converts a value tree nothing else refers to (a fresh
+// decode) without copying it.
+func toJInPlace(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			switch e.(type) {
+			case string, bool:
+			default:
+				x[k] = toJInPlace(e)
+			}
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = toJInPlace(e)
+		}
+		return x
+	}
+	out, _ := toJ(v)
+	return out
+}
+
 // FromJ converts an evaluation result back to a value tree. ok is false
-// for values JSON cannot carry at the top level (functions).
+// for values JSON cannot carry at the top level (functions). Subtrees that
+// need no conversion (those that came from the input unchanged) are shared.
 func FromJ(v reflect.Value) (any, bool) {
+	if v.IsValid() && v.CanInterface() {
+		out, _, ok := fromAny(v.Interface())
+		return out, ok
+	}
+	return fromReflect(v)
+}
+
+// fromAny converts the common dynamic types without reflection; changed
+// reports a value that differs from x.
+func fromAny(x any) (out any, changed, ok bool) {
+	switch t := x.(type) {
+	case nil:
+		return nil, false, true
+	case string, bool, json.Number:
+		return x, false, true
+	case float64:
+		return Number(t), true, true
+	case *any:
+		if t == nil {
+			return nil, true, true
+		}
+		return fromAny(*t)
+	case map[string]any:
+		var cp map[string]any
+		for k, e := range t {
+			ne, ch, ok := fromAny(e)
+			if !ch && ok {
+				continue
+			}
+			if cp == nil {
+				cp = make(map[string]any, len(t))
+				for k2, e2 := range t {
+					cp[k2] = e2
+				}
+			}
+			if ok {
+				cp[k] = ne
+			} else {
+				delete(cp, k)
+			}
+		}
+		if cp == nil {
+			return t, false, true
+		}
+		return cp, true, true
+	case []any:
+		var cp []any
+		for i, e := range t {
+			ne, ch, ok := fromAny(e)
+			if !ch && ok {
+				if cp != nil {
+					cp = append(cp, e)
+				}
+				continue
+			}
+			if cp == nil {
+				cp = make([]any, i, len(t))
+				copy(cp, t[:i])
+			}
+			if ok {
+				cp = append(cp, ne)
+			}
+		}
+		if cp == nil {
+			return t, false, true
+		}
+		return cp, true, true
+	}
+	out, ok = fromReflect(reflect.ValueOf(x))
+	return out, true, ok
+}
+
+func fromReflect(v reflect.Value) (any, bool) {
 	v = jtypes.Resolve(v)
 	if !v.IsValid() {
 		return nil, true

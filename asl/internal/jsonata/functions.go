@@ -291,7 +291,7 @@ func fnParse(args []reflect.Value) (reflect.Value, error) {
 	if derr != nil {
 		return undefined, &EvalError{Code: "D3137", Msg: fmt.Sprintf("The $parse function could not parse the string as JSON: %s", s)}
 	}
-	return reflect.ValueOf(ToJ(v)), nil
+	return reflect.ValueOf(toJInPlace(v)), nil
 }
 
 // runtimeFunc binds now, millis, random and uuid to the execution's

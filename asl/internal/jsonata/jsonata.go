@@ -67,8 +67,11 @@ type Expr struct {
 	src    string
 	fn     jtypes.Callable
 	params []param
-	// UsesStates reports a reference to $states.
-	UsesStates bool
+	// UsesStates reports a reference to $states; StatesFields lists the
+	// members read ($states.input, ...), all of them when StatesAll.
+	UsesStates   bool
+	StatesFields []string
+	StatesAll    bool
 	// Vars are the state-machine variables the expression reads.
 	Vars []string
 	// a plain path ($states.input.a.b, $var.x) is walked directly on the
@@ -107,6 +110,15 @@ func Compile(src string) (*Expr, error) {
 	collectVars(reflect.ValueOf(node), names)
 	e := &Expr{src: src}
 	e.fastVar, e.fastPath, e.isFast = plainPath(node)
+	if e.isFast && e.fastVar == "states" && len(e.fastPath) == 0 {
+		e.isFast = false
+	}
+	fields := map[string]bool{}
+	e.StatesAll = statesUse(reflect.ValueOf(node), fields)
+	for f := range fields {
+		e.StatesFields = append(e.StatesFields, f)
+	}
+	sort.Strings(e.StatesFields)
 	sorted := make([]string, 0, len(names))
 	for n := range names {
 		sorted = append(sorted, n)
@@ -205,6 +217,46 @@ func walkPlain(v any, steps []string) (res any, defined, ok bool) {
 	return v, true, true
 }
 
+// statesUse records the members of $states read as $states.name; it
+// reports a use of $states as a whole.
+func statesUse(v reflect.Value, out map[string]bool) bool {
+	all := false
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return false
+		}
+		switch n := v.Interface().(type) {
+		case *jparse.VariableNode:
+			return n.Name == "states"
+		case *jparse.PathNode:
+			if len(n.Steps) >= 2 {
+				if vn, ok := n.Steps[0].(*jparse.VariableNode); ok && vn.Name == "states" {
+					if nn, ok := n.Steps[1].(*jparse.NameNode); ok {
+						out[nn.Value] = true
+						for _, st := range n.Steps[2:] {
+							all = statesUse(reflect.ValueOf(st), out) || all
+						}
+						return all
+					}
+				}
+			}
+		}
+		return statesUse(v.Elem(), out)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				all = statesUse(v.Field(i), out) || all
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			all = statesUse(v.Index(i), out) || all
+		}
+	}
+	return all
+}
+
 // collectVars walks the syntax tree and records every variable name.
 func collectVars(v reflect.Value, out map[string]bool) {
 	switch v.Kind() {
@@ -235,24 +287,36 @@ func collectVars(v reflect.Value, out map[string]bool) {
 // ErrUndefined is returned when an expression yields no value.
 var ErrUndefined = errors.New("jsonata: undefined result")
 
-// Eval evaluates the expression. states returns the value of $states, raw
-// (a value tree) or converted with ToJ (the caller may cache it); it is
-// called only when UsesStates. lookup resolves variables (ok false:
-// undefined). The result is a value tree; ErrUndefined when the expression
-// returns nothing; otherwise an *EvalError.
-func (e *Expr) Eval(states func(converted bool) any, lookup func(name string) (any, bool), rt *Runtime) (any, error) {
+// Data is what an evaluation reads.
+type Data interface {
+	// StatesField returns a member of $states (input, result,
+	// errorOutput, context) as a value tree.
+	StatesField(name string) (any, bool)
+	// States returns $states converted with ToJ, with at least the members
+	// the expression reads (StatesFields, or all of them when StatesAll);
+	// the implementation may keep conversions for the next expressions.
+	States(e *Expr) any
+	// Lookup resolves a variable; ok false means undefined.
+	Lookup(name string) (any, bool)
+}
+
+// Eval evaluates the expression. The result is a value tree; ErrUndefined
+// when the expression returns nothing; otherwise an *EvalError.
+func (e *Expr) Eval(env Data, rt *Runtime) (any, error) {
 	if e.isFast {
 		var root any
-		found := true
+		var found bool
+		path := e.fastPath
 		if e.fastVar == "states" {
-			root = states(false)
+			root, found = env.StatesField(path[0])
+			path = path[1:]
 		} else {
-			root, found = lookup(e.fastVar)
+			root, found = env.Lookup(e.fastVar)
 		}
 		if !found {
 			return nil, ErrUndefined
 		}
-		v, defined, ok := walkPlain(root, e.fastPath)
+		v, defined, ok := walkPlain(root, path)
 		if ok {
 			if !defined {
 				return nil, ErrUndefined
@@ -262,8 +326,8 @@ func (e *Expr) Eval(states func(converted bool) any, lookup func(name string) (a
 	}
 	var buf [8]reflect.Value
 	argv := buf[:0]
-	if e.UsesStates && states != nil {
-		argv = append(argv, reflect.ValueOf(states(true)))
+	if e.UsesStates {
+		argv = append(argv, reflect.ValueOf(env.States(e)))
 	} else {
 		argv = append(argv, reflect.Value{})
 	}
@@ -278,7 +342,7 @@ func (e *Expr) Eval(states func(converted bool) any, lookup func(name string) (a
 		case paramRefused:
 			argv = append(argv, reflect.Value{})
 		default:
-			v, ok := lookup(p.name)
+			v, ok := env.Lookup(p.name)
 			if !ok {
 				argv = append(argv, reflect.Value{})
 				continue

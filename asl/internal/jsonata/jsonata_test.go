@@ -14,13 +14,7 @@ func eval(t *testing.T, src string, states any, vars map[string]any) (string, er
 	if err != nil {
 		return "", err
 	}
-	v, err := e.Eval(func(conv bool) any {
-		if conv {
-			return ToJ(states)
-		}
-		return states
-	}, func(n string) (any, bool) { x, ok := vars[n]; return x, ok }, &Runtime{
-		NowMillis: func() int64 { return 0 }, Random: func() float64 { return 0.5 }, UUID: func() string { return "u-1" }})
+	v, err := e.Eval(testData{states, vars}, &Runtime{NowMillis: func() int64 { return 0 }, Random: func() float64 { return 0.5 }, UUID: func() string { return "u-1" }})
 	if err != nil {
 		return "", err
 	}
@@ -87,4 +81,22 @@ func TestErrors(t *testing.T) {
 	if _, err := Compile(`1 +`); err == nil {
 		t.Error("syntax error not reported")
 	}
+}
+
+type testData struct {
+	states any
+	vars   map[string]any
+}
+
+func (d testData) StatesField(name string) (any, bool) {
+	m, _ := d.states.(map[string]any)
+	v, ok := m[name]
+	return v, ok
+}
+
+func (d testData) States(*Expr) any { return ToJ(d.states) }
+
+func (d testData) Lookup(name string) (any, bool) {
+	v, ok := d.vars[name]
+	return v, ok
 }
