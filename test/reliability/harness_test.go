@@ -251,7 +251,7 @@ func (w *world) deliveries() map[string]int {
 
 // deadLetter is one message of the DLQ.
 type deadLetter struct {
-	MailID, Error, Failure string
+	MailID, Error, Failure, Body string
 }
 
 // deadLetters reads every message of the DLQ, then makes them visible
@@ -276,7 +276,7 @@ func (w *world) deadLetters() []deadLetter {
 				MailID string `json:"mailId"`
 			}
 			_ = json.Unmarshal([]byte(m.Body), &body)
-			out = append(out, deadLetter{MailID: body.MailID, Error: m.Attributes["mailflow.error"].StringValue, Failure: m.Attributes["mailflow.failure"].StringValue})
+			out = append(out, deadLetter{Body: m.Body, MailID: body.MailID, Error: m.Attributes["mailflow.error"].StringValue, Failure: m.Attributes["mailflow.failure"].StringValue})
 			handles = append(handles, sqsstore.BatchEntry{ID: strconv.Itoa(len(handles) % 10), ReceiptHandle: m.ReceiptHandle})
 		}
 	}
