@@ -79,6 +79,7 @@ type Expr struct {
 	fastVar  string
 	fastPath []string
 	isFast   bool
+	direct   directFn
 }
 
 type paramKind uint8
@@ -113,6 +114,7 @@ func Compile(src string) (*Expr, error) {
 	if e.isFast && e.fastVar == "states" && len(e.fastPath) == 0 {
 		e.isFast = false
 	}
+	e.direct = compileDirect(node)
 	fields := map[string]bool{}
 	e.StatesAll = statesUse(reflect.ValueOf(node), fields)
 	for f := range fields {
@@ -303,6 +305,18 @@ type Data interface {
 // Eval evaluates the expression. The result is a value tree; ErrUndefined
 // when the expression returns nothing; otherwise an *EvalError.
 func (e *Expr) Eval(env Data, rt *Runtime) (any, error) {
+	if e.direct != nil {
+		v, defined, handled, err := e.direct(env, rt)
+		if handled {
+			switch {
+			case err != nil:
+				return nil, err
+			case !defined:
+				return nil, ErrUndefined
+			}
+			return v, nil
+		}
+	}
 	if e.isFast {
 		var root any
 		var found bool

@@ -100,3 +100,34 @@ func (d testData) Lookup(name string) (any, bool) {
 	v, ok := d.vars[name]
 	return v, ok
 }
+
+// TestDirect checks the direct shapes against the general evaluator.
+func TestDirect(t *testing.T) {
+	in, _ := jsonvalue.Decode([]byte(`{"input":{"n":1,"f":1.0,"s":"a","b":false,"z":null,"o":{"k":1},"a":[1],"body":"[1,{\"x\":null}]"}}`))
+	vars := map[string]any{"v": json.Number("1"), "o": map[string]any{"x": "a"}}
+	for _, src := range []string{
+		`$states.input.n = 1`, `$states.input.f = $v`, `$states.input.n != 1`, `$states.input.s = 'a'`, `$states.input.s = 1`,
+		`$states.input.b = false`, `$states.input.z = null`, `$states.input.missing = null`, `$states.input.missing != 1`,
+		`$states.input.o = $states.input.o`, `$states.input.a = 1`, `$o.x = $states.input.s`, `$nothing = 1`,
+		`$parse($states.input.body)`, `$parse($missing)`, `$hash($states.input.s, 'MD5')`, `$partition($states.input.a, 1)`,
+		`$hash($states.input.s, 'nope')`,
+	} {
+		e, err := Compile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.direct == nil {
+			t.Errorf("%s: not evaluated directly", src)
+			continue
+		}
+		d := testData{in, vars}
+		got, gerr := e.Eval(d, nil)
+		e.direct = nil
+		want, werr := e.Eval(d, nil)
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if string(gb) != string(wb) || (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Errorf("%s: direct %s %v, general %s %v", src, gb, gerr, wb, werr)
+		}
+	}
+}
