@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,6 +23,7 @@ const DefaultDataDir = ".mailflow"
 
 type devOptions struct {
 	data, addr, smtp       string
+	allowRemote            bool
 	senders                listFlag
 	defaultSender          string
 	batchSize, concurrency int
@@ -72,6 +74,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs := newFlags("dev", s, "[flags]")
 	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory (queues, bucket, locks, executions, outbox)")
 	fs.StringVar(&o.addr, "addr", localrt.DefaultAddr, "loopback address for the SQS and S3 endpoints")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the endpoints have no authentication)")
 	fs.StringVar(&o.smtp, "smtp", "", "relay mail to this SMTP server (host:port) instead of the outbox")
 	fs.Var(&o.senders, "sender", "allowed sender identity, an address or a domain (repeatable; default example.com)")
 	fs.StringVar(&o.defaultSender, "default-sender", "", "From address for messages without one")
@@ -105,7 +108,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	var watchers watchList
 	hub := console.NewHub()
 	cfg := localrt.Config{
-		DataDir: o.data, Addr: o.addr, SMTP: o.smtp,
+		DataDir: o.data, Addr: o.addr, AllowNonLoopback: o.allowRemote, SMTP: o.smtp,
 		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
 		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
 		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
@@ -118,6 +121,9 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 			hub.Execution(e, items)
 		},
 		OnEvent: hub.Event,
+	}
+	if host, _, err := net.SplitHostPort(o.addr); err == nil && o.allowRemote && !localrt.IsLoopback(host) {
+		fmt.Fprintf(s.Err, "WARNING: serving SQS and S3 on %s, which is not a loopback address: there is no authentication, anyone who can reach it can send mail and read attachments\n", o.addr)
 	}
 	rt, err := localrt.Start(context.WithoutCancel(ctx), cfg)
 	if err != nil {

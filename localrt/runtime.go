@@ -65,8 +65,12 @@ const (
 type Config struct {
 	DataDir string // required
 	Addr    string // loopback host:port; port 0 picks a free one
-	Region  string
-	Account string
+	// AllowNonLoopback lets Addr be a non-loopback address. The endpoints
+	// have no authentication: anyone who can reach the address can enqueue
+	// mail and read or write attachments. Start logs a warning.
+	AllowNonLoopback bool
+	Region           string
+	Account          string
 
 	Bucket, SourceQueue, DeadLetterQueue string
 	AttachmentPrefix, StagingPrefix      string
@@ -178,8 +182,11 @@ func (c *Config) defaults() error {
 	if err != nil {
 		return fmt.Errorf("localrt: address %q: %v", c.Addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("localrt: address %q is not a loopback address; the local runtime has no authentication", c.Addr)
+	if !IsLoopback(host) {
+		if !c.AllowNonLoopback {
+			return fmt.Errorf("localrt: address %q is not a loopback address; the local runtime has no authentication (set AllowNonLoopback to serve it anyway)", c.Addr)
+		}
+		c.Log.Warn("serving on a non-loopback address: the SQS and S3 endpoints have no authentication; anyone who can reach it can send mail and read attachments", "addr", c.Addr)
 	}
 	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
 		return fmt.Errorf("localrt: MaxReceiveCount %d is outside 1..1000", c.MaxReceiveCount)
@@ -188,6 +195,13 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("localrt: VisibilityTimeout %s is outside 1s..12h", c.VisibilityTimeout)
 	}
 	return nil
+}
+
+// IsLoopback reports whether host (a name or an IP address) is "localhost"
+// or a loopback address.
+func IsLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // Runtime is a running local pipeline.
