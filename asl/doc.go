@@ -1,6 +1,7 @@
-// Package asl is an interpreter for the Amazon States Language (JSONPath
-// query language) that behaves like AWS Step Functions, proven against
-// executions recorded on AWS (see the conformance test). It knows nothing
+// Package asl is an interpreter for the Amazon States Language, in both
+// query languages (JSONPath and JSONata, per definition or per state), that
+// behaves like AWS Step Functions, proven against executions recorded on
+// AWS (see the conformance test). It knows nothing
 // about mail; the local runtime uses it to run the same definition that AWS
 // runs.
 //
@@ -79,7 +80,41 @@
 //     serialising it.
 //   - Object key order is not preserved (values are map[string]any); JSON
 //     output has sorted keys. Numbers keep their exact text (json.Number).
-//   - JSONata states are parsed and validated structurally (the "{% %}"
-//     form and a syntax check); executing one fails with States.Runtime
-//     until a JSONata engine is plugged in.
+//
+// # JSONata
+//
+// A state is JSONata when its QueryLanguage, or the definition's, says so.
+// Any string of the form "{% expression %}", at any depth of Arguments,
+// Output, Assign, Items, ItemSelector and of a catcher's Output and Assign,
+// and as the whole value of Condition, TimeoutSeconds, HeartbeatSeconds,
+// MaxConcurrency, Wait Seconds/Timestamp and Fail Error/Cause, is an
+// expression; other strings are literals. Expressions are compiled by
+// Parse (internal/jsonata, on github.com/blues/jsonata-go; its package
+// documentation says why that library and what was added). They read
+// $states.input, $states.result (Task, Map and Parallel Output and Assign),
+// $states.errorOutput (catchers), $states.context (the context object) and
+// the variables. Decisions where AWS is silent or unrecorded:
+//
+//   - Assign and Output of a state are evaluated against the variables as
+//     they were when the state was entered; the assignments become visible
+//     to the next state. Map iterations and Parallel branches read the outer
+//     variables and assign in their own scope, as in JSONPath.
+//   - Output defaults to the state input (Pass, Wait, Choice, Succeed), the
+//     result (Task, Map, Parallel) or the error output (catchers). A Task's
+//     Arguments default to the state input; for arn:aws:states:::lambda:invoke
+//     the result is the Invoke response wrapper, as in JSONPath.
+//   - An expression that yields nothing fails the state with
+//     States.QueryEvaluationError ("returned nothing (undefined)"), wherever
+//     it is; a wrong result type ("returned an unexpected result type.
+//     Expected 'array', but was ...") likewise. The EvaluationFailed event
+//     chains to the event before the state's entered event unless something
+//     happened in between (a Wait state chains to its entered event), as the
+//     recordings show. The error is catchable and retriable like a task
+//     error.
+//   - "$" and bare field names at the top of an expression are undefined
+//     (AWS reads data only through $states and variables); $eval is not
+//     bound and fails with T1006, as an unknown function does.
+//   - A path that ends on an empty array yields it when the path is plain
+//     ($states.input.items); deeper in an expression the base library
+//     treats an empty array as no result, where JSONata 2 keeps it.
 package asl

@@ -36,6 +36,22 @@ func syntaxMessage(err error) string {
 	return err.Error()
 }
 
+// unsupportedOperator names the JSONata 2 operators the base library's
+// parser does not know: @ (context binding), # (position binding) and %
+// (parent).
+func unsupportedOperator(err error, msg string) string {
+	var pe *jparse.Error
+	if !errors.As(err, &pe) {
+		return msg
+	}
+	for _, op := range []struct{ tok, what string }{{"@", "context variable binding"}, {"#", "positional variable binding"}, {"%", "parent"}} {
+		if strings.HasPrefix(pe.Token, op.tok) {
+			return fmt.Sprintf("the %s operator '%s' is not supported by this interpreter (position %d)", op.what, op.tok, pe.Position)
+		}
+	}
+	return msg
+}
+
 // toEvalError maps the base library's errors to JSONata's codes and
 // messages.
 func toEvalError(err error) *EvalError {

@@ -105,7 +105,7 @@ func (e *Expr) Source() string { return e.src }
 func Compile(src string) (*Expr, error) {
 	node, err := jparse.Parse(src)
 	if err != nil {
-		return nil, &SyntaxError{msg: syntaxMessage(err)}
+		return nil, &SyntaxError{msg: unsupportedOperator(err, syntaxMessage(err))}
 	}
 	names := map[string]bool{}
 	collectVars(reflect.ValueOf(node), names)

@@ -3,6 +3,7 @@ package jsonata
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/mailflow/mailflow/asl/internal/jsonvalue"
@@ -80,6 +81,11 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := Compile(`1 +`); err == nil {
 		t.Error("syntax error not reported")
+	}
+	for src, op := range map[string]string{`[1,2]#$i.$i`: "'#'", `[{'a':1}]@$o.$o.a`: "'@'", `a.b.%`: "'%'"} {
+		if _, err := Compile(src); err == nil || !strings.Contains(err.Error(), op+" is not supported") {
+			t.Errorf("%s: %v", src, err)
+		}
 	}
 }
 
