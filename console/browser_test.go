@@ -165,7 +165,11 @@ func until(t *testing.T, ctx context.Context, what, cond string) {
 	value(t, ctx, what, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(60*time.Second)))
 }
 
-func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+func screenshot(t *testing.T, ctx context.Context, dir, name string) { shoot(t, ctx, dir, name, true) }
+
+// shoot saves a screenshot in dir, and in docs/ too when docs is set and
+// MAILFLOW_UPDATE_SCREENSHOTS=1.
+func shoot(t *testing.T, ctx context.Context, dir, name string, docs bool) {
 	t.Helper()
 	value(t, ctx, "hide toasts", chromedp.Evaluate[bool](`document.querySelectorAll('.toast').forEach(e => e.remove()) || true`))
 	png := value(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
@@ -174,7 +178,7 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s", path)
-	if os.Getenv("MAILFLOW_UPDATE_SCREENSHOTS") == "1" {
+	if docs && os.Getenv("MAILFLOW_UPDATE_SCREENSHOTS") == "1" {
 		docs := filepath.Join(testtools.RepoRoot(t), "docs")
 		os.MkdirAll(docs, 0o755)
 		if err := os.WriteFile(filepath.Join(docs, name), png, 0o644); err != nil {
@@ -217,6 +221,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("list lacks %q:\n%s", want, text)
 		}
 	}
+
+	shoot(t, ctx, shots, "console-list.png", false)
 
 	// The failed execution: Send is highlighted as failed, with its cause.
 	step(t, ctx, "execution page", chromedp.Click(row), chromedp.WaitVisible(`#graph g.state.failed[data-state="Send"]`))

@@ -18,7 +18,7 @@ function h(tag, attrs, ...children) {
     else if (k === "style") el.style.cssText = v; // CSSOM: allowed by the page's CSP, unlike style attributes
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -160,7 +160,7 @@ function showList() {
       h("td", { class: "mono" }, fmtTime(x.startedAt)),
       h("td", {}, badge(x.status), x.failed && x.status === "SUCCEEDED" ? [" ", badge("items failed", "bad")] : null),
       h("td", {}, x.items.length),
-      h("td", {}, x.items.map((it) => h("span", {}, badge(it.outcome), it.error ? " " + it.error + " " : " "))),
+      h("td", {}, outcomeBadges(x.items)),
       h("td", {}, fmtDur(x.durationMs)),
       h("td", { class: "mono" }, h("a", { href: "#/x/" + encodeURIComponent(x.name) }, x.name))));
     if (cursor) rows.append(...trs); else rows.replaceChildren(...trs);
@@ -169,6 +169,17 @@ function showList() {
   }
   current = { page: "list", refresh: () => load() };
   load();
+}
+
+// outcomeBadges counts a list of items by outcome, with their errors.
+function outcomeBadges(items) {
+  const counts = new Map();
+  const errors = new Set();
+  for (const it of items) {
+    counts.set(it.outcome, (counts.get(it.outcome) || 0) + 1);
+    if (it.error) errors.add(it.error);
+  }
+  return [[...counts].map(([o, n]) => [badge(`${o} ${n}`, o), " "]), errors.size ? [...errors].join(", ") : null];
 }
 
 // ---- execution page ----
