@@ -535,7 +535,7 @@ func (p *parser) structure(s *state, o map[string]any, ptr, ql string) {
 				p.issue(bp, "A branch must be an OBJECT")
 				continue
 			}
-			s.branches = append(s.branches, p.machine(bo, bp, ql))
+			s.branches = append(s.branches, p.machine(bo, bp, p.nestedQL(ql)))
 		}
 	case typeMap:
 		key := "ItemProcessor"
@@ -562,8 +562,19 @@ func (p *parser) structure(s *state, o map[string]any, ptr, ql string) {
 			p.topQL = saved
 			return
 		}
-		s.processor = p.machine(po, ptr+"/"+key, ql)
+		s.processor = p.machine(po, ptr+"/"+key, p.nestedQL(ql))
 	}
+}
+
+// nestedQL is the query language of the states of a Parallel branch or an
+// inline Map processor that do not name one: the state machine's, not the
+// enclosing state's (the Amazon States Language makes a state's language
+// independent of its container's).
+func (p *parser) nestedQL(enclosing string) string {
+	if p.topQL != "" {
+		return p.topQL
+	}
+	return enclosing
 }
 
 func (p *parser) errorEquals(o map[string]any, ptr string) []string {

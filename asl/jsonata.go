@@ -77,7 +77,7 @@ func (p *parser) jtemplate(v any, loc, ptr string) *jtmpl {
 	case []any:
 		t := &jtmpl{kind: jArr, loc: loc, lit: x}
 		for i, e := range x {
-			c := p.jtemplate(e, joinLoc(loc, fmt.Sprint(i)), fmt.Sprintf("%s/%d", ptr, i))
+			c := p.jtemplate(e, fmt.Sprintf("%s[%d]", loc, i), fmt.Sprintf("%s/%d", ptr, i))
 			t.vals = append(t.vals, c)
 			t.exprs = t.exprs || c.exprs
 		}
@@ -94,11 +94,17 @@ func joinLoc(a, b string) string {
 }
 
 func (p *parser) jfield(o map[string]any, key, ptr string) *jtmpl {
+	return p.jfieldAt(o, key, "", ptr)
+}
+
+// jfieldAt compiles a field whose error location is under prefix
+// ("Choices[1]", "Catch[0]").
+func (p *parser) jfieldAt(o map[string]any, key, prefix, ptr string) *jtmpl {
 	v, ok := o[key]
 	if !ok {
 		return nil
 	}
-	return p.jtemplate(v, key, ptr+"/"+key)
+	return p.jtemplate(v, joinLoc(prefix, key), ptr+"/"+key)
 }
 
 // jsonataFields compiles the JSONata fields of a state.
@@ -128,13 +134,10 @@ func (p *parser) jsonataFields(s *state, o map[string]any, ptr string) {
 		for i, c := range cs {
 			co, _ := c.(map[string]any)
 			cp := fmt.Sprintf("%s/Choices/%d", ptr, i)
-			var cond *jtmpl
-			if v, ok := co["Condition"]; ok {
-				cond = p.jtemplate(v, "Condition", cp+"/Condition")
-			}
-			j.conditions = append(j.conditions, cond)
-			j.ruleOutput = append(j.ruleOutput, p.jfield(co, "Output", cp))
-			j.ruleAssign = append(j.ruleAssign, p.jfield(co, "Assign", cp))
+			prefix := fmt.Sprintf("Choices[%d]", i)
+			j.conditions = append(j.conditions, p.jfieldAt(co, "Condition", prefix, cp))
+			j.ruleOutput = append(j.ruleOutput, p.jfieldAt(co, "Output", prefix, cp))
+			j.ruleAssign = append(j.ruleAssign, p.jfieldAt(co, "Assign", prefix, cp))
 		}
 	}
 	if cs, ok := o["Catch"].([]any); ok {
@@ -144,8 +147,9 @@ func (p *parser) jsonataFields(s *state, o map[string]any, ptr string) {
 				break
 			}
 			cp := fmt.Sprintf("%s/Catch/%d", ptr, i)
-			s.catch[i].jOutput = p.jfield(co, "Output", cp)
-			s.catch[i].jAssign = p.jfield(co, "Assign", cp)
+			prefix := fmt.Sprintf("Catch[%d]", i)
+			s.catch[i].jOutput = p.jfieldAt(co, "Output", prefix, cp)
+			s.catch[i].jAssign = p.jfieldAt(co, "Assign", prefix, cp)
 		}
 	}
 }

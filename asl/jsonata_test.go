@@ -160,3 +160,47 @@ func TestJSONataValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONataErrorLocations(t *testing.T) {
+	for def, loc := range map[string]string{
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"a":[1,{"b":"{% $nope %}"}]},"End":true}}}`: "Output/a[1]/b",
+		`{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":"{% false %}","Next":"S"},{"Condition":"{% $nope %}","Next":"S"}],"Default":"S"},"S":{"Type":"Succeed"}}}`: "Choices[1]/Condition",
+		`{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":"{% true %}","Output":{"v":"{% $nope %}"},"Next":"S"}],"Default":"S"},"S":{"Type":"Succeed"}}}`: "Choices[0]/Output/v",
+		`{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}],"Catch":[{"ErrorEquals":["States.ALL"],"Assign":{"x":"{% $nope %}"},"Next":"S"}],"End":true},"S":{"Type":"Succeed"}}}`: "Catch[0]/Assign/x",
+	} {
+		h := newHarness()
+		res := run(t, mustParse(t, def), `{}`, h.options(nil))
+		if res.Error != asl.ErrQueryEvaluationError || !strings.Contains(res.Cause, "specified for the field '"+loc+"' returned nothing") {
+			t.Errorf("%s: %s %s", loc, res.Error, res.Cause)
+			continue
+		}
+		var found bool
+		for _, e := range h.events {
+			if e.Type == asl.EvaluationFailed && e.Location == loc && e.State != "" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no EvaluationFailed event with the location", loc)
+		}
+	}
+}
+
+func TestJSONataNestedStatesUseTheMachinesLanguage(t *testing.T) {
+	// a JSONata Map in a JSONPath machine: the item processor's states are
+	// JSONPath unless they say otherwise
+	d := mustParse(t, `{"StartAt":"M","States":{"M":{"QueryLanguage":"JSONata","Type":"Map","Items":"{% $states.input.xs %}",
+		"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"v.$":"$"},"End":true}}},"End":true}}}`)
+	res := run(t, d, `{"xs":[1,2]}`, newHarness().options(nil))
+	if got := jsonText(res.Output); got != `[{"v":1},{"v":2}]` {
+		t.Fatalf("%+v %s", res, got)
+	}
+}
+
+func TestJSONataNonFiniteNumbers(t *testing.T) {
+	d := mustParse(t, `{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"nan":"{% $parseInteger('abc', '0') %}"},"End":true}}}`)
+	res := run(t, d, `{}`, newHarness().options(nil))
+	if got := jsonText(res.Output); got != `{"nan":"NaN"}` {
+		t.Fatalf("%+v %s", res, got)
+	}
+}

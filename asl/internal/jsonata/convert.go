@@ -121,7 +121,7 @@ func fromAny(x any) (out any, changed, ok bool) {
 	case string, bool, json.Number:
 		return x, false, true
 	case float64:
-		return Number(t), true, true
+		return fromFloat(t), true, true
 	case *any:
 		if t == nil {
 			return nil, true, true
@@ -184,7 +184,7 @@ func fromReflect(v reflect.Value) (any, bool) {
 	}
 	switch v.Kind() {
 	case reflect.Float32, reflect.Float64:
-		return Number(v.Float()), true
+		return fromFloat(v.Float()), true
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return json.Number(strconv.FormatInt(v.Int(), 10)), true
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
@@ -232,6 +232,20 @@ func fromReflect(v reflect.Value) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// fromFloat converts a number; JSON has no literal for the non-finite
+// ones, which AWS writes as the strings JavaScript names them by.
+func fromFloat(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	return Number(f)
 }
 
 // Number renders a float64 as JavaScript's JSON.stringify does.

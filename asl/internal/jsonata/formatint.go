@@ -207,6 +207,10 @@ func fnParseInteger(args []reflect.Value) (reflect.Value, error) {
 	}
 	n, perr := parseInteger(s, pic)
 	if perr != nil {
+		if isDecimalPicture(pic) {
+			// not a number, as AWS answers (written "NaN")
+			return reflect.ValueOf(math.NaN()), nil
+		}
 		return undefined, perr
 	}
 	return reflect.ValueOf(float64(n)), nil
@@ -289,4 +293,12 @@ func parseWords(s string) (int64, error) {
 		}
 	}
 	return total + cur, nil
+}
+
+func isDecimalPicture(pic string) bool {
+	switch pic {
+	case "i", "I", "w", "W", "Ww", "a", "A":
+		return false
+	}
+	return true
 }

@@ -193,21 +193,36 @@ func fnBase64Decode(args []reflect.Value) (reflect.Value, error) {
 	return reflect.ValueOf(string(b)), nil
 }
 
-// fnPartition is AWS's $partition(array, size): chunks of size items.
+// intArg reads an integer argument as AWS's functions do: a fraction is
+// dropped (rounded towards zero).
+func intArg(args []reflect.Value, i int, name string) (int64, bool, error) {
+	f, ok, err := numArg(args, i, name)
+	if err != nil || !ok {
+		return 0, ok, err
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false, sigErr(i+1, name)
+	}
+	return int64(math.Trunc(f)), true, nil
+}
+
+// fnPartition is AWS's $partition(array, size): chunks of size items, the
+// last one holding the remainder. An empty array or a size below one
+// yields nothing.
 func fnPartition(args []reflect.Value) (reflect.Value, error) {
 	a := arg(args, 0)
 	if !a.IsValid() {
 		return undefined, nil
 	}
 	items := arrayOf(a)
-	size, ok, err := numArg(args, 1, "partition")
+	size, ok, err := intArg(args, 1, "partition")
 	if err != nil {
 		return undefined, err
 	}
-	if !ok || size < 1 || size != math.Trunc(size) {
-		return undefined, &EvalError{Code: "D3137", Msg: "The chunk size argument of $partition must be a positive integer"}
+	if !ok || size < 1 || len(items) == 0 {
+		return undefined, nil
 	}
-	n := int(size)
+	n := int(min(size, int64(len(items))))
 	out := make([]any, 0, (len(items)+n-1)/n)
 	for i := 0; i < len(items); i += n {
 		end := min(i+n, len(items))
@@ -220,35 +235,38 @@ func fnPartition(args []reflect.Value) (reflect.Value, error) {
 	return reflect.ValueOf(out), nil
 }
 
+// rangeLimit is the most items $range builds, as AWS allows.
+const rangeLimit = 360145
+
 // fnRange is AWS's $range(start, end, step): start, start+step, ... up to
-// end inclusive; like a JSONata sequence, one value is returned as itself.
+// end inclusive. A missing step, or one whose sign disagrees with the
+// direction, yields nothing; like a JSONata sequence, one value is returned
+// as itself.
 func fnRange(args []reflect.Value) (reflect.Value, error) {
-	var v [3]float64
+	var v [3]int64
 	for i := range v {
-		f, ok, err := numArg(args, i, "range")
+		n, ok, err := intArg(args, i, "range")
 		if err != nil {
 			return undefined, err
 		}
 		if !ok {
 			return undefined, nil
 		}
-		v[i] = f
+		v[i] = n
 	}
 	start, end, step := v[0], v[1], v[2]
-	if step == 0 {
-		return undefined, &EvalError{Code: "D3137", Msg: "The step argument of $range must not be zero"}
-	}
-	var out []any
-	for x := start; (step > 0 && x <= end) || (step < 0 && x >= end); x += step {
-		out = append(out, x)
-		if len(out) > 1000 {
-			return undefined, &EvalError{Code: "D3137", Msg: "The $range function returns at most 1000 items"}
-		}
-	}
-	switch len(out) {
-	case 0:
+	if step == 0 || (end > start && step < 0) || (end < start && step > 0) {
 		return undefined, nil
-	case 1:
+	}
+	count := (end-start)/step + 1
+	if count > rangeLimit {
+		return undefined, &EvalError{Msg: "Expression evaluation memory limit exceeded"}
+	}
+	out := make([]any, 0, count)
+	for x := start; (step > 0 && x <= end) || (step < 0 && x >= end); x += step {
+		out = append(out, float64(x))
+	}
+	if len(out) == 1 {
 		return reflect.ValueOf(out[0]), nil
 	}
 	return reflect.ValueOf(out), nil
@@ -259,8 +277,9 @@ func fnHash(args []reflect.Value) (reflect.Value, error) {
 	if err != nil || !ok {
 		return undefined, err
 	}
-	alg, _, err := strArg(args, 1, "hash")
-	if err != nil {
+	alg, ok, err := strArg(args, 1, "hash")
+	if err != nil || !ok {
+		// no algorithm: nothing, as AWS answers
 		return undefined, err
 	}
 	var h hash.Hash

@@ -54,6 +54,12 @@ func TestEval(t *testing.T) {
 		{`($x := 2; $x * 3)`, `6`},
 		{`{'a': [1, 'two']}`, `{"a":[1,"two"]}`},
 		{`$states.input.b[$ > 1]`, `[2,3]`},
+		{`$range(-1.7, 2, 1)`, `[-1,0,1,2]`},
+		{`$range(5, 1, -2)`, `[5,3,1]`},
+		{`$partition([1,2,3], 2.9)`, `[[1,2],[3]]`},
+		{`$partition([1,2], 5)`, `[[1,2]]`},
+		{`[$exists($range(1, 5)), $exists($range(5, 1, 1)), $exists($partition([], 2)), $exists($partition([1], 0)), $exists($hash('a'))]`, `[false,false,false,false,false]`},
+		{`$parseInteger('x', '0')`, `"NaN"`},
 	} {
 		got, err := eval(t, c.src, in, vars)
 		if err != nil || got != c.want {
