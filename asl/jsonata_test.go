@@ -163,9 +163,9 @@ func TestJSONataValidation(t *testing.T) {
 
 func TestJSONataErrorLocations(t *testing.T) {
 	for def, loc := range map[string]string{
-		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"a":[1,{"b":"{% $nope %}"}]},"End":true}}}`: "Output/a[1]/b",
-		`{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":"{% false %}","Next":"S"},{"Condition":"{% $nope %}","Next":"S"}],"Default":"S"},"S":{"Type":"Succeed"}}}`: "Choices[1]/Condition",
-		`{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":"{% true %}","Output":{"v":"{% $nope %}"},"Next":"S"}],"Default":"S"},"S":{"Type":"Succeed"}}}`: "Choices[0]/Output/v",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"a":[1,{"b":"{% $nope %}"}]},"End":true}}}`:                                                                                                                                              "Output/a[1]/b",
+		`{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":"{% false %}","Next":"S"},{"Condition":"{% $nope %}","Next":"S"}],"Default":"S"},"S":{"Type":"Succeed"}}}`:                                                               "Choices[1]/Condition",
+		`{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":"{% true %}","Output":{"v":"{% $nope %}"},"Next":"S"}],"Default":"S"},"S":{"Type":"Succeed"}}}`:                                                                          "Choices[0]/Output/v",
 		`{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}],"Catch":[{"ErrorEquals":["States.ALL"],"Assign":{"x":"{% $nope %}"},"Next":"S"}],"End":true},"S":{"Type":"Succeed"}}}`: "Catch[0]/Assign/x",
 	} {
 		h := newHarness()
