@@ -209,3 +209,45 @@ func matrixTable(results []cellResult) string {
 		total["cells"], total["duplicates"], total["dlq copies"])
 	return b.String()
 }
+
+// TestPersistentTransientFailure: a step that fails on every attempt
+// (S3 down for longer than five visibility timeouts) does not lose the
+// mail either: after maxReceiveCount receives the queue's redrive policy
+// moves it to the DLQ. That move is SQS's own, so the message carries no
+// mailflow.error attribute; its reason is in the execution history.
+func TestPersistentTransientFailure(t *testing.T) {
+	w := newWorld(t, localrt.Config{})
+	sleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
+	w.start(faults.New(faults.At(faults.Fetch, faults.Fault{Kind: faults.Fail, Times: 1 << 30}), faults.WithSleep(sleep)))
+	if _, err := w.client().Send(context.Background(), client.Mail{
+		MailID: "m-persistent", To: []string{"ann@example.org"}, Subject: "reliability", Text: "hello",
+		Headers:     map[string]string{"X-Test-Id": "m-persistent"},
+		Attachments: []client.Attachment{{Filename: "a.txt", ContentType: "text/plain", Content: []byte("attached")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.enqueue(body("m-plain"))
+	if w.settle(2 * time.Minute) {
+		t.Fatal("crashed without a crash fault")
+	}
+	if got := w.deliveries(); got["m-persistent"] != 0 || got["m-plain"] != 1 {
+		t.Fatalf("deliveries %v", got)
+	}
+	dl := w.deadLetters()
+	if len(dl) != 1 || dl[0].MailID != "m-persistent" {
+		t.Fatalf("DLQ %+v, want m-persistent moved there by the redrive policy", dl)
+	}
+	items, err := w.rt.Executions().ItemsByMail(context.Background(), "m-persistent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != localrt.DefaultMaxReceiveCount {
+		t.Errorf("%d attempts recorded, want %d", len(items), localrt.DefaultMaxReceiveCount)
+	}
+	for _, it := range items {
+		if it.Outcome != "retry-later" || it.Error == "" {
+			t.Errorf("attempt %+v: want retry-later with the error", it.Item)
+		}
+	}
+	t.Logf("moved to the DLQ after %d attempts; last error %s", len(items), items[len(items)-1].Error)
+}
