@@ -111,9 +111,12 @@
 //     happened in between (a Wait state chains to its entered event), as the
 //     recordings show. The error is catchable and retriable like a task
 //     error.
-//   - "$" and bare field names at the top of an expression are undefined
-//     (AWS reads data only through $states and variables); $eval is not
-//     bound and fails with T1006, as an unknown function does.
+//   - Expressions read data only through $states and variables: Validate
+//     refuses a path that starts with a field name at the top level
+//     ("phone" for "$states.input.phone") and "$$" with AWS's
+//     UNSUPPORTED_JSONATA_EXPRESSION, and an expression that does not parse
+//     with INVALID_JSONATA_EXPRESSION. A bare "$" is undefined. $eval is
+//     not bound and fails with T1006, as an unknown function does.
 //   - A path that ends on an empty array yields it when the path is plain
 //     ($states.input.items); deeper in an expression the base library
 //     treats an empty array as no result, where JSONata 2 keeps it.

@@ -60,9 +60,12 @@ func (p *parser) jtemplate(v any, loc, ptr string) *jtmpl {
 		e, err := jx.Compile(src)
 		if err != nil {
 			if checkJSONataString(x) == "" {
-				p.issue(ptr, "The JSONata expression is not valid: "+err.Error())
+				p.issues = append(p.issues, Issue{Code: codeInvalidJSONata, Location: ptr, Message: "The JSONata expression is not valid: " + err.Error()})
 			}
 			return &jtmpl{kind: jLit, lit: x, loc: loc}
+		}
+		if msg := e.Unsupported(); msg != "" {
+			p.issues = append(p.issues, Issue{Code: codeUnsupportedJSONata, Location: ptr, Message: msg})
 		}
 		return &jtmpl{kind: jExpr, expr: e, loc: loc, exprs: true}
 	case map[string]any:

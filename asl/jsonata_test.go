@@ -148,6 +148,8 @@ func TestJSONataValidation(t *testing.T) {
 		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{},"End":true}}}`:                    "The field 'Parameters' is not supported when the QueryLanguage is JSONata",
 		`{"StartAt":"A","States":{"A":{"Type":"Pass","Output":{},"End":true}}}`:                                                  "The field 'Output' is supported only when the QueryLanguage is JSONata",
 		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% $states.input.a.% %}","End":true}}}`: "The JSONata expression is not valid",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"v":"{% phone %}"},"End":true}}}`:       "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not supported. at /States/A/Output/v",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% a[1,2) %}","End":true}}}`:            "INVALID_JSONATA_EXPRESSION",
 		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"QueryLanguage":"JSONPath","Type":"Pass","End":true}}}`:         "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
 	} {
 		d, err := asl.Parse([]byte(src))

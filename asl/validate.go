@@ -22,6 +22,9 @@ const (
 	warnPassResultStatic  = "PASS_RESULT_IS_STATIC"
 	codeUnboundResource   = "UNBOUND_RESOURCE"
 	codeDuplicateState    = "DUPLICATE_STATE_NAME"
+	// JSONata expressions that do not parse, and what AWS refuses in them
+	codeInvalidJSONata     = "INVALID_JSONATA_EXPRESSION"
+	codeUnsupportedJSONata = "UNSUPPORTED_JSONATA_EXPRESSION"
 )
 
 // Issue is one validation finding. Location is a JSON pointer into the

@@ -147,7 +147,11 @@ func (v *validator) jsonataStrings(val any, ptr string) {
 		}
 	case string:
 		if msg := checkJSONataString(x); msg != "" {
-			v.add(codeSchema, ptr, msg)
+			code := codeSchema
+			if strings.HasPrefix(msg, "The JSONata expression is not valid") {
+				code = codeInvalidJSONata
+			}
+			v.add(code, ptr, msg)
 		}
 	}
 }

@@ -65,6 +65,7 @@ type Runtime struct {
 // Expr is a compiled expression.
 type Expr struct {
 	src    string
+	node   jparse.Node
 	fn     jtypes.Callable
 	params []param
 	// UsesStates reports a reference to $states; StatesFields lists the
@@ -109,7 +110,7 @@ func Compile(src string) (*Expr, error) {
 	}
 	names := map[string]bool{}
 	collectVars(reflect.ValueOf(node), names)
-	e := &Expr{src: src}
+	e := &Expr{src: src, node: node}
 	e.fastVar, e.fastPath, e.isFast = plainPath(node)
 	if e.isFast && e.fastVar == "states" && len(e.fastPath) == 0 {
 		e.isFast = false

@@ -143,3 +143,27 @@ func TestDirect(t *testing.T) {
 		}
 	}
 }
+
+func TestUnsupported(t *testing.T) {
+	for src, want := range map[string]string{
+		`$states.input.phone`:                         "",
+		`phone`:                                       "Reference to 'phone' at the top level is not supported.",
+		`$count(items)`:                               "Reference to 'items' at the top level is not supported.",
+		`{'a': b.c}`:                                  "Reference to 'b' at the top level is not supported.",
+		`$states.input.items[value > 3].name`:         "",
+		`$states.input.items^(value)`:                 "",
+		`$states.input.items{kind: $count(value)}`:    "",
+		`$map($states.input.a, function($x){ b })`:    "Reference to 'b' at the top level is not supported.",
+		`$map($states.input.a, function($x){ $x.b })`: "",
+		`$$.a`:   "Reference to '$$' is not supported.",
+		`$v.a.b`: "",
+	} {
+		e, err := Compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := e.Unsupported(); got != want {
+			t.Errorf("%s: %q, want %q", src, got, want)
+		}
+	}
+}
