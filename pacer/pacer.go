@@ -23,8 +23,12 @@
 //     token bucket of Burst tokens refilled at Rate per second.
 //   - Rate and Burst travel with every Take, not in the stored state: when
 //     the account's quota changes, the next Take uses it.
-//   - Burst defaults to one second's worth of tokens (at least one), the
-//     shape SES's own limiter has, so a paced burst never outruns SES.
+//   - Burst defaults to half a second's worth of tokens (at least one):
+//     SES's own limiter is assumed to hold about a second's worth, and the
+//     difference absorbs the jitter between taking a token and the SES
+//     call arriving (scheduling, network), which would otherwise let a few
+//     paced calls reach SES a little early and be throttled. It costs half
+//     a second of the initial burst, nothing of the sustained rate.
 //   - The rate comes from Config.Rate or, when that is zero, from SES
 //     GetAccount (MaxSendRate), refreshed every Config.Refresh (default one
 //     minute). Max24HourSend and SentLast24Hours are respected: a Take that
@@ -33,10 +37,19 @@
 //     touching the bucket. Sends of this instance since the last refresh
 //     are counted on top of SentLast24Hours.
 //   - A Take may wait: when the bucket says the tokens will be there within
-//     Config.MaxWait, the pacer reserves them and sleeps until then instead
-//     of failing. This keeps a paced burst dense (no token is lost while
-//     every execution backs off) at the price of holding the task that
-//     long; beyond MaxWait it fails with Mail.Throttled. MaxWait 0 never
+//     the allowed wait, the pacer reserves them and sleeps until then
+//     instead of failing. This keeps a paced burst dense (no token is lost
+//     while every execution backs off) at the price of holding the task
+//     that long; beyond it, it fails with Mail.Throttled. The allowed wait
+//     is Config.MaxWait for a send never refused and doubles with every
+//     refusal of the same send (its key: the lock owner, which stays the
+//     same across the state machine's retries), up to MaxWaitCap. With more
+//     sends in flight than the quota serves in MaxWait, a send refused a
+//     few times gets a longer place in line rather than running out of
+//     retries (which would return it to the queue for a whole visibility
+//     timeout). Refusals are counted in this process (bounded to
+//     MaxTracked keys): exact in the local runtime; on Lambda a retry that
+//     lands on another instance starts from MaxWait again. MaxWait 0 never
 //     waits.
 //   - A failure to reach the bucket, or to read the quota when the rate
 //     comes from it and none was read yet, is Mail.Transient: never send
@@ -142,18 +155,75 @@ type AccountFunc func(ctx context.Context) (Quota, error)
 type Config struct {
 	// Rate in recipients per second; 0 takes MaxSendRate from Account.
 	Rate float64
-	// Burst in recipients; 0 is one second's worth (at least 1).
+	// Burst in recipients; 0 is half a second's worth (at least 1).
 	Burst float64
 	// Account reads the quota: the rate when Rate is 0, and the daily
 	// quota either way. Optional when Rate is set.
 	Account AccountFunc
 	// Refresh is how often the quota is read again (default 1 minute).
 	Refresh time.Duration
-	// MaxWait is how long a Take may wait for tokens that are on their way
-	// before it fails with Mail.Throttled (0: never wait).
+	// MaxWait is how long a first Take may wait for tokens that are on
+	// their way before it fails with Mail.Throttled (0: never wait). Each
+	// retry doubles it, up to MaxWaitCap.
 	MaxWait time.Duration
-	Now     func() time.Time                                 // default time.Now
-	Sleep   func(ctx context.Context, d time.Duration) error // default a timer
+	// MaxWaitCap bounds the doubled wait (default DefaultMaxWaitCap).
+	MaxWaitCap time.Duration
+	// MaxTracked bounds how many refused sends are remembered (default
+	// 10,000); beyond it the oldest are forgotten.
+	MaxTracked int
+	Now        func() time.Time                                 // default time.Now
+	Sleep      func(ctx context.Context, d time.Duration) error // default a timer
+}
+
+// DefaultMaxWaitCap bounds a retried send's wait for its token: well within
+// the Send function's timeout (45 s) and the state's (60 s).
+const DefaultMaxWaitCap = 16 * time.Second
+
+// Wait is how long a Take may wait after the send was refused refusals
+// times.
+func (p *Pacer) Wait(refusals int) time.Duration {
+	w := p.cfg.MaxWait
+	for range min(max(refusals, 0), 32) {
+		if w >= p.cfg.MaxWaitCap {
+			break
+		}
+		w *= 2
+	}
+	return min(w, max(p.cfg.MaxWaitCap, p.cfg.MaxWait))
+}
+
+// refusals returns the key's refusal count, after counting one more
+// (delta 1), forgetting the key (delta -1) or neither (0).
+func (p *Pacer) refusals(key string, delta int) int {
+	if key == "" {
+		return 0
+	}
+	p.refusedMu.Lock()
+	defer p.refusedMu.Unlock()
+	switch delta {
+	case 1:
+		if _, ok := p.refused[key]; !ok {
+			p.refusedQ = append(p.refusedQ, key)
+			for len(p.refused) >= p.cfg.MaxTracked && len(p.refusedQ) > 0 {
+				delete(p.refused, p.refusedQ[0])
+				p.refusedQ = p.refusedQ[1:]
+			}
+		}
+		p.refused[key]++
+	case -1:
+		delete(p.refused, key)
+		// Its place in refusedQ goes when the queue reaches it.
+	}
+	if len(p.refusedQ) > 2*p.cfg.MaxTracked {
+		q := p.refusedQ[:0]
+		for _, k := range p.refusedQ {
+			if _, ok := p.refused[k]; ok {
+				q = append(q, k)
+			}
+		}
+		p.refusedQ = q
+	}
+	return p.refused[key]
 }
 
 // Pacer is the shared send pacer.
@@ -166,6 +236,10 @@ type Pacer struct {
 	readAt    time.Time
 	haveQuota bool
 	sentSince float64 // recipients this pacer let through since readAt
+
+	refusedMu sync.Mutex
+	refused   map[string]int // key → refusals so far
+	refusedQ  []string       // keys in first-refusal order, for the bound
 }
 
 // New returns a pacer over bucket.
@@ -179,8 +253,14 @@ func New(bucket Bucket, cfg Config) (*Pacer, error) {
 	if cfg.Rate == 0 && cfg.Account == nil {
 		return nil, errors.New("pacer: either a rate or an account quota source is required")
 	}
-	if cfg.MaxWait < 0 || cfg.Refresh < 0 {
-		return nil, errors.New("pacer: negative MaxWait or Refresh")
+	if cfg.MaxWait < 0 || cfg.Refresh < 0 || cfg.MaxWaitCap < 0 {
+		return nil, errors.New("pacer: negative MaxWait, MaxWaitCap or Refresh")
+	}
+	if cfg.MaxWaitCap == 0 {
+		cfg.MaxWaitCap = DefaultMaxWaitCap
+	}
+	if cfg.MaxTracked <= 0 {
+		cfg.MaxTracked = 10000
 	}
 	if cfg.Refresh == 0 {
 		cfg.Refresh = time.Minute
@@ -191,7 +271,7 @@ func New(bucket Bucket, cfg Config) (*Pacer, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
 	}
-	return &Pacer{bucket: bucket, cfg: cfg}, nil
+	return &Pacer{bucket: bucket, cfg: cfg, refused: map[string]int{}}, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -243,11 +323,13 @@ func (p *Pacer) Rate(ctx context.Context) (float64, error) {
 	return r, err
 }
 
-// Take takes one token per recipient before a send. It returns nil when the
-// send may go, or an error named Mail.Throttled (no token within MaxWait),
+// Take takes one token per recipient before a send; key names the send
+// across its retries ("" for none). It returns nil when the send may go, or
+// an error named Mail.Throttled (no token within Wait of the key's refusals
+// so far),
 // Mail.QuotaExhausted (the daily quota would be exceeded) or
 // Mail.Transient (the quota or the bucket could not be read).
-func (p *Pacer) Take(ctx context.Context, recipients int) error {
+func (p *Pacer) Take(ctx context.Context, recipients int, key string) error {
 	if recipients < 1 {
 		return fmt.Errorf("pacer: %d recipients", recipients)
 	}
@@ -263,20 +345,22 @@ func (p *Pacer) Take(ctx context.Context, recipients int) error {
 	}
 	burst := p.cfg.Burst
 	if burst == 0 {
-		burst = max(1, rate)
+		burst = max(1, rate/2)
 	}
 	// A mail with more recipients than the bucket holds takes a full
 	// bucket, as SES lets such a send through when its bucket is full.
-	res, err := p.bucket.Take(ctx, TakeParams{Cost: min(n, burst), Rate: rate, Burst: burst, Now: now, Reserve: p.cfg.MaxWait})
+	res, err := p.bucket.Take(ctx, TakeParams{Cost: min(n, burst), Rate: rate, Burst: burst, Now: now, Reserve: p.Wait(p.refusals(key, 0))})
 	if err != nil {
 		return workflow.Errorf(workflow.Transient, "pacer: %v", err)
 	}
 	if !res.OK {
+		p.refusals(key, 1)
 		return workflow.Errorf(workflow.Throttled, "pacer: no send token for %s (rate %v/s)", res.RetryAfter.Round(time.Millisecond), rate)
 	}
 	p.mu.Lock()
 	p.sentSince += n
 	p.mu.Unlock()
+	p.refusals(key, -1)
 	if res.Wait > 0 {
 		if err := p.cfg.Sleep(ctx, res.Wait); err != nil {
 			return workflow.Errorf(workflow.Transient, "pacer: waiting for a send token: %v", err)

@@ -35,37 +35,37 @@ func name(err error) string { return workflow.NameOf(err) }
 
 func TestFixedRateThrottles(t *testing.T) {
 	c := newClock()
-	p := mustNew(t, pacer.Config{Rate: 5, Now: c.Now, Sleep: c.Sleep})
+	p := mustNew(t, pacer.Config{Rate: 5, Burst: 5, Now: c.Now, Sleep: c.Sleep})
 	ctx := context.Background()
 	for i := range 5 {
-		if err := p.Take(ctx, 1); err != nil {
+		if err := p.Take(ctx, 1, ""); err != nil {
 			t.Fatalf("take %d: %v", i+1, err)
 		}
 	}
-	if err := p.Take(ctx, 1); name(err) != workflow.Throttled {
+	if err := p.Take(ctx, 1, ""); name(err) != workflow.Throttled {
 		t.Fatalf("sixth take in the same instant: %v, want %s", err, workflow.Throttled)
 	}
 	c.now = c.now.Add(400 * time.Millisecond)
-	if err := p.Take(ctx, 2); err != nil {
+	if err := p.Take(ctx, 2, ""); err != nil {
 		t.Fatalf("two recipients after 400ms at 5/s: %v", err)
 	}
 	// More recipients than the bucket holds take a full bucket.
 	c.now = c.now.Add(time.Second)
-	if err := p.Take(ctx, 50); err != nil {
+	if err := p.Take(ctx, 50, ""); err != nil {
 		t.Fatalf("50 recipients with a full bucket: %v", err)
 	}
-	if err := p.Take(ctx, 1); name(err) != workflow.Throttled {
+	if err := p.Take(ctx, 1, ""); name(err) != workflow.Throttled {
 		t.Fatalf("after a 50-recipient send: %v", err)
 	}
 }
 
 func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 	c := newClock()
-	p := mustNew(t, pacer.Config{Rate: 10, MaxWait: 250 * time.Millisecond, Now: c.Now, Sleep: c.Sleep})
+	p := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Now: c.Now, Sleep: c.Sleep})
 	ctx := context.Background()
 	start := c.now
 	for i := range 12 {
-		if err := p.Take(ctx, 1); err != nil {
+		if err := p.Take(ctx, 1, ""); err != nil {
 			t.Fatalf("take %d: %v", i+1, err)
 		}
 	}
@@ -75,22 +75,39 @@ func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 		t.Fatalf("waited %s, want 200ms", got)
 	}
 	for range 3 {
-		if err := p.Take(ctx, 1); err != nil {
+		if err := p.Take(ctx, 1, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Takes without time passing: the backlog grows past MaxWait.
-	p2 := mustNew(t, pacer.Config{Rate: 10, MaxWait: 250 * time.Millisecond, Now: newClock().Now,
+	p2 := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Now: newClock().Now,
 		Sleep: func(context.Context, time.Duration) error { return nil }})
 	for range 12 {
-		_ = p2.Take(ctx, 1)
+		_ = p2.Take(ctx, 1, "")
 	}
 	var err error
 	for range 3 {
-		err = p2.Take(ctx, 1)
+		err = p2.Take(ctx, 1, "")
 	}
 	if name(err) != workflow.Throttled {
 		t.Fatalf("take beyond MaxWait: %v", err)
+	}
+	// A send refused before may wait longer: refused once, it waits up
+	// to 500ms, enough for the 400ms backlog.
+	if err := p2.Take(ctx, 1, "exec/msg-1"); name(err) != workflow.Throttled {
+		t.Fatalf("first try: %v", err)
+	}
+	if err := p2.Take(ctx, 1, "exec/msg-1"); err != nil {
+		t.Fatalf("once-refused take within its longer wait: %v", err)
+	}
+	// Its count is forgotten once it got through.
+	if err := p2.Take(ctx, 1, "exec/msg-1"); name(err) != workflow.Throttled {
+		t.Fatalf("the same key after success: %v", err)
+	}
+	for attempt, want := range map[int]time.Duration{0: 250 * time.Millisecond, 1: 500 * time.Millisecond, 3: 2 * time.Second, 6: 16 * time.Second, 40: 16 * time.Second} {
+		if got := p2.Wait(attempt); got != want {
+			t.Errorf("Wait(%d) = %s, want %s", attempt, got, want)
+		}
 	}
 }
 
@@ -131,20 +148,20 @@ func TestDailyQuotaRespected(t *testing.T) {
 	quota := pacer.Quota{MaxSendRate: 100, Max24HourSend: 10, SentLast24Hours: 7}
 	p := mustNew(t, pacer.Config{Now: c.Now, Account: func(context.Context) (pacer.Quota, error) { return quota, nil }})
 	ctx := context.Background()
-	if err := p.Take(ctx, 2); err != nil {
+	if err := p.Take(ctx, 2, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Take(ctx, 2); name(err) != workflow.QuotaExhausted {
+	if err := p.Take(ctx, 2, ""); name(err) != workflow.QuotaExhausted {
 		t.Fatalf("9 + 2 of 10: %v, want %s", err, workflow.QuotaExhausted)
 	}
-	if err := p.Take(ctx, 1); err != nil {
+	if err := p.Take(ctx, 1, ""); err != nil {
 		t.Fatalf("the tenth recipient: %v", err)
 	}
 	// A fixed rate still honours the account's daily quota.
 	fixed := mustNew(t, pacer.Config{Rate: 100, Now: c.Now, Account: func(context.Context) (pacer.Quota, error) {
 		return pacer.Quota{MaxSendRate: 1, Max24HourSend: 200, SentLast24Hours: 200}, nil
 	}})
-	if err := fixed.Take(ctx, 1); name(err) != workflow.QuotaExhausted {
+	if err := fixed.Take(ctx, 1, ""); name(err) != workflow.QuotaExhausted {
 		t.Fatalf("fixed rate, quota used up: %v", err)
 	}
 }
@@ -153,7 +170,7 @@ func TestUnreadableQuotaIsTransient(t *testing.T) {
 	p := mustNew(t, pacer.Config{Account: func(context.Context) (pacer.Quota, error) {
 		return pacer.Quota{}, errors.New("AccessDenied")
 	}})
-	if err := p.Take(context.Background(), 1); name(err) != workflow.Transient {
+	if err := p.Take(context.Background(), 1, ""); name(err) != workflow.Transient {
 		t.Fatalf("got %v, want %s", err, workflow.Transient)
 	}
 }
@@ -166,10 +183,10 @@ func TestFixedRateSurvivesUnreadableQuota(t *testing.T) {
 		return pacer.Quota{}, errors.New("AccessDenied")
 	}})
 	ctx := context.Background()
-	if err := p.Take(ctx, 1); err != nil {
+	if err := p.Take(ctx, 1, ""); err != nil {
 		t.Fatalf("fixed rate with an unreadable quota: %v", err)
 	}
-	if err := p.Take(ctx, 1); workflow.NameOf(err) != workflow.Throttled {
+	if err := p.Take(ctx, 1, ""); workflow.NameOf(err) != workflow.Throttled {
 		t.Fatalf("second take: %v", err)
 	}
 	if reads != 1 {
@@ -189,5 +206,18 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := pacer.New(nil, pacer.Config{Rate: 1}); err == nil {
 		t.Error("nil bucket accepted")
+	}
+}
+
+func TestDefaultBurstIsHalfASecond(t *testing.T) {
+	p := mustNew(t, pacer.Config{Rate: 10, Now: newClock().Now})
+	ok := 0
+	for range 10 {
+		if p.Take(context.Background(), 1, "") == nil {
+			ok++
+		}
+	}
+	if ok != 5 {
+		t.Fatalf("%d takes from a fresh bucket at 10/s, want 5 (half a second)", ok)
 	}
 }

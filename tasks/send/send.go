@@ -133,7 +133,9 @@ type Deps struct {
 // Pacer paces sends to the SES quota across every concurrent Send (see
 // package pacer).
 type Pacer interface {
-	Take(ctx context.Context, recipients int) error
+	// Take takes the tokens for one send; key names the send across its
+	// retries (the lock owner), so a send refused before may wait longer.
+	Take(ctx context.Context, recipients int, key string) error
 }
 
 // Handler is the Send task.
@@ -232,7 +234,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		msg.ConfigurationSet = h.cfg.ConfigSet
 	}
 	if h.deps.Pacer != nil {
-		if err := h.deps.Pacer.Take(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc)); err != nil {
+		if err := h.deps.Pacer.Take(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc), in.Owner); err != nil {
 			if workflow.NameOf(err) == "" {
 				err = workflow.Wrap(workflow.Transient, err)
 			}
