@@ -145,8 +145,8 @@ func TestJSONataMixedLanguages(t *testing.T) {
 
 func TestJSONataValidation(t *testing.T) {
 	for src, want := range map[string]string{
-		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{},"End":true}}}`:                    "The field 'Parameters' is not supported when the QueryLanguage is JSONata",
-		`{"StartAt":"A","States":{"A":{"Type":"Pass","Output":{},"End":true}}}`:                                                  "The field 'Output' is supported only when the QueryLanguage is JSONata",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{},"End":true}}}`:                    "The QueryLanguage is set to 'JSONata', but field 'Parameters' is only supported for the 'JSONPath' QueryLanguage",
+		`{"StartAt":"A","States":{"A":{"Type":"Pass","Output":{},"End":true}}}`:                                                  "The QueryLanguage is set to 'JSONPath', but field 'Output' is only supported for the 'JSONata' QueryLanguage",
 		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% $states.input.a.% %}","End":true}}}`: "The JSONata expression is not valid",
 		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"v":"{% phone %}"},"End":true}}}`:       "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not supported. at /States/A/Output/v",
 		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% a[1,2) %}","End":true}}}`:            "INVALID_JSONATA_EXPRESSION",

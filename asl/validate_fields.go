@@ -74,11 +74,11 @@ func (v *validator) fields(s *state) {
 			continue
 		}
 		if s.jsonata && allowedJSONPath[s.typ][k] {
-			v.add(codeSchema, s.ptr, fmt.Sprintf("The field '%s' is not supported when the QueryLanguage is JSONata", k))
+			v.add(codeSchema, s.ptr, fmt.Sprintf("The QueryLanguage is set to 'JSONata', but field '%s' is only supported for the 'JSONPath' QueryLanguage", k))
 			continue
 		}
 		if !s.jsonata && allowedJSONata[s.typ][k] {
-			v.add(codeSchema, s.ptr, fmt.Sprintf("The field '%s' is supported only when the QueryLanguage is JSONata", k))
+			v.add(codeSchema, s.ptr, fmt.Sprintf("The QueryLanguage is set to 'JSONPath', but field '%s' is only supported for the 'JSONata' QueryLanguage", k))
 			continue
 		}
 		v.add(codeSchema, s.ptr, fmt.Sprintf("Field '%s' is not supported by state type '%s'", k, s.typName))
