@@ -21,7 +21,7 @@ import (
 type backendOptions struct {
 	data                         string
 	useAWS                       bool
-	region, logGroup             string
+	region, logGroup, stack      string
 	queueURL, dlqURL, lockTable  string
 	lookback                     time.Duration
 	jsonOut                      bool
@@ -32,6 +32,7 @@ func (o *backendOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory of the local runtime (as for dev)")
 	fs.BoolVar(&o.useAWS, "aws", false, "inspect the deployed pipeline on AWS (default credential chain) instead of the local runtime")
 	fs.StringVar(&o.region, "region", os.Getenv("AWS_REGION"), "AWS region (--aws)")
+	fs.StringVar(&o.stack, "stack", os.Getenv("MAILFLOW_STACK"), "CloudFormation stack of the pipeline: names the queues, the log group and the lock table (--aws; env MAILFLOW_STACK; the other flags win)")
 	fs.StringVar(&o.logGroup, "log-group", os.Getenv("MAILFLOW_LOG_GROUP"), "the state machine's CloudWatch Logs log group (--aws; env MAILFLOW_LOG_GROUP)")
 	fs.StringVar(&o.queueURL, "queue-url", os.Getenv("MAILFLOW_QUEUE_URL"), "source queue URL, stack output QueueUrl (--aws; env MAILFLOW_QUEUE_URL)")
 	fs.StringVar(&o.dlqURL, "dlq-url", os.Getenv("MAILFLOW_DLQ_URL"), "dead-letter queue URL, stack output DeadLetterQueueUrl (--aws; env MAILFLOW_DLQ_URL)")
@@ -50,6 +51,14 @@ func (o *backendOptions) validate() error {
 	if o.lookback <= 0 {
 		return usagef("--lookback %s must be positive", o.lookback)
 	}
+	if o.stack != "" {
+		return nil // checked once the stack is read
+	}
+	return o.checkNames("")
+}
+
+// checkNames reports the AWS resources the command needs and nobody named.
+func (o *backendOptions) checkNames(stack string) error {
 	var missing []string
 	if o.needLogs && o.logGroup == "" {
 		missing = append(missing, "--log-group")
@@ -63,10 +72,18 @@ func (o *backendOptions) validate() error {
 	if o.needDB && o.lockTable == "" {
 		missing = append(missing, "--table")
 	}
-	if len(missing) > 0 {
-		return usagef("--aws needs %s (or their MAILFLOW_* environment variables)", strings.Join(missing, ", "))
+	switch {
+	case len(missing) > 0 && stack != "":
+		return fmt.Errorf("stack %s does not name everything this command needs: give %s", stack, strings.Join(missing, ", "))
+	case len(missing) > 0:
+		return usagef("--aws needs %s (or their MAILFLOW_* environment variables, or --stack)", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// readStack is replaced by tests.
+var readStack = func(ctx context.Context, region, stack string) (inspect.StackInfo, error) {
+	return inspect.ReadStack(ctx, nil, region, stack)
 }
 
 // openAWS is replaced by tests that point --aws at emulators.
@@ -75,6 +92,25 @@ var openAWS = func(ctx context.Context, o inspect.AWSOptions) (*inspect.Backend,
 }
 
 func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend, error) {
+	if o.useAWS && o.stack != "" {
+		info, err := readStack(ctx, o.region, o.stack)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range []struct {
+			dst *string
+			v   string
+		}{
+			{&o.queueURL, info.QueueURL}, {&o.dlqURL, info.DLQURL}, {&o.logGroup, info.LogGroup}, {&o.lockTable, info.LockTable},
+		} {
+			if *f.dst == "" {
+				*f.dst = f.v
+			}
+		}
+		if err := o.checkNames(o.stack); err != nil {
+			return nil, err
+		}
+	}
 	if o.useAWS {
 		// Searching weeks of logs takes a while: say how far it got, on
 		// stderr so that --json output stays clean.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -146,6 +147,36 @@ func TestInspectAWS(t *testing.T) {
 			}
 		}
 	}
+	// --stack names the resources from the stack's outputs and resources.
+	savedStack := readStack
+	defer func() { readStack = savedStack }()
+	readStack = func(_ context.Context, _, stack string) (inspect.StackInfo, error) {
+		if stack != "mailflow" {
+			return inspect.StackInfo{}, fmt.Errorf("stack %s: not found", stack)
+		}
+		return inspect.StackInfo{QueueURL: aws.ToString(src.QueueUrl), DLQURL: aws.ToString(dlq.QueueUrl), LogGroup: "/aws/vendedlogs/states/from-stack"}, nil
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"dlq", "list", "--aws", "--stack", "mailflow"}, ExitOK, "the dead-letter queue is empty"},
+		{[]string{"executions", "show", "exec-a", "--aws", "--stack", "mailflow", "--lookback", "87600h"}, ExitOK, "#1  dead-lettered  mail bad-1"},
+		{[]string{"mail", "status", "welcome-1", "--aws", "--stack", "mailflow"}, ExitFailure, "stack mailflow does not name everything this command needs: give --table"},
+		{[]string{"mail", "status", "welcome-1", "--aws", "--stack", "mailflow", "--table", "mailflow-locks", "--lookback", "87600h"}, ExitOK, "SES message id ses-0001"},
+		{[]string{"dlq", "list", "--aws", "--stack", "nope"}, ExitFailure, "stack nope: not found"},
+	} {
+		var out, errOut bytes.Buffer
+		code := Run(ctx, c.args, strings.NewReader(""), &out, &errOut)
+		if code != c.code || !strings.Contains(out.String()+errOut.String(), c.want) {
+			t.Errorf("%v: exit %d, want %d and %q\n%s%s", c.args, code, c.code, c.want, out.String(), errOut.String())
+		}
+	}
+	if last := opened[len(opened)-1]; last.LogGroup != "/aws/vendedlogs/states/from-stack" || last.QueueURL != aws.ToString(src.QueueUrl) || last.LockTable != "mailflow-locks" {
+		t.Errorf("names from the stack: %+v", last)
+	}
+
 	var out, errOut bytes.Buffer
 	if code := Run(ctx, append([]string{"executions", "list", "--json"}, awsFlags...), strings.NewReader(""), &out, &errOut); code != ExitOK ||
 		!json.Valid(out.Bytes()) || !strings.Contains(errOut.String(), "reading /aws/vendedlogs/states/mailflow: 5 log events") {

@@ -1,0 +1,90 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+)
+
+// CloudFormationAPI is the part of the CloudFormation client ReadStack uses.
+type CloudFormationAPI interface {
+	DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, opts ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
+	ListStackResources(ctx context.Context, in *cloudformation.ListStackResourcesInput, opts ...func(*cloudformation.Options)) (*cloudformation.ListStackResourcesOutput, error)
+}
+
+// StackInfo names the deployed pipeline's resources.
+type StackInfo struct {
+	QueueURL, DLQURL string
+	LogGroup         string // the state machine's log group
+	LockTable        string
+}
+
+// ReadStack finds the pipeline's resources in its CloudFormation stack: the
+// queues from the outputs QueueUrl and DeadLetterQueueUrl, the state
+// machine's log group and the lock table from the stack's resources (the
+// log group whose logical id names the state machine's logs, and the
+// DynamoDB table). api nil uses the default credential chain in region.
+func ReadStack(ctx context.Context, api CloudFormationAPI, region, stack string) (StackInfo, error) {
+	var info StackInfo
+	if api == nil {
+		var opts []func(*config.LoadOptions) error
+		if region != "" {
+			opts = append(opts, config.WithRegion(region))
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return info, fmt.Errorf("AWS configuration: %w", err)
+		}
+		api = cloudformation.NewFromConfig(cfg)
+	}
+	out, err := api.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
+	if err != nil {
+		return info, fmt.Errorf("stack %s: %w", stack, err)
+	}
+	if len(out.Stacks) == 0 {
+		return info, fmt.Errorf("stack %s: not found", stack)
+	}
+	for _, o := range out.Stacks[0].Outputs {
+		switch aws.ToString(o.OutputKey) {
+		case "QueueUrl":
+			info.QueueURL = aws.ToString(o.OutputValue)
+		case "DeadLetterQueueUrl":
+			info.DLQURL = aws.ToString(o.OutputValue)
+		}
+	}
+	var tables []string
+	in := &cloudformation.ListStackResourcesInput{StackName: aws.String(stack)}
+	for {
+		res, err := api.ListStackResources(ctx, in)
+		if err != nil {
+			return info, fmt.Errorf("resources of stack %s: %w", stack, err)
+		}
+		for _, r := range res.StackResourceSummaries {
+			logical, physical := aws.ToString(r.LogicalResourceId), aws.ToString(r.PhysicalResourceId)
+			switch aws.ToString(r.ResourceType) {
+			case "AWS::Logs::LogGroup":
+				if strings.Contains(logical, "StateMachineLogs") {
+					info.LogGroup = physical
+				}
+			case "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable":
+				if strings.Contains(strings.ToLower(logical), "lock") {
+					tables = append([]string{physical}, tables...)
+				} else {
+					tables = append(tables, physical)
+				}
+			}
+		}
+		if res.NextToken == nil || *res.NextToken == "" {
+			break
+		}
+		in.NextToken = res.NextToken
+	}
+	if len(tables) > 0 {
+		info.LockTable = tables[0]
+	}
+	return info, nil
+}
