@@ -1,3 +1,5 @@
+//go:build !notracing
+
 // Package tracing is the one place that knows the tracing library: today
 // AWS X-Ray through github.com/aws/aws-xray-sdk-go, which is in maintenance
 // mode (support ends February 2027). Moving to OpenTelemetry means
@@ -8,6 +10,10 @@
 // segment, which Step Functions' trace propagates into. Outside Lambda
 // (tests, the local runtime) there is no segment and no daemon, so
 // instrumentation is left off and the SDK runs untouched.
+//
+// Built with -tags notracing, the package links no tracing library at all
+// (tracing_off.go): InstrumentAWS does nothing. That is how the Lambda
+// figures measure what the X-Ray SDK costs in zip size and cold start.
 package tracing
 
 import (
