@@ -252,35 +252,36 @@ func (s *Store) Resolve(ctx context.Context, ref string) (string, error) {
 	if ref == "" {
 		return "", fmt.Errorf("%w: empty reference", ErrNotFound)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM executions WHERE id = ? OR name = ?
-		UNION SELECT id FROM executions WHERE substr(name, 1, length(?)) = ? LIMIT 2`, ref, ref, ref, ref)
-	if err != nil {
+	ids, err := s.ids(ctx, `SELECT id FROM executions WHERE id = ? OR name = ? LIMIT 2`, ref, ref)
+	if err == nil && len(ids) == 0 {
+		ids, err = s.ids(ctx, `SELECT id FROM executions WHERE substr(name, 1, length(?)) = ? LIMIT 2`, ref, ref)
+	}
+	switch {
+	case err != nil:
 		return "", err
+	case len(ids) == 0:
+		return "", fmt.Errorf("%w: %s", ErrNotFound, ref)
+	case len(ids) > 1:
+		return "", fmt.Errorf("execstore: %q names more than one execution; give more of its name", ref)
+	}
+	return ids[0], nil
+}
+
+func (s *Store) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return "", err
+			return nil, err
 		}
 		ids = append(ids, id)
 	}
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
-	switch {
-	case len(ids) == 0:
-		return "", fmt.Errorf("%w: %s", ErrNotFound, ref)
-	case len(ids) > 1:
-		for _, id := range ids {
-			if id == ref {
-				return id, nil
-			}
-		}
-		return "", fmt.Errorf("execstore: %q names more than one execution; give more of its name", ref)
-	}
-	return ids[0], nil
+	return ids, rows.Err()
 }
 
 // Events returns an execution's history in event order.

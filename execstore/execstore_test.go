@@ -150,3 +150,53 @@ func TestRecoverRunningAndSecondReader(t *testing.T) {
 		t.Fatalf("after recovery: %+v", got)
 	}
 }
+
+func TestOutcomeFailedFiltersAndResolve(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "x.db"))
+	finished(t, s, 1, execstore.StatusSucceeded, "a")
+	finished(t, s, 2, execstore.StatusFailed)
+	e3 := execstore.Execution{ID: "arn:aws:states:us-east-1:000000000000:express:mail:exec-03", Name: "exec-03", StateMachine: "mail", StartedAt: t0.Add(3 * time.Second)}
+	if err := s.Start(ctx, e3); err != nil {
+		t.Fatal(err)
+	}
+	e3.Status, e3.StoppedAt = execstore.StatusSucceeded, e3.StartedAt.Add(time.Second)
+	if err := s.Finish(ctx, e3, nil, []execstore.Item{{MessageID: "m", MailID: "b", Outcome: "dead-lettered", Error: "Mail.Rejected"}}); err != nil {
+		t.Fatal(err)
+	}
+	names := func(f execstore.Filter) string {
+		p, err := s.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		for _, e := range p.Executions {
+			out += e.Name + " "
+		}
+		return out
+	}
+	if got := names(execstore.Filter{Failed: true}); got != "exec-03 exec-02 " {
+		t.Errorf("failed: %q", got)
+	}
+	if got := names(execstore.Filter{Outcome: "dead-lettered"}); got != "exec-03 " {
+		t.Errorf("dead-lettered: %q", got)
+	}
+	if got := names(execstore.Filter{Outcome: "sent", Failed: true}); got != "" {
+		t.Errorf("sent and failed: %q", got)
+	}
+	for ref, want := range map[string]string{"exec-03": e3.ID, e3.ID: e3.ID} {
+		if id, err := s.Resolve(ctx, ref); err != nil || id != want {
+			t.Errorf("resolve %q: %q %v", ref, id, err)
+		}
+	}
+	finished(t, s, 30, execstore.StatusSucceeded) // exec-30: "exec-03" stays exact
+	if id, err := s.Resolve(ctx, "exec-3"); err != nil || id != "arn:aws:states:us-east-1:000000000000:express:mail:exec-30" {
+		t.Errorf("a unique prefix: %q %v", id, err)
+	}
+	if _, err := s.Resolve(ctx, "exec-0"); err == nil || errors.Is(err, execstore.ErrNotFound) {
+		t.Errorf("an ambiguous prefix: %v", err)
+	}
+	if _, err := s.Resolve(ctx, "nope"); !errors.Is(err, execstore.ErrNotFound) {
+		t.Errorf("unknown: %v", err)
+	}
+}
