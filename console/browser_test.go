@@ -223,6 +223,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	shoot(t, ctx, shots, "console-list.png", false)
+	// Filters: the executions with an item not delivered, then one mail's.
+	step(t, ctx, "filter failed", chromedp.SetValue(`select[name="status"]`, "failed"), chromedp.Click(`form.filters button`))
+	until(t, ctx, "two failed executions", `document.querySelectorAll('#executions tbody tr[data-name]').length === 2`)
+	step(t, ctx, "filter by mail", chromedp.SetValue(`select[name="status"]`, ""), chromedp.SetValue(`input[name="mailId"]`, "welcome-7"), chromedp.Click(`form.filters button`))
+	until(t, ctx, "welcome-7's execution", `(() => { const r = document.querySelectorAll('#executions tbody tr[data-name]'); return r.length === 1 && r[0].textContent.includes('sent 1'); })()`)
+	value(t, ctx, "clear the mail id", chromedp.Evaluate[bool](`(document.querySelector('input[name="mailId"]').value = '', true)`))
+	step(t, ctx, "no filter", chromedp.Click(`form.filters button`))
+	until(t, ctx, "all three executions", `document.querySelectorAll('#executions tbody tr[data-name]').length === 3`)
 
 	// The failed execution: Send is highlighted as failed, with its cause.
 	step(t, ctx, "execution page", chromedp.Click(row), chromedp.WaitVisible(`#graph g.state.failed[data-state="Send"]`))

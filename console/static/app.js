@@ -141,6 +141,7 @@ function showList() {
       ["", "sent", "already-sent", "dead-lettered", "retry-later", "unfinished"].map((s) => h("option", { value: s, selected: filters.outcome === s }, s || "any")))),
     h("label", {}, "Mail id", h("input", { name: "mailId", value: filters.mailId, placeholder: "mailId" })),
     h("label", {}, "Since", h("input", { name: "since", type: "datetime-local" })),
+    h("label", {}, "Until", h("input", { name: "until", type: "datetime-local" })),
     h("button", { type: "submit" }, "Filter"));
   setMain(h("h1", {}, "Executions"), form,
     h("table", { id: "executions" }, h("thead", {}, h("tr", {}, ["Started (UTC)", "Status", "Items", "Outcomes", "Duration", "Name"].map((t) => h("th", {}, t)))), rows),
@@ -152,7 +153,7 @@ function showList() {
     if (filters.status) q.set("status", filters.status);
     if (filters.outcome) q.set("outcome", filters.outcome);
     if (filters.mailId) q.set("mailId", filters.mailId);
-    if (fd.get("since")) q.set("since", new Date(fd.get("since")).toISOString().replace(/\.\d+Z$/, "Z"));
+    for (const k of ["since", "until"]) if (fd.get(k)) q.set(k, new Date(fd.get(k)).toISOString().replace(/\.\d+Z$/, "Z"));
     if (cursor) q.set("cursor", cursor);
     let page;
     try { page = await api("/api/executions?" + q); } catch (e) { toast(e.message); return; }
