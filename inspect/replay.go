@@ -82,6 +82,8 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 			r.Note = "will be sent; its copy in the dead-letter queue stays there (a later redrive ends as already-sent)"
 		case it.Outcome == OutcomeRetryLater:
 			r.Note = "will be sent; the original message also returns to the queue, the dedup lock lets only one send"
+		case it.Outcome == OutcomeSent || it.Outcome == OutcomeAlreadySent:
+			r.Note = "was sent: harmless while the dedup lock remembers it (the lock's retention), the replay ends as already-sent"
 		case held && rec.Status == lock.Sending:
 			r.Note = "another attempt holds the lock; the replay waits for it (LockBusy) and ends sent or already-sent"
 		default:
