@@ -206,3 +206,26 @@ func BenchmarkPassChain(b *testing.B) {
 	}
 	b.ReportMetric(float64(10*b.N)/b.Elapsed().Seconds(), "transitions/s")
 }
+
+// TestMailBatchJSONataAllocations bounds the JSONata definition's cost
+// against the JSONPath one's with a measure the machine's load does not
+// disturb: allocations per execution.
+func TestMailBatchJSONataAllocations(t *testing.T) {
+	defs := mailBatchDefinitions(t)
+	input := mailRecords(10)
+	var allocs [2]float64
+	for i, lang := range []string{"jsonpath", "jsonata"} {
+		opts := asl.Options{Registry: benchRegistry(), Sleep: func(context.Context, time.Duration) error { return nil },
+			UUID: func() string { return "u" }, ExecutionName: "bench"}
+		allocs[i] = testing.AllocsPerRun(20, func() {
+			res, err := asl.Execute(context.Background(), defs[lang], input, opts)
+			if err != nil || res.Status != asl.StatusSucceeded {
+				t.Fatalf("%s: %v %+v", lang, err, res)
+			}
+		})
+	}
+	t.Logf("allocations per execution (10 records): JSONPath %.0f, JSONata %.0f", allocs[0], allocs[1])
+	if allocs[1] > 2*allocs[0] {
+		t.Errorf("JSONata allocates %.0f times per execution, more than twice JSONPath's %.0f", allocs[1], allocs[0])
+	}
+}
