@@ -290,19 +290,34 @@ func (r *stateRun) jeval(t *jtmpl, env *jenv) (any, error) {
 // queryErr records AWS's EvaluationFailed event and returns the error.
 // location is "" when the failure is not tied to a field.
 func (r *stateRun) queryErr(location, msg string) *Error {
+	// Map iterations running concurrently may fail their ItemSelector at
+	// the same time: the thread's cursor is read and moved under the
+	// recorder's lock
+	mu := r.th.rec.mu
+	if mu != nil {
+		mu.Lock()
+	}
 	prev := r.th.prev
+	if mu != nil {
+		mu.Unlock()
+	}
 	if prev == r.enteredID && r.st.typ != typeWait {
 		// nothing happened since the state was entered: AWS chains the
 		// event to the one before the entered event
 		prev = r.enteredPrev
 	}
 	cause := stateErrPrefix(r.st.name, r.enteredID) + msg
-	r.th.prev = r.th.side(prev, EvaluationFailed, func(e *Event) {
+	id := r.th.side(prev, EvaluationFailed, func(e *Event) {
 		e.HasError, e.Error = true, ErrQueryEvaluationError
 		e.HasCause, e.Cause = true, cause
 		e.Location = location
 		e.State = r.st.name
 	})
+	if mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	r.th.prev = id
 	return NewError(ErrQueryEvaluationError, cause)
 }
 

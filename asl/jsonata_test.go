@@ -206,3 +206,16 @@ func TestJSONataNonFiniteNumbers(t *testing.T) {
 		t.Fatalf("%+v %s", res, got)
 	}
 }
+
+func TestJSONataConcurrentItemSelectorFailure(t *testing.T) {
+	d := mustParse(t, `{"QueryLanguage":"JSONata","StartAt":"M","States":{"M":{"Type":"Map","Items":"{% $states.input.xs %}",
+		"ItemSelector":{"v":"{% $states.context.Map.Item.Value.missing %}"},
+		"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}`)
+	opts := newHarness().options(nil)
+	opts.Observer = asl.ObserverFunc(func(*asl.Event) {})
+	opts.Concurrent = true
+	res := run(t, d, `{"xs":[{},{},{},{}]}`, opts)
+	if res.Error != asl.ErrQueryEvaluationError || !strings.Contains(res.Cause, "'ItemSelector/v' returned nothing") {
+		t.Fatalf("%+v", res)
+	}
+}
