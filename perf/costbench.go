@@ -1,0 +1,70 @@
+package perf
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// AWS call latencies the local run cannot measure (the local stores answer
+// in microseconds): typical in-region figures, added to each task's
+// measured local duration to estimate its billed Lambda duration.
+const (
+	dynamoMs = 6  // one DynamoDB write
+	s3GetMs  = 20 // one S3 GET of a small object
+	s3PutMs  = 30 // one S3 PUT of a small object
+	sesMs    = 60 // one SES v2 SendEmail (raw)
+	invokeMs = 20 // Step Functions → Lambda invoke overhead per task
+)
+
+// CostInputs turns a throughput run's measurements into the model's usage.
+// Memory sizes are the deployed functions' (infra/tasks.go).
+func CostInputs(r ThroughputResult) Usage {
+	ms := func(fn string) float64 { return r.TaskMillis[fn] }
+	tasks := []Task{
+		{Name: "AcquireLock", MemoryMB: 256, BilledMs: ms("mailflow-acquire-lock") + dynamoMs, Invocations: 1},
+		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + s3PutMs, Invocations: 1},
+		// Renew, pacer, SES, mark-sent.
+		{Name: "Send", MemoryMB: 512, BilledMs: ms("mailflow-send") + 3*dynamoMs + s3GetMs + sesMs, Invocations: 1},
+	}
+	var chain float64
+	for _, t := range tasks {
+		chain += t.BilledMs + invokeMs
+	}
+	return Usage{
+		BatchSize: 10, InputBytesMail: r.InputBytesPerMail,
+		// The Map runs the batch's ten chains side by side.
+		ExecutionMs:  chain + 50,
+		Tasks:        tasks,
+		DynamoWrites: 4,            // acquire, renew, pacer, mark-sent
+		S3Puts:       1, S3Gets: 2, // stage; read the attachment and the staged message
+		HistoryBytesMail: r.LogBytesAll, ErrorBytesMail: r.LogBytesError,
+		AttachmentBytes: float64(r.AttachmentBytes), TracedFraction: 1,
+	}
+}
+
+// WriteCost prices a million mails at each log level beside the seed
+// design and writes results/cost.md and cost.json.
+func WriteCost(r ThroughputResult) ([]Breakdown, error) {
+	u := CostInputs(r)
+	cols := []Breakdown{Model(u, "ALL", ListPrices), Model(u, "ERROR", ListPrices), Model(u, "OFF", ListPrices), SeedModel(u, ListPrices)}
+	names := []string{"logs ALL + data", "logs ERROR", "logs OFF", "seed design"}
+	md := fmt.Sprintf("Inputs (measured with N=%d): task durations %v ms locally, input %.0f B/mail, history %.0f B/mail (%.1f events) at ALL, %.0f B at ERROR.\n\n",
+		r.N, roundMap(r.TaskMillis), r.InputBytesPerMail, r.LogBytesAll, r.LogEventsAll, r.LogBytesError)
+	md += Markdown(cols, names)
+	if err := os.MkdirAll(ResultsDir(), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(ResultsDir(), "cost.md"), []byte(md), 0o644); err != nil {
+		return nil, err
+	}
+	return cols, WriteResult("cost.json", map[string]any{"usage": u, "breakdowns": cols})
+}
+
+func roundMap(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = float64(int(v*100)) / 100
+	}
+	return out
+}

@@ -1,0 +1,25 @@
+// Package perf holds mailflow's performance benchmarks and the code they
+// share: the burst benchmark (a burst drained through the local runtime at
+// a time-scaled SES quota, with and without the pacer), the throughput
+// benchmark (enqueue to outbox, beside the raw durable-queue baseline), the
+// Lambda figures (zip sizes, cold start with and without the X-Ray SDK) and
+// the cost model per million mails on AWS.
+//
+// Run them with `make bench`; BENCH_FULL=1 runs the large sizes (N = 6,000
+// at 200/s for the burst, 10,000 mails for throughput). Every benchmark
+// reports its figures as benchmark metrics and writes them, with SVG plots,
+// to perf/results/ (BENCHMARKS.md at the repository root shows them).
+//
+// Decisions:
+//   - Figures come from benchmarks only; the tests here check the code that
+//     computes and draws them (cost arithmetic, SVG), never timings.
+//   - Peers are measured side by side in one run (pacing on and off; the
+//     pipeline and the queue baseline) and reported as ratios, because the
+//     machine is shared and absolute numbers drift.
+//   - Time-scaled runs use internal/timescale through localrt.Config.Clock:
+//     the SES quota, retry delays and visibility timeouts all run in scaled
+//     time, so a burst that takes minutes of scaled time drains in seconds.
+//     The scale is chosen so that R × scale stays well below the runtime's
+//     own throughput; otherwise the drain time would measure the machine,
+//     not the pacing.
+package perf
