@@ -33,9 +33,12 @@ lint:
 fmt:
 	gofmt -w .
 
-## bench: every Go benchmark, with allocations
+## bench: every Go benchmark, with allocations; then the performance figures
+## of perf/ (burst, throughput, Lambda sizes and cold starts, cost), each run
+## once, written to perf/results/ (BENCH_FULL=1: the large N; see BENCHMARKS.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list $(PKGS) | grep -v '/perf$$')
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m -v ./perf/
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
