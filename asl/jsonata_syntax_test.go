@@ -9,6 +9,8 @@ func TestJSONataSurroundAndSyntax(t *testing.T) {
 		"{% $match($s, /^a.*z$/i) %}", "{% $states.input.a[0].b %}", "{% -1 %}",
 		"{% function($v){ $v * 2 }(3) %}", "{% $a & 'x' %}", "{% $exists($x) and $y %}",
 		"plain text", "no %} here? no: only suffix",
+		"{% $states.input ~> |a|{'b': 1}, ['c']| %}", "{% $states.input.items^(>price) %}",
+		"{% /* a comment */ $states.input.a %}", "{% $states.input.items{kind: $sum(price)} %}",
 	}
 	invalid := []string{"{% 10 %", "10 %}", "{%10%}", "{% 10 + * 2 %}", "{% $sum($x %}",
 		"{% $.store.book[?(@.price < 10)].title %}", "{% 420. %}", "{%  %}"}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	jx "github.com/mailflow/mailflow/asl/internal/jsonata"
 )
 
 func fieldSet(names ...string) map[string]bool {
@@ -174,10 +176,16 @@ func checkJSONataString(s string) string {
 	if strings.ContainsAny(body, "\n\r") {
 		return "The JSONata expression must be on one line"
 	}
+	// the engine's parser decides; the structural check names the mistake
+	// when it sees one
+	_, cerr := jx.Compile(body)
+	if cerr == nil {
+		return ""
+	}
 	if err := checkJSONataSyntax(body); err != "" {
 		return "The JSONata expression is not valid: " + err
 	}
-	return ""
+	return "The JSONata expression is not valid: " + cerr.Error()
 }
 
 func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

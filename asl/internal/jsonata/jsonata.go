@@ -104,7 +104,7 @@ func (e *Expr) Source() string { return e.src }
 
 // Compile parses an expression. The error is a *SyntaxError.
 func Compile(src string) (*Expr, error) {
-	node, err := jparse.Parse(src)
+	node, err := jparse.Parse(stripComments(src))
 	if err != nil {
 		return nil, &SyntaxError{msg: unsupportedOperator(err, syntaxMessage(err))}
 	}
@@ -151,7 +151,7 @@ func Compile(src string) (*Expr, error) {
 		}
 		plist = append(plist, "$"+n)
 	}
-	wrapper := "function(" + strings.Join(append([]string{"$states"}, plist...), ", ") + ") { (" + src + "\n) }"
+	wrapper := "function(" + strings.Join(append([]string{"$states"}, plist...), ", ") + ") { (" + stripComments(src) + "\n) }"
 	w, err := jsonata.Compile(wrapper)
 	if err != nil {
 		return nil, &SyntaxError{msg: syntaxMessage(err)}
@@ -166,6 +166,42 @@ func Compile(src string) (*Expr, error) {
 	}
 	e.fn = fn
 	return e, nil
+}
+
+// stripComments removes /* ... */ comments outside string literals (the
+// base library's lexer reads them as regular expressions).
+func stripComments(src string) string {
+	if !strings.Contains(src, "/*") {
+		return src
+	}
+	var b strings.Builder
+	var quote byte
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case quote != 0:
+			b.WriteByte(c)
+			if c == '\\' && i+1 < len(src) {
+				i++
+				b.WriteByte(src[i])
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+			b.WriteByte(c)
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return src // unterminated: let the parser report it
+			}
+			b.WriteByte(' ')
+			i += end + 3
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // plainPath recognises $name.step.step with plain name steps.

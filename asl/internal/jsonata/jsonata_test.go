@@ -167,3 +167,10 @@ func TestUnsupported(t *testing.T) {
 		}
 	}
 }
+
+func TestComments(t *testing.T) {
+	got, err := eval(t, `/* lead */ $states.input.a /* "x" */ & '/* not a comment */'`, map[string]any{"input": map[string]any{"a": "v"}}, nil)
+	if err != nil || got != `"v/* not a comment */"` {
+		t.Fatalf("%s %v", got, err)
+	}
+}
