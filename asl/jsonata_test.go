@@ -219,3 +219,25 @@ func TestJSONataConcurrentItemSelectorFailure(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+func TestJSONataMapToleratedFailureExpressions(t *testing.T) {
+	// inline Map: the tolerated-failure fields are accepted as expressions
+	for _, field := range []string{`"ToleratedFailurePercentage":"{% $states.input.v %}"`, `"ToleratedFailureCount":"{% 1 %}"`, `"MaxConcurrency":"{% 1 %}"`} {
+		d := mustParse(t, `{"QueryLanguage":"JSONata","StartAt":"Start","States":{"Start":{"Type":"Map","Items":[1,"{% $number(\"2\") %}",3],`+field+`,
+			"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}`)
+		res := run(t, d, `{"v":100}`, newHarness().options(nil))
+		if got := jsonText(res.Output); res.Status != asl.StatusSucceeded || got != `[1,2,3]` {
+			t.Errorf("%s: %+v %s", field, res, got)
+		}
+	}
+}
+
+func TestJSONataParseValues(t *testing.T) {
+	d := mustParse(t, `{"QueryLanguage":"JSONata","StartAt":"S","States":{"S":{"Type":"Pass","Output":{"r":"{% $parse($states.input.s) %}"},"End":true}}}`)
+	for in, want := range map[string]string{`"-0"`: `0`, `"1.1"`: `1.1`, `"{\"Arg1\": 1, \"Arg2\": []}"`: `{"Arg1":1,"Arg2":[]}`, `"[1, 2, \"HelloWorld\"]"`: `[1,2,"HelloWorld"]`} {
+		res := run(t, d, `{"s":`+in+`}`, newHarness().options(nil))
+		if got := jsonText(res.Output); got != `{"r":`+want+`}` {
+			t.Errorf("%s: %+v %s", in, res, got)
+		}
+	}
+}
