@@ -145,12 +145,14 @@ func TestJSONataMixedLanguages(t *testing.T) {
 
 func TestJSONataValidation(t *testing.T) {
 	for src, want := range map[string]string{
-		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{},"End":true}}}`:                    "The QueryLanguage is set to 'JSONata', but field 'Parameters' is only supported for the 'JSONPath' QueryLanguage",
-		`{"StartAt":"A","States":{"A":{"Type":"Pass","Output":{},"End":true}}}`:                                                  "The QueryLanguage is set to 'JSONPath', but field 'Output' is only supported for the 'JSONata' QueryLanguage",
-		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% $states.input.a.% %}","End":true}}}`: "The JSONata expression is not valid",
-		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"v":"{% phone %}"},"End":true}}}`:       "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not supported. at /States/A/Output/v",
-		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% a[1,2) %}","End":true}}}`:            "INVALID_JSONATA_EXPRESSION",
-		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"QueryLanguage":"JSONPath","Type":"Pass","End":true}}}`:         "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{},"End":true}}}`:                         "The QueryLanguage is set to 'JSONata', but field 'Parameters' is only supported for the 'JSONPath' QueryLanguage",
+		`{"StartAt":"A","States":{"A":{"Type":"Pass","Output":{},"End":true}}}`:                                                       "The QueryLanguage is set to 'JSONPath', but field 'Output' is only supported for the 'JSONata' QueryLanguage",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% $states.input.a.% %}","End":true}}}`:      "The JSONata expression is not valid",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":{"v":"{% phone %}"},"End":true}}}`:            "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not supported. at /States/A/Output/v",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% a[1,2) %}","End":true}}}`:                 "INVALID_JSONATA_EXPRESSION",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% $states.input.a.b.% %}","End":true}}}`:    "the parent operator '%' is not supported by this interpreter",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% $states.input.xs#$i.$i %}","End":true}}}`: "the positional variable binding operator '#' is not supported by this interpreter",
+		`{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"QueryLanguage":"JSONPath","Type":"Pass","End":true}}}`:              "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
 	} {
 		d, err := asl.Parse([]byte(src))
 		if err != nil {

@@ -182,7 +182,7 @@ func checkJSONataString(s string) string {
 	if cerr == nil {
 		return ""
 	}
-	if err := checkJSONataSyntax(body); err != "" {
+	if err := checkJSONataSyntax(body); err != "" && !strings.Contains(cerr.Error(), "not supported by this interpreter") {
 		return "The JSONata expression is not valid: " + err
 	}
 	return "The JSONata expression is not valid: " + cerr.Error()

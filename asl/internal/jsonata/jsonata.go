@@ -45,6 +45,7 @@ package jsonata
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -107,6 +108,9 @@ func Compile(src string) (*Expr, error) {
 	node, err := jparse.Parse(stripComments(src))
 	if err != nil {
 		return nil, &SyntaxError{msg: unsupportedOperator(err, syntaxMessage(err))}
+	}
+	if msg := bindingInName(reflect.ValueOf(node)); msg != "" {
+		return nil, &SyntaxError{msg: msg}
 	}
 	names := map[string]bool{}
 	collectVars(reflect.ValueOf(node), names)
@@ -294,6 +298,41 @@ func statesUse(v reflect.Value, out map[string]bool) bool {
 		}
 	}
 	return all
+}
+
+// bindingInName finds the @ and # binding operators where the base
+// library's lexer reads them as part of a field name ("xs#$i").
+func bindingInName(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return ""
+		}
+		if n, ok := v.Interface().(*jparse.NameNode); ok {
+			for _, op := range []struct{ tok, what string }{{"@$", "context variable binding"}, {"#$", "positional variable binding"}} {
+				if strings.Contains(n.Value, op.tok) {
+					return fmt.Sprintf("the %s operator '%s' is not supported by this interpreter", op.what, op.tok[:1])
+				}
+			}
+			return ""
+		}
+		return bindingInName(v.Elem())
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				if msg := bindingInName(v.Field(i)); msg != "" {
+					return msg
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			if msg := bindingInName(v.Index(i)); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
 }
 
 // collectVars walks the syntax tree and records every variable name.

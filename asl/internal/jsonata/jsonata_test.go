@@ -88,7 +88,7 @@ func TestErrors(t *testing.T) {
 	if _, err := Compile(`1 +`); err == nil {
 		t.Error("syntax error not reported")
 	}
-	for src, op := range map[string]string{`[1,2]#$i.$i`: "'#'", `[{'a':1}]@$o.$o.a`: "'@'", `a.b.%`: "'%'"} {
+	for src, op := range map[string]string{`[1,2]#$i.$i`: "'#'", `[{'a':1}]@$o.$o.a`: "'@'", `a.b.%`: "'%'", `$states.input.xs#$i.$i`: "'#'", `$states.input.xs@$o.$o`: "'@'"} {
 		if _, err := Compile(src); err == nil || !strings.Contains(err.Error(), op+" is not supported") {
 			t.Errorf("%s: %v", src, err)
 		}
