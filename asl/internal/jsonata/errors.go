@@ -81,6 +81,12 @@ func toEvalError(err error) *EvalError {
 		return &EvalError{Code: "D3139", Msg: "The $single() function expected exactly 1 matching result.  Instead it matched 0."}
 	case strings.HasPrefix(msg, "number of matching values returned by single()"):
 		return &EvalError{Code: "D3138", Msg: "The $single() function expected exactly 1 matching result.  Instead it matched more."}
+	case strings.HasPrefix(msg, "unable to cast ") && strings.HasSuffix(msg, " to a number"):
+		return &EvalError{Code: "D3030", Msg: "Unable to cast value to a number: " + strings.TrimSuffix(strings.TrimPrefix(msg, "unable to cast "), " to a number")}
+	case strings.HasPrefix(msg, "the sqrt function cannot be applied to a negative number"):
+		return &EvalError{Code: "D3060", Msg: "The sqrt function cannot be applied to a negative number"}
+	case strings.HasPrefix(msg, "the power function has resulted in a value that cannot be represented"):
+		return &EvalError{Code: "D3061", Msg: "The power function has resulted in a value that cannot be represented as a JSON number"}
 	case strings.Contains(msg, "cannot convert NaN/Infinity to string"):
 		return &EvalError{Code: "D3001", Msg: "Attempting to invoke string function on Infinity or NaN"}
 	}

@@ -19,8 +19,11 @@ func eval(t *testing.T, src string, states any, vars map[string]any) (string, er
 	if err != nil {
 		return "", err
 	}
-	b, _ := json.Marshal(v)
-	return string(b), nil
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
 func TestEval(t *testing.T) {
@@ -60,6 +63,9 @@ func TestEval(t *testing.T) {
 		{`$partition([1,2], 5)`, `[[1,2]]`},
 		{`[$exists($range(1, 5)), $exists($range(5, 1, 1)), $exists($partition([], 2)), $exists($partition([1], 0)), $exists($hash('a'))]`, `[false,false,false,false,false]`},
 		{`$parseInteger('x', '0')`, `"NaN"`},
+		{`$encodeUrlComponent("a b/c?d=é")`, `"a%20b%2Fc%3Fd%3D%C3%A9"`},
+		{`$encodeUrl("https://x.org/a b?q=1&r=é")`, `"https://x.org/a%20b?q=1&r=%C3%A9"`},
+		{`$decodeUrlComponent("a%20b+c")`, `"a b+c"`},
 	} {
 		got, err := eval(t, c.src, in, vars)
 		if err != nil || got != c.want {
@@ -76,6 +82,7 @@ func TestErrors(t *testing.T) {
 		{`$single([1,2])`, `D3138: The $single() function expected exactly 1 matching result.  Instead it matched more.`},
 		{`"a" + 1`, `T2001: The left side of the "+" operator must evaluate to a number`},
 		{`$error("boom")`, `D3137: boom`},
+		{`$number("abc")`, `D3030: Unable to cast value to a number: "abc"`},
 	} {
 		_, err := eval(t, c.src, nil, nil)
 		if err == nil || err.Error() != c.want {
