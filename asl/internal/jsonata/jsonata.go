@@ -32,9 +32,13 @@
 // # Functions
 //
 // The standard library of blues/jsonata-go is available, with $single
-// taking its optional predicate, and these added: $assert, $formatInteger
-// and $parseInteger (decimal, words and roman pictures), AWS's $partition,
-// $range, $hash, $random (optionally seeded), $uuid and $parse. $eval is not
+// taking its optional predicate, the URL functions encoding as JavaScript
+// does (the base library writes a space as "+"), and these added: $assert,
+// $formatInteger and $parseInteger (decimal, words, roman and letter
+// pictures), $base64encode and $base64decode, AWS's $partition, $range,
+// $hash, $random (optionally seeded), $uuid and $parse, with the edge cases
+// AWS shows (fractions truncated, nothing for an empty array or a step
+// against the direction, "NaN" for an unparsable integer). $eval is not
 // bound, as in AWS: calling it fails with T1006. $now and $millis read the
 // execution's clock; $random and $uuid use the execution's generators.
 //
