@@ -193,7 +193,7 @@ func TestSoak(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "soak: %d mails (%d enqueued twice), %d runtime restarts after crashes, %s\n", n, twice, w.restarts, elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "  delivered %d, duplicates %d, DLQ %d (%d copies, %d without reason), lost %d\n", delivered, duplicates, len(inDLQ), len(dl), noReason, lost)
-	fmt.Fprintf(&b, "  executions by status: %v; SES: %+v\n", w.statuses(), w.rt.SES().Stats())
+	fmt.Fprintf(&b, "  executions by status: %v; SES since the last restart: %+v\n", w.statuses(), w.rt.SES().Stats())
 	fmt.Fprintf(&b, "  memory over time (heap / sys / goroutines / delivered):\n")
 	for _, s := range samples {
 		fmt.Fprintf(&b, "    %6s  %5.1f MiB / %5.1f MiB / %4d / %d\n", s.at, float64(s.heap)/(1<<20), float64(s.sys)/(1<<20), s.goroutines, s.delivered)
