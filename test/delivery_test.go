@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailflow/mailflow/client"
+	"github.com/mailflow/mailflow/execstore"
 	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/sender/sessim"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 func sampleMail(t *testing.T, id string) (client.Mail, map[string][]byte) {
@@ -115,8 +120,58 @@ func TestConcurrentDuplicatesDeliverOnce(t *testing.T) {
 	}
 }
 
-func TestManyMailsUnderThrottling(t *testing.T) {
+// TestManyMailsPaced: with pacing on (the default), no call reaches SES
+// beyond its rate: every mail is delivered and SES throttles none.
+func TestManyMailsPaced(t *testing.T) {
 	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--visibility-timeout", "3s")
+	const n = 30
+	for i := range n {
+		d.sendRaw(t, fmt.Sprintf(`{"version":1,"mailId":"e2e-paced-%d","to":["ann@example.org"],"subject":"n %d","text":"x"}`, i, i))
+	}
+	eventually(t, 3*time.Minute, "every mail delivered", func() bool { return len(d.outbox(t)) >= n })
+	eventually(t, 60*time.Second, "the queue to drain", func() bool { return d.queueDepth(t, "mailflow-source") == 0 })
+	if got := len(d.outbox(t)); got != n {
+		t.Fatalf("%d deliveries, want %d", got, n)
+	}
+	// Throttled attempts may remain (the pacer refuses a send whose token
+	// is too far off); none of them may be SES's own answer.
+	paced, ses := 0, 0
+	store, err := execstore.Open(filepath.Join(d.data, "executions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	page, err := store.List(context.Background(), execstore.Filter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range page.Executions {
+		events, err := store.Events(context.Background(), e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range events {
+			var details struct{ Error, Cause string }
+			json.Unmarshal(ev.Details, &details)
+			switch {
+			case ev.Type != "TaskFailed" || details.Error != workflow.Throttled:
+			case strings.Contains(details.Cause, sessim.TextThrottled):
+				ses++
+			default:
+				paced++
+			}
+		}
+	}
+	if ses != 0 {
+		t.Fatalf("SES throttled %d paced sends (the pacer refused %d)", ses, paced)
+	}
+	t.Logf("%d mails at 5/s: SES throttled none; the pacer refused %d attempts", n, paced)
+}
+
+func TestManyMailsUnderThrottling(t *testing.T) {
+	// Unpaced, so SES itself throttles and the state machine retries
+	// (the pacer would keep every call within the rate).
+	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--pacing", "off", "--visibility-timeout", "3s")
 	const n = 30
 	for i := range n {
 		d.sendRaw(t, fmt.Sprintf(`{"version":1,"mailId":"e2e-rate-%d","to":["ann@example.org"],"subject":"n %d","text":"x"}`, i, i))
