@@ -6,13 +6,17 @@ BENCHTIME ?= 1s
 
 .PHONY: test unit lint fmt bench fuzz synth lambdas race fuzz-ci soak
 
-## test: lint, then every test (Node tools are installed on first use)
-test: lint unit
+## test: what CI runs: lint; every test once, under the race detector (the
+## fault matrix and a short soak included); each fuzz target briefly; the
+## Lambda zips; the CDK synthesis. Node tools, mailpit and the emulators are
+## installed on first use.
+test: lint race fuzz-ci synth
 
+## unit: every test without the race detector, the quick local loop
 unit:
 	$(GO) test -count=1 $(PKGS)
 
-## race: every test under the race detector (CI runs it after test)
+## race: every test under the race detector
 race:
 	$(GO) test -race -count=1 $(PKGS)
 
