@@ -20,8 +20,9 @@ func renderDefinition(cfg *config.Config) (string, error) {
 		self[name] = "${" + name + "}"
 	}
 	b, err := workflow.Render(workflow.Settings{
-		Substitutions:  self,
-		MapConcurrency: cfg.Workflow.MapConcurrency,
+		Substitutions:   self,
+		MapConcurrency:  cfg.Workflow.MapConcurrency,
+		MaxReceiveCount: cfg.Queue.MaxReceiveCount,
 		ThrottleRetry: &workflow.RetryBudget{
 			MaxAttempts:     cfg.Workflow.ThrottleRetry.MaxAttempts,
 			MaxDelaySeconds: cfg.Workflow.ThrottleRetry.MaxDelaySeconds,

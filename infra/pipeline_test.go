@@ -367,7 +367,7 @@ func TestMailPipeline(t *testing.T) {
 		def := checkDefinition(t, s)
 		// With the default retry budget, AWS runs exactly what the local
 		// runtime runs: workflow.Render's output.
-		local, err := workflow.Render(workflow.Settings{Substitutions: sampleSubstitutions(), MapConcurrency: cfg.Workflow.MapConcurrency})
+		local, err := workflow.Render(workflow.Settings{Substitutions: sampleSubstitutions(), MapConcurrency: cfg.Workflow.MapConcurrency, MaxReceiveCount: cfg.Queue.MaxReceiveCount})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -615,7 +615,7 @@ func TestMailPipelineVariant(t *testing.T) {
 		def := checkDefinition(t, s)
 		// Only the Mail.Throttled retriers differ from the local runtime's
 		// definition.
-		local, err := workflow.Render(workflow.Settings{Substitutions: sampleSubstitutions(), MapConcurrency: 25})
+		local, err := workflow.Render(workflow.Settings{Substitutions: sampleSubstitutions(), MapConcurrency: 25, MaxReceiveCount: s.cfg.Queue.MaxReceiveCount})
 		if err != nil {
 			t.Fatal(err)
 		}

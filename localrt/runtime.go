@@ -517,7 +517,8 @@ func (r *Runtime) Pacer() *pacer.Pacer { return r.pacer }
 
 func (r *Runtime) definition(reg *asl.Registry) (*asl.Definition, error) {
 	text, err := workflow.Render(workflow.Settings{
-		MapConcurrency: r.cfg.MapConcurrency,
+		MapConcurrency:  r.cfg.MapConcurrency,
+		MaxReceiveCount: r.cfg.MaxReceiveCount,
 		Substitutions: map[string]string{
 			workflow.PlaceholderAcquireLock:      r.functionARN(FunctionAcquireLock),
 			workflow.PlaceholderFetchAttachments: r.functionARN(FunctionFetchAttachments),

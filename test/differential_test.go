@@ -52,6 +52,15 @@ func batch(mailIDs ...string) []record {
 	return out
 }
 
+// lastReceive marks records as received for the fifth time, the queue's
+// maxReceiveCount.
+func lastReceive(recs []record) []record {
+	for i := range recs {
+		recs[i].Attributes["ApproximateReceiveCount"] = "5"
+	}
+	return recs
+}
+
 func throttled(n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -78,6 +87,8 @@ var scenarios = []scenario{
 	{Name: "release fails on the way", Input: batch("a", "b"), Stubs: map[string]stub{
 		"a": {Send: []string{workflow.Rejected}, Release: workflow.Transient}, "b": {Send: []string{workflow.SendingPaused}, Release: workflow.Transient}},
 		Expect: []string{"msg-b"}},
+	{Name: "last receive dead-letters instead of retrying", Input: lastReceive(batch("a", "b", "c")), Stubs: map[string]stub{
+		"a": {Acquire: workflow.LockBusy}, "b": {Send: []string{workflow.QuotaExhausted}}, "c": {Send: throttled(7)}}},
 	{Name: "mixed batch", Input: batch("ok1", "dup", "thr", "bad", "busy", "ok2", "flaky", "gone"), Stubs: map[string]stub{
 		"dup": {Acquire: "already-sent"}, "thr": {Send: throttled(2)}, "bad": {Acquire: workflow.InvalidMessage},
 		"busy": {Acquire: workflow.LockBusy}, "flaky": {Send: []string{"Lambda.ServiceException"}}, "gone": {Fetch: workflow.AttachmentForbidden}},

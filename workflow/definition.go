@@ -50,6 +50,11 @@ type Settings struct {
 	// MapConcurrency bounds how many records of a batch run at once;
 	// 0 keeps the definition's default (10).
 	MapConcurrency int
+	// MaxReceiveCount is the source queue's redrive maxReceiveCount: on that
+	// receive a record that would go back to the queue is dead-lettered by
+	// the state machine instead, with its error as the reason, rather than
+	// moved by SQS without one. 0 keeps the definition's default (5).
+	MaxReceiveCount int
 	// ThrottleRetry, when set, replaces the in-execution retry budget of
 	// Mail.Throttled (the definition's default: 6 attempts, delays capped at
 	// 8 seconds).
@@ -91,6 +96,9 @@ func Render(s Settings) ([]byte, error) {
 	if s.MapConcurrency < 0 || s.MapConcurrency > MaxMapConcurrency {
 		errs = append(errs, fmt.Errorf("MapConcurrency %d is outside 0..%d", s.MapConcurrency, MaxMapConcurrency))
 	}
+	if s.MaxReceiveCount < 0 || s.MaxReceiveCount > 1000 {
+		errs = append(errs, fmt.Errorf("MaxReceiveCount %d is outside 0..1000", s.MaxReceiveCount))
+	}
 	if b := s.ThrottleRetry; b != nil {
 		if b.MaxAttempts < 0 || b.MaxAttempts > 100 {
 			errs = append(errs, fmt.Errorf("ThrottleRetry.MaxAttempts %d is outside 0..100", b.MaxAttempts))
@@ -116,6 +124,17 @@ func Render(s Settings) ([]byte, error) {
 		}
 		m["MaxConcurrency"] = s.MapConcurrency
 	}
+	if s.MaxReceiveCount > 0 {
+		m, _ := mapState(def)
+		inner, _ := m["ItemProcessor"].(map[string]any)
+		states, _ := inner["States"].(map[string]any)
+		giveUp, _ := states[GiveUpStateName].(map[string]any)
+		choices, _ := giveUp["Choices"].([]any)
+		if len(choices) != 1 {
+			return nil, fmt.Errorf("embedded definition: no %s choice", GiveUpStateName)
+		}
+		choices[0].(map[string]any)["NumericGreaterThanEquals"] = s.MaxReceiveCount
+	}
 	if b := s.ThrottleRetry; b != nil {
 		if n := applyRetryBudget(def, Throttled, *b); n == 0 {
 			return nil, fmt.Errorf("embedded definition: no retrier for %s", Throttled)
@@ -134,6 +153,10 @@ func Render(s Settings) ([]byte, error) {
 
 // MapStateName is the state that fans the batch out per record.
 const MapStateName = "ProcessRecords"
+
+// GiveUpStateName is the Choice that dead-letters a record on its last
+// receive instead of returning it to the queue.
+const GiveUpStateName = "GiveUp?"
 
 func mapState(def map[string]any) (map[string]any, bool) {
 	states, _ := def["States"].(map[string]any)

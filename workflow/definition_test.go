@@ -241,7 +241,13 @@ func TestDefinitionStructure(t *testing.T) {
 	}
 
 	isDeadLetterSend := func(n string) bool { return n == "DeadLetter" }
-	isRetryLater := func(n string) bool { return n == "RetryLater" }
+	// A transient failure goes back to the queue, except on the record's
+	// last receive, where GiveUp? dead-letters it with its reason.
+	isRetryLater := func(n string) bool { return n == "RetryLater" || n == workflow.GiveUpStateName }
+	giveUp := inner.States[workflow.GiveUpStateName]
+	if giveUp.Type != "Choice" || giveUp.Default != "RetryLater" || len(giveUp.Choices) != 1 || giveUp.Choices[0].Next != "DeadLetter" {
+		t.Fatalf("%s must dead-letter on the last receive and otherwise retry later: %+v", workflow.GiveUpStateName, giveUp)
+	}
 	for _, end := range []string{"DeadLettered", "RetryLater"} {
 		if _, ok := inner.States[end]; !ok {
 			t.Fatalf("state %s is missing", end)
@@ -274,8 +280,9 @@ func TestDefinitionStructure(t *testing.T) {
 			}
 			switch {
 			case name == "DeadLetter":
-				// Sending to the DLQ failed: only redelivery is left.
-				if !reaches(t, inner, c.Next, isRetryLater) {
+				// Sending to the DLQ failed: only redelivery is left (not
+				// GiveUp?, which would send to the DLQ again).
+				if !reaches(t, inner, c.Next, func(n string) bool { return n == "RetryLater" }) {
 					t.Errorf("%s: a failed dead-letter send must go back to the queue", name)
 				}
 			case permanent:
@@ -340,6 +347,7 @@ func TestRender(t *testing.T) {
 
 	budget := sampleSettings()
 	budget.ThrottleRetry = &workflow.RetryBudget{MaxAttempts: 3, MaxDelaySeconds: 20}
+	budget.MaxReceiveCount = 8
 	out, err = workflow.Render(budget)
 	if err != nil {
 		t.Fatal(err)
@@ -360,9 +368,13 @@ func TestRender(t *testing.T) {
 	if !found {
 		t.Fatal("no throttle retrier after ThrottleRetry")
 	}
+	if !strings.Contains(string(out), `"NumericGreaterThanEquals": 8`) {
+		t.Fatal("MaxReceiveCount not applied to the give-up choice")
+	}
 
 	bad := sampleSettings()
 	bad.ThrottleRetry = &workflow.RetryBudget{MaxAttempts: -1, MaxDelaySeconds: 0}
+	bad.MaxReceiveCount = -2
 	delete(bad.Substitutions, workflow.PlaceholderSend)
 	bad.Substitutions["SendFunctionArm"] = "typo"
 	bad.MapConcurrency = -1
@@ -370,7 +382,7 @@ func TestRender(t *testing.T) {
 	if err == nil {
 		t.Fatal("Render accepted bad settings")
 	}
-	for _, want := range []string{`"SendFunctionArn" is missing`, `"SendFunctionArm" is not used`, "MapConcurrency -1", "ThrottleRetry.MaxAttempts -1", "ThrottleRetry.MaxDelaySeconds 0"} {
+	for _, want := range []string{`"SendFunctionArn" is missing`, `"SendFunctionArm" is not used`, "MapConcurrency -1", "ThrottleRetry.MaxAttempts -1", "ThrottleRetry.MaxDelaySeconds 0", "MaxReceiveCount -2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %s", err, want)
 		}

@@ -212,9 +212,9 @@ func matrixTable(results []cellResult) string {
 
 // TestPersistentTransientFailure: a step that fails on every attempt
 // (S3 down for longer than five visibility timeouts) does not lose the
-// mail either: after maxReceiveCount receives the queue's redrive policy
-// moves it to the DLQ. That move is SQS's own, so the message carries no
-// mailflow.error attribute; its reason is in the execution history.
+// mail either: on its last receive before the queue's redrive policy would
+// move it without a reason, the state machine dead-letters it itself, with
+// the error name and cause as attributes.
 func TestPersistentTransientFailure(t *testing.T) {
 	w := newWorld(t, localrt.Config{})
 	sleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
@@ -235,7 +235,10 @@ func TestPersistentTransientFailure(t *testing.T) {
 	}
 	dl := w.deadLetters()
 	if len(dl) != 1 || dl[0].MailID != "m-persistent" {
-		t.Fatalf("DLQ %+v, want m-persistent moved there by the redrive policy", dl)
+		t.Fatalf("DLQ %+v, want m-persistent dead-lettered on its last receive", dl)
+	}
+	if dl[0].Error != workflow.Transient || !strings.Contains(dl[0].Failure, "Cause") {
+		t.Fatalf("dead letter without its reason: error %q, failure %q", dl[0].Error, dl[0].Failure)
 	}
 	items, err := w.rt.Executions().ItemsByMail(context.Background(), "m-persistent")
 	if err != nil {
@@ -244,10 +247,16 @@ func TestPersistentTransientFailure(t *testing.T) {
 	if len(items) != localrt.DefaultMaxReceiveCount {
 		t.Errorf("%d attempts recorded, want %d", len(items), localrt.DefaultMaxReceiveCount)
 	}
-	for _, it := range items {
-		if it.Outcome != "retry-later" || it.Error == "" {
-			t.Errorf("attempt %+v: want retry-later with the error", it.Item)
+	// Newest first: the last receive dead-lettered, the earlier ones went
+	// back to the queue.
+	for i, it := range items {
+		want := "retry-later"
+		if i == 0 {
+			want = "dead-lettered"
+		}
+		if it.Outcome != want || it.Error != workflow.Transient {
+			t.Errorf("attempt %+v: want %s with %s", it.Item, want, workflow.Transient)
 		}
 	}
-	t.Logf("moved to the DLQ after %d attempts; last error %s", len(items), items[len(items)-1].Error)
+	t.Logf("dead-lettered on attempt %d with %s", len(items), dl[0].Error)
 }
