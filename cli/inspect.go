@@ -290,26 +290,11 @@ func runExecutionsShow(ctx context.Context, args []string, s Streams) error {
 	fs := newFlags("executions show", s, "ID [flags]   (ID: execution ARN, name, or a unique prefix of the name)")
 	o.register(fs)
 	fs.BoolVar(&o.events, "events", false, "also print every history event")
-	rest, err := parseInterleaved(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	if len(rest) == 0 || strings.TrimSpace(rest[0]) == "" {
-		return usagef("an execution ID is required")
-	}
-	o.id = rest[0]
-	if err := o.validate(); err != nil {
-		return err
-	}
-	b, err := o.open(ctx, s)
+	b, x, err := o.openExecution(ctx, fs, args, &o.id, s)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	x, err := b.Source.Get(ctx, o.id)
-	if err != nil {
-		return err
-	}
 	tl := inspect.BuildTimeline(x.Events)
 	if o.jsonOut {
 		return printJSON(s.Out, struct {
@@ -395,6 +380,33 @@ func orDash(s string) string {
 
 // parseInterleaved parses flags that may come before or after up to
 // positional arguments ("show ID --json" and "show --json ID").
+// openExecution parses a command line whose one positional argument is an
+// execution ID, validates the options, opens the backend and reads the
+// execution. The caller closes the backend.
+func (o *backendOptions) openExecution(ctx context.Context, fs *flag.FlagSet, args []string, id *string, s Streams) (*inspect.Backend, *inspect.Execution, error) {
+	rest, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rest) == 0 || strings.TrimSpace(rest[0]) == "" {
+		return nil, nil, usagef("an execution ID is required")
+	}
+	*id = rest[0]
+	if err := o.validate(); err != nil {
+		return nil, nil, err
+	}
+	b, err := o.open(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	x, err := b.Source.Get(ctx, *id)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return b, x, nil
+}
+
 func parseInterleaved(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	var pos []string
 	for {
@@ -427,26 +439,11 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	fs := newFlags("replay", s, "ID [--failed-only] [flags]")
 	o.register(fs)
 	fs.BoolVar(&o.failedOnly, "failed-only", false, "re-enqueue only the items that were not delivered")
-	rest, err := parseInterleaved(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	if len(rest) == 0 || strings.TrimSpace(rest[0]) == "" {
-		return usagef("an execution ID is required")
-	}
-	o.id = rest[0]
-	if err := o.validate(); err != nil {
-		return err
-	}
-	b, err := o.open(ctx, s)
+	b, x, err := o.openExecution(ctx, fs, args, &o.id, s)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	x, err := b.Source.Get(ctx, o.id)
-	if err != nil {
-		return err
-	}
 	var progress func(inspect.ReplayResult)
 	if !o.jsonOut {
 		progress = func(r inspect.ReplayResult) {

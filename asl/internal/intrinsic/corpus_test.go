@@ -21,7 +21,7 @@ func corpusDir(t *testing.T) string {
 		dir = filepath.Join("..", "..", "..", "..", "shared", "asl-conformance")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cases")); err != nil {
-		t.Skipf("conformance corpus not found at %s", dir)
+		t.Fatalf("conformance corpus not found at %s (set ASL_CONFORMANCE_DIR): %v", dir, err)
 	}
 	return dir
 }
