@@ -458,34 +458,24 @@ func (r *stateRun) evalTemplate(t *template, input any) (any, *Error) {
 	return v, nil
 }
 
-func (r *stateRun) inputPath(input any) (any, *Error) {
-	ip := r.st.inputPath
-	if ip.isNull {
-		return map[string]any{}, nil
-	}
-	if ip.expr == nil || (ip.expr.kind == exprInput && ip.expr.path.IsRoot()) {
-		return input, nil
-	}
-	v, err := ip.expr.eval(r.env(input))
-	if err != nil {
-		return nil, r.pathErr(ip.expr.src, err)
-	}
-	return v, nil
-}
+func (r *stateRun) inputPath(input any) (any, *Error) { return r.filterPath(r.st.inputPath, input) }
 
-func (r *stateRun) outputPath(output any) (any, *Error) {
-	op := r.st.outputPath
-	if op.isNull {
+func (r *stateRun) outputPath(output any) (any, *Error) { return r.filterPath(r.st.outputPath, output) }
+
+// filterPath applies InputPath or OutputPath: null gives {}, an absent or
+// root path passes the value through, any other path selects from it.
+func (r *stateRun) filterPath(p optPath, v any) (any, *Error) {
+	if p.isNull {
 		return map[string]any{}, nil
 	}
-	if op.expr == nil || (op.expr.kind == exprInput && op.expr.path.IsRoot()) {
-		return output, nil
+	if p.expr == nil || (p.expr.kind == exprInput && p.expr.path.IsRoot()) {
+		return v, nil
 	}
-	v, err := op.expr.eval(r.env(output))
+	out, err := p.expr.eval(r.env(v))
 	if err != nil {
-		return nil, r.pathErr(op.expr.src, err)
+		return nil, r.pathErr(p.expr.src, err)
 	}
-	return v, nil
+	return out, nil
 }
 
 func (r *stateRun) resultPath(rp optPath, raw, result any) (any, *Error) {
