@@ -321,29 +321,9 @@ func (r *stateRun) queryErr(location, msg string) *Error {
 	return NewError(ErrQueryEvaluationError, cause)
 }
 
-// jsonType names a value's type as AWS's messages do.
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	}
-	if isNumber(v) {
-		return "number"
-	}
-	return "unknown"
-}
-
 func (r *stateRun) typeErr(t *jtmpl, want string, v any) *Error {
 	return r.queryErr(t.loc, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned an unexpected result type. Expected '%s', but was '%s' for value: %s",
-		t.exprSource(), t.loc, want, jsonType(v), mustJSONString(v)))
+		t.exprSource(), t.loc, want, typeName(v), mustJSONString(v)))
 }
 
 func (t *jtmpl) exprSource() string {
