@@ -48,9 +48,7 @@ func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record,
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.current(p.MailID)
-	ok := cur == nil || !p.Now.Before(cur.ExpiresAt) ||
-		(cur.Status == lock.Sending && cur.ContentHash == p.ContentHash && (!p.Now.Before(cur.LeaseUntil) || cur.Owner == p.Owner))
-	if !ok {
+	if !lock.AcquireAllowed(cur, p) {
 		return lock.Record{}, fail("acquire", p.MailID, cur)
 	}
 	r := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
@@ -70,7 +68,7 @@ func (t *Table) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, err
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.current(p.MailID)
-	if cur == nil || cur.Owner != p.Owner || cur.Status != lock.Sending {
+	if !lock.RenewAllowed(cur, p) {
 		return lock.Record{}, fail("renew", p.MailID, cur)
 	}
 	cur.LeaseUntil, cur.ExpiresAt = p.LeaseUntil, p.ExpiresAt
@@ -89,8 +87,7 @@ func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Recor
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.current(p.MailID)
-	if cur == nil || cur.Owner != p.Owner ||
-		!(cur.Status == lock.Sending || (cur.Status == lock.Sent && cur.SESMessageID == p.SESMessageID)) {
+	if !lock.MarkSentAllowed(cur, p) {
 		return lock.Record{}, fail("mark-sent", p.MailID, cur)
 	}
 	if cur.SentAt.IsZero() {
@@ -112,7 +109,7 @@ func (t *Table) Release(ctx context.Context, p lock.ReleaseParams) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.current(p.MailID)
-	if cur == nil || cur.Owner != p.Owner || cur.Status != lock.Sending {
+	if !lock.ReleaseAllowed(cur, p) {
 		return fail("release", p.MailID, cur)
 	}
 	delete(t.records, p.MailID)

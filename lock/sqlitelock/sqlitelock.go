@@ -118,9 +118,7 @@ func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record,
 		return lock.Record{}, err
 	}
 	return t.update(ctx, "acquire", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
-		free := cur == nil || !cur.Live(p.Now) ||
-			(cur.Status == lock.Sending && cur.ContentHash == p.ContentHash && (!p.Now.Before(cur.LeaseUntil) || cur.Owner == p.Owner))
-		if !free {
+		if !lock.AcquireAllowed(cur, p) {
 			return nil, false
 		}
 		return &lock.Record{
@@ -136,7 +134,7 @@ func (t *Table) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, err
 		return lock.Record{}, err
 	}
 	return t.update(ctx, "renew", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
-		if cur == nil || cur.Owner != p.Owner || cur.Status != lock.Sending {
+		if !lock.RenewAllowed(cur, p) {
 			return nil, false
 		}
 		next := *cur
@@ -151,8 +149,7 @@ func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Recor
 		return lock.Record{}, err
 	}
 	return t.update(ctx, "mark-sent", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
-		if cur == nil || cur.Owner != p.Owner ||
-			!(cur.Status == lock.Sending || (cur.Status == lock.Sent && cur.SESMessageID == p.SESMessageID)) {
+		if !lock.MarkSentAllowed(cur, p) {
 			return nil, false
 		}
 		next := *cur
@@ -170,7 +167,7 @@ func (t *Table) Release(ctx context.Context, p lock.ReleaseParams) error {
 		return err
 	}
 	_, err := t.update(ctx, "release", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
-		if cur == nil || cur.Owner != p.Owner || cur.Status != lock.Sending {
+		if !lock.ReleaseAllowed(cur, p) {
 			return nil, false
 		}
 		return nil, true
