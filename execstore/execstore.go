@@ -9,7 +9,8 @@
 // dev` runs) see committed executions. An execution is written twice: a
 // RUNNING row when it starts, and its end state with all its events and
 // items in one transaction when it stops, which keeps the per-event cost off
-// the hot path. Executions left RUNNING by a process that died are marked
+// the hot path. The events are kept as one compressed value per execution
+// (see history.go). Executions left RUNNING by a process that died are marked
 // ABORTED by [Store.RecoverRunning].
 //
 // The package knows nothing about mail or about the interpreter: events and
@@ -177,17 +178,14 @@ func (s *Store) Finish(ctx context.Context, e Execution, events []Event, items [
 		}
 	}
 	if len(events) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO events (execution_id, id, previous_id, type, ts, details) VALUES (?, ?, ?, ?, ?, ?)`)
+		blob, err := encodeHistory(events)
 		if err != nil {
-			return err
+			return fmt.Errorf("execstore: history of %s: %w", e.ID, err)
 		}
-		for _, ev := range events {
-			if _, err := stmt.ExecContext(ctx, e.ID, ev.ID, ev.PreviousID, ev.Type, ms(ev.Timestamp), text(ev.Details)); err != nil {
-				stmt.Close()
-				return fmt.Errorf("execstore: event %d of %s: %w", ev.ID, e.ID, err)
-			}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO histories (execution_id, encoding, events) VALUES (?, ?, ?)`,
+			e.ID, historyEncoding, blob); err != nil {
+			return fmt.Errorf("execstore: history of %s: %w", e.ID, err)
 		}
-		stmt.Close()
 	}
 	if len(items) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO items (execution_id, idx, message_id, mail_id, outcome, error, cause, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -286,6 +284,20 @@ func (s *Store) ids(ctx context.Context, query string, args ...any) ([]string, e
 
 // Events returns an execution's history in event order.
 func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
+	var encoding string
+	var blob []byte
+	err := s.db.QueryRowContext(ctx, `SELECT encoding, events FROM histories WHERE execution_id = ?`, id).Scan(&encoding, &blob)
+	switch {
+	case err == nil:
+		return decodeHistory(encoding, blob)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, err
+	}
+	return s.eventRows(ctx, id)
+}
+
+// eventRows reads a history kept one row per event.
+func (s *Store) eventRows(ctx context.Context, id string) ([]Event, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, previous_id, type, ts, details FROM events WHERE execution_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, err

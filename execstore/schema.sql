@@ -14,6 +14,15 @@ CREATE TABLE IF NOT EXISTS executions (
 CREATE INDEX IF NOT EXISTS executions_started ON executions (started_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status, started_at DESC);
 
+-- An execution's history, encoded and compressed as one value (history.go).
+CREATE TABLE IF NOT EXISTS histories (
+    execution_id TEXT PRIMARY KEY REFERENCES executions (id) ON DELETE CASCADE,
+    encoding     TEXT NOT NULL,
+    events       BLOB NOT NULL
+);
+
+-- Histories as databases written before the histories table kept them, one
+-- row per event; still read, no longer written.
 CREATE TABLE IF NOT EXISTS events (
     execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
     id           INTEGER NOT NULL,
