@@ -1,6 +1,11 @@
 package asl
 
-import "sync"
+import (
+	"strconv"
+	"sync"
+
+	"github.com/mailflow/mailflow/asl/internal/jsonvalue"
+)
 
 // EventType names a history event as GetExecutionHistory does.
 type EventType string
@@ -208,4 +213,93 @@ func (t *thread) side(prev int64, typ EventType, fill func(e *Event)) int64 {
 		r.obs.OnEvent(e)
 	}
 	return id
+}
+
+// AppendDetails appends the event's details as a JSON object: Flatten
+// without id, previousEventId and type, encoded as EncodeJSON would encode
+// it (keys sorted), but without building the map. A store that keeps the
+// envelope fields apart calls it for every event.
+func (e *Event) AppendDetails(b []byte) ([]byte, error) {
+	// Keys in sorted order, as EncodeJSON writes a map.
+	b = append(b, '{')
+	first := true
+	key := func(k string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = jsonvalue.AppendString(b, k)
+		b = append(b, ':')
+	}
+	value := func(k string, v any) error {
+		key(k)
+		var err error
+		b, err = jsonvalue.Append(b, v)
+		return err
+	}
+	str := func(k, v string) {
+		key(k)
+		b = jsonvalue.AppendString(b, v)
+	}
+	num := func(k string, v int64) {
+		key(k)
+		b = strconv.AppendInt(b, v, 10)
+	}
+	if e.AssignedVariables != nil {
+		if err := value("assignedVariables", e.AssignedVariables); err != nil {
+			return b, err
+		}
+	}
+	if e.HasCause {
+		str("cause", e.Cause)
+	}
+	if e.HasError {
+		str("error", e.Error)
+	}
+	if e.HeartbeatInSeconds != nil {
+		num("heartbeatInSeconds", *e.HeartbeatInSeconds)
+	}
+	if e.Index != nil {
+		num("index", int64(*e.Index))
+	}
+	if e.HasInput {
+		if err := value("input", e.Input); err != nil {
+			return b, err
+		}
+	}
+	if e.Length != nil {
+		num("length", int64(*e.Length))
+	}
+	if e.Location != "" {
+		str("location", e.Location)
+	}
+	if e.Name != "" {
+		str("name", e.Name)
+	}
+	if e.HasOutput {
+		if err := value("output", e.Output); err != nil {
+			return b, err
+		}
+	}
+	if e.HasParams {
+		if err := value("parameters", e.Parameters); err != nil {
+			return b, err
+		}
+	}
+	if e.Region != "" {
+		str("region", e.Region)
+	}
+	if e.Resource != "" {
+		str("resource", e.Resource)
+	}
+	if e.ResourceType != "" {
+		str("resourceType", e.ResourceType)
+	}
+	if e.State != "" {
+		str("state", e.State)
+	}
+	if e.TimeoutInSeconds != nil {
+		num("timeoutInSeconds", *e.TimeoutInSeconds)
+	}
+	return append(b, '}'), nil
 }

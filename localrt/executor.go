@@ -1,6 +1,7 @@
 package localrt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,12 +48,16 @@ type recorder struct {
 	onEvent func(string, execstore.Event)
 }
 
+// detailsScratch holds buffers to encode event details in before they are
+// copied out at their exact size.
+var detailsScratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 func (r *recorder) OnEvent(e *asl.Event) {
-	flat := e.Flatten()
-	delete(flat, "id")
-	delete(flat, "previousEventId")
-	delete(flat, "type")
-	details, err := asl.EncodeJSON(flat)
+	scratch := detailsScratch.Get().(*[]byte)
+	details, err := e.AppendDetails((*scratch)[:0])
+	*scratch = details
+	details = bytes.Clone(details)
+	detailsScratch.Put(scratch)
 	if err != nil {
 		details = []byte(fmt.Sprintf(`{"encodingError":%q}`, err.Error()))
 	}

@@ -450,3 +450,6 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendString appends s as a JSON string, as Append does.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }
