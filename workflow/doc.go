@@ -32,6 +32,10 @@
 //     so no adapter (S3 or a local directory) can be steered outside it.
 //   - Header names compare case-insensitively against the allowlist; values
 //     and names may not contain CR, LF or NUL.
+//   - A name that appears twice in any object is refused, naming its path.
+//     Parse reads the body with its own single-pass decoder rather than
+//     encoding/json, because it runs several times per mail; the grammar,
+//     unescaping and nesting limit are encoding/json's.
 //
 // # Errors
 //

@@ -1,8 +1,6 @@
 package workflow
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -214,11 +212,19 @@ func Parse(body []byte, limits Limits) (Message, error) {
 		p.add("message", "body is not valid UTF-8")
 		return m, p.err()
 	}
-	if dup := duplicateKey(body); dup != "" {
-		p.add(dup, "duplicate key")
+	d := decoder{data: body, str: string(body)}
+	if !d.scan() {
+		// Duplicate names are refused wherever they are: encoding/json keeps
+		// the last silently and other parsers the first, so refusing them
+		// removes any doubt about what was validated.
+		if d.dup != "" {
+			p.add(d.dup, "duplicate key")
+		} else {
+			p.add("message", "not a JSON object")
+		}
 		return m, p.err()
 	}
-	decodeMessage(body, &m, &p)
+	d.decodeMessage(&m, &p)
 	if len(p) > 0 {
 		return m, p.err()
 	}
@@ -434,259 +440,3 @@ func validIdentity(s string) bool {
 }
 
 var domainPattern = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))+$`)
-
-// decodeMessage decodes field by field so that every type error, unknown
-// field and explicit null is reported with its path, not just the first one.
-func decodeMessage(body []byte, m *Message, p *problems) {
-	var top map[string]json.RawMessage
-	if err := strictUnmarshal(body, &top); err != nil || top == nil {
-		p.add("message", "not a JSON object")
-		return
-	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		raw := bytes.TrimSpace(top[k])
-		if isNull(raw) {
-			p.add(k, "must not be null; omit the field instead")
-			continue
-		}
-		switch k {
-		case "version":
-			var n json.Number
-			if raw[0] == '"' || strictUnmarshal(raw, &n) != nil {
-				p.add(k, "must be a number")
-			} else if f, err := n.Float64(); err != nil || f != float64(int(f)) || f < 0 || f > 1e6 {
-				p.add(k, "unsupported version %s (this is version %d)", n, SchemaVersion)
-			} else {
-				m.Version = int(f)
-			}
-		case "mailId":
-			decodeString(raw, k, &m.MailID, p)
-		case "from":
-			decodeString(raw, k, &m.From, p)
-		case "to":
-			decodeStrings(raw, k, &m.To, p)
-		case "cc":
-			decodeStrings(raw, k, &m.Cc, p)
-		case "bcc":
-			decodeStrings(raw, k, &m.Bcc, p)
-		case "replyTo":
-			decodeStrings(raw, k, &m.ReplyTo, p)
-		case "subject":
-			decodeString(raw, k, &m.Subject, p)
-		case "text":
-			decodeString(raw, k, &m.Text, p)
-		case "html":
-			decodeString(raw, k, &m.HTML, p)
-		case "textKey":
-			decodeString(raw, k, &m.TextKey, p)
-		case "htmlKey":
-			decodeString(raw, k, &m.HTMLKey, p)
-		case "configurationSet":
-			decodeString(raw, k, &m.ConfigurationSet, p)
-		case "headers":
-			var h map[string]json.RawMessage
-			if strictUnmarshal(raw, &h) != nil || h == nil {
-				p.add(k, "must be an object of strings")
-				continue
-			}
-			m.Headers = make(map[string]string, len(h))
-			for name, v := range h {
-				var s string
-				if isNull(v) || strictUnmarshal(v, &s) != nil {
-					p.add(k+"."+name, "must be a string")
-					continue
-				}
-				m.Headers[name] = s
-			}
-		case "attachments":
-			var items []json.RawMessage
-			if strictUnmarshal(raw, &items) != nil || items == nil {
-				p.add(k, "must be an array of objects")
-				continue
-			}
-			m.Attachments = make([]Attachment, len(items))
-			for i, item := range items {
-				decodeAttachment(item, fmt.Sprintf("attachments[%d]", i), &m.Attachments[i], p)
-			}
-		case "tags":
-			var items []json.RawMessage
-			if strictUnmarshal(raw, &items) != nil || items == nil {
-				p.add(k, "must be an array of objects")
-				continue
-			}
-			m.Tags = make([]Tag, len(items))
-			for i, item := range items {
-				decodeTag(item, fmt.Sprintf("tags[%d]", i), &m.Tags[i], p)
-			}
-		default:
-			p.add(k, "unknown field")
-		}
-	}
-	if _, ok := top["version"]; !ok {
-		p.add("version", "required")
-	}
-	if _, ok := top["subject"]; !ok {
-		p.add("subject", "required")
-	}
-	if _, ok := top["mailId"]; !ok {
-		p.add("mailId", "required")
-	}
-}
-
-// decodeObject decodes a nested object field by field: each present key is
-// handed to its decoder, unknown keys and nulls are reported, and missing
-// required keys too.
-func decodeObject(raw json.RawMessage, field string, p *problems, required []string, fields map[string]func(v json.RawMessage, f string)) {
-	var obj map[string]json.RawMessage
-	if strictUnmarshal(raw, &obj) != nil || obj == nil {
-		p.add(field, "must be an object")
-		return
-	}
-	for _, k := range sortedKeys(obj) {
-		v := obj[k]
-		f := field + "." + k
-		decode, known := fields[k]
-		switch {
-		case isNull(v):
-			p.add(f, "must not be null; omit the field instead")
-		case !known:
-			p.add(f, "unknown field")
-		default:
-			decode(v, f)
-		}
-	}
-	for _, k := range required {
-		if _, ok := obj[k]; !ok {
-			p.add(field+"."+k, "required")
-		}
-	}
-}
-
-func decodeAttachment(raw json.RawMessage, field string, a *Attachment, p *problems) {
-	str := func(dst *string) func(json.RawMessage, string) {
-		return func(v json.RawMessage, f string) { decodeString(v, f, dst, p) }
-	}
-	decodeObject(raw, field, p, []string{"key"}, map[string]func(json.RawMessage, string){
-		"key": str(&a.Key), "filename": str(&a.Filename), "contentType": str(&a.ContentType), "contentId": str(&a.ContentID),
-		"inline": func(v json.RawMessage, f string) {
-			if strictUnmarshal(v, &a.Inline) != nil {
-				p.add(f, "must be a boolean")
-			}
-		},
-	})
-}
-
-func decodeTag(raw json.RawMessage, field string, t *Tag, p *problems) {
-	decodeObject(raw, field, p, []string{"name", "value"}, map[string]func(json.RawMessage, string){
-		"name":  func(v json.RawMessage, f string) { decodeString(v, f, &t.Name, p) },
-		"value": func(v json.RawMessage, f string) { decodeString(v, f, &t.Value, p) },
-	})
-}
-
-func decodeString(raw json.RawMessage, field string, dst *string, p *problems) {
-	if strictUnmarshal(raw, dst) != nil {
-		p.add(field, "must be a string")
-	} else if *dst == "" {
-		p.add(field, "must not be empty; omit the field instead")
-	}
-}
-
-func decodeStrings(raw json.RawMessage, field string, dst *[]string, p *problems) {
-	var items []json.RawMessage
-	if strictUnmarshal(raw, &items) != nil || items == nil {
-		p.add(field, "must be an array of strings")
-		return
-	}
-	out := make([]string, len(items))
-	for i, item := range items {
-		if isNull(item) || strictUnmarshal(item, &out[i]) != nil {
-			p.add(fmt.Sprintf("%s[%d]", field, i), "must be a string")
-		}
-	}
-	*dst = out
-}
-
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func isNull(raw json.RawMessage) bool {
-	return string(bytes.TrimSpace(raw)) == "null"
-}
-
-// strictUnmarshal decodes one JSON value and refuses trailing data.
-func strictUnmarshal(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after JSON value")
-	}
-	if _, err := dec.Token(); err == nil {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
-}
-
-// duplicateKey returns the path of the first object key that appears twice,
-// or "". encoding/json keeps the last of duplicates silently, and other
-// parsers keep the first: refusing them removes any doubt about what was
-// validated.
-func duplicateKey(body []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var walk func(path string) (string, bool)
-	walk = func(path string) (string, bool) {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", false
-		}
-		d, ok := tok.(json.Delim)
-		if !ok {
-			return "", true
-		}
-		switch d {
-		case '{':
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return "", false
-				}
-				k, _ := kt.(string)
-				child := k
-				if path != "" {
-					child = path + "." + k
-				}
-				if seen[k] {
-					return child, false
-				}
-				seen[k] = true
-				if dup, ok := walk(child); !ok {
-					return dup, false
-				}
-			}
-		case '[':
-			for i := 0; dec.More(); i++ {
-				if dup, ok := walk(fmt.Sprintf("%s[%d]", path, i)); !ok {
-					return dup, false
-				}
-			}
-		}
-		_, err = dec.Token() // closing delimiter
-		return "", err == nil
-	}
-	dup, _ := walk("")
-	return dup
-}
