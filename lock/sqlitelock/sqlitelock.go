@@ -1,10 +1,17 @@
 // Package sqlitelock is the local runtime's lock.Table: the dedup lock in an
 // SQLite database (modernc.org/sqlite, no cgo) under the data directory.
 //
-// Each operation is one IMMEDIATE transaction that reads the row, checks the
-// same conditions as the DynamoDB adapter's condition expressions, and
-// writes; the single connection serialises writers inside the process and
-// SQLite's write lock across processes. Times are stored in milliseconds.
+// Each conditional operation is first tried as one prepared autocommit
+// statement whose WHERE (or ON CONFLICT ... WHERE) clause states the
+// contract's condition and whose RETURNING clause yields the written row.
+// When that statement writes nothing, the operation is decided again in an
+// IMMEDIATE transaction that reads the row, judges it with the rules in the
+// lock package (lock.AcquireAllowed and its siblings, the source of truth
+// the SQL conditions are tested against) and either writes or fails with
+// the record it judged, so a ConditionError's Current is the record as it
+// was when the condition failed. The single connection serialises writers
+// inside the process and SQLite's write lock across processes. Times are
+// stored in milliseconds.
 package sqlitelock
 
 import (
@@ -13,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -34,9 +42,56 @@ const schema = `CREATE TABLE IF NOT EXISTS locks (
 // Table is a lock table in one SQLite file.
 type Table struct {
 	db *sql.DB
+	// Prepared once: database/sql would otherwise prepare the query text
+	// again on every call.
+	acquire, renew, markSent, release, get, put, del *sql.Stmt
 }
 
 var _ lock.Table = (*Table)(nil)
+
+const cols = `mail_id, status, owner, lease_until, content_hash, ses_message_id, sent_at, expires_at`
+
+// zeroMs is the time a stored 0 stands for (timeOf(0) is the zero time), in
+// Unix milliseconds, so that the SQL conditions compare the same instants as
+// the Go rules.
+const zeroMs = -62135596800000
+
+// at is the instant a stored time column stands for.
+func at(col string) string {
+	return `(CASE ` + col + ` WHEN 0 THEN ` + strconv.FormatInt(zeroMs, 10) + ` ELSE ` + col + ` END)`
+}
+
+// The conditional statements. Each states one rule of lock/rules.go, with
+// the current record in the row and the params in the arguments; Now is
+// passed as p.Now.UnixMilli(), and since stored times are whole
+// milliseconds, nowMs < stored holds exactly when p.Now is before it.
+var (
+	// ?1 mail id, ?2 owner, ?3 lease until, ?4 content hash, ?5 expires at,
+	// ?6 now. Mirrors lock.AcquireAllowed.
+	acquireSQL = `INSERT INTO locks (` + cols + `) VALUES (?1, 'SENDING', ?2, ?3, ?4, '', 0, ?5)
+	ON CONFLICT (mail_id) DO UPDATE SET status = 'SENDING', owner = ?2, lease_until = ?3, content_hash = ?4,
+		ses_message_id = '', sent_at = 0, expires_at = ?5
+	WHERE NOT (?6 < ` + at("expires_at") + `)
+		OR (status = 'SENDING' AND content_hash = ?4 AND (NOT (?6 < ` + at("lease_until") + `) OR owner = ?2))
+	RETURNING 1`
+	// ?1 mail id, ?2 owner, ?3 lease until, ?4 expires at. Mirrors
+	// lock.RenewAllowed.
+	renewSQL = `UPDATE locks SET lease_until = ?3, expires_at = ?4
+	WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING'
+	RETURNING content_hash, ses_message_id, sent_at`
+	// ?1 mail id, ?2 owner, ?3 SES message id, ?4 expires at, ?5 now (sent
+	// at). Mirrors lock.MarkSentAllowed.
+	markSentSQL = `UPDATE locks SET status = 'SENT', ses_message_id = ?3, expires_at = ?4,
+		sent_at = CASE sent_at WHEN 0 THEN ?5 ELSE sent_at END
+	WHERE mail_id = ?1 AND owner = ?2 AND (status = 'SENDING' OR (status = 'SENT' AND ses_message_id = ?3))
+	RETURNING lease_until, content_hash, sent_at`
+	// ?1 mail id, ?2 owner. Mirrors lock.ReleaseAllowed.
+	releaseSQL = `DELETE FROM locks WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING'`
+
+	getSQL = `SELECT ` + cols + ` FROM locks WHERE mail_id = ?`
+	putSQL = `INSERT OR REPLACE INTO locks (` + cols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	delSQL = `DELETE FROM locks WHERE mail_id = ?`
+)
 
 // Open opens (creating if needed) the lock table at path.
 func Open(path string) (*Table, error) {
@@ -57,11 +112,31 @@ func Open(path string) (*Table, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlitelock: migrate %s: %w", path, err)
 	}
-	return &Table{db: db}, nil
+	t := &Table{db: db}
+	for _, s := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&t.acquire, acquireSQL}, {&t.renew, renewSQL}, {&t.markSent, markSentSQL}, {&t.release, releaseSQL},
+		{&t.get, getSQL}, {&t.put, putSQL}, {&t.del, delSQL},
+	} {
+		if *s.stmt, err = db.Prepare(s.sql); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("sqlitelock: prepare on %s: %w", path, err)
+		}
+	}
+	return t, nil
 }
 
 // Close closes the database.
-func (t *Table) Close() error { return t.db.Close() }
+func (t *Table) Close() error {
+	for _, s := range []*sql.Stmt{t.acquire, t.renew, t.markSent, t.release, t.get, t.put, t.del} {
+		if s != nil {
+			s.Close()
+		}
+	}
+	return t.db.Close()
+}
 
 func msOf(t time.Time) int64 {
 	if t.IsZero() {
@@ -77,6 +152,29 @@ func timeOf(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
+// try runs a conditional statement and scans the row it returns into dest.
+// It reports false when the statement wrote nothing (its condition failed).
+// The rows are read to the end so that the statement completes and its
+// autocommit's error, if any, is reported.
+func try(ctx context.Context, stmt *sql.Stmt, args []any, dest ...any) (bool, error) {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	ok := false
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return false, err
+		}
+		ok = true
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	return ok, rows.Close()
+}
+
 // update runs fn on the current record inside one write transaction. fn
 // returns the record to store (nil deletes it) or a condition failure.
 func (t *Table) update(ctx context.Context, op, mailID string, fn func(cur *lock.Record) (*lock.Record, bool)) (lock.Record, error) {
@@ -85,7 +183,7 @@ func (t *Table) update(ctx context.Context, op, mailID string, fn func(cur *lock
 		return lock.Record{}, fmt.Errorf("sqlitelock: %s %q: %w", op, mailID, err)
 	}
 	defer tx.Rollback()
-	cur, err := get(ctx, tx, mailID)
+	cur, err := get(ctx, tx.StmtContext(ctx, t.get), mailID)
 	if err != nil {
 		return lock.Record{}, fmt.Errorf("sqlitelock: %s %q: %w", op, mailID, err)
 	}
@@ -94,10 +192,9 @@ func (t *Table) update(ctx context.Context, op, mailID string, fn func(cur *lock
 		return lock.Record{}, &lock.ConditionError{Op: op, MailID: mailID, Current: cur}
 	}
 	if next == nil {
-		_, err = tx.ExecContext(ctx, `DELETE FROM locks WHERE mail_id = ?`, mailID)
+		_, err = tx.StmtContext(ctx, t.del).ExecContext(ctx, mailID)
 	} else {
-		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO locks
-			(mail_id, status, owner, lease_until, content_hash, ses_message_id, sent_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.StmtContext(ctx, t.put).ExecContext(ctx,
 			next.MailID, string(next.Status), next.Owner, msOf(next.LeaseUntil), next.ContentHash, next.SESMessageID, msOf(next.SentAt), msOf(next.ExpiresAt))
 	}
 	if err == nil {
@@ -117,15 +214,38 @@ func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record,
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
-	return t.update(ctx, "acquire", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+	if rec, ok, err := t.tryAcquire(ctx, p); ok || err != nil {
+		return rec, err
+	}
+	return t.update(ctx, "acquire", p.MailID, acquireRule(p))
+}
+
+func acquireNext(p lock.AcquireParams) lock.Record {
+	return lock.Record{
+		MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond),
+		ContentHash: p.ContentHash, ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
+	}
+}
+
+// tryAcquire runs the acquire statement; ok=false means it wrote nothing.
+func (t *Table) tryAcquire(ctx context.Context, p lock.AcquireParams) (lock.Record, bool, error) {
+	next := acquireNext(p)
+	var one int
+	ok, err := try(ctx, t.acquire, []any{p.MailID, p.Owner, msOf(next.LeaseUntil), p.ContentHash, msOf(next.ExpiresAt), p.Now.UnixMilli()}, &one)
+	if err != nil || !ok {
+		return lock.Record{}, false, wrap("acquire", p.MailID, err)
+	}
+	return next, true, nil
+}
+
+func acquireRule(p lock.AcquireParams) func(cur *lock.Record) (*lock.Record, bool) {
+	return func(cur *lock.Record) (*lock.Record, bool) {
 		if !lock.AcquireAllowed(cur, p) {
 			return nil, false
 		}
-		return &lock.Record{
-			MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond),
-			ContentHash: p.ContentHash, ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
-		}, true
-	})
+		next := acquireNext(p)
+		return &next, true
+	}
 }
 
 // Renew implements [lock.Table].
@@ -133,14 +253,34 @@ func (t *Table) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, err
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
-	return t.update(ctx, "renew", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+	if rec, ok, err := t.tryRenew(ctx, p); ok || err != nil {
+		return rec, err
+	}
+	return t.update(ctx, "renew", p.MailID, renewRule(p))
+}
+
+// tryRenew runs the renew statement; ok=false means it wrote nothing.
+func (t *Table) tryRenew(ctx context.Context, p lock.RenewParams) (lock.Record, bool, error) {
+	next := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner,
+		LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond)}
+	var sent int64
+	ok, err := try(ctx, t.renew, []any{p.MailID, p.Owner, msOf(next.LeaseUntil), msOf(next.ExpiresAt)}, &next.ContentHash, &next.SESMessageID, &sent)
+	if err != nil || !ok {
+		return lock.Record{}, false, wrap("renew", p.MailID, err)
+	}
+	next.SentAt = timeOf(sent)
+	return next, true, nil
+}
+
+func renewRule(p lock.RenewParams) func(cur *lock.Record) (*lock.Record, bool) {
+	return func(cur *lock.Record) (*lock.Record, bool) {
 		if !lock.RenewAllowed(cur, p) {
 			return nil, false
 		}
 		next := *cur
 		next.LeaseUntil, next.ExpiresAt = p.LeaseUntil.Truncate(time.Millisecond), p.ExpiresAt.Truncate(time.Millisecond)
 		return &next, true
-	})
+	}
 }
 
 // MarkSent implements [lock.Table].
@@ -148,7 +288,32 @@ func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Recor
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
-	return t.update(ctx, "mark-sent", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+	if rec, ok, err := t.tryMarkSent(ctx, p); ok || err != nil {
+		return rec, err
+	}
+	return t.update(ctx, "mark-sent", p.MailID, markSentRule(p))
+}
+
+// tryMarkSent runs the mark-sent statement; ok=false means it wrote nothing.
+func (t *Table) tryMarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Record, bool, error) {
+	now := p.Now.Truncate(time.Millisecond)
+	next := lock.Record{MailID: p.MailID, Status: lock.Sent, Owner: p.Owner, SESMessageID: p.SESMessageID,
+		ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond)}
+	var lease, sent int64
+	ok, err := try(ctx, t.markSent, []any{p.MailID, p.Owner, p.SESMessageID, msOf(next.ExpiresAt), msOf(now)}, &lease, &next.ContentHash, &sent)
+	if err != nil || !ok {
+		return lock.Record{}, false, wrap("mark-sent", p.MailID, err)
+	}
+	next.LeaseUntil, next.SentAt = timeOf(lease), timeOf(sent)
+	if sent == msOf(now) {
+		// Set now, or set before in the same millisecond.
+		next.SentAt = now
+	}
+	return next, true, nil
+}
+
+func markSentRule(p lock.MarkSentParams) func(cur *lock.Record) (*lock.Record, bool) {
+	return func(cur *lock.Record) (*lock.Record, bool) {
 		if !lock.MarkSentAllowed(cur, p) {
 			return nil, false
 		}
@@ -158,7 +323,7 @@ func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Recor
 			next.SentAt = p.Now.Truncate(time.Millisecond)
 		}
 		return &next, true
-	})
+	}
 }
 
 // Release implements [lock.Table].
@@ -166,18 +331,42 @@ func (t *Table) Release(ctx context.Context, p lock.ReleaseParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	_, err := t.update(ctx, "release", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+	if ok, err := t.tryRelease(ctx, p); ok || err != nil {
+		return err
+	}
+	_, err := t.update(ctx, "release", p.MailID, releaseRule(p))
+	return err
+}
+
+// tryRelease runs the release statement; ok=false means it deleted nothing.
+func (t *Table) tryRelease(ctx context.Context, p lock.ReleaseParams) (bool, error) {
+	res, err := t.release.ExecContext(ctx, p.MailID, p.Owner)
+	if err != nil {
+		return false, wrap("release", p.MailID, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, wrap("release", p.MailID, err)
+}
+
+func releaseRule(p lock.ReleaseParams) func(cur *lock.Record) (*lock.Record, bool) {
+	return func(cur *lock.Record) (*lock.Record, bool) {
 		if !lock.ReleaseAllowed(cur, p) {
 			return nil, false
 		}
 		return nil, true
-	})
-	return err
+	}
+}
+
+func wrap(op, mailID string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sqlitelock: %s %q: %w", op, mailID, err)
 }
 
 // Get implements [lock.Table].
 func (t *Table) Get(ctx context.Context, mailID string) (lock.Record, bool, error) {
-	rec, err := get(ctx, t.db, mailID)
+	rec, err := get(ctx, t.get, mailID)
 	if err != nil {
 		return lock.Record{}, false, fmt.Errorf("sqlitelock: get %q: %w", mailID, err)
 	}
@@ -187,16 +376,11 @@ func (t *Table) Get(ctx context.Context, mailID string) (lock.Record, bool, erro
 	return *rec, true, nil
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func get(ctx context.Context, q querier, mailID string) (*lock.Record, error) {
+func get(ctx context.Context, stmt *sql.Stmt, mailID string) (*lock.Record, error) {
 	var r lock.Record
 	var status string
 	var lease, sent, expires int64
-	err := q.QueryRowContext(ctx, `SELECT mail_id, status, owner, lease_until, content_hash, ses_message_id, sent_at, expires_at
-		FROM locks WHERE mail_id = ?`, mailID).Scan(&r.MailID, &status, &r.Owner, &lease, &r.ContentHash, &r.SESMessageID, &sent, &expires)
+	err := stmt.QueryRowContext(ctx, mailID).Scan(&r.MailID, &status, &r.Owner, &lease, &r.ContentHash, &r.SESMessageID, &sent, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
