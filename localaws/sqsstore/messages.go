@@ -484,9 +484,12 @@ func (s *Store) claim(ctx context.Context, q *queueRow, p ReceiveParams) ([]Mess
 				// moves the message: its receive count would exceed the
 				// maximum. It keeps its id, body, attributes, sent time and
 				// receive count; the old receipt handle stops working.
+				// (receive_count > 0 always holds here, since
+				// maxReceiveCount >= 1; it lets SQLite use the partial
+				// index of received messages.)
 				res, err := tx.ExecContext(ctx, `UPDATE sqs_messages SET queue_id = ?, receipt = NULL, visible_at = ?,
 					dead_letter_source = ? WHERE id IN (SELECT id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?
-					AND sent_at > ? AND receive_count >= ? LIMIT 1000)`,
+					AND sent_at > ? AND receive_count >= ? AND receive_count > 0 LIMIT 1000)`,
 					dlq.id, now, s.QueueARN(q.name), q.id, now, cutoff, q.maxReceiveCount)
 				if err != nil {
 					return err
