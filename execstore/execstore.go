@@ -178,7 +178,10 @@ func (s *Store) Finish(ctx context.Context, e Execution, events []Event, items [
 		}
 	}
 	if len(events) > 0 {
-		blob, err := encodeHistory(events)
+		out := bufPool.Get().(*[]byte)
+		defer bufPool.Put(out)
+		blob, err := appendHistory((*out)[:0], events)
+		*out = blob
 		if err != nil {
 			return fmt.Errorf("execstore: history of %s: %w", e.ID, err)
 		}

@@ -48,7 +48,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &
 const noTime = -1 << 62
 
 // encodeHistory returns the compressed history of events.
-func encodeHistory(events []Event) ([]byte, error) {
+func encodeHistory(events []Event) ([]byte, error) { return appendHistory(nil, events) }
+
+// appendHistory appends the compressed history of events to dst.
+func appendHistory(dst []byte, events []Event) ([]byte, error) {
 	enc, _, err := zstdCodec()
 	if err != nil {
 		return nil, err
@@ -71,7 +74,7 @@ func encodeHistory(events []Event) ([]byte, error) {
 		b = append(b, ev.Details...)
 	}
 	*bp = b
-	return enc.EncodeAll(b, nil), nil
+	return enc.EncodeAll(b, dst), nil
 }
 
 var errCorrupt = errors.New("execstore: history is corrupt")

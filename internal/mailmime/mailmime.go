@@ -44,6 +44,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -84,6 +85,10 @@ func EncodedSize(n int64) int64 {
 	b64 := (n + 2) / 3 * 4
 	return b64 + (b64+75)/76*2
 }
+
+// copyBuffers keeps the buffers attachments are copied through, which
+// io.Copy would allocate anew for each.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Build writes the MIME message for m to w and returns the bytes written.
 // Errors carry a state-machine name: AttachmentMissing, AttachmentForbidden,
@@ -345,7 +350,9 @@ func writeAttachment(ctx context.Context, parent *message.Writer, src store.Stor
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(w, readErrNamer{r: rc, field: field, key: a.Key}); err != nil {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	if _, err := io.CopyBuffer(w, readErrNamer{r: rc, field: field, key: a.Key}, *bp); err != nil {
 		return err
 	}
 	return w.Close()

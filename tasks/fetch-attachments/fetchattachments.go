@@ -40,6 +40,7 @@ import (
 	"net/mail"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mailflow/mailflow/internal/mailmime"
@@ -151,7 +152,9 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	sp := &spill{dir: h.cfg.TempDir, limit: memoryLimit}
 	defer sp.close()
 	sum := sha256.New()
-	buf := bufio.NewWriterSize(io.MultiWriter(sp, sum), 256<<10)
+	buf := writerPool.Get().(*bufio.Writer)
+	buf.Reset(io.MultiWriter(sp, sum))
+	defer func() { buf.Reset(nil); writerPool.Put(buf) }()
 	n, err := mailmime.Build(ctx, buf, &m, h.deps.Store, mailmime.Options{
 		Limits: h.cfg.Limits, MaxBytes: h.cfg.MaxBytes, Date: h.deps.Now(),
 		MessageID: messageID(&m, h.cfg.Limits),
@@ -172,6 +175,10 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	}
 	return Out{Key: key, Size: n, SHA256: hexSum(sum)}, nil
 }
+
+// writerPool keeps the large write buffers between invocations: allocating
+// and clearing 256 KiB for every mail cost more than building most mails.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
 
 // memoryLimit is the largest message built in memory; larger ones go
 // through a temporary file. Typical transactional mail (a few KB to a few
