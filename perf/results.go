@@ -56,7 +56,16 @@ func EnvFloat(name string, def float64) float64 {
 	return def
 }
 
-// ThroughputResult is one throughput run beside its queue baseline.
+// RunFigures are the headline figures of one throughput run.
+type RunFigures struct {
+	MailsPerSecond, RatioToBaseline      float64
+	CPUMicrosPerMail, CPURatioToBaseline float64
+	P50Millis, P99Millis                 float64
+}
+
+// ThroughputResult is a throughput run beside its queue baseline: the
+// second of two runs on one data directory, with the first run's figures in
+// FirstRun.
 type ThroughputResult struct {
 	N                    int
 	AttachmentBytes      int
@@ -79,4 +88,5 @@ type ThroughputResult struct {
 	Delivered               [][2]float64       // seconds → delivered (plot)
 	PipeConcurrency         int
 	MapConcurrency          int
+	FirstRun                RunFigures // the run on a new data directory
 }
