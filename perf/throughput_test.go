@@ -45,8 +45,10 @@ func BenchmarkThroughput(b *testing.B) {
 	var r, first ThroughputResult
 	// Two runs in one data directory: the first in a new one, the second
 	// after a restart on the same one, as `mailflow dev` runs day to day.
-	// They differ mostly in what the file system charges for the first
-	// few thousand files of a new directory (see BENCHMARKS.md).
+	// The first also pays for warming the machine up: on the VMs these
+	// figures come from, the kernel's first few thousand files after an
+	// idle moment cost many times what later ones do (BenchmarkWriteFile
+	// in sender/outbox; BENCHMARKS.md).
 	b.Run(fmt.Sprintf("pipeline/N=%d", n), func(b *testing.B) {
 		for range b.N {
 			dir := b.TempDir()
