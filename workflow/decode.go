@@ -15,8 +15,7 @@ import (
 // over the values it found, without encoding/json: Parse runs several times
 // per mail, and the reflective decoder with a second token pass for duplicate
 // keys cost most of its time. The rules are those of encoding/json, which the
-// decoder used before: its grammar, its unescaping, its nesting limit, and
-// its quirks where they show in the result (see scanNumber and finish).
+// decoder used before: its grammar, its unescaping, its nesting limit.
 
 // maxNesting is encoding/json's nesting limit; deeper bodies fail to decode.
 const maxNesting = 10000
@@ -42,12 +41,9 @@ type decoder struct {
 	str  string // data as one string: unescaped strings are substrings of it
 	pos  int
 
-	// Duplicate detection runs in document order until it finds a
-	// duplicate, or until the old token walk would have stopped (a number
-	// that overflows float64, a duplicate whose path is ""). After that the
-	// last of duplicate names wins, as in encoding/json.
-	detect  bool
-	mayDup  bool
+	// dup is the path of the first duplicate name in document order
+	// (hasDup says there is one: a top-level "" has the path "").
+	hasDup  bool
 	dup     string
 	names   []string
 	frames  []frame
@@ -57,22 +53,15 @@ type decoder struct {
 	top []member // members of a top-level object
 }
 
-// scan checks that the body holds one JSON value (trailing data aside, see
-// finish) and looks for duplicate names. It reports whether the body
-// decodes; dup is set when a duplicate name was found first.
+// scan checks that the body holds one JSON value and nothing after it but
+// white space, and looks for duplicate names. It reports whether the body
+// decodes; hasDup is set when a duplicate name was found first.
 func (d *decoder) scan() bool {
-	d.detect = true
 	if !d.scanValue(true) {
 		return false
 	}
-	return d.finish() && !d.tooDeep
-}
-
-// finish checks what follows the value. encoding/json's Decoder, as used
-// before, refused trailing data except when it starts with ] or }.
-func (d *decoder) finish() bool {
 	d.skipSpace()
-	return d.pos == len(d.data) || d.data[d.pos] == ']' || d.data[d.pos] == '}'
+	return d.pos == len(d.data) && !d.tooDeep
 }
 
 func (d *decoder) skipSpace() {
@@ -118,10 +107,8 @@ func (d *decoder) literal(lit string) bool {
 	return true
 }
 
-// scanNumber checks a number. The old duplicate walk decoded numbers to
-// float64 and stopped at one that overflows, so detection stops there too.
+// scanNumber checks a number.
 func (d *decoder) scanNumber() bool {
-	start := d.pos
 	if d.pos < len(d.data) && d.data[d.pos] == '-' {
 		d.pos++
 	}
@@ -150,11 +137,6 @@ func (d *decoder) scanNumber() bool {
 			return false
 		}
 	}
-	if d.detect {
-		if _, err := strconv.ParseFloat(d.str[start:d.pos], 64); err != nil {
-			d.stopDetecting()
-		}
-	}
 	return true
 }
 
@@ -165,11 +147,6 @@ func (d *decoder) digits() int {
 		n++
 	}
 	return n
-}
-
-func (d *decoder) stopDetecting() {
-	d.detect = false
-	d.mayDup = true
 }
 
 // scanString checks the string at d.pos and, if want, returns its value.
@@ -245,22 +222,15 @@ func (d *decoder) scanObject(top bool) bool {
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
 			return false
 		}
-		name, ok := d.scanString(d.detect || top)
+		name, ok := d.scanString(true)
 		if !ok {
 			return false
 		}
-		if d.detect {
-			if d.seen(fi, name) {
-				path := d.path(name)
-				if path != "" {
-					d.dup = path
-					return false
-				}
-				// The old walk ignored a duplicate at path "" and stopped.
-				d.stopDetecting()
-			}
-			d.frames[fi].name = name
+		if d.seen(fi, name) {
+			d.hasDup, d.dup = true, d.path(name)
+			return false
 		}
+		d.frames[fi].name = name
 		d.skipSpace()
 		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
 			return false
@@ -537,7 +507,7 @@ func (d *decoder) members(start int, ms []member) []member {
 		name := d.stringAt(pos, e)
 		vs := d.skipSpaceAt(d.skipSpaceAt(e) + 1)
 		ve := d.skipValue(vs)
-		ms = d.addMember(ms, member{name, vs, ve})
+		ms = append(ms, member{name, vs, ve})
 		pos = d.skipSpaceAt(ve)
 		if d.data[pos] == '}' {
 			break
@@ -546,16 +516,6 @@ func (d *decoder) members(start int, ms []member) []member {
 	}
 	sortMembers(ms)
 	return ms
-}
-
-func (d *decoder) addMember(ms []member, m member) []member {
-	if d.mayDup {
-		if i := slices.IndexFunc(ms, func(o member) bool { return o.name == m.name }); i >= 0 {
-			ms[i] = m
-			return ms
-		}
-	}
-	return append(ms, m)
 }
 
 func sortMembers(ms []member) {
@@ -582,12 +542,6 @@ func (d *decoder) decodeMessage(m *Message, p *problems) {
 		return
 	}
 	top := d.top
-	if d.mayDup {
-		top = top[:0]
-		for _, mb := range d.top {
-			top = d.addMember(top, mb)
-		}
-	}
 	sortMembers(top)
 	var hasVersion, hasSubject, hasMailID bool
 	for _, mb := range top {

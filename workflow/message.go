@@ -217,8 +217,12 @@ func Parse(body []byte, limits Limits) (Message, error) {
 		// Duplicate names are refused wherever they are: encoding/json keeps
 		// the last silently and other parsers the first, so refusing them
 		// removes any doubt about what was validated.
-		if d.dup != "" {
-			p.add(d.dup, "duplicate key")
+		if d.hasDup {
+			field := d.dup
+			if field == "" {
+				field = `""`
+			}
+			p.add(field, "duplicate key")
 		} else {
 			p.add("message", "not a JSON object")
 		}

@@ -172,3 +172,22 @@ func TestParseMatchesReferenceEdges(t *testing.T) {
 		}
 	}
 }
+
+// The faults of the old decoder that Parse no longer has.
+func TestParseRefusesWhatTheOldDecoderLetThrough(t *testing.T) {
+	l := diffLimits[0]
+	valid := `{"version":1,"mailId":"m","to":["a@example.org"],"subject":"s","text":"t"`
+	for body, want := range map[string]string{
+		valid + `} ]x`:                               "message: not a JSON object",
+		valid + `} }`:                                "message: not a JSON object",
+		valid + `,"x":1e400,"subject":"t"}`:          "subject: duplicate key",
+		valid + `,"headers":{"":1e999,"":"a"}}`:      "headers.: duplicate key",
+		`{"":1,"":2,` + valid[1:] + `}`:              `"": duplicate key`,
+		valid + `,"tags":[{"name":"a","name":"b"}]}`: "tags[0].name: duplicate key",
+	} {
+		_, err := Parse([]byte(body), l)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%s) = %v, want an error naming %q", body, err, want)
+		}
+	}
+}

@@ -2,7 +2,11 @@ package workflow
 
 // This file keeps the decoder and validator as they were before Parse became a
 // single-pass decoder, renamed, so that FuzzParseMatchesReference can prove the
-// new code returns the same Message and the same error for any input.
+// new code returns the same Message and the same error for any input. Three
+// faults of the old decoder were mended here and in Parse alike: it accepted
+// trailing data that starts with ] or }, and its duplicate-key check stopped,
+// letting later duplicates through, at a number that overflows float64 and at
+// a duplicated top-level "" key.
 
 import (
 	"bytes"
@@ -48,7 +52,10 @@ func refParse(body []byte, limits Limits) (Message, error) {
 		p.add("message", "body is not valid UTF-8")
 		return m, p.err()
 	}
-	if dup := refDuplicateKey(body); dup != "" {
+	if dup, found := refDuplicateKey(body); found {
+		if dup == "" {
+			dup = `""`
+		}
 		p.add(dup, "duplicate key")
 		return m, p.err()
 	}
@@ -455,21 +462,18 @@ func refStrictUnmarshal(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
-		return errors.New("trailing data after JSON value")
-	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.Trim(data[dec.InputOffset():], " \t\r\n")) > 0 {
 		return errors.New("trailing data after JSON value")
 	}
 	return nil
 }
 
-// refDuplicateKey returns the path of the first object key that appears twice,
-// or "". encoding/json keeps the last of duplicates silently, and other
-// parsers keep the first: refusing them removes any doubt about what was
-// validated.
-func refDuplicateKey(body []byte) string {
+// refDuplicateKey returns the path of the first object key that appears
+// twice, and whether there is one.
+func refDuplicateKey(body []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	found := false
 	var walk func(path string) (string, bool)
 	walk = func(path string) (string, bool) {
 		tok, err := dec.Token()
@@ -494,6 +498,7 @@ func refDuplicateKey(body []byte) string {
 					child = path + "." + k
 				}
 				if seen[k] {
+					found = true
 					return child, false
 				}
 				seen[k] = true
@@ -512,5 +517,5 @@ func refDuplicateKey(body []byte) string {
 		return "", err == nil
 	}
 	dup, _ := walk("")
-	return dup
+	return dup, found
 }
