@@ -2,7 +2,6 @@ package workflow_test
 
 import (
 	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/mailflow/mailflow/workflow"
@@ -11,18 +10,8 @@ import (
 // FuzzParse shows that Parse never panics, never accepts a message that
 // Validate rejects, and that an accepted message survives a round trip.
 func FuzzParse(f *testing.F) {
-	b, err := os.ReadFile("testdata/messages.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var cases []struct {
-		Body json.RawMessage `json:"body"`
-	}
-	if err := json.Unmarshal(b, &cases); err != nil {
-		f.Fatal(err)
-	}
-	for _, c := range cases {
-		f.Add([]byte(c.Body))
+	for _, body := range workflow.TableBodies(f) {
+		f.Add(body)
 	}
 	f.Add([]byte(`{"version":1,"mailId":"m","to":["a@example.org"],"to":["b@example.org"],"subject":"s","text":"t"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -11,6 +11,26 @@ import (
 	"testing"
 )
 
+// TableBodies are the bodies of the shared message table
+// (testdata/messages.json), the seeds of both fuzz targets.
+func TableBodies(tb testing.TB) [][]byte {
+	b, err := os.ReadFile("testdata/messages.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var cases []struct {
+		Body json.RawMessage `json:"body"`
+	}
+	if err := json.Unmarshal(b, &cases); err != nil {
+		tb.Fatal(err)
+	}
+	bodies := make([][]byte, len(cases))
+	for i, c := range cases {
+		bodies[i] = c.Body
+	}
+	return bodies
+}
+
 // diffLimits are the limits the differential fuzz target checks every input
 // against: the ones the tests use, and tight ones that reach the size limit
 // and the missing-sender rule.
@@ -22,18 +42,8 @@ var diffLimits = []Limits{
 // FuzzParseMatchesReference shows that Parse returns the same Message and the
 // same error as the decoder it replaced (parse_reference_test.go).
 func FuzzParseMatchesReference(f *testing.F) {
-	b, err := os.ReadFile("testdata/messages.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var cases []struct {
-		Body json.RawMessage `json:"body"`
-	}
-	if err := json.Unmarshal(b, &cases); err != nil {
-		f.Fatal(err)
-	}
-	for _, c := range cases {
-		f.Add([]byte(c.Body))
+	for _, body := range TableBodies(f) {
+		f.Add(body)
 	}
 	for _, s := range diffSeeds {
 		f.Add([]byte(s))

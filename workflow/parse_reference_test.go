@@ -1,8 +1,9 @@
 package workflow
 
-// This file keeps the decoder and validator as they were before Parse became a
-// single-pass decoder, renamed, so that FuzzParseMatchesReference can prove the
-// new code returns the same Message and the same error for any input. Three
+// This file keeps the decoder as it was before Parse became a single-pass
+// decoder, renamed, so that FuzzParseMatchesReference can prove the new code
+// returns the same Message and the same error for any input (validation is
+// the same code for both). Three
 // faults of the old decoder were mended here and in Parse alike: it accepted
 // trailing data that starts with ] or }, and its duplicate-key check stopped,
 // letting later duplicates through, at a number that overflows float64 and at
@@ -13,30 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
-	"net/mail"
-	"regexp"
-	"slices"
 	"sort"
-	"strings"
 	"unicode/utf8"
 )
-
-func refSenderAllowed(l Limits, from string) bool {
-	a, err := mail.ParseAddress(from)
-	if err != nil {
-		return false
-	}
-	addr := strings.ToLower(a.Address)
-	domain := addr[strings.LastIndexByte(addr, '@')+1:]
-	for _, id := range l.AllowedSenders {
-		id = strings.ToLower(id)
-		if id == addr || id == domain {
-			return true
-		}
-	}
-	return false
-}
 
 // refParse decodes a queue body and validates it against limits. On failure the
 // error is an *InvalidMessageError naming every broken rule; wrapped as an
@@ -63,207 +43,7 @@ func refParse(body []byte, limits Limits) (Message, error) {
 	if len(p) > 0 {
 		return m, p.err()
 	}
-	return m, refValidate(&m, limits)
-}
-
-// refValidate checks a decoded message against the contract and limits.
-func refValidate(m *Message, limits Limits) error {
-	var p problems
-	refValidateMessage(m, limits, &p)
-	return p.err()
-}
-
-var (
-	refMailIDPattern    = regexp.MustCompile(`^[A-Za-z0-9._:@/-]{1,200}$`)
-	refTagPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
-	refConfigSetPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	refHeaderNameToken  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	refContentIDPattern = regexp.MustCompile(`^[!-;=?-~]{1,200}$`)
-)
-
-// refAllowedHeaders are the extra header names a message may set besides X-*.
-var refAllowedHeaders = []string{"List-Unsubscribe", "List-Unsubscribe-Post", "In-Reply-To", "References"}
-
-func refValidateMessage(m *Message, l Limits, p *problems) {
-	if m.Version != SchemaVersion {
-		p.add("version", "unsupported version %d (this is version %d)", m.Version, SchemaVersion)
-	}
-	switch {
-	case m.MailID == "":
-		p.add("mailId", "required")
-	case !refMailIDPattern.MatchString(m.MailID):
-		p.add("mailId", "must be 1-%d characters of A-Z a-z 0-9 . _ : @ / -", MaxMailIDLength)
-	}
-
-	switch {
-	case m.From == "" && l.DefaultSender == "":
-		p.add("from", "required (no default sender is configured)")
-	case m.From != "":
-		if refCheckAddress(p, "from", m.From) && !refSenderAllowed(l, m.From) {
-			p.add("from", "sender is not an allowed identity")
-		}
-	}
-	for _, list := range []struct {
-		name  string
-		addrs []string
-	}{{"to", m.To}, {"cc", m.Cc}, {"bcc", m.Bcc}, {"replyTo", m.ReplyTo}} {
-		for i, a := range list.addrs {
-			refCheckAddress(p, fmt.Sprintf("%s[%d]", list.name, i), a)
-		}
-	}
-	switch n := len(m.To) + len(m.Cc) + len(m.Bcc); {
-	case n == 0:
-		p.add("to", "at least one recipient is required in to, cc or bcc")
-	case n > MaxRecipients:
-		p.add("to", "%d recipients in to, cc and bcc, more than %d", n, MaxRecipients)
-	}
-
-	switch {
-	case m.Subject == "":
-		p.add("subject", "required")
-	case refHasLineBreak(m.Subject):
-		p.add("subject", "must not contain CR, LF or NUL")
-	case len(m.Subject) > MaxSubjectBytes:
-		p.add("subject", "%d bytes, more than %d", len(m.Subject), MaxSubjectBytes)
-	}
-
-	if m.Text == "" && m.HTML == "" && m.TextKey == "" && m.HTMLKey == "" {
-		p.add("text", "one of text, html, textKey or htmlKey is required")
-	}
-	if m.Text != "" && m.TextKey != "" {
-		p.add("textKey", "text and textKey are mutually exclusive")
-	}
-	if m.HTML != "" && m.HTMLKey != "" {
-		p.add("htmlKey", "html and htmlKey are mutually exclusive")
-	}
-	if m.TextKey != "" {
-		refCheckKey(p, "textKey", m.TextKey, l.AttachmentPrefix)
-	}
-	if m.HTMLKey != "" {
-		refCheckKey(p, "htmlKey", m.HTMLKey, l.AttachmentPrefix)
-	}
-
-	if len(m.Headers) > MaxHeaderCount {
-		p.add("headers", "%d headers, more than %d", len(m.Headers), MaxHeaderCount)
-	}
-	names := make([]string, 0, len(m.Headers))
-	for name := range m.Headers {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		field := "headers." + name
-		switch {
-		case !refHeaderNameToken.MatchString(name):
-			p.add(field, "not a valid header name")
-		case !refHeaderAllowed(name):
-			p.add(field, "header name not allowed (X-*, %s)", strings.Join(refAllowedHeaders, ", "))
-		}
-		v := m.Headers[name]
-		switch {
-		case refHasLineBreak(v):
-			p.add(field, "must not contain CR, LF or NUL")
-		case len(v) > MaxHeaderValue:
-			p.add(field, "value is %d bytes, more than %d", len(v), MaxHeaderValue)
-		}
-	}
-
-	contentIDs := map[string]bool{}
-	for i, a := range m.Attachments {
-		field := fmt.Sprintf("attachments[%d]", i)
-		if a.Key == "" {
-			p.add(field+".key", "required")
-		} else {
-			refCheckKey(p, field+".key", a.Key, l.AttachmentPrefix)
-		}
-		switch {
-		case refHasLineBreak(a.Filename):
-			p.add(field+".filename", "must not contain CR, LF or NUL")
-		case strings.ContainsAny(a.Filename, `/\`):
-			p.add(field+".filename", "must not contain a path separator")
-		case len(a.Filename) > MaxFilenameLength:
-			p.add(field+".filename", "%d bytes, more than %d", len(a.Filename), MaxFilenameLength)
-		}
-		if a.ContentType != "" {
-			if refHasLineBreak(a.ContentType) {
-				p.add(field+".contentType", "must not contain CR, LF or NUL")
-			} else if _, _, err := mime.ParseMediaType(a.ContentType); err != nil || !strings.Contains(a.ContentType, "/") {
-				p.add(field+".contentType", "not a media type (type/subtype)")
-			}
-		}
-		if a.ContentID != "" {
-			if !refContentIDPattern.MatchString(a.ContentID) {
-				p.add(field+".contentId", "must be 1-%d printable ASCII characters without < >", MaxContentIDLength)
-			} else if contentIDs[a.ContentID] {
-				p.add(field+".contentId", "duplicate content id %q", a.ContentID)
-			}
-			contentIDs[a.ContentID] = true
-		}
-		if a.Inline && a.ContentID == "" {
-			p.add(field+".contentId", "required for an inline attachment")
-		}
-	}
-
-	if len(m.Tags) > MaxTags {
-		p.add("tags", "%d tags, more than %d", len(m.Tags), MaxTags)
-	}
-	for i, t := range m.Tags {
-		field := fmt.Sprintf("tags[%d]", i)
-		if !refTagPattern.MatchString(t.Name) {
-			p.add(field+".name", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxTagPartLength)
-		}
-		if !refTagPattern.MatchString(t.Value) {
-			p.add(field+".value", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxTagPartLength)
-		}
-	}
-	if m.ConfigurationSet != "" && !refConfigSetPattern.MatchString(m.ConfigurationSet) {
-		p.add("configurationSet", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxConfigSetLength)
-	}
-}
-
-func refHasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
-
-func refHeaderAllowed(name string) bool {
-	if len(name) > 2 && strings.EqualFold(name[:2], "X-") {
-		return true
-	}
-	return slices.ContainsFunc(refAllowedHeaders, func(h string) bool { return strings.EqualFold(h, name) })
-}
-
-// refCheckAddress reports whether s is a single RFC 5322 mailbox.
-func refCheckAddress(p *problems, field, s string) bool {
-	if refHasLineBreak(s) {
-		p.add(field, "must not contain CR, LF or NUL")
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || !strings.Contains(a.Address, "@") {
-		p.add(field, "not an e-mail address")
-		return false
-	}
-	return true
-}
-
-func refCheckKey(p *problems, field, key, prefix string) {
-	switch {
-	case len(key) > MaxKeyLength:
-		p.add(field, "%d bytes, more than %d", len(key), MaxKeyLength)
-	case refHasLineBreak(key):
-		p.add(field, "must not contain CR, LF or NUL")
-	case prefix == "" || !strings.HasPrefix(key, prefix) || len(key) == len(prefix):
-		p.add(field, "must lie under the attachment prefix %q", prefix)
-	case refHasDotSegment(key):
-		p.add(field, "must not contain . or .. path segments")
-	}
-}
-
-func refHasDotSegment(key string) bool {
-	for seg := range strings.SplitSeq(key, "/") {
-		if seg == "." || seg == ".." {
-			return true
-		}
-	}
-	return false
+	return m, Validate(&m, limits)
 }
 
 // refDecodeMessage decodes field by field so that every type error, unknown
