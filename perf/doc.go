@@ -22,4 +22,11 @@
 //     The scale is chosen so that R × scale stays well below the runtime's
 //     own throughput; otherwise the drain time would measure the machine,
 //     not the pacing.
+//   - The throughput benchmark runs twice on one data directory, a first
+//     run on a new directory and a second after a restart, and reports
+//     both: the first also pays for warming up the machine (file creation
+//     on a VM costs far more at first), the second is how a data directory
+//     in daily use performs. What it derives from histories (sizes for the
+//     cost model, task durations) it reads from the execution store after
+//     the timed part, so that counting costs nothing inside it.
 package perf
