@@ -58,7 +58,7 @@ func startConsole(ctx context.Context, rt *localrt.Runtime, hub *console.Hub, ad
 	}
 	if addr != "" && addr != "off" {
 		backend := &inspect.Backend{
-			Source: inspect.LocalSource{Store: rt.Executions()},
+			Source: inspect.LocalSource{Store: rt.Executions(), Running: rt.RunningEvents},
 			Queues: &inspect.Queues{API: inspect.LocalSQS(rt.Queues(), rt.Endpoint(), c.Region),
 				SourceURL: rt.QueueURL(c.SourceQueue), DLQURL: rt.QueueURL(c.DeadLetterQueue)},
 			Locks: rt.Locks(), OutboxDir: rt.OutboxDir(), Via: "in-process",

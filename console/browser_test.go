@@ -21,6 +21,7 @@ import (
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -32,18 +33,21 @@ type pipeline struct {
 	finished chan execstore.Execution
 }
 
-func startPipeline(t *testing.T) *pipeline {
+func startPipeline(t *testing.T) *pipeline { return startPipelineWith(t, localrt.Config{}) }
+
+// startPipelineWith starts the runtime and the console as `mailflow dev`
+// wires them, on top of cfg.
+func startPipelineWith(t *testing.T, cfg localrt.Config) *pipeline {
 	t.Helper()
 	hub := console.NewHub()
 	p := &pipeline{finished: make(chan execstore.Execution, 100)}
-	rt, err := localrt.Start(context.Background(), localrt.Config{
-		DataDir: t.TempDir(), Addr: "127.0.0.1:0", BatchWindow: 10 * time.Millisecond,
-		OnEvent: hub.Event,
-		OnExecution: func(e execstore.Execution, items []execstore.Item) {
-			hub.Execution(e, items)
-			p.finished <- e
-		},
-	})
+	cfg.DataDir, cfg.Addr, cfg.BatchWindow = t.TempDir(), "127.0.0.1:0", 10*time.Millisecond
+	cfg.OnEvent = hub.Event
+	cfg.OnExecution = func(e execstore.Execution, items []execstore.Item) {
+		hub.Execution(e, items)
+		p.finished <- e
+	}
+	rt, err := localrt.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +55,7 @@ func startPipeline(t *testing.T) *pipeline {
 	t.Cleanup(func() { rt.Close(context.Background()) })
 	c := rt.Config()
 	backend := &inspect.Backend{
-		Source: inspect.LocalSource{Store: rt.Executions()},
+		Source: inspect.LocalSource{Store: rt.Executions(), Running: rt.RunningEvents},
 		Queues: &inspect.Queues{API: inspect.LocalSQS(rt.Queues(), rt.Endpoint(), c.Region),
 			SourceURL: rt.QueueURL(c.SourceQueue), DLQURL: rt.QueueURL(c.DeadLetterQueue), PollInterval: 50 * time.Millisecond},
 		Locks: rt.Locks(), OutboxDir: rt.OutboxDir(),
@@ -310,6 +314,51 @@ func TestConsoleInBrowser(t *testing.T) {
 	// order-1001 ends already-sent; broken-9 is dead-lettered again.
 	until(t, ctx, "broken-9 back in the dead-letter queue, alone",
 		`(() => { const rows = document.querySelectorAll('#dlq tbody tr[data-message]'); return rows.length === 1 && rows[0].textContent.includes('broken-9'); })()`)
+}
+
+// heldSender holds every send until released.
+type heldSender struct {
+	sender.Sender
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h heldSender) Send(ctx context.Context, m *sender.Message) (string, error) {
+	h.entered <- struct{}{}
+	<-h.release
+	return h.Sender.Send(ctx, m)
+}
+
+// A running execution's page shows its history so far, and follows it to
+// the end without a reload.
+func TestConsoleFollowsARunningExecution(t *testing.T) {
+	held := heldSender{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(held.release)
+		}
+	}
+	p := startPipelineWith(t, localrt.Config{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
+	t.Cleanup(release) // before the runtime closes: cleanups run last first
+	p.sendMail(t, "slow-1", "Slow")
+	select {
+	case <-held.entered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the send never started")
+	}
+	running, err := p.rt.Executions().List(context.Background(), execstore.Filter{Status: execstore.StatusRunning})
+	if err != nil || len(running.Executions) != 1 {
+		t.Fatalf("running executions: %+v %v", running, err)
+	}
+	ctx := browser(t)
+	step(t, ctx, "running execution", chromedp.Navigate(p.url+"/#/x/"+running.Executions[0].Name),
+		chromedp.WaitVisible(`#graph g.state.running[data-state="Send"]`), chromedp.WaitVisible(`#live-state`))
+	until(t, ctx, "AcquireLock done", `!!document.querySelector('#graph g.state.succeeded[data-state="AcquireLock"]')`)
+	release()
+	p.wait(t, 1)
+	until(t, ctx, "Send done, without a reload", `!!document.querySelector('#graph g.state.succeeded[data-state="Send"]') && !document.querySelector('#live-state')`)
 }
 
 func TestConsoleRefusesNonLoopback(t *testing.T) {

@@ -16,6 +16,11 @@
 //     source: log events carry input and output as JSON text that may be
 //     truncated (over 248 KB) or absent (includeExecutionData off); both
 //     cases are kept visible (InputTruncated, InputMissing) and never guessed.
+//   - The local store keeps an execution's history once the execution stops.
+//     The console of `mailflow dev` runs in the runtime's process and shows
+//     the history of a running execution as it grows ([LocalSource.Running]);
+//     the CLI, in another process, shows a running execution's status and
+//     input, and its events once it has stopped.
 //   - The timeline ([BuildTimeline]) is derived from the events alone, so
 //     both sources give the same view: events are grouped into Map
 //     iterations by following previousEventId chains, a state's attempts

@@ -12,6 +12,10 @@ import (
 // LocalSource reads the local runtime's execution store.
 type LocalSource struct {
 	Store *execstore.Store
+	// Running, when set, gives the history so far of an execution under
+	// way in this process (the store has it only once it stops); without
+	// it a running execution shows no events.
+	Running func(id string) ([]execstore.Event, bool)
 }
 
 var _ Source = LocalSource{}
@@ -87,7 +91,7 @@ func (s LocalSource) Get(ctx context.Context, id string) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
-	evs, err := s.Store.Events(ctx, full)
+	evs, err := s.events(ctx, &e)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +107,23 @@ func (s LocalSource) Get(ctx context.Context, id string) (*Execution, error) {
 		}
 	}
 	return &x, nil
+}
+
+// events reads an execution's history: from the runtime while it runs, from
+// the store once it has stopped.
+func (s LocalSource) events(ctx context.Context, e *execstore.Execution) ([]execstore.Event, error) {
+	if e.Status == execstore.StatusRunning && s.Running != nil {
+		if evs, ok := s.Running(e.ID); ok {
+			return evs, nil
+		}
+		// It stopped in the meantime: its end state and history are stored.
+		stopped, err := s.Store.Get(ctx, e.ID)
+		if err != nil {
+			return nil, err
+		}
+		*e = stopped
+	}
+	return s.Store.Events(ctx, e.ID)
 }
 
 // MailExecutions implements Source.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,6 +35,24 @@ type executor struct {
 	onEvent      func(executionID string, ev execstore.Event)
 	onStore      func(error)
 	onFinish     func(execstore.Execution, []execstore.Item)
+
+	// running holds the recorders of the executions under way: their
+	// history reaches the store only when they stop.
+	mu      sync.Mutex
+	running map[string]*recorder
+}
+
+// runningEvents returns the history so far of an execution under way.
+func (x *executor) runningEvents(id string) ([]execstore.Event, bool) {
+	x.mu.Lock()
+	rec, ok := x.running[id]
+	x.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.events), true
 }
 
 var _ pipes.Target = (*executor)(nil)
@@ -85,6 +104,18 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	id := fmt.Sprintf("arn:aws:states:%s:%s:express:%s:%s:%s", x.region, x.account, x.stateMachine, name, expressID)
 	started := x.now()
 	rec := &recorder{now: x.now, id: id, onEvent: x.onEvent}
+	x.mu.Lock()
+	if x.running == nil {
+		x.running = map[string]*recorder{}
+	}
+	x.running[id] = rec
+	x.mu.Unlock()
+	stopped := func() {
+		x.mu.Lock()
+		delete(x.running, id)
+		x.mu.Unlock()
+	}
+	defer stopped()
 	x.storeErr(x.store.Start(context.WithoutCancel(ctx), execstore.Execution{
 		ID: id, Name: name, StateMachine: x.stateMachine, Input: input, StartedAt: started,
 	}))
@@ -137,6 +168,7 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	events, items := rec.events, itemsOf(input, rec.outputs)
 	rec.mu.Unlock()
 	x.storeErr(x.store.Finish(context.WithoutCancel(ctx), final, events, items))
+	stopped() // the store has the history now
 	if x.onFinish != nil {
 		final.ItemCount = len(items)
 		x.onFinish(final, items)

@@ -218,6 +218,7 @@ type Runtime struct {
 	pacer    *pacer.Pacer
 	outbox   *outbox.Outbox
 	pipe     *pipes.Pipe
+	exec     *executor
 	cancel   context.CancelFunc
 	done     chan struct{}
 	closers  []io.Closer
@@ -328,6 +329,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		exec.sleep = cfg.Clock.Sleep
 	}
 	exec.onFinish = cfg.OnExecution
+	r.exec = exec
 	var source pipes.Source = queueSource{store: r.queues, queue: cfg.SourceQueue}
 	if cfg.WrapSource != nil {
 		source = cfg.WrapSource(source)
@@ -557,6 +559,11 @@ func (r *Runtime) Queues() *sqsstore.Store      { return r.queues }
 func (r *Runtime) Executions() *execstore.Store { return r.execs }
 func (r *Runtime) Locks() *sqlitelock.Table     { return r.locks }
 func (r *Runtime) SES() *sessim.Simulator       { return r.ses }
+
+// RunningEvents returns the history so far of an execution under way,
+// which the store has only once it stops; false when it is not running in
+// this runtime.
+func (r *Runtime) RunningEvents(id string) ([]execstore.Event, bool) { return r.exec.runningEvents(id) }
 
 // OutboxDir is where delivered mail is written ("" when relaying to SMTP).
 func (r *Runtime) OutboxDir() string {

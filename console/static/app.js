@@ -118,7 +118,10 @@ function connectLive() {
     const d = JSON.parse(e.data);
     if (current && current.page === "list" && d.type === "ExecutionStarted") soon();
     const live = document.getElementById("live-state");
-    if (live && current && current.page === "execution" && d.executionId.includes(current.id)) live.textContent = `now: ${d.type} ${d.name || ""}`;
+    if (current && current.page === "execution" && current.id && d.executionId.includes(current.id)) {
+      if (live) live.textContent = `now: ${d.type} ${d.name || ""}`;
+      soon(); // the history so far, as the runtime has it
+    }
   });
   es.addEventListener("redrive", (e) => {
     const d = JSON.parse(e.data);
