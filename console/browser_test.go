@@ -22,6 +22,7 @@ import (
 	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/localrt"
 	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/sender/sendertest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -316,35 +317,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		`(() => { const rows = document.querySelectorAll('#dlq tbody tr[data-message]'); return rows.length === 1 && rows[0].textContent.includes('broken-9'); })()`)
 }
 
-// heldSender holds every send until released.
-type heldSender struct {
-	sender.Sender
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (h heldSender) Send(ctx context.Context, m *sender.Message) (string, error) {
-	h.entered <- struct{}{}
-	<-h.release
-	return h.Sender.Send(ctx, m)
-}
-
 // A running execution's page shows its history so far, and follows it to
 // the end without a reload.
 func TestConsoleFollowsARunningExecution(t *testing.T) {
-	held := heldSender{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(held.release)
-		}
-	}
+	held := sendertest.NewHeld(1)
 	p := startPipelineWith(t, localrt.Config{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
-	t.Cleanup(release) // before the runtime closes: cleanups run last first
+	t.Cleanup(held.Release) // before the runtime closes: cleanups run last first
 	p.sendMail(t, "slow-1", "Slow")
 	select {
-	case <-held.entered:
+	case <-held.Entered:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the send never started")
 	}
@@ -356,7 +337,7 @@ func TestConsoleFollowsARunningExecution(t *testing.T) {
 	step(t, ctx, "running execution", chromedp.Navigate(p.url+"/#/x/"+running.Executions[0].Name),
 		chromedp.WaitVisible(`#graph g.state.running[data-state="Send"]`), chromedp.WaitVisible(`#live-state`))
 	until(t, ctx, "AcquireLock done", `!!document.querySelector('#graph g.state.succeeded[data-state="AcquireLock"]')`)
-	release()
+	held.Release()
 	p.wait(t, 1)
 	until(t, ctx, "Send done, without a reload", `!!document.querySelector('#graph g.state.succeeded[data-state="Send"]') && !document.querySelector('#live-state')`)
 }
