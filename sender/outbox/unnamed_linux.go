@@ -13,7 +13,7 @@ var errNoUnnamed = errors.New("outbox: unnamed files not supported")
 
 // writeUnnamed writes data to an unnamed file in dir and links it at path.
 func writeUnnamed(dir, path string, data []byte, sync bool) error {
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EISDIR), errors.Is(err, unix.EINVAL):
 		return errNoUnnamed
