@@ -26,8 +26,10 @@ func TestWriteFileBothWays(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("unnamed=%v: read back %d bytes, %v", unnamed, len(got), err)
 		}
-		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("unnamed=%v: mode %v, %v: a mail is readable by its owner only", unnamed, fi.Mode(), err)
+		if fi, err := os.Stat(path); err != nil {
+			t.Fatal(err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("unnamed=%v: mode %v: a mail is readable by its owner only", unnamed, fi.Mode())
 		}
 		entries, _ := os.ReadDir(dir)
 		if len(entries) != 1 {
