@@ -18,6 +18,7 @@
 package execstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -25,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,6 +180,11 @@ func (s *Store) Finish(ctx context.Context, e Execution, events []Event, items [
 		}
 	}
 	if len(events) > 0 {
+		byID := func(a, b Event) int { return cmp.Compare(a.ID, b.ID) }
+		if !slices.IsSortedFunc(events, byID) { // Events returns them in id order
+			events = slices.Clone(events)
+			slices.SortStableFunc(events, byID)
+		}
 		out := bufPool.Get().(*[]byte)
 		defer bufPool.Put(out)
 		blob, err := appendHistory((*out)[:0], events)

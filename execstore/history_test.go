@@ -126,3 +126,25 @@ func TestEventsFromRowsOfEarlierDatabases(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// Events come back in id order, whatever order they were recorded in.
+func TestEventsInIDOrder(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "executions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := Execution{ID: "arn:x", Name: "x", StateMachine: "m", Status: StatusSucceeded}
+	recorded := []Event{{ID: 1, Type: "A"}, {ID: 3, PreviousID: 1, Type: "C"}, {ID: 2, PreviousID: 1, Type: "B"}}
+	if err := s.Finish(ctx, e, recorded, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Events(ctx, e.ID)
+	if err != nil || len(got) != 3 || got[0].Type != "A" || got[1].Type != "B" || got[2].Type != "C" {
+		t.Fatalf("events %+v, %v", got, err)
+	}
+	if recorded[1].ID != 3 {
+		t.Fatal("Finish reordered the caller's slice")
+	}
+}
