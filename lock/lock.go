@@ -22,7 +22,11 @@
 //     run out but nobody took over: the mail did go out and recording it is
 //     what prevents a duplicate. Repeating it with the same SES id is a no-op
 //     success.
-//   - Renew extends the owner's lease while SENDING.
+//   - Renew extends the owner's lease while SENDING and counts the renewals
+//     of the record since it was acquired (Record.Renewals): the Send task
+//     renews once per attempt, so the count tells any instance how often
+//     this mail's send was tried, which in-process counters cannot on
+//     Lambda. Acquire starts the count at 0; MarkSent keeps it.
 //   - Release deletes the record only for its owner while SENDING.
 //   - Conditional failures are [*ConditionError] (errors.Is [ErrCondition]);
 //     any other error is the backend's and is treated as transient. Adapters
@@ -56,6 +60,7 @@ type Record struct {
 	SESMessageID string    // set when Sent
 	SentAt       time.Time // set when Sent
 	ExpiresAt    time.Time // the record counts as absent from then on (TTL)
+	Renewals     int       // Renew calls since Acquire
 }
 
 // Live reports whether the record still counts at now (not past ExpiresAt).

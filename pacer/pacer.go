@@ -48,9 +48,11 @@
 //     few times gets a longer place in line rather than running out of
 //     retries (which would return it to the queue for a whole visibility
 //     timeout). Refusals are counted in this process (bounded to
-//     MaxTracked keys): exact in the local runtime; on Lambda a retry that
-//     lands on another instance starts from MaxWait again. MaxWait 0 never
-//     waits.
+//     MaxTracked keys), and TakeAttempt takes the count of earlier attempts
+//     from the caller as well: on Lambda a retry often lands on another
+//     instance, so the Send task passes how often the lock record was
+//     renewed (once per attempt), and the wait doubles there too. MaxWait 0
+//     never waits.
 //   - A failure to reach the bucket, or to read the quota when the rate
 //     comes from it and none was read yet, is Mail.Transient: never send
 //     unpaced by accident. With a configured rate an unreadable quota only
@@ -330,6 +332,14 @@ func (p *Pacer) Rate(ctx context.Context) (float64, error) {
 // Mail.QuotaExhausted (the daily quota would be exceeded) or
 // Mail.Transient (the quota or the bucket could not be read).
 func (p *Pacer) Take(ctx context.Context, recipients int, key string) error {
+	return p.TakeAttempt(ctx, recipients, key, 0)
+}
+
+// TakeAttempt is Take for a send that was already tried earlier times, as
+// counted outside this process (the Send task reads it from the lock
+// record): it may wait at least as long as a send this pacer refused that
+// often, so a retry that lands on another instance keeps its place.
+func (p *Pacer) TakeAttempt(ctx context.Context, recipients int, key string, earlier int) error {
 	if recipients < 1 {
 		return fmt.Errorf("pacer: %d recipients", recipients)
 	}
@@ -349,7 +359,7 @@ func (p *Pacer) Take(ctx context.Context, recipients int, key string) error {
 	}
 	// A mail with more recipients than the bucket holds takes a full
 	// bucket, as SES lets such a send through when its bucket is full.
-	res, err := p.bucket.Take(ctx, TakeParams{Cost: min(n, burst), Rate: rate, Burst: burst, Now: now, Reserve: p.Wait(p.refusals(key, 0))})
+	res, err := p.bucket.Take(ctx, TakeParams{Cost: min(n, burst), Rate: rate, Burst: burst, Now: now, Reserve: p.Wait(max(p.refusals(key, 0), earlier))})
 	if err != nil {
 		return workflow.Errorf(workflow.Transient, "pacer: %v", err)
 	}

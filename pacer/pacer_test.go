@@ -104,6 +104,14 @@ func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 	if err := p2.Take(ctx, 1, "exec/msg-1"); name(err) != workflow.Throttled {
 		t.Fatalf("the same key after success: %v", err)
 	}
+	// A send tried once before somewhere else (another instance, as the
+	// caller counts it) waits as long, though this pacer never refused it.
+	if err := p2.Take(ctx, 1, "exec/msg-2"); name(err) != workflow.Throttled {
+		t.Fatalf("a first try of another send: %v", err)
+	}
+	if err := p2.TakeAttempt(ctx, 1, "exec/msg-3", 1); err != nil {
+		t.Fatalf("a send tried once elsewhere, within its longer wait: %v", err)
+	}
 	for attempt, want := range map[int]time.Duration{0: 250 * time.Millisecond, 1: 500 * time.Millisecond, 3: 2 * time.Second, 6: 16 * time.Second, 40: 16 * time.Second} {
 		if got := p2.Wait(attempt); got != want {
 			t.Errorf("Wait(%d) = %s, want %s", attempt, got, want)

@@ -66,6 +66,7 @@ const (
 	attrSESID       = "sesMessageId"
 	attrSentAt      = "sentAt"
 	attrExpiresAt   = "expiresAt"
+	attrRenewals    = "renewals"
 )
 
 // names maps expression placeholders to attribute names (status and owner
@@ -73,6 +74,7 @@ const (
 var names = map[string]string{
 	"#id": attrMailID, "#st": attrStatus, "#ow": attrOwner, "#lu": attrLeaseUntil,
 	"#ch": attrContentHash, "#ses": attrSESID, "#sa": attrSentAt, "#ex": attrExpiresAt,
+	"#rn": attrRenewals,
 }
 
 func namesFor(keys ...string) map[string]string {
@@ -141,12 +143,12 @@ func (t *Table) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, err
 	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(t.table),
 		Key:                      key(p.MailID),
-		UpdateExpression:         aws.String("SET #lu = :lease, #ex = :exp"),
+		UpdateExpression:         aws.String("SET #lu = :lease, #ex = :exp ADD #rn :one"),
 		ConditionExpression:      aws.String("#ow = :owner AND #st = :sending"),
-		ExpressionAttributeNames: namesFor("#lu", "#ex", "#ow", "#st"),
+		ExpressionAttributeNames: namesFor("#lu", "#ex", "#ow", "#st", "#rn"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease": ms(p.LeaseUntil), ":exp": n(secondsCeil(p.ExpiresAt)),
-			":owner": s(p.Owner), ":sending": s(string(lock.Sending)),
+			":owner": s(p.Owner), ":sending": s(string(lock.Sending)), ":one": n(1),
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -272,6 +274,7 @@ func decode(item map[string]types.AttributeValue) (lock.Record, error) {
 		r.SentAt = time.UnixMilli(num(attrSentAt)).UTC()
 	}
 	r.ExpiresAt = time.Unix(num(attrExpiresAt), 0).UTC()
+	r.Renewals = int(num(attrRenewals)) // absent until the first Renew
 	if err == nil && (r.MailID == "" || (r.Status != lock.Sending && r.Status != lock.Sent)) {
 		err = fmt.Errorf("dynamolock: malformed item for %q (status %q)", r.MailID, r.Status)
 	}

@@ -98,7 +98,7 @@ func Run(t *testing.T, h Harness) {
 		p := acquireParams("order-1/receipt", "exec-1/m-1", hashA, t0)
 		rec := noErr(t)(tbl.Acquire(ctx, p))
 		if rec.MailID != p.MailID || rec.Status != lock.Sending || rec.Owner != p.Owner || rec.ContentHash != hashA ||
-			!sameTime(rec.LeaseUntil, p.LeaseUntil) || !sameTime(rec.ExpiresAt, p.ExpiresAt) {
+			!sameTime(rec.LeaseUntil, p.LeaseUntil) || !sameTime(rec.ExpiresAt, p.ExpiresAt) || rec.Renewals != 0 {
 			t.Fatalf("acquired record %+v does not match %+v", rec, p)
 		}
 		got, ok, err := tbl.Get(ctx, p.MailID)
@@ -155,9 +155,13 @@ func Run(t *testing.T, h Harness) {
 		tbl := h.NewTable(t)
 		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
 		at := t0.Add(lease) // the lease ends exactly now: expired
+		noErr(t)(tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: t0, LeaseUntil: t0.Add(lease), ExpiresAt: t0.Add(lease + retention)}))
 		rec := noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, at)))
-		if rec.Owner != "owner-2" || !sameTime(rec.LeaseUntil, at.Add(lease)) {
-			t.Fatalf("takeover record %+v", rec)
+		if rec.Owner != "owner-2" || !sameTime(rec.LeaseUntil, at.Add(lease)) || rec.Renewals != 0 {
+			t.Fatalf("takeover record %+v: a new owner starts with no renewals", rec)
+		}
+		if got, _, _ := tbl.Get(ctx, "m"); got.Renewals != 0 {
+			t.Fatalf("stored takeover record %+v", got)
 		}
 		// The old owner has lost the lease: it can neither mark sent, renew
 		// nor release.
@@ -253,8 +257,12 @@ func Run(t *testing.T, h Harness) {
 		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
 		at := t0.Add(4 * time.Minute)
 		rec := noErr(t)(tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)}))
-		if !sameTime(rec.LeaseUntil, at.Add(lease)) {
-			t.Fatalf("renewed lease %v", rec.LeaseUntil)
+		if !sameTime(rec.LeaseUntil, at.Add(lease)) || rec.Renewals != 1 {
+			t.Fatalf("renewed lease %v, renewals %d", rec.LeaseUntil, rec.Renewals)
+		}
+		rec = noErr(t)(tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)}))
+		if got, _, _ := tbl.Get(ctx, "m"); rec.Renewals != 2 || got.Renewals != 2 {
+			t.Fatalf("after a second renewal: returned %d, stored %d renewals", rec.Renewals, got.Renewals)
 		}
 		// The renewed lease blocks a takeover the old one would have allowed.
 		_, err := tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0.Add(lease)))
@@ -265,10 +273,12 @@ func Run(t *testing.T, h Harness) {
 		if ce := condition(t, err, "renew without a record"); ce.Current != nil {
 			t.Fatalf("current %+v, want nil", ce.Current)
 		}
-		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", at)))
+		if rec := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", at))); rec.Renewals != 2 {
+			t.Fatalf("mark-sent changed the renewals to %d", rec.Renewals)
+		}
 		_, err = tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)})
-		if ce := condition(t, err, "renew of a sent record"); ce.Current == nil || ce.Current.Status != lock.Sent {
-			t.Fatalf("current %+v, want SENT", ce.Current)
+		if ce := condition(t, err, "renew of a sent record"); ce.Current == nil || ce.Current.Status != lock.Sent || ce.Current.Renewals != 2 {
+			t.Fatalf("current %+v, want SENT after 2 renewals", ce.Current)
 		}
 	})
 

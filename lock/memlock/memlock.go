@@ -72,6 +72,7 @@ func (t *Table) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, err
 		return lock.Record{}, fail("renew", p.MailID, cur)
 	}
 	cur.LeaseUntil, cur.ExpiresAt = p.LeaseUntil, p.ExpiresAt
+	cur.Renewals++
 	t.records[p.MailID] = *cur
 	return *cur, nil
 }

@@ -36,8 +36,12 @@ const schema = `CREATE TABLE IF NOT EXISTS locks (
 	content_hash   TEXT NOT NULL,
 	ses_message_id TEXT NOT NULL DEFAULT '',
 	sent_at        INTEGER NOT NULL DEFAULT 0,
-	expires_at     INTEGER NOT NULL
+	expires_at     INTEGER NOT NULL,
+	renewals       INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID`
+
+// addRenewals brings a table created before the renewals column up to date.
+const addRenewals = `ALTER TABLE locks ADD COLUMN renewals INTEGER NOT NULL DEFAULT 0`
 
 // Table is a lock table in one SQLite file.
 type Table struct {
@@ -49,7 +53,7 @@ type Table struct {
 
 var _ lock.Table = (*Table)(nil)
 
-const cols = `mail_id, status, owner, lease_until, content_hash, ses_message_id, sent_at, expires_at`
+const cols = `mail_id, status, owner, lease_until, content_hash, ses_message_id, sent_at, expires_at, renewals`
 
 // zeroMs is the time a stored 0 stands for (timeOf(0) is the zero time), in
 // Unix milliseconds, so that the SQL conditions compare the same instants as
@@ -68,28 +72,28 @@ func at(col string) string {
 var (
 	// ?1 mail id, ?2 owner, ?3 lease until, ?4 content hash, ?5 expires at,
 	// ?6 now. Mirrors lock.AcquireAllowed.
-	acquireSQL = `INSERT INTO locks (` + cols + `) VALUES (?1, 'SENDING', ?2, ?3, ?4, '', 0, ?5)
+	acquireSQL = `INSERT INTO locks (` + cols + `) VALUES (?1, 'SENDING', ?2, ?3, ?4, '', 0, ?5, 0)
 	ON CONFLICT (mail_id) DO UPDATE SET status = 'SENDING', owner = ?2, lease_until = ?3, content_hash = ?4,
-		ses_message_id = '', sent_at = 0, expires_at = ?5
+		ses_message_id = '', sent_at = 0, expires_at = ?5, renewals = 0
 	WHERE NOT (?6 < ` + at("expires_at") + `)
 		OR (status = 'SENDING' AND content_hash = ?4 AND (NOT (?6 < ` + at("lease_until") + `) OR owner = ?2))
 	RETURNING 1`
 	// ?1 mail id, ?2 owner, ?3 lease until, ?4 expires at. Mirrors
 	// lock.RenewAllowed.
-	renewSQL = `UPDATE locks SET lease_until = ?3, expires_at = ?4
+	renewSQL = `UPDATE locks SET lease_until = ?3, expires_at = ?4, renewals = renewals + 1
 	WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING'
-	RETURNING content_hash, ses_message_id, sent_at`
+	RETURNING content_hash, ses_message_id, sent_at, renewals`
 	// ?1 mail id, ?2 owner, ?3 SES message id, ?4 expires at, ?5 now (sent
 	// at). Mirrors lock.MarkSentAllowed.
 	markSentSQL = `UPDATE locks SET status = 'SENT', ses_message_id = ?3, expires_at = ?4,
 		sent_at = CASE sent_at WHEN 0 THEN ?5 ELSE sent_at END
 	WHERE mail_id = ?1 AND owner = ?2 AND (status = 'SENDING' OR (status = 'SENT' AND ses_message_id = ?3))
-	RETURNING lease_until, content_hash, sent_at`
+	RETURNING lease_until, content_hash, sent_at, renewals`
 	// ?1 mail id, ?2 owner. Mirrors lock.ReleaseAllowed.
 	releaseSQL = `DELETE FROM locks WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING'`
 
 	getSQL = `SELECT ` + cols + ` FROM locks WHERE mail_id = ?`
-	putSQL = `INSERT OR REPLACE INTO locks (` + cols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	putSQL = `INSERT OR REPLACE INTO locks (` + cols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	delSQL = `DELETE FROM locks WHERE mail_id = ?`
 )
 
@@ -111,6 +115,12 @@ func Open(path string) (*Table, error) {
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitelock: migrate %s: %w", path, err)
+	}
+	if _, err := db.Exec(`SELECT renewals FROM locks LIMIT 0`); err != nil {
+		if _, err := db.Exec(addRenewals); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlitelock: migrate %s: %w", path, err)
+		}
 	}
 	t := &Table{db: db}
 	for _, s := range []struct {
@@ -195,7 +205,7 @@ func (t *Table) update(ctx context.Context, op, mailID string, fn func(cur *lock
 		_, err = tx.StmtContext(ctx, t.del).ExecContext(ctx, mailID)
 	} else {
 		_, err = tx.StmtContext(ctx, t.put).ExecContext(ctx,
-			next.MailID, string(next.Status), next.Owner, msOf(next.LeaseUntil), next.ContentHash, next.SESMessageID, msOf(next.SentAt), msOf(next.ExpiresAt))
+			next.MailID, string(next.Status), next.Owner, msOf(next.LeaseUntil), next.ContentHash, next.SESMessageID, msOf(next.SentAt), msOf(next.ExpiresAt), next.Renewals)
 	}
 	if err == nil {
 		err = tx.Commit()
@@ -264,7 +274,7 @@ func (t *Table) tryRenew(ctx context.Context, p lock.RenewParams) (lock.Record, 
 	next := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner,
 		LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond)}
 	var sent int64
-	ok, err := try(ctx, t.renew, []any{p.MailID, p.Owner, msOf(next.LeaseUntil), msOf(next.ExpiresAt)}, &next.ContentHash, &next.SESMessageID, &sent)
+	ok, err := try(ctx, t.renew, []any{p.MailID, p.Owner, msOf(next.LeaseUntil), msOf(next.ExpiresAt)}, &next.ContentHash, &next.SESMessageID, &sent, &next.Renewals)
 	if err != nil || !ok {
 		return lock.Record{}, false, wrap("renew", p.MailID, err)
 	}
@@ -279,6 +289,7 @@ func renewRule(p lock.RenewParams) func(cur *lock.Record) (*lock.Record, bool) {
 		}
 		next := *cur
 		next.LeaseUntil, next.ExpiresAt = p.LeaseUntil.Truncate(time.Millisecond), p.ExpiresAt.Truncate(time.Millisecond)
+		next.Renewals++
 		return &next, true
 	}
 }
@@ -300,7 +311,7 @@ func (t *Table) tryMarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Re
 	next := lock.Record{MailID: p.MailID, Status: lock.Sent, Owner: p.Owner, SESMessageID: p.SESMessageID,
 		ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond)}
 	var lease, sent int64
-	ok, err := try(ctx, t.markSent, []any{p.MailID, p.Owner, p.SESMessageID, msOf(next.ExpiresAt), msOf(now)}, &lease, &next.ContentHash, &sent)
+	ok, err := try(ctx, t.markSent, []any{p.MailID, p.Owner, p.SESMessageID, msOf(next.ExpiresAt), msOf(now)}, &lease, &next.ContentHash, &sent, &next.Renewals)
 	if err != nil || !ok {
 		return lock.Record{}, false, wrap("mark-sent", p.MailID, err)
 	}
@@ -380,7 +391,7 @@ func get(ctx context.Context, stmt *sql.Stmt, mailID string) (*lock.Record, erro
 	var r lock.Record
 	var status string
 	var lease, sent, expires int64
-	err := stmt.QueryRowContext(ctx, mailID).Scan(&r.MailID, &status, &r.Owner, &lease, &r.ContentHash, &r.SESMessageID, &sent, &expires)
+	err := stmt.QueryRowContext(ctx, mailID).Scan(&r.MailID, &status, &r.Owner, &lease, &r.ContentHash, &r.SESMessageID, &sent, &expires, &r.Renewals)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

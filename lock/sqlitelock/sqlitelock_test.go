@@ -2,6 +2,7 @@ package sqlitelock_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,5 +50,36 @@ func TestReleaseAll(t *testing.T) {
 	}
 	if rec, ok, _ := tbl.Get(ctx, "b"); !ok || rec.Status != lock.Sent {
 		t.Fatal("a SENT record was released")
+	}
+}
+
+// A lock table written before records counted their renewals opens with
+// its records intact, each at 0 renewals.
+func TestOpensATableWithoutRenewals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE locks (mail_id TEXT PRIMARY KEY, status TEXT NOT NULL, owner TEXT NOT NULL,
+		lease_until INTEGER NOT NULL, content_hash TEXT NOT NULL, ses_message_id TEXT NOT NULL DEFAULT '',
+		sent_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+		INSERT INTO locks VALUES ('m', 'SENDING', 'o', 4102444800000, 'h', '', 0, 4102444800000)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	tbl, err := sqlitelock.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close()
+	ctx := context.Background()
+	if rec, ok, err := tbl.Get(ctx, "m"); err != nil || !ok || rec.Owner != "o" || rec.Renewals != 0 {
+		t.Fatalf("old record: %+v %v %v", rec, ok, err)
+	}
+	now := time.Date(2099, 12, 1, 0, 0, 0, 0, time.UTC)
+	rec, err := tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "o", Now: now, LeaseUntil: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour)})
+	if err != nil || rec.Renewals != 1 {
+		t.Fatalf("renew: %+v %v", rec, err)
 	}
 }

@@ -6,7 +6,10 @@
 // before calling SES; without one it raises Mail.Throttled and sends
 // nothing, and the state machine's Retry on Mail.Throttled (backoff, full
 // jitter) tries again later. The lease is already renewed then, so a retry
-// renews it again as usual.
+// renews it again as usual. The lock record counts those renewals, one per
+// attempt, and the task tells the pacer how many attempts came before this
+// one, so a send refused before may wait longer for its token even when
+// its retry runs on another Lambda instance.
 //
 // Input: {"messageId", "body", "mailId", "owner", "staged": {"key", "size",
 // "sha256"}}; output: {"sesMessageId"}. Errors: Mail.Throttled,
@@ -133,9 +136,10 @@ type Deps struct {
 // Pacer paces sends to the SES quota across every concurrent Send (see
 // package pacer).
 type Pacer interface {
-	// Take takes the tokens for one send; key names the send across its
-	// retries (the lock owner), so a send refused before may wait longer.
-	Take(ctx context.Context, recipients int, key string) error
+	// TakeAttempt takes the tokens for one send; key names the send across
+	// its retries (the lock owner) and earlier counts its earlier attempts,
+	// so a send tried before may wait longer.
+	TakeAttempt(ctx context.Context, recipients int, key string, earlier int) error
 }
 
 // Handler is the Send task.
@@ -194,7 +198,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 
 	// Hold the lease, or learn that the mail is already sent.
 	now := h.deps.Now()
-	_, err = h.deps.Locks.Renew(ctx, lock.RenewParams{
+	held, err := h.deps.Locks.Renew(ctx, lock.RenewParams{
 		MailID: m.MailID, Owner: in.Owner, Now: now,
 		LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
 	})
@@ -234,7 +238,9 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		msg.ConfigurationSet = h.cfg.ConfigSet
 	}
 	if h.deps.Pacer != nil {
-		if err := h.deps.Pacer.Take(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc), in.Owner); err != nil {
+		// Each attempt renews the lease once: the renewals before this
+		// one are the earlier attempts, whichever instance made them.
+		if err := h.deps.Pacer.TakeAttempt(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc), in.Owner, held.Renewals-1); err != nil {
 			if workflow.NameOf(err) == "" {
 				err = workflow.Wrap(workflow.Transient, err)
 			}

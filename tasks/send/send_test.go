@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -225,6 +226,26 @@ func TestSend(t *testing.T) {
 		}
 	})
 
+	t.Run("AttemptsCountedInTheLock", func(t *testing.T) {
+		// Each attempt renews the lease once; the pacer hears how many
+		// attempts came before, whatever instance made them.
+		var earlier []int
+		refuse := pacerFunc(func(_ context.Context, _ int, _ string, n int) error {
+			earlier = append(earlier, n)
+			return workflow.Errorf(workflow.Throttled, "no token")
+		})
+		f := setupPaced(t, func(func() time.Time) send.Pacer { return refuse })
+		in := prepare(t, f, "a-1", "exec-1/msg", "attempts-1")
+		for range 3 {
+			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.Throttled {
+				t.Fatalf("= %v, want %s", err, workflow.Throttled)
+			}
+		}
+		if fmt.Sprint(earlier) != "[0 1 2]" {
+			t.Fatalf("earlier attempts passed to the pacer: %v, want [0 1 2]", earlier)
+		}
+	})
+
 	t.Run("StagedProblems", func(t *testing.T) {
 		f := setup(t)
 		base := prepare(t, f, "m-6", "exec-1/msg", "subject-6")
@@ -264,4 +285,11 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Errorf("error %v does not say %q", err, want)
 		}
 	}
+}
+
+// pacerFunc adapts a function to send.Pacer.
+type pacerFunc func(ctx context.Context, recipients int, key string, earlier int) error
+
+func (f pacerFunc) TakeAttempt(ctx context.Context, recipients int, key string, earlier int) error {
+	return f(ctx, recipients, key, earlier)
 }
