@@ -595,7 +595,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 	case l.Status == "SENT":
 		fmt.Fprintf(s.Out, "lock       SENT at %s, SES message id %s\n", l.SentAt.UTC().Format(time.RFC3339), l.SESMessageID)
 	default:
-		fmt.Fprintf(s.Out, "lock       %s by %s until %s\n", l.Status, l.Owner, l.LeaseUntil.UTC().Format(time.RFC3339))
+		fmt.Fprintf(s.Out, "lock       %s by %s until %s, %d send attempt(s) so far\n", l.Status, l.Owner, l.LeaseUntil.UTC().Format(time.RFC3339), l.SendAttempts)
 	}
 	if st.Lock != nil && st.Lock.Expired {
 		fmt.Fprintln(s.Out, "           (expired: the dedup window is over)")

@@ -196,4 +196,22 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 	if st, err := Mail(ctx, "never-seen", src, locks, now); err != nil || st.Lock != nil || len(st.Executions) != 0 {
 		t.Fatalf("unknown mail %+v %v", st, err)
 	}
+	// A mail being sent: its owner, lease and attempts so far.
+	if _, err := locks.Acquire(ctx, lock.AcquireParams{MailID: "slow-1", Owner: "exec/m-9", ContentHash: "h", Now: now,
+		LeaseUntil: now.Add(6 * time.Minute), ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := locks.Renew(ctx, lock.RenewParams{MailID: "slow-1", Owner: "exec/m-9", Now: now,
+			LeaseUntil: now.Add(6 * time.Minute), ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err = Mail(ctx, "slow-1", src, locks, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := st.Lock; l == nil || l.Status != "SENDING" || l.Owner != "exec/m-9" || l.SendAttempts != 3 || l.LeaseUntil.IsZero() {
+		t.Fatalf("mail being sent %+v", l)
+	}
 }

@@ -108,6 +108,9 @@ type LockState struct {
 	SESMessageID string    `json:"sesMessageId,omitempty"`
 	SentAt       time.Time `json:"sentAt,omitzero"`
 	LeaseUntil   time.Time `json:"leaseUntil,omitzero"`
+	// SendAttempts is how often the owner has tried to send (the lease is
+	// renewed once per Send attempt).
+	SendAttempts int       `json:"sendAttempts,omitempty"`
 	ExpiresAt    time.Time `json:"expiresAt"`
 	Expired      bool      `json:"expired,omitempty"`
 }
@@ -122,7 +125,7 @@ func Mail(ctx context.Context, mailID string, src Source, locks lock.Table, now 
 		}
 		if ok {
 			st.Lock = &LockState{Status: string(rec.Status), Owner: rec.Owner, SESMessageID: rec.SESMessageID, SentAt: rec.SentAt,
-				ExpiresAt: rec.ExpiresAt, Expired: !rec.Live(now)}
+				SendAttempts: rec.Renewals, ExpiresAt: rec.ExpiresAt, Expired: !rec.Live(now)}
 			if rec.Status == lock.Sending {
 				st.Lock.LeaseUntil = rec.LeaseUntil
 			}

@@ -327,7 +327,7 @@ async function showMailStatus(mailId) {
       h("span", { class: "muted" }, "Lock"), h("span", {}, badge(l.status, l.status === "SENT" ? "ok" : "warn"), l.expired ? " (expired: the dedup window is over)" : ""),
       l.sesMessageId ? [h("span", { class: "muted" }, "SES message id"), h("span", { class: "mono" }, h("a", { href: "#/outbox/" + encodeURIComponent(l.sesMessageId) }, l.sesMessageId))] : null,
       l.sentAt ? [h("span", { class: "muted" }, "Sent at"), h("span", {}, fmtTime(l.sentAt) + " UTC")] : null,
-      l.status !== "SENT" ? [h("span", { class: "muted" }, "Held by"), h("span", { class: "mono" }, l.owner), h("span", { class: "muted" }, "Lease until"), h("span", {}, fmtTime(l.leaseUntil) + " UTC")] : null);
+      l.status !== "SENT" ? [h("span", { class: "muted" }, "Held by"), h("span", { class: "mono" }, l.owner), h("span", { class: "muted" }, "Lease until"), h("span", {}, fmtTime(l.leaseUntil) + " UTC"), h("span", { class: "muted" }, "Send attempts"), h("span", {}, String(l.sendAttempts || 0))] : null);
   setMain(h("h1", {}, "Mail ", h("span", { class: "mono" }, st.mailId)), h("div", { class: "card", id: "mail-status" }, lock),
     h("h2", {}, "Executions that touched it"),
     h("table", { id: "mail-executions" }, h("thead", {}, h("tr", {}, ["Started (UTC)", "Outcome", "Error", "Execution"].map((t) => h("th", {}, t)))),
