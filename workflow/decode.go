@@ -2,683 +2,378 @@ package workflow
 
 import (
 	"bytes"
-	"fmt"
+	"encoding/json"
+	"errors"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// This file decodes a queue body in one pass over its bytes plus a cheap walk
-// over the values it found, without encoding/json: Parse runs several times
-// per mail, and the reflective decoder with a second token pass for duplicate
-// keys cost most of its time. The rules are those of encoding/json, which the
-// decoder used before: its grammar, its unescaping, its nesting limit.
+// This file decodes a queue body in one pass over the tokens of jsontext
+// (github.com/go-json-experiment/json, the tokenizer behind encoding/json/v2),
+// which checks the grammar and the nesting limit and refuses duplicate names
+// without the reflection and the second token pass that made encoding/json
+// slow here. The rules are those of encoding/json, which the decoder used
+// before: the same grammar and nesting limit (10000), and the same unescaping,
+// a lone surrogate escape becoming U+FFFD (jsontext.AllowInvalidUTF8; the
+// body itself is checked to be UTF-8 before).
 
-// maxNesting is encoding/json's nesting limit; deeper bodies fail to decode.
+// maxNesting is the nesting limit of encoding/json and of jsontext.
 const maxNesting = 10000
 
-// member is one name and the span of its value in the body.
-type member struct {
-	name       string
-	start, end int
-}
-
-// frame is an open array or object while scanning, for the path of a
-// duplicate key.
-type frame struct {
-	array bool
-	index int
-	name  string // the current member's name in an object
-	base  int    // where this object's names start in decoder.names
-	set   map[string]struct{}
-}
-
+// decoder walks one body. The first error of the tokenizer ends the walk:
+// the body does not decode, and whatever was decoded or reported is dropped.
 type decoder struct {
-	data []byte
-	str  string // data as one string: unescaped strings are substrings of it
-	pos  int
-
-	// dup is the path of the first duplicate name in document order
-	// (hasDup says there is one: a top-level "" has the path "").
-	hasDup  bool
-	dup     string
-	names   []string
-	frames  []frame
-	depth   int
-	tooDeep bool
-
-	top []member // members of a top-level object
+	dec *jsontext.Decoder
+	p   *problems
+	err error
 }
 
-// scan checks that the body holds one JSON value and nothing after it but
-// white space, and looks for duplicate names. It reports whether the body
-// decodes; hasDup is set when a duplicate name was found first.
-func (d *decoder) scan() bool {
-	if !d.scanValue(true) {
-		return false
+var errTrailingData = errors.New("data after the top-level value")
+
+// decode decodes body into m, adding a problem to p for every type error,
+// unknown field and explicit null, so that all are reported at once. If the
+// body is not a single JSON value, or names a member twice, it returns the
+// one problem to report instead.
+func decode(body []byte, m *Message, p *problems) *FieldError {
+	d := decoder{dec: jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true)), p: p}
+	if !d.message(m) {
+		d.skip()
+		d.p.add("message", "not a JSON object")
 	}
-	d.skipSpace()
-	return d.pos == len(d.data) && !d.tooDeep
+	if d.err == nil {
+		if _, err := d.dec.ReadToken(); err != io.EOF {
+			d.err = errTrailingData
+		}
+	}
+	if d.err == nil {
+		return nil
+	}
+	// Duplicate names are refused wherever they are: encoding/json keeps the
+	// last silently and other parsers the first, so refusing them removes any
+	// doubt about what was validated.
+	var serr *jsontext.SyntacticError
+	if errors.As(d.err, &serr) && serr.Err == jsontext.ErrDuplicateName {
+		return duplicate(d.path(serr.JSONPointer))
+	}
+	// jsontext stops at the nesting limit, but a duplicate after a too deep
+	// value was refused as such before, so look for it with the tokenizer of
+	// encoding/json, which has no limit. Only hostile bodies come here.
+	if d.dec.StackDepth() == maxNesting {
+		if path, found := deepDuplicate(body); found {
+			return duplicate(path)
+		}
+	}
+	return &FieldError{Field: "message", Rule: "not a JSON object"}
 }
 
-func (d *decoder) skipSpace() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
-			return
-		}
+func duplicate(path string) *FieldError {
+	if path == "" {
+		path = `""`
 	}
+	return &FieldError{Field: path, Rule: "duplicate key"}
 }
 
-func (d *decoder) scanValue(top bool) bool {
-	d.skipSpace()
-	if d.pos >= len(d.data) {
-		return false
+// path turns the JSON pointer of a duplicate name into a field path:
+// "attachments/0/key" is "attachments[0].key".
+func (d *decoder) path(ptr jsontext.Pointer) string {
+	path, level := "", 0
+	for tok := range ptr.Tokens() {
+		level++
+		if kind, _ := d.dec.StackIndex(level); kind == '[' {
+			path += "[" + tok + "]"
+		} else {
+			path = member(path, tok)
+		}
 	}
-	switch d.data[d.pos] {
-	case '{':
-		return d.scanObject(top)
-	case '[':
-		return d.scanArray()
-	case '"':
-		_, ok := d.scanString(false)
-		return ok
-	case 't':
-		return d.literal("true")
-	case 'f':
-		return d.literal("false")
-	case 'n':
-		return d.literal("null")
-	default:
-		return d.scanNumber()
-	}
+	return path
 }
 
-func (d *decoder) literal(lit string) bool {
-	if !bytes.HasPrefix(d.data[d.pos:], []byte(lit)) {
-		return false
-	}
-	d.pos += len(lit)
-	return true
-}
-
-// scanNumber checks a number.
-func (d *decoder) scanNumber() bool {
-	if d.pos < len(d.data) && d.data[d.pos] == '-' {
-		d.pos++
-	}
-	switch {
-	case d.pos >= len(d.data):
-		return false
-	case d.data[d.pos] == '0':
-		d.pos++
-	case '1' <= d.data[d.pos] && d.data[d.pos] <= '9':
-		d.digits()
-	default:
-		return false
-	}
-	if d.pos < len(d.data) && d.data[d.pos] == '.' {
-		d.pos++
-		if d.digits() == 0 {
-			return false
-		}
-	}
-	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
-		d.pos++
-		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
-			d.pos++
-		}
-		if d.digits() == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func (d *decoder) digits() int {
-	n := 0
-	for d.pos < len(d.data) && '0' <= d.data[d.pos] && d.data[d.pos] <= '9' {
-		d.pos++
-		n++
-	}
-	return n
-}
-
-// scanString checks the string at d.pos and, if want, returns its value.
-func (d *decoder) scanString(want bool) (string, bool) {
-	start := d.pos
-	d.pos++
-	escaped := false
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		switch {
-		case c == '"':
-			d.pos++
-			if !want {
-				return "", true
-			}
-			if !escaped {
-				return d.str[start+1 : d.pos-1], true
-			}
-			return unquote(d.data[start+1 : d.pos-1]), true
-		case c < 0x20:
-			return "", false
-		case c == '\\':
-			escaped = true
-			d.pos++
-			if d.pos >= len(d.data) {
-				return "", false
-			}
-			switch d.data[d.pos] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				d.pos++
-			case 'u':
-				d.pos++
-				for range 4 {
-					if d.pos >= len(d.data) || !isHex(d.data[d.pos]) {
-						return "", false
-					}
-					d.pos++
-				}
-			default:
-				return "", false
-			}
-		default:
-			d.pos++
-		}
-	}
-	return "", false
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func (d *decoder) push() {
-	d.depth++
-	if d.depth > maxNesting {
-		d.tooDeep = true
-	}
-}
-
-func (d *decoder) scanObject(top bool) bool {
-	d.pos++
-	d.push()
-	d.frames = append(d.frames, frame{base: len(d.names)})
-	fi := len(d.frames) - 1
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		d.popFrame(fi)
-		return true
-	}
-	for {
-		d.skipSpace()
-		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-			return false
-		}
-		name, ok := d.scanString(true)
-		if !ok {
-			return false
-		}
-		if d.seen(fi, name) {
-			d.hasDup, d.dup = true, d.path(name)
-			return false
-		}
-		d.frames[fi].name = name
-		d.skipSpace()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return false
-		}
-		d.pos++
-		d.skipSpace()
-		start := d.pos
-		if !d.scanValue(false) {
-			return false
-		}
-		if top {
-			d.top = append(d.top, member{name, start, d.pos})
-		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return false
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			d.popFrame(fi)
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// seen reports whether the object in frame fi already has name, and
-// records it. Small objects use a list, large ones a set.
-func (d *decoder) seen(fi int, name string) bool {
-	f := &d.frames[fi]
-	if f.set != nil {
-		if _, ok := f.set[name]; ok {
-			return true
-		}
-		f.set[name] = struct{}{}
-		return false
-	}
-	names := d.names[f.base:]
-	if slices.Contains(names, name) {
-		return true
-	}
-	if len(names) < 32 {
-		d.names = append(d.names, name)
-		return false
-	}
-	f.set = make(map[string]struct{}, 2*len(names))
-	for _, n := range names {
-		f.set[n] = struct{}{}
-	}
-	f.set[name] = struct{}{}
-	return false
-}
-
-func (d *decoder) popFrame(fi int) {
-	d.names = d.names[:d.frames[fi].base]
-	d.frames = d.frames[:fi]
-	d.depth--
-}
-
-// path is the old walk's path of name in the innermost object.
-func (d *decoder) path(name string) string {
-	path := ""
-	for _, f := range d.frames[:len(d.frames)-1] {
-		switch {
-		case f.array:
-			path = fmt.Sprintf("%s[%d]", path, f.index)
-		case path == "":
-			path = f.name
-		default:
-			path += "." + f.name
-		}
-	}
+func member(path, name string) string {
 	if path == "" {
 		return name
 	}
 	return path + "." + name
 }
 
-func (d *decoder) scanArray() bool {
-	d.pos++
-	d.push()
-	d.frames = append(d.frames, frame{array: true, base: len(d.names)})
-	fi := len(d.frames) - 1
-	d.skipSpace()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.pos++
-		d.popFrame(fi)
-		return true
-	}
-	for i := 0; ; i++ {
-		d.frames[fi].index = i
-		if !d.scanValue(false) {
-			return false
+// deepDuplicate returns the path of the first duplicate name in body, and
+// whether there is one before the end or the first syntax error.
+func deepDuplicate(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // or a number beyond float64 would stop the walk
+	var walk func(path string) (dup string, found, ok bool)
+	walk = func(path string) (string, bool, bool) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false, false
 		}
-		d.skipSpace()
-		if d.pos >= len(d.data) {
-			return false
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			d.popFrame(fi)
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// unquote decodes the inside of a string literal with escapes, exactly as
-// encoding/json does, lone surrogates becoming U+FFFD. The literal has been
-// checked by scanString and the body is valid UTF-8.
-func unquote(s []byte) string {
-	b := make([]byte, 0, len(s))
-	for r := 0; r < len(s); {
-		c := s[r]
-		if c != '\\' {
-			b = append(b, c)
-			r++
-			continue
-		}
-		r++
-		switch s[r] {
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			rr := getu4(s[r-1:])
-			r += 5
-			if utf16.IsSurrogate(rr) {
-				if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
-					b = utf8.AppendRune(b, dec)
-					r += 6
-					continue
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				name, err := dec.Token()
+				if err != nil {
+					return "", false, false
 				}
-				rr = unicode.ReplacementChar
-			}
-			b = utf8.AppendRune(b, rr)
-			continue
-		default: // " \ /
-			b = append(b, s[r])
-		}
-		r++
-	}
-	return string(b)
-}
-
-// getu4 decodes \uXXXX at the start of s, or returns -1.
-func getu4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
-}
-
-// The second walk reads values the scan has checked, so it needs no error
-// handling: a value is known by its first byte.
-
-// skipValue returns the end of the value starting at pos.
-func (d *decoder) skipValue(pos int) int {
-	switch d.data[pos] {
-	case '"':
-		return d.skipString(pos)
-	case '{', '[':
-		depth := 0
-		for {
-			switch d.data[pos] {
-			case '"':
-				pos = d.skipString(pos)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return pos + 1
+				k := name.(string)
+				if seen[k] {
+					return member(path, k), true, false
+				}
+				seen[k] = true
+				if dup, found, ok := walk(member(path, k)); !ok {
+					return dup, found, false
 				}
 			}
-			pos++
-		}
-	default:
-		for pos < len(d.data) {
-			switch d.data[pos] {
-			case ',', ']', '}', ' ', '\t', '\n', '\r':
-				return pos
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if dup, found, ok := walk(path + "[" + strconv.Itoa(i) + "]"); !ok {
+					return dup, found, false
+				}
 			}
-			pos++
-		}
-		return pos
-	}
-}
-
-func (d *decoder) skipString(pos int) int {
-	for pos++; ; pos++ {
-		switch d.data[pos] {
-		case '\\':
-			pos++
-		case '"':
-			return pos + 1
-		}
-	}
-}
-
-func (d *decoder) skipSpaceAt(pos int) int {
-	for {
-		switch d.data[pos] {
-		case ' ', '\t', '\n', '\r':
-			pos++
 		default:
-			return pos
+			return "", false, true
+		}
+		_, err = dec.Token() // the closing delimiter
+		return "", false, err == nil
+	}
+	dup, found, _ := walk("")
+	return dup, found
+}
+
+// read returns the next token, or the zero token once the walk has failed.
+func (d *decoder) read() jsontext.Token {
+	if d.err != nil {
+		return jsontext.Token{}
+	}
+	tok, err := d.dec.ReadToken()
+	d.err = err
+	return tok
+}
+
+// peek returns the kind of the next token, 0 once the walk has failed.
+func (d *decoder) peek() jsontext.Kind {
+	if d.err != nil {
+		return 0
+	}
+	k := d.dec.PeekKind()
+	if k == 0 {
+		d.read() // to record the error
+	}
+	return k
+}
+
+// skip skips the next value, checking it all the same.
+func (d *decoder) skip() {
+	if d.err == nil {
+		d.err = d.dec.SkipValue()
+	}
+}
+
+// more reports whether the open object or array has another member,
+// reading its end delimiter if not.
+func (d *decoder) more(end jsontext.Kind) bool {
+	k := d.peek()
+	if k == end {
+		d.read()
+	}
+	return k != 0 && k != end
+}
+
+// array calls elem for each element of the array that comes next, and
+// reports whether an array came next; if not, nothing was read.
+func (d *decoder) array(elem func(i int)) bool {
+	if d.peek() != '[' {
+		return false
+	}
+	d.read()
+	for i := 0; d.more(']'); i++ {
+		elem(i)
+	}
+	return true
+}
+
+// span is where the problems of one object member lie in problems.
+type span struct {
+	name     string
+	from, to int
+}
+
+// object calls value with the name of each member of the object that comes
+// next, value reading the member's value, and reports whether an object
+// came next; if not, nothing was read. The problems of the members are put
+// in name order, the order in which the decoder before visited them.
+func (d *decoder) object(value func(name string)) bool {
+	if d.peek() != '{' {
+		return false
+	}
+	d.read()
+	var spans []span
+	for d.more('}') {
+		name := d.read().String()
+		from := len(*d.p)
+		value(name)
+		if len(*d.p) > from {
+			spans = append(spans, span{name, from, len(*d.p)})
 		}
 	}
-}
-
-// elements calls fn for each element of the array at [start, end).
-func (d *decoder) elements(start int, fn func(i, s, e int)) {
-	pos := d.skipSpaceAt(start + 1)
-	if d.data[pos] == ']' {
-		return
-	}
-	for i := 0; ; i++ {
-		e := d.skipValue(pos)
-		fn(i, pos, e)
-		pos = d.skipSpaceAt(e)
-		if d.data[pos] == ']' {
-			return
+	byName := func(a, b span) int { return strings.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(spans, byName) {
+		base := spans[0].from
+		unsorted := slices.Clone((*d.p)[base:])
+		slices.SortFunc(spans, byName)
+		at := base
+		for _, s := range spans {
+			at += copy((*d.p)[at:], unsorted[s.from-base:s.to-base])
 		}
-		pos = d.skipSpaceAt(pos + 1)
 	}
+	return true
 }
 
-func (d *decoder) count(start int) int {
-	n := 0
-	d.elements(start, func(int, int, int) { n++ })
-	return n
-}
-
-// members appends the members of the object at start to ms, sorted by name
-// as the old decoder visited them, the last of duplicates winning.
-func (d *decoder) members(start int, ms []member) []member {
-	pos := d.skipSpaceAt(start + 1)
-	if d.data[pos] == '}' {
-		return ms
-	}
-	for {
-		e := d.skipString(pos)
-		name := d.stringAt(pos, e)
-		vs := d.skipSpaceAt(d.skipSpaceAt(e) + 1)
-		ve := d.skipValue(vs)
-		ms = append(ms, member{name, vs, ve})
-		pos = d.skipSpaceAt(ve)
-		if d.data[pos] == '}' {
-			break
-		}
-		pos = d.skipSpaceAt(pos + 1)
-	}
-	sortMembers(ms)
-	return ms
-}
-
-func sortMembers(ms []member) {
-	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.name, b.name) })
-}
-
-// stringAt returns the value of the string literal at [s, e).
-func (d *decoder) stringAt(s, e int) string {
-	inner := d.data[s+1 : e-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return d.str[s+1 : e-1]
-	}
-	return unquote(inner)
-}
-
-func (d *decoder) isNull(m member) bool { return d.data[m.start] == 'n' }
-
-// decodeMessage decodes the checked top-level value field by field so that
-// every type error, unknown field and explicit null is reported with its
-// path, not just the first one.
-func (d *decoder) decodeMessage(m *Message, p *problems) {
-	if d.data[d.skipSpaceAt(0)] != '{' {
-		p.add("message", "not a JSON object")
-		return
-	}
-	top := d.top
-	sortMembers(top)
+// message decodes the top-level object into m and reports whether the body
+// holds an object.
+func (d *decoder) message(m *Message) bool {
 	var hasVersion, hasSubject, hasMailID bool
-	for _, mb := range top {
-		k := mb.name
-		if d.isNull(mb) {
-			p.add(k, "must not be null; omit the field instead")
-			// Present all the same.
-			switch k {
-			case "version":
-				hasVersion = true
-			case "subject":
-				hasSubject = true
-			case "mailId":
-				hasMailID = true
-			}
-			continue
-		}
+	isObject := d.object(func(k string) {
 		switch k {
 		case "version":
 			hasVersion = true
-			d.decodeVersion(mb, m, p)
-		case "mailId":
-			hasMailID = true
-			d.decodeString(mb, k, &m.MailID, p)
-		case "from":
-			d.decodeString(mb, k, &m.From, p)
-		case "to":
-			d.decodeStrings(mb, k, &m.To, p)
-		case "cc":
-			d.decodeStrings(mb, k, &m.Cc, p)
-		case "bcc":
-			d.decodeStrings(mb, k, &m.Bcc, p)
-		case "replyTo":
-			d.decodeStrings(mb, k, &m.ReplyTo, p)
 		case "subject":
 			hasSubject = true
-			d.decodeString(mb, k, &m.Subject, p)
-		case "text":
-			d.decodeString(mb, k, &m.Text, p)
-		case "html":
-			d.decodeString(mb, k, &m.HTML, p)
-		case "textKey":
-			d.decodeString(mb, k, &m.TextKey, p)
-		case "htmlKey":
-			d.decodeString(mb, k, &m.HTMLKey, p)
-		case "configurationSet":
-			d.decodeString(mb, k, &m.ConfigurationSet, p)
-		case "headers":
-			d.decodeHeaders(mb, m, p)
-		case "attachments":
-			if d.data[mb.start] != '[' {
-				p.add(k, "must be an array of objects")
-				continue
-			}
-			m.Attachments = make([]Attachment, d.count(mb.start))
-			d.elements(mb.start, func(i, s, e int) {
-				d.decodeAttachment(member{start: s, end: e}, "attachments["+strconv.Itoa(i)+"]", &m.Attachments[i], p)
-			})
-		case "tags":
-			if d.data[mb.start] != '[' {
-				p.add(k, "must be an array of objects")
-				continue
-			}
-			m.Tags = make([]Tag, d.count(mb.start))
-			d.elements(mb.start, func(i, s, e int) {
-				d.decodeTag(member{start: s, end: e}, "tags["+strconv.Itoa(i)+"]", &m.Tags[i], p)
-			})
-		default:
-			p.add(k, "unknown field")
+		case "mailId":
+			hasMailID = true
 		}
+		if d.peek() == 'n' {
+			d.read()
+			d.p.add(k, "must not be null; omit the field instead")
+			return
+		}
+		switch k {
+		case "version":
+			d.version(&m.Version)
+		case "mailId":
+			d.str(k, &m.MailID)
+		case "from":
+			d.str(k, &m.From)
+		case "to":
+			d.strs(k, &m.To)
+		case "cc":
+			d.strs(k, &m.Cc)
+		case "bcc":
+			d.strs(k, &m.Bcc)
+		case "replyTo":
+			d.strs(k, &m.ReplyTo)
+		case "subject":
+			d.str(k, &m.Subject)
+		case "text":
+			d.str(k, &m.Text)
+		case "html":
+			d.str(k, &m.HTML)
+		case "textKey":
+			d.str(k, &m.TextKey)
+		case "htmlKey":
+			d.str(k, &m.HTMLKey)
+		case "configurationSet":
+			d.str(k, &m.ConfigurationSet)
+		case "headers":
+			d.headers(&m.Headers)
+		case "attachments":
+			objects(d, k, &m.Attachments, d.attachment)
+		case "tags":
+			objects(d, k, &m.Tags, d.tag)
+		default:
+			d.skip()
+			d.p.add(k, "unknown field")
+		}
+	})
+	if !isObject {
+		return false
 	}
 	if !hasVersion {
-		p.add("version", "required")
+		d.p.add("version", "required")
 	}
 	if !hasSubject {
-		p.add("subject", "required")
+		d.p.add("subject", "required")
 	}
 	if !hasMailID {
-		p.add("mailId", "required")
+		d.p.add("mailId", "required")
 	}
+	return true
 }
 
-func (d *decoder) decodeVersion(mb member, m *Message, p *problems) {
-	switch d.data[mb.start] {
-	case '"', '{', '[', 't', 'f':
-		p.add("version", "must be a number")
+func (d *decoder) version(v *int) {
+	if d.peek() != '0' {
+		d.skip()
+		d.p.add("version", "must be a number")
 		return
 	}
-	n := d.str[mb.start:mb.end]
+	n := d.read().String()
 	if f, err := strconv.ParseFloat(n, 64); err != nil || f != float64(int(f)) || f < 0 || f > 1e6 {
-		p.add("version", "unsupported version %s (this is version %d)", n, SchemaVersion)
+		d.p.add("version", "unsupported version %s (this is version %d)", n, SchemaVersion)
 	} else {
-		m.Version = int(f)
+		*v = int(f)
 	}
 }
 
-func (d *decoder) decodeHeaders(mb member, m *Message, p *problems) {
-	if d.data[mb.start] != '{' {
-		p.add("headers", "must be an object of strings")
-		return
-	}
-	var buf [8]member
-	ms := d.members(mb.start, buf[:0])
-	m.Headers = make(map[string]string, len(ms))
-	for _, h := range ms {
-		// The old decoder reported these in map order; sorted is one of
-		// its orders, and a stable one.
-		if d.data[h.start] != '"' {
-			p.add("headers."+h.name, "must be a string")
-			continue
+func (d *decoder) headers(dst *map[string]string) {
+	h := map[string]string{}
+	if !d.object(func(name string) {
+		if d.peek() != '"' {
+			d.skip()
+			d.p.add("headers."+name, "must be a string")
+			return
 		}
-		m.Headers[h.name] = d.stringAt(h.start, h.end)
-	}
-}
-
-// decodeObject decodes a nested object field by field: each present key is
-// handed to decode, which reports whether it knows it; unknown keys and
-// nulls are reported, and missing required keys too.
-func (d *decoder) decodeObject(mb member, field string, p *problems, required []string, decode func(mb member, f string) bool) {
-	if d.data[mb.start] != '{' {
-		p.add(field, "must be an object")
+		h[name] = d.read().String()
+	}) {
+		d.skip()
+		d.p.add("headers", "must be an object of strings")
 		return
 	}
-	var buf [8]member
-	ms := d.members(mb.start, buf[:0])
-	for _, v := range ms {
-		f := field + "." + v.name
+	*dst = h
+}
+
+// objects decodes an array of objects with decode.
+func objects[T any](d *decoder, field string, dst *[]T, decode func(field string, v *T)) {
+	out := []T{}
+	if !d.array(func(i int) {
+		out = append(out, *new(T))
+		decode(field+"["+strconv.Itoa(i)+"]", &out[i])
+	}) {
+		d.skip()
+		d.p.add(field, "must be an array of objects")
+		return
+	}
+	*dst = out
+}
+
+// fields decodes the object that comes next at field: each member is handed
+// to decode, which reports whether it knows the name; unknown names and
+// nulls are reported, and then required names that are missing.
+func (d *decoder) fields(field string, required []string, decode func(name, f string) bool) {
+	var present uint
+	if !d.object(func(name string) {
+		f := field + "." + name
+		if i := slices.Index(required, name); i >= 0 {
+			present |= 1 << i
+		}
 		switch {
-		case d.isNull(v):
-			p.add(f, "must not be null; omit the field instead")
-		case !decode(v, f):
-			p.add(f, "unknown field")
+		case d.peek() == 'n':
+			d.read()
+			d.p.add(f, "must not be null; omit the field instead")
+		case !decode(name, f):
+			d.skip()
+			d.p.add(f, "unknown field")
 		}
+	}) {
+		d.skip()
+		d.p.add(field, "must be an object")
+		return
 	}
-	for _, k := range required {
-		if !slices.ContainsFunc(ms, func(v member) bool { return v.name == k }) {
-			p.add(field+"."+k, "required")
+	for i, k := range required {
+		if present&(1<<i) == 0 {
+			d.p.add(field+"."+k, "required")
 		}
 	}
 }
@@ -688,25 +383,24 @@ var (
 	tagRequired        = []string{"name", "value"}
 )
 
-func (d *decoder) decodeAttachment(mb member, field string, a *Attachment, p *problems) {
-	d.decodeObject(mb, field, p, attachmentRequired, func(v member, f string) bool {
-		switch v.name {
+func (d *decoder) attachment(field string, a *Attachment) {
+	d.fields(field, attachmentRequired, func(name, f string) bool {
+		switch name {
 		case "key":
-			d.decodeString(v, f, &a.Key, p)
+			d.str(f, &a.Key)
 		case "filename":
-			d.decodeString(v, f, &a.Filename, p)
+			d.str(f, &a.Filename)
 		case "contentType":
-			d.decodeString(v, f, &a.ContentType, p)
+			d.str(f, &a.ContentType)
 		case "contentId":
-			d.decodeString(v, f, &a.ContentID, p)
+			d.str(f, &a.ContentID)
 		case "inline":
-			switch d.data[v.start] {
-			case 't':
-				a.Inline = true
-			case 'f':
-				a.Inline = false
-			default:
-				p.add(f, "must be a boolean")
+			if k := d.peek(); k == 't' || k == 'f' {
+				d.read()
+				a.Inline = k == 't'
+			} else {
+				d.skip()
+				d.p.add(f, "must be a boolean")
 			}
 		default:
 			return false
@@ -715,13 +409,13 @@ func (d *decoder) decodeAttachment(mb member, field string, a *Attachment, p *pr
 	})
 }
 
-func (d *decoder) decodeTag(mb member, field string, t *Tag, p *problems) {
-	d.decodeObject(mb, field, p, tagRequired, func(v member, f string) bool {
-		switch v.name {
+func (d *decoder) tag(field string, t *Tag) {
+	d.fields(field, tagRequired, func(name, f string) bool {
+		switch name {
 		case "name":
-			d.decodeString(v, f, &t.Name, p)
+			d.str(f, &t.Name)
 		case "value":
-			d.decodeString(v, f, &t.Value, p)
+			d.str(f, &t.Value)
 		default:
 			return false
 		}
@@ -729,29 +423,33 @@ func (d *decoder) decodeTag(mb member, field string, t *Tag, p *problems) {
 	})
 }
 
-func (d *decoder) decodeString(mb member, field string, dst *string, p *problems) {
-	if d.data[mb.start] != '"' {
-		p.add(field, "must be a string")
+// str decodes a string that, being given, must not be empty.
+func (d *decoder) str(field string, dst *string) {
+	if d.peek() != '"' {
+		d.skip()
+		d.p.add(field, "must be a string")
 		return
 	}
-	*dst = d.stringAt(mb.start, mb.end)
+	*dst = d.read().String()
 	if *dst == "" {
-		p.add(field, "must not be empty; omit the field instead")
+		d.p.add(field, "must not be empty; omit the field instead")
 	}
 }
 
-func (d *decoder) decodeStrings(mb member, field string, dst *[]string, p *problems) {
-	if d.data[mb.start] != '[' {
-		p.add(field, "must be an array of strings")
-		return
-	}
-	out := make([]string, d.count(mb.start))
-	d.elements(mb.start, func(i, s, e int) {
-		if d.data[s] != '"' {
-			p.add(field+"["+strconv.Itoa(i)+"]", "must be a string")
+func (d *decoder) strs(field string, dst *[]string) {
+	out := []string{}
+	if !d.array(func(i int) {
+		if d.peek() != '"' {
+			d.skip()
+			d.p.add(field+"["+strconv.Itoa(i)+"]", "must be a string")
+			out = append(out, "")
 			return
 		}
-		out[i] = d.stringAt(s, e)
-	})
+		out = append(out, d.read().String())
+	}) {
+		d.skip()
+		d.p.add(field, "must be an array of strings")
+		return
+	}
 	*dst = out
 }

@@ -33,8 +33,10 @@
 //   - Header names compare case-insensitively against the allowlist; values
 //     and names may not contain CR, LF or NUL.
 //   - A name that appears twice in any object is refused, naming its path.
-//     Parse reads the body with its own single-pass decoder rather than
-//     encoding/json, because it runs several times per mail; the grammar,
+//     Parse reads the body in one pass over the tokens of jsontext
+//     (github.com/go-json-experiment/json) rather than with encoding/json:
+//     it runs several times per mail, and jsontext checks the grammar and
+//     duplicate names without reflection or a second pass. The grammar,
 //     unescaping and nesting limit are encoding/json's.
 //
 // # Errors

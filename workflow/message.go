@@ -212,23 +212,9 @@ func Parse(body []byte, limits Limits) (Message, error) {
 		p.add("message", "body is not valid UTF-8")
 		return m, p.err()
 	}
-	d := decoder{data: body, str: string(body)}
-	if !d.scan() {
-		// Duplicate names are refused wherever they are: encoding/json keeps
-		// the last silently and other parsers the first, so refusing them
-		// removes any doubt about what was validated.
-		if d.hasDup {
-			field := d.dup
-			if field == "" {
-				field = `""`
-			}
-			p.add(field, "duplicate key")
-		} else {
-			p.add("message", "not a JSON object")
-		}
-		return m, p.err()
+	if fe := decode(body, &m, &p); fe != nil {
+		return Message{}, &InvalidMessageError{Problems: []*FieldError{fe}}
 	}
-	d.decodeMessage(&m, &p)
 	if len(p) > 0 {
 		return m, p.err()
 	}

@@ -71,6 +71,11 @@ var diffSeeds = []string{
 	`[{"":{"a":1,"a":2}}]`,
 	`{"version":1,"mailId":"m","to":["a@example.org"],"subject":"s","text":"t","attachments":[null,{},{"key":"attachments/x","inline":"yes","contentId":"","extra":1}],"tags":[{"name":1},[]]}`,
 	`{"version":"1","mailId":"m","from":"x@evil.example","to":["a@example.org"],"subject":"s","html":"h","htmlKey":"attachments/../x","tags":[{"name":"a b","value":"c"}],"configurationSet":"a.b"}`,
+	`{"attachments":[{"inline":t0`,
+	`{"a/b~c":{"x":[1,{"c":1,"c":2}]}}`,
+	`{"\ud800":1,"\ufffd":2}`,
+	`{"version":1,"mailId":"m","to":["a@example.org"],"subject":"\ud800\udc00\ud800x\udbff\udfff\udc00","text":"t"}`,
+	`{"tags":[{"value":1,"name":[],"zz":1}],"headers":{"X-B":1,"X-A":[],"x y":null},"attachments":[{"inline":1,"key":2},{"inline":true}],"to":{}}`,
 }
 
 // checkSameAsReference fails t when Parse and refParse disagree on body.
@@ -174,6 +179,11 @@ func TestParseMatchesReferenceEdges(t *testing.T) {
 		`{"version":1,"mailId":"m","subject":"s","text":"t","to":["a@example.org"]} ,`,
 		`{"":1,"":2,"a":1,"a":2}`,
 		`{"x":{"":{"a":1,"a":2}}}`,
+		`{"a":` + strings.Repeat(`{"":`, 10000) + "1" + strings.Repeat("}", 10000) + `,"a":2}`,
+		`{"a":` + nest(10000, `{"b":1,"b":2}`) + `}`,
+		`{"a":` + nest(10000, "1") + `,"b":1,"b":2`,
+		`{"x":1e400,"a":` + nest(10000, "1e999") + `,"b":1,"b":2}`,
+		`{"a":` + nest(10000, "1") + `} {"b":1,"b":2}`,
 	}
 	for _, body := range bodies {
 		for _, l := range diffLimits {
