@@ -25,12 +25,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"github.com/mailflow/mailflow/internal/sqlitedb"
 )
 
 //go:embed schema.sql
@@ -101,15 +100,10 @@ func Open(path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("execstore: a database path is required")
 	}
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
-		q.Add("_pragma", p)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sqlitedb.Open(path, sqlitedb.Options{ForeignKeys: true})
 	if err != nil {
 		return nil, fmt.Errorf("execstore: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
 	schema, err := schemaFS.ReadFile("schema.sql")
 	if err != nil {
 		db.Close()

@@ -8,14 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	"github.com/mailflow/mailflow/internal/sqlitedb"
 )
 
 //go:embed migrations/*.sql
@@ -62,17 +61,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.AccountID == "" {
 		opts.AccountID = "000000000000"
 	}
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
-		q.Add("_pragma", p)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sqlitedb.Open(path, sqlitedb.Options{ForeignKeys: true})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqsstore: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
 	s := &Store{
 		db: db, clock: opts.Clock, region: opts.Region, account: opts.AccountID,
 		waiters: map[int64]chan struct{}{}, tasks: map[string]chan struct{}{},

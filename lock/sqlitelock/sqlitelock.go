@@ -19,12 +19,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
-
+	"github.com/mailflow/mailflow/internal/sqlitedb"
 	"github.com/mailflow/mailflow/lock"
 )
 
@@ -102,16 +100,10 @@ func Open(path string) (*Table, error) {
 	if path == "" {
 		return nil, errors.New("sqlitelock: a database path is required")
 	}
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sqlitedb.Open(path, sqlitedb.Options{ImmediateTx: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitelock: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitelock: migrate %s: %w", path, err)

@@ -11,10 +11,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
-
+	"github.com/mailflow/mailflow/internal/sqlitedb"
 	"github.com/mailflow/mailflow/pacer"
 )
 
@@ -37,16 +35,10 @@ func Open(path, name string) (*Bucket, error) {
 	if path == "" || name == "" {
 		return nil, errors.New("sqlitepacer: a database path and a bucket name are required")
 	}
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sqlitedb.Open(path, sqlitedb.Options{ImmediateTx: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitepacer: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitepacer: migrate %s: %w", path, err)
