@@ -105,17 +105,8 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	started := x.now()
 	rec := &recorder{now: x.now, id: id, onEvent: x.onEvent}
 	x.mu.Lock()
-	if x.running == nil {
-		x.running = map[string]*recorder{}
-	}
 	x.running[id] = rec
 	x.mu.Unlock()
-	stopped := func() {
-		x.mu.Lock()
-		delete(x.running, id)
-		x.mu.Unlock()
-	}
-	defer stopped()
 	x.storeErr(x.store.Start(context.WithoutCancel(ctx), execstore.Execution{
 		ID: id, Name: name, StateMachine: x.stateMachine, Input: input, StartedAt: started,
 	}))
@@ -168,7 +159,9 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	events, items := rec.events, itemsOf(input, rec.outputs)
 	rec.mu.Unlock()
 	x.storeErr(x.store.Finish(context.WithoutCancel(ctx), final, events, items))
-	stopped() // the store has the history now
+	x.mu.Lock()
+	delete(x.running, id) // the store has the history now
+	x.mu.Unlock()
 	if x.onFinish != nil {
 		final.ItemCount = len(items)
 		x.onFinish(final, items)

@@ -324,6 +324,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		def: def, registry: registry, store: r.execs, stateMachine: DefaultStateMachine,
 		region: cfg.Region, account: cfg.Account, now: cfg.Now, onEvent: cfg.OnEvent,
 		onStore: func(err error) { cfg.Log.Error("execution store", "err", err) },
+		running: map[string]*recorder{},
 	}
 	if cfg.Clock != nil {
 		exec.sleep = cfg.Clock.Sleep
