@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/cli"
-	"github.com/mailflow/mailflow/execstore"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/execstore"
 )
 
 func run(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
@@ -49,7 +49,7 @@ func TestDevDemo(t *testing.T) {
 func TestSendToRunningDev(t *testing.T) {
 	data := t.TempDir()
 	done := make(chan []execstore.Item, 10)
-	rt, err := localrt.Start(context.Background(), localrt.Config{
+	rt, err := local.Start(context.Background(), local.Config{
 		DataDir: data, Addr: "127.0.0.1:0", BatchWindow: 10 * time.Millisecond,
 		OnExecution: func(_ execstore.Execution, items []execstore.Item) { done <- items },
 	})

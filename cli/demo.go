@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -22,7 +22,7 @@ const demoTimeout = 2 * time.Minute
 // runDemo sends sample mails through the running pipeline and reports what
 // happened to each: a mail with an attachment, the same mail again, a send
 // that SES throttles, and a message that breaks the contract.
-func runDemo(ctx context.Context, rt *localrt.Runtime, watchers *watchList, w *syncWriter) error {
+func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syncWriter) error {
 	cfg := rt.Config()
 	sqsClient, s3Client := localClients(rt.Endpoint(), cfg.Region)
 	c, err := client.New(client.Config{
@@ -118,7 +118,7 @@ func runDemo(ctx context.Context, rt *localrt.Runtime, watchers *watchList, w *s
 }
 
 // countRetries counts the failed attempts of the Send task in an execution.
-func countRetries(ctx context.Context, rt *localrt.Runtime, executionID string) int {
+func countRetries(ctx context.Context, rt *local.Runtime, executionID string) int {
 	events, err := rt.Executions().Events(ctx, executionID)
 	if err != nil {
 		return 0
@@ -139,7 +139,7 @@ func countRetries(ctx context.Context, rt *localrt.Runtime, executionID string) 
 }
 
 // deadLetterReason reads the newest dead letter's reason without hiding it.
-func deadLetterReason(ctx context.Context, rt *localrt.Runtime) string {
+func deadLetterReason(ctx context.Context, rt *local.Runtime) string {
 	zero, wait := 0, 0
 	msgs, err := rt.Queues().Receive(ctx, rt.Config().DeadLetterQueue, sqsstore.ReceiveParams{MaxMessages: 10, VisibilityTimeout: &zero, WaitTimeSeconds: &wait})
 	if err != nil || len(msgs) == 0 {

@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mailflow/mailflow/console"
-	"github.com/mailflow/mailflow/execstore"
-	"github.com/mailflow/mailflow/localrt"
-	"github.com/mailflow/mailflow/sender/sessim"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/console"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/sessim"
 )
 
 // DefaultDataDir is where `mailflow dev` keeps its state.
@@ -73,7 +73,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	var o devOptions
 	fs := newFlags("dev", s, "[flags]")
 	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory (queues, bucket, locks, executions, outbox)")
-	fs.StringVar(&o.addr, "addr", localrt.DefaultAddr, "loopback address for the SQS and S3 endpoints")
+	fs.StringVar(&o.addr, "addr", local.DefaultAddr, "loopback address for the SQS and S3 endpoints")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the endpoints have no authentication)")
 	fs.StringVar(&o.smtp, "smtp", "", "relay mail to this SMTP server (host:port) instead of the outbox")
 	fs.Var(&o.senders, "sender", "allowed sender identity, an address or a domain (repeatable; default example.com)")
@@ -86,8 +86,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.IntVar(&o.sesQuota, "ses-quota", 0, "simulated SES 24-hour quota (0: unlimited)")
 	fs.StringVar(&o.pacing, "pacing", "on", "pace sends to the simulated SES send rate with the shared token bucket (on or off)")
 	fs.Var(&o.sesVerified, "ses-verified", "identity the simulated SES has verified (repeatable; default: all)")
-	fs.DurationVar(&o.visibility, "visibility-timeout", localrt.DefaultVisibilityTimeout, "source queue visibility timeout: how long a failed record waits before it is retried")
-	fs.IntVar(&o.maxReceive, "max-receive-count", localrt.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
+	fs.DurationVar(&o.visibility, "visibility-timeout", local.DefaultVisibilityTimeout, "source queue visibility timeout: how long a failed record waits before it is retried")
+	fs.IntVar(&o.maxReceive, "max-receive-count", local.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
 	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
 	fs.BoolVar(&o.verbose, "v", false, "log every task")
 	fs.StringVar(&o.console, "console", console.DefaultAddr, `loopback address of the web console ("" or "off": none)`)
@@ -107,7 +107,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	w := &syncWriter{w: s.Out}
 	var watchers watchList
 	hub := console.NewHub()
-	cfg := localrt.Config{
+	cfg := local.Config{
 		DataDir: o.data, Addr: o.addr, AllowNonLoopback: o.allowRemote, SMTP: o.smtp,
 		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
 		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
@@ -122,10 +122,10 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		},
 		OnEvent: hub.Event,
 	}
-	if host, _, err := net.SplitHostPort(o.addr); err == nil && o.allowRemote && !localrt.IsLoopback(host) {
+	if host, _, err := net.SplitHostPort(o.addr); err == nil && o.allowRemote && !local.IsLoopback(host) {
 		fmt.Fprintf(s.Err, "WARNING: serving SQS and S3 on %s, which is not a loopback address: there is no authentication, anyone who can reach it can send mail and read attachments\n", o.addr)
 	}
-	rt, err := localrt.Start(context.WithoutCancel(ctx), cfg)
+	rt, err := local.Start(context.WithoutCancel(ctx), cfg)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	w.printf("  data          %s\n", c.DataDir)
 	stopConsole, err := startConsole(ctx, rt, hub, o.consoleAddr(), o.consoleSet, w)
 	if err != nil {
-		cctx, cancel := context.WithTimeout(context.Background(), localrt.ExpressTimeout)
+		cctx, cancel := context.WithTimeout(context.Background(), local.ExpressTimeout)
 		defer cancel()
 		rt.Close(cctx)
 		return err
@@ -161,7 +161,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	}
 	w.printf("mailflow dev: stopping\n")
 	stopConsole()
-	cctx, cancel := context.WithTimeout(context.Background(), localrt.ExpressTimeout+10*time.Second)
+	cctx, cancel := context.WithTimeout(context.Background(), local.ExpressTimeout+10*time.Second)
 	defer cancel()
 	if err := rt.Close(cctx); err != nil && runErr == nil {
 		runErr = err

@@ -6,9 +6,9 @@ import (
 	"os"
 	"sync"
 
-	"github.com/mailflow/mailflow/console"
 	"github.com/mailflow/mailflow/inspect"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/console"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -41,7 +41,7 @@ func validateConsoleAddr(addr string) error {
 // A console on the default address that cannot listen (the port is taken,
 // e.g. by another data directory's runtime) is skipped with a warning; one
 // asked for explicitly is an error.
-func startConsole(ctx context.Context, rt *localrt.Runtime, hub *console.Hub, addr string, explicit bool, w *syncWriter) (func(), error) {
+func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr string, explicit bool, w *syncWriter) (func(), error) {
 	c := rt.Config()
 	info := inspect.DevInfo{
 		Endpoint: rt.Endpoint(), Region: c.Region, Account: c.Account,

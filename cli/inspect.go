@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/inspect"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
 )
 
 // backendOptions select where inspection commands look: the local data
@@ -119,8 +119,8 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 			LockTable: o.lockTable, Lookback: o.lookback, Progress: progress})
 	}
 	return inspect.OpenLocal(ctx, inspect.LocalOptions{
-		DataDir: o.data, Region: localrt.DefaultRegion, Account: localrt.DefaultAccount,
-		SourceQueue: localrt.DefaultSourceQueue, DeadLetterQueue: localrt.DefaultDeadLetterQueue,
+		DataDir: o.data, Region: local.DefaultRegion, Account: local.DefaultAccount,
+		SourceQueue: local.DefaultSourceQueue, DeadLetterQueue: local.DefaultDeadLetterQueue,
 	})
 }
 

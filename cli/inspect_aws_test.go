@@ -19,12 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/mailflow/mailflow/inspect"
-	"github.com/mailflow/mailflow/inspect/inspecttest"
-	"github.com/mailflow/mailflow/internal/testtools"
-	"github.com/mailflow/mailflow/localaws/sqsapi"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/local/sqsapi"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/inspecttest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -64,7 +64,7 @@ func TestInspectAWS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ddb := dynamodb.NewFromConfig(testtools.AWSConfig(testtools.Dynalite(t)))
+	ddb := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	if err := dynamolock.CreateTable(ctx, ddb, "mailflow-locks"); err != nil {
 		t.Fatal(err)
 	}

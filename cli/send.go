@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -68,11 +68,11 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	fs.StringVar(&o.htmlFile, "html-file", "", "HTML body from a file")
 	fs.Var(&o.attach, "attach", "file to attach (repeatable)")
 	fs.StringVar(&o.mailID, "mail-id", "", "idempotency key; default: a new random id")
-	fs.StringVar(&o.endpoint, "endpoint", "http://"+localrt.DefaultAddr, "local runtime endpoint")
+	fs.StringVar(&o.endpoint, "endpoint", "http://"+local.DefaultAddr, "local runtime endpoint")
 	fs.StringVar(&o.queueURL, "queue-url", "", "source queue URL (default: the local runtime's)")
-	fs.StringVar(&o.bucket, "bucket", localrt.DefaultBucket, "attachment bucket")
-	fs.StringVar(&o.prefix, "prefix", localrt.DefaultAttachmentPrefix, "attachment key prefix")
-	fs.StringVar(&o.region, "region", localrt.DefaultRegion, "region for the local endpoint")
+	fs.StringVar(&o.bucket, "bucket", local.DefaultBucket, "attachment bucket")
+	fs.StringVar(&o.prefix, "prefix", local.DefaultAttachmentPrefix, "attachment key prefix")
+	fs.StringVar(&o.region, "region", local.DefaultRegion, "region for the local endpoint")
 	fs.BoolVar(&o.useAWS, "aws", false, "send to AWS with the default credential chain instead of the local runtime")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
@@ -128,7 +128,7 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	} else {
 		sqsClient, s3Client = localClients(o.endpoint, o.region)
 		if queueURL == "" {
-			queueURL = strings.TrimSuffix(o.endpoint, "/") + "/" + localrt.DefaultAccount + "/" + localrt.DefaultSourceQueue
+			queueURL = strings.TrimSuffix(o.endpoint, "/") + "/" + local.DefaultAccount + "/" + local.DefaultSourceQueue
 		}
 	}
 	c, err := client.New(client.Config{
@@ -149,7 +149,7 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 // senderAgnosticLimits checks everything but the sender allowlist, which
 // only the pipeline knows; it enforces it when the mail is processed.
 func senderAgnosticLimits(prefix, from string) workflow.Limits {
-	l := workflow.Limits{AttachmentPrefix: prefix, AllowedSenders: []string{localrt.DefaultSenderDomain}, DefaultSender: localrt.DefaultSenderAddress}
+	l := workflow.Limits{AttachmentPrefix: prefix, AllowedSenders: []string{local.DefaultSenderDomain}, DefaultSender: local.DefaultSenderAddress}
 	if a, err := mail.ParseAddress(from); err == nil {
 		l.AllowedSenders = []string{a.Address}
 	}

@@ -16,10 +16,10 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/localaws"
-	"github.com/mailflow/mailflow/localaws/s3local"
-	"github.com/mailflow/mailflow/localaws/sqsapi"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/local/gateway"
+	"github.com/mailflow/mailflow/local/s3local"
+	"github.com/mailflow/mailflow/local/sqsapi"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -48,7 +48,7 @@ func setup(t *testing.T) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(localaws.Router{SQS: sqsapi.New(store, sqsapi.Options{}), S3: bucket})
+	hs := httptest.NewServer(gateway.Router{SQS: sqsapi.New(store, sqsapi.Options{}), S3: bucket})
 	t.Cleanup(hs.Close)
 	creds := credentials.NewStaticCredentialsProvider("local", "local", "")
 	e := env{

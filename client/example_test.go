@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/localaws"
-	"github.com/mailflow/mailflow/localaws/s3local"
-	"github.com/mailflow/mailflow/localaws/sqsapi"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/local/gateway"
+	"github.com/mailflow/mailflow/local/s3local"
+	"github.com/mailflow/mailflow/local/sqsapi"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -73,7 +73,7 @@ func startLocalEndpoints() (endpoint, queueURL string, cleanup func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hs := httptest.NewServer(localaws.Router{SQS: sqsapi.New(store, sqsapi.Options{}), S3: bucket})
+	hs := httptest.NewServer(gateway.Router{SQS: sqsapi.New(store, sqsapi.Options{}), S3: bucket})
 	return hs.URL, hs.URL + "/" + store.AccountID() + "/mailflow-source", func() {
 		hs.Close()
 		store.Close()

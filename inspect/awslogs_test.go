@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/inspect/inspecttest"
+	"github.com/mailflow/mailflow/testkit/inspecttest"
 )
 
 func fixtureSource(t *testing.T) (*LogSource, *inspecttest.FakeLogs) {

@@ -19,11 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/mailflow/mailflow/execstore"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/sqlitelock"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
-	"github.com/mailflow/mailflow/lock/sqlitelock"
 )
 
 // Backend is everything the inspection commands need.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailflow/mailflow/execstore"
+	"github.com/mailflow/mailflow/local/execstore"
 )
 
 func TestOpenLocalIgnoresAStaleDevFile(t *testing.T) {

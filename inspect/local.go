@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/mailflow/mailflow/execstore"
+	"github.com/mailflow/mailflow/local/execstore"
 )
 
 // LocalSource reads the local runtime's execution store.

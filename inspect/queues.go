@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/mailflow/mailflow/localaws/sqsapi"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/local/sqsapi"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/workflow"
 )
 

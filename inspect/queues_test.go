@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/mailflow/mailflow/internal/testtools"
-	"github.com/mailflow/mailflow/localaws/sqsapi"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
+	"github.com/mailflow/mailflow/local/sqsapi"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -132,7 +132,7 @@ func TestQueuesOverTheSQSEndpoint(t *testing.T) {
 func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 	client, q := sqsEndpoint(t)
 	ctx := context.Background()
-	ddb := dynamodb.NewFromConfig(testtools.AWSConfig(testtools.Dynalite(t)))
+	ddb := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	if err := dynamolock.CreateTable(ctx, ddb, "locks"); err != nil {
 		t.Fatal(err)
 	}

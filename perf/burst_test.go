@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/execstore"
-	"github.com/mailflow/mailflow/internal/timescale"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
-	"github.com/mailflow/mailflow/localrt"
-	"github.com/mailflow/mailflow/sender/sessim"
+	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/sessim"
+	"github.com/mailflow/mailflow/local/sqsstore"
 )
 
 // BurstResult is one drain of a burst.
@@ -104,7 +104,7 @@ func burstBody(i int) string {
 
 func runBurst(b *testing.B, n int, rate, scale float64, pacing bool) BurstResult {
 	b.Helper()
-	clock, err := timescale.New(scale)
+	clock, err := clock.NewScaled(scale)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func runBurst(b *testing.B, n int, rate, scale float64, pacing bool) BurstResult
 		t0                             time.Time
 		curve                          = [][2]float64{{0, 0}}
 	)
-	cfg := localrt.Config{
+	cfg := local.Config{
 		DataDir: b.TempDir(), Addr: "127.0.0.1:0", Clock: clock,
 		SES:           sessim.Config{MaxSendRate: rate},
 		DisablePacing: !pacing,
@@ -153,7 +153,7 @@ func runBurst(b *testing.B, n int, rate, scale float64, pacing bool) BurstResult
 	ctx := context.Background()
 	wall := time.Now()
 	t0 = clock.Now()
-	rt, err := localrt.Start(ctx, cfg)
+	rt, err := local.Start(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

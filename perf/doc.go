@@ -16,7 +16,7 @@
 //   - Peers are measured side by side in one run (pacing on and off; the
 //     pipeline and the queue baseline) and reported as ratios, because the
 //     machine is shared and absolute numbers drift.
-//   - Time-scaled runs use internal/timescale through localrt.Config.Clock:
+//   - Time-scaled runs use clock through local.Config.Clock:
 //     the SES quota, retry delays and visibility timeouts all run in scaled
 //     time, so a burst that takes minutes of scaled time drains in seconds.
 //     The scale is chosen so that R × scale stays well below the runtime's

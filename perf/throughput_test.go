@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/mailflow/mailflow/execstore"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/sqsstore"
 )
 
 func throughputN() int {
@@ -48,7 +48,7 @@ func BenchmarkThroughput(b *testing.B) {
 	// The first also pays for warming the machine up: on the VMs these
 	// figures come from, the kernel's first few thousand files after an
 	// idle moment cost many times what later ones do (BenchmarkWriteFile
-	// in sender/outbox; BENCHMARKS.md).
+	// in local/outbox; BENCHMARKS.md).
 	b.Run(fmt.Sprintf("pipeline/N=%d", n), func(b *testing.B) {
 		for range b.N {
 			dir := b.TempDir()
@@ -128,7 +128,7 @@ func runPipeline(b *testing.B, n int, dataDir string, run int) ThroughputResult 
 		inputs    int64
 		other     int
 	)
-	cfg := localrt.Config{
+	cfg := local.Config{
 		DataDir: dataDir, Addr: "127.0.0.1:0",
 		BatchSize: 10, BatchWindow: 20 * time.Millisecond,
 		PipeConcurrency: pipeConc, MapConcurrency: mapConc,
@@ -155,7 +155,7 @@ func runPipeline(b *testing.B, n int, dataDir string, run int) ThroughputResult 
 			}
 		},
 	}
-	rt, err := localrt.Start(ctx, cfg)
+	rt, err := local.Start(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func historyStats(ctx context.Context, execs *execstore.Store, since time.Time) 
 // taskOfEvent names the task of a Lambda event from its details (the
 // function ARN's name), or "unknown".
 func taskOfEvent(details []byte) string {
-	for _, t := range []string{localrt.FunctionAcquireLock, localrt.FunctionFetchAttachments, localrt.FunctionSend, localrt.FunctionReleaseLock} {
+	for _, t := range []string{local.FunctionAcquireLock, local.FunctionFetchAttachments, local.FunctionSend, local.FunctionReleaseLock} {
 		if bytes.Contains(details, []byte(t)) {
 			return t
 		}

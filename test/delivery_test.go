@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/execstore"
-	"github.com/mailflow/mailflow/internal/testtools"
-	"github.com/mailflow/mailflow/sender/sessim"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/sessim"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -85,13 +85,13 @@ func TestDeliveryToOutbox(t *testing.T) {
 
 // TestDeliveryThroughSMTP relays the same mail to a real SMTP server.
 func TestDeliveryThroughSMTP(t *testing.T) {
-	mp := testtools.StartMailpit(t)
+	mp := testkit.StartMailpit(t)
 	d := startDev(t, t.TempDir(), "--smtp", mp.SMTPAddr)
 	m, files := sampleMail(t, "e2e-smtp-1")
 	if _, err := d.client(t).Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	var found []testtools.MailpitMessage
+	var found []testkit.MailpitMessage
 	eventually(t, 60*time.Second, "the mail in mailpit", func() bool { found = mp.Messages(t); return len(found) == 1 })
 	checkDelivered(t, mp.Raw(t, found[0].ID), m, files)
 	if len(found[0].Bcc) != 1 || found[0].Bcc[0].Address != "audit@example.net" {

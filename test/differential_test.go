@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/asl"
-	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -202,7 +202,7 @@ func TestDefinitionAgreesWithReferenceInterpreter(t *testing.T) {
 	scText, _ := json.Marshal(scenarios)
 	os.WriteFile(defFile, text, 0o644)
 	os.WriteFile(scFile, scText, 0o644)
-	raw, err := testtools.Node(t, "testdata/als-differential.cjs", defFile, scFile)
+	raw, err := testkit.Node(t, "testdata/als-differential.cjs", defFile, scFile)
 	if err != nil {
 		t.Fatalf("aws-local-stepfunctions: %v\n%s", err, raw)
 	}

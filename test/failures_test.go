@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -75,13 +75,13 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 // is down: the in-execution retries run out, the record goes back to the
 // queue, and once the server is up the redelivered record is sent.
 func TestTransientFailureIsRedeliveredThenSent(t *testing.T) {
-	smtpAddr := testtools.FreeAddr(t)
+	smtpAddr := testkit.FreeAddr(t)
 	d := startDev(t, t.TempDir(), "--smtp", smtpAddr, "--visibility-timeout", "2s")
 	d.sendRaw(t, `{"version":1,"mailId":"e2e-transient-1","to":["a@example.org"],"subject":"later","text":"t"}`)
 	eventually(t, 60*time.Second, "the record to be sent back to the queue", func() bool {
 		return strings.Contains(d.output(), "retry-later 1 (Mail.Transient)")
 	})
-	mp := testtools.StartMailpitAt(t, smtpAddr)
+	mp := testkit.StartMailpitAt(t, smtpAddr)
 	eventually(t, 60*time.Second, "the redelivered mail to arrive", func() bool { return len(mp.Messages(t)) == 1 })
 	eventually(t, 30*time.Second, "the queue to drain", func() bool { return d.queueDepth(t, "mailflow-source") == 0 })
 	if n := len(mp.Messages(t)); n != 1 {

@@ -29,7 +29,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/execstore"
+	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/workflow"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -39,7 +39,7 @@ func TestDefinitionPassesASLValidator(t *testing.T) {
 	if err := os.WriteFile(renderedFile, rendered, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := testtools.Node(t, "testdata/asl-validate.cjs", raw, renderedFile)
+	out, err := testkit.Node(t, "testdata/asl-validate.cjs", raw, renderedFile)
 	if err != nil {
 		t.Fatalf("asl-validator rejects the definition: %v\n%s", err, out)
 	}

@@ -8,16 +8,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/lock/locktest"
+	"github.com/mailflow/mailflow/testkit"
 )
 
 // TestConformance runs the lock suite against dynalite over the DynamoDB
 // wire protocol.
 func TestConformance(t *testing.T) {
-	client := dynamodb.NewFromConfig(testtools.AWSConfig(testtools.Dynalite(t)))
+	client := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	var seq atomic.Int64
 	locktest.Run(t, locktest.Harness{
 		NewTable: func(t *testing.T) lock.Table {

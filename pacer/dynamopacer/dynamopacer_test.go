@@ -9,19 +9,19 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/dynamopacer"
 	"github.com/mailflow/mailflow/pacer/pacertest"
+	"github.com/mailflow/mailflow/testkit"
 )
 
 // TestConformance runs the pacer suite against dynalite over the DynamoDB
 // wire protocol, each bucket in a lock table of its own (where it lives on
 // AWS).
 func TestConformance(t *testing.T) {
-	client := dynamodb.NewFromConfig(testtools.AWSConfig(testtools.Dynalite(t)))
+	client := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	var seq atomic.Int64
 	pacertest.Run(t, pacertest.Harness{
 		NewBucket: func(t *testing.T) pacer.Bucket {
@@ -45,7 +45,7 @@ func TestConformance(t *testing.T) {
 // share the bucket.
 func TestBesideLocks(t *testing.T) {
 	ctx := context.Background()
-	client := dynamodb.NewFromConfig(testtools.AWSConfig(testtools.Dynalite(t)))
+	client := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	if err := dynamolock.CreateTable(ctx, client, "locks"); err != nil {
 		t.Fatal(err)
 	}

@@ -12,31 +12,31 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/sendertest"
 	"github.com/mailflow/mailflow/sender/sessender"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
 // sesFaults is how SES answers for each failure class the suite asks for.
-var sesFaults = map[string]testtools.Fault{
-	workflow.Throttled:      testtools.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."),
-	workflow.QuotaExhausted: testtools.SESError(400, "LimitExceededException", "Daily message quota exceeded."),
-	workflow.SendingPaused:  testtools.SESError(400, "SendingPausedException", "Sending is paused for this account."),
-	workflow.Rejected:       testtools.SESError(400, "MessageRejected", "Email address is not verified."),
-	workflow.Transient:      testtools.SESError(500, "InternalFailure", "We encountered an internal error."),
+var sesFaults = map[string]testkit.Fault{
+	workflow.Throttled:      testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."),
+	workflow.QuotaExhausted: testkit.SESError(400, "LimitExceededException", "Daily message quota exceeded."),
+	workflow.SendingPaused:  testkit.SESError(400, "SendingPausedException", "Sending is paused for this account."),
+	workflow.Rejected:       testkit.SESError(400, "MessageRejected", "Email address is not verified."),
+	workflow.Transient:      testkit.SESError(500, "InternalFailure", "We encountered an internal error."),
 }
 
 type harness struct {
 	emulator string
 	mu       sync.Mutex
-	proxies  map[sender.Sender]*testtools.FaultProxy
+	proxies  map[sender.Sender]*testkit.FaultProxy
 }
 
-func (h *harness) newSender(t *testing.T) (*sessender.Sender, *testtools.FaultProxy) {
-	proxy := testtools.NewFaultProxy(t, h.emulator)
-	s, err := sessender.New(sesv2.NewFromConfig(testtools.AWSConfig(proxy.URL)))
+func (h *harness) newSender(t *testing.T) (*sessender.Sender, *testkit.FaultProxy) {
+	proxy := testkit.NewFaultProxy(t, h.emulator)
+	s, err := sessender.New(sesv2.NewFromConfig(testkit.AWSConfig(proxy.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func (h *harness) subject(t *testing.T, id string) (string, bool) {
 // TestConformance runs the sender suite against aws-ses-v2-local, with a
 // fault-injecting proxy in front of it for the error classes.
 func TestConformance(t *testing.T) {
-	h := &harness{emulator: testtools.SESv2(t), proxies: map[sender.Sender]*testtools.FaultProxy{}}
+	h := &harness{emulator: testkit.SESv2(t), proxies: map[sender.Sender]*testkit.FaultProxy{}}
 	sendertest.Run(t, sendertest.Harness{
 		NewSender: func(t *testing.T) sender.Sender { s, _ := h.newSender(t); return s },
 		Subject: func(t *testing.T, _ sender.Sender, id string) (string, bool) {
@@ -95,29 +95,29 @@ func TestConformance(t *testing.T) {
 // message under each type SES might use for it, 5xx answers and a dropped
 // connection.
 func TestEveryErrorClass(t *testing.T) {
-	h := &harness{emulator: testtools.SESv2(t), proxies: map[sender.Sender]*testtools.FaultProxy{}}
+	h := &harness{emulator: testkit.SESv2(t), proxies: map[sender.Sender]*testkit.FaultProxy{}}
 	cases := []struct {
-		fault testtools.Fault
+		fault testkit.Fault
 		want  string
 	}{
-		{testtools.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
-		{testtools.SESError(400, "Throttling", "Rate exceeded"), workflow.Throttled},
-		{testtools.SESError(429, "TooManyRequestsException", "Daily message quota exceeded."), workflow.QuotaExhausted},
-		{testtools.SESError(400, "Throttling", "Daily message quota exceeded."), workflow.QuotaExhausted},
-		{testtools.SESError(400, "LimitExceededException", "Daily message quota exceeded."), workflow.QuotaExhausted},
-		{testtools.SESError(400, "LimitExceededException", "There are too many instances of the specified resource type."), workflow.QuotaExhausted},
-		{testtools.SESError(400, "SendingPausedException", "Sending is paused."), workflow.SendingPaused},
-		{testtools.SESError(400, "AccountSuspendedException", "The account is suspended."), workflow.SendingPaused},
-		{testtools.SESError(400, "MessageRejected", "Email address is not verified."), workflow.Rejected},
-		{testtools.SESError(400, "MailFromDomainNotVerifiedException", "MAIL FROM domain not verified."), workflow.Rejected},
-		{testtools.SESError(400, "BadRequestException", "Illegal header."), workflow.Rejected},
-		{testtools.SESError(404, "NotFoundException", "Configuration set does not exist."), workflow.Rejected},
-		{testtools.SESError(403, "AccessDeniedException", "User is not authorized to perform ses:SendEmail"), workflow.Rejected},
-		{testtools.SESError(500, "InternalFailure", "internal error"), workflow.Transient},
-		{testtools.SESError(503, "ServiceUnavailable", "unavailable"), workflow.Transient},
-		{testtools.SESError(400, "SomeFutureException", "new"), workflow.Transient},
-		{testtools.Fault{Status: 502, Body: "<html>bad gateway</html>"}, workflow.Transient},
-		{testtools.Fault{Drop: true}, workflow.Transient},
+		{testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
+		{testkit.SESError(400, "Throttling", "Rate exceeded"), workflow.Throttled},
+		{testkit.SESError(429, "TooManyRequestsException", "Daily message quota exceeded."), workflow.QuotaExhausted},
+		{testkit.SESError(400, "Throttling", "Daily message quota exceeded."), workflow.QuotaExhausted},
+		{testkit.SESError(400, "LimitExceededException", "Daily message quota exceeded."), workflow.QuotaExhausted},
+		{testkit.SESError(400, "LimitExceededException", "There are too many instances of the specified resource type."), workflow.QuotaExhausted},
+		{testkit.SESError(400, "SendingPausedException", "Sending is paused."), workflow.SendingPaused},
+		{testkit.SESError(400, "AccountSuspendedException", "The account is suspended."), workflow.SendingPaused},
+		{testkit.SESError(400, "MessageRejected", "Email address is not verified."), workflow.Rejected},
+		{testkit.SESError(400, "MailFromDomainNotVerifiedException", "MAIL FROM domain not verified."), workflow.Rejected},
+		{testkit.SESError(400, "BadRequestException", "Illegal header."), workflow.Rejected},
+		{testkit.SESError(404, "NotFoundException", "Configuration set does not exist."), workflow.Rejected},
+		{testkit.SESError(403, "AccessDeniedException", "User is not authorized to perform ses:SendEmail"), workflow.Rejected},
+		{testkit.SESError(500, "InternalFailure", "internal error"), workflow.Transient},
+		{testkit.SESError(503, "ServiceUnavailable", "unavailable"), workflow.Transient},
+		{testkit.SESError(400, "SomeFutureException", "new"), workflow.Transient},
+		{testkit.Fault{Status: 502, Body: "<html>bad gateway</html>"}, workflow.Transient},
+		{testkit.Fault{Drop: true}, workflow.Transient},
 	}
 	s, proxy := h.newSender(t)
 	for _, c := range cases {
@@ -158,7 +158,7 @@ func TestRequestOnTheWire(t *testing.T) {
 		_, _ = w.Write([]byte(`{"MessageId":"0100-abc"}`))
 	}))
 	defer srv.Close()
-	s, err := sessender.New(sesv2.NewFromConfig(testtools.AWSConfig(srv.URL)))
+	s, err := sessender.New(sesv2.NewFromConfig(testkit.AWSConfig(srv.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,11 @@ import (
 	"net/mail"
 	"testing"
 
-	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/local/sessim"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/sendertest"
-	"github.com/mailflow/mailflow/sender/sessim"
 	"github.com/mailflow/mailflow/sender/smtpsend"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -19,7 +19,7 @@ import (
 // relaying to a real SMTP server, as `mailflow dev --smtp` does, and reads
 // every delivery back through mailpit's API.
 func TestConformanceThroughMailpit(t *testing.T) {
-	mp := testtools.StartMailpit(t)
+	mp := testkit.StartMailpit(t)
 	sendertest.Run(t, sendertest.Harness{
 		NewSender: func(t *testing.T) sender.Sender {
 			s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
@@ -45,7 +45,7 @@ func TestConformanceThroughMailpit(t *testing.T) {
 }
 
 func TestBccReachesTheEnvelope(t *testing.T) {
-	mp := testtools.StartMailpit(t)
+	mp := testkit.StartMailpit(t)
 	s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestBccReachesTheEnvelope(t *testing.T) {
 }
 
 func TestRejectionsAndOutages(t *testing.T) {
-	mp := testtools.StartMailpit(t, "--smtp-allowed-recipients", `@example\.org$`)
+	mp := testkit.StartMailpit(t, "--smtp-allowed-recipients", `@example\.org$`)
 	s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
 	if err != nil {
 		t.Fatal(err)

@@ -7,23 +7,23 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/store/s3store"
 	"github.com/mailflow/mailflow/store/storetest"
+	"github.com/mailflow/mailflow/testkit"
 )
 
 // TestConformance runs the store suite against gofakes3 over the S3 wire
 // protocol, one bucket per test.
 func TestConformance(t *testing.T) {
 	var seq atomic.Int64
-	var fake *testtools.FakeS3
+	var fake *testkit.FakeS3
 	buckets := make([]string, 20)
 	for i := range buckets {
 		buckets[i] = fmt.Sprintf("bucket-%d", i)
 	}
-	fake = testtools.S3(t, buckets...)
-	client := s3.NewFromConfig(testtools.AWSConfig(fake.URL), func(o *s3.Options) { o.UsePathStyle = true })
+	fake = testkit.S3(t, buckets...)
+	client := s3.NewFromConfig(testkit.AWSConfig(fake.URL), func(o *s3.Options) { o.UsePathStyle = true })
 	storetest.Run(t, storetest.Harness{
 		NewStore: func(t *testing.T) store.Store {
 			s, err := s3store.New(client, buckets[seq.Add(1)])

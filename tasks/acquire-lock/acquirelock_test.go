@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -25,7 +25,7 @@ func TestAcquireLock(t *testing.T) {
 	svc := tasktest.Start(t, true, false, false)
 	ctx := context.Background()
 
-	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *testtools.FaultProxy, *tasktest.Clock) {
+	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *testkit.FaultProxy, *tasktest.Clock) {
 		locks, proxy, _ := svc.Locks(t)
 		clock := tasktest.NewClock()
 		h, err := acquirelock.New(config(), acquirelock.Deps{Locks: locks, Now: clock.Now, Log: quiet})
@@ -131,11 +131,11 @@ func TestAcquireLock(t *testing.T) {
 
 	t.Run("TableUnavailable", func(t *testing.T) {
 		h, _, proxy, _ := setup(t)
-		proxy.Arm(testtools.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}`})
+		proxy.Arm(testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}`})
 		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); workflow.NameOf(err) != workflow.Transient {
 			t.Fatalf("500 from DynamoDB = %v, want %s", err, workflow.Transient)
 		}
-		proxy.Arm(testtools.Fault{Drop: true})
+		proxy.Arm(testkit.Fault{Drop: true})
 		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); workflow.NameOf(err) != workflow.Transient {
 			t.Fatalf("dropped connection = %v, want %s", err, workflow.Transient)
 		}

@@ -9,9 +9,9 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
 	"github.com/mailflow/mailflow/store/memstore"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 )
 
 // attachmentSize is the benchmark's attachment: 30 MB, which encodes to

@@ -11,7 +11,7 @@
 // computed; beyond 64 KiB it spills to a temporary file (Lambda's /tmp) and
 // is uploaded from there, so a typical small mail never touches the disk;
 // each
-// attachment streams from the store through the encoder (internal/mailmime).
+// attachment streams from the store through the encoder (tasks/internal/mailmime).
 // No attachment is ever held in memory whole.
 //
 // Decisions where the architecture is silent:
@@ -43,9 +43,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mailflow/mailflow/internal/mailmime"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/store"
+	"github.com/mailflow/mailflow/tasks/internal/mailmime"
 	"github.com/mailflow/mailflow/workflow"
 )
 

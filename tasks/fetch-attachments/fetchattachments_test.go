@@ -14,10 +14,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/store"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -79,7 +79,7 @@ func TestFetchAttachments(t *testing.T) {
 		if info.Size != out.Size || int64(len(raw)) != out.Size || hex.EncodeToString(sum[:]) != out.SHA256 {
 			t.Fatalf("staged object: %d bytes (said %d), sha %s (said %s)", len(raw), out.Size, hex.EncodeToString(sum[:]), out.SHA256)
 		}
-		hdr, leaves, err := testtools.ParseMIME(raw)
+		hdr, leaves, err := testkit.ParseMIME(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestFetchAttachments(t *testing.T) {
 
 	t.Run("StoreUnavailable", func(t *testing.T) {
 		h := newHandler(t, 0)
-		proxy.Arm(testtools.Fault{Status: 503, Body: "<Error><Code>SlowDown</Code></Error>"})
+		proxy.Arm(testkit.Fault{Status: 503, Body: "<Error><Code>SlowDown</Code></Error>"})
 		_, err := h.Handle(ctx, fetchattachments.In{MessageID: "m", Body: tasktest.Body(t, "o1", withAttachment("attachments/o1/receipt.pdf")), MailID: "o1", Owner: "e/m"})
 		if workflow.NameOf(err) != workflow.Transient {
 			t.Fatalf("503 = %v, want %s", err, workflow.Transient)

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -83,7 +83,7 @@ func TestReleaseLock(t *testing.T) {
 		t.Error("nothing to release, yet the table was called")
 	}
 
-	proxy.Arm(testtools.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`})
+	proxy.Arm(testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`})
 	if _, err := h.Handle(ctx, releaselock.In{Body: body, Owner: "exec-1/msg"}); workflow.NameOf(err) != workflow.Transient {
 		t.Fatalf("table down: %v, want %s", err, workflow.Transient)
 	}

@@ -15,14 +15,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/memlock"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/sessender"
 	"github.com/mailflow/mailflow/store/memstore"
 	"github.com/mailflow/mailflow/tasks/send"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 )
 
 // messageSize is a staged message carrying a 30 MB attachment.
@@ -42,7 +42,7 @@ func sesDiscard(tb testing.TB) sender.Sender {
 		_, _ = w.Write([]byte(`{"MessageId":"ses-bench"}`))
 	}))
 	tb.Cleanup(srv.Close)
-	s, err := sessender.New(sesv2.NewFromConfig(testtools.AWSConfig(srv.URL)))
+	s, err := sessender.New(sesv2.NewFromConfig(testkit.AWSConfig(srv.URL)))
 	if err != nil {
 		tb.Fatal(err)
 	}

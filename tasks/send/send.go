@@ -52,11 +52,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflow/mailflow/internal/mailmime"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/store"
+	"github.com/mailflow/mailflow/tasks/internal/mailmime"
 	"github.com/mailflow/mailflow/workflow"
 )
 

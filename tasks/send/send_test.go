@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/mempacer"
 	"github.com/mailflow/mailflow/store/s3store"
 	"github.com/mailflow/mailflow/tasks/send"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -30,9 +30,9 @@ const lease = 6 * time.Minute
 type fixture struct {
 	h        *send.Handler
 	locks    *dynamolock.Table
-	lockProx *testtools.FaultProxy
+	lockProx *testkit.FaultProxy
 	store    *s3store.Store
-	sesProx  *testtools.FaultProxy
+	sesProx  *testkit.FaultProxy
 	clock    *tasktest.Clock
 }
 
@@ -157,17 +157,17 @@ func TestSend(t *testing.T) {
 	t.Run("EverySESErrorClass", func(t *testing.T) {
 		f := setup(t)
 		for i, c := range []struct {
-			fault testtools.Fault
+			fault testkit.Fault
 			want  string
 		}{
-			{testtools.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
-			{testtools.SESError(400, "LimitExceededException", "Daily message quota exceeded."), workflow.QuotaExhausted},
-			{testtools.SESError(400, "SendingPausedException", "paused"), workflow.SendingPaused},
-			{testtools.SESError(400, "AccountSuspendedException", "suspended"), workflow.SendingPaused},
-			{testtools.SESError(400, "MessageRejected", "Email address is not verified."), workflow.Rejected},
-			{testtools.SESError(400, "MailFromDomainNotVerifiedException", "not verified"), workflow.Rejected},
-			{testtools.SESError(500, "InternalFailure", "oops"), workflow.Transient},
-			{testtools.Fault{Drop: true}, workflow.Transient},
+			{testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
+			{testkit.SESError(400, "LimitExceededException", "Daily message quota exceeded."), workflow.QuotaExhausted},
+			{testkit.SESError(400, "SendingPausedException", "paused"), workflow.SendingPaused},
+			{testkit.SESError(400, "AccountSuspendedException", "suspended"), workflow.SendingPaused},
+			{testkit.SESError(400, "MessageRejected", "Email address is not verified."), workflow.Rejected},
+			{testkit.SESError(400, "MailFromDomainNotVerifiedException", "not verified"), workflow.Rejected},
+			{testkit.SESError(500, "InternalFailure", "oops"), workflow.Transient},
+			{testkit.Fault{Drop: true}, workflow.Transient},
 		} {
 			mailID := "err-" + string(rune('a'+i))
 			in := prepare(t, f, mailID, "exec/msg", "err")
@@ -185,8 +185,8 @@ func TestSend(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-5", "exec-1/msg", "subject-5")
 		// Renew passes; every mark-sent attempt fails.
-		e := testtools.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`}
-		f.lockProx.Arm(testtools.Fault{Pass: true}, e, e, e)
+		e := testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`}
+		f.lockProx.Arm(testkit.Fault{Pass: true}, e, e, e)
 		out, err := f.h.Handle(ctx, in)
 		if err != nil || out.SESMessageID == "" {
 			t.Fatalf("= %+v, %v; the mail went out, so the task must succeed", out, err)

@@ -19,11 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/execstore"
-	"github.com/mailflow/mailflow/internal/faults"
-	"github.com/mailflow/mailflow/internal/timescale"
-	"github.com/mailflow/mailflow/localaws/sqsstore"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/testkit/faults"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -38,9 +38,9 @@ const scale = 200
 type world struct {
 	t     *testing.T
 	data  string
-	clock *timescale.Clock
-	cfg   localrt.Config
-	rt    *localrt.Runtime
+	clock *clock.Scaled
+	cfg   local.Config
+	rt    *local.Runtime
 	plan  *faults.Plan
 	plans []*faults.Plan
 	// restarts counts runtimes started after a crash.
@@ -61,9 +61,9 @@ func (w *world) statuses() map[string]int {
 	return out
 }
 
-func newWorld(t *testing.T, cfg localrt.Config) *world {
+func newWorld(t *testing.T, cfg local.Config) *world {
 	t.Helper()
-	clk, err := timescale.New(scale)
+	clk, err := clock.NewScaled(scale)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func (w *world) start(plan *faults.Plan) {
 	}
 	cfg.WrapLock, cfg.WrapStore, cfg.WrapSender = plan.Lock, plan.Store, plan.Sender
 	cfg.WrapSource, cfg.WrapDeadLetter = plan.Source, plan.DeadLetter
-	rt, err := localrt.Start(context.Background(), cfg)
+	rt, err := local.Start(context.Background(), cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/mailflow/mailflow/internal/faults"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/testkit/faults"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -102,7 +102,7 @@ func hostileBodies() []hostile {
 // dead-lettered with a clear reason, none is sent, nothing is read outside
 // the attachment prefix, and the pipeline goes on sending good mail.
 func TestHostileInput(t *testing.T) {
-	w := newWorld(t, localrt.Config{})
+	w := newWorld(t, local.Config{})
 	w.start(faults.New())
 	_, s3c := w.sdk()
 	ctx := context.Background()
@@ -168,7 +168,7 @@ func TestHostileInput(t *testing.T) {
 // and S3 endpoints: each gets an AWS-shaped error, nothing is enqueued,
 // and the runtime goes on serving.
 func TestHostileRequests(t *testing.T) {
-	w := newWorld(t, localrt.Config{})
+	w := newWorld(t, local.Config{})
 	w.start(faults.New())
 	ctx := context.Background()
 	sqsc, s3c := w.sdk()

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/client"
-	"github.com/mailflow/mailflow/internal/faults"
-	"github.com/mailflow/mailflow/localrt"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/testkit/faults"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -102,7 +102,7 @@ func TestFaultMatrix(t *testing.T) {
 }
 
 func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
-	w := newWorld(t, localrt.Config{MapConcurrency: 3})
+	w := newWorld(t, local.Config{MapConcurrency: 3})
 	var plan *faults.Plan
 	clockSleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
 	plan = faults.New(faults.At(pt, mf.fault), faults.WithSleep(clockSleep))
@@ -216,7 +216,7 @@ func matrixTable(results []cellResult) string {
 // move it without a reason, the state machine dead-letters it itself, with
 // the error name and cause as attributes.
 func TestPersistentTransientFailure(t *testing.T) {
-	w := newWorld(t, localrt.Config{})
+	w := newWorld(t, local.Config{})
 	sleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
 	w.start(faults.New(faults.At(faults.Fetch, faults.Fault{Kind: faults.Fail, Times: 1 << 30}), faults.WithSleep(sleep)))
 	if _, err := w.client().Send(context.Background(), client.Mail{
@@ -244,8 +244,8 @@ func TestPersistentTransientFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != localrt.DefaultMaxReceiveCount {
-		t.Errorf("%d attempts recorded, want %d", len(items), localrt.DefaultMaxReceiveCount)
+	if len(items) != local.DefaultMaxReceiveCount {
+		t.Errorf("%d attempts recorded, want %d", len(items), local.DefaultMaxReceiveCount)
 	}
 	// Newest first: the last receive dead-lettered, the earlier ones went
 	// back to the queue.

@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/mailflow/mailflow/internal/faults"
-	"github.com/mailflow/mailflow/localrt"
-	"github.com/mailflow/mailflow/sender/sessim"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/sessim"
+	"github.com/mailflow/mailflow/testkit/faults"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -61,7 +61,7 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: %d mails, seed %d (MAILFLOW_SOAK_SEED replays it)", n, seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 
-	w := newWorld(t, localrt.Config{
+	w := newWorld(t, local.Config{
 		PipeConcurrency: 4, BatchSize: 10, MapConcurrency: 10,
 		// A send rate below what the pipeline can do: SES throttles, and
 		// the Send task's Retry on Mail.Throttled backs off.

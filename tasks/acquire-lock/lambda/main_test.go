@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
 func TestMain(m *testing.M) {
-	if testtools.IsLambdaChild() {
+	if testkit.IsLambdaChild() {
 		main()
 		return
 	}
@@ -33,7 +33,7 @@ func TestLambda(t *testing.T) {
 		return b
 	}
 
-	r := testtools.InvokeLambda(t, env, payload("arn:aws:states:us-east-1:1:express:mail:exec-1/msg-1", nil), "")
+	r := testkit.InvokeLambda(t, env, payload("arn:aws:states:us-east-1:1:express:mail:exec-1/msg-1", nil), "")
 	var out map[string]string
 	if err := json.Unmarshal(r.Response, &out); err != nil || out["outcome"] != "acquired" || out["mailId"] != "order-9" {
 		t.Fatalf("first invocation: %+v (%v)\n%s", r, err, r.Output)
@@ -43,11 +43,11 @@ func TestLambda(t *testing.T) {
 		t.Errorf("log lines lack mailId or executionId:\n%s", r.Output)
 	}
 
-	r = testtools.InvokeLambda(t, env, payload("other-exec/msg-1", nil), "")
+	r = testkit.InvokeLambda(t, env, payload("other-exec/msg-1", nil), "")
 	if r.ErrorType != workflow.LockBusy {
 		t.Errorf("second owner: %+v", r)
 	}
-	r = testtools.InvokeLambda(t, env, payload("e/m", func(m map[string]any) { m["subject"] = "a\r\nBcc: x@example.net" }), "")
+	r = testkit.InvokeLambda(t, env, payload("e/m", func(m map[string]any) { m["subject"] = "a\r\nBcc: x@example.net" }), "")
 	if r.ErrorType != workflow.InvalidMessage || !strings.Contains(r.ErrorMessage, "subject") {
 		t.Errorf("header injection: %+v", r)
 	}
@@ -57,7 +57,7 @@ func TestLambda(t *testing.T) {
 // the function at start-up with a message naming it.
 func TestLambdaStartupValidation(t *testing.T) {
 	env := append(tasktest.AWSEnv(nil), "LOCK_TABLE=", "ATTACHMENT_PREFIX=attachments", "ALLOWED_SENDERS=example.com", "LOCK_LEASE=1m")
-	r := testtools.InvokeLambda(t, env, []byte(`{}`), "")
+	r := testkit.InvokeLambda(t, env, []byte(`{}`), "")
 	if !r.Exited {
 		t.Fatalf("the function started: %+v", r)
 	}
@@ -85,7 +85,7 @@ func TestLambdaTracing(t *testing.T) {
 		"AWS_XRAY_DAEMON_ADDRESS="+daemon.LocalAddr().String(), "AWS_XRAY_CONTEXT_MISSING=LOG_ERROR")
 	body, _ := json.Marshal(map[string]string{"messageId": "m", "owner": "e/m", "body": tasktest.Body(t, "traced", nil)})
 	const root = "1-67890abc-0123456789abcdef01234567"
-	r := testtools.InvokeLambda(t, env, body, "Root="+root+";Parent=53995c3f42cd8ad8;Sampled=1")
+	r := testkit.InvokeLambda(t, env, body, "Root="+root+";Parent=53995c3f42cd8ad8;Sampled=1")
 	if r.ErrorType != "" || r.Exited {
 		t.Fatalf("invocation: %+v", r)
 	}

@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
 func TestMain(m *testing.M) {
-	if testtools.IsLambdaChild() {
+	if testkit.IsLambdaChild() {
 		main()
 		return
 	}
@@ -36,10 +36,10 @@ func TestLambda(t *testing.T) {
 	env := append(tasktest.AWSEnv(map[string]string{"s3": svc.S3.URL}),
 		"ATTACHMENT_BUCKET="+tasktest.Bucket, "S3_USE_PATH_STYLE=true", "ATTACHMENT_PREFIX=attachments/",
 		"STAGING_PREFIX=staging/", "ALLOWED_SENDERS=example.com")
-	invoke := func(key string) testtools.LambdaResult {
+	invoke := func(key string) testkit.LambdaResult {
 		body := tasktest.Body(t, "order-9", func(m map[string]any) { m["attachments"] = []map[string]string{{"key": key}} })
 		b, _ := json.Marshal(map[string]string{"messageId": "m", "owner": "exec/m", "mailId": "order-9", "body": body})
-		return testtools.InvokeLambda(t, env, b, "")
+		return testkit.InvokeLambda(t, env, b, "")
 	}
 
 	r := invoke("attachments/a.pdf")
@@ -67,7 +67,7 @@ func TestLambda(t *testing.T) {
 
 func TestLambdaStartupValidation(t *testing.T) {
 	env := append(tasktest.AWSEnv(nil), "ATTACHMENT_BUCKET=Bad_Bucket", "S3_USE_PATH_STYLE=maybe")
-	r := testtools.InvokeLambda(t, env, []byte(`{}`), "")
+	r := testkit.InvokeLambda(t, env, []byte(`{}`), "")
 	for _, want := range []string{`ATTACHMENT_BUCKET: \"Bad_Bucket\" is not`, `S3_USE_PATH_STYLE: \"maybe\" is not`, "STAGING_PREFIX: required", "ALLOWED_SENDERS: required"} {
 		if !r.Exited || !strings.Contains(r.Output, want) {
 			t.Errorf("start-up (exited %v) lacks %q:\n%s", r.Exited, want, r.Output)

@@ -13,11 +13,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
 	"github.com/mailflow/mailflow/tasks/send"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 

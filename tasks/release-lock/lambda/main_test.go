@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
 func TestMain(m *testing.M) {
-	if testtools.IsLambdaChild() {
+	if testkit.IsLambdaChild() {
 		main()
 		return
 	}
@@ -25,9 +25,9 @@ func TestLambda(t *testing.T) {
 	svc := tasktest.Start(t, true, false, false)
 	_, proxy, table := svc.Locks(t)
 	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": proxy.URL}), "LOCK_TABLE="+table)
-	invoke := func(body string) testtools.LambdaResult {
+	invoke := func(body string) testkit.LambdaResult {
 		b, _ := json.Marshal(map[string]string{"messageId": "m", "owner": "exec/m", "body": body})
-		return testtools.InvokeLambda(t, env, b, "")
+		return testkit.InvokeLambda(t, env, b, "")
 	}
 	if r := invoke("not json at all"); string(r.Response) != `{"released":false,"reason":"no-mail-id"}` {
 		t.Errorf("unparseable body: %+v", r)
@@ -35,14 +35,14 @@ func TestLambda(t *testing.T) {
 	if r := invoke(tasktest.Body(t, "order-9", nil)); string(r.Response) != `{"released":false,"reason":"not-found"}` {
 		t.Errorf("no lock: %+v", r)
 	}
-	proxy.Arm(testtools.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`})
+	proxy.Arm(testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`})
 	if r := invoke(tasktest.Body(t, "order-9", nil)); r.ErrorType != workflow.Transient {
 		t.Errorf("table down: %+v", r)
 	}
 }
 
 func TestLambdaStartupValidation(t *testing.T) {
-	r := testtools.InvokeLambda(t, append(tasktest.AWSEnv(nil), "LOCK_TABLE="), []byte(`{}`), "")
+	r := testkit.InvokeLambda(t, append(tasktest.AWSEnv(nil), "LOCK_TABLE="), []byte(`{}`), "")
 	if !r.Exited || !strings.Contains(r.Output, "LOCK_TABLE: required") {
 		t.Errorf("start-up: %+v", r)
 	}

@@ -15,14 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/mailflow/mailflow/internal/tasktest"
-	"github.com/mailflow/mailflow/internal/testtools"
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
 
 func TestMain(m *testing.M) {
-	if testtools.IsLambdaChild() {
+	if testkit.IsLambdaChild() {
 		main()
 		return
 	}
@@ -36,7 +36,7 @@ func TestLambda(t *testing.T) {
 	ctx := context.Background()
 	locks, _, table := svc.Locks(t)
 	st, _ := svc.Store(t)
-	sesProxy := testtools.NewFaultProxy(t, svc.SES)
+	sesProxy := testkit.NewFaultProxy(t, svc.SES)
 	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": svc.Dynamo, "s3": svc.S3.URL, "sesv2": sesProxy.URL}),
 		"LOCK_TABLE="+table, "ATTACHMENT_BUCKET="+tasktest.Bucket, "S3_USE_PATH_STYLE=true",
 		"ATTACHMENT_PREFIX=attachments/", "STAGING_PREFIX=staging/", "ALLOWED_SENDERS=example.com",
@@ -49,10 +49,10 @@ func TestLambda(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(raw)
-	invoke := func(mailID, owner string) testtools.LambdaResult {
+	invoke := func(mailID, owner string) testkit.LambdaResult {
 		b, _ := json.Marshal(map[string]any{"messageId": "m", "owner": owner, "mailId": mailID, "body": tasktest.Body(t, mailID, nil),
 			"staged": map[string]any{"key": "staging/x/y.eml", "size": len(raw), "sha256": hex.EncodeToString(sum[:])}})
-		return testtools.InvokeLambda(t, env, b, "")
+		return testkit.InvokeLambda(t, env, b, "")
 	}
 	take := func(mailID, owner string) {
 		now := time.Now()
@@ -70,7 +70,7 @@ func TestLambda(t *testing.T) {
 	if rec, _, _ := locks.Get(ctx, "m-1"); rec.Status != lock.Sent || rec.SESMessageID != out["sesMessageId"] {
 		t.Fatalf("lock after send: %+v", rec)
 	}
-	pacerItem, err := dynamodb.NewFromConfig(testtools.AWSConfig(svc.Dynamo)).GetItem(ctx, &dynamodb.GetItemInput{
+	pacerItem, err := dynamodb.NewFromConfig(testkit.AWSConfig(svc.Dynamo)).GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(table), Key: map[string]types.AttributeValue{"mailId": &types.AttributeValueMemberS{Value: "#pacer/ses"}},
 	})
 	if err != nil || pacerItem.Item["tat"] == nil {
@@ -78,11 +78,11 @@ func TestLambda(t *testing.T) {
 	}
 
 	take("m-2", "exec/m")
-	sesProxy.Arm(testtools.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."))
+	sesProxy.Arm(testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."))
 	if r := invoke("m-2", "exec/m"); r.ErrorType != workflow.Throttled {
 		t.Errorf("throttled: %+v", r)
 	}
-	sesProxy.Arm(testtools.SESError(400, "MessageRejected", "Email address is not verified."))
+	sesProxy.Arm(testkit.SESError(400, "MessageRejected", "Email address is not verified."))
 	if r := invoke("m-2", "exec/m"); r.ErrorType != workflow.Rejected {
 		t.Errorf("rejected: %+v", r)
 	}
@@ -92,7 +92,7 @@ func TestLambda(t *testing.T) {
 }
 
 func TestLambdaStartupValidation(t *testing.T) {
-	r := testtools.InvokeLambda(t, append(tasktest.AWSEnv(nil), "SES_CONFIGURATION_SET=a b", "SES_PACING=sometimes"), []byte(`{}`), "")
+	r := testkit.InvokeLambda(t, append(tasktest.AWSEnv(nil), "SES_CONFIGURATION_SET=a b", "SES_PACING=sometimes"), []byte(`{}`), "")
 	for _, want := range []string{"LOCK_TABLE: required", "ATTACHMENT_BUCKET: required", "SES_CONFIGURATION_SET:", "SES_PACING:"} {
 		if !r.Exited || !strings.Contains(r.Output, want) {
 			t.Errorf("start-up lacks %q: %+v", want, r)

@@ -1,0 +1,349 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/chromedp/chromedp"
+
+	"github.com/mailflow/mailflow/cli"
+	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/console"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/sender/sendertest"
+	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// pipeline is a local runtime with the console served next to it, as
+// `mailflow dev` serves it.
+type pipeline struct {
+	rt       *local.Runtime
+	url      string
+	finished chan execstore.Execution
+}
+
+func startPipeline(t *testing.T) *pipeline { return startPipelineWith(t, local.Config{}) }
+
+// startPipelineWith starts the runtime and the console as `mailflow dev`
+// wires them, on top of cfg.
+func startPipelineWith(t *testing.T, cfg local.Config) *pipeline {
+	t.Helper()
+	hub := console.NewHub()
+	p := &pipeline{finished: make(chan execstore.Execution, 100)}
+	cfg.DataDir, cfg.Addr, cfg.BatchWindow = t.TempDir(), "127.0.0.1:0", 10*time.Millisecond
+	cfg.OnEvent = hub.Event
+	cfg.OnExecution = func(e execstore.Execution, items []execstore.Item) {
+		hub.Execution(e, items)
+		p.finished <- e
+	}
+	rt, err := local.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.rt = rt
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	c := rt.Config()
+	backend := &inspect.Backend{
+		Source: inspect.LocalSource{Store: rt.Executions(), Running: rt.RunningEvents},
+		Queues: &inspect.Queues{API: inspect.LocalSQS(rt.Queues(), rt.Endpoint(), c.Region),
+			SourceURL: rt.QueueURL(c.SourceQueue), DLQURL: rt.QueueURL(c.DeadLetterQueue), PollInterval: 50 * time.Millisecond},
+		Locks: rt.Locks(), OutboxDir: rt.OutboxDir(),
+	}
+	srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := console.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, l); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	p.url = "http://" + l.Addr().String()
+	return p
+}
+
+func (p *pipeline) wait(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-p.finished:
+		case <-time.After(60 * time.Second):
+			t.Fatal("an execution did not finish")
+		}
+	}
+}
+
+func (p *pipeline) sendMail(t *testing.T, mailID, subject string) {
+	t.Helper()
+	dir := t.TempDir()
+	html := filepath.Join(dir, "body.html")
+	os.WriteFile(html, []byte(`<h1 style="color:#1565c0">Order confirmed</h1><p>Thanks for your order <b>#1001</b>.</p><script>document.title="pwned"</script>`), 0o644)
+	invoice := filepath.Join(dir, "invoice-1001.txt")
+	os.WriteFile(invoice, []byte("invoice 1001: 3 items, 42.00 EUR\n"), 0o644)
+	var out, errOut strings.Builder
+	code := cli.Run(context.Background(), []string{"send", "--endpoint", p.rt.Endpoint(), "--to", "Ann Example <ann@example.org>",
+		"--subject", subject, "--text", "Thanks for your order #1001.", "--html-file", html, "--attach", invoice, "--mail-id", mailID},
+		strings.NewReader(""), &out, &errOut)
+	if code != 0 {
+		t.Fatalf("send: %d %s %s", code, out.String(), errOut.String())
+	}
+}
+
+func (p *pipeline) sendRaw(t *testing.T, body string) {
+	t.Helper()
+	c := p.rt.Config()
+	client := sqs.New(sqs.Options{Region: c.Region, BaseEndpoint: aws.String(p.rt.Endpoint()),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	if _, err := client.SendMessage(context.Background(), &sqs.SendMessageInput{
+		QueueUrl: aws.String(p.rt.QueueURL(c.SourceQueue)), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// browser starts headless Chromium (Debian's chromium package; .ci/run
+// installs it) with a fresh profile.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if bin, err = exec.LookPath("chromium-browser"); err != nil {
+			t.Fatal("chromium is not installed; the console tests need it (apt-get install chromium, as .ci/run does)")
+		}
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// step runs actions with a bounded time.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// value runs one action that returns a value, with a bounded time.
+func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// until polls a JavaScript condition in the page until it holds.
+func until(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	value(t, ctx, what, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(60*time.Second)))
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) { shoot(t, ctx, dir, name, true) }
+
+// shoot saves a screenshot in dir, and in docs/ too when docs is set and
+// MAILFLOW_UPDATE_SCREENSHOTS=1.
+func shoot(t *testing.T, ctx context.Context, dir, name string, docs bool) {
+	t.Helper()
+	value(t, ctx, "hide toasts", chromedp.Evaluate[bool](`document.querySelectorAll('.toast').forEach(e => e.remove()) || true`))
+	png := value(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+	if docs && os.Getenv("MAILFLOW_UPDATE_SCREENSHOTS") == "1" {
+		docs := filepath.Join(testkit.RepoRoot(t), "docs")
+		os.MkdirAll(docs, 0o755)
+		if err := os.WriteFile(filepath.Join(docs, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestConsoleInBrowser finds why a mail failed, replays it and sees it
+// delivered, in headless Chromium; then it redrives the dead-letter queue.
+// Screenshots go to a temporary directory (MAILFLOW_SCREENSHOT_DIR names
+// another), and to docs/ with MAILFLOW_UPDATE_SCREENSHOTS=1.
+func TestConsoleInBrowser(t *testing.T) {
+	p := startPipeline(t)
+	shots := t.TempDir()
+	if dir := os.Getenv("MAILFLOW_SCREENSHOT_DIR"); dir != "" {
+		shots = dir
+	}
+
+	// A delivered mail, a mail SES rejects (dead-lettered), an invalid one.
+	p.sendMail(t, "welcome-7", "Welcome aboard")
+	p.wait(t, 1)
+	p.rt.SES().Inject(workflow.Rejected)
+	p.sendMail(t, "order-1001", "Your order #1001")
+	p.wait(t, 1)
+	p.sendRaw(t, `{"version":1,"mailId":"broken-9","to":["not an address"],"subject":"x","text":"y"}`)
+	p.wait(t, 1)
+	failed, err := p.rt.Executions().List(context.Background(), execstore.Filter{MailID: "order-1001"})
+	if err != nil || len(failed.Executions) != 1 {
+		t.Fatalf("executions of order-1001: %+v %v", failed, err)
+	}
+	row := `#executions tbody tr[data-name="` + failed.Executions[0].Name + `"]`
+
+	ctx := browser(t)
+	// The list shows the three executions with their outcomes.
+	step(t, ctx, "list", chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(row))
+	text := value(t, ctx, "list text", chromedp.Text(`#executions tbody`))
+	for _, want := range []string{"dead-lettered", "Mail.Rejected", "Mail.InvalidMessage", "sent"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("list lacks %q:\n%s", want, text)
+		}
+	}
+
+	shoot(t, ctx, shots, "console-list.png", false)
+	// Filters: the executions with an item not delivered, then one mail's.
+	step(t, ctx, "filter failed", chromedp.SetValue(`select[name="status"]`, "failed"), chromedp.Click(`form.filters button`))
+	until(t, ctx, "two failed executions", `document.querySelectorAll('#executions tbody tr[data-name]').length === 2`)
+	step(t, ctx, "filter by mail", chromedp.SetValue(`select[name="status"]`, ""), chromedp.SetValue(`input[name="mailId"]`, "welcome-7"), chromedp.Click(`form.filters button`))
+	until(t, ctx, "welcome-7's execution", `(() => { const r = document.querySelectorAll('#executions tbody tr[data-name]'); return r.length === 1 && r[0].textContent.includes('sent 1'); })()`)
+	value(t, ctx, "clear the mail id", chromedp.Evaluate[bool](`(document.querySelector('input[name="mailId"]').value = '', true)`))
+	step(t, ctx, "no filter", chromedp.Click(`form.filters button`))
+	until(t, ctx, "all three executions", `document.querySelectorAll('#executions tbody tr[data-name]').length === 3`)
+
+	// The failed execution: Send is highlighted as failed, with its cause.
+	step(t, ctx, "execution page", chromedp.Click(row), chromedp.WaitVisible(`#graph g.state.failed[data-state="Send"]`))
+	text = value(t, ctx, "failure box", chromedp.Text(`#failure`))
+	if !strings.Contains(text, "Send failed: Mail.Rejected") || !strings.Contains(text, "MessageRejected") {
+		t.Errorf("failure box: %q", text)
+	}
+	failedStates := value(t, ctx, "failed states", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#graph g.state.failed')].map(g => g.dataset.state)`))
+	if strings.Join(failedStates, ",") != "Send" {
+		t.Errorf("failed states in the graph: %v, want [Send]", failedStates)
+	}
+	sent := value(t, ctx, "succeeded states", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#graph g.state.succeeded')].map(g => g.dataset.state)`))
+	if got := strings.Join(sent, ","); !strings.Contains(got, "AcquireLock,AlreadySent?,FetchAttachments,ReleaseForDeadLetter,DeadLetter,DeadLettered") || slices.Contains(sent, "Sent") {
+		t.Errorf("succeeded states in the graph: %v", sent)
+	}
+	detail := value(t, ctx, "state detail", chromedp.Text(`#state-detail`))
+	if !strings.Contains(detail, "order-1001") || !strings.Contains(detail, "Mail.Rejected") {
+		t.Errorf("state detail lacks the input or the error:\n%s", detail)
+	}
+	screenshot(t, ctx, shots, "console-execution.png")
+	step(t, ctx, "mail status", chromedp.Click(`#items a`), chromedp.WaitVisible(`#mail-executions tbody tr`))
+	if text = value(t, ctx, "mail status", chromedp.Text(`#main`)); !strings.Contains(text, "No lock") || !strings.Contains(text, "dead-lettered") {
+		t.Errorf("mail status page:\n%s", text)
+	}
+	step(t, ctx, "back to the execution", chromedp.NavigateBack(), chromedp.WaitVisible(`#replay-failed`))
+
+	// Replay, then the mail arrives in the outbox.
+	step(t, ctx, "replay", chromedp.Click(`#replay-failed`), chromedp.WaitVisible(`#replay-result li`))
+	if text = value(t, ctx, "replay result", chromedp.Text(`#replay-result`)); !strings.Contains(text, "order-1001: enqueued") {
+		t.Errorf("replay result: %q", text)
+	}
+	step(t, ctx, "outbox", chromedp.Navigate(p.url+"/#/outbox"), chromedp.WaitVisible(`#outbox tbody tr[data-name]`))
+	// The replay's execution may finish after the page loaded: the live
+	// update refreshes the list.
+	until(t, ctx, "the replayed mail in the outbox", `document.querySelectorAll('#outbox tbody tr[data-name]').length === 2`)
+	subjects := value(t, ctx, "subjects", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#outbox tbody tr[data-name] td:nth-child(2)')].map(td => td.textContent)`))
+	if strings.Join(subjects, "|") != "Your order #1001|Welcome aboard" {
+		t.Errorf("outbox subjects %q", subjects)
+	}
+	step(t, ctx, "mail page", chromedp.Click(`#outbox tbody tr[data-name]:first-child`), chromedp.WaitVisible(`#attachments a`))
+	attachments := value(t, ctx, "attachments", chromedp.Text(`#attachments`))
+	text = value(t, ctx, "mail text", chromedp.Text(`#mail-text`))
+	if !strings.Contains(attachments, "invoice-1001.txt") || !strings.Contains(text, "Thanks for your order #1001.") {
+		t.Errorf("mail page: attachments %q, text %q", attachments, text)
+	}
+	sandbox := value(t, ctx, "iframe sandbox", chromedp.AttributeValue(`iframe.mail`, "sandbox"))
+	if !sandbox.Exists || sandbox.Value != "" {
+		t.Errorf("the mail's HTML must be in a sandboxed iframe: %+v", sandbox)
+	}
+	if title := value(t, ctx, "title", chromedp.Title()); title == "pwned" {
+		t.Error("the mail's script ran")
+	}
+	download := value(t, ctx, "download", chromedp.Evaluate[string](`fetch(document.querySelector('#attachments a').href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if download != "invoice 1001: 3 items, 42.00 EUR\n" {
+		t.Errorf("attachment download %q", download)
+	}
+	screenshot(t, ctx, shots, "console-outbox.png")
+	// The mail's status now: SENT, with its SES message id linking to it.
+	step(t, ctx, "mail status after the replay", chromedp.Navigate(p.url+"/#/mail/order-1001"), chromedp.WaitVisible(`#mail-status a`))
+	if text = value(t, ctx, "mail status", chromedp.Text(`#main`)); !strings.Contains(text, "SENT") || strings.Count(text, "order-1001") < 1 ||
+		!strings.Contains(text, "sent") || !strings.Contains(text, "dead-lettered") {
+		t.Errorf("mail status after the replay:\n%s", text)
+	}
+
+	// The dead letters with their reasons, then a redrive.
+	step(t, ctx, "dlq page", chromedp.Navigate(p.url+"/#/dlq"), chromedp.WaitVisible(`#dlq tbody tr[data-message]`))
+	until(t, ctx, "two dead letters", `document.querySelectorAll('#dlq tbody tr[data-message]').length === 2`)
+	text = value(t, ctx, "dlq text", chromedp.Text(`#dlq tbody`))
+	for _, want := range []string{"order-1001", "Mail.Rejected", "Email address is not verified", "broken-9", "Mail.InvalidMessage", "to[0]: not an e-mail address"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("dlq page lacks %q:\n%s", want, text)
+		}
+	}
+	screenshot(t, ctx, shots, "console-dlq.png")
+	step(t, ctx, "redrive", chromedp.Click(`#redrive`))
+	until(t, ctx, "the redrive to complete", `document.getElementById('redrive-progress').textContent.includes('COMPLETED: 2 message(s) moved')`)
+	// order-1001 ends already-sent; broken-9 is dead-lettered again.
+	until(t, ctx, "broken-9 back in the dead-letter queue, alone",
+		`(() => { const rows = document.querySelectorAll('#dlq tbody tr[data-message]'); return rows.length === 1 && rows[0].textContent.includes('broken-9'); })()`)
+}
+
+// A running execution's page shows its history so far, and follows it to
+// the end without a reload.
+func TestConsoleFollowsARunningExecution(t *testing.T) {
+	held := sendertest.NewHeld(1)
+	p := startPipelineWith(t, local.Config{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
+	t.Cleanup(held.Release) // before the runtime closes: cleanups run last first
+	p.sendMail(t, "slow-1", "Slow")
+	select {
+	case <-held.Entered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the send never started")
+	}
+	running, err := p.rt.Executions().List(context.Background(), execstore.Filter{Status: execstore.StatusRunning})
+	if err != nil || len(running.Executions) != 1 {
+		t.Fatalf("running executions: %+v %v", running, err)
+	}
+	ctx := browser(t)
+	step(t, ctx, "running execution", chromedp.Navigate(p.url+"/#/x/"+running.Executions[0].Name),
+		chromedp.WaitVisible(`#graph g.state.running[data-state="Send"]`), chromedp.WaitVisible(`#live-state`))
+	until(t, ctx, "AcquireLock done", `!!document.querySelector('#graph g.state.succeeded[data-state="AcquireLock"]')`)
+	held.Release()
+	p.wait(t, 1)
+	until(t, ctx, "Send done, without a reload", `!!document.querySelector('#graph g.state.succeeded[data-state="Send"]') && !document.querySelector('#live-state')`)
+}
+
+func TestConsoleRefusesNonLoopback(t *testing.T) {
+	if _, err := console.Listen("0.0.0.0:0"); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Fatalf("Listen on all interfaces: %v", err)
+	}
+}

@@ -1,0 +1,595 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mailflow/mailflow/clock"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/fakes3store"
+	"github.com/mailflow/mailflow/local/gateway"
+	"github.com/mailflow/mailflow/local/outbox"
+	"github.com/mailflow/mailflow/local/pipes"
+	"github.com/mailflow/mailflow/local/s3local"
+	"github.com/mailflow/mailflow/local/sessim"
+	"github.com/mailflow/mailflow/local/sqlitelock"
+	"github.com/mailflow/mailflow/local/sqsapi"
+	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/pacer"
+	"github.com/mailflow/mailflow/pacer/mempacer"
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/sender/smtpsend"
+	"github.com/mailflow/mailflow/store"
+	"github.com/mailflow/mailflow/store/tierstore"
+	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
+	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
+	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
+	"github.com/mailflow/mailflow/tasks/send"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// Defaults of the local runtime.
+const (
+	DefaultAddr             = "127.0.0.1:4580"
+	DefaultRegion           = "us-east-1"
+	DefaultAccount          = "000000000000"
+	DefaultBucket           = "mailflow-attachments"
+	DefaultSourceQueue      = "mailflow-source"
+	DefaultDeadLetterQueue  = "mailflow-dlq"
+	DefaultStateMachine     = "mailflow"
+	DefaultAttachmentPrefix = "attachments/"
+	DefaultStagingPrefix    = "staging/"
+	DefaultMaxReceiveCount  = 5
+	// DefaultVisibilityTimeout outlasts the lease, which outlasts an Express
+	// execution: a message reappears only after its attempt is surely over.
+	DefaultVisibilityTimeout = taskkit.DefaultLease + time.Minute
+	dlqRetention             = 14 * 24 * time.Hour
+)
+
+// Config sets up the local runtime. Zero values take the defaults above.
+type Config struct {
+	DataDir string // required
+	Addr    string // loopback host:port; port 0 picks a free one
+	// AllowNonLoopback lets Addr be a non-loopback address. The endpoints
+	// have no authentication: anyone who can reach the address can enqueue
+	// mail and read or write attachments. Start logs a warning.
+	AllowNonLoopback bool
+	Region           string
+	Account          string
+
+	Bucket, SourceQueue, DeadLetterQueue string
+	AttachmentPrefix, StagingPrefix      string
+	AllowedSenders                       []string // SES identities; default example.com
+	DefaultSender                        string
+
+	MaxReceiveCount   int
+	VisibilityTimeout time.Duration
+	BatchSize         int
+	BatchWindow       time.Duration
+	PipeConcurrency   int
+	MapConcurrency    int
+
+	SMTP string // relay to this SMTP server instead of the outbox
+	// SESVerified lists the identities the SES simulator treats as verified;
+	// empty: all of them. A sender allowed by the contract but missing here
+	// is rejected as SES rejects an unverified identity.
+	SESVerified []string
+	SES         sessim.Config // the SES simulator's limits (zero: unlimited)
+	Log         *slog.Logger  // default: discard
+	Now         func() time.Time
+
+	// Clock, when set, is the runtime's time for everything that waits or
+	// compares times: the queues (visibility, long polls), the pipe, the
+	// state machine's Retry/Wait delays, the tasks and the SES simulator.
+	// It replaces Now. Benchmarks pass a time-scaled clock.
+	Clock clock.Clock
+	// DisablePacing switches off the shared send pacer. When the SES
+	// simulator has a send rate, the Send task otherwise takes a token per
+	// recipient from an in-process bucket paced to the simulator's quota
+	// (as GetAccount reports it), and raises Mail.Throttled when none is
+	// available.
+	DisablePacing bool
+	// PacingMaxWait is how long a send may wait for a token on its way
+	// (0: taskkit.DefaultPacingMaxWait; negative: never wait).
+	PacingMaxWait time.Duration
+
+	// OnExecution is called after every execution with its items.
+	OnExecution func(execstore.Execution, []execstore.Item)
+	// OnEvent streams history events as they happen.
+	OnEvent func(executionID string, ev execstore.Event)
+
+	// Test hooks for fault injection (see testkit/faults); nil leaves the
+	// part as it is. Each wraps what the tasks, the pipe or the state
+	// machine use: the lock table, the attachment store, the SES endpoint,
+	// the pipe's source queue (receive and delete) and the dead-letter
+	// integration (arn:aws:states:::sqs:sendMessage). Not meant for
+	// anything but tests.
+	WrapLock       func(lock.Table) lock.Table
+	WrapStore      func(store.Store) store.Store
+	WrapSender     func(sender.Sender) sender.Sender
+	WrapSource     func(pipes.Source) pipes.Source
+	WrapDeadLetter func(asl.TaskHandler) asl.TaskHandler
+}
+
+// DefaultSenderDomain and DefaultSenderAddress are the identities the local
+// runtime allows when none are configured.
+const (
+	DefaultSenderDomain  = "example.com"
+	DefaultSenderAddress = "mailflow@example.com"
+)
+
+func (c *Config) defaults() error {
+	if c.DataDir == "" {
+		return errors.New("local: a data directory is required")
+	}
+	set := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	set(&c.Addr, DefaultAddr)
+	set(&c.Region, DefaultRegion)
+	set(&c.Account, DefaultAccount)
+	set(&c.Bucket, DefaultBucket)
+	set(&c.SourceQueue, DefaultSourceQueue)
+	set(&c.DeadLetterQueue, DefaultDeadLetterQueue)
+	set(&c.AttachmentPrefix, DefaultAttachmentPrefix)
+	set(&c.StagingPrefix, DefaultStagingPrefix)
+	if len(c.AllowedSenders) == 0 {
+		c.AllowedSenders = []string{DefaultSenderDomain}
+		set(&c.DefaultSender, DefaultSenderAddress)
+	}
+	if c.MaxReceiveCount == 0 {
+		c.MaxReceiveCount = DefaultMaxReceiveCount
+	}
+	if c.VisibilityTimeout == 0 {
+		c.VisibilityTimeout = DefaultVisibilityTimeout
+	}
+	if c.Clock != nil {
+		c.Now = c.Clock.Now
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("local: address %q: %v", c.Addr, err)
+	}
+	if !IsLoopback(host) {
+		if !c.AllowNonLoopback {
+			return fmt.Errorf("local: address %q is not a loopback address; the local runtime has no authentication (set AllowNonLoopback to serve it anyway)", c.Addr)
+		}
+		c.Log.Warn("serving on a non-loopback address: the SQS and S3 endpoints have no authentication; anyone who can reach it can send mail and read attachments", "addr", c.Addr)
+	}
+	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
+		return fmt.Errorf("local: MaxReceiveCount %d is outside 1..1000", c.MaxReceiveCount)
+	}
+	if c.VisibilityTimeout < time.Second || c.VisibilityTimeout > 12*time.Hour {
+		return fmt.Errorf("local: VisibilityTimeout %s is outside 1s..12h", c.VisibilityTimeout)
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (a name or an IP address) is "localhost"
+// or a loopback address.
+func IsLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// Runtime is a running local pipeline.
+type Runtime struct {
+	cfg      Config
+	queues   *sqsstore.Store
+	locks    *sqlitelock.Table
+	execs    *execstore.Store
+	bucket   *s3local.Server
+	listener net.Listener
+	server   *http.Server
+	endpoint string
+	ses      *sessim.Simulator
+	pacer    *pacer.Pacer
+	outbox   *outbox.Outbox
+	pipe     *pipes.Pipe
+	exec     *executor
+	cancel   context.CancelFunc
+	done     chan struct{}
+	closers  []io.Closer
+	once     sync.Once
+}
+
+// Start opens the data directory, serves the endpoints and starts the pipe.
+func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	r := &Runtime{cfg: cfg, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			r.closeStores()
+		}
+	}()
+
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, closerFunc(unlock))
+	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account}
+	if cfg.Clock != nil {
+		queueOpts.Clock = cfg.Clock
+	}
+	if r.queues, err = sqsstore.Open(filepath.Join(cfg.DataDir, "queues.db"), queueOpts); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.queues)
+	if r.locks, err = sqlitelock.Open(filepath.Join(cfg.DataDir, "locks.db")); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.locks)
+	if r.execs, err = execstore.Open(filepath.Join(cfg.DataDir, "executions.db")); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.execs)
+	if n, err := r.execs.RecoverRunning(ctx, cfg.Now()); err != nil {
+		return nil, err
+	} else if n > 0 {
+		cfg.Log.Warn("executions interrupted by the last shutdown marked ABORTED; their messages return to the queue", "count", n)
+	}
+	if n, err := r.locks.ReleaseAll(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		cfg.Log.Warn("leases held by executions of the previous process released", "count", n)
+	}
+	if r.bucket, err = s3local.Open(filepath.Join(cfg.DataDir, "s3"), cfg.Bucket); err != nil {
+		return nil, err
+	}
+	if err := r.createQueues(ctx); err != nil {
+		return nil, err
+	}
+
+	if r.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("local: listen on %s: %w", cfg.Addr, err)
+	}
+	r.endpoint = "http://" + r.listener.Addr().String()
+	r.server = &http.Server{
+		Handler:           gateway.Router{SQS: sqsapi.New(r.queues, sqsapi.Options{BaseURL: r.endpoint}), S3: r.bucket},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go r.server.Serve(r.listener)
+
+	var delivery sender.Sender
+	if cfg.SMTP != "" {
+		if delivery, err = smtpsend.New(smtpsend.Config{Addr: cfg.SMTP, InsecureSkipVerify: true}); err != nil {
+			return nil, err
+		}
+	} else {
+		// No fsync per .eml: the outbox keeps the durability of the SQLite
+		// stores (see local/outbox).
+		if r.outbox, err = outbox.New(filepath.Join(cfg.DataDir, "outbox"), outbox.WithoutSync()); err != nil {
+			return nil, err
+		}
+		delivery = r.outbox
+	}
+	sesCfg := cfg.SES
+	if len(cfg.SESVerified) > 0 {
+		sesCfg.VerifiedIdentities = cfg.SESVerified
+	}
+	if sesCfg.Now == nil {
+		sesCfg.Now = cfg.Now
+	}
+	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
+		return nil, err
+	}
+
+	registry, err := r.tasks()
+	if err != nil {
+		return nil, err
+	}
+	def, err := r.definition(registry)
+	if err != nil {
+		return nil, err
+	}
+	exec := &executor{
+		def: def, registry: registry, store: r.execs, stateMachine: DefaultStateMachine,
+		region: cfg.Region, account: cfg.Account, now: cfg.Now, onEvent: cfg.OnEvent,
+		onStore: func(err error) { cfg.Log.Error("execution store", "err", err) },
+		running: map[string]*recorder{},
+	}
+	if cfg.Clock != nil {
+		exec.sleep = cfg.Clock.Sleep
+	}
+	exec.onFinish = cfg.OnExecution
+	r.exec = exec
+	var source pipes.Source = queueSource{store: r.queues, queue: cfg.SourceQueue}
+	if cfg.WrapSource != nil {
+		source = cfg.WrapSource(source)
+	}
+	r.pipe, err = pipes.New(source, exec, pipes.Config{
+		BatchSize: cfg.BatchSize, BatchWindow: cfg.BatchWindow, Concurrency: cfg.PipeConcurrency,
+		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Now: cfg.Now,
+		OnError: func(err error) { cfg.Log.Error("pipe", "err", err) },
+		OnBatch: func(b pipes.BatchReport) {
+			if b.Reason != "" {
+				cfg.Log.Warn("batch failed as a whole; its messages return to the queue", "records", b.Records, "reason", b.Reason, "execution", b.ExecutionID)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		r.pipe.Run(pctx)
+	}()
+	return r, nil
+}
+
+func (r *Runtime) createQueues(ctx context.Context) error {
+	c := r.cfg
+	if err := r.queues.CreateQueue(ctx, c.DeadLetterQueue, map[string]string{
+		"MessageRetentionPeriod": strconv.Itoa(int(dlqRetention / time.Second)),
+	}, nil); err != nil && sqsstore.ErrorCode(err) != sqsstore.CodeQueueNameExists {
+		return fmt.Errorf("local: dead-letter queue: %w", err)
+	}
+	redrive, _ := json.Marshal(map[string]any{
+		"deadLetterTargetArn": r.queues.QueueARN(c.DeadLetterQueue),
+		"maxReceiveCount":     c.MaxReceiveCount,
+	})
+	attrs := map[string]string{
+		"VisibilityTimeout": strconv.Itoa(int(c.VisibilityTimeout / time.Second)),
+		"RedrivePolicy":     string(redrive),
+	}
+	err := r.queues.CreateQueue(ctx, c.SourceQueue, attrs, nil)
+	if sqsstore.ErrorCode(err) == sqsstore.CodeQueueNameExists {
+		// Settings changed since the last run: apply the new ones.
+		err = r.queues.SetQueueAttributes(ctx, c.SourceQueue, attrs)
+	}
+	if err != nil {
+		return fmt.Errorf("local: source queue: %w", err)
+	}
+	return nil
+}
+
+// Function names of the four tasks, as deployed.
+const (
+	FunctionAcquireLock      = "mailflow-acquire-lock"
+	FunctionFetchAttachments = "mailflow-fetch-attachments"
+	FunctionSend             = "mailflow-send"
+	FunctionReleaseLock      = "mailflow-release-lock"
+)
+
+func (r *Runtime) functionARN(name string) string {
+	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", r.cfg.Region, r.cfg.Account, name)
+}
+
+// bind wraps a task handler as Lambda does: JSON through aws-lambda-go's own
+// handler, errors reported with their workflow name.
+//
+// Each invocation gets a handler of its own: aws-lambda-go's Invoke returns
+// the bytes of a pooled buffer and puts that buffer back for the next
+// invocation before the caller has read them. Lambda invokes one at a time;
+// the Map state here runs iterations concurrently, and a shared handler
+// answered one record with another's output.
+func bind[In, Out any](handle func(context.Context, In) (Out, error)) asl.LambdaHandler {
+	fn := func(ctx context.Context, in In) (Out, error) {
+		out, err := handle(ctx, in)
+		return out, workflow.LambdaError(err)
+	}
+	return asl.LambdaHandlerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+		return lambda.NewHandler(fn).Invoke(ctx, payload)
+	})
+}
+
+func (r *Runtime) tasks() (*asl.Registry, error) {
+	c := r.cfg
+	limits := workflow.Limits{AttachmentPrefix: c.AttachmentPrefix, AllowedSenders: c.AllowedSenders, DefaultSender: c.DefaultSender}
+	if err := limits.Validate(); err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	// The tasks reach the bucket in process, through the same backend the
+	// S3 endpoint serves: no loopback HTTP, signing and SDK stack per object
+	// (see local/fakes3store).
+	bucket, err := fakes3store.New(r.bucket.Backend(), c.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	// Staged messages live from FetchAttachments to Send: keep them in
+	// memory (bounded, expiring) rather than on disk (see tierstore).
+	s3objects, err := tierstore.New(bucket, tierstore.Config{Prefix: c.StagingPrefix, Now: c.Now})
+	if err != nil {
+		return nil, err
+	}
+	var (
+		objects store.Store     = s3objects
+		locks   lock.Table      = r.locks
+		ses     sender.Sender   = r.ses
+		dlq     asl.TaskHandler = sqsSendMessage{store: r.queues}
+	)
+	if c.WrapStore != nil {
+		objects = c.WrapStore(objects)
+	}
+	if c.WrapLock != nil {
+		locks = c.WrapLock(locks)
+	}
+	if c.WrapSender != nil {
+		ses = c.WrapSender(ses)
+	}
+	if c.WrapDeadLetter != nil {
+		dlq = c.WrapDeadLetter(dlq)
+	}
+	log := c.Log
+	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
+		acquirelock.Deps{Locks: locks, Now: c.Now, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: filepath.Join(c.DataDir, "tmp")},
+		fetchattachments.Deps{Store: objects, Now: c.Now, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
+		return nil, err
+	}
+	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Now: c.Now, Log: log}
+	if r.pacer, err = r.newPacer(); err != nil {
+		return nil, err
+	} else if r.pacer != nil {
+		sendDeps.Pacer = r.pacer
+	}
+	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
+		sendDeps)
+	if err != nil {
+		return nil, err
+	}
+	release, err := releaselock.New(releaselock.Deps{Locks: locks, Now: c.Now, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	reg := asl.NewRegistry()
+	reg.RegisterLambda(FunctionAcquireLock, bind(acquire.Handle))
+	reg.RegisterLambda(FunctionFetchAttachments, bind(fetch.Handle))
+	reg.RegisterLambda(FunctionSend, bind(sendTask.Handle))
+	reg.RegisterLambda(FunctionReleaseLock, bind(release.Handle))
+	reg.Register(sendMessageResource, dlq)
+	return reg, nil
+}
+
+// newPacer paces sends to the simulator's quota, read as GetAccount reports
+// it; nil when pacing is off or the simulator has no send rate.
+func (r *Runtime) newPacer() (*pacer.Pacer, error) {
+	c := r.cfg
+	if c.DisablePacing || c.SES.MaxSendRate <= 0 {
+		return nil, nil
+	}
+	wait := c.PacingMaxWait
+	switch {
+	case wait == 0:
+		wait = taskkit.DefaultPacingMaxWait
+	case wait < 0:
+		wait = 0
+	}
+	pc := pacer.Config{
+		Account: func(context.Context) (pacer.Quota, error) {
+			q := r.ses.Quota()
+			return pacer.Quota{MaxSendRate: q.MaxSendRate, Max24HourSend: q.Max24HourSend, SentLast24Hours: q.SentLast24Hours}, nil
+		},
+		MaxWait: wait, Now: c.Now,
+	}
+	if c.Clock != nil {
+		pc.Sleep = c.Clock.Sleep
+	}
+	return pacer.New(mempacer.New(), pc)
+}
+
+// Pacer is the shared send pacer, or nil when sends are not paced.
+func (r *Runtime) Pacer() *pacer.Pacer { return r.pacer }
+
+func (r *Runtime) definition(reg *asl.Registry) (*asl.Definition, error) {
+	text, err := workflow.Render(workflow.Settings{
+		MapConcurrency:  r.cfg.MapConcurrency,
+		MaxReceiveCount: r.cfg.MaxReceiveCount,
+		Substitutions: map[string]string{
+			workflow.PlaceholderAcquireLock:      r.functionARN(FunctionAcquireLock),
+			workflow.PlaceholderFetchAttachments: r.functionARN(FunctionFetchAttachments),
+			workflow.PlaceholderSend:             r.functionARN(FunctionSend),
+			workflow.PlaceholderReleaseLock:      r.functionARN(FunctionReleaseLock),
+			workflow.PlaceholderDeadLetterQueue:  r.QueueURL(r.cfg.DeadLetterQueue),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	def, err := asl.Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if issues := asl.Validate(def, asl.WithType("EXPRESS"), asl.WithBoundResources(reg)); len(issues) > 0 {
+		return nil, fmt.Errorf("local: the state machine does not validate: %v", issues)
+	}
+	return def, nil
+}
+
+// Endpoint is the address SDK clients use (AWS_ENDPOINT_URL).
+func (r *Runtime) Endpoint() string { return r.endpoint }
+
+// QueueURL is the URL of a local queue.
+func (r *Runtime) QueueURL(name string) string {
+	return r.endpoint + "/" + r.cfg.Account + "/" + name
+}
+
+// Config is the effective configuration.
+func (r *Runtime) Config() Config { return r.cfg }
+
+// Queues, Executions, Locks and SES expose the runtime's parts to the CLI
+// and tests.
+func (r *Runtime) Queues() *sqsstore.Store      { return r.queues }
+func (r *Runtime) Executions() *execstore.Store { return r.execs }
+func (r *Runtime) Locks() *sqlitelock.Table     { return r.locks }
+func (r *Runtime) SES() *sessim.Simulator       { return r.ses }
+
+// RunningEvents returns the history so far of an execution under way,
+// which the store has only once it stops; false when it is not running in
+// this runtime.
+func (r *Runtime) RunningEvents(id string) ([]execstore.Event, bool) { return r.exec.runningEvents(id) }
+
+// OutboxDir is where delivered mail is written ("" when relaying to SMTP).
+func (r *Runtime) OutboxDir() string {
+	if r.outbox == nil {
+		return ""
+	}
+	return r.outbox.Dir()
+}
+
+// Close stops polling, lets in-flight executions finish and settle, then
+// stops serving and closes the stores. Messages not yet settled when ctx
+// ends return to the queue after their visibility timeout.
+func (r *Runtime) Close(ctx context.Context) error {
+	var err error
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("local: executions still running at shutdown: %w", ctx.Err())
+		}
+		if serr := r.server.Shutdown(ctx); serr != nil && err == nil {
+			err = serr
+		}
+		r.closeStores()
+	})
+	return err
+}
+
+func (r *Runtime) closeStores() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i].Close()
+	}
+	r.closers = nil
+}

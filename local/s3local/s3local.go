@@ -1,0 +1,142 @@
+// Package s3local is the S3-compatible endpoint of the local runtime: the
+// attachment bucket that `mailflow dev` serves, persisted under the data
+// directory.
+//
+// It is github.com/johannesboyne/gofakes3 over its afero file-system backend,
+// so objects are plain files (DIR/buckets/<bucket>/<key>) and their metadata
+// sits beside them (DIR/metadata). A restart keeps every bucket and object.
+// Path-style addressing only (http://127.0.0.1:<port>/<bucket>/<key>), which
+// SDK clients use with UsePathStyle or AWS_S3_FORCE_PATH_STYLE; versioning is
+// off, as on a fresh AWS bucket.
+package s3local
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3afero"
+	"github.com/spf13/afero"
+
+	"github.com/mailflow/mailflow/store"
+)
+
+// Server is a persistent S3-compatible endpoint.
+type Server struct {
+	backend *s3afero.MultiBucketBackend
+	handler http.Handler
+}
+
+// Open serves the buckets stored under dir, creating dir if needed, and
+// makes sure every bucket in buckets exists.
+func Open(dir string, buckets ...string) (*Server, error) {
+	if dir == "" {
+		return nil, errors.New("s3local: a data directory is required")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("s3local: %w", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("s3local: %w", err)
+	}
+	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), abs))
+	if err != nil {
+		return nil, fmt.Errorf("s3local: %w", err)
+	}
+	s := &Server{
+		backend: backend,
+		handler: gofakes3.New(backend, gofakes3.WithoutVersioning(), gofakes3.WithAutoBucket(false)).Server(),
+	}
+	for _, b := range buckets {
+		if err := s.EnsureBucket(b); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// bucketName follows S3's rules for new general-purpose buckets.
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// EnsureBucket creates the bucket unless it exists.
+func (s *Server) EnsureBucket(name string) error {
+	if !bucketName.MatchString(name) {
+		return fmt.Errorf("s3local: %q is not a valid bucket name (3-63 of a-z 0-9 . -)", name)
+	}
+	ok, err := s.backend.BucketExists(name)
+	if err != nil {
+		return fmt.Errorf("s3local: %w", err)
+	}
+	if ok {
+		return nil
+	}
+	if err := s.backend.CreateBucket(name); err != nil && !gofakes3.HasErrorCode(err, gofakes3.ErrBucketAlreadyExists) {
+		return fmt.Errorf("s3local: create bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// Backend is the storage behind the endpoint, for in-process readers and
+// writers (local/fakes3store) that should see exactly what S3 clients see
+// without a round trip over HTTP.
+func (s *Server) Backend() gofakes3.Backend { return s.backend }
+
+// MaxObjectBytes bounds the body of one request (an object, or one part of
+// a multipart upload): more than any message SES takes (40 MB), so every
+// attachment that can be sent fits.
+const MaxObjectBytes = 64 << 20
+
+// ServeHTTP answers S3 REST requests. Before the backend sees a request it
+// refuses, with S3's error shapes, a body larger than MaxObjectBytes
+// (EntityTooLarge) and an object key or copy source the file backend
+// cannot store faithfully (InvalidArgument): a key with an empty, "." or
+// ".." segment, a leading "/", a backslash or a control character would
+// otherwise name another object, another bucket or the metadata directory.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > MaxObjectBytes {
+		writeError(w, http.StatusBadRequest, "EntityTooLarge", fmt.Sprintf("Your proposed upload exceeds the maximum allowed size of %d bytes.", MaxObjectBytes))
+		return
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxObjectBytes)
+	}
+	if _, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); ok && key != "" {
+		if err := store.ValidateKey(key); err != nil {
+			writeError(w, http.StatusBadRequest, "InvalidArgument", "Object key not supported by the local endpoint: "+err.Error())
+			return
+		}
+	}
+	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
+		if unescaped, err := url.PathUnescape(src); err == nil {
+			src = unescaped
+		}
+		src, _, _ = strings.Cut(src, "?")
+		_, key, _ := strings.Cut(strings.TrimPrefix(src, "/"), "/")
+		if err := store.ValidateKey(key); err != nil {
+			writeError(w, http.StatusBadRequest, "InvalidArgument", "Copy source not supported by the local endpoint: "+err.Error())
+			return
+		}
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var b strings.Builder
+	b.WriteString(xml.Header)
+	b.WriteString("<Error><Code>")
+	_ = xml.EscapeText(&b, []byte(code))
+	b.WriteString("</Code><Message>")
+	_ = xml.EscapeText(&b, []byte(message))
+	b.WriteString("</Message></Error>")
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}

@@ -1,0 +1,133 @@
+package sessim_test
+
+import (
+	"context"
+	"net/mail"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/mailflow/mailflow/local/outbox"
+	"github.com/mailflow/mailflow/local/sessim"
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/sender/sendertest"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+func newSim(t *testing.T, cfg sessim.Config) (*sessim.Simulator, *outbox.Outbox) {
+	t.Helper()
+	box, err := outbox.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := sessim.New(box, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, box
+}
+
+// TestConformance runs the sender suite against the simulator delivering to
+// an outbox, the local runtime's default.
+func TestConformance(t *testing.T) {
+	boxes := map[sender.Sender]*outbox.Outbox{}
+	sendertest.Run(t, sendertest.Harness{
+		NewSender: func(t *testing.T) sender.Sender {
+			sim, box := newSim(t, sessim.Config{})
+			boxes[sim] = box
+			return sim
+		},
+		Subject: func(t *testing.T, s sender.Sender, id string) (string, bool) {
+			f, err := os.Open(boxes[s].Path(id))
+			if err != nil {
+				return "", false
+			}
+			defer f.Close()
+			m, err := mail.ReadMessage(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m.Header.Get("Subject"), true
+		},
+		Fail: func(t *testing.T, s sender.Sender, name string) { s.(*sessim.Simulator).Inject(name) },
+	})
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func msg(recipients ...string) *sender.Message {
+	return &sender.Message{From: "sender@example.com", To: recipients, Raw: sendertest.Raw("x")}
+}
+
+func TestRateLimit(t *testing.T) {
+	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	sim, _ := newSim(t, sessim.Config{MaxSendRate: 2, Now: c.now})
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := sim.Send(ctx, msg("a@example.org")); err != nil {
+			t.Fatalf("send %d within the rate: %v", i, err)
+		}
+	}
+	_, err := sim.Send(ctx, msg("a@example.org"))
+	if workflow.NameOf(err) != workflow.Throttled {
+		t.Fatalf("third send in the same instant = %v, want %s", err, workflow.Throttled)
+	}
+	c.advance(500 * time.Millisecond) // one token back
+	if _, err := sim.Send(ctx, msg("a@example.org")); err != nil {
+		t.Fatalf("after refill: %v", err)
+	}
+	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); workflow.NameOf(err) != workflow.Throttled {
+		t.Fatalf("two recipients count twice: %v", err)
+	}
+	c.advance(time.Second)
+	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); err != nil {
+		t.Fatalf("two recipients after refill: %v", err)
+	}
+	if st := sim.Stats(); st.Accepted != 4 || st.Throttled != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDailyQuota(t *testing.T) {
+	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	sim, _ := newSim(t, sessim.Config{Max24HourSend: 3, Now: c.now})
+	ctx := context.Background()
+	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Hour)
+	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); workflow.NameOf(err) != workflow.QuotaExhausted {
+		t.Fatalf("over the quota: %v", err)
+	}
+	if q := sim.Quota(); q.SentLast24Hours != 2 || q.Max24HourSend != 3 {
+		t.Fatalf("quota %+v", q)
+	}
+	c.advance(23*time.Hour + time.Second)
+	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org", "c@example.org")); err != nil {
+		t.Fatalf("after the window slid: %v", err)
+	}
+}
+
+func TestPauseAndVerification(t *testing.T) {
+	sim, _ := newSim(t, sessim.Config{VerifiedIdentities: []string{"example.com"}})
+	ctx := context.Background()
+	bad := msg("a@example.org")
+	bad.From = "x@unverified.example"
+	if _, err := sim.Send(ctx, bad); workflow.NameOf(err) != workflow.Rejected {
+		t.Fatalf("unverified sender: %v", err)
+	}
+	sim.Pause(true)
+	if _, err := sim.Send(ctx, msg("a@example.org")); workflow.NameOf(err) != workflow.SendingPaused {
+		t.Fatalf("paused: %v", err)
+	}
+	sim.Pause(false)
+	if _, err := sim.Send(ctx, msg("a@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	if q := sim.Quota(); q.Max24HourSend != -1 {
+		t.Fatalf("unlimited quota reported as %v, want -1", q.Max24HourSend)
+	}
+}
