@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/console"
+	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/local/sessim"
 )
@@ -130,7 +130,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 	c := rt.Config()
-	where := filepath.Join(c.DataDir, "outbox", "*.eml")
+	where := datadir.New(c.DataDir).OutboxPattern()
 	if c.SMTP != "" {
 		where = "SMTP " + c.SMTP
 	}

@@ -8,11 +8,6 @@
 // local adapters, the SQS sendMessage integration that writes the local
 // dead-letter queue, and the execution store.
 //
-// Everything lives under one data directory:
-//
-//	DIR/queues.db       the SQS queues (source and dead-letter)
-//	DIR/s3/             the attachment bucket
-//	DIR/locks.db        the dedup lock table
-//	DIR/executions.db   executions, their history and items
-//	DIR/outbox/*.eml    delivered mail (the default sender)
+// Everything lives under one data directory, whose layout package
+// local/datadir owns.
 package local

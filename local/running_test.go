@@ -17,7 +17,7 @@ import (
 // it has stopped, the store has it.
 func TestHistoryOfARunningExecution(t *testing.T) {
 	held := sendertest.NewHeld(1)
-	rt, c, done := start(t, local.Config{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
+	rt, c, done := startWith(t, local.Config{}, local.Hooks{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
 	t.Cleanup(held.Release)
 	if _, err := c.Send(context.Background(), client.Mail{MailID: "slow-1", To: []string{"ann@example.org"}, Subject: "Hi", Text: "t"}); err != nil {
 		t.Fatal(err)

@@ -3,14 +3,11 @@ package local
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/local/fakes3store"
 	"github.com/mailflow/mailflow/local/gateway"
@@ -114,18 +112,6 @@ type Config struct {
 	OnExecution func(execstore.Execution, []execstore.Item)
 	// OnEvent streams history events as they happen.
 	OnEvent func(executionID string, ev execstore.Event)
-
-	// Test hooks for fault injection (see testkit/faults); nil leaves the
-	// part as it is. Each wraps what the tasks, the pipe or the state
-	// machine use: the lock table, the attachment store, the SES endpoint,
-	// the pipe's source queue (receive and delete) and the dead-letter
-	// integration (arn:aws:states:::sqs:sendMessage). Not meant for
-	// anything but tests.
-	WrapLock       func(lock.Table) lock.Table
-	WrapStore      func(store.Store) store.Store
-	WrapSender     func(sender.Sender) sender.Sender
-	WrapSource     func(pipes.Source) pipes.Source
-	WrapDeadLetter func(asl.TaskHandler) asl.TaskHandler
 }
 
 // DefaultSenderDomain and DefaultSenderAddress are the identities the local
@@ -135,71 +121,11 @@ const (
 	DefaultSenderAddress = "mailflow@example.com"
 )
 
-func (c *Config) defaults() error {
-	if c.DataDir == "" {
-		return errors.New("local: a data directory is required")
-	}
-	set := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
-	}
-	set(&c.Addr, DefaultAddr)
-	set(&c.Region, DefaultRegion)
-	set(&c.Account, DefaultAccount)
-	set(&c.Bucket, DefaultBucket)
-	set(&c.SourceQueue, DefaultSourceQueue)
-	set(&c.DeadLetterQueue, DefaultDeadLetterQueue)
-	set(&c.AttachmentPrefix, DefaultAttachmentPrefix)
-	set(&c.StagingPrefix, DefaultStagingPrefix)
-	if len(c.AllowedSenders) == 0 {
-		c.AllowedSenders = []string{DefaultSenderDomain}
-		set(&c.DefaultSender, DefaultSenderAddress)
-	}
-	if c.MaxReceiveCount == 0 {
-		c.MaxReceiveCount = DefaultMaxReceiveCount
-	}
-	if c.VisibilityTimeout == 0 {
-		c.VisibilityTimeout = DefaultVisibilityTimeout
-	}
-	if c.Clock != nil {
-		c.Now = c.Clock.Now
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return fmt.Errorf("local: address %q: %v", c.Addr, err)
-	}
-	if !IsLoopback(host) {
-		if !c.AllowNonLoopback {
-			return fmt.Errorf("local: address %q is not a loopback address; the local runtime has no authentication (set AllowNonLoopback to serve it anyway)", c.Addr)
-		}
-		c.Log.Warn("serving on a non-loopback address: the SQS and S3 endpoints have no authentication; anyone who can reach it can send mail and read attachments", "addr", c.Addr)
-	}
-	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
-		return fmt.Errorf("local: MaxReceiveCount %d is outside 1..1000", c.MaxReceiveCount)
-	}
-	if c.VisibilityTimeout < time.Second || c.VisibilityTimeout > 12*time.Hour {
-		return fmt.Errorf("local: VisibilityTimeout %s is outside 1s..12h", c.VisibilityTimeout)
-	}
-	return nil
-}
-
-// IsLoopback reports whether host (a name or an IP address) is "localhost"
-// or a loopback address.
-func IsLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
-}
-
 // Runtime is a running local pipeline.
 type Runtime struct {
 	cfg      Config
+	hooks    Hooks
+	dir      datadir.Dir
 	queues   *sqsstore.Store
 	locks    *sqlitelock.Table
 	execs    *execstore.Store
@@ -218,61 +144,111 @@ type Runtime struct {
 	once     sync.Once
 }
 
+// Hooks inject faults into a runtime: each wraps what the tasks, the pipe
+// or the state machine use (the lock table, the attachment store, the SES
+// endpoint, the pipe's source queue (receive and delete) and the
+// dead-letter integration, arn:aws:states:::sqs:sendMessage). A nil hook
+// leaves its part as it is. They are for tests (see testkit/faults); only
+// [StartWith] takes them.
+type Hooks struct {
+	WrapLock       func(lock.Table) lock.Table
+	WrapStore      func(store.Store) store.Store
+	WrapSender     func(sender.Sender) sender.Sender
+	WrapSource     func(pipes.Source) pipes.Source
+	WrapDeadLetter func(asl.TaskHandler) asl.TaskHandler
+}
+
 // Start opens the data directory, serves the endpoints and starts the pipe.
-func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
+func Start(ctx context.Context, cfg Config) (*Runtime, error) {
+	return StartWith(ctx, cfg, Hooks{})
+}
+
+// StartWith is Start with faults injected by hooks; tests use it.
+func StartWith(ctx context.Context, cfg Config, hooks Hooks) (rt *Runtime, err error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("local: %w", err)
-	}
-	r := &Runtime{cfg: cfg, done: make(chan struct{})}
+	r := &Runtime{cfg: cfg, hooks: hooks, dir: datadir.New(cfg.DataDir), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
+			if r.server != nil {
+				r.server.Close()
+			}
 			r.closeStores()
 		}
 	}()
+	for _, step := range []func(context.Context) error{
+		r.openStores,    // the data directory, its lock and its stores
+		r.recover,       // what the last process left running
+		r.createQueues,  // the source and dead-letter queues
+		r.serve,         // the SQS and S3 endpoints
+		r.openSES,       // the outbox or SMTP relay behind the SES simulator
+		r.buildExecutor, // the tasks, the state machine and its executor
+		r.startPipe,     // the pipe from the source queue to the executor
+	} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
 
-	unlock, err := lockDataDir(cfg.DataDir)
+// openStores takes the data directory for this runtime and opens its
+// stores.
+func (r *Runtime) openStores(context.Context) (err error) {
+	cfg := r.cfg
+	if err := r.dir.Create(); err != nil {
+		return err
+	}
+	unlock, err := r.dir.Lock()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.closers = append(r.closers, closerFunc(unlock))
 	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account}
 	if cfg.Clock != nil {
 		queueOpts.Clock = cfg.Clock
 	}
-	if r.queues, err = sqsstore.Open(filepath.Join(cfg.DataDir, "queues.db"), queueOpts); err != nil {
-		return nil, err
+	if r.queues, err = r.dir.OpenQueues(queueOpts); err != nil {
+		return err
 	}
 	r.closers = append(r.closers, r.queues)
-	if r.locks, err = sqlitelock.Open(filepath.Join(cfg.DataDir, "locks.db")); err != nil {
-		return nil, err
+	if r.locks, err = r.dir.OpenLocks(); err != nil {
+		return err
 	}
 	r.closers = append(r.closers, r.locks)
-	if r.execs, err = execstore.Open(filepath.Join(cfg.DataDir, "executions.db")); err != nil {
-		return nil, err
+	if r.execs, err = r.dir.OpenExecutions(); err != nil {
+		return err
 	}
 	r.closers = append(r.closers, r.execs)
+	if r.bucket, err = r.dir.OpenBucket(cfg.Bucket); err != nil {
+		return err
+	}
+	return nil
+}
+
+// recover settles what the previous process left: its executions are
+// aborted (their messages return to the queue) and its leases released.
+func (r *Runtime) recover(ctx context.Context) error {
+	cfg := r.cfg
 	if n, err := r.execs.RecoverRunning(ctx, cfg.Now()); err != nil {
-		return nil, err
+		return err
 	} else if n > 0 {
 		cfg.Log.Warn("executions interrupted by the last shutdown marked ABORTED; their messages return to the queue", "count", n)
 	}
 	if n, err := r.locks.ReleaseAll(ctx); err != nil {
-		return nil, err
+		return err
 	} else if n > 0 {
 		cfg.Log.Warn("leases held by executions of the previous process released", "count", n)
 	}
-	if r.bucket, err = s3local.Open(filepath.Join(cfg.DataDir, "s3"), cfg.Bucket); err != nil {
-		return nil, err
-	}
-	if err := r.createQueues(ctx); err != nil {
-		return nil, err
-	}
+	return nil
+}
 
+// serve listens on the configured address and serves SQS and S3 there.
+func (r *Runtime) serve(context.Context) (err error) {
+	cfg := r.cfg
 	if r.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
-		return nil, fmt.Errorf("local: listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("local: listen on %s: %w", cfg.Addr, err)
 	}
 	r.endpoint = "http://" + r.listener.Addr().String()
 	r.server = &http.Server{
@@ -280,17 +256,23 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go r.server.Serve(r.listener)
+	return nil
+}
 
+// openSES opens where mail is delivered (the outbox, or the SMTP relay)
+// and the SES simulator in front of it.
+func (r *Runtime) openSES(context.Context) (err error) {
+	cfg := r.cfg
 	var delivery sender.Sender
 	if cfg.SMTP != "" {
 		if delivery, err = smtpsend.New(smtpsend.Config{Addr: cfg.SMTP, InsecureSkipVerify: true}); err != nil {
-			return nil, err
+			return err
 		}
 	} else {
 		// No fsync per .eml: the outbox keeps the durability of the SQLite
 		// stores (see local/outbox).
-		if r.outbox, err = outbox.New(filepath.Join(cfg.DataDir, "outbox"), outbox.WithoutSync()); err != nil {
-			return nil, err
+		if r.outbox, err = r.dir.OpenOutbox(outbox.WithoutSync()); err != nil {
+			return err
 		}
 		delivery = r.outbox
 	}
@@ -302,16 +284,22 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		sesCfg.Now = cfg.Now
 	}
 	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
-		return nil, err
+		return err
 	}
+	return nil
+}
 
+// buildExecutor binds the tasks and the dead-letter integration, renders
+// the state machine and makes the executor the pipe invokes.
+func (r *Runtime) buildExecutor(context.Context) error {
+	cfg := r.cfg
 	registry, err := r.tasks()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	def, err := r.definition(registry)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	exec := &executor{
 		def: def, registry: registry, store: r.execs, stateMachine: DefaultStateMachine,
@@ -324,11 +312,18 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 	}
 	exec.onFinish = cfg.OnExecution
 	r.exec = exec
+	return nil
+}
+
+// startPipe starts draining the source queue into the executor. The pipe
+// outlives ctx: Close stops it.
+func (r *Runtime) startPipe(ctx context.Context) (err error) {
+	cfg := r.cfg
 	var source pipes.Source = queueSource{store: r.queues, queue: cfg.SourceQueue}
-	if cfg.WrapSource != nil {
-		source = cfg.WrapSource(source)
+	if r.hooks.WrapSource != nil {
+		source = r.hooks.WrapSource(source)
 	}
-	r.pipe, err = pipes.New(source, exec, pipes.Config{
+	r.pipe, err = pipes.New(source, r.exec, pipes.Config{
 		BatchSize: cfg.BatchSize, BatchWindow: cfg.BatchWindow, Concurrency: cfg.PipeConcurrency,
 		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Now: cfg.Now,
 		OnError: func(err error) { cfg.Log.Error("pipe", "err", err) },
@@ -339,7 +334,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		},
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
@@ -347,7 +342,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		defer close(r.done)
 		r.pipe.Run(pctx)
 	}()
-	return r, nil
+	return nil
 }
 
 func (r *Runtime) createQueues(ctx context.Context) error {
@@ -408,10 +403,7 @@ func bind[In, Out any](handle func(context.Context, In) (Out, error)) asl.Lambda
 
 func (r *Runtime) tasks() (*asl.Registry, error) {
 	c := r.cfg
-	limits := workflow.Limits{AttachmentPrefix: c.AttachmentPrefix, AllowedSenders: c.AllowedSenders, DefaultSender: c.DefaultSender}
-	if err := limits.Validate(); err != nil {
-		return nil, fmt.Errorf("local: %w", err)
-	}
+	limits := c.limits() // checked by Validate
 	// The tasks reach the bucket in process, through the same backend the
 	// S3 endpoint serves: no loopback HTTP, signing and SDK stack per object
 	// (see local/fakes3store).
@@ -431,17 +423,17 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		ses     sender.Sender   = r.ses
 		dlq     asl.TaskHandler = sqsSendMessage{store: r.queues}
 	)
-	if c.WrapStore != nil {
-		objects = c.WrapStore(objects)
+	if r.hooks.WrapStore != nil {
+		objects = r.hooks.WrapStore(objects)
 	}
-	if c.WrapLock != nil {
-		locks = c.WrapLock(locks)
+	if r.hooks.WrapLock != nil {
+		locks = r.hooks.WrapLock(locks)
 	}
-	if c.WrapSender != nil {
-		ses = c.WrapSender(ses)
+	if r.hooks.WrapSender != nil {
+		ses = r.hooks.WrapSender(ses)
 	}
-	if c.WrapDeadLetter != nil {
-		dlq = c.WrapDeadLetter(dlq)
+	if r.hooks.WrapDeadLetter != nil {
+		dlq = r.hooks.WrapDeadLetter(dlq)
 	}
 	log := c.Log
 	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
@@ -449,12 +441,13 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: filepath.Join(c.DataDir, "tmp")},
-		fetchattachments.Deps{Store: objects, Now: c.Now, Log: log})
+	tmp, err := r.dir.Temp()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
+	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: tmp},
+		fetchattachments.Deps{Store: objects, Now: c.Now, Log: log})
+	if err != nil {
 		return nil, err
 	}
 	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Now: c.Now, Log: log}
@@ -508,8 +501,19 @@ func (r *Runtime) newPacer() (*pacer.Pacer, error) {
 	return pacer.New(mempacer.New(), pc)
 }
 
+// PacerView is the shared send pacer as tests see it.
+type PacerView interface {
+	// Rate is the send rate the pacer paces to, per second.
+	Rate(ctx context.Context) (float64, error)
+}
+
 // Pacer is the shared send pacer, or nil when sends are not paced.
-func (r *Runtime) Pacer() *pacer.Pacer { return r.pacer }
+func (r *Runtime) Pacer() PacerView {
+	if r.pacer == nil {
+		return nil
+	}
+	return r.pacer
+}
 
 func (r *Runtime) definition(reg *asl.Registry) (*asl.Definition, error) {
 	text, err := workflow.Render(workflow.Settings{
@@ -547,12 +551,26 @@ func (r *Runtime) QueueURL(name string) string {
 // Config is the effective configuration.
 func (r *Runtime) Config() Config { return r.cfg }
 
-// Queues, Executions, Locks and SES expose the runtime's parts to the CLI
-// and tests.
+// Queues and Executions are the runtime's queue and execution stores, for
+// the CLI and tests, which use much of their API (sending, receiving,
+// reading attributes; listing and reading executions and their history).
 func (r *Runtime) Queues() *sqsstore.Store      { return r.queues }
 func (r *Runtime) Executions() *execstore.Store { return r.execs }
-func (r *Runtime) Locks() *sqlitelock.Table     { return r.locks }
-func (r *Runtime) SES() *sessim.Simulator       { return r.ses }
+
+// Locks is the dedup lock table.
+func (r *Runtime) Locks() lock.Table { return r.locks }
+
+// SESControl is what the CLI and tests do with the SES simulator: make it
+// fail the next sends, read its counters.
+type SESControl interface {
+	// Inject makes the next send fail with the error class name (one of
+	// sender.Names), once per call.
+	Inject(name string)
+	Stats() sessim.Stats
+}
+
+// SES is the SES simulator.
+func (r *Runtime) SES() SESControl { return r.ses }
 
 // RunningEvents returns the history so far of an execution under way,
 // which the store has only once it stops; false when it is not running in

@@ -26,12 +26,18 @@ type finished struct {
 
 func start(t *testing.T, cfg local.Config) (*local.Runtime, *client.Client, chan finished) {
 	t.Helper()
+	return startWith(t, cfg, local.Hooks{})
+}
+
+// startWith is start with faults injected by hooks.
+func startWith(t *testing.T, cfg local.Config, hooks local.Hooks) (*local.Runtime, *client.Client, chan finished) {
+	t.Helper()
 	done := make(chan finished, 100)
 	cfg.DataDir = t.TempDir()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.BatchWindow = 20 * time.Millisecond
 	cfg.OnExecution = func(e execstore.Execution, items []execstore.Item) { done <- finished{e, items} }
-	rt, err := local.Start(context.Background(), cfg)
+	rt, err := local.StartWith(context.Background(), cfg, hooks)
 	if err != nil {
 		t.Fatal(err)
 	}

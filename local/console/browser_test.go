@@ -34,21 +34,22 @@ type pipeline struct {
 	finished chan execstore.Execution
 }
 
-func startPipeline(t *testing.T) *pipeline { return startPipelineWith(t, local.Config{}) }
+func startPipeline(t *testing.T) *pipeline { return startPipelineWith(t, local.Hooks{}) }
 
 // startPipelineWith starts the runtime and the console as `mailflow dev`
-// wires them, on top of cfg.
-func startPipelineWith(t *testing.T, cfg local.Config) *pipeline {
+// wires them, with hooks injecting faults.
+func startPipelineWith(t *testing.T, hooks local.Hooks) *pipeline {
 	t.Helper()
 	hub := console.NewHub()
 	p := &pipeline{finished: make(chan execstore.Execution, 100)}
+	var cfg local.Config
 	cfg.DataDir, cfg.Addr, cfg.BatchWindow = t.TempDir(), "127.0.0.1:0", 10*time.Millisecond
 	cfg.OnEvent = hub.Event
 	cfg.OnExecution = func(e execstore.Execution, items []execstore.Item) {
 		hub.Execution(e, items)
 		p.finished <- e
 	}
-	rt, err := local.Start(context.Background(), cfg)
+	rt, err := local.StartWith(context.Background(), cfg, hooks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // the end without a reload.
 func TestConsoleFollowsARunningExecution(t *testing.T) {
 	held := sendertest.NewHeld(1)
-	p := startPipelineWith(t, local.Config{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
+	p := startPipelineWith(t, local.Hooks{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
 	t.Cleanup(held.Release) // before the runtime closes: cleanups run last first
 	p.sendMail(t, "slow-1", "Slow")
 	select {

@@ -94,9 +94,7 @@ func (w *world) start(plan *faults.Plan) {
 			next(e, items)
 		}
 	}
-	cfg.WrapLock, cfg.WrapStore, cfg.WrapSender = plan.Lock, plan.Store, plan.Sender
-	cfg.WrapSource, cfg.WrapDeadLetter = plan.Source, plan.DeadLetter
-	rt, err := local.Start(context.Background(), cfg)
+	rt, err := local.StartWith(context.Background(), cfg, plan.Hooks())
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -5,8 +5,8 @@
 // returns an error, with or without its effect), a delay (the call waits,
 // e.g. past the execution timeout, then goes on), or a crash. The wrappers
 // (Lock, Store, Sender, Source, DeadLetter) consult the plan around the
-// real call; the local runtime takes them through its Wrap* hooks
-// (local.Config).
+// real call; the local runtime takes them as its hooks ([Plan.Hooks],
+// local.StartWith).
 //
 // A crash models the process dying at that instant: from then on every
 // wrapped call of the plan returns ErrCrashed without reaching the real
@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/sender"
@@ -322,6 +323,11 @@ func (p *Plan) apply(ctx context.Context, pt Point, f Fault) error {
 
 // Lock wraps a lock table: AcquireBefore and AcquireAfter around Acquire,
 // MarkSent before MarkSent, Release before Release.
+// Hooks are the plan's wrappers as the local runtime takes them.
+func (p *Plan) Hooks() local.Hooks {
+	return local.Hooks{WrapLock: p.Lock, WrapStore: p.Store, WrapSender: p.Sender, WrapSource: p.Source, WrapDeadLetter: p.DeadLetter}
+}
+
 func (p *Plan) Lock(t lock.Table) lock.Table { return &lockTable{p: p, t: t} }
 
 type lockTable struct {

@@ -1,0 +1,5 @@
+package local
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

@@ -1,0 +1,206 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailflow/mailflow/local/pipes"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// Problem is one invalid setting of a [Config].
+type Problem struct {
+	Field string // the Config field, e.g. "BatchSize" or "SES.MaxSendRate"
+	Value string // the value given, formatted; "" for a missing one
+	Rule  string // what the value breaks, e.g. "is outside 1..10000"
+}
+
+func (p Problem) Error() string {
+	name := p.Field
+	if name == "Addr" {
+		name = "address"
+	}
+	var b strings.Builder
+	b.WriteString("local: ")
+	b.WriteString(name)
+	if p.Value != "" {
+		b.WriteString(" ")
+		b.WriteString(p.Value)
+	}
+	if !strings.HasPrefix(p.Rule, ":") {
+		b.WriteString(" ")
+	}
+	b.WriteString(p.Rule)
+	return b.String()
+}
+
+// Names of the Config fields a [Problem] reports.
+const (
+	FieldDataDir           = "DataDir"
+	FieldAddr              = "Addr"
+	FieldMaxReceiveCount   = "MaxReceiveCount"
+	FieldVisibilityTimeout = "VisibilityTimeout"
+	FieldBatchSize         = "BatchSize"
+	FieldBatchWindow       = "BatchWindow"
+	FieldPipeConcurrency   = "PipeConcurrency"
+	FieldMapConcurrency    = "MapConcurrency"
+	FieldSESMaxSendRate    = "SES.MaxSendRate"
+	FieldSESMax24HourSend  = "SES.Max24HourSend"
+	FieldSenders           = "AllowedSenders"
+	FieldDefaultSender     = "DefaultSender"
+	FieldAttachmentPrefix  = "AttachmentPrefix"
+)
+
+// Validate checks every setting of the configuration and returns all the
+// problems found together (errors.Join of [Problem]s), or nil. A zero
+// value of a field with a default is the default, not a problem. Start
+// calls it; so does the CLI, through [Config.Problems].
+func (c Config) Validate() error {
+	ps := c.Problems()
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}
+
+// Problems lists every invalid setting, in field order. A zero value of a
+// field with a default is the default, except for the fields named in
+// explicit: a command line, whose flags have defaults of their own, names
+// the fields a user set, where zero is what was typed.
+func (c Config) Problems(explicit ...string) []Problem {
+	var ps []Problem
+	add := func(field string, v any, rule string, args ...any) {
+		value := ""
+		if v != nil {
+			value = fmt.Sprint(v)
+		}
+		ps = append(ps, Problem{Field: field, Value: value, Rule: fmt.Sprintf(rule, args...)})
+	}
+	given := func(field string, zero bool) bool { return !zero || slices.Contains(explicit, field) }
+	if c.DataDir == "" {
+		add(FieldDataDir, nil, "must name a directory")
+	}
+	addr := c.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if host, _, err := net.SplitHostPort(addr); err != nil {
+		add(FieldAddr, strconv.Quote(addr), ": %v", err)
+	} else if !IsLoopback(host) && !c.AllowNonLoopback {
+		add(FieldAddr, strconv.Quote(addr), "is not a loopback address; the local runtime has no authentication (set AllowNonLoopback to serve it anyway)")
+	}
+	if given(FieldBatchSize, c.BatchSize == 0) && (c.BatchSize < 1 || c.BatchSize > pipes.MaxBatchSize) {
+		add(FieldBatchSize, c.BatchSize, "is outside 1..%d", pipes.MaxBatchSize)
+	}
+	if c.BatchWindow < 0 || c.BatchWindow > pipes.MaxBatchWindow {
+		add(FieldBatchWindow, c.BatchWindow, "is outside 0..%ds", int(pipes.MaxBatchWindow/time.Second))
+	}
+	if given(FieldPipeConcurrency, c.PipeConcurrency == 0) && (c.PipeConcurrency < 1 || c.PipeConcurrency > pipes.MaxConcurrency) {
+		add(FieldPipeConcurrency, c.PipeConcurrency, "is outside 1..%d", pipes.MaxConcurrency)
+	}
+	if given(FieldMapConcurrency, c.MapConcurrency == 0) && (c.MapConcurrency < 1 || c.MapConcurrency > workflow.MaxMapConcurrency) {
+		add(FieldMapConcurrency, c.MapConcurrency, "is outside 1..%d", workflow.MaxMapConcurrency)
+	}
+	if c.SES.MaxSendRate < 0 {
+		add(FieldSESMaxSendRate, c.SES.MaxSendRate, "is negative")
+	}
+	if c.SES.Max24HourSend < 0 {
+		add(FieldSESMax24HourSend, c.SES.Max24HourSend, "is negative")
+	}
+	if given(FieldVisibilityTimeout, c.VisibilityTimeout == 0) && (c.VisibilityTimeout < time.Second || c.VisibilityTimeout > 12*time.Hour) {
+		add(FieldVisibilityTimeout, c.VisibilityTimeout, "is outside 1s..12h")
+	}
+	if given(FieldMaxReceiveCount, c.MaxReceiveCount == 0) && (c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000) {
+		add(FieldMaxReceiveCount, c.MaxReceiveCount, "is outside 1..1000")
+	}
+	if err := c.limits().Validate(); err != nil {
+		// The limits name their own fields, which are the Config's.
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			field := FieldSenders
+			for _, f := range []string{FieldAttachmentPrefix, FieldDefaultSender} {
+				if strings.Contains(e.Error(), f) {
+					field = f
+				}
+			}
+			add(field, nil, ": %v", e)
+		}
+	}
+	return ps
+}
+
+// limits are the contract's limits the tasks enforce, defaults applied.
+func (c Config) limits() workflow.Limits {
+	l := workflow.Limits{AttachmentPrefix: c.AttachmentPrefix, AllowedSenders: c.AllowedSenders, DefaultSender: c.DefaultSender}
+	if l.AttachmentPrefix == "" {
+		l.AttachmentPrefix = DefaultAttachmentPrefix
+	}
+	if len(l.AllowedSenders) == 0 {
+		l.AllowedSenders = []string{DefaultSenderDomain}
+		if l.DefaultSender == "" {
+			l.DefaultSender = DefaultSenderAddress
+		}
+	}
+	return l
+}
+
+// defaults validates the configuration and fills in the defaults.
+func (c *Config) defaults() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	set := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	set(&c.Addr, DefaultAddr)
+	set(&c.Region, DefaultRegion)
+	set(&c.Account, DefaultAccount)
+	set(&c.Bucket, DefaultBucket)
+	set(&c.SourceQueue, DefaultSourceQueue)
+	set(&c.DeadLetterQueue, DefaultDeadLetterQueue)
+	set(&c.AttachmentPrefix, DefaultAttachmentPrefix)
+	set(&c.StagingPrefix, DefaultStagingPrefix)
+	if len(c.AllowedSenders) == 0 {
+		c.AllowedSenders = []string{DefaultSenderDomain}
+		set(&c.DefaultSender, DefaultSenderAddress)
+	}
+	if c.MaxReceiveCount == 0 {
+		c.MaxReceiveCount = DefaultMaxReceiveCount
+	}
+	if c.VisibilityTimeout == 0 {
+		c.VisibilityTimeout = DefaultVisibilityTimeout
+	}
+	if c.Clock != nil {
+		c.Now = c.Clock.Now
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if host, _, _ := net.SplitHostPort(c.Addr); !IsLoopback(host) {
+		c.Log.Warn("serving on a non-loopback address: the SQS and S3 endpoints have no authentication; anyone who can reach it can send mail and read attachments", "addr", c.Addr)
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (a name or an IP address) is "localhost"
+// or a loopback address.
+func IsLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}

@@ -1,0 +1,175 @@
+// Package datadir is the data directory of the local runtime: it alone
+// knows the names of the files in it, opens each store kept there, takes
+// the single-runtime lock and reads and writes the descriptor a running
+// `mailflow dev` leaves for the CLI.
+//
+// Layout:
+//
+//	DIR/queues.db       the SQS queues (source and dead-letter)
+//	DIR/s3/             the attachment bucket
+//	DIR/locks.db        the dedup lock table
+//	DIR/executions.db   executions, their history and items
+//	DIR/outbox/*.eml    delivered mail (the default sender)
+//	DIR/tmp/            scratch files of the attachment fetches
+//	DIR/runtime.lock    held (flock) by the one runtime using DIR
+//	DIR/dev.json        the running runtime's endpoint (see [DevInfo])
+//
+// The SQLite files are opened in WAL mode, so a reader in another process
+// (the CLI's inspection commands) sees what the runtime committed without
+// taking runtime.lock.
+package datadir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/outbox"
+	"github.com/mailflow/mailflow/local/s3local"
+	"github.com/mailflow/mailflow/local/sqlitelock"
+	"github.com/mailflow/mailflow/local/sqsstore"
+)
+
+// Names of the entries of a data directory.
+const (
+	QueuesFile     = "queues.db"
+	LocksFile      = "locks.db"
+	ExecutionsFile = "executions.db"
+	BucketDir      = "s3"
+	OutboxDir      = "outbox"
+	TempDir        = "tmp"
+	RuntimeLock    = "runtime.lock"
+	DevFile        = "dev.json"
+)
+
+// Dir is a data directory.
+type Dir struct{ path string }
+
+// New names the data directory at path; nothing is created or opened.
+func New(path string) Dir { return Dir{path: path} }
+
+// Path is the directory itself.
+func (d Dir) Path() string { return d.path }
+
+func (d Dir) join(name string) string { return filepath.Join(d.path, name) }
+
+// Create makes the directory if it does not exist.
+func (d Dir) Create() error {
+	if err := os.MkdirAll(d.path, 0o700); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	return nil
+}
+
+// HasData reports whether a runtime has used the directory: its execution
+// store exists.
+func (d Dir) HasData() bool {
+	st, err := os.Stat(d.join(ExecutionsFile))
+	return err == nil && !st.IsDir()
+}
+
+// OpenQueues opens the SQS queue store.
+func (d Dir) OpenQueues(opts sqsstore.Options) (*sqsstore.Store, error) {
+	return sqsstore.Open(d.join(QueuesFile), opts)
+}
+
+// OpenLocks opens the dedup lock table.
+func (d Dir) OpenLocks() (*sqlitelock.Table, error) { return sqlitelock.Open(d.join(LocksFile)) }
+
+// OpenExecutions opens the execution store.
+func (d Dir) OpenExecutions() (*execstore.Store, error) {
+	return execstore.Open(d.join(ExecutionsFile))
+}
+
+// OpenBucket serves the buckets kept in the directory, creating those named.
+func (d Dir) OpenBucket(buckets ...string) (*s3local.Server, error) {
+	return s3local.Open(d.join(BucketDir), buckets...)
+}
+
+// OpenOutbox opens the directory delivered mail is written to.
+func (d Dir) OpenOutbox(opts ...outbox.Option) (*outbox.Outbox, error) {
+	return outbox.New(d.Outbox(), opts...)
+}
+
+// Outbox is the directory of delivered mail.
+func (d Dir) Outbox() string { return d.join(OutboxDir) }
+
+// OutboxPattern matches the delivered mail files (for filepath.Glob).
+func (d Dir) OutboxPattern() string { return filepath.Join(d.Outbox(), "*.eml") }
+
+// Temp creates and returns the directory of scratch files.
+func (d Dir) Temp() (string, error) {
+	dir := d.join(TempDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// Lock makes sure only one runtime uses the directory: two would each take
+// the other's leases for dead and poll the same queues. The returned
+// function releases it. The CLI's inspection commands do not take it.
+func (d Dir) Lock() (unlock func() error, err error) {
+	f, err := os.OpenFile(d.join(RuntimeLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("local: another mailflow dev is already using %s", d.path)
+		}
+		return nil, fmt.Errorf("local: lock %s: %w", d.path, err)
+	}
+	return func() error {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return f.Close()
+	}, nil
+}
+
+// DevInfo is the content of DevFile, written by `mailflow dev` into its
+// data directory while it runs, so the CLI reaches its endpoint (a send
+// through the endpoint wakes the running pipe at once; a write to the file
+// would wait for its next poll).
+type DevInfo struct {
+	Endpoint        string `json:"endpoint"`
+	Region          string `json:"region"`
+	Account         string `json:"account"`
+	SourceQueue     string `json:"sourceQueue"`
+	DeadLetterQueue string `json:"deadLetterQueue"`
+	Console         string `json:"console,omitempty"`
+	PID             int    `json:"pid"`
+}
+
+// WriteDevInfo writes DevFile (atomically); the returned function removes
+// it.
+func (d Dir) WriteDevInfo(info DevInfo) (func(), error) {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	path := d.join(DevFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return func() { os.Remove(path) }, nil
+}
+
+// ReadDevInfo reads DevFile; false when there is none, it does not decode
+// or it names no endpoint. It does not check that the runtime still runs.
+func (d Dir) ReadDevInfo() (DevInfo, bool) {
+	var info DevInfo
+	raw, err := os.ReadFile(d.join(DevFile))
+	if err != nil || json.Unmarshal(raw, &info) != nil || info.Endpoint == "" {
+		return info, false
+	}
+	return info, true
+}
