@@ -96,6 +96,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dev", "--batch-window", "10m"}, "--batch-window 10m0s is outside"},
 		{[]string{"dev", "--ses-rate", "-1"}, "--ses-rate -1 is negative"},
 		{[]string{"dev", "--pacing", "sometimes"}, `--pacing "sometimes" must be on or off`},
+		{[]string{"dev", "--batch-size", "0", "--ses-quota", "-1", "--max-receive-count", "0"}, "--batch-size 0 is outside 1..10000\n--ses-quota -1 is negative\n--max-receive-count 0 is outside 1..1000\n"},
 		{[]string{"dev", "extra"}, `unexpected argument "extra"`},
 		{[]string{"dev", "--no-such-flag"}, "flag provided but not defined"},
 	} {

@@ -40,33 +40,63 @@ type devOptions struct {
 	consoleSet             bool
 }
 
+// devFlags name the flag of each local.Config field a flag sets.
+var devFlags = map[string]string{
+	local.FieldDataDir:           "--data",
+	local.FieldBatchSize:         "--batch-size",
+	local.FieldBatchWindow:       "--batch-window",
+	local.FieldPipeConcurrency:   "--concurrency",
+	local.FieldMapConcurrency:    "--map-concurrency",
+	local.FieldSESMaxSendRate:    "--ses-rate",
+	local.FieldSESMax24HourSend:  "--ses-quota",
+	local.FieldVisibilityTimeout: "--visibility-timeout",
+	local.FieldMaxReceiveCount:   "--max-receive-count",
+}
+
+// validate reports every mistake of the flags at once: the runtime's own
+// checks of the configuration they make (local.Config.Problems), named by
+// flag, then those of the flags that are not configuration. The problems
+// of the address and the senders are left to local.Start, which reports
+// them as a failure to start rather than a usage error.
 func (o *devOptions) validate() error {
-	switch {
-	case o.data == "":
-		return usagef("--data must name a directory")
-	case o.batchSize < 1 || o.batchSize > 10000:
-		return usagef("--batch-size %d is outside 1..10000", o.batchSize)
-	case o.batchWindow < 0 || o.batchWindow > 300*time.Second:
-		return usagef("--batch-window %s is outside 0..300s", o.batchWindow)
-	case o.concurrency < 1 || o.concurrency > 100:
-		return usagef("--concurrency %d is outside 1..100", o.concurrency)
-	case o.mapConcurrency < 1 || o.mapConcurrency > 1000:
-		return usagef("--map-concurrency %d is outside 1..1000", o.mapConcurrency)
-	case o.sesRate < 0:
-		return usagef("--ses-rate %v is negative", o.sesRate)
-	case o.sesQuota < 0:
-		return usagef("--ses-quota %d is negative", o.sesQuota)
-	case o.pacing != "on" && o.pacing != "off":
-		return usagef("--pacing %q must be on or off", o.pacing)
-	case o.visibility < time.Second || o.visibility > 12*time.Hour:
-		return usagef("--visibility-timeout %s is outside 1s..12h", o.visibility)
-	case o.maxReceive < 1 || o.maxReceive > 1000:
-		return usagef("--max-receive-count %d is outside 1..1000", o.maxReceive)
+	var msgs []string
+	// Every flag has a default of its own: a zero is what the user typed.
+	explicit := []string{local.FieldBatchSize, local.FieldPipeConcurrency, local.FieldMapConcurrency,
+		local.FieldVisibilityTimeout, local.FieldMaxReceiveCount}
+	for _, p := range o.config().Problems(explicit...) {
+		flag, ok := devFlags[p.Field]
+		if !ok {
+			continue
+		}
+		msg := flag
+		if p.Value != "" {
+			msg += " " + p.Value
+		}
+		msgs = append(msgs, msg+" "+p.Rule)
+	}
+	if o.pacing != "on" && o.pacing != "off" {
+		msgs = append(msgs, fmt.Sprintf("--pacing %q must be on or off", o.pacing))
 	}
 	if err := validateConsoleAddr(o.console); err != nil {
-		return err
+		msgs = append(msgs, err.Error())
+	}
+	if len(msgs) > 0 {
+		return usagef("%s", strings.Join(msgs, "\n"))
 	}
 	return nil
+}
+
+// config is the runtime configuration the flags make, without the
+// callbacks.
+func (o *devOptions) config() local.Config {
+	return local.Config{
+		DataDir: o.data, Addr: o.addr, AllowNonLoopback: o.allowRemote, SMTP: o.smtp,
+		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
+		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
+		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
+		SESVerified: o.sesVerified, VisibilityTimeout: o.visibility, MaxReceiveCount: o.maxReceive,
+		DisablePacing: o.pacing == "off",
+	}
 }
 
 func runDev(ctx context.Context, args []string, s Streams) error {
@@ -107,21 +137,14 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	w := &syncWriter{w: s.Out}
 	var watchers watchList
 	hub := console.NewHub()
-	cfg := local.Config{
-		DataDir: o.data, Addr: o.addr, AllowNonLoopback: o.allowRemote, SMTP: o.smtp,
-		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
-		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
-		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
-		SESVerified: o.sesVerified, VisibilityTimeout: o.visibility, MaxReceiveCount: o.maxReceive,
-		DisablePacing: o.pacing == "off",
-		Log:           log,
-		OnExecution: func(e execstore.Execution, items []execstore.Item) {
-			w.printf("%s\n", summarize(e, items))
-			watchers.notify(e, items)
-			hub.Execution(e, items)
-		},
-		OnEvent: hub.Event,
+	cfg := o.config()
+	cfg.Log = log
+	cfg.OnExecution = func(e execstore.Execution, items []execstore.Item) {
+		w.printf("%s\n", summarize(e, items))
+		watchers.notify(e, items)
+		hub.Execution(e, items)
 	}
+	cfg.OnEvent = hub.Event
 	if host, _, err := net.SplitHostPort(o.addr); err == nil && o.allowRemote && !local.IsLoopback(host) {
 		fmt.Fprintf(s.Err, "WARNING: serving SQS and S3 on %s, which is not a loopback address: there is no authentication, anyone who can reach it can send mail and read attachments\n", o.addr)
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/console"
 	"github.com/mailflow/mailflow/workflow"
@@ -43,10 +42,8 @@ func validateConsoleAddr(addr string) error {
 // asked for explicitly is an error.
 func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr string, explicit bool, w *syncWriter) (func(), error) {
 	c := rt.Config()
-	info := inspect.DevInfo{
-		Endpoint: rt.Endpoint(), Region: c.Region, Account: c.Account,
-		SourceQueue: c.SourceQueue, DeadLetterQueue: c.DeadLetterQueue, PID: os.Getpid(),
-	}
+	info := rt.DevInfo()
+	info.PID = os.Getpid()
 	var stops []func()
 	var once sync.Once
 	stop := func() {
@@ -57,12 +54,7 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 		})
 	}
 	if addr != "" && addr != "off" {
-		backend := &inspect.Backend{
-			Source: inspect.LocalSource{Store: rt.Executions(), Running: rt.RunningEvents},
-			Queues: &inspect.Queues{API: inspect.LocalSQS(rt.Queues(), rt.Endpoint(), c.Region),
-				SourceURL: rt.QueueURL(c.SourceQueue), DLQURL: rt.QueueURL(c.DeadLetterQueue)},
-			Locks: rt.Locks(), OutboxDir: rt.OutboxDir(), Via: "in-process",
-		}
+		backend := rt.Inspection()
 		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Log: c.Log})
 		if err != nil {
 			return nil, err
@@ -86,7 +78,7 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 		info.Console = "http://" + l.Addr().String()
 		w.printf("  console       %s\n", info.Console)
 	}
-	remove, err := inspect.WriteDevInfo(c.DataDir, info)
+	remove, err := rt.DataDir().WriteDevInfo(info)
 	if err != nil {
 		stop()
 		return nil, err

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/inspect"
-	"github.com/mailflow/mailflow/local"
 )
 
 // backendOptions select where inspection commands look: the local data
@@ -79,49 +78,6 @@ func (o *backendOptions) checkNames(stack string) error {
 		return usagef("--aws needs %s (or their MAILFLOW_* environment variables, or --stack)", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// readStack is replaced by tests.
-var readStack = func(ctx context.Context, region, stack string) (inspect.StackInfo, error) {
-	return inspect.ReadStack(ctx, nil, region, stack)
-}
-
-// openAWS is replaced by tests that point --aws at emulators.
-var openAWS = func(ctx context.Context, o inspect.AWSOptions) (*inspect.Backend, error) {
-	return inspect.OpenAWS(ctx, o)
-}
-
-func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend, error) {
-	if o.useAWS && o.stack != "" {
-		info, err := readStack(ctx, o.region, o.stack)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range []struct {
-			dst *string
-			v   string
-		}{
-			{&o.queueURL, info.QueueURL}, {&o.dlqURL, info.DLQURL}, {&o.logGroup, info.LogGroup}, {&o.lockTable, info.LockTable},
-		} {
-			if *f.dst == "" {
-				*f.dst = f.v
-			}
-		}
-		if err := o.checkNames(o.stack); err != nil {
-			return nil, err
-		}
-	}
-	if o.useAWS {
-		// Searching weeks of logs takes a while: say how far it got, on
-		// stderr so that --json output stays clean.
-		progress := func(n int) { fmt.Fprintf(s.Err, "reading %s: %d log events\n", o.logGroup, n) }
-		return openAWS(ctx, inspect.AWSOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
-			LockTable: o.lockTable, Lookback: o.lookback, Progress: progress})
-	}
-	return inspect.OpenLocal(ctx, inspect.LocalOptions{
-		DataDir: o.data, Region: local.DefaultRegion, Account: local.DefaultAccount,
-		SourceQueue: local.DefaultSourceQueue, DeadLetterQueue: local.DefaultDeadLetterQueue,
-	})
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -83,14 +83,14 @@ func TestInspectAWS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var opened []inspect.AWSOptions
+	var opened []awsOptions
 	saved := openAWS
 	defer func() { openAWS = saved }()
-	openAWS = func(ctx context.Context, o inspect.AWSOptions) (*inspect.Backend, error) {
+	openAWS = func(ctx context.Context, o awsOptions) (*inspect.Backend, error) {
 		opened = append(opened, o)
 		o.Config = &aws.Config{Region: "us-east-1"}
 		o.Logs, o.SQS, o.Locks = logs, client, locks
-		return inspect.OpenAWS(ctx, o)
+		return openAWSBackend(ctx, o)
 	}
 
 	awsFlags := []string{"--aws", "--log-group", "/aws/vendedlogs/states/mailflow", "--queue-url", aws.ToString(src.QueueUrl),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mailflow/mailflow/cli"
 	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/local/datadir"
 )
 
 // lockedBuf is a bytes.Buffer safe for a running dev to write while the
@@ -41,7 +42,7 @@ func (l *lockedBuf) String() string {
 
 // devProcess is `mailflow dev` running through cli.Run, as a user runs it.
 type devProcess struct {
-	info   inspect.DevInfo
+	info   datadir.DevInfo
 	out    *lockedBuf
 	cancel context.CancelFunc
 	done   chan int
@@ -49,7 +50,7 @@ type devProcess struct {
 
 func startDev(t *testing.T, data string, flags ...string) *devProcess {
 	t.Helper()
-	os.Remove(filepath.Join(data, inspect.DevFile))
+	os.Remove(filepath.Join(data, datadir.DevFile))
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &devProcess{out: &lockedBuf{}, cancel: cancel, done: make(chan int, 1)}
 	errOut := &lockedBuf{}
@@ -61,7 +62,7 @@ func startDev(t *testing.T, data string, flags ...string) *devProcess {
 			t.Fatalf("dev exited with %d: %s", code, errOut.String())
 		default:
 		}
-		raw, err := os.ReadFile(filepath.Join(data, inspect.DevFile))
+		raw, err := os.ReadFile(filepath.Join(data, datadir.DevFile))
 		return err == nil && json.Unmarshal(raw, &d.info) == nil
 	})
 	t.Cleanup(d.stop)

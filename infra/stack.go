@@ -30,7 +30,9 @@ func NewMailflowStack(scope constructs.Construct, props *MailflowStackProps) (aw
 		return nil, nil, errors.New("mailflow stack: a configuration is required")
 	}
 	cfg := props.Config
-	if err := cfg.Validate(); err != nil {
+	// The pipeline's props are the stack's: check them all at once, before
+	// anything is built.
+	if err := (&MailPipelineProps{Config: cfg, Code: props.Code}).Validate(); err != nil {
 		return nil, nil, fmt.Errorf("mailflow stack: %w", err)
 	}
 	var env *awscdk.Environment

@@ -1,13 +1,22 @@
 // Package inspect is the one execution model behind `mailflow executions`,
 // `replay`, `dlq`, `mail status` and the web console, fed by two sources:
 //
-//   - the local runtime's execution store (execstore), and
+//   - the local runtime's execution store (execstore, read through
+//     local/execsource), and
 //   - on AWS, the state machine's CloudWatch Logs log group: Express
 //     executions have no GetExecutionHistory or DescribeExecution, so their
 //     history is read back with FilterLogEvents and parsed from Step
 //     Functions' log event format.
 //
 // Decisions:
+//   - inspect opens nothing: it defines the ports it reads ([Source], the
+//     queues' [SQSAPI], the lock table's [LockReader]) and receives a
+//     [Backend] built by the wiring root. Package local is the root of the
+//     local side (local.OpenInspection for a data directory,
+//     Runtime.Inspection for the console in the runtime's process); the
+//     CLI's cli/wiring.go chooses between it and AWS (CloudWatch Logs,
+//     SQS, the DynamoDB lock table), which it opens itself. So inspect
+//     imports no adapter of local/ and no AWS store adapter.
 //   - An execution of the mail state machine nearly always SUCCEEDS: the Map
 //     catches every error. What a user calls a failed execution is one with
 //     a failed item: dead-lettered, retry-later or unfinished, or an
@@ -18,7 +27,7 @@
 //     cases are kept visible (InputTruncated, InputMissing) and never guessed.
 //   - The local store keeps an execution's history once the execution stops.
 //     The console of `mailflow dev` runs in the runtime's process and shows
-//     the history of a running execution as it grows ([LocalSource.Running]);
+//     the history of a running execution as it grows (execsource.Source.Running);
 //     the CLI, in another process, shows a running execution's status and
 //     input, and its events once it has stopped.
 //   - The timeline ([BuildTimeline]) is derived from the events alone, so
@@ -32,7 +41,7 @@
 //   - Queues are reached through the SQS API (aws-sdk-go-v2) for both AWS
 //     and the local runtime; locally the client talks either to the running
 //     `mailflow dev` endpoint or, when none runs, to the queue database
-//     opened in-process (see [LocalSQS]).
+//     opened in-process (see local/sqsapi.Client).
 //   - A DLQ listing peeks: messages are received (hidden) until no new one
 //     comes, then made visible again at once, so a listing never delays a
 //     redrive.

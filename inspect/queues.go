@@ -5,19 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/mailflow/mailflow/local/sqsapi"
-	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -263,26 +258,4 @@ func (q *Queues) Redrive(ctx context.Context, progress func(MoveStatus)) (MoveSt
 		case <-t.C:
 		}
 	}
-}
-
-// LocalSQS is an SQS client for a queue store opened in this process: the
-// requests go through the local SQS endpoint's handler in memory, so the
-// same code serves AWS and the local runtime.
-func LocalSQS(store *sqsstore.Store, baseURL, region string) *sqs.Client {
-	h := sqsapi.New(store, sqsapi.Options{BaseURL: baseURL})
-	return sqs.New(sqs.Options{
-		Region: region, BaseEndpoint: aws.String(baseURL),
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		HTTPClient:  &http.Client{Transport: handlerTransport{h}},
-	})
-}
-
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, req.WithContext(req.Context()))
-	res := rec.Result()
-	res.Request = req
-	return res, nil
 }

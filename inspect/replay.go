@@ -33,7 +33,7 @@ type ReplayResult struct {
 // message id. Locks, when given, is read to tell per item what the dedup
 // lock will make of the replay. progress, when set, sees each result as it
 // is made.
-func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks lock.Table, now time.Time, progress func(ReplayResult)) ([]ReplayResult, error) {
+func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks LockReader, now time.Time, progress func(ReplayResult)) ([]ReplayResult, error) {
 	out := []ReplayResult{}
 	report := func(r ReplayResult) {
 		out = append(out, r)
@@ -116,7 +116,7 @@ type LockState struct {
 }
 
 // Mail gathers the lock and the executions of a mail.
-func Mail(ctx context.Context, mailID string, src Source, locks lock.Table, now time.Time) (*MailStatus, error) {
+func Mail(ctx context.Context, mailID string, src Source, locks LockReader, now time.Time) (*MailStatus, error) {
 	st := &MailStatus{MailID: mailID}
 	if locks != nil {
 		rec, ok, err := locks.Get(ctx, mailID)

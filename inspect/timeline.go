@@ -335,6 +335,16 @@ func itemsFrom(input json.RawMessage, tl Timeline, events []Event) []Item {
 	return items
 }
 
+// CompleteItems adds to each failed item of x the error and cause of the
+// failed state of its iteration, read from the timeline of x's events.
+func CompleteItems(x *Execution) {
+	for _, it := range BuildTimeline(x.Events).Iterations {
+		if it.Index < len(x.Items) {
+			enrichItem(&x.Items[it.Index], it)
+		}
+	}
+}
+
 // enrichItem adds the error and cause of the iteration's failed state to a
 // failed item.
 func enrichItem(item *Item, it Iteration) {

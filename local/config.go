@@ -20,9 +20,14 @@ type Problem struct {
 	Field string // the Config field, e.g. "BatchSize" or "SES.MaxSendRate"
 	Value string // the value given, formatted; "" for a missing one
 	Rule  string // what the value breaks, e.g. "is outside 1..10000"
+	// Named says Rule names the field itself (the contract's limits do).
+	Named bool
 }
 
 func (p Problem) Error() string {
+	if p.Named {
+		return "local: " + p.Rule
+	}
 	name := p.Field
 	if name == "Addr" {
 		name = "address"
@@ -134,7 +139,7 @@ func (c Config) Problems(explicit ...string) []Problem {
 					field = f
 				}
 			}
-			add(field, nil, ": %v", e)
+			ps = append(ps, Problem{Field: field, Rule: e.Error(), Named: true})
 		}
 	}
 	return ps

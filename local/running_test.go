@@ -8,6 +8,7 @@ import (
 	"github.com/mailflow/mailflow/client"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/execsource"
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/sendertest"
@@ -34,7 +35,7 @@ func TestHistoryOfARunningExecution(t *testing.T) {
 		t.Fatalf("running executions: %v, %v", page.Executions, err)
 	}
 	id := page.Executions[0].ID
-	src := inspect.LocalSource{Store: rt.Executions(), Running: rt.RunningEvents}
+	src := execsource.Source{Store: rt.Executions(), Running: rt.RunningEvents}
 	x, err := src.Get(ctx, id)
 	if err != nil {
 		held.Release()
@@ -44,7 +45,7 @@ func TestHistoryOfARunningExecution(t *testing.T) {
 		held.Release()
 		t.Fatalf("running execution: status %s, %d events", x.Status, len(x.Events))
 	}
-	if withoutRuntime, _ := (inspect.LocalSource{Store: rt.Executions()}).Get(ctx, id); len(withoutRuntime.Events) != 0 {
+	if withoutRuntime, _ := (execsource.Source{Store: rt.Executions()}).Get(ctx, id); len(withoutRuntime.Events) != 0 {
 		t.Errorf("the store had %d events of a running execution", len(withoutRuntime.Events))
 	}
 	held.Release()

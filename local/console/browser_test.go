@@ -16,7 +16,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mailflow/mailflow/cli"
-	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/console"
 	"github.com/mailflow/mailflow/local/execstore"
@@ -55,13 +54,8 @@ func startPipelineWith(t *testing.T, hooks local.Hooks) *pipeline {
 	}
 	p.rt = rt
 	t.Cleanup(func() { rt.Close(context.Background()) })
-	c := rt.Config()
-	backend := &inspect.Backend{
-		Source: inspect.LocalSource{Store: rt.Executions(), Running: rt.RunningEvents},
-		Queues: &inspect.Queues{API: inspect.LocalSQS(rt.Queues(), rt.Endpoint(), c.Region),
-			SourceURL: rt.QueueURL(c.SourceQueue), DLQURL: rt.QueueURL(c.DeadLetterQueue), PollInterval: 50 * time.Millisecond},
-		Locks: rt.Locks(), OutboxDir: rt.OutboxDir(),
-	}
+	backend := rt.Inspection()
+	backend.Queues.PollInterval = 50 * time.Millisecond
 	srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub})
 	if err != nil {
 		t.Fatal(err)

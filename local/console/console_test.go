@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local/console"
+	"github.com/mailflow/mailflow/local/execsource"
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -32,7 +33,7 @@ func handler(t *testing.T) (*console.Server, string, *console.Hub) {
 	os.MkdirAll(outbox, 0o700)
 	hub := console.NewHub()
 	srv, err := console.New(console.Options{
-		Backend:    &inspect.Backend{Source: inspect.LocalSource{Store: store}, Queues: &inspect.Queues{}, OutboxDir: outbox},
+		Backend:    &inspect.Backend{Source: execsource.Source{Store: store}, Queues: &inspect.Queues{}, OutboxDir: outbox},
 		Definition: workflow.Definition(), Hub: hub,
 	})
 	if err != nil {

@@ -1,22 +1,22 @@
-package inspect
+package local_test
 
 import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/datadir"
 )
 
-func TestOpenLocalIgnoresAStaleDevFile(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := OpenLocal(context.Background(), LocalOptions{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "holds no mailflow data") {
+func TestOpenInspectionIgnoresAStaleDevFile(t *testing.T) {
+	dir := datadir.New(t.TempDir())
+	if _, err := local.OpenInspection(context.Background(), local.InspectOptions{DataDir: dir.Path()}); err == nil || !strings.Contains(err.Error(), "holds no mailflow data") {
 		t.Fatalf("empty directory: %v", err)
 	}
-	store, err := execstore.Open(filepath.Join(dir, "executions.db"))
+	store, err := dir.OpenExecutions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,11 +28,11 @@ func TestOpenLocalIgnoresAStaleDevFile(t *testing.T) {
 	for _, pid := range []int{dead.Process.Pid, os.Getpid()} {
 		// A dead runtime's file, then a live process whose endpoint does not
 		// answer: both fall back to the files.
-		if _, err := WriteDevInfo(dir, DevInfo{Endpoint: "http://127.0.0.1:1", Region: "us-east-1", Account: "000000000000",
+		if _, err := dir.WriteDevInfo(datadir.DevInfo{Endpoint: "http://127.0.0.1:1", Region: "us-east-1", Account: "000000000000",
 			SourceQueue: "mailflow-source", DeadLetterQueue: "mailflow-dlq", PID: pid}); err != nil {
 			t.Fatal(err)
 		}
-		b, err := OpenLocal(context.Background(), LocalOptions{DataDir: dir, Region: "us-east-1", Account: "000000000000",
+		b, err := local.OpenInspection(context.Background(), local.InspectOptions{DataDir: dir.Path(), Region: "us-east-1", Account: "000000000000",
 			SourceQueue: "mailflow-source", DeadLetterQueue: "mailflow-dlq"})
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,7 @@
-package inspect
+// Package execsource reads the local runtime's execution store
+// (local/execstore) as the read model's [inspect.Source], for the CLI and
+// the console of `mailflow dev`.
+package execsource
 
 import (
 	"context"
@@ -6,30 +9,46 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local/execstore"
 )
 
-// LocalSource reads the local runtime's execution store.
-type LocalSource struct {
-	Store *execstore.Store
+// Store is the part of the execution store a Source reads.
+type Store interface {
+	List(ctx context.Context, f execstore.Filter) (execstore.Page, error)
+	Get(ctx context.Context, id string) (execstore.Execution, error)
+	Resolve(ctx context.Context, ref string) (string, error)
+	Events(ctx context.Context, id string) ([]execstore.Event, error)
+	Items(ctx context.Context, id string) ([]execstore.Item, error)
+	ItemsByMail(ctx context.Context, mailID string) ([]execstore.MailItem, error)
+}
+
+var _ Store = (*execstore.Store)(nil)
+
+// Source reads the local runtime's execution store.
+type Source struct {
+	Store Store
 	// Running, when set, gives the history so far of an execution under
 	// way in this process (the store has it only once it stops); without
 	// it a running execution shows no events.
 	Running func(id string) ([]execstore.Event, bool)
 }
 
-var _ Source = LocalSource{}
+var _ inspect.Source = Source{}
 
-func fromStore(e execstore.Execution, items []execstore.Item) Execution {
-	out := Execution{
+func fromStore(e execstore.Execution, items []execstore.Item) inspect.Execution {
+	out := inspect.Execution{
 		ID: e.ID, Name: e.Name, StateMachine: e.StateMachine, Status: e.Status,
 		Input: e.Input, Output: e.Output, Error: e.Error, Cause: e.Cause,
-		StartedAt: e.StartedAt, StoppedAt: e.StoppedAt, Items: []Item{},
+		StartedAt: e.StartedAt, StoppedAt: e.StoppedAt, Items: []inspect.Item{},
 	}
-	var records []record
+	var records []struct {
+		MessageID string `json:"messageId"`
+		Body      string `json:"body"`
+	}
 	_ = json.Unmarshal(e.Input, &records)
 	for _, it := range items {
-		item := Item{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome, Error: it.Error, Cause: it.Cause}
+		item := inspect.Item{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome, Error: it.Error, Cause: it.Cause}
 		if it.Index < len(records) && records[it.Index].MessageID == it.MessageID {
 			item.Body = records[it.Index].Body
 		}
@@ -39,9 +58,9 @@ func fromStore(e execstore.Execution, items []execstore.Item) Execution {
 }
 
 // List implements Source.
-func (s LocalSource) List(ctx context.Context, f Filter) (Page, error) {
+func (s Source) List(ctx context.Context, f inspect.Filter) (inspect.Page, error) {
 	if err := f.Validate(); err != nil {
-		return Page{}, err
+		return inspect.Page{}, err
 	}
 	limit := f.Limit
 	if limit == 0 {
@@ -57,13 +76,13 @@ func (s LocalSource) List(ctx context.Context, f Filter) (Page, error) {
 	sf.Limit = limit
 	page, err := s.Store.List(ctx, sf)
 	if err != nil {
-		return Page{}, err
+		return inspect.Page{}, err
 	}
-	out := Page{Executions: []Execution{}, NextCursor: page.NextCursor}
+	out := inspect.Page{Executions: []inspect.Execution{}, NextCursor: page.NextCursor}
 	for _, e := range page.Executions {
 		items, err := s.Store.Items(ctx, e.ID)
 		if err != nil {
-			return Page{}, err
+			return inspect.Page{}, err
 		}
 		x := fromStore(e, items)
 		x.Input = nil // lists stay small; Get has it
@@ -76,10 +95,10 @@ func (s LocalSource) List(ctx context.Context, f Filter) (Page, error) {
 }
 
 // Get implements Source.
-func (s LocalSource) Get(ctx context.Context, id string) (*Execution, error) {
+func (s Source) Get(ctx context.Context, id string) (*inspect.Execution, error) {
 	full, err := s.Store.Resolve(ctx, id)
 	if errors.Is(err, execstore.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %s", inspect.ErrNotFound, id)
 	} else if err != nil {
 		return nil, err
 	}
@@ -96,22 +115,17 @@ func (s LocalSource) Get(ctx context.Context, id string) (*Execution, error) {
 		return nil, err
 	}
 	x := fromStore(e, items)
-	x.Events = make([]Event, 0, len(evs))
+	x.Events = make([]inspect.Event, 0, len(evs))
 	for _, ev := range evs {
-		x.Events = append(x.Events, LocalEvent(ev))
+		x.Events = append(x.Events, Event(ev))
 	}
-	tl := BuildTimeline(x.Events)
-	for _, it := range tl.Iterations {
-		if it.Index < len(x.Items) {
-			enrichItem(&x.Items[it.Index], it)
-		}
-	}
+	inspect.CompleteItems(&x)
 	return &x, nil
 }
 
 // events reads an execution's history: from the runtime while it runs, from
 // the store once it has stopped.
-func (s LocalSource) events(ctx context.Context, e *execstore.Execution) ([]execstore.Event, error) {
+func (s Source) events(ctx context.Context, e *execstore.Execution) ([]execstore.Event, error) {
 	if e.Status == execstore.StatusRunning && s.Running != nil {
 		if evs, ok := s.Running(e.ID); ok {
 			return evs, nil
@@ -127,24 +141,24 @@ func (s LocalSource) events(ctx context.Context, e *execstore.Execution) ([]exec
 }
 
 // MailExecutions implements Source.
-func (s LocalSource) MailExecutions(ctx context.Context, mailID string) ([]MailExecution, error) {
+func (s Source) MailExecutions(ctx context.Context, mailID string) ([]inspect.MailExecution, error) {
 	items, err := s.Store.ItemsByMail(ctx, mailID)
 	if err != nil {
 		return nil, err
 	}
-	out := []MailExecution{}
+	out := []inspect.MailExecution{}
 	for _, mi := range items {
-		out = append(out, MailExecution{ExecutionID: mi.ExecutionID, StartedAt: mi.StartedAt, Item: Item{
+		out = append(out, inspect.MailExecution{ExecutionID: mi.ExecutionID, StartedAt: mi.StartedAt, Item: inspect.Item{
 			Index: mi.Index, MessageID: mi.MessageID, MailID: mi.MailID, Outcome: mi.Outcome, Error: mi.Error, Cause: mi.Cause,
 		}})
 	}
 	return out, nil
 }
 
-// LocalEvent converts a stored event (details as GetExecutionHistory
+// Event converts a stored event (details as GetExecutionHistory
 // fields, input and output as JSON values) to the model.
-func LocalEvent(ev execstore.Event) Event {
-	out := Event{ID: ev.ID, PreviousID: ev.PreviousID, Type: ev.Type, Timestamp: ev.Timestamp}
+func Event(ev execstore.Event) inspect.Event {
+	out := inspect.Event{ID: ev.ID, PreviousID: ev.PreviousID, Type: ev.Type, Timestamp: ev.Timestamp}
 	var d struct {
 		Name         string          `json:"name"`
 		Index        *int            `json:"index"`

@@ -1,0 +1,127 @@
+package cli
+
+// This file is the CLI's wiring: the one place that decides which adapters
+// the inspection commands read, the local data directory's (through
+// package local) or AWS's (opened here), and hands them to package inspect
+// as its ports.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/lock/dynamolock"
+)
+
+// readStack is replaced by tests.
+var readStack = func(ctx context.Context, region, stack string) (inspect.StackInfo, error) {
+	return inspect.ReadStack(ctx, nil, region, stack)
+}
+
+// openAWS is replaced by tests that point --aws at emulators.
+var openAWS = openAWSBackend
+
+// open is where the inspection commands get their backend: the deployed
+// pipeline with --aws, else the local data directory (opened by package
+// local, the wiring root of the local side).
+func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend, error) {
+	if o.useAWS && o.stack != "" {
+		info, err := readStack(ctx, o.region, o.stack)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range []struct {
+			dst *string
+			v   string
+		}{
+			{&o.queueURL, info.QueueURL}, {&o.dlqURL, info.DLQURL}, {&o.logGroup, info.LogGroup}, {&o.lockTable, info.LockTable},
+		} {
+			if *f.dst == "" {
+				*f.dst = f.v
+			}
+		}
+		if err := o.checkNames(o.stack); err != nil {
+			return nil, err
+		}
+	}
+	if o.useAWS {
+		// Searching weeks of logs takes a while: say how far it got, on
+		// stderr so that --json output stays clean.
+		progress := func(n int) { fmt.Fprintf(s.Err, "reading %s: %d log events\n", o.logGroup, n) }
+		return openAWS(ctx, awsOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
+			LockTable: o.lockTable, Lookback: o.lookback, Progress: progress})
+	}
+	return local.OpenInspection(ctx, local.InspectOptions{
+		DataDir: o.data, Region: local.DefaultRegion, Account: local.DefaultAccount,
+		SourceQueue: local.DefaultSourceQueue, DeadLetterQueue: local.DefaultDeadLetterQueue,
+	})
+}
+
+// awsOptions name the deployed resources (the stack outputs and the state
+// machine's log group).
+type awsOptions struct {
+	Region    string
+	LogGroup  string
+	QueueURL  string
+	DLQURL    string
+	LockTable string
+	// Lookback bounds log searches without a time range (default 14 days).
+	Lookback time.Duration
+	// Progress is told how many log events a search has read.
+	Progress func(events int)
+	// Config, when set, is used instead of the default credential chain
+	// (tests point it at emulators).
+	Config *aws.Config
+	// Logs, SQS and Locks, when set, replace the clients made from the
+	// configuration (tests point them at emulators).
+	Logs  inspect.LogsAPI
+	SQS   inspect.SQSAPI
+	Locks inspect.LockReader
+}
+
+// openAWSBackend connects to the deployed pipeline: its log group, its
+// queues and its DynamoDB lock table.
+func openAWSBackend(ctx context.Context, o awsOptions) (*inspect.Backend, error) {
+	var cfg aws.Config
+	if o.Config != nil {
+		cfg = *o.Config
+	} else {
+		var opts []func(*config.LoadOptions) error
+		if o.Region != "" {
+			opts = append(opts, config.WithRegion(o.Region))
+		}
+		var err error
+		if cfg, err = config.LoadDefaultConfig(ctx, opts...); err != nil {
+			return nil, fmt.Errorf("AWS configuration: %w", err)
+		}
+	}
+	b := &inspect.Backend{Via: "aws"}
+	logs := o.Logs
+	if logs == nil {
+		logs = cloudwatchlogs.NewFromConfig(cfg)
+	}
+	b.Source = &inspect.LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback, Progress: o.Progress}
+	var queues inspect.SQSAPI = sqs.NewFromConfig(cfg)
+	if o.SQS != nil {
+		queues = o.SQS
+	}
+	b.Queues = &inspect.Queues{API: queues, SourceURL: o.QueueURL, DLQURL: o.DLQURL}
+	if o.Locks != nil {
+		b.Locks = o.Locks
+	} else if o.LockTable != "" {
+		t, err := dynamolock.New(dynamodb.NewFromConfig(cfg), o.LockTable)
+		if err != nil {
+			return nil, err
+		}
+		b.Locks = t
+	}
+	return b, nil
+}
