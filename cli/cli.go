@@ -52,6 +52,15 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// usageErrors is one usage error listing every mistake found, one a line;
+// nil when there is none.
+func usageErrors(msgs ...string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return &usageError{strings.Join(msgs, "\n")}
+}
+
 // Run runs the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	s := Streams{In: in, Out: out, Err: errOut}

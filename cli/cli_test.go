@@ -92,6 +92,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"send", "--to", "a@example.org", "--subject", "s"}, "a body is required"},
 		{[]string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--aws"}, "--aws needs --queue-url"},
 		{[]string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--text-file", "f"}, "mutually exclusive"},
+		{[]string{"send", "--text", "t", "--text-file", "f", "--prefix", "x"}, "at least one of --to, --cc or --bcc is required\n--subject is required\n--text and --text-file are mutually exclusive\n--prefix \"x\" must end with /\n"},
 		{[]string{"dev", "--batch-size", "0"}, "--batch-size 0 is outside"},
 		{[]string{"dev", "--batch-window", "10m"}, "--batch-window 10m0s is outside"},
 		{[]string{"dev", "--ses-rate", "-1"}, "--ses-rate -1 is negative"},

@@ -80,10 +80,7 @@ func (o *devOptions) validate() error {
 	if err := validateConsoleAddr(o.console); err != nil {
 		msgs = append(msgs, err.Error())
 	}
-	if len(msgs) > 0 {
-		return usagef("%s", strings.Join(msgs, "\n"))
-	}
-	return nil
+	return usageErrors(msgs...)
 }
 
 // config is the runtime configuration the flags make, without the

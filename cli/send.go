@@ -32,26 +32,28 @@ type sendOptions struct {
 	useAWS                       bool
 }
 
+// validate reports every mistake of the flags at once.
 func (o *sendOptions) validate() error {
+	var msgs []string
 	if len(o.to)+len(o.cc)+len(o.bcc) == 0 {
-		return usagef("at least one of --to, --cc or --bcc is required")
+		msgs = append(msgs, "at least one of --to, --cc or --bcc is required")
 	}
 	if o.subject == "" {
-		return usagef("--subject is required")
+		msgs = append(msgs, "--subject is required")
 	}
 	if o.text != "" && o.textFile != "" {
-		return usagef("--text and --text-file are mutually exclusive")
+		msgs = append(msgs, "--text and --text-file are mutually exclusive")
 	}
 	if o.text == "" && o.textFile == "" && o.htmlFile == "" {
-		return usagef("a body is required: --text, --text-file or --html-file")
+		msgs = append(msgs, "a body is required: --text, --text-file or --html-file")
 	}
 	if o.useAWS && (o.queueURL == "" || o.bucket == "") {
-		return usagef("--aws needs --queue-url and --bucket (the stack outputs SourceQueueUrl and AttachmentBucket)")
+		msgs = append(msgs, "--aws needs --queue-url and --bucket (the stack outputs SourceQueueUrl and AttachmentBucket)")
 	}
 	if !strings.HasSuffix(o.prefix, "/") {
-		return usagef("--prefix %q must end with /", o.prefix)
+		msgs = append(msgs, fmt.Sprintf("--prefix %q must end with /", o.prefix))
 	}
-	return nil
+	return usageErrors(msgs...)
 }
 
 func runSend(ctx context.Context, args []string, s Streams) error {

@@ -63,6 +63,13 @@ func TestPropsRejected(t *testing.T) {
 	if err == nil || stack != nil || pipeline != nil || !strings.Contains(err.Error(), "ses.allowedFrom") {
 		t.Errorf("stack with an invalid config: %v", err)
 	}
+	// The stack checks its props in one pass: every problem at once.
+	_, _, err = infra.NewMailflowStack(awscdk.NewApp(nil), &infra.MailflowStackProps{Config: &bad, Code: partial})
+	for _, w := range []string{"queue.visibilityTimeoutSeconds", "ses.allowedFrom", `Code["acquire-lock"] is missing`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("stack with an invalid config and code: %v does not mention %q", err, w)
+		}
+	}
 	if _, _, err := infra.NewMailflowStack(awscdk.NewApp(nil), nil); err == nil {
 		t.Error("stack without props accepted")
 	}
