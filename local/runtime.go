@@ -445,19 +445,19 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	}
 	log := c.Log
 	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
-		acquirelock.Deps{Locks: locks, Now: c.Now, Log: log})
+		acquirelock.Deps{Locks: locks, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}
 	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: filepath.Join(c.DataDir, "tmp")},
-		fetchattachments.Deps{Store: objects, Now: c.Now, Log: log})
+		fetchattachments.Deps{Store: objects, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(c.DataDir, "tmp"), 0o700); err != nil {
 		return nil, err
 	}
-	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Now: c.Now, Log: log}
+	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Clock: c.Clock, Log: log}
 	if r.pacer, err = r.newPacer(); err != nil {
 		return nil, err
 	} else if r.pacer != nil {
@@ -468,7 +468,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := releaselock.New(releaselock.Deps{Locks: locks, Now: c.Now, Log: log})
+	release, err := releaselock.New(releaselock.Deps{Locks: locks, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -500,10 +500,7 @@ func (r *Runtime) newPacer() (*pacer.Pacer, error) {
 			q := r.ses.Quota()
 			return pacer.Quota{MaxSendRate: q.MaxSendRate, Max24HourSend: q.Max24HourSend, SentLast24Hours: q.SentLast24Hours}, nil
 		},
-		MaxWait: wait, Now: c.Now,
-	}
-	if c.Clock != nil {
-		pc.Sleep = c.Clock.Sleep
+		MaxWait: wait, Clock: c.Clock,
 	}
 	return pacer.New(mempacer.New(), pc)
 }
