@@ -63,7 +63,7 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 				SourceURL: rt.QueueURL(c.SourceQueue), DLQURL: rt.QueueURL(c.DeadLetterQueue)},
 			Locks: rt.Locks(), OutboxDir: rt.OutboxDir(), Via: "in-process",
 		}
-		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Log: c.Log})
+		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Clock: c.Clock, Log: c.Log})
 		if err != nil {
 			return nil, err
 		}

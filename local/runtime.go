@@ -298,8 +298,8 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 	if len(cfg.SESVerified) > 0 {
 		sesCfg.VerifiedIdentities = cfg.SESVerified
 	}
-	if sesCfg.Now == nil {
-		sesCfg.Now = cfg.Now
+	if sesCfg.Clock == nil {
+		sesCfg.Clock = cfg.Clock
 	}
 	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
 		return nil, err
@@ -330,7 +330,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 	}
 	r.pipe, err = pipes.New(source, exec, pipes.Config{
 		BatchSize: cfg.BatchSize, BatchWindow: cfg.BatchWindow, Concurrency: cfg.PipeConcurrency,
-		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Now: cfg.Now,
+		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Clock: cfg.Clock,
 		OnError: func(err error) { cfg.Log.Error("pipe", "err", err) },
 		OnBatch: func(b pipes.BatchReport) {
 			if b.Reason != "" {
@@ -421,7 +421,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	}
 	// Staged messages live from FetchAttachments to Send: keep them in
 	// memory (bounded, expiring) rather than on disk (see tierstore).
-	s3objects, err := tierstore.New(bucket, tierstore.Config{Prefix: c.StagingPrefix, Now: c.Now})
+	s3objects, err := tierstore.New(bucket, tierstore.Config{Prefix: c.StagingPrefix, Clock: c.Clock})
 	if err != nil {
 		return nil, err
 	}
