@@ -93,12 +93,11 @@ type Config struct {
 	SESVerified []string
 	SES         sessim.Config // the SES simulator's limits (zero: unlimited)
 	Log         *slog.Logger  // default: discard
-	Now         func() time.Time
 
-	// Clock, when set, is the runtime's time for everything that waits or
-	// compares times: the queues (visibility, long polls), the pipe, the
-	// state machine's Retry/Wait delays, the tasks and the SES simulator.
-	// It replaces Now. Benchmarks pass a time-scaled clock.
+	// Clock is the runtime's time for everything that waits or compares
+	// times: the queues (visibility, long polls), the pipe, the state
+	// machine's Retry/Wait delays, the tasks, the pacer and the SES
+	// simulator (default clock.Wall). Benchmarks pass a time-scaled clock.
 	Clock clock.Clock
 	// DisablePacing switches off the shared send pacer. When the SES
 	// simulator has a send rate, the Send task otherwise takes a token per
@@ -162,12 +161,7 @@ func (c *Config) defaults() error {
 	if c.VisibilityTimeout == 0 {
 		c.VisibilityTimeout = DefaultVisibilityTimeout
 	}
-	if c.Clock != nil {
-		c.Now = c.Clock.Now
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -189,6 +183,9 @@ func (c *Config) defaults() error {
 	}
 	return nil
 }
+
+// Now is the time on the runtime's clock.
+func (c Config) Now() time.Time { return clock.Or(c.Clock).Now() }
 
 // IsLoopback reports whether host (a name or an IP address) is "localhost"
 // or a loopback address.
@@ -238,10 +235,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		return nil, err
 	}
 	r.closers = append(r.closers, closerFunc(unlock))
-	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account}
-	if cfg.Clock != nil {
-		queueOpts.Clock = cfg.Clock
-	}
+	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account, Clock: cfg.Clock}
 	if r.queues, err = sqsstore.Open(filepath.Join(cfg.DataDir, "queues.db"), queueOpts); err != nil {
 		return nil, err
 	}
@@ -254,7 +248,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		return nil, err
 	}
 	r.closers = append(r.closers, r.execs)
-	if n, err := r.execs.RecoverRunning(ctx, cfg.Now()); err != nil {
+	if n, err := r.execs.RecoverRunning(ctx, cfg.Clock.Now()); err != nil {
 		return nil, err
 	} else if n > 0 {
 		cfg.Log.Warn("executions interrupted by the last shutdown marked ABORTED; their messages return to the queue", "count", n)
