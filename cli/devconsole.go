@@ -55,7 +55,7 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 	}
 	if addr != "" && addr != "off" {
 		backend := rt.Inspection()
-		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Log: c.Log})
+		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Clock: c.Clock, Log: c.Log})
 		if err != nil {
 			return nil, err
 		}

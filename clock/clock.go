@@ -4,12 +4,14 @@
 // simulator) takes a Clock, so that one value decides how time passes for the
 // whole pipeline.
 //
-// Three clocks implement it:
+// Four clocks implement it:
 //   - Wall, the real time, the default everywhere;
 //   - Scaled, time that runs a constant factor faster than the wall clock,
 //     for time-scaled benchmarks and soaks: with factor 10, an 8 s retry delay
 //     and a 7 min visibility timeout pass in 0.8 s and 42 s;
-//   - Virtual, time that moves only when a test advances it.
+//   - Virtual, time that moves only when a test advances it;
+//   - Skipping, a Virtual clock that also moves by the length of every wait
+//     on it, so that waits in a test pass at once.
 //
 // The asl interpreter knows nothing of this package; it declares the same
 // method set (asl.Clock), which every Clock here satisfies.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/mailflow/mailflow/clock"
 )
 
 // LogsAPI is the part of the CloudWatch Logs client the log source uses.
@@ -27,8 +29,8 @@ type LogSource struct {
 	// Lookback bounds searches that have no time range (Get, mail status,
 	// a list without --since); default 14 days.
 	Lookback time.Duration
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Clock tells the time searches look back from (nil: clock.Wall).
+	Clock clock.Clock
 	// Progress, when set, is told how many log events a search has read
 	// so far, after each page (a search over weeks of logs takes a while).
 	Progress func(events int)
@@ -171,12 +173,7 @@ func typePattern(types []string) string {
 // termPattern is a filter pattern matching events that contain s.
 func termPattern(s string) string { return strconv.Quote(s) }
 
-func (s *LogSource) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *LogSource) now() time.Time { return clock.Or(s.Clock).Now() }
 
 func (s *LogSource) lookback() time.Duration {
 	if s.Lookback > 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/testkit/inspecttest"
 )
 
@@ -20,7 +21,7 @@ func fixtureSource(t *testing.T) (*LogSource, *inspecttest.FakeLogs) {
 		}
 	}
 	now := time.UnixMilli(1795600000000).Add(time.Hour)
-	return &LogSource{API: f, LogGroup: "/aws/vendedlogs/states/mailflow-prod", Now: func() time.Time { return now }}, f
+	return &LogSource{API: f, LogGroup: "/aws/vendedlogs/states/mailflow-prod", Clock: clock.NewVirtual(now)}, f
 }
 
 func TestParseLogEvent(t *testing.T) {
@@ -176,7 +177,7 @@ func TestLogSourceTruncatedInput(t *testing.T) {
 		}
 		f.Add(l)
 	}
-	src := &LogSource{API: f, LogGroup: "g", Now: func() time.Time { return time.UnixMilli(1795600000000).Add(time.Minute) }}
+	src := &LogSource{API: f, LogGroup: "g", Clock: clock.NewVirtual(time.UnixMilli(1795600000000).Add(time.Minute))}
 	x, err := src.Get(context.Background(), "exec-big")
 	if err != nil {
 		t.Fatal(err)

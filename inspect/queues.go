@@ -250,7 +250,7 @@ func (q *Queues) Redrive(ctx context.Context, progress func(MoveStatus)) (MoveSt
 			}
 			return st, nil
 		}
-		t := time.NewTimer(interval)
+		t := time.NewTimer(interval) // polls a service: wall time
 		select {
 		case <-ctx.Done():
 			t.Stop()

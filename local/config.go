@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -188,12 +189,7 @@ func (c *Config) defaults() error {
 	if c.VisibilityTimeout == 0 {
 		c.VisibilityTimeout = DefaultVisibilityTimeout
 	}
-	if c.Clock != nil {
-		c.Now = c.Clock.Now
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -91,12 +91,11 @@ type Config struct {
 	SESVerified []string
 	SES         sessim.Config // the SES simulator's limits (zero: unlimited)
 	Log         *slog.Logger  // default: discard
-	Now         func() time.Time
 
-	// Clock, when set, is the runtime's time for everything that waits or
-	// compares times: the queues (visibility, long polls), the pipe, the
-	// state machine's Retry/Wait delays, the tasks and the SES simulator.
-	// It replaces Now. Benchmarks pass a time-scaled clock.
+	// Clock is the runtime's time for everything that waits or compares
+	// times: the queues (visibility, long polls), the pipe, the state
+	// machine's Retry/Wait delays, the tasks, the pacer and the SES
+	// simulator (default clock.Wall). Benchmarks pass a time-scaled clock.
 	Clock clock.Clock
 	// DisablePacing switches off the shared send pacer. When the SES
 	// simulator has a send rate, the Send task otherwise takes a token per
@@ -120,6 +119,9 @@ const (
 	DefaultSenderDomain  = "example.com"
 	DefaultSenderAddress = "mailflow@example.com"
 )
+
+// Now is the time on the runtime's clock.
+func (c Config) Now() time.Time { return clock.Or(c.Clock).Now() }
 
 // Runtime is a running local pipeline.
 type Runtime struct {
@@ -205,10 +207,7 @@ func (r *Runtime) openStores(context.Context) (err error) {
 		return err
 	}
 	r.closers = append(r.closers, closerFunc(unlock))
-	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account}
-	if cfg.Clock != nil {
-		queueOpts.Clock = cfg.Clock
-	}
+	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account, Clock: cfg.Clock}
 	if r.queues, err = r.dir.OpenQueues(queueOpts); err != nil {
 		return err
 	}
@@ -231,7 +230,7 @@ func (r *Runtime) openStores(context.Context) (err error) {
 // aborted (their messages return to the queue) and its leases released.
 func (r *Runtime) recover(ctx context.Context) error {
 	cfg := r.cfg
-	if n, err := r.execs.RecoverRunning(ctx, cfg.Now()); err != nil {
+	if n, err := r.execs.RecoverRunning(ctx, cfg.Clock.Now()); err != nil {
 		return err
 	} else if n > 0 {
 		cfg.Log.Warn("executions interrupted by the last shutdown marked ABORTED; their messages return to the queue", "count", n)
@@ -280,8 +279,8 @@ func (r *Runtime) openSES(context.Context) (err error) {
 	if len(cfg.SESVerified) > 0 {
 		sesCfg.VerifiedIdentities = cfg.SESVerified
 	}
-	if sesCfg.Now == nil {
-		sesCfg.Now = cfg.Now
+	if sesCfg.Clock == nil {
+		sesCfg.Clock = cfg.Clock
 	}
 	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
 		return err
@@ -325,7 +324,7 @@ func (r *Runtime) startPipe(ctx context.Context) (err error) {
 	}
 	r.pipe, err = pipes.New(source, r.exec, pipes.Config{
 		BatchSize: cfg.BatchSize, BatchWindow: cfg.BatchWindow, Concurrency: cfg.PipeConcurrency,
-		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Now: cfg.Now,
+		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Clock: cfg.Clock,
 		OnError: func(err error) { cfg.Log.Error("pipe", "err", err) },
 		OnBatch: func(b pipes.BatchReport) {
 			if b.Reason != "" {
@@ -413,7 +412,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	}
 	// Staged messages live from FetchAttachments to Send: keep them in
 	// memory (bounded, expiring) rather than on disk (see tierstore).
-	s3objects, err := tierstore.New(bucket, tierstore.Config{Prefix: c.StagingPrefix, Now: c.Now})
+	s3objects, err := tierstore.New(bucket, tierstore.Config{Prefix: c.StagingPrefix, Clock: c.Clock})
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +436,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	}
 	log := c.Log
 	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
-		acquirelock.Deps{Locks: locks, Now: c.Now, Log: log})
+		acquirelock.Deps{Locks: locks, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -446,11 +445,11 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		return nil, err
 	}
 	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: tmp},
-		fetchattachments.Deps{Store: objects, Now: c.Now, Log: log})
+		fetchattachments.Deps{Store: objects, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}
-	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Now: c.Now, Log: log}
+	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Clock: c.Clock, Log: log}
 	if r.pacer, err = r.newPacer(); err != nil {
 		return nil, err
 	} else if r.pacer != nil {
@@ -461,7 +460,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := releaselock.New(releaselock.Deps{Locks: locks, Now: c.Now, Log: log})
+	release, err := releaselock.New(releaselock.Deps{Locks: locks, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -493,10 +492,7 @@ func (r *Runtime) newPacer() (*pacer.Pacer, error) {
 			q := r.ses.Quota()
 			return pacer.Quota{MaxSendRate: q.MaxSendRate, Max24HourSend: q.Max24HourSend, SentLast24Hours: q.SentLast24Hours}, nil
 		},
-		MaxWait: wait, Now: c.Now,
-	}
-	if c.Clock != nil {
-		pc.Sleep = c.Clock.Sleep
+		MaxWait: wait, Clock: c.Clock,
 	}
 	return pacer.New(mempacer.New(), pc)
 }

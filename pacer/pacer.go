@@ -68,6 +68,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -173,8 +174,8 @@ type Config struct {
 	// MaxTracked bounds how many refused sends are remembered (default
 	// 10,000); beyond it the oldest are forgotten.
 	MaxTracked int
-	Now        func() time.Time                                 // default time.Now
-	Sleep      func(ctx context.Context, d time.Duration) error // default a timer
+	// Clock tells the time and waits for tokens (nil: clock.Wall).
+	Clock clock.Clock
 }
 
 // DefaultMaxWaitCap bounds a retried send's wait for its token: well within
@@ -267,24 +268,8 @@ func New(bucket Bucket, cfg Config) (*Pacer, error) {
 	if cfg.Refresh == 0 {
 		cfg.Refresh = time.Minute
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	return &Pacer{bucket: bucket, cfg: cfg, refused: map[string]int{}}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // limits returns the rate and the daily headroom to use now, reading the
@@ -321,7 +306,7 @@ func (p *Pacer) limits(ctx context.Context, now time.Time) (rate float64, q Quot
 // Rate is the rate the pacer currently applies (reading the quota when it
 // is due).
 func (p *Pacer) Rate(ctx context.Context) (float64, error) {
-	r, _, _, err := p.limits(ctx, p.cfg.Now())
+	r, _, _, err := p.limits(ctx, p.cfg.Clock.Now())
 	return r, err
 }
 
@@ -343,7 +328,7 @@ func (p *Pacer) TakeAttempt(ctx context.Context, recipients int, key string, ear
 	if recipients < 1 {
 		return fmt.Errorf("pacer: %d recipients", recipients)
 	}
-	now := p.cfg.Now()
+	now := p.cfg.Clock.Now()
 	rate, q, sent, err := p.limits(ctx, now)
 	if err != nil {
 		return err
@@ -372,7 +357,7 @@ func (p *Pacer) TakeAttempt(ctx context.Context, recipients int, key string, ear
 	p.mu.Unlock()
 	p.refusals(key, -1)
 	if res.Wait > 0 {
-		if err := p.cfg.Sleep(ctx, res.Wait); err != nil {
+		if err := p.cfg.Clock.Sleep(ctx, res.Wait); err != nil {
 			return workflow.Errorf(workflow.Transient, "pacer: waiting for a send token: %v", err)
 		}
 	}

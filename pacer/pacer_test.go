@@ -6,21 +6,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/mempacer"
 	"github.com/mailflow/mailflow/workflow"
 )
 
-type clock struct{ now time.Time }
+var epoch = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
-func (c *clock) Now() time.Time { return c.now }
+// newClock returns a clock that waits by moving its time forward.
+func newClock() *clock.Skipping { return clock.NewSkipping(epoch) }
 
-func (c *clock) Sleep(_ context.Context, d time.Duration) error {
-	c.now = c.now.Add(d)
-	return nil
+// frozen is a clock on which no time passes: waits end at once.
+type frozen struct{}
+
+func (frozen) Now() time.Time { return epoch }
+
+func (frozen) Timer(time.Duration) (<-chan time.Time, func()) {
+	ch := make(chan time.Time, 1)
+	ch <- epoch
+	return ch, func() {}
 }
 
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)} }
+func (frozen) Sleep(context.Context, time.Duration) error { return nil }
 
 func mustNew(t *testing.T, cfg pacer.Config) *pacer.Pacer {
 	t.Helper()
@@ -35,7 +43,7 @@ func name(err error) string { return workflow.NameOf(err) }
 
 func TestFixedRateThrottles(t *testing.T) {
 	c := newClock()
-	p := mustNew(t, pacer.Config{Rate: 5, Burst: 5, Now: c.Now, Sleep: c.Sleep})
+	p := mustNew(t, pacer.Config{Rate: 5, Burst: 5, Clock: c})
 	ctx := context.Background()
 	for i := range 5 {
 		if err := p.Take(ctx, 1, ""); err != nil {
@@ -45,12 +53,12 @@ func TestFixedRateThrottles(t *testing.T) {
 	if err := p.Take(ctx, 1, ""); name(err) != workflow.Throttled {
 		t.Fatalf("sixth take in the same instant: %v, want %s", err, workflow.Throttled)
 	}
-	c.now = c.now.Add(400 * time.Millisecond)
+	c.Advance(400 * time.Millisecond)
 	if err := p.Take(ctx, 2, ""); err != nil {
 		t.Fatalf("two recipients after 400ms at 5/s: %v", err)
 	}
 	// More recipients than the bucket holds take a full bucket.
-	c.now = c.now.Add(time.Second)
+	c.Advance(time.Second)
 	if err := p.Take(ctx, 50, ""); err != nil {
 		t.Fatalf("50 recipients with a full bucket: %v", err)
 	}
@@ -61,9 +69,9 @@ func TestFixedRateThrottles(t *testing.T) {
 
 func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 	c := newClock()
-	p := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Now: c.Now, Sleep: c.Sleep})
+	p := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Clock: c})
 	ctx := context.Background()
-	start := c.now
+	start := c.Now()
 	for i := range 12 {
 		if err := p.Take(ctx, 1, ""); err != nil {
 			t.Fatalf("take %d: %v", i+1, err)
@@ -71,7 +79,7 @@ func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 	}
 	// 10 from the burst, then two reserved 100ms apart (the clock advanced
 	// by each wait).
-	if got := c.now.Sub(start); got != 200*time.Millisecond {
+	if got := c.Now().Sub(start); got != 200*time.Millisecond {
 		t.Fatalf("waited %s, want 200ms", got)
 	}
 	for range 3 {
@@ -80,8 +88,7 @@ func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 		}
 	}
 	// Takes without time passing: the backlog grows past MaxWait.
-	p2 := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Now: newClock().Now,
-		Sleep: func(context.Context, time.Duration) error { return nil }})
+	p2 := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Clock: frozen{}})
 	for range 12 {
 		_ = p2.Take(ctx, 1, "")
 	}
@@ -123,7 +130,7 @@ func TestRateFromAccountRefreshed(t *testing.T) {
 	c := newClock()
 	quota := pacer.Quota{MaxSendRate: 2, Max24HourSend: -1}
 	reads := 0
-	p := mustNew(t, pacer.Config{Now: c.Now, Refresh: time.Minute, Account: func(context.Context) (pacer.Quota, error) {
+	p := mustNew(t, pacer.Config{Clock: c, Refresh: time.Minute, Account: func(context.Context) (pacer.Quota, error) {
 		reads++
 		return quota, nil
 	}})
@@ -132,11 +139,11 @@ func TestRateFromAccountRefreshed(t *testing.T) {
 		t.Fatalf("rate %v, %v; want 2", r, err)
 	}
 	quota.MaxSendRate = 40
-	c.now = c.now.Add(30 * time.Second)
+	c.Advance(30 * time.Second)
 	if r, _ := p.Rate(ctx); r != 2 {
 		t.Fatalf("rate %v before the refresh is due, want 2", r)
 	}
-	c.now = c.now.Add(30 * time.Second)
+	c.Advance(30 * time.Second)
 	if r, _ := p.Rate(ctx); r != 40 {
 		t.Fatalf("rate %v after a minute, want 40", r)
 	}
@@ -145,7 +152,7 @@ func TestRateFromAccountRefreshed(t *testing.T) {
 	}
 	// A failed refresh keeps the last quota.
 	quota.MaxSendRate = 0
-	c.now = c.now.Add(time.Minute)
+	c.Advance(time.Minute)
 	if r, err := p.Rate(ctx); err != nil || r != 40 {
 		t.Fatalf("rate %v, %v after a bad refresh; want the last 40", r, err)
 	}
@@ -154,7 +161,7 @@ func TestRateFromAccountRefreshed(t *testing.T) {
 func TestDailyQuotaRespected(t *testing.T) {
 	c := newClock()
 	quota := pacer.Quota{MaxSendRate: 100, Max24HourSend: 10, SentLast24Hours: 7}
-	p := mustNew(t, pacer.Config{Now: c.Now, Account: func(context.Context) (pacer.Quota, error) { return quota, nil }})
+	p := mustNew(t, pacer.Config{Clock: c, Account: func(context.Context) (pacer.Quota, error) { return quota, nil }})
 	ctx := context.Background()
 	if err := p.Take(ctx, 2, ""); err != nil {
 		t.Fatal(err)
@@ -166,7 +173,7 @@ func TestDailyQuotaRespected(t *testing.T) {
 		t.Fatalf("the tenth recipient: %v", err)
 	}
 	// A fixed rate still honours the account's daily quota.
-	fixed := mustNew(t, pacer.Config{Rate: 100, Now: c.Now, Account: func(context.Context) (pacer.Quota, error) {
+	fixed := mustNew(t, pacer.Config{Rate: 100, Clock: c, Account: func(context.Context) (pacer.Quota, error) {
 		return pacer.Quota{MaxSendRate: 1, Max24HourSend: 200, SentLast24Hours: 200}, nil
 	}})
 	if err := fixed.Take(ctx, 1, ""); name(err) != workflow.QuotaExhausted {
@@ -186,7 +193,7 @@ func TestUnreadableQuotaIsTransient(t *testing.T) {
 func TestFixedRateSurvivesUnreadableQuota(t *testing.T) {
 	c := newClock()
 	reads := 0
-	p := mustNew(t, pacer.Config{Rate: 1, Now: c.Now, Account: func(context.Context) (pacer.Quota, error) {
+	p := mustNew(t, pacer.Config{Rate: 1, Clock: c, Account: func(context.Context) (pacer.Quota, error) {
 		reads++
 		return pacer.Quota{}, errors.New("AccessDenied")
 	}})
@@ -218,7 +225,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestDefaultBurstIsHalfASecond(t *testing.T) {
-	p := mustNew(t, pacer.Config{Rate: 10, Now: newClock().Now})
+	p := mustNew(t, pacer.Config{Rate: 10, Clock: newClock()})
 	ok := 0
 	for range 10 {
 		if p.Take(context.Background(), 1, "") == nil {

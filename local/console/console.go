@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/inspect"
 )
 
@@ -50,9 +51,9 @@ const CSRFHeader = "X-Mailflow-Console"
 // Options set up a console.
 type Options struct {
 	Backend    *inspect.Backend
-	Definition []byte // the state machine definition (ASL JSON)
-	Hub        *Hub   // live updates; may be nil
-	Now        func() time.Time
+	Definition []byte      // the state machine definition (ASL JSON)
+	Hub        *Hub        // live updates; may be nil
+	Clock      clock.Clock // the time replays and mail status are judged at; default clock.Wall
 	Log        *slog.Logger
 }
 
@@ -68,9 +69,7 @@ func New(o Options) (*Server, error) {
 	if o.Backend == nil || o.Backend.Source == nil || o.Backend.Queues == nil {
 		return nil, errors.New("console: a backend with a source and queues is required")
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -256,7 +255,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	results, err := inspect.Replay(r.Context(), x, req.FailedOnly, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Now(), nil)
+	results, err := inspect.Replay(r.Context(), x, req.FailedOnly, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Clock.Now(), nil)
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "results": results})
 		return
@@ -294,7 +293,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) mail(w http.ResponseWriter, r *http.Request) {
-	st, err := inspect.Mail(r.Context(), r.PathValue("id"), s.o.Backend.Source, s.o.Backend.Locks, s.o.Now())
+	st, err := inspect.Mail(r.Context(), r.PathValue("id"), s.o.Backend.Source, s.o.Backend.Locks, s.o.Clock.Now())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -316,7 +315,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 1000\n: connected\n\n")
 	flusher.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := time.NewTicker(15 * time.Second) // keeps the browser's connection open: wall time
 	defer keepalive.Stop()
 	for {
 		select {

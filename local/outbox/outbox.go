@@ -42,7 +42,7 @@ import (
 // Outbox writes mail into a directory.
 type Outbox struct {
 	dir    string
-	now    func() time.Time
+	now    func() time.Time // wall time: ids stamp the real delivery, outside the simulated pipeline
 	seq    atomic.Uint64
 	noSync bool
 	// tmpfileOK is cleared when the directory's file system cannot create

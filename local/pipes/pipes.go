@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -106,8 +107,8 @@ type Config struct {
 	Region         string        // the records' awsRegion; default us-east-1
 	PayloadLimit   int           // bytes of one target input; default 256 KiB
 	OnBatch        func(BatchReport)
-	OnError        func(error) // source errors; the poller backs off and goes on
-	Now            func() time.Time
+	OnError        func(error)   // source errors; the poller backs off and goes on
+	Clock          clock.Clock   // times batches and their windows; default clock.Wall
 	ErrorBackoff   time.Duration // pause after a source error; default 1s
 	SettleDeadline time.Duration // bound on deleting after shutdown; default 30s
 }
@@ -141,9 +142,7 @@ func (c *Config) validate() error {
 	if c.PayloadLimit < 1024 {
 		errs = append(errs, fmt.Errorf("pipes: PayloadLimit %d is below 1024 bytes", c.PayloadLimit))
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.ErrorBackoff <= 0 {
 		c.ErrorBackoff = time.Second
 	}
@@ -210,10 +209,8 @@ func (p *Pipe) poll(ctx context.Context) {
 				p.cfg.OnError(err)
 			}
 			if err != nil && len(msgs) == 0 {
-				select {
-				case <-ctx.Done():
+				if p.cfg.Clock.Sleep(ctx, p.cfg.ErrorBackoff) != nil {
 					return
-				case <-time.After(p.cfg.ErrorBackoff):
 				}
 				continue
 			}
@@ -239,7 +236,7 @@ func (p *Pipe) collect(ctx context.Context) ([]Message, error) {
 			if p.cfg.BatchWindow == 0 {
 				break
 			}
-			wait = deadline.Sub(p.cfg.Now())
+			wait = deadline.Sub(p.cfg.Clock.Now())
 			if wait <= 0 {
 				break
 			}
@@ -254,7 +251,7 @@ func (p *Pipe) collect(ctx context.Context) ([]Message, error) {
 			return out, err
 		}
 		if len(out) == 0 && len(msgs) > 0 {
-			deadline = p.cfg.Now().Add(p.cfg.BatchWindow)
+			deadline = p.cfg.Clock.Now().Add(p.cfg.BatchWindow)
 		}
 		out = append(out, msgs...)
 		if len(out) == 0 && ctx.Err() != nil {
@@ -316,7 +313,7 @@ func (p *Pipe) Records(msgs []Message) ([]byte, error) {
 }
 
 func (p *Pipe) run(ctx context.Context, batch []Message) {
-	start := p.cfg.Now()
+	start := p.cfg.Clock.Now()
 	report := BatchReport{Records: len(batch), Started: start}
 	input, err := p.Records(batch)
 	var failed map[string]bool
@@ -347,6 +344,7 @@ func (p *Pipe) run(ctx context.Context, batch []Message) {
 		}
 	}
 	if len(handles) > 0 {
+		// A wall-clock bound on the store's I/O, not simulated time.
 		dctx, cancel := context.WithTimeout(ctx, p.cfg.SettleDeadline)
 		err := p.src.Delete(dctx, handles)
 		cancel()
@@ -355,7 +353,7 @@ func (p *Pipe) run(ctx context.Context, batch []Message) {
 			p.cfg.OnError(fmt.Errorf("pipes: delete after batch: %w", err))
 		}
 	}
-	report.Duration = p.cfg.Now().Sub(start)
+	report.Duration = p.cfg.Clock.Now().Sub(start)
 	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(report)
 	}

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -47,8 +48,8 @@ type Config struct {
 	MaxSendRate        float64 // messages (recipients) per second; 0 = unlimited
 	Max24HourSend      int     // recipients per sliding 24 hours; 0 = unlimited
 	VerifiedIdentities []string
-	Region             string           // named in rejection texts; default us-east-1
-	Now                func() time.Time // default time.Now
+	Region             string      // named in rejection texts; default us-east-1
+	Clock              clock.Clock // default clock.Wall
 }
 
 // Quota is what SES GetAccount reports as SendQuota.
@@ -92,15 +93,13 @@ func New(next sender.Sender, cfg Config) (*Simulator, error) {
 	if cfg.MaxSendRate < 0 || cfg.Max24HourSend < 0 {
 		return nil, fmt.Errorf("sessim: limits must not be negative (rate %v, quota %d)", cfg.MaxSendRate, cfg.Max24HourSend)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
 	s := &Simulator{next: next, cfg: cfg}
 	s.tokens = s.capacity()
-	s.refilled = cfg.Now()
+	s.refilled = cfg.Clock.Now()
 	return s, nil
 }
 
@@ -125,7 +124,7 @@ func (s *Simulator) Inject(name string) {
 func (s *Simulator) Quota() Quota {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q := Quota{MaxSendRate: s.cfg.MaxSendRate, Max24HourSend: -1, SentLast24Hours: float64(s.sentLast24(s.cfg.Now()))}
+	q := Quota{MaxSendRate: s.cfg.MaxSendRate, Max24HourSend: -1, SentLast24Hours: float64(s.sentLast24(s.cfg.Clock.Now()))}
 	if s.cfg.Max24HourSend > 0 {
 		q.Max24HourSend = float64(s.cfg.Max24HourSend)
 	}
@@ -172,7 +171,7 @@ func (s *Simulator) admit(m *sender.Message) error {
 		return workflow.Errorf(workflow.Rejected, "MessageRejected: Email address is not verified. The following identities failed the check in region %s: %s",
 			strings.ToUpper(s.cfg.Region), m.From)
 	}
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	n := len(m.To) + len(m.Cc) + len(m.Bcc)
 	if s.cfg.Max24HourSend > 0 && s.sentLast24(now)+n > s.cfg.Max24HourSend {
 		s.stats.QuotaExceeded++

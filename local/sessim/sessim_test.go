@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local/outbox"
 	"github.com/mailflow/mailflow/local/sessim"
 	"github.com/mailflow/mailflow/sender"
@@ -53,18 +54,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
 func msg(recipients ...string) *sender.Message {
 	return &sender.Message{From: "sender@example.com", To: recipients, Raw: sendertest.Raw("x")}
 }
 
 func TestRateLimit(t *testing.T) {
-	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	sim, _ := newSim(t, sessim.Config{MaxSendRate: 2, Now: c.now})
+	c := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sim, _ := newSim(t, sessim.Config{MaxSendRate: 2, Clock: c})
 	ctx := context.Background()
 	for i := range 2 {
 		if _, err := sim.Send(ctx, msg("a@example.org")); err != nil {
@@ -75,14 +71,14 @@ func TestRateLimit(t *testing.T) {
 	if workflow.NameOf(err) != workflow.Throttled {
 		t.Fatalf("third send in the same instant = %v, want %s", err, workflow.Throttled)
 	}
-	c.advance(500 * time.Millisecond) // one token back
+	c.Advance(500 * time.Millisecond) // one token back
 	if _, err := sim.Send(ctx, msg("a@example.org")); err != nil {
 		t.Fatalf("after refill: %v", err)
 	}
 	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); workflow.NameOf(err) != workflow.Throttled {
 		t.Fatalf("two recipients count twice: %v", err)
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); err != nil {
 		t.Fatalf("two recipients after refill: %v", err)
 	}
@@ -92,20 +88,20 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestDailyQuota(t *testing.T) {
-	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	sim, _ := newSim(t, sessim.Config{Max24HourSend: 3, Now: c.now})
+	c := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sim, _ := newSim(t, sessim.Config{Max24HourSend: 3, Clock: c})
 	ctx := context.Background()
 	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); err != nil {
 		t.Fatal(err)
 	}
-	c.advance(time.Hour)
+	c.Advance(time.Hour)
 	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org")); workflow.NameOf(err) != workflow.QuotaExhausted {
 		t.Fatalf("over the quota: %v", err)
 	}
 	if q := sim.Quota(); q.SentLast24Hours != 2 || q.Max24HourSend != 3 {
 		t.Fatalf("quota %+v", q)
 	}
-	c.advance(23*time.Hour + time.Second)
+	c.Advance(23*time.Hour + time.Second)
 	if _, err := sim.Send(ctx, msg("a@example.org", "b@example.org", "c@example.org")); err != nil {
 		t.Fatalf("after the window slid: %v", err)
 	}

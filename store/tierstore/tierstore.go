@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/store"
 )
 
@@ -42,7 +43,7 @@ type Config struct {
 	MaxBytes  int64         // memory tier capacity (default 256 MiB)
 	MaxObject int64         // largest object kept in memory (default 1 MiB)
 	TTL       time.Duration // default 15 minutes
-	Now       func() time.Time
+	Clock     clock.Clock   // default clock.Wall
 }
 
 type entry struct {
@@ -90,9 +91,7 @@ func New(next store.Store, cfg Config) (*Store, error) {
 	if cfg.TTL == 0 {
 		cfg.TTL = 15 * time.Minute
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	return &Store{next: next, cfg: cfg, mem: map[string]entry{}, below: map[string]bool{}}, nil
 }
 
@@ -117,7 +116,7 @@ func (s *Store) expire(now time.Time) {
 func (s *Store) lookup(key string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expire(s.cfg.Now())
+	s.expire(s.cfg.Clock.Now())
 	e, ok := s.mem[key]
 	return e.data, ok
 }
@@ -179,7 +178,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64)
 	delete(s.below, key)
 	s.drop(key)
 	s.seq++
-	s.mem[key] = entry{data: data, at: s.cfg.Now(), seq: s.seq}
+	s.mem[key] = entry{data: data, at: s.cfg.Clock.Now(), seq: s.seq}
 	s.order = append(s.order, queued{key, s.seq})
 	s.bytes += size
 	s.mu.Unlock()
@@ -195,7 +194,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64)
 func (s *Store) room(size int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expire(s.cfg.Now())
+	s.expire(s.cfg.Clock.Now())
 	return s.bytes+size <= s.cfg.MaxBytes
 }
 
@@ -226,6 +225,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func (s *Store) MemoryBytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expire(s.cfg.Now())
+	s.expire(s.cfg.Clock.Now())
 	return s.bytes
 }

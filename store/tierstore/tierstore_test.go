@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/store/memstore"
 	"github.com/mailflow/mailflow/store/storetest"
@@ -55,15 +56,11 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
-
 func TestExpiryAndCapacity(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	c := clock.NewVirtual(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	next := memstore.New()
-	s, err := tierstore.New(next, tierstore.Config{Prefix: "staging/", MaxBytes: 10, TTL: time.Minute, Now: c.Now})
+	s, err := tierstore.New(next, tierstore.Config{Prefix: "staging/", MaxBytes: 10, TTL: time.Minute, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +86,9 @@ func TestExpiryAndCapacity(t *testing.T) {
 	if s.MemoryBytes() != 10 {
 		t.Fatalf("memory holds %d bytes, want 10", s.MemoryBytes())
 	}
-	c.now = c.now.Add(30 * time.Second)
+	c.Advance(30 * time.Second)
 	put("staging/a", "12") // replaced: the older version's expiry no longer applies
-	c.now = c.now.Add(40 * time.Second)
+	c.Advance(40 * time.Second)
 	if _, err := s.Stat(ctx, "staging/b"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("staging/b after its TTL: %v", err)
 	}
@@ -104,7 +101,7 @@ func TestExpiryAndCapacity(t *testing.T) {
 	if _, err := next.Stat(ctx, "staging/c"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("the older copy of staging/c is still in the next store")
 	}
-	c.now = c.now.Add(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	if _, err := s.Stat(ctx, "staging/c"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("staging/c after its TTL: %v", err)
 	}

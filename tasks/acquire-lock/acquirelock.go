@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/workflow"
@@ -76,8 +77,8 @@ func ConfigFromEnv(env taskkit.Env) (Config, error) {
 // Deps are the ports the handler uses.
 type Deps struct {
 	Locks lock.Table
-	Now   func() time.Time // default time.Now
-	Log   *slog.Logger     // default slog.Default()
+	Clock clock.Clock  // default clock.Wall
+	Log   *slog.Logger // default slog.Default()
 }
 
 // Handler is the AcquireLock task.
@@ -100,9 +101,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if deps.Locks == nil {
 		return nil, errors.New("acquirelock: no lock table")
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps.Clock = clock.Or(deps.Clock)
 	return &Handler{cfg: cfg, deps: deps}, nil
 }
 
@@ -124,7 +123,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	// One retry covers a record deleted between the failed condition and
 	// the read of the current item.
 	for attempt := 0; ; attempt++ {
-		now := h.deps.Now()
+		now := h.deps.Clock.Now()
 		_, err = h.deps.Locks.Acquire(ctx, lock.AcquireParams{
 			MailID: m.MailID, Owner: in.Owner, ContentHash: hash, Now: now,
 			LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/lock"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	"github.com/mailflow/mailflow/testkit"
@@ -25,10 +26,10 @@ func TestAcquireLock(t *testing.T) {
 	svc := tasktest.Start(t, true, false, false)
 	ctx := context.Background()
 
-	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *testkit.FaultProxy, *tasktest.Clock) {
+	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *testkit.FaultProxy, *clock.Skipping) {
 		locks, proxy, _ := svc.Locks(t)
 		clock := tasktest.NewClock()
-		h, err := acquirelock.New(config(), acquirelock.Deps{Locks: locks, Now: clock.Now, Log: quiet})
+		h, err := acquirelock.New(config(), acquirelock.Deps{Locks: locks, Clock: clock, Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,8 +41,8 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/tasks/internal/mailmime"
@@ -98,7 +98,7 @@ func checkPrefixes(attachments, staging string) error {
 type Deps struct {
 	// Store holds the attachments and receives the staged message.
 	Store store.Store
-	Now   func() time.Time
+	Clock clock.Clock // nil: clock.Wall
 	Log   *slog.Logger
 }
 
@@ -125,9 +125,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if deps.Store == nil {
 		return nil, errors.New("fetchattachments: no store")
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps.Clock = clock.Or(deps.Clock)
 	return &Handler{cfg: cfg, deps: deps}, nil
 }
 
@@ -156,7 +154,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	buf.Reset(io.MultiWriter(sp, sum))
 	defer func() { buf.Reset(nil); writerPool.Put(buf) }()
 	n, err := mailmime.Build(ctx, buf, &m, h.deps.Store, mailmime.Options{
-		Limits: h.cfg.Limits, MaxBytes: h.cfg.MaxBytes, Date: h.deps.Now(),
+		Limits: h.cfg.Limits, MaxBytes: h.cfg.MaxBytes, Date: h.deps.Clock.Now(),
 		MessageID: messageID(&m, h.cfg.Limits),
 	})
 	if err != nil {

@@ -43,7 +43,7 @@ func TestFetchAttachments(t *testing.T) {
 
 	newHandler := func(t *testing.T, max int64) *fetchattachments.Handler {
 		h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, MaxBytes: max, TempDir: t.TempDir()},
-			fetchattachments.Deps{Store: st, Now: tasktest.NewClock().Now, Log: quiet})
+			fetchattachments.Deps{Store: st, Clock: tasktest.NewClock(), Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestFetchAttachments(t *testing.T) {
 	t.Run("TemporaryFilesOnlyForLargeMessages", func(t *testing.T) {
 		dir := t.TempDir()
 		h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, TempDir: dir},
-			fetchattachments.Deps{Store: st, Now: tasktest.NewClock().Now, Log: quiet})
+			fetchattachments.Deps{Store: st, Clock: tasktest.NewClock(), Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,8 +21,8 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
-	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/workflow"
@@ -54,7 +54,7 @@ const (
 // Deps are the ports the handler uses.
 type Deps struct {
 	Locks lock.Table
-	Now   func() time.Time
+	Clock clock.Clock // nil: clock.Wall
 	Log   *slog.Logger
 }
 
@@ -67,9 +67,7 @@ func New(deps Deps) (*Handler, error) {
 	if deps.Locks == nil {
 		return nil, errors.New("releaselock: no lock table")
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps.Clock = clock.Or(deps.Clock)
 	return &Handler{deps: deps}, nil
 }
 
@@ -100,7 +98,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	case in.Owner == "":
 		return Out{Reason: ReasonNoOwner}, nil
 	}
-	err = h.deps.Locks.Release(ctx, lock.ReleaseParams{MailID: mailID, Owner: in.Owner, Now: h.deps.Now()})
+	err = h.deps.Locks.Release(ctx, lock.ReleaseParams{MailID: mailID, Owner: in.Owner, Now: h.deps.Clock.Now()})
 	if err == nil {
 		return Out{Released: true, Reason: ReasonReleased}, nil
 	}

@@ -21,7 +21,7 @@ func TestReleaseLock(t *testing.T) {
 	ctx := context.Background()
 	locks, proxy, _ := svc.Locks(t)
 	clock := tasktest.NewClock()
-	h, err := releaselock.New(releaselock.Deps{Locks: locks, Now: clock.Now, Log: quiet})
+	h, err := releaselock.New(releaselock.Deps{Locks: locks, Clock: clock, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

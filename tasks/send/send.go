@@ -52,6 +52,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/sender"
@@ -124,7 +125,7 @@ type Deps struct {
 	// recipient); its Mail.Throttled, Mail.QuotaExhausted or
 	// Mail.Transient fails the task without sending. Nil: no pacing.
 	Pacer Pacer
-	Now   func() time.Time
+	Clock clock.Clock // nil: clock.Wall
 	Log   *slog.Logger
 	// MarkSentAttempts is how often mark-sent is tried after SES accepted
 	// (default 3), with MarkSentBackoff between tries (default 100ms,
@@ -165,9 +166,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if deps.Locks == nil || deps.Store == nil || deps.Sender == nil {
 		return nil, errors.New("send: the lock table, store and sender are required")
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps.Clock = clock.Or(deps.Clock)
 	if deps.MarkSentAttempts <= 0 {
 		deps.MarkSentAttempts = 3
 	}
@@ -197,7 +196,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	}
 
 	// Hold the lease, or learn that the mail is already sent.
-	now := h.deps.Now()
+	now := h.deps.Clock.Now()
 	held, err := h.deps.Locks.Renew(ctx, lock.RenewParams{
 		MailID: m.MailID, Owner: in.Owner, Now: now,
 		LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
@@ -266,7 +265,7 @@ func (h *Handler) markSent(ctx context.Context, log *slog.Logger, mailID, owner,
 	ctx = context.WithoutCancel(ctx)
 	backoff := h.deps.MarkSentBackoff
 	for attempt := 1; ; attempt++ {
-		now := h.deps.Now()
+		now := h.deps.Clock.Now()
 		_, err := h.deps.Locks.MarkSent(ctx, lock.MarkSentParams{
 			MailID: mailID, Owner: owner, SESMessageID: id, Now: now, ExpiresAt: now.Add(h.cfg.Retention),
 		})
@@ -283,7 +282,7 @@ func (h *Handler) markSent(ctx context.Context, log *slog.Logger, mailID, owner,
 				slog.String("cause", err.Error()))
 			return
 		}
-		time.Sleep(backoff)
+		_ = h.deps.Clock.Sleep(ctx, backoff) // ctx never ends: it is detached above
 		backoff *= 2
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/pacer"
@@ -33,21 +34,21 @@ type fixture struct {
 	lockProx *testkit.FaultProxy
 	store    *s3store.Store
 	sesProx  *testkit.FaultProxy
-	clock    *tasktest.Clock
+	clock    *clock.Skipping
 }
 
 func TestSend(t *testing.T) {
 	svc := tasktest.Start(t, true, true, true)
 	ctx := context.Background()
 
-	setupPaced := func(t *testing.T, pace func(now func() time.Time) send.Pacer) *fixture {
+	setupPaced := func(t *testing.T, pace func(clock.Clock) send.Pacer) *fixture {
 		f := &fixture{clock: tasktest.NewClock()}
 		f.locks, f.lockProx, _ = svc.Locks(t)
 		f.store, _ = svc.Store(t)
 		snd, sesProx := svc.Sender(t)
 		f.sesProx = sesProx
 		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set"},
-			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Now: f.clock.Now, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock.Now)})
+			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func TestSend(t *testing.T) {
 		return f
 	}
 	setup := func(t *testing.T) *fixture {
-		return setupPaced(t, func(func() time.Time) send.Pacer { return nil })
+		return setupPaced(t, func(clock.Clock) send.Pacer { return nil })
 	}
 	// prepare takes the lock for owner and stages a message; it returns the
 	// task input.
@@ -198,8 +199,8 @@ func TestSend(t *testing.T) {
 
 	t.Run("PacedPerRecipient", func(t *testing.T) {
 		// Two tokens a second; each mail has two recipients (to and bcc).
-		f := setupPaced(t, func(now func() time.Time) send.Pacer {
-			p, err := pacer.New(mempacer.New(), pacer.Config{Rate: 2, Now: now})
+		f := setupPaced(t, func(c clock.Clock) send.Pacer {
+			p, err := pacer.New(mempacer.New(), pacer.Config{Rate: 2, Clock: c})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,7 +235,7 @@ func TestSend(t *testing.T) {
 			earlier = append(earlier, n)
 			return workflow.Errorf(workflow.Throttled, "no token")
 		})
-		f := setupPaced(t, func(func() time.Time) send.Pacer { return refuse })
+		f := setupPaced(t, func(clock.Clock) send.Pacer { return refuse })
 		in := prepare(t, f, "a-1", "exec-1/msg", "attempts-1")
 		for range 3 {
 			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.Throttled {

@@ -103,9 +103,7 @@ func TestFaultMatrix(t *testing.T) {
 
 func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 	w := newWorld(t, local.Config{MapConcurrency: 3})
-	var plan *faults.Plan
-	clockSleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
-	plan = faults.New(faults.At(pt, mf.fault), faults.WithSleep(clockSleep))
+	plan := faults.New(faults.At(pt, mf.fault), faults.WithClock(w.clock))
 	w.start(plan)
 
 	good := []string{"m-attach", "m-plain"}
@@ -120,7 +118,7 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 	w.enqueue(body(good[1]), body(bad, "attachments/missing/none.bin"))
 
 	if crashed := w.settle(60 * time.Second); crashed {
-		w.restart(faults.New(faults.WithSleep(clockSleep)))
+		w.restart(faults.New(faults.WithClock(w.clock)))
 		if w.settle(60 * time.Second) {
 			t.Fatal("the fault-free runtime crashed")
 		}
@@ -217,8 +215,7 @@ func matrixTable(results []cellResult) string {
 // the error name and cause as attributes.
 func TestPersistentTransientFailure(t *testing.T) {
 	w := newWorld(t, local.Config{})
-	sleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
-	w.start(faults.New(faults.At(faults.Fetch, faults.Fault{Kind: faults.Fail, Times: 1 << 30}), faults.WithSleep(sleep)))
+	w.start(faults.New(faults.At(faults.Fetch, faults.Fault{Kind: faults.Fail, Times: 1 << 30}), faults.WithClock(w.clock)))
 	if _, err := w.client().Send(context.Background(), client.Mail{
 		MailID: "m-persistent", To: []string{"ann@example.org"}, Subject: "reliability", Text: "hello",
 		Headers:     map[string]string{"X-Test-Id": "m-persistent"},

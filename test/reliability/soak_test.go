@@ -67,11 +67,10 @@ func TestSoak(t *testing.T) {
 		// the Send task's Retry on Mail.Throttled backs off.
 		SES: sessim.Config{MaxSendRate: 2}, DisablePacing: true,
 	})
-	sleep := func(ctx context.Context, d time.Duration) error { return w.clock.Sleep(ctx, d) }
 	plans := 0
 	newPlan := func() *faults.Plan {
 		plans++
-		return faults.New(faults.WithSleep(sleep), faults.WithRandom(faults.Random{
+		return faults.New(faults.WithClock(w.clock), faults.WithRandom(faults.Random{
 			Rate: 0.01, CrashRate: 0.02, MaxDelay: 20 * time.Second, Seed: seed + uint64(plans),
 		}))
 	}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/lock"
@@ -112,7 +113,7 @@ type Plan struct {
 	struck  map[string]int
 	random  *Random
 	rng     *rand.Rand
-	sleep   func(context.Context, time.Duration) error
+	clock   clock.Clock
 	crashed chan struct{}
 	crashAt Point
 	once    sync.Once
@@ -141,10 +142,10 @@ func WithRandom(r Random) Option {
 	}
 }
 
-// WithSleep sets how delays wait (default: real time); pass the runtime's
-// clock so delays are scaled with it.
-func WithSleep(sleep func(context.Context, time.Duration) error) Option {
-	return func(pl *Plan) { pl.sleep = sleep }
+// WithClock sets the clock delays wait on (default: clock.Wall); pass the
+// runtime's clock so delays are scaled with it.
+func WithClock(c clock.Clock) Option {
+	return func(pl *Plan) { pl.clock = clock.Or(c) }
 }
 
 // OnCrash is called once, when the plan crashes.
@@ -161,16 +162,7 @@ func New(opts ...Option) *Plan {
 	p := &Plan{
 		rules: map[Point]*Fault{}, left: map[Point]int{}, hits: map[Point]int{}, struck: map[string]int{},
 		crashed: make(chan struct{}), attachmentPrefix: "attachments/",
-		sleep: func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		},
+		clock: clock.Wall,
 	}
 	for _, o := range opts {
 		o(p)
@@ -305,7 +297,7 @@ func (p *Plan) apply(ctx context.Context, pt Point, f Fault) error {
 			case <-dctx.Done():
 			}
 		}()
-		if err := p.sleep(dctx, f.Delay); err != nil {
+		if err := p.clock.Sleep(dctx, f.Delay); err != nil {
 			if p.IsCrashed() {
 				return ErrCrashed
 			}
@@ -461,10 +453,7 @@ func (s *source) Receive(ctx context.Context, n int, wait time.Duration) ([]pipe
 	if err := s.p.before(ctx, QueueReceive); err != nil {
 		if errors.Is(err, ErrCrashed) {
 			// A dead process polls nothing: idle until the runtime stops.
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
+			_ = s.p.clock.Sleep(ctx, wait)
 			return nil, nil
 		}
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/memlock"
 	"github.com/mailflow/mailflow/store/memstore"
@@ -77,17 +78,18 @@ func TestCrashFreezesEverything(t *testing.T) {
 	}
 }
 
-// TestDelayUsesTheSleep: delays wait through the plan's sleep, and a crash
+// TestDelayUsesTheClock: delays wait on the plan's clock, and a crash
 // during a delay ends it.
-func TestDelayUsesTheSleep(t *testing.T) {
-	var slept time.Duration
+func TestDelayUsesTheClock(t *testing.T) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c := clock.NewSkipping(start)
 	p := faults.New(faults.At(faults.Release, faults.Fault{Kind: faults.Delay, Delay: 300 * time.Second}),
-		faults.WithSleep(func(_ context.Context, d time.Duration) error { slept += d; return nil }))
+		faults.WithClock(c))
 	// The call goes on to the table after the delay (which has no record).
 	if err := p.Lock(memlock.New()).Release(context.Background(), lock.ReleaseParams{MailID: "m", Owner: "o", Now: time.Now()}); !errors.Is(err, lock.ErrCondition) {
 		t.Fatal(err)
 	}
-	if slept != 300*time.Second {
+	if slept := c.Now().Sub(start); slept != 300*time.Second {
 		t.Fatalf("slept %s", slept)
 	}
 

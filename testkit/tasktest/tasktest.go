@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/sender/sessender"
 	"github.com/mailflow/mailflow/store/s3store"
@@ -37,27 +37,10 @@ var Limits = workflow.Limits{
 // StagingPrefix is where built messages go.
 const StagingPrefix = "staging/"
 
-// Clock is a manual clock.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock starts at a fixed instant.
-func NewClock() *Clock { return &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// NewClock returns the tests' clock: it starts at a fixed instant and moves
+// when a test advances it or the code under test waits on it.
+func NewClock() *clock.Skipping {
+	return clock.NewSkipping(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // Services are emulators shared by the tests of one package.

@@ -131,19 +131,19 @@ func TestFlow(t *testing.T) {
 	snd, sesProxy := svc.Sender(t)
 	clock := tasktest.NewClock()
 	lease, retention := 6*time.Minute, 24*time.Hour
-	acq, err := acquirelock.New(acquirelock.Config{Limits: tasktest.Limits, Lease: lease, Retention: retention}, acquirelock.Deps{Locks: locks, Now: clock.Now, Log: quiet})
+	acq, err := acquirelock.New(acquirelock.Config{Limits: tasktest.Limits, Lease: lease, Retention: retention}, acquirelock.Deps{Locks: locks, Clock: clock, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, TempDir: t.TempDir()}, fetchattachments.Deps{Store: st, Now: clock.Now, Log: quiet})
+	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, TempDir: t.TempDir()}, fetchattachments.Deps{Store: st, Clock: clock, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendH, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: retention}, send.Deps{Locks: locks, Store: st, Sender: snd, Now: clock.Now, Log: quiet})
+	sendH, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: retention}, send.Deps{Locks: locks, Store: st, Sender: snd, Clock: clock, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := releaselock.New(releaselock.Deps{Locks: locks, Now: clock.Now, Log: quiet})
+	rel, err := releaselock.New(releaselock.Deps{Locks: locks, Clock: clock, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
