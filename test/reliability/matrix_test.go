@@ -160,7 +160,7 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 			continue
 		}
 		res.deadLetter++
-		if d.Error != workflow.AttachmentMissing || !strings.Contains(d.Failure, `"Cause"`) || !strings.Contains(d.Failure, "none.bin") {
+		if d.Error != string(workflow.AttachmentMissing) || !strings.Contains(d.Failure, `"Cause"`) || !strings.Contains(d.Failure, "none.bin") {
 			t.Errorf("%s dead-lettered without its reason: error %q, failure %q", bad, d.Error, d.Failure)
 		}
 	}
@@ -237,7 +237,7 @@ func TestPersistentTransientFailure(t *testing.T) {
 	if len(dl) != 1 || dl[0].MailID != "m-persistent" {
 		t.Fatalf("DLQ %+v, want m-persistent dead-lettered on its last receive", dl)
 	}
-	if dl[0].Error != workflow.Transient || !strings.Contains(dl[0].Failure, "Cause") {
+	if dl[0].Error != string(workflow.Transient) || !strings.Contains(dl[0].Failure, "Cause") {
 		t.Fatalf("dead letter without its reason: error %q, failure %q", dl[0].Error, dl[0].Failure)
 	}
 	items, err := w.rt.Executions().ItemsByMail(context.Background(), "m-persistent")
@@ -254,7 +254,7 @@ func TestPersistentTransientFailure(t *testing.T) {
 		if i == 0 {
 			want = "dead-lettered"
 		}
-		if it.Outcome != want || it.Error != workflow.Transient {
+		if it.Outcome != want || it.Error != string(workflow.Transient) {
 			t.Errorf("attempt %+v: want %s with %s", it.Item, want, workflow.Transient)
 		}
 	}
