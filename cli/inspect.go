@@ -339,7 +339,7 @@ func printExecution(w io.Writer, x *inspect.Execution, tl inspect.Timeline, even
 	fmt.Fprintln(w, "timeline:")
 	printRuns(w, "  ", tl.States)
 	for _, it := range tl.Iterations {
-		fmt.Fprintf(w, "  iteration %d  mail %s  %s\n", it.Index, orDash(it.MailID), orDash(it.Outcome))
+		fmt.Fprintf(w, "  iteration %d  mail %s  %s\n", it.Index, orDash(it.MailID), orDash(string(it.Outcome)))
 		printRuns(w, "    ", it.States)
 	}
 	if events {

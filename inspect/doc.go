@@ -8,6 +8,14 @@
 //     Functions' log event format.
 //
 // Decisions:
+//   - The model's types ([Execution], [Item], [Event], [MailExecution]) are
+//     defined in the leaf package inspect/model and named here by alias.
+//     The local store (execstore) writes and returns the same types, so the
+//     local source hands on what it reads with no conversion, and the
+//     dependencies point one way: inspect → execstore → model. The store
+//     keeps an event's Details byte for byte; [Event.ReadDetails] reads the
+//     named fields from them. Statuses and States.* error names are asl's
+//     constants, outcomes and Mail.* error names workflow's.
 //   - An execution of the mail state machine nearly always SUCCEEDS: the Map
 //     catches every error. What a user calls a failed execution is one with
 //     a failed item: dead-lettered, retry-later or unfinished, or an

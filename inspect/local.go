@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // LocalSource reads the local runtime's execution store.
@@ -15,27 +17,26 @@ type LocalSource struct {
 	// Running, when set, gives the history so far of an execution under
 	// way in this process (the store has it only once it stops); without
 	// it a running execution shows no events.
-	Running func(id string) ([]execstore.Event, bool)
+	Running func(id string) ([]Event, bool)
 }
 
 var _ Source = LocalSource{}
 
-func fromStore(e execstore.Execution, items []execstore.Item) Execution {
-	out := Execution{
-		ID: e.ID, Name: e.Name, StateMachine: e.StateMachine, Status: e.Status,
-		Input: e.Input, Output: e.Output, Error: e.Error, Cause: e.Cause,
-		StartedAt: e.StartedAt, StoppedAt: e.StoppedAt, Items: []Item{},
+// withItems sets the stored items of e, with the bodies of their records
+// from its input (the store keeps no bodies).
+func withItems(e *Execution, items []Item) {
+	e.Items = items
+	if e.Items == nil {
+		e.Items = []Item{}
 	}
 	var records []record
 	_ = json.Unmarshal(e.Input, &records)
-	for _, it := range items {
-		item := Item{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome, Error: it.Error, Cause: it.Cause}
+	for i := range e.Items {
+		it := &e.Items[i]
 		if it.Index < len(records) && records[it.Index].MessageID == it.MessageID {
-			item.Body = records[it.Index].Body
+			it.Body = records[it.Index].Body
 		}
-		out.Items = append(out.Items, item)
 	}
-	return out
 }
 
 // List implements Source.
@@ -47,12 +48,12 @@ func (s LocalSource) List(ctx context.Context, f Filter) (Page, error) {
 	if limit == 0 {
 		limit = 20
 	}
-	sf := execstore.Filter{Since: f.Since, Until: f.Until, MailID: f.MailID, Outcome: f.Outcome, Before: f.Cursor}
+	sf := execstore.Filter{Since: f.Since, Until: f.Until, MailID: f.MailID, Outcome: workflow.Outcome(f.Outcome), Before: f.Cursor}
 	switch f.Status {
-	case "failed":
+	case StatusFailedItems:
 		sf.Failed = true
 	default:
-		sf.Status = f.Status
+		sf.Status = asl.Status(f.Status)
 	}
 	sf.Limit = limit
 	page, err := s.Store.List(ctx, sf)
@@ -60,16 +61,16 @@ func (s LocalSource) List(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, err
 	}
 	out := Page{Executions: []Execution{}, NextCursor: page.NextCursor}
-	for _, e := range page.Executions {
-		items, err := s.Store.Items(ctx, e.ID)
+	for _, x := range page.Executions {
+		items, err := s.Store.Items(ctx, x.ID)
 		if err != nil {
 			return Page{}, err
 		}
-		x := fromStore(e, items)
-		x.Input = nil // lists stay small; Get has it
-		for i := range x.Items {
-			x.Items[i].Body = ""
+		x.Items = items // without bodies: lists stay small; Get has them
+		if x.Items == nil {
+			x.Items = []Item{}
 		}
+		x.Input = nil // likewise
 		out.Executions = append(out.Executions, x)
 	}
 	return out, nil
@@ -95,10 +96,11 @@ func (s LocalSource) Get(ctx context.Context, id string) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := fromStore(e, items)
-	x.Events = make([]Event, 0, len(evs))
-	for _, ev := range evs {
-		x.Events = append(x.Events, LocalEvent(ev))
+	x := e
+	withItems(&x, items)
+	x.Events = evs
+	if x.Events == nil {
+		x.Events = []Event{}
 	}
 	tl := BuildTimeline(x.Events)
 	for _, it := range tl.Iterations {
@@ -111,8 +113,8 @@ func (s LocalSource) Get(ctx context.Context, id string) (*Execution, error) {
 
 // events reads an execution's history: from the runtime while it runs, from
 // the store once it has stopped.
-func (s LocalSource) events(ctx context.Context, e *execstore.Execution) ([]execstore.Event, error) {
-	if e.Status == execstore.StatusRunning && s.Running != nil {
+func (s LocalSource) events(ctx context.Context, e *Execution) ([]Event, error) {
+	if e.Status == asl.StatusRunning && s.Running != nil {
 		if evs, ok := s.Running(e.ID); ok {
 			return evs, nil
 		}
@@ -128,37 +130,9 @@ func (s LocalSource) events(ctx context.Context, e *execstore.Execution) ([]exec
 
 // MailExecutions implements Source.
 func (s LocalSource) MailExecutions(ctx context.Context, mailID string) ([]MailExecution, error) {
-	items, err := s.Store.ItemsByMail(ctx, mailID)
-	if err != nil {
-		return nil, err
+	out, err := s.Store.ItemsByMail(ctx, mailID)
+	if out == nil && err == nil {
+		out = []MailExecution{}
 	}
-	out := []MailExecution{}
-	for _, mi := range items {
-		out = append(out, MailExecution{ExecutionID: mi.ExecutionID, StartedAt: mi.StartedAt, Item: Item{
-			Index: mi.Index, MessageID: mi.MessageID, MailID: mi.MailID, Outcome: mi.Outcome, Error: mi.Error, Cause: mi.Cause,
-		}})
-	}
-	return out, nil
-}
-
-// LocalEvent converts a stored event (details as GetExecutionHistory
-// fields, input and output as JSON values) to the model.
-func LocalEvent(ev execstore.Event) Event {
-	out := Event{ID: ev.ID, PreviousID: ev.PreviousID, Type: ev.Type, Timestamp: ev.Timestamp}
-	var d struct {
-		Name         string          `json:"name"`
-		Index        *int            `json:"index"`
-		Input        json.RawMessage `json:"input"`
-		Output       json.RawMessage `json:"output"`
-		Parameters   json.RawMessage `json:"parameters"`
-		Error        string          `json:"error"`
-		Cause        string          `json:"cause"`
-		Resource     string          `json:"resource"`
-		ResourceType string          `json:"resourceType"`
-	}
-	if json.Unmarshal(ev.Details, &d) == nil {
-		out.Name, out.Index, out.Input, out.Output, out.Parameters = d.Name, d.Index, d.Input, d.Output, d.Parameters
-		out.Error, out.Cause, out.Resource, out.ResourceType = d.Error, d.Cause, d.Resource, d.ResourceType
-	}
-	return out
+	return out, err
 }

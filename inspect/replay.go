@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // Replay actions.
@@ -17,14 +18,14 @@ const (
 
 // ReplayResult says what replay did with one item.
 type ReplayResult struct {
-	Index        int    `json:"index"`
-	MessageID    string `json:"messageId"`
-	MailID       string `json:"mailId,omitempty"`
-	Outcome      string `json:"outcome"`
-	Action       string `json:"action"`
-	NewMessageID string `json:"newMessageId,omitempty"`
-	LockStatus   string `json:"lockStatus,omitempty"`
-	Note         string `json:"note"`
+	Index        int              `json:"index"`
+	MessageID    string           `json:"messageId"`
+	MailID       string           `json:"mailId,omitempty"`
+	Outcome      workflow.Outcome `json:"outcome"`
+	Action       string           `json:"action"`
+	NewMessageID string           `json:"newMessageId,omitempty"`
+	LockStatus   string           `json:"lockStatus,omitempty"`
+	Note         string           `json:"note"`
 }
 
 // Replay re-enqueues the source records of an execution's items onto the
@@ -59,7 +60,7 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 		switch {
 		case failedOnly && !it.Failed():
 			r.Action = ActionSkipped
-			r.Note = "not failed (" + it.Outcome + ")"
+			r.Note = "not failed (" + string(it.Outcome) + ")"
 			report(r)
 			continue
 		case it.Body == "":
@@ -78,11 +79,11 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 		switch {
 		case held && rec.Status == lock.Sent:
 			r.Note = "already sent (SES " + rec.SESMessageID + "): harmless, the dedup lock makes this replay already-sent"
-		case it.Outcome == OutcomeDeadLettered:
+		case it.Outcome == workflow.OutcomeDeadLettered:
 			r.Note = "will be sent; its copy in the dead-letter queue stays there (a later redrive ends as already-sent)"
-		case it.Outcome == OutcomeRetryLater:
+		case it.Outcome == workflow.OutcomeRetryLater:
 			r.Note = "will be sent; the original message also returns to the queue, the dedup lock lets only one send"
-		case it.Outcome == OutcomeSent || it.Outcome == OutcomeAlreadySent:
+		case it.Outcome == workflow.OutcomeSent || it.Outcome == workflow.OutcomeAlreadySent:
 			r.Note = "was sent: harmless while the dedup lock remembers it (the lock's retention), the replay ends as already-sent"
 		case held && rec.Status == lock.Sending:
 			r.Note = "another attempt holds the lock; the replay waits for it (LockBusy) and ends sent or already-sent"

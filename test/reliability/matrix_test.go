@@ -250,11 +250,11 @@ func TestPersistentTransientFailure(t *testing.T) {
 	// Newest first: the last receive dead-lettered, the earlier ones went
 	// back to the queue.
 	for i, it := range items {
-		want := "retry-later"
+		want := workflow.OutcomeRetryLater
 		if i == 0 {
-			want = "dead-lettered"
+			want = workflow.OutcomeDeadLettered
 		}
-		if it.Outcome != want || it.Error != string(workflow.Transient) {
+		if it.Item.Outcome != want || it.Item.Error != string(workflow.Transient) {
 			t.Errorf("attempt %+v: want %s with %s", it.Item, want, workflow.Transient)
 		}
 	}
