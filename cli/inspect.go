@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/lock"
 )
 
 // backendOptions select where inspection commands look: the local data
@@ -592,7 +593,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 	switch l := st.Lock; {
 	case l == nil:
 		fmt.Fprintln(s.Out, "lock       none (never sent, or released after a failure)")
-	case l.Status == "SENT":
+	case l.Status == lock.Sent:
 		fmt.Fprintf(s.Out, "lock       SENT at %s, SES message id %s\n", l.SentAt.UTC().Format(time.RFC3339), l.SESMessageID)
 	default:
 		fmt.Fprintf(s.Out, "lock       %s by %s until %s, %d send attempt(s) so far\n", l.Status, l.Owner, l.LeaseUntil.UTC().Format(time.RFC3339), l.SendAttempts)

@@ -190,7 +190,7 @@ type MoveStatus struct {
 }
 
 // Done reports whether the move task has ended.
-func (m MoveStatus) Done() bool { return m.Status != "" && m.Status != "RUNNING" }
+func (m MoveStatus) Done() bool { return m.Status != "" && m.Status != sqsstore.TaskRunning }
 
 // Redrive moves the dead-letter queue's messages back to the source queue
 // with a message move task (StartMessageMoveTask) and waits until it ends, reporting progress.
@@ -250,7 +250,7 @@ func (q *Queues) Redrive(ctx context.Context, progress func(MoveStatus)) (MoveSt
 		}
 		last = st
 		if st.Done() {
-			if st.Status == "FAILED" {
+			if st.Status == sqsstore.TaskFailed {
 				return st, fmt.Errorf("redrive of %s failed: %s", q.DLQURL, st.FailureReason)
 			}
 			return st, nil

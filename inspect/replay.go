@@ -24,7 +24,7 @@ type ReplayResult struct {
 	Outcome      workflow.Outcome `json:"outcome"`
 	Action       string           `json:"action"`
 	NewMessageID string           `json:"newMessageId,omitempty"`
-	LockStatus   string           `json:"lockStatus,omitempty"`
+	LockStatus   lock.Status      `json:"lockStatus,omitempty"`
 	Note         string           `json:"note"`
 }
 
@@ -54,7 +54,7 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 			}
 			held = held && rec.Live(now)
 			if held {
-				r.LockStatus = string(rec.Status)
+				r.LockStatus = rec.Status
 			}
 		}
 		switch {
@@ -104,11 +104,11 @@ type MailStatus struct {
 
 // LockState is the dedup lock record of a mail.
 type LockState struct {
-	Status       string    `json:"status"`
-	Owner        string    `json:"owner"`
-	SESMessageID string    `json:"sesMessageId,omitempty"`
-	SentAt       time.Time `json:"sentAt,omitzero"`
-	LeaseUntil   time.Time `json:"leaseUntil,omitzero"`
+	Status       lock.Status `json:"status"`
+	Owner        string      `json:"owner"`
+	SESMessageID string      `json:"sesMessageId,omitempty"`
+	SentAt       time.Time   `json:"sentAt,omitzero"`
+	LeaseUntil   time.Time   `json:"leaseUntil,omitzero"`
 	// SendAttempts is how often the owner has tried to send (the lease is
 	// renewed once per Send attempt).
 	SendAttempts int       `json:"sendAttempts,omitempty"`
@@ -125,7 +125,7 @@ func Mail(ctx context.Context, mailID string, src Source, locks lock.Table, now 
 			return nil, fmt.Errorf("lock of %s: %w", mailID, err)
 		}
 		if ok {
-			st.Lock = &LockState{Status: string(rec.Status), Owner: rec.Owner, SESMessageID: rec.SESMessageID, SentAt: rec.SentAt,
+			st.Lock = &LockState{Status: rec.Status, Owner: rec.Owner, SESMessageID: rec.SESMessageID, SentAt: rec.SentAt,
 				SendAttempts: rec.Renewals, ExpiresAt: rec.ExpiresAt, Expired: !rec.Live(now)}
 			if rec.Status == lock.Sending {
 				st.Lock.LeaseUntil = rec.LeaseUntil

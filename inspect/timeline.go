@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -181,7 +182,7 @@ func BuildTimeline(events []Event) Timeline {
 				r.Status = RunFailed
 				r.Error, r.Cause = ev.Error, ev.Cause
 				if r.Error == "" && ev.Type == "TaskTimedOut" {
-					r.Error = "States.Timeout"
+					r.Error = asl.ErrTimeout
 				}
 				r.Failures = append(r.Failures, Failure{At: ev.Timestamp, Error: r.Error, Cause: ev.Cause})
 			}
