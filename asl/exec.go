@@ -18,12 +18,18 @@ import (
 	jx "github.com/mailflow/mailflow/asl/internal/jsonata"
 )
 
-// Execution statuses.
+// Status is an execution's status, as DescribeExecution and
+// StartSyncExecution report it.
+type Status string
+
+// Execution statuses. An execution under way is RUNNING; Execute returns
+// one of the other four.
 const (
-	StatusSucceeded = "SUCCEEDED"
-	StatusFailed    = "FAILED"
-	StatusTimedOut  = "TIMED_OUT"
-	StatusAborted   = "ABORTED"
+	StatusRunning   Status = "RUNNING"
+	StatusSucceeded Status = "SUCCEEDED"
+	StatusFailed    Status = "FAILED"
+	StatusTimedOut  Status = "TIMED_OUT"
+	StatusAborted   Status = "ABORTED"
 )
 
 // Options are the dependencies and identity of one execution. Every field
@@ -64,7 +70,7 @@ type Options struct {
 
 // Result is how an execution ended.
 type Result struct {
-	Status   string
+	Status   Status
 	Output   any // when SUCCEEDED
 	Error    string
 	HasError bool
@@ -221,9 +227,9 @@ func isoTime(t time.Time) string        { return t.UTC().Format("2006-01-02T15:0
 func (ex *execution) expressSync() bool { return ex.opts.StateMachineType == "EXPRESS" }
 
 // stop ends an execution early: timeout or abort.
-type stopError struct{ status string }
+type stopError struct{ status Status }
 
-func (e *stopError) Error() string { return e.status }
+func (e *stopError) Error() string { return string(e.status) }
 
 func (ex *execution) run(ctx context.Context, input any, inSize int) *Result {
 	o := &ex.opts

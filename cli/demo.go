@@ -129,7 +129,7 @@ func countRetries(ctx context.Context, rt *local.Runtime, executionID string) in
 			continue
 		}
 		var d struct {
-			Error string `json:"error"`
+			Error workflow.ErrorName `json:"error"`
 		}
 		if json.Unmarshal(ev.Details, &d) == nil && d.Error == workflow.Throttled {
 			n++

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/console"
 	"github.com/mailflow/mailflow/local/datadir"
@@ -201,7 +202,7 @@ func summarize(e execstore.Execution, items []execstore.Item) string {
 	counts := map[string]int{}
 	var errs []string
 	for _, it := range items {
-		counts[it.Outcome]++
+		counts[string(it.Outcome)]++
 		if it.Error != "" {
 			errs = append(errs, it.Error)
 		}
@@ -220,7 +221,7 @@ func summarize(e execstore.Execution, items []execstore.Item) string {
 	if len(errs) > 0 {
 		line += " (" + strings.Join(uniq(errs), ", ") + ")"
 	}
-	if e.Status != execstore.StatusSucceeded {
+	if e.Status != asl.StatusSucceeded {
 		line += fmt.Sprintf(" — execution %s: %s %s", e.Status, e.Error, e.Cause)
 	}
 	return line + "  [" + e.Name + "]"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/lock"
 )
 
 // backendOptions select where inspection commands look: the local data
@@ -295,7 +296,7 @@ func printExecution(w io.Writer, x *inspect.Execution, tl inspect.Timeline, even
 	fmt.Fprintln(w, "timeline:")
 	printRuns(w, "  ", tl.States)
 	for _, it := range tl.Iterations {
-		fmt.Fprintf(w, "  iteration %d  mail %s  %s\n", it.Index, orDash(it.MailID), orDash(it.Outcome))
+		fmt.Fprintf(w, "  iteration %d  mail %s  %s\n", it.Index, orDash(it.MailID), orDash(string(it.Outcome)))
 		printRuns(w, "    ", it.States)
 	}
 	if events {
@@ -548,7 +549,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 	switch l := st.Lock; {
 	case l == nil:
 		fmt.Fprintln(s.Out, "lock       none (never sent, or released after a failure)")
-	case l.Status == "SENT":
+	case l.Status == lock.Sent:
 		fmt.Fprintf(s.Out, "lock       SENT at %s, SES message id %s\n", l.SentAt.UTC().Format(time.RFC3339), l.SESMessageID)
 	default:
 		fmt.Fprintf(s.Out, "lock       %s by %s until %s, %d send attempt(s) so far\n", l.Status, l.Owner, l.LeaseUntil.UTC().Format(time.RFC3339), l.SendAttempts)

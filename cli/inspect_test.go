@@ -19,6 +19,7 @@ import (
 	"github.com/mailflow/mailflow/cli"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local/datadir"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // lockedBuf is a bytes.Buffer safe for a running dev to write while the
@@ -154,7 +155,7 @@ func listJSON(t *testing.T, data string, extra ...string) inspect.Page {
 	return p
 }
 
-func countOutcome(p inspect.Page, outcome string) int {
+func countOutcome(p inspect.Page, outcome workflow.Outcome) int {
 	n := 0
 	for _, x := range p.Executions {
 		n += x.OutcomeCounts()[outcome]
@@ -182,7 +183,7 @@ func TestInspectAndReplay(t *testing.T) {
 		t.Fatalf("send: %d %s %s", code, out, errOut)
 	}
 	waitFor(t, "the rejected mail to be dead-lettered", func() bool {
-		return countOutcome(listJSON(t, data), inspect.OutcomeDeadLettered) == 1
+		return countOutcome(listJSON(t, data), workflow.OutcomeDeadLettered) == 1
 	})
 	page := listJSON(t, data)
 	vars := map[string]string{"data": data, "exec": page.Executions[0].Name}
@@ -237,7 +238,7 @@ func TestInspectAndReplay(t *testing.T) {
 			"1 of 1 items re-enqueued onto http://127.0.0.1:"}},
 	})
 	waitFor(t, "the replayed mail in the outbox", func() bool { return outboxFiles(data) == 1 })
-	waitFor(t, "the replay's execution", func() bool { return countOutcome(listJSON(t, data), inspect.OutcomeSent) == 1 })
+	waitFor(t, "the replay's execution", func() bool { return countOutcome(listJSON(t, data), workflow.OutcomeSent) == 1 })
 	runCases(t, vars, []cliCase{
 		{args: []string{"mail", "status", "receipt-42", "--data", "{data}"}, stdout: []string{
 			"~lock       SENT at \\S+, SES message id \\S+", "executions 2", "sent", "dead-lettered"}},
@@ -246,7 +247,7 @@ func TestInspectAndReplay(t *testing.T) {
 			"redriving ", "COMPLETED: 1 of 1 moved", "redrive completed: 1 message(s) moved to the source queue"}},
 	})
 	waitFor(t, "the redriven copy to end as already-sent", func() bool {
-		return countOutcome(listJSON(t, data), inspect.OutcomeAlreadySent) == 1
+		return countOutcome(listJSON(t, data), workflow.OutcomeAlreadySent) == 1
 	})
 	runCases(t, vars, []cliCase{
 		{args: []string{"dlq", "list", "--data", "{data}"}, stdout: []string{"the dead-letter queue is empty"}},
@@ -254,7 +255,7 @@ func TestInspectAndReplay(t *testing.T) {
 			"re-enqueued as", "harmless, the dedup lock makes this replay already-sent"}},
 	})
 	waitFor(t, "the harmless replay to end as already-sent", func() bool {
-		return countOutcome(listJSON(t, data), inspect.OutcomeAlreadySent) == 2
+		return countOutcome(listJSON(t, data), workflow.OutcomeAlreadySent) == 2
 	})
 	if n := outboxFiles(data); n != 1 {
 		t.Fatalf("%d mails in the outbox; the dedup lock should have kept it at 1", n)
@@ -273,7 +274,7 @@ func TestInspectAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the invalid message to be dead-lettered", func() bool {
-		return countOutcome(listJSON(t, data, "--mail-id", "broken-1"), inspect.OutcomeDeadLettered) == 1
+		return countOutcome(listJSON(t, data, "--mail-id", "broken-1"), workflow.OutcomeDeadLettered) == 1
 	})
 	running := listJSON(t, data, "--limit", "1000")
 	dev.stop()

@@ -440,7 +440,7 @@ func (p *mailPipeline) buildPipe() {
 	}
 	p.pipe = awspipes.NewCfnPipe(p.Construct, jsii.String("Pipe"), &awspipes.CfnPipeProps{
 		Description:  jsii.String("mailflow: SQS mail batches to the Express state machine, synchronously"),
-		DesiredState: jsii.String("RUNNING"),
+		DesiredState: jsii.String("RUNNING"), //contract:unrelated the pipe's desired state, not an execution status
 		RoleArn:      role.RoleArn(),
 		Source:       p.queue.QueueArn(),
 		SourceParameters: &awspipes.CfnPipe_PipeSourceParametersProperty{

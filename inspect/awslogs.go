@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/clock"
 )
 
@@ -130,7 +131,7 @@ func payload(text *string, truncated bool) (json.RawMessage, string, bool) {
 // BuildExecution assembles an execution from its log events (any order).
 func BuildExecution(arn string, events []Event) *Execution {
 	sort.Slice(events, func(i, j int) bool { return events[i].ID < events[j].ID })
-	x := &Execution{ID: arn, Status: StatusRunning, Events: events, Items: []Item{}}
+	x := &Execution{ID: arn, Status: asl.StatusRunning, Events: events, Items: []Item{}}
 	if parts := strings.Split(arn, ":"); len(parts) >= 8 {
 		x.StateMachine, x.Name = parts[6], parts[7]
 	}
@@ -143,9 +144,9 @@ func BuildExecution(arn string, events []Event) *Execution {
 			x.Input, x.InputTruncated = ev.Input, ev.InputTruncated
 			x.InputMissing = len(ev.Input) == 0 && !ev.InputTruncated
 		case "ExecutionSucceeded":
-			x.Status, x.Output, x.StoppedAt = StatusSucceeded, ev.Output, ev.Timestamp
+			x.Status, x.Output, x.StoppedAt = asl.StatusSucceeded, ev.Output, ev.Timestamp
 		case "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted":
-			x.Status = map[string]string{"ExecutionFailed": StatusFailed, "ExecutionTimedOut": StatusTimedOut, "ExecutionAborted": StatusAborted}[ev.Type]
+			x.Status = map[string]asl.Status{"ExecutionFailed": asl.StatusFailed, "ExecutionTimedOut": asl.StatusTimedOut, "ExecutionAborted": asl.StatusAborted}[ev.Type]
 			x.Error, x.Cause, x.StoppedAt = ev.Error, ev.Cause, ev.Timestamp
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/testkit/inspecttest"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 func fixtureSource(t *testing.T) (*LogSource, *inspecttest.FakeLogs) {
@@ -49,17 +51,17 @@ func TestLogSourceWithExecutionData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusSucceeded || x.Name != "exec-a" || x.StateMachine != "mailflow-prod" || x.Duration() != 763*time.Millisecond {
+	if x.Status != asl.StatusSucceeded || x.Name != "exec-a" || x.StateMachine != "mailflow-prod" || x.Duration() != 763*time.Millisecond {
 		t.Fatalf("execution %+v", x)
 	}
 	if len(x.Items) != 2 {
 		t.Fatalf("items %+v", x.Items)
 	}
 	sent, dead := x.Items[0], x.Items[1]
-	if sent.MailID != "welcome-1" || sent.Outcome != OutcomeSent || sent.MessageID != "m-0" || !strings.Contains(sent.Body, `"mailId":"welcome-1"`) {
+	if sent.MailID != "welcome-1" || sent.Outcome != workflow.OutcomeSent || sent.MessageID != "m-0" || !strings.Contains(sent.Body, `"mailId":"welcome-1"`) {
 		t.Errorf("item 0 %+v", sent)
 	}
-	if dead.MailID != "bad-1" || dead.Outcome != OutcomeDeadLettered || dead.Error != "Mail.InvalidMessage" || dead.Cause != "invalid message: to[0]: not an e-mail address" {
+	if dead.MailID != "bad-1" || dead.Outcome != workflow.OutcomeDeadLettered || dead.Error != "Mail.InvalidMessage" || dead.Cause != "invalid message: to[0]: not an e-mail address" {
 		t.Errorf("item 1 %+v", dead)
 	}
 	if !x.Failed() {
@@ -94,7 +96,7 @@ func TestLogSourceWithExecutionData(t *testing.T) {
 	if acquire.Error != "Mail.InvalidMessage" || CauseMessage(acquire.Cause) != "invalid message: to[0]: not an e-mail address" || acquire.Duration != 23*time.Millisecond {
 		t.Errorf("AcquireLock run %+v", acquire)
 	}
-	if tl.Iterations[1].Outcome != OutcomeDeadLettered || tl.Iterations[1].MessageID != "m-1" {
+	if tl.Iterations[1].Outcome != workflow.OutcomeDeadLettered || tl.Iterations[1].MessageID != "m-1" {
 		t.Errorf("iteration 1 %+v", tl.Iterations[1])
 	}
 	// The same by ARN.
@@ -113,7 +115,7 @@ func TestLogSourceWithoutExecutionData(t *testing.T) {
 		t.Fatalf("execution %+v", x)
 	}
 	it := x.Items[0]
-	if it.Outcome != OutcomeRetryLater || it.Error != "Mail.LockBusy" || it.Cause != "another execution holds the lease" || it.Body != "" {
+	if it.Outcome != workflow.OutcomeRetryLater || it.Error != "Mail.LockBusy" || it.Cause != "another execution holds the lease" || it.Body != "" {
 		t.Errorf("item %+v", it)
 	}
 	tl := BuildTimeline(x.Events)
@@ -127,12 +129,12 @@ func TestLogSourceWithoutExecutionData(t *testing.T) {
 	}
 
 	c, err := src.Get(context.Background(), "exec-c")
-	if err != nil || c.Status != StatusFailed || c.Error != "States.DataLimitExceeded" || !c.Failed() {
+	if err != nil || c.Status != asl.StatusFailed || c.Error != "States.DataLimitExceeded" || !c.Failed() {
 		t.Fatalf("exec-c %+v %v", c, err)
 	}
 	// Best-effort delivery: an execution whose start was lost.
 	d, err := src.Get(context.Background(), "exec-d")
-	if err != nil || !d.InputMissing || len(d.Items) != 1 || d.Items[0].MailID != "late-1" || d.Items[0].Outcome != OutcomeSent {
+	if err != nil || !d.InputMissing || len(d.Items) != 1 || d.Items[0].MailID != "late-1" || d.Items[0].Outcome != workflow.OutcomeSent {
 		t.Fatalf("exec-d %+v %v", d, err)
 	}
 }
@@ -182,17 +184,17 @@ func TestLogSourceTruncatedInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !x.InputTruncated || len(x.Input) != 0 || x.Status != StatusRunning {
+	if !x.InputTruncated || len(x.Input) != 0 || x.Status != asl.StatusRunning {
 		t.Fatalf("execution: truncated %v, input %d bytes, status %s", x.InputTruncated, len(x.Input), x.Status)
 	}
 	if len(x.Items) != 8 {
 		t.Fatalf("%d items, want 8 (up to the highest iteration seen)", len(x.Items))
 	}
 	it := x.Items[7]
-	if it.MessageID != "mb-7" || it.MailID != "big-7" || it.Outcome != OutcomeRetryLater || it.Body != records[7]["body"] || it.Error != "Mail.Transient" {
+	if it.MessageID != "mb-7" || it.MailID != "big-7" || it.Outcome != workflow.OutcomeRetryLater || it.Body != records[7]["body"] || it.Error != "Mail.Transient" {
 		t.Errorf("item 7: %+v", it)
 	}
-	if x.Items[0].Outcome != OutcomeUnfinished || x.Items[0].Body != "" {
+	if x.Items[0].Outcome != workflow.OutcomeUnfinished || x.Items[0].Body != "" {
 		t.Errorf("item 0: %+v", x.Items[0])
 	}
 	tl := BuildTimeline(x.Events)
@@ -225,8 +227,8 @@ func TestLogSourceList(t *testing.T) {
 		want string
 	}{
 		{Filter{Status: "failed"}, "exec-c exec-b exec-a"},
-		{Filter{Status: StatusFailed}, "exec-c"},
-		{Filter{Outcome: OutcomeSent}, "exec-d exec-a"},
+		{Filter{Status: string(asl.StatusFailed)}, "exec-c"},
+		{Filter{Outcome: string(workflow.OutcomeSent)}, "exec-d exec-a"},
 		{Filter{MailID: "bad-1"}, "exec-a"},
 		{Filter{MailID: "nobody"}, ""},
 		{Filter{Since: time.UnixMilli(1795600000000 + 60000)}, "exec-d exec-c exec-b"},
@@ -252,8 +254,8 @@ func TestLogSourceList(t *testing.T) {
 		}
 	}
 	mails, err := src.MailExecutions(ctx, "welcome-1")
-	if err != nil || len(mails) != 2 || mails[0].Item.Outcome != OutcomeUnfinished || !strings.Contains(mails[0].ExecutionID, "exec-c") ||
-		mails[1].Item.Outcome != OutcomeSent || !strings.Contains(mails[1].ExecutionID, "exec-a") {
+	if err != nil || len(mails) != 2 || mails[0].Item.Outcome != workflow.OutcomeUnfinished || !strings.Contains(mails[0].ExecutionID, "exec-c") ||
+		mails[1].Item.Outcome != workflow.OutcomeSent || !strings.Contains(mails[1].ExecutionID, "exec-a") {
 		t.Fatalf("mail executions %+v %v", mails, err)
 	}
 	if _, err := src.Get(ctx, "exec-zzz"); err == nil || !strings.Contains(err.Error(), "execution not found") {

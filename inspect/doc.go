@@ -17,6 +17,14 @@
 //     CLI's cli/wiring.go chooses between it and AWS (CloudWatch Logs,
 //     SQS, the DynamoDB lock table), which it opens itself. So inspect
 //     imports no adapter of local/ and no AWS store adapter.
+//   - The model's types ([Execution], [Item], [Event], [MailExecution]) are
+//     defined in the leaf package inspect/model and named here by alias.
+//     The local store (execstore) writes and returns the same types, so the
+//     local source (local/execsource) hands on what it reads with no conversion, and the
+//     dependencies point one way: local/execsource → inspect, local/execstore → model. The store
+//     keeps an event's Details byte for byte; [Event.ReadDetails] reads the
+//     named fields from them. Statuses and States.* error names are asl's
+//     constants, outcomes and Mail.* error names workflow's.
 //   - An execution of the mail state machine nearly always SUCCEEDS: the Map
 //     catches every error. What a user calls a failed execution is one with
 //     a failed item: dead-lettered, retry-later or unfinished, or an

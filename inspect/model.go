@@ -4,141 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sort"
 	"strings"
 	"time"
-)
 
-// Item outcomes, as the state machine reports them per record.
-const (
-	OutcomeSent         = "sent"
-	OutcomeAlreadySent  = "already-sent"
-	OutcomeDeadLettered = "dead-lettered"
-	OutcomeRetryLater   = "retry-later"
-	OutcomeUnfinished   = "unfinished"
-)
-
-// Execution statuses.
-const (
-	StatusRunning   = "RUNNING"
-	StatusSucceeded = "SUCCEEDED"
-	StatusFailed    = "FAILED"
-	StatusTimedOut  = "TIMED_OUT"
-	StatusAborted   = "ABORTED"
+	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/inspect/model"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // ErrNotFound is returned for an unknown execution.
 var ErrNotFound = errors.New("execution not found")
 
-// Execution is one run of the state machine, from either source.
-type Execution struct {
-	ID           string          `json:"id"`
-	Name         string          `json:"name"`
-	StateMachine string          `json:"stateMachine,omitempty"`
-	Status       string          `json:"status"`
-	Input        json.RawMessage `json:"input,omitempty"`
-	// InputTruncated and InputMissing tell why Input may be empty (logs).
-	InputTruncated bool            `json:"inputTruncated,omitempty"`
-	InputMissing   bool            `json:"inputMissing,omitempty"`
-	Output         json.RawMessage `json:"output,omitempty"`
-	Error          string          `json:"error,omitempty"`
-	Cause          string          `json:"cause,omitempty"`
-	StartedAt      time.Time       `json:"startedAt"`
-	StoppedAt      time.Time       `json:"stoppedAt,omitzero"`
-	Items          []Item          `json:"items"`
-	// Events is the history, filled by Get only.
-	Events []Event `json:"events,omitempty"`
-}
-
-// Duration is how long the execution ran (zero while running).
-func (e *Execution) Duration() time.Duration {
-	if e.StoppedAt.IsZero() {
-		return 0
-	}
-	return e.StoppedAt.Sub(e.StartedAt)
-}
-
-// Failed reports whether the execution did not succeed or left an item
-// unsent (dead-lettered, retry-later or unfinished).
-func (e *Execution) Failed() bool {
-	if e.Status != StatusSucceeded && e.Status != StatusRunning {
-		return true
-	}
-	for _, it := range e.Items {
-		if it.Failed() {
-			return true
-		}
-	}
-	return false
-}
-
-// OutcomeCounts counts the items by outcome.
-func (e *Execution) OutcomeCounts() map[string]int {
-	m := map[string]int{}
-	for _, it := range e.Items {
-		m[it.Outcome]++
-	}
-	return m
-}
-
-// Summary is a short text of the item outcomes, e.g. "sent 2, dead-lettered 1".
-func (e *Execution) Summary() string {
-	counts := e.OutcomeCounts()
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + " " + itoa(counts[k])
-	}
-	if len(parts) == 0 {
-		return "no items"
-	}
-	return strings.Join(parts, ", ")
-}
-
-// Item is one record of the batch (one mail).
-type Item struct {
-	Index     int    `json:"index"`
-	MessageID string `json:"messageId"`
-	MailID    string `json:"mailId,omitempty"`
-	Outcome   string `json:"outcome"`
-	Error     string `json:"error,omitempty"`
-	Cause     string `json:"cause,omitempty"`
-	// Body is the SQS message body of the record, when known: what replay
-	// re-enqueues.
-	Body string `json:"body,omitempty"`
-}
-
-// Failed reports whether the item was not delivered by its execution.
-func (it Item) Failed() bool {
-	return it.Outcome != OutcomeSent && it.Outcome != OutcomeAlreadySent
-}
-
-// Event is one history event, normalised across sources.
-type Event struct {
-	ID         int64     `json:"id"`
-	PreviousID int64     `json:"previousId"`
-	Type       string    `json:"type"`
-	Timestamp  time.Time `json:"timestamp"`
-	Name       string    `json:"name,omitempty"`
-	Index      *int      `json:"index,omitempty"`
-	// Input and Output are JSON values when known in full.
-	Input  json.RawMessage `json:"input,omitempty"`
-	Output json.RawMessage `json:"output,omitempty"`
-	// InputText/OutputText hold a truncated payload as logged (not JSON).
-	InputText       string          `json:"inputText,omitempty"`
-	OutputText      string          `json:"outputText,omitempty"`
-	InputTruncated  bool            `json:"inputTruncated,omitempty"`
-	OutputTruncated bool            `json:"outputTruncated,omitempty"`
-	Parameters      json.RawMessage `json:"parameters,omitempty"`
-	Error           string          `json:"error,omitempty"`
-	Cause           string          `json:"cause,omitempty"`
-	Resource        string          `json:"resource,omitempty"`
-	ResourceType    string          `json:"resourceType,omitempty"`
-}
+// The model's types are defined in the leaf package model, which the local
+// store writes and returns too; these are the same types.
+type (
+	// Execution is one run of the state machine, from either source.
+	Execution = model.Execution
+	// Item is one record of the batch (one mail).
+	Item = model.Item
+	// Event is one history event, normalised across sources.
+	Event = model.Event
+	// MailExecution is one execution that touched a mail.
+	MailExecution = model.MailExecution
+)
 
 // Filter selects executions. Zero fields do not filter.
 type Filter struct {
@@ -159,13 +47,6 @@ type Page struct {
 	NextCursor string      `json:"nextCursor,omitempty"`
 }
 
-// MailExecution is one execution that touched a mail.
-type MailExecution struct {
-	ExecutionID string    `json:"executionId"`
-	StartedAt   time.Time `json:"startedAt"`
-	Item        Item      `json:"item"`
-}
-
 // Source is where executions come from.
 type Source interface {
 	// List returns executions newest first, with their items.
@@ -177,11 +58,24 @@ type Source interface {
 	MailExecutions(ctx context.Context, mailID string) ([]MailExecution, error)
 }
 
+// StatusFailedItems is the Filter.Status of executions with a failed item
+// or a status other than SUCCEEDED.
+const StatusFailedItems = "failed"
+
 // Statuses accepted by Filter.Status.
-var Statuses = []string{StatusRunning, StatusSucceeded, StatusFailed, StatusTimedOut, StatusAborted, "failed"}
+var Statuses = []string{
+	string(asl.StatusRunning), string(asl.StatusSucceeded), string(asl.StatusFailed),
+	string(asl.StatusTimedOut), string(asl.StatusAborted), StatusFailedItems,
+}
 
 // Outcomes accepted by Filter.Outcome.
-var Outcomes = []string{OutcomeSent, OutcomeAlreadySent, OutcomeDeadLettered, OutcomeRetryLater, OutcomeUnfinished}
+var Outcomes = func() []string {
+	var out []string
+	for _, o := range workflow.Outcomes() {
+		out = append(out, string(o))
+	}
+	return out
+}()
 
 // Validate checks a filter.
 func (f Filter) Validate() error {
@@ -202,9 +96,9 @@ func (f Filter) Validate() error {
 
 func (f Filter) matches(e *Execution) bool {
 	switch {
-	case f.Status == "failed" && !e.Failed():
+	case f.Status == StatusFailedItems && !e.Failed():
 		return false
-	case f.Status != "" && f.Status != "failed" && e.Status != f.Status:
+	case f.Status != "" && f.Status != StatusFailedItems && string(e.Status) != f.Status:
 		return false
 	case !f.Since.IsZero() && e.StartedAt.Before(f.Since):
 		return false
@@ -213,7 +107,7 @@ func (f Filter) matches(e *Execution) bool {
 	}
 	if f.Outcome != "" || f.MailID != "" {
 		for _, it := range e.Items {
-			if (f.Outcome == "" || it.Outcome == f.Outcome) && (f.MailID == "" || it.MailID == f.MailID) {
+			if (f.Outcome == "" || string(it.Outcome) == f.Outcome) && (f.MailID == "" || it.MailID == f.MailID) {
 				return true
 			}
 		}

@@ -184,8 +184,14 @@ type MoveStatus struct {
 	FailureReason string `json:"failureReason,omitempty"`
 }
 
+// Statuses of an SQS message move task (ListMessageMoveTasks).
+const (
+	moveTaskRunning = "RUNNING" //contract:unrelated SQS move-task status, not an execution status
+	moveTaskFailed  = "FAILED"  //contract:unrelated SQS move-task status, not an execution status
+)
+
 // Done reports whether the move task has ended.
-func (m MoveStatus) Done() bool { return m.Status != "" && m.Status != "RUNNING" }
+func (m MoveStatus) Done() bool { return m.Status != "" && m.Status != moveTaskRunning }
 
 // Redrive moves the dead-letter queue's messages back to the source queue
 // with a message move task (StartMessageMoveTask) and waits until it ends, reporting progress.
@@ -245,7 +251,7 @@ func (q *Queues) Redrive(ctx context.Context, progress func(MoveStatus)) (MoveSt
 		}
 		last = st
 		if st.Done() {
-			if st.Status == "FAILED" {
+			if st.Status == moveTaskFailed {
 				return st, fmt.Errorf("redrive of %s failed: %s", q.DLQURL, st.FailureReason)
 			}
 			return st, nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // Replay actions.
@@ -17,14 +18,14 @@ const (
 
 // ReplayResult says what replay did with one item.
 type ReplayResult struct {
-	Index        int    `json:"index"`
-	MessageID    string `json:"messageId"`
-	MailID       string `json:"mailId,omitempty"`
-	Outcome      string `json:"outcome"`
-	Action       string `json:"action"`
-	NewMessageID string `json:"newMessageId,omitempty"`
-	LockStatus   string `json:"lockStatus,omitempty"`
-	Note         string `json:"note"`
+	Index        int              `json:"index"`
+	MessageID    string           `json:"messageId"`
+	MailID       string           `json:"mailId,omitempty"`
+	Outcome      workflow.Outcome `json:"outcome"`
+	Action       string           `json:"action"`
+	NewMessageID string           `json:"newMessageId,omitempty"`
+	LockStatus   lock.Status      `json:"lockStatus,omitempty"`
+	Note         string           `json:"note"`
 }
 
 // Replay re-enqueues the source records of an execution's items onto the
@@ -53,13 +54,13 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 			}
 			held = held && rec.Live(now)
 			if held {
-				r.LockStatus = string(rec.Status)
+				r.LockStatus = rec.Status
 			}
 		}
 		switch {
 		case failedOnly && !it.Failed():
 			r.Action = ActionSkipped
-			r.Note = "not failed (" + it.Outcome + ")"
+			r.Note = "not failed (" + string(it.Outcome) + ")"
 			report(r)
 			continue
 		case it.Body == "":
@@ -78,11 +79,11 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 		switch {
 		case held && rec.Status == lock.Sent:
 			r.Note = "already sent (SES " + rec.SESMessageID + "): harmless, the dedup lock makes this replay already-sent"
-		case it.Outcome == OutcomeDeadLettered:
+		case it.Outcome == workflow.OutcomeDeadLettered:
 			r.Note = "will be sent; its copy in the dead-letter queue stays there (a later redrive ends as already-sent)"
-		case it.Outcome == OutcomeRetryLater:
+		case it.Outcome == workflow.OutcomeRetryLater:
 			r.Note = "will be sent; the original message also returns to the queue, the dedup lock lets only one send"
-		case it.Outcome == OutcomeSent || it.Outcome == OutcomeAlreadySent:
+		case it.Outcome == workflow.OutcomeSent || it.Outcome == workflow.OutcomeAlreadySent:
 			r.Note = "was sent: harmless while the dedup lock remembers it (the lock's retention), the replay ends as already-sent"
 		case held && rec.Status == lock.Sending:
 			r.Note = "another attempt holds the lock; the replay waits for it (LockBusy) and ends sent or already-sent"
@@ -103,11 +104,11 @@ type MailStatus struct {
 
 // LockState is the dedup lock record of a mail.
 type LockState struct {
-	Status       string    `json:"status"`
-	Owner        string    `json:"owner"`
-	SESMessageID string    `json:"sesMessageId,omitempty"`
-	SentAt       time.Time `json:"sentAt,omitzero"`
-	LeaseUntil   time.Time `json:"leaseUntil,omitzero"`
+	Status       lock.Status `json:"status"`
+	Owner        string      `json:"owner"`
+	SESMessageID string      `json:"sesMessageId,omitempty"`
+	SentAt       time.Time   `json:"sentAt,omitzero"`
+	LeaseUntil   time.Time   `json:"leaseUntil,omitzero"`
 	// SendAttempts is how often the owner has tried to send (the lease is
 	// renewed once per Send attempt).
 	SendAttempts int       `json:"sendAttempts,omitempty"`
@@ -124,7 +125,7 @@ func Mail(ctx context.Context, mailID string, src Source, locks LockReader, now 
 			return nil, fmt.Errorf("lock of %s: %w", mailID, err)
 		}
 		if ok {
-			st.Lock = &LockState{Status: string(rec.Status), Owner: rec.Owner, SESMessageID: rec.SESMessageID, SentAt: rec.SentAt,
+			st.Lock = &LockState{Status: rec.Status, Owner: rec.Owner, SESMessageID: rec.SESMessageID, SentAt: rec.SentAt,
 				SendAttempts: rec.Renewals, ExpiresAt: rec.ExpiresAt, Expired: !rec.Live(now)}
 			if rec.Status == lock.Sending {
 				st.Lock.LeaseUntil = rec.LeaseUntil

@@ -5,6 +5,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // State run statuses.
@@ -23,14 +26,14 @@ type Timeline struct {
 
 // Iteration is one Map iteration (one record).
 type Iteration struct {
-	Index     int        `json:"index"`
-	MessageID string     `json:"messageId,omitempty"`
-	MailID    string     `json:"mailId,omitempty"`
-	Outcome   string     `json:"outcome,omitempty"`
-	Status    string     `json:"status"` // succeeded, failed, running
-	Error     string     `json:"error,omitempty"`
-	Cause     string     `json:"cause,omitempty"`
-	States    []StateRun `json:"states"`
+	Index     int              `json:"index"`
+	MessageID string           `json:"messageId,omitempty"`
+	MailID    string           `json:"mailId,omitempty"`
+	Outcome   workflow.Outcome `json:"outcome,omitempty"`
+	Status    string           `json:"status"` // succeeded, failed, running
+	Error     string           `json:"error,omitempty"`
+	Cause     string           `json:"cause,omitempty"`
+	States    []StateRun       `json:"states"`
 	// Record is the iteration's input (the SQS record) when logged in full.
 	Record json.RawMessage `json:"-"`
 }
@@ -85,8 +88,8 @@ func (l *lane) close(at time.Time) {
 
 // terminalOutcome maps the item processor's end states to the outcome
 // their output reports, for logs without execution data.
-var terminalOutcome = map[string]string{
-	"Sent": OutcomeSent, "AlreadySent": OutcomeAlreadySent, "DeadLettered": OutcomeDeadLettered, "RetryLater": OutcomeRetryLater,
+var terminalOutcome = map[string]workflow.Outcome{
+	"Sent": workflow.OutcomeSent, "AlreadySent": workflow.OutcomeAlreadySent, "DeadLettered": workflow.OutcomeDeadLettered, "RetryLater": workflow.OutcomeRetryLater,
 }
 
 // BuildTimeline groups events into states and Map iterations.
@@ -179,7 +182,7 @@ func BuildTimeline(events []Event) Timeline {
 				r.Status = RunFailed
 				r.Error, r.Cause = ev.Error, ev.Cause
 				if r.Error == "" && ev.Type == "TaskTimedOut" {
-					r.Error = "States.Timeout"
+					r.Error = asl.ErrTimeout
 				}
 				r.Failures = append(r.Failures, Failure{At: ev.Timestamp, Error: r.Error, Cause: ev.Cause})
 			}
@@ -227,12 +230,7 @@ func BuildTimeline(events []Event) Timeline {
 			}
 		}
 		if n := len(it.States); n > 0 {
-			var out struct {
-				MessageID string `json:"messageId"`
-				MailID    string `json:"mailId"`
-				Outcome   string `json:"outcome"`
-				Error     string `json:"error"`
-			}
+			var out workflow.ItemResult
 			if json.Unmarshal(it.States[n-1].Output, &out) == nil && out.Outcome != "" {
 				it.Outcome = out.Outcome
 				if out.MessageID != "" {
@@ -267,7 +265,7 @@ func itemsFrom(input json.RawMessage, tl Timeline, events []Event) []Item {
 	}
 	items := make([]Item, n)
 	for i := range items {
-		items[i] = Item{Index: i, Outcome: OutcomeUnfinished}
+		items[i] = Item{Index: i, Outcome: workflow.OutcomeUnfinished}
 		if i < len(records) {
 			items[i].MessageID = records[i].MessageID
 			items[i].Body = records[i].Body
@@ -299,12 +297,7 @@ func itemsFrom(input json.RawMessage, tl Timeline, events []Event) []Item {
 		if ev.Type != "PassStateExited" && ev.Type != "SucceedStateExited" {
 			continue
 		}
-		var out struct {
-			MessageID string `json:"messageId"`
-			MailID    string `json:"mailId"`
-			Outcome   string `json:"outcome"`
-			Error     string `json:"error"`
-		}
+		var out workflow.ItemResult
 		if len(ev.Output) == 0 && len(tl.Iterations) == 0 && terminalOutcome[ev.Name] != "" {
 			// No execution data, and a listing without the iterations.
 			items = append(items, Item{Index: len(items), Outcome: terminalOutcome[ev.Name]})
@@ -317,7 +310,7 @@ func itemsFrom(input json.RawMessage, tl Timeline, events []Event) []Item {
 		for i := range items {
 			if items[i].MessageID == out.MessageID {
 				found = true
-				if items[i].Outcome == OutcomeUnfinished {
+				if items[i].Outcome == workflow.OutcomeUnfinished {
 					items[i].Outcome = out.Outcome
 				}
 				if items[i].MailID == "" {

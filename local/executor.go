@@ -42,7 +42,8 @@ type executor struct {
 	running map[string]*recorder
 }
 
-// runningEvents returns the history so far of an execution under way.
+// runningEvents returns the history so far of an execution under way, each
+// event's fields read from its details.
 func (x *executor) runningEvents(id string) ([]execstore.Event, bool) {
 	x.mu.Lock()
 	rec, ok := x.running[id]
@@ -51,8 +52,12 @@ func (x *executor) runningEvents(id string) ([]execstore.Event, bool) {
 		return nil, false
 	}
 	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return slices.Clone(rec.events), true
+	events := slices.Clone(rec.events)
+	rec.mu.Unlock()
+	for i := range events {
+		events[i].ReadDetails()
+	}
+	return events, true
 }
 
 var _ pipes.Target = (*executor)(nil)
@@ -63,7 +68,7 @@ type recorder struct {
 	now     func() time.Time
 	id      string
 	events  []execstore.Event
-	outputs []map[string]any // iteration results that name a record
+	results []workflow.ItemResult // iteration results that name a record
 	onEvent func(string, execstore.Event)
 }
 
@@ -84,12 +89,8 @@ func (r *recorder) OnEvent(e *asl.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, ev)
 	if e.Type == asl.EventType("PassStateExited") || e.Type == asl.EventType("SucceedStateExited") {
-		if out, ok := e.Output.(map[string]any); ok {
-			if _, hasID := out["messageId"]; hasID {
-				if _, hasOutcome := out["outcome"]; hasOutcome {
-					r.outputs = append(r.outputs, out)
-				}
-			}
+		if res, ok := itemResultOf(e.Output); ok {
+			r.results = append(r.results, res)
 		}
 	}
 	r.mu.Unlock()
@@ -140,31 +141,31 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	final := execstore.Execution{ID: id, Name: name, StateMachine: x.stateMachine, Input: input, StartedAt: started, StoppedAt: x.now()}
 	switch {
 	case err != nil:
-		out.Status, out.Error, out.Cause = pipes.StatusFailed, "States.Runtime", err.Error()
+		out.Status, out.Error, out.Cause = asl.StatusFailed, asl.ErrRuntime, err.Error()
 	case res.Status == asl.StatusSucceeded:
 		text, encErr := asl.EncodeJSON(res.Output)
 		if encErr != nil {
-			out.Status, out.Error, out.Cause = pipes.StatusFailed, "States.Runtime", encErr.Error()
+			out.Status, out.Error, out.Cause = asl.StatusFailed, asl.ErrRuntime, encErr.Error()
 		} else {
-			out.Status, out.Output = pipes.StatusSucceeded, text
+			out.Status, out.Output = asl.StatusSucceeded, text
 		}
 	default:
 		out.Status, out.Error, out.Cause = res.Status, res.Error, res.Cause
 	}
 	if ctx.Err() == nil && ectx.Err() == context.DeadlineExceeded {
-		out.Status = pipes.StatusTimedOut
+		out.Status = asl.StatusTimedOut
 	}
 	final.Status, final.Output, final.Error, final.Cause = out.Status, out.Output, out.Error, out.Cause
 	rec.mu.Lock()
-	events, items := rec.events, itemsOf(input, rec.outputs)
+	final.Events, final.Items = rec.events, itemsOf(input, rec.results)
 	rec.mu.Unlock()
-	x.storeErr(x.store.Finish(context.WithoutCancel(ctx), final, events, items))
+	x.storeErr(x.store.Finish(context.WithoutCancel(ctx), final))
 	x.mu.Lock()
 	delete(x.running, id) // the store has the history now
 	x.mu.Unlock()
 	if x.onFinish != nil {
-		final.ItemCount = len(items)
-		x.onFinish(final, items)
+		final.Events = nil // the store has them; listeners get the items
+		x.onFinish(final, final.Items)
 	}
 	return out, nil
 }
@@ -175,26 +176,44 @@ func (x *executor) storeErr(err error) {
 	}
 }
 
+// itemResultOf reads an iteration's result from a state's output: a value
+// with a messageId and an outcome. Fields of another type read as empty.
+func itemResultOf(output any) (workflow.ItemResult, bool) {
+	out, ok := output.(map[string]any)
+	if !ok {
+		return workflow.ItemResult{}, false
+	}
+	id, hasID := out["messageId"]
+	outcome, hasOutcome := out["outcome"]
+	if !hasID || !hasOutcome {
+		return workflow.ItemResult{}, false
+	}
+	var res workflow.ItemResult
+	res.MessageID, hasID = id.(string)
+	o, _ := outcome.(string)
+	res.Outcome = workflow.Outcome(o)
+	res.Error, _ = out["error"].(string)
+	res.MailID, _ = out["mailId"].(string)
+	return res, hasID
+}
+
 // itemsOf pairs each input record with the outcome its iteration reported.
-func itemsOf(input []byte, outputs []map[string]any) []execstore.Item {
+func itemsOf(input []byte, results []workflow.ItemResult) []execstore.Item {
 	var records []workflow.Record
 	if json.Unmarshal(input, &records) != nil {
 		return nil
 	}
-	byMessage := make(map[string]map[string]any, len(outputs))
-	for _, o := range outputs {
-		if id, ok := o["messageId"].(string); ok {
-			byMessage[id] = o
-		}
+	byMessage := make(map[string]workflow.ItemResult, len(results))
+	for _, o := range results {
+		byMessage[o.MessageID] = o
 	}
 	items := make([]execstore.Item, len(records))
 	for i, r := range records {
-		it := execstore.Item{Index: i, MessageID: r.MessageID, MailID: mailIDOf(r.Body), Outcome: "unfinished"}
+		it := execstore.Item{Index: i, MessageID: r.MessageID, MailID: mailIDOf(r.Body), Outcome: workflow.OutcomeUnfinished}
 		if o, ok := byMessage[r.MessageID]; ok {
-			it.Outcome, _ = o["outcome"].(string)
-			it.Error, _ = o["error"].(string)
-			if m, ok := o["mailId"].(string); ok && m != "" {
-				it.MailID = m
+			it.Outcome, it.Error = o.Outcome, o.Error
+			if o.MailID != "" {
+				it.MailID = o.MailID
 			}
 		}
 		items[i] = it

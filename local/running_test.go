@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/client"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
@@ -29,7 +30,7 @@ func TestHistoryOfARunningExecution(t *testing.T) {
 		t.Fatal("the send never started")
 	}
 	ctx := context.Background()
-	page, err := rt.Executions().List(ctx, execstore.Filter{Status: execstore.StatusRunning})
+	page, err := rt.Executions().List(ctx, execstore.Filter{Status: asl.StatusRunning})
 	if err != nil || len(page.Executions) != 1 {
 		held.Release()
 		t.Fatalf("running executions: %v, %v", page.Executions, err)
@@ -41,7 +42,7 @@ func TestHistoryOfARunningExecution(t *testing.T) {
 		held.Release()
 		t.Fatal(err)
 	}
-	if x.Status != execstore.StatusRunning || !hasEvent(x.Events, "TaskScheduled", "") || hasEvent(x.Events, "ExecutionSucceeded", "") {
+	if x.Status != asl.StatusRunning || !hasEvent(x.Events, "TaskScheduled", "") || hasEvent(x.Events, "ExecutionSucceeded", "") {
 		held.Release()
 		t.Fatalf("running execution: status %s, %d events", x.Status, len(x.Events))
 	}
@@ -54,7 +55,7 @@ func TestHistoryOfARunningExecution(t *testing.T) {
 		t.Error("a finished execution is still reported running")
 	}
 	x, err = src.Get(ctx, id)
-	if err != nil || x.Status != execstore.StatusSucceeded || !hasEvent(x.Events, "ExecutionSucceeded", "") {
+	if err != nil || x.Status != asl.StatusSucceeded || !hasEvent(x.Events, "ExecutionSucceeded", "") {
 		t.Fatalf("finished execution: %+v, %v", x, err)
 	}
 }

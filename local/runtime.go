@@ -561,7 +561,7 @@ func (r *Runtime) Locks() lock.Table { return r.locks }
 type SESControl interface {
 	// Inject makes the next send fail with the error class name (one of
 	// sender.Names), once per call.
-	Inject(name string)
+	Inject(name workflow.ErrorName)
 	Stats() sessim.Stats
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/client"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/execstore"
@@ -68,7 +69,7 @@ func waitItems(t *testing.T, done chan finished, n int) []execstore.Item {
 	for len(items) < n {
 		select {
 		case f := <-done:
-			if f.exec.Status != execstore.StatusSucceeded {
+			if f.exec.Status != asl.StatusSucceeded {
 				t.Fatalf("execution %s: %s %s %s", f.exec.Name, f.exec.Status, f.exec.Error, f.exec.Cause)
 			}
 			items = append(items, f.items...)

@@ -81,7 +81,7 @@ type sqsSendMessage struct {
 func (h sqsSendMessage) Invoke(ctx context.Context, req *asl.TaskRequest) (any, error) {
 	params, ok := req.Input.(map[string]any)
 	if !ok {
-		return nil, asl.NewError("States.Runtime", "sqs:sendMessage parameters must be an object")
+		return nil, asl.NewError(asl.ErrRuntime, "sqs:sendMessage parameters must be an object")
 	}
 	queueURL, _ := params["QueueUrl"].(string)
 	name := queueURL[strings.LastIndexByte(queueURL, '/')+1:]
@@ -94,7 +94,7 @@ func (h sqsSendMessage) Invoke(ctx context.Context, req *asl.TaskRequest) (any, 
 	default:
 		text, err := asl.EncodeJSON(b)
 		if err != nil {
-			return nil, asl.NewError("States.Runtime", err.Error())
+			return nil, asl.NewError(asl.ErrRuntime, err.Error())
 		}
 		body = string(text)
 	}

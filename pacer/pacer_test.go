@@ -39,7 +39,7 @@ func mustNew(t *testing.T, cfg pacer.Config) *pacer.Pacer {
 	return p
 }
 
-func name(err error) string { return workflow.NameOf(err) }
+func name(err error) workflow.ErrorName { return workflow.NameOf(err) }
 
 func TestFixedRateThrottles(t *testing.T) {
 	c := newClock()

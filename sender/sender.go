@@ -68,4 +68,4 @@ type Sender interface {
 }
 
 // Names are the error names a Sender may return, besides InvalidMessage.
-var Names = []string{workflow.Throttled, workflow.QuotaExhausted, workflow.SendingPaused, workflow.Rejected, workflow.Transient}
+var Names = []workflow.ErrorName{workflow.Throttled, workflow.QuotaExhausted, workflow.SendingPaused, workflow.Rejected, workflow.Transient}

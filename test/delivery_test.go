@@ -151,7 +151,10 @@ func TestManyMailsPaced(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ev := range events {
-			var details struct{ Error, Cause string }
+			var details struct {
+				Error workflow.ErrorName
+				Cause string
+			}
 			json.Unmarshal(ev.Details, &details)
 			switch {
 			case ev.Type != "TaskFailed" || details.Error != workflow.Throttled:

@@ -64,7 +64,7 @@ func lastReceive(recs []record) []record {
 func throttled(n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = workflow.Throttled
+		out[i] = string(workflow.Throttled)
 	}
 	return out
 }
@@ -75,23 +75,23 @@ var scenarios = []scenario{
 	{Name: "throttled then sent", Input: batch("a"), Stubs: map[string]stub{"a": {Send: throttled(3)}}},
 	{Name: "lambda flake then sent", Input: batch("a"), Stubs: map[string]stub{"a": {Send: []string{"Lambda.ServiceException", "Lambda.TooManyRequestsException"}}}},
 	{Name: "permanent failures dead-lettered", Input: batch("a", "b", "c", "d"), Stubs: map[string]stub{
-		"a": {Acquire: workflow.InvalidMessage}, "b": {Fetch: workflow.AttachmentMissing},
-		"c": {Send: []string{workflow.Rejected}}, "d": {Acquire: workflow.IdempotencyConflict}}},
+		"a": {Acquire: string(workflow.InvalidMessage)}, "b": {Fetch: string(workflow.AttachmentMissing)},
+		"c": {Send: []string{string(workflow.Rejected)}}, "d": {Acquire: string(workflow.IdempotencyConflict)}}},
 	{Name: "transient failures back to the queue", Input: batch("a", "b", "c", "d", "e"), Stubs: map[string]stub{
-		"a": {Acquire: workflow.LockBusy}, "b": {Send: []string{workflow.QuotaExhausted}},
-		"c": {Send: throttled(7)}, "d": {Send: []string{workflow.Transient, workflow.Transient, workflow.Transient}},
-		"e": {Send: []string{workflow.SendingPaused}}},
+		"a": {Acquire: string(workflow.LockBusy)}, "b": {Send: []string{string(workflow.QuotaExhausted)}},
+		"c": {Send: throttled(7)}, "d": {Send: []string{string(workflow.Transient), string(workflow.Transient), string(workflow.Transient)}},
+		"e": {Send: []string{string(workflow.SendingPaused)}}},
 		Expect: []string{"msg-a", "msg-b", "msg-c", "msg-d", "msg-e"}},
-	{Name: "dead-letter send fails", Input: batch("a"), Stubs: map[string]stub{"a": {Fetch: workflow.TooLarge, DeadLetter: "SQS.SqsException"}},
+	{Name: "dead-letter send fails", Input: batch("a"), Stubs: map[string]stub{"a": {Fetch: string(workflow.TooLarge), DeadLetter: "SQS.SqsException"}},
 		Expect: []string{"msg-a"}},
 	{Name: "release fails on the way", Input: batch("a", "b"), Stubs: map[string]stub{
-		"a": {Send: []string{workflow.Rejected}, Release: workflow.Transient}, "b": {Send: []string{workflow.SendingPaused}, Release: workflow.Transient}},
+		"a": {Send: []string{string(workflow.Rejected)}, Release: string(workflow.Transient)}, "b": {Send: []string{string(workflow.SendingPaused)}, Release: string(workflow.Transient)}},
 		Expect: []string{"msg-b"}},
 	{Name: "last receive dead-letters instead of retrying", Input: lastReceive(batch("a", "b", "c")), Stubs: map[string]stub{
-		"a": {Acquire: workflow.LockBusy}, "b": {Send: []string{workflow.QuotaExhausted}}, "c": {Send: throttled(7)}}},
+		"a": {Acquire: string(workflow.LockBusy)}, "b": {Send: []string{string(workflow.QuotaExhausted)}}, "c": {Send: throttled(7)}}},
 	{Name: "mixed batch", Input: batch("ok1", "dup", "thr", "bad", "busy", "ok2", "flaky", "gone"), Stubs: map[string]stub{
-		"dup": {Acquire: "already-sent"}, "thr": {Send: throttled(2)}, "bad": {Acquire: workflow.InvalidMessage},
-		"busy": {Acquire: workflow.LockBusy}, "flaky": {Send: []string{"Lambda.ServiceException"}}, "gone": {Fetch: workflow.AttachmentForbidden}},
+		"dup": {Acquire: "already-sent"}, "thr": {Send: throttled(2)}, "bad": {Acquire: string(workflow.InvalidMessage)},
+		"busy": {Acquire: string(workflow.LockBusy)}, "flaky": {Send: []string{"Lambda.ServiceException"}}, "gone": {Fetch: string(workflow.AttachmentForbidden)}},
 		Expect: []string{"msg-busy"}},
 }
 

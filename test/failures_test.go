@@ -19,7 +19,11 @@ import (
 // delivered.
 func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 	d := startDev(t, t.TempDir(), "--ses-verified", "billing@example.com")
-	cases := map[string]struct{ body, error, cause string }{
+	cases := map[string]struct {
+		body  string
+		error workflow.ErrorName
+		cause string
+	}{
 		"e2e-fail-invalid": {`{"version":1,"mailId":"e2e-fail-invalid","to":["not an address"],"subject":"s","text":"t"}`,
 			workflow.InvalidMessage, "to[0]: not an e-mail address"},
 		"e2e-fail-missing": {`{"version":1,"mailId":"e2e-fail-missing","to":["a@example.org"],"subject":"s","text":"t","attachments":[{"key":"attachments/never-uploaded.pdf"}]}`,
@@ -52,7 +56,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 		if !ok {
 			t.Fatalf("unexpected dead letter %s", aws.ToString(m.Body))
 		}
-		if got := aws.ToString(m.MessageAttributes[workflow.DLQAttrError].StringValue); got != want.error {
+		if got := workflow.ErrorName(aws.ToString(m.MessageAttributes[workflow.DLQAttrError].StringValue)); got != want.error {
 			t.Errorf("%s: error attribute %q, want %q", body.MailID, got, want.error)
 		}
 		var failure struct{ Error, Cause string }

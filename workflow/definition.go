@@ -186,7 +186,7 @@ func substitute(v any, subs map[string]string) any {
 
 // applyRetryBudget sets MaxAttempts and MaxDelaySeconds of every retrier
 // that lists errorName, and returns how many it changed.
-func applyRetryBudget(v any, errorName string, b RetryBudget) int {
+func applyRetryBudget(v any, errorName ErrorName, b RetryBudget) int {
 	n := 0
 	switch x := v.(type) {
 	case map[string]any:
@@ -196,7 +196,7 @@ func applyRetryBudget(v any, errorName string, b RetryBudget) int {
 				if !ok {
 					continue
 				}
-				if names, _ := rm["ErrorEquals"].([]any); slices.Contains(names, any(errorName)) {
+				if names, _ := rm["ErrorEquals"].([]any); slices.Contains(names, any(string(errorName))) {
 					rm["MaxAttempts"] = b.MaxAttempts
 					rm["MaxDelaySeconds"] = b.MaxDelaySeconds
 					n++

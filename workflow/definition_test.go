@@ -274,7 +274,7 @@ func TestDefinitionStructure(t *testing.T) {
 		for _, c := range s.Catch {
 			permanent := true
 			for _, e := range c.ErrorEquals {
-				if workflow.KindOf(e) != workflow.KindPermanent {
+				if workflow.KindOf(workflow.ErrorName(e)) != workflow.KindPermanent {
 					permanent = false
 				}
 			}
@@ -302,7 +302,7 @@ func TestDefinitionStructure(t *testing.T) {
 	send := inner.States["Send"]
 	var throttle *retrier
 	for i, r := range send.Retry {
-		if slices.Contains(r.ErrorEquals, workflow.Throttled) {
+		if slices.Contains(r.ErrorEquals, string(workflow.Throttled)) {
 			throttle = &send.Retry[i]
 		}
 	}
@@ -358,7 +358,7 @@ func TestRender(t *testing.T) {
 	}
 	found := false
 	for _, r := range rendered.States[workflow.MapStateName].ItemProcessor.States["Send"].Retry {
-		if slices.Contains(r.ErrorEquals, workflow.Throttled) {
+		if slices.Contains(r.ErrorEquals, string(workflow.Throttled)) {
 			found = true
 			if *r.MaxAttempts != 3 || r.MaxDelaySeconds != 20 || r.JitterStrategy != "FULL" {
 				t.Fatalf("throttle retrier after ThrottleRetry: %+v", r)

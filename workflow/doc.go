@@ -41,8 +41,18 @@
 //
 // # Errors
 //
-// The error names of the state machine are constants ([InvalidMessage],
-// [Throttled], ...). [Errorf] builds an [*Error] carrying one of them;
+// The error names of the state machine are typed constants ([ErrorName]:
+// [InvalidMessage], [Throttled], ...), defined here once; nothing else spells
+// them. [Errorf] builds an [*Error] carrying one of them;
 // [LambdaError] turns it into the value aws-lambda-go reports with exactly
 // that errorType, which is what Retry and Catch match on.
+//
+// # Results
+//
+// Each record of a batch ends with an [ItemResult] naming its [Outcome]
+// ([OutcomeSent], [OutcomeAlreadySent], [OutcomeDeadLettered],
+// [OutcomeRetryLater]; readers give [OutcomeUnfinished] to a record whose
+// iteration reported none). The definition (mail.asl.json) is data owned by
+// this package and spells the same names; its tests check it against the
+// constants.
 package workflow

@@ -7,31 +7,36 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 )
 
+// ErrorName is the name of an error raised by the mail tasks: the errorType
+// a Lambda function reports and what Retry and Catch in the state machine
+// match on.
+type ErrorName string
+
 // Error names raised by the mail tasks. Retry and Catch in the state machine
 // match on these exact strings.
 const (
 	// InvalidMessage: the queue body breaks the message contract. Permanent.
-	InvalidMessage = "Mail.InvalidMessage"
+	InvalidMessage ErrorName = "Mail.InvalidMessage"
 	// IdempotencyConflict: the same mailId was seen with different content. Permanent.
-	IdempotencyConflict = "Mail.IdempotencyConflict"
+	IdempotencyConflict ErrorName = "Mail.IdempotencyConflict"
 	// AttachmentMissing: an attachment or offloaded body is not in the store. Permanent.
-	AttachmentMissing = "Mail.AttachmentMissing"
+	AttachmentMissing ErrorName = "Mail.AttachmentMissing"
 	// AttachmentForbidden: a key outside the configured bucket and prefix. Permanent.
-	AttachmentForbidden = "Mail.AttachmentForbidden"
+	AttachmentForbidden ErrorName = "Mail.AttachmentForbidden"
 	// TooLarge: the built MIME message exceeds the SES limit. Permanent.
-	TooLarge = "Mail.TooLarge"
+	TooLarge ErrorName = "Mail.TooLarge"
 	// Rejected: SES refused the content or the sender. Permanent.
-	Rejected = "Mail.Rejected"
+	Rejected ErrorName = "Mail.Rejected"
 	// Throttled: the send rate was exceeded; retried inside the execution.
-	Throttled = "Mail.Throttled"
+	Throttled ErrorName = "Mail.Throttled"
 	// QuotaExhausted: the daily quota is used up; the record is retried later by SQS.
-	QuotaExhausted = "Mail.QuotaExhausted"
+	QuotaExhausted ErrorName = "Mail.QuotaExhausted"
 	// SendingPaused: sending is paused or the account suspended; retried later by SQS.
-	SendingPaused = "Mail.SendingPaused"
+	SendingPaused ErrorName = "Mail.SendingPaused"
 	// LockBusy: another execution holds a live lease on the mailId; retried later by SQS.
-	LockBusy = "Mail.LockBusy"
+	LockBusy ErrorName = "Mail.LockBusy"
 	// Transient: network trouble or a 5xx answer; a few retries, then SQS redelivery.
-	Transient = "Mail.Transient"
+	Transient ErrorName = "Mail.Transient"
 )
 
 // Kind says how the state machine treats an error name.
@@ -56,7 +61,7 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-var kinds = map[string]Kind{
+var kinds = map[ErrorName]Kind{
 	InvalidMessage:      KindPermanent,
 	IdempotencyConflict: KindPermanent,
 	AttachmentMissing:   KindPermanent,
@@ -71,29 +76,29 @@ var kinds = map[string]Kind{
 }
 
 // ErrorNames lists every error name a mail task may raise, permanent ones first.
-func ErrorNames() []string {
-	return []string{
+func ErrorNames() []ErrorName {
+	return []ErrorName{
 		InvalidMessage, IdempotencyConflict, AttachmentMissing, AttachmentForbidden,
 		TooLarge, Rejected, Throttled, QuotaExhausted, SendingPaused, LockBusy, Transient,
 	}
 }
 
 // KindOf tells whether name is a permanent or transient mail error.
-func KindOf(name string) Kind { return kinds[name] }
+func KindOf(name ErrorName) Kind { return kinds[name] }
 
 // Error is a task failure with a state-machine error name. It wraps the
 // underlying cause so callers can still match it with errors.Is and errors.As.
 type Error struct {
-	Name string // one of the constants above
-	Msg  string // the human-readable cause
-	Err  error  // optional underlying error
+	Name ErrorName // one of the constants above
+	Msg  string    // the human-readable cause
+	Err  error     // optional underlying error
 }
 
 func (e *Error) Error() string {
 	if e.Msg == "" && e.Err != nil {
-		return e.Name + ": " + e.Err.Error()
+		return string(e.Name) + ": " + e.Err.Error()
 	}
-	return e.Name + ": " + e.Msg
+	return string(e.Name) + ": " + e.Msg
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -106,18 +111,18 @@ func (e *Error) Cause() string {
 	if e.Err != nil {
 		return e.Err.Error()
 	}
-	return e.Name
+	return string(e.Name)
 }
 
 // Errorf returns an *Error with the given name and a formatted cause. A %w
 // verb wraps its operand as with fmt.Errorf.
-func Errorf(name, format string, args ...any) *Error {
+func Errorf(name ErrorName, format string, args ...any) *Error {
 	wrapped := fmt.Errorf(format, args...)
 	return &Error{Name: name, Msg: wrapped.Error(), Err: errors.Unwrap(wrapped)}
 }
 
 // Wrap names err. It returns nil when err is nil.
-func Wrap(name string, err error) error {
+func Wrap(name ErrorName, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -126,14 +131,14 @@ func Wrap(name string, err error) error {
 
 // NameOf returns the state-machine error name carried by err, or "" when err
 // carries none.
-func NameOf(err error) string {
+func NameOf(err error) ErrorName {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Name
 	}
 	var ie messages.InvokeResponse_Error
 	if errors.As(err, &ie) {
-		return ie.Type
+		return ErrorName(ie.Type)
 	}
 	return ""
 }
@@ -151,5 +156,5 @@ func LambdaError(err error) error {
 	if !errors.As(err, &e) {
 		return err
 	}
-	return messages.InvokeResponse_Error{Type: e.Name, Message: e.Cause()}
+	return messages.InvokeResponse_Error{Type: string(e.Name), Message: e.Cause()}
 }

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv("MAILFLOW_TEST_LAMBDA_ERROR"); name != "" {
 		lambda.Start(func(ctx context.Context, in json.RawMessage) (string, error) {
 			inner := fmt.Errorf("ses said no: %w", errors.New("554 rejected"))
-			return "", workflow.LambdaError(fmt.Errorf("send: %w", workflow.Wrap(name, inner)))
+			return "", workflow.LambdaError(fmt.Errorf("send: %w", workflow.Wrap(workflow.ErrorName(name), inner)))
 		})
 		return
 	}
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 // that is the name Step Functions' Retry and Catch match on.
 func TestLambdaErrorTypeThroughRuntime(t *testing.T) {
 	for _, name := range workflow.ErrorNames() {
-		t.Run(name, func(t *testing.T) {
+		t.Run(string(name), func(t *testing.T) {
 			reported := make(chan map[string]string, 1)
 			var served atomic.Bool
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +68,7 @@ func TestLambdaErrorTypeThroughRuntime(t *testing.T) {
 
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(),
-				"MAILFLOW_TEST_LAMBDA_ERROR="+name,
+				"MAILFLOW_TEST_LAMBDA_ERROR="+string(name),
 				"AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(srv.URL, "http://"))
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -77,7 +77,7 @@ func TestLambdaErrorTypeThroughRuntime(t *testing.T) {
 
 			select {
 			case body := <-reported:
-				if body["errorType"] != name {
+				if workflow.ErrorName(body["errorType"]) != name {
 					t.Fatalf("errorType = %q, want %q", body["errorType"], name)
 				}
 				if !strings.Contains(body["errorMessage"], "554 rejected") {

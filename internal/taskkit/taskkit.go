@@ -299,5 +299,5 @@ func LogResult(log *slog.Logger, err error, attrs ...any) {
 		log.Info("done", attrs...)
 		return
 	}
-	log.Warn("failed", append(attrs, slog.String("error", workflow.NameOf(err)), slog.String("cause", err.Error()))...)
+	log.Warn("failed", append(attrs, slog.String("error", string(workflow.NameOf(err))), slog.String("cause", err.Error()))...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/chromedp/chromedp"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/cli"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/console"
@@ -324,7 +325,7 @@ func TestConsoleFollowsARunningExecution(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the send never started")
 	}
-	running, err := p.rt.Executions().List(context.Background(), execstore.Filter{Status: execstore.StatusRunning})
+	running, err := p.rt.Executions().List(context.Background(), execstore.Filter{Status: asl.StatusRunning})
 	if err != nil || len(running.Executions) != 1 {
 		t.Fatalf("running executions: %+v %v", running, err)
 	}

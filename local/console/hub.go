@@ -76,7 +76,7 @@ func (h *Hub) Event(executionID string, ev execstore.Event) {
 func (h *Hub) Execution(e execstore.Execution, items []execstore.Item) {
 	failed := 0
 	for _, it := range items {
-		if it.Outcome != "sent" && it.Outcome != "already-sent" {
+		if it.Failed() {
 			failed++
 		}
 	}

@@ -13,8 +13,13 @@
 // (see history.go). Executions left RUNNING by a process that died are marked
 // ABORTED by [Store.RecoverRunning].
 //
-// The package knows nothing about mail or about the interpreter: events and
-// items arrive as plain values.
+// It stores and returns the read model's types (inspect/model): an
+// [model.Execution] with its [model.Item] values and [model.Event] history,
+// the same values the CLI and the console show, so nothing converts between
+// a stored shape and a shown one. An event is stored as its Details, byte
+// for byte; the item bodies are not stored (the execution input has them).
+// The SQLite schema and the stored bytes are those of the databases written
+// before the model was shared, which still open.
 package execstore
 
 import (
@@ -29,66 +34,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/inspect/model"
 	"github.com/mailflow/mailflow/internal/sqlitedb"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 //go:embed schema.sql
 var schemaFS embed.FS
 
-// Statuses of an execution.
-const (
-	StatusRunning   = "RUNNING"
-	StatusSucceeded = "SUCCEEDED"
-	StatusFailed    = "FAILED"
-	StatusTimedOut  = "TIMED_OUT"
-	StatusAborted   = "ABORTED"
-)
-
 // ErrNotFound is returned for an unknown execution id.
 var ErrNotFound = errors.New("execstore: execution not found")
 
-// Execution is one run of the state machine.
-type Execution struct {
-	ID           string // the execution ARN
-	Name         string
-	StateMachine string
-	Status       string
-	Input        json.RawMessage
-	Output       json.RawMessage // when SUCCEEDED
-	Error        string
-	Cause        string
-	StartedAt    time.Time
-	StoppedAt    time.Time // zero while RUNNING
-	ItemCount    int
-}
-
-// Duration is how long the execution ran (zero while RUNNING).
-func (e Execution) Duration() time.Duration {
-	if e.StoppedAt.IsZero() {
-		return 0
-	}
-	return e.StoppedAt.Sub(e.StartedAt)
-}
-
-// Event is one history event. Details holds every field of the event's
-// details object (name, input, output, error, cause, ...) as JSON.
-type Event struct {
-	ID         int64
-	PreviousID int64
-	Type       string
-	Timestamp  time.Time
-	Details    json.RawMessage
-}
-
-// Item is one unit of work an execution handled (for mailflow, one record).
-type Item struct {
-	Index     int
-	MessageID string
-	MailID    string
-	Outcome   string
-	Error     string
-	Cause     string
-}
+// The stored values.
+type (
+	// Execution is one run of the state machine. The store keeps all its
+	// fields but Items and Events (see Items and Events), InputTruncated and
+	// InputMissing (AWS logs only).
+	Execution = model.Execution
+	// Event is one history event; the store keeps its Details.
+	Event = model.Event
+	// Item is one record an execution handled; the store keeps all its
+	// fields but Body.
+	Item = model.Item
+)
 
 // Store is the execution database.
 type Store struct {
@@ -140,22 +109,24 @@ func text(b json.RawMessage) any {
 	return string(b)
 }
 
-// Start records a RUNNING execution.
+// Start records a RUNNING execution, with the count of its items so far.
 func (s *Store) Start(ctx context.Context, e Execution) error {
 	if e.ID == "" {
 		return errors.New("execstore: execution id is required")
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO executions (id, name, state_machine, status, input, started_at, item_count)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.Name, e.StateMachine, StatusRunning, text(e.Input), ms(e.StartedAt), e.ItemCount)
+		e.ID, e.Name, e.StateMachine, asl.StatusRunning, text(e.Input), ms(e.StartedAt), len(e.Items))
 	if err != nil {
 		return fmt.Errorf("execstore: start %s: %w", e.ID, err)
 	}
 	return nil
 }
 
-// Finish records how an execution ended, with its events and items.
-func (s *Store) Finish(ctx context.Context, e Execution, events []Event, items []Item) error {
+// Finish records how an execution ended, with its events (e.Events) and
+// items (e.Items).
+func (s *Store) Finish(ctx context.Context, e Execution) error {
+	events, items := e.Events, e.Items
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -207,11 +178,14 @@ func (s *Store) Finish(ctx context.Context, e Execution, events []Event, items [
 	return tx.Commit()
 }
 
+// ErrProcessStopped is the error of an execution that RecoverRunning aborted.
+const ErrProcessStopped = "mailflow.ProcessStopped"
+
 // RecoverRunning marks executions still RUNNING (their process died) as
 // ABORTED at now, and returns how many there were.
 func (s *Store) RecoverRunning(ctx context.Context, now time.Time) (int, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE executions SET status = ?, error = ?, cause = ?, stopped_at = ? WHERE status = ?`,
-		StatusAborted, "mailflow.ProcessStopped", "the runtime stopped before the execution finished; its messages return to the queue", now.UnixMilli(), StatusRunning)
+		asl.StatusAborted, ErrProcessStopped, "the runtime stopped before the execution finished; its messages return to the queue", now.UnixMilli(), asl.StatusRunning)
 	if err != nil {
 		return 0, err
 	}
@@ -221,11 +195,14 @@ func (s *Store) RecoverRunning(ctx context.Context, now time.Time) (int, error) 
 
 const executionColumns = `id, name, state_machine, status, input, output, error, cause, started_at, stopped_at, item_count`
 
+// scanExecution reads an execution row. The item count is kept for the
+// readers of the table; the items themselves come from Items.
 func scanExecution(row interface{ Scan(...any) error }) (Execution, error) {
 	var e Execution
 	var input, output, errName, cause sql.NullString
 	var started, stopped sql.NullInt64
-	if err := row.Scan(&e.ID, &e.Name, &e.StateMachine, &e.Status, &input, &output, &errName, &cause, &started, &stopped, &e.ItemCount); err != nil {
+	var itemCount int
+	if err := row.Scan(&e.ID, &e.Name, &e.StateMachine, &e.Status, &input, &output, &errName, &cause, &started, &stopped, &itemCount); err != nil {
 		return e, err
 	}
 	if input.Valid {
@@ -286,18 +263,26 @@ func (s *Store) ids(ctx context.Context, query string, args ...any) ([]string, e
 	return ids, rows.Err()
 }
 
-// Events returns an execution's history in event order.
+// Events returns an execution's history in event order, each event's
+// fields read from its details.
 func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
 	var encoding string
 	var blob []byte
+	var events []Event
 	err := s.db.QueryRowContext(ctx, `SELECT encoding, events FROM histories WHERE execution_id = ?`, id).Scan(&encoding, &blob)
 	switch {
 	case err == nil:
-		return decodeHistory(encoding, blob)
-	case !errors.Is(err, sql.ErrNoRows):
+		events, err = decodeHistory(encoding, blob)
+	case errors.Is(err, sql.ErrNoRows):
+		events, err = s.eventRows(ctx, id)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return s.eventRows(ctx, id)
+	for i := range events {
+		events[i].ReadDetails()
+	}
+	return events, nil
 }
 
 // eventRows reads a history kept one row per event.
@@ -344,12 +329,12 @@ func (s *Store) Items(ctx context.Context, id string) ([]Item, error) {
 
 // Filter selects executions for List. Zero fields do not filter.
 type Filter struct {
-	Status string
+	Status asl.Status
 	Since  time.Time // started at or after
 	Until  time.Time // started before
 	MailID string    // touched this mail
 	// Outcome keeps executions with an item of this outcome.
-	Outcome string
+	Outcome workflow.Outcome
 	// Failed keeps executions that did not succeed or have an item that was
 	// not delivered (an outcome other than sent and already-sent).
 	Failed bool
@@ -396,8 +381,8 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 		args = append(args, f.Outcome)
 	}
 	if f.Failed {
-		where = append(where, "(status NOT IN (?, ?) OR id IN (SELECT execution_id FROM items WHERE outcome NOT IN ('sent', 'already-sent')))")
-		args = append(args, StatusSucceeded, StatusRunning)
+		where = append(where, "(status NOT IN (?, ?) OR id IN (SELECT execution_id FROM items WHERE outcome NOT IN (?, ?)))")
+		args = append(args, asl.StatusSucceeded, asl.StatusRunning, workflow.OutcomeSent, workflow.OutcomeAlreadySent)
 	}
 	if f.Before != "" {
 		startedMS, id, err := decodeCursor(f.Before)
@@ -439,31 +424,25 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 
 // ItemsByMail returns every item, across executions, that concerned mailID,
 // newest first, with the execution each belongs to.
-func (s *Store) ItemsByMail(ctx context.Context, mailID string) ([]MailItem, error) {
+func (s *Store) ItemsByMail(ctx context.Context, mailID string) ([]model.MailExecution, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT execution_id, idx, message_id, mail_id, outcome, error, cause, started_at
 		FROM items WHERE mail_id = ? ORDER BY started_at DESC, execution_id DESC`, mailID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []MailItem
+	var out []model.MailExecution
 	for rows.Next() {
-		var mi MailItem
+		var mi model.MailExecution
 		var started sql.NullInt64
-		if err := rows.Scan(&mi.ExecutionID, &mi.Index, &mi.MessageID, &mi.MailID, &mi.Outcome, &mi.Error, &mi.Cause, &started); err != nil {
+		it := &mi.Item
+		if err := rows.Scan(&mi.ExecutionID, &it.Index, &it.MessageID, &it.MailID, &it.Outcome, &it.Error, &it.Cause, &started); err != nil {
 			return nil, err
 		}
 		mi.StartedAt = fromMS(started)
 		out = append(out, mi)
 	}
 	return out, rows.Err()
-}
-
-// MailItem is an Item with the execution it belongs to.
-type MailItem struct {
-	Item
-	ExecutionID string
-	StartedAt   time.Time
 }
 
 func encodeCursor(startedMS int64, id string) string {

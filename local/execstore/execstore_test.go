@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 func open(t *testing.T, path string) *execstore.Store {
@@ -24,7 +26,7 @@ func open(t *testing.T, path string) *execstore.Store {
 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
-func finished(t *testing.T, s *execstore.Store, i int, status string, mails ...string) execstore.Execution {
+func finished(t *testing.T, s *execstore.Store, i int, status asl.Status, mails ...string) execstore.Execution {
 	t.Helper()
 	ctx := context.Background()
 	e := execstore.Execution{
@@ -36,10 +38,10 @@ func finished(t *testing.T, s *execstore.Store, i int, status string, mails ...s
 	}
 	e.Status = status
 	e.StoppedAt = e.StartedAt.Add(1500 * time.Millisecond)
-	if status == execstore.StatusSucceeded {
+	if status == asl.StatusSucceeded {
 		e.Output = json.RawMessage(`{"batchItemFailures":[]}`)
 	} else {
-		e.Error, e.Cause = "States.Runtime", "boom"
+		e.Error, e.Cause = asl.ErrRuntime, "boom"
 	}
 	events := []execstore.Event{
 		{ID: 1, Type: "ExecutionStarted", Timestamp: e.StartedAt, Details: json.RawMessage(`{"input":[]}`)},
@@ -47,23 +49,25 @@ func finished(t *testing.T, s *execstore.Store, i int, status string, mails ...s
 	}
 	var items []execstore.Item
 	for j, m := range mails {
-		items = append(items, execstore.Item{Index: j, MessageID: fmt.Sprintf("msg-%d-%d", i, j), MailID: m, Outcome: "sent"})
+		items = append(items, execstore.Item{Index: j, MessageID: fmt.Sprintf("msg-%d-%d", i, j), MailID: m, Outcome: workflow.OutcomeSent})
 	}
-	if err := s.Finish(ctx, e, events, items); err != nil {
+	e.Events, e.Items = events, items
+	if err := s.Finish(ctx, e); err != nil {
 		t.Fatal(err)
 	}
+	e.Events, e.Items = nil, nil
 	return e
 }
 
 func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
-	e := finished(t, s, 1, execstore.StatusSucceeded, "mail-a", "mail-b")
+	e := finished(t, s, 1, asl.StatusSucceeded, "mail-a", "mail-b")
 	got, err := s.Get(ctx, e.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != execstore.StatusSucceeded || got.Duration() != 1500*time.Millisecond || string(got.Output) != `{"batchItemFailures":[]}` || got.ItemCount != 2 {
+	if got.Status != asl.StatusSucceeded || got.Duration() != 1500*time.Millisecond || string(got.Output) != `{"batchItemFailures":[]}` {
 		t.Fatalf("got %+v", got)
 	}
 	evs, err := s.Events(ctx, e.ID)
@@ -83,9 +87,9 @@ func TestListFiltersAndPages(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
 	for i := range 25 {
-		status := execstore.StatusSucceeded
+		status := asl.StatusSucceeded
 		if i%5 == 0 {
-			status = execstore.StatusFailed
+			status = asl.StatusFailed
 		}
 		finished(t, s, i, status, fmt.Sprintf("mail-%d", i%3))
 	}
@@ -105,7 +109,7 @@ func TestListFiltersAndPages(t *testing.T) {
 	if len(all) != 25 || all[0].Name != "exec-24" || all[24].Name != "exec-00" {
 		t.Fatalf("paging returned %d executions, first %s", len(all), all[0].Name)
 	}
-	p, _ := s.List(ctx, execstore.Filter{Status: execstore.StatusFailed})
+	p, _ := s.List(ctx, execstore.Filter{Status: asl.StatusFailed})
 	if len(p.Executions) != 5 {
 		t.Fatalf("status filter: %d", len(p.Executions))
 	}
@@ -138,7 +142,7 @@ func TestRecoverRunningAndSecondReader(t *testing.T) {
 	}
 	r := open(t, path) // another process, e.g. the CLI
 	got, err := r.Get(ctx, "e-1")
-	if err != nil || got.Status != execstore.StatusRunning {
+	if err != nil || got.Status != asl.StatusRunning {
 		t.Fatalf("reader sees %+v %v", got, err)
 	}
 	n, err := w.RecoverRunning(ctx, t0.Add(time.Minute))
@@ -146,7 +150,7 @@ func TestRecoverRunningAndSecondReader(t *testing.T) {
 		t.Fatalf("recovered %d %v", n, err)
 	}
 	got, _ = r.Get(ctx, "e-1")
-	if got.Status != execstore.StatusAborted || got.Cause == "" {
+	if got.Status != asl.StatusAborted || got.Cause == "" {
 		t.Fatalf("after recovery: %+v", got)
 	}
 }
@@ -154,14 +158,15 @@ func TestRecoverRunningAndSecondReader(t *testing.T) {
 func TestOutcomeFailedFiltersAndResolve(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
-	finished(t, s, 1, execstore.StatusSucceeded, "a")
-	finished(t, s, 2, execstore.StatusFailed)
+	finished(t, s, 1, asl.StatusSucceeded, "a")
+	finished(t, s, 2, asl.StatusFailed)
 	e3 := execstore.Execution{ID: "arn:aws:states:us-east-1:000000000000:express:mail:exec-03", Name: "exec-03", StateMachine: "mail", StartedAt: t0.Add(3 * time.Second)}
 	if err := s.Start(ctx, e3); err != nil {
 		t.Fatal(err)
 	}
-	e3.Status, e3.StoppedAt = execstore.StatusSucceeded, e3.StartedAt.Add(time.Second)
-	if err := s.Finish(ctx, e3, nil, []execstore.Item{{MessageID: "m", MailID: "b", Outcome: "dead-lettered", Error: "Mail.Rejected"}}); err != nil {
+	e3.Status, e3.StoppedAt = asl.StatusSucceeded, e3.StartedAt.Add(time.Second)
+	e3.Items = []execstore.Item{{MessageID: "m", MailID: "b", Outcome: workflow.OutcomeDeadLettered, Error: string(workflow.Rejected)}}
+	if err := s.Finish(ctx, e3); err != nil {
 		t.Fatal(err)
 	}
 	names := func(f execstore.Filter) string {
@@ -178,10 +183,10 @@ func TestOutcomeFailedFiltersAndResolve(t *testing.T) {
 	if got := names(execstore.Filter{Failed: true}); got != "exec-03 exec-02 " {
 		t.Errorf("failed: %q", got)
 	}
-	if got := names(execstore.Filter{Outcome: "dead-lettered"}); got != "exec-03 " {
+	if got := names(execstore.Filter{Outcome: workflow.OutcomeDeadLettered}); got != "exec-03 " {
 		t.Errorf("dead-lettered: %q", got)
 	}
-	if got := names(execstore.Filter{Outcome: "sent", Failed: true}); got != "" {
+	if got := names(execstore.Filter{Outcome: workflow.OutcomeSent, Failed: true}); got != "" {
 		t.Errorf("sent and failed: %q", got)
 	}
 	for ref, want := range map[string]string{"exec-03": e3.ID, e3.ID: e3.ID} {
@@ -189,7 +194,7 @@ func TestOutcomeFailedFiltersAndResolve(t *testing.T) {
 			t.Errorf("resolve %q: %q %v", ref, id, err)
 		}
 	}
-	finished(t, s, 30, execstore.StatusSucceeded) // exec-30: "exec-03" stays exact
+	finished(t, s, 30, asl.StatusSucceeded) // exec-30: "exec-03" stays exact
 	if id, err := s.Resolve(ctx, "exec-3"); err != nil || id != "arn:aws:states:us-east-1:000000000000:express:mail:exec-30" {
 		t.Errorf("a unique prefix: %q %v", id, err)
 	}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 func TestHistoryRoundTrip(t *testing.T) {
@@ -119,7 +122,7 @@ func TestEventsFromRowsOfEarlierDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Event{
-		{ID: 1, Type: "ExecutionStarted", Timestamp: time.UnixMilli(1e12).UTC(), Details: json.RawMessage(`{"input":{}}`)},
+		{ID: 1, Type: "ExecutionStarted", Timestamp: time.UnixMilli(1e12).UTC(), Input: json.RawMessage(`{}`), Details: json.RawMessage(`{"input":{}}`)},
 		{ID: 2, PreviousID: 1, Type: "ExecutionSucceeded"},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -135,9 +138,9 @@ func TestEventsInIDOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	e := Execution{ID: "arn:x", Name: "x", StateMachine: "m", Status: StatusSucceeded}
 	recorded := []Event{{ID: 1, Type: "A"}, {ID: 3, PreviousID: 1, Type: "C"}, {ID: 2, PreviousID: 1, Type: "B"}}
-	if err := s.Finish(ctx, e, recorded, nil); err != nil {
+	e := Execution{ID: "arn:x", Name: "x", StateMachine: "m", Status: asl.StatusSucceeded, Events: recorded}
+	if err := s.Finish(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Events(ctx, e.ID)
@@ -146,5 +149,31 @@ func TestEventsInIDOrder(t *testing.T) {
 	}
 	if recorded[1].ID != 3 {
 		t.Fatal("Finish reordered the caller's slice")
+	}
+}
+
+// The executions table keeps the count of an execution's items, as it did
+// when the store had its own execution type.
+func TestItemCountStored(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "executions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := Execution{ID: "arn:x", Name: "x", StateMachine: "m", Status: asl.StatusSucceeded,
+		Items: []Item{{Index: 0, MessageID: "a", Outcome: workflow.OutcomeSent}, {Index: 1, MessageID: "b", Outcome: workflow.OutcomeSent}}}
+	if err := s.Start(ctx, Execution{ID: e.ID, Name: e.Name, StateMachine: e.StateMachine}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT item_count FROM executions WHERE id = ?`, e.ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("item_count at start = %d, %v", n, err)
+	}
+	if err := s.Finish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.QueryRow(`SELECT item_count FROM executions WHERE id = ?`, e.ID).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("item_count = %d, %v; want 2", n, err)
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -58,18 +59,11 @@ type Source interface {
 	Delete(ctx context.Context, receiptHandles []string) error
 }
 
-// Execution statuses a target reports.
-const (
-	StatusSucceeded = "SUCCEEDED"
-	StatusFailed    = "FAILED"
-	StatusTimedOut  = "TIMED_OUT"
-)
-
 // Outcome is what a synchronous execution answered.
 type Outcome struct {
 	ExecutionID string
-	Status      string // SUCCEEDED, FAILED or TIMED_OUT
-	Output      []byte // JSON, when SUCCEEDED
+	Status      asl.Status // SUCCEEDED, FAILED or TIMED_OUT
+	Output      []byte     // JSON, when SUCCEEDED
 	Error       string
 	Cause       string
 }
@@ -155,7 +149,7 @@ func (c *Config) validate() error {
 // BatchReport tells what happened to one batch.
 type BatchReport struct {
 	ExecutionID string
-	Status      string // the execution's status, or "" when it could not be invoked
+	Status      asl.Status // the execution's status, or "" when it could not be invoked
 	Error       string
 	Cause       string
 	Records     int
@@ -325,8 +319,8 @@ func (p *Pipe) run(ctx context.Context, batch []Message) {
 		switch {
 		case err != nil:
 			report.Reason = "invoke: " + err.Error()
-		case out.Status != StatusSucceeded:
-			report.Reason = "execution " + out.Status
+		case out.Status != asl.StatusSucceeded:
+			report.Reason = "execution " + string(out.Status)
 		default:
 			failed, err = FailedItems(out.Output, batch)
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -136,7 +137,7 @@ func totalRecords(n int) func([]pipes.BatchReport) bool {
 }
 
 func succeedAll(ctx context.Context, input []byte) (pipes.Outcome, error) {
-	return pipes.Outcome{Status: pipes.StatusSucceeded, Output: []byte(`{"batchItemFailures":[]}`)}, nil
+	return pipes.Outcome{Status: asl.StatusSucceeded, Output: []byte(`{"batchItemFailures":[]}`)}, nil
 }
 
 func TestRecordsHaveThePipesShape(t *testing.T) {

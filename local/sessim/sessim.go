@@ -74,7 +74,7 @@ type Simulator struct {
 	refilled time.Time
 	sent     []sentAt // recipients sent, oldest first, within 24 h
 	paused   bool
-	inject   []string
+	inject   []workflow.ErrorName
 	stats    Stats
 }
 
@@ -114,7 +114,7 @@ func (s *Simulator) Pause(paused bool) {
 
 // Inject makes the next send fail with the error class name (one of
 // sender.Names), once per call.
-func (s *Simulator) Inject(name string) {
+func (s *Simulator) Inject(name workflow.ErrorName) {
 	s.mu.Lock()
 	s.inject = append(s.inject, name)
 	s.mu.Unlock()
@@ -217,7 +217,7 @@ func (s *Simulator) verified(from string) bool {
 	})
 }
 
-func injected(name string) error {
+func injected(name workflow.ErrorName) error {
 	switch name {
 	case workflow.Throttled:
 		return workflow.Errorf(name, "TooManyRequestsException: %s", TextThrottled)

@@ -11,10 +11,10 @@ import (
 
 // Move task statuses, as ListMessageMoveTasks reports them.
 const (
-	TaskRunning   = "RUNNING"
+	TaskRunning   = "RUNNING" //contract:unrelated SQS move-task status, not an execution status
 	TaskCompleted = "COMPLETED"
 	TaskCancelled = "CANCELLED"
-	TaskFailed    = "FAILED"
+	TaskFailed    = "FAILED" //contract:unrelated SQS move-task status, not an execution status
 )
 
 // defaultMoveRate is used when no MaxNumberOfMessagesPerSecond is given

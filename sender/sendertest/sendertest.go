@@ -27,7 +27,7 @@ type Harness struct {
 	Subject func(t *testing.T, s sender.Sender, messageID string) (string, bool)
 	// Fail arms s so that its next send fails the way the backend fails for
 	// the error name (one of sender.Names), once.
-	Fail func(t *testing.T, s sender.Sender, name string)
+	Fail func(t *testing.T, s sender.Sender, name workflow.ErrorName)
 }
 
 // Raw builds a small valid MIME message with the subject.
@@ -67,7 +67,7 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("ErrorClasses", func(t *testing.T) {
 		for _, name := range sender.Names {
-			t.Run(strings.TrimPrefix(name, "Mail."), func(t *testing.T) {
+			t.Run(strings.TrimPrefix(string(name), "Mail."), func(t *testing.T) {
 				s := h.NewSender(t)
 				h.Fail(t, s, name)
 				id, err := s.Send(ctx, message("fails"))

@@ -85,7 +85,7 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 }
 
 // Classify names an SES SendEmail error (see the package doc).
-func Classify(err error) string {
+func Classify(err error) workflow.ErrorName {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
 		return workflow.Transient

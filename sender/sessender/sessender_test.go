@@ -20,7 +20,7 @@ import (
 )
 
 // sesFaults is how SES answers for each failure class the suite asks for.
-var sesFaults = map[string]testkit.Fault{
+var sesFaults = map[workflow.ErrorName]testkit.Fault{
 	workflow.Throttled:      testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."),
 	workflow.QuotaExhausted: testkit.SESError(400, "LimitExceededException", "Daily message quota exceeded."),
 	workflow.SendingPaused:  testkit.SESError(400, "SendingPausedException", "Sending is paused for this account."),
@@ -79,7 +79,7 @@ func TestConformance(t *testing.T) {
 		Subject: func(t *testing.T, _ sender.Sender, id string) (string, bool) {
 			return h.subject(t, id)
 		},
-		Fail: func(t *testing.T, s sender.Sender, name string) {
+		Fail: func(t *testing.T, s sender.Sender, name workflow.ErrorName) {
 			f, ok := sesFaults[name]
 			if !ok {
 				t.Fatalf("no SES fault for %s", name)
@@ -98,7 +98,7 @@ func TestEveryErrorClass(t *testing.T) {
 	h := &harness{emulator: testkit.SESv2(t), proxies: map[sender.Sender]*testkit.FaultProxy{}}
 	cases := []struct {
 		fault testkit.Fault
-		want  string
+		want  workflow.ErrorName
 	}{
 		{testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
 		{testkit.SESError(400, "Throttling", "Rate exceeded"), workflow.Throttled},

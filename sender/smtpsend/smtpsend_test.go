@@ -40,7 +40,7 @@ func TestConformanceThroughMailpit(t *testing.T) {
 			}
 			return "", false
 		},
-		Fail: func(t *testing.T, s sender.Sender, name string) { s.(*sessim.Simulator).Inject(name) },
+		Fail: func(t *testing.T, s sender.Sender, name workflow.ErrorName) { s.(*sessim.Simulator).Inject(name) },
 	})
 }
 

@@ -44,8 +44,9 @@ type In struct {
 
 // Outcomes of a successful acquire.
 const (
-	Acquired    = "acquired"
-	AlreadySent = "already-sent"
+	Acquired = "acquired"
+	// AlreadySent is spelled as the record outcome it leads to.
+	AlreadySent = string(workflow.OutcomeAlreadySent)
 )
 
 // Out is the task output.

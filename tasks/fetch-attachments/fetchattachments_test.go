@@ -112,7 +112,7 @@ func TestFetchAttachments(t *testing.T) {
 		change func(map[string]any)
 		mailID string
 		max    int64
-		want   string
+		want   workflow.ErrorName
 	}{
 		{"missing", withAttachment("attachments/o1/nope.pdf"), "", 0, workflow.AttachmentMissing},
 		{"missing body", func(m map[string]any) { delete(m, "text"); m["textKey"] = "attachments/o1/nope.txt" }, "", 0, workflow.AttachmentMissing},

@@ -44,10 +44,10 @@ type Out struct {
 // Reasons.
 const (
 	ReasonReleased    = "released"
-	ReasonNotFound    = "not-found"    // no lock (never taken, already released, or expired)
-	ReasonAlreadySent = "already-sent" // SENT locks are kept: they deduplicate
-	ReasonOtherOwner  = "other-owner"  // another attempt holds the lease
-	ReasonNoMailID    = "no-mail-id"   // the body has no usable mailId
+	ReasonNotFound    = "not-found"                         // no lock (never taken, already released, or expired)
+	ReasonAlreadySent = string(workflow.OutcomeAlreadySent) // SENT locks are kept: they deduplicate
+	ReasonOtherOwner  = "other-owner"                       // another attempt holds the lease
+	ReasonNoMailID    = "no-mail-id"                        // the body has no usable mailId
 	ReasonNoOwner     = "no-owner"
 )
 

@@ -159,7 +159,7 @@ func TestSend(t *testing.T) {
 		f := setup(t)
 		for i, c := range []struct {
 			fault testkit.Fault
-			want  string
+			want  workflow.ErrorName
 		}{
 			{testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
 			{testkit.SESError(400, "LimitExceededException", "Daily message quota exceeded."), workflow.QuotaExhausted},
@@ -253,7 +253,7 @@ func TestSend(t *testing.T) {
 		cases := []struct {
 			name string
 			mod  func(in *send.In)
-			want string
+			want workflow.ErrorName
 		}{
 			{"sha mismatch", func(in *send.In) { in.Staged.SHA256 = strings.Repeat("0", 64) }, workflow.Transient},
 			{"size mismatch", func(in *send.In) { in.Staged.Size++ }, workflow.Transient},

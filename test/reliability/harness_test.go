@@ -88,7 +88,7 @@ func (w *world) start(plan *faults.Plan) {
 	next := cfg.OnExecution
 	cfg.OnExecution = func(e execstore.Execution, items []execstore.Item) {
 		w.mu.Lock()
-		w.statusOf[e.Status]++
+		w.statusOf[string(e.Status)]++
 		w.mu.Unlock()
 		if next != nil {
 			next(e, items)

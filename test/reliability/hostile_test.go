@@ -25,7 +25,8 @@ import (
 // hostile is one message body an attacker or a buggy producer could put on
 // the queue, and the error it must be dead-lettered with.
 type hostile struct {
-	name, body, error string
+	name, body string
+	error      workflow.ErrorName
 	// reason is a text the failure must contain (the field or the rule).
 	reason string
 }
@@ -143,11 +144,11 @@ func TestHostileInput(t *testing.T) {
 			t.Errorf("%s: not dead-lettered", h.name)
 			continue
 		}
-		if d.Error != h.error || !strings.Contains(d.Failure, `"Cause"`) || !strings.Contains(d.Failure, h.reason) {
+		if d.Error != string(h.error) || !strings.Contains(d.Failure, `"Cause"`) || !strings.Contains(d.Failure, h.reason) {
 			t.Errorf("%s: dead-lettered as %s with %s; want %s naming %q", h.name, d.Error, d.Failure, h.error, h.reason)
 		}
 	}
-	if reused == nil || reused.Error != workflow.IdempotencyConflict {
+	if reused == nil || reused.Error != string(workflow.IdempotencyConflict) {
 		t.Errorf("mailId reused with other content: %+v, want %s", reused, workflow.IdempotencyConflict)
 	}
 	got := w.deliveries()

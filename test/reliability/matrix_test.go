@@ -158,7 +158,7 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 			continue
 		}
 		res.deadLetter++
-		if d.Error != workflow.AttachmentMissing || !strings.Contains(d.Failure, `"Cause"`) || !strings.Contains(d.Failure, "none.bin") {
+		if d.Error != string(workflow.AttachmentMissing) || !strings.Contains(d.Failure, `"Cause"`) || !strings.Contains(d.Failure, "none.bin") {
 			t.Errorf("%s dead-lettered without its reason: error %q, failure %q", bad, d.Error, d.Failure)
 		}
 	}
@@ -234,7 +234,7 @@ func TestPersistentTransientFailure(t *testing.T) {
 	if len(dl) != 1 || dl[0].MailID != "m-persistent" {
 		t.Fatalf("DLQ %+v, want m-persistent dead-lettered on its last receive", dl)
 	}
-	if dl[0].Error != workflow.Transient || !strings.Contains(dl[0].Failure, "Cause") {
+	if dl[0].Error != string(workflow.Transient) || !strings.Contains(dl[0].Failure, "Cause") {
 		t.Fatalf("dead letter without its reason: error %q, failure %q", dl[0].Error, dl[0].Failure)
 	}
 	items, err := w.rt.Executions().ItemsByMail(context.Background(), "m-persistent")
@@ -247,11 +247,11 @@ func TestPersistentTransientFailure(t *testing.T) {
 	// Newest first: the last receive dead-lettered, the earlier ones went
 	// back to the queue.
 	for i, it := range items {
-		want := "retry-later"
+		want := workflow.OutcomeRetryLater
 		if i == 0 {
-			want = "dead-lettered"
+			want = workflow.OutcomeDeadLettered
 		}
-		if it.Outcome != want || it.Error != workflow.Transient {
+		if it.Item.Outcome != want || it.Item.Error != string(workflow.Transient) {
 			t.Errorf("attempt %+v: want %s with %s", it.Item, want, workflow.Transient)
 		}
 	}

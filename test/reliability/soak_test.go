@@ -165,7 +165,7 @@ func TestSoak(t *testing.T) {
 		if !bad[d.MailID] {
 			wrongDLQ++
 			t.Errorf("%s dead-lettered: %s %s", d.MailID, d.Error, d.Failure)
-		} else if d.Error != workflow.AttachmentMissing {
+		} else if d.Error != string(workflow.AttachmentMissing) {
 			t.Errorf("%s dead-lettered as %s, want %s", d.MailID, d.Error, workflow.AttachmentMissing)
 		}
 	}

@@ -89,7 +89,7 @@ func readJSON(path string) (any, error) {
 }
 
 type expected struct {
-	Status string
+	Status asl.Status
 	Output any
 	HasOut bool
 	Error  any
@@ -103,7 +103,8 @@ type expected struct {
 func parseExpected(v any) expected {
 	m, _ := v.(map[string]any)
 	e := expected{}
-	e.Status, _ = m["status"].(string)
+	status, _ := m["status"].(string)
+	e.Status = asl.Status(status)
 	e.Output, e.HasOut = m["output"]
 	e.Error, e.HasErr = m["error"]
 	e.Cause, e.HasCau = m["cause"]

@@ -54,12 +54,12 @@ func TestLambda(t *testing.T) {
 	if info, err := st.Stat(context.Background(), out.Key); err != nil || info.Size != out.Size {
 		t.Fatalf("staged object: %+v, %v", info, err)
 	}
-	for key, want := range map[string]string{
+	for key, want := range map[string]workflow.ErrorName{
 		"attachments/missing.pdf": workflow.AttachmentMissing,
 		"attachments/secret.pdf":  workflow.AttachmentForbidden,
 		"attachments/../x.pdf":    workflow.AttachmentForbidden,
 	} {
-		if r := invoke(key); r.ErrorType != want {
+		if r := invoke(key); workflow.ErrorName(r.ErrorType) != want {
 			t.Errorf("%s: %+v, want %s", key, r, want)
 		}
 	}

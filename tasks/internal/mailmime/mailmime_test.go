@@ -218,7 +218,7 @@ func TestBuildFailures(t *testing.T) {
 		name   string
 		modify func(m *workflow.Message)
 		max    int64
-		want   string
+		want   workflow.ErrorName
 	}{
 		{"missing", func(m *workflow.Message) { m.Attachments = []workflow.Attachment{{Key: "attachments/nope.pdf"}} }, 0, workflow.AttachmentMissing},
 		{"missing body", func(m *workflow.Message) { m.Text = ""; m.TextKey = "attachments/nope.txt" }, 0, workflow.AttachmentMissing},

@@ -79,14 +79,14 @@ func TestLambda(t *testing.T) {
 
 	take("m-2", "exec/m")
 	sesProxy.Arm(testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."))
-	if r := invoke("m-2", "exec/m"); r.ErrorType != workflow.Throttled {
+	if r := invoke("m-2", "exec/m"); workflow.ErrorName(r.ErrorType) != workflow.Throttled {
 		t.Errorf("throttled: %+v", r)
 	}
 	sesProxy.Arm(testkit.SESError(400, "MessageRejected", "Email address is not verified."))
-	if r := invoke("m-2", "exec/m"); r.ErrorType != workflow.Rejected {
+	if r := invoke("m-2", "exec/m"); workflow.ErrorName(r.ErrorType) != workflow.Rejected {
 		t.Errorf("rejected: %+v", r)
 	}
-	if r := invoke("m-3", "exec/m"); r.ErrorType != workflow.LockBusy {
+	if r := invoke("m-3", "exec/m"); workflow.ErrorName(r.ErrorType) != workflow.LockBusy {
 		t.Errorf("no lock held: %+v", r)
 	}
 }
