@@ -69,7 +69,7 @@ func checkDefinition(t *testing.T, s *synthesized) any {
 	}
 	throttled := 0
 	forEachRetrier(def, func(r map[string]any) {
-		if slices.Contains(r["ErrorEquals"].([]any), any(workflow.Throttled)) {
+		if slices.Contains(r["ErrorEquals"].([]any), any(string(workflow.Throttled))) {
 			throttled++
 			if r["MaxAttempts"] != float64(s.cfg.Workflow.ThrottleRetry.MaxAttempts) || r["MaxDelaySeconds"] != float64(s.cfg.Workflow.ThrottleRetry.MaxDelaySeconds) {
 				t.Errorf("throttle retrier %s does not carry the budget %+v", mustJSON(r), s.cfg.Workflow.ThrottleRetry)

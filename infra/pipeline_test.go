@@ -624,7 +624,7 @@ func TestMailPipelineVariant(t *testing.T) {
 			t.Fatal(err)
 		}
 		forEachRetrier(want, func(r map[string]any) {
-			if slices.Contains(r["ErrorEquals"].([]any), any(workflow.Throttled)) {
+			if slices.Contains(r["ErrorEquals"].([]any), any(string(workflow.Throttled))) {
 				r["MaxAttempts"], r["MaxDelaySeconds"] = 3.0, 5.0
 			}
 		})
