@@ -147,17 +147,21 @@ type listOptions struct {
 	filter inspect.Filter
 }
 
+// validate reports every mistake of the command line at once.
 func (o *listOptions) validate() error {
+	var msgs []string
 	if err := o.backendOptions.validate(); err != nil {
-		return err
+		msgs = append(msgs, err.Error())
 	}
-	if o.filter.Limit < 1 || o.filter.Limit > 1000 {
-		return usagef("--limit %d is outside 1..1000", o.filter.Limit)
+	filter := o.filter
+	if filter.Limit < 1 || filter.Limit > 1000 {
+		msgs = append(msgs, fmt.Sprintf("--limit %d is outside 1..1000", filter.Limit))
+		filter.Limit = 0 // reported above, in the flag's own words
 	}
-	if err := o.filter.Validate(); err != nil {
-		return usagef("%v", err)
+	if err := filter.Validate(); err != nil {
+		msgs = append(msgs, err.Error())
 	}
-	return nil
+	return usageErrors(msgs...)
 }
 
 func runExecutionsList(ctx context.Context, args []string, s Streams) error {

@@ -213,6 +213,8 @@ func TestInspectAndReplay(t *testing.T) {
 		{args: []string{"executions", "list", "--data", "{data}", "--since", "yesterday"}, code: cli.ExitUsage, stderr: []string{"want an RFC 3339 time"}},
 		{args: []string{"executions", "list", "--data", "{data}", "--limit", "0"}, code: cli.ExitUsage, stderr: []string{"--limit 0 is outside 1..1000"}},
 		{args: []string{"executions", "list", "--since", "1h", "--until", "2h", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"until must be after since"}},
+		{args: []string{"executions", "list", "--data", "{data}", "--status", "bogus", "--outcome", "lost", "--limit", "5000", "--since", "1h", "--until", "2h"}, code: cli.ExitUsage, stderr: []string{
+			"--limit 5000 is outside 1..1000\nstatus \"bogus\" is not one of", `outcome "lost" is not one of`, "until must be after since"}},
 		{args: []string{"executions"}, code: cli.ExitUsage, stderr: []string{"a subcommand is required: list, show"}},
 		{args: []string{"executions", "delete"}, code: cli.ExitUsage, stderr: []string{`unknown subcommand "delete"`}},
 		{args: []string{"executions", "show", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"an execution ID is required"}},

@@ -79,19 +79,20 @@ var Outcomes = func() []string {
 
 // Validate checks a filter.
 func (f Filter) Validate() error {
+	var problems []error
 	if f.Status != "" && !contains(Statuses, f.Status) {
-		return errors.New("status " + quote(f.Status) + " is not one of " + strings.Join(Statuses, ", "))
+		problems = append(problems, errors.New("status "+quote(f.Status)+" is not one of "+strings.Join(Statuses, ", ")))
 	}
 	if f.Outcome != "" && !contains(Outcomes, f.Outcome) {
-		return errors.New("outcome " + quote(f.Outcome) + " is not one of " + strings.Join(Outcomes, ", "))
+		problems = append(problems, errors.New("outcome "+quote(f.Outcome)+" is not one of "+strings.Join(Outcomes, ", ")))
 	}
 	if f.Limit < 0 || f.Limit > 1000 {
-		return errors.New("limit " + itoa(f.Limit) + " is outside 1..1000")
+		problems = append(problems, errors.New("limit "+itoa(f.Limit)+" is outside 1..1000"))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return errors.New("until must be after since")
+		problems = append(problems, errors.New("until must be after since"))
 	}
-	return nil
+	return errors.Join(problems...)
 }
 
 func (f Filter) matches(e *Execution) bool {
