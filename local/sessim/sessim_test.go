@@ -49,7 +49,8 @@ func TestConformance(t *testing.T) {
 			}
 			return m.Header.Get("Subject"), true
 		},
-		Fail: func(t *testing.T, s sender.Sender, name string) { s.(*sessim.Simulator).Inject(name) },
+		Fail:  func(t *testing.T, s sender.Sender, name string) { s.(*sessim.Simulator).Inject(name) },
+		Fails: sender.Names,
 	})
 }
 

@@ -88,6 +88,7 @@ func TestConformance(t *testing.T) {
 			defer h.mu.Unlock()
 			h.proxies[s].Arm(f)
 		},
+		Fails: sender.Names,
 	})
 }
 
