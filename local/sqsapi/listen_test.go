@@ -40,7 +40,7 @@ func TestServeOverListener(t *testing.T) {
 	srv := sqsapi.NewServer(sqsapi.New(s, sqsapi.Options{}))
 	go srv.Serve(ln)
 	defer srv.Close()
-	c := newClient("http://" + ln.Addr().String())
+	c := newClient("http://"+ln.Addr().String(), nil)
 	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("served")})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 // so that every answer shape is read back by the SDK.
 func TestSDKOperations(t *testing.T) {
 	srv := newServer(t)
-	c := newClient(srv.URL)
+	c := newClient(srv.URL, nil)
 	ctx := context.Background()
 
 	var urls []string

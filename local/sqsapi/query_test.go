@@ -267,7 +267,7 @@ func TestJSONErrorShape(t *testing.T) {
 	}
 
 	// Through the SDK: FIFO names are rejected clearly, unknown operations too.
-	c := newClient(srv.URL)
+	c := newClient(srv.URL, nil)
 	_, err = c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("jobs.fifo")})
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValue" || !strings.Contains(ae.ErrorMessage(), "FIFO") {

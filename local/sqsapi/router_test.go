@@ -26,7 +26,7 @@ func TestBehindRouter(t *testing.T) {
 	defer s.Close()
 	srv := httptest.NewServer(gateway.Router{SQS: sqsapi.New(s, sqsapi.Options{})})
 	defer srv.Close()
-	c := newClient(srv.URL)
+	c := newClient(srv.URL, nil)
 	ctx := context.Background()
 	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("routed")})
 	if err != nil {
