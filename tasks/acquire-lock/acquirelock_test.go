@@ -1,3 +1,6 @@
+// The handler's tests run on in-memory adapters (testkit/tasktest), so
+// they need no Node and no emulator; the same scenarios over the AWS
+// adapters and the emulators are in test/awstasks.
 package acquirelock_test
 
 import (
@@ -22,11 +25,10 @@ func config() acquirelock.Config {
 }
 
 func TestAcquireLock(t *testing.T) {
-	svc := tasktest.Start(t, true, false, false)
 	ctx := context.Background()
 
-	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *testkit.FaultProxy, *tasktest.Clock) {
-		locks, proxy, _ := svc.Locks(t)
+	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *tasktest.Probe, *tasktest.Clock) {
+		locks, proxy := tasktest.MemLocks()
 		clock := tasktest.NewClock()
 		h, err := acquirelock.New(config(), acquirelock.Deps{Locks: locks, Now: clock.Now, Log: quiet})
 		if err != nil {

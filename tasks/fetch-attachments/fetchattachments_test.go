@@ -1,3 +1,6 @@
+// The handler's tests run on in-memory adapters (testkit/tasktest), so
+// they need no Node and no emulator; the same scenarios over the AWS
+// adapters and the emulators are in test/awstasks.
 package fetchattachments_test
 
 import (
@@ -31,15 +34,14 @@ func put(t *testing.T, s store.Store, key string, b []byte) {
 }
 
 func TestFetchAttachments(t *testing.T) {
-	svc := tasktest.Start(t, false, true, false)
 	ctx := context.Background()
-	st, proxy := svc.Store(t)
+	st, mem, proxy := tasktest.MemStore()
 	pdf := make([]byte, 300_000)
 	_, _ = rand.Read(pdf)
 	put(t, st, "attachments/o1/receipt.pdf", pdf)
 	put(t, st, "attachments/o1/body.html", []byte("<p>Grüße</p>"))
 	put(t, st, "attachments/o1/forbidden.pdf", []byte("secret"))
-	svc.S3.Forbid(tasktest.Bucket, "attachments/o1/forbidden.pdf")
+	mem.Forbid("attachments/o1/forbidden.pdf")
 
 	newHandler := func(t *testing.T, max int64) *fetchattachments.Handler {
 		h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, MaxBytes: max, TempDir: t.TempDir()},
