@@ -44,13 +44,15 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list $(PKGS) | grep -v '/perf$$')
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m -v ./perf/
 
-## fuzz: run each fuzz target for FUZZTIME
+## fuzz: run each fuzz target for FUZZTIME. The targets are read from the
+## sources (func FuzzX in a _test.go file) rather than listed with
+## `go test -list`, which would build every package's test binary once more
+## just to name them.
 fuzz:
-	@for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sed 's|/[^/]*:func | |' | sort | \
+	  while read -r dir f; do \
+	    echo "== $$dir $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir </dev/null || exit 1; \
+	  done
 
 ## fuzz-ci: each fuzz target for 50,000 inputs (CI); `make fuzz FUZZTIME=10m`
 ## for long runs. A count, not a duration: when a duration runs out while a
