@@ -12,6 +12,7 @@ import (
 )
 
 func TestOpenLocalIgnoresAStaleDevFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if _, err := OpenLocal(context.Background(), LocalOptions{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "holds no mailflow data") {
 		t.Fatalf("empty directory: %v", err)

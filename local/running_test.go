@@ -16,6 +16,7 @@ import (
 // The history of an execution under way can be read before it stops; once
 // it has stopped, the store has it.
 func TestHistoryOfARunningExecution(t *testing.T) {
+	t.Parallel()
 	held := sendertest.NewHeld(1)
 	rt, c, done := start(t, local.Config{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
 	t.Cleanup(held.Release)

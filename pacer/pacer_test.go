@@ -34,6 +34,7 @@ func mustNew(t *testing.T, cfg pacer.Config) *pacer.Pacer {
 func name(err error) string { return workflow.NameOf(err) }
 
 func TestFixedRateThrottles(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	p := mustNew(t, pacer.Config{Rate: 5, Burst: 5, Now: c.Now, Sleep: c.Sleep})
 	ctx := context.Background()
@@ -60,6 +61,7 @@ func TestFixedRateThrottles(t *testing.T) {
 }
 
 func TestMaxWaitWaitsForComingTokens(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	p := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Now: c.Now, Sleep: c.Sleep})
 	ctx := context.Background()
@@ -120,6 +122,7 @@ func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 }
 
 func TestRateFromAccountRefreshed(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	quota := pacer.Quota{MaxSendRate: 2, Max24HourSend: -1}
 	reads := 0
@@ -152,6 +155,7 @@ func TestRateFromAccountRefreshed(t *testing.T) {
 }
 
 func TestDailyQuotaRespected(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	quota := pacer.Quota{MaxSendRate: 100, Max24HourSend: 10, SentLast24Hours: 7}
 	p := mustNew(t, pacer.Config{Now: c.Now, Account: func(context.Context) (pacer.Quota, error) { return quota, nil }})
@@ -175,6 +179,7 @@ func TestDailyQuotaRespected(t *testing.T) {
 }
 
 func TestUnreadableQuotaIsTransient(t *testing.T) {
+	t.Parallel()
 	p := mustNew(t, pacer.Config{Account: func(context.Context) (pacer.Quota, error) {
 		return pacer.Quota{}, errors.New("AccessDenied")
 	}})
@@ -184,6 +189,7 @@ func TestUnreadableQuotaIsTransient(t *testing.T) {
 }
 
 func TestFixedRateSurvivesUnreadableQuota(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	reads := 0
 	p := mustNew(t, pacer.Config{Rate: 1, Now: c.Now, Account: func(context.Context) (pacer.Quota, error) {
@@ -203,6 +209,7 @@ func TestFixedRateSurvivesUnreadableQuota(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	for label, cfg := range map[string]pacer.Config{
 		"no rate source": {},
 		"negative rate":  {Rate: -1},
@@ -218,6 +225,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestDefaultBurstIsHalfASecond(t *testing.T) {
+	t.Parallel()
 	p := mustNew(t, pacer.Config{Rate: 10, Now: newClock().Now})
 	ok := 0
 	for range 10 {

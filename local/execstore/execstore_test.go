@@ -56,6 +56,7 @@ func finished(t *testing.T, s *execstore.Store, i int, status string, mails ...s
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
 	e := finished(t, s, 1, execstore.StatusSucceeded, "mail-a", "mail-b")
@@ -80,6 +81,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestListFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
 	for i := range 25 {
@@ -130,6 +132,7 @@ func TestListFiltersAndPages(t *testing.T) {
 }
 
 func TestRecoverRunningAndSecondReader(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "x.db")
 	w := open(t, path)
@@ -152,6 +155,7 @@ func TestRecoverRunningAndSecondReader(t *testing.T) {
 }
 
 func TestOutcomeFailedFiltersAndResolve(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
 	finished(t, s, 1, execstore.StatusSucceeded, "a")

@@ -30,6 +30,7 @@ func newSim(t *testing.T, cfg sessim.Config) (*sessim.Simulator, *outbox.Outbox)
 // TestConformance runs the sender suite against the simulator delivering to
 // an outbox, the local runtime's default.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	boxes := map[sender.Sender]*outbox.Outbox{}
 	sendertest.Run(t, sendertest.Harness{
 		NewSender: func(t *testing.T) sender.Sender {
@@ -64,6 +65,7 @@ func msg(recipients ...string) *sender.Message {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	sim, _ := newSim(t, sessim.Config{MaxSendRate: 2, Now: c.now})
 	ctx := context.Background()
@@ -93,6 +95,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestDailyQuota(t *testing.T) {
+	t.Parallel()
 	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	sim, _ := newSim(t, sessim.Config{Max24HourSend: 3, Now: c.now})
 	ctx := context.Background()
@@ -113,6 +116,7 @@ func TestDailyQuota(t *testing.T) {
 }
 
 func TestPauseAndVerification(t *testing.T) {
+	t.Parallel()
 	sim, _ := newSim(t, sessim.Config{VerifiedIdentities: []string{"example.com"}})
 	ctx := context.Background()
 	bad := msg("a@example.org")

@@ -14,6 +14,7 @@ import (
 )
 
 func TestListenDefaultsToLoopback(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"", ":0"} {
 		ln, err := sqsapi.Listen(addr)
 		if err != nil {
@@ -28,6 +29,7 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 }
 
 func TestServeOverListener(t *testing.T) {
+	t.Parallel()
 	s, err := sqsstore.Open(filepath.Join(t.TempDir(), "q.db"), sqsstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +53,7 @@ func TestServeOverListener(t *testing.T) {
 }
 
 func TestQueueNameFromURL(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url, name string
 		ok        bool

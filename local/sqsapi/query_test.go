@@ -79,6 +79,7 @@ type xmlMsgAttr struct {
 }
 
 func TestQueryProtocol(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t)
 	const ns = "http://queue.amazonaws.com/doc/2012-11-05/"
 
@@ -215,6 +216,7 @@ func TestQueryProtocol(t *testing.T) {
 }
 
 func TestQueryErrors(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t)
 	type errResp struct {
 		XMLName xml.Name `xml:"ErrorResponse"`
@@ -247,6 +249,7 @@ func TestQueryErrors(t *testing.T) {
 // TestJSONErrorShape checks the JSON protocol's error body and the
 // query-compatible header, as the SDK reads them.
 func TestJSONErrorShape(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t)
 	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"QueueName":"missing"}`))
 	req.Header.Set("X-Amz-Target", "AmazonSQS.GetQueueUrl")

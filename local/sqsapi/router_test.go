@@ -19,6 +19,7 @@ import (
 // TestBehindRouter checks that the endpoint works behind the single local
 // address that also serves S3: SDK (JSON) and query-protocol requests reach it.
 func TestBehindRouter(t *testing.T) {
+	t.Parallel()
 	s, err := sqsstore.Open(filepath.Join(t.TempDir(), "q.db"), sqsstore.Options{})
 	if err != nil {
 		t.Fatal(err)

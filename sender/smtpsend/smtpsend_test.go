@@ -21,6 +21,7 @@ import (
 // classes to arm (TestRejectionsAndOutages covers its Rejected and Transient
 // mapping); and behind the SES simulator, as `mailflow dev --smtp` runs it.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	mp := testkit.StartMailpit(t)
 	subject := func(t *testing.T, _ sender.Sender, id string) (string, bool) {
 		for _, m := range mp.Messages(t) {
@@ -60,6 +61,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestBccReachesTheEnvelope(t *testing.T) {
+	t.Parallel()
 	mp := testkit.StartMailpit(t)
 	s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
 	if err != nil {
@@ -90,6 +92,7 @@ func TestBccReachesTheEnvelope(t *testing.T) {
 }
 
 func TestRejectionsAndOutages(t *testing.T) {
+	t.Parallel()
 	mp := testkit.StartMailpit(t, "--smtp-allowed-recipients", `@example\.org$`)
 	s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 // TestConformance runs the store suite against gofakes3 over the S3 wire
 // protocol, one bucket per test.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var seq atomic.Int64
 	var fake *testkit.FakeS3
 	buckets := make([]string, 20)
@@ -39,6 +40,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	if _, err := s3store.New(nil, "b"); err == nil {
 		t.Error("nil client accepted")
 	}

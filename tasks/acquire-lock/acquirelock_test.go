@@ -25,6 +25,7 @@ func config() acquirelock.Config {
 }
 
 func TestAcquireLock(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 
 	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *tasktest.Probe, *tasktest.Clock) {
@@ -145,6 +146,7 @@ func TestAcquireLock(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
 	_, err := acquirelock.ConfigFromEnv(tasktest.EnvMap(map[string]string{"LOCK_LEASE": "2m", "LOCK_RETENTION": "soon"}))
 	if err == nil {
 		t.Fatal("empty environment accepted")

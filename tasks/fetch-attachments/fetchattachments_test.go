@@ -34,6 +34,7 @@ func put(t *testing.T, s store.Store, key string, b []byte) {
 }
 
 func TestFetchAttachments(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, mem, proxy := tasktest.MemStore()
 	pdf := make([]byte, 300_000)
@@ -183,6 +184,7 @@ func TestFetchAttachments(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
 	_, err := fetchattachments.ConfigFromEnv(tasktest.EnvMap(map[string]string{
 		"ATTACHMENT_PREFIX": "attachments/", "ALLOWED_SENDERS": "example.com", "STAGING_PREFIX": "attachments/staging/", "MAX_MESSAGE_BYTES": "100000000",
 	}))

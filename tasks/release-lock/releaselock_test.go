@@ -20,6 +20,7 @@ import (
 var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 func TestReleaseLock(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	locks, proxy := tasktest.MemLocks()
 	clock := tasktest.NewClock()

@@ -40,6 +40,7 @@ type fixture struct {
 }
 
 func TestSend(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 
 	setupPaced := func(t *testing.T, pace func(now func() time.Time) send.Pacer) *fixture {
@@ -271,6 +272,7 @@ func TestSend(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
 	_, err := send.ConfigFromEnv(tasktest.EnvMap(map[string]string{"SES_CONFIGURATION_SET": "bad set!"}))
 	for _, want := range []string{"STAGING_PREFIX: required", "ATTACHMENT_PREFIX: required", `SES_CONFIGURATION_SET: "bad set!"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -18,6 +18,7 @@ func acquireConfig() acquirelock.Config {
 }
 
 func TestAcquireLock(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, false, false)
 	ctx := context.Background()
 

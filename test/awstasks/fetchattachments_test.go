@@ -28,6 +28,7 @@ func put(t *testing.T, s store.Store, key string, b []byte) {
 }
 
 func TestFetchAttachments(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, false, true, false)
 	ctx := context.Background()
 	st, proxy := svc.Store(t)

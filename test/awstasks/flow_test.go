@@ -31,6 +31,7 @@ func invoke(t *testing.T, h any, payload any) (json.RawMessage, error) {
 // does, with payloads built the way its Parameters build them, and sends
 // one mail once: a redelivery of the same record answers already-sent.
 func TestFlow(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, true, true)
 	locks, _, _ := svc.Locks(t)
 	st, _ := svc.Store(t)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestReleaseLock(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, false, false)
 	ctx := context.Background()
 	locks, proxy, _ := svc.Locks(t)

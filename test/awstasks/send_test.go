@@ -33,6 +33,7 @@ type fixture struct {
 }
 
 func TestSend(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, true, true)
 	ctx := context.Background()
 

@@ -56,6 +56,7 @@ func invoke(t *testing.T, task string, env []string, payload []byte, traceID str
 // TestAcquireLockLambda invokes the real main through aws-lambda-go's runtime loop
 // against dynalite and checks what Step Functions would see.
 func TestAcquireLockLambda(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, false, false)
 	_, _, table := svc.Locks(t)
 	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": svc.Dynamo}),
@@ -89,6 +90,7 @@ func TestAcquireLockLambda(t *testing.T) {
 // and checks that its DynamoDB call reaches the X-Ray daemon address as a
 // subsegment of the invocation's trace.
 func TestAcquireLockLambdaTracing(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, false, false)
 	_, _, table := svc.Locks(t)
 	daemon, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -124,6 +126,7 @@ func TestAcquireLockLambdaTracing(t *testing.T) {
 // TestReleaseLockLambda invokes the real main through aws-lambda-go's runtime loop
 // against dynalite (behind a fault proxy).
 func TestReleaseLockLambda(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, false, false)
 	_, proxy, table := svc.Locks(t)
 	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": proxy.URL}), "LOCK_TABLE="+table)
@@ -146,6 +149,7 @@ func TestReleaseLockLambda(t *testing.T) {
 // TestSendLambda invokes the real main through aws-lambda-go's runtime loop
 // against dynalite, gofakes3 and the SES v2 emulator behind a fault proxy.
 func TestSendLambda(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, true, true, true)
 	ctx := context.Background()
 	locks, _, table := svc.Locks(t)

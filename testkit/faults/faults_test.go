@@ -23,6 +23,7 @@ func acquire(t *testing.T, tb lock.Table, id string) error {
 // TestFailStrikesTimesThenPasses: a Fail fault strikes the given number of
 // consecutive hits, before the call's effect or, at AcquireAfter, after it.
 func TestFailStrikesTimesThenPasses(t *testing.T) {
+	t.Parallel()
 	inner := memlock.New()
 	p := faults.New(faults.At(faults.AcquireAfter, faults.Fault{Kind: faults.Fail, Times: 2}))
 	tb := p.Lock(inner)
@@ -53,6 +54,7 @@ func TestFailStrikesTimesThenPasses(t *testing.T) {
 // TestCrashFreezesEverything: after a crash no wrapped call reaches its
 // part, and OnCrash is told where it happened.
 func TestCrashFreezesEverything(t *testing.T) {
+	t.Parallel()
 	var at faults.Point
 	p := faults.New(faults.At(faults.Stage, faults.Fault{Kind: faults.Crash}), faults.OnCrash(func(pt faults.Point) { at = pt }))
 	st := p.Store(memstore.New())
@@ -80,6 +82,7 @@ func TestCrashFreezesEverything(t *testing.T) {
 // TestDelayUsesTheSleep: delays wait through the plan's sleep, and a crash
 // during a delay ends it.
 func TestDelayUsesTheSleep(t *testing.T) {
+	t.Parallel()
 	var slept time.Duration
 	p := faults.New(faults.At(faults.Release, faults.Fault{Kind: faults.Delay, Delay: 300 * time.Second}),
 		faults.WithSleep(func(_ context.Context, d time.Duration) error { slept += d; return nil }))
@@ -112,6 +115,7 @@ func TestDelayUsesTheSleep(t *testing.T) {
 
 // TestRandomRate: rate 0 never strikes, rate 1 always does.
 func TestRandomRate(t *testing.T) {
+	t.Parallel()
 	for _, rate := range []float64{0, 1} {
 		p := faults.New(faults.WithRandom(faults.Random{Rate: rate, Seed: 7}))
 		tb := p.Lock(memlock.New())

@@ -20,6 +20,7 @@ func TestMain(m *testing.M) {
 // TestLambdaStartupValidation checks that a missing or wrong variable stops
 // the function at start-up with a message naming it.
 func TestLambdaStartupValidation(t *testing.T) {
+	t.Parallel()
 	env := append(tasktest.AWSEnv(nil), "LOCK_TABLE=", "ATTACHMENT_PREFIX=attachments", "ALLOWED_SENDERS=example.com", "LOCK_LEASE=1m")
 	r := testkit.InvokeLambda(t, env, []byte(`{}`), "")
 	if !r.Exited {

@@ -54,6 +54,7 @@ func taskStates(t *testing.T) map[string]map[string]any {
 // exactly the input fields of its handler, and that its ResultSelector reads
 // only fields the handler returns.
 func TestPayloadsMatchTheDefinition(t *testing.T) {
+	t.Parallel()
 	handlers := map[string]struct{ in, out any }{
 		"AcquireLock":          {acquirelock.In{}, acquirelock.Out{}},
 		"FetchAttachments":     {fetchattachments.In{}, fetchattachments.Out{}},
@@ -124,6 +125,7 @@ func invoke(t *testing.T, h any, payload any) (json.RawMessage, error) {
 // does, with payloads built the way its Parameters build them, and sends
 // one mail once: a redelivery of the same record answers already-sent.
 func TestFlow(t *testing.T) {
+	t.Parallel()
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	locks, _ := tasktest.MemLocks()
 	st, _, _ := tasktest.MemStore()

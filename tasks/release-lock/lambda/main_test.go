@@ -18,6 +18,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestLambdaStartupValidation(t *testing.T) {
+	t.Parallel()
 	r := testkit.InvokeLambda(t, append(tasktest.AWSEnv(nil), "LOCK_TABLE="), []byte(`{}`), "")
 	if !r.Exited || !strings.Contains(r.Output, "LOCK_TABLE: required") {
 		t.Errorf("start-up: %+v", r)

@@ -18,6 +18,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestLambdaStartupValidation(t *testing.T) {
+	t.Parallel()
 	r := testkit.InvokeLambda(t, append(tasktest.AWSEnv(nil), "SES_CONFIGURATION_SET=a b", "SES_PACING=sometimes"), []byte(`{}`), "")
 	for _, want := range []string{"LOCK_TABLE: required", "ATTACHMENT_BUCKET: required", "SES_CONFIGURATION_SET:", "SES_PACING:"} {
 		if !r.Exited || !strings.Contains(r.Output, want) {
