@@ -24,6 +24,7 @@ func run(t *testing.T, ctx context.Context, args ...string) (int, string, string
 // TestDevDemo runs `mailflow dev --demo` as a user does and checks what it
 // reports for each sample mail.
 func TestDevDemo(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	code, out, errOut := run(t, context.Background(), "dev", "--demo", "--data", data, "--addr", "127.0.0.1:0")
 	if code != cli.ExitOK {
@@ -47,6 +48,7 @@ func TestDevDemo(t *testing.T) {
 }
 
 func TestSendToRunningDev(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	done := make(chan []execstore.Item, 10)
 	rt, err := local.Start(context.Background(), local.Config{
@@ -82,6 +84,7 @@ func TestSendToRunningDev(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -109,6 +112,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestDevRefusesNonLoopback(t *testing.T) {
+	t.Parallel()
 	code, _, errOut := run(t, context.Background(), "dev", "--data", t.TempDir(), "--addr", "0.0.0.0:0")
 	if code != cli.ExitFailure || !strings.Contains(errOut, "not a loopback address") {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -116,6 +120,7 @@ func TestDevRefusesNonLoopback(t *testing.T) {
 }
 
 func TestDevStopsOnSignal(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	result := make(chan int, 1)
 	var out, errOut bytes.Buffer

@@ -175,6 +175,7 @@ func outboxFiles(data string) int {
 // the dead-letter queue (the redriven copy ends as already-sent), and the
 // commands keep working with no runtime running.
 func TestInspectAndReplay(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	dev := startDev(t, data, "--ses-verified", "someone@elsewhere.test")
 	code, out, errOut := run(t, context.Background(), "send", "--endpoint", dev.info.Endpoint,

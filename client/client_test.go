@@ -91,6 +91,7 @@ func (e env) object(t *testing.T, key string) string {
 }
 
 func TestSendUploadsThenEnqueues(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	res, err := e.client.Send(context.Background(), client.Mail{
 		MailID: "order-7/receipt", To: []string{"Ann <ann@example.org>"}, Subject: "Receipt", Text: "Thanks",
@@ -122,6 +123,7 @@ func TestSendUploadsThenEnqueues(t *testing.T) {
 }
 
 func TestLargeBodiesGoToS3(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	html := "<p>" + strings.Repeat("big newsletter ", 4000) + "</p>"
 	_, err := e.client.Send(context.Background(), client.Mail{MailID: "big", To: []string{"a@example.org"}, Subject: "s", Text: "short", HTML: html})
@@ -145,6 +147,7 @@ func TestLargeBodiesGoToS3(t *testing.T) {
 }
 
 func TestInvalidMailTouchesNothing(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	_, err := e.client.Send(context.Background(), client.Mail{
 		MailID: "bad id with spaces", To: []string{"a@example.org"}, Subject: "s", Text: "t",
@@ -164,6 +167,7 @@ func TestInvalidMailTouchesNothing(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	t.Parallel()
 	if _, err := client.New(client.Config{}); err == nil {
 		t.Fatal("accepted an empty config")
 	}

@@ -31,6 +31,7 @@ func newFake(t *testing.T, factor float64) (*Scaled, *fake) {
 }
 
 func TestNowRunsScaled(t *testing.T) {
+	t.Parallel()
 	c, f := newFake(t, 10)
 	t0 := c.Now()
 	f.elapsed = 1500 * time.Millisecond
@@ -40,6 +41,7 @@ func TestNowRunsScaled(t *testing.T) {
 }
 
 func TestWaitsAreShortened(t *testing.T) {
+	t.Parallel()
 	c, f := newFake(t, 20)
 	if err := c.Sleep(context.Background(), 8*time.Second); err != nil {
 		t.Fatal(err)
@@ -54,6 +56,7 @@ func TestWaitsAreShortened(t *testing.T) {
 }
 
 func TestSleepHonoursContext(t *testing.T) {
+	t.Parallel()
 	c, err := NewScaled(1)
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +69,7 @@ func TestSleepHonoursContext(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	for _, f := range []float64{0, -1, 1e7} {
 		if _, err := NewScaled(f); err == nil {
 			t.Errorf("factor %v accepted", f)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestTimerFiresOnAdvance(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := NewVirtual(start)
 	changed := c.Changed()
@@ -40,6 +41,7 @@ func TestTimerFiresOnAdvance(t *testing.T) {
 }
 
 func TestStoppedTimerNeverFires(t *testing.T) {
+	t.Parallel()
 	c := NewVirtual(time.Unix(0, 0))
 	ch, stop := c.Timer(time.Second)
 	stop()

@@ -27,6 +27,7 @@ func fixtureSource(t *testing.T) (*LogSource, *inspecttest.FakeLogs) {
 }
 
 func TestParseLogEvent(t *testing.T) {
+	t.Parallel()
 	_, ev, err := ParseLogEvent(`{"id":"12","type":"TaskFailed","details":{"cause":"boom","error":"Mail.Transient","resource":"invoke","resourceType":"lambda"},"previous_event_id":"11","event_timestamp":"1795600000020","execution_arn":"arn:aws:states:eu-west-1:1:express:m:n:u","redrive_count":"0"}`)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +47,7 @@ func TestParseLogEvent(t *testing.T) {
 }
 
 func TestLogSourceWithExecutionData(t *testing.T) {
+	t.Parallel()
 	src, _ := fixtureSource(t)
 	x, err := src.Get(context.Background(), "exec-a")
 	if err != nil {
@@ -106,6 +108,7 @@ func TestLogSourceWithExecutionData(t *testing.T) {
 }
 
 func TestLogSourceWithoutExecutionData(t *testing.T) {
+	t.Parallel()
 	src, _ := fixtureSource(t)
 	x, err := src.Get(context.Background(), "exec-b")
 	if err != nil {
@@ -140,6 +143,7 @@ func TestLogSourceWithoutExecutionData(t *testing.T) {
 }
 
 func TestLogSourceTruncatedInput(t *testing.T) {
+	t.Parallel()
 	// A batch whose escaped input is over 248 KB: Step Functions logs the
 	// first 248 KB of it and marks it truncated; each iteration's input (one
 	// record) is whole.
@@ -204,6 +208,7 @@ func TestLogSourceTruncatedInput(t *testing.T) {
 }
 
 func TestLogSourceList(t *testing.T) {
+	t.Parallel()
 	src, f := fixtureSource(t)
 	ctx := context.Background()
 	page, err := src.List(ctx, Filter{})

@@ -73,6 +73,7 @@ func deadLetter(t *testing.T, client *sqs.Client, q *Queues, mailID, errName, ca
 }
 
 func TestQueuesOverTheSQSEndpoint(t *testing.T) {
+	t.Parallel()
 	client, q := sqsEndpoint(t)
 	ctx := context.Background()
 	deadLetter(t, client, q, "order-1", "Mail.Rejected", `{"errorMessage":"MessageRejected: Email address is not verified.","errorType":"Mail.Rejected"}`)
@@ -130,6 +131,7 @@ func TestQueuesOverTheSQSEndpoint(t *testing.T) {
 }
 
 func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
+	t.Parallel()
 	client, q := sqsEndpoint(t)
 	ctx := context.Background()
 	ddb := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))

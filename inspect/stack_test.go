@@ -43,6 +43,7 @@ func res(typ, logical, physical string) types.StackResourceSummary {
 }
 
 func TestReadStack(t *testing.T) {
+	t.Parallel()
 	api := fakeStack{resources: []types.StackResourceSummary{
 		res("AWS::Logs::LogGroup", "MailSendLogsA1B2", "/aws/lambda/mailflow-send"),
 		res("AWS::SQS::Queue", "MailQueue1234", "https://sqs/1/q"),

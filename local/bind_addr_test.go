@@ -14,6 +14,7 @@ import (
 // TestNonLoopbackAddress: a non-loopback address is refused unless
 // AllowNonLoopback is set, and then served with a warning.
 func TestNonLoopbackAddress(t *testing.T) {
+	t.Parallel()
 	_, err := local.Start(context.Background(), local.Config{DataDir: t.TempDir(), Addr: "0.0.0.0:0"})
 	if err == nil || !strings.Contains(err.Error(), "not a loopback address") {
 		t.Fatalf("0.0.0.0 without AllowNonLoopback: %v", err)

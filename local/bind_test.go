@@ -15,6 +15,7 @@ import (
 // sharing that handler mixed up the results of parallel records (one
 // mail's lock or staged message answered for another's).
 func TestBindConcurrent(t *testing.T) {
+	t.Parallel()
 	type msg struct {
 		N    int    `json:"n"`
 		Text string `json:"text"`

@@ -12,6 +12,7 @@ import (
 )
 
 func TestOpenInspectionIgnoresAStaleDevFile(t *testing.T) {
+	t.Parallel()
 	dir := datadir.New(t.TempDir())
 	if _, err := local.OpenInspection(context.Background(), local.InspectOptions{DataDir: dir.Path()}); err == nil || !strings.Contains(err.Error(), "holds no mailflow data") {
 		t.Fatalf("empty directory: %v", err)

@@ -14,6 +14,7 @@ import (
 // TestPacedToSimulatorQuota: with a send rate on the simulator, sends are
 // paced by a pacer reading the simulator's quota, on the configured clock.
 func TestPacedToSimulatorQuota(t *testing.T) {
+	t.Parallel()
 	clock, err := clock.NewScaled(4)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +42,7 @@ func TestPacedToSimulatorQuota(t *testing.T) {
 }
 
 func TestPacingOff(t *testing.T) {
+	t.Parallel()
 	for name, cfg := range map[string]local.Config{
 		"disabled":     {DisablePacing: true, SES: sessim.Config{MaxSendRate: 5}},
 		"no send rate": {},

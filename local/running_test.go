@@ -18,6 +18,7 @@ import (
 // The history of an execution under way can be read before it stops; once
 // it has stopped, the store has it.
 func TestHistoryOfARunningExecution(t *testing.T) {
+	t.Parallel()
 	held := sendertest.NewHeld(1)
 	rt, c, done := startWith(t, local.Config{}, local.Hooks{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
 	t.Cleanup(held.Release)

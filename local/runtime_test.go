@@ -81,6 +81,7 @@ func waitItems(t *testing.T, done chan finished, n int) []execstore.Item {
 }
 
 func TestMailGoesThrough(t *testing.T) {
+	t.Parallel()
 	rt, c, done := start(t, local.Config{})
 	_, err := c.Send(context.Background(), client.Mail{
 		MailID: "hello-1", To: []string{"ann@example.org"}, Subject: "Hello", Text: "Hi Ann", HTML: "<p>Hi Ann</p>",
@@ -104,6 +105,7 @@ func TestMailGoesThrough(t *testing.T) {
 }
 
 func TestOneRuntimePerDataDirectory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	rt, err := local.Start(context.Background(), local.Config{DataDir: dir, Addr: "127.0.0.1:0"})
 	if err != nil {

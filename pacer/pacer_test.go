@@ -42,6 +42,7 @@ func mustNew(t *testing.T, cfg pacer.Config) *pacer.Pacer {
 func name(err error) workflow.ErrorName { return workflow.NameOf(err) }
 
 func TestFixedRateThrottles(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	p := mustNew(t, pacer.Config{Rate: 5, Burst: 5, Clock: c})
 	ctx := context.Background()
@@ -68,6 +69,7 @@ func TestFixedRateThrottles(t *testing.T) {
 }
 
 func TestMaxWaitWaitsForComingTokens(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	p := mustNew(t, pacer.Config{Rate: 10, Burst: 10, MaxWait: 250 * time.Millisecond, Clock: c})
 	ctx := context.Background()
@@ -127,6 +129,7 @@ func TestMaxWaitWaitsForComingTokens(t *testing.T) {
 }
 
 func TestRateFromAccountRefreshed(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	quota := pacer.Quota{MaxSendRate: 2, Max24HourSend: -1}
 	reads := 0
@@ -159,6 +162,7 @@ func TestRateFromAccountRefreshed(t *testing.T) {
 }
 
 func TestDailyQuotaRespected(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	quota := pacer.Quota{MaxSendRate: 100, Max24HourSend: 10, SentLast24Hours: 7}
 	p := mustNew(t, pacer.Config{Clock: c, Account: func(context.Context) (pacer.Quota, error) { return quota, nil }})
@@ -182,6 +186,7 @@ func TestDailyQuotaRespected(t *testing.T) {
 }
 
 func TestUnreadableQuotaIsTransient(t *testing.T) {
+	t.Parallel()
 	p := mustNew(t, pacer.Config{Account: func(context.Context) (pacer.Quota, error) {
 		return pacer.Quota{}, errors.New("AccessDenied")
 	}})
@@ -191,6 +196,7 @@ func TestUnreadableQuotaIsTransient(t *testing.T) {
 }
 
 func TestFixedRateSurvivesUnreadableQuota(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	reads := 0
 	p := mustNew(t, pacer.Config{Rate: 1, Clock: c, Account: func(context.Context) (pacer.Quota, error) {
@@ -210,6 +216,7 @@ func TestFixedRateSurvivesUnreadableQuota(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	for label, cfg := range map[string]pacer.Config{
 		"no rate source": {},
 		"negative rate":  {Rate: -1},
@@ -225,6 +232,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestDefaultBurstIsHalfASecond(t *testing.T) {
+	t.Parallel()
 	p := mustNew(t, pacer.Config{Rate: 10, Clock: newClock()})
 	ok := 0
 	for range 10 {

@@ -31,6 +31,7 @@ func FuzzValidateKey(f *testing.F) {
 }
 
 func TestHasPrefix(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		key, prefix string
 		want        bool

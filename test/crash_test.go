@@ -45,6 +45,7 @@ func deliveries(t *testing.T, d *dev) map[string]int {
 // window (SES accepted, the SENT mark not yet written), which the test
 // counts and reports.
 func TestKillDuringRun(t *testing.T) {
+	t.Parallel()
 	const n = 1000
 	const pollers, batch = 2, 10
 	data := t.TempDir()

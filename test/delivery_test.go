@@ -64,6 +64,7 @@ func checkDelivered(t *testing.T, raw []byte, m client.Mail, files map[string][]
 // TestDeliveryToOutbox enqueues a mail with attachments through the SQS and
 // S3 endpoints and reads the .eml back with an independent MIME parser.
 func TestDeliveryToOutbox(t *testing.T) {
+	t.Parallel()
 	d := startDev(t, t.TempDir())
 	m, files := sampleMail(t, "e2e-outbox-1")
 	if _, err := d.client(t).Send(context.Background(), m); err != nil {
@@ -85,6 +86,7 @@ func TestDeliveryToOutbox(t *testing.T) {
 
 // TestDeliveryThroughSMTP relays the same mail to a real SMTP server.
 func TestDeliveryThroughSMTP(t *testing.T) {
+	t.Parallel()
 	mp := testkit.StartMailpit(t)
 	d := startDev(t, t.TempDir(), "--smtp", mp.SMTPAddr)
 	m, files := sampleMail(t, "e2e-smtp-1")
@@ -104,6 +106,7 @@ func TestDeliveryThroughSMTP(t *testing.T) {
 
 // TestConcurrentDuplicatesDeliverOnce enqueues one mail three times at once.
 func TestConcurrentDuplicatesDeliverOnce(t *testing.T) {
+	t.Parallel()
 	d := startDev(t, t.TempDir(), "--visibility-timeout", "2s")
 	body := `{"version":1,"mailId":"e2e-dup-1","to":["ann@example.org"],"subject":"Once","text":"only once","headers":{"X-Test-Id":"e2e-dup-1"}}`
 	var wg sync.WaitGroup
@@ -123,6 +126,7 @@ func TestConcurrentDuplicatesDeliverOnce(t *testing.T) {
 // TestManyMailsPaced: with pacing on (the default), no call reaches SES
 // beyond its rate: every mail is delivered and SES throttles none.
 func TestManyMailsPaced(t *testing.T) {
+	t.Parallel()
 	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--visibility-timeout", "3s")
 	const n = 30
 	for i := range n {
@@ -172,6 +176,7 @@ func TestManyMailsPaced(t *testing.T) {
 }
 
 func TestManyMailsUnderThrottling(t *testing.T) {
+	t.Parallel()
 	// Unpaced, so SES itself throttles and the state machine retries
 	// (the pacer would keep every call within the rate).
 	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--pacing", "off", "--visibility-timeout", "3s")

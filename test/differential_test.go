@@ -188,6 +188,7 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 // the same scripted stubs, and requires the same, expected output for every
 // scenario.
 func TestDefinitionAgreesWithReferenceInterpreter(t *testing.T) {
+	t.Parallel()
 	fn := func(name string) string { return "arn:aws:lambda:us-east-1:000000000000:function:" + name }
 	text, err := workflow.Render(workflow.Settings{Substitutions: map[string]string{
 		workflow.PlaceholderAcquireLock: fn("acquire"), workflow.PlaceholderFetchAttachments: fn("fetch"),

@@ -18,6 +18,7 @@ import (
 // out and finds each in the dead-letter queue with its reason, and nothing
 // delivered.
 func TestPermanentFailuresAreDeadLettered(t *testing.T) {
+	t.Parallel()
 	d := startDev(t, t.TempDir(), "--ses-verified", "billing@example.com")
 	cases := map[string]struct {
 		body  string
@@ -79,6 +80,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 // is down: the in-execution retries run out, the record goes back to the
 // queue, and once the server is up the redelivered record is sent.
 func TestTransientFailureIsRedeliveredThenSent(t *testing.T) {
+	t.Parallel()
 	smtpAddr := testkit.FreeAddr(t)
 	d := startDev(t, t.TempDir(), "--smtp", smtpAddr, "--visibility-timeout", "2s")
 	d.sendRaw(t, `{"version":1,"mailId":"e2e-transient-1","to":["a@example.org"],"subject":"later","text":"t"}`)

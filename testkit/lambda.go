@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,18 @@ type LambdaResult struct {
 // (and traceID as Lambda-Runtime-Trace-Id, if set), and returns what the
 // function reported, or that it exited first.
 func InvokeLambda(t testing.TB, env []string, payload []byte, traceID string) LambdaResult {
+	t.Helper()
+	return invokeLambda(t, exec.Command(os.Args[0], "-test.run=^$"), append([]string{LambdaChildEnv + "=1"}, env...), payload, traceID)
+}
+
+// InvokeLambdaBinary is InvokeLambda for a function built on its own (see
+// BuildLambda): the binary at bin runs with the extra environment env.
+func InvokeLambdaBinary(t testing.TB, bin string, env []string, payload []byte, traceID string) LambdaResult {
+	t.Helper()
+	return invokeLambda(t, exec.Command(bin), env, payload, traceID)
+}
+
+func invokeLambda(t testing.TB, cmd *exec.Cmd, env []string, payload []byte, traceID string) LambdaResult {
 	t.Helper()
 	var (
 		mu     sync.Mutex
@@ -84,8 +97,7 @@ func InvokeLambda(t testing.TB, env []string, payload []byte, traceID string) La
 
 	var out bytes.Buffer
 	var outMu sync.Mutex
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(Env(LambdaChildEnv, "1", "AWS_LAMBDA_RUNTIME_API", strings.TrimPrefix(srv.URL, "http://")), env...)
+	cmd.Env = append(Env("AWS_LAMBDA_RUNTIME_API", strings.TrimPrefix(srv.URL, "http://")), env...)
 	w := writerFunc(func(p []byte) (int, error) { outMu.Lock(); defer outMu.Unlock(); return out.Write(p) })
 	cmd.Stdout, cmd.Stderr = w, w
 	setDeathSignal(cmd)
@@ -125,3 +137,23 @@ func InvokeLambda(t testing.TB, env []string, payload []byte, traceID string) La
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// BuildLambda builds the main package pkg (an import path or a path
+// relative to the repository root) into dir/<base of pkg>-bootstrap and
+// returns the binary's path, for InvokeLambdaBinary. The binary is built
+// for this machine, with the race detector when the calling test binary has
+// it, so it checks what the test binary would have checked running main
+// itself.
+func BuildLambda(root, dir, pkg string) (string, error) {
+	out := filepath.Join(dir, strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_")+"-bootstrap")
+	args := []string{"build", "-tags", "lambda.norpc", "-o", out}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("testkit: go build %s: %v\n%s", pkg, err, b)
+	}
+	return out, nil
+}

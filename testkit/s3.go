@@ -31,9 +31,16 @@ func S3(t testing.TB, buckets ...string) *FakeS3 {
 			t.Fatalf("testkit: create bucket %s: %v", b, err)
 		}
 	}
-	f := &FakeS3{forbidden: map[string]bool{}}
 	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	inner := faker.Server()
+	return ServeS3(t, faker.Server())
+}
+
+// ServeS3 serves another S3 implementation (the local runtime's s3local, say)
+// on a loopback port behind the same 403 switch as S3; it is stopped when
+// the test ends.
+func ServeS3(t testing.TB, inner http.Handler) *FakeS3 {
+	t.Helper()
+	f := &FakeS3{forbidden: map[string]bool{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		denied := f.forbidden[strings.TrimPrefix(r.URL.Path, "/")]

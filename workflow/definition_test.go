@@ -26,6 +26,7 @@ func sampleSettings() workflow.Settings {
 // TestDefinitionPassesASLValidator runs the npm asl-validator package on the
 // definition as shipped (with placeholders) and as rendered for a deployment.
 func TestDefinitionPassesASLValidator(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "mail.asl.json")
 	if err := os.WriteFile(raw, workflow.Definition(), 0o644); err != nil {
@@ -148,6 +149,7 @@ func reaches(t *testing.T, m machine, start string, end func(name string) bool) 
 // dead-letter queue, transient ones the batch-failure list, and the output is
 // exactly {"batchItemFailures":[...]}.
 func TestDefinitionStructure(t *testing.T) {
+	t.Parallel()
 	top := loadDefinition(t)
 	mapState, ok := top.States[top.StartAt]
 	if !ok || mapState.Type != "Map" {
@@ -329,6 +331,7 @@ func jsonEqual(a, b any) bool {
 }
 
 func TestRender(t *testing.T) {
+	t.Parallel()
 	s := sampleSettings()
 	s.MapConcurrency = 25
 	out, err := workflow.Render(s)

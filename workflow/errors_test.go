@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 // invoke loop and checks the errorType it reports to the Lambda Runtime API:
 // that is the name Step Functions' Retry and Catch match on.
 func TestLambdaErrorTypeThroughRuntime(t *testing.T) {
+	t.Parallel()
 	for _, name := range workflow.ErrorNames() {
 		t.Run(string(name), func(t *testing.T) {
 			reported := make(chan map[string]string, 1)
@@ -91,6 +92,7 @@ func TestLambdaErrorTypeThroughRuntime(t *testing.T) {
 }
 
 func TestErrorHelpers(t *testing.T) {
+	t.Parallel()
 	base := errors.New("boom")
 	err := fmt.Errorf("outer: %w", workflow.Wrap(workflow.Transient, base))
 	if got := workflow.NameOf(err); got != workflow.Transient {

@@ -102,6 +102,7 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 }
 
 func TestParseTable(t *testing.T) {
+	t.Parallel()
 	for _, c := range loadCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			_, err := workflow.Parse(c.body(t), testLimits)
@@ -127,6 +128,7 @@ func TestParseTable(t *testing.T) {
 // rules only the deployment knows or JSON Schema cannot express, which the
 // table names.
 func TestSchemaAgreesWithParse(t *testing.T) {
+	t.Parallel()
 	schema := compileSchema(t)
 	for _, c := range loadCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
@@ -148,6 +150,7 @@ func TestSchemaAgreesWithParse(t *testing.T) {
 }
 
 func TestParseErrorNamesFieldAndRule(t *testing.T) {
+	t.Parallel()
 	body := `{"version":1,"mailId":"m","from":"a@example.com","to":["a@example.org","b@example.org","c@example.org","oops"],"subject":"s","text":"t"}`
 	_, err := workflow.Parse([]byte(body), testLimits)
 	var fe *workflow.FieldError
@@ -160,6 +163,7 @@ func TestParseErrorNamesFieldAndRule(t *testing.T) {
 }
 
 func TestParseReportsEveryProblem(t *testing.T) {
+	t.Parallel()
 	body := `{"version":3,"mailId":"","to":["x"],"subject":"a\nb","extra":1}`
 	_, err := workflow.Parse([]byte(body), workflow.Limits{AttachmentPrefix: "a/"})
 	var inv *workflow.InvalidMessageError
@@ -185,6 +189,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 }
 
 func TestParseRejectsHostileEncodings(t *testing.T) {
+	t.Parallel()
 	for name, body := range map[string]string{
 		"duplicate key":   `{"version":1,"mailId":"m","to":["a@example.org"],"to":["b@evil.example.net"],"subject":"s","text":"t"}`,
 		"invalid UTF-8":   "{\"version\":1,\"mailId\":\"m\",\"to\":[\"a@example.org\"],\"subject\":\"\xff\",\"text\":\"t\"}",
@@ -203,6 +208,7 @@ func TestParseRejectsHostileEncodings(t *testing.T) {
 }
 
 func TestDefaultSender(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"version":1,"mailId":"m","to":["a@example.org"],"subject":"s","text":"t"}`)
 	m, err := workflow.Parse(body, testLimits)
 	if err != nil {
@@ -221,6 +227,7 @@ func TestDefaultSender(t *testing.T) {
 }
 
 func TestLimitsValidate(t *testing.T) {
+	t.Parallel()
 	if err := testLimits.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +245,7 @@ func TestLimitsValidate(t *testing.T) {
 
 // TestReadmeExample keeps the README's message example a valid message.
 func TestReadmeExample(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -153,6 +153,7 @@ func BenchmarkParse(b *testing.B) {
 // TestParseMatchesReferenceEdges covers what random inputs rarely reach:
 // encoding/json's nesting limit, large objects, escaped duplicate names.
 func TestParseMatchesReferenceEdges(t *testing.T) {
+	t.Parallel()
 	nest := func(n int, inner string) string {
 		return strings.Repeat("[", n) + inner + strings.Repeat("]", n)
 	}
@@ -195,6 +196,7 @@ func TestParseMatchesReferenceEdges(t *testing.T) {
 
 // The faults of the old decoder that Parse no longer has.
 func TestParseRefusesWhatTheOldDecoderLetThrough(t *testing.T) {
+	t.Parallel()
 	l := diffLimits[0]
 	valid := `{"version":1,"mailId":"m","to":["a@example.org"],"subject":"s","text":"t"`
 	for body, want := range map[string]string{

@@ -19,6 +19,7 @@ const examplePath = "../mailflow.example.json"
 const minimal = `{"ses": {"identities": ["example.com"], "allowedFrom": ["billing@example.com"]}}`
 
 func TestExampleLoads(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load(examplePath)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +30,7 @@ func TestExampleLoads(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Parse([]byte(minimal))
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +51,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestExplicitZeroAndFalseAreKept(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Parse([]byte(`{"ses": {"identities": ["example.com"], "allowedFrom": ["example.com"]},
 		"workflow": {"includeExecutionData": false, "throttleRetry": {"maxAttempts": 0}}, "retainOnDelete": false,
 		"pipe": {"batchWindowSeconds": 0}}`))
@@ -64,6 +67,7 @@ func TestExplicitZeroAndFalseAreKept(t *testing.T) {
 }
 
 func TestChatbotOptional(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Parse([]byte(`{"ses": {"identities": ["example.com"], "allowedFrom": ["example.com"]},
 		"chatbot": {"slackWorkspaceId": "T0123ABCD", "slackChannelId": "C0123ABCD"}}`))
 	if err != nil {
@@ -77,6 +81,7 @@ func TestChatbotOptional(t *testing.T) {
 // TestRejected is the table of bad configurations: each must be rejected
 // with the named field among the problems.
 func TestRejected(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		patch map[string]any // dotted path -> value; nil value deletes
@@ -176,6 +181,7 @@ func TestRejected(t *testing.T) {
 }
 
 func TestEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
 	doc := patched(t, map[string]any{
 		"stackName":                      "",
 		"queue.maxReceiveCount":          1,
@@ -218,6 +224,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 }
 
 func TestLoadNamesTheFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(path, []byte(`{"ses": {}}`), 0o600); err != nil {
 		t.Fatal(err)

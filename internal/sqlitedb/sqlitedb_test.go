@@ -8,6 +8,7 @@ import (
 )
 
 func TestOpenSettings(t *testing.T) {
+	t.Parallel()
 	if _, err := sqlitedb.Open("", sqlitedb.Options{}); err == nil {
 		t.Fatal("an empty path opened")
 	}

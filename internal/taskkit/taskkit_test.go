@@ -10,6 +10,7 @@ import (
 )
 
 func TestContentHash(t *testing.T) {
+	t.Parallel()
 	l := workflow.Limits{AttachmentPrefix: "a/", AllowedSenders: []string{"example.com"}}
 	a, err := workflow.Parse([]byte(`{"version":1,"mailId":"m","from":"x@example.com","to":["y@example.org"],"subject":"s","text":"t","headers":{"X-B":"2","X-A":"1"}}`), l)
 	if err != nil {
@@ -32,6 +33,7 @@ func TestContentHash(t *testing.T) {
 }
 
 func TestStagedKey(t *testing.T) {
+	t.Parallel()
 	k1 := taskkit.StagedKey("staging/", "../../etc/passwd", "arn:aws:states:us-east-1:1:express:m:e/msg")
 	k2 := taskkit.StagedKey("staging/", "../../etc/passwd", "arn:aws:states:us-east-1:1:express:m:e2/msg")
 	if !store.HasPrefix(k1, "staging/") || k1 == k2 || strings.Count(k1, "/") != 2 {
@@ -43,6 +45,7 @@ func TestStagedKey(t *testing.T) {
 }
 
 func TestExecutionID(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ owner, msg, want string }{
 		{"arn:aws:states:r:1:express:sm:exec-1/msg-1", "msg-1", "arn:aws:states:r:1:express:sm:exec-1"},
 		{"owner-without-suffix", "msg-1", "owner-without-suffix"},
@@ -55,6 +58,7 @@ func TestExecutionID(t *testing.T) {
 }
 
 func TestEnvHelpers(t *testing.T) {
+	t.Parallel()
 	env := func(m map[string]string) taskkit.Env { return func(k string) string { return m[k] } }
 	var p taskkit.Problems
 	e := env(map[string]string{"D": "1h", "BAD_D": "x", "SHORT": "1s", "N": "5", "BIG": "99", "NEG": "-1", "B": "true", "BAD_B": "maybe",
@@ -93,6 +97,7 @@ func TestEnvHelpers(t *testing.T) {
 }
 
 func TestPacingFromEnv(t *testing.T) {
+	t.Parallel()
 	env := func(m map[string]string) taskkit.Env { return func(k string) string { return m[k] } }
 	c, err := taskkit.PacingFromEnv(env(nil))
 	if err != nil || !c.Enabled || c.Rate != 0 || c.MaxWait != taskkit.DefaultPacingMaxWait {

@@ -193,6 +193,7 @@ func shoot(t *testing.T, ctx context.Context, dir, name string, docs bool) {
 // Screenshots go to a temporary directory (MAILFLOW_SCREENSHOT_DIR names
 // another), and to docs/ with MAILFLOW_UPDATE_SCREENSHOTS=1.
 func TestConsoleInBrowser(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	shots := t.TempDir()
 	if dir := os.Getenv("MAILFLOW_SCREENSHOT_DIR"); dir != "" {
@@ -316,6 +317,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // A running execution's page shows its history so far, and follows it to
 // the end without a reload.
 func TestConsoleFollowsARunningExecution(t *testing.T) {
+	t.Parallel()
 	held := sendertest.NewHeld(1)
 	p := startPipelineWith(t, local.Hooks{WrapSender: func(s sender.Sender) sender.Sender { held.Sender = s; return held }})
 	t.Cleanup(held.Release) // before the runtime closes: cleanups run last first
@@ -339,6 +341,7 @@ func TestConsoleFollowsARunningExecution(t *testing.T) {
 }
 
 func TestConsoleRefusesNonLoopback(t *testing.T) {
+	t.Parallel()
 	if _, err := console.Listen("0.0.0.0:0"); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
 		t.Fatalf("Listen on all interfaces: %v", err)
 	}

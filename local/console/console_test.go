@@ -58,6 +58,7 @@ func do(srv http.Handler, method, target string, header map[string]string) *http
 }
 
 func TestStateChangesNeedTheConsoleHeaderAndSameOrigin(t *testing.T) {
+	t.Parallel()
 	srv, _, _ := handler(t)
 	for _, tc := range []struct {
 		name   string
@@ -81,6 +82,7 @@ func TestStateChangesNeedTheConsoleHeaderAndSameOrigin(t *testing.T) {
 }
 
 func TestPagesAndAPI(t *testing.T) {
+	t.Parallel()
 	srv, outbox, _ := handler(t)
 	rec := do(srv, "GET", "/", nil)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<script src="/static/app.js"`) || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "default-src 'self'") {
@@ -118,6 +120,7 @@ func TestPagesAndAPI(t *testing.T) {
 }
 
 func TestLayoutPlacesEveryState(t *testing.T) {
+	t.Parallel()
 	g, err := console.Layout(workflow.Definition())
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +152,7 @@ func TestLayoutPlacesEveryState(t *testing.T) {
 }
 
 func TestLiveEvents(t *testing.T) {
+	t.Parallel()
 	srv, _, hub := handler(t)
 	ts := httptest.NewServer(srv)
 	defer ts.Close()

@@ -60,6 +60,7 @@ func finished(t *testing.T, s *execstore.Store, i int, status asl.Status, mails 
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
 	e := finished(t, s, 1, asl.StatusSucceeded, "mail-a", "mail-b")
@@ -84,6 +85,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestListFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
 	for i := range 25 {
@@ -134,6 +136,7 @@ func TestListFiltersAndPages(t *testing.T) {
 }
 
 func TestRecoverRunningAndSecondReader(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "x.db")
 	w := open(t, path)
@@ -156,6 +159,7 @@ func TestRecoverRunningAndSecondReader(t *testing.T) {
 }
 
 func TestOutcomeFailedFiltersAndResolve(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"))
 	finished(t, s, 1, asl.StatusSucceeded, "a")

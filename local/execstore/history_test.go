@@ -14,6 +14,7 @@ import (
 )
 
 func TestHistoryRoundTrip(t *testing.T) {
+	t.Parallel()
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 123_000_000, time.UTC)
 	events := []Event{
 		{ID: 1, Type: "ExecutionStarted", Timestamp: ts, Details: json.RawMessage(`{"input":[{"body":"ünïcode \"quoted\""}]}`)},
@@ -40,6 +41,7 @@ func TestHistoryRoundTrip(t *testing.T) {
 }
 
 func TestHistoryCompresses(t *testing.T) {
+	t.Parallel()
 	var events []Event
 	details := json.RawMessage(`{"name":"Send","input":{"messageId":"0b4f1c7e","body":"{\"version\":1,\"mailId\":\"order-1\",\"to\":[\"ann@example.org\"]}"}}`)
 	for i := range 200 {
@@ -55,6 +57,7 @@ func TestHistoryCompresses(t *testing.T) {
 }
 
 func TestHistoryRefusesCorruptData(t *testing.T) {
+	t.Parallel()
 	blob, err := encodeHistory([]Event{{ID: 1, Type: "ExecutionStarted", Details: json.RawMessage(`{}`)}})
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +107,7 @@ func FuzzDecodeHistory(f *testing.F) {
 // A database written when histories were kept one row per event still
 // shows them.
 func TestEventsFromRowsOfEarlierDatabases(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "executions.db"))
 	if err != nil {
@@ -132,6 +136,7 @@ func TestEventsFromRowsOfEarlierDatabases(t *testing.T) {
 
 // Events come back in id order, whatever order they were recorded in.
 func TestEventsInIDOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "executions.db"))
 	if err != nil {

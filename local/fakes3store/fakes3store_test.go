@@ -69,6 +69,7 @@ func open(t *testing.T) *s3local.Server {
 // within the file system's 255-byte name limit, for S3 clients and this
 // adapter alike; TestSharedWithEndpoint covers it.)
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, storetest.Harness{
 		NewStore: func(t *testing.T) store.Store {
 			mem := s3mem.New()
@@ -99,6 +100,7 @@ type withBackend struct {
 // TestSharedWithEndpoint: what S3 clients upload through the endpoint is
 // what the adapter reads, and the other way round.
 func TestSharedWithEndpoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := open(t)
 	hs := httptest.NewServer(srv)
@@ -136,6 +138,7 @@ func TestSharedWithEndpoint(t *testing.T) {
 
 // TestWrongLengthStoresNothing covers a body that cannot seek.
 func TestWrongLengthStoresNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := fakes3store.New(open(t).Backend(), "bucket")
 	if err != nil {
@@ -152,6 +155,7 @@ func TestWrongLengthStoresNothing(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	b := open(t).Backend()
 	if _, err := fakes3store.New(nil, "bucket"); err == nil {
 		t.Error("nil backend accepted")

@@ -21,6 +21,7 @@ import (
 // TestRoutesSDKClients sends real SDK requests through the router and checks
 // each reaches its service.
 func TestRoutesSDKClients(t *testing.T) {
+	t.Parallel()
 	var sqsHits atomic.Int32
 	sqsEndpoint := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sqsHits.Add(1)
@@ -52,6 +53,7 @@ func TestRoutesSDKClients(t *testing.T) {
 }
 
 func TestServiceOfUnsigned(t *testing.T) {
+	t.Parallel()
 	form := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(url.Values{"Action": {"ListQueues"}}.Encode()))
 	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	target := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
@@ -74,6 +76,7 @@ func TestServiceOfUnsigned(t *testing.T) {
 }
 
 func TestUnknownServiceIsRefused(t *testing.T) {
+	t.Parallel()
 	r := httptest.NewRequest(http.MethodPost, "/", nil)
 	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AK/20261125/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x")
 	w := httptest.NewRecorder()

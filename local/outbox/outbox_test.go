@@ -15,6 +15,7 @@ import (
 )
 
 func TestDeliveryFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	o, err := outbox.New(dir)
 	if err != nil {
@@ -55,6 +56,7 @@ func TestDeliveryFile(t *testing.T) {
 }
 
 func TestRefusesBadDirectory(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o644)
 	if _, err := outbox.New(filepath.Join(file, "sub")); err == nil {
@@ -68,6 +70,7 @@ func TestRefusesBadDirectory(t *testing.T) {
 // TestWithoutSync: skipping the fsync changes nothing a reader sees: whole
 // files under their final names, no temporary files left.
 func TestWithoutSync(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	o, err := outbox.New(dir, outbox.WithoutSync())
 	if err != nil {

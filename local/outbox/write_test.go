@@ -10,6 +10,7 @@ import (
 // Both ways of writing a file leave exactly the named file with its bytes,
 // and nothing else, in the directory.
 func TestWriteFileBothWays(t *testing.T) {
+	t.Parallel()
 	for _, unnamed := range []bool{true, false} {
 		dir := t.TempDir()
 		o, err := New(dir)

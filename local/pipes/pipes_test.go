@@ -141,6 +141,7 @@ func succeedAll(ctx context.Context, input []byte) (pipes.Outcome, error) {
 }
 
 func TestRecordsHaveThePipesShape(t *testing.T) {
+	t.Parallel()
 	q := newQueue(3, func(i int) string { return fmt.Sprintf(`{"n":%d}`, i) })
 	var got []map[string]any
 	tgt := pipes.TargetFunc(func(ctx context.Context, input []byte) (pipes.Outcome, error) {
@@ -171,6 +172,7 @@ func TestRecordsHaveThePipesShape(t *testing.T) {
 }
 
 func TestBatchSizeAndWindow(t *testing.T) {
+	t.Parallel()
 	q := newQueue(25, func(int) string { return "{}" })
 	reports := runUntil(t, q, pipes.TargetFunc(succeedAll), pipes.Config{BatchSize: 12, BatchWindow: 20 * time.Millisecond}, totalRecords(25))
 	for _, r := range reports {
@@ -184,6 +186,7 @@ func TestBatchSizeAndWindow(t *testing.T) {
 }
 
 func TestPartialFailureRules(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		outcome pipes.Outcome
 		deleted []string // of m-000, m-001, m-002
@@ -216,6 +219,7 @@ func TestPartialFailureRules(t *testing.T) {
 }
 
 func TestInvokeErrorFailsTheBatch(t *testing.T) {
+	t.Parallel()
 	q := newQueue(2, func(int) string { return "{}" })
 	tgt := pipes.TargetFunc(func(context.Context, []byte) (pipes.Outcome, error) {
 		return pipes.Outcome{}, errors.New("engine down")
@@ -227,6 +231,7 @@ func TestInvokeErrorFailsTheBatch(t *testing.T) {
 }
 
 func TestPayloadLimitSplitsBatches(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("x", 100*1024)
 	q := newQueue(5, func(int) string { return big })
 	var sizes []int
@@ -249,6 +254,7 @@ func TestPayloadLimitSplitsBatches(t *testing.T) {
 }
 
 func TestShutdownFinishesInFlightBatch(t *testing.T) {
+	t.Parallel()
 	q := newQueue(1, func(int) string { return "{}" })
 	started := make(chan struct{})
 	release := make(chan struct{})
@@ -282,6 +288,7 @@ func TestShutdownFinishesInFlightBatch(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	t.Parallel()
 	q := newQueue(0, nil)
 	for _, cfg := range []pipes.Config{
 		{BatchSize: 10001, SourceARN: "a"},

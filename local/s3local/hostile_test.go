@@ -40,6 +40,7 @@ func do(srv http.Handler, method, target, body string, header map[string]string)
 // the metadata directory or another object on disk are refused with an
 // S3-shaped error, and nothing is written outside the bucket.
 func TestForgedKeysStayInTheirBucket(t *testing.T) {
+	t.Parallel()
 	srv, dir := serve(t)
 	for _, target := range []string{
 		"/bucket-one/..%2Fbucket-two%2Fx",
@@ -78,6 +79,7 @@ func TestForgedKeysStayInTheirBucket(t *testing.T) {
 // TestBodyLimit: an upload larger than MaxObjectBytes is refused as S3
 // does (EntityTooLarge), before the backend reads it.
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	srv, _ := serve(t)
 	req := httptest.NewRequest(http.MethodPut, "/bucket-one/attachments/huge", strings.NewReader("x"))
 	req.ContentLength = s3local.MaxObjectBytes + 1

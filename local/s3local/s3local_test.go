@@ -29,6 +29,7 @@ func client(url string) *s3.Client {
 }
 
 func TestObjectsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	srv, err := s3local.Open(dir, "mail-attachments")
@@ -84,6 +85,7 @@ func TestObjectsSurviveRestart(t *testing.T) {
 }
 
 func TestTraversalStaysInside(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	srv, err := s3local.Open(dir+"/s3", "b-1")
@@ -106,6 +108,7 @@ func TestTraversalStaysInside(t *testing.T) {
 }
 
 func TestBucketNameValidated(t *testing.T) {
+	t.Parallel()
 	if _, err := s3local.Open(t.TempDir(), "Bad_Name"); err == nil {
 		t.Fatal("accepted an invalid bucket name")
 	}

@@ -31,6 +31,7 @@ func newSim(t *testing.T, cfg sessim.Config) (*sessim.Simulator, *outbox.Outbox)
 // TestConformance runs the sender suite against the simulator delivering to
 // an outbox, the local runtime's default.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	boxes := map[sender.Sender]*outbox.Outbox{}
 	sendertest.Run(t, sendertest.Harness{
 		NewSender: func(t *testing.T) sender.Sender {
@@ -50,7 +51,8 @@ func TestConformance(t *testing.T) {
 			}
 			return m.Header.Get("Subject"), true
 		},
-		Fail: func(t *testing.T, s sender.Sender, name workflow.ErrorName) { s.(*sessim.Simulator).Inject(name) },
+		Fail:  func(t *testing.T, s sender.Sender, name workflow.ErrorName) { s.(*sessim.Simulator).Inject(name) },
+		Fails: sender.Names,
 	})
 }
 
@@ -59,6 +61,7 @@ func msg(recipients ...string) *sender.Message {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	c := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sim, _ := newSim(t, sessim.Config{MaxSendRate: 2, Clock: c})
 	ctx := context.Background()
@@ -88,6 +91,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestDailyQuota(t *testing.T) {
+	t.Parallel()
 	c := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sim, _ := newSim(t, sessim.Config{Max24HourSend: 3, Clock: c})
 	ctx := context.Background()
@@ -108,6 +112,7 @@ func TestDailyQuota(t *testing.T) {
 }
 
 func TestPauseAndVerification(t *testing.T) {
+	t.Parallel()
 	sim, _ := newSim(t, sessim.Config{VerifiedIdentities: []string{"example.com"}})
 	ctx := context.Background()
 	bad := msg("a@example.org")

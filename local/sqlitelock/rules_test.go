@@ -11,6 +11,7 @@ import (
 )
 
 func TestZeroMs(t *testing.T) {
+	t.Parallel()
 	if got := (time.Time{}).UnixMilli(); got != zeroMs {
 		t.Fatalf("the zero time is %d ms, zeroMs is %d", got, zeroMs)
 	}
@@ -22,6 +23,7 @@ func TestZeroMs(t *testing.T) {
 // a small set of current records (absent, either status, matching or not,
 // times around Now, stored zero times) and params.
 func TestStatementsFollowRules(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	open := func(name string) *Table {
 		tbl, err := Open(filepath.Join(t.TempDir(), name))

@@ -13,6 +13,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	locktest.Run(t, locktest.Harness{
 		NewTable: func(t *testing.T) lock.Table {
 			tbl, err := sqlitelock.Open(filepath.Join(t.TempDir(), "locks.db"))
@@ -26,6 +27,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestReleaseAll(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tbl, err := sqlitelock.Open(filepath.Join(t.TempDir(), "locks.db"))
 	if err != nil {
@@ -56,6 +58,7 @@ func TestReleaseAll(t *testing.T) {
 // A lock table written before records counted their renewals opens with
 // its records intact, each at 0 renewals.
 func TestOpensATableWithoutRenewals(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "locks.db")
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {

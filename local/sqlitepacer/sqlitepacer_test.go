@@ -12,6 +12,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	pacertest.Run(t, pacertest.Harness{
 		NewBucket: func(t *testing.T) pacer.Bucket {
 			b, err := sqlitepacer.Open(filepath.Join(t.TempDir(), "pacer.db"), "ses")
@@ -27,6 +28,7 @@ func TestConformance(t *testing.T) {
 // TestSharedBetweenHandles: two handles on one file (two processes) drain
 // one bucket; two names in one file are independent.
 func TestSharedBetweenHandles(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "pacer.db")
 	open := func(name string) *sqlitepacer.Bucket {
 		b, err := sqlitepacer.Open(path, name)
@@ -52,6 +54,7 @@ func TestSharedBetweenHandles(t *testing.T) {
 }
 
 func TestOpenValidates(t *testing.T) {
+	t.Parallel()
 	if _, err := sqlitepacer.Open("", "x"); err == nil {
 		t.Error("empty path accepted")
 	}

@@ -22,7 +22,7 @@ func benchQueue(b *testing.B) (*sqs.Client, string) {
 	}
 	srv := httptest.NewServer(sqsapi.New(s, sqsapi.Options{}))
 	b.Cleanup(func() { srv.Close(); s.Close() })
-	c := newClient(srv.URL)
+	c := newClient(srv.URL, nil)
 	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("bench")})
 	if err != nil {
 		b.Fatal(err)

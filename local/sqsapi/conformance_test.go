@@ -13,16 +13,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/local/gateway"
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/testkit/sqstest"
 )
 
-// harness runs the endpoint over its own database file and virtual clock.
+// harness runs the endpoint over its own database file and virtual clock,
+// alone or behind the gateway router that `mailflow dev` serves it with.
 // Restart closes the store and opens the file again behind the same
 // listener, as a restarted process would.
 type harness struct {
 	path   string
+	routed bool
 	clock  *clock.Virtual
 	mu     sync.RWMutex
 	store  *sqsstore.Store
@@ -36,10 +39,11 @@ var (
 	_ sqstest.Restarter = (*harness)(nil)
 )
 
-func newHarness(t *testing.T) sqstest.Harness {
+func newHarness(t *testing.T, transport http.RoundTripper, routed bool) sqstest.Harness {
 	h := &harness{
-		path:  filepath.Join(t.TempDir(), "queues.db"),
-		clock: clock.NewVirtual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
+		routed: routed,
+		path:   filepath.Join(t.TempDir(), "queues.db"),
+		clock:  clock.NewVirtual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
 	}
 	h.open(t)
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,12 +58,19 @@ func newHarness(t *testing.T) sqstest.Harness {
 		defer h.mu.Unlock()
 		h.store.Close()
 	})
-	h.client = newClient(h.srv.URL)
+	h.client = newClient(h.srv.URL, transport)
 	return h
 }
 
-func newClient(endpoint string) *sqs.Client {
+// newClient returns an SDK client for the endpoint; transport nil is the
+// JSON protocol, sqstest.QueryProtocol the query protocol.
+func newClient(endpoint string, transport http.RoundTripper) *sqs.Client {
+	var hc sqs.HTTPClient
+	if transport != nil {
+		hc = &http.Client{Transport: transport}
+	}
 	return sqs.New(sqs.Options{
+		HTTPClient:   hc,
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", ""),
@@ -75,6 +86,9 @@ func (h *harness) open(t *testing.T) {
 	}
 	h.store = s
 	h.h = sqsapi.New(s, sqsapi.Options{})
+	if h.routed {
+		h.h = gateway.Router{SQS: h.h}
+	}
 }
 
 func (h *harness) Client() *sqs.Client { return h.client }
@@ -106,6 +120,22 @@ func (h *harness) Restart(t *testing.T) {
 	h.open(t)
 }
 
+// TestConformance runs the SQS suite through both protocols the endpoint
+// serves, JSON (which the SDK speaks) and query (which the SDK's requests
+// are translated to, and its answers back from), on the bare handler and
+// behind the gateway router of the local runtime.
 func TestConformance(t *testing.T) {
-	sqstest.Run(t, newHarness)
+	t.Parallel()
+	protocols := map[string]http.RoundTripper{"JSON": nil, "Query": sqstest.QueryProtocol(nil)}
+	for _, routed := range []bool{false, true} {
+		for name, transport := range protocols {
+			if routed {
+				name += "BehindRouter"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				sqstest.Run(t, func(t *testing.T) sqstest.Harness { return newHarness(t, transport, routed) })
+			})
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 )
 
 func TestListenDefaultsToLoopback(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"", ":0"} {
 		ln, err := sqsapi.Listen(addr)
 		if err != nil {
@@ -28,6 +29,7 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 }
 
 func TestServeOverListener(t *testing.T) {
+	t.Parallel()
 	s, err := sqsstore.Open(filepath.Join(t.TempDir(), "q.db"), sqsstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestServeOverListener(t *testing.T) {
 	srv := sqsapi.NewServer(sqsapi.New(s, sqsapi.Options{}))
 	go srv.Serve(ln)
 	defer srv.Close()
-	c := newClient("http://" + ln.Addr().String())
+	c := newClient("http://"+ln.Addr().String(), nil)
 	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("served")})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +53,7 @@ func TestServeOverListener(t *testing.T) {
 }
 
 func TestQueueNameFromURL(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		url, name string
 		ok        bool

@@ -22,8 +22,9 @@ import (
 // TestSDKOperations exercises the operations the conformance suite does not,
 // so that every answer shape is read back by the SDK.
 func TestSDKOperations(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t)
-	c := newClient(srv.URL)
+	c := newClient(srv.URL, nil)
 	ctx := context.Background()
 
 	var urls []string

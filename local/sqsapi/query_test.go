@@ -79,6 +79,7 @@ type xmlMsgAttr struct {
 }
 
 func TestQueryProtocol(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t)
 	const ns = "http://queue.amazonaws.com/doc/2012-11-05/"
 
@@ -215,6 +216,7 @@ func TestQueryProtocol(t *testing.T) {
 }
 
 func TestQueryErrors(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t)
 	type errResp struct {
 		XMLName xml.Name `xml:"ErrorResponse"`
@@ -247,6 +249,7 @@ func TestQueryErrors(t *testing.T) {
 // TestJSONErrorShape checks the JSON protocol's error body and the
 // query-compatible header, as the SDK reads them.
 func TestJSONErrorShape(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t)
 	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"QueueName":"missing"}`))
 	req.Header.Set("X-Amz-Target", "AmazonSQS.GetQueueUrl")
@@ -267,7 +270,7 @@ func TestJSONErrorShape(t *testing.T) {
 	}
 
 	// Through the SDK: FIFO names are rejected clearly, unknown operations too.
-	c := newClient(srv.URL)
+	c := newClient(srv.URL, nil)
 	_, err = c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("jobs.fifo")})
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValue" || !strings.Contains(ae.ErrorMessage(), "FIFO") {

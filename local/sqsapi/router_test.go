@@ -19,6 +19,7 @@ import (
 // TestBehindRouter checks that the endpoint works behind the single local
 // address that also serves S3: SDK (JSON) and query-protocol requests reach it.
 func TestBehindRouter(t *testing.T) {
+	t.Parallel()
 	s, err := sqsstore.Open(filepath.Join(t.TempDir(), "q.db"), sqsstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +27,7 @@ func TestBehindRouter(t *testing.T) {
 	defer s.Close()
 	srv := httptest.NewServer(gateway.Router{SQS: sqsapi.New(s, sqsapi.Options{})})
 	defer srv.Close()
-	c := newClient(srv.URL)
+	c := newClient(srv.URL, nil)
 	ctx := context.Background()
 	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("routed")})
 	if err != nil {

@@ -59,6 +59,7 @@ func TestMain(m *testing.M) {
 // (no Close) and checks that reopening the file finds every message, the
 // received ones still in flight until their visibility timeout ends.
 func TestSurvivesKill(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "q.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SQSSTORE_CRASH_CHILD="+path)

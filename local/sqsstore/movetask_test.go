@@ -60,6 +60,7 @@ func waitMoved(t *testing.T, s *Store, clock *clock.Virtual, want int64, status 
 }
 
 func TestMoveTaskResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "q.db")
 	clock := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s, err := Open(path, Options{Clock: clock})
@@ -99,6 +100,7 @@ func TestMoveTaskResumesAfterRestart(t *testing.T) {
 }
 
 func TestDeadLetterRetentionCountsFromOriginalSend(t *testing.T) {
+	t.Parallel()
 	s, clock := openTest(t)
 	deadLettered(t, s, clock, 1)
 	clock.Advance(598 * time.Second)
@@ -112,6 +114,7 @@ func TestDeadLetterRetentionCountsFromOriginalSend(t *testing.T) {
 }
 
 func TestRedriveAllowPolicy(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	ctx := context.Background()
 	if err := s.CreateQueue(ctx, "dlq", map[string]string{"RedriveAllowPolicy": `{"redrivePermission":"byQueue","sourceQueueArns":["` + s.QueueARN("allowed") + `"]}`}, nil); err != nil {
@@ -141,6 +144,7 @@ func TestRedriveAllowPolicy(t *testing.T) {
 }
 
 func TestMoveTaskFailsWithoutDestination(t *testing.T) {
+	t.Parallel()
 	s, clock := openTest(t)
 	deadLettered(t, s, clock, 1)
 	ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 // (as an execution store in the same database file would) writes its own
 // table, and checks neither fails for want of the lock.
 func TestSharesFileWithAnotherWriter(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "shared.db")
 	s, err := Open(path, Options{})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestAttributesMD5KnownVectors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		attrs map[string]MessageAttributeValue
 		want  string
@@ -47,6 +48,7 @@ func openTest(t *testing.T) (*Store, *clock.Virtual) {
 }
 
 func TestValidation(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -102,6 +104,7 @@ func TestValidation(t *testing.T) {
 }
 
 func TestDelayRetentionAndPurge(t *testing.T) {
+	t.Parallel()
 	s, clock := openTest(t)
 	ctx := context.Background()
 	if err := s.CreateQueue(ctx, "q", map[string]string{"MessageRetentionPeriod": "60"}, nil); err != nil {
@@ -143,6 +146,7 @@ func TestDelayRetentionAndPurge(t *testing.T) {
 }
 
 func TestBatchLimits(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	ctx := context.Background()
 	if err := s.CreateQueue(ctx, "q", nil, nil); err != nil {
@@ -170,6 +174,7 @@ func TestBatchLimits(t *testing.T) {
 }
 
 func TestChangeVisibilityRules(t *testing.T) {
+	t.Parallel()
 	s, clock := openTest(t)
 	ctx := context.Background()
 	if err := s.CreateQueue(ctx, "q", nil, nil); err != nil {

@@ -17,6 +17,7 @@ import (
 // TestConformance runs the lock suite against dynalite over the DynamoDB
 // wire protocol.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	client := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	var seq atomic.Int64
 	locktest.Run(t, locktest.Harness{
@@ -37,6 +38,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	if _, err := dynamolock.New(nil, "t"); err == nil {
 		t.Error("nil client accepted")
 	}

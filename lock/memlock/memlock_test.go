@@ -9,6 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	locktest.Run(t, locktest.Harness{
 		NewTable:   func(t *testing.T) lock.Table { return memlock.New() },
 		Races:      2000,

@@ -21,6 +21,7 @@ import (
 // wire protocol, each bucket in a lock table of its own (where it lives on
 // AWS).
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	client := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	var seq atomic.Int64
 	pacertest.Run(t, pacertest.Harness{
@@ -44,6 +45,7 @@ func TestConformance(t *testing.T) {
 // without touching each other, and two adapters (two Lambda instances)
 // share the bucket.
 func TestBesideLocks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	client := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
 	if err := dynamolock.CreateTable(ctx, client, "locks"); err != nil {
@@ -74,6 +76,7 @@ func TestBesideLocks(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	if _, err := dynamopacer.New(nil, "t", dynamopacer.Options{}); err == nil {
 		t.Error("nil client accepted")
 	}

@@ -9,6 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	pacertest.Run(t, pacertest.Harness{
 		NewBucket: func(*testing.T) pacer.Bucket { return mempacer.New() },
 	})

@@ -22,6 +22,7 @@ func (f fakeSES) GetAccount(context.Context, *sesv2.GetAccountInput, ...func(*se
 }
 
 func TestAccount(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	read, err := sesquota.Account(fakeSES{out: &sesv2.GetAccountOutput{SendQuota: &types.SendQuota{MaxSendRate: 14, Max24HourSend: 50000, SentLast24Hours: 12}}})
 	if err != nil {

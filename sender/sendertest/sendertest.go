@@ -7,10 +7,16 @@
 // read back the subject it recorded for a message id, and a way to make its
 // next send fail as the backend fails for each error name in sender.Names
 // (sessender uses a fault-injecting proxy; a simulator can arm itself).
+//
+// Capabilities: an adapter that cannot be made to fail in some class on its
+// own (the outbox never throttles, pauses or rejects) leaves that name out
+// of Harness.Fails; the suite reports each class it leaves out as skipped
+// with the reason, so a -v run shows what an adapter was not asked.
 package sendertest
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,8 +32,12 @@ type Harness struct {
 	// id, and false when it recorded no such message.
 	Subject func(t *testing.T, s sender.Sender, messageID string) (string, bool)
 	// Fail arms s so that its next send fails the way the backend fails for
-	// the error name (one of sender.Names), once.
+	// the error name (one of Fails), once.
 	Fail func(t *testing.T, s sender.Sender, name workflow.ErrorName)
+	// Fails lists the error names Fail can arm: all of sender.Names for an
+	// adapter in front of a service, fewer (or none, with Fail nil) for one
+	// that cannot fail in a class on its own.
+	Fails []workflow.ErrorName
 }
 
 // Raw builds a small valid MIME message with the subject.
@@ -47,6 +57,14 @@ func message(subject string) *sender.Message {
 // Run runs the conformance suite.
 func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
+	if len(h.Fails) > 0 && h.Fail == nil {
+		t.Fatal("Harness.Fails lists error names but Fail is nil")
+	}
+	for _, name := range h.Fails {
+		if !slices.Contains(sender.Names, name) {
+			t.Fatalf("Harness.Fails: %q is not one of sender.Names", name)
+		}
+	}
 
 	t.Run("Send", func(t *testing.T) {
 		s := h.NewSender(t)
@@ -68,6 +86,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ErrorClasses", func(t *testing.T) {
 		for _, name := range sender.Names {
 			t.Run(strings.TrimPrefix(string(name), "Mail."), func(t *testing.T) {
+				if !slices.Contains(h.Fails, name) {
+					t.Skipf("the adapter cannot fail with %s on its own (not in Harness.Fails)", name)
+				}
 				s := h.NewSender(t)
 				h.Fail(t, s, name)
 				id, err := s.Send(ctx, message("fails"))

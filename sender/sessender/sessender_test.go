@@ -73,6 +73,7 @@ func (h *harness) subject(t *testing.T, id string) (string, bool) {
 // TestConformance runs the sender suite against aws-ses-v2-local, with a
 // fault-injecting proxy in front of it for the error classes.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	h := &harness{emulator: testkit.SESv2(t), proxies: map[sender.Sender]*testkit.FaultProxy{}}
 	sendertest.Run(t, sendertest.Harness{
 		NewSender: func(t *testing.T) sender.Sender { s, _ := h.newSender(t); return s },
@@ -88,6 +89,7 @@ func TestConformance(t *testing.T) {
 			defer h.mu.Unlock()
 			h.proxies[s].Arm(f)
 		},
+		Fails: sender.Names,
 	})
 }
 
@@ -95,6 +97,7 @@ func TestConformance(t *testing.T) {
 // message under each type SES might use for it, 5xx answers and a dropped
 // connection.
 func TestEveryErrorClass(t *testing.T) {
+	t.Parallel()
 	h := &harness{emulator: testkit.SESv2(t), proxies: map[sender.Sender]*testkit.FaultProxy{}}
 	cases := []struct {
 		fault testkit.Fault
@@ -132,6 +135,7 @@ func TestEveryErrorClass(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	if _, err := sessender.New(nil); err == nil {
 		t.Error("nil client accepted")
 	}
@@ -141,6 +145,7 @@ func TestNewValidates(t *testing.T) {
 // request: envelope with Bcc, sender identity, raw bytes, configuration set
 // and tags (the emulator ignores the last two for raw mail).
 func TestRequestOnTheWire(t *testing.T) {
+	t.Parallel()
 	var got struct {
 		FromEmailAddress     string
 		Destination          struct{ ToAddresses, CcAddresses, BccAddresses []string }

@@ -15,36 +15,53 @@ import (
 	"github.com/mailflow/mailflow/workflow"
 )
 
-// TestConformanceThroughMailpit runs the sender suite on the SES simulator
-// relaying to a real SMTP server, as `mailflow dev --smtp` does, and reads
-// every delivery back through mailpit's API.
-func TestConformanceThroughMailpit(t *testing.T) {
+// TestConformance runs the sender suite against a real SMTP server
+// (mailpit), reading every delivery back through mailpit's API: the relay
+// on its own, which fails only as its server does, so it declares no error
+// classes to arm (TestRejectionsAndOutages covers its Rejected and Transient
+// mapping); and behind the SES simulator, as `mailflow dev --smtp` runs it.
+func TestConformance(t *testing.T) {
+	t.Parallel()
 	mp := testkit.StartMailpit(t)
-	sendertest.Run(t, sendertest.Harness{
-		NewSender: func(t *testing.T) sender.Sender {
-			s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
-			if err != nil {
-				t.Fatal(err)
+	subject := func(t *testing.T, _ sender.Sender, id string) (string, bool) {
+		for _, m := range mp.Messages(t) {
+			if m.MessageID == id {
+				return m.Subject, true
 			}
-			sim, err := sessim.New(s, sessim.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return sim
-		},
-		Subject: func(t *testing.T, _ sender.Sender, id string) (string, bool) {
-			for _, m := range mp.Messages(t) {
-				if m.MessageID == id {
-					return m.Subject, true
+		}
+		return "", false
+	}
+	relay := func(t *testing.T) *smtpsend.Sender {
+		s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("Relay", func(t *testing.T) {
+		sendertest.Run(t, sendertest.Harness{
+			NewSender: func(t *testing.T) sender.Sender { return relay(t) },
+			Subject:   subject,
+		})
+	})
+	t.Run("BehindSimulator", func(t *testing.T) {
+		sendertest.Run(t, sendertest.Harness{
+			NewSender: func(t *testing.T) sender.Sender {
+				sim, err := sessim.New(relay(t), sessim.Config{})
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			return "", false
-		},
-		Fail: func(t *testing.T, s sender.Sender, name workflow.ErrorName) { s.(*sessim.Simulator).Inject(name) },
+				return sim
+			},
+			Subject: subject,
+			Fail:    func(t *testing.T, s sender.Sender, name workflow.ErrorName) { s.(*sessim.Simulator).Inject(name) },
+			Fails:   sender.Names,
+		})
 	})
 }
 
 func TestBccReachesTheEnvelope(t *testing.T) {
+	t.Parallel()
 	mp := testkit.StartMailpit(t)
 	s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
 	if err != nil {
@@ -75,6 +92,7 @@ func TestBccReachesTheEnvelope(t *testing.T) {
 }
 
 func TestRejectionsAndOutages(t *testing.T) {
+	t.Parallel()
 	mp := testkit.StartMailpit(t, "--smtp-allowed-recipients", `@example\.org$`)
 	s, err := smtpsend.New(smtpsend.Config{Addr: mp.SMTPAddr})
 	if err != nil {

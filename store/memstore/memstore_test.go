@@ -9,6 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, storetest.Harness{
 		NewStore: func(t *testing.T) store.Store { return memstore.New() },
 		Forbid:   func(t *testing.T, s store.Store, key string) { s.(*memstore.Store).Forbid(key) },

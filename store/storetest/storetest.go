@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite every [store.Store] adapter must
 // pass: round trips of binary and multi-megabyte objects, streaming reads,
 // missing and forbidden objects, and keys that try to escape the store.
+// A backend that cannot hold S3's longest keys says so in
+// Harness.MaxKeyBytes; the suite reports what it then leaves out.
 //
 // An adapter's conformance test:
 //
@@ -32,6 +34,10 @@ type Harness struct {
 	// Forbid makes the backend deny access to key in s (an S3 403, an
 	// unreadable file), so the suite can check the error mapping.
 	Forbid func(t *testing.T, s store.Store, key string)
+	// MaxKeyBytes is the longest key the backend can store, 0 for S3's 1024
+	// bytes. The suite stores a key of that length and reports the longer
+	// one it stores otherwise as skipped with the reason.
+	MaxKeyBytes int
 }
 
 func put(t *testing.T, s store.Store, key string, data []byte) {
@@ -71,13 +77,12 @@ func Run(t *testing.T, h Harness) {
 		big := make([]byte, 5<<20+3)
 		_, _ = rand.Read(big)
 		cases := map[string][]byte{
-			"attachments/a.bin":                       all,
-			"attachments/big/file.bin":                big,
-			"attachments/ä ö/report (1).pdf":          []byte("%PDF-1.7\n"),
-			"attachments/x/y:z@w+1=2&3.txt":           []byte("odd characters"),
-			"staging/0123/attempt.eml":                []byte("Subject: hi\r\n\r\nbody\r\n"),
-			"attachments/empty":                       {},
-			"attachments/" + strings.Repeat("k", 900): []byte("long key"),
+			"attachments/a.bin":              all,
+			"attachments/big/file.bin":       big,
+			"attachments/ä ö/report (1).pdf": []byte("%PDF-1.7\n"),
+			"attachments/x/y:z@w+1=2&3.txt":  []byte("odd characters"),
+			"staging/0123/attempt.eml":       []byte("Subject: hi\r\n\r\nbody\r\n"),
+			"attachments/empty":              {},
 		}
 		for key, data := range cases {
 			put(t, s, key, data)
@@ -90,6 +95,23 @@ func Run(t *testing.T, h Harness) {
 			if err != nil || info.Size != int64(len(data)) {
 				t.Errorf("Stat(%q) = %+v, %v; want size %d", key, info, err, len(data))
 			}
+		}
+	})
+
+	t.Run("LongKey", func(t *testing.T) {
+		const prefix = "attachments/"
+		n := 900
+		if h.MaxKeyBytes > 0 {
+			n = min(n, h.MaxKeyBytes-len(prefix))
+		}
+		s := h.NewStore(t)
+		key := prefix + strings.Repeat("k", n)
+		put(t, s, key, []byte("long key"))
+		if got := read(t, s, key); string(got) != "long key" {
+			t.Errorf("%d-byte key: read %q", len(key), got)
+		}
+		if n < 900 {
+			t.Skipf("a %d-byte key is beyond the backend's %d bytes (Harness.MaxKeyBytes)", len(prefix)+900, h.MaxKeyBytes)
 		}
 	})
 

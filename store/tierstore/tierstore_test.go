@@ -23,6 +23,7 @@ type tiered struct {
 // nothing fitting in memory (all in the next store), and a memory tier
 // for one prefix only.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	for name, cfg := range map[string]tierstore.Config{
 		"memory":      {},
 		"spill":       {MaxObject: 1, MaxBytes: 1},
@@ -57,6 +58,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestExpiryAndCapacity(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := clock.NewVirtual(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	next := memstore.New()
@@ -111,6 +113,7 @@ func TestExpiryAndCapacity(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	if _, err := tierstore.New(nil, tierstore.Config{}); err == nil {
 		t.Error("nil next store accepted")
 	}

@@ -1,3 +1,6 @@
+// The handler's tests run on in-memory adapters (testkit/tasktest), so
+// they need no Node and no emulator; the same scenarios over the AWS
+// adapters and the emulators are in test/awstasks.
 package acquirelock_test
 
 import (
@@ -23,11 +26,11 @@ func config() acquirelock.Config {
 }
 
 func TestAcquireLock(t *testing.T) {
-	svc := tasktest.Start(t, true, false, false)
+	t.Parallel()
 	ctx := context.Background()
 
-	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *testkit.FaultProxy, *clock.Skipping) {
-		locks, proxy, _ := svc.Locks(t)
+	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, *tasktest.Probe, *clock.Skipping) {
+		locks, proxy := tasktest.MemLocks()
 		clock := tasktest.NewClock()
 		h, err := acquirelock.New(config(), acquirelock.Deps{Locks: locks, Clock: clock, Log: quiet})
 		if err != nil {
@@ -144,6 +147,7 @@ func TestAcquireLock(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
 	_, err := acquirelock.ConfigFromEnv(tasktest.EnvMap(map[string]string{"LOCK_LEASE": "2m", "LOCK_RETENTION": "soon"}))
 	if err == nil {
 		t.Fatal("empty environment accepted")

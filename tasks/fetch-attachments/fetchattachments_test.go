@@ -1,3 +1,6 @@
+// The handler's tests run on in-memory adapters (testkit/tasktest), so
+// they need no Node and no emulator; the same scenarios over the AWS
+// adapters and the emulators are in test/awstasks.
 package fetchattachments_test
 
 import (
@@ -31,15 +34,15 @@ func put(t *testing.T, s store.Store, key string, b []byte) {
 }
 
 func TestFetchAttachments(t *testing.T) {
-	svc := tasktest.Start(t, false, true, false)
+	t.Parallel()
 	ctx := context.Background()
-	st, proxy := svc.Store(t)
+	st, mem, proxy := tasktest.MemStore()
 	pdf := make([]byte, 300_000)
 	_, _ = rand.Read(pdf)
 	put(t, st, "attachments/o1/receipt.pdf", pdf)
 	put(t, st, "attachments/o1/body.html", []byte("<p>Grüße</p>"))
 	put(t, st, "attachments/o1/forbidden.pdf", []byte("secret"))
-	svc.S3.Forbid(tasktest.Bucket, "attachments/o1/forbidden.pdf")
+	mem.Forbid("attachments/o1/forbidden.pdf")
 
 	newHandler := func(t *testing.T, max int64) *fetchattachments.Handler {
 		h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, MaxBytes: max, TempDir: t.TempDir()},
@@ -181,6 +184,7 @@ func TestFetchAttachments(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
 	_, err := fetchattachments.ConfigFromEnv(tasktest.EnvMap(map[string]string{
 		"ATTACHMENT_PREFIX": "attachments/", "ALLOWED_SENDERS": "example.com", "STAGING_PREFIX": "attachments/staging/", "MAX_MESSAGE_BYTES": "100000000",
 	}))

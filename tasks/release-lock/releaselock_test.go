@@ -1,3 +1,6 @@
+// The handler's tests run on in-memory adapters (testkit/tasktest), so
+// they need no Node and no emulator; the same scenarios over the AWS
+// adapters and the emulators are in test/awstasks.
 package releaselock_test
 
 import (
@@ -17,9 +20,9 @@ import (
 var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 func TestReleaseLock(t *testing.T) {
-	svc := tasktest.Start(t, true, false, false)
+	t.Parallel()
 	ctx := context.Background()
-	locks, proxy, _ := svc.Locks(t)
+	locks, proxy := tasktest.MemLocks()
 	clock := tasktest.NewClock()
 	h, err := releaselock.New(releaselock.Deps{Locks: locks, Clock: clock, Log: quiet})
 	if err != nil {

@@ -1,3 +1,6 @@
+// The handler's tests run on in-memory adapters (testkit/tasktest), so
+// they need no Node and no emulator; the same scenarios over the AWS
+// adapters and the emulators are in test/awstasks.
 package send_test
 
 import (
@@ -14,10 +17,10 @@ import (
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/lock"
-	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/mempacer"
-	"github.com/mailflow/mailflow/store/s3store"
+	"github.com/mailflow/mailflow/sender"
+	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/tasks/send"
 	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/tasktest"
@@ -30,23 +33,23 @@ const lease = 6 * time.Minute
 
 type fixture struct {
 	h        *send.Handler
-	locks    *dynamolock.Table
-	lockProx *testkit.FaultProxy
-	store    *s3store.Store
-	sesProx  *testkit.FaultProxy
+	locks    lock.Table
+	lockProx *tasktest.Probe
+	store    store.Store
+	sesProx  *tasktest.MemSender
 	clock    *clock.Skipping
 }
 
 func TestSend(t *testing.T) {
-	svc := tasktest.Start(t, true, true, true)
+	t.Parallel()
 	ctx := context.Background()
 
 	setupPaced := func(t *testing.T, pace func(clock.Clock) send.Pacer) *fixture {
 		f := &fixture{clock: tasktest.NewClock()}
-		f.locks, f.lockProx, _ = svc.Locks(t)
-		f.store, _ = svc.Store(t)
-		snd, sesProx := svc.Sender(t)
-		f.sesProx = sesProx
+		f.locks, f.lockProx = tasktest.MemLocks()
+		f.store, _, _ = tasktest.MemStore()
+		snd := tasktest.NewMemSender()
+		f.sesProx = snd
 		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set"},
 			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
 		if err != nil {
@@ -75,9 +78,9 @@ func TestSend(t *testing.T) {
 			Body:   tasktest.Body(t, mailID, func(m map[string]any) { m["bcc"] = []string{"archive@example.com"}; m["subject"] = subject }),
 			Staged: send.Staged{Key: key, Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}}
 	}
-	sentWith := func(t *testing.T, subject string) []tasktest.SentMail {
+	sentWith := func(f *fixture, subject string) []tasktest.SentMail {
 		var out []tasktest.SentMail
-		for _, m := range svc.Sent(t) {
+		for _, m := range f.sesProx.Sent() {
 			if m.Subject == subject {
 				out = append(out, m)
 			}
@@ -96,7 +99,7 @@ func TestSend(t *testing.T) {
 		if rec.Status != lock.Sent || rec.SESMessageID != out.SESMessageID || rec.Owner != "exec-1/msg" {
 			t.Fatalf("lock after send: %+v", rec)
 		}
-		if got := sentWith(t, "subject-1"); len(got) != 1 || got[0].MessageID != out.SESMessageID {
+		if got := sentWith(f, "subject-1"); len(got) != 1 || got[0].MessageID != out.SESMessageID {
 			t.Fatalf("SES recorded %+v", got)
 		}
 		// A retry of the task returns the stored id and sends nothing.
@@ -105,7 +108,7 @@ func TestSend(t *testing.T) {
 		if err != nil || again != out {
 			t.Fatalf("retry = %+v, %v; want %+v", again, err, out)
 		}
-		if f.sesProx.Hits() != hits || len(sentWith(t, "subject-1")) != 1 {
+		if f.sesProx.Hits() != hits || len(sentWith(f, "subject-1")) != 1 {
 			t.Fatal("the retry sent the mail again")
 		}
 	})
@@ -157,27 +160,17 @@ func TestSend(t *testing.T) {
 
 	t.Run("EverySESErrorClass", func(t *testing.T) {
 		f := setup(t)
-		for i, c := range []struct {
-			fault testkit.Fault
-			want  workflow.ErrorName
-		}{
-			{testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."), workflow.Throttled},
-			{testkit.SESError(400, "LimitExceededException", "Daily message quota exceeded."), workflow.QuotaExhausted},
-			{testkit.SESError(400, "SendingPausedException", "paused"), workflow.SendingPaused},
-			{testkit.SESError(400, "AccountSuspendedException", "suspended"), workflow.SendingPaused},
-			{testkit.SESError(400, "MessageRejected", "Email address is not verified."), workflow.Rejected},
-			{testkit.SESError(400, "MailFromDomainNotVerifiedException", "not verified"), workflow.Rejected},
-			{testkit.SESError(500, "InternalFailure", "oops"), workflow.Transient},
-			{testkit.Fault{Drop: true}, workflow.Transient},
-		} {
+		// Each class as the simulator fails it, with SES's texts; which SES
+		// answer maps to which class is sessender's (and test/awstasks').
+		for i, name := range sender.Names {
 			mailID := "err-" + string(rune('a'+i))
 			in := prepare(t, f, mailID, "exec/msg", "err")
-			f.sesProx.Arm(c.fault)
-			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != c.want {
-				t.Errorf("%+v: %v, want %s", c.fault, err, c.want)
+			f.sesProx.Sim.Inject(name)
+			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != name {
+				t.Errorf("%s: %v", name, err)
 			}
 			if rec, _, _ := f.locks.Get(ctx, mailID); rec.Status != lock.Sending {
-				t.Errorf("%+v: lock %s after a failed send", c.fault, rec.Status)
+				t.Errorf("%s: lock %s after a failed send", name, rec.Status)
 			}
 		}
 	})
@@ -280,6 +273,7 @@ func TestSend(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
 	_, err := send.ConfigFromEnv(tasktest.EnvMap(map[string]string{"SES_CONFIGURATION_SET": "bad set!"}))
 	for _, want := range []string{"STAGING_PREFIX: required", "ATTACHMENT_PREFIX: required", `SES_CONFIGURATION_SET: "bad set!"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {

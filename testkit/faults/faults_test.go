@@ -24,6 +24,7 @@ func acquire(t *testing.T, tb lock.Table, id string) error {
 // TestFailStrikesTimesThenPasses: a Fail fault strikes the given number of
 // consecutive hits, before the call's effect or, at AcquireAfter, after it.
 func TestFailStrikesTimesThenPasses(t *testing.T) {
+	t.Parallel()
 	inner := memlock.New()
 	p := faults.New(faults.At(faults.AcquireAfter, faults.Fault{Kind: faults.Fail, Times: 2}))
 	tb := p.Lock(inner)
@@ -54,6 +55,7 @@ func TestFailStrikesTimesThenPasses(t *testing.T) {
 // TestCrashFreezesEverything: after a crash no wrapped call reaches its
 // part, and OnCrash is told where it happened.
 func TestCrashFreezesEverything(t *testing.T) {
+	t.Parallel()
 	var at faults.Point
 	p := faults.New(faults.At(faults.Stage, faults.Fault{Kind: faults.Crash}), faults.OnCrash(func(pt faults.Point) { at = pt }))
 	st := p.Store(memstore.New())
@@ -81,6 +83,7 @@ func TestCrashFreezesEverything(t *testing.T) {
 // TestDelayUsesTheClock: delays wait on the plan's clock, and a crash
 // during a delay ends it.
 func TestDelayUsesTheClock(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	c := clock.NewSkipping(start)
 	p := faults.New(faults.At(faults.Release, faults.Fault{Kind: faults.Delay, Delay: 300 * time.Second}),
@@ -114,6 +117,7 @@ func TestDelayUsesTheClock(t *testing.T) {
 
 // TestRandomRate: rate 0 never strikes, rate 1 always does.
 func TestRandomRate(t *testing.T) {
+	t.Parallel()
 	for _, rate := range []float64{0, 1} {
 		p := faults.New(faults.WithRandom(faults.Random{Rate: rate, Seed: 7}))
 		tb := p.Lock(memlock.New())

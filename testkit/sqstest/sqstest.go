@@ -1,10 +1,13 @@
 // Package sqstest is the conformance suite for SQS endpoints: one set of
-// tests, driven through the aws-sdk-go-v2 SQS client (JSON protocol), that
-// every implementation of the queue must pass.
+// tests, driven through the aws-sdk-go-v2 SQS client, that every
+// implementation of the queue must pass. The client speaks the JSON
+// protocol; with [QueryProtocol] as its transport the same tests run
+// through the query protocol (form requests, XML answers).
 //
 // Who uses it: local/sqsapi runs it against the local SQLite-backed
-// endpoint (sqsapi's TestConformance); the same suite can run against real
-// SQS with a harness whose Advance sleeps.
+// endpoint in both protocols, on the bare handler and behind the local
+// gateway router (sqsapi's TestConformance); the same suite can run against
+// real SQS with a harness whose Advance sleeps.
 //
 // What it covers: redelivery after the visibility timeout, a harmless second
 // delete, stale receipt handles, the batch cap of 10, an empty long poll that

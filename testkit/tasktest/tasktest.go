@@ -1,6 +1,9 @@
 // Package tasktest sets up what the task handlers' tests run against: the
-// AWS adapters over real wire protocols (dynalite, gofakes3, the SES v2
-// emulator), each behind a fault-injecting proxy, and a manual clock.
+// in-memory adapters (MemLocks, MemStore, MemSender), each behind a Probe
+// that counts calls and fails them on demand, for the handler packages'
+// own tests, which need no Node; the AWS adapters over real wire protocols
+// (dynalite, gofakes3, the SES v2 emulator), each behind a fault-injecting
+// proxy, for test/awstasks and test/lambda; and a manual clock.
 package tasktest
 
 import (

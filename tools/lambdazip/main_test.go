@@ -10,6 +10,7 @@ import (
 )
 
 func TestZip(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	content := bytes.Repeat([]byte("\x7fELF binary"), 1000)

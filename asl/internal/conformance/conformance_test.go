@@ -15,6 +15,7 @@ func ev(id, prev any, typ string) map[string]any {
 
 // Rule 8 of the corpus README, including its quirks.
 func TestNormaliseParallel(t *testing.T) {
+	t.Parallel()
 	in := []any{
 		ev(1, 0, "ExecutionStarted"), ev(2, 0, "ParallelStateEntered"), ev(3, 2, "ParallelStateStarted"),
 		ev(4, 3, "PassStateEntered"), ev(5, 4, "PassStateExited"),
@@ -36,6 +37,7 @@ func TestNormaliseParallel(t *testing.T) {
 }
 
 func TestWildcards(t *testing.T) {
+	t.Parallel()
 	w := newWildcards([]string{"<uuid:1>", "start-time"})
 	for _, tc := range []struct {
 		exp, got string
@@ -61,6 +63,7 @@ func TestWildcards(t *testing.T) {
 
 // The command runs any directory in the corpus format.
 func TestMainOnADirectory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c := filepath.Join(dir, "cases", "pass.one")
 	if err := os.MkdirAll(c, 0o755); err != nil {

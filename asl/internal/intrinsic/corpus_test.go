@@ -101,6 +101,7 @@ func intrinsicStrings(v any, out *[]string) {
 
 // Every intrinsic call in a definition AWS ran must parse.
 func TestCorpusDefinitionsParse(t *testing.T) {
+	t.Parallel()
 	n := 0
 	for _, c := range loadCases(t) {
 		var exprs []string
@@ -118,6 +119,7 @@ func TestCorpusDefinitionsParse(t *testing.T) {
 // Definitions AWS rejected for an invalid intrinsic call must contain one
 // that fails to parse; accepted ones must parse.
 func TestCorpusValidation(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(corpusDir(t), "validation", "aws")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	for _, f := range files {
@@ -151,6 +153,7 @@ func TestCorpusValidation(t *testing.T) {
 // Single Pass states with Parameters are evaluated here directly and their
 // output compared with AWS's.
 func TestCorpusPassParameters(t *testing.T) {
+	t.Parallel()
 	ran := 0
 	for _, c := range loadCases(t) {
 		if !hasIntrinsicFeature(c.features) {
@@ -324,6 +327,7 @@ func matches(want, got any) string {
 // asl-validator's accepted definitions must parse; it also rejects literal
 // arguments of the wrong type, as Parse does.
 func TestASLValidatorDefinitions(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob(filepath.Join(corpusDir(t), "validation", "asl-validator", "definitions", "*.json"))
 	rejected := 0
 	for _, f := range files {

@@ -84,6 +84,7 @@ func runCases(t *testing.T, cases []evalCase) {
 }
 
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "literal template", expr: `States.Format('Hello, my name is {}.', $.name)`, input: `{"name":"Arnav"}`, want: `"Hello, my name is Arnav."`},
 		{name: "template from a path", expr: `States.Format($.template, $.name)`, input: `{"name":"Arnav","template":"Hello, my name is {}."}`, want: `"Hello, my name is Arnav."`},
@@ -113,6 +114,7 @@ func TestFormat(t *testing.T) {
 }
 
 func TestStringToJSON(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "empty is null", expr: `States.StringToJson($.s)`, input: `{"s":""}`, want: `null`},
 		{name: "blank is null", expr: `States.StringToJson($.s)`, input: `{"s":" "}`, want: `null`},
@@ -132,6 +134,7 @@ func TestStringToJSON(t *testing.T) {
 }
 
 func TestJSONToString(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, input, want string }{
 		{"null", `null`, `null`},
 		{"zero", `0`, `0`},
@@ -160,6 +163,7 @@ func TestJSONToString(t *testing.T) {
 }
 
 func TestArray(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "empty", expr: `States.Array()`, want: `[]`},
 		{name: "mixed", expr: `States.Array(1, 'a', true, false, null, -1.5e3, $.o, States.Array(2))`, input: `{"o":{"k":"v"}}`,
@@ -169,6 +173,7 @@ func TestArray(t *testing.T) {
 }
 
 func TestArrayPartition(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "last chunk shorter", expr: `States.ArrayPartition($.a, 2)`, input: `{"a":[1,2,3,4,5]}`, want: `[[1,2],[3,4],[5]]`},
 		{name: "exact chunks", expr: `States.ArrayPartition($.a, 2)`, input: `{"a":[0,1,2,3]}`, want: `[[0,1],[2,3]]`},
@@ -190,6 +195,7 @@ func TestArrayPartition(t *testing.T) {
 }
 
 func TestArrayContains(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "number", expr: `States.ArrayContains($.a, 2)`, input: `{"a":[1,2,3]}`, want: `true`},
 		{name: "missing", expr: `States.ArrayContains($.a, 5)`, input: `{"a":[1,2,3]}`, want: `false`},
@@ -208,6 +214,7 @@ func TestArrayContains(t *testing.T) {
 }
 
 func TestArrayRange(t *testing.T) {
+	t.Parallel()
 	thousand := make([]string, 1000)
 	for i := range thousand {
 		thousand[i] = itoaTest(i)
@@ -232,6 +239,7 @@ func TestArrayRange(t *testing.T) {
 func itoaTest(i int) string { return strconv.Itoa(i) }
 
 func TestArrayGetItem(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "item", expr: `States.ArrayGetItem($.a, 5)`, input: `{"a":[1,2,3,4,5,6,7,8,9]}`, want: `6`},
 		{name: "object item", expr: `States.ArrayGetItem($.a, 0)`, input: `{"a":[{"k":1}]}`, want: `{"k":1}`},
@@ -246,6 +254,7 @@ func TestArrayGetItem(t *testing.T) {
 }
 
 func TestArrayLength(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "empty", expr: `States.ArrayLength($.a)`, input: `{"a":[]}`, want: `0`},
 		{name: "items", expr: `States.ArrayLength($.a)`, input: `{"a":[1,2,3,4,5,6,7,8,9]}`, want: `9`},
@@ -255,6 +264,7 @@ func TestArrayLength(t *testing.T) {
 }
 
 func TestArrayUnique(t *testing.T) {
+	t.Parallel()
 	long := make([]string, 0, 60)
 	for i := 0; i < 60; i++ {
 		long = append(long, itoaTest(i%20))
@@ -280,6 +290,7 @@ func TestArrayUnique(t *testing.T) {
 }
 
 func TestBase64(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 10001)
 	runCases(t, []evalCase{
 		{name: "encode", expr: `States.Base64Encode($.s)`, input: `{"s":"Data to encode"}`, want: `"RGF0YSB0byBlbmNvZGU="`},
@@ -302,6 +313,7 @@ func TestBase64(t *testing.T) {
 }
 
 func TestHash(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "MD5", expr: `States.Hash($.d, 'MD5')`, input: `{"d":"input data"}`, want: `"812f45842bc6d66ee14572ce20db8e86"`},
 		{name: "SHA-1", expr: `States.Hash($.d, 'SHA-1')`, input: `{"d":"input data"}`, want: `"aaff4a450a104cd177d28d18d74485e8cae074b7"`},
@@ -316,6 +328,7 @@ func TestHash(t *testing.T) {
 }
 
 func TestJSONMerge(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "shallow merge", expr: `States.JsonMerge($.a, $.b, false)`,
 			input: `{"a":{"a":{"a1":1,"a2":2},"b":2,"d":3},"b":{"a":{"a3":1,"a4":2},"c":3,"d":4}}`,
@@ -332,6 +345,7 @@ func TestJSONMerge(t *testing.T) {
 }
 
 func TestMathAdd(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "integers", expr: `States.MathAdd($.a, $.b)`, input: `{"a":-9,"b":3}`, want: `-6`},
 		{name: "literal", expr: `States.MathAdd(5, 3)`, want: `8`},
@@ -352,6 +366,7 @@ func TestMathAdd(t *testing.T) {
 }
 
 func TestMathRandom(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "from env", expr: `States.MathRandom(1, 999)`, want: `500`},
 		{name: "rounded bounds", expr: `States.MathRandom($.a, $.b)`, input: `{"a":12.5,"b":44.51}`, want: `29`},
@@ -387,6 +402,7 @@ func TestMathRandom(t *testing.T) {
 }
 
 func TestJavaRandom(t *testing.T) {
+	t.Parallel()
 	// Known values of java.util.Random(42).
 	r := newJavaRandom(42)
 	if got := r.next(32); got != -1170105035 {
@@ -415,6 +431,7 @@ func equalInts(a, b []int32) bool {
 }
 
 func TestStringSplit(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{
 		{name: "commas", expr: `States.StringSplit($.s, ',')`, input: `{"s":"1,2,3,4,5"}`, want: `["1","2","3","4","5"]`},
 		{name: "every character delimits", expr: `States.StringSplit($.s, $.d)`, input: `{"s":"This.is+a,test=string","d":".+,="}`, want: `["This","is","a","test","string"]`},
@@ -431,6 +448,7 @@ func TestStringSplit(t *testing.T) {
 }
 
 func TestUUID(t *testing.T) {
+	t.Parallel()
 	runCases(t, []evalCase{{name: "from env", expr: `States.UUID()`, want: `"fixed-uuid"`}})
 	e, _ := Parse(`States.UUID()`)
 	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -442,6 +460,7 @@ func TestUUID(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	deep := strings.Repeat("States.Array(", 11) + strings.Repeat(")", 11)
 	for _, expr := range []string{
 		`$.a`,
@@ -496,6 +515,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseAccepts(t *testing.T) {
+	t.Parallel()
 	ten := strings.Repeat("States.Array(", 10) + strings.Repeat(")", 10)
 	for _, expr := range []string{
 		ten,
@@ -514,6 +534,7 @@ func TestParseAccepts(t *testing.T) {
 
 // Path arguments reach the resolver exactly as written.
 func TestPathArguments(t *testing.T) {
+	t.Parallel()
 	expr := `States.Array($, $$, $.a[0].b, $$.Execution.Id, $var, $var.x[1], $['a,b)'], $.a[?(@.x == 'y)')].z, $..c, $.a[*])`
 	e, err := Parse(expr)
 	if err != nil {
@@ -531,6 +552,7 @@ func TestPathArguments(t *testing.T) {
 }
 
 func TestResolverErrorUnchanged(t *testing.T) {
+	t.Parallel()
 	sentinel := errors.New("The JsonPath argument for the field '$.x' could not be found in the input")
 	e, _ := Parse(`States.Format('{}', States.Array($.x))`)
 	_, err := e.Eval(func(string) (any, error) { return nil, sentinel }, fixedEnv)
@@ -540,6 +562,7 @@ func TestResolverErrorUnchanged(t *testing.T) {
 }
 
 func TestErrorText(t *testing.T) {
+	t.Parallel()
 	err := (&Error{Name: ErrRuntime, Cause: "c"}).Error()
 	if err != "States.Runtime: c" {
 		t.Fatal(err)
@@ -554,6 +577,7 @@ func TestErrorText(t *testing.T) {
 }
 
 func TestIsIntrinsic(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]bool{
 		"States.Format('x')": true, "States.": true, "$.a": false, "States": false, "states.Format()": false, "": false,
 	} {
@@ -566,6 +590,7 @@ func TestIsIntrinsic(t *testing.T) {
 // Constant scalar calls are computed once; arrays are built per call so
 // callers may not share them.
 func TestFoldingAndFreshResults(t *testing.T) {
+	t.Parallel()
 	e, _ := Parse(`States.Format('{}-{}', 1, States.MathAdd(1, 2))`)
 	if e.root.kind != nodeConst || e.root.val != "1-3" {
 		t.Fatalf("not folded: %+v", e.root)
@@ -593,6 +618,7 @@ func TestFoldingAndFreshResults(t *testing.T) {
 }
 
 func TestConcurrentEval(t *testing.T) {
+	t.Parallel()
 	e, _ := Parse(`States.Format('{} {}', $.a, States.JsonToString(States.ArrayUnique($.b)))`)
 	in := decode(t, `{"a":"x","b":[1,1,2]}`)
 	var wg sync.WaitGroup
@@ -614,6 +640,7 @@ func TestConcurrentEval(t *testing.T) {
 
 // Reference values printed by a JVM.
 func TestJavaCompatibility(t *testing.T) {
+	t.Parallel()
 	point1, point2 := 0.1, 0.2
 	point3 := point1 + point2
 	for _, c := range []struct {
@@ -650,6 +677,7 @@ func TestJavaCompatibility(t *testing.T) {
 
 // Java's Base64 decoder and UTF-8 decoding, as a JVM answers.
 func TestBase64DecodeLikeJava(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		in, want string
 		ok       bool

@@ -19,6 +19,7 @@ func decode(t *testing.T, s string) any {
 }
 
 func TestEval(t *testing.T) {
+	t.Parallel()
 	doc := `{"a":{"b":[10,20,30],"c-d":"x"},"items":[{"v":1,"s":"ok"},{"v":2,"s":"failed"},{"v":3,"s":"failed"}],"k\\\"q":1}`
 	tests := []struct {
 		path, want string
@@ -63,6 +64,7 @@ func TestEval(t *testing.T) {
 
 // Jayway's wording is what AWS puts in States.Runtime causes.
 func TestEvalErrors(t *testing.T) {
+	t.Parallel()
 	v := decode(t, `{"a":{"b":1},"arr":[1]}`)
 	tests := map[string]string{
 		"$.x":       "No results for path: $['x']",
@@ -79,6 +81,7 @@ func TestEvalErrors(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
+	t.Parallel()
 	for _, p := range []string{"a.b", "$.", "$[", "$['x", "$[1:2:0]", "$.a[?(@.x]"} {
 		if _, err := Compile(p); err == nil {
 			t.Errorf("%s: no error", p)
@@ -87,6 +90,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestSetCopiesOnWrite(t *testing.T) {
+	t.Parallel()
 	orig := decode(t, `{"a":{"b":1},"keep":{"x":1}}`)
 	p := MustCompile("$.a.c.d")
 	out, err := p.Set(orig, "v")

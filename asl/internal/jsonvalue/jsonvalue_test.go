@@ -39,6 +39,7 @@ var samples = []string{
 var invalid = []string{``, `{`, `[1,]`, `{"a"}`, `01`, `1.`, `-`, `1e`, `"\x"`, "\"a\x01\"", `nul`, `[1] x`, `{"a":1,}`, `"\u12"`}
 
 func TestDecodeMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	for _, s := range samples {
 		got, err := Decode([]byte(s))
 		want, werr := stdDecode([]byte(s))
@@ -58,6 +59,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestAppendMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	for _, s := range samples {
 		v, err := stdDecode([]byte(s))
 		if err != nil {
@@ -100,6 +102,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestDecodeFirst(t *testing.T) {
+	t.Parallel()
 	v, n, err := DecodeFirst([]byte(` {"a":1} trailing`))
 	if err != nil || n != 8 || !reflect.DeepEqual(v, map[string]any{"a": json.Number("1")}) {
 		t.Errorf("got %v %d %v", v, n, err)

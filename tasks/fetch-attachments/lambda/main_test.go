@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 // TestLambda invokes the real main through aws-lambda-go's runtime loop
 // against gofakes3 and checks what Step Functions would see.
 func TestLambda(t *testing.T) {
+	t.Parallel()
 	svc := tasktest.Start(t, false, true, false)
 	st, _ := svc.Store(t)
 	if err := st.Put(context.Background(), "attachments/a.pdf", bytes.NewReader([]byte("%PDF")), 4); err != nil {
@@ -66,6 +67,7 @@ func TestLambda(t *testing.T) {
 }
 
 func TestLambdaStartupValidation(t *testing.T) {
+	t.Parallel()
 	env := append(tasktest.AWSEnv(nil), "ATTACHMENT_BUCKET=Bad_Bucket", "S3_USE_PATH_STYLE=maybe")
 	r := testkit.InvokeLambda(t, env, []byte(`{}`), "")
 	for _, want := range []string{`ATTACHMENT_BUCKET: \"Bad_Bucket\" is not`, `S3_USE_PATH_STYLE: \"maybe\" is not`, "STAGING_PREFIX: required", "ALLOWED_SENDERS: required"} {

@@ -54,6 +54,7 @@ func taskStates(t *testing.T) map[string]map[string]any {
 // exactly the input fields of its handler, and that its ResultSelector reads
 // only fields the handler returns.
 func TestPayloadsMatchTheDefinition(t *testing.T) {
+	t.Parallel()
 	handlers := map[string]struct{ in, out any }{
 		"AcquireLock":          {acquirelock.In{}, acquirelock.Out{}},
 		"FetchAttachments":     {fetchattachments.In{}, fetchattachments.Out{}},
@@ -120,15 +121,16 @@ func invoke(t *testing.T, h any, payload any) (json.RawMessage, error) {
 	return lambda.NewHandler(h).Invoke(context.Background(), b)
 }
 
-// TestFlow chains the four handlers over the AWS adapters as the definition
+// TestFlow chains the four handlers over in-memory adapters as the definition
 // does, with payloads built the way its Parameters build them, and sends
 // one mail once: a redelivery of the same record answers already-sent.
 func TestFlow(t *testing.T) {
-	svc := tasktest.Start(t, true, true, true)
+	t.Parallel()
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	locks, _, _ := svc.Locks(t)
-	st, _ := svc.Store(t)
-	snd, sesProxy := svc.Sender(t)
+	locks, _ := tasktest.MemLocks()
+	st, _, _ := tasktest.MemStore()
+	snd := tasktest.NewMemSender()
+	sesProxy := snd
 	clock := tasktest.NewClock()
 	lease, retention := 6*time.Minute, 24*time.Hour
 	acq, err := acquirelock.New(acquirelock.Config{Limits: tasktest.Limits, Lease: lease, Retention: retention}, acquirelock.Deps{Locks: locks, Clock: clock, Log: quiet})
@@ -183,7 +185,7 @@ func TestFlow(t *testing.T) {
 		t.Fatalf("redelivery: %s", got)
 	}
 	n := 0
-	for _, m := range svc.Sent(t) {
+	for _, m := range snd.Sent() {
 		if m.Subject == "flow subject" {
 			n++
 		}

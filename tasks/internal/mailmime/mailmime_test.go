@@ -49,6 +49,7 @@ func build(t *testing.T, m *workflow.Message, src store.Store, o mailmime.Option
 }
 
 func TestBuildParsesBack(t *testing.T) {
+	t.Parallel()
 	src := memstore.New()
 	pdf := append([]byte("%PDF-1.7\n"), randomBytes(200_000)...)
 	png := append([]byte("\x89PNG\r\n\x1a\n"), randomBytes(3_000)...)
@@ -185,6 +186,7 @@ func TestBuildParsesBack(t *testing.T) {
 }
 
 func TestBuildSimpleBodies(t *testing.T) {
+	t.Parallel()
 	src := memstore.New()
 	for _, c := range []struct {
 		text, html, want string
@@ -205,6 +207,7 @@ func TestBuildSimpleBodies(t *testing.T) {
 }
 
 func TestBuildFailures(t *testing.T) {
+	t.Parallel()
 	src := memstore.New()
 	put(t, src, "attachments/a.bin", randomBytes(100_000))
 	put(t, src, "attachments/secret.bin", []byte("secret"))
@@ -267,6 +270,7 @@ func (failingStore) Stat(context.Context, string) (store.Info, error) {
 }
 
 func TestBuildStoreFailureIsTransient(t *testing.T) {
+	t.Parallel()
 	m := &workflow.Message{Version: 1, MailID: "m", From: "a@example.com", To: []string{"b@example.org"}, Subject: "s", Text: "t",
 		Attachments: []workflow.Attachment{{Key: "attachments/a.bin"}}}
 	_, err := build(t, m, failingStore{memstore.New()}, mailmime.Options{})
@@ -276,6 +280,7 @@ func TestBuildStoreFailureIsTransient(t *testing.T) {
 }
 
 func TestEncodedSize(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int64{0, 1, 56, 57, 58, 1000, 100_001} {
 		var buf bytes.Buffer
 		enc := newLineBreaker(&buf)
