@@ -4,13 +4,14 @@ PKGS      ?= ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: test unit lint fmt bench fuzz synth lambdas race fuzz-ci soak
+.PHONY: test tasks-without-node unit lint fmt bench fuzz synth lambdas race fuzz-ci soak
 
 ## test: what CI runs: lint; every test once, under the race detector (the
-## fault matrix and a short soak included); each fuzz target briefly; the
+## fault matrix and a short soak included); the task handlers' tests again with
+## no node on PATH; each fuzz target briefly; the
 ## Lambda zips; the CDK synthesis. Node tools, mailpit and the emulators are
 ## installed on first use.
-test: lint race fuzz-ci synth
+test: lint race tasks-without-node fuzz-ci synth
 
 ## TESTFLAGS: many tests wait rather than compute (scaled clocks, emulators,
 ## child processes, long polls), so more of them run at once than there are
@@ -21,6 +22,15 @@ TESTFLAGS ?= -p 4 -parallel 8
 ## unit: every test without the race detector, the quick local loop
 unit:
 	$(GO) test -count=1 $(TESTFLAGS) $(PKGS)
+
+## tasks-without-node: the task handlers' tests pass with no node on PATH
+## (they run on in-memory adapters; the emulator-backed runs are in test/)
+tasks-without-node:
+	@bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+	  for t in go gcc cc git; do p=$$(command -v $$t) && ln -s "$$p" "$$bin/$$t"; done; \
+	  ln -sf "$$($(GO) env GOROOT)/bin/go" "$$bin/go"; \
+	  if PATH="$$bin" command -v node >/dev/null; then echo "node still on PATH"; exit 1; fi; \
+	  PATH="$$bin" $$bin/go test -count=1 ./tasks/...
 
 ## race: every test under the race detector
 race:
