@@ -90,8 +90,9 @@
 // MaxConcurrency, Wait Seconds/Timestamp and Fail Error/Cause, is an
 // expression; other strings are literals. Expressions are compiled by
 // Parse (internal/jsonata, on github.com/blues/jsonata-go; its package
-// documentation says why that library and what was added). They read
-// $states.input, $states.result (Task, Map and Parallel Output and Assign),
+// documentation says why that library and what was added); it is the only
+// code that reads JSONata text, and Validate's syntax messages come from it
+// too. They read $states.input, $states.result (Task, Map and Parallel Output and Assign),
 // $states.errorOutput (catchers), $states.context (the context object) and
 // the variables. Decisions where AWS is silent or unrecorded:
 //
