@@ -31,6 +31,19 @@
 // the Lambda service reports it; a handler may return *Error to set name and
 // cause exactly.
 //
+// # Error positions
+//
+// An *Error the interpreter raises while evaluating a field of the
+// definition carries where: State, Field (the definition field, such as
+// Parameters, ResultSelector, InputPath, ItemsPath, Variable, Arguments,
+// Output or Condition), Expr (the expression) and Offset, the byte offset
+// in Expr of the JSONPath step or intrinsic call that failed (-1 when
+// nothing narrower than the expression is known; the JSONata base library
+// reports no positions at run time). They are data only: the error's name,
+// cause and Error() text are AWS's, unchanged. Result.Err is the error
+// that failed an execution. Validation issues carry a JSON pointer;
+// Issue.State and Issue.Field read the state and field from it.
+//
 // # History
 //
 // Options.Observer receives events as they happen, with the types, ids,

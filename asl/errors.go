@@ -44,6 +44,21 @@ type Error struct {
 	Cause    string
 	HasName  bool
 	HasCause bool
+	// State, Field, Expr and Offset say where the interpreter raised the
+	// error when it raised it evaluating a field of the definition: the
+	// state's name; the field ("Parameters", "ResultSelector", "InputPath",
+	// "ItemsPath", "Variable", "Arguments", "Output", "Condition", ...);
+	// the expression as written (a JSONPath, an intrinsic function call or
+	// the JSONata text between "{%" and "%}", trimmed), when the failure
+	// is in one; and the byte offset in Expr of the step or call that
+	// failed, -1 when the failure is not narrower than Expr (JSONata
+	// evaluation errors, a result of the wrong type). They are empty, and
+	// Offset 0, for other errors (task failures, Fail states, limits).
+	// They are data only: Error() and Cause do not include them.
+	State  string
+	Field  string
+	Expr   string
+	Offset int
 	// terminal errors are matched by their own name only, never by
 	// States.ALL (AWS: an oversized state output).
 	terminal bool
@@ -62,6 +77,12 @@ func (e *Error) Error() string {
 		return e.Name + ": " + e.Cause
 	}
 	return e.Name
+}
+
+// at records the position of an error the interpreter raises.
+func (e *Error) at(state, field, expr string, offset int) *Error {
+	e.State, e.Field, e.Expr, e.Offset = state, field, expr, offset
+	return e
 }
 
 // AsError converts any error into an *Error; errors that are not *Error

@@ -21,7 +21,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		params, timeout, heartbeat = p, t, h
 	}
 	if st.parameters != nil {
-		v, e := r.evalTemplate(st.parameters, eff)
+		v, e := r.evalTemplate("Parameters", st.parameters, eff)
 		if e != nil {
 			return nil, e
 		}
@@ -32,7 +32,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		v, err := st.timeoutPath.eval(env)
 		n, ok := longText(v)
 		if err != nil || !ok || n < 1 {
-			return nil, r.runtimeErr(fmt.Sprintf("The TimeoutSecondsPath parameter does not reference a valid positive integer: %s", st.timeoutPath.src))
+			return nil, r.runtimeErrAt("TimeoutSecondsPath", st.timeoutPath, fmt.Sprintf("The TimeoutSecondsPath parameter does not reference a valid positive integer: %s", st.timeoutPath.src))
 		}
 		timeout = n
 	}
@@ -40,7 +40,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		v, err := st.heartbeatPath.eval(env)
 		n, ok := longText(v)
 		if err != nil || !ok || n < 1 {
-			return nil, r.runtimeErr(fmt.Sprintf("The HeartbeatSecondsPath parameter does not reference a valid positive integer: %s", st.heartbeatPath.src))
+			return nil, r.runtimeErrAt("HeartbeatSecondsPath", st.heartbeatPath, fmt.Sprintf("The HeartbeatSecondsPath parameter does not reference a valid positive integer: %s", st.heartbeatPath.src))
 		}
 		heartbeat = n
 	}
