@@ -59,6 +59,39 @@
 // Heartbeat(ctx) to restart the HeartbeatSeconds deadline. Cancelling the
 // context aborts the execution (status ABORTED).
 //
+// # JSON codecs
+//
+// Each JSON reader and writer in this package tree exists for a reason:
+//
+//   - internal/jsonvalue reads and writes value trees (definitions,
+//     execution input, every task result and task input, history details,
+//     States.StringToJson, $parse). It is the hot path: several times
+//     faster than encoding/json with the same results (exact number text,
+//     U+FFFD for invalid UTF-8, sorted keys, no HTML escaping). Validate
+//     also uses it to find duplicate keys, which a value tree cannot show.
+//   - internal/intrinsic/jsontext.go writes what AWS's Java runtime writes
+//     for States.JsonToString, States.Format and the other intrinsics:
+//     Jackson's escapes (upper-case \u00XX, no \u2028 escape, a raw U+FFFD)
+//     and numbers as Java's Double.toString prints them. The texts differ
+//     from jsonvalue's on purpose and are pinned by the recorded results.
+//   - encoding/json stays where reflection is needed (a handler result that
+//     is a Go struct or typed map is normalised by a JSON round trip; the
+//     Lambda error document, the cause of a Lambda failure, is a struct) and
+//     in two message texts (the Jayway "Current context is" value and the
+//     value quoted in SecondsPath and TimestampPath errors), which carry
+//     encoding/json's HTML escaping and so stay byte-identical. Its
+//     streaming Decoder is no longer used: duplicate keys come from
+//     jsonvalue, on the same decoder that reads the definition.
+//   - internal/conformance/pyjson.go writes as Python's json.dumps did in
+//     the recorded Lambda functions, so the Content-Length of replayed
+//     lambda:invoke answers matches; tests only.
+//   - The conformance harness and cmd/anchorcmp decode their own files
+//     into structs with encoding/json; that is not execution data.
+//
+// github.com/go-json-experiment/json is not used here. Two small scanners
+// remain that are not codecs: validate.go words an unrecognised leading
+// token as Jackson does, and internal/jsonata removes JSONata comments.
+//
 // # Decisions where AWS's documentation is silent
 //
 // These follow what the recorded AWS executions show; where nothing was
