@@ -52,12 +52,21 @@
 //
 // # Time and randomness
 //
-// Options.Now, Options.Sleep, Options.Random and Options.UUID are injected:
-// Wait states, retry delays and the execution timeout run on them, so tests
-// use a virtual clock. Task TimeoutSeconds/HeartbeatSeconds bound the
-// handler's real work and use real-time context deadlines; a handler calls
-// Heartbeat(ctx) to restart the HeartbeatSeconds deadline. Cancelling the
-// context aborts the execution (status ABORTED).
+// Options.Clock, Options.Random and Options.UUID are injected. Wait
+// states, retry delays, the execution timeout and task TimeoutSeconds and
+// HeartbeatSeconds (literal, from a path or from JSONata) all run on the
+// Clock, so tests use a virtual clock: a task whose TimeoutSeconds passes
+// on it has its context cancelled and fails with States.Timeout though no
+// real time has passed. A handler calls Heartbeat(ctx) to restart the
+// HeartbeatSeconds deadline. Cancelling the context aborts the execution
+// (status ABORTED).
+//
+// Clock is declared here, with the method set of the module's clock.Clock,
+// because asl imports nothing else from the module; those clocks satisfy it
+// as they are. On the default wall clock the task deadlines are
+// context.WithTimeout and time.AfterFunc, as cheap as before and visible as
+// the context's deadline; on another clock each deadline is a Timer watched
+// by one goroutine for the task's duration.
 //
 // # JSON codecs
 //

@@ -32,10 +32,9 @@ type Options struct {
 	Registry *Registry // Task resources; nil means no resource is bound
 	Observer Observer  // receives history events; nil skips history
 
-	Now    func() time.Time                                 // clock; default time.Now
-	Sleep  func(ctx context.Context, d time.Duration) error // Wait and Retry delays; default a timer
-	Random func() float64                                   // [0,1) for jitter and States.MathRandom
-	UUID   func() string                                    // ids, request ids, States.UUID
+	Clock  Clock          // time and waits (see Clock); default the wall clock
+	Random func() float64 // [0,1) for jitter and States.MathRandom
+	UUID   func() string  // ids, request ids, States.UUID
 
 	Region           string // default us-east-1
 	AccountID        string // default 123456789012
@@ -57,7 +56,7 @@ type Options struct {
 	// does; history events then interleave in the order they happen. The
 	// default runs them one after the other in index order, the order AWS
 	// records with MaxConcurrency 1 (deterministic histories). With
-	// Concurrent set, Observer, Now, Sleep, Random, UUID and the handlers
+	// Concurrent set, Observer, Clock, Random, UUID and the handlers
 	// must be safe for concurrent use.
 	Concurrent bool
 }
@@ -139,11 +138,8 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 
 func (ex *execution) fillDefaults() {
 	o := &ex.opts
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Sleep == nil {
-		o.Sleep = realSleep
+	if o.Clock == nil {
+		o.Clock = wallClock{}
 	}
 	if o.Random == nil {
 		o.Random = rand.Float64
@@ -168,20 +164,6 @@ func (ex *execution) fillDefaults() {
 	}
 	if o.MaxPayloadBytes == 0 {
 		o.MaxPayloadBytes = payloadLimit
-	}
-}
-
-func realSleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
@@ -218,7 +200,7 @@ func (ex *execution) contextObjects() (execObj, smObj map[string]any) {
 	return ex.execObj, ex.smObj
 }
 
-func (ex *execution) now() time.Time    { return ex.opts.Now() }
+func (ex *execution) now() time.Time    { return ex.opts.Clock.Now() }
 func (ex *execution) newUUID() string   { return ex.opts.UUID() }
 func isoTime(t time.Time) string        { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 func (ex *execution) expressSync() bool { return ex.opts.StateMachineType == "EXPRESS" }
@@ -300,7 +282,7 @@ func (ex *execution) sleep(ctx context.Context, d time.Duration) error {
 			d, timedOut = rem, true
 		}
 	}
-	if err := ex.opts.Sleep(ctx, d); err != nil {
+	if err := ex.opts.Clock.Sleep(ctx, d); err != nil {
 		return &stopError{status: StatusAborted}
 	}
 	if timedOut {

@@ -89,21 +89,21 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	}
 	// HeartbeatSeconds bounds the time between heartbeats (Heartbeat(ctx)
 	// from the handler), reported as States.HeartbeatTimeout.
+	// Both run on the execution's clock.
 	tctx := ctx
 	if timeout > 0 {
-		c, cancel := context.WithTimeoutCause(tctx, time.Duration(timeout)*time.Second, errTaskTimeout)
+		c, cancel := withTimeout(tctx, ex.opts.Clock, time.Duration(timeout)*time.Second, errTaskTimeout)
 		defer cancel()
 		tctx = c
 	}
 	if heartbeat > 0 {
 		c, cancel := context.WithCancelCause(tctx)
-		d := time.Duration(heartbeat) * time.Second
-		timer := time.AfterFunc(d, func() { cancel(errHeartbeatTimeout) })
+		timer := newDeadman(ex.opts.Clock, time.Duration(heartbeat)*time.Second, func() { cancel(errHeartbeatTimeout) })
 		defer func() {
-			timer.Stop()
+			timer.stop()
 			cancel(nil)
 		}()
-		tctx = context.WithValue(c, heartbeatKey{}, func() { timer.Reset(d) })
+		tctx = context.WithValue(c, heartbeatKey{}, timer.reset)
 	}
 	var result any
 	var err error

@@ -320,7 +320,7 @@ func Start(ctx context.Context, cfg Config) (rt *Runtime, err error) {
 		running: map[string]*recorder{},
 	}
 	if cfg.Clock != nil {
-		exec.sleep = cfg.Clock.Sleep
+		exec.clock = cfg.Clock
 	}
 	exec.onFinish = cfg.OnExecution
 	r.exec = exec
