@@ -34,15 +34,17 @@
 // # Error positions
 //
 // An *Error the interpreter raises while evaluating a field of the
-// definition carries where: State, Field (the definition field, such as
-// Parameters, ResultSelector, InputPath, ItemsPath, Variable, Arguments,
+// definition carries where in Pos: State, Field (the definition field, such
+// as Parameters, ResultSelector, InputPath, ItemsPath, Variable, Arguments,
 // Output or Condition), Expr (the expression) and Offset, the byte offset
 // in Expr of the JSONPath step or intrinsic call that failed (-1 when
 // nothing narrower than the expression is known; the JSONata base library
-// reports no positions at run time). They are data only: the error's name,
-// cause and Error() text are AWS's, unchanged. Result.Err is the error
-// that failed an execution. Validation issues carry a JSON pointer;
-// Issue.State and Issue.Field read the state and field from it.
+// reports no positions at run time). It is data only: the error's name,
+// cause and Error() text are AWS's, unchanged. Pos is a pointer so that
+// errors without one (task failures, retried and caught by the thousand)
+// stay as small as they were. Result.Err is the error that failed an
+// execution. Validation issues carry a JSON pointer; Issue.State and
+// Issue.Field read the state and field from it.
 //
 // # History
 //

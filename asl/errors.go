@@ -44,27 +44,35 @@ type Error struct {
 	Cause    string
 	HasName  bool
 	HasCause bool
-	// State, Field, Expr and Offset say where the interpreter raised the
-	// error when it raised it evaluating a field of the definition: the
-	// state's name; the field ("Parameters", "ResultSelector", "InputPath",
-	// "ItemsPath", "Variable", "Arguments", "Output", "Condition", ...);
-	// the expression as written (a JSONPath, an intrinsic function call or
-	// the JSONata text between "{%" and "%}", trimmed), when the failure
-	// is in one; and the byte offset in Expr of the step or call that
-	// failed, -1 when the failure is not narrower than Expr (JSONata
-	// evaluation errors, a result of the wrong type). They are empty, and
-	// Offset 0, for other errors (task failures, Fail states, limits).
-	// They are data only: Error() and Cause do not include them.
-	State  string
-	Field  string
-	Expr   string
-	Offset int
+	// Pos says where the interpreter raised the error when it raised it
+	// evaluating a field of the definition; nil for other errors (task
+	// failures, Fail states, limits). It is data only: Error() and Cause
+	// do not include it.
+	Pos *Position
 	// terminal errors are matched by their own name only, never by
 	// States.ALL (AWS: an oversized state output).
 	terminal bool
 	// fromTask marks errors raised by a task resource, which
 	// States.TaskFailed matches.
 	fromTask bool
+}
+
+// Position locates a failure in a state machine definition.
+type Position struct {
+	State string // the state's name
+	// Field is the definition field: "Parameters", "ResultSelector",
+	// "InputPath", "ItemsPath", "Variable", "Arguments", "Output",
+	// "Condition", ...
+	Field string
+	// Expr is the expression as written, when the failure is in one: a
+	// JSONPath, an intrinsic function call, or the JSONata text between
+	// "{%" and "%}", trimmed.
+	Expr string
+	// Offset is the byte offset in Expr of the JSONPath step or intrinsic
+	// call that failed; -1 when the failure is not narrower than Expr
+	// (JSONata evaluation errors, a result of the wrong type) or there is
+	// no Expr.
+	Offset int
 }
 
 // NewError returns an error with a name and a cause.
@@ -81,7 +89,7 @@ func (e *Error) Error() string {
 
 // at records the position of an error the interpreter raises.
 func (e *Error) at(state, field, expr string, offset int) *Error {
-	e.State, e.Field, e.Expr, e.Offset = state, field, expr, offset
+	e.Pos = &Position{State: state, Field: field, Expr: expr, Offset: offset}
 	return e
 }
 

@@ -435,7 +435,7 @@ func (r *stateRun) exprErr(field, key string, x *valueExpr, err error, input any
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		if e.State != "" {
+		if e.Pos != nil {
 			return e
 		}
 		c := *e
