@@ -44,17 +44,18 @@ type Error struct {
 	Cause    string
 	HasName  bool
 	HasCause bool
-	// Pos says where the interpreter raised the error when it raised it
-	// evaluating a field of the definition; nil for other errors (task
-	// failures, Fail states, limits). It is data only: Error() and Cause
-	// do not include it.
-	Pos *Position
 	// terminal errors are matched by their own name only, never by
 	// States.ALL (AWS: an oversized state output).
 	terminal bool
 	// fromTask marks errors raised by a task resource, which
 	// States.TaskFailed matches.
 	fromTask bool
+	// Pos says where the interpreter raised the error when it raised it
+	// evaluating a field of the definition; nil for other errors (task
+	// failures, Fail states, limits). It is data only: Error() and Cause
+	// do not include it. (It comes after the flags so that an Error
+	// still fits the 48-byte size class.)
+	Pos *Position
 }
 
 // Position locates a failure in a state machine definition.
