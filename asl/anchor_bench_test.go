@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mailflow/mailflow/asl"
 )
@@ -160,8 +159,8 @@ func BenchmarkAnchor(b *testing.B) {
 					b.Fatal(err)
 				}
 				reg, reset := anchorRegistry(&f)
-				noPause := func(context.Context, time.Duration) error { return nil } // retry pauses neutralised, as in the anchor
-				opts := asl.Options{Registry: reg, Sleep: noPause, ExecutionName: "bench", UUID: func() string { return "u" }}
+				// retry pauses neutralised, as in the anchor
+				opts := asl.Options{Registry: reg, Clock: noPauseClock{}, ExecutionName: "bench", UUID: func() string { return "u" }}
 
 				// Verification run, untimed: output, transitions and retries
 				// must match what the generator expects.

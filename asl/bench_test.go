@@ -117,7 +117,7 @@ func TestMailBatchJSONataMatchesJSONPath(t *testing.T) {
 	for _, n := range []int{1, 3} {
 		var outs [2]string
 		for i, lang := range []string{"jsonpath", "jsonata"} {
-			opts := asl.Options{Registry: benchRegistry(), Sleep: func(context.Context, time.Duration) error { return nil },
+			opts := asl.Options{Registry: benchRegistry(), Clock: noPauseClock{},
 				UUID: func() string { return "u" }, ExecutionName: "bench"}
 			res, err := asl.Execute(context.Background(), defs[lang], mailRecords(n), opts)
 			if err != nil || res.Status != asl.StatusSucceeded {
@@ -149,7 +149,7 @@ func BenchmarkMailBatch(b *testing.B) {
 						if via == "lambda" {
 							reg = lambdaRegistry()
 						}
-						opts := asl.Options{Registry: reg, Sleep: func(context.Context, time.Duration) error { return nil },
+						opts := asl.Options{Registry: reg, Clock: noPauseClock{},
 							UUID: func() string { return "u" }, ExecutionName: "bench"}
 						var events int
 						if hist {
@@ -215,7 +215,7 @@ func TestMailBatchJSONataAllocations(t *testing.T) {
 	input := mailRecords(10)
 	var allocs [2]float64
 	for i, lang := range []string{"jsonpath", "jsonata"} {
-		opts := asl.Options{Registry: benchRegistry(), Sleep: func(context.Context, time.Duration) error { return nil },
+		opts := asl.Options{Registry: benchRegistry(), Clock: noPauseClock{},
 			UUID: func() string { return "u" }, ExecutionName: "bench"}
 		allocs[i] = testing.AllocsPerRun(20, func() {
 			res, err := asl.Execute(context.Background(), defs[lang], input, opts)
@@ -229,3 +229,15 @@ func TestMailBatchJSONataAllocations(t *testing.T) {
 		t.Errorf("JSONata allocates %.0f times per execution, more than twice JSONPath's %.0f", allocs[1], allocs[0])
 	}
 }
+
+// noPauseClock is the wall clock with Wait and Retry pauses skipped.
+type noPauseClock struct{}
+
+func (noPauseClock) Now() time.Time { return time.Now() }
+
+func (noPauseClock) Timer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
+}
+
+func (noPauseClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }

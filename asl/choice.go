@@ -242,8 +242,14 @@ func matchPattern(parts []patternPart, s string) bool {
 	}
 }
 
-// choiceError is a runtime failure while evaluating a choice rule.
-type choiceError struct{ msg string }
+// choiceError is a runtime failure while evaluating a choice rule: field is
+// the rule's field whose path failed ("Variable", "StringEqualsPath"...),
+// expr its text and off the failure's offset in it.
+type choiceError struct {
+	msg         string
+	field, expr string
+	off         int
+}
 
 func (e *choiceError) Error() string { return e.msg }
 
@@ -278,13 +284,17 @@ func (r *choiceRule) eval(env *evalEnv) (bool, error) {
 		return (err == nil) == want, nil
 	}
 	if err != nil {
-		return false, &choiceError{msg: fmt.Sprintf("Invalid path '%s': The choice state's condition path references an invalid value.", r.variable.src)}
+		_, off := exprPosition(r.variable, err)
+		return false, &choiceError{msg: fmt.Sprintf("Invalid path '%s': The choice state's condition path references an invalid value.", r.variable.src),
+			field: "Variable", expr: r.variable.src, off: off}
 	}
 	operand := r.operand
 	if r.opPath != nil {
 		operand, err = r.opPath.eval(env)
 		if err != nil {
-			return false, &choiceError{msg: fmt.Sprintf("Invalid path '%s': The choice state's condition path references an invalid value.", r.opPath.src)}
+			_, off := exprPosition(r.opPath, err)
+			return false, &choiceError{msg: fmt.Sprintf("Invalid path '%s': The choice state's condition path references an invalid value.", r.opPath.src),
+				field: r.opName, expr: r.opPath.src, off: off}
 		}
 	}
 	switch r.op {

@@ -125,6 +125,7 @@ type state struct {
 	processor          *machine
 	itemsPath          optPath
 	itemSelector       *template
+	itemSelectorField  string // "ItemSelector", or "Parameters" as written
 	maxConcurrency     int64
 	maxConcurrencyPath *valueExpr
 }
@@ -446,9 +447,9 @@ func (p *parser) state(name string, o map[string]any, ptr, ql string) *state {
 	case typeMap:
 		s.itemsPath = p.optPath(o, "ItemsPath", ptr)
 		if sel := p.template(o, "ItemSelector", ptr); sel != nil {
-			s.itemSelector = sel
+			s.itemSelector, s.itemSelectorField = sel, "ItemSelector"
 		} else if s.parameters != nil {
-			s.itemSelector = s.parameters
+			s.itemSelector, s.itemSelectorField = s.parameters, "Parameters"
 			s.parameters = nil
 		}
 		if n, ok := p.intField(o, "MaxConcurrency", ptr, 0); ok {

@@ -31,6 +31,21 @@
 // the Lambda service reports it; a handler may return *Error to set name and
 // cause exactly.
 //
+// # Error positions
+//
+// An *Error the interpreter raises while evaluating a field of the
+// definition carries where in Pos: State, Field (the definition field, such
+// as Parameters, ResultSelector, InputPath, ItemsPath, Variable, Arguments,
+// Output or Condition), Expr (the expression) and Offset, the byte offset
+// in Expr of the JSONPath step or intrinsic call that failed (-1 when
+// nothing narrower than the expression is known; the JSONata base library
+// reports no positions at run time). It is data only: the error's name,
+// cause and Error() text are AWS's, unchanged. Pos is a pointer so that
+// errors without one (task failures, retried and caught by the thousand)
+// stay as small as they were. Result.Err is the error that failed an
+// execution. Validation issues carry a JSON pointer; Issue.State and
+// Issue.Field read the state and field from it.
+//
 // # History
 //
 // Options.Observer receives events as they happen, with the types, ids,
@@ -39,12 +54,54 @@
 //
 // # Time and randomness
 //
-// Options.Now, Options.Sleep, Options.Random and Options.UUID are injected:
-// Wait states, retry delays and the execution timeout run on them, so tests
-// use a virtual clock. Task TimeoutSeconds/HeartbeatSeconds bound the
-// handler's real work and use real-time context deadlines; a handler calls
-// Heartbeat(ctx) to restart the HeartbeatSeconds deadline. Cancelling the
-// context aborts the execution (status ABORTED).
+// Options.Clock, Options.Random and Options.UUID are injected. Wait
+// states, retry delays, the execution timeout and task TimeoutSeconds and
+// HeartbeatSeconds (literal, from a path or from JSONata) all run on the
+// Clock, so tests use a virtual clock: a task whose TimeoutSeconds passes
+// on it has its context cancelled and fails with States.Timeout though no
+// real time has passed. A handler calls Heartbeat(ctx) to restart the
+// HeartbeatSeconds deadline. Cancelling the context aborts the execution
+// (status ABORTED).
+//
+// Clock is declared here, with the method set of the module's clock.Clock,
+// because asl imports nothing else from the module; those clocks satisfy it
+// as they are. On the default wall clock the task deadlines are
+// context.WithTimeout and time.AfterFunc, as cheap as before and visible as
+// the context's deadline; on another clock each deadline is a Timer watched
+// by one goroutine for the task's duration.
+//
+// # JSON codecs
+//
+// Each JSON reader and writer in this package tree exists for a reason:
+//
+//   - internal/jsonvalue reads and writes value trees (definitions,
+//     execution input, every task result and task input, history details,
+//     States.StringToJson, $parse). It is the hot path: several times
+//     faster than encoding/json with the same results (exact number text,
+//     U+FFFD for invalid UTF-8, sorted keys, no HTML escaping). Validate
+//     also uses it to find duplicate keys, which a value tree cannot show.
+//   - internal/intrinsic/jsontext.go writes what AWS's Java runtime writes
+//     for States.JsonToString, States.Format and the other intrinsics:
+//     Jackson's escapes (upper-case \u00XX, no \u2028 escape, a raw U+FFFD)
+//     and numbers as Java's Double.toString prints them. The texts differ
+//     from jsonvalue's on purpose and are pinned by the recorded results.
+//   - encoding/json stays where reflection is needed (a handler result that
+//     is a Go struct or typed map is normalised by a JSON round trip; the
+//     Lambda error document, the cause of a Lambda failure, is a struct) and
+//     in two message texts (the Jayway "Current context is" value and the
+//     value quoted in SecondsPath and TimestampPath errors), which carry
+//     encoding/json's HTML escaping and so stay byte-identical. Its
+//     streaming Decoder is no longer used: duplicate keys come from
+//     jsonvalue, on the same decoder that reads the definition.
+//   - internal/conformance/pyjson.go writes as Python's json.dumps did in
+//     the recorded Lambda functions, so the Content-Length of replayed
+//     lambda:invoke answers matches; tests only.
+//   - The conformance harness and cmd/anchorcmp decode their own files
+//     into structs with encoding/json; that is not execution data.
+//
+// github.com/go-json-experiment/json is not used here. Two small scanners
+// remain that are not codecs: validate.go words an unrecognised leading
+// token as Jackson does, and internal/jsonata removes JSONata comments.
 //
 // # Decisions where AWS's documentation is silent
 //
@@ -90,8 +147,9 @@
 // MaxConcurrency, Wait Seconds/Timestamp and Fail Error/Cause, is an
 // expression; other strings are literals. Expressions are compiled by
 // Parse (internal/jsonata, on github.com/blues/jsonata-go; its package
-// documentation says why that library and what was added). They read
-// $states.input, $states.result (Task, Map and Parallel Output and Assign),
+// documentation says why that library and what was added); it is the only
+// code that reads JSONata text, and Validate's syntax messages come from it
+// too. They read $states.input, $states.result (Task, Map and Parallel Output and Assign),
 // $states.errorOutput (catchers), $states.context (the context object) and
 // the variables. Decisions where AWS is silent or unrecorded:
 //

@@ -50,6 +50,30 @@ type Error struct {
 	// fromTask marks errors raised by a task resource, which
 	// States.TaskFailed matches.
 	fromTask bool
+	// Pos says where the interpreter raised the error when it raised it
+	// evaluating a field of the definition; nil for other errors (task
+	// failures, Fail states, limits). It is data only: Error() and Cause
+	// do not include it. (It comes after the flags so that an Error
+	// still fits the 48-byte size class.)
+	Pos *Position
+}
+
+// Position locates a failure in a state machine definition.
+type Position struct {
+	State string // the state's name
+	// Field is the definition field: "Parameters", "ResultSelector",
+	// "InputPath", "ItemsPath", "Variable", "Arguments", "Output",
+	// "Condition", ...
+	Field string
+	// Expr is the expression as written, when the failure is in one: a
+	// JSONPath, an intrinsic function call, or the JSONata text between
+	// "{%" and "%}", trimmed.
+	Expr string
+	// Offset is the byte offset in Expr of the JSONPath step or intrinsic
+	// call that failed; -1 when the failure is not narrower than Expr
+	// (JSONata evaluation errors, a result of the wrong type) or there is
+	// no Expr.
+	Offset int
 }
 
 // NewError returns an error with a name and a cause.
@@ -62,6 +86,12 @@ func (e *Error) Error() string {
 		return e.Name + ": " + e.Cause
 	}
 	return e.Name
+}
+
+// at records the position of an error the interpreter raises.
+func (e *Error) at(state, field, expr string, offset int) *Error {
+	e.Pos = &Position{State: state, Field: field, Expr: expr, Offset: offset}
+	return e
 }
 
 // AsError converts any error into an *Error; errors that are not *Error

@@ -38,10 +38,9 @@ type Options struct {
 	Registry *Registry // Task resources; nil means no resource is bound
 	Observer Observer  // receives history events; nil skips history
 
-	Now    func() time.Time                                 // clock; default time.Now
-	Sleep  func(ctx context.Context, d time.Duration) error // Wait and Retry delays; default a timer
-	Random func() float64                                   // [0,1) for jitter and States.MathRandom
-	UUID   func() string                                    // ids, request ids, States.UUID
+	Clock  Clock          // time and waits (see Clock); default the wall clock
+	Random func() float64 // [0,1) for jitter and States.MathRandom
+	UUID   func() string  // ids, request ids, States.UUID
 
 	Region           string // default us-east-1
 	AccountID        string // default 123456789012
@@ -63,7 +62,7 @@ type Options struct {
 	// does; history events then interleave in the order they happen. The
 	// default runs them one after the other in index order, the order AWS
 	// records with MaxConcurrency 1 (deterministic histories). With
-	// Concurrent set, Observer, Now, Sleep, Random, UUID and the handlers
+	// Concurrent set, Observer, Clock, Random, UUID and the handlers
 	// must be safe for concurrent use.
 	Concurrent bool
 }
@@ -78,6 +77,9 @@ type Result struct {
 	HasCause bool
 	// Transitions counts the states entered, nested ones included.
 	Transitions int64
+	// Err is the error that failed the execution (FAILED only), with its
+	// position when the interpreter raised it evaluating a field.
+	Err *Error
 }
 
 type execution struct {
@@ -142,11 +144,8 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 
 func (ex *execution) fillDefaults() {
 	o := &ex.opts
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Sleep == nil {
-		o.Sleep = realSleep
+	if o.Clock == nil {
+		o.Clock = wallClock{}
 	}
 	if o.Random == nil {
 		o.Random = rand.Float64
@@ -171,20 +170,6 @@ func (ex *execution) fillDefaults() {
 	}
 	if o.MaxPayloadBytes == 0 {
 		o.MaxPayloadBytes = payloadLimit
-	}
-}
-
-func realSleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
@@ -221,7 +206,7 @@ func (ex *execution) contextObjects() (execObj, smObj map[string]any) {
 	return ex.execObj, ex.smObj
 }
 
-func (ex *execution) now() time.Time    { return ex.opts.Now() }
+func (ex *execution) now() time.Time    { return ex.opts.Clock.Now() }
 func (ex *execution) newUUID() string   { return ex.opts.UUID() }
 func isoTime(t time.Time) string        { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 func (ex *execution) expressSync() bool { return ex.opts.StateMachineType == "EXPRESS" }
@@ -280,7 +265,7 @@ func (ex *execution) fail(th *thread, e *Error) *Result {
 		ev.Error, ev.HasError = e.Name, e.HasName
 		ev.Cause, ev.HasCause = e.Cause, e.HasCause
 	})
-	return &Result{Status: StatusFailed, Error: e.Name, HasError: e.HasName, Cause: e.Cause, HasCause: e.HasCause}
+	return &Result{Status: StatusFailed, Error: e.Name, HasError: e.HasName, Cause: e.Cause, HasCause: e.HasCause, Err: e}
 }
 
 // checkStop reports a timeout or cancellation between states.
@@ -303,7 +288,7 @@ func (ex *execution) sleep(ctx context.Context, d time.Duration) error {
 			d, timedOut = rem, true
 		}
 	}
-	if err := ex.opts.Sleep(ctx, d); err != nil {
+	if err := ex.opts.Clock.Sleep(ctx, d); err != nil {
 		return &stopError{status: StatusAborted}
 	}
 	if timedOut {
@@ -420,57 +405,85 @@ func (r *stateRun) runtimeErr(msg string) *Error {
 	return NewError(ErrRuntime, stateErrPrefix(r.st.name, r.enteredID)+msg)
 }
 
-// pathErr turns a failed InputPath/OutputPath/ResultPath evaluation into
-// AWS's States.Runtime text.
-func (r *stateRun) pathErr(src string, err error) *Error {
-	var pm *pathMissError
-	if errors.As(err, &pm) {
-		return r.runtimeErr(fmt.Sprintf("Invalid path '%s' : %s", src, pm.msg))
+// runtimeErrAt is runtimeErr with the position of the failure: the
+// definition field and, when it has one, its expression x.
+func (r *stateRun) runtimeErrAt(field string, x *valueExpr, msg string) *Error {
+	e := r.runtimeErr(msg)
+	if x == nil {
+		return e.at(r.st.name, field, "", -1)
 	}
-	return r.runtimeErr(fmt.Sprintf("Invalid path '%s' : %s", src, err.Error()))
+	return e.at(r.st.name, field, x.src, -1)
 }
 
-// exprErr turns a failed "field.$" or *Path evaluation into AWS's text.
-func (r *stateRun) exprErr(field string, err error, input any) *Error {
+// pathErr turns a failed InputPath/OutputPath/ItemsPath... evaluation of x
+// into AWS's States.Runtime text.
+func (r *stateRun) pathErr(field string, x *valueExpr, err error) *Error {
+	src := x.src
+	expr, off := exprPosition(x, err)
+	var pm *pathMissError
+	if errors.As(err, &pm) {
+		return r.runtimeErr(fmt.Sprintf("Invalid path '%s' : %s", src, pm.msg)).at(r.st.name, field, expr, off)
+	}
+	return r.runtimeErr(fmt.Sprintf("Invalid path '%s' : %s", src, err.Error())).at(r.st.name, field, expr, off)
+}
+
+// exprErr turns a failed "key.$" (key is the key as written) or *Path
+// evaluation of x in the definition field into AWS's text.
+func (r *stateRun) exprErr(field, key string, x *valueExpr, err error, input any) *Error {
+	expr, off := exprPosition(x, err)
 	var ie *intrinsicError
 	if errors.As(err, &ie) {
 		cause := ie.cause
 		if !strings.HasPrefix(cause, "An error occurred") {
 			cause = stateErrPrefix(r.st.name, r.enteredID) + cause
 		}
-		return NewError(ie.name, cause)
+		return NewError(ie.name, cause).at(r.st.name, field, expr, off)
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		return e
+		if e.Pos != nil {
+			return e
+		}
+		c := *e
+		return c.at(r.st.name, field, expr, off)
 	}
 	var pm *pathMissError
 	if errors.As(err, &pm) {
 		return r.runtimeErr(fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'",
-			pm.expr.src, field, mustJSONString(input)))
+			pm.expr.src, key, mustJSONString(input))).at(r.st.name, field, expr, off)
 	}
-	return r.runtimeErr(err.Error())
+	return r.runtimeErr(err.Error()).at(r.st.name, field, expr, off)
 }
 
-func (r *stateRun) evalTemplate(t *template, input any) (any, *Error) {
+// templateErr turns a failed evaluation of the payload template in field
+// into AWS's text.
+func (r *stateRun) templateErr(field string, err error, input any) *Error {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return r.exprErr(field, fe.field, fe.expr, fe.err, input)
+	}
+	return r.exprErr(field, "", nil, err, input)
+}
+
+func (r *stateRun) evalTemplate(field string, t *template, input any) (any, *Error) {
 	v, err := t.eval(r.env(input))
 	if err != nil {
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			return nil, r.exprErr(fe.field, fe.err, input)
-		}
-		return nil, r.exprErr("", err, input)
+		return nil, r.templateErr(field, err, input)
 	}
 	return v, nil
 }
 
-func (r *stateRun) inputPath(input any) (any, *Error) { return r.filterPath(r.st.inputPath, input) }
+func (r *stateRun) inputPath(input any) (any, *Error) {
+	return r.filterPath("InputPath", r.st.inputPath, input)
+}
 
-func (r *stateRun) outputPath(output any) (any, *Error) { return r.filterPath(r.st.outputPath, output) }
+func (r *stateRun) outputPath(output any) (any, *Error) {
+	return r.filterPath("OutputPath", r.st.outputPath, output)
+}
 
 // filterPath applies InputPath or OutputPath: null gives {}, an absent or
 // root path passes the value through, any other path selects from it.
-func (r *stateRun) filterPath(p optPath, v any) (any, *Error) {
+func (r *stateRun) filterPath(field string, p optPath, v any) (any, *Error) {
 	if p.isNull {
 		return map[string]any{}, nil
 	}
@@ -479,7 +492,7 @@ func (r *stateRun) filterPath(p optPath, v any) (any, *Error) {
 	}
 	out, err := p.expr.eval(r.env(v))
 	if err != nil {
-		return nil, r.pathErr(p.expr.src, err)
+		return nil, r.pathErr(field, p.expr, err)
 	}
 	return out, nil
 }
@@ -494,7 +507,8 @@ func (r *stateRun) resultPath(rp optPath, raw, result any) (any, *Error) {
 	v, err := rp.expr.path.Set(raw, result)
 	if err != nil {
 		return nil, NewError(ErrResultPathMatchFailure, stateErrPrefix(r.st.name, r.enteredID)+
-			fmt.Sprintf("Unable to apply ResultPath \"%s\" to input \"%s\"", rp.expr.src, mustJSONString(raw)))
+			fmt.Sprintf("Unable to apply ResultPath \"%s\" to input \"%s\"", rp.expr.src, mustJSONString(raw))).
+			at(r.st.name, "ResultPath", rp.expr.src, -1)
 	}
 	return v, nil
 }
@@ -505,7 +519,7 @@ func (r *stateRun) assign(t *template, input any) (map[string]any, *Error) {
 	if t == nil {
 		return nil, nil
 	}
-	v, e := r.evalTemplate(t, input)
+	v, e := r.evalTemplate("Assign", t, input)
 	if e != nil {
 		return nil, e
 	}
@@ -685,7 +699,7 @@ func (r *stateRun) pass(input any) (any, map[string]any, error) {
 		result = st.result
 		r.resultSize = st.resultSize
 	} else if st.parameters != nil {
-		result, e = r.evalTemplate(st.parameters, eff)
+		result, e = r.evalTemplate("Parameters", st.parameters, eff)
 		if e != nil {
 			return nil, nil, e
 		}
@@ -719,22 +733,22 @@ func (r *stateRun) failState(input any) error {
 	if st.errorPath != nil {
 		v, err := st.errorPath.eval(env)
 		if err != nil {
-			return r.exprErr("ErrorPath", err, input)
+			return r.exprErr("ErrorPath", "ErrorPath", st.errorPath, err, input)
 		}
 		s, ok := v.(string)
 		if !ok {
-			return r.runtimeErr(fmt.Sprintf("The ErrorPath '%s' must resolve to a string but was: %s", st.errorPath.src, mustJSONString(v)))
+			return r.runtimeErrAt("ErrorPath", st.errorPath, fmt.Sprintf("The ErrorPath '%s' must resolve to a string but was: %s", st.errorPath.src, mustJSONString(v)))
 		}
 		e.Name, e.HasName = s, true
 	}
 	if st.causePath != nil {
 		v, err := st.causePath.eval(env)
 		if err != nil {
-			return r.exprErr("CausePath", err, input)
+			return r.exprErr("CausePath", "CausePath", st.causePath, err, input)
 		}
 		s, ok := v.(string)
 		if !ok {
-			return r.runtimeErr(fmt.Sprintf("The CausePath '%s' must resolve to a string but was: %s", st.causePath.src, mustJSONString(v)))
+			return r.runtimeErrAt("CausePath", st.causePath, fmt.Sprintf("The CausePath '%s' must resolve to a string but was: %s", st.causePath.src, mustJSONString(v)))
 		}
 		e.Cause, e.HasCause = s, true
 	}
@@ -753,6 +767,10 @@ func (r *stateRun) choice(input any) (any, string, map[string]any, error) {
 	for _, c := range st.choices {
 		ok, err := c.eval(env)
 		if err != nil {
+			var ce *choiceError
+			if errors.As(err, &ce) {
+				return nil, "", nil, r.runtimeErr(err.Error()).at(st.name, ce.field, ce.expr, ce.off)
+			}
 			return nil, "", nil, r.runtimeErr(err.Error())
 		}
 		if ok {
@@ -795,25 +813,25 @@ func (r *stateRun) wait(ctx context.Context, input any) (any, map[string]any, er
 	case st.secondsPath != nil:
 		v, err := st.secondsPath.eval(env)
 		if err != nil {
-			return nil, nil, r.pathErr(st.secondsPath.src, err)
+			return nil, nil, r.pathErr("SecondsPath", st.secondsPath, err)
 		}
 		n, ok := longText(v)
 		if !ok {
-			return nil, nil, r.runtimeErr(fmt.Sprintf("The SecondsPath parameter cannot be parsed as a long value: %s == %s", st.secondsPath.src, rawString(v)))
+			return nil, nil, r.runtimeErrAt("SecondsPath", st.secondsPath, fmt.Sprintf("The SecondsPath parameter cannot be parsed as a long value: %s == %s", st.secondsPath.src, rawString(v)))
 		}
 		if n < 0 {
-			return nil, nil, r.runtimeErr(fmt.Sprintf("The SecondsPath parameter references a negative value: %s == %s", st.secondsPath.src, rawString(v)))
+			return nil, nil, r.runtimeErrAt("SecondsPath", st.secondsPath, fmt.Sprintf("The SecondsPath parameter references a negative value: %s == %s", st.secondsPath.src, rawString(v)))
 		}
 		d = time.Duration(n) * time.Second
 	case st.timestampPath != nil:
 		v, err := st.timestampPath.eval(env)
 		if err != nil {
-			return nil, nil, r.pathErr(st.timestampPath.src, err)
+			return nil, nil, r.pathErr("TimestampPath", st.timestampPath, err)
 		}
 		s, _ := v.(string)
 		t, perr := parseTimestamp(s)
 		if perr != nil {
-			return nil, nil, r.runtimeErr(fmt.Sprintf("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: %s == %s", st.timestampPath.src, rawString(v)))
+			return nil, nil, r.runtimeErrAt("TimestampPath", st.timestampPath, fmt.Sprintf("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: %s == %s", st.timestampPath.src, rawString(v)))
 		}
 		d = t.Sub(r.ex.now())
 	}
@@ -967,7 +985,7 @@ func (r *stateRun) attempt(ctx context.Context, raw, eff any) (any, map[string]a
 		return nil, nil, err
 	}
 	if st.resultSelector != nil {
-		v, e := r.evalTemplate(st.resultSelector, result)
+		v, e := r.evalTemplate("ResultSelector", st.resultSelector, result)
 		if e != nil {
 			return nil, nil, e
 		}

@@ -14,7 +14,8 @@ import (
 	"github.com/mailflow/mailflow/asl"
 )
 
-// harness is a virtual clock and a recording sleeper.
+// harness is a virtual clock that a Sleep moves on (recording the pause)
+// and a history recorder.
 type harness struct {
 	mu     sync.Mutex
 	now    time.Time
@@ -29,22 +30,41 @@ func newHarness() *harness {
 func (h *harness) options(reg *asl.Registry) asl.Options {
 	return asl.Options{
 		Registry: reg,
-		Now: func() time.Time {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			return h.now
-		},
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.sleeps = append(h.sleeps, d)
-			h.now = h.now.Add(d)
-			return ctx.Err()
-		},
+		Clock:    h,
 		Random:   func() float64 { return 0.5 },
 		UUID:     func() string { return "uuid" },
 		Observer: asl.ObserverFunc(func(e *asl.Event) { h.events = append(h.events, e) }),
 	}
+}
+
+func (h *harness) Now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.now
+}
+
+func (h *harness) Sleep(ctx context.Context, d time.Duration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sleeps = append(h.sleeps, d)
+	h.now = h.now.Add(d)
+	return ctx.Err()
+}
+
+// Timer fires after d of real time (nothing else moves this clock while a
+// task runs), moving the virtual time to its deadline.
+func (h *harness) Timer(d time.Duration) (<-chan time.Time, func()) {
+	ch := make(chan time.Time, 1)
+	at := h.Now().Add(d)
+	t := time.AfterFunc(d, func() {
+		h.mu.Lock()
+		if h.now.Before(at) {
+			h.now = at
+		}
+		h.mu.Unlock()
+		ch <- at
+	})
+	return ch, func() { t.Stop() }
 }
 
 func (h *harness) types() []string {

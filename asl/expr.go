@@ -1,6 +1,7 @@
 package asl
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -105,6 +106,7 @@ type evalEnv struct {
 type pathMissError struct {
 	expr *valueExpr
 	msg  string // Jayway's text
+	off  int    // byte offset in expr.src of the failing step, -1 unknown
 }
 
 func (e *pathMissError) Error() string { return e.msg }
@@ -116,7 +118,7 @@ func (x *valueExpr) root(env *evalEnv) (any, error) {
 	case exprVar:
 		v, ok := env.vars.lookup(x.varName)
 		if !ok {
-			return nil, &pathMissError{expr: x, msg: fmt.Sprintf("The variable '%s' is not defined", x.varName)}
+			return nil, &pathMissError{expr: x, msg: fmt.Sprintf("The variable '%s' is not defined", x.varName), off: 0}
 		}
 		return v, nil
 	}
@@ -135,9 +137,51 @@ func (x *valueExpr) eval(env *evalEnv) (any, error) {
 	}
 	v, err := x.path.Eval(r)
 	if err != nil {
-		return nil, &pathMissError{expr: x, msg: err.Error()}
+		return nil, &pathMissError{expr: x, msg: err.Error(), off: x.srcOffset(err)}
 	}
 	return v, nil
+}
+
+// srcOffset maps the offset of a path failure to the expression as
+// written: a variable's path is compiled as "$" followed by what comes
+// after the name, a context path without its first "$".
+func (x *valueExpr) srcOffset(err error) int {
+	nf, ok := err.(*jsonpath.NotFoundError)
+	if !ok {
+		return -1
+	}
+	switch x.kind {
+	case exprContext:
+		return nf.Offset + 1
+	case exprVar:
+		return nf.Offset + len(x.varName)
+	}
+	return nf.Offset
+}
+
+// exprPosition returns the text and the failure offset to record for a
+// failed evaluation of x.
+func exprPosition(x *valueExpr, err error) (string, int) {
+	if x == nil {
+		return "", -1
+	}
+	var pm *pathMissError
+	if errors.As(err, &pm) {
+		if pm.expr == x {
+			return x.src, pm.off
+		}
+		// a path argument of an intrinsic call: placed when its text
+		// occurs once in the call
+		if i := strings.Index(x.src, pm.expr.src); i >= 0 && pm.off >= 0 && strings.Count(x.src, pm.expr.src) == 1 {
+			return x.src, i + pm.off
+		}
+		return x.src, -1
+	}
+	var ie *intrinsicError
+	if errors.As(err, &ie) {
+		return x.src, ie.offset
+	}
+	return x.src, -1
 }
 
 // template is a compiled payload template (Parameters, ResultSelector,
@@ -219,6 +263,7 @@ func compileTemplate(v any, ptr string, errs *[]Issue) *template {
 
 // fieldError describes a failed "key.$" evaluation for the caller.
 type fieldError struct {
+	expr  *valueExpr
 	field string
 	err   error
 }
@@ -240,7 +285,7 @@ func (t *template) eval(env *evalEnv) (any, error) {
 					if asFieldError(err, &fe) {
 						return nil, err
 					}
-					return nil, &fieldError{field: f.raw, err: err}
+					return nil, &fieldError{field: f.raw, err: err, expr: f.expr}
 				}
 				out[f.key] = v
 				continue

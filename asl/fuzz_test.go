@@ -40,7 +40,7 @@ func FuzzExecute(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		opts := asl.Options{Registry: reg, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+		opts := asl.Options{Registry: reg, Clock: noPauseClock{}}
 		type outcome struct {
 			res *asl.Result
 			err error

@@ -11,6 +11,7 @@ import (
 // cause has no state prefix yet).
 type intrinsicError struct {
 	name, cause string
+	offset      int // of the failing call in the expression
 }
 
 func (e *intrinsicError) Error() string { return e.name + ": " + e.cause }
@@ -39,7 +40,7 @@ func (b boundIntrinsic) eval(resolve func(string) (any, error), env *evalEnv) (a
 	if err != nil {
 		var ie *intrinsic.Error
 		if errors.As(err, &ie) {
-			return nil, &intrinsicError{name: ie.Name, cause: ie.Cause}
+			return nil, &intrinsicError{name: ie.Name, cause: ie.Cause, offset: ie.Offset}
 		}
 		return nil, err
 	}

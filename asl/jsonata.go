@@ -253,9 +253,9 @@ func (r *stateRun) jeval(t *jtmpl, env *jenv) (any, error) {
 		v, err := t.expr.Eval(env, r.ex.jsonataRuntime())
 		if err != nil {
 			if errors.Is(err, jx.ErrUndefined) {
-				return nil, r.queryErr(t.loc, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned nothing (undefined).", t.expr.Source(), t.loc))
+				return nil, r.queryErr(t.loc, t, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned nothing (undefined).", t.expr.Source(), t.loc))
 			}
-			return nil, r.queryErr(t.loc, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' threw an error during evaluation. %s", t.expr.Source(), t.loc, err.Error()))
+			return nil, r.queryErr(t.loc, t, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' threw an error during evaluation. %s", t.expr.Source(), t.loc, err.Error()))
 		}
 		return v, nil
 	case jObj:
@@ -288,8 +288,9 @@ func (r *stateRun) jeval(t *jtmpl, env *jenv) (any, error) {
 }
 
 // queryErr records AWS's EvaluationFailed event and returns the error.
-// location is "" when the failure is not tied to a field.
-func (r *stateRun) queryErr(location, msg string) *Error {
+// location is "" when the failure is not tied to a field; t is the
+// template that failed, or nil.
+func (r *stateRun) queryErr(location string, t *jtmpl, msg string) *Error {
 	// Map iterations running concurrently may fail their ItemSelector at
 	// the same time: the thread's cursor is read and moved under the
 	// recorder's lock
@@ -318,11 +319,37 @@ func (r *stateRun) queryErr(location, msg string) *Error {
 		defer mu.Unlock()
 	}
 	r.th.prev = id
-	return NewError(ErrQueryEvaluationError, cause)
+	field, expr := locField(location), ""
+	if t != nil {
+		if field == "" {
+			field = locField(t.loc)
+		}
+		if t.expr != nil {
+			expr = t.expr.Source()
+		}
+	}
+	return NewError(ErrQueryEvaluationError, cause).at(r.st.name, field, expr, -1)
+}
+
+// locField is the definition field of an error location: "Output" for
+// "Output/result", "Condition" for "Choices[1]/Condition".
+func locField(loc string) string {
+	for _, p := range [...]string{"Choices[", "Catch["} {
+		if strings.HasPrefix(loc, p) {
+			if i := strings.IndexByte(loc, '/'); i >= 0 {
+				loc = loc[i+1:]
+			}
+			break
+		}
+	}
+	if i := strings.IndexAny(loc, "/["); i >= 0 {
+		loc = loc[:i]
+	}
+	return loc
 }
 
 func (r *stateRun) typeErr(t *jtmpl, want string, v any) *Error {
-	return r.queryErr(t.loc, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned an unexpected result type. Expected '%s', but was '%s' for value: %s",
+	return r.queryErr(t.loc, t, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned an unexpected result type. Expected '%s', but was '%s' for value: %s",
 		t.exprSource(), t.loc, want, typeName(v), mustJSONString(v)))
 }
 
@@ -463,7 +490,7 @@ func (r *stateRun) jwait(ctx context.Context, env *jenv) error {
 			return err
 		}
 		if n < 0 {
-			return r.queryErr("Seconds", fmt.Sprintf("The Seconds field references a negative value: %d", n))
+			return r.queryErr("Seconds", j.seconds, fmt.Sprintf("The Seconds field references a negative value: %d", n))
 		}
 		d = time.Duration(n) * time.Second
 	case j.timestamp != nil:
@@ -473,7 +500,7 @@ func (r *stateRun) jwait(ctx context.Context, env *jenv) error {
 		}
 		t, perr := parseTimestamp(s)
 		if perr != nil {
-			return r.queryErr("Timestamp", "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: "+s)
+			return r.queryErr("Timestamp", j.timestamp, "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: "+s)
 		}
 		d = t.Sub(r.ex.now())
 	}
@@ -525,7 +552,7 @@ func (r *stateRun) jmapItems(input any) ([]any, int64, error) {
 	}
 	arr, ok := items.([]any)
 	if !ok {
-		return nil, 0, r.queryErr("", "Map state input must be an array but was: "+mustJSONString(items))
+		return nil, 0, r.queryErr("", j.items, "Map state input must be an array but was: "+mustJSONString(items))
 	}
 	var maxConc int64
 	if j.maxConcurrency != nil {

@@ -22,7 +22,7 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 	if ip := st.itemsPath; ip.expr != nil && !(ip.expr.kind == exprInput && ip.expr.path.IsRoot()) {
 		v, err := ip.expr.eval(env)
 		if err != nil {
-			return nil, r.pathErr(ip.expr.src, err)
+			return nil, r.pathErr("ItemsPath", ip.expr, err)
 		}
 		items = v
 	}
@@ -30,18 +30,18 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 	if st.maxConcurrencyPath != nil {
 		v, err := st.maxConcurrencyPath.eval(env)
 		if err != nil {
-			return nil, r.pathErr(st.maxConcurrencyPath.src, err)
+			return nil, r.pathErr("MaxConcurrencyPath", st.maxConcurrencyPath, err)
 		}
 		n, ok := longText(v)
 		maxConc = n
 		if !ok || n < 0 {
-			return nil, r.runtimeErr(fmt.Sprintf("The MaxConcurrencyPath field refers to value \"%s\" which is not a valid integer: %s",
+			return nil, r.runtimeErrAt("MaxConcurrencyPath", st.maxConcurrencyPath, fmt.Sprintf("The MaxConcurrencyPath field refers to value \"%s\" which is not a valid integer: %s",
 				mustJSONString(v), st.maxConcurrencyPath.src))
 		}
 	}
 	arr, ok := items.([]any)
 	if !ok {
-		return nil, r.runtimeErr(fmt.Sprintf("Map state input must be an array but was: %s", mustJSONString(items)))
+		return nil, r.runtimeErrAt("ItemsPath", st.itemsPath.expr, fmt.Sprintf("Map state input must be an array but was: %s", mustJSONString(items)))
 	}
 	return r.mapRun(ctx, eff, arr, maxConc)
 }
@@ -68,7 +68,7 @@ func (r *stateRun) mapItemInput(eff any, i int, item any) (any, int, error) {
 	f.inMapItem, f.mapIndex, f.mapValue = true, i, item
 	v, err := st.itemSelector.eval(f.env(eff, r.sc))
 	if err != nil {
-		return nil, 0, r.templateErr(err, eff)
+		return nil, 0, r.templateErr(st.itemSelectorField, err, eff)
 	}
 	return v, jsonSize(v, r.ex.opts.MaxPayloadBytes), nil
 }
@@ -113,13 +113,6 @@ func (r *stateRun) mapRun(ctx context.Context, eff any, arr []any, maxConc int64
 	return results, nil
 }
 
-func (r *stateRun) templateErr(err error, input any) error {
-	if fe, ok := err.(*fieldError); ok {
-		return r.exprErr(fe.field, fe.err, input)
-	}
-	return r.exprErr("", err, input)
-}
-
 // parallel runs the branches one after the other on the same input; each
 // branch has its own variable scope and starts from ParallelStateStarted.
 func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
@@ -135,7 +128,7 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 		branchSize = jsonSize(eff, ex.opts.MaxPayloadBytes)
 	}
 	if st.parameters != nil {
-		v, e := r.evalTemplate(st.parameters, eff)
+		v, e := r.evalTemplate("Parameters", st.parameters, eff)
 		if e != nil {
 			return nil, e
 		}

@@ -21,7 +21,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		params, timeout, heartbeat = p, t, h
 	}
 	if st.parameters != nil {
-		v, e := r.evalTemplate(st.parameters, eff)
+		v, e := r.evalTemplate("Parameters", st.parameters, eff)
 		if e != nil {
 			return nil, e
 		}
@@ -32,7 +32,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		v, err := st.timeoutPath.eval(env)
 		n, ok := longText(v)
 		if err != nil || !ok || n < 1 {
-			return nil, r.runtimeErr(fmt.Sprintf("The TimeoutSecondsPath parameter does not reference a valid positive integer: %s", st.timeoutPath.src))
+			return nil, r.runtimeErrAt("TimeoutSecondsPath", st.timeoutPath, fmt.Sprintf("The TimeoutSecondsPath parameter does not reference a valid positive integer: %s", st.timeoutPath.src))
 		}
 		timeout = n
 	}
@@ -40,7 +40,7 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 		v, err := st.heartbeatPath.eval(env)
 		n, ok := longText(v)
 		if err != nil || !ok || n < 1 {
-			return nil, r.runtimeErr(fmt.Sprintf("The HeartbeatSecondsPath parameter does not reference a valid positive integer: %s", st.heartbeatPath.src))
+			return nil, r.runtimeErrAt("HeartbeatSecondsPath", st.heartbeatPath, fmt.Sprintf("The HeartbeatSecondsPath parameter does not reference a valid positive integer: %s", st.heartbeatPath.src))
 		}
 		heartbeat = n
 	}
@@ -89,21 +89,21 @@ func (r *stateRun) task(ctx context.Context, eff any) (any, error) {
 	}
 	// HeartbeatSeconds bounds the time between heartbeats (Heartbeat(ctx)
 	// from the handler), reported as States.HeartbeatTimeout.
+	// Both run on the execution's clock.
 	tctx := ctx
 	if timeout > 0 {
-		c, cancel := context.WithTimeoutCause(tctx, time.Duration(timeout)*time.Second, errTaskTimeout)
+		c, cancel := withTimeout(tctx, ex.opts.Clock, time.Duration(timeout)*time.Second, errTaskTimeout)
 		defer cancel()
 		tctx = c
 	}
 	if heartbeat > 0 {
 		c, cancel := context.WithCancelCause(tctx)
-		d := time.Duration(heartbeat) * time.Second
-		timer := time.AfterFunc(d, func() { cancel(errHeartbeatTimeout) })
+		timer := newDeadman(ex.opts.Clock, time.Duration(heartbeat)*time.Second, func() { cancel(errHeartbeatTimeout) })
 		defer func() {
-			timer.Stop()
+			timer.stop()
 			cancel(nil)
 		}()
-		tctx = context.WithValue(c, heartbeatKey{}, func() { timer.Reset(d) })
+		tctx = context.WithValue(c, heartbeatKey{}, timer.reset)
 	}
 	var result any
 	var err error

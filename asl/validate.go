@@ -37,6 +37,48 @@ type Issue struct {
 	Severity string // "ERROR" or "WARNING"; empty means ERROR
 }
 
+// State and Field read the issue's Location structurally: the name of the
+// state it points into (the innermost one, for states of a Map's
+// ItemProcessor or a Parallel's Branches) and the field of that state
+// ("Parameters", "Next", ...), or, outside any state, the field of the
+// state machine ("StartAt"). Each is "" when the location does not name
+// one (a whole state, a JSON syntax error).
+func (i Issue) State() string { s, _ := i.position(); return s }
+
+// Field: see State.
+func (i Issue) Field() string { _, f := i.position(); return f }
+
+func (i Issue) position() (state, field string) {
+	if !strings.HasPrefix(i.Location, "/") {
+		return "", ""
+	}
+	segs := strings.Split(i.Location[1:], "/")
+	for k := range segs {
+		segs[k] = strings.ReplaceAll(strings.ReplaceAll(segs[k], "~1", "/"), "~0", "~")
+	}
+	at := func(k int) string {
+		if k < len(segs) {
+			return segs[k]
+		}
+		return ""
+	}
+	if at(0) != "States" || len(segs) < 2 {
+		return "", at(0)
+	}
+	for k := 0; at(k) == "States" && k+1 < len(segs); {
+		state, field = at(k+1), at(k+2)
+		switch {
+		case (field == "ItemProcessor" || field == "Iterator") && at(k+3) == "States" && k+4 < len(segs):
+			k += 3
+		case field == "Branches" && at(k+4) == "States" && k+5 < len(segs):
+			k += 4
+		default:
+			return state, field
+		}
+	}
+	return state, field
+}
+
 func (i Issue) String() string {
 	if i.Location == "" {
 		return i.Code + ": " + i.Message

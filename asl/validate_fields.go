@@ -1,6 +1,7 @@
 package asl
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -176,14 +177,14 @@ func checkJSONataString(s string) string {
 	if strings.ContainsAny(body, "\n\r") {
 		return "The JSONata expression must be on one line"
 	}
-	// the engine's parser decides; the structural check names the mistake
-	// when it sees one
+	// the engine's parser decides; the diagnosis names the mistake
 	_, cerr := jx.Compile(body)
 	if cerr == nil {
 		return ""
 	}
-	if err := checkJSONataSyntax(body); err != "" && !strings.Contains(cerr.Error(), "not supported by this interpreter") {
-		return "The JSONata expression is not valid: " + err
+	var se *jx.SyntaxError
+	if errors.As(cerr, &se) {
+		return "The JSONata expression is not valid: " + se.Diagnosis()
 	}
 	return "The JSONata expression is not valid: " + cerr.Error()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/workflow"
@@ -30,7 +31,7 @@ type executor struct {
 	region       string
 	account      string
 	now          func() time.Time
-	sleep        func(ctx context.Context, d time.Duration) error
+	clock        clock.Clock // Wait, Retry and task deadlines; nil: now with wall-clock waits
 	random       func() float64
 	onEvent      func(executionID string, ev execstore.Event)
 	onStore      func(error)
@@ -119,8 +120,7 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	res, err := asl.Execute(ectx, x.def, json.RawMessage(input), asl.Options{
 		Registry: x.registry,
 		Observer: rec,
-		Now:      x.now,
-		Sleep:    x.sleep,
+		Clock:    x.aslClock(),
 		Random:   x.random,
 		UUID: func() string {
 			uuidMu.Lock()
@@ -232,3 +232,21 @@ func mailIDOf(body string) string {
 	}
 	return m.MailID
 }
+
+// aslClock is the interpreter's clock: the runtime's, or without one its
+// Now with wall-clock waits.
+func (x *executor) aslClock() asl.Clock {
+	if x.clock != nil {
+		return x.clock
+	}
+	return nowClock(x.now)
+}
+
+// nowClock reads the time from a function and waits on the wall clock.
+type nowClock func() time.Time
+
+func (n nowClock) Now() time.Time { return n() }
+
+func (nowClock) Timer(d time.Duration) (<-chan time.Time, func()) { return clock.Wall.Timer(d) }
+
+func (nowClock) Sleep(ctx context.Context, d time.Duration) error { return clock.Wall.Sleep(ctx, d) }

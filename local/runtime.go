@@ -307,7 +307,7 @@ func (r *Runtime) buildExecutor(context.Context) error {
 		running: map[string]*recorder{},
 	}
 	if cfg.Clock != nil {
-		exec.sleep = cfg.Clock.Sleep
+		exec.clock = cfg.Clock
 	}
 	exec.onFinish = cfg.OnExecution
 	r.exec = exec

@@ -172,7 +172,7 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 	input, _ := json.Marshal(sc.Input)
 	res, err := asl.Execute(context.Background(), def, json.RawMessage(input), asl.Options{
 		Registry: reg, StateMachineType: "EXPRESS",
-		Sleep: func(context.Context, time.Duration) error { return nil },
+		Clock: noPauseClock{},
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", sc.Name, err)
@@ -250,3 +250,15 @@ func normalize(v any) any {
 	}
 	return out
 }
+
+// noPauseClock is the wall clock with Wait and Retry pauses skipped.
+type noPauseClock struct{}
+
+func (noPauseClock) Now() time.Time { return time.Now() }
+
+func (noPauseClock) Timer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
+}
+
+func (noPauseClock) Sleep(context.Context, time.Duration) error { return nil }

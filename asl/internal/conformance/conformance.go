@@ -196,8 +196,7 @@ func NewOptions(reg *asl.Registry) asl.Options {
 	seed := uint64(42)
 	return asl.Options{
 		Registry: reg,
-		Now:      clock.now,
-		Sleep:    clock.sleep,
+		Clock:    clock,
 		Random: func() float64 {
 			mu.Lock()
 			defer mu.Unlock()
@@ -213,18 +212,21 @@ func NewOptions(reg *asl.Registry) asl.Options {
 	}
 }
 
+// virtualClock is virtual time that Wait states and Retry delays move on
+// instantly.
 type virtualClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *virtualClock) now() time.Time {
+func (c *virtualClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *virtualClock) sleep(ctx context.Context, d time.Duration) error {
+// Sleep moves the time on by d at once.
+func (c *virtualClock) Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -232,6 +234,25 @@ func (c *virtualClock) sleep(ctx context.Context, d time.Duration) error {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 	return nil
+}
+
+// Timer fires after d of real time, moving the virtual time to its
+// deadline. The recorded stubs answer at once (a recorded task timeout is
+// returned as the error), so only a stub without a recorded result, which
+// blocks until its context ends, meets a task deadline; it then takes as
+// long as it did on a wall-clock deadline.
+func (c *virtualClock) Timer(d time.Duration) (<-chan time.Time, func()) {
+	ch := make(chan time.Time, 1)
+	at := c.Now().Add(d)
+	t := time.AfterFunc(d, func() {
+		c.mu.Lock()
+		if c.t.Before(at) {
+			c.t = at
+		}
+		c.mu.Unlock()
+		ch <- at
+	})
+	return ch, func() { t.Stop() }
 }
 
 func flatten(e *asl.Event) any {

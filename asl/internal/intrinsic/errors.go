@@ -18,9 +18,12 @@ const (
 const CauseFormat = "The function '%s' had the following error: %s"
 
 // Error is a parse or evaluation failure with AWS's error name and cause.
+// For an evaluation failure, Offset is the byte offset in the expression of
+// the call that failed (0 for the outermost call).
 type Error struct {
-	Name  string
-	Cause string
+	Name   string
+	Cause  string
+	Offset int
 }
 
 func (e *Error) Error() string { return e.Name + ": " + e.Cause }
@@ -37,7 +40,11 @@ func parseError(format string, a ...any) *Error {
 
 // evalError carries the detail of a failed call until Eval adds the
 // expression text.
-type evalError struct{ detail string }
+type evalError struct {
+	detail string
+	offset int  // of the failing call, once placed
+	placed bool // the innermost call has set offset
+}
 
 func (e *evalError) Error() string { return e.detail }
 

@@ -14,7 +14,7 @@ func (e *Expr) Eval(resolve Resolver, env Env) (any, error) {
 	v, err := e.root.eval(resolve, env)
 	if err != nil {
 		if ee, ok := err.(*evalError); ok {
-			return nil, &Error{Name: ErrRuntime, Cause: fmt.Sprintf(CauseFormat, e.src, ee.detail)}
+			return nil, &Error{Name: ErrRuntime, Cause: fmt.Sprintf(CauseFormat, e.src, ee.detail), Offset: ee.offset}
 		}
 		return nil, err
 	}
@@ -27,7 +27,7 @@ func (n *node) eval(resolve Resolver, env Env) (any, error) {
 		return n.val, nil
 	case nodePath:
 		if resolve == nil {
-			return nil, fail("no value is available for the path '%s'", n.path)
+			return nil, &evalError{detail: fmt.Sprintf("no value is available for the path '%s'", n.path), offset: n.pos, placed: true}
 		}
 		return resolve(n.path)
 	}
@@ -41,7 +41,13 @@ func (n *node) eval(resolve Resolver, env Env) (any, error) {
 		}
 		args = append(args, v)
 	}
-	return n.call(args, env)
+	v, err := n.call(args, env)
+	if err != nil {
+		if ee, ok := err.(*evalError); ok && !ee.placed {
+			ee.offset, ee.placed = n.pos, true
+		}
+	}
+	return v, err
 }
 
 func (n *node) call(args []any, env Env) (any, error) {

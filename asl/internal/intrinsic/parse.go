@@ -142,6 +142,8 @@ type node struct {
 	tmpl *template
 	// holes are the positions of unescaped "{}" in a string literal.
 	holes []int
+	// pos is the byte offset of a call or path in the expression.
+	pos int
 	// folded marks a constant computed from a call, not written as a literal.
 	folded bool
 }
@@ -258,7 +260,7 @@ func (p *parser) call(depth int) (node, error) {
 	if err := checkLiteralArgs(spec, args); err != nil {
 		return node{}, err
 	}
-	n := node{kind: nodeCall, fn: id, args: args}
+	n := node{kind: nodeCall, fn: id, args: args, pos: start}
 	if id == fnFormat && args[0].kind == nodeConst {
 		if s, ok := args[0].val.(string); ok {
 			n.tmpl = newTemplate(s, args[0].holes)
@@ -439,7 +441,7 @@ func (p *parser) pathArg() (node, error) {
 			return node{}, parseError("invalid path '%s'", path)
 		}
 	}
-	return node{kind: nodePath, path: path}, nil
+	return node{kind: nodePath, path: path, pos: start}, nil
 }
 
 // closingQuote returns the index of the quote closing the one at i, honouring

@@ -10,7 +10,10 @@ import (
 )
 
 // SyntaxError is a compile failure.
-type SyntaxError struct{ msg string }
+type SyntaxError struct {
+	msg string
+	src string // the expression as given to Compile
+}
 
 func (e *SyntaxError) Error() string { return e.msg }
 

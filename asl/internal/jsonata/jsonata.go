@@ -42,6 +42,23 @@
 // bound, as in AWS: calling it fails with T1006. $now and $millis read the
 // execution's clock; $random and $uuid use the execution's generators.
 //
+// # One front end
+//
+// This package is the only place in the interpreter that reads JSONata
+// text. Compile removes comments (which the base library does not accept)
+// and parses with jparse, the base library's parser; the AWS-facing checks
+// that need the syntax tree (Unsupported, the binding operators in names,
+// the $states members read) walk that tree. One check keeps a scan of its
+// own, diagnose (diagnose.go): when jparse rejects an expression,
+// SyntaxError.Diagnosis names the mistake for Validate's
+// INVALID_JSONATA_EXPRESSION message (unbalanced brackets, an unexpected
+// operator, an unterminated string...). It cannot be built on jparse: a
+// rejected expression has no tree, the base library's lexer is not
+// exported, and jparse.Error reports the token where parsing stopped, which
+// is often not where the mistake is (the end of the text for a missing
+// closing parenthesis). The scan runs only on that failure path and never
+// decides whether an expression is valid; jparse alone does.
+//
 // Errors carry the JSONata error code and message of the reference
 // implementation (for example "T1006: Attempted to invoke a non-function"),
 // which is the text AWS puts in States.QueryEvaluationError causes.
@@ -111,10 +128,10 @@ func (e *Expr) Source() string { return e.src }
 func Compile(src string) (*Expr, error) {
 	node, err := jparse.Parse(stripComments(src))
 	if err != nil {
-		return nil, &SyntaxError{msg: unsupportedOperator(err, syntaxMessage(err))}
+		return nil, &SyntaxError{msg: unsupportedOperator(err, syntaxMessage(err)), src: src}
 	}
 	if msg := bindingInName(reflect.ValueOf(node)); msg != "" {
-		return nil, &SyntaxError{msg: msg}
+		return nil, &SyntaxError{msg: msg, src: src}
 	}
 	names := map[string]bool{}
 	collectVars(reflect.ValueOf(node), names)
@@ -162,15 +179,15 @@ func Compile(src string) (*Expr, error) {
 	wrapper := "function(" + strings.Join(append([]string{"$states"}, plist...), ", ") + ") { (" + stripComments(src) + "\n) }"
 	w, err := jsonata.Compile(wrapper)
 	if err != nil {
-		return nil, &SyntaxError{msg: syntaxMessage(err)}
+		return nil, &SyntaxError{msg: syntaxMessage(err), src: src}
 	}
 	v, err := w.Eval(nil)
 	if err != nil {
-		return nil, &SyntaxError{msg: err.Error()}
+		return nil, &SyntaxError{msg: err.Error(), src: src}
 	}
 	fn, ok := v.(jtypes.Callable)
 	if !ok {
-		return nil, &SyntaxError{msg: "expression did not compile to a function"}
+		return nil, &SyntaxError{msg: "expression did not compile to a function", src: src}
 	}
 	e.fn = fn
 	return e, nil

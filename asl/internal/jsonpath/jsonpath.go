@@ -56,6 +56,7 @@ type segment struct {
 	hasStart         bool
 	hasEnd           bool
 	raw              string // filter text including "?"
+	pos              int    // byte offset of the segment in the path text
 }
 
 // Path is a compiled JSONPath. It is immutable and safe for concurrent use.
@@ -67,9 +68,12 @@ type Path struct {
 }
 
 // NotFoundError reports that a definite path selected nothing. Message is
-// Jayway's wording, e.g. "No results for path: $['a']".
+// Jayway's wording, e.g. "No results for path: $['a']". Offset is the byte
+// offset, in the path as written, of the step that found nothing or found a
+// value of the wrong type.
 type NotFoundError struct {
 	Message string
+	Offset  int
 }
 
 func (e *NotFoundError) Error() string { return e.Message }
@@ -83,6 +87,7 @@ func Compile(src string) (*Path, error) {
 	s := src[1:]
 	needComplex := false
 	for len(s) > 0 {
+		pos, first := len(src)-len(s), len(p.segs)
 		switch {
 		case strings.HasPrefix(s, ".."):
 			p.segs = append(p.segs, segment{kind: segDeep})
@@ -125,6 +130,9 @@ func Compile(src string) (*Path, error) {
 			s = rest
 		default:
 			return nil, fmt.Errorf("invalid path %q: unexpected %q", src, s[:1])
+		}
+		for k := first; k < len(p.segs); k++ {
+			p.segs[k].pos = pos
 		}
 	}
 	if needComplex {
@@ -491,31 +499,31 @@ func (p *Path) evalDefinite(v any) (any, error) {
 			if !ok {
 				return nil, &NotFoundError{Message: fmt.Sprintf(
 					"Expected to find an object with property ['%s'] in path %s but found '%s'. This is not a json object according to the JsonProvider: 'com.jayway.jsonpath.spi.json.JsonSmartJsonProvider'.",
-					s.name, normalized(p.segs, i), javaType(cur))}
+					s.name, normalized(p.segs, i), javaType(cur)), Offset: s.pos}
 			}
 			nv, ok := m[s.name]
 			if !ok {
 				if i == last {
-					return nil, &NotFoundError{Message: "No results for path: " + p.Normalized()}
+					return nil, &NotFoundError{Message: "No results for path: " + p.Normalized(), Offset: s.pos}
 				}
-				return nil, &NotFoundError{Message: "Missing property in path " + normalized(p.segs, i+1)}
+				return nil, &NotFoundError{Message: "Missing property in path " + normalized(p.segs, i+1), Offset: s.pos}
 			}
 			cur = nv
 		case segIndex:
 			a, ok := cur.([]any)
 			if !ok {
 				if cur == nil {
-					return nil, &NotFoundError{Message: fmt.Sprintf("The path %s is null", normalized(p.segs, i))}
+					return nil, &NotFoundError{Message: fmt.Sprintf("The path %s is null", normalized(p.segs, i)), Offset: s.pos}
 				}
 				return nil, &NotFoundError{Message: fmt.Sprintf(
-					"Filter: [%d] can only be applied to arrays. Current context is: %s", s.index, compactString(cur))}
+					"Filter: [%d] can only be applied to arrays. Current context is: %s", s.index, compactString(cur)), Offset: s.pos}
 			}
 			idx := s.index
 			if idx < 0 {
 				idx += len(a)
 			}
 			if idx < 0 || idx >= len(a) {
-				return nil, &NotFoundError{Message: "No results for path: " + p.Normalized()}
+				return nil, &NotFoundError{Message: "No results for path: " + p.Normalized(), Offset: s.pos}
 			}
 			cur = a[idx]
 		}

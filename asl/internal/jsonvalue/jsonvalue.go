@@ -3,7 +3,9 @@
 // the same results: numbers keep their exact text, invalid UTF-8 becomes
 // U+FFFD, the last of duplicate keys wins, objects are written with sorted
 // keys and without HTML escaping. The interpreter decodes every task result
-// and encodes every task input, so this sits on the hot path.
+// and encodes every task input, so this sits on the hot path. Duplicates
+// reports repeated object keys (which Validate refuses, as AWS does) with
+// the same decoder, so no second JSON reader is needed for that.
 package jsonvalue
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -33,6 +36,38 @@ type decoder struct {
 	b     []byte
 	i     int
 	depth int
+	// dups, when set, collects repeated keys; ptr is then the JSON
+	// pointer of the value being decoded
+	dups *[]Duplicate
+	ptr  string
+}
+
+// Duplicate is an object key that repeats a key earlier in the same object.
+type Duplicate struct {
+	Pointer string // JSON pointer of the object; "" is the root
+	Key     string
+}
+
+// Duplicates decodes b as Decode does and reports, in document order,
+// every key that repeats an earlier key of its object (Decode keeps the
+// last value).
+func Duplicates(b []byte) ([]Duplicate, error) {
+	var out []Duplicate
+	d := decoder{b: b, dups: &out}
+	d.skip()
+	if _, err := d.value(); err != nil {
+		return out, err
+	}
+	d.skip()
+	if d.i != len(d.b) {
+		return out, d.err("unexpected data after the value")
+	}
+	return out, nil
+}
+
+func escapePointer(s string) string {
+	s = strings.ReplaceAll(s, "~", "~0")
+	return strings.ReplaceAll(s, "/", "~1")
 }
 
 // Decode parses one JSON value; only whitespace may follow it.
@@ -135,7 +170,18 @@ func (d *decoder) object() (any, error) {
 		}
 		d.i++
 		d.skip()
-		v, err := d.value()
+		var v any
+		if d.dups != nil {
+			if _, seen := m[k]; seen {
+				*d.dups = append(*d.dups, Duplicate{Pointer: d.ptr, Key: k})
+			}
+			outer := d.ptr
+			d.ptr = outer + "/" + escapePointer(k)
+			v, err = d.value()
+			d.ptr = outer
+		} else {
+			v, err = d.value()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +218,16 @@ func (d *decoder) array() (any, error) {
 	}
 	for {
 		d.skip()
-		v, err := d.value()
+		var v any
+		var err error
+		if d.dups != nil {
+			outer := d.ptr
+			d.ptr = outer + "/" + strconv.Itoa(len(a))
+			v, err = d.value()
+			d.ptr = outer
+		} else {
+			v, err = d.value()
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -108,3 +108,17 @@ func TestDecodeFirst(t *testing.T) {
 		t.Errorf("got %v %d %v", v, n, err)
 	}
 }
+
+func TestDuplicates(t *testing.T) {
+	got, err := Duplicates([]byte(`{"a":{"b":1,"b":2},"l":[0,{"k":1,"\u006b":2}],"x/y":{"z":1,"z":1},"a":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Duplicate{{"/a", "b"}, {"/l/1", "k"}, {"/x~1y", "z"}, {"", "a"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if d, err := Duplicates([]byte(`{"a":1}`)); err != nil || d != nil {
+		t.Errorf("no duplicates: %v, %v", d, err)
+	}
+}

@@ -1,14 +1,32 @@
-package asl
+package jsonata
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
-// checkJSONataSyntax is a structural check of a JSONata expression: it
+// Diagnosis words a compile failure for a definition's author: the mistake
+// the structural scan (diagnose) names, or the parser's message when the
+// scan sees nothing wrong or the parser refused an operator this
+// interpreter does not support.
+func (e *SyntaxError) Diagnosis() string {
+	if strings.Contains(e.msg, "not supported by this interpreter") {
+		return e.msg
+	}
+	if d := diagnose(e.src); d != "" {
+		return d
+	}
+	return e.msg
+}
+
+// diagnose is a structural check of an expression the parser rejected: it
 // tokenizes and verifies that operands and operators alternate and that
-// brackets balance. It catches the common mistakes (dangling operators,
-// unbalanced parentheses, JSONPath filters) without evaluating anything; the
-// JSONata engine, when plugged in, compiles expressions fully.
-func checkJSONataSyntax(s string) string {
-	toks, err := jsonataTokens(s)
+// brackets balance, and names the first mistake it sees (dangling
+// operators, unbalanced parentheses, JSONPath filters). It runs only on the
+// failure path, after jparse.Parse; see the package documentation for why
+// it has its own scan.
+func diagnose(s string) string {
+	toks, err := scanTokens(s)
 	if err != "" {
 		return err
 	}
@@ -92,13 +110,14 @@ type jtoken struct {
 	text string
 }
 
-func jsonataTokens(s string) ([]jtoken, string) {
+// scanTokens splits an expression into the tokens diagnose checks.
+func scanTokens(s string) ([]jtoken, string) {
 	var out []jtoken
 	i := 0
 	for i < len(s) {
 		c := s[i]
 		switch {
-		case isSpaceByte(c):
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
 		case c == '/' && (len(out) == 0 || regexCanStart(out[len(out)-1].kind)):
 			// regular expression literal /.../flags
@@ -228,6 +247,14 @@ func jsonataTokens(s string) ([]jtoken, string) {
 		}
 	}
 	return out, ""
+}
+
+func isVarStart(c byte) bool {
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
+func isVarChar(c byte) bool {
+	return isVarStart(c) || (c >= '0' && c <= '9')
 }
 
 func regexCanStart(prev byte) bool {
