@@ -30,8 +30,7 @@ type executor struct {
 	stateMachine string
 	region       string
 	account      string
-	now          func() time.Time
-	clock        clock.Clock // Wait, Retry and task deadlines; nil: now with wall-clock waits
+	clock        clock.Clock // the runtime's: timestamps, Wait, Retry and task deadlines
 	random       func() float64
 	onEvent      func(executionID string, ev execstore.Event)
 	onStore      func(error)
@@ -104,8 +103,8 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	name := uuid.NewString()
 	expressID := uuid.NewString()
 	id := fmt.Sprintf("arn:aws:states:%s:%s:express:%s:%s:%s", x.region, x.account, x.stateMachine, name, expressID)
-	started := x.now()
-	rec := &recorder{now: x.now, id: id, onEvent: x.onEvent}
+	started := x.clock.Now()
+	rec := &recorder{now: x.clock.Now, id: id, onEvent: x.onEvent}
 	x.mu.Lock()
 	x.running[id] = rec
 	x.mu.Unlock()
@@ -138,7 +137,7 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 		StateMachineType: "EXPRESS",
 	})
 	out := pipes.Outcome{ExecutionID: id}
-	final := execstore.Execution{ID: id, Name: name, StateMachine: x.stateMachine, Input: input, StartedAt: started, StoppedAt: x.now()}
+	final := execstore.Execution{ID: id, Name: name, StateMachine: x.stateMachine, Input: input, StartedAt: started, StoppedAt: x.clock.Now()}
 	switch {
 	case err != nil:
 		out.Status, out.Error, out.Cause = asl.StatusFailed, asl.ErrRuntime, err.Error()
@@ -233,20 +232,12 @@ func mailIDOf(body string) string {
 	return m.MailID
 }
 
-// aslClock is the interpreter's clock: the runtime's, or without one its
-// Now with wall-clock waits.
+// aslClock is the interpreter's clock: the runtime's, or nil for the wall
+// clock, so the interpreter keeps its own wall-clock deadlines (context
+// deadlines, no timer goroutine per task).
 func (x *executor) aslClock() asl.Clock {
-	if x.clock != nil {
-		return x.clock
+	if x.clock == clock.Wall {
+		return nil
 	}
-	return nowClock(x.now)
+	return x.clock
 }
-
-// nowClock reads the time from a function and waits on the wall clock.
-type nowClock func() time.Time
-
-func (n nowClock) Now() time.Time { return n() }
-
-func (nowClock) Timer(d time.Duration) (<-chan time.Time, func()) { return clock.Wall.Timer(d) }
-
-func (nowClock) Sleep(ctx context.Context, d time.Duration) error { return clock.Wall.Sleep(ctx, d) }

@@ -120,9 +120,6 @@ const (
 	DefaultSenderAddress = "mailflow@example.com"
 )
 
-// Now is the time on the runtime's clock.
-func (c Config) Now() time.Time { return clock.Or(c.Clock).Now() }
-
 // Runtime is a running local pipeline.
 type Runtime struct {
 	cfg      Config
@@ -302,12 +299,9 @@ func (r *Runtime) buildExecutor(context.Context) error {
 	}
 	exec := &executor{
 		def: def, registry: registry, store: r.execs, stateMachine: DefaultStateMachine,
-		region: cfg.Region, account: cfg.Account, now: cfg.Now, onEvent: cfg.OnEvent,
+		region: cfg.Region, account: cfg.Account, clock: cfg.Clock, onEvent: cfg.OnEvent,
 		onStore: func(err error) { cfg.Log.Error("execution store", "err", err) },
 		running: map[string]*recorder{},
-	}
-	if cfg.Clock != nil {
-		exec.clock = cfg.Clock
 	}
 	exec.onFinish = cfg.OnExecution
 	r.exec = exec

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/client"
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local"
@@ -48,6 +49,7 @@ type world struct {
 
 	mu       sync.Mutex
 	statusOf map[string]int // executions by status
+	timeouts int            // tasks that outlasted their TimeoutSeconds
 }
 
 // statuses counts the executions of every runtime by status.
@@ -59,6 +61,13 @@ func (w *world) statuses() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// taskTimeouts counts the tasks that timed out (TaskTimedOut events).
+func (w *world) taskTimeouts() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.timeouts
 }
 
 func newWorld(t *testing.T, cfg local.Config) *world {
@@ -92,6 +101,17 @@ func (w *world) start(plan *faults.Plan) {
 		w.mu.Unlock()
 		if next != nil {
 			next(e, items)
+		}
+	}
+	nextEvent := cfg.OnEvent
+	cfg.OnEvent = func(id string, ev execstore.Event) {
+		if ev.Type == string(asl.TaskTimedOut) {
+			w.mu.Lock()
+			w.timeouts++
+			w.mu.Unlock()
+		}
+		if nextEvent != nil {
+			nextEvent(id, ev)
 		}
 	}
 	rt, err := local.StartWith(context.Background(), cfg, plan.Hooks())
