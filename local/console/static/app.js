@@ -126,7 +126,9 @@ function connectLive() {
   es.addEventListener("redrive", (e) => {
     const d = JSON.parse(e.data);
     const p = document.getElementById("redrive-progress");
-    if (p) p.textContent = `${d.status}: ${d.moved} of ${d.toMove} moved`;
+    // The last event may arrive after the redrive's own answer: once the task
+    // has ended, say what that answer says, so the order does not matter.
+    if (p) p.textContent = d.status === "RUNNING" ? `${d.status}: ${d.moved} of ${d.toMove} moved` : `${d.status}: ${d.moved} message(s) moved`;
   });
 }
 
