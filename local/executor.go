@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -114,7 +115,7 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 
 	firstUUID := true
 	var uuidMu sync.Mutex
-	ectx, cancel := context.WithTimeout(ctx, ExpressTimeout)
+	ectx, cancel := x.withExpressLimit(ctx)
 	defer cancel()
 	res, err := asl.Execute(ectx, x.def, json.RawMessage(input), asl.Options{
 		Registry: x.registry,
@@ -151,7 +152,7 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	default:
 		out.Status, out.Error, out.Cause = res.Status, res.Error, res.Cause
 	}
-	if ctx.Err() == nil && ectx.Err() == context.DeadlineExceeded {
+	if ctx.Err() == nil && errors.Is(context.Cause(ectx), errExpressTimeout) {
 		out.Status = asl.StatusTimedOut
 	}
 	final.Status, final.Output, final.Error, final.Cause = out.Status, out.Output, out.Error, out.Cause
@@ -230,6 +231,29 @@ func mailIDOf(body string) string {
 		return ""
 	}
 	return m.MailID
+}
+
+// errExpressTimeout is the cause of an execution stopped at ExpressTimeout.
+var errExpressTimeout = errors.New("the Express execution limit passed")
+
+// withExpressLimit bounds an execution by ExpressTimeout on the runtime's
+// clock: a context deadline on the wall clock, a clock timer otherwise (so a
+// scaled run scales the limit as it scales every other wait).
+func (x *executor) withExpressLimit(ctx context.Context) (context.Context, context.CancelFunc) {
+	if x.clock == clock.Wall {
+		return context.WithTimeoutCause(ctx, ExpressTimeout, errExpressTimeout)
+	}
+	ectx, cancel := context.WithCancelCause(ctx)
+	fired, release := x.clock.Timer(ExpressTimeout)
+	go func() {
+		defer release()
+		select {
+		case <-fired:
+			cancel(errExpressTimeout)
+		case <-ectx.Done():
+		}
+	}()
+	return ectx, func() { cancel(context.Canceled) }
 }
 
 // aslClock is the interpreter's clock: the runtime's, or nil for the wall
