@@ -7,83 +7,21 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/clock"
 )
 
-// manualClock is time that moves only when the test advances it.
-type manualClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*manualTimer]bool
+// newManualClock is time that moves only when the test advances it.
+func newManualClock() *clock.Virtual {
+	return clock.NewVirtual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 }
 
-type manualTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), timers: map[*manualTimer]bool{}}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Timer(d time.Duration) (<-chan time.Time, func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &manualTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.ch <- c.now
-		return t.ch, func() {}
-	}
-	c.timers[t] = true
-	return t.ch, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		delete(c.timers, t)
-	}
-}
-
-func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
-	ch, release := c.Timer(d)
-	defer release()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Advance moves the time on and fires the timers that are due.
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t := range c.timers {
-		if !t.at.After(c.now) {
-			t.ch <- c.now
-			delete(c.timers, t)
-		}
-	}
-}
-
-// waitTimers waits (in real time) until n timers are pending.
-func (c *manualClock) waitTimers(t *testing.T, n int) {
+// waitTimers waits (in real time) until n timers are pending on c.
+func waitTimers(t *testing.T, c *clock.Virtual, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c.mu.Lock()
-		got := len(c.timers)
-		c.mu.Unlock()
-		if got >= n {
-			return
-		}
+	for c.Pending() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d timers pending, want %d", got, n)
+			t.Fatalf("%d timers pending, want %d", c.Pending(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -170,7 +108,7 @@ func TestTaskTimeoutOnClock(t *testing.T) {
 	wallStart := time.Now()
 	done, events := startOnClock(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","TimeoutSeconds":3600,"End":true}}}`, clk, task)
 	<-task.started
-	clk.waitTimers(t, 1)
+	waitTimers(t, clk, 1)
 	clk.Advance(3599 * time.Second)
 	if err := task.ask(t, "probe"); err != nil {
 		t.Fatalf("cancelled before the timeout: %v", err)
@@ -197,7 +135,7 @@ func TestHeartbeatOnClock(t *testing.T) {
 	task := newBlockingTask()
 	done, _ := startOnClock(t, `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","TimeoutSeconds":3600,"HeartbeatSeconds":10,"End":true}}}`, clk, task)
 	<-task.started
-	clk.waitTimers(t, 2)
+	waitTimers(t, clk, 2)
 	clk.Advance(6 * time.Second)
 	if err := task.ask(t, "beat"); err != nil {
 		t.Fatal(err)
@@ -227,9 +165,9 @@ func TestWaitAndRetryOnClock(t *testing.T) {
 	done, _ := startOnClock(t, `{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":60,"Next":"T"},
 		"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Retry":[{"ErrorEquals":["Busy"],"IntervalSeconds":30}],"End":true}}}`, clk, task)
 	start := clk.Now()
-	clk.waitTimers(t, 1)
+	waitTimers(t, clk, 1)
 	clk.Advance(60 * time.Second)
-	clk.waitTimers(t, 1)
+	waitTimers(t, clk, 1)
 	clk.Advance(30 * time.Second)
 	r := waitResult(t, done)
 	if r.Status != asl.StatusSucceeded || calls != 2 || clk.Now().Sub(start) != 90*time.Second {
