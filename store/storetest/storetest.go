@@ -111,7 +111,7 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("%d-byte key: read %q", len(key), got)
 		}
 		if n < 900 {
-			t.Skipf("a %d-byte key is beyond the backend's %d bytes (Harness.MaxKeyBytes)", len(prefix)+900, h.MaxKeyBytes)
+			t.Logf("checked up to the backend's %d bytes (Harness.MaxKeyBytes), not %d", h.MaxKeyBytes, len(prefix)+900)
 		}
 	})
 
