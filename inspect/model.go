@@ -150,15 +150,3 @@ type record struct {
 	MessageID string `json:"messageId"`
 	Body      string `json:"body"`
 }
-
-// mailIDOf reads the mailId of a body without validating the rest, so even
-// an invalid message can be found by its id.
-func mailIDOf(body string) string {
-	var m struct {
-		MailID string `json:"mailId"`
-	}
-	if json.Unmarshal([]byte(body), &m) != nil {
-		return ""
-	}
-	return m.MailID
-}

@@ -154,7 +154,7 @@ func deadLetterOf(m types.Message) DeadLetter {
 		MessageID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body),
 		Error: attr(workflow.DLQAttrError), SourceMessageID: attr(workflow.DLQAttrMessageID), ExecutionID: attr(workflow.DLQAttrExecutionID),
 	}
-	d.MailID = mailIDOf(d.Body)
+	d.MailID = workflow.PeekMailID(d.Body)
 	var failure struct{ Error, Cause string }
 	if json.Unmarshal([]byte(attr(workflow.DLQAttrFailure)), &failure) == nil {
 		if d.Error == "" {

@@ -226,7 +226,7 @@ func BuildTimeline(events []Event) Timeline {
 			var rec record
 			if json.Unmarshal(it.Record, &rec) == nil {
 				it.MessageID = rec.MessageID
-				it.MailID = mailIDOf(rec.Body)
+				it.MailID = workflow.PeekMailID(rec.Body)
 			}
 		}
 		if n := len(it.States); n > 0 {
@@ -269,7 +269,7 @@ func itemsFrom(input json.RawMessage, tl Timeline, events []Event) []Item {
 		if i < len(records) {
 			items[i].MessageID = records[i].MessageID
 			items[i].Body = records[i].Body
-			items[i].MailID = mailIDOf(records[i].Body)
+			items[i].MailID = workflow.PeekMailID(records[i].Body)
 		}
 	}
 	for _, it := range tl.Iterations {

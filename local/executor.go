@@ -209,7 +209,7 @@ func itemsOf(input []byte, results []workflow.ItemResult) []execstore.Item {
 	}
 	items := make([]execstore.Item, len(records))
 	for i, r := range records {
-		it := execstore.Item{Index: i, MessageID: r.MessageID, MailID: mailIDOf(r.Body), Outcome: workflow.OutcomeUnfinished}
+		it := execstore.Item{Index: i, MessageID: r.MessageID, MailID: workflow.PeekMailID(r.Body), Outcome: workflow.OutcomeUnfinished}
 		if o, ok := byMessage[r.MessageID]; ok {
 			it.Outcome, it.Error = o.Outcome, o.Error
 			if o.MailID != "" {
@@ -219,18 +219,6 @@ func itemsOf(input []byte, results []workflow.ItemResult) []execstore.Item {
 		items[i] = it
 	}
 	return items
-}
-
-// mailIDOf reads the mailId of a body without validating the rest, so even
-// an invalid message can be found by its id.
-func mailIDOf(body string) string {
-	var m struct {
-		MailID string `json:"mailId"`
-	}
-	if json.Unmarshal([]byte(body), &m) != nil {
-		return ""
-	}
-	return m.MailID
 }
 
 // errExpressTimeout is the cause of an execution stopped at ExpressTimeout.

@@ -453,3 +453,16 @@ func (d *decoder) strs(field string, dst *[]string) {
 	}
 	*dst = out
 }
+
+// PeekMailID reads the mailId of a queue body without validating the rest,
+// so that even an invalid message can be found by its id; "" when the body
+// is not a JSON object with a string mailId.
+func PeekMailID(body string) string {
+	var m struct {
+		MailID string `json:"mailId"`
+	}
+	if json.Unmarshal([]byte(body), &m) != nil {
+		return ""
+	}
+	return m.MailID
+}
