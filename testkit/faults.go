@@ -18,15 +18,49 @@ type Fault struct {
 	Pass   bool              // forward this request to the target as usual
 }
 
+// FaultQueue holds the faults armed for the next calls, in order, and counts
+// the calls that reach it. FaultProxy answers HTTP requests with it; the
+// in-memory probes of testkit/tasktest answer port calls with it.
+type FaultQueue struct {
+	mu     sync.Mutex
+	faults []Fault
+	hits   int
+}
+
+// Arm queues faults for the next calls.
+func (q *FaultQueue) Arm(faults ...Fault) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.faults = append(q.faults, faults...)
+}
+
+// Hits is the number of calls that have reached the queue.
+func (q *FaultQueue) Hits() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.hits
+}
+
+// Next counts one call and takes the fault armed for it; ok is false when
+// none is armed.
+func (q *FaultQueue) Next() (f Fault, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.hits++
+	if len(q.faults) == 0 {
+		return Fault{}, false
+	}
+	f = q.faults[0]
+	q.faults = q.faults[1:]
+	return f, true
+}
+
 // FaultProxy is a reverse proxy on a loopback port in front of an emulator.
 // Armed faults answer the next requests in order instead of the emulator;
 // with none armed, requests pass through.
 type FaultProxy struct {
 	URL string
-
-	mu     sync.Mutex
-	faults []Fault
-	hits   int
+	FaultQueue
 }
 
 // NewFaultProxy starts a proxy to target; it is stopped when the test ends.
@@ -39,15 +73,8 @@ func NewFaultProxy(t testing.TB, target string) *FaultProxy {
 	p := &FaultProxy{}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		p.hits++
-		var f *Fault
-		if len(p.faults) > 0 {
-			f = &p.faults[0]
-			p.faults = p.faults[1:]
-		}
-		p.mu.Unlock()
-		if f == nil || f.Pass {
+		f, armed := p.Next()
+		if !armed || f.Pass {
 			rp.ServeHTTP(w, r)
 			return
 		}
@@ -69,20 +96,6 @@ func NewFaultProxy(t testing.TB, target string) *FaultProxy {
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
 	return p
-}
-
-// Arm queues faults for the next requests.
-func (p *FaultProxy) Arm(faults ...Fault) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.faults = append(p.faults, faults...)
-}
-
-// Hits is the number of requests the proxy has seen.
-func (p *FaultProxy) Hits() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.hits
 }
 
 // SESError is the answer SES v2 (REST-JSON) gives for an exception type.

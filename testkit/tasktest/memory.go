@@ -26,35 +26,11 @@ import (
 // drops the connection (each adapter's own tests check that mapping on the
 // wire).
 type Probe struct {
-	mu     sync.Mutex
-	faults []testkit.Fault
-	hits   int
-}
-
-// Arm queues faults for the next calls.
-func (p *Probe) Arm(faults ...testkit.Fault) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.faults = append(p.faults, faults...)
-}
-
-// Hits is how many calls have reached the probe.
-func (p *Probe) Hits() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.hits
+	testkit.FaultQueue
 }
 
 func (p *Probe) call(op string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hits++
-	if len(p.faults) == 0 {
-		return nil
-	}
-	f := p.faults[0]
-	p.faults = p.faults[1:]
-	if f.Pass {
+	if f, armed := p.Next(); !armed || f.Pass {
 		return nil
 	}
 	return workflow.Errorf(workflow.Transient, "tasktest: %s: the service is unavailable (armed fault)", op)
