@@ -18,6 +18,13 @@ type Fault struct {
 	Pass   bool              // forward this request to the target as usual
 }
 
+// Faults is what a test arms: a FaultProxy in front of an emulator, or a
+// probe in front of an in-memory port.
+type Faults interface {
+	Arm(faults ...Fault)
+	Hits() int
+}
+
 // FaultQueue holds the faults armed for the next calls, in order, and counts
 // the calls that reach it. FaultProxy answers HTTP requests with it; the
 // in-memory probes of testkit/tasktest answer port calls with it.
