@@ -1,186 +1,26 @@
-// The handler's tests run on in-memory adapters (testkit/tasktest), so
-// they need no Node and no emulator; the same scenarios over the AWS
-// adapters and the emulators are in test/awstasks.
+// The handler's tests run its scenarios (fetchattachmentstest) on the
+// in-memory store (testkit/tasktest), so they need no Node and no emulator;
+// test/awstasks runs the same scenarios over S3 (gofakes3).
 package fetchattachments_test
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
-	"mime"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/mailflow/mailflow/store"
+	"github.com/mailflow/mailflow/tasks/fetch-attachments/fetchattachmentstest"
+
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
-	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/tasktest"
-	"github.com/mailflow/mailflow/workflow"
 )
 
 var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
-func put(t *testing.T, s store.Store, key string, b []byte) {
-	t.Helper()
-	if err := s.Put(context.Background(), key, bytes.NewReader(b), int64(len(b))); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestFetchAttachments(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	st, mem, proxy := tasktest.MemStore()
-	pdf := make([]byte, 300_000)
-	_, _ = rand.Read(pdf)
-	put(t, st, "attachments/o1/receipt.pdf", pdf)
-	put(t, st, "attachments/o1/body.html", []byte("<p>Grüße</p>"))
-	put(t, st, "attachments/o1/forbidden.pdf", []byte("secret"))
-	mem.Forbid("attachments/o1/forbidden.pdf")
-
-	newHandler := func(t *testing.T, max int64) *fetchattachments.Handler {
-		h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, MaxBytes: max, TempDir: t.TempDir()},
-			fetchattachments.Deps{Store: st, Clock: tasktest.NewClock(), Log: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
-	withAttachment := func(key string) func(map[string]any) {
-		return func(m map[string]any) {
-			m["attachments"] = []map[string]any{{"key": key, "filename": "Rechnung.pdf", "contentType": "application/pdf"}}
-		}
-	}
-
-	t.Run("BuildsAndStages", func(t *testing.T) {
-		h := newHandler(t, 0)
-		body := tasktest.Body(t, "o1", func(m map[string]any) {
-			withAttachment("attachments/o1/receipt.pdf")(m)
-			m["htmlKey"] = "attachments/o1/body.html"
-			m["subject"] = "Ihre Rechnung — März"
-		})
-		out, err := h.Handle(ctx, fetchattachments.In{MessageID: "msg-1", Body: body, MailID: "o1", Owner: "exec-1/msg-1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasPrefix(out.Key, tasktest.StagingPrefix) || !strings.HasSuffix(out.Key, ".eml") {
-			t.Fatalf("staged key %q", out.Key)
-		}
-		rc, info, err := st.Open(ctx, out.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(rc)
-		rc.Close()
-		sum := sha256.Sum256(raw)
-		if info.Size != out.Size || int64(len(raw)) != out.Size || hex.EncodeToString(sum[:]) != out.SHA256 {
-			t.Fatalf("staged object: %d bytes (said %d), sha %s (said %s)", len(raw), out.Size, hex.EncodeToString(sum[:]), out.SHA256)
-		}
-		hdr, leaves, err := testkit.ParseMIME(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s, _ := new(mime.WordDecoder).DecodeHeader(hdr.Get("Subject")); s != "Ihre Rechnung — März" {
-			t.Errorf("subject %q", s)
-		}
-		var gotPDF, gotHTML bool
-		for _, l := range leaves {
-			switch l.MediaType() {
-			case "application/pdf":
-				_, params, _ := mime.ParseMediaType(l.Header.Get("Content-Disposition"))
-				gotPDF = params["filename"] == "Rechnung.pdf" && bytes.Equal(l.Body, pdf)
-			case "text/html":
-				gotHTML = string(l.Body) == "<p>Grüße</p>"
-			}
-		}
-		if !gotPDF || !gotHTML {
-			t.Fatalf("attachment intact %v, offloaded html intact %v", gotPDF, gotHTML)
-		}
-		// A retry of the same attempt overwrites the same object (the MIME
-		// boundaries are random, so only the key and size are the same).
-		again, err := h.Handle(ctx, fetchattachments.In{MessageID: "msg-1", Body: body, MailID: "o1", Owner: "exec-1/msg-1"})
-		if err != nil || again.Key != out.Key || again.Size != out.Size {
-			t.Fatalf("retry = %+v, %v; want %+v", again, err, out)
-		}
-	})
-
-	cases := []struct {
-		name   string
-		change func(map[string]any)
-		mailID string
-		max    int64
-		want   workflow.ErrorName
-	}{
-		{"missing", withAttachment("attachments/o1/nope.pdf"), "", 0, workflow.AttachmentMissing},
-		{"missing body", func(m map[string]any) { delete(m, "text"); m["textKey"] = "attachments/o1/nope.txt" }, "", 0, workflow.AttachmentMissing},
-		{"forbidden", withAttachment("attachments/o1/forbidden.pdf"), "", 0, workflow.AttachmentForbidden},
-		{"outside the prefix", withAttachment("staging/other.eml"), "", 0, workflow.AttachmentForbidden},
-		{"traversal", withAttachment("attachments/../staging/x.eml"), "", 0, workflow.AttachmentForbidden},
-		{"absolute", withAttachment("/attachments/o1/receipt.pdf"), "", 0, workflow.AttachmentForbidden},
-		{"other bucket", withAttachment("s3://other-bucket/attachments/x"), "", 0, workflow.AttachmentForbidden},
-		{"too large", withAttachment("attachments/o1/receipt.pdf"), "", 200_000, workflow.TooLarge},
-		{"mailId mismatch", nil, "another-mail", 0, workflow.InvalidMessage},
-		{"header injection", func(m map[string]any) { m["headers"] = map[string]string{"X-A": "1\nBcc: v@example.net"} }, "", 0, workflow.InvalidMessage},
-		{"filename injection", func(m map[string]any) {
-			m["attachments"] = []map[string]any{{"key": "attachments/o1/receipt.pdf", "filename": "a.pdf\r\nBcc: v@example.net"}}
-		}, "", 0, workflow.InvalidMessage},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h := newHandler(t, c.max)
-			mailID := c.mailID
-			if mailID == "" {
-				mailID = "o1"
-			}
-			_, err := h.Handle(ctx, fetchattachments.In{MessageID: "m", Body: tasktest.Body(t, "o1", c.change), MailID: mailID, Owner: "exec/m"})
-			if got := workflow.NameOf(err); got != c.want {
-				t.Fatalf("error %v named %q, want %q", err, got, c.want)
-			}
-		})
-	}
-
-	t.Run("TemporaryFilesOnlyForLargeMessages", func(t *testing.T) {
-		dir := t.TempDir()
-		h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, TempDir: dir},
-			fetchattachments.Deps{Store: st, Clock: tasktest.NewClock(), Log: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, mod := range []func(map[string]any){nil, withAttachment("attachments/o1/receipt.pdf")} {
-			mailID := fmt.Sprintf("tmp-%d", i)
-			out, err := h.Handle(ctx, fetchattachments.In{MessageID: "m", Body: tasktest.Body(t, mailID, mod), MailID: mailID, Owner: "exec/m"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc, info, err := st.Open(ctx, out.Key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(rc)
-			rc.Close()
-			if sum := sha256.Sum256(raw); info.Size != out.Size || hex.EncodeToString(sum[:]) != out.SHA256 {
-				t.Fatalf("mail %d: staged object does not match its size and hash", i)
-			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("mail %d: temporary files left behind: %v", i, left)
-			}
-		}
-	})
-
-	t.Run("StoreUnavailable", func(t *testing.T) {
-		h := newHandler(t, 0)
-		proxy.Arm(testkit.Fault{Status: 503, Body: "<Error><Code>SlowDown</Code></Error>"})
-		_, err := h.Handle(ctx, fetchattachments.In{MessageID: "m", Body: tasktest.Body(t, "o1", withAttachment("attachments/o1/receipt.pdf")), MailID: "o1", Owner: "e/m"})
-		if workflow.NameOf(err) != workflow.Transient {
-			t.Fatalf("503 = %v, want %s", err, workflow.Transient)
-		}
-	})
+	fetchattachmentstest.Run(t, st, proxy, mem.Forbid)
 }
 
 func TestConfigFromEnv(t *testing.T) {
