@@ -1,28 +1,20 @@
-// The handler's tests run on in-memory adapters (testkit/tasktest), so
-// they need no Node and no emulator; the same scenarios over the AWS
-// adapters and the emulators are in test/awstasks.
+// The handler's tests run its scenarios (sendtest) on in-memory adapters
+// and the SES simulator (testkit/tasktest), so they need no Node and no
+// emulator; test/awstasks runs the same scenarios over the AWS adapters and
+// the emulators.
 package send_test
 
 import (
-	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/clock"
-	"github.com/mailflow/mailflow/lock"
-	"github.com/mailflow/mailflow/pacer"
-	"github.com/mailflow/mailflow/pacer/mempacer"
+	"github.com/mailflow/mailflow/tasks/send/sendtest"
+
 	"github.com/mailflow/mailflow/sender"
-	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/tasks/send"
-	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -31,245 +23,24 @@ var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 const lease = 6 * time.Minute
 
-type fixture struct {
-	h        *send.Handler
-	locks    lock.Table
-	lockProx *tasktest.Probe
-	store    store.Store
-	sesProx  *tasktest.MemSender
-	clock    *clock.Skipping
-}
-
 func TestSend(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-
-	setupPaced := func(t *testing.T, pace func(clock.Clock) send.Pacer) *fixture {
-		f := &fixture{clock: tasktest.NewClock()}
-		f.locks, f.lockProx = tasktest.MemLocks()
-		f.store, _, _ = tasktest.MemStore()
+	// Each class as the simulator fails it, with SES's texts; which SES
+	// answer maps to which class is sessender's (and test/awstasks').
+	var fails []sendtest.FailCase
+	for _, name := range sender.Names {
+		fails = append(fails, sendtest.FailCase{Label: string(name), Arm: name, Want: name})
+	}
+	sendtest.Run(t, func(*testing.T) sendtest.Services {
+		locks, lockFaults := tasktest.MemLocks()
+		st, _, _ := tasktest.MemStore()
 		snd := tasktest.NewMemSender()
-		f.sesProx = snd
-		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set"},
-			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
-		if err != nil {
-			t.Fatal(err)
+		return sendtest.Services{
+			Locks: locks, LockFaults: lockFaults, Store: st, Sender: snd, SenderHits: snd,
+			Sent:     func(*testing.T) []tasktest.SentMail { return snd.Sent() },
+			FailNext: func(c sendtest.FailCase) { snd.Sim.Inject(c.Arm.(workflow.ErrorName)) },
 		}
-		f.h = h
-		return f
-	}
-	setup := func(t *testing.T) *fixture {
-		return setupPaced(t, func(clock.Clock) send.Pacer { return nil })
-	}
-	// prepare takes the lock for owner and stages a message; it returns the
-	// task input.
-	prepare := func(t *testing.T, f *fixture, mailID, owner, subject string) send.In {
-		now := f.clock.Now()
-		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: mailID, Owner: owner, ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
-			t.Fatal(err)
-		}
-		raw := []byte("From: Shop <billing@example.com>\r\nTo: ann@example.org\r\nSubject: " + subject + "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nThank you.\r\n")
-		key := tasktest.StagingPrefix + strings.ReplaceAll(mailID, "/", "_") + "/" + strings.ReplaceAll(owner, "/", "_") + ".eml"
-		if err := f.store.Put(ctx, key, bytes.NewReader(raw), int64(len(raw))); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(raw)
-		return send.In{MessageID: "msg", MailID: mailID, Owner: owner,
-			Body:   tasktest.Body(t, mailID, func(m map[string]any) { m["bcc"] = []string{"archive@example.com"}; m["subject"] = subject }),
-			Staged: send.Staged{Key: key, Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}}
-	}
-	sentWith := func(f *fixture, subject string) []tasktest.SentMail {
-		var out []tasktest.SentMail
-		for _, m := range f.sesProx.Sent() {
-			if m.Subject == subject {
-				out = append(out, m)
-			}
-		}
-		return out
-	}
-
-	t.Run("SendsAndMarksSent", func(t *testing.T) {
-		f := setup(t)
-		in := prepare(t, f, "m-1", "exec-1/msg", "subject-1")
-		out, err := f.h.Handle(ctx, in)
-		if err != nil || out.SESMessageID == "" {
-			t.Fatalf("Send = %+v, %v", out, err)
-		}
-		rec, _, _ := f.locks.Get(ctx, "m-1")
-		if rec.Status != lock.Sent || rec.SESMessageID != out.SESMessageID || rec.Owner != "exec-1/msg" {
-			t.Fatalf("lock after send: %+v", rec)
-		}
-		if got := sentWith(f, "subject-1"); len(got) != 1 || got[0].MessageID != out.SESMessageID {
-			t.Fatalf("SES recorded %+v", got)
-		}
-		// A retry of the task returns the stored id and sends nothing.
-		hits := f.sesProx.Hits()
-		again, err := f.h.Handle(ctx, in)
-		if err != nil || again != out {
-			t.Fatalf("retry = %+v, %v; want %+v", again, err, out)
-		}
-		if f.sesProx.Hits() != hits || len(sentWith(f, "subject-1")) != 1 {
-			t.Fatal("the retry sent the mail again")
-		}
-	})
-
-	t.Run("LeaseLostSendsNothing", func(t *testing.T) {
-		f := setup(t)
-		in := prepare(t, f, "m-2", "exec-1/msg", "subject-2")
-		f.clock.Advance(lease + time.Second)
-		now := f.clock.Now()
-		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: "m-2", Owner: "exec-2/msg", ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
-			t.Fatal(err)
-		}
-		_, err := f.h.Handle(ctx, in)
-		if workflow.NameOf(err) != workflow.LockBusy {
-			t.Fatalf("send after lease loss = %v, want %s", err, workflow.LockBusy)
-		}
-		if f.sesProx.Hits() != 0 {
-			t.Fatal("SES was called without the lease")
-		}
-	})
-
-	t.Run("SentByAnotherAttempt", func(t *testing.T) {
-		f := setup(t)
-		in := prepare(t, f, "m-3", "exec-1/msg", "subject-3")
-		f.clock.Advance(lease + time.Second)
-		now := f.clock.Now()
-		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: "m-3", Owner: "exec-2/msg", ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.locks.MarkSent(ctx, lock.MarkSentParams{MailID: "m-3", Owner: "exec-2/msg", SESMessageID: "ses-other", Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-		out, err := f.h.Handle(ctx, in)
-		if err != nil || out.SESMessageID != "ses-other" || f.sesProx.Hits() != 0 {
-			t.Fatalf("= %+v, %v, SES hits %d; want the other attempt's id and no send", out, err, f.sesProx.Hits())
-		}
-	})
-
-	t.Run("LockGone", func(t *testing.T) {
-		f := setup(t)
-		in := prepare(t, f, "m-4", "exec-1/msg", "subject-4")
-		if err := f.locks.Release(ctx, lock.ReleaseParams{MailID: "m-4", Owner: "exec-1/msg"}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.LockBusy || f.sesProx.Hits() != 0 {
-			t.Fatalf("= %v (SES hits %d), want %s and no send", err, f.sesProx.Hits(), workflow.LockBusy)
-		}
-	})
-
-	t.Run("EverySESErrorClass", func(t *testing.T) {
-		f := setup(t)
-		// Each class as the simulator fails it, with SES's texts; which SES
-		// answer maps to which class is sessender's (and test/awstasks').
-		for i, name := range sender.Names {
-			mailID := "err-" + string(rune('a'+i))
-			in := prepare(t, f, mailID, "exec/msg", "err")
-			f.sesProx.Sim.Inject(name)
-			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != name {
-				t.Errorf("%s: %v", name, err)
-			}
-			if rec, _, _ := f.locks.Get(ctx, mailID); rec.Status != lock.Sending {
-				t.Errorf("%s: lock %s after a failed send", name, rec.Status)
-			}
-		}
-	})
-
-	t.Run("MarkSentFailureStillSucceeds", func(t *testing.T) {
-		f := setup(t)
-		in := prepare(t, f, "m-5", "exec-1/msg", "subject-5")
-		// Renew passes; every mark-sent attempt fails.
-		e := testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`}
-		f.lockProx.Arm(testkit.Fault{Pass: true}, e, e, e)
-		out, err := f.h.Handle(ctx, in)
-		if err != nil || out.SESMessageID == "" {
-			t.Fatalf("= %+v, %v; the mail went out, so the task must succeed", out, err)
-		}
-		if rec, _, _ := f.locks.Get(ctx, "m-5"); rec.Status != lock.Sending {
-			t.Fatalf("lock %+v", rec)
-		}
-	})
-
-	t.Run("PacedPerRecipient", func(t *testing.T) {
-		// Two tokens a second; each mail has two recipients (to and bcc).
-		f := setupPaced(t, func(c clock.Clock) send.Pacer {
-			p, err := pacer.New(mempacer.New(), pacer.Config{Rate: 2, Clock: c})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p
-		})
-		first := prepare(t, f, "p-1", "exec-1/msg", "paced-1")
-		if _, err := f.h.Handle(ctx, first); err != nil {
-			t.Fatal(err)
-		}
-		second := prepare(t, f, "p-2", "exec-1/msg", "paced-2")
-		hits := f.sesProx.Hits()
-		if _, err := f.h.Handle(ctx, second); workflow.NameOf(err) != workflow.Throttled {
-			t.Fatalf("second mail in the same second = %v, want %s", err, workflow.Throttled)
-		}
-		if f.sesProx.Hits() != hits {
-			t.Fatal("a throttled send reached SES")
-		}
-		if rec, _, _ := f.locks.Get(ctx, "p-2"); rec.Status != lock.Sending {
-			t.Fatalf("lock after a paced refusal: %+v", rec)
-		}
-		f.clock.Advance(time.Second)
-		if out, err := f.h.Handle(ctx, second); err != nil || out.SESMessageID == "" {
-			t.Fatalf("a second later = %+v, %v", out, err)
-		}
-	})
-
-	t.Run("AttemptsCountedInTheLock", func(t *testing.T) {
-		// Each attempt renews the lease once; the pacer hears how many
-		// attempts came before, whatever instance made them.
-		var earlier []int
-		refuse := pacerFunc(func(_ context.Context, _ int, _ string, n int) error {
-			earlier = append(earlier, n)
-			return workflow.Errorf(workflow.Throttled, "no token")
-		})
-		f := setupPaced(t, func(clock.Clock) send.Pacer { return refuse })
-		in := prepare(t, f, "a-1", "exec-1/msg", "attempts-1")
-		for range 3 {
-			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.Throttled {
-				t.Fatalf("= %v, want %s", err, workflow.Throttled)
-			}
-		}
-		if fmt.Sprint(earlier) != "[0 1 2]" {
-			t.Fatalf("earlier attempts passed to the pacer: %v, want [0 1 2]", earlier)
-		}
-	})
-
-	t.Run("StagedProblems", func(t *testing.T) {
-		f := setup(t)
-		base := prepare(t, f, "m-6", "exec-1/msg", "subject-6")
-		cases := []struct {
-			name string
-			mod  func(in *send.In)
-			want workflow.ErrorName
-		}{
-			{"sha mismatch", func(in *send.In) { in.Staged.SHA256 = strings.Repeat("0", 64) }, workflow.Transient},
-			{"size mismatch", func(in *send.In) { in.Staged.Size++ }, workflow.Transient},
-			{"missing", func(in *send.In) { in.Staged.Key = tasktest.StagingPrefix + "gone.eml" }, workflow.Transient},
-			{"outside staging", func(in *send.In) { in.Staged.Key = "attachments/x.eml" }, workflow.InvalidMessage},
-			{"traversal", func(in *send.In) { in.Staged.Key = tasktest.StagingPrefix + "../attachments/x.eml" }, workflow.InvalidMessage},
-			{"bad sha", func(in *send.In) { in.Staged.SHA256 = "xyz" }, workflow.InvalidMessage},
-			{"zero size", func(in *send.In) { in.Staged.Size = 0 }, workflow.InvalidMessage},
-			{"mailId mismatch", func(in *send.In) { in.MailID = "other" }, workflow.InvalidMessage},
-			{"no owner", func(in *send.In) { in.Owner = "" }, workflow.InvalidMessage},
-			{"invalid body", func(in *send.In) { in.Body = `{"version":1}` }, workflow.InvalidMessage},
-		}
-		for _, c := range cases {
-			in := base
-			c.mod(&in)
-			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != c.want {
-				t.Errorf("%s: %v, want %s", c.name, err, c.want)
-			}
-		}
-		if f.sesProx.Hits() != 0 {
-			t.Fatal("a broken input reached SES")
-		}
-	})
+	}, fails)
 }
 
 func TestConfigFromEnv(t *testing.T) {
@@ -280,11 +51,4 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Errorf("error %v does not say %q", err, want)
 		}
 	}
-}
-
-// pacerFunc adapts a function to send.Pacer.
-type pacerFunc func(ctx context.Context, recipients int, key string, earlier int) error
-
-func (f pacerFunc) TakeAttempt(ctx context.Context, recipients int, key string, earlier int) error {
-	return f(ctx, recipients, key, earlier)
 }
