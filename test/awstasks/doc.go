@@ -4,8 +4,11 @@
 // fault-injecting proxy, so that every call crosses the real wire protocol
 // and a 5xx answer or a dropped connection is mapped by the real adapter.
 //
-// Decision: the handler packages (tasks/...) test the same scenarios on
-// in-memory adapters (testkit/tasktest's MemLocks, MemStore, MemSender), so
+// Decision: each scenario is written once, beside its handler
+// (acquirelocktest, fetchattachmentstest, sendtest, releaselocktest, and
+// tasks/flowtest for the chain), and takes its adapters as arguments. The
+// handler packages run them on in-memory adapters (testkit/tasktest's
+// MemLocks, MemStore, MemSender), so
 // `go test ./tasks/...` needs neither Node nor an emulator; what needs the
 // emulators lives here, and in test/lambda for the Lambda mains, where the
 // point is the emulator.

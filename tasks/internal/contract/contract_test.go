@@ -1,17 +1,13 @@
 package contract_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/mailflow/mailflow/tasks/flowtest"
 
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
@@ -110,104 +106,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// invoke runs a handler through aws-lambda-go's JSON handling, as Lambda
-// and the local runtime do.
-func invoke(t *testing.T, h any, payload any) (json.RawMessage, error) {
-	t.Helper()
-	b, err := json.Marshal(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lambda.NewHandler(h).Invoke(context.Background(), b)
-}
-
-// TestFlow chains the four handlers over in-memory adapters as the definition
-// does, with payloads built the way its Parameters build them, and sends
-// one mail once: a redelivery of the same record answers already-sent.
+// TestFlow chains the four handlers over in-memory adapters.
 func TestFlow(t *testing.T) {
 	t.Parallel()
-	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	locks, _ := tasktest.MemLocks()
 	st, _, _ := tasktest.MemStore()
 	snd := tasktest.NewMemSender()
-	sesProxy := snd
-	clock := tasktest.NewClock()
-	lease, retention := 6*time.Minute, 24*time.Hour
-	acq, err := acquirelock.New(acquirelock.Config{Limits: tasktest.Limits, Lease: lease, Retention: retention}, acquirelock.Deps{Locks: locks, Clock: clock, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, TempDir: t.TempDir()}, fetchattachments.Deps{Store: st, Clock: clock, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sendH, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: retention}, send.Deps{Locks: locks, Store: st, Sender: snd, Clock: clock, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := releaselock.New(releaselock.Deps{Locks: locks, Clock: clock, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	record := workflow.Record{MessageID: "sqs-1", Body: tasktest.Body(t, "flow-1", func(m map[string]any) { m["subject"] = "flow subject" })}
-	run := func(execution string) (outcome string) {
-		owner := execution + "/" + record.MessageID // States.Format('{}/{}', $$.Execution.Id, $.messageId)
-		raw, err := invoke(t, acq.Handle, map[string]any{"messageId": record.MessageID, "body": record.Body, "owner": owner})
-		if err != nil {
-			t.Fatalf("AcquireLock: %v", err)
-		}
-		var lockOut struct{ Outcome, MailID, Owner string }
-		_ = json.Unmarshal(raw, &lockOut)
-		if lockOut.Outcome == acquirelock.AlreadySent {
-			return "already-sent"
-		}
-		raw, err = invoke(t, fetch.Handle, map[string]any{"messageId": record.MessageID, "body": record.Body, "mailId": lockOut.MailID, "owner": lockOut.Owner})
-		if err != nil {
-			t.Fatalf("FetchAttachments: %v", err)
-		}
-		var staged map[string]any
-		_ = json.Unmarshal(raw, &staged)
-		raw, err = invoke(t, sendH.Handle, map[string]any{"messageId": record.MessageID, "body": record.Body, "mailId": lockOut.MailID, "owner": lockOut.Owner, "staged": staged})
-		if err != nil {
-			t.Fatalf("Send: %v", err)
-		}
-		var sent struct{ SESMessageID string }
-		if err := json.Unmarshal(raw, &sent); err != nil || sent.SESMessageID == "" {
-			t.Fatalf("Send answered %s", raw)
-		}
-		return "sent"
-	}
-	if got := run("arn:aws:states:us-east-1:1:express:mail:exec-1"); got != "sent" {
-		t.Fatalf("first execution: %s", got)
-	}
-	if got := run("arn:aws:states:us-east-1:1:express:mail:exec-2"); got != "already-sent" {
-		t.Fatalf("redelivery: %s", got)
-	}
-	n := 0
-	for _, m := range snd.Sent() {
-		if m.Subject == "flow subject" {
-			n++
-		}
-	}
-	if n != 1 || sesProxy.Hits() != 1 {
-		t.Fatalf("SES received the mail %d times (%d requests)", n, sesProxy.Hits())
-	}
-
-	// A failing mail: release through the handler, then the record is free.
-	bad := workflow.Record{MessageID: "sqs-2", Body: tasktest.Body(t, "flow-2", func(m map[string]any) {
-		m["attachments"] = []map[string]any{{"key": "attachments/missing.pdf"}}
-	})}
-	owner := "exec-3/sqs-2"
-	if _, err := invoke(t, acq.Handle, map[string]any{"messageId": bad.MessageID, "body": bad.Body, "owner": owner}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = invoke(t, fetch.Handle, map[string]any{"messageId": bad.MessageID, "body": bad.Body, "mailId": "flow-2", "owner": owner})
-	if workflow.NameOf(err) != workflow.AttachmentMissing {
-		t.Fatalf("FetchAttachments of a missing attachment: %v", err)
-	}
-	raw, err := invoke(t, rel.Handle, map[string]any{"messageId": bad.MessageID, "body": bad.Body, "owner": owner})
-	if err != nil || string(raw) != `{"released":true,"reason":"released"}` {
-		t.Fatalf("ReleaseLock = %s, %v", raw, err)
-	}
+	flowtest.Run(t, flowtest.Services{Locks: locks, Store: st, Sender: snd, SenderHits: snd,
+		Sent: func(*testing.T) []tasktest.SentMail { return snd.Sent() }})
 }

@@ -1,8 +1,0 @@
-package awstasks_test
-
-import (
-	"io"
-	"log/slog"
-)
-
-var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
