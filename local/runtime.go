@@ -224,7 +224,9 @@ func (r *Runtime) openStores(context.Context) (err error) {
 }
 
 // recover settles what the previous process left: its executions are
-// aborted (their messages return to the queue) and its leases released.
+// aborted (their messages return to the queue) and its leases released,
+// except those whose send has no recorded answer (see
+// sqlitelock.ReleaseAbandoned).
 func (r *Runtime) recover(ctx context.Context) error {
 	cfg := r.cfg
 	if n, err := r.execs.RecoverRunning(ctx, cfg.Clock.Now()); err != nil {
@@ -232,10 +234,15 @@ func (r *Runtime) recover(ctx context.Context) error {
 	} else if n > 0 {
 		cfg.Log.Warn("executions interrupted by the last shutdown marked ABORTED; their messages return to the queue", "count", n)
 	}
-	if n, err := r.locks.ReleaseAll(ctx); err != nil {
+	a, err := r.locks.ReleaseAbandoned(ctx, cfg.Clock.Now())
+	if err != nil {
 		return err
-	} else if n > 0 {
-		cfg.Log.Warn("leases held by executions of the previous process released", "count", n)
+	}
+	if a.Released > 0 {
+		cfg.Log.Warn("leases held by executions of the previous process released", "count", a.Released)
+	}
+	if a.OutcomeUnknown > 0 {
+		cfg.Log.Warn("sends of the previous process started without a recorded answer: their mails are outcome-unknown and will be dead-lettered, not sent again (mailflow replay --force sends one again)", "count", a.OutcomeUnknown)
 	}
 	return nil
 }

@@ -13,21 +13,33 @@
 //     comparing these times, never by relying on TTL deletion, which is lazy.
 //   - A record whose ExpiresAt has passed counts as absent: after the
 //     retention window a mailId can be sent again.
-//   - Acquire succeeds when no live record exists, when the record is
-//     SENDING with the same content hash and its lease has run out, or when
-//     the same owner re-acquires (a retried task). Anything else fails with
+//   - Acquire succeeds when no live record exists, or when the record is
+//     SENDING with the same content hash, no attempt recorded, and either
+//     its lease has run out or the same owner re-acquires (a retried task). Anything else fails with
 //     a [*ConditionError] carrying the current record, from which the caller
 //     decides: SENT, a live lease, or a different content hash.
 //   - MarkSent succeeds for the owner while SENDING, even when the lease has
 //     run out but nobody took over: the mail did go out and recording it is
 //     what prevents a duplicate. Repeating it with the same SES id is a no-op
 //     success.
-//   - Renew extends the owner's lease while SENDING and counts the renewals
+//   - Renew extends the owner's lease while SENDING (no attempt recorded) and counts the renewals
 //     of the record since it was acquired (Record.Renewals): the Send task
 //     renews once per attempt, so the count tells any instance how often
 //     this mail's send was tried, which in-process counters cannot on
 //     Lambda. Acquire starts the count at 0; MarkSent keeps it.
-//   - Release deletes the record only for its owner while SENDING.
+//   - A send attempt is recorded before the mail service is called
+//     (StartAttempt sets Record.AttemptedAt) and cleared only when the
+//     service answered that it did not take the mail (ClearAttempt). A
+//     SENDING record whose attempt is set is outcome-unknown
+//     ([Record.OutcomeUnknown]): the mail may have gone out and nothing
+//     recorded it. No automatic path takes such a record over, renews or
+//     releases it: Acquire, Renew and Release fail with a ConditionError
+//     carrying it, so every later attempt (a retry, a redelivery, a
+//     producer's resend, a restart) learns the outcome is unknown instead
+//     of sending again. Only MarkSent (the answer arrived after all) and
+//     Forget (an operator's explicit choice to send again) end that state.
+//   - Release deletes the record only for its owner while SENDING with no
+//     attempt recorded.
 //   - Conditional failures are [*ConditionError] (errors.Is [ErrCondition]);
 //     any other error is the backend's and is treated as transient. Adapters
 //     never retry.
@@ -61,7 +73,15 @@ type Record struct {
 	SentAt       time.Time // set when Sent
 	ExpiresAt    time.Time // the record counts as absent from then on (TTL)
 	Renewals     int       // Renew calls since Acquire
+	// AttemptedAt is when a send attempt started whose answer is not
+	// recorded (zero: none). On a SENT record it is the last attempt's
+	// start, kept for inspection.
+	AttemptedAt time.Time
 }
+
+// OutcomeUnknown reports whether a send attempt started and neither its
+// success (SENT) nor a refusal was recorded.
+func (r Record) OutcomeUnknown() bool { return r.Status == Sending && !r.AttemptedAt.IsZero() }
 
 // Live reports whether the record still counts at now (not past ExpiresAt).
 func (r Record) Live(now time.Time) bool { return now.Before(r.ExpiresAt) }
@@ -99,6 +119,26 @@ type MarkSentParams struct {
 	ExpiresAt    time.Time // end of the dedup window
 }
 
+// AttemptParams are the inputs of [Table.StartAttempt].
+type AttemptParams struct {
+	MailID string
+	Owner  string
+	Now    time.Time // recorded as AttemptedAt
+}
+
+// ClearAttemptParams are the inputs of [Table.ClearAttempt].
+type ClearAttemptParams struct {
+	MailID      string
+	Owner       string
+	AttemptedAt time.Time // the attempt StartAttempt recorded
+}
+
+// ForgetParams are the inputs of [Table.Forget].
+type ForgetParams struct {
+	MailID      string
+	AttemptedAt time.Time // the attempt the operator saw
+}
+
 // ReleaseParams are the inputs of [Table.Release].
 type ReleaseParams struct {
 	MailID string
@@ -113,10 +153,20 @@ type Table interface {
 	Acquire(ctx context.Context, p AcquireParams) (Record, error)
 	// Renew extends p.Owner's lease while SENDING.
 	Renew(ctx context.Context, p RenewParams) (Record, error)
+	// StartAttempt records, before the mail service is called, that
+	// p.Owner is about to send.
+	StartAttempt(ctx context.Context, p AttemptParams) (Record, error)
+	// ClearAttempt forgets p.Owner's attempt after the service answered
+	// that it did not take the mail.
+	ClearAttempt(ctx context.Context, p ClearAttemptParams) (Record, error)
 	// MarkSent records that SES accepted the mail.
 	MarkSent(ctx context.Context, p MarkSentParams) (Record, error)
-	// Release deletes the record if p.Owner holds it SENDING.
+	// Release deletes the record if p.Owner holds it SENDING with no
+	// attempt recorded.
 	Release(ctx context.Context, p ReleaseParams) error
+	// Forget deletes an outcome-unknown record whose attempt is
+	// p.AttemptedAt: the operator's choice to let the mail be sent again.
+	Forget(ctx context.Context, p ForgetParams) error
 	// Get returns the record, or ok=false when there is none (an expired
 	// record that the backend still stores is returned as it is; callers
 	// judge it with Record.Live).
@@ -130,7 +180,7 @@ var ErrCondition = errors.New("lock: condition failed")
 // the record as it was when the condition was checked, or nil when there was
 // none.
 type ConditionError struct {
-	Op      string // "acquire", "renew", "mark-sent", "release"
+	Op      string // "acquire", "renew", "start-attempt", "clear-attempt", "mark-sent", "release", "forget"
 	MailID  string
 	Current *Record
 }
@@ -138,6 +188,10 @@ type ConditionError struct {
 func (e *ConditionError) Error() string {
 	if e.Current == nil {
 		return fmt.Sprintf("lock: %s %q: no record", e.Op, e.MailID)
+	}
+	if e.Current.OutcomeUnknown() {
+		return fmt.Sprintf("lock: %s %q: outcome unknown: %q started a send at %s and no answer was recorded",
+			e.Op, e.MailID, e.Current.Owner, e.Current.AttemptedAt.UTC().Format(time.RFC3339Nano))
 	}
 	return fmt.Sprintf("lock: %s %q: record is %s, owned by %q, lease until %s",
 		e.Op, e.MailID, e.Current.Status, e.Current.Owner, e.Current.LeaseUntil.UTC().Format(time.RFC3339Nano))
@@ -202,6 +256,39 @@ func (p MarkSentParams) Validate() error {
 func (p ReleaseParams) Validate() error {
 	if p.MailID == "" || p.Owner == "" {
 		return errors.New("lock: release: MailID and Owner are required")
+	}
+	return nil
+}
+
+// Validate checks start-attempt params.
+func (p AttemptParams) Validate() error {
+	if p.MailID == "" || p.Owner == "" {
+		return errors.New("lock: start-attempt: MailID and Owner are required")
+	}
+	if p.Now.IsZero() {
+		return errors.New("lock: start-attempt: Now is the zero time")
+	}
+	return nil
+}
+
+// Validate checks clear-attempt params.
+func (p ClearAttemptParams) Validate() error {
+	if p.MailID == "" || p.Owner == "" {
+		return errors.New("lock: clear-attempt: MailID and Owner are required")
+	}
+	if p.AttemptedAt.IsZero() {
+		return errors.New("lock: clear-attempt: AttemptedAt is the zero time")
+	}
+	return nil
+}
+
+// Validate checks forget params.
+func (p ForgetParams) Validate() error {
+	if p.MailID == "" {
+		return errors.New("lock: forget: MailID is required")
+	}
+	if p.AttemptedAt.IsZero() {
+		return errors.New("lock: forget: AttemptedAt is the zero time")
 	}
 	return nil
 }

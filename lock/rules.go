@@ -1,5 +1,7 @@
 package lock
 
+import "time"
+
 // The conditions of the contract (see the package doc), for adapters that
 // evaluate them in Go on the current record (nil when there is none). The
 // DynamoDB adapter states the same rules as condition expressions.
@@ -7,12 +9,33 @@ package lock
 // AcquireAllowed reports whether Acquire may take the record over.
 func AcquireAllowed(cur *Record, p AcquireParams) bool {
 	return cur == nil || !cur.Live(p.Now) ||
-		(cur.Status == Sending && cur.ContentHash == p.ContentHash && (!p.Now.Before(cur.LeaseUntil) || cur.Owner == p.Owner))
+		(cur.Status == Sending && cur.AttemptedAt.IsZero() && cur.ContentHash == p.ContentHash && (!p.Now.Before(cur.LeaseUntil) || cur.Owner == p.Owner))
 }
 
 // RenewAllowed reports whether p.Owner may extend its lease.
 func RenewAllowed(cur *Record, p RenewParams) bool {
-	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending
+	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero()
+}
+
+// StartAttemptAllowed reports whether p.Owner may record a send attempt.
+func StartAttemptAllowed(cur *Record, p AttemptParams) bool {
+	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero()
+}
+
+// ClearAttemptAllowed reports whether p.Owner may forget its attempt.
+func ClearAttemptAllowed(cur *Record, p ClearAttemptParams) bool {
+	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && SameInstant(cur.AttemptedAt, p.AttemptedAt)
+}
+
+// ForgetAllowed reports whether an operator may delete the record.
+func ForgetAllowed(cur *Record, p ForgetParams) bool {
+	return cur != nil && cur.OutcomeUnknown() && SameInstant(cur.AttemptedAt, p.AttemptedAt)
+}
+
+// SameInstant compares times at the millisecond, the precision every
+// adapter stores.
+func SameInstant(a, b time.Time) bool {
+	return !a.IsZero() && !b.IsZero() && a.UnixMilli() == b.UnixMilli()
 }
 
 // MarkSentAllowed reports whether p.Owner may mark the record SENT (again,
@@ -24,5 +47,5 @@ func MarkSentAllowed(cur *Record, p MarkSentParams) bool {
 
 // ReleaseAllowed reports whether p.Owner may delete the record.
 func ReleaseAllowed(cur *Record, p ReleaseParams) bool {
-	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending
+	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero()
 }

@@ -54,6 +54,7 @@ func TestStatementsFollowRules(t *testing.T) {
 		status                 lock.Status
 		owner, hash, ses       string
 		lease, expires, sentAt int // -9: stored 0; else offset in ms from now's millisecond
+		attempted              int // -9: no attempt; else offset in ms
 	}
 	var curs []*curSpec
 	curs = append(curs, nil)
@@ -65,7 +66,9 @@ func TestStatementsFollowRules(t *testing.T) {
 					for _, lease := range offsets {
 						for _, expires := range offsets {
 							for _, sentAt := range []int{-9, -1} {
-								curs = append(curs, &curSpec{st, owner, hash, ses, lease, expires, sentAt})
+								for _, attempted := range []int{-9, -1} {
+									curs = append(curs, &curSpec{st, owner, hash, ses, lease, expires, sentAt, attempted})
+								}
 							}
 						}
 					}
@@ -95,7 +98,7 @@ func TestStatementsFollowRules(t *testing.T) {
 		if cur != nil {
 			for _, tbl := range []*Table{fast, ref} {
 				if _, err := tbl.put.ExecContext(ctx, id, string(cur.status), cur.owner, msAt(now, cur.lease), cur.hash, cur.ses,
-					msAt(now, cur.sentAt), msAt(now, cur.expires), 2); err != nil { // renewed twice so far
+					msAt(now, cur.sentAt), msAt(now, cur.expires), 2, msAt(now, cur.attempted)); err != nil { // renewed twice so far
 					t.Fatal(err)
 				}
 			}
@@ -175,5 +178,5 @@ func TestStatementsFollowRules(t *testing.T) {
 func sameRecord(a, b lock.Record) bool {
 	return a.MailID == b.MailID && a.Status == b.Status && a.Owner == b.Owner && a.ContentHash == b.ContentHash &&
 		a.SESMessageID == b.SESMessageID && a.LeaseUntil.Equal(b.LeaseUntil) && a.SentAt.Equal(b.SentAt) &&
-		a.ExpiresAt.Equal(b.ExpiresAt) && a.Renewals == b.Renewals
+		a.ExpiresAt.Equal(b.ExpiresAt) && a.Renewals == b.Renewals && a.AttemptedAt.Equal(b.AttemptedAt)
 }

@@ -35,11 +35,16 @@ const schema = `CREATE TABLE IF NOT EXISTS locks (
 	ses_message_id TEXT NOT NULL DEFAULT '',
 	sent_at        INTEGER NOT NULL DEFAULT 0,
 	expires_at     INTEGER NOT NULL,
-	renewals       INTEGER NOT NULL DEFAULT 0
+	renewals       INTEGER NOT NULL DEFAULT 0,
+	attempted_at   INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID`
 
-// addRenewals brings a table created before the renewals column up to date.
-const addRenewals = `ALTER TABLE locks ADD COLUMN renewals INTEGER NOT NULL DEFAULT 0`
+// migrations bring a table created by an older version up to date: each
+// adds a column that the probe query finds missing.
+var migrations = []struct{ probe, alter string }{
+	{`SELECT renewals FROM locks LIMIT 0`, `ALTER TABLE locks ADD COLUMN renewals INTEGER NOT NULL DEFAULT 0`},
+	{`SELECT attempted_at FROM locks LIMIT 0`, `ALTER TABLE locks ADD COLUMN attempted_at INTEGER NOT NULL DEFAULT 0`},
+}
 
 // Table is a lock table in one SQLite file.
 type Table struct {
@@ -51,7 +56,7 @@ type Table struct {
 
 var _ lock.Table = (*Table)(nil)
 
-const cols = `mail_id, status, owner, lease_until, content_hash, ses_message_id, sent_at, expires_at, renewals`
+const cols = `mail_id, status, owner, lease_until, content_hash, ses_message_id, sent_at, expires_at, renewals, attempted_at`
 
 // zeroMs is the time a stored 0 stands for (timeOf(0) is the zero time), in
 // Unix milliseconds, so that the SQL conditions compare the same instants as
@@ -70,28 +75,28 @@ func at(col string) string {
 var (
 	// ?1 mail id, ?2 owner, ?3 lease until, ?4 content hash, ?5 expires at,
 	// ?6 now. Mirrors lock.AcquireAllowed.
-	acquireSQL = `INSERT INTO locks (` + cols + `) VALUES (?1, 'SENDING', ?2, ?3, ?4, '', 0, ?5, 0)
+	acquireSQL = `INSERT INTO locks (` + cols + `) VALUES (?1, 'SENDING', ?2, ?3, ?4, '', 0, ?5, 0, 0)
 	ON CONFLICT (mail_id) DO UPDATE SET status = 'SENDING', owner = ?2, lease_until = ?3, content_hash = ?4,
-		ses_message_id = '', sent_at = 0, expires_at = ?5, renewals = 0
+		ses_message_id = '', sent_at = 0, expires_at = ?5, renewals = 0, attempted_at = 0
 	WHERE NOT (?6 < ` + at("expires_at") + `)
-		OR (status = 'SENDING' AND content_hash = ?4 AND (NOT (?6 < ` + at("lease_until") + `) OR owner = ?2))
+		OR (status = 'SENDING' AND attempted_at = 0 AND content_hash = ?4 AND (NOT (?6 < ` + at("lease_until") + `) OR owner = ?2))
 	RETURNING 1`
 	// ?1 mail id, ?2 owner, ?3 lease until, ?4 expires at. Mirrors
 	// lock.RenewAllowed.
 	renewSQL = `UPDATE locks SET lease_until = ?3, expires_at = ?4, renewals = renewals + 1
-	WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING'
+	WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0
 	RETURNING content_hash, ses_message_id, sent_at, renewals`
 	// ?1 mail id, ?2 owner, ?3 SES message id, ?4 expires at, ?5 now (sent
 	// at). Mirrors lock.MarkSentAllowed.
 	markSentSQL = `UPDATE locks SET status = 'SENT', ses_message_id = ?3, expires_at = ?4,
 		sent_at = CASE sent_at WHEN 0 THEN ?5 ELSE sent_at END
 	WHERE mail_id = ?1 AND owner = ?2 AND (status = 'SENDING' OR (status = 'SENT' AND ses_message_id = ?3))
-	RETURNING lease_until, content_hash, sent_at, renewals`
+	RETURNING lease_until, content_hash, sent_at, renewals, attempted_at`
 	// ?1 mail id, ?2 owner. Mirrors lock.ReleaseAllowed.
-	releaseSQL = `DELETE FROM locks WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING'`
+	releaseSQL = `DELETE FROM locks WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0`
 
 	getSQL = `SELECT ` + cols + ` FROM locks WHERE mail_id = ?`
-	putSQL = `INSERT OR REPLACE INTO locks (` + cols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	putSQL = `INSERT OR REPLACE INTO locks (` + cols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	delSQL = `DELETE FROM locks WHERE mail_id = ?`
 )
 
@@ -108,10 +113,12 @@ func Open(path string) (*Table, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlitelock: migrate %s: %w", path, err)
 	}
-	if _, err := db.Exec(`SELECT renewals FROM locks LIMIT 0`); err != nil {
-		if _, err := db.Exec(addRenewals); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlitelock: migrate %s: %w", path, err)
+	for _, m := range migrations {
+		if _, err := db.Exec(m.probe); err != nil {
+			if _, err := db.Exec(m.alter); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("sqlitelock: migrate %s: %w", path, err)
+			}
 		}
 	}
 	t := &Table{db: db}
@@ -197,7 +204,7 @@ func (t *Table) update(ctx context.Context, op, mailID string, fn func(cur *lock
 		_, err = tx.StmtContext(ctx, t.del).ExecContext(ctx, mailID)
 	} else {
 		_, err = tx.StmtContext(ctx, t.put).ExecContext(ctx,
-			next.MailID, string(next.Status), next.Owner, msOf(next.LeaseUntil), next.ContentHash, next.SESMessageID, msOf(next.SentAt), msOf(next.ExpiresAt), next.Renewals)
+			next.MailID, string(next.Status), next.Owner, msOf(next.LeaseUntil), next.ContentHash, next.SESMessageID, msOf(next.SentAt), msOf(next.ExpiresAt), next.Renewals, msOf(next.AttemptedAt))
 	}
 	if err == nil {
 		err = tx.Commit()
@@ -302,12 +309,12 @@ func (t *Table) tryMarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Re
 	now := p.Now.Truncate(time.Millisecond)
 	next := lock.Record{MailID: p.MailID, Status: lock.Sent, Owner: p.Owner, SESMessageID: p.SESMessageID,
 		ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond)}
-	var lease, sent int64
-	ok, err := try(ctx, t.markSent, []any{p.MailID, p.Owner, p.SESMessageID, msOf(next.ExpiresAt), msOf(now)}, &lease, &next.ContentHash, &sent, &next.Renewals)
+	var lease, sent, attempted int64
+	ok, err := try(ctx, t.markSent, []any{p.MailID, p.Owner, p.SESMessageID, msOf(next.ExpiresAt), msOf(now)}, &lease, &next.ContentHash, &sent, &next.Renewals, &attempted)
 	if err != nil || !ok {
 		return lock.Record{}, false, wrap("mark-sent", p.MailID, err)
 	}
-	next.LeaseUntil, next.SentAt = timeOf(lease), timeOf(sent)
+	next.LeaseUntil, next.SentAt, next.AttemptedAt = timeOf(lease), timeOf(sent), timeOf(attempted)
 	if sent == msOf(now) {
 		// Set now, or set before in the same millisecond.
 		next.SentAt = now
@@ -382,8 +389,8 @@ func (t *Table) Get(ctx context.Context, mailID string) (lock.Record, bool, erro
 func get(ctx context.Context, stmt *sql.Stmt, mailID string) (*lock.Record, error) {
 	var r lock.Record
 	var status string
-	var lease, sent, expires int64
-	err := stmt.QueryRowContext(ctx, mailID).Scan(&r.MailID, &status, &r.Owner, &lease, &r.ContentHash, &r.SESMessageID, &sent, &expires, &r.Renewals)
+	var lease, sent, expires, attempted int64
+	err := stmt.QueryRowContext(ctx, mailID).Scan(&r.MailID, &status, &r.Owner, &lease, &r.ContentHash, &r.SESMessageID, &sent, &expires, &r.Renewals, &attempted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -391,22 +398,87 @@ func get(ctx context.Context, stmt *sql.Stmt, mailID string) (*lock.Record, erro
 		return nil, err
 	}
 	r.Status = lock.Status(status)
-	r.LeaseUntil, r.SentAt, r.ExpiresAt = timeOf(lease), timeOf(sent), timeOf(expires)
+	r.LeaseUntil, r.SentAt, r.ExpiresAt, r.AttemptedAt = timeOf(lease), timeOf(sent), timeOf(expires), timeOf(attempted)
 	return &r, nil
 }
 
-// ReleaseAll deletes every SENDING record and returns how many there were.
-// The local runtime calls it at start-up: it is the only process using the
-// table, so every lease still held belongs to an execution that died with
-// the previous process, and waiting for those leases to run out would only
-// delay the redelivered messages. A mail whose send was accepted just
-// before the crash may then go out again: the same crash window a lease
-// expiry leads to, only sooner.
-func (t *Table) ReleaseAll(ctx context.Context) (int, error) {
-	res, err := t.db.ExecContext(ctx, `DELETE FROM locks WHERE status = ?`, string(lock.Sending))
+// StartAttempt implements [lock.Table].
+func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	return t.update(ctx, "start-attempt", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+		if !lock.StartAttemptAllowed(cur, p) {
+			return nil, false
+		}
+		next := *cur
+		next.AttemptedAt = p.Now.Truncate(time.Millisecond)
+		return &next, true
+	})
+}
+
+// ClearAttempt implements [lock.Table].
+func (t *Table) ClearAttempt(ctx context.Context, p lock.ClearAttemptParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	return t.update(ctx, "clear-attempt", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+		if !lock.ClearAttemptAllowed(cur, p) {
+			return nil, false
+		}
+		next := *cur
+		next.AttemptedAt = time.Time{}
+		return &next, true
+	})
+}
+
+// Forget implements [lock.Table].
+func (t *Table) Forget(ctx context.Context, p lock.ForgetParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	_, err := t.update(ctx, "forget", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+		return nil, lock.ForgetAllowed(cur, p)
+	})
+	return err
+}
+
+// Abandoned counts what [Table.ReleaseAbandoned] did.
+type Abandoned struct {
+	Released       int // leases with no send attempt, deleted
+	OutcomeUnknown int // leases whose send attempt has no recorded answer, kept
+}
+
+// ReleaseAbandoned ends every lease at start-up. The local runtime is the
+// only process using the table, so every lease still held belongs to an
+// execution that died with the previous process. A lease with no send
+// attempt is deleted, so its redelivered message is sent at once instead
+// of waiting for the lease to run out. A lease whose send attempt has no
+// recorded answer is kept and only made to run out now: the mail may have
+// gone out, so its redelivery must find the record and be classified
+// outcome-unknown, never sent again.
+func (t *Table) ReleaseAbandoned(ctx context.Context, now time.Time) (Abandoned, error) {
+	var a Abandoned
+	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("sqlitelock: release all: %w", err)
+		return a, fmt.Errorf("sqlitelock: release abandoned: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM locks WHERE status = ? AND attempted_at = 0`, string(lock.Sending))
+	if err != nil {
+		return a, fmt.Errorf("sqlitelock: release abandoned: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	return int(n), nil
+	a.Released = int(n)
+	res, err = tx.ExecContext(ctx, `UPDATE locks SET lease_until = MIN(lease_until, ?) WHERE status = ? AND attempted_at <> 0`,
+		msOf(now.Truncate(time.Millisecond)), string(lock.Sending))
+	if err != nil {
+		return a, fmt.Errorf("sqlitelock: release abandoned: %w", err)
+	}
+	n, _ = res.RowsAffected()
+	a.OutcomeUnknown = int(n)
+	if err := tx.Commit(); err != nil {
+		return a, fmt.Errorf("sqlitelock: release abandoned: %w", err)
+	}
+	return a, nil
 }

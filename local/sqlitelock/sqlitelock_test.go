@@ -26,7 +26,11 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestReleaseAll(t *testing.T) {
+// At start-up every SENDING lease of the dead process ends: leases with no
+// send attempt are deleted, leases whose attempt has no recorded answer are
+// kept and run out now, so the redelivery is classified outcome-unknown
+// instead of sending again; SENT records stay.
+func TestReleaseAbandoned(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tbl, err := sqlitelock.Open(filepath.Join(t.TempDir(), "locks.db"))
@@ -35,7 +39,7 @@ func TestReleaseAll(t *testing.T) {
 	}
 	defer tbl.Close()
 	now := time.Now()
-	for _, id := range []string{"a", "b"} {
+	for _, id := range []string{"a", "b", "c"} {
 		if _, err := tbl.Acquire(ctx, lock.AcquireParams{MailID: id, Owner: "o", ContentHash: "h", Now: now, LeaseUntil: now.Add(time.Hour), ExpiresAt: now.Add(2 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -43,15 +47,27 @@ func TestReleaseAll(t *testing.T) {
 	if _, err := tbl.MarkSent(ctx, lock.MarkSentParams{MailID: "b", Owner: "o", SESMessageID: "ses-1", Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := tbl.ReleaseAll(ctx)
-	if err != nil || n != 1 {
-		t.Fatalf("released %d, %v", n, err)
+	if _, err := tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "c", Owner: "o", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	restart := now.Add(time.Minute)
+	a, err := tbl.ReleaseAbandoned(ctx, restart)
+	if err != nil || a.Released != 1 || a.OutcomeUnknown != 1 {
+		t.Fatalf("released %+v, %v", a, err)
 	}
 	if _, ok, _ := tbl.Get(ctx, "a"); ok {
-		t.Fatal("the SENDING record survived")
+		t.Fatal("the SENDING record without an attempt survived")
 	}
 	if rec, ok, _ := tbl.Get(ctx, "b"); !ok || rec.Status != lock.Sent {
 		t.Fatal("a SENT record was released")
+	}
+	rec, ok, _ := tbl.Get(ctx, "c")
+	if !ok || !rec.OutcomeUnknown() || rec.LeaseLive(restart) {
+		t.Fatalf("the outcome-unknown record: %+v (found %v); want it kept with its lease run out", rec, ok)
+	}
+	_, err = tbl.Acquire(ctx, lock.AcquireParams{MailID: "c", Owner: "o2", ContentHash: "h", Now: restart, LeaseUntil: restart.Add(time.Hour), ExpiresAt: restart.Add(2 * time.Hour)})
+	if ce := lock.AsCondition(err); ce == nil || ce.Current == nil || !ce.Current.OutcomeUnknown() {
+		t.Fatalf("a new owner took over an outcome-unknown record: %v", err)
 	}
 }
 

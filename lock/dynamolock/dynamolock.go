@@ -4,7 +4,8 @@
 // The table has the partition key "mailId" (string) and TTL on "expiresAt".
 // Item attributes: status (S), owner (S), contentHash (S), leaseUntil (N,
 // Unix milliseconds), sesMessageId (S), sentAt (N, Unix milliseconds) and
-// expiresAt (N, Unix seconds, as DynamoDB TTL requires).
+// expiresAt (N, Unix seconds, as DynamoDB TTL requires), and attemptedAt
+// (N, Unix milliseconds) while a send attempt's answer is not recorded.
 //
 // Every write is one conditional request; conditions compare the times the
 // caller passes, never the server's clock, and treat an item whose expiresAt
@@ -67,6 +68,7 @@ const (
 	attrSentAt      = "sentAt"
 	attrExpiresAt   = "expiresAt"
 	attrRenewals    = "renewals"
+	attrAttemptedAt = "attemptedAt"
 )
 
 // names maps expression placeholders to attribute names (status and owner
@@ -74,7 +76,7 @@ const (
 var names = map[string]string{
 	"#id": attrMailID, "#st": attrStatus, "#ow": attrOwner, "#lu": attrLeaseUntil,
 	"#ch": attrContentHash, "#ses": attrSESID, "#sa": attrSentAt, "#ex": attrExpiresAt,
-	"#rn": attrRenewals,
+	"#rn": attrRenewals, "#at": attrAttemptedAt,
 }
 
 func namesFor(keys ...string) map[string]string {
@@ -121,8 +123,8 @@ func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record,
 		TableName: aws.String(t.table),
 		Item:      item,
 		ConditionExpression: aws.String("attribute_not_exists(#id) OR #ex <= :nowS OR " +
-			"(#st = :sending AND #ch = :hash AND (#lu <= :nowMs OR #ow = :owner))"),
-		ExpressionAttributeNames: namesFor("#id", "#ex", "#st", "#ch", "#lu", "#ow"),
+			"(#st = :sending AND attribute_not_exists(#at) AND #ch = :hash AND (#lu <= :nowMs OR #ow = :owner))"),
+		ExpressionAttributeNames: namesFor("#id", "#ex", "#st", "#ch", "#lu", "#ow", "#at"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":nowS": n(p.Now.Unix()), ":nowMs": ms(p.Now), ":sending": s(string(lock.Sending)),
 			":hash": s(p.ContentHash), ":owner": s(p.Owner),
@@ -144,8 +146,8 @@ func (t *Table) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, err
 		TableName:                aws.String(t.table),
 		Key:                      key(p.MailID),
 		UpdateExpression:         aws.String("SET #lu = :lease, #ex = :exp ADD #rn :one"),
-		ConditionExpression:      aws.String("#ow = :owner AND #st = :sending"),
-		ExpressionAttributeNames: namesFor("#lu", "#ex", "#ow", "#st", "#rn"),
+		ConditionExpression:      aws.String("#ow = :owner AND #st = :sending AND attribute_not_exists(#at)"),
+		ExpressionAttributeNames: namesFor("#lu", "#ex", "#ow", "#st", "#rn", "#at"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease": ms(p.LeaseUntil), ":exp": n(secondsCeil(p.ExpiresAt)),
 			":owner": s(p.Owner), ":sending": s(string(lock.Sending)), ":one": n(1),
@@ -191,13 +193,80 @@ func (t *Table) Release(ctx context.Context, p lock.ReleaseParams) error {
 	_, err := t.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                           aws.String(t.table),
 		Key:                                 key(p.MailID),
-		ConditionExpression:                 aws.String("#ow = :owner AND #st = :sending"),
-		ExpressionAttributeNames:            namesFor("#ow", "#st"),
+		ConditionExpression:                 aws.String("#ow = :owner AND #st = :sending AND attribute_not_exists(#at)"),
+		ExpressionAttributeNames:            namesFor("#ow", "#st", "#at"),
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":owner": s(p.Owner), ":sending": s(string(lock.Sending))},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
 		return t.fail(ctx, "release", p.MailID, err)
+	}
+	return nil
+}
+
+// StartAttempt implements [lock.Table].
+func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(t.table),
+		Key:                      key(p.MailID),
+		UpdateExpression:         aws.String("SET #at = :now"),
+		ConditionExpression:      aws.String("#ow = :owner AND #st = :sending AND attribute_not_exists(#at)"),
+		ExpressionAttributeNames: namesFor("#at", "#ow", "#st"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": ms(p.Now), ":owner": s(p.Owner), ":sending": s(string(lock.Sending)),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err != nil {
+		return lock.Record{}, t.fail(ctx, "start-attempt", p.MailID, err)
+	}
+	return decode(out.Attributes)
+}
+
+// ClearAttempt implements [lock.Table].
+func (t *Table) ClearAttempt(ctx context.Context, p lock.ClearAttemptParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(t.table),
+		Key:                      key(p.MailID),
+		UpdateExpression:         aws.String("REMOVE #at"),
+		ConditionExpression:      aws.String("#ow = :owner AND #st = :sending AND #at = :at"),
+		ExpressionAttributeNames: namesFor("#at", "#ow", "#st"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": ms(p.AttemptedAt), ":owner": s(p.Owner), ":sending": s(string(lock.Sending)),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err != nil {
+		return lock.Record{}, t.fail(ctx, "clear-attempt", p.MailID, err)
+	}
+	return decode(out.Attributes)
+}
+
+// Forget implements [lock.Table].
+func (t *Table) Forget(ctx context.Context, p lock.ForgetParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	_, err := t.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(t.table),
+		Key:                      key(p.MailID),
+		ConditionExpression:      aws.String("#st = :sending AND #at = :at"),
+		ExpressionAttributeNames: namesFor("#st", "#at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sending": s(string(lock.Sending)), ":at": ms(p.AttemptedAt),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err != nil {
+		return t.fail(ctx, "forget", p.MailID, err)
 	}
 	return nil
 }
@@ -275,6 +344,9 @@ func decode(item map[string]types.AttributeValue) (lock.Record, error) {
 	}
 	r.ExpiresAt = time.Unix(num(attrExpiresAt), 0).UTC()
 	r.Renewals = int(num(attrRenewals)) // absent until the first Renew
+	if _, ok := item[attrAttemptedAt]; ok {
+		r.AttemptedAt = time.UnixMilli(num(attrAttemptedAt)).UTC()
+	}
 	if err == nil && (r.MailID == "" || (r.Status != lock.Sending && r.Status != lock.Sent)) {
 		err = fmt.Errorf("dynamolock: malformed item for %q (status %q)", r.MailID, r.Status)
 	}

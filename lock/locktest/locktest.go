@@ -321,6 +321,104 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("AttemptMakesOutcomeUnknown", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		at := t0.Add(time.Second)
+		rec := noErr(t)(tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: at}))
+		if !rec.OutcomeUnknown() || !sameTime(rec.AttemptedAt, at) || rec.Owner != "owner-1" || rec.ContentHash != hashA {
+			t.Fatalf("after start-attempt: %+v, want outcome-unknown at %v", rec, at)
+		}
+		if got, _, _ := tbl.Get(ctx, "m"); !got.OutcomeUnknown() || !sameTime(got.AttemptedAt, at) {
+			t.Fatalf("stored %+v, want the attempt recorded", got)
+		}
+		unknown := func(what string, err error) {
+			t.Helper()
+			if ce := condition(t, err, what); ce.Current == nil || !ce.Current.OutcomeUnknown() || !sameTime(ce.Current.AttemptedAt, at) {
+				t.Fatalf("%s: current %+v, want the outcome-unknown record", what, ce.Current)
+			}
+		}
+		// A second attempt, by anyone, is refused: its answer would be unknown too.
+		_, err := tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: at})
+		unknown("a second start-attempt", err)
+		_, err = tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: at, LeaseUntil: at.Add(lease), ExpiresAt: at.Add(lease + retention)})
+		unknown("renew by the owner", err)
+		unknown("release by the owner", tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-1", Now: at}))
+		_, err = tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, at))
+		unknown("re-acquire by the owner", err)
+		_, err = tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0.Add(lease+time.Hour)))
+		unknown("takeover after the lease", err)
+		// The answer arriving late is still recorded.
+		sent := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0.Add(lease+time.Hour))))
+		if sent.Status != lock.Sent || sent.OutcomeUnknown() || sent.SESMessageID != "ses-1" {
+			t.Fatalf("mark-sent after an attempt: %+v", sent)
+		}
+		// After the retention the record counts as absent, as every record does.
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-3", hashA, t0.Add(lease+2*retention))))
+	})
+
+	t.Run("ClearAttempt", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		rec := noErr(t)(tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0.Add(time.Second)}))
+		_, err := tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "owner-2", AttemptedAt: rec.AttemptedAt})
+		condition(t, err, "clear-attempt by another owner")
+		_, err = tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "owner-1", AttemptedAt: rec.AttemptedAt.Add(time.Second)})
+		condition(t, err, "clear-attempt of another attempt")
+		cleared := noErr(t)(tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "owner-1", AttemptedAt: rec.AttemptedAt}))
+		if cleared.OutcomeUnknown() || !cleared.AttemptedAt.IsZero() || cleared.Owner != "owner-1" || cleared.Status != lock.Sending {
+			t.Fatalf("after clear-attempt: %+v", cleared)
+		}
+		// The lease works as before: renewed, attempted again, released.
+		noErr(t)(tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: t0, LeaseUntil: t0.Add(lease), ExpiresAt: t0.Add(lease + retention)}))
+		noErr(t)(tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0.Add(2 * time.Second)}))
+		again := noErr(t)(tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "owner-1", AttemptedAt: t0.Add(2 * time.Second)}))
+		if again.OutcomeUnknown() {
+			t.Fatalf("second clear: %+v", again)
+		}
+		if err := tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-1", Now: t0}); err != nil {
+			t.Fatalf("release after a cleared attempt: %v", err)
+		}
+	})
+
+	t.Run("StartAttemptNeedsTheLease", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		_, err := tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0})
+		if ce := condition(t, err, "start-attempt without a record"); ce.Current != nil {
+			t.Fatalf("current %+v, want nil", ce.Current)
+		}
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		_, err = tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-2", Now: t0})
+		condition(t, err, "start-attempt by a non-owner")
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0)))
+		_, err = tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0})
+		if ce := condition(t, err, "start-attempt on a SENT record"); ce.Current == nil || ce.Current.Status != lock.Sent {
+			t.Fatalf("current %+v, want SENT", ce.Current)
+		}
+	})
+
+	t.Run("Forget", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		err := tbl.Forget(ctx, lock.ForgetParams{MailID: "m", AttemptedAt: t0})
+		condition(t, err, "forget of a lease without an attempt")
+		rec := noErr(t)(tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0.Add(time.Second)}))
+		err = tbl.Forget(ctx, lock.ForgetParams{MailID: "m", AttemptedAt: rec.AttemptedAt.Add(time.Millisecond)})
+		condition(t, err, "forget of another attempt")
+		if err := tbl.Forget(ctx, lock.ForgetParams{MailID: "m", AttemptedAt: rec.AttemptedAt}); err != nil {
+			t.Fatalf("forget: %v", err)
+		}
+		if _, ok, err := tbl.Get(ctx, "m"); ok || err != nil {
+			t.Fatalf("record still there after forget: %v %v", ok, err)
+		}
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0)))
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-2", "ses-2", t0)))
+		err = tbl.Forget(ctx, lock.ForgetParams{MailID: "m", AttemptedAt: t0})
+		if ce := condition(t, err, "forget of a SENT record"); ce.Current == nil || ce.Current.Status != lock.Sent {
+			t.Fatalf("current %+v, want SENT", ce.Current)
+		}
+	})
+
 	t.Run("InvalidParams", func(t *testing.T) {
 		tbl := h.NewTable(t)
 		bad := []lock.AcquireParams{
@@ -336,6 +434,15 @@ func Run(t *testing.T, h Harness) {
 		}
 		if _, err := tbl.MarkSent(ctx, lock.MarkSentParams{MailID: "m", Owner: "o", Now: t0, ExpiresAt: t0.Add(time.Hour)}); err == nil || errors.Is(err, lock.ErrCondition) {
 			t.Errorf("mark-sent without an SES id: %v", err)
+		}
+		if _, err := tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "o"}); err == nil || errors.Is(err, lock.ErrCondition) {
+			t.Errorf("start-attempt without a time: %v", err)
+		}
+		if _, err := tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "o"}); err == nil || errors.Is(err, lock.ErrCondition) {
+			t.Errorf("clear-attempt without the attempt's time: %v", err)
+		}
+		if err := tbl.Forget(ctx, lock.ForgetParams{AttemptedAt: t0}); err == nil || errors.Is(err, lock.ErrCondition) {
+			t.Errorf("forget without a mail id: %v", err)
 		}
 	})
 

@@ -8,6 +8,7 @@ package memlock
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/mailflow/mailflow/lock"
 )
@@ -96,6 +97,68 @@ func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Recor
 	}
 	cur.Status, cur.SESMessageID, cur.ExpiresAt = lock.Sent, p.SESMessageID, p.ExpiresAt
 	t.records[p.MailID] = *cur
+	return *cur, nil
+}
+
+// StartAttempt implements [lock.Table].
+func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	return t.change(ctx, "start-attempt", p.MailID, func(cur *lock.Record) bool {
+		if !lock.StartAttemptAllowed(cur, p) {
+			return false
+		}
+		cur.AttemptedAt = p.Now
+		return true
+	})
+}
+
+// ClearAttempt implements [lock.Table].
+func (t *Table) ClearAttempt(ctx context.Context, p lock.ClearAttemptParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	return t.change(ctx, "clear-attempt", p.MailID, func(cur *lock.Record) bool {
+		if !lock.ClearAttemptAllowed(cur, p) {
+			return false
+		}
+		cur.AttemptedAt = time.Time{}
+		return true
+	})
+}
+
+// Forget implements [lock.Table].
+func (t *Table) Forget(ctx context.Context, p lock.ForgetParams) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.current(p.MailID)
+	if !lock.ForgetAllowed(cur, p) {
+		return fail("forget", p.MailID, cur)
+	}
+	delete(t.records, p.MailID)
+	return nil
+}
+
+// change applies fn to the current record under the lock and stores it
+// when fn allows the change.
+func (t *Table) change(ctx context.Context, op, id string, fn func(cur *lock.Record) bool) (lock.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return lock.Record{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.current(id)
+	if cur == nil || !fn(cur) {
+		return lock.Record{}, fail(op, id, t.current(id))
+	}
+	t.records[id] = *cur
 	return *cur, nil
 }
 

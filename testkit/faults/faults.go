@@ -46,6 +46,7 @@ const (
 	AcquireAfter  Point = "acquire-after"  // the lock is taken, the answer is not back yet
 	Fetch         Point = "fetch"          // reading an attachment from the bucket
 	Stage         Point = "stage"          // writing the built MIME message to staging
+	Attempt       Point = "start-attempt"  // recording that a send is about to start
 	SESAccepted   Point = "ses-accepted"   // SES accepted the mail, the SENT mark is not written
 	MarkSent      Point = "mark-sent"      // writing the SENT mark
 	Release       Point = "release"        // releasing the lock after a failure
@@ -54,7 +55,7 @@ const (
 )
 
 // Points lists every Point in pipeline order.
-var Points = []Point{QueueReceive, AcquireBefore, AcquireAfter, Fetch, Stage, SESAccepted, MarkSent, Release, DeadLetter, QueueDelete}
+var Points = []Point{QueueReceive, AcquireBefore, AcquireAfter, Fetch, Stage, Attempt, SESAccepted, MarkSent, Release, DeadLetter, QueueDelete}
 
 // Kind is what a fault does.
 type Kind int
@@ -314,7 +315,8 @@ func (p *Plan) apply(ctx context.Context, pt Point, f Fault) error {
 }
 
 // Lock wraps a lock table: AcquireBefore and AcquireAfter around Acquire,
-// MarkSent before MarkSent, Release before Release.
+// Attempt before StartAttempt, MarkSent before MarkSent, Release before
+// Release.
 // Hooks are the plan's wrappers as the local runtime takes them.
 func (p *Plan) Hooks() local.Hooks {
 	return local.Hooks{WrapLock: p.Lock, WrapStore: p.Store, WrapSender: p.Sender, WrapSource: p.Source, WrapDeadLetter: p.DeadLetter}
@@ -353,6 +355,27 @@ func (l *lockTable) MarkSent(ctx context.Context, a lock.MarkSentParams) (lock.R
 		return lock.Record{}, err
 	}
 	return l.t.MarkSent(ctx, a)
+}
+
+func (l *lockTable) StartAttempt(ctx context.Context, a lock.AttemptParams) (lock.Record, error) {
+	if err := l.p.before(ctx, Attempt); err != nil {
+		return lock.Record{}, err
+	}
+	return l.t.StartAttempt(ctx, a)
+}
+
+func (l *lockTable) ClearAttempt(ctx context.Context, a lock.ClearAttemptParams) (lock.Record, error) {
+	if l.p.IsCrashed() {
+		return lock.Record{}, ErrCrashed
+	}
+	return l.t.ClearAttempt(ctx, a)
+}
+
+func (l *lockTable) Forget(ctx context.Context, a lock.ForgetParams) error {
+	if l.p.IsCrashed() {
+		return ErrCrashed
+	}
+	return l.t.Forget(ctx, a)
 }
 
 func (l *lockTable) Release(ctx context.Context, a lock.ReleaseParams) error {

@@ -74,6 +74,27 @@ func (l *probedLocks) MarkSent(ctx context.Context, a lock.MarkSentParams) (lock
 	return l.t.MarkSent(ctx, a)
 }
 
+func (l *probedLocks) StartAttempt(ctx context.Context, a lock.AttemptParams) (lock.Record, error) {
+	if err := l.p.call("StartAttempt"); err != nil {
+		return lock.Record{}, err
+	}
+	return l.t.StartAttempt(ctx, a)
+}
+
+func (l *probedLocks) ClearAttempt(ctx context.Context, a lock.ClearAttemptParams) (lock.Record, error) {
+	if err := l.p.call("ClearAttempt"); err != nil {
+		return lock.Record{}, err
+	}
+	return l.t.ClearAttempt(ctx, a)
+}
+
+func (l *probedLocks) Forget(ctx context.Context, a lock.ForgetParams) error {
+	if err := l.p.call("Forget"); err != nil {
+		return err
+	}
+	return l.t.Forget(ctx, a)
+}
+
 func (l *probedLocks) Release(ctx context.Context, a lock.ReleaseParams) error {
 	if err := l.p.call("Release"); err != nil {
 		return err
