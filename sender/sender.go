@@ -14,6 +14,15 @@
 // account), Rejected (content, sender or configuration refused), Transient
 // (network, 5xx, anything unknown), and InvalidMessage for a message that
 // fails [Message.Validate] before anything is sent. Adapters never retry.
+//
+// Whether the mail may have gone out is part of every error: an adapter
+// marks with [NotAccepted] each error after which the service certainly
+// does not have the mail (it answered with a refusal of any status, or the
+// request never left the process). An unmarked error leaves the outcome
+// open (no answer: a network failure or timeout after the request was
+// written, a malformed answer); the Send task then records the mail as
+// outcome-unknown rather than risk sending it twice. A named refusal
+// (everything but Transient) counts as not accepted even unmarked.
 package sender
 
 import (
@@ -65,6 +74,37 @@ func (m *Message) Validate() error {
 type Sender interface {
 	// Send hands the message over and returns the service's message id.
 	Send(ctx context.Context, m *Message) (messageID string, err error)
+}
+
+// ErrNotAccepted is matched (errors.Is) by every error [NotAccepted] marks.
+var ErrNotAccepted = errors.New("sender: the service did not accept the mail")
+
+// NotAccepted marks err as one after which the service certainly does not
+// have the mail. The mark keeps err's name and chain. nil stays nil.
+func NotAccepted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notAccepted{err}
+}
+
+type notAccepted struct{ error }
+
+func (e notAccepted) Unwrap() error        { return e.error }
+func (e notAccepted) Is(target error) bool { return target == ErrNotAccepted }
+
+// Refused reports whether err says the service did not take the mail: it
+// is marked [NotAccepted] or carries a refusal's name. false means the
+// mail may have been accepted.
+func Refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrNotAccepted) {
+		return true
+	}
+	name := workflow.NameOf(err)
+	return name != "" && name != workflow.Transient
 }
 
 // Names are the error names a Sender may return, besides InvalidMessage.

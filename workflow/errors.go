@@ -25,6 +25,11 @@ const (
 	AttachmentForbidden ErrorName = "Mail.AttachmentForbidden"
 	// TooLarge: the built MIME message exceeds the SES limit. Permanent.
 	TooLarge ErrorName = "Mail.TooLarge"
+	// OutcomeUnknown: a send attempt started and its answer was never
+	// recorded, so the mail may have gone out. Permanent: it is
+	// dead-lettered with the attempt's time and sent again only on an
+	// operator's explicit choice (mailflow replay --force).
+	OutcomeUnknown ErrorName = "Mail.OutcomeUnknown"
 	// Rejected: SES refused the content or the sender. Permanent.
 	Rejected ErrorName = "Mail.Rejected"
 	// Throttled: the send rate was exceeded; retried inside the execution.
@@ -67,6 +72,7 @@ var kinds = map[ErrorName]Kind{
 	AttachmentMissing:   KindPermanent,
 	AttachmentForbidden: KindPermanent,
 	TooLarge:            KindPermanent,
+	OutcomeUnknown:      KindPermanent,
 	Rejected:            KindPermanent,
 	Throttled:           KindTransient,
 	QuotaExhausted:      KindTransient,
@@ -79,7 +85,7 @@ var kinds = map[ErrorName]Kind{
 func ErrorNames() []ErrorName {
 	return []ErrorName{
 		InvalidMessage, IdempotencyConflict, AttachmentMissing, AttachmentForbidden,
-		TooLarge, Rejected, Throttled, QuotaExhausted, SendingPaused, LockBusy, Transient,
+		TooLarge, OutcomeUnknown, Rejected, Throttled, QuotaExhausted, SendingPaused, LockBusy, Transient,
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/store"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -300,4 +301,18 @@ func LogResult(log *slog.Logger, err error, attrs ...any) {
 		return
 	}
 	log.Warn("failed", append(attrs, slog.String("error", string(workflow.NameOf(err))), slog.String("cause", err.Error()))...)
+}
+
+// OutcomeUnknownError is the Mail.OutcomeUnknown failure for a lock record
+// whose send attempt has no recorded answer: it names the attempt and the
+// one way to send the mail again. cause, when set, is why the answer is
+// missing.
+func OutcomeUnknownError(rec lock.Record, cause error) error {
+	why := "its answer was never recorded"
+	if cause != nil {
+		why = "it got no answer (" + cause.Error() + ")"
+	}
+	return workflow.Errorf(workflow.OutcomeUnknown,
+		"a send of %q started at %s (by %s) and %s: the mail may have been sent, so it is not sent again automatically; after checking the recipient's mailbox or the provider's logs, `mailflow replay EXECUTION --force` sends it again",
+		rec.MailID, rec.AttemptedAt.UTC().Format(time.RFC3339Nano), rec.Owner, why)
 }

@@ -83,7 +83,7 @@ func (o *Outbox) Send(ctx context.Context, m *sender.Message) (string, error) {
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return "", workflow.Wrap(workflow.Transient, err)
+		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, err))
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
@@ -106,7 +106,8 @@ func (o *Outbox) Send(ctx context.Context, m *sender.Message) (string, error) {
 	}
 	buf.Write(m.Raw)
 	if err := o.writeFile(filepath.Join(o.dir, id+".eml"), buf.Bytes()); err != nil {
-		return "", workflow.Wrap(workflow.Transient, fmt.Errorf("outbox: %w", err))
+		// The file appears whole or not at all: nothing was delivered.
+		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, fmt.Errorf("outbox: %w", err)))
 	}
 	return id, nil
 }

@@ -238,10 +238,11 @@ func (s *Simulator) Send(ctx context.Context, m *sender.Message) (string, error)
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return "", workflow.Wrap(workflow.Transient, err)
+		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, err))
 	}
 	if err := s.admit(m); err != nil {
-		return "", err
+		// SES answered: the mail was refused.
+		return "", sender.NotAccepted(err)
 	}
 	id, err := s.next.Send(ctx, m)
 	if err != nil {

@@ -103,6 +103,9 @@ func Run(t *testing.T, h Harness) {
 				if got := workflow.NameOf(err); got != name {
 					t.Fatalf("error %v is named %q, want %q", err, got, name)
 				}
+				if name != workflow.Transient && !sender.Refused(err) {
+					t.Fatalf("the refusal %v does not count as not accepted", err)
+				}
 				if _, err := s.Send(ctx, message("after")); err != nil {
 					t.Fatalf("the send after a %s failure: %v", name, err)
 				}
@@ -127,8 +130,13 @@ func Run(t *testing.T, h Harness) {
 		s := h.NewSender(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := s.Send(cctx, message("canceled")); workflow.NameOf(err) != workflow.Transient {
+		_, err := s.Send(cctx, message("canceled"))
+		if workflow.NameOf(err) != workflow.Transient {
 			t.Fatalf("Send with a canceled context = %v, want %s", err, workflow.Transient)
+		}
+		// Nothing left the process: the mail was certainly not accepted.
+		if !sender.Refused(err) {
+			t.Fatalf("Send with a canceled context = %v, not marked sender.NotAccepted", err)
 		}
 	})
 }

@@ -19,6 +19,12 @@
 //     mail is dead-lettered with the reason instead of retried in vain;
 //   - any other answer (5xx, unknown types), network errors, timeouts and
 //     cancellation → Mail.Transient.
+//
+// Every answer SES gave (an API error of any status) is marked
+// sender.NotAccepted, as is a context already done before the call: SES
+// does not have the mail. A network error or timeout after the request
+// left, and a success without a message id, are not marked: the mail may
+// have been accepted.
 package sessender
 
 import (
@@ -74,9 +80,17 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 	for _, t := range m.Tags {
 		in.EmailTags = append(in.EmailTags, types.MessageTag{Name: aws.String(t.Name), Value: aws.String(t.Value)})
 	}
+	if err := ctx.Err(); err != nil {
+		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, fmt.Errorf("ses: not sent: %w", err)))
+	}
 	out, err := s.api.SendEmail(ctx, in)
 	if err != nil {
-		return "", workflow.Wrap(Classify(err), fmt.Errorf("ses: SendEmail: %w", err))
+		named := workflow.Wrap(Classify(err), fmt.Errorf("ses: SendEmail: %w", err))
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			return "", sender.NotAccepted(named)
+		}
+		return "", named
 	}
 	if aws.ToString(out.MessageId) == "" {
 		return "", workflow.Errorf(workflow.Transient, "ses: SendEmail answered without a message id")

@@ -5,7 +5,10 @@
 // One connection per message, plain SMTP (STARTTLS when the server offers
 // it; certificates are verified unless InsecureSkipVerify is set for a local
 // catcher). Replies map to the pipeline's error names: 4xx and network
-// failures are Mail.Transient, 5xx is Mail.Rejected. A message without a
+// failures are Mail.Transient, 5xx is Mail.Rejected. Every failure before
+// the end of DATA, and every reply, is marked sender.NotAccepted: the
+// server does not have the mail. Only a network failure while the final
+// reply to DATA is awaited leaves it open. A message without a
 // Message-ID header gets one, which is also the id Send returns; otherwise
 // Send returns the message's own Message-ID.
 package smtpsend
@@ -65,7 +68,7 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return "", workflow.Wrap(workflow.Transient, err)
+		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, err))
 	}
 	raw, id := withMessageID(m.Raw)
 	from, err := mail.ParseAddress(m.From)
@@ -87,7 +90,7 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return "", workflow.Wrap(workflow.Transient, fmt.Errorf("smtpsend: %w", err))
+		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, fmt.Errorf("smtpsend: %w", err)))
 	}
 	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {
@@ -96,33 +99,38 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 	host, _, _ := net.SplitHostPort(s.cfg.Addr)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
-		return "", classify(err)
+		return "", sender.NotAccepted(classify(err))
 	}
 	defer c.Close()
 	if err := c.Hello(s.cfg.HeloName); err != nil {
-		return "", classify(err)
+		return "", sender.NotAccepted(classify(err))
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		if err := c.StartTLS(&tls.Config{ServerName: host, InsecureSkipVerify: s.cfg.InsecureSkipVerify}); err != nil {
-			return "", classify(err)
+			return "", sender.NotAccepted(classify(err))
 		}
 	}
 	if err := c.Mail(from.Address); err != nil {
-		return "", classify(err)
+		return "", sender.NotAccepted(classify(err))
 	}
 	for _, r := range rcpts {
 		if err := c.Rcpt(r); err != nil {
-			return "", classify(err)
+			return "", sender.NotAccepted(classify(err))
 		}
 	}
 	w, err := c.Data()
 	if err != nil {
-		return "", classify(err)
+		return "", sender.NotAccepted(classify(err))
 	}
 	if _, err := w.Write(raw); err != nil {
-		return "", classify(err)
+		return "", sender.NotAccepted(classify(err))
 	}
 	if err := w.Close(); err != nil {
+		// A reply is an answer; a broken connection while awaiting it is
+		// not: the server may have queued the mail.
+		if errors.As(err, new(*textproto.Error)) {
+			return "", sender.NotAccepted(classify(err))
+		}
 		return "", classify(err)
 	}
 	_ = c.Quit()

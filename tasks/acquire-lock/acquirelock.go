@@ -4,7 +4,7 @@
 // Input (from the state machine): {"messageId", "body", "owner"}; output:
 // {"outcome": "acquired" | "already-sent", "mailId", "owner"}. Errors:
 // Mail.InvalidMessage, Mail.IdempotencyConflict, Mail.LockBusy,
-// Mail.Transient.
+// Mail.OutcomeUnknown, Mail.Transient.
 //
 // Decisions where the architecture is silent:
 //   - A different content hash wins over every other state: the same mailId
@@ -12,6 +12,11 @@
 //     Mail.IdempotencyConflict even when the first content was already sent
 //     or its lease ran out, rather than silently answered "already-sent".
 //   - The same owner acquiring again (a retried task) succeeds and renews.
+//   - A record whose send attempt has no recorded answer (the mail may have
+//     gone out) is Mail.OutcomeUnknown once its lease has run out, naming
+//     the attempt's time: a redelivery, a producer's resend or a replay
+//     never sends such a mail again. While the lease runs the attempt may
+//     still be answered, so it is Mail.LockBusy as any live lease.
 //   - The content hash is SHA-256 over the parsed message's canonical JSON,
 //     so whitespace and key order do not matter.
 //   - A key outside the attachment prefix is a contract violation here
@@ -149,6 +154,8 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		case cur.Status == lock.Sent:
 			log.Info("already sent", slog.String("sesMessageId", cur.SESMessageID))
 			return Out{Outcome: AlreadySent, MailID: m.MailID, Owner: in.Owner}, nil
+		case cur.OutcomeUnknown() && (!cur.LeaseLive(now) || cur.Owner == in.Owner):
+			return Out{}, taskkit.OutcomeUnknownError(*cur, nil)
 		default:
 			return Out{}, workflow.Errorf(workflow.LockBusy, "mailId %q is being sent by %s until %s",
 				m.MailID, cur.Owner, cur.LeaseUntil.UTC().Format(time.RFC3339))

@@ -3,8 +3,10 @@
 // message can acquire it at once instead of waiting for the lease.
 //
 // Input: {"messageId", "body", "owner"}; output: {"released", "reason"}.
-// Releasing is best effort and never loops: a lock that is gone, SENT, or
-// held by another attempt is a success whose reason says so. Only a failure
+// Releasing is best effort and never loops: a lock that is gone, SENT,
+// held by another attempt, or outcome-unknown (a send started and its
+// answer was never recorded; kept, so the mail is not sent again) is a
+// success whose reason says so. Only a failure
 // to reach the lock table is an error (Mail.Transient).
 //
 // Decisions where the architecture is silent:
@@ -47,8 +49,11 @@ const (
 	ReasonNotFound    = "not-found"                         // no lock (never taken, already released, or expired)
 	ReasonAlreadySent = string(workflow.OutcomeAlreadySent) // SENT locks are kept: they deduplicate
 	ReasonOtherOwner  = "other-owner"                       // another attempt holds the lease
-	ReasonNoMailID    = "no-mail-id"                        // the body has no usable mailId
-	ReasonNoOwner     = "no-owner"
+	// A send attempt has no recorded answer: the record is kept so that
+	// no later attempt sends the mail again.
+	ReasonOutcomeUnknown = "outcome-unknown"
+	ReasonNoMailID       = "no-mail-id" // the body has no usable mailId
+	ReasonNoOwner        = "no-owner"
 )
 
 // Deps are the ports the handler uses.
@@ -110,6 +115,9 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		return Out{Reason: ReasonNotFound}, nil
 	case ce.Current.Status == lock.Sent:
 		return Out{Reason: ReasonAlreadySent}, nil
+	case ce.Current.OutcomeUnknown():
+		log.Warn("kept: a send attempt has no recorded answer", slog.Time("attemptedAt", ce.Current.AttemptedAt))
+		return Out{Reason: ReasonOutcomeUnknown}, nil
 	default:
 		return Out{Reason: ReasonOtherOwner}, nil
 	}

@@ -15,7 +15,8 @@
 // "sha256"}}; output: {"sesMessageId"}. Errors: Mail.Throttled,
 // Mail.QuotaExhausted, Mail.SendingPaused, Mail.Rejected, Mail.Transient,
 // Mail.InvalidMessage (an input that breaks the contract), Mail.LockBusy
-// (the lease was lost to another attempt; nothing is sent).
+// (the lease was lost to another attempt; nothing is sent),
+// Mail.OutcomeUnknown (a send started and its answer is not known).
 //
 // Idempotency across retries of this task: before sending, the handler
 // renews its lease with a conditional write. If the record is already SENT
@@ -23,15 +24,30 @@
 // returns the stored SES message id and sends nothing. If another attempt
 // holds the lease, it fails with Mail.LockBusy and sends nothing.
 //
-// The duplicate window that remains: SES accepts the mail and the process
-// dies (timeout, crash, lost network) before the SENT mark is written. The
-// state machine then retries the task (Lambda.* errors) or the message is
-// redelivered after the lease runs out, and the mail goes out a second time.
-// SES has no idempotency token, so no design on top of it can close this
-// window; it is as short as one DynamoDB write. A mark-sent that fails after
-// SES accepted is retried a few times and then logged at error level, and
-// the task still succeeds: failing it would make the state machine send
-// again.
+// A recorded send attempt: just before calling SES the handler records on
+// the lock that a send is starting (lock.Table.StartAttempt). Then:
+//   - SES accepts: the SENT mark with the SES message id is written, tried
+//     MarkSentAttempts times with backoff inside this step. If it never
+//     lands, the task still succeeds (the mail did go out) and the record
+//     stays outcome-unknown: any later attempt is dead-lettered, not sent.
+//   - SES refuses (sender.Refused: an answer, or a request that never left):
+//     the attempt is cleared and the error is returned as before, so
+//     throttling and transient refusals are retried normally.
+//   - No answer (a lost connection, a timeout after the request left): the
+//     mail may have gone out. The attempt stays recorded and the task fails
+//     with Mail.OutcomeUnknown, which the state machine dead-letters with
+//     the attempt's time; only an operator's replay --force sends again.
+//   - The process dies anywhere after the attempt is recorded: every later
+//     attempt (a Lambda retry with this owner, a redelivery, a producer's
+//     resend, a restart) finds the outcome-unknown record and fails with
+//     Mail.OutcomeUnknown instead of sending.
+//
+// So no path sends a mail twice on its own. What remains is the window
+// between SES answering and the SENT mark landing: a crash there leaves a
+// sent mail in the dead-letter queue as Mail.OutcomeUnknown (never a
+// second copy), and a duplicate only follows if an operator forces it.
+// SES has no idempotency token, so this is as far as any design on top of
+// it can go.
 //
 // The staged object is read whole into memory (SES v2 takes raw content
 // inline), after checking its key lies under the staging prefix, and its
@@ -128,8 +144,9 @@ type Deps struct {
 	Clock clock.Clock // nil: clock.Wall
 	Log   *slog.Logger
 	// MarkSentAttempts is how often mark-sent is tried after SES accepted
-	// (default 3), with MarkSentBackoff between tries (default 100ms,
-	// doubling).
+	// (default 5), with MarkSentBackoff between tries (default 100ms,
+	// doubling: 1.5 s in all). Clearing a refused attempt is tried as
+	// often.
 	MarkSentAttempts int
 	MarkSentBackoff  time.Duration
 }
@@ -168,7 +185,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	}
 	deps.Clock = clock.Or(deps.Clock)
 	if deps.MarkSentAttempts <= 0 {
-		deps.MarkSentAttempts = 3
+		deps.MarkSentAttempts = 5
 	}
 	if deps.MarkSentBackoff <= 0 {
 		deps.MarkSentBackoff = 100 * time.Millisecond
@@ -202,20 +219,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
 	})
 	if err != nil {
-		ce := lock.AsCondition(err)
-		switch {
-		case ce == nil:
-			return Out{}, workflow.Errorf(workflow.Transient, "renewing the lease: %w", err)
-		case ce.Current != nil && ce.Current.Status == lock.Sent:
-			if ce.Current.Owner != in.Owner {
-				log.Warn("already sent by another attempt; not sending", slog.String("sentBy", ce.Current.Owner))
-			}
-			return Out{SESMessageID: ce.Current.SESMessageID}, nil
-		case ce.Current == nil:
-			return Out{}, workflow.Errorf(workflow.LockBusy, "the lock for %q is no longer held; not sending", m.MailID)
-		default:
-			return Out{}, workflow.Errorf(workflow.LockBusy, "the lease for %q was lost to %s; not sending", m.MailID, ce.Current.Owner)
-		}
+		return h.lockRefused(log, "renewing the lease", m.MailID, in.Owner, err)
 	}
 
 	raw, err := h.readStaged(ctx, in.Staged)
@@ -246,16 +250,86 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 			return Out{}, err
 		}
 	}
+	attempt, err := h.deps.Locks.StartAttempt(ctx, lock.AttemptParams{MailID: m.MailID, Owner: in.Owner, Now: h.deps.Clock.Now()})
+	if err != nil {
+		if lock.AsCondition(err) == nil {
+			// The write may have landed with its answer lost; SES was not
+			// called, so take the mark back if it is there.
+			h.clearAttempt(ctx, log, m.MailID, in.Owner, lock.Record{})
+		}
+		return h.lockRefused(log, "recording the send attempt", m.MailID, in.Owner, err)
+	}
 	id, err := h.deps.Sender.Send(ctx, msg)
 	if err != nil {
 		if workflow.NameOf(err) == "" {
 			err = workflow.Wrap(workflow.Transient, err)
 		}
+		if !sender.Refused(err) {
+			log.Error("the send got no answer: the mail may have been sent; it is dead-lettered as outcome-unknown, not sent again",
+				slog.String("cause", err.Error()))
+			return Out{}, taskkit.OutcomeUnknownError(attempt, err)
+		}
+		h.clearAttempt(ctx, log, m.MailID, in.Owner, attempt)
 		return Out{}, err
 	}
 	log = log.With(slog.String("sesMessageId", id))
 	h.markSent(ctx, log, m.MailID, in.Owner, id)
 	return Out{SESMessageID: id}, nil
+}
+
+// lockRefused turns a failed lock write before the send into the task's
+// answer: already sent, outcome unknown, busy, or transient.
+func (h *Handler) lockRefused(log *slog.Logger, what, mailID, owner string, err error) (Out, error) {
+	ce := lock.AsCondition(err)
+	switch {
+	case ce == nil:
+		return Out{}, workflow.Errorf(workflow.Transient, "%s: %w", what, err)
+	case ce.Current != nil && ce.Current.Status == lock.Sent:
+		if ce.Current.Owner != owner {
+			log.Warn("already sent by another attempt; not sending", slog.String("sentBy", ce.Current.Owner))
+		}
+		return Out{SESMessageID: ce.Current.SESMessageID}, nil
+	case ce.Current != nil && ce.Current.OutcomeUnknown() && (ce.Current.Owner == owner || !ce.Current.LeaseLive(h.deps.Clock.Now())):
+		// This owner's earlier try (a retried task), or an abandoned one.
+		return Out{}, taskkit.OutcomeUnknownError(*ce.Current, nil)
+	case ce.Current == nil:
+		return Out{}, workflow.Errorf(workflow.LockBusy, "the lock for %q is no longer held; not sending", mailID)
+	default:
+		return Out{}, workflow.Errorf(workflow.LockBusy, "the lease for %q was lost to %s; not sending", mailID, ce.Current.Owner)
+	}
+}
+
+// clearAttempt takes back the attempt mark after SES refused the mail (or
+// was never called), retrying briefly. attempt is the record StartAttempt
+// returned; a zero record means its answer was lost, and the mark is read
+// back first. Failing leaves the mail outcome-unknown: safe, never a
+// duplicate.
+func (h *Handler) clearAttempt(ctx context.Context, log *slog.Logger, mailID, owner string, attempt lock.Record) {
+	ctx = context.WithoutCancel(ctx)
+	backoff := h.deps.MarkSentBackoff
+	for try := 1; ; try++ {
+		at := attempt.AttemptedAt
+		if at.IsZero() {
+			rec, ok, err := h.deps.Locks.Get(ctx, mailID)
+			if err == nil && (!ok || rec.Owner != owner || !rec.OutcomeUnknown()) {
+				return // no mark of ours to take back
+			}
+			at = rec.AttemptedAt
+		}
+		var err error
+		if !at.IsZero() {
+			if _, err = h.deps.Locks.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: mailID, Owner: owner, AttemptedAt: at}); err == nil || lock.AsCondition(err) != nil {
+				return
+			}
+		}
+		if try >= h.deps.MarkSentAttempts {
+			log.Error("SES did not take the mail, but its send attempt could not be cleared: it will be dead-lettered as outcome-unknown",
+				slog.Any("cause", err))
+			return
+		}
+		_ = h.deps.Clock.Sleep(ctx, backoff)
+		backoff *= 2
+	}
 }
 
 // markSent records the send, retrying briefly; it never fails the task.
@@ -273,12 +347,11 @@ func (h *Handler) markSent(ctx context.Context, log *slog.Logger, mailID, owner,
 			return
 		}
 		if ce := lock.AsCondition(err); ce != nil {
-			log.Error("sent, but the lease was lost before it was marked: another attempt may send a duplicate",
-				slog.String("cause", err.Error()))
+			log.Error("sent, but the lock changed before it was marked", slog.String("cause", err.Error()))
 			return
 		}
 		if attempt >= h.deps.MarkSentAttempts {
-			log.Error("sent, but marking the lock SENT failed: a redelivery after the lease may send a duplicate",
+			log.Error("sent, but marking the lock SENT failed: the record stays outcome-unknown, so a later attempt is dead-lettered, not sent again",
 				slog.String("cause", err.Error()))
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/tasks/send/sendtest"
+	"github.com/mailflow/mailflow/testkit"
 
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/tasks/send"
@@ -31,14 +32,23 @@ func TestSend(t *testing.T) {
 	for _, name := range sender.Names {
 		fails = append(fails, sendtest.FailCase{Label: string(name), Arm: name, Want: name})
 	}
+	// The connection lost before an answer: the mail may have gone out.
+	fails = append(fails, sendtest.FailCase{Label: "no answer", Arm: testkit.Fault{Drop: true}, Want: workflow.OutcomeUnknown})
 	sendtest.Run(t, func(*testing.T) sendtest.Services {
 		locks, lockFaults := tasktest.MemLocks()
 		st, _, _ := tasktest.MemStore()
 		snd := tasktest.NewMemSender()
 		return sendtest.Services{
 			Locks: locks, LockFaults: lockFaults, Store: st, Sender: snd, SenderHits: snd,
-			Sent:     func(*testing.T) []tasktest.SentMail { return snd.Sent() },
-			FailNext: func(c sendtest.FailCase) { snd.Sim.Inject(c.Arm.(workflow.ErrorName)) },
+			Sent: func(*testing.T) []tasktest.SentMail { return snd.Sent() },
+			FailNext: func(c sendtest.FailCase) {
+				switch arm := c.Arm.(type) {
+				case workflow.ErrorName:
+					snd.Sim.Inject(arm)
+				case testkit.Fault:
+					snd.Arm(arm)
+				}
+			},
 		}
 	}, fails)
 }

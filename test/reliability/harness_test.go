@@ -122,26 +122,6 @@ func (w *world) start(plan *faults.Plan) {
 	w.plans = append(w.plans, plan)
 }
 
-// windowFaults bounds the deliveries that may be duplicated: a failure
-// right after SES accepted (a lost answer) repeats one mail; a crash
-// repeats at most the mails in flight (pollers × batch size) whose send
-// was accepted and not yet marked.
-func (w *world) windowFaults() int {
-	inFlight := max(w.cfg.PipeConcurrency, 1) * max(w.cfg.BatchSize, 10)
-	n := 0
-	for _, p := range w.plans {
-		for k, v := range p.Struck() {
-			switch {
-			case k == string(faults.SESAccepted)+"/fail":
-				n += v
-			case strings.HasSuffix(k, "/crash"):
-				n += v * inFlight
-			}
-		}
-	}
-	return n
-}
-
 // sdk returns SQS and S3 clients of the runtime's endpoint.
 func (w *world) sdk() (*sqs.Client, *s3.Client) {
 	creds := credentials.NewStaticCredentialsProvider("local", "local", "")
@@ -366,3 +346,4 @@ func (w *world) history(mailID string) string {
 	}
 	return b.String()
 }
+

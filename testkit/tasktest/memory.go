@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mailflow/mailflow/local/sessim"
 	"github.com/mailflow/mailflow/lock"
@@ -27,14 +28,23 @@ import (
 // wire).
 type Probe struct {
 	testkit.FaultQueue
+	dropped atomic.Bool
 }
 
 func (p *Probe) call(op string) error {
-	if f, armed := p.Next(); !armed || f.Pass {
+	f, armed := p.Next()
+	p.dropped.Store(armed && f.Drop)
+	if !armed || f.Pass {
 		return nil
+	}
+	if f.Drop {
+		return workflow.Errorf(workflow.Transient, "tasktest: %s: the connection was lost before an answer (armed fault)", op)
 	}
 	return workflow.Errorf(workflow.Transient, "tasktest: %s: the service is unavailable (armed fault)", op)
 }
+
+// lastDropped reports whether the last call's fault dropped the connection.
+func (p *Probe) lastDropped() bool { return p.dropped.Load() }
 
 // MemLocks returns an in-memory lock table behind a probe.
 func MemLocks() (lock.Table, *Probe) {
@@ -170,9 +180,14 @@ func NewMemSender() *MemSender {
 }
 
 // Send implements sender.Sender.
+// An armed fault with Drop stands for a connection lost with no answer
+// (the mail may have been accepted); any other for an answered failure.
 func (s *MemSender) Send(ctx context.Context, m *sender.Message) (string, error) {
 	if err := s.call("Send"); err != nil {
-		return "", err
+		if s.lastDropped() {
+			return "", err
+		}
+		return "", sender.NotAccepted(err)
 	}
 	return s.Sim.Send(ctx, m)
 }

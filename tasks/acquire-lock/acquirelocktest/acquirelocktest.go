@@ -87,6 +87,37 @@ func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults))
 		}
 	})
 
+	// A send that started and was never answered: while its lease runs
+	// the answer may still come (busy); after it, a redelivery, a
+	// producer's resend or a replay learns the outcome is unknown, and
+	// nothing takes the lock over.
+	t.Run("UnansweredSendIsOutcomeUnknown", func(t *testing.T) {
+		h, locks, _, clock := setup(t)
+		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); err != nil {
+			t.Fatal(err)
+		}
+		attempt, err := locks.StartAttempt(ctx, lock.AttemptParams{MailID: "order-1/receipt", Owner: "exec-1/msg-1", Now: clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Handle(ctx, in(t, "exec-2/msg-1", nil)); workflow.NameOf(err) != workflow.LockBusy {
+			t.Fatalf("during the lease = %v, want %s", err, workflow.LockBusy)
+		}
+		clock.Advance(6 * time.Minute)
+		for _, owner := range []string{"exec-2/msg-1", "exec-1/msg-1"} {
+			_, err := h.Handle(ctx, in(t, owner, nil))
+			if workflow.NameOf(err) != workflow.OutcomeUnknown {
+				t.Fatalf("%s after the lease = %v, want %s", owner, err, workflow.OutcomeUnknown)
+			}
+			if when := attempt.AttemptedAt.UTC().Format(time.RFC3339Nano); !strings.Contains(err.Error(), when) || !strings.Contains(err.Error(), "--force") {
+				t.Fatalf("the error %q names neither the attempt's time %s nor the way to send again", err, when)
+			}
+		}
+		if rec, _, _ := locks.Get(ctx, "order-1/receipt"); rec.Owner != "exec-1/msg-1" || !rec.OutcomeUnknown() {
+			t.Fatalf("the record changed: %+v", rec)
+		}
+	})
+
 	t.Run("SameContentOtherEncoding", func(t *testing.T) {
 		h, _, _, _ := setup(t)
 		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); err != nil {

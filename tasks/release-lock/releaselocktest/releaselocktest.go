@@ -68,6 +68,19 @@ func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults))
 		t.Errorf("sent: %+v", out)
 	}
 
+	// A send attempt without a recorded answer keeps the lock: releasing
+	// it would let the redelivery send the mail a second time.
+	acquire("m-4", "exec-1/msg")
+	if _, err := locks.StartAttempt(ctx, lock.AttemptParams{MailID: "m-4", Owner: "exec-1/msg", Now: clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if out := rel(tasktest.Body(t, "m-4", nil), "exec-1/msg"); out != (releaselock.Out{Reason: releaselock.ReasonOutcomeUnknown}) {
+		t.Errorf("outcome-unknown: %+v", out)
+	}
+	if rec, ok, _ := locks.Get(ctx, "m-4"); !ok || !rec.OutcomeUnknown() {
+		t.Fatalf("the outcome-unknown record was not kept: %+v (found %v)", rec, ok)
+	}
+
 	// A body that breaks the contract but names a mailId still releases.
 	acquire("m-3", "exec-1/msg")
 	if out := rel(`{"mailId":"m-3","version":7,"unknown":true}`, "exec-1/msg"); !out.Released {

@@ -191,24 +191,91 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != c.Want {
 				t.Errorf("%s: %v, want %s", c.Label, err, c.Want)
 			}
-			if rec, _, _ := f.locks.Get(ctx, mailID); rec.Status != lock.Sending {
+			rec, _, _ := f.locks.Get(ctx, mailID)
+			if rec.Status != lock.Sending {
 				t.Errorf("%s: lock %s after a failed send", c.Label, rec.Status)
+			}
+			// A refusal takes the attempt back; only a send with no
+			// answer leaves the mail outcome-unknown.
+			if unknown := c.Want == workflow.OutcomeUnknown; rec.OutcomeUnknown() != unknown {
+				t.Errorf("%s: lock %+v: outcome-unknown %v, want %v", c.Label, rec, rec.OutcomeUnknown(), unknown)
+			}
+			if c.Want == workflow.OutcomeUnknown {
+				// Every later attempt by this owner fails the same way
+				// and sends nothing.
+				hits := f.sesProx.Hits()
+				if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.OutcomeUnknown || f.sesProx.Hits() != hits {
+					t.Errorf("%s: the retry = %v with %d more sends; want %s and none", c.Label, err, f.sesProx.Hits()-hits, workflow.OutcomeUnknown)
+				}
+			} else if _, err := f.h.Handle(ctx, in); err != nil {
+				t.Errorf("%s: the retry after a refusal: %v", c.Label, err)
 			}
 		}
 	})
 
-	t.Run("MarkSentFailureStillSucceeds", func(t *testing.T) {
+	// The SENT write fails: once (the retry inside the step lands it),
+	// and always (the task still succeeds, and the record stays
+	// outcome-unknown so no later attempt sends again).
+	markSentFault := testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`}
+	t.Run("MarkSentFailsOnce", func(t *testing.T) {
+		f := setup(t)
+		in := prepare(t, f, "m-5a", "exec-1/msg", "subject-5a")
+		// Renew and the attempt pass; the first mark-sent fails.
+		f.lockProx.Arm(testkit.Fault{Pass: true}, testkit.Fault{Pass: true}, markSentFault)
+		out, err := f.h.Handle(ctx, in)
+		if err != nil || out.SESMessageID == "" {
+			t.Fatalf("= %+v, %v", out, err)
+		}
+		if rec, _, _ := f.locks.Get(ctx, "m-5a"); rec.Status != lock.Sent || rec.SESMessageID != out.SESMessageID {
+			t.Fatalf("lock %+v, want SENT with %s", rec, out.SESMessageID)
+		}
+	})
+
+	t.Run("MarkSentAlwaysFailsStillSucceeds", func(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-5", "exec-1/msg", "subject-5")
-		// Renew passes; every mark-sent attempt fails.
-		e := testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}`}
-		f.lockProx.Arm(testkit.Fault{Pass: true}, e, e, e)
+		faults := []testkit.Fault{{Pass: true}, {Pass: true}}
+		for range 5 { // every try inside the step
+			faults = append(faults, markSentFault)
+		}
+		f.lockProx.Arm(faults...)
 		out, err := f.h.Handle(ctx, in)
 		if err != nil || out.SESMessageID == "" {
 			t.Fatalf("= %+v, %v; the mail went out, so the task must succeed", out, err)
 		}
-		if rec, _, _ := f.locks.Get(ctx, "m-5"); rec.Status != lock.Sending {
-			t.Fatalf("lock %+v", rec)
+		rec, _, _ := f.locks.Get(ctx, "m-5")
+		if !rec.OutcomeUnknown() {
+			t.Fatalf("lock %+v, want it outcome-unknown", rec)
+		}
+		// A retry, or a redelivery after the lease, sends nothing more.
+		hits := f.sesProx.Hits()
+		if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.OutcomeUnknown {
+			t.Fatalf("the retry = %v, want %s", err, workflow.OutcomeUnknown)
+		}
+		f.clock.Advance(lease + time.Second)
+		now := f.clock.Now()
+		_, err = f.locks.Acquire(ctx, lock.AcquireParams{MailID: "m-5", Owner: "exec-2/msg", ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)})
+		if ce := lock.AsCondition(err); ce == nil || ce.Current == nil || !ce.Current.OutcomeUnknown() {
+			t.Fatalf("a redelivery took the lock over: %v", err)
+		}
+		if f.sesProx.Hits() != hits || len(sentWith(t, f, "subject-5")) != 1 {
+			t.Fatal("the mail was sent again")
+		}
+	})
+
+	t.Run("AttemptWriteFailsSendsNothing", func(t *testing.T) {
+		f := setup(t)
+		in := prepare(t, f, "m-6", "exec-1/msg", "subject-6")
+		// Renew passes; recording the attempt fails.
+		f.lockProx.Arm(testkit.Fault{Pass: true}, markSentFault)
+		if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.Transient || f.sesProx.Hits() != 0 {
+			t.Fatalf("= %v with %d sends; want %s and none", err, f.sesProx.Hits(), workflow.Transient)
+		}
+		if rec, _, _ := f.locks.Get(ctx, "m-6"); rec.OutcomeUnknown() {
+			t.Fatalf("lock %+v: outcome-unknown although SES was never called", rec)
+		}
+		if out, err := f.h.Handle(ctx, in); err != nil || out.SESMessageID == "" {
+			t.Fatalf("the retry = %+v, %v", out, err)
 		}
 	})
 
