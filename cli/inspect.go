@@ -393,13 +393,15 @@ type replayOptions struct {
 	backendOptions
 	id         string
 	failedOnly bool
+	force      bool
 }
 
 func runReplay(ctx context.Context, args []string, s Streams) error {
 	o := replayOptions{backendOptions: backendOptions{needLogs: true, needQueues: true}}
-	fs := newFlags("replay", s, "ID [--failed-only] [flags]")
+	fs := newFlags("replay", s, "ID [--failed-only] [--force] [flags]")
 	o.register(fs)
 	fs.BoolVar(&o.failedOnly, "failed-only", false, "re-enqueue only the items that were not delivered")
+	fs.BoolVar(&o.force, "force", false, "also send again the mails whose outcome is unknown (a send started and its answer was never recorded, so they may have been delivered): deletes their lock records first")
 	b, x, err := o.openExecution(ctx, fs, args, &o.id, s)
 	if err != nil {
 		return err
@@ -415,7 +417,7 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 			}
 		}
 	}
-	results, err := inspect.Replay(ctx, x, o.failedOnly, b.Queues, b.Locks, time.Now(), progress)
+	results, err := inspect.Replay(ctx, x, inspect.ReplayOptions{FailedOnly: o.failedOnly, Force: o.force}, b.Queues, b.Locks, time.Now(), progress)
 	if o.jsonOut {
 		if jerr := printJSON(s.Out, map[string]any{"execution": x.ID, "results": results}); jerr != nil {
 			return jerr
@@ -555,6 +557,9 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 		fmt.Fprintln(s.Out, "lock       none (never sent, or released after a failure)")
 	case l.Status == lock.Sent:
 		fmt.Fprintf(s.Out, "lock       SENT at %s, SES message id %s\n", l.SentAt.UTC().Format(time.RFC3339), l.SESMessageID)
+	case l.OutcomeUnknown:
+		fmt.Fprintf(s.Out, "lock       OUTCOME UNKNOWN: %s started a send at %s and its answer was never recorded; the mail may have been delivered, so nothing sends it again until `mailflow replay EXECUTION --force`\n",
+			l.Owner, l.AttemptedAt.UTC().Format(time.RFC3339))
 	default:
 		fmt.Fprintf(s.Out, "lock       %s by %s until %s, %d send attempt(s) so far\n", l.Status, l.Owner, l.LeaseUntil.UTC().Format(time.RFC3339), l.SendAttempts)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/mailflow/mailflow/cli"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local/datadir"
+	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -291,4 +292,53 @@ func TestInspectAndReplay(t *testing.T) {
 	if got := listJSON(t, data, "--limit", "1000"); len(got.Executions) != len(running.Executions) {
 		t.Fatalf("%d executions after the stop, %d before", len(got.Executions), len(running.Executions))
 	}
+}
+
+// TestReplayOfAnOutcomeUnknownMail: a mail whose send started and was
+// never answered (the process died between recording the attempt and
+// recording SES's answer) is not replayed without --force, and the command
+// says why; with --force its lock record goes and the mail is sent.
+func TestReplayOfAnOutcomeUnknownMail(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	dev := startDev(t, data, "--ses-verified", "someone@elsewhere.test")
+	code, out, errOut := run(t, context.Background(), "send", "--endpoint", dev.info.Endpoint,
+		"--to", "ann@example.org", "--subject", "Your invoice", "--text", "Attached.", "--mail-id", "invoice-7")
+	if code != cli.ExitOK {
+		t.Fatalf("send: %d %s %s", code, out, errOut)
+	}
+	waitFor(t, "the rejected mail to be dead-lettered", func() bool {
+		return countOutcome(listJSON(t, data), workflow.OutcomeDeadLettered) == 1
+	})
+	vars := map[string]string{"data": data, "exec": listJSON(t, data).Executions[0].Name}
+	dev.stop()
+
+	// What a crash after the attempt was recorded leaves in the lock table.
+	locks, err := datadir.New(data).OpenLocks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := locks.Acquire(ctx, lock.AcquireParams{MailID: "invoice-7", Owner: "exec-dead/m-1", ContentHash: "h", Now: now,
+		LeaseUntil: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locks.StartAttempt(ctx, lock.AttemptParams{MailID: "invoice-7", Owner: "exec-dead/m-1", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	locks.Close()
+
+	runCases(t, vars, []cliCase{
+		{args: []string{"replay", "{exec}", "--failed-only", "--data", "{data}"}, code: cli.ExitFailure,
+			stdout: []string{"#0 invoice-7 (dead-lettered): skipped, outcome unknown: a send started at", "replay with --force to send it again",
+				"0 of 1 items re-enqueued"},
+			stderr: []string{"1 item(s) not replayed: the outcome of a send is unknown"}},
+		{args: []string{"mail", "status", "invoice-7", "--data", "{data}"}, stdout: []string{"lock       OUTCOME UNKNOWN: exec-dead/m-1 started a send at", "--force"}},
+		{args: []string{"replay", "{exec}", "--failed-only", "--force", "--data", "{data}"}, stdout: []string{
+			"#0 invoice-7 (dead-lettered): re-enqueued as ", "forced: outcome unknown", "its lock record was deleted",
+			"1 of 1 items re-enqueued"}},
+	})
+	startDev(t, data)
+	waitFor(t, "the forced replay to be delivered", func() bool { return outboxFiles(data) == 1 })
 }

@@ -126,7 +126,7 @@ func TestLogSourceWithoutExecutionData(t *testing.T) {
 		t.Errorf("run %+v", r)
 	}
 	// Replay cannot invent the body: it says so and enqueues nothing.
-	res, err := Replay(context.Background(), x, false, &Queues{}, nil, time.Now(), nil)
+	res, err := Replay(context.Background(), x, ReplayOptions{}, &Queues{}, nil, time.Now(), nil)
 	if err != nil || len(res) != 1 || res[0].Action != ActionSkipped || !strings.Contains(res[0].Note, "body is unknown") {
 		t.Fatalf("replay %+v %v", res, err)
 	}

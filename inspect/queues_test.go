@@ -156,7 +156,7 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Replay(ctx, x, true, q, locks, now, nil)
+	res, err := Replay(ctx, x, ReplayOptions{FailedOnly: true}, q, locks, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 		!strings.Contains(res[1].Note, "dead-letter queue") {
 		t.Fatalf("failed-only replay %+v", res)
 	}
-	res, err = Replay(ctx, x, false, q, locks, now, nil)
+	res, err = Replay(ctx, x, ReplayOptions{}, q, locks, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 		t.Fatalf("replay of a sent mail %+v", res[0])
 	}
 	// Without the lock table, the outcome alone says a replay is harmless.
-	if res, err := Replay(ctx, x, false, q, nil, now, nil); err != nil || !strings.Contains(res[0].Note, "was sent: harmless") {
+	if res, err := Replay(ctx, x, ReplayOptions{}, q, nil, now, nil); err != nil || !strings.Contains(res[0].Note, "was sent: harmless") {
 		t.Fatalf("replay without locks %+v %v", res, err)
 	}
 	// What was enqueued is the records' bodies.

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,13 +29,38 @@ type ReplayResult struct {
 	Note         string           `json:"note"`
 }
 
+// ReplayOptions choose what Replay re-enqueues.
+type ReplayOptions struct {
+	// FailedOnly replays only the items that were not delivered.
+	FailedOnly bool
+	// Force also replays a mail whose outcome is unknown (its send started
+	// and the answer was never recorded, so it may have been delivered):
+	// its lock record is deleted first, so the replay sends it again. It
+	// needs a lock table that is a [LockForgetter].
+	Force bool
+}
+
+// LockForgetter deletes an outcome-unknown lock record (a lock.Table does).
+type LockForgetter interface {
+	Forget(ctx context.Context, p lock.ForgetParams) error
+}
+
+// ErrOutcomeUnknown is returned (wrapped) by Replay when it left items
+// alone because their outcome is unknown and Force was not set.
+var ErrOutcomeUnknown = errors.New("the outcome of a send is unknown")
+
 // Replay re-enqueues the source records of an execution's items onto the
 // source queue: the failed ones, or all of them. Only the body is sent (the
 // state machine reads nothing else of a record); SQS gives the copy a new
 // message id. Locks, when given, is read to tell per item what the dedup
-// lock will make of the replay. progress, when set, sees each result as it
-// is made.
-func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks LockReader, now time.Time, progress func(ReplayResult)) ([]ReplayResult, error) {
+// lock will make of the replay. A mail whose lock is outcome-unknown is
+// left alone unless o.Force (then Replay returns an error wrapping
+// ErrOutcomeUnknown after the other items), because replaying it would
+// only dead-letter it again; forced, its lock record is deleted and the
+// mail is sent again. progress, when set, sees each result as it is made.
+func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks LockReader, now time.Time, progress func(ReplayResult)) ([]ReplayResult, error) {
+	failedOnly := o.FailedOnly
+	refused := 0
 	out := []ReplayResult{}
 	report := func(r ReplayResult) {
 		out = append(out, r)
@@ -69,6 +95,28 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 			report(r)
 			continue
 		}
+		forced := false
+		if held && rec.OutcomeUnknown() {
+			if !o.Force {
+				refused++
+				r.Action = ActionSkipped
+				r.Note = unknownNote(rec, it) + "; check the recipient's mailbox or the provider's logs, then replay with --force to send it again"
+				report(r)
+				continue
+			}
+			f, ok := locks.(LockForgetter)
+			if !ok {
+				r.Action, r.Note = ActionFailed, "--force needs a lock table that can delete the record; this one cannot"
+				report(r)
+				return out, errors.New(r.Note)
+			}
+			if err := f.Forget(ctx, lock.ForgetParams{MailID: it.MailID, AttemptedAt: rec.AttemptedAt}); err != nil {
+				r.Action, r.Note = ActionFailed, "forgetting the unanswered send: "+err.Error()
+				report(r)
+				return out, fmt.Errorf("lock of %s: %w", it.MailID, err)
+			}
+			forced = true
+		}
 		id, err := q.Enqueue(ctx, it.Body)
 		if err != nil {
 			r.Action, r.Note = ActionFailed, err.Error()
@@ -77,6 +125,8 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 		}
 		r.Action, r.NewMessageID = ActionEnqueued, id
 		switch {
+		case forced:
+			r.Note = "forced: " + unknownNote(rec, it) + "; its lock record was deleted and it will be sent again"
 		case held && rec.Status == lock.Sent:
 			r.Note = "already sent (SES " + rec.SESMessageID + "): harmless, the dedup lock makes this replay already-sent"
 		case it.Outcome == workflow.OutcomeDeadLettered:
@@ -92,7 +142,19 @@ func Replay(ctx context.Context, x *Execution, failedOnly bool, q *Queues, locks
 		}
 		report(r)
 	}
+	if refused > 0 {
+		return out, fmt.Errorf("%d item(s) not replayed: %w (the mail may have been delivered); replay with --force to send them again", refused, ErrOutcomeUnknown)
+	}
 	return out, nil
+}
+
+// unknownNote says what is known of an outcome-unknown mail.
+func unknownNote(rec lock.Record, it Item) string {
+	n := "outcome unknown: a send started at " + rec.AttemptedAt.UTC().Format(time.RFC3339) + " and its answer was never recorded"
+	if it.Outcome == workflow.OutcomeSent {
+		n += " (this execution recorded it as sent: it was most likely delivered)"
+	}
+	return n
 }
 
 // MailStatus is what is known about one mail.
@@ -114,6 +176,10 @@ type LockState struct {
 	SendAttempts int       `json:"sendAttempts,omitempty"`
 	ExpiresAt    time.Time `json:"expiresAt"`
 	Expired      bool      `json:"expired,omitempty"`
+	// AttemptedAt is when the last send attempt started; OutcomeUnknown
+	// says its answer was never recorded (see lock.Record.OutcomeUnknown).
+	AttemptedAt    time.Time `json:"attemptedAt,omitzero"`
+	OutcomeUnknown bool      `json:"outcomeUnknown,omitempty"`
 }
 
 // Mail gathers the lock and the executions of a mail.
@@ -126,7 +192,8 @@ func Mail(ctx context.Context, mailID string, src Source, locks LockReader, now 
 		}
 		if ok {
 			st.Lock = &LockState{Status: rec.Status, Owner: rec.Owner, SESMessageID: rec.SESMessageID, SentAt: rec.SentAt,
-				SendAttempts: rec.Renewals, ExpiresAt: rec.ExpiresAt, Expired: !rec.Live(now)}
+				SendAttempts: rec.Renewals, ExpiresAt: rec.ExpiresAt, Expired: !rec.Live(now),
+				AttemptedAt: rec.AttemptedAt, OutcomeUnknown: rec.OutcomeUnknown()}
 			if rec.Status == lock.Sending {
 				st.Lock.LeaseUntil = rec.LeaseUntil
 			}

@@ -255,7 +255,13 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	results, err := inspect.Replay(r.Context(), x, req.FailedOnly, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Clock.Now(), nil)
+	// Never forced from a browser: sending a mail whose outcome is unknown
+	// again is an operator's decision at the command line.
+	results, err := inspect.Replay(r.Context(), x, inspect.ReplayOptions{FailedOnly: req.FailedOnly}, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Clock.Now(), nil)
+	if errors.Is(err, inspect.ErrOutcomeUnknown) {
+		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "results": results})
+		return
+	}
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "results": results})
 		return
