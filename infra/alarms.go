@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awschatbot"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -21,6 +23,7 @@ const sesReputationPeriodSeconds = 3600
 
 func (p *mailPipeline) buildAlarms() {
 	cfg := p.cfg
+	p.alarmPrefix = alarmNamePrefix(p.Construct)
 	key := awskms.NewKey(p.Construct, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
 		Description:       jsii.String("mailflow alarm topic"),
 		EnableKeyRotation: jsii.Bool(true),
@@ -47,6 +50,7 @@ func (p *mailPipeline) buildAlarms() {
 
 	add := func(id, description string, metric awscloudwatch.IMetric, threshold float64, periods float64) {
 		alarm := awscloudwatch.NewAlarm(p.Construct, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmName:          jsii.String(p.alarmPrefix + strings.TrimSuffix(id, "Alarm")),
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
 			Threshold:          jsii.Number(threshold),
@@ -92,6 +96,16 @@ func (p *mailPipeline) buildAlarms() {
 			},
 		})
 	}
+}
+
+// alarmNamePrefix starts the name of every alarm of the pipeline: the
+// stack's name and the construct's path in it ("mailflow-Mail-"), unique
+// in the account and region as stack names are, so that policies can name
+// these alarms and no others.
+func alarmNamePrefix(c constructs.Construct) string {
+	stack := awscdk.Stack_Of(c)
+	path := strings.TrimPrefix(*c.Node().Path(), *stack.Node().Path()+"/")
+	return *stack.StackName() + "-" + strings.ReplaceAll(path, "/", "-") + "-"
 }
 
 func sesMetric(name string) awscloudwatch.IMetric {
