@@ -52,6 +52,9 @@ type MailPipeline interface {
 	Function(task string) awslambda.IFunction
 	StateMachine() awsstepfunctions.IStateMachine
 	Pipe() awspipes.CfnPipe
+	// AlarmTopic is the topic the alarms notify. Its policies admit
+	// CloudWatch only for alarms named under AlarmNamePrefix: name an alarm
+	// of your own under it to notify this topic.
 	AlarmTopic() awssns.ITopic
 	// AlarmNamePrefix starts the name of every alarm of the pipeline:
 	// "<stack name>-<construct path>-", e.g. "mailflow-Mail-".
