@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awschatbot"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -21,32 +23,57 @@ const sesReputationPeriodSeconds = 3600
 
 func (p *mailPipeline) buildAlarms() {
 	cfg := p.cfg
+	stack := awscdk.Stack_Of(p.Construct)
+	p.alarmPrefix = alarmNamePrefix(p.Construct)
+	prefix := p.alarmPrefix
+	// CloudWatch publishes for an alarm of this account whose name starts
+	// with the prefix: these alarms, and no other account's or stack's.
+	fromOurAlarms := map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": stack.Account()},
+		"ArnLike": map[string]any{"aws:SourceArn": stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("cloudwatch"), Resource: jsii.String("alarm"),
+			ResourceName: jsii.String(prefix + "*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		})},
+	}
+	cloudwatch := awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)
 	key := awskms.NewKey(p.Construct, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
 		Description:       jsii.String("mailflow alarm topic"),
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     p.removalPolicy(),
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
 	})
-	// CloudWatch publishes alarm notifications to the encrypted topic. This
-	// is the statement AWS documents for alarms on an encrypted topic; no
-	// source condition, since whether CloudWatch's KMS calls carry one is
-	// not documented, and only this account may publish to the topic.
+	// The publisher of an encrypted topic needs the key: the statement SNS
+	// documents for AWS services publishing to an encrypted topic, with
+	// its source conditions, the same as the topic policy's. (EventBridge,
+	// whose KMS requests carry no source keys, is the exception.)
 	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("CloudWatchAlarmsPublish"),
-		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Principals: &[]awsiam.IPrincipal{cloudwatch},
 		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
 		Resources:  jsii.Strings("*"),
+		Conditions: &fromOurAlarms,
 	}), nil)
 	p.topic = awssns.NewTopic(p.Construct, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		DisplayName: jsii.String("mailflow alarms"),
 		MasterKey:   key,
 		EnforceSSL:  jsii.Bool(true),
 	})
+	// A topic policy replaces SNS's default one: with only the TLS Deny
+	// that EnforceSSL writes, no AWS service may publish, so CloudWatch
+	// must be allowed by name.
+	p.topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{p.topic.TopicArn()},
+		Conditions: &fromOurAlarms,
+	}))
 	action := awscloudwatchactions.NewSnsAction(p.topic)
 	period := awscdk.Duration_Seconds(jsii.Number(cfg.Alarms.PeriodSeconds))
 
 	add := func(id, description string, metric awscloudwatch.IMetric, threshold float64, periods float64) {
 		alarm := awscloudwatch.NewAlarm(p.Construct, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmName:          jsii.String(prefix + strings.TrimSuffix(id, "Alarm")),
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
 			Threshold:          jsii.Number(threshold),
@@ -92,6 +119,17 @@ func (p *mailPipeline) buildAlarms() {
 			},
 		})
 	}
+}
+
+// alarmNamePrefix starts the name of every alarm of the pipeline: the
+// stack's name and the construct's path in it ("mailflow-Mail-"), unique
+// in the account and region as stack names are, so that policies can name
+// these alarms and no others: the topic and key policies admit CloudWatch
+// only for alarms under it.
+func alarmNamePrefix(c constructs.Construct) string {
+	stack := awscdk.Stack_Of(c)
+	path := strings.TrimPrefix(*c.Node().Path(), *stack.Node().Path()+"/")
+	return *stack.StackName() + "-" + strings.ReplaceAll(path, "/", "-") + "-"
 }
 
 func sesMetric(name string) awscloudwatch.IMetric {

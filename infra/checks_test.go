@@ -424,6 +424,10 @@ func checkAlarms(t *testing.T, s *synthesized, id ids, e alarmExpectations) {
 		expected[key("AWS/Lambda", "Errors", "FunctionName=<"+id.fn[task]+">")] = want{e.taskErrors, e.period, "Sum"}
 		expected[key("AWS/Lambda", "Throttles", "FunctionName=<"+id.fn[task]+">")] = want{e.taskThrottles, e.period, "Sum"}
 	}
+	prefix := s.pipeline.AlarmNamePrefix()
+	if want := s.cfg.StackName + "-Mail-"; prefix != want {
+		t.Errorf("AlarmNamePrefix() = %q, want %q", prefix, want)
+	}
 	alarms := s.resources("AWS::CloudWatch::Alarm")
 	if len(alarms) != len(expected) {
 		t.Errorf("%d alarms, want %d", len(alarms), len(expected))
@@ -454,6 +458,10 @@ func checkAlarms(t *testing.T, s *synthesized, id ids, e alarmExpectations) {
 		}
 		if d, _ := p["AlarmDescription"].(string); d == "" {
 			t.Errorf("alarm %s has no description", k)
+		}
+		// Every alarm is named under the pipeline's prefix.
+		if name, _ := p["AlarmName"].(string); !strings.HasPrefix(name, prefix) || name == prefix {
+			t.Errorf("alarm %s is named %q, not under the prefix %s", k, name, prefix)
 		}
 	}
 	for k := range expected {

@@ -57,10 +57,26 @@
 //     and timed out, each task's errors and throttles, and the SES account's
 //     bounce and complaint rates. They notify (alarm and OK) an SNS topic
 //     encrypted with a customer-managed KMS key, because CloudWatch cannot
-//     publish to a topic under the AWS-managed SNS key; the key policy lets
-//     CloudWatch use it. With a Slack channel configured, AWS Chatbot
-//     subscribes to the topic; its guardrail is CloudWatchReadOnlyAccess
-//     (CloudFormation's default guardrail would be AdministratorAccess).
+//     publish to a topic under the AWS-managed SNS key. Every alarm is named
+//     <stack name>-<construct path>-<what> ("mailflow-Mail-DeadLetter"), a
+//     prefix unique in the account and region, so that the policies can
+//     name these alarms and no others. The topic policy denies publishing
+//     without TLS and allows cloudwatch.amazonaws.com to publish when
+//     aws:SourceAccount is the stack's account and aws:SourceArn is an
+//     alarm ARN of the stack's region and account under the prefix; a
+//     topic policy replaces SNS's default policy, so without that Allow
+//     nothing could publish. The key policy grants CloudWatch
+//     kms:GenerateDataKey* and kms:Decrypt under the same conditions, as
+//     SNS's guide to AWS services publishing to encrypted topics shows
+//     (EventBridge is the documented exception, whose KMS requests carry no
+//     source keys: a grant for it must not copy them). With a Slack channel
+//     configured, AWS Chatbot subscribes to the topic; its guardrail is
+//     CloudWatchReadOnlyAccess (CloudFormation's default guardrail would be
+//     AdministratorAccess). The tests walk every alarm action to its topic,
+//     topic policy and key policy with a small IAM evaluator
+//     (TestServiceAccessWalk), and the same for every other service that
+//     acts on the stack: the pipe, the state machine, the functions' log
+//     groups, Chatbot's topics and any EventBridge rule.
 //   - A CloudWatch dashboard shows the queues, the pipe, the executions,
 //     the tasks and SES.
 //   - With retainOnDelete (the default) the queues, bucket, table, key and

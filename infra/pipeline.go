@@ -52,7 +52,13 @@ type MailPipeline interface {
 	Function(task string) awslambda.IFunction
 	StateMachine() awsstepfunctions.IStateMachine
 	Pipe() awspipes.CfnPipe
+	// AlarmTopic is the topic the alarms notify. Its policies admit
+	// CloudWatch only for alarms named under AlarmNamePrefix: name an alarm
+	// of your own under it to notify this topic.
 	AlarmTopic() awssns.ITopic
+	// AlarmNamePrefix starts the name of every alarm of the pipeline:
+	// "<stack name>-<construct path>-", e.g. "mailflow-Mail-".
+	AlarmNamePrefix() string
 	Alarms() []awscloudwatch.IAlarm
 	Dashboard() awscloudwatch.Dashboard
 }
@@ -95,6 +101,7 @@ type mailPipeline struct {
 	stateMachine awsstepfunctions.StateMachine
 	pipe         awspipes.CfnPipe
 	topic        awssns.Topic
+	alarmPrefix  string
 	alarms       []awscloudwatch.IAlarm
 	dashboard    awscloudwatch.Dashboard
 }
@@ -107,6 +114,7 @@ func (p *mailPipeline) StateMachine() awsstepfunctions.IStateMachine { return p.
 func (p *mailPipeline) Pipe() awspipes.CfnPipe                       { return p.pipe }
 func (p *mailPipeline) AlarmTopic() awssns.ITopic                    { return p.topic }
 func (p *mailPipeline) Alarms() []awscloudwatch.IAlarm               { return p.alarms }
+func (p *mailPipeline) AlarmNamePrefix() string                      { return p.alarmPrefix }
 func (p *mailPipeline) Dashboard() awscloudwatch.Dashboard           { return p.dashboard }
 
 func (p *mailPipeline) Function(task string) awslambda.IFunction {

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/mailflow/mailflow/infra"
@@ -134,5 +136,43 @@ func TestPlaceholderOf(t *testing.T) {
 	}
 	if infra.PlaceholderOf("mailer") != "" {
 		t.Error("PlaceholderOf an unknown task is not empty")
+	}
+}
+
+// Two pipelines in one stack get distinct alarm name prefixes, from the
+// stack's name and each construct's path, and their alarms are named
+// under them.
+func TestAlarmNamePrefix(t *testing.T) {
+	cfg, err := config.Parse([]byte(mainConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := testCode(t)
+	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Team"), &awscdk.StackProps{StackName: jsii.String("team-mail")})
+	first, err := infra.NewMailPipeline(stack, "Mail", &infra.MailPipelineProps{Config: cfg, Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := infra.NewMailPipeline(constructs.NewConstruct(stack, jsii.String("Billing")), "Mail", &infra.MailPipelineProps{Config: cfg, Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[infra.MailPipeline]string{first: "team-mail-Mail-", second: "team-mail-Billing-Mail-"} {
+		if got := p.AlarmNamePrefix(); got != want {
+			t.Errorf("AlarmNamePrefix() = %q, want %q", got, want)
+		}
+		if len(p.Alarms()) == 0 {
+			t.Fatal("no alarms")
+		}
+		for _, a := range p.Alarms() {
+			cfn, ok := a.Node().DefaultChild().(awscloudwatch.CfnAlarm)
+			if !ok {
+				t.Fatalf("alarm %s has no CfnAlarm", *a.Node().Path())
+			}
+			name, _ := stack.Resolve(cfn.AlarmName()).(string)
+			if !strings.HasPrefix(name, want) || name == want {
+				t.Errorf("alarm %q is not named under %q", name, want)
+			}
+		}
 	}
 }
