@@ -192,8 +192,8 @@ func StartWith(ctx context.Context, cfg Config, hooks Hooks) (rt *Runtime, err e
 	return r, nil
 }
 
-// openStores takes the data directory for this runtime and opens its
-// stores.
+// openStores takes the data directory for this runtime, checks its
+// identity (or gives a new or older directory one) and opens its stores.
 func (r *Runtime) openStores(context.Context) (err error) {
 	cfg := r.cfg
 	if err := r.dir.Create(); err != nil {
@@ -204,6 +204,18 @@ func (r *Runtime) openStores(context.Context) (err error) {
 		return err
 	}
 	r.closers = append(r.closers, closerFunc(unlock))
+	// The store files must be this directory's before they are opened:
+	// opening creates an empty file where one is missing.
+	claimed, err := r.dir.Claim(cfg.Clock.Now())
+	if err != nil {
+		return err
+	}
+	switch {
+	case claimed.Initialised:
+		cfg.Log.Info("new data directory", "dir", r.dir.Path(), "id", claimed.Manifest.ID)
+	case claimed.Adopted:
+		cfg.Log.Warn("data directory of an older mailflow adopted: manifest written and store files stamped", "dir", r.dir.Path(), "id", claimed.Manifest.ID)
+	}
 	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account, Clock: cfg.Clock}
 	if r.queues, err = r.dir.OpenQueues(queueOpts); err != nil {
 		return err
