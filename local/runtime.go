@@ -77,12 +77,24 @@ type Config struct {
 	AllowedSenders                       []string // SES identities; default example.com
 	DefaultSender                        string
 
-	MaxReceiveCount   int
+	MaxReceiveCount int
+
+	// VisibilityTimeout is the source queue's: how long a received record
+	// stays hidden, and so how long a failed one waits before it is
+	// retried. It must be longer than the lock lease (DefaultLease of
+	// internal/taskkit, 6 minutes), unless AllowShortVisibility is set.
 	VisibilityTimeout time.Duration
-	BatchSize         int
-	BatchWindow       time.Duration
-	PipeConcurrency   int
-	MapConcurrency    int
+	// AllowShortVisibility accepts a VisibilityTimeout not longer than the
+	// lock lease, for faster retries in development and tests: a record
+	// whose execution outlasts the timeout then reappears while its lease
+	// is held, meets a busy lock on every receive and may be dead-lettered
+	// without being sent. Start logs a warning.
+	AllowShortVisibility bool
+
+	BatchSize       int
+	BatchWindow     time.Duration
+	PipeConcurrency int
+	MapConcurrency  int
 
 	SMTP string // relay to this SMTP server instead of the outbox
 	// SESVerified lists the identities the SES simulator treats as verified;
@@ -441,7 +453,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		dlq = r.hooks.WrapDeadLetter(dlq)
 	}
 	log := c.Log
-	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
+	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: LockLease, Retention: taskkit.DefaultRetention},
 		acquirelock.Deps{Locks: locks, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
@@ -461,7 +473,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	} else if r.pacer != nil {
 		sendDeps.Pacer = r.pacer
 	}
-	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
+	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: LockLease, Retention: taskkit.DefaultRetention},
 		sendDeps)
 	if err != nil {
 		return nil, err
