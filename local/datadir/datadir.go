@@ -110,10 +110,16 @@ func (d Dir) Create() error {
 }
 
 // HasData reports whether a runtime has used the directory: its execution
-// store exists.
+// store or its manifest exists. (A directory with a manifest and no
+// execution store is refused when a store is opened, naming what is
+// missing.)
 func (d Dir) HasData() bool {
-	st, err := os.Stat(d.join(ExecutionsFile))
-	return err == nil && !st.IsDir()
+	for _, name := range []string{ExecutionsFile, ManifestFile} {
+		if st, err := os.Stat(d.join(name)); err == nil && !st.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // OpenQueues opens the SQS queue store. Like the other stores, it is

@@ -347,3 +347,21 @@ func TestReadManifestChecksItsContent(t *testing.T) {
 		})
 	}
 }
+
+// TestHasDataWithoutTheExecutionStore: a claimed directory that lost its
+// execution store still has data, so the inspection commands report the
+// missing file rather than an unused directory.
+func TestHasDataWithoutTheExecutionStore(t *testing.T) {
+	t.Parallel()
+	d := datadir.New(t.TempDir())
+	if d.HasData() {
+		t.Fatal("an empty directory has data")
+	}
+	claim(t, d)
+	os.Remove(filepath.Join(d.Path(), datadir.ExecutionsFile))
+	if !d.HasData() {
+		t.Fatal("a claimed directory has no data")
+	}
+	_, err := d.OpenExecutions()
+	refusal(t, err, datadir.ExecutionsFile, "is missing")
+}
