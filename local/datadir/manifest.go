@@ -26,7 +26,9 @@ type Manifest struct {
 	Format int `json:"format"`
 	// ID is random, made when the directory was created (or adopted); every
 	// store file carries it.
-	ID      string    `json:"id"`
+	ID string `json:"id"`
+	// Created is when the manifest was first written: when the directory
+	// was created, or, for an adopted one, adopted.
 	Created time.Time `json:"created"`
 	// Stores are the store files of the directory: all of StoreFiles.
 	Stores []string `json:"stores"`
