@@ -35,6 +35,7 @@ type devOptions struct {
 	sesVerified            listFlag
 	pacing                 string
 	visibility             time.Duration
+	allowShortVisibility   bool
 	maxReceive             int
 	demo, verbose          bool
 	console                string
@@ -52,6 +53,8 @@ var devFlags = map[string]string{
 	local.FieldSESMax24HourSend:  "--ses-quota",
 	local.FieldVisibilityTimeout: "--visibility-timeout",
 	local.FieldMaxReceiveCount:   "--max-receive-count",
+	// Named by a problem as the setting that accepts it anyway.
+	local.FieldAllowShortVisibility: "--allow-short-visibility",
 }
 
 // validate reports every mistake of the flags at once: the runtime's own
@@ -73,7 +76,11 @@ func (o *devOptions) validate() error {
 		if p.Value != "" {
 			msg += " " + p.Value
 		}
-		msgs = append(msgs, msg+" "+p.Rule)
+		msg += " " + p.Rule
+		if p.Override != "" {
+			msg += " (" + devFlags[p.Override] + " accepts it anyway)"
+		}
+		msgs = append(msgs, msg)
 	}
 	if o.pacing != "on" && o.pacing != "off" {
 		msgs = append(msgs, fmt.Sprintf("--pacing %q must be on or off", o.pacing))
@@ -92,8 +99,8 @@ func (o *devOptions) config() local.Config {
 		AllowedSenders: o.senders, DefaultSender: o.defaultSender,
 		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
 		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
-		SESVerified: o.sesVerified, VisibilityTimeout: o.visibility, MaxReceiveCount: o.maxReceive,
-		DisablePacing: o.pacing == "off",
+		SESVerified: o.sesVerified, DisablePacing: o.pacing == "off",
+		VisibilityTimeout: o.visibility, AllowShortVisibility: o.allowShortVisibility, MaxReceiveCount: o.maxReceive,
 	}
 }
 
@@ -114,7 +121,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.IntVar(&o.sesQuota, "ses-quota", 0, "simulated SES 24-hour quota (0: unlimited)")
 	fs.StringVar(&o.pacing, "pacing", "on", "pace sends to the simulated SES send rate with the shared token bucket (on or off)")
 	fs.Var(&o.sesVerified, "ses-verified", "identity the simulated SES has verified (repeatable; default: all)")
-	fs.DurationVar(&o.visibility, "visibility-timeout", local.DefaultVisibilityTimeout, "source queue visibility timeout: how long a failed record waits before it is retried")
+	fs.DurationVar(&o.visibility, "visibility-timeout", local.DefaultVisibilityTimeout, fmt.Sprintf("source queue visibility timeout: how long a failed record waits before it is retried (longer than the %s lock lease)", local.LockLease))
+	fs.BoolVar(&o.allowShortVisibility, "allow-short-visibility", false, "accept a --visibility-timeout not longer than the lock lease, for faster retries (a record whose execution outlasts it reappears while its lock is held and may be dead-lettered without being sent)")
 	fs.IntVar(&o.maxReceive, "max-receive-count", local.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
 	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
 	fs.BoolVar(&o.verbose, "v", false, "log every task")
@@ -145,6 +153,9 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	cfg.OnEvent = hub.Event
 	if host, _, err := net.SplitHostPort(o.addr); err == nil && o.allowRemote && !local.IsLoopback(host) {
 		fmt.Fprintf(s.Err, "WARNING: serving SQS and S3 on %s, which is not a loopback address: there is no authentication, anyone who can reach it can send mail and read attachments\n", o.addr)
+	}
+	if o.allowShortVisibility && o.visibility <= local.LockLease {
+		fmt.Fprintf(s.Err, "WARNING: --visibility-timeout %s is not longer than the lock lease: a record whose execution outlasts it reappears while its lock is held, and may be dead-lettered without being sent\n", o.visibility)
 	}
 	rt, err := local.Start(context.WithoutCancel(ctx), cfg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -23,6 +25,9 @@ type Problem struct {
 	Rule  string // what the value breaks, e.g. "is outside 1..10000"
 	// Named says Rule names the field itself (the contract's limits do).
 	Named bool
+	// Override is the Config field that accepts the value anyway, when
+	// there is one (FieldAllowShortVisibility).
+	Override string
 }
 
 func (p Problem) Error() string {
@@ -44,6 +49,9 @@ func (p Problem) Error() string {
 		b.WriteString(" ")
 	}
 	b.WriteString(p.Rule)
+	if p.Override != "" {
+		b.WriteString(" (set " + p.Override + " to accept it anyway)")
+	}
 	return b.String()
 }
 
@@ -62,6 +70,16 @@ const (
 	FieldSenders           = "AllowedSenders"
 	FieldDefaultSender     = "DefaultSender"
 	FieldAttachmentPrefix  = "AttachmentPrefix"
+)
+
+// Names a [Problem] gives that are not settings with a value of their own.
+const (
+	// FieldAllowShortVisibility is named by a Problem's Override only.
+	FieldAllowShortVisibility = "AllowShortVisibility"
+	// FieldLease is the lock lease the runtime gives its tasks
+	// (taskkit.DefaultLease), not a Config field: a problem with it is one
+	// of the build, not of the configuration.
+	FieldLease = "Lease"
 )
 
 // Validate checks every setting of the configuration and returns all the
@@ -121,9 +139,12 @@ func (c Config) Problems(explicit ...string) []Problem {
 	if c.SES.Max24HourSend < 0 {
 		add(FieldSESMax24HourSend, c.SES.Max24HourSend, "is negative")
 	}
-	if given(FieldVisibilityTimeout, c.VisibilityTimeout == 0) && (c.VisibilityTimeout < time.Second || c.VisibilityTimeout > 12*time.Hour) {
-		add(FieldVisibilityTimeout, c.VisibilityTimeout, "is outside 1s..12h")
+	visibility := c.VisibilityTimeout
+	if !given(FieldVisibilityTimeout, visibility == 0) {
+		visibility = DefaultVisibilityTimeout
 	}
+	longest, longestIs := longestExecution()
+	ps = append(ps, timingProblems(visibility, LockLease, longest, longestIs, c.AllowShortVisibility)...)
 	if given(FieldMaxReceiveCount, c.MaxReceiveCount == 0) && (c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000) {
 		add(FieldMaxReceiveCount, c.MaxReceiveCount, "is outside 1..1000")
 	}
@@ -144,6 +165,52 @@ func (c Config) Problems(explicit ...string) []Problem {
 		}
 	}
 	return ps
+}
+
+// LockLease is the lease the runtime gives the tasks that take a lock
+// (Acquire and Send): taskkit's default, as on AWS.
+const LockLease = taskkit.DefaultLease
+
+// timingProblems checks the order of the three durations the retry design
+// rests on: the source queue's visibility timeout outlasts the lock lease,
+// which outlasts the longest execution. A record that reappears sooner
+// finds its lease still held by the execution that received it first,
+// meets Mail.LockBusy on every receive and, on the last one, is
+// dead-lettered while that execution may still fail to send it; a lease
+// that ends first lets a second execution take over a mail the first is
+// still sending. allowShort accepts the first (faster retries in
+// development), never the second.
+func timingProblems(visibility, lease, longest time.Duration, longestIs string, allowShort bool) []Problem {
+	var ps []Problem
+	switch {
+	case visibility < time.Second || visibility > 12*time.Hour:
+		ps = append(ps, Problem{Field: FieldVisibilityTimeout, Value: visibility.String(), Rule: "is outside 1s..12h"})
+	case visibility%time.Second != 0:
+		ps = append(ps, Problem{Field: FieldVisibilityTimeout, Value: visibility.String(), Rule: "is not a whole number of seconds (SQS counts it in seconds)"})
+	case visibility <= lease && !allowShort:
+		ps = append(ps, Problem{Field: FieldVisibilityTimeout, Value: visibility.String(), Override: FieldAllowShortVisibility,
+			Rule: fmt.Sprintf("must be longer than the lock lease %s: a record would reappear while an execution still holds its lease, meet %s and could be dead-lettered without being sent", lease, workflow.LockBusy)})
+	}
+	if lease <= longest {
+		ps = append(ps, Problem{Field: FieldLease, Named: true,
+			Rule: fmt.Sprintf("the lock lease %s must be longer than the longest execution %s (%s): a second execution could take over a mail the first is still sending", lease, longest, longestIs)})
+	}
+	return ps
+}
+
+// longestExecution is how long an execution may run: the state machine's
+// TimeoutSeconds, read from the definition workflow provides (rendering
+// substitutes ARNs and tunes the Map state and the retries, never
+// TimeoutSeconds), or the Express limit when the definition sets none or
+// a longer one. It also says which of the two it is.
+func longestExecution() (time.Duration, string) {
+	var def struct{ TimeoutSeconds int64 }
+	if err := json.Unmarshal(workflow.Definition(), &def); err == nil && def.TimeoutSeconds > 0 {
+		if d := time.Duration(def.TimeoutSeconds) * time.Second; d <= ExpressTimeout {
+			return d, "the state machine's TimeoutSeconds"
+		}
+	}
+	return ExpressTimeout, "the Express execution limit"
 }
 
 // limits are the contract's limits the tasks enforce, defaults applied.
@@ -192,6 +259,10 @@ func (c *Config) defaults() error {
 	c.Clock = clock.Or(c.Clock)
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.VisibilityTimeout <= LockLease {
+		c.Log.Warn("the source queue's visibility timeout is not longer than the lock lease: a record whose execution outlasts it reappears while its lease is held and may be dead-lettered without being sent",
+			"visibilityTimeout", c.VisibilityTimeout, "lease", LockLease)
 	}
 	if host, _, _ := net.SplitHostPort(c.Addr); !IsLoopback(host) {
 		c.Log.Warn("serving on a non-loopback address: the SQS and S3 endpoints have no authentication; anyone who can reach it can send mail and read attachments", "addr", c.Addr)

@@ -77,12 +77,24 @@ type Config struct {
 	AllowedSenders                       []string // SES identities; default example.com
 	DefaultSender                        string
 
-	MaxReceiveCount   int
+	MaxReceiveCount int
+
+	// VisibilityTimeout is the source queue's: how long a received record
+	// stays hidden, and so how long a failed one waits before it is
+	// retried. It must be longer than the lock lease (DefaultLease of
+	// internal/taskkit, 6 minutes), unless AllowShortVisibility is set.
 	VisibilityTimeout time.Duration
-	BatchSize         int
-	BatchWindow       time.Duration
-	PipeConcurrency   int
-	MapConcurrency    int
+	// AllowShortVisibility accepts a VisibilityTimeout not longer than the
+	// lock lease, for faster retries in development and tests: a record
+	// whose execution outlasts the timeout then reappears while its lease
+	// is held, meets a busy lock on every receive and may be dead-lettered
+	// without being sent. Start logs a warning.
+	AllowShortVisibility bool
+
+	BatchSize       int
+	BatchWindow     time.Duration
+	PipeConcurrency int
+	MapConcurrency  int
 
 	SMTP string // relay to this SMTP server instead of the outbox
 	// SESVerified lists the identities the SES simulator treats as verified;
@@ -192,8 +204,8 @@ func StartWith(ctx context.Context, cfg Config, hooks Hooks) (rt *Runtime, err e
 	return r, nil
 }
 
-// openStores takes the data directory for this runtime and opens its
-// stores.
+// openStores takes the data directory for this runtime, checks its
+// identity (or gives a new or older directory one) and opens its stores.
 func (r *Runtime) openStores(context.Context) (err error) {
 	cfg := r.cfg
 	if err := r.dir.Create(); err != nil {
@@ -204,6 +216,18 @@ func (r *Runtime) openStores(context.Context) (err error) {
 		return err
 	}
 	r.closers = append(r.closers, closerFunc(unlock))
+	// The store files must be this directory's before they are opened:
+	// opening creates an empty file where one is missing.
+	claimed, err := r.dir.Claim(cfg.Clock.Now())
+	if err != nil {
+		return err
+	}
+	switch {
+	case claimed.Initialised:
+		cfg.Log.Info("new data directory", "dir", r.dir.Path(), "id", claimed.Manifest.ID)
+	case claimed.Adopted:
+		cfg.Log.Warn("data directory of an older mailflow adopted: manifest written and store files stamped", "dir", r.dir.Path(), "id", claimed.Manifest.ID)
+	}
 	queueOpts := sqsstore.Options{Region: cfg.Region, AccountID: cfg.Account, Clock: cfg.Clock}
 	if r.queues, err = r.dir.OpenQueues(queueOpts); err != nil {
 		return err
@@ -436,7 +460,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		dlq = r.hooks.WrapDeadLetter(dlq)
 	}
 	log := c.Log
-	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
+	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: LockLease, Retention: taskkit.DefaultRetention},
 		acquirelock.Deps{Locks: locks, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
@@ -456,7 +480,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	} else if r.pacer != nil {
 		sendDeps.Pacer = r.pacer
 	}
-	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: taskkit.DefaultLease, Retention: taskkit.DefaultRetention},
+	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: LockLease, Retention: taskkit.DefaultRetention},
 		sendDeps)
 	if err != nil {
 		return nil, err

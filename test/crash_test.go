@@ -49,7 +49,7 @@ func TestKillDuringRun(t *testing.T) {
 	const n = 1000
 	const pollers, batch = 2, 10
 	data := t.TempDir()
-	flags := []string{"--visibility-timeout", "3s", "--concurrency", fmt.Sprint(pollers), "--batch-size", fmt.Sprint(batch)}
+	flags := []string{"--visibility-timeout", "3s", "--allow-short-visibility", "--concurrency", fmt.Sprint(pollers), "--batch-size", fmt.Sprint(batch)}
 	d := startDev(t, data, flags...)
 	sqsc, _ := d.clients()
 	ctx := context.Background()

@@ -107,7 +107,7 @@ func TestDeliveryThroughSMTP(t *testing.T) {
 // TestConcurrentDuplicatesDeliverOnce enqueues one mail three times at once.
 func TestConcurrentDuplicatesDeliverOnce(t *testing.T) {
 	t.Parallel()
-	d := startDev(t, t.TempDir(), "--visibility-timeout", "2s")
+	d := startDev(t, t.TempDir(), "--visibility-timeout", "2s", "--allow-short-visibility")
 	body := `{"version":1,"mailId":"e2e-dup-1","to":["ann@example.org"],"subject":"Once","text":"only once","headers":{"X-Test-Id":"e2e-dup-1"}}`
 	var wg sync.WaitGroup
 	for range 3 {
@@ -127,7 +127,7 @@ func TestConcurrentDuplicatesDeliverOnce(t *testing.T) {
 // beyond its rate: every mail is delivered and SES throttles none.
 func TestManyMailsPaced(t *testing.T) {
 	t.Parallel()
-	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--visibility-timeout", "3s")
+	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--visibility-timeout", "3s", "--allow-short-visibility")
 	const n = 30
 	for i := range n {
 		d.sendRaw(t, fmt.Sprintf(`{"version":1,"mailId":"e2e-paced-%d","to":["ann@example.org"],"subject":"n %d","text":"x"}`, i, i))
@@ -179,7 +179,7 @@ func TestManyMailsUnderThrottling(t *testing.T) {
 	t.Parallel()
 	// Unpaced, so SES itself throttles and the state machine retries
 	// (the pacer would keep every call within the rate).
-	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--pacing", "off", "--visibility-timeout", "3s")
+	d := startDev(t, t.TempDir(), "--ses-rate", "5", "--pacing", "off", "--visibility-timeout", "3s", "--allow-short-visibility")
 	const n = 30
 	for i := range n {
 		d.sendRaw(t, fmt.Sprintf(`{"version":1,"mailId":"e2e-rate-%d","to":["ann@example.org"],"subject":"n %d","text":"x"}`, i, i))

@@ -82,7 +82,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 func TestTransientFailureIsRedeliveredThenSent(t *testing.T) {
 	t.Parallel()
 	smtpAddr := testkit.FreeAddr(t)
-	d := startDev(t, t.TempDir(), "--smtp", smtpAddr, "--visibility-timeout", "2s")
+	d := startDev(t, t.TempDir(), "--smtp", smtpAddr, "--visibility-timeout", "2s", "--allow-short-visibility")
 	d.sendRaw(t, `{"version":1,"mailId":"e2e-transient-1","to":["a@example.org"],"subject":"later","text":"t"}`)
 	eventually(t, 60*time.Second, "the record to be sent back to the queue", func() bool {
 		return strings.Contains(d.output(), "retry-later 1 (Mail.Transient)")

@@ -16,9 +16,12 @@
 //   - Units are part of the field names (…Seconds, …Days, …Bytes), so a
 //     number never needs a unit parser and can never be misread.
 //   - Invariants across fields are checked here, not left to CloudFormation:
-//     queue visibility timeout > lock lease > 5 minutes (the longest Express
-//     execution), so a crashed owner's lease expires before the message is
-//     redelivered and never while an execution still runs; pipe batch size ×
+//     queue visibility timeout > lock lease > the longest execution (the
+//     state machine's TimeoutSeconds, 290 s, read from the definition
+//     workflow provides) and > 5 minutes (the Express limit, which no
+//     TimeoutSeconds can stretch), so a crashed owner's lease expires
+//     before the message is redelivered and never while an execution still
+//     runs; each message gives both values it compares; pipe batch size ×
 //     (maximum message size + per-record envelope) fits the 256 KiB payload
 //     a Step Functions target accepts; every allowed sender is covered by a
 //     configured SES identity; the lock outlives the source queue's

@@ -274,3 +274,38 @@ func patched(t *testing.T, patch map[string]any) []byte {
 	}
 	return out
 }
+
+// TestTimingProblemsNameBothValues: the visibility timeout, the lease and
+// the longest execution are each checked against the next, and the
+// message gives both values and where the longest execution comes from.
+func TestTimingProblemsNameBothValues(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		patch map[string]any
+		field string
+		want  string
+	}{
+		{map[string]any{"queue.visibilityTimeoutSeconds": 120}, "queue.visibilityTimeoutSeconds",
+			"120 must be greater than lock.leaseSeconds (600), so a message is redelivered only after its lease has expired"},
+		{map[string]any{"queue.visibilityTimeoutSeconds": 600}, "queue.visibilityTimeoutSeconds", "600 must be greater than lock.leaseSeconds (600)"},
+		{map[string]any{"lock.leaseSeconds": 200}, "lock.leaseSeconds",
+			"200 must be greater than 290, the longest execution (the state machine's TimeoutSeconds)"},
+		{map[string]any{"lock.leaseSeconds": 295}, "lock.leaseSeconds", "295 must be greater than 300, the Express execution limit"},
+	} {
+		_, err := config.Parse(patched(t, tc.patch))
+		var cerr *config.Error
+		if !errors.As(err, &cerr) {
+			t.Fatalf("%v accepted: %v", tc.patch, err)
+		}
+		found := false
+		for _, p := range cerr.Problems {
+			found = found || (p.Field == tc.field && strings.Contains(p.Message, tc.want))
+		}
+		if !found {
+			t.Errorf("%v: no %s problem saying %q in\n%v", tc.patch, tc.field, tc.want, err)
+		}
+	}
+	if _, err := config.Parse(patched(t, map[string]any{"lock.leaseSeconds": 301, "queue.visibilityTimeoutSeconds": 302})); err != nil {
+		t.Errorf("visibility 302 > lease 301 > 300: %v", err)
+	}
+}

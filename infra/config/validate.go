@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -172,7 +173,8 @@ func (c *Config) validateQueueAndPipe(ps *problems) {
 	q, p := c.Queue, c.Pipe
 	between(ps, "queue.visibilityTimeoutSeconds", q.VisibilityTimeoutSeconds, 0, 43200)
 	if q.VisibilityTimeoutSeconds <= c.Lock.LeaseSeconds {
-		ps.add("queue.visibilityTimeoutSeconds", "must be greater than lock.leaseSeconds (%d), so a message is redelivered only after its lease has expired", c.Lock.LeaseSeconds)
+		ps.add("queue.visibilityTimeoutSeconds", "%d must be greater than lock.leaseSeconds (%d), so a message is redelivered only after its lease has expired: sooner, it meets its own lease held, fails %s and may be dead-lettered without being sent",
+			q.VisibilityTimeoutSeconds, c.Lock.LeaseSeconds, workflow.LockBusy)
 	}
 	if q.MaxReceiveCount < 5 || q.MaxReceiveCount > 1000 {
 		ps.add("queue.maxReceiveCount", "must be between 5 (AWS guidance: a failed batch counts a receive for every message in it) and 1000")
@@ -207,12 +209,31 @@ func (c *Config) validateWorkflow(ps *problems) {
 
 func (c *Config) validateLock(ps *problems) {
 	l := c.Lock
-	if l.LeaseSeconds <= ExpressMaxSeconds {
-		ps.add("lock.leaseSeconds", "must be greater than %d, the longest an Express execution runs, so a live owner never loses its lease", ExpressMaxSeconds)
+	longest, longestIs := longestExecution()
+	switch {
+	case l.LeaseSeconds <= longest:
+		ps.add("lock.leaseSeconds", "%d must be greater than %d, the longest execution (%s), so a live owner never loses its lease",
+			l.LeaseSeconds, longest, longestIs)
+	case l.LeaseSeconds <= ExpressMaxSeconds:
+		ps.add("lock.leaseSeconds", "%d must be greater than %d, the Express execution limit: a lease outlasts any execution, whatever the definition's TimeoutSeconds",
+			l.LeaseSeconds, ExpressMaxSeconds)
 	}
 	if l.RetentionDays < DeadLetterRetentionDays || l.RetentionDays > 3650 {
 		ps.add("lock.retentionDays", "must be between %d (the longest a message can live in the queues, so a redelivered mail still finds its lock) and 3650", DeadLetterRetentionDays)
 	}
+}
+
+// longestExecution is how long an execution of the state machine may run,
+// in seconds, and what says so: the definition's TimeoutSeconds (290), as
+// workflow.Definition has it (rendering substitutes the ARNs and tunes the
+// Map state and the retries, never TimeoutSeconds), or the Express limit
+// when the definition sets none or a longer one.
+func longestExecution() (int, string) {
+	var def struct{ TimeoutSeconds int }
+	if err := json.Unmarshal(workflow.Definition(), &def); err == nil && def.TimeoutSeconds > 0 && def.TimeoutSeconds <= ExpressMaxSeconds {
+		return def.TimeoutSeconds, "the state machine's TimeoutSeconds"
+	}
+	return ExpressMaxSeconds, "the Express execution limit"
 }
 
 func (c *Config) validateStorage(ps *problems) {

@@ -1,10 +1,11 @@
 // Package datadir is the data directory of the local runtime: it alone
 // knows the names of the files in it, opens each store kept there, takes
-// the single-runtime lock and reads and writes the descriptor a running
-// `mailflow dev` leaves for the CLI.
+// the single-runtime lock, keeps the directory's identity and reads and
+// writes the descriptor a running `mailflow dev` leaves for the CLI.
 //
 // Layout:
 //
+//	DIR/manifest.json   the directory's identity (see [Manifest])
 //	DIR/queues.db       the SQS queues (source and dead-letter)
 //	DIR/s3/             the attachment bucket
 //	DIR/locks.db        the dedup lock table
@@ -17,6 +18,48 @@
 // The SQLite files are opened in WAL mode, so a reader in another process
 // (the CLI's inspection commands) sees what the runtime committed without
 // taking runtime.lock.
+//
+// # Identity
+//
+// A store file lost or swapped is not noticed by the stores themselves:
+// SQLite creates an empty file where one is missing. An empty locks.db
+// forgets which mail was sent, so the next resend of such a mail is
+// delivered again; an empty queues.db loses the mail not sent yet. So the
+// directory has an identity, and the runtime checks it before it opens a
+// store ([Dir.Claim], at every start):
+//
+//   - manifest.json is written when the directory is created: a random id,
+//     the creation time, the format version and the store files
+//     (queues.db, locks.db, executions.db). It is replaced atomically
+//     (temporary file, fsync, rename, fsync of the directory) and checked
+//     when read: a file that does not decode, has an unknown format or
+//     breaks a rule is refused with its name.
+//   - Each store file carries the id too, in a one-row table of its own
+//     (datadir_identity): the id is random, so user_version or
+//     application_id (32 bits) cannot hold it.
+//   - At start, a store file the manifest lists that is missing, that
+//     carries another directory's id or that carries none is refused
+//     ([*Refusal]): the error names the file, what it held and the way out
+//     (restore the file from where it was, or start a new data directory
+//     explicitly with `mailflow dev --data NEW-DIR`). Nothing is ever
+//     recreated silently, and the refused directory is left as it is.
+//   - A directory with no store file (new, or holding only an outbox or a
+//     bucket) is initialised. A directory made by an older mailflow (all
+//     three store files, none stamped, no manifest) is adopted once: a
+//     manifest with a new id is written ("adopted" records when) and the
+//     files are stamped. Some of the store files without the others, or a
+//     stamped file without a manifest, are refused: an older mailflow
+//     created the three together, and a removed manifest cannot be told
+//     from a copied file.
+//   - The manifest names the files still to be stamped ("pending") until
+//     they are, so a start interrupted while initialising or adopting is
+//     finished by the next one.
+//
+// The bucket, the outbox and the scratch files carry no identity: losing
+// them loses attachments or copies of delivered mail, never sends a mail
+// twice. The inspection commands open the stores through the same checks
+// (a missing store file is reported, not created), but do not claim a
+// directory.
 package datadir
 
 import (
@@ -44,6 +87,7 @@ const (
 	TempDir        = "tmp"
 	RuntimeLock    = "runtime.lock"
 	DevFile        = "dev.json"
+	ManifestFile   = "manifest.json"
 )
 
 // Dir is a data directory.
@@ -66,22 +110,41 @@ func (d Dir) Create() error {
 }
 
 // HasData reports whether a runtime has used the directory: its execution
-// store exists.
+// store or its manifest exists. (A directory with a manifest and no
+// execution store is refused when a store is opened, naming what is
+// missing.)
 func (d Dir) HasData() bool {
-	st, err := os.Stat(d.join(ExecutionsFile))
-	return err == nil && !st.IsDir()
+	for _, name := range []string{ExecutionsFile, ManifestFile} {
+		if st, err := os.Stat(d.join(name)); err == nil && !st.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
-// OpenQueues opens the SQS queue store.
+// OpenQueues opens the SQS queue store. Like the other stores, it is
+// refused when the directory's manifest lists it and it is missing or not
+// this directory's (see Identity above).
 func (d Dir) OpenQueues(opts sqsstore.Options) (*sqsstore.Store, error) {
+	if err := d.checkOpen(QueuesFile); err != nil {
+		return nil, err
+	}
 	return sqsstore.Open(d.join(QueuesFile), opts)
 }
 
 // OpenLocks opens the dedup lock table.
-func (d Dir) OpenLocks() (*sqlitelock.Table, error) { return sqlitelock.Open(d.join(LocksFile)) }
+func (d Dir) OpenLocks() (*sqlitelock.Table, error) {
+	if err := d.checkOpen(LocksFile); err != nil {
+		return nil, err
+	}
+	return sqlitelock.Open(d.join(LocksFile))
+}
 
 // OpenExecutions opens the execution store.
 func (d Dir) OpenExecutions() (*execstore.Store, error) {
+	if err := d.checkOpen(ExecutionsFile); err != nil {
+		return nil, err
+	}
 	return execstore.Open(d.join(ExecutionsFile))
 }
 
