@@ -40,7 +40,7 @@ const variantConfig = `{
   "region": "eu-west-1",
   "ses": {"identities": ["example.net"], "allowedFrom": ["example.net"]},
   "queue": {"visibilityTimeoutSeconds": 1200, "maxReceiveCount": 8, "maxMessageSizeBytes": 8192, "retentionDays": 2},
-  "pipe": {"batchSize": 25, "batchWindowSeconds": 5, "logLevel": "OFF"},
+  "pipe": {"batchSize": 12, "batchWindowSeconds": 5, "logLevel": "OFF"},
   "workflow": {"mapConcurrency": 25, "logLevel": "OFF", "includeExecutionData": false,
                "throttleRetry": {"maxAttempts": 3, "maxDelaySeconds": 5}},
   "lock": {"leaseSeconds": 900, "retentionDays": 21},
@@ -389,7 +389,7 @@ func TestMailPipeline(t *testing.T) {
 			"RoleArn":      getAtt(role, "Arn"),
 			"Source":       getAtt(id.queue, "Arn"),
 			"SourceParameters": map[string]any{"SqsQueueParameters": map[string]any{
-				"BatchSize": 10, "MaximumBatchingWindowInSeconds": 1,
+				"BatchSize": 7, "MaximumBatchingWindowInSeconds": 1,
 			}},
 			"Target": ref(id.stateMachine),
 			"TargetParameters": map[string]any{"StepFunctionStateMachineParameters": map[string]any{
@@ -546,7 +546,7 @@ func TestMailPipelineVariant(t *testing.T) {
 		})
 		_, pipe := s.one(t, "AWS::Pipes::Pipe")
 		equalJSON(t, "batching", at(props(pipe), "SourceParameters"), map[string]any{"SqsQueueParameters": map[string]any{
-			"BatchSize": 25, "MaximumBatchingWindowInSeconds": 5,
+			"BatchSize": 12, "MaximumBatchingWindowInSeconds": 5,
 		}})
 		for _, task := range infra.Tasks() {
 			fn := props(s.resources("AWS::Lambda::Function")[id.fn[task]])

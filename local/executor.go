@@ -153,7 +153,9 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 		out.Status, out.Error, out.Cause = res.Status, res.Error, res.Cause
 	}
 	if ctx.Err() == nil && errors.Is(context.Cause(ectx), errExpressTimeout) {
-		out.Status = asl.StatusTimedOut
+		// The interpreter saw its context end, so it names no error: name
+		// it, as the pipe dead-letters a record with it.
+		out.Status, out.Error, out.Cause = asl.StatusTimedOut, asl.ErrTimeout, expressTimeoutCause
 	}
 	final.Status, final.Output, final.Error, final.Cause = out.Status, out.Output, out.Error, out.Cause
 	rec.mu.Lock()
@@ -223,6 +225,10 @@ func itemsOf(input []byte, results []workflow.ItemResult) []execstore.Item {
 
 // errExpressTimeout is the cause of an execution stopped at ExpressTimeout.
 var errExpressTimeout = errors.New("the Express execution limit passed")
+
+// expressTimeoutCause is the cause an execution stopped at ExpressTimeout
+// reports.
+var expressTimeoutCause = fmt.Sprintf("The execution ran longer than %s, the limit of an Express execution.", ExpressTimeout)
 
 // withExpressLimit bounds an execution by ExpressTimeout on the runtime's
 // clock: a context deadline on the wall clock, a clock timer otherwise (so a

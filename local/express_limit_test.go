@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ func TestExpressLimitOnTheClock(t *testing.T) {
 		}
 		if out.Status != asl.StatusTimedOut {
 			t.Logf("execution: %s %s: %s", out.Status, out.Error, out.Cause)
+		} else if out.Error != asl.ErrTimeout || !strings.Contains(out.Cause, "Express") {
+			// The pipe dead-letters a record with them.
+			t.Errorf("timed out with error %q, cause %q; want %s and a cause naming the Express limit", out.Error, out.Cause, asl.ErrTimeout)
 		}
 		done <- out.Status
 	}()

@@ -59,6 +59,7 @@ const (
 	// execution: a message reappears only after its attempt is surely over.
 	DefaultVisibilityTimeout = taskkit.DefaultLease + time.Minute
 	dlqRetention             = 14 * 24 * time.Hour
+	dlqMaxMessageSize        = 1024 * 1024 // the SQS maximum
 )
 
 // Config sets up the local runtime. Zero values take the defaults above.
@@ -157,15 +158,16 @@ type Runtime struct {
 
 // Hooks inject faults into a runtime: each wraps what the tasks, the pipe
 // or the state machine use (the lock table, the attachment store, the SES
-// endpoint, the pipe's source queue (receive and delete) and the
-// dead-letter integration, arn:aws:states:::sqs:sendMessage). A nil hook
-// leaves its part as it is. They are for tests (see testkit/faults); only
-// [StartWith] takes them.
+// endpoint, the pipe's source queue (receive and delete), the pipe's target
+// (one synchronous execution per batch) and the dead-letter integration,
+// arn:aws:states:::sqs:sendMessage). A nil hook leaves its part as it is.
+// They are for tests (see testkit/faults); only [StartWith] takes them.
 type Hooks struct {
 	WrapLock       func(lock.Table) lock.Table
 	WrapStore      func(store.Store) store.Store
 	WrapSender     func(sender.Sender) sender.Sender
 	WrapSource     func(pipes.Source) pipes.Source
+	WrapTarget     func(pipes.Target) pipes.Target
 	WrapDeadLetter func(asl.TaskHandler) asl.TaskHandler
 }
 
@@ -347,12 +349,23 @@ func (r *Runtime) startPipe(ctx context.Context) (err error) {
 	if r.hooks.WrapSource != nil {
 		source = r.hooks.WrapSource(source)
 	}
-	r.pipe, err = pipes.New(source, r.exec, pipes.Config{
+	var target pipes.Target = r.exec
+	if r.hooks.WrapTarget != nil {
+		target = r.hooks.WrapTarget(target)
+	}
+	r.pipe, err = pipes.New(source, target, pipes.Config{
 		BatchSize: cfg.BatchSize, BatchWindow: cfg.BatchWindow, Concurrency: cfg.PipeConcurrency,
 		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Clock: cfg.Clock,
-		OnError: func(err error) { cfg.Log.Error("pipe", "err", err) },
+		DeadLetters:     queueDeadLetters{store: r.queues, queue: cfg.DeadLetterQueue},
+		MaxReceiveCount: cfg.MaxReceiveCount,
+		OnError:         func(err error) { cfg.Log.Error("pipe", "err", err) },
 		OnBatch: func(b pipes.BatchReport) {
-			if b.Reason != "" {
+			switch {
+			case len(b.DeadLettered) > 0:
+				cfg.Log.Warn("the pipe dead-lettered records", "messages", b.DeadLettered, "reason", b.Reason, "error", b.Error, "execution", b.ExecutionID)
+			case b.Isolating:
+				cfg.Log.Warn("batch failed as a whole; each of its records runs again alone", "records", b.Records, "reason", b.Reason, "execution", b.ExecutionID)
+			case b.Reason != "":
 				cfg.Log.Warn("batch failed as a whole; its messages return to the queue", "records", b.Records, "reason", b.Reason, "execution", b.ExecutionID)
 			}
 		},
@@ -371,9 +384,17 @@ func (r *Runtime) startPipe(ctx context.Context) (err error) {
 
 func (r *Runtime) createQueues(ctx context.Context) error {
 	c := r.cfg
-	if err := r.queues.CreateQueue(ctx, c.DeadLetterQueue, map[string]string{
+	dlqAttrs := map[string]string{
 		"MessageRetentionPeriod": strconv.Itoa(int(dlqRetention / time.Second)),
-	}, nil); err != nil && sqsstore.ErrorCode(err) != sqsstore.CodeQueueNameExists {
+		// Above the source's 256 KiB, so a record of any size still fits
+		// with the attributes that give its reason.
+		"MaximumMessageSize": strconv.Itoa(dlqMaxMessageSize),
+	}
+	err := r.queues.CreateQueue(ctx, c.DeadLetterQueue, dlqAttrs, nil)
+	if sqsstore.ErrorCode(err) == sqsstore.CodeQueueNameExists {
+		err = r.queues.SetQueueAttributes(ctx, c.DeadLetterQueue, dlqAttrs)
+	}
+	if err != nil {
 		return fmt.Errorf("local: dead-letter queue: %w", err)
 	}
 	redrive, _ := json.Marshal(map[string]any{
@@ -384,7 +405,7 @@ func (r *Runtime) createQueues(ctx context.Context) error {
 		"VisibilityTimeout": strconv.Itoa(int(c.VisibilityTimeout / time.Second)),
 		"RedrivePolicy":     string(redrive),
 	}
-	err := r.queues.CreateQueue(ctx, c.SourceQueue, attrs, nil)
+	err = r.queues.CreateQueue(ctx, c.SourceQueue, attrs, nil)
 	if sqsstore.ErrorCode(err) == sqsstore.CodeQueueNameExists {
 		// Settings changed since the last run: apply the new ones.
 		err = r.queues.SetQueueAttributes(ctx, c.SourceQueue, attrs)

@@ -68,6 +68,24 @@ func (q queueSource) Delete(ctx context.Context, handles []string) error {
 	return nil
 }
 
+// queueDeadLetters lets the pipe dead-letter a record itself, into a queue
+// of the local SQS store.
+type queueDeadLetters struct {
+	store *sqsstore.Store
+	queue string
+}
+
+var _ pipes.DeadLetterQueue = queueDeadLetters{}
+
+func (q queueDeadLetters) Send(ctx context.Context, body string, attributes map[string]string) error {
+	attrs := make(map[string]sqsstore.MessageAttributeValue, len(attributes))
+	for k, v := range attributes {
+		attrs[k] = sqsstore.MessageAttributeValue{DataType: "String", StringValue: v}
+	}
+	_, err := q.store.Send(ctx, q.queue, sqsstore.SendParams{Body: body, Attributes: attrs})
+	return err
+}
+
 // sendMessageResource is the Step Functions SQS integration the definition
 // uses to dead-letter a record.
 const sendMessageResource = "arn:aws:states:::sqs:sendMessage"

@@ -21,11 +21,31 @@
 //     workflow provides) and > 5 minutes (the Express limit, which no
 //     TimeoutSeconds can stretch), so a crashed owner's lease expires
 //     before the message is redelivered and never while an execution still
-//     runs; each message gives both values it compares; pipe batch size ×
-//     (maximum message size + per-record envelope) fits the 256 KiB payload
-//     a Step Functions target accepts; every allowed sender is covered by a
-//     configured SES identity; the lock outlives the source queue's
+//     runs; each message gives both values it compares; the worst batch
+//     fits the execution input (below); every allowed sender is covered by
+//     a configured SES identity; the lock outlives the source queue's
 //     retention so a late redelivery still finds its lock.
+//   - The batch budget counts what Step Functions measures: the execution
+//     input, 262144 bytes of UTF-8 ([PipePayloadBytes]), in which each SQS
+//     message is a JSON string inside its record. The pipe writes standard
+//     JSON as AWS's services do, escaping only '"', '\' and control
+//     characters, not '<', '>', '&' or non-ASCII characters (local/pipes
+//     gives the evidence). SQS accepts only #x9 | #xA | #xD | #x20-#xD7FF |
+//     #xE000-#xFFFD | #x10000-#x10FFFF, so the only control characters a
+//     message can hold are TAB, LF and CR, written \t, \n and \r: two
+//     bytes each, as '"' and '\' are; every other character keeps its own
+//     UTF-8 bytes. One byte of a message thus takes at most two in the input
+//     ([EncodedGrowthFactor]), which a body of nothing but quotes reaches.
+//     Hence one message of queue.maxMessageSizeBytes, doubled, plus
+//     [RecordEnvelopeBytes] and the brackets must fit alone (at most 129,535
+//     bytes), and pipe.batchSize of them with the commas between them must
+//     fit together; each rule names the sizes when it fails. An encoder that
+//     also escaped non-ASCII characters would make the factor 3 (a two-byte
+//     character as a six-byte \u escape) and one that escaped HTML 6;
+//     neither is AWS's, and the local pipe measures its actual bytes rather
+//     than trusting a factor. With the default 16 KiB messages a record
+//     takes up to 35,840 bytes, so the default batch is 7 records (250,888
+//     bytes at worst), not 10.
 package config
 
 import (
@@ -194,7 +214,7 @@ func Default() Config {
 			MaxMessageSizeBytes:      16 * 1024,
 			RetentionDays:            4,
 		},
-		Pipe: Pipe{BatchSize: 10, BatchWindowSeconds: 1, LogLevel: "ERROR"},
+		Pipe: Pipe{BatchSize: 7, BatchWindowSeconds: 1, LogLevel: "ERROR"},
 		Workflow: Workflow{
 			MapConcurrency:       10,
 			LogLevel:             "ALL",

@@ -19,10 +19,15 @@ const (
 	// PipePayloadBytes is the largest batch a pipe hands to a Step Functions
 	// target (256 KiB).
 	PipePayloadBytes = 256 * 1024
-	// RecordEnvelopeBytes is what a pipe adds around each SQS body: message
-	// id, receipt handle, attributes, MD5, source ARN and the JSON around
-	// them. Message attributes already count towards SQS's message size.
-	RecordEnvelopeBytes = 2 * 1024
+	// RecordEnvelopeBytes is what a pipe adds around each SQS message in
+	// the execution input: the record's keys, message id (36), receipt
+	// handle (up to 1024), system attributes (with a SenderId of an assumed
+	// role and an AWSTraceHeader, about 360), MD5 (32), source ARN and
+	// region (about 140), and the JSON shape of up to ten message attributes
+	// (about 80 each). The names and values of message attributes count
+	// towards SQS's message size instead, and grow with it. The largest such
+	// envelope is 2,506 bytes (TestRecordEnvelopeBound).
+	RecordEnvelopeBytes = 3 * 1024
 	// DeadLetterRetentionDays is the dead-letter queue's retention, the
 	// SQS maximum. A standard queue keeps a message's first enqueue time
 	// when it moves to the DLQ, so no message lives longer than this.
@@ -187,12 +192,7 @@ func (c *Config) validateQueueAndPipe(ps *problems) {
 	if p.BatchSize > 10 && p.BatchWindowSeconds < 1 {
 		ps.add("pipe.batchWindowSeconds", "must be at least 1 when pipe.batchSize is over 10")
 	}
-	if p.BatchSize >= 1 && q.MaxMessageSizeBytes >= 1 {
-		if worst := p.BatchSize * (q.MaxMessageSizeBytes + RecordEnvelopeBytes); worst > PipePayloadBytes {
-			ps.add("pipe.batchSize", "%d records of up to %d bytes (queue.maxMessageSizeBytes) plus %d bytes of envelope each make %d bytes, over the %d-byte payload a pipe can hand to Step Functions",
-				p.BatchSize, q.MaxMessageSizeBytes, RecordEnvelopeBytes, worst, PipePayloadBytes)
-		}
-	}
+	c.validatePayloadBudget(ps)
 	oneOf(ps, "pipe.logLevel", p.LogLevel, pipeLogLevels)
 }
 

@@ -17,14 +17,51 @@
 //     itemIdentifier, or an identifier that is not in the batch fails the
 //     whole batch.
 //
-// A batch is also bounded by the target's payload limit (256 KiB for Step
-// Functions): records that would overflow it go into a following invocation
-// of the same poller rather than being dropped.
+// Decisions where AWS is silent or where the emulation goes further:
+//
+//   - Size is counted as the target sees it. Each record is encoded once, and
+//     the execution input is those exact bytes joined into the array, so what
+//     is measured is what the interpreter receives (a test checks the input
+//     the target gets byte for byte). The limit is the Step Functions input
+//     limit, 262144 bytes of UTF-8 ([DefaultPayloadLimit], the number the
+//     interpreter enforces with States.DataLimitExceeded).
+//   - The encoding escapes only what JSON requires: '"', '\' and control
+//     characters, not '<', '>' and '&' (Go's default HTML escaping, which
+//     would make each of them six bytes). No AWS document names the encoder
+//     Pipes uses; AWS's JSON encoders (Jackson) do not escape HTML or
+//     non-ASCII characters (the SNS notifications an SQS subscriber receives
+//     carry '&' in their URLs as it is), so the local pipe does the same.
+//     Were AWS to escape more, a batch could pass here that fails there; the
+//     infra budget (infra/config) bounds a batch for the worst case of this
+//     encoding.
+//   - A batch whose records do not fit together is split into several
+//     executions, in order, each as large as fits.
+//   - A record that cannot fit even alone is never executed: the pipe moves it
+//     to the dead-letter queue at once with Mail.TooLarge and a cause naming
+//     its encoded size and the limit, with the attributes the state machine's
+//     DeadLetter state writes (workflow.DLQAttr*), then deletes it from the
+//     source. Without a dead-letter queue it is left to the redrive policy.
+//   - An execution that fails as a whole (FAILED or TIMED_OUT) does not make
+//     its healthy records pay: each of its records runs again at once, alone,
+//     in an execution of its own (at most isolateConcurrency at a time), and
+//     settles by that execution's answer. This happens at most once per
+//     failed batch: a record that runs alone is never isolated again, so a
+//     batch of n records costs at most n extra executions. A record whose own
+//     execution fails as a whole is the culprit: it goes back to the queue,
+//     and on its last receive (MaxReceiveCount) the pipe dead-letters it with
+//     the execution's error and cause and its execution id, instead of
+//     leaving the redrive policy to move it without a reason. An ABORTED
+//     execution, a target that could not be invoked and an output that breaks
+//     the partial-batch rules fail the batch as before, without isolation:
+//     running the records again would fail the same way.
+//   - A record that is dead-lettered and then not deleted (the delete fails)
+//     reappears and may be dead-lettered again: a second copy with the same
+//     reason, as with the state machine's own DeadLetter state.
 //
 // On shutdown (the Run context ends) pollers stop receiving; a batch already
-// received still runs to completion and is settled, so nothing in flight is
-// lost. A process that dies instead leaves its messages to reappear after
-// their visibility timeout.
+// received still runs to completion and is settled, isolated runs included,
+// so nothing in flight is lost. A process that dies instead leaves its
+// messages to reappear after their visibility timeout.
 package pipes
 
 import (
@@ -74,6 +111,12 @@ type Target interface {
 	Invoke(ctx context.Context, input []byte) (Outcome, error)
 }
 
+// DeadLetterQueue takes the records the pipe gives up on itself.
+type DeadLetterQueue interface {
+	// Send puts body on the queue with the given String message attributes.
+	Send(ctx context.Context, body string, attributes map[string]string) error
+}
+
 // TargetFunc adapts a function to Target.
 type TargetFunc func(ctx context.Context, input []byte) (Outcome, error)
 
@@ -82,29 +125,44 @@ func (f TargetFunc) Invoke(ctx context.Context, input []byte) (Outcome, error) {
 
 // Limits of the pipe settings, as AWS accepts them.
 const (
-	MaxBatchSize          = 10000
-	MaxBatchWindow        = 300 * time.Second
-	MaxConcurrency        = 100
+	MaxBatchSize   = 10000
+	MaxBatchWindow = 300 * time.Second
+	MaxConcurrency = 100
+	// DefaultPayloadLimit is the Step Functions execution input limit,
+	// 262144 bytes of UTF-8: the number the interpreter (asl) enforces with
+	// States.DataLimitExceeded; TestPayloadLimitIsTheInterpreters holds them
+	// together.
 	DefaultPayloadLimit   = 256 * 1024
 	sqsMaxReceive         = 10
 	sqsMaxWait            = 20 * time.Second
 	DefaultSourceRegion   = "us-east-1"
 	defaultSettleDeadline = 30 * time.Second
+	// isolateConcurrency bounds the executions that run the records of a
+	// failed batch one by one: as many as a Map state runs by default.
+	isolateConcurrency = 10
 )
 
 // Config sets up a pipe.
 type Config struct {
-	BatchSize      int           // 1..10000; default 10
-	BatchWindow    time.Duration // 0..300s
-	Concurrency    int           // pollers, 1..100; default 1
-	SourceARN      string        // the queue's ARN, the records' eventSourceARN
-	Region         string        // the records' awsRegion; default us-east-1
-	PayloadLimit   int           // bytes of one target input; default 256 KiB
-	OnBatch        func(BatchReport)
-	OnError        func(error)   // source errors; the poller backs off and goes on
-	Clock          clock.Clock   // times batches and their windows; default clock.Wall
-	ErrorBackoff   time.Duration // pause after a source error; default 1s
-	SettleDeadline time.Duration // bound on deleting after shutdown; default 30s
+	BatchSize    int           // 1..10000; default 10
+	BatchWindow  time.Duration // 0..300s
+	Concurrency  int           // pollers, 1..100; default 1
+	SourceARN    string        // the queue's ARN, the records' eventSourceARN
+	Region       string        // the records' awsRegion; default us-east-1
+	PayloadLimit int           // bytes of one target input; default 256 KiB
+	// DeadLetters is where the pipe moves the records it gives up on itself:
+	// one too large for any execution, and a record whose own execution
+	// failed as a whole on its last receive. Nil leaves them to the source
+	// queue's redrive policy.
+	DeadLetters DeadLetterQueue
+	// MaxReceiveCount is the source queue's redrive maxReceiveCount, which
+	// tells a record's last receive; 0 when the queue has none.
+	MaxReceiveCount int
+	OnBatch         func(BatchReport)
+	OnError         func(error)   // source errors; the poller backs off and goes on
+	Clock           clock.Clock   // times batches and their windows; default clock.Wall
+	ErrorBackoff    time.Duration // pause after a source error; default 1s
+	SettleDeadline  time.Duration // bound on deleting after shutdown; default 30s
 }
 
 func (c *Config) validate() error {
@@ -136,6 +194,9 @@ func (c *Config) validate() error {
 	if c.PayloadLimit < 1024 {
 		errs = append(errs, fmt.Errorf("pipes: PayloadLimit %d is below 1024 bytes", c.PayloadLimit))
 	}
+	if c.MaxReceiveCount < 0 || c.MaxReceiveCount > 1000 {
+		errs = append(errs, fmt.Errorf("pipes: MaxReceiveCount %d is outside 0..1000", c.MaxReceiveCount))
+	}
 	c.Clock = clock.Or(c.Clock)
 	if c.ErrorBackoff <= 0 {
 		c.ErrorBackoff = time.Second
@@ -155,9 +216,16 @@ type BatchReport struct {
 	Records     int
 	Succeeded   []string // message ids deleted from the queue
 	Failed      []string // message ids left to reappear
-	Reason      string   // why the whole batch failed, when it did
-	Started     time.Time
-	Duration    time.Duration
+	// DeadLettered are the message ids the pipe moved to the dead-letter
+	// queue itself and deleted from the source.
+	DeadLettered []string
+	Reason       string // why the whole batch failed, or why a record was dead-lettered
+	// Isolated marks the execution of one record of a batch that failed as
+	// a whole; Isolating marks that failed batch, whose records run next.
+	Isolated  bool
+	Isolating bool
+	Started   time.Time
+	Duration  time.Duration
 }
 
 // Pipe drains a source into a target.
@@ -189,33 +257,21 @@ func (p *Pipe) Run(ctx context.Context) error {
 }
 
 func (p *Pipe) poll(ctx context.Context) {
-	var carry []Message
-	for {
-		msgs := carry
-		carry = nil
-		if len(msgs) == 0 {
-			if ctx.Err() != nil {
+	for ctx.Err() == nil {
+		msgs, err := p.collect(ctx)
+		if err != nil && p.cfg.OnError != nil {
+			p.cfg.OnError(err)
+		}
+		if err != nil && len(msgs) == 0 {
+			if p.cfg.Clock.Sleep(ctx, p.cfg.ErrorBackoff) != nil {
 				return
 			}
-			var err error
-			msgs, err = p.collect(ctx)
-			if err != nil && p.cfg.OnError != nil {
-				p.cfg.OnError(err)
-			}
-			if err != nil && len(msgs) == 0 {
-				if p.cfg.Clock.Sleep(ctx, p.cfg.ErrorBackoff) != nil {
-					return
-				}
-				continue
-			}
-		}
-		if len(msgs) == 0 {
 			continue
 		}
-		batch, rest := p.fit(msgs)
-		carry = rest
-		// The batch was received: finish it even when shutting down.
-		p.run(context.WithoutCancel(ctx), batch)
+		if len(msgs) > 0 {
+			// The batch was received: finish it even when shutting down.
+			p.process(context.WithoutCancel(ctx), msgs)
+		}
 	}
 }
 
@@ -258,21 +314,40 @@ func (p *Pipe) collect(ctx context.Context) ([]Message, error) {
 	return out, nil
 }
 
-// fit splits msgs into the largest prefix whose records fit the payload
-// limit (at least one record) and the rest.
-func (p *Pipe) fit(msgs []Message) ([]Message, []Message) {
-	size := 2 // [ ]
-	for i, m := range msgs {
-		b, _ := json.Marshal(p.record(m))
-		size += len(b)
-		if i > 0 {
-			size++ // comma
-		}
-		if size > p.cfg.PayloadLimit && i > 0 {
-			return msgs[:i], msgs[i:]
+// process runs one received batch: records too large for any execution
+// are dead-lettered, the others go to the target in as few executions as
+// the payload limit allows, in order.
+func (p *Pipe) process(ctx context.Context, msgs []Message) {
+	fits := make([]encoded, 0, len(msgs))
+	for _, m := range msgs {
+		rec, err := p.encode(m)
+		switch {
+		case err != nil:
+			p.report(BatchReport{Records: 1, Failed: []string{m.MessageID}, Reason: "record: " + err.Error(), Started: p.cfg.Clock.Now()})
+		case inputSize(len(rec.json)) > p.cfg.PayloadLimit:
+			p.tooLarge(ctx, m, inputSize(len(rec.json)))
+		default:
+			fits = append(fits, rec)
 		}
 	}
-	return msgs, nil
+	for len(fits) > 0 {
+		n := p.fit(fits)
+		p.run(ctx, fits[:n], false)
+		fits = fits[n:]
+	}
+}
+
+// fit returns how many of recs, from the first, fit in one input (at least
+// one: each fits alone).
+func (p *Pipe) fit(recs []encoded) int {
+	size := 1 // [
+	for i, r := range recs {
+		size += len(r.json) + 1 // the record and a comma or ]
+		if size > p.cfg.PayloadLimit && i > 0 {
+			return i
+		}
+	}
+	return len(recs)
 }
 
 func (p *Pipe) record(m Message) workflow.Record {
@@ -297,59 +372,104 @@ func (p *Pipe) record(m Message) workflow.Record {
 	}
 }
 
-// Records builds the target input for msgs, as Pipes would.
+// Records builds the target input for msgs, as Pipes would: the bytes a
+// batch of them is invoked with.
 func (p *Pipe) Records(msgs []Message) ([]byte, error) {
-	recs := make(workflow.Batch, len(msgs))
+	recs := make([]encoded, len(msgs))
 	for i, m := range msgs {
-		recs[i] = p.record(m)
-	}
-	return json.Marshal(recs)
-}
-
-func (p *Pipe) run(ctx context.Context, batch []Message) {
-	start := p.cfg.Clock.Now()
-	report := BatchReport{Records: len(batch), Started: start}
-	input, err := p.Records(batch)
-	var failed map[string]bool
-	if err != nil {
-		report.Reason = "records: " + err.Error()
-	} else {
-		out, err := p.tgt.Invoke(ctx, input)
-		report.ExecutionID, report.Status, report.Error, report.Cause = out.ExecutionID, out.Status, out.Error, out.Cause
-		switch {
-		case err != nil:
-			report.Reason = "invoke: " + err.Error()
-		case out.Status != asl.StatusSucceeded:
-			report.Reason = "execution " + string(out.Status)
-		default:
-			failed, err = FailedItems(out.Output, batch)
-			if err != nil {
-				report.Reason = err.Error()
-			}
+		var err error
+		if recs[i], err = p.encode(m); err != nil {
+			return nil, err
 		}
 	}
+	return input(recs), nil
+}
+
+func (p *Pipe) run(ctx context.Context, batch []encoded, isolated bool) {
+	start := p.cfg.Clock.Now()
+	report := BatchReport{Records: len(batch), Started: start, Isolated: isolated}
+	msgs := make([]Message, len(batch))
+	for i, r := range batch {
+		msgs[i] = r.msg
+	}
+	out, invokeErr := p.tgt.Invoke(ctx, input(batch))
+	report.ExecutionID, report.Status, report.Error, report.Cause = out.ExecutionID, out.Status, out.Error, out.Cause
+	var failed map[string]bool
+	switch {
+	case invokeErr != nil:
+		report.Reason = "invoke: " + invokeErr.Error()
+	case out.Status != asl.StatusSucceeded:
+		report.Reason = "execution " + string(out.Status)
+	default:
+		var err error
+		if failed, err = FailedItems(out.Output, msgs); err != nil {
+			report.Reason = err.Error()
+		}
+	}
+	// The execution ran and failed as a whole (not aborted by a shutdown).
+	whole := invokeErr == nil && (out.Status == asl.StatusFailed || out.Status == asl.StatusTimedOut)
+	if whole && len(batch) > 1 {
+		// Run every record alone, so only the culprit fails again.
+		for _, m := range msgs {
+			report.Failed = append(report.Failed, m.MessageID)
+		}
+		report.Isolating = true
+		report.Duration = p.cfg.Clock.Now().Sub(start)
+		p.report(report)
+		p.isolate(ctx, batch)
+		return
+	}
 	var handles []string
-	for _, m := range batch {
-		if report.Reason == "" && !failed[m.MessageID] {
+	for _, m := range msgs {
+		switch {
+		case report.Reason == "" && !failed[m.MessageID]:
 			handles = append(handles, m.ReceiptHandle)
 			report.Succeeded = append(report.Succeeded, m.MessageID)
-		} else {
+		case whole && p.lastReceive(m) && p.deadLetter(ctx, m, failureOf(out), out.ExecutionID):
+			// Its own execution failed on its last receive: the culprit.
+			handles = append(handles, m.ReceiptHandle)
+			report.DeadLettered = append(report.DeadLettered, m.MessageID)
+		default:
 			report.Failed = append(report.Failed, m.MessageID)
 		}
 	}
-	if len(handles) > 0 {
-		// A wall-clock bound on the store's I/O, not simulated time.
-		dctx, cancel := context.WithTimeout(ctx, p.cfg.SettleDeadline)
-		err := p.src.Delete(dctx, handles)
-		cancel()
-		if err != nil && p.cfg.OnError != nil {
-			// Undeleted messages reappear and the lock makes the second run harmless.
-			p.cfg.OnError(fmt.Errorf("pipes: delete after batch: %w", err))
-		}
-	}
+	p.delete(ctx, handles, "after batch")
 	report.Duration = p.cfg.Clock.Now().Sub(start)
+	p.report(report)
+}
+
+// isolate runs each record of a batch that failed as a whole in an
+// execution of its own.
+func (p *Pipe) isolate(ctx context.Context, batch []encoded) {
+	slots := make(chan struct{}, isolateConcurrency)
+	var wg sync.WaitGroup
+	for _, r := range batch {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			p.run(ctx, []encoded{r}, true)
+		})
+	}
+	wg.Wait()
+}
+
+func (p *Pipe) report(r BatchReport) {
 	if p.cfg.OnBatch != nil {
-		p.cfg.OnBatch(report)
+		p.cfg.OnBatch(r)
+	}
+}
+
+func (p *Pipe) delete(ctx context.Context, handles []string, when string) {
+	if len(handles) == 0 {
+		return
+	}
+	// A wall-clock bound on the store's I/O, not simulated time.
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.SettleDeadline)
+	err := p.src.Delete(dctx, handles)
+	cancel()
+	if err != nil && p.cfg.OnError != nil {
+		// Undeleted messages reappear and the lock makes the second run harmless.
+		p.cfg.OnError(fmt.Errorf("pipes: delete %s: %w", when, err))
 	}
 }
 
