@@ -13,8 +13,8 @@
 //
 // This package is the wiring root of the local side: it alone decides which
 // local adapters back what. [Start] builds the runtime in named steps (open
-// the stores, recover, create the queues, serve, open SES, build the
-// executor, start the pipe); [OpenInspection] and [Runtime.Inspection] hand
+// the stores, recover, bound the execution history, create the queues,
+// serve, open SES, build the executor, start the pipe); [OpenInspection] and [Runtime.Inspection] hand
 // the read model (package inspect) its backend over a data directory or
 // over the running runtime, so neither the CLI nor the console opens a
 // store. The AWS side of the inspection commands is wired in cli/wiring.go.
