@@ -36,6 +36,8 @@ type devOptions struct {
 	pacing                 string
 	visibility             time.Duration
 	maxReceive             int
+	historyAge             time.Duration
+	historyCount           int
 	demo, verbose          bool
 	console                string
 	consoleSet             bool
@@ -52,6 +54,8 @@ var devFlags = map[string]string{
 	local.FieldSESMax24HourSend:  "--ses-quota",
 	local.FieldVisibilityTimeout: "--visibility-timeout",
 	local.FieldMaxReceiveCount:   "--max-receive-count",
+	local.FieldHistoryMaxAge:     "--history-max-age",
+	local.FieldHistoryMaxCount:   "--history-max-count",
 }
 
 // validate reports every mistake of the flags at once: the runtime's own
@@ -63,7 +67,7 @@ func (o *devOptions) validate() error {
 	var msgs []string
 	// Every flag has a default of its own: a zero is what the user typed.
 	explicit := []string{local.FieldBatchSize, local.FieldPipeConcurrency, local.FieldMapConcurrency,
-		local.FieldVisibilityTimeout, local.FieldMaxReceiveCount}
+		local.FieldVisibilityTimeout, local.FieldMaxReceiveCount, local.FieldHistoryMaxAge, local.FieldHistoryMaxCount}
 	for _, p := range o.config().Problems(explicit...) {
 		flag, ok := devFlags[p.Field]
 		if !ok {
@@ -93,7 +97,7 @@ func (o *devOptions) config() local.Config {
 		BatchSize: o.batchSize, BatchWindow: o.batchWindow, PipeConcurrency: o.concurrency, MapConcurrency: o.mapConcurrency,
 		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
 		SESVerified: o.sesVerified, VisibilityTimeout: o.visibility, MaxReceiveCount: o.maxReceive,
-		DisablePacing: o.pacing == "off",
+		DisablePacing: o.pacing == "off", HistoryMaxAge: o.historyAge, HistoryMaxCount: o.historyCount,
 	}
 }
 
@@ -116,6 +120,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.Var(&o.sesVerified, "ses-verified", "identity the simulated SES has verified (repeatable; default: all)")
 	fs.DurationVar(&o.visibility, "visibility-timeout", local.DefaultVisibilityTimeout, "source queue visibility timeout: how long a failed record waits before it is retried")
 	fs.IntVar(&o.maxReceive, "max-receive-count", local.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
+	fs.DurationVar(&o.historyAge, "history-max-age", execstore.DefaultMaxAge, "execution history kept: executions that started longer ago are pruned (1m to 87600h)")
+	fs.IntVar(&o.historyCount, "history-max-count", execstore.DefaultMaxCount, "execution history kept: only this many of the newest executions (1-10000000)")
 	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
 	fs.BoolVar(&o.verbose, "v", false, "log every task")
 	fs.StringVar(&o.console, "console", console.DefaultAddr, `loopback address of the web console ("" or "off": none)`)
@@ -163,6 +169,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	w.printf("  senders       %s (default %s)\n", strings.Join(c.AllowedSenders, ", "), orNone(c.DefaultSender))
 	w.printf("  mail goes to  %s\n", where)
 	w.printf("  data          %s\n", c.DataDir)
+	w.printf("  history       %s kept\n", execstore.Retention{MaxAge: c.HistoryMaxAge, MaxCount: c.HistoryMaxCount}.OrDefaults())
 	stopConsole, err := startConsole(ctx, rt, hub, o.consoleAddr(), o.consoleSet, w)
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), local.ExpressTimeout)
