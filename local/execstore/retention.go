@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mailflow/mailflow/asl"
@@ -81,7 +82,14 @@ func (r Retention) Validate() error {
 
 // String is how answers name the retention: "7 days / 10000 executions".
 func (r Retention) String() string {
-	return Age(r.MaxAge) + " / " + strconv.Itoa(r.MaxCount) + " executions"
+	return Age(r.MaxAge) + " / " + executions(r.MaxCount)
+}
+
+func executions(n int) string {
+	if n == 1 {
+		return "1 execution"
+	}
+	return strconv.Itoa(n) + " executions"
 }
 
 // Age formats a duration in whole days when it is one ("7 days"), else as
@@ -115,19 +123,29 @@ type Kept struct {
 	Newest    time.Time // start of the newest execution deleted
 }
 
-// Note is the parenthesis, with a leading space, that an answer which found
-// nothing adds: " (history kept 7 days / 10000 executions; 1200 older
-// executions pruned, the newest of them started …)"; "" when no retention
-// was declared.
-func (k Kept) Note() string {
+// String says what history is kept, for an answer that found nothing:
+// "history kept 7 days / 10000 executions; 1200 older executions pruned,
+// the newest of them started …"; "" when no retention was declared.
+func (k Kept) String() string {
 	if k.MaxCount == 0 {
 		return ""
 	}
-	s := " (history kept " + k.Retention.String()
+	s := "history kept " + k.Retention.String()
 	if k.Pruned > 0 {
-		s += fmt.Sprintf("; %d older executions pruned, the newest of them started %s", k.Pruned, k.Newest.UTC().Format(time.RFC3339))
+		s += "; " + strings.Replace(executions(k.Pruned), " ", " older ", 1) + " pruned"
+		if !k.Newest.IsZero() {
+			s += ", the newest of them started " + k.Newest.UTC().Format(time.RFC3339)
+		}
 	}
-	return s + ")"
+	return s
+}
+
+// Note is String in parentheses after a space, or "".
+func (k Kept) Note() string {
+	if s := k.String(); s != "" {
+		return " (" + s + ")"
+	}
+	return ""
 }
 
 // SetRetention declares the retention the writer prunes by, keeping the

@@ -328,7 +328,7 @@ func TestRetainPrunesOnTheClock(t *testing.T) {
 	_, err = s.Resolve(ctx, "exec-000000")
 	var nf *execstore.NotFoundError
 	if !errors.Is(err, execstore.ErrNotFound) || !errors.As(err, &nf) ||
-		!strings.Contains(err.Error(), "history kept 1h40m0s / 5 executions; 6 older executions pruned") {
+		!strings.Contains(err.Error(), "history kept 1h40m0s / 5 executions; 6 older executions pruned, the newest of them started 2026-11-25T10:50:00Z") {
 		t.Fatalf("a pruned execution: %v", err)
 	}
 	if _, err := s.Get(ctx, execID(5)); !errors.Is(err, execstore.ErrNotFound) || !strings.Contains(err.Error(), "pruned") {
