@@ -101,6 +101,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dev", "--ses-rate", "-1"}, "--ses-rate -1 is negative"},
 		{[]string{"dev", "--pacing", "sometimes"}, `--pacing "sometimes" must be on or off`},
 		{[]string{"dev", "--batch-size", "0", "--ses-quota", "-1", "--max-receive-count", "0"}, "--batch-size 0 is outside 1..10000\n--ses-quota -1 is negative\n--max-receive-count 0 is outside 1..1000\n"},
+		{[]string{"dev", "--history-max-age", "30s", "--history-max-count", "0"}, "--history-max-age 30s is outside 1m0s..3650 days\n--history-max-count 0 is outside 1..10000000\n"},
 		{[]string{"dev", "extra"}, `unexpected argument "extra"`},
 		{[]string{"dev", "--no-such-flag"}, "flag provided but not defined"},
 	} {

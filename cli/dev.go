@@ -37,6 +37,8 @@ type devOptions struct {
 	visibility             time.Duration
 	allowShortVisibility   bool
 	maxReceive             int
+	historyAge             time.Duration
+	historyCount           int
 	demo, verbose          bool
 	console                string
 	consoleSet             bool
@@ -53,6 +55,8 @@ var devFlags = map[string]string{
 	local.FieldSESMax24HourSend:  "--ses-quota",
 	local.FieldVisibilityTimeout: "--visibility-timeout",
 	local.FieldMaxReceiveCount:   "--max-receive-count",
+	local.FieldHistoryMaxAge:     "--history-max-age",
+	local.FieldHistoryMaxCount:   "--history-max-count",
 	// Named by a problem as the setting that accepts it anyway.
 	local.FieldAllowShortVisibility: "--allow-short-visibility",
 }
@@ -66,7 +70,7 @@ func (o *devOptions) validate() error {
 	var msgs []string
 	// Every flag has a default of its own: a zero is what the user typed.
 	explicit := []string{local.FieldBatchSize, local.FieldPipeConcurrency, local.FieldMapConcurrency,
-		local.FieldVisibilityTimeout, local.FieldMaxReceiveCount}
+		local.FieldVisibilityTimeout, local.FieldMaxReceiveCount, local.FieldHistoryMaxAge, local.FieldHistoryMaxCount}
 	for _, p := range o.config().Problems(explicit...) {
 		flag, ok := devFlags[p.Field]
 		if !ok {
@@ -101,6 +105,7 @@ func (o *devOptions) config() local.Config {
 		SES:         sessim.Config{MaxSendRate: o.sesRate, Max24HourSend: o.sesQuota},
 		SESVerified: o.sesVerified, DisablePacing: o.pacing == "off",
 		VisibilityTimeout: o.visibility, AllowShortVisibility: o.allowShortVisibility, MaxReceiveCount: o.maxReceive,
+		HistoryMaxAge: o.historyAge, HistoryMaxCount: o.historyCount,
 	}
 }
 
@@ -124,6 +129,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.DurationVar(&o.visibility, "visibility-timeout", local.DefaultVisibilityTimeout, fmt.Sprintf("source queue visibility timeout: how long a failed record waits before it is retried (longer than the %s lock lease)", local.LockLease))
 	fs.BoolVar(&o.allowShortVisibility, "allow-short-visibility", false, "accept a --visibility-timeout not longer than the lock lease, for faster retries (a record whose execution outlasts it reappears while its lock is held and may be dead-lettered without being sent)")
 	fs.IntVar(&o.maxReceive, "max-receive-count", local.DefaultMaxReceiveCount, "receives before SQS moves a record to the dead-letter queue")
+	fs.DurationVar(&o.historyAge, "history-max-age", execstore.DefaultMaxAge, "execution history kept: executions that started longer ago are pruned (1m to 87600h)")
+	fs.IntVar(&o.historyCount, "history-max-count", execstore.DefaultMaxCount, "execution history kept: only this many of the newest executions (1-10000000)")
 	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
 	fs.BoolVar(&o.verbose, "v", false, "log every task")
 	fs.StringVar(&o.console, "console", console.DefaultAddr, `loopback address of the web console ("" or "off": none)`)
@@ -174,6 +181,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	w.printf("  senders       %s (default %s)\n", strings.Join(c.AllowedSenders, ", "), orNone(c.DefaultSender))
 	w.printf("  mail goes to  %s\n", where)
 	w.printf("  data          %s\n", c.DataDir)
+	w.printf("  history       %s kept\n", execstore.Retention{MaxAge: c.HistoryMaxAge, MaxCount: c.HistoryMaxCount}.OrDefaults())
 	stopConsole, err := startConsole(ctx, rt, hub, o.consoleAddr(), o.consoleSet, w)
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), local.ExpressTimeout)

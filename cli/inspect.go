@@ -194,7 +194,7 @@ func runExecutionsList(ctx context.Context, args []string, s Streams) error {
 		return printJSON(s.Out, page)
 	}
 	if len(page.Executions) == 0 {
-		fmt.Fprintln(s.Out, "no executions")
+		fmt.Fprintln(s.Out, "no executions"+historyNote(b))
 		return nil
 	}
 	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
@@ -212,6 +212,15 @@ func runExecutionsList(ctx context.Context, args []string, s Streams) error {
 		fmt.Fprintf(s.Out, "more: --cursor %s\n", page.NextCursor)
 	}
 	return nil
+}
+
+// historyNote is what an answer that found no execution adds: what history
+// the backend keeps, as the execution may have been pruned.
+func historyNote(b *inspect.Backend) string {
+	if b.History == "" {
+		return ""
+	}
+	return " (" + b.History + ")"
 }
 
 func outcomesText(x *inspect.Execution) string {
@@ -567,7 +576,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 		fmt.Fprintln(s.Out, "           (expired: the dedup window is over)")
 	}
 	if len(st.Executions) == 0 {
-		fmt.Fprintln(s.Out, "executions none")
+		fmt.Fprintln(s.Out, "executions none"+historyNote(b))
 		return nil
 	}
 	fmt.Fprintf(s.Out, "executions %d\n", len(st.Executions))

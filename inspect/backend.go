@@ -18,7 +18,11 @@ type Backend struct {
 	OutboxDir string // local only
 	// Via says how the queues are reached: "aws", "endpoint URL" (a
 	// running mailflow dev) or "files" (the data directory opened here).
-	Via     string
+	Via string
+	// History says what execution history Source keeps ("history kept 7
+	// days / 10000 executions; …"), for answers that find no execution;
+	// "" when unknown.
+	History string
 	closers []func() error
 }
 

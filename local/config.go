@@ -148,6 +148,7 @@ func (c Config) Problems(explicit ...string) []Problem {
 	if given(FieldMaxReceiveCount, c.MaxReceiveCount == 0) && (c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000) {
 		add(FieldMaxReceiveCount, c.MaxReceiveCount, "is outside 1..1000")
 	}
+	ps = append(ps, c.historyProblems(explicit)...)
 	if err := c.limits().Validate(); err != nil {
 		// The limits name their own fields, which are the Config's.
 		errs := []error{err}

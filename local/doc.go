@@ -25,7 +25,8 @@
 //
 // This package is the wiring root of the local side: it alone decides which
 // local adapters back what. [Start] builds the runtime in named steps (claim
-// the data directory and open its stores, recover, create the queues,
+// the data directory and open its stores, recover, bound the execution
+// history, create the queues,
 // serve, open SES, build the executor, start the pipe); [OpenInspection] and [Runtime.Inspection] hand
 // the read model (package inspect) its backend over a data directory or
 // over the running runtime, so neither the CLI nor the console opens a

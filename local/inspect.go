@@ -61,6 +61,9 @@ func OpenInspection(ctx context.Context, o InspectOptions) (*inspect.Backend, er
 	}
 	b.OnClose(execs.Close)
 	b.Source = execsource.Source{Store: execs}
+	if kept, err := execs.Kept(ctx); err == nil {
+		b.History = kept.String()
+	}
 	locks, err := dir.OpenLocks()
 	if err != nil {
 		return nil, err

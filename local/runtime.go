@@ -97,6 +97,14 @@ type Config struct {
 	PipeConcurrency int
 	MapConcurrency  int
 
+	// HistoryMaxAge and HistoryMaxCount bound the execution history: an
+	// execution is pruned in the background once it started longer ago
+	// than HistoryMaxAge or once HistoryMaxCount newer ones exist, a
+	// running one never (zero: execstore.DefaultMaxAge, 7 days, and
+	// execstore.DefaultMaxCount, 10,000; see local/execstore).
+	HistoryMaxAge   time.Duration
+	HistoryMaxCount int
+
 	SMTP string // relay to this SMTP server instead of the outbox
 	// SESVerified lists the identities the SES simulator treats as verified;
 	// empty: all of them. A sender allowed by the contract but missing here
@@ -193,6 +201,7 @@ func StartWith(ctx context.Context, cfg Config, hooks Hooks) (rt *Runtime, err e
 	for _, step := range []func(context.Context) error{
 		r.openStores,    // the data directory, its lock and its stores
 		r.recover,       // what the last process left running
+		r.retainHistory, // the execution history's bounds, kept in the background
 		r.createQueues,  // the source and dead-letter queues
 		r.serve,         // the SQS and S3 endpoints
 		r.openSES,       // the outbox or SMTP relay behind the SES simulator

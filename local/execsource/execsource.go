@@ -96,14 +96,12 @@ func (s Source) List(ctx context.Context, f inspect.Filter) (inspect.Page, error
 // Get implements inspect.Source.
 func (s Source) Get(ctx context.Context, id string) (*inspect.Execution, error) {
 	full, err := s.Store.Resolve(ctx, id)
-	if errors.Is(err, execstore.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", inspect.ErrNotFound, id)
-	} else if err != nil {
-		return nil, err
+	if err != nil {
+		return nil, notFound(id, err)
 	}
 	x, err := s.Store.Get(ctx, full)
-	if err != nil {
-		return nil, err
+	if err != nil { // pruned since it was resolved
+		return nil, notFound(id, err)
 	}
 	items, err := s.Store.Items(ctx, full)
 	if err != nil {
@@ -120,6 +118,20 @@ func (s Source) Get(ctx context.Context, id string) (*inspect.Execution, error) 
 	}
 	inspect.CompleteItems(&x)
 	return &x, nil
+}
+
+// notFound is the read model's ErrNotFound for an id the store does not
+// know, with what history the store keeps (the execution may have been
+// pruned); other errors pass through.
+func notFound(id string, err error) error {
+	if !errors.Is(err, execstore.ErrNotFound) {
+		return err
+	}
+	var nf *execstore.NotFoundError
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%w: %s%s", inspect.ErrNotFound, id, nf.Kept.Note())
+	}
+	return fmt.Errorf("%w: %s", inspect.ErrNotFound, id)
 }
 
 // events reads an execution's history: from the runtime while it runs, from

@@ -20,6 +20,42 @@
 // for byte; the item bodies are not stored (the execution input has them).
 // The SQLite schema and the stored bytes are those of the databases written
 // before the model was shared, which still open.
+//
+// # Bounded history
+//
+// The history is bounded by a [Retention]: by age and by count, whichever
+// is reached first (defaults 7 days, the dedup lock's retention, and 10,000
+// executions, 100,000 mails in batches of ten; see [DefaultMaxAge]). The
+// runtime prunes in the background ([Store.Retain]) on its own clock, once
+// a minute: the executions older than the age, or behind the newest count,
+// are deleted oldest first with their history and items, in transactions of
+// 100, so a pipeline write waits for one batch at most; a RUNNING execution
+// is never deleted. The writer records the retention and how many
+// executions it pruned in the file (table retention), so a reader in
+// another process answers an unknown id with "not found (history kept 7 days
+// / 10000 executions; N older executions pruned …)" ([NotFoundError])
+// rather than a bare "not found".
+//
+// Space goes back to the filesystem through SQLite's incremental
+// auto-vacuum: after a pass, free pages beyond a quarter of the file are
+// returned, 1 MiB per statement. Up to a quarter stays free because the
+// next minute's writes reuse it: returning every page would shrink and
+// regrow the file each minute, and moving pages is the costly part. A new
+// file starts in that mode; a file written before it takes the mode only
+// through one VACUUM, which [Store.Compact] runs at start-up after pruning.
+// A periodic VACUUM instead was measured and rejected: it rewrites the
+// whole live file (0.6 to 1.2 s for 123 MB) holding the store, while a
+// steady pass that prunes 1,000 executions takes 80 ms.
+//
+// Figures (TestRetentionBoundsTheFile with MAILFLOW_RETENTION_N=20000, on
+// two shared cores): an execution of ten mails takes about 21.6 KB (24 KB
+// for a real batch of small mails); 20,000 executions take 412 MiB without
+// retention, and with a count limit of 5,000 pruned every 1,000 executions
+// the file peaks at 123 MiB (6,000 executions) with 21 MiB of it free for
+// reuse after each pass. A pass prunes about 14,000 executions a second;
+// dropping 5,000 of 6,000 and returning 95 MiB takes 0.8 s, during which a
+// concurrent write waited 56 ms at most. The WAL adds 4 to 8 MiB, whatever
+// the history.
 package execstore
 
 import (
@@ -78,11 +114,24 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if _, err := db.Exec(string(schema)); err != nil {
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("execstore: open %s: %w", path, err)
+	}
+	if _, err := db.Exec(string(schema) + retentionSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("execstore: migrate %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	if tables == 0 {
+		// A new file: its VACUUM into incremental auto-vacuum is instant.
+		if err := s.vacuumIncremental(context.Background()); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("execstore: open %s: %w", path, err)
+		}
+	}
+	return s, nil
 }
 
 // Close closes the database.
@@ -220,7 +269,7 @@ func scanExecution(row interface{ Scan(...any) error }) (Execution, error) {
 func (s *Store) Get(ctx context.Context, id string) (Execution, error) {
 	e, err := scanExecution(s.db.QueryRowContext(ctx, `SELECT `+executionColumns+` FROM executions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return e, s.notFound(ctx, id)
 	}
 	return e, err
 }
@@ -239,7 +288,7 @@ func (s *Store) Resolve(ctx context.Context, ref string) (string, error) {
 	case err != nil:
 		return "", err
 	case len(ids) == 0:
-		return "", fmt.Errorf("%w: %s", ErrNotFound, ref)
+		return "", s.notFound(ctx, ref)
 	case len(ids) > 1:
 		return "", fmt.Errorf("execstore: %q names more than one execution; give more of its name", ref)
 	}

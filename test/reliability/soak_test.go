@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/local/sessim"
 	"github.com/mailflow/mailflow/testkit/faults"
 	"github.com/mailflow/mailflow/workflow"
@@ -36,6 +38,23 @@ func soakMails(t *testing.T) int {
 		return 300
 	}
 	return 2000
+}
+
+// executionStore reports what the execution store holds and the room its
+// file takes, the WAL included.
+func (w *world) executionStore() string {
+	u, err := w.rt.Executions().Usage(context.Background())
+	if err != nil {
+		return "executions.db: " + err.Error()
+	}
+	path := filepath.Join(w.data, datadir.ExecutionsFile)
+	var wal int64
+	if fi, err := os.Stat(path + "-wal"); err == nil {
+		wal = fi.Size()
+	}
+	kept, _ := w.rt.Executions().Kept(context.Background())
+	return fmt.Sprintf("%s: %d executions kept (%s), %d pruned; %.1f MiB (%.1f MiB free) + %.1f MiB WAL",
+		datadir.ExecutionsFile, u.Executions, kept.Retention, kept.Pruned, float64(u.Bytes)/(1<<20), float64(u.FreeBytes)/(1<<20), float64(wal)/(1<<20))
 }
 
 // memSample is the process's memory at one moment of the soak.
@@ -212,6 +231,7 @@ func TestSoak(t *testing.T) {
 	fmt.Fprintf(&b, "  delivered %d, duplicates %d, DLQ %d (%d copies, %d without reason), lost %d\n", delivered, duplicates, len(inDLQ), len(dl), noReason, lost)
 	fmt.Fprintf(&b, "  outcome-unknown in the DLQ: %d delivered once, %d not delivered (the process died between recording the attempt and SES's answer)\n", unknownSent, unknownUnsent)
 	fmt.Fprintf(&b, "  executions by status: %v; SES since the last restart: %+v\n", w.statuses(), w.rt.SES().Stats())
+	fmt.Fprintf(&b, "  %s\n", w.executionStore())
 	fmt.Fprintf(&b, "  memory over time (heap / sys / goroutines / delivered):\n")
 	for _, s := range samples {
 		fmt.Fprintf(&b, "    %6s  %5.1f MiB / %5.1f MiB / %4d / %d\n", s.at, float64(s.heap)/(1<<20), float64(s.sys)/(1<<20), s.goroutines, s.delivered)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package execstore_test
+
+const raceEnabled = false
