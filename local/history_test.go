@@ -27,6 +27,13 @@ func TestHistoryIsBounded(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	// A directory with its stores, then an execution store filled as an
+	// older version would have left it.
+	first, err := local.Start(ctx, local.Config{DataDir: dir, Addr: "127.0.0.1:0", Clock: clock.NewVirtual(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close(ctx)
 	s, err := datadir.New(dir).OpenExecutions()
 	if err != nil {
 		t.Fatal(err)

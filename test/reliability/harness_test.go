@@ -346,4 +346,3 @@ func (w *world) history(mailID string) string {
 	}
 	return b.String()
 }
-
