@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/testkit/faults"
 	"github.com/mailflow/mailflow/workflow"
@@ -46,6 +48,8 @@ type world struct {
 	plans []*faults.Plan
 	// restarts counts runtimes started after a crash.
 	restarts int
+	// wrapTarget, when set, wraps the pipe's target in every runtime.
+	wrapTarget func(pipes.Target) pipes.Target
 
 	mu       sync.Mutex
 	statusOf map[string]int // executions by status
@@ -114,7 +118,9 @@ func (w *world) start(plan *faults.Plan) {
 			nextEvent(id, ev)
 		}
 	}
-	rt, err := local.StartWith(context.Background(), cfg, plan.Hooks())
+	hooks := plan.Hooks()
+	hooks.WrapTarget = w.wrapTarget
+	rt, err := local.StartWith(context.Background(), cfg, hooks)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -345,4 +351,25 @@ func (w *world) history(mailID string) string {
 		fmt.Fprintf(&b, "\n  outbox file: %v\n%s", err, raw)
 	}
 	return b.String()
+}
+
+// struckSummary adds up the faults that struck in every runtime, by kind.
+func (w *world) struckSummary() string {
+	byKind := map[string]int{}
+	for _, p := range w.plans {
+		for k, v := range p.Struck() {
+			_, kind, _ := strings.Cut(k, "/")
+			byKind[kind] += v
+		}
+	}
+	keys := make([]string, 0, len(byKind))
+	for k := range byKind {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, byKind[k]))
+	}
+	return strings.Join(parts, ", ")
 }

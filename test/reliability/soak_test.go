@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,14 +11,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/datadir"
+	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/local/sessim"
 	"github.com/mailflow/mailflow/testkit/faults"
 	"github.com/mailflow/mailflow/workflow"
@@ -69,9 +73,12 @@ type memSample struct {
 // strike 1 % of the step boundaries (some of them crashes, each followed by
 // a restart on the same data directory), 5 % of the mails are enqueued
 // twice, 1 % have a missing attachment (dead-lettered), and SES throttles
-// above its send rate. It reports delivered, duplicates, DLQ, outcome-
-// unknown and lost mails, and memory over time; lost and duplicates must
-// be 0.
+// above its send rate. A tenth of the delays are 300 s stalls (past every
+// task timeout); 0.1 % of the mails grow past the execution input once
+// encoded (Mail.TooLarge) and 0.1 % fail every execution they are in as a
+// whole (their batch-mates must still be delivered). It reports delivered,
+// duplicates, DLQ, outcome-unknown and lost mails, and memory over time;
+// lost and duplicates must be 0.
 func TestSoak(t *testing.T) {
 	n := soakMails(t)
 	seed := uint64(time.Now().UnixNano())
@@ -87,11 +94,15 @@ func TestSoak(t *testing.T) {
 		// the Send task's Retry on Mail.Throttled backs off.
 		SES: sessim.Config{MaxSendRate: 2}, DisablePacing: true,
 	})
+	culprits := &failHolding{culprits: map[string]bool{}}
+	w.wrapTarget = func(next pipes.Target) pipes.Target { return culprits.on(next) }
 	plans := 0
 	newPlan := func() *faults.Plan {
 		plans++
+		// A tenth of the delays are stalls of 300 s: past every task's
+		// TimeoutSeconds, also after SES accepted.
 		return faults.New(faults.WithClock(w.clock), faults.WithRandom(faults.Random{
-			Rate: 0.01, CrashRate: 0.02, MaxDelay: 20 * time.Second, Seed: seed + uint64(plans),
+			Rate: 0.01, CrashRate: 0.02, MaxDelay: 20 * time.Second, StallRate: 0.1, Stall: 300 * time.Second, Seed: seed + uint64(plans),
 		}))
 	}
 	w.start(newPlan())
@@ -104,16 +115,27 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	good, bad := map[string]bool{}, map[string]bool{}
+	// bad holds the mails that must end in the DLQ, with the error each
+	// must carry there.
+	good, bad := map[string]bool{}, map[string]workflow.ErrorName{}
 	var bodies []string
 	twice := 0
 	for i := range n {
 		id := fmt.Sprintf("soak-%06d", i)
 		var b string
 		switch x := rng.Float64(); {
-		case x < 0.01:
+		case x < 0.001:
+			// Fits SQS, grows past the execution input once encoded.
+			b = rawBody(id, map[string]any{"text": strings.Repeat(`"`, 70_000)})
+			bad[id] = workflow.TooLarge
+		case x < 0.002:
+			// Fails every execution it is in, as a whole.
+			b = body(id)
+			culprits.culprits[id] = true
+			bad[id] = workflow.ErrorName(asl.ErrRuntime)
+		case x < 0.012:
 			b = body(id, "attachments/soak/missing-"+id)
-			bad[id] = true
+			bad[id] = workflow.AttachmentMissing
 		case x < 0.11:
 			b = body(id, "attachments/soak/shared.txt")
 			good[id] = true
@@ -188,11 +210,11 @@ func TestSoak(t *testing.T) {
 			// A fault struck between recording the send attempt and
 			// recording SES's answer: dead-lettered, never sent twice.
 			unknown[d.MailID] = true
-		case !bad[d.MailID]:
+		case bad[d.MailID] == "":
 			wrongDLQ++
 			t.Errorf("%s dead-lettered: %s %s", d.MailID, d.Error, d.Failure)
-		case d.Error != string(workflow.AttachmentMissing):
-			t.Errorf("%s dead-lettered as %s, want %s", d.MailID, d.Error, workflow.AttachmentMissing)
+		case d.Error != string(bad[d.MailID]):
+			t.Errorf("%s dead-lettered as %s, want %s", d.MailID, d.Error, bad[d.MailID])
 		}
 	}
 	for id := range good {
@@ -222,12 +244,19 @@ func TestSoak(t *testing.T) {
 		}
 		if inDLQ[id] == 0 {
 			lost++
-			t.Errorf("%s lost: its attachment is missing and it is not in the DLQ", id)
+			t.Errorf("%s lost: it must be dead-lettered (%s) and it is not in the DLQ", id, bad[id])
 		}
 	}
 
 	var b strings.Builder
+	kinds := map[workflow.ErrorName]int{}
+	for _, name := range bad {
+		kinds[name]++
+	}
 	fmt.Fprintf(&b, "soak: %d mails (%d enqueued twice), %d runtime restarts after crashes, %s\n", n, twice, w.restarts, elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "  to be dead-lettered: %d missing attachment, %d too large once encoded, %d failing their executions as a whole (%d executions failed)\n",
+		kinds[workflow.AttachmentMissing], kinds[workflow.TooLarge], kinds[workflow.ErrorName(asl.ErrRuntime)], culprits.failed.Load())
+	fmt.Fprintf(&b, "  faults struck: %s\n", w.struckSummary())
 	fmt.Fprintf(&b, "  delivered %d, duplicates %d, DLQ %d (%d copies, %d without reason), lost %d\n", delivered, duplicates, len(inDLQ), len(dl), noReason, lost)
 	fmt.Fprintf(&b, "  outcome-unknown in the DLQ: %d delivered once, %d not delivered (the process died between recording the attempt and SES's answer)\n", unknownSent, unknownUnsent)
 	fmt.Fprintf(&b, "  executions by status: %v; SES since the last restart: %+v\n", w.statuses(), w.rt.SES().Stats())
@@ -250,4 +279,31 @@ func TestSoak(t *testing.T) {
 	if duplicates != 0 {
 		t.Fatalf("%d duplicate deliveries", duplicates)
 	}
+}
+
+// failHolding fails, as a whole (FAILED, States.Runtime), every execution
+// whose input holds one of its culprits; other inputs run as they are. The
+// set is filled before the first runtime starts and only read after.
+type failHolding struct {
+	culprits map[string]bool
+	failed   atomic.Int64
+}
+
+func (f *failHolding) on(next pipes.Target) pipes.Target {
+	return pipes.TargetFunc(func(ctx context.Context, input []byte) (pipes.Outcome, error) {
+		var recs []workflow.Record
+		if err := json.Unmarshal(input, &recs); err != nil {
+			return pipes.Outcome{}, err
+		}
+		for _, r := range recs {
+			if id := workflow.PeekMailID(r.Body); f.culprits[id] {
+				n := f.failed.Add(1)
+				return pipes.Outcome{
+					ExecutionID: fmt.Sprintf("arn:aws:states:us-east-1:000000000000:express:mailflow:soak-failed-%d:0", n),
+					Status:      asl.StatusFailed, Error: asl.ErrRuntime, Cause: "injected: the execution holding " + id + " fails as a whole",
+				}, nil
+			}
+		}
+		return next.Invoke(ctx, input)
+	})
 }

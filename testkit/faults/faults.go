@@ -101,6 +101,10 @@ type Random struct {
 	Rate      float64       // probability of a fault per hit, 0..1
 	CrashRate float64       // probability that a struck fault is a crash
 	MaxDelay  time.Duration // delays are drawn from [0, MaxDelay)
+	// StallRate is the probability that a struck delay is a stall of
+	// Stall instead: long enough to outlast a task's TimeoutSeconds.
+	StallRate float64
+	Stall     time.Duration
 	Seed      uint64
 }
 
@@ -267,6 +271,11 @@ func (p *Plan) decide(pt Point) Fault {
 		case x < r.CrashRate+(1-r.CrashRate)/2 && r.MaxDelay > 0:
 			f.Kind = Delay
 			f.Delay = time.Duration(p.rng.Int64N(int64(r.MaxDelay)))
+			if r.Stall > 0 && p.rng.Float64() < r.StallRate {
+				f.Delay = r.Stall
+				p.struck[string(pt)+"/stall"]++
+				return f
+			}
 		}
 		p.struck[string(pt)+"/"+f.Kind.String()]++
 		return f
