@@ -477,6 +477,12 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
+	// A message the redrive policy moved has no reason of its own: take its
+	// last execution's, when the executions can be read (on AWS, with
+	// --log-group).
+	if b.Via != "aws" || o.logGroup != "" {
+		inspect.ExplainDeadLetters(ctx, b.Source, msgs)
+	}
 	if o.jsonOut {
 		return printJSON(s.Out, msgs)
 	}
@@ -487,6 +493,9 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 	for _, m := range msgs {
 		fmt.Fprintf(s.Out, "%s  mail %s  %s\n    cause: %s\n    execution %s, sent %s\n", m.MessageID, orDash(m.MailID), orDash(m.Error),
 			orDash(oneLine(m.Cause)), orDash(m.ExecutionID), m.SentAt.UTC().Format(time.RFC3339))
+		if m.ReasonFrom != "" {
+			fmt.Fprintf(s.Out, "    reason from %s\n", m.ReasonFrom)
+		}
 	}
 	fmt.Fprintf(s.Out, "%d message(s) in %s\n", len(msgs), b.Queues.DLQURL)
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -88,6 +89,10 @@ type DeadLetter struct {
 	SentAt          time.Time `json:"sentAt,omitzero"`
 	ReceiveCount    int       `json:"receiveCount"`
 	Body            string    `json:"body"`
+	// ReasonFrom says where Error and Cause come from when the message
+	// itself carries no reason (see ExplainDeadLetters); empty when the
+	// message's own attributes give them.
+	ReasonFrom string `json:"reasonFrom,omitempty"`
 }
 
 // DeadLetters lists up to max messages of the dead-letter queue without
@@ -262,6 +267,51 @@ func (q *Queues) Redrive(ctx context.Context, progress func(MoveStatus)) (MoveSt
 			t.Stop()
 			return last, ctx.Err()
 		case <-t.C:
+		}
+	}
+}
+
+// ExplainDeadLetters gives a reason to each dead letter that carries none:
+// one the source queue's redrive policy moved after its receives ran out,
+// which happens when every execution of its batch failed as a whole (on
+// AWS, Pipes cannot run a record alone). The reason is that of the newest
+// execution in src that touched the mail and did not deliver it: the
+// execution's own error and cause when it failed as a whole, else the
+// item's. The dead letter then names that execution and says where its
+// reason comes from (ReasonFrom). Lookups that fail leave the entry as it
+// is; nil src changes nothing.
+func ExplainDeadLetters(ctx context.Context, src Source, dls []DeadLetter) {
+	if src == nil {
+		return
+	}
+	for i := range dls {
+		d := &dls[i]
+		if d.Error != "" || d.MailID == "" {
+			continue
+		}
+		execs, err := src.MailExecutions(ctx, d.MailID)
+		if err != nil {
+			continue
+		}
+		for _, me := range execs {
+			if me.Item.Outcome.Delivered() {
+				break // delivered after all: the copy is stale
+			}
+			x, err := src.Get(ctx, me.ExecutionID)
+			if err != nil {
+				continue
+			}
+			switch {
+			case x.Status != asl.StatusSucceeded && x.Status != asl.StatusRunning && x.Error != "":
+				d.Error, d.Cause = x.Error, CauseMessage(x.Cause)
+			case me.Item.Error != "":
+				d.Error, d.Cause = me.Item.Error, CauseMessage(me.Item.Cause)
+			default:
+				continue
+			}
+			d.ExecutionID = x.ID
+			d.ReasonFrom = "the last execution of this mail (" + x.Name + ", " + string(x.Status) + "); the queue's redrive policy moved the message"
+			break
 		}
 	}
 }
