@@ -35,13 +35,42 @@ var matrixFaults = []matrixFault{
 	{"crash+restart", faults.Fault{Kind: faults.Crash}},
 }
 
-// extraCells are cells outside the grid: the SENT write failing on every
-// try, so the record stays outcome-unknown although the mail went out.
-var extraCells = []struct {
+// extraCell is a cell outside the grid: a fault at a point, or a fourth
+// mail that is itself the fault (mail set, point empty).
+type extraCell struct {
 	point faults.Point
 	fault matrixFault
-}{
-	{faults.MarkSent, matrixFault{"fail always", faults.Fault{Kind: faults.Fail, Times: 1 << 20}}},
+	mail  *faultyMail
+}
+
+// faultyMail is a mail that breaks its batch's execution, and the error it
+// must be dead-lettered with; its batch-mates must be delivered as usual.
+type faultyMail struct {
+	id, body string
+	want     workflow.ErrorName
+	// target, when set, wraps the pipe's target (the fault itself).
+	target *failHolding
+}
+
+// extraCells: the SENT write failing on every try, so the record stays
+// outcome-unknown although the mail went out; a mail that fits SQS but not
+// the execution input once encoded; a mail whose every execution fails as
+// a whole.
+var extraCells = []extraCell{
+	{point: faults.MarkSent, fault: matrixFault{"fail always", faults.Fault{Kind: faults.Fail, Times: 1 << 20}}},
+	{fault: matrixFault{name: "too large once encoded"}, mail: &faultyMail{
+		id: "m-huge", body: rawBody("m-huge", map[string]any{"text": strings.Repeat(`"`, 70_000)}), want: workflow.TooLarge}},
+	{fault: matrixFault{name: "whole-execution failure"}, mail: &faultyMail{
+		id: "m-culprit", body: body("m-culprit"), want: workflow.ErrorName(asl.ErrRuntime),
+		target: &failHolding{culprits: map[string]bool{"m-culprit": true}}}},
+}
+
+// name is the cell's label in test names and the report.
+func (c extraCell) name() string {
+	if c.mail != nil {
+		return c.fault.name
+	}
+	return string(c.point) + ", " + c.fault.name
 }
 
 // answerWindow is where a mail's outcome can become unknown: SES accepted
@@ -57,6 +86,7 @@ type cellResult struct {
 	delivered    int // good mails delivered once
 	unknown      int // DLQ copies of good mails as outcome-unknown
 	lockUnknown  int // good mails whose lock ends outcome-unknown
+	faulty       int // DLQ copies of the cell's faulty mail
 	deadLetter   int // copies of the bad mail in the DLQ
 	restarts     int
 	struck       int
@@ -77,6 +107,9 @@ func (c cellResult) String() string {
 	s := fmt.Sprintf("sent %s · DLQ %d", strings.Join(counts, "+"), c.deadLetter)
 	if c.unknown > 0 {
 		s += fmt.Sprintf(" · unknown %d", c.unknown)
+	}
+	if c.faulty > 0 {
+		s += fmt.Sprintf(" · faulty mail in DLQ %d", c.faulty)
 	}
 	if c.timedOut > 0 {
 		s += " · timed out"
@@ -108,7 +141,7 @@ func TestFaultMatrix(t *testing.T) {
 			for _, mf := range matrixFaults {
 				t.Run(string(pt)+"/"+strings.ReplaceAll(mf.name, " ", "_"), func(t *testing.T) {
 					t.Parallel()
-					r := runCell(t, pt, mf)
+					r := runCell(t, pt, mf, nil)
 					mu.Lock()
 					results = append(results, r)
 					mu.Unlock()
@@ -116,9 +149,9 @@ func TestFaultMatrix(t *testing.T) {
 			}
 		}
 		for _, c := range extraCells {
-			t.Run(string(c.point)+"/"+strings.ReplaceAll(c.fault.name, " ", "_"), func(t *testing.T) {
+			t.Run(strings.ReplaceAll(c.name(), " ", "_"), func(t *testing.T) {
 				t.Parallel()
-				r := runCell(t, c.point, c.fault)
+				r := runCell(t, c.point, c.fault, c.mail)
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
@@ -137,9 +170,15 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
-func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
+func runCell(t *testing.T, pt faults.Point, mf matrixFault, fm *faultyMail) cellResult {
 	w := newWorld(t, local.Config{MapConcurrency: 3})
-	plan := faults.New(faults.At(pt, mf.fault), faults.WithClock(w.clock))
+	plan := faults.New(faults.WithClock(w.clock))
+	if pt != "" {
+		plan = faults.New(faults.At(pt, mf.fault), faults.WithClock(w.clock))
+	}
+	if fm != nil && fm.target != nil {
+		w.wrapTarget = fm.target.on
+	}
 	w.start(plan)
 
 	good := []string{"m-attach", "m-plain"}
@@ -152,7 +191,11 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 	if _, err := w.client().Send(context.Background(), withAttachment); err != nil {
 		t.Fatal(err)
 	}
-	w.enqueue(body(good[1]), body(bad, "attachments/missing/none.bin"))
+	bodies := []string{body(good[1]), body(bad, "attachments/missing/none.bin")}
+	if fm != nil {
+		bodies = append(bodies, fm.body)
+	}
+	w.enqueue(bodies...)
 
 	if crashed := w.settle(60 * time.Second); crashed {
 		w.restart(faults.New(faults.WithClock(w.clock)))
@@ -160,8 +203,11 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 			t.Fatal("the fault-free runtime crashed")
 		}
 	}
-	if plan.StruckTotal() == 0 {
+	switch {
+	case pt != "" && plan.StruckTotal() == 0:
 		t.Fatalf("the fault never struck at %s (hits %d)", pt, plan.Hits(pt))
+	case fm != nil && fm.target != nil && fm.target.failed.Load() == 0:
+		t.Fatalf("no execution holding %s failed", fm.id)
 	}
 	// A step inside the execution that outlasts its timeout times out its
 	// task, or the execution.
@@ -199,6 +245,13 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 	}
 	dl := w.deadLetters()
 	for _, d := range dl {
+		if fm != nil && d.MailID == fm.id {
+			res.faulty++
+			if d.Error != string(fm.want) || !strings.Contains(d.Failure, `"Cause"`) {
+				t.Errorf("%s dead-lettered as %q (%s), want %s with its cause", fm.id, d.Error, d.Failure, fm.want)
+			}
+			continue
+		}
 		if d.MailID != bad {
 			if d.Error == string(workflow.OutcomeUnknown) && answerWindow(pt) && strings.Contains(d.Failure, "--force") {
 				res.unknown++
@@ -214,6 +267,14 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault) cellResult {
 	}
 	// A record left outcome-unknown is dead-lettered when the producer
 	// resends it, never sent.
+	if fm != nil {
+		if n := got[fm.id]; n != 0 {
+			t.Errorf("%s delivered %d times", fm.id, n)
+		}
+		if res.faulty == 0 {
+			t.Errorf("%s is not in the DLQ", fm.id)
+		}
+	}
 	if res.lockUnknown > 0 && res.unknown < res.lockUnknown {
 		t.Errorf("%d good mails are outcome-unknown in the lock, %d in the DLQ", res.lockUnknown, res.unknown)
 	}
@@ -261,9 +322,10 @@ func matrixTable(results []cellResult) string {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString("\n")
 	for _, c := range extraCells {
 		r := byCell[string(c.point)+"|"+c.fault.name]
-		fmt.Fprintf(&b, "\n%s, %s: %s\n", c.point, c.fault.name, r)
+		fmt.Fprintf(&b, "- %s: %s\n", c.name(), r)
 		count(r)
 	}
 	fmt.Fprintf(&b, "\n%d cells, 0 lost, 0 sent twice; %d DLQ copies of delivered mails as Mail.OutcomeUnknown (all in the SES-accepted/mark-sent window), %d extra DLQ copies of the bad mail\n",
