@@ -12,8 +12,9 @@
 //     one object.
 //   - Bodies move to S3 when the encoded message would exceed
 //     Config.MaxMessageBytes (default 16 KiB): HTML first, then text. A pipe
-//     hands up to ten messages to Step Functions in 256 KiB, so queue bodies
-//     must stay small.
+//     hands a batch of messages to Step Functions in one 256 KiB input, in
+//     which a message can take up to twice its size (seven of 16 KiB by
+//     default, see infra/config), so queue bodies must stay small.
 //   - The message is validated before anything is uploaded; an invalid mail
 //     returns the same *workflow.InvalidMessageError the pipeline would.
 package client

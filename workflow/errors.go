@@ -23,7 +23,8 @@ const (
 	AttachmentMissing ErrorName = "Mail.AttachmentMissing"
 	// AttachmentForbidden: a key outside the configured bucket and prefix. Permanent.
 	AttachmentForbidden ErrorName = "Mail.AttachmentForbidden"
-	// TooLarge: the built MIME message exceeds the SES limit. Permanent.
+	// TooLarge: the built MIME message exceeds the SES limit, or the queue
+	// record does not fit the execution input once encoded. Permanent.
 	TooLarge ErrorName = "Mail.TooLarge"
 	// OutcomeUnknown: a send attempt started and its answer was never
 	// recorded, so the mail may have gone out. Permanent: it is
