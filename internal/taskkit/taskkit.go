@@ -91,9 +91,11 @@ func PacingFromEnv(env Env) (Pacing, error) {
 const (
 	// DefaultLease outlasts the longest Express execution (5 minutes).
 	DefaultLease = 6 * time.Minute
-	// MinLease is the longest Express execution: a shorter lease could run
-	// out while its execution is still sending.
-	MinLease = 5 * time.Minute
+	// MinLease is the shortest lease longer than the longest Express
+	// execution (5 minutes), at the deployment configuration's one-second
+	// resolution (lock.leaseSeconds > 300): a lease that is not longer could
+	// run out while its execution is still sending.
+	MinLease = 5*time.Minute + time.Second
 	// DefaultRetention is how long a SENT record deduplicates its mailId.
 	DefaultRetention = 7 * 24 * time.Hour
 	// MinRetention keeps the dedup window longer than any redelivery.
