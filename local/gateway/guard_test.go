@@ -97,12 +97,18 @@ func TestVerifierChecksSignatures(t *testing.T) {
 			r.Header.Del("X-Amz-Target")
 			return r
 		}, "IncompleteSignature"},
-		"expired date":  {func() *http.Request { return sqsJSON(t, goodCreds, body, now.Add(-16*time.Minute)) }, "SignatureDoesNotMatch"},
-		"future date":   {func() *http.Request { return sqsJSON(t, goodCreds, body, now.Add(16*time.Minute)) }, "SignatureDoesNotMatch"},
-		"wrong secret":  {func() *http.Request { return sqsJSON(t, wrongSecret, body, now) }, "SignatureDoesNotMatch"},
-		"wrong key":     {func() *http.Request { return sqsJSON(t, wrongKey, body, now) }, "InvalidClientTokenId"},
-		"unsigned":      {func() *http.Request { return httptest.NewRequest(http.MethodGet, "http://127.0.0.1/?Action=ListQueues", nil) }, "MissingAuthenticationToken"},
-		"sigv2":         {func() *http.Request { r := sqsJSON(t, goodCreds, body, now); r.Header.Set("Authorization", "AWS AKID:c2ln"); return r }, "IncompleteSignature"},
+		"expired date": {func() *http.Request { return sqsJSON(t, goodCreds, body, now.Add(-16*time.Minute)) }, "SignatureDoesNotMatch"},
+		"future date":  {func() *http.Request { return sqsJSON(t, goodCreds, body, now.Add(16*time.Minute)) }, "SignatureDoesNotMatch"},
+		"wrong secret": {func() *http.Request { return sqsJSON(t, wrongSecret, body, now) }, "SignatureDoesNotMatch"},
+		"wrong key":    {func() *http.Request { return sqsJSON(t, wrongKey, body, now) }, "InvalidClientTokenId"},
+		"unsigned": {func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "http://127.0.0.1/?Action=ListQueues", nil)
+		}, "MissingAuthenticationToken"},
+		"sigv2": {func() *http.Request {
+			r := sqsJSON(t, goodCreds, body, now)
+			r.Header.Set("Authorization", "AWS AKID:c2ln")
+			return r
+		}, "IncompleteSignature"},
 		"forged fields": {func() *http.Request { return forgedPresign(now, "sqs") }, "SignatureDoesNotMatch"},
 	} {
 		if got := code(verifyErr(verifier, tc.r())); got != tc.want {
