@@ -64,7 +64,11 @@ type statusWriter struct {
 
 func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
-func startEndpoint(t *testing.T) *endpoint {
+func startEndpoint(t *testing.T) *endpoint { return startEndpointWith(t, gateway.Policy{}, testkit.LocalCredentials) }
+
+// startEndpointWith serves the endpoint with policy (its Addr set to the
+// listener's) and gives it SDK clients signing with creds.
+func startEndpointWith(t *testing.T, policy gateway.Policy, creds aws.Credentials) *endpoint {
 	t.Helper()
 	dir := t.TempDir()
 	queues, err := sqsstore.Open(filepath.Join(dir, "queues.db"), sqsstore.Options{})
@@ -82,7 +86,8 @@ func startEndpoint(t *testing.T) *endpoint {
 	}
 	e := &endpoint{url: "http://" + l.Addr().String(), queues: queues}
 	router := gateway.Router{SQS: sqsapi.New(queues, sqsapi.Options{BaseURL: e.url}), S3: bucket,
-		Policy: gateway.Policy{Addr: l.Addr().String()}}
+		Policy: policy}
+	router.Policy.Addr = l.Addr().String()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		router.ServeHTTP(sw, r)
@@ -92,9 +97,9 @@ func startEndpoint(t *testing.T) *endpoint {
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	creds := credentials.NewStaticCredentialsProvider("local", "local", "")
-	e.sqs = sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.url), Credentials: creds})
-	e.s3 = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.url), UsePathStyle: true, Credentials: creds})
+	provider := credentials.StaticCredentialsProvider{Value: creds}
+	e.sqs = sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.url), Credentials: provider})
+	e.s3 = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.url), UsePathStyle: true, Credentials: provider})
 	return e
 }
 
