@@ -177,11 +177,11 @@ func (c Config) Problems(explicit ...string) []Problem {
 func endpointProblems(key, secret string, origins []string) []Problem {
 	var ps []Problem
 	if (key == "") != (secret == "") {
-		field, other := FieldSecretAccessKey, FieldAccessKeyID
+		field, other := FieldSecretAccessKey, "the access key id"
 		if key == "" {
-			field, other = FieldAccessKeyID, FieldSecretAccessKey
+			field, other = FieldAccessKeyID, "the secret access key"
 		}
-		ps = append(ps, Problem{Field: field, Rule: "must be set together with " + other + " (both or neither)"})
+		ps = append(ps, Problem{Field: field, Rule: "must be given with " + other + " (both or neither)"})
 	}
 	if strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == '/' || r == ',' || r >= 0x7f }) {
 		ps = append(ps, Problem{Field: FieldAccessKeyID, Value: strconv.Quote(key), Rule: "may not contain spaces, control characters, \"/\" or \",\" (it is part of a SigV4 credential scope)"})

@@ -64,7 +64,9 @@ type statusWriter struct {
 
 func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
-func startEndpoint(t *testing.T) *endpoint { return startEndpointWith(t, gateway.Policy{}, testkit.LocalCredentials) }
+func startEndpoint(t *testing.T) *endpoint {
+	return startEndpointWith(t, gateway.Policy{}, testkit.LocalCredentials)
+}
 
 // startEndpointWith serves the endpoint with policy (its Addr set to the
 // listener's) and gives it SDK clients signing with creds.

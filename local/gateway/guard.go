@@ -29,20 +29,23 @@ type Policy struct {
 // ValidateOrigin checks that o is a browser origin: scheme http or https,
 // a host, an optional port, nothing else.
 func ValidateOrigin(o string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("CORS origin %q is not an origin: %s", o, fmt.Sprintf(format, args...))
+	}
 	u, err := url.Parse(o)
 	switch {
 	case err != nil:
-		return fmt.Errorf("CORS origin %q: %v", o, err)
+		return bad("%v", err)
+	case strings.Contains(o, "*"):
+		return bad("wildcards are not accepted; name each origin")
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("CORS origin %q: the scheme must be http or https", o)
-	case u.Hostname() == "" || u.User != nil:
-		return fmt.Errorf("CORS origin %q: want scheme://host[:port]", o)
+		return bad("the scheme must be http or https")
+	case u.Hostname() == "" || u.User != nil || u.Opaque != "":
+		return bad("want scheme://host[:port]")
 	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#"):
-		return fmt.Errorf("CORS origin %q has a path, query or fragment; an origin is only scheme://host[:port]", o)
+		return bad("it has a path, query or fragment; an origin is only scheme://host[:port]")
 	case o != strings.ToLower(o):
-		return fmt.Errorf("CORS origin %q: browsers send origins in lower case", o)
-	case o == "*" || strings.Contains(o, "*"):
-		return fmt.Errorf("CORS origin %q: wildcards are not accepted; name each origin", o)
+		return bad("browsers send origins in lower case")
 	}
 	return nil
 }
