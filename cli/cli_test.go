@@ -102,6 +102,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dev", "--pacing", "sometimes"}, `--pacing "sometimes" must be on or off`},
 		{[]string{"dev", "--batch-size", "0", "--ses-quota", "-1", "--max-receive-count", "0"}, "--batch-size 0 is outside 1..10000\n--ses-quota -1 is negative\n--max-receive-count 0 is outside 1..1000\n"},
 		{[]string{"dev", "--history-max-age", "30s", "--history-max-count", "0"}, "--history-max-age 30s is outside 1m0s..3650 days\n--history-max-count 0 is outside 1..10000000\n"},
+		{[]string{"dev", "--access-key", "team", "--secret-key", ""}, "--secret-key must be given with the access key id (both or neither)"},
+		{[]string{"dev", "--secret-key", "s", "--access-key", ""}, "--access-key must be given with the secret access key (both or neither)"},
+		{[]string{"dev", "--cors-origin", "*"}, `--cors-origin "*" is not an origin: wildcards are not accepted`},
+		{[]string{"dev", "--cors-origin", "http://app.local:3000/"}, `--cors-origin "http://app.local:3000/" is not an origin: it has a path`},
 		{[]string{"dev", "extra"}, `unexpected argument "extra"`},
 		{[]string{"dev", "--no-such-flag"}, "flag provided but not defined"},
 	} {

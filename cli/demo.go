@@ -25,6 +25,9 @@ const demoTimeout = 2 * time.Minute
 func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syncWriter) error {
 	cfg := rt.Config()
 	sqsClient, s3Client := localClients(rt.Endpoint(), cfg.Region)
+	if cfg.SecretAccessKey != "" {
+		sqsClient, s3Client = localClientsWith(rt.Endpoint(), cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey)
+	}
 	c, err := client.New(client.Config{
 		QueueURL: rt.QueueURL(cfg.SourceQueue), Bucket: cfg.Bucket,
 		Limits: workflow.Limits{AttachmentPrefix: cfg.AttachmentPrefix, AllowedSenders: cfg.AllowedSenders, DefaultSender: cfg.DefaultSender},

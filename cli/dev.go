@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -42,7 +43,17 @@ type devOptions struct {
 	demo, verbose          bool
 	console                string
 	consoleSet             bool
+	accessKey, secretKey   string
+	corsOrigins            listFlag
 }
+
+// Environment variables that give `mailflow dev` (and `mailflow send`, to
+// sign with them) the endpoint's credentials, so the secret need not be on
+// a command line.
+const (
+	envAccessKey = "MAILFLOW_ACCESS_KEY_ID"
+	envSecretKey = "MAILFLOW_SECRET_ACCESS_KEY"
+)
 
 // devFlags name the flag of each local.Config field a flag sets.
 var devFlags = map[string]string{
@@ -57,6 +68,9 @@ var devFlags = map[string]string{
 	local.FieldMaxReceiveCount:   "--max-receive-count",
 	local.FieldHistoryMaxAge:     "--history-max-age",
 	local.FieldHistoryMaxCount:   "--history-max-count",
+	local.FieldAccessKeyID:       "--access-key",
+	local.FieldSecretAccessKey:   "--secret-key",
+	local.FieldCORSOrigins:       "--cors-origin",
 	// Named by a problem as the setting that accepts it anyway.
 	local.FieldAllowShortVisibility: "--allow-short-visibility",
 }
@@ -106,6 +120,7 @@ func (o *devOptions) config() local.Config {
 		SESVerified: o.sesVerified, DisablePacing: o.pacing == "off",
 		VisibilityTimeout: o.visibility, AllowShortVisibility: o.allowShortVisibility, MaxReceiveCount: o.maxReceive,
 		HistoryMaxAge: o.historyAge, HistoryMaxCount: o.historyCount,
+		AccessKeyID: o.accessKey, SecretAccessKey: o.secretKey, CORSOrigins: o.corsOrigins,
 	}
 }
 
@@ -114,7 +129,10 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs := newFlags("dev", s, "[flags]")
 	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory (queues, bucket, locks, executions, outbox)")
 	fs.StringVar(&o.addr, "addr", local.DefaultAddr, "loopback address for the SQS and S3 endpoints")
-	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the endpoints have no authentication)")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (set --access-key and --secret-key too: without them any well-formed signature is accepted)")
+	fs.StringVar(&o.accessKey, "access-key", os.Getenv(envAccessKey), "the only access key id the SQS and S3 endpoints accept; with --secret-key, every request's SigV4 signature is verified (env "+envAccessKey+"; default: any signed request is accepted)")
+	fs.StringVar(&o.secretKey, "secret-key", os.Getenv(envSecretKey), "the secret access key signatures are verified with (env "+envSecretKey+", which keeps it off the command line)")
+	fs.Var(&o.corsOrigins, "cors-origin", "browser origin (scheme://host[:port]) allowed to call the endpoints from a web page, CORS preflights answered (repeatable; default: none, every cross-site request is refused)")
 	fs.StringVar(&o.smtp, "smtp", "", "relay mail to this SMTP server (host:port) instead of the outbox")
 	fs.Var(&o.senders, "sender", "allowed sender identity, an address or a domain (repeatable; default example.com)")
 	fs.StringVar(&o.defaultSender, "default-sender", "", "From address for messages without one")
@@ -158,8 +176,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		hub.Execution(e, items)
 	}
 	cfg.OnEvent = hub.Event
-	if host, _, err := net.SplitHostPort(o.addr); err == nil && o.allowRemote && !local.IsLoopback(host) {
-		fmt.Fprintf(s.Err, "WARNING: serving SQS and S3 on %s, which is not a loopback address: there is no authentication, anyone who can reach it can send mail and read attachments\n", o.addr)
+	if host, _, err := net.SplitHostPort(o.addr); err == nil && o.allowRemote && !local.IsLoopback(host) && o.secretKey == "" {
+		fmt.Fprintf(s.Err, "WARNING: serving SQS and S3 on %s, which is not a loopback address, without --access-key/--secret-key: any signed request is accepted, whatever its key; anyone who can reach it can send mail and read attachments\n", o.addr)
 	}
 	if o.allowShortVisibility && o.visibility <= local.LockLease {
 		fmt.Fprintf(s.Err, "WARNING: --visibility-timeout %s is not longer than the lock lease: a record whose execution outlasts it reappears while its lock is held, and may be dead-lettered without being sent\n", o.visibility)
@@ -190,7 +208,12 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 	defer stopConsole() // idempotent: also called before the runtime closes
-	w.printf("SDK clients: AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n", rt.Endpoint(), c.Region)
+	key, secret := "local", "local"
+	if c.SecretAccessKey != "" {
+		key, secret = c.AccessKeyID, "<your --secret-key>"
+		w.printf("  signatures    verified with access key %s\n", c.AccessKeyID)
+	}
+	w.printf("SDK clients (requests must be SigV4-signed, as SDKs and the AWS CLI sign): AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", rt.Endpoint(), c.Region, key, secret)
 
 	var runErr error
 	if o.demo {

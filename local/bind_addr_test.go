@@ -30,7 +30,7 @@ func TestNonLoopbackAddress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	defer rt.Close(ctx)
-	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "no authentication") {
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "without credentials") {
 		t.Fatalf("no warning logged:\n%s", logs.String())
 	}
 	for _, h := range []string{"127.0.0.1", "::1", "localhost", "127.1.2.3"} {

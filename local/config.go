@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/local/gateway"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -70,6 +71,9 @@ const (
 	FieldSenders           = "AllowedSenders"
 	FieldDefaultSender     = "DefaultSender"
 	FieldAttachmentPrefix  = "AttachmentPrefix"
+	FieldAccessKeyID       = "AccessKeyID"
+	FieldSecretAccessKey   = "SecretAccessKey"
+	FieldCORSOrigins       = "CORSOrigins"
 )
 
 // Names a [Problem] gives that are not settings with a value of their own.
@@ -119,8 +123,9 @@ func (c Config) Problems(explicit ...string) []Problem {
 	if host, _, err := net.SplitHostPort(addr); err != nil {
 		add(FieldAddr, strconv.Quote(addr), ": %v", err)
 	} else if !IsLoopback(host) && !c.AllowNonLoopback {
-		add(FieldAddr, strconv.Quote(addr), "is not a loopback address; the local runtime has no authentication (set AllowNonLoopback to serve it anyway)")
+		add(FieldAddr, strconv.Quote(addr), "is not a loopback address; the local runtime is meant for one machine (set AllowNonLoopback to serve it anyway, with AccessKeyID and SecretAccessKey so that signatures are verified)")
 	}
+	ps = append(ps, endpointProblems(c.AccessKeyID, c.SecretAccessKey, c.CORSOrigins)...)
 	if given(FieldBatchSize, c.BatchSize == 0) && (c.BatchSize < 1 || c.BatchSize > pipes.MaxBatchSize) {
 		add(FieldBatchSize, c.BatchSize, "is outside 1..%d", pipes.MaxBatchSize)
 	}
@@ -163,6 +168,27 @@ func (c Config) Problems(explicit ...string) []Problem {
 				}
 			}
 			ps = append(ps, Problem{Field: field, Rule: e.Error(), Named: true})
+		}
+	}
+	return ps
+}
+
+// endpointProblems checks the endpoint's credentials and CORS origins.
+func endpointProblems(key, secret string, origins []string) []Problem {
+	var ps []Problem
+	if (key == "") != (secret == "") {
+		field, other := FieldSecretAccessKey, "the access key id"
+		if key == "" {
+			field, other = FieldAccessKeyID, "the secret access key"
+		}
+		ps = append(ps, Problem{Field: field, Rule: "must be given with " + other + " (both or neither)"})
+	}
+	if strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == '/' || r == ',' || r >= 0x7f }) {
+		ps = append(ps, Problem{Field: FieldAccessKeyID, Value: strconv.Quote(key), Rule: "may not contain spaces, control characters, \"/\" or \",\" (it is part of a SigV4 credential scope)"})
+	}
+	for _, o := range origins {
+		if err := gateway.ValidateOrigin(o); err != nil {
+			ps = append(ps, Problem{Field: FieldCORSOrigins, Value: strconv.Quote(o), Rule: strings.TrimPrefix(err.Error(), "CORS origin "+strconv.Quote(o)+" ")})
 		}
 	}
 	return ps
@@ -265,8 +291,8 @@ func (c *Config) defaults() error {
 		c.Log.Warn("the source queue's visibility timeout is not longer than the lock lease: a record whose execution outlasts it reappears while its lease is held and may be dead-lettered without being sent",
 			"visibilityTimeout", c.VisibilityTimeout, "lease", LockLease)
 	}
-	if host, _, _ := net.SplitHostPort(c.Addr); !IsLoopback(host) {
-		c.Log.Warn("serving on a non-loopback address: the SQS and S3 endpoints have no authentication; anyone who can reach it can send mail and read attachments", "addr", c.Addr)
+	if host, _, _ := net.SplitHostPort(c.Addr); !IsLoopback(host) && c.SecretAccessKey == "" {
+		c.Log.Warn("serving on a non-loopback address without credentials: the SQS and S3 endpoints check only that requests are signed, not with which key; anyone who can reach it can send mail and read attachments", "addr", c.Addr)
 	}
 	return nil
 }

@@ -66,12 +66,21 @@ const (
 type Config struct {
 	DataDir string // required
 	Addr    string // loopback host:port; port 0 picks a free one
-	// AllowNonLoopback lets Addr be a non-loopback address. The endpoints
-	// have no authentication: anyone who can reach the address can enqueue
-	// mail and read or write attachments. Start logs a warning.
+	// AllowNonLoopback lets Addr be a non-loopback address. Without
+	// AccessKeyID and SecretAccessKey, anyone who can reach the address
+	// can enqueue mail and read or write attachments. Start logs a warning.
 	AllowNonLoopback bool
-	Region           string
-	Account          string
+	// AccessKeyID and SecretAccessKey, when both set, are the only
+	// credentials the SQS and S3 endpoints accept: every request's SigV4
+	// signature is verified with them. Unset, a signature must only be
+	// well formed (see local/gateway).
+	AccessKeyID, SecretAccessKey string
+	// CORSOrigins are the browser origins (scheme://host[:port]) allowed to
+	// call the endpoints from a web page, preflights answered; none by
+	// default, and any other origin is refused.
+	CORSOrigins []string
+	Region      string
+	Account     string
 
 	Bucket, SourceQueue, DeadLetterQueue string
 	AttachmentPrefix, StagingPrefix      string
@@ -290,7 +299,9 @@ func (r *Runtime) serve(context.Context) (err error) {
 	}
 	r.endpoint = "http://" + r.listener.Addr().String()
 	r.server = &http.Server{
-		Handler:           gateway.Router{SQS: sqsapi.New(r.queues, sqsapi.Options{BaseURL: r.endpoint}), S3: r.bucket},
+		Handler: gateway.Router{SQS: sqsapi.New(r.queues, sqsapi.Options{BaseURL: r.endpoint}), S3: r.bucket,
+			Policy: gateway.Policy{Addr: cfg.Addr, CORSOrigins: cfg.CORSOrigins,
+				Verifier: gateway.Verifier{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}}},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go r.server.Serve(r.listener)

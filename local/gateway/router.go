@@ -7,11 +7,47 @@
 // requests fall back to the protocol's own marks: the JSON protocol's
 // X-Amz-Target, or the query protocol's Action parameter. Everything else is
 // S3's REST protocol.
+//
+// The router is also the endpoint's only door, so it refuses what a web
+// page the developer opens could send (the handlers behind it authenticate
+// nothing and must be served only through it). In order:
+//
+//  1. Host must be a loopback name or address (localhost, 127.0.0.0/8,
+//     [::1]) or the configured address's host (Policy.Addr): else 421, so a
+//     DNS name rebound to 127.0.0.1 reaches nothing.
+//  2. A CORS preflight is answered only for an origin of Policy.CORSOrigins
+//     (mailflow dev --cors-origin); any other gets 403. There is no CORS
+//     otherwise: no Access-Control-Allow-Origin on any answer.
+//  3. A request a browser marks as cross-site is refused (403): an Origin
+//     header not on the allow-list (no SDK or CLI sends one), or
+//     Sec-Fetch-Site other than none or same-origin.
+//  4. Every request must be signed with SigV4, as every SDK and the AWS CLI
+//     sign: an Authorization header or a presigned URL. A cross-origin
+//     "simple" request (a link, a form, fetch in no-cors mode) cannot carry
+//     the header, and a presigned URL a page could forge is caught by 3, or
+//     by 5 when the endpoint has credentials. Unsigned: 403
+//     MissingAuthenticationToken (SQS, in the JSON or query protocol the
+//     request used) or AccessDenied (S3).
+//  5. With credentials (Policy.Verifier; mailflow dev --access-key and
+//     --secret-key) the signature is recomputed with the SDK's signer and
+//     compared in constant time; the body's SHA-256 is checked when the
+//     client signed it (UNSIGNED-PAYLOAD and the STREAMING-* aws-chunked
+//     forms are accepted as signed, their chunk signatures unchecked).
+//     Without, the signature must be well formed: AWS4-HMAC-SHA256, a
+//     <key>/<date>/<region>/<service>/aws4_request scope, host signed,
+//     every signed header present, X-Amz-Date within 15 minutes of the
+//     machine's clock (the one clients sign with; a presigned URL is good
+//     until X-Amz-Expires, at most 7 days).
+//
+// SQS itself (local/sqsapi) takes state-changing actions by POST only.
 package gateway
 
 import (
 	"net/http"
 	"strings"
+
+	"github.com/mailflow/mailflow/local/s3local"
+	"github.com/mailflow/mailflow/local/sqsapi"
 )
 
 // Service names used for routing.
@@ -20,25 +56,72 @@ const (
 	ServiceS3  = "s3"
 )
 
-// Router sends each request to the endpoint of its service.
+// Router sends each request that passes its Policy to the endpoint of its
+// service.
 type Router struct {
-	SQS http.Handler
-	S3  http.Handler
+	SQS    http.Handler
+	S3     http.Handler
+	Policy Policy
 }
 
 func (rt Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	service := ServiceOf(r)
+	p := rt.Policy
+	if !p.hostAllowed(r.Host) {
+		refuse(w, r, service, http.StatusMisdirectedRequest, "MisdirectedRequest", "MisdirectedRequest",
+			"the local endpoint answers only requests addressed to localhost, a loopback address or "+orNone(p.Addr)+
+				", not Host "+truncate(r.Host)+" (a DNS name pointed at this machine is how a web page would reach it)")
+		return
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		if !p.preflight(w, r) {
+			refuse(w, r, service, http.StatusForbidden, "AccessDenied", "AccessForbidden",
+				"CORSResponse: origin "+truncate(r.Header.Get("Origin"))+" is not allowed (mailflow dev --cors-origin adds one)")
+		}
+		return
+	}
+	if why := p.crossSite(r); why != "" {
+		refuse(w, r, service, http.StatusForbidden, "AccessDenied", "AccessDenied", "cross-site request refused: "+why)
+		return
+	}
 	var h http.Handler
-	switch ServiceOf(r) {
+	maxBody := int64(sqsapi.MaxRequestBytes)
+	switch service {
 	case ServiceSQS:
 		h = rt.SQS
 	case ServiceS3:
-		h = rt.S3
+		h, maxBody = rt.S3, s3local.MaxObjectBytes
 	}
 	if h == nil {
 		http.Error(w, "no local endpoint for this service", http.StatusNotImplemented)
 		return
 	}
+	if _, err := p.Verifier.Verify(r, maxBody); err != nil {
+		e, ok := err.(*SignatureError)
+		if !ok {
+			e = mismatch("%v", err)
+		}
+		refuse(w, r, service, e.Status, e.Code, e.S3Code, e.Message)
+		return
+	}
+	p.allowOrigin(w, r)
 	h.ServeHTTP(w, r)
+}
+
+// refuse answers with the error shape of the request's service.
+func refuse(w http.ResponseWriter, r *http.Request, service string, status int, code, s3Code, msg string) {
+	if service == ServiceSQS {
+		sqsapi.WriteError(w, r, status, code, msg)
+		return
+	}
+	s3local.WriteError(w, status, s3Code, msg)
+}
+
+func orNone(addr string) string {
+	if addr == "" {
+		return "no other host"
+	}
+	return addr
 }
 
 // ServiceOf tells which service a request is for: "sqs", "s3" or, for a

@@ -77,7 +77,7 @@ func TestServiceOfUnsigned(t *testing.T) {
 
 func TestUnknownServiceIsRefused(t *testing.T) {
 	t.Parallel()
-	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/", nil)
 	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AK/20261125/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x")
 	w := httptest.NewRecorder()
 	gateway.Router{}.ServeHTTP(w, r)

@@ -94,15 +94,28 @@ func (s *Server) Backend() gofakes3.Backend { return s.backend }
 // attachment that can be sent fits.
 const MaxObjectBytes = 64 << 20
 
-// ServeHTTP answers S3 REST requests. Before the backend sees a request it
+// ServeHTTP answers S3 REST requests. It answers no CORS: gofakes3 would
+// allow every origin (Access-Control-Allow-Origin: *) and answer every
+// preflight, which would let any web page read the bucket; its CORS headers
+// are taken off (those set in front of it, by gateway.Router's allow-list,
+// are kept) and a preflight is refused. Every answer carries a CSP sandbox,
+// so an object opened in a browser never runs script with the endpoint's
+// origin. Before the backend sees a request it
 // refuses, with S3's error shapes, a body larger than MaxObjectBytes
 // (EntityTooLarge) and an object key or copy source the file backend
 // cannot store faithfully (InvalidArgument): a key with an empty, "." or
 // ".." segment, a leading "/", a backslash or a control character would
 // otherwise name another object, another bucket or the metadata directory.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodOptions {
+		WriteError(w, http.StatusForbidden, "AccessForbidden", "CORSResponse: This CORS request is not allowed (the local endpoint answers CORS only for the origins given to mailflow dev --cors-origin).")
+		return
+	}
+	w = &keepCORS{ResponseWriter: w, saved: savedCORS(w.Header())}
 	if r.ContentLength > MaxObjectBytes {
-		writeError(w, http.StatusBadRequest, "EntityTooLarge", fmt.Sprintf("Your proposed upload exceeds the maximum allowed size of %d bytes.", MaxObjectBytes))
+		WriteError(w, http.StatusBadRequest, "EntityTooLarge", fmt.Sprintf("Your proposed upload exceeds the maximum allowed size of %d bytes.", MaxObjectBytes))
 		return
 	}
 	if r.Body != nil {
@@ -110,7 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); ok && key != "" {
 		if err := store.ValidateKey(key); err != nil {
-			writeError(w, http.StatusBadRequest, "InvalidArgument", "Object key not supported by the local endpoint: "+err.Error())
+			WriteError(w, http.StatusBadRequest, "InvalidArgument", "Object key not supported by the local endpoint: "+err.Error())
 			return
 		}
 	}
@@ -121,14 +134,56 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		src, _, _ = strings.Cut(src, "?")
 		_, key, _ := strings.Cut(strings.TrimPrefix(src, "/"), "/")
 		if err := store.ValidateKey(key); err != nil {
-			writeError(w, http.StatusBadRequest, "InvalidArgument", "Copy source not supported by the local endpoint: "+err.Error())
+			WriteError(w, http.StatusBadRequest, "InvalidArgument", "Copy source not supported by the local endpoint: "+err.Error())
 			return
 		}
 	}
 	s.handler.ServeHTTP(w, r)
 }
 
-func writeError(w http.ResponseWriter, status int, code, message string) {
+// corsHeaders are the response headers gofakes3's CORS wrapper sets.
+var corsHeaders = []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Expose-Headers"}
+
+func savedCORS(h http.Header) http.Header {
+	saved := http.Header{}
+	for _, k := range corsHeaders {
+		if v := h.Values(k); len(v) > 0 {
+			saved[k] = v
+		}
+	}
+	return saved
+}
+
+// keepCORS puts back, when the answer starts, the CORS headers set before
+// gofakes3 ran: none, unless the gateway allowed the request's origin.
+type keepCORS struct {
+	http.ResponseWriter
+	saved   http.Header
+	written bool
+}
+
+func (k *keepCORS) restore() {
+	if k.written {
+		return
+	}
+	k.written = true
+	h := k.ResponseWriter.Header()
+	for _, name := range corsHeaders {
+		h.Del(name)
+		if v, ok := k.saved[name]; ok {
+			h[name] = v
+		}
+	}
+}
+
+func (k *keepCORS) WriteHeader(status int) { k.restore(); k.ResponseWriter.WriteHeader(status) }
+
+func (k *keepCORS) Write(b []byte) (int, error) { k.restore(); return k.ResponseWriter.Write(b) }
+
+func (k *keepCORS) Unwrap() http.ResponseWriter { return k.ResponseWriter }
+
+// WriteError answers with an S3 error document.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
 	var b strings.Builder
 	b.WriteString(xml.Header)
 	b.WriteString("<Error><Code>")

@@ -62,6 +62,9 @@ func newHarness(t *testing.T, transport http.RoundTripper, routed bool) sqstest.
 	return h
 }
 
+// testCreds sign every request of the tests.
+var testCreds = aws.Credentials{AccessKeyID: "AKIDLOCAL", SecretAccessKey: "secret"}
+
 // newClient returns an SDK client for the endpoint; transport nil is the
 // JSON protocol, sqstest.QueryProtocol the query protocol.
 func newClient(endpoint string, transport http.RoundTripper) *sqs.Client {
@@ -73,7 +76,7 @@ func newClient(endpoint string, transport http.RoundTripper) *sqs.Client {
 		HTTPClient:   hc,
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", ""),
+		Credentials:  credentials.StaticCredentialsProvider{Value: testCreds},
 		Retryer:      aws.NopRetryer{},
 	})
 }
@@ -87,7 +90,10 @@ func (h *harness) open(t *testing.T) {
 	h.store = s
 	h.h = sqsapi.New(s, sqsapi.Options{})
 	if h.routed {
-		h.h = gateway.Router{SQS: h.h}
+		// Behind the router with credentials, every request of the suite
+		// has its signature verified.
+		h.h = gateway.Router{SQS: h.h, Policy: gateway.Policy{Verifier: gateway.Verifier{
+			AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: testCreds.SecretAccessKey}}}
 	}
 }
 
@@ -126,7 +132,7 @@ func (h *harness) Restart(t *testing.T) {
 // behind the gateway router of the local runtime.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	protocols := map[string]http.RoundTripper{"JSON": nil, "Query": sqstest.QueryProtocol(nil)}
+	protocols := map[string]http.RoundTripper{"JSON": nil, "Query": sqstest.QueryProtocol(nil, testCreds)}
 	for _, routed := range []bool{false, true} {
 		for name, transport := range protocols {
 			if routed {

@@ -24,9 +24,16 @@
 //
 // Decisions: queue URLs are http://<Host of the request>/<account>/<name>
 // (or Options.BaseURL), so whatever loopback address a client used works in
-// the URLs it gets back; a queue URL is resolved by its path alone. Requests
-// are not authenticated: the signature is ignored, and the access key id of
-// the SigV4 credential becomes the SenderId. MD5OfMessageAttributes covers
+// the URLs it gets back; a queue URL is resolved by its path alone. The
+// handler authenticates nothing: gateway.Router, the only thing that serves
+// it on a socket, checks the Host, refuses cross-site browser requests and
+// verifies SigV4 signatures before a request gets here. The access key id
+// of the SigV4 credential becomes the SenderId. A query-protocol request
+// that is not a POST may only read (GetQueueUrl, GetQueueAttributes,
+// ListQueues, ListQueueTags, ListDeadLetterSourceQueues,
+// ListMessageMoveTasks); any other action by GET, which AWS takes, is
+// UnsupportedOperation (405) here, so a link or an image on a web page can
+// change nothing. The JSON protocol takes POST only. MD5OfMessageAttributes covers
 // the attributes actually returned, as AWS computes it. FIFO queues are not
 // supported (see sqsstore). The handler does not listen by itself: callers
 // bind it, on loopback by default.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/mailflow/mailflow/local/sqsstore"
@@ -20,8 +21,8 @@ const XMLNamespace = "http://queue.amazonaws.com/doc/2012-11-05/"
 
 const jsonContentType = "application/x-amz-json-1.0"
 
-// maxRequestBytes bounds a request body: ten 1 MiB messages plus encoding.
-const maxRequestBytes = 16 << 20
+// MaxRequestBytes bounds a request body: ten 1 MiB messages plus encoding.
+const MaxRequestBytes = 16 << 20
 
 // Options configure a Handler.
 type Options struct {
@@ -68,10 +69,15 @@ func newRequestID() string {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{h: h, w: w, r: r, requestID: newRequestID()}
 	w.Header().Set("x-amzn-RequestId", c.requestID)
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
 
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		c.proto = protoJSON
+		if r.Method != http.MethodPost {
+			c.fail(&apiError{code: "UnsupportedOperation", status: http.StatusMethodNotAllowed,
+				msg: "The JSON protocol takes POST requests only, not " + r.Method + "."})
+			return
+		}
 		op, ok := strings.CutPrefix(target, "AmazonSQS.")
 		if !ok {
 			c.fail(&apiError{typ: "com.amazon.coral.service#UnknownOperationException", code: "UnknownOperationException",
@@ -106,6 +112,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.fail(&apiError{code: "MissingAction", status: 400, msg: "The request must contain the parameter Action."})
 		return
 	}
+	if r.Method != http.MethodPost && !readOnly[c.op] {
+		c.fail(&apiError{code: "UnsupportedOperation", status: http.StatusMethodNotAllowed,
+			msg: "The local endpoint changes state only through POST: send " + c.op + " as a POST with a form-encoded body, as every SDK and the AWS CLI do (" + r.Method + " serves only " + readOnlyList() + ")."})
+		return
+	}
 	req, err := parseQuery(c.op, r.Form)
 	if err != nil {
 		c.fail(err)
@@ -116,6 +127,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.QueueUrl = "http://" + r.Host + r.URL.Path
 	}
 	c.dispatch(req)
+}
+
+// readOnly are the actions a query-protocol request may carry by GET (or
+// any method but POST). AWS takes every action by GET; locally a state
+// change by GET would be one a web page can make with a link or an image,
+// so it must be a POST.
+var readOnly = map[string]bool{
+	"GetQueueUrl": true, "ListQueues": true, "GetQueueAttributes": true,
+	"ListQueueTags": true, "ListDeadLetterSourceQueues": true, "ListMessageMoveTasks": true,
+}
+
+func readOnlyList() string {
+	names := make([]string, 0, len(readOnly))
+	for n := range readOnly {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// WriteError answers r with an SQS error in the protocol r speaks: JSON
+// when it carries X-Amz-Target, else the query protocol's XML. It is for
+// what stands in front of the handler (gateway.Router's checks), so that
+// clients see the errors their SDK decodes.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	c := &call{w: w, r: r, proto: protoQuery, requestID: newRequestID()}
+	if r.Header.Get("X-Amz-Target") != "" {
+		c.proto = protoJSON
+	}
+	w.Header().Set("x-amzn-RequestId", c.requestID)
+	c.fail(&apiError{code: code, status: status, msg: message})
 }
 
 // apiError is an error answer not produced by the store.

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Listen opens a TCP listener for the endpoint, on loopback unless the
+// Listen opens a TCP listener for the endpoint (serve the handler on it
+// behind gateway.Router, which authenticates requests), on loopback unless the
 // address names another host: "" means 127.0.0.1 on a free port, and an
 // address without a host (":4566") means 127.0.0.1 on that port, never every
 // interface.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/testkit"
 )
 
 func newServer(t *testing.T) *httptest.Server {
@@ -44,7 +45,9 @@ func postForm(t *testing.T, endpoint string, form url.Values) (int, []byte) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDQUERY/20260301/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00")
+	if err := testkit.SignV4(req, aws.Credentials{AccessKeyID: "AKIDQUERY", SecretAccessKey: "secret"}, "sqs"); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

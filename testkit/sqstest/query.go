@@ -2,6 +2,8 @@ package sqstest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -11,7 +13,22 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
+
+// regionOf is the region of the SDK's credential scope
+// (".../<date>/<region>/sqs/aws4_request"), us-east-1 without one.
+func regionOf(r *http.Request) string {
+	_, cred, _ := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	cred, _, _ = strings.Cut(cred, ",")
+	if parts := strings.Split(cred, "/"); len(parts) == 5 {
+		return parts[2]
+	}
+	return "us-east-1"
+}
 
 // QueryProtocol returns a transport that carries the SDK's JSON-protocol
 // requests to an endpoint in the query protocol (form-encoded Action=...,
@@ -25,15 +42,20 @@ import (
 // It knows SQS's query conventions (flattened, 1-indexed lists and maps;
 // the <Op>Response/<Op>Result envelope; <ErrorResponse>), not any one
 // implementation. next is the transport underneath (nil:
-// http.DefaultTransport).
-func QueryProtocol(next http.RoundTripper) http.RoundTripper {
+// http.DefaultTransport). A request the SDK signed is signed again over its
+// form, with creds, as a query client signs it (the SDK's signature covers
+// the JSON body and X-Amz-Target, which the form replaces).
+func QueryProtocol(next http.RoundTripper, creds aws.Credentials) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &queryTransport{next: next}
+	return &queryTransport{next: next, creds: creds}
 }
 
-type queryTransport struct{ next http.RoundTripper }
+type queryTransport struct {
+	next  http.RoundTripper
+	creds aws.Credentials
+}
 
 func (q *queryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")
@@ -65,6 +87,13 @@ func (q *queryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	req.Body = io.NopCloser(strings.NewReader(encoded))
 	req.ContentLength = int64(len(encoded))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(encoded)), nil }
+	if req.Header.Get("Authorization") != "" {
+		req.Header.Del("Authorization")
+		sum := sha256.Sum256([]byte(encoded))
+		if err := v4.NewSigner().SignHTTP(r.Context(), q.creds, req, hex.EncodeToString(sum[:]), "sqs", regionOf(r), time.Now()); err != nil {
+			return nil, fmt.Errorf("sqstest: sign the %s form: %w", op, err)
+		}
+	}
 	resp, err := q.next.RoundTrip(req)
 	if err != nil {
 		return nil, err
