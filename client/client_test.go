@@ -172,3 +172,43 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal("accepted an empty config")
 	}
 }
+
+// TestClientRefusesWhatThePipelineRefuses: the client validates with the
+// contract before it uploads or enqueues, so a mail the pipeline would
+// dead-letter (reserved headers, a container attachment type, an unsafe file
+// name, an address the envelope cannot carry, text that is not UTF-8) is
+// refused with the same field and touches nothing.
+func TestClientRefusesWhatThePipelineRefuses(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	valid := func() client.Mail {
+		return client.Mail{MailID: "m", To: []string{"a@example.org"}, Subject: "s", Text: "t"}
+	}
+	for field, edit := range map[string]func(*client.Mail){
+		"headers": func(m *client.Mail) { m.Headers = map[string]string{"X-SES-CONFIGURATION-SET": "untracked"} },
+		"attachments[0].contentType": func(m *client.Mail) {
+			m.Attachments = []client.Attachment{{Filename: "a.eml", ContentType: "message/rfc822", Content: []byte("x")}}
+		},
+		"attachments[0].filename": func(m *client.Mail) {
+			m.Attachments = []client.Attachment{{Filename: "invoice\u202efdp.exe", Content: []byte("MZ")}}
+		},
+		"to[0]":          func(m *client.Mail) { m.To = []string{`"victim@evil"@example.org`} },
+		"subject":        func(m *client.Mail) { m.Subject = "caf\xe9" },
+		"headers.X-Note": func(m *client.Mail) { m.Headers = map[string]string{"X-Note": "\x1b[2J"} },
+	} {
+		m := valid()
+		edit(&m)
+		_, err := e.client.Send(context.Background(), m)
+		var inv *workflow.InvalidMessageError
+		if !errors.As(err, &inv) || !inv.Has(field) {
+			t.Errorf("%s: got %v", field, err)
+		}
+	}
+	list, lerr := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("attachments-bucket")})
+	if lerr != nil || len(list.Contents) != 0 {
+		t.Fatalf("objects uploaded for invalid mail: %v %v", lerr, list.Contents)
+	}
+	if n := len(e.receive(t)); n != 0 {
+		t.Fatalf("%d messages enqueued for invalid mail", n)
+	}
+}

@@ -466,3 +466,43 @@ func PeekMailID(body string) string {
 	}
 	return m.MailID
 }
+
+// loneSurrogate finds the first \u escape in body that is half of a UTF-16
+// surrogate pair without its other half, returning its byte offset and its
+// text. JSON decoders (encoding/json, jsontext with AllowInvalidUTF8) turn
+// it into U+FFFD, so what was validated would not be what the producer
+// wrote; it is refused instead. A backslash is only valid inside a string,
+// so the scan needs no string state: it steps over each escape whole.
+func loneSurrogate(body []byte) (int, string, bool) {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		r, ok := hexEscape(body, i)
+		if !ok {
+			i++ // another escape, or a broken one the decoder refuses
+			continue
+		}
+		switch {
+		case r >= 0xd800 && r < 0xdc00:
+			if lo, ok := hexEscape(body, i+6); ok && lo >= 0xdc00 && lo < 0xe000 {
+				i += 11
+				continue
+			}
+			return i, string(body[i : i+6]), true
+		case r >= 0xdc00 && r < 0xe000:
+			return i, string(body[i : i+6]), true
+		}
+		i += 5
+	}
+	return 0, "", false
+}
+
+// hexEscape decodes the \uXXXX escape at body[i:], if there is one.
+func hexEscape(body []byte, i int) (rune, bool) {
+	if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+	return rune(n), err == nil
+}

@@ -19,6 +19,31 @@
 //     (The JSON Schema says the same, so other languages agree.)
 //   - Addresses are single RFC 5322 mailboxes, display names allowed, parsed
 //     with net/mail. Group syntax and address lists in one string are refused.
+//     [ParseMailbox] adds the rules net/mail does not check: the local part
+//     is an ASCII dot-atom of at most 64 octets (quoted local parts are
+//     refused, since net/mail unquotes them and `"victim@evil"@x` would read
+//     as another address; non-ASCII ones too, since SES does not support
+//     SMTPUTF8), the domain passes IDNA (golang.org/x/net/idna, the lookup
+//     profile with the Bidi rule and DNS lengths) and is a host name of two
+//     or more labels, at most 255 octets, the address at most 254 (RFC 5321
+//     path). No domain literals. An IDN domain is accepted and goes out in
+//     A-labels: [Mailbox.Header] for the headers, [EnvelopeAddress] for the
+//     envelope, which keeps a local part quoted when it must be.
+//   - Extra header names are RFC 5322 ftext of at most 76 characters; the
+//     [ReservedHeaders] (X-Mailflow-*, X-SES-*, and what mailflow or a relay
+//     writes) are refused in one problem at "headers" that lists them, and
+//     so are names that differ only in case. Values are UTF-8 of at most
+//     2,048 bytes with no control character but the tab.
+//   - An attachment's contentType is one RFC 6838 media type; its
+//     parameters must parse with mime.ParseMediaType, and multipart/* and
+//     message/* are refused: an attachment is a single part, and a container
+//     type would let its bytes become MIME structure. File names are refused
+//     rather than rewritten when they hold a path separator, a control or
+//     bidirectional formatting character, or are . or ..; at most 255 bytes.
+//   - A lone surrogate escape ("\ud800") anywhere in the body is refused
+//     before decoding: decoders read it as U+FFFD, so what was validated
+//     would differ from what the producer wrote. [Validate] checks every
+//     string for valid UTF-8 itself, for Go producers that skip Parse.
 //   - "from" may be omitted only when Limits.DefaultSender is set; the
 //     effective sender is then [Message.Sender]. A sender is allowed when its
 //     address, or its domain, is listed in Limits.AllowedSenders (SES

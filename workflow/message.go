@@ -3,11 +3,9 @@ package workflow
 import (
 	"errors"
 	"fmt"
-	"mime"
 	"net/mail"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -102,8 +100,8 @@ func (l Limits) Validate() error {
 		}
 	}
 	if l.DefaultSender != "" {
-		if _, err := mail.ParseAddress(l.DefaultSender); err != nil {
-			errs = append(errs, fmt.Errorf("limits: DefaultSender %q is not an e-mail address", l.DefaultSender))
+		if _, err := ParseMailbox(l.DefaultSender); err != nil {
+			errs = append(errs, fmt.Errorf("limits: DefaultSender %q: %v", l.DefaultSender, err))
 		} else if !l.senderAllowed(l.DefaultSender) {
 			errs = append(errs, fmt.Errorf("limits: DefaultSender %q is not among AllowedSenders", l.DefaultSender))
 		}
@@ -119,12 +117,12 @@ func (l Limits) maxBody() int {
 }
 
 func (l Limits) senderAllowed(from string) bool {
-	a, err := mail.ParseAddress(from)
+	b, err := ParseMailbox(from)
 	if err != nil {
 		return false
 	}
-	addr := strings.ToLower(a.Address)
-	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	// Identities are ASCII, so an IDN sender is compared in A-labels.
+	addr, domain := strings.ToLower(b.Address()), b.Domain
 	for _, id := range l.AllowedSenders {
 		id = strings.ToLower(id)
 		if id == addr || id == domain {
@@ -212,6 +210,10 @@ func Parse(body []byte, limits Limits) (Message, error) {
 		p.add("message", "body is not valid UTF-8")
 		return m, p.err()
 	}
+	if at, esc, found := loneSurrogate(body); found {
+		p.add("message", "the escape %s at byte %d is a lone surrogate, not a character (it would decode as U+FFFD)", esc, at)
+		return m, p.err()
+	}
 	if fe := decode(body, &m, &p); fe != nil {
 		return Message{}, &InvalidMessageError{Problems: []*FieldError{fe}}
 	}
@@ -232,12 +234,8 @@ var (
 	mailIDPattern    = regexp.MustCompile(`^[A-Za-z0-9._:@/-]{1,200}$`)
 	tagPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 	configSetPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	headerNameToken  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	contentIDPattern = regexp.MustCompile(`^[!-;=?-~]{1,200}$`)
 )
-
-// allowedHeaders are the extra header names a message may set besides X-*.
-var allowedHeaders = []string{"List-Unsubscribe", "List-Unsubscribe-Post", "In-Reply-To", "References"}
 
 func validateMessage(m *Message, l Limits, p *problems) {
 	if m.Version != SchemaVersion {
@@ -278,12 +276,21 @@ func validateMessage(m *Message, l Limits, p *problems) {
 		p.add("subject", "required")
 	case hasLineBreak(m.Subject):
 		p.add("subject", "must not contain CR, LF or NUL")
+	case !utf8.ValidString(m.Subject):
+		p.add("subject", "not valid UTF-8")
 	case len(m.Subject) > MaxSubjectBytes:
 		p.add("subject", "%d bytes, more than %d", len(m.Subject), MaxSubjectBytes)
 	}
 
 	if m.Text == "" && m.HTML == "" && m.TextKey == "" && m.HTMLKey == "" {
 		p.add("text", "one of text, html, textKey or htmlKey is required")
+	}
+	// Parse sees UTF-8 only; a Go producer calling Validate may not.
+	if !utf8.ValidString(m.Text) {
+		p.add("text", "not valid UTF-8")
+	}
+	if !utf8.ValidString(m.HTML) {
+		p.add("html", "not valid UTF-8")
 	}
 	if m.Text != "" && m.TextKey != "" {
 		p.add("textKey", "text and textKey are mutually exclusive")
@@ -298,30 +305,7 @@ func validateMessage(m *Message, l Limits, p *problems) {
 		checkKey(p, "htmlKey", m.HTMLKey, l.AttachmentPrefix)
 	}
 
-	if len(m.Headers) > MaxHeaderCount {
-		p.add("headers", "%d headers, more than %d", len(m.Headers), MaxHeaderCount)
-	}
-	names := make([]string, 0, len(m.Headers))
-	for name := range m.Headers {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		field := "headers." + name
-		switch {
-		case !headerNameToken.MatchString(name):
-			p.add(field, "not a valid header name")
-		case !headerAllowed(name):
-			p.add(field, "header name not allowed (X-*, %s)", strings.Join(allowedHeaders, ", "))
-		}
-		v := m.Headers[name]
-		switch {
-		case hasLineBreak(v):
-			p.add(field, "must not contain CR, LF or NUL")
-		case len(v) > MaxHeaderValue:
-			p.add(field, "value is %d bytes, more than %d", len(v), MaxHeaderValue)
-		}
-	}
+	checkHeaders(p, m.Headers)
 
 	contentIDs := map[string]bool{}
 	for i, a := range m.Attachments {
@@ -331,19 +315,14 @@ func validateMessage(m *Message, l Limits, p *problems) {
 		} else {
 			checkKey(p, field+".key", a.Key, l.AttachmentPrefix)
 		}
-		switch {
-		case hasLineBreak(a.Filename):
-			p.add(field+".filename", "must not contain CR, LF or NUL")
-		case strings.ContainsAny(a.Filename, `/\`):
-			p.add(field+".filename", "must not contain a path separator")
-		case len(a.Filename) > MaxFilenameLength:
-			p.add(field+".filename", "%d bytes, more than %d", len(a.Filename), MaxFilenameLength)
+		if a.Filename != "" {
+			if rule := filenameRule(a.Filename); rule != "" {
+				p.add(field+".filename", "%s", rule)
+			}
 		}
 		if a.ContentType != "" {
-			if hasLineBreak(a.ContentType) {
-				p.add(field+".contentType", "must not contain CR, LF or NUL")
-			} else if _, _, err := mime.ParseMediaType(a.ContentType); err != nil || !strings.Contains(a.ContentType, "/") {
-				p.add(field+".contentType", "not a media type (type/subtype)")
+			if rule := mediaTypeRule(a.ContentType); rule != "" {
+				p.add(field+".contentType", "%s", rule)
 			}
 		}
 		if a.ContentID != "" {
@@ -378,22 +357,15 @@ func validateMessage(m *Message, l Limits, p *problems) {
 
 func hasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
 
-func headerAllowed(name string) bool {
-	if len(name) > 2 && strings.EqualFold(name[:2], "X-") {
-		return true
-	}
-	return slices.ContainsFunc(allowedHeaders, func(h string) bool { return strings.EqualFold(h, name) })
-}
-
-// checkAddress reports whether s is a single RFC 5322 mailbox.
+// checkAddress reports whether s is a single RFC 5322 mailbox that obeys
+// the address rules of [ParseMailbox].
 func checkAddress(p *problems, field, s string) bool {
 	if hasLineBreak(s) {
 		p.add(field, "must not contain CR, LF or NUL")
 		return false
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || !strings.Contains(a.Address, "@") {
-		p.add(field, "not an e-mail address")
+	if _, err := ParseMailbox(s); err != nil {
+		p.add(field, "%s", err.Error())
 		return false
 	}
 	return true
@@ -405,6 +377,8 @@ func checkKey(p *problems, field, key, prefix string) {
 		p.add(field, "%d bytes, more than %d", len(key), MaxKeyLength)
 	case hasLineBreak(key):
 		p.add(field, "must not contain CR, LF or NUL")
+	case !utf8.ValidString(key):
+		p.add(field, "not valid UTF-8")
 	case prefix == "" || !strings.HasPrefix(key, prefix) || len(key) == len(prefix):
 		p.add(field, "must lie under the attachment prefix %q", prefix)
 	case hasDotSegment(key):

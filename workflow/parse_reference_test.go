@@ -3,11 +3,12 @@ package workflow
 // This file keeps the decoder as it was before Parse became a single-pass
 // decoder, renamed, so that FuzzParseMatchesReference can prove the new code
 // returns the same Message and the same error for any input (validation is
-// the same code for both). Three
+// the same code for both). Four
 // faults of the old decoder were mended here and in Parse alike: it accepted
-// trailing data that starts with ] or }, and its duplicate-key check stopped,
+// trailing data that starts with ] or }, its duplicate-key check stopped,
 // letting later duplicates through, at a number that overflows float64 and at
-// a duplicated top-level "" key.
+// a duplicated top-level "" key, and it read a lone surrogate escape as U+FFFD
+// (both now refuse it, with the same scan).
 
 import (
 	"bytes"
@@ -30,6 +31,10 @@ func refParse(body []byte, limits Limits) (Message, error) {
 	}
 	if !utf8.Valid(body) {
 		p.add("message", "body is not valid UTF-8")
+		return m, p.err()
+	}
+	if at, esc, found := loneSurrogate(body); found {
+		p.add("message", "the escape %s at byte %d is a lone surrogate, not a character (it would decode as U+FFFD)", esc, at)
 		return m, p.err()
 	}
 	if dup, found := refDuplicateKey(body); found {

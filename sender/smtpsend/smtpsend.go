@@ -11,6 +11,12 @@
 // reply to DATA is awaited leaves it open. A message without a
 // Message-ID header gets one, which is also the id Send returns; otherwise
 // Send returns the message's own Message-ID.
+//
+// The envelope (MAIL FROM, RCPT TO) is workflow.EnvelopeAddress of each
+// address: a quoted local part such as "victim@evil" stays quoted, never
+// read as another address; an IDN domain goes in A-labels; a non-ASCII
+// local part is refused as Mail.InvalidMessage, as the contract refuses it
+// (SES has no SMTPUTF8, and the relay follows the same rule).
 package smtpsend
 
 import (
@@ -71,18 +77,21 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, err))
 	}
 	raw, id := withMessageID(m.Raw)
-	from, err := mail.ParseAddress(m.From)
+	// The envelope is built from the parsed mailbox: the local part stays
+	// quoted when it must be, so it names the same mailbox, and the domain
+	// goes in A-labels.
+	from, err := workflow.EnvelopeAddress(m.From)
 	if err != nil {
-		return "", workflow.Errorf(workflow.InvalidMessage, "smtpsend: from: %v", err)
+		return "", sender.NotAccepted(workflow.Errorf(workflow.InvalidMessage, "smtpsend: from %q: %v", m.From, err))
 	}
 	var rcpts []string
 	for _, list := range [][]string{m.To, m.Cc, m.Bcc} {
 		for _, r := range list {
-			a, err := mail.ParseAddress(r)
+			a, err := workflow.EnvelopeAddress(r)
 			if err != nil {
-				return "", workflow.Errorf(workflow.InvalidMessage, "smtpsend: recipient %q: %v", r, err)
+				return "", sender.NotAccepted(workflow.Errorf(workflow.InvalidMessage, "smtpsend: recipient %q: %v", r, err))
 			}
-			rcpts = append(rcpts, a.Address)
+			rcpts = append(rcpts, a)
 		}
 	}
 
@@ -110,7 +119,7 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 			return "", sender.NotAccepted(classify(err))
 		}
 	}
-	if err := c.Mail(from.Address); err != nil {
+	if err := c.Mail(from); err != nil {
 		return "", sender.NotAccepted(classify(err))
 	}
 	for _, r := range rcpts {

@@ -37,7 +37,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"net/mail"
 	"os"
 	"strings"
 	"sync"
@@ -256,8 +255,8 @@ func isKeyField(field string) bool {
 // messageID is <first 32 hex digits of the content hash>@<sender domain>.
 func messageID(m *workflow.Message, l workflow.Limits) string {
 	domain := "mailflow.invalid"
-	if a, err := mail.ParseAddress(m.Sender(l)); err == nil {
-		domain = a.Address[strings.LastIndexByte(a.Address, '@')+1:]
+	if b, err := workflow.ParseMailbox(m.Sender(l)); err == nil {
+		domain = b.Domain // in A-labels: the header is ASCII
 	}
 	return strings.TrimPrefix(taskkit.ContentHash(m), "sha256:")[:32] + "@" + domain
 }

@@ -63,7 +63,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/mail"
 	"regexp"
 	"strings"
 	"time"
@@ -226,15 +225,27 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	if err != nil {
 		return Out{}, err
 	}
-	from, err := mail.ParseAddress(m.Sender(h.cfg.Limits))
+	from, err := workflow.EnvelopeAddress(m.Sender(h.cfg.Limits))
 	if err != nil {
 		return Out{}, workflow.Errorf(workflow.InvalidMessage, "from: %v", err)
+	}
+	// The envelope takes each address with its domain in A-labels, as SES
+	// requires (it has no SMTPUTF8).
+	var env [3][]string
+	for i, list := range [][]string{m.To, m.Cc, m.Bcc} {
+		for _, a := range list {
+			e, err := workflow.EnvelopeAddress(a)
+			if err != nil {
+				return Out{}, workflow.Errorf(workflow.InvalidMessage, "recipient %q: %v", a, err)
+			}
+			env[i] = append(env[i], e)
+		}
 	}
 	msg := &sender.Message{
 		// Lower case: the deployment's ses:FromAddress condition compares
 		// case-sensitively against lower-cased identities, and SES treats
 		// addresses case-insensitively.
-		From: strings.ToLower(from.Address), To: m.To, Cc: m.Cc, Bcc: m.Bcc, Raw: raw,
+		From: strings.ToLower(from), To: env[0], Cc: env[1], Bcc: env[2], Raw: raw,
 		ConfigurationSet: m.ConfigurationSet, Tags: m.Tags,
 	}
 	if msg.ConfigurationSet == "" {

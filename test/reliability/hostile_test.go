@@ -97,6 +97,17 @@ func hostileBodies() []hostile {
 		{"5,000 recipients", base("h-5000", map[string]any{"to": many}), inv, "limit"},
 		{"mailId with CRLF", base("h-id\r\nBcc: x", nil), inv, "mailId"},
 		{"mailId too long", base(strings.Repeat("a", 201), nil), inv, "mailId"},
+		{"X-SES configuration set header", base("h-ses-cfg", map[string]any{"headers": map[string]string{"X-Test-Id": "h-ses-cfg", "X-SES-CONFIGURATION-SET": "untracked"}}), inv, "reserved header names X-SES-CONFIGURATION-SET"},
+		{"X-SES tags header", base("h-ses-tags", map[string]any{"headers": map[string]string{"X-Test-Id": "h-ses-tags", "x-ses-message-tags": "a=b"}}), inv, "reserved header names x-ses-message-tags"},
+		{"X-Mailflow header", base("h-mf", map[string]any{"headers": map[string]string{"X-Test-Id": "h-mf", "X-Mailflow-Envelope-To": "evil@example.net"}}), inv, "reserved header names X-Mailflow-Envelope-To"},
+		{"headers differing in case", base("h-case", map[string]any{"headers": map[string]string{"X-Test-Id": "h-case", "x-test-id": "other"}}), inv, "compare case-insensitively"},
+		{"multipart attachment", base("h-multipart", map[string]any{"attachments": att(map[string]any{"contentType": "multipart/mixed; boundary=evil"})}), inv, "multipart/*"},
+		{"message/rfc822 attachment", base("h-rfc822", map[string]any{"attachments": att(map[string]any{"contentType": "message/rfc822"})}), inv, "attachments[0].contentType"},
+		{"quoted local part with @", base("h-quoted", map[string]any{"to": []string{`"victim@evil"@example.org`}}), inv, "quoted local parts"},
+		{"local part of 1,000 characters", base("h-long-local", map[string]any{"to": []string{strings.Repeat("a", 1000) + "@example.org"}}), inv, "to[0]"},
+		{"non-ASCII local part", base("h-utf8-local", map[string]any{"to": []string{"jösé@example.org"}}), inv, "SMTPUTF8"},
+		{"domain failing IDNA", base("h-idna", map[string]any{"to": []string{"x@xn--a.example"}}), inv, "IDNA"},
+		{"lone surrogate", strings.Replace(base("h-surrogate", nil), `"subject":"hostile"`, `"subject":"a\ud800"`, 1), inv, "lone surrogate"},
 	}
 }
 

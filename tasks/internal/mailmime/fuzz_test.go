@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailflow/mailflow/store/memstore"
 	"github.com/mailflow/mailflow/tasks/internal/mailmime"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -21,6 +22,7 @@ import (
 func FuzzBuild(f *testing.F) {
 	f.Add([]byte(`{"version":1,"mailId":"m-1","from":"A <a@example.com>","to":["b@example.org"],"subject":"Hi","text":"t","html":"<p>h</p>","headers":{"X-Order":"1"},"attachments":[{"key":"attachments/a.txt","filename":"a.txt","contentType":"text/plain"}]}`))
 	f.Add([]byte(`{"version":1,"mailId":"m-2","from":"\"Ann, Example\" <a@example.com>","to":["Bé <b@example.org>"],"cc":["c@example.org"],"replyTo":["r@example.org"],"subject":"Grüße =?utf-8?q?x?=","text":"t\r\nBcc: x@evil.org"}`))
+	f.Add([]byte(`{"version":1,"mailId":"m-4","from":"a@example.com","to":["Bü <b@bücher.example>"],"subject":"s","text":"--x\r\nContent-Type: text/html\r\n\r\nx","headers":{"X-A":"é\t1"},"attachments":[{"key":"attachments/a.txt","contentType":"text/plain; boundary=x"}]}`))
 	f.Add([]byte(`{"version":1,"mailId":"m-3","from":"a@example.com","to":["b@example.org"],"subject":"s","html":"x","attachments":[{"key":"attachments/logo.png","filename":"lo\"go.png","contentType":"image/png","inline":true,"contentId":"logo@x"}]}`))
 	src := memstore.New()
 	for _, k := range []string{"attachments/a.txt", "attachments/logo.png"} {
@@ -66,6 +68,28 @@ func FuzzBuild(f *testing.F) {
 		for k := range msg.Header {
 			if !allowed[k] {
 				t.Fatalf("header %q not asked for, from %s:\n%s", k, body, buf.Bytes())
+			}
+		}
+		// No producer byte becomes structure: one leaf per body and
+		// attachment, and a header block of ASCII only.
+		_, leaves, err := testkit.ParseMIME(buf.Bytes())
+		if err != nil {
+			t.Fatalf("built an unparsable MIME tree for %s: %v", body, err)
+		}
+		want := len(m.Attachments)
+		if m.Text != "" || m.TextKey != "" {
+			want++
+		}
+		if m.HTML != "" || m.HTMLKey != "" {
+			want++
+		}
+		if len(leaves) != want {
+			t.Fatalf("%d leaf parts, want %d, for %s:\n%s", len(leaves), want, body, buf.Bytes())
+		}
+		head, _, _ := bytes.Cut(buf.Bytes(), []byte("\r\n\r\n"))
+		for i, c := range head {
+			if c >= 0x80 {
+				t.Fatalf("header byte %d is not ASCII, for %s:\n%s", i, body, head)
 			}
 		}
 	})

@@ -31,7 +31,16 @@
 //     names and extra header values are RFC 2047 encoded words, non-ASCII
 //     file names RFC 2231 parameters.
 //   - An attachment without a filename is named after the last segment of
-//     its key; without a content type it is application/octet-stream.
+//     its key, bidirectional formatting characters replaced by "_"; without
+//     a content type it is application/octet-stream.
+//   - No producer byte becomes structure: the contract refuses multipart/*
+//     and message/* attachment types, the content type's parameters and
+//     the file name are parsed and written again with mime.FormatMediaType,
+//     bodies are quoted-printable and attachments base64 inside parts whose
+//     boundaries go-message draws at random, and header values are encoded
+//     words whenever they are not printable ASCII.
+//   - Addresses are written with their domains in A-labels (punycode), so
+//     the header block is ASCII; display names are encoded words.
 package mailmime
 
 import (
@@ -40,7 +49,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net/mail"
 	"path"
 	"sort"
 	"strings"
@@ -169,11 +177,12 @@ func Build(ctx context.Context, w io.Writer, m *workflow.Message, src store.Stor
 		}
 		list := make([]*gomsg.Address, len(f.addrs))
 		for i, a := range f.addrs {
-			addr, err := mail.ParseAddress(a)
+			// The domain goes in A-labels, so that every header is ASCII.
+			b, err := workflow.ParseMailbox(a)
 			if err != nil {
-				return 0, workflow.Errorf(workflow.InvalidMessage, "%s: %v", f.name, err)
+				return 0, workflow.Errorf(workflow.InvalidMessage, "%s: %q: %v", f.name, a, err)
 			}
-			list[i] = addr
+			list[i] = (*gomsg.Address)(b.Header())
 		}
 		h.SetAddressList(f.name, list)
 	}
@@ -317,7 +326,7 @@ func writeAttachment(ctx context.Context, parent *message.Writer, src store.Stor
 	field := fmt.Sprintf("attachments[%d].key", i)
 	name := a.Filename
 	if name == "" {
-		name = path.Base(a.Key)
+		name = fallbackName(a.Key)
 	}
 	ct := a.ContentType
 	if ct == "" {
@@ -374,14 +383,25 @@ func (r readErrNamer) Read(p []byte) (int, error) {
 }
 
 // encodeHeaderValue returns v, as RFC 2047 encoded words when it is not
-// ASCII.
+// printable ASCII (the contract refuses control characters already).
 func encodeHeaderValue(v string) string {
-	for i := 0; i < len(v); i++ {
-		if v[i] >= 0x80 {
-			return mime.QEncoding.Encode("utf-8", v)
+	return mime.QEncoding.Encode("utf-8", v)
+}
+
+// fallbackName names an attachment that has no file name after the last
+// segment of its key, with what the contract refuses in a file name (the
+// store already refuses control characters in keys) replaced by "_".
+func fallbackName(key string) string {
+	name := strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return '_'
 		}
+		return r
+	}, path.Base(key))
+	if name == "." || name == ".." || name == "/" {
+		return "attachment"
 	}
-	return v
+	return name
 }
 
 // readBody loads an offloaded body, at most limit bytes, and checks UTF-8.
