@@ -34,8 +34,14 @@ func mediaTypeRule(ct string) string {
 	if !mediaTypeName.MatchString(base) {
 		return fmt.Sprintf("%q is not a media type (type/subtype of RFC 6838 names, then optional parameters)", ct)
 	}
-	if _, _, err := mime.ParseMediaType(ct); err != nil {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
 		return fmt.Sprintf("%q: parameters do not parse: %v", ct, err)
+	}
+	// The builder writes the type back with mime.FormatMediaType, which
+	// yields nothing for a parameter it cannot write (an empty name).
+	if mime.FormatMediaType(mt, params) == "" {
+		return fmt.Sprintf("%q: a parameter cannot be written back (empty or invalid name)", ct)
 	}
 	if typ, _, _ := strings.Cut(strings.ToLower(base), "/"); typ == "multipart" || typ == "message" {
 		return fmt.Sprintf("%q is a container type: an attachment is a single part, so multipart/* and message/* are refused", base)
