@@ -19,6 +19,19 @@
 //
 // Zero limits mean unlimited. Inject makes the next send fail with a chosen
 // error class, for tests.
+//
+// Event publishing: with Config.Events set, every accepted send publishes
+// the records SES publishes for a configuration set (feedback/sesevent):
+// the Send event at once, then, EventDelay later on the simulator's clock,
+// each recipient's outcome in envelope order (To, Cc, Bcc). Ordinary
+// addresses and the mailbox simulator's success@ and ooto@ are delivered;
+// bounce@ bounces permanently (General, 550 5.1.1); suppressionlist@
+// bounces permanently (OnAccountSuppressionList); complaint@ is delivered
+// and then complained about (feedback type abuse). A "+label" on a
+// simulator address is kept in the events and ignored for its meaning.
+// Refused sends publish nothing, as on SES. Mail to the simulator's
+// addresses is still handed to the wrapped sender, so that the outbox
+// shows everything SES accepted.
 package sessim
 
 import (
@@ -31,6 +44,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/feedback/sesevent"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -50,6 +64,14 @@ type Config struct {
 	VerifiedIdentities []string
 	Region             string      // named in rejection texts; default us-east-1
 	Clock              clock.Clock // default clock.Wall
+	// Events, when set, receives the SES event records of every accepted
+	// send (see the package doc). It is called from the sending goroutine
+	// for the Send event and, with EventDelay > 0, from a timer goroutine
+	// for the outcomes, so it must be safe for concurrent use.
+	Events func(sesevent.Event)
+	// EventDelay is how long after the send the outcomes follow; 0 means
+	// at once, within Send.
+	EventDelay time.Duration
 }
 
 // Quota is what SES GetAccount reports as SendQuota.
@@ -92,6 +114,9 @@ func New(next sender.Sender, cfg Config) (*Simulator, error) {
 	}
 	if cfg.MaxSendRate < 0 || cfg.Max24HourSend < 0 {
 		return nil, fmt.Errorf("sessim: limits must not be negative (rate %v, quota %d)", cfg.MaxSendRate, cfg.Max24HourSend)
+	}
+	if cfg.EventDelay < 0 {
+		return nil, fmt.Errorf("sessim: EventDelay must not be negative, got %v", cfg.EventDelay)
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Region == "" {
@@ -240,6 +265,7 @@ func (s *Simulator) Send(ctx context.Context, m *sender.Message) (string, error)
 	if err := ctx.Err(); err != nil {
 		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, err))
 	}
+	sentAt := s.cfg.Clock.Now()
 	if err := s.admit(m); err != nil {
 		// SES answered: the mail was refused.
 		return "", sender.NotAccepted(err)
@@ -252,5 +278,8 @@ func (s *Simulator) Send(ctx context.Context, m *sender.Message) (string, error)
 	s.mu.Lock()
 	s.stats.Accepted++
 	s.mu.Unlock()
+	if s.cfg.Events != nil {
+		s.publish(m, id, sentAt)
+	}
 	return id, nil
 }
