@@ -176,6 +176,7 @@ func ParseOutcomeEvent(body []byte) (OutcomeEvent, error) {
 		Reason: w.Reason, Bounce: w.Bounce, Complaint: w.Complaint,
 	}
 	var p problems
+	timeOK := false
 	switch {
 	case w.Time == "":
 		p.add("time", "required")
@@ -186,9 +187,9 @@ func ParseOutcomeEvent(body []byte) (OutcomeEvent, error) {
 		if err != nil {
 			p.add("time", "%q is not an RFC 3339 date-time", w.Time)
 		}
-		e.Time = t
+		e.Time, timeOK = t, err == nil
 	}
-	e.validate(&p, false)
+	e.validate(&p, timeOK)
 	if len(p) > 0 {
 		return OutcomeEvent{}, &InvalidOutcomeEventError{Problems: p}
 	}
@@ -240,7 +241,7 @@ func (e OutcomeEvent) validate(p *problems, checkTime bool) {
 	}
 	if checkTime {
 		if y := e.Time.Year(); e.Time.IsZero() || y < 0 || y > 9999 {
-			p.add("time", "%v is not a time RFC 3339 can write", e.Time)
+			p.add("time", "%v is the zero time or outside the years 0000 to 9999", e.Time)
 		}
 	}
 	if !known {

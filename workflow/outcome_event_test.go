@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,60 @@ func TestOutcomeEventSchemaAgreesWithParse(t *testing.T) {
 	}
 }
 
+// TestOutcomeEventSchemaAgreesWithParseInPython runs the same table
+// through Python's jsonschema, so the schema's patterns mean the same
+// outside Go's RE2.
+func TestOutcomeEventSchemaAgreesWithParseInPython(t *testing.T) {
+	t.Parallel()
+	if exec.Command("python3", "-c", "import jsonschema").Run() != nil {
+		t.Fatal("python3 with the jsonschema module is required (pip install jsonschema, or Debian's python3-jsonschema)")
+	}
+	cases := loadEventCases(t)
+	bodies := make([]json.RawMessage, len(cases))
+	for i, c := range cases {
+		bodies[i] = c.Body
+	}
+	dir := t.TempDir()
+	schema, table := filepath.Join(dir, "schema.json"), filepath.Join(dir, "cases.json")
+	// Written as text, not re-encoded, so duplicate keys reach Python.
+	var b bytes.Buffer
+	b.WriteString("[")
+	for i, body := range bodies {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.Write(body)
+	}
+	b.WriteString("]")
+	if err := os.WriteFile(schema, workflow.OutcomeEventSchemaV1, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(table, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("python3", "-c", checkWithPython, schema, table)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v\n%s", err, stderr.Bytes())
+	}
+	var valid []bool
+	if err := json.Unmarshal(out, &valid); err != nil || len(valid) != len(cases) {
+		t.Fatalf("python3 said %s (%v)", out, err)
+	}
+	for i, c := range cases {
+		switch {
+		case c.Valid && !valid[i]:
+			t.Errorf("%s: Python's jsonschema rejects a valid event", c.Name)
+		case !c.Valid && c.GoOnly == "" && valid[i]:
+			t.Errorf("%s: Python's jsonschema accepts an event ParseOutcomeEvent rejects for %s", c.Name, c.Field)
+		case !c.Valid && c.GoOnly != "" && !valid[i]:
+			t.Errorf("%s: Python's jsonschema rejects a Go-only case (%s)", c.Name, c.GoOnly)
+		}
+	}
+}
+
 // TestOutcomeEventRoundTrip: what Marshal writes, ParseOutcomeEvent reads
 // back unchanged, and the schema accepts it.
 func TestOutcomeEventRoundTrip(t *testing.T) {
@@ -180,4 +236,41 @@ func TestParseOutcomeEventReportsAll(t *testing.T) {
 	if !strings.Contains(err.Error(), `"Hard"`) {
 		t.Errorf("error %q does not show the bad value", err)
 	}
+}
+
+// FuzzParseOutcomeEvent: no body panics the parser, and an accepted event
+// marshals to a body that parses back to the same event.
+func FuzzParseOutcomeEvent(f *testing.F) {
+	raw, err := os.ReadFile("testdata/outcome-events.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var cases []eventCase
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range cases {
+		f.Add([]byte(c.Body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, err := workflow.ParseOutcomeEvent(body)
+		if err != nil {
+			return
+		}
+		out, err := json.Marshal(e)
+		if err != nil {
+			t.Fatalf("a parsed event does not marshal: %v\n%s", err, body)
+		}
+		again, err := workflow.ParseOutcomeEvent(out)
+		if err != nil {
+			t.Fatalf("marshalled event does not parse: %v\n%s", err, out)
+		}
+		if !again.Time.Equal(e.Time) {
+			t.Fatalf("time changed: %v then %v", e.Time, again.Time)
+		}
+		again.Time = e.Time
+		if b, _ := json.Marshal(again); !bytes.Equal(b, out) {
+			t.Fatalf("round trip changed the event:\n%s\n%s", out, b)
+		}
+	})
 }
