@@ -17,6 +17,32 @@
 //     default, see infra/config), so queue bodies must stay small.
 //   - The message is validated before anything is uploaded; an invalid mail
 //     returns the same *workflow.InvalidMessageError the pipeline would.
+//
+// # Outcome event webhooks
+//
+// mailflow is to deliver outcome events (workflow.OutcomeEvent; the
+// delivery itself is not wired yet) to a producer's HTTPS endpoint as a
+// POST whose body is the event's JSON, with two headers:
+//
+//	Mailflow-Event-Id: <the event's id, for dedup before parsing>
+//	Mailflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+//
+// The timestamp is signed with the body, so a captured request cannot be
+// replayed outside the tolerance, and the receiver drops event ids it has
+// seen within it. While a secret is rotated the header carries one v1 per
+// active secret (the v1 elements of [SignWebhook] for each, joined after
+// one t); a receiver accepts the request when any of them matches its
+// secret. [SignWebhook] and [VerifyWebhook] implement it. Decisions:
+//   - Elements are comma-separated name=value pairs without spaces: exactly
+//     one t, at least one and at most 8 v1. Elements with another name are
+//     ignored, so a later scheme can be added beside v1.
+//   - t is canonical decimal (no sign, no leading zero); v1 is 64 lower-case
+//     hex digits. Anything else is [ErrWebhookMalformed], not a mismatch.
+//   - The tolerance applies both ways: a timestamp too far in the future is
+//     refused like a stale one ([ErrWebhookTimestamp]).
+//   - Signatures are compared with hmac.Equal (constant time).
+//   - The header is at most 4096 bytes, so a hostile one
+//     costs a bounded amount of work.
 package client
 
 import (

@@ -80,4 +80,26 @@
 // iteration reported none). The definition (mail.asl.json) is data owned by
 // this package and spells the same names; its tests check it against the
 // constants.
+//
+// # Outcome events
+//
+// [OutcomeEvent] (schema outcome-event version 1, [OutcomeEventSchemaV1])
+// is what a producer learns about its mail: one event per state change.
+// [ParseOutcomeEvent] is as strict as [Parse]: unknown fields, nulls and
+// duplicate names are refused, and every problem names its field.
+// Decisions:
+//
+//   - recipient is required for the per-recipient types (delivered,
+//     bounced, complained, delayed) and refused for the others, so a
+//     receiver never guesses whether an event covers one address or all.
+//     It is a bare envelope address obeying [ParseMailbox].
+//   - sesMessageId is required once SES has the mail, refused on accepted,
+//     optional on dead-lettered (a mail can die before or after a send).
+//   - reason, bounce and complaint belong to exactly one type each and are
+//     refused elsewhere. bounce.type is one of SES's three types; sub-types
+//     and feedback types are only shape-checked, since SES adds new ones.
+//   - time is checked against an RFC 3339 pattern first: time.Parse also
+//     accepts a comma before the fraction. The schema cannot check the
+//     calendar (month 13), so only Go does.
+//   - Marshalling validates, so no invalid event is ever written.
 package workflow

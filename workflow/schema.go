@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed schema/message.v1.json
 var MessageSchemaV1 []byte
+
+// OutcomeEventSchemaV1 is the JSON Schema (draft 2020-12) of the outcome
+// event version 1 ([OutcomeEvent]) that producers receive.
+//
+//go:embed schema/outcome-event.v1.json
+var OutcomeEventSchemaV1 []byte
