@@ -133,17 +133,7 @@ func (t *Table) Forget(ctx context.Context, p lock.ForgetParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	cur := t.current(p.MailID)
-	if !lock.ForgetAllowed(cur, p) {
-		return fail("forget", p.MailID, cur)
-	}
-	delete(t.records, p.MailID)
-	return nil
+	return t.remove(ctx, "forget", p.MailID, func(cur *lock.Record) bool { return lock.ForgetAllowed(cur, p) })
 }
 
 // change applies fn to the current record under the lock and stores it
@@ -167,16 +157,21 @@ func (t *Table) Release(ctx context.Context, p lock.ReleaseParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
+	return t.remove(ctx, "release", p.MailID, func(cur *lock.Record) bool { return lock.ReleaseAllowed(cur, p) })
+}
+
+// remove deletes the record under the lock when allowed says it may go.
+func (t *Table) remove(ctx context.Context, op, id string, allowed func(cur *lock.Record) bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cur := t.current(p.MailID)
-	if !lock.ReleaseAllowed(cur, p) {
-		return fail("release", p.MailID, cur)
+	cur := t.current(id)
+	if !allowed(cur) {
+		return fail(op, id, cur)
 	}
-	delete(t.records, p.MailID)
+	delete(t.records, id)
 	return nil
 }
 
