@@ -316,55 +316,61 @@ func (h *Handler) lockRefused(log *slog.Logger, what, mailID, owner string, err 
 // back first. Failing leaves the mail outcome-unknown: safe, never a
 // duplicate.
 func (h *Handler) clearAttempt(ctx context.Context, log *slog.Logger, mailID, owner string, attempt lock.Record) {
-	ctx = context.WithoutCancel(ctx)
-	backoff := h.deps.MarkSentBackoff
-	for try := 1; ; try++ {
+	err := h.retryWrite(ctx, func(ctx context.Context) (bool, error) {
 		at := attempt.AttemptedAt
 		if at.IsZero() {
 			rec, ok, err := h.deps.Locks.Get(ctx, mailID)
-			if err == nil && (!ok || rec.Owner != owner || !rec.OutcomeUnknown()) {
-				return // no mark of ours to take back
+			if err != nil {
+				return false, err
+			}
+			if !ok || rec.Owner != owner || !rec.OutcomeUnknown() {
+				return true, nil // no mark of ours to take back
 			}
 			at = rec.AttemptedAt
 		}
-		var err error
-		if !at.IsZero() {
-			if _, err = h.deps.Locks.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: mailID, Owner: owner, AttemptedAt: at}); err == nil || lock.AsCondition(err) != nil {
-				return
-			}
-		}
-		if try >= h.deps.MarkSentAttempts {
-			log.Error("SES did not take the mail, but its send attempt could not be cleared: it will be dead-lettered as outcome-unknown",
-				slog.Any("cause", err))
-			return
-		}
-		_ = h.deps.Clock.Sleep(ctx, backoff)
-		backoff *= 2
+		_, err := h.deps.Locks.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: mailID, Owner: owner, AttemptedAt: at})
+		return err == nil || lock.AsCondition(err) != nil, err
+	})
+	if err != nil {
+		log.Error("SES did not take the mail, but its send attempt could not be cleared: it will be dead-lettered as outcome-unknown",
+			slog.String("cause", err.Error()))
 	}
 }
 
 // markSent records the send, retrying briefly; it never fails the task.
 func (h *Handler) markSent(ctx context.Context, log *slog.Logger, mailID, owner, id string) {
-	// The mail is out: finish the write even if the invocation's context
-	// is canceled now.
-	ctx = context.WithoutCancel(ctx)
-	backoff := h.deps.MarkSentBackoff
-	for attempt := 1; ; attempt++ {
+	err := h.retryWrite(ctx, func(ctx context.Context) (bool, error) {
 		now := h.deps.Clock.Now()
 		_, err := h.deps.Locks.MarkSent(ctx, lock.MarkSentParams{
 			MailID: mailID, Owner: owner, SESMessageID: id, Now: now, ExpiresAt: now.Add(h.cfg.Retention),
 		})
-		if err == nil {
-			return
-		}
-		if ce := lock.AsCondition(err); ce != nil {
+		if lock.AsCondition(err) != nil {
 			log.Error("sent, but the lock changed before it was marked", slog.String("cause", err.Error()))
-			return
+			return true, nil
 		}
-		if attempt >= h.deps.MarkSentAttempts {
-			log.Error("sent, but marking the lock SENT failed: the record stays outcome-unknown, so a later attempt is dead-lettered, not sent again",
-				slog.String("cause", err.Error()))
-			return
+		return err == nil, err
+	})
+	if err != nil {
+		log.Error("sent, but marking the lock SENT failed: the record stays outcome-unknown, so a later attempt is dead-lettered, not sent again",
+			slog.String("cause", err.Error()))
+	}
+}
+
+// retryWrite runs write until it reports done, at most MarkSentAttempts
+// times with a doubling MarkSentBackoff between tries, and returns the last
+// error when it never was. The writes run on a context detached from the
+// invocation's: whether SES took the mail or not, recording it must finish
+// even if the invocation is canceled now.
+func (h *Handler) retryWrite(ctx context.Context, write func(context.Context) (done bool, err error)) error {
+	ctx = context.WithoutCancel(ctx)
+	backoff := h.deps.MarkSentBackoff
+	for try := 1; ; try++ {
+		done, err := write(ctx)
+		if done {
+			return nil
+		}
+		if try >= h.deps.MarkSentAttempts {
+			return err
 		}
 		_ = h.deps.Clock.Sleep(ctx, backoff) // ctx never ends: it is detached above
 		backoff *= 2
