@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/sendertest"
 	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/browser"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -111,31 +111,10 @@ func (p *pipeline) sendRaw(t *testing.T, body string) {
 	}
 }
 
-// browser starts headless Chromium (Debian's chromium package; .ci/run
-// installs it) with a fresh profile.
-func browser(t *testing.T) context.Context {
+// startBrowser starts headless Chromium with a fresh profile.
+func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if bin, err = exec.LookPath("chromium-browser"); err != nil {
-			t.Fatal("chromium is not installed; the console tests need it (apt-get install chromium, as .ci/run does)")
-		}
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	// The first run starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return browser.Start(t, chromedp.WindowSize(1400, 1000))
 }
 
 // step runs actions with a bounded time.
@@ -214,7 +193,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	row := `#executions tbody tr[data-name="` + failed.Executions[0].Name + `"]`
 
-	ctx := browser(t)
+	ctx := startBrowser(t)
 	// The list shows the three executions with their outcomes.
 	step(t, ctx, "list", chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(row))
 	text := value(t, ctx, "list text", chromedp.Text(`#executions tbody`))
@@ -331,7 +310,7 @@ func TestConsoleFollowsARunningExecution(t *testing.T) {
 	if err != nil || len(running.Executions) != 1 {
 		t.Fatalf("running executions: %+v %v", running, err)
 	}
-	ctx := browser(t)
+	ctx := startBrowser(t)
 	step(t, ctx, "running execution", chromedp.Navigate(p.url+"/#/x/"+running.Executions[0].Name),
 		chromedp.WaitVisible(`#graph g.state.running[data-state="Send"]`), chromedp.WaitVisible(`#live-state`))
 	until(t, ctx, "AcquireLock done", `!!document.querySelector('#graph g.state.succeeded[data-state="AcquireLock"]')`)

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/testkit"
+	"github.com/mailflow/mailflow/testkit/browser"
 )
 
 // endpoint is the SQS and S3 endpoint as `mailflow dev` serves it (a
@@ -185,7 +185,7 @@ func TestBrowserAttack(t *testing.T) {
 	defer attacker.Close()
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(attacker.URL, "http://"))
 
-	bctx := browser(t)
+	bctx := startBrowser(t)
 	for _, page := range []string{attacker.URL, "http://localhost:" + port} {
 		before := len(e.browserRequests())
 		tctx, cancel := context.WithTimeout(bctx, 60*time.Second)
@@ -307,28 +307,8 @@ func TestStateChangesNeedPOST(t *testing.T) {
 	}
 }
 
-// browser starts headless Chromium (Debian's chromium package; .ci/run
-// installs it) with a fresh profile.
-func browser(t *testing.T) context.Context {
+// startBrowser starts headless Chromium with a fresh profile.
+func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if bin, err = exec.LookPath("chromium-browser"); err != nil {
-			t.Fatal("chromium is not installed; the browser attack test needs it (apt-get install chromium, as .ci/run does)")
-		}
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return browser.Start(t)
 }
