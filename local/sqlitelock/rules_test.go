@@ -159,6 +159,14 @@ func TestStatementsFollowRules(t *testing.T) {
 						return ref.update(ctx, "mark-sent", id, markSentRule(mp))
 					})
 				}
+				ap := lock.AttemptParams{Owner: owner, Now: now}
+				check(t, "start-attempt", cur, now, func(id string) (lock.Record, bool, error) {
+					ap.MailID = id
+					return fast.tryStartAttempt(ctx, ap)
+				}, func(id string) (lock.Record, error) {
+					ap.MailID = id
+					return ref.update(ctx, "start-attempt", id, startAttemptRule(ap))
+				})
 				lp := lock.ReleaseParams{Owner: owner, Now: now}
 				check(t, "release", cur, now, func(id string) (lock.Record, bool, error) {
 					lp.MailID = id

@@ -51,7 +51,7 @@ type Table struct {
 	db *sql.DB
 	// Prepared once: database/sql would otherwise prepare the query text
 	// again on every call.
-	acquire, renew, markSent, release, get, put, del *sql.Stmt
+	acquire, renew, startAttempt, markSent, release, get, put, del *sql.Stmt
 }
 
 var _ lock.Table = (*Table)(nil)
@@ -92,6 +92,12 @@ var (
 		sent_at = CASE sent_at WHEN 0 THEN ?5 ELSE sent_at END
 	WHERE mail_id = ?1 AND owner = ?2 AND (status = 'SENDING' OR (status = 'SENT' AND ses_message_id = ?3))
 	RETURNING lease_until, content_hash, sent_at, renewals, attempted_at`
+	// ?1 mail id, ?2 owner, ?3 attempted at. Mirrors
+	// lock.StartAttemptAllowed: it runs once per send, so it gets its own
+	// statement rather than a transaction.
+	startAttemptSQL = `UPDATE locks SET attempted_at = ?3
+	WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0
+	RETURNING lease_until, content_hash, ses_message_id, sent_at, expires_at, renewals`
 	// ?1 mail id, ?2 owner. Mirrors lock.ReleaseAllowed.
 	releaseSQL = `DELETE FROM locks WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0`
 
@@ -126,7 +132,7 @@ func Open(path string) (*Table, error) {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&t.acquire, acquireSQL}, {&t.renew, renewSQL}, {&t.markSent, markSentSQL}, {&t.release, releaseSQL},
+		{&t.acquire, acquireSQL}, {&t.renew, renewSQL}, {&t.startAttempt, startAttemptSQL}, {&t.markSent, markSentSQL}, {&t.release, releaseSQL},
 		{&t.get, getSQL}, {&t.put, putSQL}, {&t.del, delSQL},
 	} {
 		if *s.stmt, err = db.Prepare(s.sql); err != nil {
@@ -139,7 +145,7 @@ func Open(path string) (*Table, error) {
 
 // Close closes the database.
 func (t *Table) Close() error {
-	for _, s := range []*sql.Stmt{t.acquire, t.renew, t.markSent, t.release, t.get, t.put, t.del} {
+	for _, s := range []*sql.Stmt{t.acquire, t.renew, t.startAttempt, t.markSent, t.release, t.get, t.put, t.del} {
 		if s != nil {
 			s.Close()
 		}
@@ -407,14 +413,34 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
-	return t.update(ctx, "start-attempt", p.MailID, func(cur *lock.Record) (*lock.Record, bool) {
+	if rec, ok, err := t.tryStartAttempt(ctx, p); ok || err != nil {
+		return rec, err
+	}
+	return t.update(ctx, "start-attempt", p.MailID, startAttemptRule(p))
+}
+
+// tryStartAttempt runs the start-attempt statement; ok=false means it wrote
+// nothing.
+func (t *Table) tryStartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, bool, error) {
+	next := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, AttemptedAt: p.Now.Truncate(time.Millisecond)}
+	var lease, sent, expires int64
+	ok, err := try(ctx, t.startAttempt, []any{p.MailID, p.Owner, msOf(next.AttemptedAt)}, &lease, &next.ContentHash, &next.SESMessageID, &sent, &expires, &next.Renewals)
+	if err != nil || !ok {
+		return lock.Record{}, false, wrap("start-attempt", p.MailID, err)
+	}
+	next.LeaseUntil, next.SentAt, next.ExpiresAt = timeOf(lease), timeOf(sent), timeOf(expires)
+	return next, true, nil
+}
+
+func startAttemptRule(p lock.AttemptParams) func(cur *lock.Record) (*lock.Record, bool) {
+	return func(cur *lock.Record) (*lock.Record, bool) {
 		if !lock.StartAttemptAllowed(cur, p) {
 			return nil, false
 		}
 		next := *cur
 		next.AttemptedAt = p.Now.Truncate(time.Millisecond)
 		return &next, true
-	})
+	}
 }
 
 // ClearAttempt implements [lock.Table].
