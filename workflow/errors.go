@@ -31,6 +31,11 @@ const (
 	// dead-lettered with the attempt's time and sent again only on an
 	// operator's explicit choice (mailflow replay --force).
 	OutcomeUnknown ErrorName = "Mail.OutcomeUnknown"
+	// Suppressed: a recipient is on the suppression list (an earlier
+	// permanent bounce or a complaint, or an operator's entry); the mail is
+	// not handed to SES. Permanent; the cause names the address and the
+	// event that suppressed it.
+	Suppressed ErrorName = "Mail.Suppressed"
 	// Rejected: SES refused the content or the sender. Permanent.
 	Rejected ErrorName = "Mail.Rejected"
 	// Throttled: the send rate was exceeded; retried inside the execution.
@@ -74,6 +79,7 @@ var kinds = map[ErrorName]Kind{
 	AttachmentForbidden: KindPermanent,
 	TooLarge:            KindPermanent,
 	OutcomeUnknown:      KindPermanent,
+	Suppressed:          KindPermanent,
 	Rejected:            KindPermanent,
 	Throttled:           KindTransient,
 	QuotaExhausted:      KindTransient,
@@ -86,7 +92,7 @@ var kinds = map[ErrorName]Kind{
 func ErrorNames() []ErrorName {
 	return []ErrorName{
 		InvalidMessage, IdempotencyConflict, AttachmentMissing, AttachmentForbidden,
-		TooLarge, OutcomeUnknown, Rejected, Throttled, QuotaExhausted, SendingPaused, LockBusy, Transient,
+		TooLarge, OutcomeUnknown, Suppressed, Rejected, Throttled, QuotaExhausted, SendingPaused, LockBusy, Transient,
 	}
 }
 

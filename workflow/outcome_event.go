@@ -38,11 +38,16 @@ const (
 	// EventDeadLettered: a permanent error; the mail went to the dead-letter
 	// queue (reason set). Same string as [OutcomeDeadLettered].
 	EventDeadLettered OutcomeEventType = OutcomeEventType(OutcomeDeadLettered)
+	// EventRejected: SES accepted the mail and then refused to send it
+	// (it found a virus, say; reason set).
+	EventRejected OutcomeEventType = "rejected"
+	// EventRenderingFailed: SES could not render the mail (reason set).
+	EventRenderingFailed OutcomeEventType = "rendering-failed"
 )
 
 // OutcomeEventTypes lists every event type, in the order above.
 func OutcomeEventTypes() []OutcomeEventType {
-	return []OutcomeEventType{EventAccepted, EventSent, EventDelivered, EventBounced, EventComplained, EventDelayed, EventDeadLettered}
+	return []OutcomeEventType{EventAccepted, EventSent, EventDelivered, EventBounced, EventComplained, EventDelayed, EventDeadLettered, EventRejected, EventRenderingFailed}
 }
 
 // PerRecipient reports whether events of type t are about one recipient
@@ -51,6 +56,16 @@ func OutcomeEventTypes() []OutcomeEventType {
 func (t OutcomeEventType) PerRecipient() bool {
 	switch t {
 	case EventDelivered, EventBounced, EventComplained, EventDelayed:
+		return true
+	}
+	return false
+}
+
+// HasReason reports whether events of type t say why (dead-lettered,
+// rejected, rendering-failed) and so carry "reason".
+func (t OutcomeEventType) HasReason() bool {
+	switch t {
+	case EventDeadLettered, EventRejected, EventRenderingFailed:
 		return true
 	}
 	return false
@@ -281,9 +296,9 @@ func (e OutcomeEvent) validateRecipient(p *problems) {
 func (e OutcomeEvent) validateReason(p *problems) {
 	r := e.Reason
 	switch {
-	case r == nil && e.Type == EventDeadLettered:
+	case r == nil && e.Type.HasReason():
 		p.add("reason", "required for %s", e.Type)
-	case r != nil && e.Type != EventDeadLettered:
+	case r != nil && !e.Type.HasReason():
 		p.add("reason", "not allowed for %s", e.Type)
 	case r != nil:
 		switch {

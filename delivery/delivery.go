@@ -1,0 +1,145 @@
+// Package delivery is the port for what became of each mail after the
+// pipeline took it: the per-recipient delivery state and a short event
+// history, fed by the events SES publishes (delivered, bounced,
+// complained, delayed, rejected, rendering failed) and by the pipeline's
+// own (accepted, sent, dead-lettered).
+//
+// The port is [Store]; adapters live beside it (memdelivery, dynamodelivery)
+// and locally (local/sqlitefeedback). Every adapter passes delivery/deliverytest.
+//
+// Contract, fixed here:
+//   - The merge rules are [Merge], in Go, and every adapter applies them:
+//     it reads the mail's record, merges, and writes back only if the
+//     record did not change in between (optimistic, on [Mail.Version]),
+//     retrying a lost race itself a bounded number of times. So the rules
+//     are written once and the adapters only store.
+//   - Events are applied at least once and in any order, as SES publishes
+//     them: an event whose ID is already in the history changes nothing;
+//     a recipient's state is its latest event by time, ties broken by
+//     [Rank]; the history keeps the MaxHistory latest events by time.
+//   - A record counts as absent after ExpiresAt (judged on the caller's
+//     Now, not by TTL deletion, which is lazy); Apply on an expired record
+//     starts afresh.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// MaxHistory is how many events a mail's record keeps.
+const MaxHistory = 32
+
+// Event is one state change of a mail, as recorded.
+type Event struct {
+	// ID identifies the event for deduplication; the same SES record or
+	// pipeline step always yields the same ID.
+	ID   string
+	Type workflow.OutcomeEventType
+	// Recipient is set for per-recipient types (Type.PerRecipient()).
+	Recipient    string
+	Time         time.Time
+	SESMessageID string
+	Bounce       *workflow.EventBounce
+	Complaint    *workflow.EventComplaint
+	// Reason is set for dead-lettered, rejected and rendering-failed.
+	Reason *workflow.EventReason
+}
+
+// Recipient is one recipient's delivery state: the type of its latest event.
+type Recipient struct {
+	Address   string
+	State     workflow.OutcomeEventType
+	At        time.Time
+	Bounce    *workflow.EventBounce
+	Complaint *workflow.EventComplaint
+}
+
+// Mail is the record of one mailId.
+type Mail struct {
+	MailID       string
+	SESMessageID string
+	// State is the latest whole-mail event's type (accepted, sent, rejected,
+	// rendering-failed, dead-lettered), "" before any.
+	State      workflow.OutcomeEventType
+	StateAt    time.Time
+	Recipients []Recipient // sorted by Address
+	History    []Event     // by Time, oldest first, at most MaxHistory
+	Version    int64       // incremented by every write; 0 = not stored
+	UpdatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// Recipient returns the state of addr, if any event named it.
+func (m Mail) Recipient(addr string) (Recipient, bool) {
+	for _, r := range m.Recipients {
+		if r.Address == addr {
+			return r, true
+		}
+	}
+	return Recipient{}, false
+}
+
+// ApplyParams are the inputs of [Store.Apply].
+type ApplyParams struct {
+	MailID    string
+	Events    []Event
+	Now       time.Time
+	ExpiresAt time.Time // the record's new end (kept if later already)
+}
+
+// Validate checks the params; adapters call it before touching storage.
+func (p ApplyParams) Validate() error {
+	if p.MailID == "" {
+		return errors.New("delivery: apply: MailID is empty")
+	}
+	if p.Now.IsZero() || !p.ExpiresAt.After(p.Now) {
+		return errors.New("delivery: apply: ExpiresAt is not after Now")
+	}
+	for i, e := range p.Events {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("delivery: apply: event %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks one event.
+func (e Event) Validate() error {
+	switch {
+	case e.ID == "":
+		return errors.New("ID is empty")
+	case e.Time.IsZero():
+		return errors.New("Time is the zero time")
+	case !knownType(e.Type):
+		return fmt.Errorf("type %q is not an outcome event type", e.Type)
+	case e.Type.PerRecipient() && e.Recipient == "":
+		return fmt.Errorf("a %s event names no recipient", e.Type)
+	case !e.Type.PerRecipient() && e.Recipient != "":
+		return fmt.Errorf("a %s event is about the whole mail, not %q", e.Type, e.Recipient)
+	}
+	return nil
+}
+
+func knownType(t workflow.OutcomeEventType) bool {
+	for _, k := range workflow.OutcomeEventTypes() {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Store is the delivery record port.
+type Store interface {
+	// Apply merges p.Events into the mail's record with [Merge] and returns
+	// the record as written and the events that were new to it.
+	Apply(ctx context.Context, p ApplyParams) (Mail, []Event, error)
+	// Get returns the record, ok=false when there is none or it expired
+	// at now.
+	Get(ctx context.Context, mailID string, now time.Time) (m Mail, ok bool, err error)
+}
