@@ -36,6 +36,9 @@ const (
 // DeadLetterRetentionDays is the dead-letter queue's retention.
 const DeadLetterRetentionDays = config.DeadLetterRetentionDays
 
+// EventsMaxMessageBytes is the events queues' largest message: the SQS maximum.
+const EventsMaxMessageBytes = 1024 * 1024
+
 // MailPipeline is the deployed pipeline: its resources, for a team that
 // wants to grant its producers access or add its own alarms.
 type MailPipeline interface {
@@ -95,6 +98,8 @@ type mailPipeline struct {
 	cfg          *config.Config
 	queue        awssqs.Queue
 	dlq          awssqs.Queue
+	events       awssqs.Queue // delivery feedback: SES's events and the pipeline's
+	eventsDLQ    awssqs.Queue
 	bucket       awss3.Bucket
 	table        awsdynamodb.Table
 	functions    map[string]awslambda.Function
@@ -163,6 +168,22 @@ func (p *mailPipeline) buildStorage() {
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
 		RemovalPolicy:   p.removalPolicy(),
+	})
+	p.eventsDLQ = awssqs.NewQueue(p.Construct, jsii.String("EventsDeadLetterQueue"), &awssqs.QueueProps{
+		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:          jsii.Bool(true),
+		RetentionPeriod:     awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
+		MaxMessageSizeBytes: jsii.Number(EventsMaxMessageBytes),
+		RemovalPolicy:       p.removalPolicy(),
+	})
+	// A dead-lettered record carries the queue body it is about, so the
+	// events queue takes the largest message SQS takes.
+	p.events = awssqs.NewQueue(p.Construct, jsii.String("EventsQueue"), &awssqs.QueueProps{
+		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:          jsii.Bool(true),
+		MaxMessageSizeBytes: jsii.Number(EventsMaxMessageBytes),
+		DeadLetterQueue:     &awssqs.DeadLetterQueue{Queue: p.eventsDLQ, MaxReceiveCount: jsii.Number(5)},
+		RemovalPolicy:       p.removalPolicy(),
 	})
 	p.queue = awssqs.NewQueue(p.Construct, jsii.String("Queue"), &awssqs.QueueProps{
 		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
@@ -392,7 +413,10 @@ func (p *mailPipeline) buildStateMachine(definition string) {
 		Description: jsii.String("mailflow state machine"),
 	})
 	var fnArns []*string
-	subs := map[string]*string{workflow.PlaceholderDeadLetterQueue: p.dlq.QueueUrl()}
+	subs := map[string]*string{
+		workflow.PlaceholderDeadLetterQueue: p.dlq.QueueUrl(),
+		workflow.PlaceholderEventsQueue:     p.events.QueueUrl(),
+	}
 	for _, spec := range taskSpecs {
 		arn := p.functions[spec.name].FunctionArn()
 		fnArns = append(fnArns, arn)
@@ -400,6 +424,7 @@ func (p *mailPipeline) buildStateMachine(definition string) {
 	}
 	role.AddToPrincipalPolicy(statement("InvokeTasks", []string{"lambda:InvokeFunction"}, fnArns, nil))
 	role.AddToPrincipalPolicy(statement("DeadLetter", []string{"sqs:SendMessage"}, []*string{p.dlq.QueueArn()}, nil))
+	role.AddToPrincipalPolicy(statement("RecordEvents", []string{"sqs:SendMessage"}, []*string{p.events.QueueArn()}, nil))
 
 	var logs *awsstepfunctions.LogOptions
 	if cfg.Workflow.LogLevel != "OFF" {

@@ -271,6 +271,8 @@ func (c *Config) defaults() error {
 	set(&c.Bucket, DefaultBucket)
 	set(&c.SourceQueue, DefaultSourceQueue)
 	set(&c.DeadLetterQueue, DefaultDeadLetterQueue)
+	set(&c.EventsQueue, DefaultEventsQueue)
+	set(&c.EventsDeadLetterQueue, DefaultEventsDeadLetterQueue)
 	set(&c.AttachmentPrefix, DefaultAttachmentPrefix)
 	set(&c.StagingPrefix, DefaultStagingPrefix)
 	if len(c.AllowedSenders) == 0 {

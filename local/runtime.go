@@ -45,12 +45,19 @@ import (
 
 // Defaults of the local runtime.
 const (
-	DefaultAddr             = "127.0.0.1:4580"
-	DefaultRegion           = "us-east-1"
-	DefaultAccount          = "000000000000"
-	DefaultBucket           = "mailflow-attachments"
-	DefaultSourceQueue      = "mailflow-source"
-	DefaultDeadLetterQueue  = "mailflow-dlq"
+	DefaultAddr            = "127.0.0.1:4580"
+	DefaultRegion          = "us-east-1"
+	DefaultAccount         = "000000000000"
+	DefaultBucket          = "mailflow-attachments"
+	DefaultSourceQueue     = "mailflow-source"
+	DefaultDeadLetterQueue = "mailflow-dlq"
+	// The delivery-feedback queue (SES's events and the pipeline's own)
+	// and its dead-letter queue.
+	DefaultEventsQueue           = "mailflow-events"
+	DefaultEventsDeadLetterQueue = "mailflow-events-dlq"
+	// eventsVisibilityTimeout is short: recording an event takes
+	// milliseconds, and a failed one is retried soon.
+	eventsVisibilityTimeout = 30 * time.Second
 	DefaultStateMachine     = "mailflow"
 	DefaultAttachmentPrefix = "attachments/"
 	DefaultStagingPrefix    = "staging/"
@@ -83,9 +90,11 @@ type Config struct {
 	Account     string
 
 	Bucket, SourceQueue, DeadLetterQueue string
-	AttachmentPrefix, StagingPrefix      string
-	AllowedSenders                       []string // SES identities; default example.com
-	DefaultSender                        string
+	// EventsQueue and EventsDeadLetterQueue carry delivery feedback.
+	EventsQueue, EventsDeadLetterQueue string
+	AttachmentPrefix, StagingPrefix    string
+	AllowedSenders                     []string // SES identities; default example.com
+	DefaultSender                      string
 
 	MaxReceiveCount int
 
@@ -433,7 +442,38 @@ func (r *Runtime) createQueues(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("local: source queue: %w", err)
 	}
-	return nil
+	return r.createEventsQueues(ctx)
+}
+
+// createEventsQueues creates the delivery-feedback queue and its
+// dead-letter queue. Both take the largest message SQS takes: a
+// dead-lettered record carries the queue body it was about.
+func (r *Runtime) createEventsQueues(ctx context.Context) error {
+	c := r.cfg
+	create := func(name string, attrs map[string]string) error {
+		err := r.queues.CreateQueue(ctx, name, attrs, nil)
+		if sqsstore.ErrorCode(err) == sqsstore.CodeQueueNameExists {
+			err = r.queues.SetQueueAttributes(ctx, name, attrs)
+		}
+		if err != nil {
+			return fmt.Errorf("local: queue %s: %w", name, err)
+		}
+		return nil
+	}
+	size := strconv.Itoa(dlqMaxMessageSize)
+	if err := create(c.EventsDeadLetterQueue, map[string]string{
+		"MessageRetentionPeriod": strconv.Itoa(int(dlqRetention / time.Second)), "MaximumMessageSize": size,
+	}); err != nil {
+		return err
+	}
+	redrive, _ := json.Marshal(map[string]any{
+		"deadLetterTargetArn": r.queues.QueueARN(c.EventsDeadLetterQueue),
+		"maxReceiveCount":     DefaultMaxReceiveCount,
+	})
+	return create(c.EventsQueue, map[string]string{
+		"VisibilityTimeout": strconv.Itoa(int(eventsVisibilityTimeout / time.Second)),
+		"RedrivePolicy":     string(redrive), "MaximumMessageSize": size,
+	})
 }
 
 // Function names of the four tasks, as deployed.
@@ -587,6 +627,7 @@ func (r *Runtime) definition(reg *asl.Registry) (*asl.Definition, error) {
 			workflow.PlaceholderSend:             r.functionARN(FunctionSend),
 			workflow.PlaceholderReleaseLock:      r.functionARN(FunctionReleaseLock),
 			workflow.PlaceholderDeadLetterQueue:  r.QueueURL(r.cfg.DeadLetterQueue),
+			workflow.PlaceholderEventsQueue:      r.QueueURL(r.cfg.EventsQueue),
 		},
 	})
 	if err != nil {

@@ -194,6 +194,7 @@ func TestDefinitionAgreesWithReferenceInterpreter(t *testing.T) {
 		workflow.PlaceholderAcquireLock: fn("acquire"), workflow.PlaceholderFetchAttachments: fn("fetch"),
 		workflow.PlaceholderSend: fn("send"), workflow.PlaceholderReleaseLock: fn("release"),
 		workflow.PlaceholderDeadLetterQueue: "https://sqs.us-east-1.amazonaws.com/000000000000/mailflow-dlq",
+		workflow.PlaceholderEventsQueue:     "https://sqs.us-east-1.amazonaws.com/000000000000/mailflow-events",
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,9 @@ const (
 	PlaceholderSend             = "SendFunctionArn"
 	PlaceholderReleaseLock      = "ReleaseLockFunctionArn"
 	PlaceholderDeadLetterQueue  = "DeadLetterQueueUrl"
+	// PlaceholderEventsQueue is the delivery-feedback queue, which the
+	// state machine tells of each mail it accepts and dead-letters.
+	PlaceholderEventsQueue = "EventsQueueUrl"
 )
 
 // Definition returns a copy of the state-machine definition with its

@@ -20,6 +20,7 @@ func sampleSettings() workflow.Settings {
 		workflow.PlaceholderSend:             fn("send"),
 		workflow.PlaceholderReleaseLock:      fn("release-lock"),
 		workflow.PlaceholderDeadLetterQueue:  "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-dlq",
+		workflow.PlaceholderEventsQueue:      "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-events",
 	}}
 }
 
@@ -293,6 +294,12 @@ func TestDefinitionStructure(t *testing.T) {
 				}
 			case strings.HasPrefix(name, "Release"):
 				// Releasing is best effort; its own catch keeps the route it was on.
+			case strings.HasPrefix(name, "Record"):
+				// Telling the events queue is best effort: failing it must
+				// not change where the mail goes.
+				if c.Next != s.Next || !slices.Equal(c.ErrorEquals, []string{"States.ALL"}) {
+					t.Errorf("%s: a failed record must go on to %s, not %s", name, s.Next, c.Next)
+				}
 			default:
 				if !reaches(t, inner, c.Next, isRetryLater) {
 					t.Errorf("%s: catch %v must lead to the batch-failure list", name, c.ErrorEquals)
@@ -390,7 +397,7 @@ func TestRender(t *testing.T) {
 			t.Errorf("error %q does not say %s", err, want)
 		}
 	}
-	if got := workflow.Placeholders(); len(got) != 5 {
+	if got := workflow.Placeholders(); len(got) != 6 {
 		t.Fatalf("Placeholders = %v", got)
 	}
 }
