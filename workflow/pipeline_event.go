@@ -67,3 +67,6 @@ func ParsePipelineEvent(data []byte) (PipelineEvent, error) {
 	}
 	return e, nil
 }
+
+// ValidMailID reports whether s is a valid mailId.
+func ValidMailID(s string) bool { return mailIDPattern.MatchString(s) }
