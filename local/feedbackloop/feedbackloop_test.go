@@ -24,7 +24,7 @@ const (
 
 // queues opens a store with an events queue whose redrive policy moves a
 // message to the dead-letter queue after maxReceive receives.
-func queues(t *testing.T, visibility, maxReceive int) *sqsstore.Store {
+func queues(t testing.TB, visibility, maxReceive int) *sqsstore.Store {
 	t.Helper()
 	s, err := sqsstore.Open(filepath.Join(t.TempDir(), "q.db"), sqsstore.Options{})
 	if err != nil {
