@@ -118,11 +118,19 @@ func (s *Simulator) publish(m *sender.Message, id string, sentAt time.Time) {
 		outcomes()
 		return
 	}
-	fired, _ := s.cfg.Clock.Timer(s.cfg.EventDelay)
-	go func() {
-		<-fired
-		outcomes()
-	}()
+	fired, stop := s.cfg.Clock.Timer(s.cfg.EventDelay)
+	if !s.background(func() {
+		defer stop()
+		select {
+		case <-fired:
+			outcomes()
+		case <-s.done.Done():
+			s.dropped(len(base.Destination))
+		}
+	}) {
+		stop()
+		s.dropped(len(base.Destination))
+	}
 }
 
 // cloneMail copies the mail object so that a sink may keep or change what

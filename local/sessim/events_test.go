@@ -193,3 +193,32 @@ func TestRefusedSendsPublishNothing(t *testing.T) {
 		t.Fatalf("negative EventDelay: %v", err)
 	}
 }
+
+// Outcomes still delayed at Close are dropped: the sink is not called once
+// Close has returned, however far the clock moves.
+func TestCloseDropsDelayedOutcomes(t *testing.T) {
+	t.Parallel()
+	c := clock.NewVirtual(start)
+	events := newSink(t)
+	sim, _ := newSim(t, sessim.Config{Clock: c, Events: events.publish, EventDelay: time.Second})
+	if _, err := sim.Send(context.Background(), msg("a@example.org", "bounce@simulator.amazonses.com")); err != nil {
+		t.Fatal(err)
+	}
+	if n := events.count(); n != 1 {
+		t.Fatalf("%d events before the delay, want the Send event", n)
+	}
+	if err := sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	if n := events.count(); n != 1 {
+		t.Fatalf("%d events after Close, want only the Send event", n)
+	}
+	if st := sim.Stats(); st.DroppedOutcomes != 2 || st.Accepted != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if c.Pending() != 0 {
+		t.Fatalf("%d timers left pending after Close", c.Pending())
+	}
+}

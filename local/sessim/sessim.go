@@ -31,7 +31,32 @@
 // simulator address is kept in the events and ignored for its meaning.
 // Refused sends publish nothing, as on SES. Mail to the simulator's
 // addresses is still handed to the wrapped sender, so that the outbox
-// shows everything SES accepted.
+// shows everything SES accepted. As on SES, the simulator's addresses do
+// not count against the send rate or the 24-hour quota.
+//
+// Relay (Config.Relay, `mailflow dev --smtp`): the wrapped sender is the
+// recipients' mail server, so acceptance and delivery part as on SES.
+// Send admits the mail, publishes the Send event and returns an SES
+// message id at once; the delivery then runs in the background, one
+// recipient at a time (one SMTP transaction each, so that each recipient's
+// answer is its own), and the server's answer decides the events: a 2xx
+// is a Delivery; a 5xx a Permanent bounce (bounceSubType General,
+// diagnosticCode "smtp; <code> <text>"); a 4xx or a failed connection is
+// retried RelayAttempts times in all, waiting RelayBackoff, then twice as
+// long each time, on the simulator's clock, with one DeliveryDelay event
+// after the first failure and a Transient bounce when the tries run out.
+// The mailbox simulator's addresses get their simulated outcomes and are
+// not relayed: SES answers them itself. A mail without a Message-ID header
+// gets "<id@email.amazonses.com>", so that every recipient's copy carries
+// the same one.
+//
+// Close: outcomes still pending when the simulator is closed (a delayed
+// outcome, a relay retry) are dropped and counted in Stats.DroppedOutcomes,
+// not delivered at once: the sink is the events queue, which the runtime
+// closes right after, and SES itself publishes to EventBridge on a best
+// effort basis. The Send event of such a mail was already published. Close
+// returns once no goroutine of the simulator calls the sink or the wrapped
+// sender any more; a send after Close is refused as Mail.Transient.
 package sessim
 
 import (
@@ -70,8 +95,17 @@ type Config struct {
 	// for the outcomes, so it must be safe for concurrent use.
 	Events func(sesevent.Event)
 	// EventDelay is how long after the send the outcomes follow; 0 means
-	// at once, within Send.
+	// at once, within Send (in relay mode: in the background, at once).
 	EventDelay time.Duration
+	// Relay says the wrapped sender is the recipients' mail server (SMTP):
+	// delivery happens after Send returns, and its answers decide the
+	// outcomes (see the package doc).
+	Relay bool
+	// RelayAttempts is how often a recipient whose server answers 4xx is
+	// tried in all (default 4); RelayBackoff the first wait between tries,
+	// doubled after each (default 30 s).
+	RelayAttempts int
+	RelayBackoff  time.Duration
 }
 
 // Quota is what SES GetAccount reports as SendQuota.
@@ -84,6 +118,9 @@ type Quota struct {
 // Stats counts what the simulator answered.
 type Stats struct {
 	Accepted, Throttled, QuotaExceeded, Paused, Rejected, Injected int
+	// DroppedOutcomes counts the recipients whose outcome was still
+	// pending at Close.
+	DroppedOutcomes int
 }
 
 // Simulator wraps a delivery sender with SES's limits.
@@ -98,6 +135,13 @@ type Simulator struct {
 	paused   bool
 	inject   []workflow.ErrorName
 	stats    Stats
+	closed   bool
+
+	// done ends the background work (delayed outcomes, relay deliveries);
+	// work counts it, so that Close can wait for it.
+	done   context.Context
+	cancel context.CancelFunc
+	work   sync.WaitGroup
 }
 
 type sentAt struct {
@@ -118,14 +162,75 @@ func New(next sender.Sender, cfg Config) (*Simulator, error) {
 	if cfg.EventDelay < 0 {
 		return nil, fmt.Errorf("sessim: EventDelay must not be negative, got %v", cfg.EventDelay)
 	}
+	if cfg.RelayAttempts < 0 || cfg.RelayAttempts > 20 || cfg.RelayBackoff < 0 {
+		return nil, fmt.Errorf("sessim: RelayAttempts must be within 0..20 and RelayBackoff not negative, got %d and %v", cfg.RelayAttempts, cfg.RelayBackoff)
+	}
+	if cfg.RelayAttempts == 0 {
+		cfg.RelayAttempts = defaultRelayAttempts
+	}
+	if cfg.RelayBackoff == 0 {
+		cfg.RelayBackoff = defaultRelayBackoff
+	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
 	s := &Simulator{next: next, cfg: cfg}
+	s.done, s.cancel = context.WithCancel(context.Background())
 	s.tokens = s.capacity()
 	s.refilled = cfg.Clock.Now()
 	return s, nil
+}
+
+const (
+	defaultRelayAttempts = 4
+	defaultRelayBackoff  = 30 * time.Second
+)
+
+// Close stops the background work: pending outcomes are dropped (see the
+// package doc). It returns once none of it runs any more.
+func (s *Simulator) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.work.Wait()
+	return nil
+}
+
+// background runs fn as background work unless the simulator is closed.
+func (s *Simulator) background(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		fn()
+	}()
+	return true
+}
+
+func (s *Simulator) dropped(n int) {
+	s.mu.Lock()
+	s.stats.DroppedOutcomes += n
+	s.mu.Unlock()
+}
+
+// counted is how many recipients of m count against the rate and the
+// quota: SES does not count the mailbox simulator's addresses.
+func counted(m *sender.Message) int {
+	n := 0
+	for _, list := range [][]string{m.To, m.Cc, m.Bcc} {
+		for _, r := range list {
+			if simulatorKind(bareAddress(r)) == "" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (s *Simulator) capacity() float64 { return max(1, s.cfg.MaxSendRate) }
@@ -187,6 +292,9 @@ func (s *Simulator) admit(m *sender.Message) error {
 		s.stats.Injected++
 		return injected(name)
 	}
+	if s.closed {
+		return workflow.Errorf(workflow.Transient, "InternalFailure: %s", TextTransient)
+	}
 	if s.paused {
 		s.stats.Paused++
 		return workflow.Errorf(workflow.SendingPaused, "SendingPausedException: %s", TextPaused)
@@ -197,7 +305,10 @@ func (s *Simulator) admit(m *sender.Message) error {
 			strings.ToUpper(s.cfg.Region), m.From)
 	}
 	now := s.cfg.Clock.Now()
-	n := len(m.To) + len(m.Cc) + len(m.Bcc)
+	n := counted(m)
+	if n == 0 {
+		return nil
+	}
 	if s.cfg.Max24HourSend > 0 && s.sentLast24(now)+n > s.cfg.Max24HourSend {
 		s.stats.QuotaExceeded++
 		return workflow.Errorf(workflow.QuotaExhausted, "LimitExceededException: %s", TextQuota)
@@ -220,7 +331,10 @@ func (s *Simulator) admit(m *sender.Message) error {
 func (s *Simulator) refund(m *sender.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(m.To) + len(m.Cc) + len(m.Bcc)
+	n := counted(m)
+	if n == 0 {
+		return
+	}
 	if len(s.sent) > 0 && s.sent[len(s.sent)-1].n == n {
 		s.sent = s.sent[:len(s.sent)-1]
 	}
@@ -269,6 +383,9 @@ func (s *Simulator) Send(ctx context.Context, m *sender.Message) (string, error)
 	if err := s.admit(m); err != nil {
 		// SES answered: the mail was refused.
 		return "", sender.NotAccepted(err)
+	}
+	if s.cfg.Relay {
+		return s.accept(m, sentAt)
 	}
 	id, err := s.next.Send(ctx, m)
 	if err != nil {

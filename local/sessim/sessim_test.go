@@ -132,3 +132,30 @@ func TestPauseAndVerification(t *testing.T) {
 		t.Fatalf("unlimited quota reported as %v, want -1", q.Max24HourSend)
 	}
 }
+
+// The mailbox simulator's addresses count against neither the rate nor the
+// quota, as on SES.
+func TestSimulatorAddressesNotCounted(t *testing.T) {
+	t.Parallel()
+	c := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sim, _ := newSim(t, sessim.Config{MaxSendRate: 1, Max24HourSend: 2, Clock: c})
+	ctx := context.Background()
+	for i := range 5 {
+		if _, err := sim.Send(ctx, msg("success@simulator.amazonses.com", "Bounce <bounce+x@simulator.amazonses.com>")); err != nil {
+			t.Fatalf("simulator send %d: %v", i, err)
+		}
+	}
+	if q := sim.Quota(); q.SentLast24Hours != 0 {
+		t.Fatalf("quota %+v: simulator addresses counted", q)
+	}
+	// A real recipient beside them counts once.
+	if _, err := sim.Send(ctx, msg("a@example.org", "success@simulator.amazonses.com")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Send(ctx, msg("b@example.org")); workflow.NameOf(err) != workflow.Throttled {
+		t.Fatalf("the real recipient took the one token: %v", err)
+	}
+	if q := sim.Quota(); q.SentLast24Hours != 1 {
+		t.Fatalf("quota %+v, want 1", q)
+	}
+}

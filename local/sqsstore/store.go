@@ -175,6 +175,10 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *txn) error) error {
 	s.txMu.Lock()
 	defer s.txMu.Unlock()
 	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		// A cancelled ctx can fail the call after BEGIN took effect; a
+		// transaction left open would fail every later one on the
+		// connection.
+		_, _ = s.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return err
 	}
 	if err := fn(&txn{s: s}); err != nil {

@@ -1,0 +1,258 @@
+// Package feedbackloop drains the local events queue into the delivery
+// feedback's recorder, as the RecordEvent Lambda's SQS event source does
+// on AWS.
+//
+// Rules:
+//   - One long poll at a time receives as many messages as there are free
+//     workers (at most Concurrency, at most 10 per receive); each message
+//     is handed to the Recorder on a worker of its own.
+//   - A message recorded without error is deleted.
+//   - An error Classify calls permanent (the body can never be recorded)
+//     dead-letters the message at once: its body, unchanged, goes to the
+//     dead-letter queue with AttrReason (Classify's reason), AttrCause (the
+//     error's text) and workflow.DLQAttrMessageID, then it is deleted. A
+//     record that cannot be read gains nothing from maxReceiveCount tries.
+//   - Any other error, and a Recorder that panics, leave the message in the
+//     queue: it returns after the visibility timeout, and the queue's
+//     redrive policy moves it to the dead-letter queue after
+//     maxReceiveCount receives.
+//   - No message stops the loop. A failed receive is reported to OnError
+//     and retried after a second on the clock.
+//   - Run returns once ctx is done and every worker has returned. A record
+//     under way when ctx is cancelled sees the cancelled context; its error
+//     then leaves the message in the queue rather than dead-lettering it.
+//     A record that succeeded is still deleted, so that it is not recorded
+//     twice for nothing.
+package feedbackloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// Recorder records one queue message's body.
+type Recorder func(ctx context.Context, body []byte) error
+
+// Classify tells whether a Recorder's error is permanent, and why.
+type Classify func(err error) (reason string, permanent bool)
+
+// Message attributes of a dead-lettered message, beside
+// workflow.DLQAttrMessageID. They are not the state machine's
+// workflow.DLQAttrError: a malformed event has no Mail.* error name.
+const (
+	// AttrReason is Classify's reason, e.g. "the record is not JSON".
+	AttrReason = "mailflow.reason"
+	// AttrCause is the Recorder's error text, cut to maxCause bytes.
+	AttrCause = "mailflow.cause"
+)
+
+const (
+	// DefaultConcurrency is how many messages are recorded at once.
+	DefaultConcurrency = 4
+	// maxReceive is SQS's limit of messages per receive.
+	maxReceive = 10
+	// longPoll is SQS's longest receive wait.
+	longPoll       = 20
+	receiveBackoff = time.Second
+	maxCause       = 4096
+)
+
+// Config sets up a loop.
+type Config struct {
+	Queues          *sqsstore.Store
+	Queue           string // the events queue
+	DeadLetterQueue string // where permanent failures go
+	Record          Recorder
+	Classify        Classify
+	Concurrency     int         // 1..100; 0 means DefaultConcurrency
+	Clock           clock.Clock // waits after a failed receive; default clock.Wall
+	OnError         func(error) // receive, delete and dead-letter failures; default: dropped
+}
+
+// Counts are what a loop has done so far.
+type Counts struct {
+	Received     int64 // messages handed to the Recorder
+	Processed    int64 // recorded and deleted
+	Failed       int64 // left in the queue for redelivery
+	DeadLettered int64 // sent to the dead-letter queue and deleted
+}
+
+// Loop drains one queue.
+type Loop struct {
+	cfg                                     Config
+	received, processed, failed, deadLetter atomic.Int64
+}
+
+// New checks the configuration.
+func New(cfg Config) (*Loop, error) {
+	var errs []error
+	if cfg.Queues == nil {
+		errs = append(errs, errors.New("a queue store is required"))
+	}
+	if cfg.Queue == "" || cfg.DeadLetterQueue == "" {
+		errs = append(errs, fmt.Errorf("the queue and the dead-letter queue are required (got %q and %q)", cfg.Queue, cfg.DeadLetterQueue))
+	} else if cfg.Queue == cfg.DeadLetterQueue {
+		errs = append(errs, fmt.Errorf("the dead-letter queue must not be the queue itself (%q)", cfg.Queue))
+	}
+	if cfg.Record == nil || cfg.Classify == nil {
+		errs = append(errs, errors.New("a recorder (Record) and a classifier (Classify) are required"))
+	}
+	if cfg.Concurrency < 0 || cfg.Concurrency > 100 {
+		errs = append(errs, fmt.Errorf("concurrency (Concurrency) %d is outside 1..100", cfg.Concurrency))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("feedbackloop: %w", errors.Join(errs...))
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.OnError == nil {
+		cfg.OnError = func(error) {}
+	}
+	return &Loop{cfg: cfg}, nil
+}
+
+// Counts reports what the loop has done so far.
+func (l *Loop) Counts() Counts {
+	return Counts{
+		Received: l.received.Load(), Processed: l.processed.Load(),
+		Failed: l.failed.Load(), DeadLettered: l.deadLetter.Load(),
+	}
+}
+
+// Run drains the queue until ctx is done, then waits for the messages under
+// way and returns.
+func (l *Loop) Run(ctx context.Context) {
+	slots := make(chan struct{}, l.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		// Wait for one free worker, then take every other free one.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < min(l.cfg.Concurrency, maxReceive) {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		msgs, err := l.receive(ctx, n)
+		for range n - len(msgs) {
+			<-slots
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.cfg.OnError(fmt.Errorf("feedbackloop: receive from %s: %w", l.cfg.Queue, err))
+			if l.cfg.Clock.Sleep(ctx, receiveBackoff) != nil {
+				return
+			}
+			continue
+		}
+		for _, m := range msgs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				l.handle(ctx, m)
+			}()
+		}
+	}
+}
+
+func (l *Loop) receive(ctx context.Context, n int) ([]sqsstore.Message, error) {
+	wait := longPoll
+	return l.cfg.Queues.Receive(ctx, l.cfg.Queue, sqsstore.ReceiveParams{MaxMessages: n, WaitTimeSeconds: &wait})
+}
+
+// handle records one message and settles it.
+func (l *Loop) handle(ctx context.Context, m sqsstore.Message) {
+	l.received.Add(1)
+	err := l.record(ctx, m.Body)
+	// The message is settled even when ctx ends now: what was recorded
+	// must not come back.
+	settle := context.WithoutCancel(ctx)
+	if err == nil {
+		if err := l.cfg.Queues.Delete(settle, l.cfg.Queue, m.ReceiptHandle); err != nil {
+			l.cfg.OnError(fmt.Errorf("feedbackloop: delete recorded message %s: %w", m.MessageID, err))
+		}
+		l.processed.Add(1)
+		return
+	}
+	reason, permanent := "", false
+	if ctx.Err() == nil && !errors.As(err, new(panicked)) {
+		reason, permanent = l.cfg.Classify(err)
+	}
+	if !permanent {
+		l.failed.Add(1)
+		return
+	}
+	attrs := map[string]sqsstore.MessageAttributeValue{
+		AttrReason:                {DataType: "String", StringValue: orUnknown(reason)},
+		AttrCause:                 {DataType: "String", StringValue: truncate(err.Error(), maxCause)},
+		workflow.DLQAttrMessageID: {DataType: "String", StringValue: m.MessageID},
+	}
+	if _, err := l.cfg.Queues.Send(settle, l.cfg.DeadLetterQueue, sqsstore.SendParams{Body: m.Body, Attributes: attrs}); err != nil {
+		// Left in the queue, it comes back and is tried again.
+		l.cfg.OnError(fmt.Errorf("feedbackloop: dead-letter message %s: %w", m.MessageID, err))
+		l.failed.Add(1)
+		return
+	}
+	if err := l.cfg.Queues.Delete(settle, l.cfg.Queue, m.ReceiptHandle); err != nil {
+		l.cfg.OnError(fmt.Errorf("feedbackloop: delete dead-lettered message %s: %w", m.MessageID, err))
+	}
+	l.deadLetter.Add(1)
+}
+
+// record calls the Recorder, turning a panic into an error so that one
+// message cannot stop the loop.
+func (l *Loop) record(ctx context.Context, body string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicked{p}
+		}
+	}()
+	return l.cfg.Record(ctx, []byte(body))
+}
+
+// panicked is a Recorder's panic: never called permanent, since it says
+// more about the recorder than about the message.
+type panicked struct{ value any }
+
+func (p panicked) Error() string { return fmt.Sprintf("feedbackloop: recorder panicked: %v", p.value) }
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
