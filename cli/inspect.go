@@ -562,7 +562,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 	defer b.Close()
-	st, err := inspect.Mail(ctx, rest[0], b.Source, b.Locks, time.Now())
+	st, err := inspect.Mail(ctx, rest[0], b, time.Now())
 	if err != nil {
 		return err
 	}

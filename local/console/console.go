@@ -299,7 +299,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) mail(w http.ResponseWriter, r *http.Request) {
-	st, err := inspect.Mail(r.Context(), r.PathValue("id"), s.o.Backend.Source, s.o.Backend.Locks, s.o.Clock.Now())
+	st, err := inspect.Mail(r.Context(), r.PathValue("id"), s.o.Backend, s.o.Clock.Now())
 	if err != nil {
 		writeError(w, err)
 		return
