@@ -28,6 +28,10 @@ type Delivery struct {
 	History      []DeliveryEvent           `json:"history"`
 	UpdatedAt    time.Time                 `json:"updatedAt,omitzero"`
 	ExpiresAt    time.Time                 `json:"expiresAt,omitzero"`
+	// Summary is the mail's state in one word ([MailState]); Suppressed
+	// says it was dead-lettered because a recipient is suppressed.
+	Summary    workflow.OutcomeEventType `json:"summary,omitempty"`
+	Suppressed bool                      `json:"suppressed,omitempty"`
 }
 
 // DeliveryRecipient is one recipient's state: the type of its latest event.
@@ -94,9 +98,10 @@ func detail(b *workflow.EventBounce, c *workflow.EventComplaint, reason *workflo
 	return strings.Join(parts, "; ")
 }
 
-// deliveryOf reads the delivery record of mailID and the suppression
-// entries of its recipients. ok is false when the store has no record.
-func deliveryOf(ctx context.Context, mailID string, store delivery.Store, list suppression.List, now time.Time) (*Delivery, bool, error) {
+// DeliveryOf reads the delivery record of mailID as the read model shows
+// it, with the suppression entries of its recipients when list is not nil;
+// ok is false when the store has no record.
+func DeliveryOf(ctx context.Context, mailID string, store delivery.Store, list suppression.List, now time.Time) (*Delivery, bool, error) {
 	m, ok, err := store.Get(ctx, mailID, now)
 	if err != nil {
 		return nil, false, fmt.Errorf("delivery record of %s: %w", mailID, err)
@@ -106,6 +111,7 @@ func deliveryOf(ctx context.Context, mailID string, store delivery.Store, list s
 	}
 	d := &Delivery{State: m.State, StateAt: m.StateAt, SESMessageID: m.SESMessageID, UpdatedAt: m.UpdatedAt, ExpiresAt: m.ExpiresAt,
 		Recipients: make([]DeliveryRecipient, len(m.Recipients)), History: make([]DeliveryEvent, len(m.History))}
+	d.Summary, d.Suppressed = MailState(m)
 	addrs := make([]string, 0, len(m.Recipients))
 	for i, r := range m.Recipients {
 		d.Recipients[i] = DeliveryRecipient{Address: r.Address, State: r.State, At: r.At, Bounce: r.Bounce, Complaint: r.Complaint}
@@ -137,4 +143,43 @@ func deliveryOf(ctx context.Context, mailID string, store delivery.Store, list s
 		}
 	}
 	return d, true, nil
+}
+
+// headline orders the states a mail is summed up by, most telling first:
+// a whole-mail end, then the worst recipient's state, then progress.
+var headline = []workflow.OutcomeEventType{
+	workflow.EventDeadLettered, workflow.EventRejected, workflow.EventRenderingFailed,
+	workflow.EventComplained, workflow.EventBounced, workflow.EventDelayed, workflow.EventDelivered,
+	workflow.EventSent, workflow.EventAccepted,
+}
+
+// MailState sums a delivery record up in one state, as the console's
+// dashboard counts mails: dead-lettered, rejected or rendering-failed when
+// the mail ended so; else its worst recipient's state (complained, bounced,
+// delayed, delivered); else sent or accepted. suppressed reports a mail
+// dead-lettered because a recipient is on the suppression list.
+func MailState(m delivery.Mail) (state workflow.OutcomeEventType, suppressed bool) {
+	rank := func(t workflow.OutcomeEventType) int {
+		for i, h := range headline {
+			if h == t {
+				return i
+			}
+		}
+		return len(headline)
+	}
+	state = m.State
+	for _, r := range m.Recipients {
+		if rank(r.State) < rank(state) {
+			state = r.State
+		}
+	}
+	if state == workflow.EventDeadLettered {
+		for i := len(m.History) - 1; i >= 0; i-- {
+			if e := m.History[i]; e.Type == workflow.EventDeadLettered {
+				suppressed = e.Reason != nil && e.Reason.Error == string(workflow.Suppressed)
+				break
+			}
+		}
+	}
+	return state, suppressed
 }

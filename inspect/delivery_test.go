@@ -52,7 +52,7 @@ func TestMailStatusReadsTheDeliveryRecord(t *testing.T) {
 	if d == nil || st.DeliveryNote != "" {
 		t.Fatalf("no delivery: %+v", st)
 	}
-	if d.State != workflow.EventSent || d.SESMessageID != "ses-1" || len(d.History) != 6 || len(d.Recipients) != 4 {
+	if d.State != workflow.EventSent || d.Summary != workflow.EventComplained || d.SESMessageID != "ses-1" || len(d.History) != 6 || len(d.Recipients) != 4 {
 		t.Fatalf("delivery %+v", d)
 	}
 	got := map[string]DeliveryRecipient{}
@@ -89,5 +89,40 @@ func TestMailStatusReadsTheDeliveryRecord(t *testing.T) {
 	}
 	if st, err := Mail(ctx, "order-1", &Backend{Source: noExecutions{}}, t0); err != nil || st.Delivery != nil || st.DeliveryNote != NoDeliveryFeedback {
 		t.Errorf("not configured: %+v %v", st, err)
+	}
+}
+
+func TestMailState(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	rcpt := func(states ...workflow.OutcomeEventType) []delivery.Recipient {
+		var rs []delivery.Recipient
+		for i, s := range states {
+			rs = append(rs, delivery.Recipient{Address: string(rune('a'+i)) + "@example.org", State: s, At: t0})
+		}
+		return rs
+	}
+	deadLetter := func(name workflow.ErrorName) []delivery.Event {
+		return []delivery.Event{{ID: "x", Type: workflow.EventDeadLettered, Time: t0, Reason: &workflow.EventReason{Error: string(name)}}}
+	}
+	for _, c := range []struct {
+		name       string
+		m          delivery.Mail
+		want       workflow.OutcomeEventType
+		suppressed bool
+	}{
+		{"nothing yet", delivery.Mail{}, "", false},
+		{"accepted", delivery.Mail{State: workflow.EventAccepted}, workflow.EventAccepted, false},
+		{"sent, all delivered", delivery.Mail{State: workflow.EventSent, Recipients: rcpt(workflow.EventDelivered, workflow.EventDelivered)}, workflow.EventDelivered, false},
+		{"one still delayed", delivery.Mail{State: workflow.EventSent, Recipients: rcpt(workflow.EventDelivered, workflow.EventDelayed)}, workflow.EventDelayed, false},
+		{"one bounced", delivery.Mail{State: workflow.EventSent, Recipients: rcpt(workflow.EventDelayed, workflow.EventBounced, workflow.EventDelivered)}, workflow.EventBounced, false},
+		{"a complaint outweighs a bounce", delivery.Mail{State: workflow.EventSent, Recipients: rcpt(workflow.EventComplained, workflow.EventBounced)}, workflow.EventComplained, false},
+		{"rejected", delivery.Mail{State: workflow.EventRejected}, workflow.EventRejected, false},
+		{"dead-lettered", delivery.Mail{State: workflow.EventDeadLettered, History: deadLetter(workflow.Rejected)}, workflow.EventDeadLettered, false},
+		{"dead-lettered, suppressed", delivery.Mail{State: workflow.EventDeadLettered, History: deadLetter(workflow.Suppressed)}, workflow.EventDeadLettered, true},
+	} {
+		if got, sup := MailState(c.m); got != c.want || sup != c.suppressed {
+			t.Errorf("%s: %q %v, want %q %v", c.name, got, sup, c.want, c.suppressed)
+		}
 	}
 }

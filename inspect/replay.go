@@ -216,7 +216,7 @@ func Mail(ctx context.Context, mailID string, b *Backend, now time.Time) (*MailS
 		st.DeliveryNote = NoDeliveryFeedback
 		return st, nil
 	}
-	d, ok, err := deliveryOf(ctx, mailID, b.Deliveries, b.Suppressions, now)
+	d, ok, err := DeliveryOf(ctx, mailID, b.Deliveries, b.Suppressions, now)
 	if err != nil {
 		return nil, err
 	}
