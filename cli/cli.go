@@ -1,7 +1,8 @@
 // Package cli is the mailflow command line: `dev` runs the pipeline on this
 // machine (and its web console), `send` enqueues a mail, and `executions`,
 // `replay`, `dlq` and `mail` inspect and replay what happened, locally or
-// with --aws on the deployed pipeline (package inspect). Each subcommand parses its own flags,
+// with --aws on the deployed pipeline (package inspect), and `suppression`
+// lists and changes the suppression list. Each subcommand parses its own flags,
 // validates them before doing anything, and writes to the streams it is
 // given, so tests drive it like a user does.
 package cli
