@@ -1,7 +1,8 @@
 // Package cli is the mailflow command line: `dev` runs the pipeline on this
 // machine (and its web console), `send` enqueues a mail, and `executions`,
 // `replay`, `dlq` and `mail` inspect and replay what happened, locally or
-// with --aws on the deployed pipeline (package inspect). Each subcommand parses its own flags,
+// with --aws on the deployed pipeline (package inspect), and `suppression`
+// lists and changes the suppression list. Each subcommand parses its own flags,
 // validates them before doing anything, and writes to the streams it is
 // given, so tests drive it like a user does.
 package cli
@@ -41,7 +42,8 @@ func commands() []command {
 		{"executions", "list executions, or show one as a timeline (list, show)", runExecutions},
 		{"replay", "re-enqueue the records of an execution (its failed ones with --failed-only)", runReplay},
 		{"dlq", "list the dead-letter queue with each error, or redrive it (list, redrive)", runDLQ},
-		{"mail", "a mail's lock state, SES message id and executions (status)", runMail},
+		{"mail", "a mail's lock state, executions and delivery (status)", runMail},
+		{"suppression", "the addresses mailflow does not send to (list, add, remove)", runSuppression},
 	}
 }
 
@@ -100,7 +102,7 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'mailflow <command> -h' for its flags.")

@@ -23,9 +23,13 @@ type backendOptions struct {
 	useAWS                       bool
 	region, logGroup, stack      string
 	queueURL, dlqURL, lockTable  string
+	deliveryTable                string
+	suppressionTable             string
 	lookback                     time.Duration
 	jsonOut                      bool
 	needLogs, needQueues, needDB bool
+	// needSuppression: the command reads or changes the suppression list.
+	needSuppression bool
 }
 
 func (o *backendOptions) register(fs *flag.FlagSet) {
@@ -37,6 +41,8 @@ func (o *backendOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.queueURL, "queue-url", os.Getenv("MAILFLOW_QUEUE_URL"), "source queue URL, stack output QueueUrl (--aws; env MAILFLOW_QUEUE_URL)")
 	fs.StringVar(&o.dlqURL, "dlq-url", os.Getenv("MAILFLOW_DLQ_URL"), "dead-letter queue URL, stack output DeadLetterQueueUrl (--aws; env MAILFLOW_DLQ_URL)")
 	fs.StringVar(&o.lockTable, "table", os.Getenv("MAILFLOW_LOCK_TABLE"), "dedup lock table (--aws; env MAILFLOW_LOCK_TABLE)")
+	fs.StringVar(&o.deliveryTable, "delivery-table", os.Getenv("MAILFLOW_DELIVERY_TABLE"), "delivery record table (--aws; env MAILFLOW_DELIVERY_TABLE)")
+	fs.StringVar(&o.suppressionTable, "suppression-table", os.Getenv("MAILFLOW_SUPPRESSION_TABLE"), "suppression list table (--aws; env MAILFLOW_SUPPRESSION_TABLE)")
 	fs.DurationVar(&o.lookback, "lookback", 14*24*time.Hour, "how far back --aws searches the logs when no --since is given")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON for scripts")
 }
@@ -71,6 +77,9 @@ func (o *backendOptions) checkNames(stack string) error {
 	}
 	if o.needDB && o.lockTable == "" {
 		missing = append(missing, "--table")
+	}
+	if o.needSuppression && o.suppressionTable == "" {
+		missing = append(missing, "--suppression-table")
 	}
 	switch {
 	case len(missing) > 0 && stack != "":
@@ -562,7 +571,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 	defer b.Close()
-	st, err := inspect.Mail(ctx, rest[0], b.Source, b.Locks, time.Now())
+	st, err := inspect.Mail(ctx, rest[0], b, time.Now())
 	if err != nil {
 		return err
 	}
@@ -586,9 +595,9 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 	}
 	if len(st.Executions) == 0 {
 		fmt.Fprintln(s.Out, "executions none"+historyNote(b))
-		return nil
+	} else {
+		fmt.Fprintf(s.Out, "executions %d\n", len(st.Executions))
 	}
-	fmt.Fprintf(s.Out, "executions %d\n", len(st.Executions))
 	for _, e := range st.Executions {
 		line := fmt.Sprintf("  %s  %-13s %s", e.StartedAt.UTC().Format("2006-01-02 15:04:05"), e.Item.Outcome, e.ExecutionID)
 		if e.Item.Error != "" {
@@ -596,5 +605,6 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 		}
 		fmt.Fprintln(s.Out, line)
 	}
+	printDelivery(s.Out, st)
 	return nil
 }

@@ -16,9 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/mailflow/mailflow/delivery"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/lock/dynamolock"
+	"github.com/mailflow/mailflow/suppression"
 )
 
 // readStack is replaced by tests.
@@ -28,6 +30,9 @@ var readStack = func(ctx context.Context, region, stack string) (inspect.StackIn
 
 // openAWS is replaced by tests that point --aws at emulators.
 var openAWS = openAWSBackend
+
+// openLocal is replaced by tests that hand the commands in-memory stores.
+var openLocal = local.OpenInspection
 
 // open is where the inspection commands get their backend: the deployed
 // pipeline with --aws, else the local data directory (opened by package
@@ -43,6 +48,7 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 			v   string
 		}{
 			{&o.queueURL, info.QueueURL}, {&o.dlqURL, info.DLQURL}, {&o.logGroup, info.LogGroup}, {&o.lockTable, info.LockTable},
+			{&o.deliveryTable, info.DeliveryTable}, {&o.suppressionTable, info.SuppressionTable},
 		} {
 			if *f.dst == "" {
 				*f.dst = f.v
@@ -57,9 +63,10 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 		// stderr so that --json output stays clean.
 		progress := func(n int) { fmt.Fprintf(s.Err, "reading %s: %d log events\n", o.logGroup, n) }
 		return openAWS(ctx, awsOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
-			LockTable: o.lockTable, Lookback: o.lookback, Progress: progress})
+			LockTable: o.lockTable, DeliveryTable: o.deliveryTable, SuppressionTable: o.suppressionTable,
+			Lookback: o.lookback, Progress: progress})
 	}
-	return local.OpenInspection(ctx, local.InspectOptions{
+	return openLocal(ctx, local.InspectOptions{
 		DataDir: o.data, Region: local.DefaultRegion, Account: local.DefaultAccount,
 		SourceQueue: local.DefaultSourceQueue, DeadLetterQueue: local.DefaultDeadLetterQueue,
 	})
@@ -73,6 +80,9 @@ type awsOptions struct {
 	QueueURL  string
 	DLQURL    string
 	LockTable string
+	// DeliveryTable and SuppressionTable are the delivery feedback's
+	// DynamoDB tables; "" leaves the backend without them.
+	DeliveryTable, SuppressionTable string
 	// Lookback bounds log searches without a time range (default 14 days).
 	Lookback time.Duration
 	// Progress is told how many log events a search has read.
@@ -85,6 +95,9 @@ type awsOptions struct {
 	Logs  inspect.LogsAPI
 	SQS   inspect.SQSAPI
 	Locks inspect.LockReader
+	// Deliveries and Suppressions, when set, replace the tables' adapters.
+	Deliveries   delivery.Store
+	Suppressions suppression.List
 }
 
 // openAWSBackend connects to the deployed pipeline: its log group, its
@@ -123,5 +136,6 @@ func openAWSBackend(ctx context.Context, o awsOptions) (*inspect.Backend, error)
 		}
 		b.Locks = t
 	}
+	b.Deliveries, b.Suppressions = o.Deliveries, o.Suppressions
 	return b, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"github.com/mailflow/mailflow/delivery"
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/suppression"
 )
 
 // Backend is everything the inspection commands need. inspect opens
@@ -14,8 +16,14 @@ type Backend struct {
 	Source Source
 	Queues *Queues
 	// Locks reads the dedup lock table; nil when none is known.
-	Locks     LockReader
-	OutboxDir string // local only
+	Locks LockReader
+	// Deliveries is the delivery record of each mail (what SES reported
+	// after it accepted the mail); nil when delivery feedback is not
+	// configured, which mail status says rather than failing.
+	Deliveries delivery.Store
+	// Suppressions is the suppression list; nil when not configured.
+	Suppressions suppression.List
+	OutboxDir    string // local only
 	// Via says how the queues are reached: "aws", "endpoint URL" (a
 	// running mailflow dev) or "files" (the data directory opened here).
 	Via string

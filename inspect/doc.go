@@ -50,6 +50,14 @@
 //     and the local runtime; locally the client talks either to the running
 //     `mailflow dev` endpoint or, when none runs, to the queue database
 //     opened in-process (see local/sqsapi.Client).
+//   - Mail status carries the mail's delivery record ([Delivery]) from the
+//     delivery port, and each recipient's suppression entry from the
+//     suppression port, both handed in on the [Backend]. A backend without a
+//     delivery store is not an error: the status says "delivery feedback not
+//     configured" ([NoDeliveryFeedback]), so the commands work on a
+//     deployment or a data directory that has none. A mail is summed up in
+//     one state by [MailState] (a whole-mail end, else its worst recipient,
+//     else sent or accepted), which the console's dashboard counts by.
 //   - A DLQ listing peeks: messages are received (hidden) until no new one
 //     comes, then made visible again at once, so a listing never delays a
 //     redrive.

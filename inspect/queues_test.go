@@ -188,14 +188,14 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 		t.Fatalf("enqueued %v", bodies)
 	}
 
-	st, err := Mail(ctx, "welcome-1", src, locks, now)
+	st, err := Mail(ctx, "welcome-1", &Backend{Source: src, Locks: locks}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Lock == nil || st.Lock.Status != "SENT" || st.Lock.SESMessageID != "ses-0001" || !st.Lock.SentAt.Equal(now) || len(st.Executions) != 2 {
 		t.Fatalf("mail status %+v", st)
 	}
-	if st, err := Mail(ctx, "never-seen", src, locks, now); err != nil || st.Lock != nil || len(st.Executions) != 0 {
+	if st, err := Mail(ctx, "never-seen", &Backend{Source: src, Locks: locks}, now); err != nil || st.Lock != nil || len(st.Executions) != 0 {
 		t.Fatalf("unknown mail %+v %v", st, err)
 	}
 	// A mail being sent: its owner, lease and attempts so far.
@@ -209,7 +209,7 @@ func TestReplayAndMailStatusWithDynamoLocks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err = Mail(ctx, "slow-1", src, locks, now)
+	st, err = Mail(ctx, "slow-1", &Backend{Source: src, Locks: locks}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,14 @@ type MailStatus struct {
 	MailID     string          `json:"mailId"`
 	Lock       *LockState      `json:"lock,omitempty"`
 	Executions []MailExecution `json:"executions"`
+	// Delivery is the mail's delivery record; nil when there is none, and
+	// then DeliveryNote says why (no record kept, or [NoDeliveryFeedback]).
+	Delivery     *Delivery `json:"delivery,omitempty"`
+	DeliveryNote string    `json:"deliveryNote,omitempty"`
 }
+
+// NoDeliveryRecord is MailStatus.DeliveryNote when the store has no record.
+const NoDeliveryRecord = "no delivery record: no event of it was recorded, or its record expired"
 
 // LockState is the dedup lock record of a mail.
 type LockState struct {
@@ -182,10 +189,11 @@ type LockState struct {
 	OutcomeUnknown bool      `json:"outcomeUnknown,omitempty"`
 }
 
-// Mail gathers the lock and the executions of a mail.
-func Mail(ctx context.Context, mailID string, src Source, locks LockReader, now time.Time) (*MailStatus, error) {
+// Mail gathers the lock, the executions and the delivery record of a mail
+// from b (Source is required; Locks, Deliveries and Suppressions may be nil).
+func Mail(ctx context.Context, mailID string, b *Backend, now time.Time) (*MailStatus, error) {
 	st := &MailStatus{MailID: mailID}
-	if locks != nil {
+	if locks := b.Locks; locks != nil {
 		rec, ok, err := locks.Get(ctx, mailID)
 		if err != nil {
 			return nil, fmt.Errorf("lock of %s: %w", mailID, err)
@@ -199,10 +207,22 @@ func Mail(ctx context.Context, mailID string, src Source, locks LockReader, now 
 			}
 		}
 	}
-	execs, err := src.MailExecutions(ctx, mailID)
+	execs, err := b.Source.MailExecutions(ctx, mailID)
 	if err != nil {
 		return nil, err
 	}
 	st.Executions = execs
+	if b.Deliveries == nil {
+		st.DeliveryNote = NoDeliveryFeedback
+		return st, nil
+	}
+	d, ok, err := DeliveryOf(ctx, mailID, b.Deliveries, b.Suppressions, now)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		st.DeliveryNote = NoDeliveryRecord
+	}
+	st.Delivery = d
 	return st, nil
 }

@@ -21,13 +21,17 @@ type StackInfo struct {
 	QueueURL, DLQURL string
 	LogGroup         string // the state machine's log group
 	LockTable        string
+	// DeliveryTable and SuppressionTable are the delivery feedback's tables,
+	// "" when the stack has none.
+	DeliveryTable, SuppressionTable string
 }
 
 // ReadStack finds the pipeline's resources in its CloudFormation stack: the
 // queues from the outputs QueueUrl and DeadLetterQueueUrl, the state
 // machine's log group and the lock table from the stack's resources (the
 // log group whose logical id names the state machine's logs, and the
-// DynamoDB table). api nil uses the default credential chain in region.
+// DynamoDB table; the delivery and suppression tables are those whose
+// logical ids say so). api nil uses the default credential chain in region.
 func ReadStack(ctx context.Context, api CloudFormationAPI, region, stack string) (StackInfo, error) {
 	var info StackInfo
 	if api == nil {
@@ -71,9 +75,14 @@ func ReadStack(ctx context.Context, api CloudFormationAPI, region, stack string)
 					info.LogGroup = physical
 				}
 			case "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable":
-				if strings.Contains(strings.ToLower(logical), "lock") {
+				switch l := strings.ToLower(logical); {
+				case strings.Contains(l, "suppression"):
+					info.SuppressionTable = physical
+				case strings.Contains(l, "delivery"):
+					info.DeliveryTable = physical
+				case strings.Contains(l, "lock"):
 					tables = append([]string{physical}, tables...)
-				} else {
+				default:
 					tables = append(tables, physical)
 				}
 			}

@@ -49,14 +49,17 @@ func TestReadStack(t *testing.T) {
 		res("AWS::SQS::Queue", "MailQueue1234", "https://sqs/1/q"),
 		res("AWS::Logs::LogGroup", "MailStateMachineLogs5F6E", "/aws/vendedlogs/states/mailflow-mail-x1y2"),
 		res("AWS::Logs::LogGroup", "MailPipeLogs9A8B", "/aws/vendedlogs/pipes/mailflow-mail-x1y2"),
+		res("AWS::DynamoDB::Table", "MailDeliveryTable1A2B", "mailflow-MailDeliveryTable-ABC"),
 		res("AWS::DynamoDB::Table", "MailLockTable7C8D", "mailflow-MailLockTable-XYZ"),
+		res("AWS::DynamoDB::Table", "MailSuppressionTable3C4D", "mailflow-MailSuppressionTable-DEF"),
 	}}
 	info, err := ReadStack(context.Background(), api, "", "mailflow")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := StackInfo{QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailQueue", DLQURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailDLQ",
-		LogGroup: "/aws/vendedlogs/states/mailflow-mail-x1y2", LockTable: "mailflow-MailLockTable-XYZ"}
+		LogGroup: "/aws/vendedlogs/states/mailflow-mail-x1y2", LockTable: "mailflow-MailLockTable-XYZ",
+		DeliveryTable: "mailflow-MailDeliveryTable-ABC", SuppressionTable: "mailflow-MailSuppressionTable-DEF"}
 	if info != want {
 		t.Fatalf("got %+v\nwant %+v", info, want)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/cli"
+	"github.com/mailflow/mailflow/delivery"
+	"github.com/mailflow/mailflow/delivery/memdelivery"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/console"
 	"github.com/mailflow/mailflow/local/execstore"
@@ -32,6 +34,9 @@ type pipeline struct {
 	rt       *local.Runtime
 	url      string
 	finished chan execstore.Execution
+	// deliveries is the console's delivery store: the tests record in it
+	// what SES would have reported of their mails.
+	deliveries *memdelivery.Store
 }
 
 func startPipeline(t *testing.T) *pipeline { return startPipelineWith(t, local.Hooks{}) }
@@ -41,7 +46,7 @@ func startPipeline(t *testing.T) *pipeline { return startPipelineWith(t, local.H
 func startPipelineWith(t *testing.T, hooks local.Hooks) *pipeline {
 	t.Helper()
 	hub := console.NewHub()
-	p := &pipeline{finished: make(chan execstore.Execution, 100)}
+	p := &pipeline{finished: make(chan execstore.Execution, 100), deliveries: memdelivery.New()}
 	var cfg local.Config
 	cfg.DataDir, cfg.Addr, cfg.BatchWindow = t.TempDir(), "127.0.0.1:0", 10*time.Millisecond
 	cfg.OnEvent = hub.Event
@@ -57,7 +62,9 @@ func startPipelineWith(t *testing.T, hooks local.Hooks) *pipeline {
 	t.Cleanup(func() { rt.Close(context.Background()) })
 	backend := rt.Inspection()
 	backend.Queues.PollInterval = 50 * time.Millisecond
-	srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub})
+	backend.Deliveries = p.deliveries
+	srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub,
+		Counts: countsOf{p.deliveries, []string{"welcome-7", "order-1001"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +199,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("executions of order-1001: %+v %v", failed, err)
 	}
 	row := `#executions tbody tr[data-name="` + failed.Executions[0].Name + `"]`
+	// What SES reported: welcome-7 bounced at one recipient, with a
+	// diagnostic code full of markup; order-1001 was dead-lettered.
+	bounced(t, p.deliveries, "welcome-7")
+	now := time.Now()
+	if _, _, err := p.deliveries.Apply(context.Background(), delivery.ApplyParams{MailID: "order-1001", Now: now, ExpiresAt: now.Add(time.Hour), Events: []delivery.Event{
+		{ID: "o-a", Type: workflow.EventAccepted, Time: now.Add(-time.Second)},
+		{ID: "o-d", Type: workflow.EventDeadLettered, Time: now, Reason: &workflow.EventReason{Error: string(workflow.Rejected), Cause: "Email address is not verified."}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx := startBrowser(t)
 	// The list shows the three executions with their outcomes.
@@ -203,6 +220,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 
+	until(t, ctx, "the delivery counts", `!document.getElementById('delivery-counts').hidden`)
+	counts := value(t, ctx, "delivery counts", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#delivery-counts .count')].map(c => c.textContent)`))
+	if strings.Join(counts, "|") != "bounced 1|dead-lettered 1" {
+		t.Errorf("delivery counts %q", counts)
+	}
 	shoot(t, ctx, shots, "console-list.png", false)
 	// Filters: the executions with an item not delivered, then one mail's.
 	step(t, ctx, "filter failed", chromedp.SetValue(`select[name="status"]`, "failed"), chromedp.Click(`form.filters button`))
@@ -231,10 +253,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !strings.Contains(detail, "order-1001") || !strings.Contains(detail, "Mail.Rejected") {
 		t.Errorf("state detail lacks the input or the error:\n%s", detail)
 	}
+	if text = value(t, ctx, "item delivery", chromedp.Text(`#items td.delivery`)); !strings.Contains(text, "dead-lettered") {
+		t.Errorf("the item's delivery: %q", text)
+	}
 	screenshot(t, ctx, shots, "console-execution.png")
 	step(t, ctx, "mail status", chromedp.Click(`#items a`), chromedp.WaitVisible(`#mail-executions tbody tr`))
 	if text = value(t, ctx, "mail status", chromedp.Text(`#main`)); !strings.Contains(text, "No lock") || !strings.Contains(text, "dead-lettered") {
 		t.Errorf("mail status page:\n%s", text)
+	}
+	if text = value(t, ctx, "mail delivery", chromedp.Text(`#delivery-history`)); !strings.Contains(text, "dead-lettered") || !strings.Contains(text, "Mail.Rejected: Email address is not verified.") {
+		t.Errorf("mail delivery history:\n%s", text)
 	}
 	step(t, ctx, "back to the execution", chromedp.NavigateBack(), chromedp.WaitVisible(`#replay-failed`))
 
@@ -275,6 +303,24 @@ func TestConsoleInBrowser(t *testing.T) {
 		!strings.Contains(text, "sent") || !strings.Contains(text, "dead-lettered") {
 		t.Errorf("mail status after the replay:\n%s", text)
 	}
+
+	// The bounced mail: each recipient's state, the hostile diagnostic code
+	// shown as text, never run.
+	step(t, ctx, "bounced mail", chromedp.Navigate(p.url+"/#/mail/welcome-7"), chromedp.WaitVisible(`#delivery-recipients tbody tr[data-recipient="bob@example.org"]`))
+	text = value(t, ctx, "bounce detail", chromedp.Text(`#delivery-recipients tr[data-recipient="bob@example.org"] td.detail`))
+	if text != "Permanent/General: "+hostileBounce {
+		t.Errorf("bounce detail %q", text)
+	}
+	if text = value(t, ctx, "delivered", chromedp.Text(`#delivery-recipients tr[data-recipient="ann@example.org"]`)); !strings.Contains(text, "delivered") {
+		t.Errorf("delivered recipient %q", text)
+	}
+	if n := value(t, ctx, "injected elements", chromedp.Evaluate[int](`document.querySelectorAll('#main img, #main script').length`)); n != 0 {
+		t.Errorf("%d element(s) from the diagnostic code in the page", n)
+	}
+	if title := value(t, ctx, "title", chromedp.Title()); title == "pwned" {
+		t.Error("the diagnostic code's script ran")
+	}
+	screenshot(t, ctx, shots, "console-delivery.png")
 
 	// The dead letters with their reasons, then a redrive.
 	step(t, ctx, "dlq page", chromedp.Navigate(p.url+"/#/dlq"), chromedp.WaitVisible(`#dlq tbody tr[data-message]`))

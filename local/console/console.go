@@ -1,7 +1,9 @@
 // Package console is the web console `mailflow dev` serves next to the
 // runtime: executions with live updates, an execution page with the state
 // graph of the definition and a timeline, replay, the dead-letter queue with
-// redrive, the outbox with each mail rendered, and queue depths.
+// redrive, the outbox with each mail rendered, queue depths, and what
+// became of each mail after SES took it (its delivery record, and the
+// dashboard's counts of mails by delivery state).
 //
 // Decisions:
 //   - Plain HTML, CSS and JavaScript embedded in the binary (no build step,
@@ -37,6 +39,7 @@ import (
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 //go:embed static
@@ -55,6 +58,23 @@ type Options struct {
 	Hub        *Hub        // live updates; may be nil
 	Clock      clock.Clock // the time replays and mail status are judged at; default clock.Wall
 	Log        *slog.Logger
+	// Counts counts mails by delivery state for the dashboard; nil hides
+	// the dashboard's delivery section.
+	Counts DeliveryCounter
+}
+
+// DeliveryCounter counts the mails of the delivery records by state.
+type DeliveryCounter interface {
+	DeliveryCounts(ctx context.Context) (DeliveryCounts, error)
+}
+
+// DeliveryCounts are the dashboard's figures: each live delivery record
+// counted once, under its [inspect.MailState].
+type DeliveryCounts struct {
+	ByState map[workflow.OutcomeEventType]int `json:"byState"`
+	// Suppressed counts the dead-lettered mails (also in ByState) that were
+	// dead-lettered because a recipient is on the suppression list.
+	Suppressed int `json:"suppressed"`
 }
 
 // Server is the console.
@@ -96,6 +116,7 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/dlq", s.dlq)
 	s.mux.HandleFunc("POST /api/dlq/redrive", s.redrive)
 	s.mux.HandleFunc("GET /api/mail/{id...}", s.mail)
+	s.mux.HandleFunc("GET /api/delivery/counts", s.deliveryCounts)
 	s.mux.HandleFunc("GET /api/outbox", s.outboxList)
 	s.mux.HandleFunc("GET /api/outbox/{name}", s.outboxMail)
 	s.mux.HandleFunc("GET /api/outbox/{name}/html", s.outboxHTML)
@@ -240,7 +261,55 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
 	}
 	tl := inspect.BuildTimeline(x.Events)
 	x.Events = nil
-	writeJSON(w, http.StatusOK, map[string]any{"execution": x, "failed": x.Failed(), "timeline": tl, "durationMs": x.Duration().Milliseconds()})
+	deliveries, err := s.itemDeliveries(r.Context(), x)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"execution": x, "failed": x.Failed(), "timeline": tl, "durationMs": x.Duration().Milliseconds(),
+		"deliveries": deliveries})
+}
+
+// itemDelivery is what the execution page shows of an item's mail.
+type itemDelivery struct {
+	Summary    workflow.OutcomeEventType   `json:"summary,omitempty"`
+	Suppressed bool                        `json:"suppressed,omitempty"`
+	Recipients []inspect.DeliveryRecipient `json:"recipients"`
+}
+
+// itemDeliveries reads the delivery record of each mail of x, by mailId;
+// nil when delivery feedback is not configured.
+func (s *Server) itemDeliveries(ctx context.Context, x *inspect.Execution) (map[string]itemDelivery, error) {
+	if s.o.Backend.Deliveries == nil {
+		return nil, nil
+	}
+	out := map[string]itemDelivery{}
+	for _, it := range x.Items {
+		if _, done := out[it.MailID]; it.MailID == "" || done {
+			continue
+		}
+		d, ok, err := inspect.DeliveryOf(ctx, it.MailID, s.o.Backend.Deliveries, nil, s.o.Clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[it.MailID] = itemDelivery{Summary: d.Summary, Suppressed: d.Suppressed, Recipients: d.Recipients}
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) {
+	if s.o.Counts == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"enabled": false})
+		return
+	}
+	c, err := s.o.Counts.DeliveryCounts(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"enabled": true, "byState": c.ByState, "suppressed": c.Suppressed})
 }
 
 func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
@@ -299,7 +368,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) mail(w http.ResponseWriter, r *http.Request) {
-	st, err := inspect.Mail(r.Context(), r.PathValue("id"), s.o.Backend.Source, s.o.Backend.Locks, s.o.Clock.Now())
+	st, err := inspect.Mail(r.Context(), r.PathValue("id"), s.o.Backend, s.o.Clock.Now())
 	if err != nil {
 		writeError(w, err)
 		return

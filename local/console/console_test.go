@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflow/mailflow/delivery"
+	"github.com/mailflow/mailflow/delivery/memdelivery"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local/console"
 	"github.com/mailflow/mailflow/local/execsource"
@@ -23,6 +25,12 @@ import (
 // directory; no request in these tests reaches the queues.
 func handler(t *testing.T) (*console.Server, string, *console.Hub) {
 	t.Helper()
+	return handlerWith(t, nil, nil)
+}
+
+// handlerWith is handler with a delivery store and a dashboard counter.
+func handlerWith(t *testing.T, deliveries delivery.Store, counts console.DeliveryCounter) (*console.Server, string, *console.Hub) {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := execstore.Open(filepath.Join(dir, "executions.db"))
 	if err != nil {
@@ -33,8 +41,8 @@ func handler(t *testing.T) (*console.Server, string, *console.Hub) {
 	os.MkdirAll(outbox, 0o700)
 	hub := console.NewHub()
 	srv, err := console.New(console.Options{
-		Backend:    &inspect.Backend{Source: execsource.Source{Store: store}, Queues: &inspect.Queues{}, OutboxDir: outbox},
-		Definition: workflow.Definition(), Hub: hub,
+		Backend:    &inspect.Backend{Source: execsource.Source{Store: store}, Queues: &inspect.Queues{}, OutboxDir: outbox, Deliveries: deliveries},
+		Definition: workflow.Definition(), Hub: hub, Counts: counts,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -186,5 +194,78 @@ func TestLiveEvents(t *testing.T) {
 	}
 	if got[0] != "event: event" || !strings.Contains(got[1], `"name":"Send"`) || got[2] != "event: execution" || !strings.Contains(got[3], `"failedItems":1`) {
 		t.Fatalf("events %q", got)
+	}
+}
+
+// countsOf counts the records of the named mails, as a delivery store's
+// adapter counts all of its records.
+type countsOf struct {
+	store delivery.Store
+	ids   []string
+}
+
+func (c countsOf) DeliveryCounts(ctx context.Context) (console.DeliveryCounts, error) {
+	out := console.DeliveryCounts{ByState: map[workflow.OutcomeEventType]int{}}
+	for _, id := range c.ids {
+		m, ok, err := c.store.Get(ctx, id, time.Now())
+		if err != nil || !ok {
+			continue
+		}
+		st, sup := inspect.MailState(m)
+		out.ByState[st]++
+		if sup {
+			out.Suppressed++
+		}
+	}
+	return out, nil
+}
+
+// hostileBounce is a diagnostic code as a hostile receiving server may
+// write it: markup that must reach the page as text.
+const hostileBounce = `smtp; 550 <img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`
+
+// bounced records a mail sent to two recipients, one of whom bounced.
+func bounced(t *testing.T, store delivery.Store, mailID string) {
+	t.Helper()
+	now := time.Now()
+	if _, _, err := store.Apply(context.Background(), delivery.ApplyParams{MailID: mailID, Now: now, ExpiresAt: now.Add(time.Hour), Events: []delivery.Event{
+		{ID: mailID + "-a", Type: workflow.EventAccepted, Time: now.Add(-3 * time.Second)},
+		{ID: mailID + "-s", Type: workflow.EventSent, Time: now.Add(-2 * time.Second), SESMessageID: "ses-" + mailID},
+		{ID: mailID + "-d", Type: workflow.EventDelivered, Recipient: "ann@example.org", Time: now.Add(-time.Second)},
+		{ID: mailID + "-b", Type: workflow.EventBounced, Recipient: "bob@example.org", Time: now.Add(-time.Second),
+			Bounce: &workflow.EventBounce{Type: "Permanent", SubType: "General", DiagnosticCode: hostileBounce}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDeliveryInTheAPI(t *testing.T) {
+	t.Parallel()
+	// Not configured: the mail says so, the dashboard's section is off.
+	srv, _, _ := handler(t)
+	if rec := do(srv, "GET", "/api/mail/m-1", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"deliveryNote":"`+inspect.NoDeliveryFeedback+`"`) {
+		t.Errorf("mail without delivery feedback: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := do(srv, "GET", "/api/delivery/counts", nil); rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"enabled":false}` {
+		t.Errorf("counts without a counter: %d %s", rec.Code, rec.Body.String())
+	}
+
+	store := memdelivery.New()
+	bounced(t, store, "m-1")
+	srv, _, _ = handlerWith(t, store, countsOf{store, []string{"m-1", "m-2"}})
+	rec := do(srv, "GET", "/api/mail/m-1", nil)
+	var st inspect.MailStatus
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.Delivery == nil || st.Delivery.Summary != workflow.EventBounced ||
+		len(st.Delivery.History) != 4 || st.Delivery.Recipients[1].Bounce.DiagnosticCode != hostileBounce {
+		t.Fatalf("mail: %d %v %s", rec.Code, err, rec.Body.String())
+	}
+	// JSON escapes the markup too, so even a browser that sniffed the
+	// answer as HTML would find no tag in it.
+	if strings.Contains(rec.Body.String(), "<img") || strings.Contains(rec.Body.String(), "<script") {
+		t.Errorf("markup unescaped in the JSON: %s", rec.Body.String())
+	}
+	rec = do(srv, "GET", "/api/delivery/counts", nil)
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"byState":{"bounced":1},"enabled":true,"suppressed":0}` {
+		t.Errorf("counts: %d %s", rec.Code, rec.Body.String())
 	}
 }

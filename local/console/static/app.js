@@ -148,7 +148,8 @@ function showList() {
     h("label", {}, "Since", h("input", { name: "since", type: "datetime-local" })),
     h("label", {}, "Until", h("input", { name: "until", type: "datetime-local" })),
     h("button", { type: "submit" }, "Filter"));
-  setMain(h("h1", {}, "Executions"), form,
+  const counts = h("div", { id: "delivery-counts", class: "card", hidden: true });
+  setMain(h("h1", {}, "Executions"), counts, form,
     h("table", { id: "executions" }, h("thead", {}, h("tr", {}, ["Started (UTC)", "Status", "Items", "Outcomes", "Duration", "Name"].map((t) => h("th", {}, t)))), rows),
     more);
   async function load(cursor) {
@@ -173,8 +174,33 @@ function showList() {
     if (!trs.length && !cursor) rows.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No executions yet: send a mail (mailflow send) and it shows up here.")));
     more.replaceChildren(page.nextCursor ? h("button", { class: "secondary", onclick: () => load(page.nextCursor) }, "More") : "");
   }
-  current = { page: "list", refresh: () => load() };
+  current = { page: "list", refresh: () => { load(); loadCounts(counts); } };
   load();
+  loadCounts(counts);
+}
+
+// The order the dashboard lists delivery states in: ends first.
+const deliveryOrder = ["delivered", "bounced", "complained", "delayed", "dead-lettered", "rejected", "rendering-failed", "sent", "accepted"];
+
+// loadCounts fills the dashboard's mails by delivery state; the section
+// stays hidden when delivery feedback is not configured.
+async function loadCounts(box) {
+  let c;
+  try { c = await api("/api/delivery/counts"); } catch (e) { return; }
+  if (!c.enabled) { box.hidden = true; return; }
+  const by = c.byState || {};
+  const states = [...deliveryOrder.filter((k) => k in by), ...Object.keys(by).filter((k) => !deliveryOrder.includes(k))];
+  box.replaceChildren(h("h2", {}, "Mails by delivery state"),
+    h("div", { class: "counts" }, states.length ? states.map((k) => h("span", { class: "count", "data-state": k }, badge(k, deliveryClass(k)), " ", h("b", {}, by[k]),
+      k === "dead-lettered" && c.suppressed ? h("span", { class: "muted", "data-state": "suppressed" }, ` (${c.suppressed} suppressed)`) : null)) : h("span", { class: "muted" }, "No delivery record yet.")));
+  box.hidden = false;
+}
+
+// deliveryClass colours a delivery state's badge.
+function deliveryClass(state) {
+  if (state === "delivered") return "ok";
+  if (state === "delayed" || state === "sent" || state === "accepted") return "warn";
+  return "bad";
 }
 
 // outcomeBadges counts a list of items by outcome, with their errors.
@@ -270,11 +296,13 @@ async function showExecution(id) {
         h("button", { id: "replay-failed", disabled: !data.failed, onclick: () => replay(true) }, "Replay failed items"),
         h("button", { id: "replay-all", class: "secondary", onclick: () => replay(false) }, "Replay all")),
       h("ul", { id: "replay-result", class: "notes" }));
-    const items = h("table", { id: "items" }, h("thead", {}, h("tr", {}, ["#", "Mail id", "Outcome", "Error", "Cause"].map((t) => h("th", {}, t)))),
+    const dl = data.deliveries; // null: delivery feedback not configured
+    const items = h("table", { id: "items" }, h("thead", {}, h("tr", {}, ["#", "Mail id", "Outcome", "Error", "Cause", dl ? "Delivery" : null].map((t) => t && h("th", {}, t)))),
       h("tbody", {}, x.items.map((it) => h("tr", { class: "clickable" + (it.index === sel.iteration ? " selected" : ""), onclick: () => { sel.iteration = it.index; sel.state = null; render(x, tl, data); } },
         h("td", {}, it.index),
         h("td", { class: "mono" }, it.mailId ? h("a", { href: "#/mail/" + encodeURIComponent(it.mailId), onclick: (e) => e.stopPropagation() }, it.mailId) : "-"),
-        h("td", {}, badge(it.outcome)), h("td", {}, it.error || ""), h("td", {}, it.cause || "")))));
+        h("td", {}, badge(it.outcome)), h("td", {}, it.error || ""), h("td", {}, it.cause || ""),
+        dl ? h("td", { class: "delivery" }, deliveryCell(dl[it.mailId])) : null))));
     const failedRun = iter && iter.states.filter((r) => r.status === "failed").pop();
     const failBox = failedRun ? h("div", { class: "error-box", id: "failure" }, h("b", {}, `${failedRun.name} failed: ${failedRun.error}`), h("div", {}, causeText(failedRun.cause))) : null;
     const iterTabs = tl.iterations.length > 1 ? h("div", { class: "tabs", id: "iterations" }, h("span", { class: "muted" }, "Map iteration:"),
@@ -331,6 +359,7 @@ async function showMailStatus(mailId) {
       l.sentAt ? [h("span", { class: "muted" }, "Sent at"), h("span", {}, fmtTime(l.sentAt) + " UTC")] : null,
       l.status !== "SENT" ? [h("span", { class: "muted" }, "Held by"), h("span", { class: "mono" }, l.owner), h("span", { class: "muted" }, "Lease until"), h("span", {}, fmtTime(l.leaseUntil) + " UTC"), h("span", { class: "muted" }, "Send attempts"), h("span", {}, String(l.sendAttempts || 0))] : null);
   setMain(h("h1", {}, "Mail ", h("span", { class: "mono" }, st.mailId)), h("div", { class: "card", id: "mail-status" }, lock),
+    deliverySection(st),
     h("h2", {}, "Executions that touched it"),
     h("table", { id: "mail-executions" }, h("thead", {}, h("tr", {}, ["Started (UTC)", "Outcome", "Error", "Execution"].map((t) => h("th", {}, t)))),
       h("tbody", {}, st.executions.map((e) => {
@@ -338,6 +367,41 @@ async function showMailStatus(mailId) {
         return h("tr", { class: "clickable", onclick: () => { location.hash = "#/x/" + encodeURIComponent(name); } },
           h("td", { class: "mono" }, fmtTime(e.startedAt)), h("td", {}, badge(e.item.outcome)), h("td", {}, e.item.error || ""), h("td", { class: "mono" }, name));
       }))));
+}
+
+// deliveryCell sums up an item's delivery record on the execution page.
+function deliveryCell(d) {
+  if (!d) return h("span", { class: "muted" }, "no record");
+  const by = new Map();
+  for (const r of d.recipients || []) by.set(r.state, (by.get(r.state) || 0) + 1);
+  return [d.summary ? badge(d.summary, deliveryClass(d.summary)) : null, d.suppressed ? [" ", badge("suppressed", "bad")] : null,
+    by.size ? h("span", { class: "muted" }, " " + [...by].map(([k, n]) => `${k} ${n}`).join(", ")) : null];
+}
+
+// deliverySection is the mail page's delivery record: the whole mail, each
+// recipient, and the event history.
+function deliverySection(st) {
+  const d = st.delivery;
+  if (!d) return h("div", { class: "card", id: "delivery" }, h("h2", {}, "Delivery"), h("p", { class: "muted", id: "delivery-note" }, st.deliveryNote || ""));
+  return h("div", { class: "card", id: "delivery" }, h("h2", {}, "Delivery ", d.summary ? badge(d.summary, deliveryClass(d.summary)) : null, d.suppressed ? [" ", badge("suppressed", "bad")] : null),
+    h("div", { class: "meta" },
+      h("span", { class: "muted" }, "Mail"), h("span", {}, d.state ? `${d.state} at ${fmtTime(d.stateAt)} UTC` : "no whole-mail event yet"),
+      d.sesMessageId ? [h("span", { class: "muted" }, "SES message id"), h("span", { class: "mono" }, d.sesMessageId)] : null),
+    h("table", { id: "delivery-recipients" }, h("thead", {}, h("tr", {}, ["Recipient", "State", "At (UTC)", "Detail", "Suppressed"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, d.recipients.map((r) => h("tr", { "data-recipient": r.address },
+        h("td", { class: "mono" }, r.address), h("td", {}, badge(r.state, deliveryClass(r.state))), h("td", { class: "mono" }, fmtTime(r.at)),
+        h("td", { class: "detail" }, recipientDetail(r)),
+        h("td", {}, r.suppressed ? `${r.suppressed.reason} since ${fmtTime(r.suppressed.at)}` : ""))))),
+    h("h2", {}, "Events"),
+    h("table", { id: "delivery-history" }, h("thead", {}, h("tr", {}, ["Time (UTC)", "Type", "Recipient", "Detail"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, d.history.map((e) => h("tr", { "data-event": e.id },
+        h("td", { class: "mono" }, fmtTime(e.time)), h("td", {}, badge(e.type, deliveryClass(e.type))), h("td", { class: "mono" }, e.recipient || "-"), h("td", { class: "detail" }, e.detail || ""))))));
+}
+
+function recipientDetail(r) {
+  if (r.bounce) return `${r.bounce.type}/${r.bounce.subType}` + (r.bounce.diagnosticCode ? `: ${r.bounce.diagnosticCode}` : "");
+  if (r.complaint) return r.complaint.feedbackType ? `feedback type ${r.complaint.feedbackType}` : "no feedback type";
+  return "";
 }
 
 // ---- dead letters ----
