@@ -132,7 +132,7 @@ func TestMergeRecipientsSortedAndSeparate(t *testing.T) {
 }
 
 func TestMergeWholeMailState(t *testing.T) {
-	reason := &workflow.EventReason{Error: "Mail.Suppressed"}
+	reason := &workflow.EventReason{Error: string(workflow.Suppressed)}
 	whole := func(id string, typ workflow.OutcomeEventType, sec int) delivery.Event {
 		e := ev(id, typ, "", sec)
 		if typ.HasReason() {
