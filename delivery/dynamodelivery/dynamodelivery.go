@@ -12,8 +12,11 @@
 // delivery.Merge, in Go), a JSON string carries no per-value type tags, so
 // the item stays smaller, and its encoding is one small Go struct rather
 // than an attribute-value mapping to keep in step. Bounded by MaxHistory
-// (32 events) and workflow.MaxRecipients (50), each a few hundred bytes,
-// an item stays in the tens of kilobytes, far under DynamoDB's 400 KB.
+// (32 events) and workflow.MaxRecipients (50), an item at those bounds
+// with 1 KB diagnostic codes is about 107 KB (TestItemSize), under
+// DynamoDB's 400 KB; SES does not bound a diagnostic code, so a record
+// over 350 KB is refused with an error naming the mail and its size
+// rather than DynamoDB's.
 //
 // Apply is delivery.ApplyWith: a consistent GetItem, delivery.Merge, and a
 // PutItem conditional on the version read (attribute_not_exists for a new
@@ -111,6 +114,9 @@ func (s *Store) write(ctx context.Context, m delivery.Mail, readVersion int64) e
 	if err != nil {
 		return err
 	}
+	if n := itemSize(item); n > maxItemBytes {
+		return fmt.Errorf("dynamodelivery: put %q: the record is %d bytes, more than the %d this adapter writes (DynamoDB's limit is 400 KB): its events carry unusually long details", m.MailID, n, maxItemBytes)
+	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item,
 		ExpressionAttributeNames: map[string]string{"#k": attrMailID}}
 	if readVersion == 0 {
@@ -129,6 +135,30 @@ func (s *Store) write(ctx context.Context, m delivery.Mail, readVersion int64) e
 		return fmt.Errorf("dynamodelivery: put %q: %w", m.MailID, err)
 	}
 	return nil
+}
+
+// maxItemBytes is the largest item written, with room under DynamoDB's
+// 400 KB for its own accounting. A record of MaxHistory events and
+// workflow.MaxRecipients recipients, each with a 1 KB diagnostic code, is
+// about 100 KB (TestItemSize); only details far longer than SMTP replies
+// run reach this.
+const maxItemBytes = 350_000
+
+// itemSize is the item's size as DynamoDB counts it for its limit: the
+// attribute names and the string and number values (numbers counted as
+// their decimal text, an upper bound).
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name)
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			n += len(v.Value)
+		case *types.AttributeValueMemberN:
+			n += len(v.Value)
+		}
+	}
+	return n
 }
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
