@@ -114,7 +114,7 @@ func (e Event) Validate() error {
 	case e.ID == "":
 		return errors.New("ID is empty")
 	case e.Time.IsZero():
-		return errors.New("Time is the zero time")
+		return errors.New("its Time is the zero time")
 	case !knownType(e.Type):
 		return fmt.Errorf("type %q is not an outcome event type", e.Type)
 	case e.Type.PerRecipient() && e.Recipient == "":
@@ -142,4 +142,55 @@ type Store interface {
 	// Get returns the record, ok=false when there is none or it expired
 	// at now.
 	Get(ctx context.Context, mailID string, now time.Time) (m Mail, ok bool, err error)
+}
+
+// ErrVersionConflict is what an adapter's conditional write reports when
+// the record's Version is no longer the one it read: another writer won.
+var ErrVersionConflict = errors.New("delivery: the record changed since it was read")
+
+// MaxAttempts bounds the read–merge–write cycles of one Apply. Each lost
+// race means another Apply was written, so contention of a few writers on
+// one mail (SES's events of one mail arrive close together) settles well
+// within it.
+const MaxAttempts = 64
+
+// ApplyWith is Apply for adapters that write optimistically: it validates
+// p, reads the record (nil when there is none), merges, and writes the
+// next record with write, conditional on the version read (0: no record),
+// retrying when write returns [ErrVersionConflict]. A merge that adds no
+// event and does not extend ExpiresAt writes nothing and returns the
+// record as read. It sets Version and UpdatedAt (p.Now) of what it writes.
+func ApplyWith(ctx context.Context, p ApplyParams,
+	read func(ctx context.Context, mailID string) (*Mail, error),
+	write func(ctx context.Context, next Mail, readVersion int64) error,
+) (Mail, []Event, error) {
+	if err := p.Validate(); err != nil {
+		return Mail{}, nil, err
+	}
+	for range MaxAttempts {
+		if err := ctx.Err(); err != nil {
+			return Mail{}, nil, err
+		}
+		cur, err := read(ctx, p.MailID)
+		if err != nil {
+			return Mail{}, nil, err
+		}
+		next, applied := Merge(cur, p)
+		if cur != nil && len(applied) == 0 && !next.ExpiresAt.After(cur.ExpiresAt) {
+			return *cur, nil, nil
+		}
+		var readVersion int64
+		if cur != nil {
+			readVersion = cur.Version
+		}
+		next.Version = readVersion + 1
+		next.UpdatedAt = p.Now
+		switch err := write(ctx, next, readVersion); {
+		case err == nil:
+			return next, applied, nil
+		case !errors.Is(err, ErrVersionConflict):
+			return Mail{}, nil, err
+		}
+	}
+	return Mail{}, nil, fmt.Errorf("delivery: apply %q: lost the race to other writers %d times", p.MailID, MaxAttempts)
 }

@@ -63,9 +63,11 @@ func Merge(cur *Mail, p ApplyParams) (Mail, []Event) {
 			slices.ContainsFunc(applied, func(h Event) bool { return h.ID == e.ID }) {
 			continue
 		}
-		if len(next.History) >= MaxHistory && e.Time.Before(next.History[0].Time) {
+		if len(next.History) >= MaxHistory && historyOrder(e, next.History[0]) < 0 {
 			// Older than all that is kept: the state it would set is
-			// already superseded.
+			// already superseded. (Judged in the history's own order, so
+			// an event that would sort first and be trimmed at once is
+			// not reported as new again on every redelivery.)
 			continue
 		}
 		applied = append(applied, e)
@@ -94,13 +96,16 @@ func later(t time.Time, rank int, curT time.Time, curRank int) bool {
 }
 
 func insertByTime(h []Event, e Event) []Event {
-	i, _ := slices.BinarySearchFunc(h, e, func(a, b Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	i, _ := slices.BinarySearchFunc(h, e, historyOrder)
 	return slices.Insert(h, i, e)
+}
+
+// historyOrder is the history's order: by time, then by ID.
+func historyOrder(a, b Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 func setRecipient(rs []Recipient, e Event) []Recipient {

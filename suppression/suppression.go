@@ -13,7 +13,12 @@
 //   - One entry per address; Put replaces it (the latest reason wins),
 //     Delete removes it. An entry never expires by itself: an address
 //     comes off the list only by an operator's Delete.
-//   - List pages in address order.
+//   - List visits every entry once, a page at a time, each page after the
+//     address the previous one ended with. The order of the pages is the
+//     adapter's: address order in memsuppression and local/sqlitefeedback;
+//     DynamoDB's own (hash) order in dynamosuppression, whose List is a
+//     Scan. A caller that needs the list sorted sorts what it read.
+//     An entry put or deleted during the paging may or may not be seen.
 package suppression
 
 import (
@@ -85,7 +90,7 @@ func Normalize(addr string) (string, error) {
 
 // ListParams page through the list.
 type ListParams struct {
-	After string // the last address of the previous page; "" for the first
+	After string // the previous page's next; "" for the first
 	Limit int    // 1..1000
 }
 
@@ -107,6 +112,7 @@ type List interface {
 	// Delete removes address; found reports whether it was listed.
 	Delete(ctx context.Context, address string) (found bool, err error)
 	// List returns up to p.Limit entries after p.After, and the address to
-	// pass as After for the next page ("" at the end).
+	// pass as After for the next page ("" at the end; a page may be empty
+	// only when it is the last).
 	List(ctx context.Context, p ListParams) (entries []Entry, next string, err error)
 }

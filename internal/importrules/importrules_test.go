@@ -32,7 +32,7 @@ type rule struct {
 }
 
 var (
-	ports    = []string{"lock", "store", "sender", "pacer"}
+	ports    = []string{"lock", "store", "sender", "pacer", "delivery", "suppression"}
 	leaves   = []string{"workflow", "clock"}
 	testOnly = []string{"testkit/...", "test/...", "perf/...", "*test"}
 )
@@ -56,6 +56,10 @@ var rules = []rule{
 	{From: []string{"store/..."}, Only: join(leaves, []string{"store", "internal/..."}), Why: adapterWhy},
 	{From: []string{"sender/..."}, Only: join(leaves, []string{"sender", "internal/..."}), Why: adapterWhy},
 	{From: []string{"pacer/..."}, Only: join(leaves, []string{"pacer", "internal/..."}), Why: adapterWhy},
+	{From: []string{"delivery/..."}, Only: join(leaves, []string{"delivery", "internal/..."}), Why: adapterWhy},
+	{From: []string{"suppression/..."}, Only: join(leaves, []string{"suppression", "internal/..."}), Why: adapterWhy},
+	{From: []string{"local/sqlitefeedback"}, Only: join(leaves, []string{"delivery", "suppression", "internal/..."}),
+		Why: "the local feedback database implements the delivery and suppression ports in one file"},
 	{From: []string{"local/sqlitelock"}, Only: join(leaves, []string{"lock", "internal/..."}), Why: adapterWhy},
 	{From: []string{"local/sqlitepacer"}, Only: join(leaves, []string{"pacer", "internal/..."}), Why: adapterWhy},
 	{From: []string{"local/fakes3store"}, Only: join(leaves, []string{"store", "internal/..."}), Why: adapterWhy},

@@ -15,6 +15,7 @@ var holds = map[string]string{
 	QueuesFile:     "the queued mail and the dead-letter queue: mail not sent yet would be lost",
 	LocksFile:      "the dedup locks: a mail already sent would be sent again when it is resent or redelivered",
 	ExecutionsFile: "the execution history: what was sent, and why the rest was not, would be forgotten",
+	FeedbackFile:   "the delivery records and the suppression list: an address that bounced or complained would be mailed again",
 }
 
 // Claimed is what [Dir.Claim] found or made.
@@ -55,6 +56,8 @@ func (d Dir) Claim(now time.Time) (Claimed, error) {
 			return Claimed{}, err
 		}
 		c.Initialised, c.Adopted = m.Adopted == nil, m.Adopted != nil
+	} else if m, err = d.addStores(m); err != nil {
+		return Claimed{}, err
 	}
 	for _, name := range StoreFiles {
 		needsStamp, err := d.checkStore(m, name)
@@ -77,6 +80,24 @@ func (d Dir) Claim(now time.Time) (Claimed, error) {
 	return c, nil
 }
 
+// addStores extends a manifest an older mailflow wrote with the store
+// files added since, as pending: the manifest is written first, so the
+// files are created only once it says they may be.
+func (d Dir) addStores(m Manifest) (Manifest, error) {
+	var added []string
+	for _, name := range StoreFiles {
+		if !slices.Contains(m.Stores, name) {
+			added = append(added, name)
+		}
+	}
+	if len(added) == 0 {
+		return m, nil
+	}
+	m.Stores = slices.Clone(StoreFiles)
+	m.Pending = append(slices.Clone(m.Pending), added...)
+	return m, d.writeManifest(m)
+}
+
 // newManifest writes the manifest of a directory that has none: a new one,
 // or one an older mailflow made. Its store files are pending: Claim stamps
 // them next.
@@ -90,7 +111,9 @@ func (d Dir) newManifest(now time.Time) (Manifest, error) {
 			return m, err
 		}
 		if !ok {
-			missing = append(missing, name)
+			if !addedLater(name) {
+				missing = append(missing, name)
+			}
 			continue
 		}
 		present = append(present, name)
@@ -108,7 +131,7 @@ func (d Dir) newManifest(now time.Time) (Manifest, error) {
 		if len(missing) > 0 {
 			r := &Refusal{Dir: d.path, File: missing[0], Reason: fmt.Sprintf(
 				"it has the store files of an older mailflow (%s, no %s) but %s missing: an older mailflow created %s together, so %s",
-				strings.Join(present, ", "), ManifestFile, isOrAre(missing), strings.Join(StoreFiles, ", "), lost(missing))}
+				strings.Join(present, ", "), ManifestFile, isOrAre(missing), strings.Join(firstStoreFiles, ", "), lost(missing))}
 			if len(missing) > 1 {
 				r.Remedy = fmt.Sprintf("Restore %s in %s from where they were, or start a new data directory explicitly: %s",
 					strings.Join(missing, " and "), d.path, newDirCommand)
@@ -132,9 +155,10 @@ func (d Dir) checkStore(m Manifest, name string) (needsStamp bool, err error) {
 		return false, err
 	}
 	if !ok {
-		// Only the files of a new directory are created; an adopted one had
-		// them all.
-		if pending && m.Adopted == nil {
+		// Only the files of a new directory are created, and those added
+		// to mailflow after a directory was made; an adopted one had the
+		// others.
+		if pending && (m.Adopted == nil || addedLater(name)) {
 			return true, nil
 		}
 		return false, refuse("%s is missing: it was created with this directory (%s, id %s) and holds %s",
@@ -163,6 +187,9 @@ func (d Dir) checkOpen(name string) error {
 	m, found, err := d.ReadManifest()
 	if err != nil || !found {
 		return err
+	}
+	if !slices.Contains(m.Stores, name) {
+		return fmt.Errorf("local: data directory %s has no %s yet: mailflow dev creates it at its next start", d.path, name)
 	}
 	_, err = d.checkStore(m, name)
 	return err

@@ -10,6 +10,7 @@
 //	DIR/s3/             the attachment bucket
 //	DIR/locks.db        the dedup lock table
 //	DIR/executions.db   executions, their history and items
+//	DIR/feedback.db     delivery records and the suppression list
 //	DIR/outbox/*.eml    delivered mail (the default sender)
 //	DIR/tmp/            scratch files of the attachment fetches
 //	DIR/runtime.lock    held (flock) by the one runtime using DIR
@@ -30,7 +31,7 @@
 //
 //   - manifest.json is written when the directory is created: a random id,
 //     the creation time, the format version and the store files
-//     (queues.db, locks.db, executions.db). It is replaced atomically
+//     (queues.db, locks.db, executions.db, feedback.db). It is replaced atomically
 //     (temporary file, fsync, rename, fsync of the directory) and checked
 //     when read: a file that does not decode, has an unknown format or
 //     breaks a rule is refused with its name.
@@ -54,6 +55,13 @@
 //   - The manifest names the files still to be stamped ("pending") until
 //     they are, so a start interrupted while initialising or adopting is
 //     finished by the next one.
+//   - feedback.db came later than the other three. A manifest that lists
+//     only those (written by the mailflow before it) is extended at the
+//     next start: feedback.db is added to its stores as pending, then
+//     created and stamped, since there was nothing to lose. So is an
+//     adopted directory without one. From then on it is guarded like the
+//     others: an empty feedback.db would forget the suppression list and
+//     mail an address that bounced or complained again.
 //
 // The bucket, the outbox and the scratch files carry no identity: losing
 // them loses attachments or copies of delivered mail, never sends a mail
@@ -73,6 +81,7 @@ import (
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/local/outbox"
 	"github.com/mailflow/mailflow/local/s3local"
+	"github.com/mailflow/mailflow/local/sqlitefeedback"
 	"github.com/mailflow/mailflow/local/sqlitelock"
 	"github.com/mailflow/mailflow/local/sqsstore"
 )
@@ -82,6 +91,7 @@ const (
 	QueuesFile     = "queues.db"
 	LocksFile      = "locks.db"
 	ExecutionsFile = "executions.db"
+	FeedbackFile   = "feedback.db"
 	BucketDir      = "s3"
 	OutboxDir      = "outbox"
 	TempDir        = "tmp"
@@ -146,6 +156,14 @@ func (d Dir) OpenExecutions() (*execstore.Store, error) {
 		return nil, err
 	}
 	return execstore.Open(d.join(ExecutionsFile))
+}
+
+// OpenFeedback opens the delivery records and the suppression list.
+func (d Dir) OpenFeedback() (*sqlitefeedback.DB, error) {
+	if err := d.checkOpen(FeedbackFile); err != nil {
+		return nil, err
+	}
+	return sqlitefeedback.Open(d.join(FeedbackFile))
 }
 
 // OpenBucket serves the buckets kept in the directory, creating those named.

@@ -43,7 +43,7 @@ func refusal(t *testing.T, err error, file, says string) {
 	}
 }
 
-// openAll opens and closes the three stores, as a runtime does.
+// openAll opens and closes the stores, as a runtime does.
 func openAll(t *testing.T, d datadir.Dir) {
 	t.Helper()
 	q, err := d.OpenQueues(sqsstore.Options{})
@@ -61,7 +61,15 @@ func openAll(t *testing.T, d datadir.Dir) {
 		t.Fatal(err)
 	}
 	e.Close()
+	f, err := d.OpenFeedback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }
+
+// firstStores are the store files of a directory an older mailflow made.
+var firstStores = []string{datadir.QueuesFile, datadir.LocksFile, datadir.ExecutionsFile}
 
 func TestClaimInitialisesANewDirectory(t *testing.T) {
 	t.Parallel()
@@ -79,7 +87,7 @@ func TestClaimInitialisesANewDirectory(t *testing.T) {
 		t.Fatalf("manifest: %v %v", ok, err)
 	}
 	if m.Format != datadir.ManifestFormat || m.ID != c.Manifest.ID || len(m.ID) != 26 || !m.Created.Equal(now) ||
-		strings.Join(m.Stores, ",") != "queues.db,locks.db,executions.db" || m.Pending != nil || m.Adopted != nil {
+		strings.Join(m.Stores, ",") != "queues.db,locks.db,executions.db,feedback.db" || m.Pending != nil || m.Adopted != nil {
 		t.Fatalf("manifest %+v", m)
 	}
 	for _, name := range datadir.StoreFiles {
@@ -121,6 +129,8 @@ func TestClaimRefusesAMissingStore(t *testing.T) {
 				_, open = d.OpenQueues(sqsstore.Options{})
 			case datadir.LocksFile:
 				_, open = d.OpenLocks()
+			case datadir.FeedbackFile:
+				_, open = d.OpenFeedback()
 			default:
 				_, open = d.OpenExecutions()
 			}
@@ -211,7 +221,7 @@ func olderDirectory(t *testing.T, stores ...string) datadir.Dir {
 
 func TestClaimAdoptsADirectoryOfAnOlderVersion(t *testing.T) {
 	t.Parallel()
-	d := olderDirectory(t, datadir.StoreFiles...)
+	d := olderDirectory(t, firstStores...)
 	c := claim(t, d)
 	if !c.Adopted || c.Initialised || c.Manifest.Adopted == nil || !c.Manifest.Adopted.Equal(now) || c.Manifest.Pending != nil {
 		t.Fatalf("claimed %+v, want adopted", c)
@@ -222,7 +232,8 @@ func TestClaimAdoptsADirectoryOfAnOlderVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		var v, id string
-		if err := db.QueryRow(`SELECT v FROM kept`).Scan(&v); err != nil || v != "older" {
+		// feedback.db came later: it is created at the adoption.
+		if err := db.QueryRow(`SELECT v FROM kept`).Scan(&v); name != datadir.FeedbackFile && (err != nil || v != "older") {
 			t.Errorf("%s lost its data: %q %v", name, v, err)
 		}
 		if err := db.QueryRow(`SELECT id FROM datadir_identity`).Scan(&id); err != nil || id != c.Manifest.ID {
@@ -293,13 +304,47 @@ func TestClaimFinishesAnInterruptedStart(t *testing.T) {
 	}
 	claim(t, d) // locks.db is stamped now
 
-	adopted := olderDirectory(t, datadir.StoreFiles...)
+	adopted := olderDirectory(t, firstStores...)
 	m = claim(t, adopted).Manifest
 	os.Remove(filepath.Join(adopted.Path(), datadir.LocksFile))
 	m.Pending = []string{datadir.LocksFile}
 	writeManifest(t, adopted, m)
 	_, err := adopted.Claim(now)
 	refusal(t, err, datadir.LocksFile, "is missing")
+}
+
+// TestClaimAddsALaterStoreToAnOlderManifest: a directory whose manifest
+// lists the first three store files (written before feedback.db existed)
+// gets feedback.db at its next claim, and guards it from then on; until
+// that claim, opening it is refused rather than creating it.
+func TestClaimAddsALaterStoreToAnOlderManifest(t *testing.T) {
+	t.Parallel()
+	d := datadir.New(t.TempDir())
+	m := claim(t, d).Manifest
+	if err := os.Remove(filepath.Join(d.Path(), datadir.FeedbackFile)); err != nil {
+		t.Fatal(err)
+	}
+	m.Stores = firstStores
+	writeManifest(t, d, m)
+	if _, err := d.OpenFeedback(); err == nil || !strings.Contains(err.Error(), "no feedback.db yet") {
+		t.Fatalf("opening feedback.db before the claim: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Path(), datadir.FeedbackFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("feedback.db created by an open: %v", err)
+	}
+	c := claim(t, d)
+	if c.Initialised || c.Adopted || c.Manifest.ID != m.ID || strings.Join(c.Manifest.Stores, ",") != strings.Join(datadir.StoreFiles, ",") || c.Manifest.Pending != nil {
+		t.Fatalf("claimed %+v", c)
+	}
+	if got, _, _ := d.ReadManifest(); strings.Join(got.Stores, ",") != strings.Join(datadir.StoreFiles, ",") || got.Pending != nil {
+		t.Fatalf("manifest on disk %+v", got)
+	}
+	openAll(t, d)
+	if err := os.Remove(filepath.Join(d.Path(), datadir.FeedbackFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Claim(now)
+	refusal(t, err, datadir.FeedbackFile, "suppression list")
 }
 
 func TestReadManifestChecksItsContent(t *testing.T) {

@@ -19,7 +19,15 @@ const ManifestFormat = 1
 
 // StoreFiles are the store files a data directory has, in the order they
 // are opened. Each carries the directory's identity (see [Dir.Claim]).
-var StoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile}
+var StoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile, FeedbackFile}
+
+// firstStoreFiles are the store files of the first manifests and of a
+// directory an older mailflow made; the others were added later, and a
+// directory that lacks one gets it created (see [Dir.Claim]).
+var firstStoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile}
+
+// addedLater reports whether name is a store file added after the first.
+func addedLater(name string) bool { return !slices.Contains(firstStoreFiles, name) }
 
 // Manifest is the identity of a data directory, kept in ManifestFile.
 type Manifest struct {
@@ -30,7 +38,8 @@ type Manifest struct {
 	// Created is when the manifest was first written: when the directory
 	// was created, or, for an adopted one, adopted.
 	Created time.Time `json:"created"`
-	// Stores are the store files of the directory: all of StoreFiles.
+	// Stores are the store files of the directory: all of StoreFiles, or
+	// the first of them in a manifest an older mailflow wrote.
 	Stores []string `json:"stores"`
 	// Adopted is when a directory of an older mailflow, which had store
 	// files and no manifest, was given this manifest.
@@ -53,11 +62,11 @@ func (m Manifest) validate() error {
 	if m.Created.IsZero() {
 		problems = append(problems, "created is missing")
 	}
-	if got, want := sortedCopy(m.Stores), sortedCopy(StoreFiles); !slices.Equal(got, want) {
+	if got := sortedCopy(m.Stores); !slices.Equal(got, sortedCopy(StoreFiles)) && !slices.Equal(got, sortedCopy(firstStoreFiles)) {
 		problems = append(problems, fmt.Sprintf("stores %q must be %q", m.Stores, StoreFiles))
 	}
 	for _, p := range m.Pending {
-		if !slices.Contains(StoreFiles, p) {
+		if !slices.Contains(m.Stores, p) {
 			problems = append(problems, fmt.Sprintf("pending %q is not a store file", p))
 		}
 	}

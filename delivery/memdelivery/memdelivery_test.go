@@ -1,0 +1,13 @@
+package memdelivery_test
+
+import (
+	"testing"
+
+	"github.com/mailflow/mailflow/delivery"
+	"github.com/mailflow/mailflow/delivery/deliverytest"
+	"github.com/mailflow/mailflow/delivery/memdelivery"
+)
+
+func TestConformance(t *testing.T) {
+	deliverytest.Run(t, func(*testing.T) delivery.Store { return memdelivery.New() })
+}
