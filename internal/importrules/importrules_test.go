@@ -32,7 +32,7 @@ type rule struct {
 }
 
 var (
-	ports    = []string{"lock", "store", "sender", "pacer"}
+	ports    = []string{"lock", "store", "sender", "pacer", "suppression"}
 	leaves   = []string{"workflow", "clock"}
 	testOnly = []string{"testkit/...", "test/...", "perf/...", "*test"}
 )
@@ -206,6 +206,8 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"workflow", "clock", true},
 		{"tasks/send", "lock/dynamolock", true},
 		{"tasks/send", "lock", false},
+		{"tasks/acquire-lock", "suppression", false},
+		{"tasks/acquire-lock", "suppression/memsuppression", true},
 		{"tasks/send", "tasks/internal/mailmime", false},
 		{"tasks/send/lambda", "lock/dynamolock", false},
 		{"tasks/send/lambda", "local/outbox", true},
