@@ -36,8 +36,21 @@
 //     releases it: Acquire, Renew and Release fail with a ConditionError
 //     carrying it, so every later attempt (a retry, a redelivery, a
 //     producer's resend, a restart) learns the outcome is unknown instead
-//     of sending again. Only MarkSent (the answer arrived after all) and
-//     Forget (an operator's explicit choice to send again) end that state.
+//     of sending again. Only MarkSent (the answer arrived after all),
+//     ResolveSent (SES's own event says it took the mail) and Forget (an
+//     operator's explicit choice to send again) end that state.
+//   - ResolveSent records what an SES Send or Delivery event proves: SES
+//     accepted the mail. It turns a live SENDING record with an attempt
+//     recorded (outcome-unknown, or an attempt whose answer its owner is
+//     still writing; any owner, lease live or not) into SENT with the
+//     event's SES id and SentAt = Now, keeping Owner, so the owner's later
+//     MarkSent with the same SES id is still the no-op success above. On a
+//     live SENT record with the same SES id it is a no-op success that
+//     changes nothing (a repeated or late event must not move the dedup
+//     window MarkSent set). Anything else fails with a ConditionError: no
+//     record, an expired one, SENDING with no attempt (this process never
+//     called SES for it, so the event is about another send of the mailId)
+//     or SENT with another SES id.
 //   - Release deletes the record only for its owner while SENDING with no
 //     attempt recorded.
 //   - Conditional failures are [*ConditionError] (errors.Is [ErrCondition]);
@@ -139,6 +152,14 @@ type ForgetParams struct {
 	AttemptedAt time.Time // the attempt the operator saw
 }
 
+// ResolveParams are the inputs of [Table.ResolveSent].
+type ResolveParams struct {
+	MailID       string
+	SESMessageID string    // the id SES reported in its event
+	Now          time.Time // recorded as SentAt
+	ExpiresAt    time.Time // end of the dedup window
+}
+
 // ReleaseParams are the inputs of [Table.Release].
 type ReleaseParams struct {
 	MailID string
@@ -161,6 +182,9 @@ type Table interface {
 	ClearAttempt(ctx context.Context, p ClearAttemptParams) (Record, error)
 	// MarkSent records that SES accepted the mail.
 	MarkSent(ctx context.Context, p MarkSentParams) (Record, error)
+	// ResolveSent records, from an SES Send or Delivery event, that SES
+	// accepted a mail whose send attempt has no recorded answer.
+	ResolveSent(ctx context.Context, p ResolveParams) (Record, error)
 	// Release deletes the record if p.Owner holds it SENDING with no
 	// attempt recorded.
 	Release(ctx context.Context, p ReleaseParams) error
@@ -180,7 +204,7 @@ var ErrCondition = errors.New("lock: condition failed")
 // the record as it was when the condition was checked, or nil when there was
 // none.
 type ConditionError struct {
-	Op      string // "acquire", "renew", "start-attempt", "clear-attempt", "mark-sent", "release", "forget"
+	Op      string // "acquire", "renew", "start-attempt", "clear-attempt", "mark-sent", "resolve-sent", "release", "forget"
 	MailID  string
 	Current *Record
 }
@@ -248,6 +272,22 @@ func (p MarkSentParams) Validate() error {
 		return errors.New("lock: mark-sent: SESMessageID is empty")
 	case !p.ExpiresAt.After(p.Now):
 		return errors.New("lock: mark-sent: ExpiresAt is not after Now")
+	}
+	return nil
+}
+
+// Validate checks resolve-sent params.
+func (p ResolveParams) Validate() error {
+	switch {
+	case p.MailID == "":
+		return errors.New("lock: resolve-sent: MailID is empty")
+	case p.SESMessageID == "":
+		return fmt.Errorf("lock: resolve-sent %q: SESMessageID is empty", p.MailID)
+	case p.Now.IsZero():
+		return fmt.Errorf("lock: resolve-sent %q: Now is the zero time", p.MailID)
+	case !p.ExpiresAt.After(p.Now):
+		return fmt.Errorf("lock: resolve-sent %q: ExpiresAt %s is not after Now %s", p.MailID,
+			p.ExpiresAt.UTC().Format(time.RFC3339Nano), p.Now.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }

@@ -49,3 +49,12 @@ func MarkSentAllowed(cur *Record, p MarkSentParams) bool {
 func ReleaseAllowed(cur *Record, p ReleaseParams) bool {
 	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero()
 }
+
+// ResolveSentAllowed reports whether an SES event proving that SES accepted
+// the mail with p.SESMessageID may resolve the record: a live SENDING
+// record with an attempt recorded (whoever owns it, lease live or not)
+// becomes SENT, and a live SENT record with the same SES id stays as it is.
+func ResolveSentAllowed(cur *Record, p ResolveParams) bool {
+	return cur != nil && cur.Live(p.Now) &&
+		(cur.OutcomeUnknown() || (cur.Status == Sent && cur.SESMessageID == p.SESMessageID))
+}

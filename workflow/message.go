@@ -18,7 +18,7 @@ const (
 	MaxRecipients      = 50   // to + cc + bcc, an SES limit
 	MaxSubjectBytes    = 998  // RFC 5322 line length
 	MaxMailIDLength    = 200  // characters of the idempotency key
-	MaxTags            = 50   // SES message tags per send
+	MaxTags            = 49   // producer tags: SES takes 50 per send, mailflow adds MailIDTag
 	MaxTagPartLength   = 256  // SES tag name and value length
 	MaxConfigSetLength = 64   // SES configuration-set name length
 	MaxHeaderCount     = 50   // extra headers per message
@@ -27,6 +27,12 @@ const (
 	MaxContentIDLength = 200  // bytes of an inline attachment's Content-ID
 	MaxKeyLength       = 1024 // bytes of an S3 object key
 )
+
+// MailIDTag is the SES message tag name mailflow gives every mail, with
+// its mailId as the value, so that SES's events about the mail lead back to
+// it. Producers may not use it. feedback/sesevent, which reads it from the
+// events, spells the same name (a test keeps the two equal).
+const MailIDTag = "mailflow-mail-id"
 
 // DefaultMaxBodyBytes is the default bound for a whole queue body. The pipe
 // hands a batch of bodies to Step Functions in at most 256 KiB, so a single
@@ -343,8 +349,11 @@ func validateMessage(m *Message, l Limits, p *problems) {
 	}
 	for i, t := range m.Tags {
 		field := fmt.Sprintf("tags[%d]", i)
-		if !tagPattern.MatchString(t.Name) {
+		switch {
+		case !tagPattern.MatchString(t.Name):
 			p.add(field+".name", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxTagPartLength)
+		case t.Name == MailIDTag:
+			p.add(field+".name", "%q is reserved: mailflow tags every mail with its mailId under that name", MailIDTag)
 		}
 		if !tagPattern.MatchString(t.Value) {
 			p.add(field+".value", "must be 1-%d characters of A-Z a-z 0-9 _ -", MaxTagPartLength)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/mailflow/mailflow/feedback/sesevent"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -35,11 +36,12 @@ type messageCase struct {
 	SubjectRune  string `json:"subjectRune"`
 	SubjectRunes int    `json:"subjectRunes"`
 	MailIDLength int    `json:"mailIdLength"`
+	Tags         int    `json:"tags"`
 }
 
 func (c messageCase) body(t *testing.T) []byte {
 	t.Helper()
-	if c.Recipients == 0 && c.SubjectBytes == 0 && c.SubjectRunes == 0 && c.MailIDLength == 0 {
+	if c.Recipients == 0 && c.SubjectBytes == 0 && c.SubjectRunes == 0 && c.MailIDLength == 0 && c.Tags == 0 {
 		return c.Body
 	}
 	var m map[string]any
@@ -63,6 +65,13 @@ func (c messageCase) body(t *testing.T) []byte {
 	}
 	if c.MailIDLength > 0 {
 		m["mailId"] = strings.Repeat("x", c.MailIDLength)
+	}
+	if c.Tags > 0 {
+		tags := make([]map[string]string, c.Tags)
+		for i := range tags {
+			tags[i] = map[string]string{"name": fmt.Sprintf("t%d", i), "value": "v"}
+		}
+		m["tags"] = tags
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -146,6 +155,21 @@ func TestSchemaAgreesWithParse(t *testing.T) {
 				t.Fatalf("schema now rejects a Go-only case (%s): update the table: %v", c.GoOnly, serr)
 			}
 		})
+	}
+}
+
+// The mailId tag's name is mailflow's: a producer using it is told so, and
+// the name is the one the SES event records are read with.
+func TestMailIDTagIsReserved(t *testing.T) {
+	t.Parallel()
+	if workflow.MailIDTag != sesevent.MailIDTag {
+		t.Fatalf("workflow reserves tag %q, SES events are read with %q", workflow.MailIDTag, sesevent.MailIDTag)
+	}
+	body := `{"version":1,"mailId":"m","from":"a@example.com","to":["a@example.org"],"subject":"s","text":"t",` +
+		`"tags":[{"name":"kind","value":"receipt"},{"name":"mailflow-mail-id","value":"other"}]}`
+	_, err := workflow.Parse([]byte(body), testLimits)
+	if err == nil || !strings.Contains(err.Error(), `tags[1].name: "mailflow-mail-id" is reserved`) {
+		t.Fatalf("a producer's mailflow-mail-id tag: %v, want it refused as reserved at tags[1].name", err)
 	}
 }
 

@@ -32,7 +32,7 @@ type rule struct {
 }
 
 var (
-	ports    = []string{"lock", "store", "sender", "pacer", "delivery", "suppression"}
+	ports    = []string{"lock", "store", "sender", "pacer", "delivery", "suppression", "notify"}
 	leaves   = []string{"workflow", "clock"}
 	testOnly = []string{"testkit/...", "test/...", "perf/...", "*test"}
 )
@@ -58,6 +58,7 @@ var rules = []rule{
 	{From: []string{"pacer/..."}, Only: join(leaves, []string{"pacer", "internal/..."}), Why: adapterWhy},
 	{From: []string{"delivery/..."}, Only: join(leaves, []string{"delivery", "internal/..."}), Why: adapterWhy},
 	{From: []string{"suppression/..."}, Only: join(leaves, []string{"suppression", "internal/..."}), Why: adapterWhy},
+	{From: []string{"notify/..."}, Only: join(leaves, []string{"notify", "internal/..."}), Why: adapterWhy},
 	{From: []string{"local/sqlitefeedback"}, Only: join(leaves, []string{"delivery", "suppression", "internal/..."}),
 		Why: "the local feedback database implements the delivery and suppression ports in one file"},
 	{From: []string{"local/sqlitelock"}, Only: join(leaves, []string{"lock", "internal/..."}), Why: adapterWhy},
@@ -72,8 +73,8 @@ var rules = []rule{
 		Why: "the execution store keeps the read model's types and nothing else"},
 	{From: []string{"inspect/model"}, Only: join(leaves, []string{"asl"}),
 		Why: "the read model's types are a leaf beside the contract"},
-	{From: []string{"tasks/acquire-lock", "tasks/fetch-attachments", "tasks/send", "tasks/release-lock"},
-		Only: join(leaves, ports, []string{"internal/taskkit", "tasks/internal/..."}),
+	{From: []string{"tasks/acquire-lock", "tasks/fetch-attachments", "tasks/send", "tasks/release-lock", "tasks/record-event"},
+		Only: join(leaves, ports, []string{"internal/taskkit", "tasks/internal/...", "feedback/sesevent"}),
 		Why:  "task handlers know ports, not adapters"},
 	{From: []string{"tasks/..."}, Never: []string{"local/...", "inspect/...", "cli/...", "infra/..."},
 		Why: "the Lambda mains wire AWS adapters only"},
@@ -210,7 +211,10 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"workflow", "clock", true},
 		{"tasks/send", "lock/dynamolock", true},
 		{"tasks/send", "lock", false},
+		{"tasks/acquire-lock", "suppression", false},
+		{"tasks/acquire-lock", "suppression/memsuppression", true},
 		{"tasks/send", "tasks/internal/mailmime", false},
+		{"tasks/send", "feedback/sesevent", false},
 		{"tasks/send/lambda", "lock/dynamolock", false},
 		{"tasks/send/lambda", "local/outbox", true},
 		{"inspect", "local/execstore", true},

@@ -47,6 +47,14 @@ const (
 	// EnvPacingMaxWait is how long a send may wait for a token that is on
 	// its way before it raises Mail.Throttled (default DefaultPacingMaxWait).
 	EnvPacingMaxWait = "SES_PACING_MAX_WAIT"
+	// EnvDeliveryTable names the DynamoDB table of per-mail delivery records.
+	EnvDeliveryTable = "DELIVERY_TABLE"
+	// EnvSuppressionTable names the DynamoDB table of suppressed addresses.
+	EnvSuppressionTable = "SUPPRESSION_TABLE"
+	// EnvOutcomeBus is the name of the EventBridge bus outcome events go to.
+	EnvOutcomeBus = "OUTCOME_BUS"
+	// EnvEventsDeadLetterQueue is the URL of the events queue's dead-letter queue.
+	EnvEventsDeadLetterQueue = "EVENTS_DLQ_URL"
 )
 
 // DefaultPacingMaxWait lets a send wait up to a second for its token (more

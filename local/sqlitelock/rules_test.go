@@ -150,6 +150,16 @@ func TestStatementsFollowRules(t *testing.T) {
 					return ref.update(ctx, "renew", id, renewRule(rp))
 				})
 				for _, ses := range []string{"s1", "s2"} {
+					if owner == "o1" { // resolve-sent takes no owner: once per SES id
+						vp := lock.ResolveParams{SESMessageID: ses, Now: now, ExpiresAt: now.Add(time.Hour)}
+						check(t, "resolve-sent", cur, now, func(id string) (lock.Record, bool, error) {
+							vp.MailID = id
+							return fast.tryResolveSent(ctx, vp)
+						}, func(id string) (lock.Record, error) {
+							vp.MailID = id
+							return ref.update(ctx, "resolve-sent", id, resolveSentRule(vp))
+						})
+					}
 					mp := lock.MarkSentParams{Owner: owner, SESMessageID: ses, Now: now, ExpiresAt: now.Add(time.Hour)}
 					check(t, "mark-sent", cur, now, func(id string) (lock.Record, bool, error) {
 						mp.MailID = id

@@ -51,7 +51,7 @@ type Table struct {
 	db *sql.DB
 	// Prepared once: database/sql would otherwise prepare the query text
 	// again on every call.
-	acquire, renew, startAttempt, markSent, release, get, put, del *sql.Stmt
+	acquire, renew, startAttempt, markSent, resolveSent, release, get, put, del *sql.Stmt
 }
 
 var _ lock.Table = (*Table)(nil)
@@ -92,6 +92,16 @@ var (
 		sent_at = CASE sent_at WHEN 0 THEN ?5 ELSE sent_at END
 	WHERE mail_id = ?1 AND owner = ?2 AND (status = 'SENDING' OR (status = 'SENT' AND ses_message_id = ?3))
 	RETURNING lease_until, content_hash, sent_at, renewals, attempted_at`
+	// ?1 mail id, ?2 SES message id, ?3 now (sent at), ?4 expires at, ?5
+	// now as compared. Mirrors lock.ResolveSentAllowed; the no-op case (SENT
+	// with the same id) rewrites the row as it is, so the common late event
+	// after MarkSent is one statement too.
+	resolveSentSQL = `UPDATE locks SET status = 'SENT', ses_message_id = ?2,
+		sent_at = CASE status WHEN 'SENT' THEN sent_at ELSE ?3 END,
+		expires_at = CASE status WHEN 'SENT' THEN expires_at ELSE ?4 END
+	WHERE mail_id = ?1 AND ?5 < ` + at("expires_at") + `
+		AND ((status = 'SENDING' AND attempted_at <> 0) OR (status = 'SENT' AND ses_message_id = ?2))
+	RETURNING owner, lease_until, content_hash, sent_at, expires_at, renewals, attempted_at`
 	// ?1 mail id, ?2 owner, ?3 attempted at. Mirrors
 	// lock.StartAttemptAllowed: it runs once per send, so it gets its own
 	// statement rather than a transaction.
@@ -132,7 +142,7 @@ func Open(path string) (*Table, error) {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&t.acquire, acquireSQL}, {&t.renew, renewSQL}, {&t.startAttempt, startAttemptSQL}, {&t.markSent, markSentSQL}, {&t.release, releaseSQL},
+		{&t.acquire, acquireSQL}, {&t.renew, renewSQL}, {&t.startAttempt, startAttemptSQL}, {&t.markSent, markSentSQL}, {&t.resolveSent, resolveSentSQL}, {&t.release, releaseSQL},
 		{&t.get, getSQL}, {&t.put, putSQL}, {&t.del, delSQL},
 	} {
 		if *s.stmt, err = db.Prepare(s.sql); err != nil {
@@ -145,7 +155,7 @@ func Open(path string) (*Table, error) {
 
 // Close closes the database.
 func (t *Table) Close() error {
-	for _, s := range []*sql.Stmt{t.acquire, t.renew, t.startAttempt, t.markSent, t.release, t.get, t.put, t.del} {
+	for _, s := range []*sql.Stmt{t.acquire, t.renew, t.startAttempt, t.markSent, t.resolveSent, t.release, t.get, t.put, t.del} {
 		if s != nil {
 			s.Close()
 		}
@@ -337,6 +347,46 @@ func markSentRule(p lock.MarkSentParams) func(cur *lock.Record) (*lock.Record, b
 		next.Status, next.SESMessageID, next.ExpiresAt = lock.Sent, p.SESMessageID, p.ExpiresAt.Truncate(time.Millisecond)
 		if next.SentAt.IsZero() {
 			next.SentAt = p.Now.Truncate(time.Millisecond)
+		}
+		return &next, true
+	}
+}
+
+// ResolveSent implements [lock.Table].
+func (t *Table) ResolveSent(ctx context.Context, p lock.ResolveParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	if rec, ok, err := t.tryResolveSent(ctx, p); ok || err != nil {
+		return rec, err
+	}
+	return t.update(ctx, "resolve-sent", p.MailID, resolveSentRule(p))
+}
+
+// tryResolveSent runs the resolve-sent statement; ok=false means it wrote
+// nothing.
+func (t *Table) tryResolveSent(ctx context.Context, p lock.ResolveParams) (lock.Record, bool, error) {
+	next := lock.Record{MailID: p.MailID, Status: lock.Sent, SESMessageID: p.SESMessageID}
+	var lease, sent, expires, attempted int64
+	ok, err := try(ctx, t.resolveSent, []any{p.MailID, p.SESMessageID, msOf(p.Now.Truncate(time.Millisecond)), msOf(p.ExpiresAt.Truncate(time.Millisecond)), p.Now.UnixMilli()},
+		&next.Owner, &lease, &next.ContentHash, &sent, &expires, &next.Renewals, &attempted)
+	if err != nil || !ok {
+		return lock.Record{}, false, wrap("resolve-sent", p.MailID, err)
+	}
+	next.LeaseUntil, next.SentAt, next.ExpiresAt, next.AttemptedAt = timeOf(lease), timeOf(sent), timeOf(expires), timeOf(attempted)
+	return next, true, nil
+}
+
+func resolveSentRule(p lock.ResolveParams) func(cur *lock.Record) (*lock.Record, bool) {
+	return func(cur *lock.Record) (*lock.Record, bool) {
+		if !lock.ResolveSentAllowed(cur, p) {
+			return nil, false
+		}
+		next := *cur
+		if next.Status == lock.Sending {
+			next.Status, next.SESMessageID = lock.Sent, p.SESMessageID
+			// As stored: the instant a stored 0 stands for reads back as the zero time.
+			next.SentAt, next.ExpiresAt = timeOf(msOf(p.Now.Truncate(time.Millisecond))), p.ExpiresAt.Truncate(time.Millisecond)
 		}
 		return &next, true
 	}

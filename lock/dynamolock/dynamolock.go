@@ -185,6 +185,40 @@ func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Recor
 	return decode(out.Attributes)
 }
 
+// ResolveSent implements [lock.Table]. The write covers the one case that
+// changes the record (a live SENDING item with an attempt); the no-op case
+// (already SENT with the same SES id) is recognised from the item the
+// failed condition returns, so it writes nothing and costs no extra read.
+// Which case holds is judged on that item with lock.ResolveSentAllowed.
+func (t *Table) ResolveSent(ctx context.Context, p lock.ResolveParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(t.table),
+		Key:                      key(p.MailID),
+		UpdateExpression:         aws.String("SET #st = :sent, #ses = :id, #sa = :now, #ex = :exp"),
+		ConditionExpression:      aws.String("#st = :sending AND attribute_exists(#at) AND #ex > :nowS"),
+		ExpressionAttributeNames: namesFor("#st", "#ses", "#sa", "#ex", "#at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sent": s(string(lock.Sent)), ":sending": s(string(lock.Sending)), ":id": s(p.SESMessageID),
+			":now": ms(p.Now), ":exp": n(secondsCeil(p.ExpiresAt)), ":nowS": n(p.Now.Unix()),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return decode(out.Attributes)
+	}
+	err = t.fail(ctx, "resolve-sent", p.MailID, err)
+	// Only a SENT item can be the no-op: a SENDING one that the rule allows
+	// can only come from the fallback read, after the item changed.
+	if ce := lock.AsCondition(err); ce != nil && ce.Current != nil && ce.Current.Status == lock.Sent && lock.ResolveSentAllowed(ce.Current, p) {
+		return *ce.Current, nil
+	}
+	return lock.Record{}, err
+}
+
 // Release implements [lock.Table].
 func (t *Table) Release(ctx context.Context, p lock.ReleaseParams) error {
 	if err := p.Validate(); err != nil {

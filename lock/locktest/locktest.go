@@ -419,6 +419,8 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("ResolveSent", func(t *testing.T) { resolveSent(t, h) })
+
 	t.Run("InvalidParams", func(t *testing.T) {
 		tbl := h.NewTable(t)
 		bad := []lock.AcquireParams{
@@ -440,6 +442,16 @@ func Run(t *testing.T, h Harness) {
 		}
 		if _, err := tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "o"}); err == nil || errors.Is(err, lock.ErrCondition) {
 			t.Errorf("clear-attempt without the attempt's time: %v", err)
+		}
+		for i, p := range []lock.ResolveParams{
+			{SESMessageID: "ses-1", Now: t0, ExpiresAt: t0.Add(retention)},
+			{MailID: "m", Now: t0, ExpiresAt: t0.Add(retention)},
+			{MailID: "m", SESMessageID: "ses-1", ExpiresAt: t0.Add(retention)},
+			{MailID: "m", SESMessageID: "ses-1", Now: t0, ExpiresAt: t0},
+		} {
+			if _, err := tbl.ResolveSent(ctx, p); err == nil || errors.Is(err, lock.ErrCondition) {
+				t.Errorf("bad resolve-sent params %d: error %v, want a validation error", i, err)
+			}
 		}
 		if err := tbl.Forget(ctx, lock.ForgetParams{AttemptedAt: t0}); err == nil || errors.Is(err, lock.ErrCondition) {
 			t.Errorf("forget without a mail id: %v", err)
@@ -502,5 +514,141 @@ func Run(t *testing.T, h Harness) {
 				t.Fatalf("round %d: stored owner %q, winner %q (%v)", round, rec.Owner, winner, err)
 			}
 		}
+	})
+}
+
+func resolveParams(id, sesID string, now time.Time) lock.ResolveParams {
+	return lock.ResolveParams{MailID: id, SESMessageID: sesID, Now: now, ExpiresAt: now.Add(retention)}
+}
+
+// resolveSent checks what an SES Send or Delivery event may record: SENT
+// for a send attempt with no recorded answer, whoever owns it, and nothing
+// for any other record.
+func resolveSent(t *testing.T, h Harness) {
+	ctx := context.Background()
+	// attempted returns a table holding "m" for owner-1 with an attempt
+	// started at t0+1s.
+	attempted := func(t *testing.T) lock.Table {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0.Add(time.Second)}))
+		return tbl
+	}
+	resolvedAs := func(t *testing.T, what string, rec lock.Record, sesID string, sentAt time.Time) {
+		t.Helper()
+		if rec.Status != lock.Sent || rec.SESMessageID != sesID || rec.Owner != "owner-1" || rec.ContentHash != hashA ||
+			!sameTime(rec.SentAt, sentAt) || !sameTime(rec.AttemptedAt, t0.Add(time.Second)) || rec.OutcomeUnknown() {
+			t.Fatalf("%s: %+v, want SENT with %s at %v, owner-1's record otherwise", what, rec, sesID, sentAt)
+		}
+	}
+
+	for _, c := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"LeaseLive", t0.Add(2 * time.Second)},     // the owner may still be writing SES's answer
+		{"LeaseRunOut", t0.Add(lease + time.Hour)}, // outcome-unknown: nobody will write it
+		{"JustBeforeExpiry", t0.Add(lease + retention - time.Millisecond)},
+	} {
+		t.Run("Attempted"+c.name, func(t *testing.T) {
+			tbl := attempted(t)
+			rec := noErr(t)(tbl.ResolveSent(ctx, resolveParams("m", "ses-1", c.at)))
+			resolvedAs(t, "resolve-sent", rec, "ses-1", c.at)
+			got, ok, err := tbl.Get(ctx, "m")
+			if err != nil || !ok {
+				t.Fatalf("Get = %v, %v", ok, err)
+			}
+			resolvedAs(t, "stored", got, "ses-1", c.at)
+			if got.ExpiresAt.Before(c.at.Add(retention).Truncate(Precision)) {
+				t.Fatalf("stored ExpiresAt %v, want the dedup window from %v", got.ExpiresAt, c.at)
+			}
+		})
+	}
+
+	t.Run("ThenOwnersMarkSent", func(t *testing.T) {
+		tbl := attempted(t)
+		resolved := t0.Add(2 * time.Second)
+		noErr(t)(tbl.ResolveSent(ctx, resolveParams("m", "ses-1", resolved)))
+		// The owner's answer arrives after the event: the documented no-op.
+		rec := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0.Add(3*time.Second))))
+		resolvedAs(t, "mark-sent after resolve-sent", rec, "ses-1", resolved)
+		_, err := tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-other", t0.Add(3*time.Second)))
+		condition(t, err, "mark-sent with another SES id after resolve-sent")
+	})
+
+	t.Run("ThenRedeliveryFindsSent", func(t *testing.T) {
+		tbl := attempted(t)
+		noErr(t)(tbl.ResolveSent(ctx, resolveParams("m", "ses-1", t0.Add(lease+time.Minute))))
+		for _, owner := range []string{"owner-1", "owner-2"} {
+			_, err := tbl.Acquire(ctx, acquireParams("m", owner, hashA, t0.Add(lease+time.Hour)))
+			if ce := condition(t, err, "acquire by a redelivery after resolve-sent"); ce.Current == nil ||
+				ce.Current.Status != lock.Sent || ce.Current.SESMessageID != "ses-1" {
+				t.Fatalf("current %+v, want SENT with ses-1", ce.Current)
+			}
+		}
+	})
+
+	t.Run("SentWithSameIDIsNoOp", func(t *testing.T) {
+		tbl := attempted(t)
+		sentAt := t0.Add(2 * time.Second)
+		marked := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", sentAt)))
+		for _, at := range []time.Time{t0.Add(3 * time.Second), t0.Add(time.Hour)} {
+			rec := noErr(t)(tbl.ResolveSent(ctx, resolveParams("m", "ses-1", at)))
+			resolvedAs(t, "resolve-sent of a SENT record", rec, "ses-1", sentAt)
+			got, _, _ := tbl.Get(ctx, "m")
+			if !got.ExpiresAt.Equal(marked.ExpiresAt) || !sameTime(got.SentAt, sentAt) {
+				t.Fatalf("a repeated event changed the record: %+v, was %+v", got, marked)
+			}
+		}
+	})
+
+	t.Run("SentWithAnotherIDConflicts", func(t *testing.T) {
+		tbl := attempted(t)
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0.Add(2*time.Second))))
+		_, err := tbl.ResolveSent(ctx, resolveParams("m", "ses-2", t0.Add(3*time.Second)))
+		if ce := condition(t, err, "resolve-sent with another SES id"); ce.Op != "resolve-sent" || ce.Current == nil || ce.Current.SESMessageID != "ses-1" {
+			t.Fatalf("condition %+v (current %+v), want op resolve-sent and the record SENT with ses-1", ce, ce.Current)
+		}
+	})
+
+	t.Run("NoRecord", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		_, err := tbl.ResolveSent(ctx, resolveParams("m", "ses-1", t0))
+		if ce := condition(t, err, "resolve-sent without a record"); ce.Op != "resolve-sent" || ce.Current != nil {
+			t.Fatalf("condition %+v (current %+v), want op resolve-sent and no record", ce, ce.Current)
+		}
+		if _, ok, _ := tbl.Get(ctx, "m"); ok {
+			t.Fatal("resolve-sent created a record")
+		}
+	})
+
+	t.Run("SendingWithoutAttempt", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		for _, at := range []time.Time{t0.Add(time.Second), t0.Add(lease + time.Hour)} {
+			_, err := tbl.ResolveSent(ctx, resolveParams("m", "ses-1", at))
+			if ce := condition(t, err, "resolve-sent of a lease without an attempt"); ce.Current == nil || ce.Current.Status != lock.Sending {
+				t.Fatalf("current %+v, want the SENDING record", ce.Current)
+			}
+		}
+		if got, _, _ := tbl.Get(ctx, "m"); got.Status != lock.Sending || got.SESMessageID != "" {
+			t.Fatalf("stored %+v, want it unchanged", got)
+		}
+	})
+
+	t.Run("Expired", func(t *testing.T) {
+		tbl := attempted(t)
+		expired := t0.Add(lease + retention)
+		_, err := tbl.ResolveSent(ctx, resolveParams("m", "ses-1", expired))
+		condition(t, err, "resolve-sent of an expired outcome-unknown record")
+		if got, _, _ := tbl.Get(ctx, "m"); got.Status != lock.Sending {
+			t.Fatalf("stored %+v, want it unchanged", got)
+		}
+		// A SENT record past its window counts as absent too.
+		sent := h.NewTable(t)
+		noErr(t)(sent.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(sent.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0)))
+		_, err = sent.ResolveSent(ctx, resolveParams("m", "ses-1", t0.Add(retention)))
+		condition(t, err, "resolve-sent of an expired SENT record")
 	})
 }

@@ -100,6 +100,22 @@ func (t *Table) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Recor
 	return *cur, nil
 }
 
+// ResolveSent implements [lock.Table].
+func (t *Table) ResolveSent(ctx context.Context, p lock.ResolveParams) (lock.Record, error) {
+	if err := p.Validate(); err != nil {
+		return lock.Record{}, err
+	}
+	return t.change(ctx, "resolve-sent", p.MailID, func(cur *lock.Record) bool {
+		if !lock.ResolveSentAllowed(cur, p) {
+			return false
+		}
+		if cur.Status == lock.Sending {
+			cur.Status, cur.SESMessageID, cur.SentAt, cur.ExpiresAt = lock.Sent, p.SESMessageID, p.Now, p.ExpiresAt
+		}
+		return true
+	})
+}
+
 // StartAttempt implements [lock.Table].
 func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, error) {
 	if err := p.Validate(); err != nil {

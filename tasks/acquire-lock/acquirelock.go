@@ -4,7 +4,7 @@
 // Input (from the state machine): {"messageId", "body", "owner"}; output:
 // {"outcome": "acquired" | "already-sent", "mailId", "owner"}. Errors:
 // Mail.InvalidMessage, Mail.IdempotencyConflict, Mail.LockBusy,
-// Mail.OutcomeUnknown, Mail.Transient.
+// Mail.OutcomeUnknown, Mail.Suppressed, Mail.Transient.
 //
 // Decisions where the architecture is silent:
 //   - A different content hash wins over every other state: the same mailId
@@ -17,6 +17,20 @@
 //     the attempt's time: a redelivery, a producer's resend or a replay
 //     never sends such a mail again. While the lease runs the attempt may
 //     still be answered, so it is Mail.LockBusy as any live lease.
+//   - With a suppression list (Deps.Suppressions), every recipient (to, cc
+//     and bcc, compared as suppression.Normalize makes them) is looked up
+//     once the lock is taken, and one listed recipient fails the whole
+//     mail with Mail.Suppressed, naming each listed address, its reason,
+//     since when and what listed it. The whole mail, because it is one
+//     message whose to and cc every recipient sees: sending it to the rest
+//     would deliver a different mail than the producer asked for under the
+//     same mailId, and record it as sent; the producer decides whether to
+//     send it again without the address. The lock is released first (best
+//     effort, a failure is logged and the lease runs out by itself), so
+//     the mail can be sent once the address is off the list. The check
+//     comes after the lock so that a mail already sent answers
+//     already-sent even when its own bounce listed a recipient since. A
+//     failed lookup is Mail.Transient, also after releasing the lock.
 //   - The content hash is SHA-256 over the parsed message's canonical JSON,
 //     so whitespace and key order do not matter.
 //   - A key outside the attachment prefix is a contract violation here
@@ -32,11 +46,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/suppression"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -83,8 +100,11 @@ func ConfigFromEnv(env taskkit.Env) (Config, error) {
 // Deps are the ports the handler uses.
 type Deps struct {
 	Locks lock.Table
-	Clock clock.Clock  // default clock.Wall
-	Log   *slog.Logger // default slog.Default()
+	// Suppressions is checked for every recipient once the lock is taken;
+	// nil checks nothing.
+	Suppressions suppression.List
+	Clock        clock.Clock  // default clock.Wall
+	Log          *slog.Logger // default slog.Default()
 }
 
 // Handler is the AcquireLock task.
@@ -125,6 +145,12 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	}
 	log = log.With(slog.String("mailId", m.MailID))
 	hash := taskkit.ContentHash(&m)
+	var recipients []string
+	if h.deps.Suppressions != nil {
+		if recipients, err = normalizedRecipients(&m); err != nil {
+			return Out{}, workflow.Wrap(workflow.InvalidMessage, err)
+		}
+	}
 
 	// One retry covers a record deleted between the failed condition and
 	// the read of the current item.
@@ -135,6 +161,9 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 			LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
 		})
 		if err == nil {
+			if err := h.checkSuppressed(ctx, log, m.MailID, in.Owner, recipients); err != nil {
+				return Out{}, err
+			}
 			return Out{Outcome: Acquired, MailID: m.MailID, Owner: in.Owner}, nil
 		}
 		ce := lock.AsCondition(err)
@@ -160,5 +189,80 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 			return Out{}, workflow.Errorf(workflow.LockBusy, "mailId %q is being sent by %s until %s",
 				m.MailID, cur.Owner, cur.LeaseUntil.UTC().Format(time.RFC3339))
 		}
+	}
+}
+
+// normalizedRecipients returns the to, cc and bcc addresses of m as the
+// suppression list compares them, each once.
+func normalizedRecipients(m *workflow.Message) ([]string, error) {
+	var out []string
+	for _, list := range [][]string{m.To, m.Cc, m.Bcc} {
+		for _, a := range list {
+			b, err := workflow.ParseMailbox(a)
+			if err != nil {
+				return nil, fmt.Errorf("recipient %q: %w", a, err)
+			}
+			n, err := suppression.Normalize(b.Address())
+			if err != nil {
+				return nil, fmt.Errorf("recipient %q: %w", a, err)
+			}
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// checkSuppressed looks the recipients up, with the lock held by owner. On
+// a listed recipient or a failed lookup it releases the lock and returns
+// the task's error.
+func (h *Handler) checkSuppressed(ctx context.Context, log *slog.Logger, mailID, owner string, recipients []string) error {
+	if h.deps.Suppressions == nil {
+		return nil
+	}
+	listed, err := h.deps.Suppressions.Lookup(ctx, recipients)
+	if err != nil {
+		h.release(ctx, log, mailID, owner)
+		return workflow.Errorf(workflow.Transient, "looking the recipients up on the suppression list: %w", err)
+	}
+	if len(listed) == 0 {
+		return nil
+	}
+	h.release(ctx, log, mailID, owner)
+	why := make([]string, len(listed))
+	for i, e := range listed {
+		why[i] = describe(e)
+	}
+	return workflow.Errorf(workflow.Suppressed, "mailId %q was not sent: %s", mailID, strings.Join(why, "; "))
+}
+
+// describe says why an address is on the list.
+func describe(e suppression.Entry) string {
+	by := fmt.Sprintf("mail %q (SES message %s)", e.MailID, e.SESMessageID)
+	if e.MailID == "" && e.SESMessageID == "" {
+		by = "an operator's entry"
+		if e.Note != "" {
+			by += fmt.Sprintf(" (%q)", e.Note)
+		}
+	}
+	return fmt.Sprintf("recipient %s is suppressed (%s since %s, after %s)",
+		e.Address, e.Reason, e.At.UTC().Format(time.RFC3339), by)
+}
+
+// releaseTimeout bounds the best-effort release after a failed check.
+const releaseTimeout = 5 * time.Second
+
+// release gives the lock back so the mail can be sent once the address is
+// off the list; if it fails, the lease runs out by itself.
+// It outlives a canceled ctx: a lookup that failed because the invocation
+// is ending should still hand the lock back.
+func (h *Handler) release(ctx context.Context, log *slog.Logger, mailID, owner string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	err := h.deps.Locks.Release(ctx, lock.ReleaseParams{MailID: mailID, Owner: owner, Now: h.deps.Clock.Now()})
+	if err != nil {
+		log.Warn("releasing the lock after the suppression check failed; the lease will run out",
+			slog.String("cause", err.Error()))
 	}
 }

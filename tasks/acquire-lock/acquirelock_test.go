@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/suppression"
+	"github.com/mailflow/mailflow/suppression/memsuppression"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	"github.com/mailflow/mailflow/tasks/acquire-lock/acquirelocktest"
 	"github.com/mailflow/mailflow/testkit"
@@ -18,7 +20,8 @@ import (
 
 func TestAcquireLock(t *testing.T) {
 	t.Parallel()
-	acquirelocktest.Run(t, func(*testing.T) (lock.Table, testkit.Faults) { return tasktest.MemLocks() })
+	acquirelocktest.Run(t, func(*testing.T) (lock.Table, testkit.Faults) { return tasktest.MemLocks() },
+		func(*testing.T) suppression.List { return memsuppression.New() })
 }
 
 func TestConfigFromEnv(t *testing.T) {

@@ -49,6 +49,10 @@
 // SES has no idempotency token, so this is as far as any design on top of
 // it can go.
 //
+// Every mail carries the SES message tag sesevent.MailIDTag with its
+// mailId after the producer's tags (which may not use that name), so each
+// SES event can be traced back to the mail.
+//
 // The staged object is read whole into memory (SES v2 takes raw content
 // inline), after checking its key lies under the staging prefix, and its
 // size and SHA-256 are verified against the input. A missing or altered
@@ -64,10 +68,12 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/feedback/sesevent"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/sender"
@@ -246,7 +252,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		// case-sensitively against lower-cased identities, and SES treats
 		// addresses case-insensitively.
 		From: strings.ToLower(from), To: env[0], Cc: env[1], Bcc: env[2], Raw: raw,
-		ConfigurationSet: m.ConfigurationSet, Tags: m.Tags,
+		ConfigurationSet: m.ConfigurationSet, Tags: tagsOf(&m),
 	}
 	if msg.ConfigurationSet == "" {
 		msg.ConfigurationSet = h.cfg.ConfigSet
@@ -412,4 +418,9 @@ func (h *Handler) readStaged(ctx context.Context, s Staged) ([]byte, error) {
 		return nil, workflow.Errorf(workflow.Transient, "the staged message %q does not match its SHA-256", s.Key)
 	}
 	return raw, nil
+}
+
+// tagsOf is the producer's tags and the mailId tag, in a new slice.
+func tagsOf(m *workflow.Message) []workflow.Tag {
+	return append(slices.Clone(m.Tags), workflow.Tag{Name: sesevent.MailIDTag, Value: m.MailID})
 }

@@ -380,6 +380,13 @@ func (l *lockTable) ClearAttempt(ctx context.Context, a lock.ClearAttemptParams)
 	return l.t.ClearAttempt(ctx, a)
 }
 
+func (l *lockTable) ResolveSent(ctx context.Context, a lock.ResolveParams) (lock.Record, error) {
+	if l.p.IsCrashed() {
+		return lock.Record{}, ErrCrashed
+	}
+	return l.t.ResolveSent(ctx, a)
+}
+
 func (l *lockTable) Forget(ctx context.Context, a lock.ForgetParams) error {
 	if l.p.IsCrashed() {
 		return ErrCrashed

@@ -98,6 +98,13 @@ func (l *probedLocks) ClearAttempt(ctx context.Context, a lock.ClearAttemptParam
 	return l.t.ClearAttempt(ctx, a)
 }
 
+func (l *probedLocks) ResolveSent(ctx context.Context, a lock.ResolveParams) (lock.Record, error) {
+	if err := l.p.call("ResolveSent"); err != nil {
+		return lock.Record{}, err
+	}
+	return l.t.ResolveSent(ctx, a)
+}
+
 func (l *probedLocks) Forget(ctx context.Context, a lock.ForgetParams) error {
 	if err := l.p.call("Forget"); err != nil {
 		return err

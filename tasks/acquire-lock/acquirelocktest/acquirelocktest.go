@@ -1,11 +1,12 @@
 // Package acquirelocktest holds the acquire-lock handler's scenarios, run
 // by the handler's own tests over in-memory adapters and by test/awstasks
 // over the DynamoDB adapter and its emulator: one set of assertions, two
-// lock tables.
+// lock tables. Each run is handed its suppression lists too.
 package acquirelocktest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/suppression"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/tasktest"
@@ -28,17 +30,23 @@ func Config() acquirelock.Config {
 }
 
 // Run runs the scenarios on lock tables made by newLocks, whose faults
-// fail the table's next calls.
-func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults)) {
+// fail the table's next calls, and empty suppression lists made by
+// newSuppressions.
+func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults), newSuppressions func(t *testing.T) suppression.List) {
 	ctx := context.Background()
 
-	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, testkit.Faults, *clock.Skipping) {
+	setupWith := func(t *testing.T) (*acquirelock.Handler, lock.Table, testkit.Faults, *clock.Skipping, *flakyList) {
 		locks, proxy := newLocks(t)
 		clock := tasktest.NewClock()
-		h, err := acquirelock.New(Config(), acquirelock.Deps{Locks: locks, Clock: clock, Log: quiet})
+		list := &flakyList{list: newSuppressions(t)}
+		h, err := acquirelock.New(Config(), acquirelock.Deps{Locks: locks, Suppressions: list, Clock: clock, Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
+		return h, locks, proxy, clock, list
+	}
+	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, testkit.Faults, *clock.Skipping) {
+		h, locks, proxy, clock, _ := setupWith(t)
 		return h, locks, proxy, clock
 	}
 	in := func(t *testing.T, owner string, change func(map[string]any)) acquirelock.In {
@@ -167,6 +175,8 @@ func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults))
 		}
 	})
 
+	suppressionScenarios(t, setupWith, in)
+
 	t.Run("TableUnavailable", func(t *testing.T) {
 		h, _, proxy, _ := setup(t)
 		proxy.Arm(testkit.Fault{Status: 500, Body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}`})
@@ -176,6 +186,142 @@ func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults))
 		proxy.Arm(testkit.Fault{Drop: true})
 		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); workflow.NameOf(err) != workflow.Transient {
 			t.Fatalf("dropped connection = %v, want %s", err, workflow.Transient)
+		}
+	})
+}
+
+// flakyList is a suppression list whose Lookup fails while err is set.
+type flakyList struct {
+	list suppression.List
+	err  error
+}
+
+func (l *flakyList) Lookup(ctx context.Context, addresses []string) ([]suppression.Entry, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.list.Lookup(ctx, addresses)
+}
+
+func (l *flakyList) Put(ctx context.Context, e suppression.Entry) error { return l.list.Put(ctx, e) }
+
+func (l *flakyList) Delete(ctx context.Context, address string) (bool, error) {
+	return l.list.Delete(ctx, address)
+}
+
+func (l *flakyList) List(ctx context.Context, p suppression.ListParams) ([]suppression.Entry, string, error) {
+	return l.list.List(ctx, p)
+}
+
+var suppressedAt = time.Date(2026, 2, 20, 9, 30, 0, 0, time.UTC)
+
+// bounced is the entry a permanent bounce of an earlier mail leaves.
+func bounced(addr string) suppression.Entry {
+	return suppression.Entry{Address: addr, Reason: suppression.Bounce, At: suppressedAt,
+		MailID: "order-0/receipt", SESMessageID: "ses-0", FeedbackID: "fb-0"}
+}
+
+// suppressionScenarios check the suppression list: after the lock, before
+// anything is sent, a listed recipient fails the whole mail and gives the
+// lock back.
+func suppressionScenarios(t *testing.T,
+	setup func(t *testing.T) (*acquirelock.Handler, lock.Table, testkit.Faults, *clock.Skipping, *flakyList),
+	in func(t *testing.T, owner string, change func(map[string]any)) acquirelock.In) {
+	ctx := context.Background()
+	const mailID = "order-1/receipt"
+	put := func(t *testing.T, l suppression.List, e suppression.Entry) {
+		t.Helper()
+		if err := l.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suppressed := func(t *testing.T, err error, locks lock.Table, says ...string) {
+		t.Helper()
+		if workflow.NameOf(err) != workflow.Suppressed {
+			t.Fatalf("got %v, want %s", err, workflow.Suppressed)
+		}
+		for _, s := range says {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("the error %q does not say %q", err, s)
+			}
+		}
+		if rec, ok, _ := locks.Get(ctx, mailID); ok {
+			t.Fatalf("the lock of a suppressed mail was kept: %+v", rec)
+		}
+	}
+
+	t.Run("SuppressedTo", func(t *testing.T) {
+		h, locks, _, _, list := setup(t)
+		put(t, list, bounced("ann@example.org"))
+		_, err := h.Handle(ctx, in(t, "exec-1/msg-1", func(m map[string]any) { m["cc"] = []string{"bob@example.org"} }))
+		suppressed(t, err, locks, "ann@example.org", "BOUNCE", suppressedAt.Format(time.RFC3339), `"order-0/receipt"`, "ses-0")
+		if strings.Contains(err.Error(), "bob@example.org") {
+			t.Errorf("the error %q names a recipient that is not listed", err)
+		}
+	})
+
+	t.Run("SuppressedBcc", func(t *testing.T) {
+		h, locks, _, _, list := setup(t)
+		put(t, list, suppression.Entry{Address: "vic@example.net", Reason: suppression.Complaint, At: suppressedAt, Note: "asked by phone"})
+		_, err := h.Handle(ctx, in(t, "exec-1/msg-1", func(m map[string]any) { m["bcc"] = []string{"vic@example.net"} }))
+		suppressed(t, err, locks, "vic@example.net", "COMPLAINT", "an operator's entry", "asked by phone")
+	})
+
+	t.Run("SuppressedWhateverTheCase", func(t *testing.T) {
+		h, locks, _, _, list := setup(t)
+		put(t, list, bounced("ann@example.org"))
+		_, err := h.Handle(ctx, in(t, "exec-1/msg-1", func(m map[string]any) { m["to"] = []string{"Ann <Ann@Example.ORG>"} }))
+		suppressed(t, err, locks, "ann@example.org")
+	})
+
+	// A redelivery of a mail that was sent, and whose own bounce listed
+	// its recipient since, is still answered already-sent.
+	t.Run("AlreadySentWinsOverSuppressed", func(t *testing.T) {
+		h, locks, _, clock, list := setup(t)
+		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); err != nil {
+			t.Fatal(err)
+		}
+		now := clock.Now()
+		if _, err := locks.MarkSent(ctx, lock.MarkSentParams{MailID: mailID, Owner: "exec-1/msg-1", SESMessageID: "ses-1", Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		e := bounced("ann@example.org")
+		e.MailID, e.SESMessageID = mailID, "ses-1"
+		put(t, list, e)
+		out, err := h.Handle(ctx, in(t, "exec-2/msg-1", nil))
+		if err != nil || out.Outcome != acquirelock.AlreadySent {
+			t.Fatalf("redelivery of a sent, since bounced mail = %+v, %v; want %s", out, err, acquirelock.AlreadySent)
+		}
+	})
+
+	t.Run("LookupFailureIsTransient", func(t *testing.T) {
+		h, locks, _, _, list := setup(t)
+		list.err = errors.New("suppression table unavailable")
+		_, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil))
+		if workflow.NameOf(err) != workflow.Transient || !strings.Contains(err.Error(), "suppression table unavailable") {
+			t.Fatalf("failed lookup = %v, want %s naming the cause", err, workflow.Transient)
+		}
+		if rec, ok, _ := locks.Get(ctx, mailID); ok {
+			t.Fatalf("the lock was kept after a failed lookup: %+v", rec)
+		}
+		// The state machine's retry, by another attempt, gets the lock.
+		list.err = nil
+		if out, err := h.Handle(ctx, in(t, "exec-1/msg-1-retry", nil)); err != nil || out.Outcome != acquirelock.Acquired {
+			t.Fatalf("retry after the lookup recovered = %+v, %v", out, err)
+		}
+	})
+
+	t.Run("NothingSuppressedIsAcquired", func(t *testing.T) {
+		h, locks, _, _, list := setup(t)
+		put(t, list, bounced("someone-else@example.org"))
+		out, err := h.Handle(ctx, in(t, "exec-1/msg-1", func(m map[string]any) {
+			m["cc"], m["bcc"] = []string{"bob@example.org"}, []string{"ann@example.org"} // ann twice
+		}))
+		if err != nil || out.Outcome != acquirelock.Acquired {
+			t.Fatalf("no listed recipient = %+v, %v", out, err)
+		}
+		if rec, ok, _ := locks.Get(ctx, mailID); !ok || rec.Owner != "exec-1/msg-1" || rec.Status != lock.Sending {
+			t.Fatalf("lock after acquire: %+v (found %v)", rec, ok)
 		}
 	})
 }

@@ -12,11 +12,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/feedback/sesevent"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/mempacer"
@@ -41,6 +44,27 @@ type fixture struct {
 	sent     func(t *testing.T) []tasktest.SentMail
 	failNext func(FailCase)
 	clock    *clock.Skipping
+	handed   *tap // what the handler gave the sender
+}
+
+// tap records the tags of each message the handler hands to the sender.
+type tap struct {
+	next sender.Sender
+	mu   sync.Mutex
+	tags [][]workflow.Tag
+}
+
+func (t *tap) Send(ctx context.Context, m *sender.Message) (string, error) {
+	t.mu.Lock()
+	t.tags = append(t.tags, slices.Clone(m.Tags))
+	t.mu.Unlock()
+	return t.next.Send(ctx, m)
+}
+
+func (t *tap) handed() [][]workflow.Tag {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.tags)
 }
 
 // Services are the adapters one scenario runs on.
@@ -73,7 +97,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		svc := newServices(t)
 		f.locks, f.lockProx, f.store = svc.Locks, svc.LockFaults, svc.Store
 		f.sesProx, f.sent, f.failNext = svc.SenderHits, svc.Sent, svc.FailNext
-		snd := svc.Sender
+		f.handed = &tap{next: svc.Sender}
+		snd := f.handed
 		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set"},
 			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
 		if err != nil {
@@ -134,6 +159,27 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 		if f.sesProx.Hits() != hits || len(sentWith(t, f, "subject-1")) != 1 {
 			t.Fatal("the retry sent the mail again")
+		}
+	})
+
+	// Every mail carries its mailId as a tag, after the producer's own, so
+	// SES's events about it can be traced back to it.
+	t.Run("TagsTheMailID", func(t *testing.T) {
+		f := setup(t)
+		in := prepare(t, f, "m-tag", "exec-1/msg", "subject-tag")
+		in.Body = tasktest.Body(t, "m-tag", func(m map[string]any) {
+			m["subject"] = "subject-tag"
+			m["tags"] = []map[string]string{{"name": "kind", "value": "receipt"}}
+		})
+		if _, err := f.h.Handle(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		want := []workflow.Tag{{Name: "kind", Value: "receipt"}, {Name: sesevent.MailIDTag, Value: "m-tag"}}
+		if got := f.handed.handed(); len(got) != 1 || !slices.Equal(got[0], want) {
+			t.Fatalf("the sender was handed tags %v, want %v", got, want)
+		}
+		if got := sentWith(t, f, "subject-tag"); len(got) != 1 {
+			t.Fatalf("SES recorded %+v", got)
 		}
 	})
 
