@@ -56,7 +56,7 @@ import (
 )
 
 // SESSource is the EventBridge source of SES's events.
-const SESSource = "aws.ses"
+const SESSource = sesevent.EnvelopeSource
 
 // DefaultRetention is how long a delivery record is kept after its latest event.
 const DefaultRetention = 30 * 24 * time.Hour
@@ -141,8 +141,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 // envelope is the part of an EventBridge event (or of a pipeline record)
 // that says what it is.
 type envelope struct {
-	Source string          `json:"source"`
-	Detail json.RawMessage `json:"detail"`
+	Source string `json:"source"`
 }
 
 // MaxRecordBytes bounds a record: the largest SQS message.
@@ -159,14 +158,11 @@ func (h *Handler) Handle(ctx context.Context, body []byte) (Result, error) {
 	}
 	switch env.Source {
 	case SESSource:
-		if len(env.Detail) == 0 {
-			return Result{}, malformed("an %s event without detail", SESSource)
-		}
-		e, err := sesevent.Parse(env.Detail)
+		e, err := sesevent.ParseEnvelope(body)
 		if err != nil {
 			return Result{}, malformed("%v", err)
 		}
-		return h.handleSES(ctx, e)
+		return h.handleSES(ctx, e.Detail)
 	case workflow.PipelineEventSource:
 		p, err := workflow.ParsePipelineEvent(body)
 		if err != nil {

@@ -93,13 +93,28 @@ func sesMail(mailID string, to ...string) sesevent.Mail {
 // wrap puts an SES record into the EventBridge event the rule delivers.
 func wrap(t *testing.T, e sesevent.Event) []byte {
 	t.Helper()
+	env, err := sesevent.NewEnvelope(e, "ev-1", "111122223333", "eu-west-1", "arn:aws:ses:eu-west-1:111122223333:configuration-set/mailflow", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// wrapLoosely builds the envelope by hand, so that a record NewEnvelope
+// would refuse can still be sent.
+func wrapLoosely(t *testing.T, e sesevent.Event) []byte {
+	t.Helper()
 	detail, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(map[string]any{
-		"version": "0", "id": "ev-1", "detail-type": "Email Event", "source": recordevent.SESSource,
-		"account": "111122223333", "time": ts(t0), "region": "eu-west-1", "resources": []string{}, "detail": json.RawMessage(detail),
+		"version": "0", "id": "ev-1", "detail-type": "Email Delivered", "source": recordevent.SESSource,
+		"account": "111122223333", "time": "2026-03-02T10:00:00Z", "region": "eu-west-1", "resources": []string{}, "detail": json.RawMessage(detail),
 	})
 	return body
 }
@@ -270,8 +285,8 @@ func TestMalformedRecords(t *testing.T) {
 		"no source":       []byte(`{"detail":{}}`),
 		"other source":    []byte(`{"source":"aws.s3","detail":{}}`),
 		"no detail":       []byte(`{"source":"aws.ses"}`),
-		"bad timestamp":   wrap(t, bad),
-		"missing object":  wrap(t, noObject),
+		"bad timestamp":   wrapLoosely(t, bad),
+		"missing object":  wrapLoosely(t, noObject),
 		"pipeline broken": []byte(`{"source":"mailflow.pipeline","type":"accepted","messageId":"m","time":"2026-03-02T10:00:00Z","mailId":"bad id"}`),
 	} {
 		_, err := w.h.Handle(w.ctx, body)
