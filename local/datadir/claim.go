@@ -15,6 +15,7 @@ var holds = map[string]string{
 	QueuesFile:     "the queued mail and the dead-letter queue: mail not sent yet would be lost",
 	LocksFile:      "the dedup locks: a mail already sent would be sent again when it is resent or redelivered",
 	ExecutionsFile: "the execution history: what was sent, and why the rest was not, would be forgotten",
+	OutcomesFile:   "the outcome events and their webhook deliveries: pending deliveries would never be made",
 }
 
 // Claimed is what [Dir.Claim] found or made.
@@ -55,6 +56,8 @@ func (d Dir) Claim(now time.Time) (Claimed, error) {
 			return Claimed{}, err
 		}
 		c.Initialised, c.Adopted = m.Adopted == nil, m.Adopted != nil
+	} else if m, err = d.addLaterStores(m); err != nil {
+		return Claimed{}, err
 	}
 	for _, name := range StoreFiles {
 		needsStamp, err := d.checkStore(m, name)
@@ -77,6 +80,23 @@ func (d Dir) Claim(now time.Time) (Claimed, error) {
 	return c, nil
 }
 
+// addLaterStores adds to the manifest of a directory made before them the
+// store files added since, pending: Claim creates and stamps them next.
+func (d Dir) addLaterStores(m Manifest) (Manifest, error) {
+	var added []string
+	for _, name := range laterStores {
+		if !slices.Contains(m.Stores, name) {
+			added = append(added, name)
+		}
+	}
+	if len(added) == 0 {
+		return m, nil
+	}
+	m.Stores = append(slices.Clone(m.Stores), added...)
+	m.Pending = append(slices.Clone(m.Pending), added...)
+	return m, d.writeManifest(m)
+}
+
 // newManifest writes the manifest of a directory that has none: a new one,
 // or one an older mailflow made. Its store files are pending: Claim stamps
 // them next.
@@ -90,7 +110,9 @@ func (d Dir) newManifest(now time.Time) (Manifest, error) {
 			return m, err
 		}
 		if !ok {
-			missing = append(missing, name)
+			if !slices.Contains(laterStores, name) { // an older mailflow had no later store
+				missing = append(missing, name)
+			}
 			continue
 		}
 		present = append(present, name)
@@ -108,7 +130,7 @@ func (d Dir) newManifest(now time.Time) (Manifest, error) {
 		if len(missing) > 0 {
 			r := &Refusal{Dir: d.path, File: missing[0], Reason: fmt.Sprintf(
 				"it has the store files of an older mailflow (%s, no %s) but %s missing: an older mailflow created %s together, so %s",
-				strings.Join(present, ", "), ManifestFile, isOrAre(missing), strings.Join(StoreFiles, ", "), lost(missing))}
+				strings.Join(present, ", "), ManifestFile, isOrAre(missing), strings.Join(firstStores(), ", "), lost(missing))}
 			if len(missing) > 1 {
 				r.Remedy = fmt.Sprintf("Restore %s in %s from where they were, or start a new data directory explicitly: %s",
 					strings.Join(missing, " and "), d.path, newDirCommand)
@@ -132,9 +154,9 @@ func (d Dir) checkStore(m Manifest, name string) (needsStamp bool, err error) {
 		return false, err
 	}
 	if !ok {
-		// Only the files of a new directory are created; an adopted one had
-		// them all.
-		if pending && m.Adopted == nil {
+		// Only the files of a new directory are created, and the later
+		// ones; an adopted one had the others.
+		if pending && (m.Adopted == nil || slices.Contains(laterStores, name)) {
 			return true, nil
 		}
 		return false, refuse("%s is missing: it was created with this directory (%s, id %s) and holds %s",
@@ -163,6 +185,9 @@ func (d Dir) checkOpen(name string) error {
 	m, found, err := d.ReadManifest()
 	if err != nil || !found {
 		return err
+	}
+	if !slices.Contains(m.Stores, name) {
+		return fmt.Errorf("local: data directory %s has no %s yet: it was made by an earlier mailflow; the next mailflow dev there creates it", d.path, name)
 	}
 	_, err = d.checkStore(m, name)
 	return err

@@ -43,7 +43,7 @@ func refusal(t *testing.T, err error, file, says string) {
 	}
 }
 
-// openAll opens and closes the three stores, as a runtime does.
+// openAll opens and closes the stores, as a runtime does.
 func openAll(t *testing.T, d datadir.Dir) {
 	t.Helper()
 	q, err := d.OpenQueues(sqsstore.Options{})
@@ -61,6 +61,11 @@ func openAll(t *testing.T, d datadir.Dir) {
 		t.Fatal(err)
 	}
 	e.Close()
+	o, err := d.OpenOutcomes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
 }
 
 func TestClaimInitialisesANewDirectory(t *testing.T) {
@@ -79,7 +84,7 @@ func TestClaimInitialisesANewDirectory(t *testing.T) {
 		t.Fatalf("manifest: %v %v", ok, err)
 	}
 	if m.Format != datadir.ManifestFormat || m.ID != c.Manifest.ID || len(m.ID) != 26 || !m.Created.Equal(now) ||
-		strings.Join(m.Stores, ",") != "queues.db,locks.db,executions.db" || m.Pending != nil || m.Adopted != nil {
+		strings.Join(m.Stores, ",") != "queues.db,locks.db,executions.db,outcomes.db" || m.Pending != nil || m.Adopted != nil {
 		t.Fatalf("manifest %+v", m)
 	}
 	for _, name := range datadir.StoreFiles {
@@ -121,6 +126,8 @@ func TestClaimRefusesAMissingStore(t *testing.T) {
 				_, open = d.OpenQueues(sqsstore.Options{})
 			case datadir.LocksFile:
 				_, open = d.OpenLocks()
+			case datadir.OutcomesFile:
+				_, open = d.OpenOutcomes(nil)
 			default:
 				_, open = d.OpenExecutions()
 			}
@@ -237,6 +244,45 @@ func TestClaimAdoptsADirectoryOfAnOlderVersion(t *testing.T) {
 	os.Remove(filepath.Join(d.Path(), datadir.LocksFile))
 	_, err := d.Claim(now)
 	refusal(t, err, datadir.LocksFile, "is missing")
+}
+
+// TestClaimAddsALaterStore: a directory whose manifest was written before
+// outcomes.db existed gets it at the next start, created and stamped; until
+// then opening it is refused with a message saying why, and nothing is
+// created.
+func TestClaimAddsALaterStore(t *testing.T) {
+	t.Parallel()
+	d := datadir.New(t.TempDir())
+	m := claim(t, d).Manifest
+	os.Remove(filepath.Join(d.Path(), datadir.OutcomesFile))
+	m.Stores = []string{datadir.QueuesFile, datadir.LocksFile, datadir.ExecutionsFile}
+	writeManifest(t, d, m)
+	if _, err := d.OpenOutcomes(nil); err == nil || !strings.Contains(err.Error(), "has no outcomes.db yet") {
+		t.Fatalf("opening outcomes.db before the directory got it: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Path(), datadir.OutcomesFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("outcomes.db created by a reader: %v", err)
+	}
+	c := claim(t, d)
+	if c.Initialised || c.Adopted || c.Manifest.ID != m.ID || c.Manifest.Pending != nil ||
+		strings.Join(c.Manifest.Stores, ",") != "queues.db,locks.db,executions.db,outcomes.db" {
+		t.Fatalf("claimed %+v", c)
+	}
+	openAll(t, d)
+	// Now it is guarded like the others.
+	os.Remove(filepath.Join(d.Path(), datadir.OutcomesFile))
+	_, err := d.Claim(now)
+	refusal(t, err, datadir.OutcomesFile, "is missing")
+}
+
+func TestClaimAdoptsAnOlderDirectoryWithoutTheLaterStore(t *testing.T) {
+	t.Parallel()
+	d := olderDirectory(t, datadir.QueuesFile, datadir.LocksFile, datadir.ExecutionsFile)
+	c := claim(t, d)
+	if !c.Adopted || c.Manifest.Pending != nil || len(c.Manifest.Stores) != len(datadir.StoreFiles) {
+		t.Fatalf("claimed %+v, want adopted with every store", c)
+	}
+	openAll(t, d)
 }
 
 func TestClaimRefusesAnIncompleteOlderDirectory(t *testing.T) {

@@ -19,7 +19,23 @@ const ManifestFormat = 1
 
 // StoreFiles are the store files a data directory has, in the order they
 // are opened. Each carries the directory's identity (see [Dir.Claim]).
-var StoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile}
+var StoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile, OutcomesFile}
+
+// laterStores are the store files added after the first manifests were
+// written: a manifest may lack them (see [Dir.Claim]).
+var laterStores = []string{OutcomesFile}
+
+// firstStores are the store files every manifest lists, and every
+// directory of an older mailflow had.
+func firstStores() []string {
+	var out []string
+	for _, name := range StoreFiles {
+		if !slices.Contains(laterStores, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // Manifest is the identity of a data directory, kept in ManifestFile.
 type Manifest struct {
@@ -30,7 +46,8 @@ type Manifest struct {
 	// Created is when the manifest was first written: when the directory
 	// was created, or, for an adopted one, adopted.
 	Created time.Time `json:"created"`
-	// Stores are the store files of the directory: all of StoreFiles.
+	// Stores are the store files of the directory: all of StoreFiles, or,
+	// in a manifest written before a later one was added, all but it.
 	Stores []string `json:"stores"`
 	// Adopted is when a directory of an older mailflow, which had store
 	// files and no manifest, was given this manifest.
@@ -53,7 +70,7 @@ func (m Manifest) validate() error {
 	if m.Created.IsZero() {
 		problems = append(problems, "created is missing")
 	}
-	if got, want := sortedCopy(m.Stores), sortedCopy(StoreFiles); !slices.Equal(got, want) {
+	if !validStores(m.Stores) {
 		problems = append(problems, fmt.Sprintf("stores %q must be %q", m.Stores, StoreFiles))
 	}
 	for _, p := range m.Pending {
@@ -65,6 +82,19 @@ func (m Manifest) validate() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// validStores: every first store, any of the later ones, each once.
+func validStores(stores []string) bool {
+	var first []string
+	for _, name := range stores {
+		if !slices.Contains(laterStores, name) {
+			first = append(first, name)
+		}
+	}
+	got := sortedCopy(slices.Compact(sortedCopy(stores)))
+	return len(got) == len(stores) && slices.Equal(sortedCopy(first), sortedCopy(firstStores())) &&
+		!slices.ContainsFunc(stores, func(n string) bool { return !slices.Contains(StoreFiles, n) })
 }
 
 func sortedCopy(s []string) []string {
