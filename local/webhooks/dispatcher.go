@@ -93,19 +93,26 @@ func (c Config) Validate() error {
 // ValidateURL checks one webhook URL: absolute, http or https, with a host,
 // no fragment.
 func ValidateURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("webhook URL %q does not parse: %v", raw, err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("webhook URL %s must be http or https, not %q", Redact(raw), u.Scheme)
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("webhook URL %s has no host", Redact(raw))
-	case u.Fragment != "" || u.RawFragment != "":
-		return fmt.Errorf("webhook URL %s has a fragment, which is never sent", Redact(raw))
+	if rule := URLRule(raw); rule != "" {
+		return fmt.Errorf("webhook URL %s %s", Redact(raw), rule)
 	}
 	return nil
+}
+
+// URLRule is the rule raw breaks as a webhook URL, "" when it breaks none.
+func URLRule(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("does not parse: %v", errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("must be an absolute http or https URL, not scheme %q", u.Scheme)
+	case u.Host == "" || u.Hostname() == "":
+		return "has no host"
+	case u.Fragment != "" || u.RawFragment != "":
+		return "has a fragment, which is never sent"
+	}
+	return ""
 }
 
 // Redact is raw with any password replaced, for logs and output.

@@ -374,8 +374,8 @@ func TestConfigIsValidatedAndTheSecretNeverShown(t *testing.T) {
 		cfg  webhooks.Config
 		want string
 	}{
-		{webhooks.Config{URLs: []string{"ftp://example.com/x"}, Secret: secret}, `must be http or https, not "ftp"`},
-		{webhooks.Config{URLs: []string{"/relative"}, Secret: secret}, `must be http or https`},
+		{webhooks.Config{URLs: []string{"ftp://example.com/x"}, Secret: secret}, `must be an absolute http or https URL, not scheme "ftp"`},
+		{webhooks.Config{URLs: []string{"/relative"}, Secret: secret}, `must be an absolute http or https URL`},
 		{webhooks.Config{URLs: []string{"http:///nohost"}, Secret: secret}, "has no host"},
 		{webhooks.Config{URLs: []string{"http://example.com/#x"}, Secret: secret}, "has a fragment"},
 		{webhooks.Config{URLs: []string{"http://example.com/a", "http://example.com/a"}, Secret: secret}, "given twice"},
