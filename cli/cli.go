@@ -1,5 +1,6 @@
 // Package cli is the mailflow command line: `dev` runs the pipeline on this
-// machine (and its web console), `send` enqueues a mail, and `executions`,
+// machine (and its web console), `send` enqueues a mail, `events` reads the
+// local outcome events and their webhook deliveries, and `executions`,
 // `replay`, `dlq` and `mail` inspect and replay what happened, locally or
 // with --aws on the deployed pipeline (package inspect). Each subcommand parses its own flags,
 // validates them before doing anything, and writes to the streams it is
@@ -42,6 +43,7 @@ func commands() []command {
 		{"replay", "re-enqueue the records of an execution (its failed ones with --failed-only)", runReplay},
 		{"dlq", "list the dead-letter queue with each error, or redrive it (list, redrive)", runDLQ},
 		{"mail", "a mail's lock state, SES message id and executions (status)", runMail},
+		{"events", "the outcome events of the local runtime, and their webhook deliveries", runEvents},
 	}
 }
 

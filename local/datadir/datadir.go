@@ -157,9 +157,19 @@ func (d Dir) OpenExecutions() (*execstore.Store, error) {
 }
 
 // OpenOutcomes opens the outcome event log; clk is the time its Follow
-// polls on. A directory whose manifest does not list it yet (made before
-// it, not started since) is refused with a message saying so.
+// polls on. Unlike the other stores it is opened only in a claimed
+// directory (one with a manifest), so a reader never creates it: a file
+// made before the directory's first start would be refused by it. A
+// directory whose manifest does not list it yet (made before it, not
+// started since) is refused with a message saying so.
 func (d Dir) OpenOutcomes(clk clock.Clock) (*webhooks.Log, error) {
+	_, found, err := d.ReadManifest()
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("local: %s holds no outcome events (no %s): run `mailflow dev --data %s` first", d.path, ManifestFile, d.path)
+	}
 	if err := d.checkOpen(OutcomesFile); err != nil {
 		return nil, err
 	}

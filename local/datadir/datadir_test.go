@@ -275,6 +275,18 @@ func TestClaimAddsALaterStore(t *testing.T) {
 	refusal(t, err, datadir.OutcomesFile, "is missing")
 }
 
+func TestOpenOutcomesNeedsAClaimedDirectory(t *testing.T) {
+	t.Parallel()
+	d := datadir.New(t.TempDir())
+	if _, err := d.OpenOutcomes(nil); err == nil || !strings.Contains(err.Error(), "holds no outcome events") {
+		t.Fatalf("opened in a directory never started: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Path(), datadir.OutcomesFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s created by a reader: %v", datadir.OutcomesFile, err)
+	}
+	claim(t, d) // the directory is still new
+}
+
 func TestClaimAdoptsAnOlderDirectoryWithoutTheLaterStore(t *testing.T) {
 	t.Parallel()
 	d := olderDirectory(t, datadir.QueuesFile, datadir.LocksFile, datadir.ExecutionsFile)

@@ -204,22 +204,23 @@ func (l *Log) Follow(ctx context.Context, q Query, fn func(Record) error) error 
 
 // Delivery is the delivery of one event to one URL.
 type Delivery struct {
-	EventID  string
-	URL      string
-	Status   string // StatusPending, StatusDelivered or StatusFailed
-	Attempts []Attempt
+	EventID  string    `json:"eventId"`
+	URL      string    `json:"url"`
+	Status   string    `json:"status"` // StatusPending, StatusDelivered or StatusFailed
+	Attempts []Attempt `json:"attempts"`
 	// NextAttempt is when a pending delivery is tried next; Deadline when
 	// it is given up.
-	NextAttempt, Deadline time.Time
+	NextAttempt time.Time `json:"nextAttempt"`
+	Deadline    time.Time `json:"deadline"`
 }
 
 // Attempt is one POST of an event to a URL.
 type Attempt struct {
-	N          int // 1 for the first
-	At         time.Time
-	Duration   time.Duration
-	StatusCode int    // the response's, 0 when there was none
-	Error      string // why it failed; "" when delivered
+	N          int           `json:"n"` // 1 for the first
+	At         time.Time     `json:"at"`
+	Duration   time.Duration `json:"durationNs"`
+	StatusCode int           `json:"statusCode,omitempty"` // the response's, 0 when there was none
+	Error      string        `json:"error,omitempty"`      // why it failed; "" when delivered
 }
 
 // Deliveries returns the deliveries of the event with ID eventID, or, when
