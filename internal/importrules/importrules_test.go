@@ -226,6 +226,9 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"client", "lock", true},
 		{"cmd/mailflow", "cli", false},
 		{"cmd/mailflow", "local", true},
+		{"local/webhooks", "client", false},
+		{"local/webhooks", "notify", false},
+		{"local/webhooks", "local/sqlitelock", true},
 	}
 	for _, c := range cases {
 		got := check([]pkg{{ImportPath: m(c.from), Imports: []string{m(c.to), "fmt"}}})

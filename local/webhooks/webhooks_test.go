@@ -468,3 +468,22 @@ func TestListAndFollowReadWhatAnotherHandleRecorded(t *testing.T) {
 		t.Fatalf("Follow ended with %v", err)
 	}
 }
+
+func TestARedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewVirtual(start)
+	elsewhere := newReceiver(t, nil)
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL, http.StatusTemporaryRedirect)
+	})
+	d, l := dispatch(t, clk, webhooks.Config{}, rc.URL)
+	publish(t, d, event("e1"))
+	waitFor(t, "the first attempt", func() bool { return len(deliveries(t, l, "e1")[0].Attempts) == 1 })
+	a := deliveries(t, l, "e1")[0]
+	if a.Status != webhooks.StatusPending || a.Attempts[0].StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("delivery %+v, want pending after a 307", a)
+	}
+	if n := len(elsewhere.requests()); n != 0 {
+		t.Fatalf("the redirect was followed: %d requests elsewhere", n)
+	}
+}
