@@ -1,5 +1,6 @@
 // Package cli is the mailflow command line: `dev` runs the pipeline on this
-// machine (and its web console), `send` enqueues a mail, and `executions`,
+// machine (and its web console), `send` enqueues a mail, `events` reads the
+// local outcome events and their webhook deliveries, and `executions`,
 // `replay`, `dlq` and `mail` inspect and replay what happened, locally or
 // with --aws on the deployed pipeline (package inspect), and `suppression`
 // lists and changes the suppression list. Each subcommand parses its own flags,
@@ -44,6 +45,7 @@ func commands() []command {
 		{"dlq", "list the dead-letter queue with each error, or redrive it (list, redrive)", runDLQ},
 		{"mail", "a mail's lock state, executions and delivery (status)", runMail},
 		{"suppression", "the addresses mailflow does not send to (list, add, remove)", runSuppression},
+		{"events", "the outcome events of the local runtime, and their webhook deliveries", runEvents},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/local/sessim"
+	"github.com/mailflow/mailflow/local/webhooks"
 )
 
 // DefaultDataDir is where `mailflow dev` keeps its state.
@@ -45,6 +46,9 @@ type devOptions struct {
 	consoleSet             bool
 	accessKey, secretKey   string
 	corsOrigins            listFlag
+	webhooks               listFlag
+	webhookSecret          string
+	webhookRetryFor        time.Duration
 }
 
 // Environment variables that give `mailflow dev` (and `mailflow send`, to
@@ -53,6 +57,8 @@ type devOptions struct {
 const (
 	envAccessKey = "MAILFLOW_ACCESS_KEY_ID"
 	envSecretKey = "MAILFLOW_SECRET_ACCESS_KEY"
+	// envWebhookSecret keeps the webhook signing secret off the command line.
+	envWebhookSecret = "MAILFLOW_WEBHOOK_SECRET"
 )
 
 // devFlags name the flag of each local.Config field a flag sets.
@@ -71,6 +77,9 @@ var devFlags = map[string]string{
 	local.FieldAccessKeyID:       "--access-key",
 	local.FieldSecretAccessKey:   "--secret-key",
 	local.FieldCORSOrigins:       "--cors-origin",
+	local.FieldWebhookURLs:       "--webhook",
+	local.FieldWebhookSecret:     "--webhook-secret",
+	local.FieldWebhookRetryFor:   "--webhook-retry-for",
 	// Named by a problem as the setting that accepts it anyway.
 	local.FieldAllowShortVisibility: "--allow-short-visibility",
 }
@@ -84,7 +93,8 @@ func (o *devOptions) validate() error {
 	var msgs []string
 	// Every flag has a default of its own: a zero is what the user typed.
 	explicit := []string{local.FieldBatchSize, local.FieldPipeConcurrency, local.FieldMapConcurrency,
-		local.FieldVisibilityTimeout, local.FieldMaxReceiveCount, local.FieldHistoryMaxAge, local.FieldHistoryMaxCount}
+		local.FieldVisibilityTimeout, local.FieldMaxReceiveCount, local.FieldHistoryMaxAge, local.FieldHistoryMaxCount,
+		local.FieldWebhookRetryFor}
 	for _, p := range o.config().Problems(explicit...) {
 		flag, ok := devFlags[p.Field]
 		if !ok {
@@ -121,6 +131,7 @@ func (o *devOptions) config() local.Config {
 		VisibilityTimeout: o.visibility, AllowShortVisibility: o.allowShortVisibility, MaxReceiveCount: o.maxReceive,
 		HistoryMaxAge: o.historyAge, HistoryMaxCount: o.historyCount,
 		AccessKeyID: o.accessKey, SecretAccessKey: o.secretKey, CORSOrigins: o.corsOrigins,
+		Webhooks: local.WebhookConfig{URLs: o.webhooks, Secret: o.webhookSecret, RetryFor: o.webhookRetryFor},
 	}
 }
 
@@ -133,6 +144,9 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.StringVar(&o.accessKey, "access-key", os.Getenv(envAccessKey), "the only access key id the SQS and S3 endpoints accept; with --secret-key, every request's SigV4 signature is verified (env "+envAccessKey+"; default: any signed request is accepted)")
 	fs.StringVar(&o.secretKey, "secret-key", os.Getenv(envSecretKey), "the secret access key signatures are verified with (env "+envSecretKey+", which keeps it off the command line)")
 	fs.Var(&o.corsOrigins, "cors-origin", "browser origin (scheme://host[:port]) allowed to call the endpoints from a web page, CORS preflights answered (repeatable; default: none, every cross-site request is refused)")
+	fs.Var(&o.webhooks, "webhook", "URL (http or https) every outcome event is POSTed to, signed with --webhook-secret, retried until a 2xx for --webhook-retry-for (repeatable; default: none, events are only kept for `mailflow events`)")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", os.Getenv(envWebhookSecret), "secret (16 bytes or more) the Mailflow-Signature of every webhook request is made with (env "+envWebhookSecret+", which keeps it off the command line)")
+	fs.DurationVar(&o.webhookRetryFor, "webhook-retry-for", webhooks.DefaultRetryFor, "how long a webhook delivery is retried before it is marked failed (1s to 720h)")
 	fs.StringVar(&o.smtp, "smtp", "", "relay mail to this SMTP server (host:port) instead of the outbox")
 	fs.Var(&o.senders, "sender", "allowed sender identity, an address or a domain (repeatable; default example.com)")
 	fs.StringVar(&o.defaultSender, "default-sender", "", "From address for messages without one")

@@ -14,8 +14,10 @@ import (
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/local/gateway"
 	"github.com/mailflow/mailflow/local/pipes"
+	"github.com/mailflow/mailflow/local/webhooks"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -74,6 +76,9 @@ const (
 	FieldAccessKeyID       = "AccessKeyID"
 	FieldSecretAccessKey   = "SecretAccessKey"
 	FieldCORSOrigins       = "CORSOrigins"
+	FieldWebhookURLs       = "Webhooks.URLs"
+	FieldWebhookSecret     = "Webhooks.Secret"
+	FieldWebhookRetryFor   = "Webhooks.RetryFor"
 )
 
 // Names a [Problem] gives that are not settings with a value of their own.
@@ -154,6 +159,7 @@ func (c Config) Problems(explicit ...string) []Problem {
 		add(FieldMaxReceiveCount, c.MaxReceiveCount, "is outside 1..1000")
 	}
 	ps = append(ps, c.historyProblems(explicit)...)
+	ps = append(ps, c.Webhooks.problems(given(FieldWebhookRetryFor, c.Webhooks.RetryFor == 0))...)
 	if err := c.limits().Validate(); err != nil {
 		// The limits name their own fields, which are the Config's.
 		errs := []error{err}
@@ -304,4 +310,77 @@ func (c *Config) defaults() error {
 func IsLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// WebhookConfig is where the runtime posts the outcome events of its mail
+// (see local/webhooks): every event goes to every URL, signed with Secret.
+type WebhookConfig struct {
+	// URLs are absolute http or https URLs; none: events are only
+	// recorded in the data directory's log (`mailflow events`).
+	URLs []string
+	// Secret signs every request (Mailflow-Signature); at least
+	// webhooks.MinSecretBytes bytes, required when URLs are set. Problems
+	// give its length, never its value.
+	Secret string
+	// RetryFor is how long a delivery is retried before it is marked
+	// failed (zero: webhooks.DefaultRetryFor, 24 hours).
+	RetryFor time.Duration
+}
+
+// Bounds of WebhookConfig.RetryFor.
+const (
+	MinWebhookRetryFor = time.Second
+	MaxWebhookRetryFor = 30 * 24 * time.Hour
+)
+
+func (w WebhookConfig) problems(retryGiven bool) []Problem {
+	var ps []Problem
+	seen := map[string]bool{}
+	for _, u := range w.URLs {
+		shown := strconv.Quote(webhooks.Redact(u))
+		if rule := webhooks.URLRule(u); rule != "" {
+			ps = append(ps, Problem{Field: FieldWebhookURLs, Value: shown, Rule: rule})
+		} else if seen[u] {
+			ps = append(ps, Problem{Field: FieldWebhookURLs, Value: shown, Rule: "is given twice"})
+		}
+		seen[u] = true
+	}
+	if len(w.URLs) > 0 && len(w.Secret) < webhooks.MinSecretBytes {
+		ps = append(ps, Problem{Field: FieldWebhookSecret, Value: fmt.Sprintf("(%d bytes, not shown)", len(w.Secret)),
+			Rule: fmt.Sprintf("must have at least %d bytes when a webhook URL is set: receivers verify every event with it", webhooks.MinSecretBytes)})
+	}
+	if retryGiven && (w.RetryFor < MinWebhookRetryFor || w.RetryFor > MaxWebhookRetryFor) {
+		ps = append(ps, Problem{Field: FieldWebhookRetryFor, Value: w.RetryFor.String(), Rule: fmt.Sprintf("is outside %v..%v", MinWebhookRetryFor, MaxWebhookRetryFor)})
+	}
+	return ps
+}
+
+// String describes the configuration without the secret.
+func (w WebhookConfig) String() string {
+	urls := make([]string, len(w.URLs))
+	for i, u := range w.URLs {
+		urls[i] = webhooks.Redact(u)
+	}
+	return fmt.Sprintf("{URLs:%v Secret:(%d bytes, not shown) RetryFor:%v}", urls, len(w.Secret), w.RetryFor)
+}
+
+// openOutcomes opens the data directory's outcome log and the webhook
+// dispatcher over it, on the runtime's clock and log (c with its defaults
+// applied). The runtime passes the dispatcher to the event recording as
+// its notify.Publisher, starts it with its own context once the stores are
+// open, and at shutdown closes the dispatcher, then the log.
+func openOutcomes(dir datadir.Dir, c Config) (*webhooks.Log, *webhooks.Dispatcher, error) {
+	log, err := dir.OpenOutcomes(c.Clock)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := webhooks.New(log, webhooks.Config{
+		URLs: c.Webhooks.URLs, Secret: []byte(c.Webhooks.Secret), RetryFor: c.Webhooks.RetryFor,
+		Clock: c.Clock, Log: c.Log,
+	})
+	if err != nil {
+		log.Close()
+		return nil, nil, err
+	}
+	return log, d, nil
 }

@@ -131,6 +131,9 @@ type Config struct {
 	SES         sessim.Config // the SES simulator's limits (zero: unlimited)
 	Log         *slog.Logger  // default: discard
 
+	// Webhooks receive the outcome events of the mail (see WebhookConfig).
+	Webhooks WebhookConfig
+
 	// Clock is the runtime's time for everything that waits or compares
 	// times: the queues (visibility, long polls), the pipe, the state
 	// machine's Retry/Wait delays, the tasks, the pacer and the SES

@@ -67,6 +67,8 @@ var rules = []rule{
 	{From: []string{"local/outbox"}, Only: join(leaves, []string{"sender", "internal/..."}), Why: adapterWhy},
 	{From: []string{"local/sessim"}, Only: join(leaves, []string{"sender", "internal/...", "feedback/sesevent"}),
 		Why: "the SES simulator implements the sender port and publishes SES's event records"},
+	{From: []string{"local/webhooks"}, Only: join(leaves, []string{"notify", "client", "internal/..."}),
+		Why: "the webhook dispatcher implements the notify port and signs with the producers' scheme"},
 	{From: []string{"local/sqsstore"}, Only: join(leaves, []string{"internal/..."}),
 		Why: "the local queue store is a storage engine; the runtime wires it"},
 	{From: []string{"local/execstore"}, Only: join(leaves, []string{"internal/...", "inspect/model", "asl"}),
@@ -232,6 +234,9 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"client", "lock", true},
 		{"cmd/mailflow", "cli", false},
 		{"cmd/mailflow", "local", true},
+		{"local/webhooks", "client", false},
+		{"local/webhooks", "notify", false},
+		{"local/webhooks", "local/sqlitelock", true},
 	}
 	for _, c := range cases {
 		got := check([]pkg{{ImportPath: m(c.from), Imports: []string{m(c.to), "fmt"}}})

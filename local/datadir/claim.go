@@ -16,6 +16,7 @@ var holds = map[string]string{
 	LocksFile:      "the dedup locks: a mail already sent would be sent again when it is resent or redelivered",
 	ExecutionsFile: "the execution history: what was sent, and why the rest was not, would be forgotten",
 	FeedbackFile:   "the delivery records and the suppression list: an address that bounced or complained would be mailed again",
+	OutcomesFile:   "the outcome events and their webhook deliveries: pending deliveries would never be made",
 }
 
 // Claimed is what [Dir.Claim] found or made.
@@ -56,7 +57,7 @@ func (d Dir) Claim(now time.Time) (Claimed, error) {
 			return Claimed{}, err
 		}
 		c.Initialised, c.Adopted = m.Adopted == nil, m.Adopted != nil
-	} else if m, err = d.addStores(m); err != nil {
+	} else if m, err = d.addLaterStores(m); err != nil {
 		return Claimed{}, err
 	}
 	for _, name := range StoreFiles {
@@ -80,12 +81,11 @@ func (d Dir) Claim(now time.Time) (Claimed, error) {
 	return c, nil
 }
 
-// addStores extends a manifest an older mailflow wrote with the store
-// files added since, as pending: the manifest is written first, so the
-// files are created only once it says they may be.
-func (d Dir) addStores(m Manifest) (Manifest, error) {
+// addLaterStores adds to the manifest of a directory made before them the
+// store files added since, pending: Claim creates and stamps them next.
+func (d Dir) addLaterStores(m Manifest) (Manifest, error) {
 	var added []string
-	for _, name := range StoreFiles {
+	for _, name := range laterStores {
 		if !slices.Contains(m.Stores, name) {
 			added = append(added, name)
 		}
@@ -93,7 +93,7 @@ func (d Dir) addStores(m Manifest) (Manifest, error) {
 	if len(added) == 0 {
 		return m, nil
 	}
-	m.Stores = slices.Clone(StoreFiles)
+	m.Stores = append(slices.Clone(m.Stores), added...)
 	m.Pending = append(slices.Clone(m.Pending), added...)
 	return m, d.writeManifest(m)
 }
@@ -111,7 +111,7 @@ func (d Dir) newManifest(now time.Time) (Manifest, error) {
 			return m, err
 		}
 		if !ok {
-			if !addedLater(name) {
+			if !slices.Contains(laterStores, name) { // an older mailflow had no later store
 				missing = append(missing, name)
 			}
 			continue
@@ -131,7 +131,7 @@ func (d Dir) newManifest(now time.Time) (Manifest, error) {
 		if len(missing) > 0 {
 			r := &Refusal{Dir: d.path, File: missing[0], Reason: fmt.Sprintf(
 				"it has the store files of an older mailflow (%s, no %s) but %s missing: an older mailflow created %s together, so %s",
-				strings.Join(present, ", "), ManifestFile, isOrAre(missing), strings.Join(firstStoreFiles, ", "), lost(missing))}
+				strings.Join(present, ", "), ManifestFile, isOrAre(missing), strings.Join(firstStores(), ", "), lost(missing))}
 			if len(missing) > 1 {
 				r.Remedy = fmt.Sprintf("Restore %s in %s from where they were, or start a new data directory explicitly: %s",
 					strings.Join(missing, " and "), d.path, newDirCommand)
@@ -155,10 +155,9 @@ func (d Dir) checkStore(m Manifest, name string) (needsStamp bool, err error) {
 		return false, err
 	}
 	if !ok {
-		// Only the files of a new directory are created, and those added
-		// to mailflow after a directory was made; an adopted one had the
-		// others.
-		if pending && (m.Adopted == nil || addedLater(name)) {
+		// Only the files of a new directory are created, and the later
+		// ones; an adopted one had the others.
+		if pending && (m.Adopted == nil || slices.Contains(laterStores, name)) {
 			return true, nil
 		}
 		return false, refuse("%s is missing: it was created with this directory (%s, id %s) and holds %s",
@@ -189,7 +188,7 @@ func (d Dir) checkOpen(name string) error {
 		return err
 	}
 	if !slices.Contains(m.Stores, name) {
-		return fmt.Errorf("local: data directory %s has no %s yet: mailflow dev creates it at its next start", d.path, name)
+		return fmt.Errorf("local: data directory %s has no %s yet: it was made by an earlier mailflow; the next mailflow dev there creates it", d.path, name)
 	}
 	_, err = d.checkStore(m, name)
 	return err

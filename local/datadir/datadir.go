@@ -11,6 +11,7 @@
 //	DIR/locks.db        the dedup lock table
 //	DIR/executions.db   executions, their history and items
 //	DIR/feedback.db     delivery records and the suppression list
+//	DIR/outcomes.db     the outcome events and their webhook deliveries
 //	DIR/outbox/*.eml    delivered mail (the default sender)
 //	DIR/tmp/            scratch files of the attachment fetches
 //	DIR/runtime.lock    held (flock) by the one runtime using DIR
@@ -31,7 +32,7 @@
 //
 //   - manifest.json is written when the directory is created: a random id,
 //     the creation time, the format version and the store files
-//     (queues.db, locks.db, executions.db, feedback.db). It is replaced atomically
+//     (queues.db, locks.db, executions.db, feedback.db, outcomes.db). It is replaced atomically
 //     (temporary file, fsync, rename, fsync of the directory) and checked
 //     when read: a file that does not decode, has an unknown format or
 //     breaks a rule is refused with its name.
@@ -52,6 +53,10 @@
 //     stamped file without a manifest, are refused: an older mailflow
 //     created the three together, and a removed manifest cannot be told
 //     from a copied file.
+//   - A store file added by a later mailflow (outcomes.db) is added to the
+//     manifest of a directory made before it, at the next start, and
+//     created there empty: nothing was recorded in it before. An older
+//     directory is adopted without it, likewise.
 //   - The manifest names the files still to be stamped ("pending") until
 //     they are, so a start interrupted while initialising or adopting is
 //     finished by the next one.
@@ -78,12 +83,14 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/local/outbox"
 	"github.com/mailflow/mailflow/local/s3local"
 	"github.com/mailflow/mailflow/local/sqlitefeedback"
 	"github.com/mailflow/mailflow/local/sqlitelock"
 	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/local/webhooks"
 )
 
 // Names of the entries of a data directory.
@@ -92,6 +99,7 @@ const (
 	LocksFile      = "locks.db"
 	ExecutionsFile = "executions.db"
 	FeedbackFile   = "feedback.db"
+	OutcomesFile   = "outcomes.db"
 	BucketDir      = "s3"
 	OutboxDir      = "outbox"
 	TempDir        = "tmp"
@@ -164,6 +172,26 @@ func (d Dir) OpenFeedback() (*sqlitefeedback.DB, error) {
 		return nil, err
 	}
 	return sqlitefeedback.Open(d.join(FeedbackFile))
+}
+
+// OpenOutcomes opens the outcome event log; clk is the time its Follow
+// polls on. Unlike the other stores it is opened only in a claimed
+// directory (one with a manifest), so a reader never creates it: a file
+// made before the directory's first start would be refused by it. A
+// directory whose manifest does not list it yet (made before it, not
+// started since) is refused with a message saying so.
+func (d Dir) OpenOutcomes(clk clock.Clock) (*webhooks.Log, error) {
+	_, found, err := d.ReadManifest()
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("local: %s holds no outcome events (no %s): run `mailflow dev --data %s` first", d.path, ManifestFile, d.path)
+	}
+	if err := d.checkOpen(OutcomesFile); err != nil {
+		return nil, err
+	}
+	return webhooks.Open(d.join(OutcomesFile), clk)
 }
 
 // OpenBucket serves the buckets kept in the directory, creating those named.

@@ -61,15 +61,12 @@ func openAll(t *testing.T, d datadir.Dir) {
 		t.Fatal(err)
 	}
 	e.Close()
-	f, err := d.OpenFeedback()
+	o, err := d.OpenOutcomes(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	o.Close()
 }
-
-// firstStores are the store files of a directory an older mailflow made.
-var firstStores = []string{datadir.QueuesFile, datadir.LocksFile, datadir.ExecutionsFile}
 
 func TestClaimInitialisesANewDirectory(t *testing.T) {
 	t.Parallel()
@@ -87,7 +84,7 @@ func TestClaimInitialisesANewDirectory(t *testing.T) {
 		t.Fatalf("manifest: %v %v", ok, err)
 	}
 	if m.Format != datadir.ManifestFormat || m.ID != c.Manifest.ID || len(m.ID) != 26 || !m.Created.Equal(now) ||
-		strings.Join(m.Stores, ",") != "queues.db,locks.db,executions.db,feedback.db" || m.Pending != nil || m.Adopted != nil {
+		strings.Join(m.Stores, ",") != "queues.db,locks.db,executions.db,feedback.db,outcomes.db" || m.Pending != nil || m.Adopted != nil {
 		t.Fatalf("manifest %+v", m)
 	}
 	for _, name := range datadir.StoreFiles {
@@ -129,6 +126,8 @@ func TestClaimRefusesAMissingStore(t *testing.T) {
 				_, open = d.OpenQueues(sqsstore.Options{})
 			case datadir.LocksFile:
 				_, open = d.OpenLocks()
+			case datadir.OutcomesFile:
+				_, open = d.OpenOutcomes(nil)
 			case datadir.FeedbackFile:
 				_, open = d.OpenFeedback()
 			default:
@@ -221,7 +220,7 @@ func olderDirectory(t *testing.T, stores ...string) datadir.Dir {
 
 func TestClaimAdoptsADirectoryOfAnOlderVersion(t *testing.T) {
 	t.Parallel()
-	d := olderDirectory(t, firstStores...)
+	d := olderDirectory(t, datadir.StoreFiles...)
 	c := claim(t, d)
 	if !c.Adopted || c.Initialised || c.Manifest.Adopted == nil || !c.Manifest.Adopted.Equal(now) || c.Manifest.Pending != nil {
 		t.Fatalf("claimed %+v, want adopted", c)
@@ -232,8 +231,7 @@ func TestClaimAdoptsADirectoryOfAnOlderVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		var v, id string
-		// feedback.db came later: it is created at the adoption.
-		if err := db.QueryRow(`SELECT v FROM kept`).Scan(&v); name != datadir.FeedbackFile && (err != nil || v != "older") {
+		if err := db.QueryRow(`SELECT v FROM kept`).Scan(&v); err != nil || v != "older" {
 			t.Errorf("%s lost its data: %q %v", name, v, err)
 		}
 		if err := db.QueryRow(`SELECT id FROM datadir_identity`).Scan(&id); err != nil || id != c.Manifest.ID {
@@ -248,6 +246,57 @@ func TestClaimAdoptsADirectoryOfAnOlderVersion(t *testing.T) {
 	os.Remove(filepath.Join(d.Path(), datadir.LocksFile))
 	_, err := d.Claim(now)
 	refusal(t, err, datadir.LocksFile, "is missing")
+}
+
+// TestClaimAddsALaterStore: a directory whose manifest was written before
+// outcomes.db existed gets it at the next start, created and stamped; until
+// then opening it is refused with a message saying why, and nothing is
+// created.
+func TestClaimAddsALaterStore(t *testing.T) {
+	t.Parallel()
+	d := datadir.New(t.TempDir())
+	m := claim(t, d).Manifest
+	os.Remove(filepath.Join(d.Path(), datadir.OutcomesFile))
+	m.Stores = []string{datadir.QueuesFile, datadir.LocksFile, datadir.ExecutionsFile}
+	writeManifest(t, d, m)
+	if _, err := d.OpenOutcomes(nil); err == nil || !strings.Contains(err.Error(), "has no outcomes.db yet") {
+		t.Fatalf("opening outcomes.db before the directory got it: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Path(), datadir.OutcomesFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("outcomes.db created by a reader: %v", err)
+	}
+	c := claim(t, d)
+	if c.Initialised || c.Adopted || c.Manifest.ID != m.ID || c.Manifest.Pending != nil ||
+		strings.Join(c.Manifest.Stores, ",") != "queues.db,locks.db,executions.db,feedback.db,outcomes.db" {
+		t.Fatalf("claimed %+v", c)
+	}
+	openAll(t, d)
+	// Now it is guarded like the others.
+	os.Remove(filepath.Join(d.Path(), datadir.OutcomesFile))
+	_, err := d.Claim(now)
+	refusal(t, err, datadir.OutcomesFile, "is missing")
+}
+
+func TestOpenOutcomesNeedsAClaimedDirectory(t *testing.T) {
+	t.Parallel()
+	d := datadir.New(t.TempDir())
+	if _, err := d.OpenOutcomes(nil); err == nil || !strings.Contains(err.Error(), "holds no outcome events") {
+		t.Fatalf("opened in a directory never started: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Path(), datadir.OutcomesFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s created by a reader: %v", datadir.OutcomesFile, err)
+	}
+	claim(t, d) // the directory is still new
+}
+
+func TestClaimAdoptsAnOlderDirectoryWithoutTheLaterStore(t *testing.T) {
+	t.Parallel()
+	d := olderDirectory(t, datadir.QueuesFile, datadir.LocksFile, datadir.ExecutionsFile)
+	c := claim(t, d)
+	if !c.Adopted || c.Manifest.Pending != nil || len(c.Manifest.Stores) != len(datadir.StoreFiles) {
+		t.Fatalf("claimed %+v, want adopted with every store", c)
+	}
+	openAll(t, d)
 }
 
 func TestClaimRefusesAnIncompleteOlderDirectory(t *testing.T) {
@@ -304,47 +353,13 @@ func TestClaimFinishesAnInterruptedStart(t *testing.T) {
 	}
 	claim(t, d) // locks.db is stamped now
 
-	adopted := olderDirectory(t, firstStores...)
+	adopted := olderDirectory(t, datadir.StoreFiles...)
 	m = claim(t, adopted).Manifest
 	os.Remove(filepath.Join(adopted.Path(), datadir.LocksFile))
 	m.Pending = []string{datadir.LocksFile}
 	writeManifest(t, adopted, m)
 	_, err := adopted.Claim(now)
 	refusal(t, err, datadir.LocksFile, "is missing")
-}
-
-// TestClaimAddsALaterStoreToAnOlderManifest: a directory whose manifest
-// lists the first three store files (written before feedback.db existed)
-// gets feedback.db at its next claim, and guards it from then on; until
-// that claim, opening it is refused rather than creating it.
-func TestClaimAddsALaterStoreToAnOlderManifest(t *testing.T) {
-	t.Parallel()
-	d := datadir.New(t.TempDir())
-	m := claim(t, d).Manifest
-	if err := os.Remove(filepath.Join(d.Path(), datadir.FeedbackFile)); err != nil {
-		t.Fatal(err)
-	}
-	m.Stores = firstStores
-	writeManifest(t, d, m)
-	if _, err := d.OpenFeedback(); err == nil || !strings.Contains(err.Error(), "no feedback.db yet") {
-		t.Fatalf("opening feedback.db before the claim: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(d.Path(), datadir.FeedbackFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("feedback.db created by an open: %v", err)
-	}
-	c := claim(t, d)
-	if c.Initialised || c.Adopted || c.Manifest.ID != m.ID || strings.Join(c.Manifest.Stores, ",") != strings.Join(datadir.StoreFiles, ",") || c.Manifest.Pending != nil {
-		t.Fatalf("claimed %+v", c)
-	}
-	if got, _, _ := d.ReadManifest(); strings.Join(got.Stores, ",") != strings.Join(datadir.StoreFiles, ",") || got.Pending != nil {
-		t.Fatalf("manifest on disk %+v", got)
-	}
-	openAll(t, d)
-	if err := os.Remove(filepath.Join(d.Path(), datadir.FeedbackFile)); err != nil {
-		t.Fatal(err)
-	}
-	_, err := d.Claim(now)
-	refusal(t, err, datadir.FeedbackFile, "suppression list")
 }
 
 func TestReadManifestChecksItsContent(t *testing.T) {

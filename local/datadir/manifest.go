@@ -19,15 +19,23 @@ const ManifestFormat = 1
 
 // StoreFiles are the store files a data directory has, in the order they
 // are opened. Each carries the directory's identity (see [Dir.Claim]).
-var StoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile, FeedbackFile}
+var StoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile, FeedbackFile, OutcomesFile}
 
-// firstStoreFiles are the store files of the first manifests and of a
-// directory an older mailflow made; the others were added later, and a
-// directory that lacks one gets it created (see [Dir.Claim]).
-var firstStoreFiles = []string{QueuesFile, LocksFile, ExecutionsFile}
+// laterStores are the store files added after the first manifests were
+// written: a manifest may lack them (see [Dir.Claim]).
+var laterStores = []string{FeedbackFile, OutcomesFile}
 
-// addedLater reports whether name is a store file added after the first.
-func addedLater(name string) bool { return !slices.Contains(firstStoreFiles, name) }
+// firstStores are the store files every manifest lists, and every
+// directory of an older mailflow had.
+func firstStores() []string {
+	var out []string
+	for _, name := range StoreFiles {
+		if !slices.Contains(laterStores, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // Manifest is the identity of a data directory, kept in ManifestFile.
 type Manifest struct {
@@ -38,8 +46,8 @@ type Manifest struct {
 	// Created is when the manifest was first written: when the directory
 	// was created, or, for an adopted one, adopted.
 	Created time.Time `json:"created"`
-	// Stores are the store files of the directory: all of StoreFiles, or
-	// the first of them in a manifest an older mailflow wrote.
+	// Stores are the store files of the directory: all of StoreFiles, or,
+	// in a manifest written before a later one was added, all but it.
 	Stores []string `json:"stores"`
 	// Adopted is when a directory of an older mailflow, which had store
 	// files and no manifest, was given this manifest.
@@ -62,11 +70,11 @@ func (m Manifest) validate() error {
 	if m.Created.IsZero() {
 		problems = append(problems, "created is missing")
 	}
-	if got := sortedCopy(m.Stores); !slices.Equal(got, sortedCopy(StoreFiles)) && !slices.Equal(got, sortedCopy(firstStoreFiles)) {
+	if !validStores(m.Stores) {
 		problems = append(problems, fmt.Sprintf("stores %q must be %q", m.Stores, StoreFiles))
 	}
 	for _, p := range m.Pending {
-		if !slices.Contains(m.Stores, p) {
+		if !slices.Contains(StoreFiles, p) {
 			problems = append(problems, fmt.Sprintf("pending %q is not a store file", p))
 		}
 	}
@@ -74,6 +82,19 @@ func (m Manifest) validate() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// validStores: every first store, any of the later ones, each once.
+func validStores(stores []string) bool {
+	var first []string
+	for _, name := range stores {
+		if !slices.Contains(laterStores, name) {
+			first = append(first, name)
+		}
+	}
+	got := sortedCopy(slices.Compact(sortedCopy(stores)))
+	return len(got) == len(stores) && slices.Equal(sortedCopy(first), sortedCopy(firstStores())) &&
+		!slices.ContainsFunc(stores, func(n string) bool { return !slices.Contains(StoreFiles, n) })
 }
 
 func sortedCopy(s []string) []string {
