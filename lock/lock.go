@@ -48,9 +48,9 @@
 //     live SENT record with the same SES id it is a no-op success that
 //     changes nothing (a repeated or late event must not move the dedup
 //     window MarkSent set). Anything else fails with a ConditionError: no
-//     record, an expired one, SENDING with no attempt (this process never
-//     called SES for it, so the event is about another send of the mailId)
-//     or SENT with another SES id.
+//     record, an expired one, SENDING with no attempt (its holder has not
+//     called SES, so the event is about an earlier send of the mailId) or
+//     SENT with another SES id.
 //   - Release deletes the record only for its owner while SENDING with no
 //     attempt recorded.
 //   - Conditional failures are [*ConditionError] (errors.Is [ErrCondition]);
