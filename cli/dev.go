@@ -145,7 +145,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.StringVar(&o.secretKey, "secret-key", os.Getenv(envSecretKey), "the secret access key signatures are verified with (env "+envSecretKey+", which keeps it off the command line)")
 	fs.Var(&o.corsOrigins, "cors-origin", "browser origin (scheme://host[:port]) allowed to call the endpoints from a web page, CORS preflights answered (repeatable; default: none, every cross-site request is refused)")
 	fs.Var(&o.webhooks, "webhook", "URL (http or https) every outcome event is POSTed to, signed with --webhook-secret, retried until a 2xx for --webhook-retry-for (repeatable; default: none, events are only kept for `mailflow events`)")
-	fs.StringVar(&o.webhookSecret, "webhook-secret", os.Getenv(envWebhookSecret), "secret (16 bytes or more) the Mailflow-Signature of every webhook request is made with (env "+envWebhookSecret+", which keeps it off the command line)")
+	// The environment is read after parsing, so -h never prints the secret.
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "secret (16 bytes or more) the Mailflow-Signature of every webhook request is made with (default: env "+envWebhookSecret+", which keeps it off the command line)")
 	fs.DurationVar(&o.webhookRetryFor, "webhook-retry-for", webhooks.DefaultRetryFor, "how long a webhook delivery is retried before it is marked failed (1s to 720h)")
 	fs.StringVar(&o.smtp, "smtp", "", "relay mail to this SMTP server (host:port) instead of the outbox")
 	fs.Var(&o.senders, "sender", "allowed sender identity, an address or a domain (repeatable; default example.com)")
@@ -170,6 +171,9 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 	fs.Visit(func(f *flag.Flag) { o.consoleSet = o.consoleSet || f.Name == "console" })
+	if o.webhookSecret == "" {
+		o.webhookSecret = os.Getenv(envWebhookSecret)
+	}
 	if err := o.validate(); err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func runEvents(ctx context.Context, args []string, s Streams) error {
 	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory of the local runtime (as for dev)")
 	fs.BoolVar(&o.follow, "follow", false, "keep printing events as they are recorded, until interrupted")
 	fs.BoolVar(&o.jsonOut, "json", false, "print each event's JSON, as webhooks receive it, one a line")
-	fs.DurationVar(&o.since, "since", 0, "only events of the last DURATION, by the event's time (default: all)")
+	fs.DurationVar(&o.since, "since", 0, "only events of the last DURATION, by the event's time (default: all; with --follow, events recorded later are printed whatever their time)")
 	if _, err := parseInterleaved(fs, args, 0); err != nil {
 		return err
 	}

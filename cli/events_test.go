@@ -209,3 +209,20 @@ func TestDevRefusesBadWebhookFlags(t *testing.T) {
 		t.Error("the data directory was created")
 	}
 }
+
+// TestDevReadsTheWebhookSecretFromTheEnvironment: the secret comes from
+// MAILFLOW_WEBHOOK_SECRET when no flag gives it, and -h does not print it.
+func TestDevReadsTheWebhookSecretFromTheEnvironment(t *testing.T) {
+	t.Setenv("MAILFLOW_WEBHOOK_SECRET", "env-secret") // 10 bytes: refused, by its length
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, _, errOut := run(t, ctx, "dev", "--data", data, "--addr", "127.0.0.1:0", "--webhook", "http://127.0.0.1:9/hook")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "--webhook-secret (10 bytes, not shown)") || strings.Contains(errOut, "env-secret") {
+		t.Errorf("exit %d, stderr %q: want the environment's secret refused by its length", code, errOut)
+	}
+	code, out, errOut := run(t, ctx, "dev", "-h")
+	if code != cli.ExitOK || !strings.Contains(errOut+out, "--webhook-secret") || strings.Contains(errOut+out, "env-secret") {
+		t.Errorf("dev -h: exit %d, output shows the secret or lacks the flag:\n%s%s", code, out, errOut)
+	}
+}

@@ -244,8 +244,9 @@ func (d *Dispatcher) Start(ctx context.Context) {
 }
 
 // Close stops delivering and waits for the attempts in flight to end (they
-// are cancelled; a cancelled attempt is not counted and is made again
-// after the next Start). The log stays open.
+// are cancelled; a cancelled attempt is not recorded, and a dispatcher
+// started later on the same log makes it again). The log stays open. A
+// closed dispatcher does not start again.
 func (d *Dispatcher) Close() error {
 	d.mu.Lock()
 	cancel := d.cancel

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -133,9 +134,10 @@ func (l *Log) record(ctx context.Context, events []encoded, urls []string, now t
 
 // Query selects events of the log.
 type Query struct {
-	After int64     // only events with a greater Seq
-	Since time.Time // only events whose Time is not before it (zero: all)
-	Limit int       // at most this many (0: 1000)
+	After   int64     // only events with a greater Seq
+	Through int64     // only events with a Seq not greater (0: no bound)
+	Since   time.Time // only events whose Time is not before it (zero: all)
+	Limit   int       // at most this many (0: 1000)
 }
 
 // List returns the events q selects, in Seq order.
@@ -148,8 +150,12 @@ func (l *Log) List(ctx context.Context, q Query) ([]Record, error) {
 	if !q.Since.IsZero() {
 		since = q.Since.UnixNano()
 	}
+	through := q.Through
+	if through <= 0 {
+		through = math.MaxInt64
+	}
 	rows, err := l.db.QueryContext(ctx, `SELECT seq, body, recorded_at FROM outcome_events
-		WHERE seq > ? AND time >= ? ORDER BY seq LIMIT ?`, q.After, since, limit)
+		WHERE seq > ? AND seq <= ? AND time >= ? ORDER BY seq LIMIT ?`, q.After, through, since, limit)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: list events: %w", err)
 	}
@@ -177,10 +183,43 @@ const FollowPoll = 500 * time.Millisecond
 // Follow calls fn for every event q selects, then for every event recorded
 // later (by this process or another), in Seq order, polling every
 // FollowPoll, until ctx ends (it then returns nil) or fn returns an error
-// (returned).
+// (returned). q.Since and q.Through select among the events recorded
+// before the call only: an event recorded later is reported whatever its
+// time (SES reports some late).
 func (l *Log) Follow(ctx context.Context, q Query, fn func(Record) error) error {
+	var last int64
+	if err := l.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM outcome_events`).Scan(&last); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("webhooks: read the log: %w", err)
+	}
+	backlog := q
+	if backlog.Through <= 0 || backlog.Through > last {
+		backlog.Through = last
+	}
+	if err := l.each(ctx, &backlog, fn); err != nil || ctx.Err() != nil {
+		return err
+	}
+	q = Query{After: max(q.After, last), Limit: q.Limit}
 	for {
-		rs, err := l.List(ctx, q)
+		if err := l.each(ctx, &q, fn); err != nil || ctx.Err() != nil {
+			return err
+		}
+		if l.clock.Sleep(ctx, FollowPoll) != nil {
+			return nil
+		}
+	}
+}
+
+// each calls fn for every event q selects, page by page, moving q.After
+// on; it returns nil when ctx ends.
+func (l *Log) each(ctx context.Context, q *Query, fn func(Record) error) error {
+	for {
+		if q.Through > 0 && q.After >= q.Through {
+			return nil
+		}
+		rs, err := l.List(ctx, *q)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -193,10 +232,7 @@ func (l *Log) Follow(ctx context.Context, q Query, fn func(Record) error) error 
 			}
 			q.After = r.Seq
 		}
-		if len(rs) > 0 {
-			continue // there may be more than one page
-		}
-		if l.clock.Sleep(ctx, FollowPoll) != nil {
+		if len(rs) == 0 {
 			return nil
 		}
 	}

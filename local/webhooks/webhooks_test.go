@@ -475,13 +475,18 @@ func TestListAndFollowReadWhatAnotherHandleRecorded(t *testing.T) {
 	got := make(chan string, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- reader.Follow(ctx, webhooks.Query{After: all[1].Seq}, func(r webhooks.Record) error {
+		done <- reader.Follow(ctx, webhooks.Query{Since: start.Add(-time.Hour)}, func(r webhooks.Record) error {
 			got <- r.Event.ID
 			return nil
 		})
 	}()
-	publish(t, d, event("e2"), event("e3"))
-	for _, want := range []string{"e2", "e3"} {
+	late := event("late") // recorded now, about an hour ago: followed all the same
+	late.Time = start.Add(-90 * time.Minute)
+	if id := <-got; id != "e1" {
+		t.Fatalf("followed %s first, want e1 (the old event is before --since)", id)
+	}
+	publish(t, d, event("e2"), late, event("e3"))
+	for _, want := range []string{"e2", "late", "e3"} {
 		select {
 		case id := <-got:
 			if id != want {
