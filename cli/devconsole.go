@@ -5,9 +5,12 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
+	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/console"
+	"github.com/mailflow/mailflow/local/sqlitefeedback"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -55,7 +58,8 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 	}
 	if addr != "" && addr != "off" {
 		backend := rt.Inspection()
-		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Clock: c.Clock, Log: c.Log})
+		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Clock: c.Clock, Log: c.Log,
+			Counts: deliveryCounts{db: rt.Feedback(), now: c.Clock.Now}})
 		if err != nil {
 			return nil, err
 		}
@@ -85,4 +89,32 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 	}
 	stops = append(stops, remove)
 	return stop, nil
+}
+
+// deliveryCounts counts the data directory's live delivery records for the
+// console's dashboard, each under its inspect.MailState: the most recently
+// updated 1,000, which is what a developer's dashboard shows.
+type deliveryCounts struct {
+	db  *sqlitefeedback.DB
+	now func() time.Time
+}
+
+func (d deliveryCounts) DeliveryCounts(ctx context.Context) (console.DeliveryCounts, error) {
+	mails, err := d.db.Recent(ctx, 1000)
+	if err != nil {
+		return console.DeliveryCounts{}, err
+	}
+	out := console.DeliveryCounts{ByState: map[workflow.OutcomeEventType]int{}}
+	now := d.now()
+	for _, m := range mails {
+		if !now.Before(m.ExpiresAt) {
+			continue
+		}
+		state, suppressed := inspect.MailState(m)
+		out.ByState[state]++
+		if suppressed {
+			out.Suppressed++
+		}
+	}
+	return out, nil
 }

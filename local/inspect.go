@@ -70,6 +70,12 @@ func OpenInspection(ctx context.Context, o InspectOptions) (*inspect.Backend, er
 	}
 	b.OnClose(locks.Close)
 	b.Locks = locks
+	// A directory an older mailflow made has no feedback file until its
+	// next start: its mails then have no delivery record to show.
+	if fb, err := dir.OpenFeedback(); err == nil {
+		b.OnClose(fb.Close)
+		b.Deliveries, b.Suppressions = fb.Deliveries(), fb.Suppressions()
+	}
 
 	if info, ok := runningDev(ctx, dir); ok {
 		client := sqs.New(sqs.Options{Region: info.Region, BaseEndpoint: aws.String(info.Endpoint),
@@ -126,6 +132,7 @@ func (r *Runtime) Inspection() *inspect.Backend {
 		Queues: &inspect.Queues{API: sqsapi.Client(r.queues, r.endpoint, c.Region),
 			SourceURL: r.QueueURL(c.SourceQueue), DLQURL: r.QueueURL(c.DeadLetterQueue)},
 		Locks: r.locks, OutboxDir: r.OutboxDir(), Via: "in-process",
+		Deliveries: r.feedback.Deliveries(), Suppressions: r.feedback.Suppressions(),
 	}
 	return b
 }

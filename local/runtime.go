@@ -26,9 +26,11 @@ import (
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/local/s3local"
 	"github.com/mailflow/mailflow/local/sessim"
+	"github.com/mailflow/mailflow/local/sqlitefeedback"
 	"github.com/mailflow/mailflow/local/sqlitelock"
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/local/webhooks"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/mempacer"
@@ -38,6 +40,7 @@ import (
 	"github.com/mailflow/mailflow/store/tierstore"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
+	recordevent "github.com/mailflow/mailflow/tasks/record-event"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
 	"github.com/mailflow/mailflow/tasks/send"
 	"github.com/mailflow/mailflow/workflow"
@@ -178,11 +181,16 @@ type Runtime struct {
 	pacer    *pacer.Pacer
 	outbox   *outbox.Outbox
 	pipe     *pipes.Pipe
-	exec     *executor
-	cancel   context.CancelFunc
-	done     chan struct{}
-	closers  []io.Closer
-	once     sync.Once
+	// Delivery feedback: the delivery records and suppression list, the
+	// outcome event log and its webhook dispatcher.
+	feedback   *sqlitefeedback.DB
+	outcomes   *webhooks.Log
+	dispatcher *webhooks.Dispatcher
+	exec       *executor
+	cancel     context.CancelFunc
+	done       chan struct{}
+	closers    []io.Closer
+	once       sync.Once
 }
 
 // Hooks inject faults into a runtime: each wraps what the tasks, the pipe
@@ -224,6 +232,7 @@ func StartWith(ctx context.Context, cfg Config, hooks Hooks) (rt *Runtime, err e
 		r.recover,       // what the last process left running
 		r.retainHistory, // the execution history's bounds, kept in the background
 		r.createQueues,  // the source and dead-letter queues
+		r.recordEvents,  // SES's events and the pipeline's into each mail's delivery record
 		r.serve,         // the SQS and S3 endpoints
 		r.openSES,       // the outbox or SMTP relay behind the SES simulator
 		r.buildExecutor, // the tasks, the state machine and its executor
@@ -276,6 +285,19 @@ func (r *Runtime) openStores(context.Context) (err error) {
 	if r.bucket, err = r.dir.OpenBucket(cfg.Bucket); err != nil {
 		return err
 	}
+	if r.feedback, err = r.dir.OpenFeedback(); err != nil {
+		return err
+	}
+	r.closers = append(r.closers, r.feedback)
+	outcomes, dispatcher, err := openOutcomes(r.dir, cfg)
+	if err != nil {
+		return err
+	}
+	r.outcomes, r.dispatcher = outcomes, dispatcher
+	r.closers = append(r.closers, outcomes)
+	dctx, cancel := context.WithCancel(context.Background())
+	dispatcher.Start(dctx)
+	r.closers = append(r.closers, closerFunc(func() error { cancel(); return dispatcher.Close() }))
 	return nil
 }
 
@@ -344,9 +366,11 @@ func (r *Runtime) openSES(context.Context) (err error) {
 	if sesCfg.Clock == nil {
 		sesCfg.Clock = cfg.Clock
 	}
+	sesCfg.Relay = cfg.SMTP != ""
 	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
 		return err
 	}
+	r.closers = append(r.closers, r.ses)
 	return nil
 }
 
@@ -479,6 +503,33 @@ func (r *Runtime) createEventsQueues(ctx context.Context) error {
 	})
 }
 
+// ConfigurationSet is the SES configuration set every local send names,
+// as the stack's does on AWS; the simulator tags events with it.
+const ConfigurationSet = "mailflow"
+
+// recordEvents is the step that starts delivery feedback: the consumer
+// (tasks/record-event, as on AWS) over the local stores, fed by the
+// events queue.
+func (r *Runtime) recordEvents(ctx context.Context) error {
+	h, err := recordevent.New(recordevent.Config{}, recordevent.Deps{
+		Deliveries: r.feedback.Deliveries(), Suppressions: r.feedback.Suppressions(), Locks: r.locks,
+		Publisher: r.dispatcher, Clock: r.cfg.Clock, Log: r.cfg.Log,
+	})
+	if err != nil {
+		return err
+	}
+	return r.startFeedback(ctx, func(ctx context.Context, body []byte) error {
+		_, err := h.Handle(ctx, body)
+		return err
+	}, recordevent.Malformed)
+}
+
+// Feedback is the runtime's delivery records and suppression list.
+func (r *Runtime) Feedback() *sqlitefeedback.DB { return r.feedback }
+
+// Outcomes is the runtime's outcome event log.
+func (r *Runtime) Outcomes() *webhooks.Log { return r.outcomes }
+
 // Function names of the four tasks, as deployed.
 const (
 	FunctionAcquireLock      = "mailflow-acquire-lock"
@@ -545,7 +596,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	}
 	log := c.Log
 	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: LockLease, Retention: taskkit.DefaultRetention},
-		acquirelock.Deps{Locks: locks, Clock: c.Clock, Log: log})
+		acquirelock.Deps{Locks: locks, Suppressions: r.feedback.Suppressions(), Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -564,7 +615,8 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	} else if r.pacer != nil {
 		sendDeps.Pacer = r.pacer
 	}
-	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: LockLease, Retention: taskkit.DefaultRetention},
+	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: LockLease, Retention: taskkit.DefaultRetention,
+		ConfigSet: ConfigurationSet},
 		sendDeps)
 	if err != nil {
 		return nil, err
