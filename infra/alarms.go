@@ -92,6 +92,10 @@ func (p *mailPipeline) buildAlarms() {
 		p.dlq.MetricApproximateNumberOfMessagesVisible(maxOver), float64(cfg.Alarms.DeadLetterMessages), 1)
 	add("OldestMessageAlarm", fmt.Sprintf("The oldest queued mail waited %d s or more: the pipe is stalled or sending is throttled.", cfg.Alarms.OldestMessageAgeSeconds),
 		p.queue.MetricApproximateAgeOfOldestMessage(maxOver), float64(cfg.Alarms.OldestMessageAgeSeconds), 1)
+	add("EventsDeadLetterAlarm", "Delivery events could not be recorded or delivered: inspect the events DLQ's messages.",
+		p.eventsDLQ.MetricApproximateNumberOfMessagesVisible(maxOver), 1, 1)
+	add("EventsOldestMessageAlarm", fmt.Sprintf("The oldest delivery event waited %d s or more: record-event is failing, throttled or capped by its maximum concurrency.", cfg.Alarms.OldestMessageAgeSeconds),
+		p.events.MetricApproximateAgeOfOldestMessage(maxOver), float64(cfg.Alarms.OldestMessageAgeSeconds), 1)
 	add("ExecutionsFailedAlarm", "Executions failed: the whole batch returns to the queue.",
 		p.stateMachine.MetricFailed(sumOver), float64(cfg.Alarms.ExecutionsFailed), 1)
 	add("ExecutionsTimedOutAlarm", "Executions timed out: the whole batch returns to the queue.",
@@ -194,6 +198,10 @@ func (p *mailPipeline) buildDashboard() {
 				graph("Dead-letter queue", []awscloudwatch.IMetric{
 					p.dlq.MetricApproximateNumberOfMessagesVisible(maxOf), p.dlq.MetricNumberOfMessagesSent(sum),
 				}, nil),
+				graph("Events queues", []awscloudwatch.IMetric{
+					p.events.MetricNumberOfMessagesSent(sum), p.events.MetricNumberOfMessagesDeleted(sum),
+					p.eventsDLQ.MetricApproximateNumberOfMessagesVisible(maxOf),
+				}, []awscloudwatch.IMetric{p.events.MetricApproximateAgeOfOldestMessage(maxOf)}),
 				graph("Pipe", []awscloudwatch.IMetric{
 					pipeMetric("Invocations"), pipeMetric("ExecutionFailed"), pipeMetric("TargetStageFailed"),
 				}, nil),
