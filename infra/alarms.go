@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
-	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -24,7 +23,11 @@ const sesReputationPeriodSeconds = 3600
 func (p *mailPipeline) buildAlarms() {
 	cfg := p.cfg
 	stack := awscdk.Stack_Of(p.Construct)
-	p.alarmPrefix = alarmNamePrefix(p.Construct)
+	// The stack's name and the construct's path ("mailflow-Mail-"), unique
+	// in the account and region as stack names are, so that policies can
+	// name these alarms and no others: the topic and key policies admit
+	// CloudWatch only for alarms under it.
+	p.alarmPrefix = p.name + "-"
 	prefix := p.alarmPrefix
 	// CloudWatch publishes for an alarm of this account whose name starts
 	// with the prefix: these alarms, and no other account's or stack's.
@@ -123,17 +126,6 @@ func (p *mailPipeline) buildAlarms() {
 			},
 		})
 	}
-}
-
-// alarmNamePrefix starts the name of every alarm of the pipeline: the
-// stack's name and the construct's path in it ("mailflow-Mail-"), unique
-// in the account and region as stack names are, so that policies can name
-// these alarms and no others: the topic and key policies admit CloudWatch
-// only for alarms under it.
-func alarmNamePrefix(c constructs.Construct) string {
-	stack := awscdk.Stack_Of(c)
-	path := strings.TrimPrefix(*c.Node().Path(), *stack.Node().Path()+"/")
-	return *stack.StackName() + "-" + strings.ReplaceAll(path, "/", "-") + "-"
 }
 
 func sesMetric(name string) awscloudwatch.IMetric {

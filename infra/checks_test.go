@@ -99,7 +99,7 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 	}
 	configSet := s.cfg.SES.ConfigurationSet
 	if configSet == "" {
-		configSet = "mailflow-ConfigurationSet-1a2b3c"
+		configSet = s.cfg.StackName + "-Mail"
 		names[mustJSON(id.configSet)] = configSet
 	}
 	for _, task := range infra.Tasks() {

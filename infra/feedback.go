@@ -72,6 +72,7 @@ func (p *mailPipeline) buildFeedback() {
 		p.configSetName = jsii.String(cfg.SES.ConfigurationSet)
 	} else {
 		set := awsses.NewCfnConfigurationSet(p.Construct, jsii.String("ConfigurationSet"), &awsses.CfnConfigurationSetProps{
+			Name: jsii.String(p.name),
 			// SES keeps addresses that bounced permanently or complained
 			// from being sent to again, on top of mailflow's own list.
 			SuppressionOptions: &awsses.CfnConfigurationSet_SuppressionOptionsProperty{
@@ -137,7 +138,7 @@ func (p *mailPipeline) buildFeedback() {
 	}
 
 	p.outcomeBus = awsevents.NewEventBus(p.Construct, jsii.String("OutcomeBus"), &awsevents.EventBusProps{
-		EventBusName: jsii.String(*stack.StackName() + "-outcomes"),
+		EventBusName: jsii.String(p.name + "-outcomes"),
 		Description:  jsii.String("mailflow: outcome events of each mail (source " + OutcomeSource + ", detail-type " + OutcomeDetailType + ")"),
 	})
 }

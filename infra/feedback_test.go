@@ -28,6 +28,7 @@ func checkFeedback(t *testing.T, s *synthesized, id ids) {
 		for setID, set := range sets {
 			equalJSON(t, "configuration set name", id.configSet, ref(setID))
 			equalJSON(t, "configuration set", props(set), map[string]any{
+				"Name":               s.cfg.StackName + "-Mail",
 				"SuppressionOptions": map[string]any{"SuppressedReasons": []any{"BOUNCE", "COMPLAINT"}},
 				"ReputationOptions":  map[string]any{"ReputationMetricsEnabled": true},
 				"SendingOptions":     map[string]any{"SendingEnabled": true},
@@ -112,7 +113,7 @@ func checkFeedback(t *testing.T, s *synthesized, id ids) {
 	}
 
 	outcomeBus := props(s.resources("AWS::Events::EventBus")[id.bus])
-	equalJSON(t, "outcome bus name", outcomeBus["Name"], s.cfg.StackName+"-outcomes")
+	equalJSON(t, "outcome bus name", outcomeBus["Name"], s.cfg.StackName+"-Mail-outcomes")
 	outputs, _ := s.doc["Outputs"].(map[string]any)
 	equalJSON(t, "outcome bus output", at(outputs, "OutcomeBusArn", "Value"), getAtt(id.bus, "Arn"))
 	if d, _ := at(outputs, "OutcomeBusArn", "Description").(string); !strings.Contains(d, `"mailflow"`) || !strings.Contains(d, `"mailflow.outcome"`) {

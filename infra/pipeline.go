@@ -3,6 +3,7 @@ package infra
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -112,6 +113,9 @@ func (p *MailPipelineProps) Validate() error {
 
 type mailPipeline struct {
 	constructs.Construct
+	// name is "<stack name>-<construct path>" ("mailflow-Mail"): unique in
+	// the account and region, it names what must be unique there.
+	name         string
 	cfg          *config.Config
 	queue        awssqs.Queue
 	dlq          awssqs.Queue
@@ -168,8 +172,14 @@ func NewMailPipeline(scope constructs.Construct, id string, props *MailPipelineP
 	if err != nil {
 		return nil, fmt.Errorf("MailPipeline %s: %w", id, err)
 	}
+	name := pipelineName(scope, id)
+	if props.Config.SES.ConfigurationSet == "" && !configSetName.MatchString(name) {
+		return nil, fmt.Errorf("MailPipeline %s: the configuration set it would create is named %q (stack name and construct path), "+
+			"which SES refuses (1-64 letters, digits, '_' or '-'): shorten the stack name or set ses.configurationSet", id, name)
+	}
 	p := &mailPipeline{
 		Construct: constructs.NewConstruct(scope, jsii.String(id)),
+		name:      name,
 		cfg:       props.Config,
 		functions: map[string]awslambda.Function{},
 	}
@@ -183,6 +193,17 @@ func NewMailPipeline(scope constructs.Construct, id string, props *MailPipelineP
 	p.buildDashboard()
 	p.addNagSuppressions()
 	return p, nil
+}
+
+// configSetName is what SES accepts as a configuration set's name.
+var configSetName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// pipelineName is "<stack name>-<construct path>" of the pipeline that id
+// names in scope, with "/" written "-".
+func pipelineName(scope constructs.Construct, id string) string {
+	stack := awscdk.Stack_Of(scope)
+	path := strings.TrimPrefix(*scope.Node().Path()+"/"+id, *stack.Node().Path()+"/")
+	return *stack.StackName() + "-" + strings.ReplaceAll(path, "/", "-")
 }
 
 func (p *mailPipeline) removalPolicy() awscdk.RemovalPolicy {
