@@ -73,17 +73,18 @@ type walkCounts struct {
 	functions, stateMachines, tasks, pipes, rules int
 	ruleTargets, ruleDeadLetters, chatbots        int
 	eventSources, consumerRequests, sesEvents     int
+	redrives                                      int
 	policies, statements                          int
 }
 
 func (c walkCounts) String() string {
 	return fmt.Sprintf("%d alarms, %d alarm actions, %d publishes, %d key uses, %d roles, %d trusts, %d role permissions, "+
 		"%d functions, %d state machines (%d tasks), %d pipes, %d rules (%d targets, %d dead-letter queues), %d chatbot configurations, "+
-		"%d event source mappings (%d consumer requests), %d SES event destinations; "+
+		"%d event source mappings (%d consumer requests), %d SES event destinations, %d redrives; "+
 		"%d policies and %d statements evaluated",
 		c.alarms, c.alarmActions, c.publishes, c.keyUses, c.roles, c.trusts, c.identityChecks,
 		c.functions, c.stateMachines, c.tasks, c.pipes, c.rules, c.ruleTargets, c.ruleDeadLetters, c.chatbots,
-		c.eventSources, c.consumerRequests, c.sesEvents, c.policies, c.statements)
+		c.eventSources, c.consumerRequests, c.sesEvents, c.redrives, c.policies, c.statements)
 }
 
 type accessWalk struct {
@@ -108,6 +109,7 @@ func walkServiceAccess(m *cfnModel) *accessWalk {
 	w.walkRules()
 	w.walkEventSources()
 	w.walkSESEventDestinations()
+	w.walkRedrives()
 	w.checkChatbotCoverage()
 	w.n.statements = w.ev.statements
 	w.checkCounts()
@@ -1069,6 +1071,35 @@ func (w *accessWalk) walkSESEventDestinations() {
 	}
 }
 
+// walkRedrives: SQS moves a message received maxReceiveCount times to the
+// queue's dead-letter queue itself; no policy decides it, but the target
+// must be a queue of the stack, and with a KMS key on either queue SQS
+// would need the key, which the walk does not model.
+func (w *accessWalk) walkRedrives() {
+	for _, id := range w.m.ofType("AWS::SQS::Queue") {
+		rp, ok := w.m.props(id)["RedrivePolicy"]
+		if !ok {
+			continue
+		}
+		w.n.redrives++
+		arn, err := w.m.str(at(rp, "deadLetterTargetArn"))
+		if err != nil {
+			w.fail("queue %s redrive: %v", id, err)
+			continue
+		}
+		dlq, ok := w.m.find("AWS::SQS::Queue", arn, "Arn")
+		if !ok {
+			w.fail("queue %s redrives to %s, which is not a queue of the stack", id, arn)
+			continue
+		}
+		for _, q := range []string{id, dlq} {
+			if _, ok := w.m.props(q)["KmsMasterKeyId"]; ok {
+				w.fail("queue %s redrives to %s, and %s has a KMS key: SQS's use of it is not modeled", id, dlq, q)
+			}
+		}
+	}
+}
+
 func (w *accessWalk) targetPolicies(id, typ string) []*policy {
 	switch typ {
 	case "AWS::SNS::Topic":
@@ -1084,7 +1115,12 @@ func (w *accessWalk) targetPolicies(id, typ string) []*policy {
 // checkCounts makes the walk fail when it matched less than the template
 // holds: it cannot pass by looking at nothing.
 func (w *accessWalk) checkCounts() {
-	var actions, targets, deadLetters int
+	var actions, targets, deadLetters, redrives int
+	for _, id := range w.m.ofType("AWS::SQS::Queue") {
+		if _, ok := w.m.props(id)["RedrivePolicy"]; ok {
+			redrives++
+		}
+	}
 	for _, id := range w.m.ofType("AWS::CloudWatch::Alarm") {
 		for _, list := range []string{"AlarmActions", "OKActions", "InsufficientDataActions"} {
 			a, _ := w.m.props(id)[list].([]any)
@@ -1137,6 +1173,7 @@ func (w *accessWalk) checkCounts() {
 		{"rule dead-letter queues", n.ruleDeadLetters, deadLetters, true, "rule targets with a dead-letter queue"},
 		{"event source mappings", n.eventSources, count("AWS::Lambda::EventSourceMapping"), true, "event source mappings"},
 		{"SES event destinations", n.sesEvents, count("AWS::SES::ConfigurationSetEventDestination"), true, "SES event destinations"},
+		{"redrives", n.redrives, redrives, true, "queues with a redrive policy"},
 		{"chatbot configurations", n.chatbots, count("AWS::Chatbot::SlackChannelConfiguration"), true, "chatbot configurations"},
 		{"tasks", n.tasks, 1, false, "(at least one)"},
 		{"role permissions", n.identityChecks, 1, false, "(at least one)"},
@@ -1380,6 +1417,13 @@ func TestServiceAccessWalkCatches(t *testing.T) {
 			one(t, doc, "AWS::SES::ConfigurationSetEventDestination")["EventDestination"].(map[string]any)["EventBridgeDestination"] =
 				map[string]any{"EventBusArn": "arn:aws:events:eu-central-1:111122223333:event-bus/other"}
 		}, "SES publishes to the default bus"},
+		{"the events queue redriving outside the stack", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if rp, ok := at(r, "Properties", "RedrivePolicy").(map[string]any); ok && at(r, "Properties", "VisibilityTimeout") == 180.0 {
+					rp["deadLetterTargetArn"] = "arn:aws:sqs:eu-central-1:444455556666:elsewhere"
+				}
+			}
+		}, "redrives to arn:aws:sqs:eu-central-1:444455556666:elsewhere"},
 		{"SES publishing to SNS", func(t *testing.T, doc map[string]any) {
 			one(t, doc, "AWS::SES::ConfigurationSetEventDestination")["EventDestination"].(map[string]any)["SnsDestination"] =
 				map[string]any{"TopicARN": "arn:aws:sns:eu-central-1:111122223333:t"}
