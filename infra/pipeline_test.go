@@ -559,6 +559,7 @@ func TestMailPipeline(t *testing.T) {
 			"<" + id.stateMachine + ">", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionTime",
 			"<" + id.queue + ".QueueName>", "<" + id.dlq + ".QueueName>", "ApproximateAgeOfOldestMessage",
 			"AWS/EventBridge/Pipes", "AWS/SES", "Reputation.BounceRate", "Reputation.ComplaintRate", "alarms",
+			"<" + id.events + ".QueueName>", "<" + id.eventsDLQ + ".QueueName>",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("dashboard does not show %s", want)
