@@ -47,11 +47,16 @@ var (
 	walkedTypes = []string{
 		"AWS::CloudWatch::Alarm", "AWS::IAM::Role", "AWS::Events::Rule",
 		"AWS::Lambda::Function", "AWS::StepFunctions::StateMachine", "AWS::Pipes::Pipe", "AWS::Chatbot::SlackChannelConfiguration",
+		"AWS::Lambda::EventSourceMapping", "AWS::SES::ConfigurationSetEventDestination",
 	}
 	passiveTypes = []string{
 		"AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::DynamoDB::Table",
 		"AWS::Logs::LogGroup", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::KMS::Key", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy",
 		"AWS::CloudWatch::Dashboard", "AWS::Lambda::Permission", "AWS::CDK::Metadata",
+		// A bus only carries what is put on it; the rules that read it are
+		// walked as rules. A configuration set makes SES act only through
+		// its event destinations, walked below.
+		"AWS::Events::EventBus", "AWS::SES::ConfigurationSet",
 	}
 	activeProperties = map[string][]string{
 		"AWS::S3::Bucket":       {"NotificationConfiguration", "ReplicationConfiguration", "LoggingConfiguration"},
@@ -66,16 +71,20 @@ type walkCounts struct {
 	alarms, alarmActions, publishes, keyUses      int
 	roles, trusts, identityChecks                 int
 	functions, stateMachines, tasks, pipes, rules int
-	ruleTargets, chatbots                         int
+	ruleTargets, ruleDeadLetters, chatbots        int
+	eventSources, consumerRequests, sesEvents     int
+	redrives                                      int
 	policies, statements                          int
 }
 
 func (c walkCounts) String() string {
 	return fmt.Sprintf("%d alarms, %d alarm actions, %d publishes, %d key uses, %d roles, %d trusts, %d role permissions, "+
-		"%d functions, %d state machines (%d tasks), %d pipes, %d rules (%d targets), %d chatbot configurations; "+
+		"%d functions, %d state machines (%d tasks), %d pipes, %d rules (%d targets, %d dead-letter queues), %d chatbot configurations, "+
+		"%d event source mappings (%d consumer requests), %d SES event destinations, %d redrives; "+
 		"%d policies and %d statements evaluated",
 		c.alarms, c.alarmActions, c.publishes, c.keyUses, c.roles, c.trusts, c.identityChecks,
-		c.functions, c.stateMachines, c.tasks, c.pipes, c.rules, c.ruleTargets, c.chatbots, c.policies, c.statements)
+		c.functions, c.stateMachines, c.tasks, c.pipes, c.rules, c.ruleTargets, c.ruleDeadLetters, c.chatbots,
+		c.eventSources, c.consumerRequests, c.sesEvents, c.redrives, c.policies, c.statements)
 }
 
 type accessWalk struct {
@@ -98,6 +107,9 @@ func walkServiceAccess(m *cfnModel) *accessWalk {
 	w.walkAlarms()
 	w.walkRoles()
 	w.walkRules()
+	w.walkEventSources()
+	w.walkSESEventDestinations()
+	w.walkRedrives()
 	w.checkChatbotCoverage()
 	w.n.statements = w.ev.statements
 	w.checkCounts()
@@ -852,7 +864,7 @@ func (w *accessWalk) walkRules() {
 			who := fmt.Sprintf("rule %s target %d", rule, i)
 			tm, _ := t.(map[string]any)
 			for _, k := range sortedKeys(tm) {
-				if !slices.Contains([]string{"Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer"}, k) {
+				if !slices.Contains([]string{"Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer", "DeadLetterConfig", "RetryPolicy"}, k) {
 					w.fail("%s: %s is not modeled", who, k)
 				}
 			}
@@ -872,6 +884,9 @@ func (w *accessWalk) walkRules() {
 				continue
 			}
 			action := ruleTargetAction[typ]
+			if dl, ok := tm["DeadLetterConfig"]; ok {
+				w.ruleDeadLetter(who, ruleArn, at(dl, "Arn"))
+			}
 			if rawRole, ok := tm["RoleArn"]; ok {
 				roleArn, err := w.m.str(rawRole)
 				if err != nil {
@@ -907,6 +922,184 @@ func (w *accessWalk) walkRules() {
 	}
 }
 
+// ruleDeadLetter: EventBridge sends an event it could not deliver to the
+// target's dead-letter queue itself, for the rule (never with the target's
+// role), so the queue's policy must admit it.
+func (w *accessWalk) ruleDeadLetter(who string, ruleArn string, raw any) {
+	w.n.ruleDeadLetters++
+	arn, err := w.m.str(raw)
+	if err != nil {
+		w.fail("%s dead-letter queue: %v", who, err)
+		return
+	}
+	queue, ok := w.m.find("AWS::SQS::Queue", arn, "Arn")
+	if !ok {
+		w.fail("%s: dead-letter queue %s is not a queue of the stack", who, arn)
+		return
+	}
+	events := principal{service: eventsService}
+	w.serviceMay(who+" dead-letter", accessRequest{principal: events, action: "sqs:SendMessage", resource: arn, context: w.sourceContext(ruleArn)},
+		w.queuePolicies(queue), "the policies of "+queue)
+	w.useKey(who, events, queue, tlsOnly, "kms:GenerateDataKey", "kms:Decrypt")
+}
+
+// consumerRequests are what a function fed by an SQS event source mapping
+// (record-event) does with each resource its environment names: the
+// requests its code makes, which its role and the resources' policies
+// must allow.
+var consumerRequests = map[string][]string{
+	"LOCK_TABLE":        {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	"DELIVERY_TABLE":    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	"SUPPRESSION_TABLE": {"dynamodb:GetItem", "dynamodb:PutItem"},
+	"EVENTS_DLQ_URL":    {"sqs:SendMessage"},
+	"OUTCOME_BUS":       {"events:PutEvents"},
+}
+
+// walkEventSources: Lambda polls each mapping's queue with the function's
+// role and invokes the function, whose code then acts on what its
+// environment names.
+func (w *accessWalk) walkEventSources() {
+	for _, id := range w.m.ofType("AWS::Lambda::EventSourceMapping") {
+		w.n.eventSources++
+		p := w.m.props(id)
+		who := "event source mapping " + id
+		for _, k := range sortedKeys(p) {
+			if !slices.Contains([]string{"FunctionName", "EventSourceArn", "BatchSize", "MaximumBatchingWindowInSeconds",
+				"FunctionResponseTypes", "ScalingConfig"}, k) {
+				w.fail("%s: %s is not modeled", who, k)
+			}
+		}
+		fnRef, err := w.m.str(p["FunctionName"])
+		if err != nil {
+			w.fail("%s: %v", who, err)
+			continue
+		}
+		fn, ok := w.m.find("AWS::Lambda::Function", fnRef, "Arn")
+		if !ok {
+			w.fail("%s: function %s is not a function of the stack", who, fnRef)
+			continue
+		}
+		roleArn, err := w.m.str(w.m.props(fn)["Role"])
+		if err != nil {
+			w.fail("%s: role: %v", who, err)
+			continue
+		}
+		role := principal{arn: roleArn, account: w.m.account}
+		src, err := w.m.str(p["EventSourceArn"])
+		if err != nil {
+			w.fail("%s: %v", who, err)
+			continue
+		}
+		queue, ok := w.m.find("AWS::SQS::Queue", src, "Arn")
+		if !ok {
+			w.fail("%s: source %s is not a queue of the stack; the walk models SQS sources only", who, src)
+			continue
+		}
+		// What AWS documents an SQS event source needs.
+		for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} {
+			w.roleMay(who, w.roleRequest(role, a, src), w.queuePolicies(queue), false)
+		}
+		w.useKey(who, role, queue, tlsOnly, "kms:Decrypt")
+		w.walkConsumer("function "+fn, role, fn)
+	}
+}
+
+func (w *accessWalk) walkConsumer(who string, role principal, fn string) {
+	vars, _ := at(w.m.props(fn), "Environment", "Variables").(map[string]any)
+	for _, name := range sortedKeys(vars) {
+		v, err := w.m.str(vars[name])
+		if err != nil {
+			w.fail("%s: %s: %v", who, name, err)
+			continue
+		}
+		actions, modeled := consumerRequests[name]
+		// A queue's Ref is its URL; a table's and a bus's, the name.
+		var target, typ string
+		for _, ty := range []string{"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Events::EventBus"} {
+			if id, ok := w.m.find(ty, v); ok {
+				target, typ = id, ty
+			}
+		}
+		if target == "" {
+			if modeled {
+				w.fail("%s: %s = %s names no resource of the stack", who, name, v)
+			}
+			continue
+		}
+		if !modeled {
+			w.fail("%s: %s names %s (%s), and the walk does not know what the consumer does with it", who, name, target, typ)
+			continue
+		}
+		arn, _ := w.m.arn(target)
+		var pols []*policy
+		if typ == "AWS::SQS::Queue" {
+			pols = w.queuePolicies(target)
+		}
+		for _, a := range actions {
+			w.n.consumerRequests++
+			w.roleMay(who+" "+name, w.roleRequest(role, a, arn), pols, false)
+		}
+		if typ == "AWS::SQS::Queue" {
+			w.useKey(who, role, target, tlsOnly, "kms:GenerateDataKey", "kms:Decrypt")
+		}
+	}
+}
+
+// walkSESEventDestinations: SES publishes a configuration set's events
+// itself. To EventBridge it can only publish to the default bus of the
+// account and region, which needs no policy; the other kinds of
+// destination (SNS, Firehose with a role, CloudWatch) are not modeled.
+func (w *accessWalk) walkSESEventDestinations() {
+	defaultBus := fmt.Sprintf("arn:%s:events:%s:%s:event-bus/default", w.m.partition, w.m.region, w.m.account)
+	for _, id := range w.m.ofType("AWS::SES::ConfigurationSetEventDestination") {
+		w.n.sesEvents++
+		dest, _ := w.m.props(id)["EventDestination"].(map[string]any)
+		for _, k := range sortedKeys(dest) {
+			switch k {
+			case "Name", "Enabled", "MatchingEventTypes":
+			case "EventBridgeDestination":
+				bus, err := w.m.str(at(dest, k, "EventBusArn"))
+				if err != nil {
+					w.fail("SES event destination %s: %v", id, err)
+				} else if bus != defaultBus {
+					w.fail("SES event destination %s publishes to %s: SES publishes to the default bus %s only", id, bus, defaultBus)
+				}
+			default:
+				w.fail("SES event destination %s: %s is not modeled", id, k)
+			}
+		}
+	}
+}
+
+// walkRedrives: SQS moves a message received maxReceiveCount times to the
+// queue's dead-letter queue itself; no policy decides it, but the target
+// must be a queue of the stack, and with a KMS key on either queue SQS
+// would need the key, which the walk does not model.
+func (w *accessWalk) walkRedrives() {
+	for _, id := range w.m.ofType("AWS::SQS::Queue") {
+		rp, ok := w.m.props(id)["RedrivePolicy"]
+		if !ok {
+			continue
+		}
+		w.n.redrives++
+		arn, err := w.m.str(at(rp, "deadLetterTargetArn"))
+		if err != nil {
+			w.fail("queue %s redrive: %v", id, err)
+			continue
+		}
+		dlq, ok := w.m.find("AWS::SQS::Queue", arn, "Arn")
+		if !ok {
+			w.fail("queue %s redrives to %s, which is not a queue of the stack", id, arn)
+			continue
+		}
+		for _, q := range []string{id, dlq} {
+			if _, ok := w.m.props(q)["KmsMasterKeyId"]; ok {
+				w.fail("queue %s redrives to %s, and %s has a KMS key: SQS's use of it is not modeled", id, dlq, q)
+			}
+		}
+	}
+}
+
 func (w *accessWalk) targetPolicies(id, typ string) []*policy {
 	switch typ {
 	case "AWS::SNS::Topic":
@@ -922,7 +1115,12 @@ func (w *accessWalk) targetPolicies(id, typ string) []*policy {
 // checkCounts makes the walk fail when it matched less than the template
 // holds: it cannot pass by looking at nothing.
 func (w *accessWalk) checkCounts() {
-	var actions, targets int
+	var actions, targets, deadLetters, redrives int
+	for _, id := range w.m.ofType("AWS::SQS::Queue") {
+		if _, ok := w.m.props(id)["RedrivePolicy"]; ok {
+			redrives++
+		}
+	}
 	for _, id := range w.m.ofType("AWS::CloudWatch::Alarm") {
 		for _, list := range []string{"AlarmActions", "OKActions", "InsufficientDataActions"} {
 			a, _ := w.m.props(id)[list].([]any)
@@ -932,6 +1130,11 @@ func (w *accessWalk) checkCounts() {
 	for _, id := range w.m.ofType("AWS::Events::Rule") {
 		t, _ := w.m.props(id)["Targets"].([]any)
 		targets += len(t)
+		for _, tm := range t {
+			if at(tm, "DeadLetterConfig") != nil {
+				deadLetters++
+			}
+		}
 	}
 	count := func(typ string) int { return len(w.m.ofType(typ)) }
 	// Every policy a service's request can meet was evaluated. (The bucket
@@ -967,6 +1170,10 @@ func (w *accessWalk) checkCounts() {
 		{"pipes", n.pipes, count("AWS::Pipes::Pipe"), false, "pipes"},
 		{"rules", n.rules, count("AWS::Events::Rule"), true, "rules"},
 		{"rule targets", n.ruleTargets, targets, true, "rule targets"},
+		{"rule dead-letter queues", n.ruleDeadLetters, deadLetters, true, "rule targets with a dead-letter queue"},
+		{"event source mappings", n.eventSources, count("AWS::Lambda::EventSourceMapping"), true, "event source mappings"},
+		{"SES event destinations", n.sesEvents, count("AWS::SES::ConfigurationSetEventDestination"), true, "SES event destinations"},
+		{"redrives", n.redrives, redrives, true, "queues with a redrive policy"},
 		{"chatbot configurations", n.chatbots, count("AWS::Chatbot::SlackChannelConfiguration"), true, "chatbot configurations"},
 		{"tasks", n.tasks, 1, false, "(at least one)"},
 		{"role permissions", n.identityChecks, 1, false, "(at least one)"},
@@ -1148,8 +1355,79 @@ func TestServiceAccessWalkCatches(t *testing.T) {
 			}
 		}, "sqs:SendMessage"},
 		{"a resource type the walk does not classify", func(t *testing.T, doc map[string]any) {
-			resourcesOf(doc)["Events"] = map[string]any{"Type": "AWS::SES::ConfigurationSetEventDestination", "Properties": map[string]any{}}
-		}, "AWS::SES::ConfigurationSetEventDestination, which the walk does not classify"},
+			resourcesOf(doc)["Receipt"] = map[string]any{"Type": "AWS::SES::ReceiptRule", "Properties": map[string]any{}}
+		}, "AWS::SES::ReceiptRule, which the walk does not classify"},
+		{"the events queue admitting another rule", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if r.(map[string]any)["Type"] != "AWS::SQS::QueuePolicy" {
+					continue
+				}
+				for _, st := range statements(props(r.(map[string]any)), "PolicyDocument", "Statement") {
+					if st.(map[string]any)["Sid"] == "SESEventsRuleDelivers" {
+						st.(map[string]any)["Condition"] = map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": "arn:aws:events:eu-central-1:111122223333:rule/other"}}
+					}
+				}
+			}
+		}, "events.amazonaws.com sqs:SendMessage"},
+		{"the events dead-letter queue not admitting the rule", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if p := props(r.(map[string]any)); r.(map[string]any)["Type"] == "AWS::SQS::QueuePolicy" && strings.Contains(mustJSON(p), "SESEventsRuleDeadLetters") {
+					withoutStatements(t, p, bySid("SESEventsRuleDeadLetters"), "PolicyDocument", "Statement")
+				}
+			}
+		}, "dead-letter: events.amazonaws.com sqs:SendMessage"},
+		{"the consumer role without PutEvents on the outcome bus", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if p := props(r.(map[string]any)); r.(map[string]any)["Type"] == "AWS::IAM::Policy" && strings.Contains(mustJSON(p["Roles"]), "RecordEventRole") {
+					withoutStatements(t, p, bySid("PublishOutcomes"), "PolicyDocument", "Statement")
+				}
+			}
+		}, "OUTCOME_BUS: "},
+		{"the consumer role without the events dead-letter queue", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if p := props(r.(map[string]any)); r.(map[string]any)["Type"] == "AWS::IAM::Policy" && strings.Contains(mustJSON(p["Roles"]), "RecordEventRole") {
+					withoutStatements(t, p, bySid("DeadLetterEvents"), "PolicyDocument", "Statement")
+				}
+			}
+		}, "EVENTS_DLQ_URL: "},
+		{"the consumer role without polling the events queue", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if p := props(r.(map[string]any)); r.(map[string]any)["Type"] == "AWS::IAM::Policy" && strings.Contains(mustJSON(p["Roles"]), "RecordEventRole") {
+					withoutStatements(t, p, bySid("ConsumeEvents"), "PolicyDocument", "Statement")
+				}
+			}
+		}, "sqs:ReceiveMessage"},
+		{"the consumer role without writing deliveries", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if p := props(r.(map[string]any)); r.(map[string]any)["Type"] == "AWS::IAM::Policy" && strings.Contains(mustJSON(p["Roles"]), "RecordEventRole") {
+					withoutStatements(t, p, bySid("RecordDelivery"), "PolicyDocument", "Statement")
+				}
+			}
+		}, "DELIVERY_TABLE: "},
+		{"a consumer given a resource the walk does not model", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if vars, ok := at(r, "Properties", "Environment", "Variables").(map[string]any); ok {
+					if _, ok := vars["OUTCOME_BUS"]; ok {
+						vars["ATTACHMENT_BUCKET"] = vars["DELIVERY_TABLE"]
+					}
+				}
+			}
+		}, "ATTACHMENT_BUCKET names"},
+		{"SES publishing to a bus other than the default", func(t *testing.T, doc map[string]any) {
+			one(t, doc, "AWS::SES::ConfigurationSetEventDestination")["EventDestination"].(map[string]any)["EventBridgeDestination"] =
+				map[string]any{"EventBusArn": "arn:aws:events:eu-central-1:111122223333:event-bus/other"}
+		}, "SES publishes to the default bus"},
+		{"the events queue redriving outside the stack", func(t *testing.T, doc map[string]any) {
+			for _, r := range resourcesOf(doc) {
+				if rp, ok := at(r, "Properties", "RedrivePolicy").(map[string]any); ok && at(r, "Properties", "VisibilityTimeout") == 180.0 {
+					rp["deadLetterTargetArn"] = "arn:aws:sqs:eu-central-1:444455556666:elsewhere"
+				}
+			}
+		}, "redrives to arn:aws:sqs:eu-central-1:444455556666:elsewhere"},
+		{"SES publishing to SNS", func(t *testing.T, doc map[string]any) {
+			one(t, doc, "AWS::SES::ConfigurationSetEventDestination")["EventDestination"].(map[string]any)["SnsDestination"] =
+				map[string]any{"TopicARN": "arn:aws:sns:eu-central-1:111122223333:t"}
+		}, "SnsDestination is not modeled"},
 		{"a role no resource names", func(t *testing.T, doc map[string]any) {
 			resourcesOf(doc)["LonelyRole"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": map[string]any{
 				"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
@@ -1204,7 +1482,8 @@ func TestServiceAccessWalkCatches(t *testing.T) {
 			"Effect": "Allow", "Principal": map[string]any{"Service": "events.amazonaws.com"}, "Action": []any{"kms:Decrypt", "kms:GenerateDataKey*"}, "Resource": "*",
 		})
 		w := walkServiceAccess(newCfnModel(doc, base.stackName, base.account, base.region))
-		if len(w.problems) != 0 || w.n.rules != 1 || w.n.ruleTargets != 1 {
+		// The stack's own rule, and this one.
+		if len(w.problems) != 0 || w.n.rules != 2 || w.n.ruleTargets != 2 {
 			t.Errorf("walked %v; problems: %v", w.n, w.problems)
 		}
 	})

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
-	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -24,7 +23,11 @@ const sesReputationPeriodSeconds = 3600
 func (p *mailPipeline) buildAlarms() {
 	cfg := p.cfg
 	stack := awscdk.Stack_Of(p.Construct)
-	p.alarmPrefix = alarmNamePrefix(p.Construct)
+	// The stack's name and the construct's path ("mailflow-Mail-"), unique
+	// in the account and region as stack names are, so that policies can
+	// name these alarms and no others: the topic and key policies admit
+	// CloudWatch only for alarms under it.
+	p.alarmPrefix = p.name + "-"
 	prefix := p.alarmPrefix
 	// CloudWatch publishes for an alarm of this account whose name starts
 	// with the prefix: these alarms, and no other account's or stack's.
@@ -92,6 +95,10 @@ func (p *mailPipeline) buildAlarms() {
 		p.dlq.MetricApproximateNumberOfMessagesVisible(maxOver), float64(cfg.Alarms.DeadLetterMessages), 1)
 	add("OldestMessageAlarm", fmt.Sprintf("The oldest queued mail waited %d s or more: the pipe is stalled or sending is throttled.", cfg.Alarms.OldestMessageAgeSeconds),
 		p.queue.MetricApproximateAgeOfOldestMessage(maxOver), float64(cfg.Alarms.OldestMessageAgeSeconds), 1)
+	add("EventsDeadLetterAlarm", "Delivery events could not be recorded or delivered: inspect the events DLQ's messages.",
+		p.eventsDLQ.MetricApproximateNumberOfMessagesVisible(maxOver), 1, 1)
+	add("EventsOldestMessageAlarm", fmt.Sprintf("The oldest delivery event waited %d s or more: record-event is failing, throttled or capped by its maximum concurrency.", cfg.Alarms.OldestMessageAgeSeconds),
+		p.events.MetricApproximateAgeOfOldestMessage(maxOver), float64(cfg.Alarms.OldestMessageAgeSeconds), 1)
 	add("ExecutionsFailedAlarm", "Executions failed: the whole batch returns to the queue.",
 		p.stateMachine.MetricFailed(sumOver), float64(cfg.Alarms.ExecutionsFailed), 1)
 	add("ExecutionsTimedOutAlarm", "Executions timed out: the whole batch returns to the queue.",
@@ -119,17 +126,6 @@ func (p *mailPipeline) buildAlarms() {
 			},
 		})
 	}
-}
-
-// alarmNamePrefix starts the name of every alarm of the pipeline: the
-// stack's name and the construct's path in it ("mailflow-Mail-"), unique
-// in the account and region as stack names are, so that policies can name
-// these alarms and no others: the topic and key policies admit CloudWatch
-// only for alarms under it.
-func alarmNamePrefix(c constructs.Construct) string {
-	stack := awscdk.Stack_Of(c)
-	path := strings.TrimPrefix(*c.Node().Path(), *stack.Node().Path()+"/")
-	return *stack.StackName() + "-" + strings.ReplaceAll(path, "/", "-") + "-"
 }
 
 func sesMetric(name string) awscloudwatch.IMetric {
@@ -194,6 +190,10 @@ func (p *mailPipeline) buildDashboard() {
 				graph("Dead-letter queue", []awscloudwatch.IMetric{
 					p.dlq.MetricApproximateNumberOfMessagesVisible(maxOf), p.dlq.MetricNumberOfMessagesSent(sum),
 				}, nil),
+				graph("Events queues", []awscloudwatch.IMetric{
+					p.events.MetricNumberOfMessagesSent(sum), p.events.MetricNumberOfMessagesDeleted(sum),
+					p.eventsDLQ.MetricApproximateNumberOfMessagesVisible(maxOf),
+				}, []awscloudwatch.IMetric{p.events.MetricApproximateAgeOfOldestMessage(maxOf)}),
 				graph("Pipe", []awscloudwatch.IMetric{
 					pipeMetric("Invocations"), pipeMetric("ExecutionFailed"), pipeMetric("TargetStageFailed"),
 				}, nil),

@@ -62,6 +62,8 @@ var nameProperty = map[string]string{
 	"AWS::CloudWatch::Alarm":                  "AlarmName",
 	"AWS::Chatbot::SlackChannelConfiguration": "ConfigurationName",
 	"AWS::Events::Rule":                       "Name",
+	"AWS::Events::EventBus":                   "Name",
+	"AWS::SES::ConfigurationSet":              "Name",
 	"AWS::KMS::Key":                           "", // a key has an id, never a name
 }
 
@@ -111,6 +113,8 @@ func (m *cfnModel) attribute(id, attr string) (string, error) {
 		"AWS::CloudWatch::Alarm":                  fmt.Sprintf("arn:%s:cloudwatch:%s:%s:alarm:%s", p, r, a, name),
 		"AWS::Chatbot::SlackChannelConfiguration": fmt.Sprintf("arn:%s:chatbot::%s:chat-configuration/slack-channel/%s", p, a, name),
 		"AWS::Events::Rule":                       fmt.Sprintf("arn:%s:events:%s:%s:rule/%s", p, r, a, name),
+		"AWS::Events::EventBus":                   fmt.Sprintf("arn:%s:events:%s:%s:event-bus/%s", p, r, a, name),
+		"AWS::SES::ConfigurationSet":              fmt.Sprintf("arn:%s:ses:%s:%s:configuration-set/%s", p, r, a, name),
 		"AWS::KMS::Key":                           fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", p, r, a, name),
 	}[typ]
 	// Ref and each attribute, as CloudFormation documents them per type.
@@ -128,6 +132,8 @@ func (m *cfnModel) attribute(id, attr string) (string, error) {
 		"AWS::CloudWatch::Alarm":                  {"": name, "Arn": arn},
 		"AWS::Chatbot::SlackChannelConfiguration": {"": arn, "Arn": arn},
 		"AWS::Events::Rule":                       {"": name, "Arn": arn},
+		"AWS::Events::EventBus":                   {"": name, "Arn": arn, "Name": name},
+		"AWS::SES::ConfigurationSet":              {"": name},
 		"AWS::KMS::Key":                           {"": name, "Arn": arn, "KeyId": name},
 	}[typ]
 	v, ok := values[attr]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -89,8 +90,17 @@ func checkDefinition(t *testing.T, s *synthesized) any {
 func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 	t.Helper()
 	names := map[string]string{
-		mustJSON(ref(id.table)):  "mailflow-locks",
-		mustJSON(ref(id.bucket)): "mailflow-attachments-1a2b3c",
+		mustJSON(ref(id.table)):        "mailflow-locks",
+		mustJSON(ref(id.bucket)):       "mailflow-attachments-1a2b3c",
+		mustJSON(ref(id.deliveries)):   "mailflow-deliveries",
+		mustJSON(ref(id.suppressions)): "mailflow-suppressions",
+		mustJSON(ref(id.bus)):          "mailflow-outcomes",
+		mustJSON(ref(id.eventsDLQ)):    "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-events-dlq",
+	}
+	configSet := s.cfg.SES.ConfigurationSet
+	if configSet == "" {
+		configSet = s.cfg.StackName + "-Mail"
+		names[mustJSON(id.configSet)] = configSet
 	}
 	for _, task := range infra.Tasks() {
 		vars, _ := at(props(s.resources("AWS::Lambda::Function")[id.fn[task]]), "Environment", "Variables").(map[string]any)
@@ -105,6 +115,23 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 			}
 		}
 		get := func(k string) string { return env[k] }
+		if task == infra.TaskRecordEvent {
+			// Its configuration is its own; these are the values it is
+			// given, by name.
+			want := map[string]string{
+				taskkit.EnvLockTable: "mailflow-locks", infra.EnvDeliveryTable: "mailflow-deliveries",
+				infra.EnvSuppressionTable: "mailflow-suppressions", infra.EnvOutcomeBus: "mailflow-outcomes",
+				infra.EnvEventsDeadLetterQueue: names[mustJSON(ref(id.eventsDLQ))],
+				taskkit.EnvRetention:           (time.Duration(s.cfg.Lock.RetentionDays) * 24 * time.Hour).String(),
+			}
+			if !reflect.DeepEqual(env, want) {
+				t.Errorf("%s environment:\n got  %v\n want %v", task, env, want)
+			}
+			continue
+		}
+		if env[infra.EnvSuppressionTable] != "mailflow-suppressions" {
+			t.Errorf("%s: %s = %q", task, infra.EnvSuppressionTable, env[infra.EnvSuppressionTable])
+		}
 		var p taskkit.Problems
 		taskkit.Required(get, &p, taskkit.EnvLockTable)
 		taskkit.Bucket(get, &p)
@@ -130,7 +157,7 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 		if err != nil {
 			t.Errorf("%s: send configuration: %v", task, err)
 		}
-		if sc.ConfigSet != s.cfg.SES.ConfigurationSet {
+		if sc.ConfigSet != configSet {
 			t.Errorf("%s: configuration set %q", task, sc.ConfigSet)
 		}
 	}
@@ -262,6 +289,8 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 	}
 	if cfg.SES.ConfigurationSet != "" {
 		ses = append(ses, sesARN(s, "configuration-set/"+cfg.SES.ConfigurationSet))
+	} else {
+		ses = append(ses, sesARN(s, "configuration-set/"+flatten(id.configSet)))
 	}
 	for _, a := range cfg.SES.AllowedFrom {
 		a = strings.ToLower(a)
@@ -277,12 +306,13 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 	pipeRole := logicalID(t, props(pipe)["RoleArn"])
 
 	var fnArns []string
-	for _, task := range infra.Tasks() {
+	for _, task := range stateMachineTasks() {
 		fnArns = append(fnArns, "<"+id.fn[task]+".Arn>")
 	}
 	smStatements := []statement{
 		stmt([]string{"lambda:InvokeFunction"}, fnArns, nil),
 		stmt([]string{"sqs:SendMessage"}, []string{"<" + id.dlq + ".Arn>"}, nil),
+		stmt([]string{"sqs:SendMessage"}, []string{"<" + id.events + ".Arn>"}, nil),
 		stmt([]string{"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}, []string{"*"}, nil),
 	}
 	pipeStatements := []statement{
@@ -299,6 +329,7 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 		id.fnRole[infra.TaskAcquireLock]: {
 			logsWrite(id.fnLogs[infra.TaskAcquireLock]), xrayLambda,
 			stmt([]string{"dynamodb:PutItem", "dynamodb:GetItem"}, table, nil),
+			stmt([]string{"dynamodb:BatchGetItem"}, []string{"<" + id.suppressions + ".Arn>"}, nil),
 		},
 		id.fnRole[infra.TaskFetchAttachments]: {
 			logsWrite(id.fnLogs[infra.TaskFetchAttachments]), xrayLambda,
@@ -315,6 +346,15 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 		id.fnRole[infra.TaskReleaseLock]: {
 			logsWrite(id.fnLogs[infra.TaskReleaseLock]), xrayLambda,
 			stmt([]string{"dynamodb:DeleteItem", "dynamodb:GetItem"}, table, nil),
+		},
+		id.fnRole[infra.TaskRecordEvent]: {
+			logsWrite(id.fnLogs[infra.TaskRecordEvent]), xrayLambda,
+			stmt([]string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}, []string{"<" + id.events + ".Arn>"}, nil),
+			stmt([]string{"sqs:SendMessage"}, []string{"<" + id.eventsDLQ + ".Arn>"}, nil),
+			stmt([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table, nil),
+			stmt([]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, []string{"<" + id.deliveries + ".Arn>"}, nil),
+			stmt([]string{"dynamodb:PutItem", "dynamodb:GetItem"}, []string{"<" + id.suppressions + ".Arn>"}, nil),
+			stmt([]string{"events:PutEvents"}, []string{"<" + id.bus + ".Arn>"}, nil),
 		},
 		smRole:   smStatements,
 		pipeRole: pipeStatements,
@@ -415,10 +455,13 @@ func checkAlarms(t *testing.T, s *synthesized, id ids, e alarmExpectations) {
 	expected := map[string]want{
 		key("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName=<"+id.dlq+".QueueName>"): {e.dlq, e.period, "Maximum"},
 		key("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName=<"+id.queue+".QueueName>"):    {e.age, e.period, "Maximum"},
-		key("AWS/States", "ExecutionsFailed", "StateMachineArn=<"+id.stateMachine+">"):           {e.failed, e.period, "Sum"},
-		key("AWS/States", "ExecutionsTimedOut", "StateMachineArn=<"+id.stateMachine+">"):         {e.timedOut, e.period, "Sum"},
-		key("AWS/SES", "Reputation.BounceRate", ""):                                              {e.bounce, 3600, "Maximum"},
-		key("AWS/SES", "Reputation.ComplaintRate", ""):                                           {e.complaint, 3600, "Maximum"},
+		// Any event the pipeline could not record is worth a look.
+		key("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName=<"+id.eventsDLQ+".QueueName>"): {1, e.period, "Maximum"},
+		key("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName=<"+id.events+".QueueName>"):         {e.age, e.period, "Maximum"},
+		key("AWS/States", "ExecutionsFailed", "StateMachineArn=<"+id.stateMachine+">"):                 {e.failed, e.period, "Sum"},
+		key("AWS/States", "ExecutionsTimedOut", "StateMachineArn=<"+id.stateMachine+">"):               {e.timedOut, e.period, "Sum"},
+		key("AWS/SES", "Reputation.BounceRate", ""):                                                    {e.bounce, 3600, "Maximum"},
+		key("AWS/SES", "Reputation.ComplaintRate", ""):                                                 {e.complaint, 3600, "Maximum"},
 	}
 	for _, task := range infra.Tasks() {
 		expected[key("AWS/Lambda", "Errors", "FunctionName=<"+id.fn[task]+">")] = want{e.taskErrors, e.period, "Sum"}

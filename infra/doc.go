@@ -16,34 +16,65 @@
 //     cdk-nag suppression): the bucket holds short-lived mail parts and
 //     access is already attributable through the task roles.
 //   - Lock table: on-demand, partition key mailId, TTL on expiresAt,
-//     point-in-time recovery.
-//   - Four functions (provided.al2023, arm64, active X-Ray tracing, JSON
+//     point-in-time recovery. The delivery table (mailId, TTL expiresAt) and
+//     the suppression table (address) are the same, the latter without TTL.
+//   - Delivery feedback: the SES configuration set is the configured one
+//     or, when none is, one the stack creates, named after the pipeline
+//     ("mailflow-Mail"), with SES's suppression of BOUNCE and COMPLAINT,
+//     reputation metrics and sending on. Its event destination publishes
+//     Send, Delivery, Bounce, Complaint, Reject, DeliveryDelay and
+//     RenderingFailure to the default bus (the only bus SES publishes to;
+//     no policy is needed). An L1 rule on the default bus matches source
+//     aws.ses and the set's ses:configuration-set tag and targets the
+//     events queue with a retry policy (185 attempts over up to a day) and
+//     its own dead-letter config, the events DLQ; both queue policies admit
+//     events.amazonaws.com for sqs:SendMessage only with aws:SourceArn the
+//     rule's ARN (the L2 target would also grant GetQueueAttributes and
+//     GetQueueUrl). record-event consumes the events queue through an event
+//     source mapping (batches of 10, a 1 s window, ReportBatchItemFailures,
+//     at most 5 concurrent batches, so a burst of events cannot take the
+//     account's concurrency); the queue's visibility timeout is six times
+//     the function's, as AWS advises for SQS triggers. Outcome events go to
+//     a bus of their own, "<pipeline>-outcomes", which producers subscribe
+//     to with an ordinary rule (stack output OutcomeBusArn). The created
+//     set and the bus are named after the pipeline, not the stack alone, so
+//     two pipelines in one stack do not collide; a name SES would refuse
+//     (over 64 characters) is reported before anything is built.
+//   - Five functions (provided.al2023, arm64, active X-Ray tracing, JSON
 //     logs into their own log group with the configured retention). Each has
 //     its own role with only what it calls: acquire-lock PutItem/GetItem on
-//     the table; fetch-attachments GetObject under the attachment prefix,
+//     the table and BatchGetItem on the suppression table; fetch-attachments GetObject under the attachment prefix,
 //     PutObject under the staging prefix and ListBucket on the bucket (so a
 //     missing attachment is a 404, Mail.AttachmentMissing, not a 403 that
 //     reads as Mail.AttachmentForbidden); send GetObject under the staging
 //     prefix, SES SendEmail/SendRawEmail on the configured identities and
 //     configuration set with an ses:FromAddress condition listing the
 //     allowed senders, and UpdateItem/GetItem on the table; release-lock
-//     DeleteItem/GetItem on the table. The timeouts stay below the
+//     DeleteItem/GetItem on the table; record-event ReceiveMessage,
+//     DeleteMessage and GetQueueAttributes on the events queue (what AWS
+//     documents for an SQS event source), SendMessage on the events DLQ,
+//     GetItem/UpdateItem on the lock table, GetItem/PutItem/UpdateItem on
+//     the delivery table, PutItem/GetItem on the suppression table and
+//     PutEvents on the outcome bus. The timeouts stay below the
 //     definition's TimeoutSeconds for the state, so the Lambda ends first
-//     and its error, not States.Timeout, is what the Catch sees. Every task
-//     gets the same environment, named by internal/taskkit (LOCK_TABLE,
-//     ATTACHMENT_BUCKET, the prefixes, the allowed senders, LOCK_LEASE,
-//     LOCK_RETENTION, ...) plus [EnvMaxSendRate] when a quota is configured.
+//     and its error, not States.Timeout, is what the Catch sees. The four
+//     tasks of the state machine get the same environment, named by
+//     internal/taskkit (LOCK_TABLE, ATTACHMENT_BUCKET, the prefixes, the
+//     allowed senders, LOCK_LEASE, LOCK_RETENTION, SES_CONFIGURATION_SET,
+//     ...) and [EnvSuppressionTable], plus [EnvMaxSendRate] when a quota is
+//     configured; record-event gets LOCK_TABLE, LOCK_RETENTION and the
+//     delivery-feedback variables ([EnvDeliveryTable] and the rest).
 //   - The Express state machine is the embedded workflow/mail.asl.json:
 //     rendered by workflow.Render (which applies the Map concurrency and
 //     insists every placeholder is bound), the Mail.Throttled retriers set
 //     to the configured retry budget, then given to CDK with
 //     DefinitionBody_FromString and DefinitionSubstitutions for the function
-//     ARNs and the DLQ URL. Tracing is on; logs go to a log group under
+//     ARNs, the DLQ URL and the events queue URL. Tracing is on; logs go to a log group under
 //     /aws/vendedlogs/states/ (the prefix AWS recommends, which avoids the
 //     log resource-policy size limit) at the configured level, default ALL
 //     with execution data, because an Express execution has no history API
 //     and its log is the only record of it. Its role may invoke exactly the
-//     four functions and send to the DLQ; CDK adds the log-delivery and
+//     four functions and send to the DLQ and the events queue; CDK adds the log-delivery and
 //     X-Ray statements, whose actions AWS only grants on "*".
 //   - The pipe is an L1 awspipes.CfnPipe (the L2 is alpha): SQS source with
 //     the batch size and window, Step Functions target with invocation type
@@ -53,9 +84,11 @@
 //     visibility of and read the attributes of messages on the source queue,
 //     StartSyncExecution on the machine, and write its own log group when
 //     pipe logging is on.
-//   - Alarms: DLQ has messages, age of the oldest message, executions failed
-//     and timed out, each task's errors and throttles, and the SES account's
-//     bounce and complaint rates. They notify (alarm and OK) an SNS topic
+//   - Alarms: DLQ has messages, age of the oldest message, the events DLQ
+//     has any message, age of the oldest event, executions failed and timed
+//     out, each task's errors and throttles (record-event's too), and the SES
+//     account's bounce and complaint rates (Maximum over an hour, missing
+//     data not breaching). They notify (alarm and OK) an SNS topic
 //     encrypted with a customer-managed KMS key, because CloudWatch cannot
 //     publish to a topic under the AWS-managed SNS key. Every alarm is named
 //     <stack name>-<construct path>-<what> ("mailflow-Mail-DeadLetter"), a
@@ -76,15 +109,17 @@
 //     topic policy and key policy with a small IAM evaluator
 //     (TestServiceAccessWalk), and the same for every other service that
 //     acts on the stack: the pipe, the state machine, the functions' log
-//     groups, Chatbot's topics and any EventBridge rule.
+//     groups, Chatbot's topics, every EventBridge rule with its dead-letter
+//     queue, SES's event destinations, and every event source mapping with
+//     what its consumer does with each resource its environment names.
 //   - A CloudWatch dashboard shows the queues, the pipe, the executions,
 //     the tasks and SES.
-//   - With retainOnDelete (the default) the queues, bucket, table, key and
+//   - With retainOnDelete (the default) the queues, bucket, tables, key and
 //     log groups survive `cdk destroy`; otherwise they are deleted (the
 //     bucket only when empty).
 //
 // Lambda code comes from the props ([MailPipelineProps.Code]), one
-// awslambda.Code per task, so the construct does not care how it was
+// awslambda.Code per task (all five), so the construct does not care how it was
 // built: the app uses the zips `make lambdas` writes ([ZipCode]), tests use a
 // small asset directory. Synthesis makes no AWS call and needs no
 // credentials: the stack is environment-agnostic unless the configuration

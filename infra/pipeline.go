@@ -3,6 +3,7 @@ package infra
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -50,6 +52,22 @@ type MailPipeline interface {
 	// MIME messages (under the staging prefix).
 	Bucket() awss3.IBucket
 	LockTable() awsdynamodb.ITable
+	// EventsQueue receives SES's events of the configuration set (through
+	// an EventBridge rule) and the state machine's records; record-event
+	// consumes it. EventsDeadLetterQueue holds what could not be recorded
+	// and what EventBridge could not deliver.
+	EventsQueue() awssqs.IQueue
+	EventsDeadLetterQueue() awssqs.IQueue
+	// DeliveryTable holds each mail's delivery state, SuppressionTable the
+	// addresses mail is no longer sent to.
+	DeliveryTable() awsdynamodb.ITable
+	SuppressionTable() awsdynamodb.ITable
+	// OutcomeBus carries the outcome events producers subscribe to with
+	// a rule (source "mailflow", detail-type "mailflow.outcome").
+	OutcomeBus() awsevents.IEventBus
+	// ConfigurationSetName is the SES configuration set mail is sent
+	// with: the configured one, or the one the pipeline creates.
+	ConfigurationSetName() *string
 	// Function returns the task function by name (see [Tasks]), nil for an
 	// unknown name.
 	Function(task string) awslambda.IFunction
@@ -72,7 +90,7 @@ type MailPipelineProps struct {
 	// anything is built.
 	Config *config.Config
 	// Code is the code of each task function, keyed by task name
-	// ([TaskAcquireLock], ...): all four, nothing else. See [ZipCode].
+	// ([TaskAcquireLock], ...): all of [Tasks], nothing else. See [ZipCode].
 	Code map[string]awslambda.Code
 }
 
@@ -95,6 +113,9 @@ func (p *MailPipelineProps) Validate() error {
 
 type mailPipeline struct {
 	constructs.Construct
+	// name is "<stack name>-<construct path>" ("mailflow-Mail"): unique in
+	// the account and region, it names what must be unique there.
+	name         string
 	cfg          *config.Config
 	queue        awssqs.Queue
 	dlq          awssqs.Queue
@@ -102,19 +123,31 @@ type mailPipeline struct {
 	eventsDLQ    awssqs.Queue
 	bucket       awss3.Bucket
 	table        awsdynamodb.Table
-	functions    map[string]awslambda.Function
-	stateMachine awsstepfunctions.StateMachine
-	pipe         awspipes.CfnPipe
-	topic        awssns.Topic
-	alarmPrefix  string
-	alarms       []awscloudwatch.IAlarm
-	dashboard    awscloudwatch.Dashboard
+	deliveries   awsdynamodb.Table
+	suppressions awsdynamodb.Table
+	outcomeBus   awsevents.EventBus
+	eventsRule   awsevents.CfnRule
+	// configSetName is the configured set's name or the created set's Ref.
+	configSetName *string
+	functions     map[string]awslambda.Function
+	stateMachine  awsstepfunctions.StateMachine
+	pipe          awspipes.CfnPipe
+	topic         awssns.Topic
+	alarmPrefix   string
+	alarms        []awscloudwatch.IAlarm
+	dashboard     awscloudwatch.Dashboard
 }
 
 func (p *mailPipeline) Queue() awssqs.IQueue                         { return p.queue }
 func (p *mailPipeline) DeadLetterQueue() awssqs.IQueue               { return p.dlq }
 func (p *mailPipeline) Bucket() awss3.IBucket                        { return p.bucket }
 func (p *mailPipeline) LockTable() awsdynamodb.ITable                { return p.table }
+func (p *mailPipeline) EventsQueue() awssqs.IQueue                   { return p.events }
+func (p *mailPipeline) EventsDeadLetterQueue() awssqs.IQueue         { return p.eventsDLQ }
+func (p *mailPipeline) DeliveryTable() awsdynamodb.ITable            { return p.deliveries }
+func (p *mailPipeline) SuppressionTable() awsdynamodb.ITable         { return p.suppressions }
+func (p *mailPipeline) OutcomeBus() awsevents.IEventBus              { return p.outcomeBus }
+func (p *mailPipeline) ConfigurationSetName() *string                { return p.configSetName }
 func (p *mailPipeline) StateMachine() awsstepfunctions.IStateMachine { return p.stateMachine }
 func (p *mailPipeline) Pipe() awspipes.CfnPipe                       { return p.pipe }
 func (p *mailPipeline) AlarmTopic() awssns.ITopic                    { return p.topic }
@@ -139,19 +172,38 @@ func NewMailPipeline(scope constructs.Construct, id string, props *MailPipelineP
 	if err != nil {
 		return nil, fmt.Errorf("MailPipeline %s: %w", id, err)
 	}
+	name := pipelineName(scope, id)
+	if props.Config.SES.ConfigurationSet == "" && !configSetName.MatchString(name) {
+		return nil, fmt.Errorf("MailPipeline %s: the configuration set it would create is named %q (stack name and construct path), "+
+			"which SES refuses (1-64 letters, digits, '_' or '-'): shorten the stack name or set ses.configurationSet", id, name)
+	}
 	p := &mailPipeline{
 		Construct: constructs.NewConstruct(scope, jsii.String(id)),
+		name:      name,
 		cfg:       props.Config,
 		functions: map[string]awslambda.Function{},
 	}
 	p.buildStorage()
+	p.buildFeedback()
 	p.buildFunctions(props.Code)
+	p.buildEventSource()
 	p.buildStateMachine(definition)
 	p.buildPipe()
 	p.buildAlarms()
 	p.buildDashboard()
 	p.addNagSuppressions()
 	return p, nil
+}
+
+// configSetName is what SES accepts as a configuration set's name.
+var configSetName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// pipelineName is "<stack name>-<construct path>" of the pipeline that id
+// names in scope, with "/" written "-".
+func pipelineName(scope constructs.Construct, id string) string {
+	stack := awscdk.Stack_Of(scope)
+	path := strings.TrimPrefix(*scope.Node().Path()+"/"+id, *stack.Node().Path()+"/")
+	return *stack.StackName() + "-" + strings.ReplaceAll(path, "/", "-")
 }
 
 func (p *mailPipeline) removalPolicy() awscdk.RemovalPolicy {
@@ -181,6 +233,7 @@ func (p *mailPipeline) buildStorage() {
 	p.events = awssqs.NewQueue(p.Construct, jsii.String("EventsQueue"), &awssqs.QueueProps{
 		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:          jsii.Bool(true),
+		VisibilityTimeout:   awscdk.Duration_Seconds(jsii.Number(eventsVisibilityFactor * recordEventTimeoutSeconds)),
 		MaxMessageSizeBytes: jsii.Number(EventsMaxMessageBytes),
 		DeadLetterQueue:     &awssqs.DeadLetterQueue{Queue: p.eventsDLQ, MaxReceiveCount: jsii.Number(5)},
 		RemovalPolicy:       p.removalPolicy(),
@@ -233,17 +286,30 @@ func (p *mailPipeline) buildStorage() {
 		},
 		RemovalPolicy: p.removalPolicy(),
 	})
+	p.deliveries = p.newTable("DeliveryTable", DeliveryKey, DeliveryTTLAttribute)
+	p.suppressions = p.newTable("SuppressionTable", SuppressionKey, "")
 }
 
-// environment is what every task function is configured with: the same
-// variables for all four (each task reads what it needs, and they share one
-// loader, internal/taskkit).
-func (p *mailPipeline) environment() map[string]*string {
+// environment is what each task function is configured with: the same
+// variables for the four the state machine runs (each reads what it needs,
+// and they share one loader, internal/taskkit); record-event gets its own.
+func (p *mailPipeline) environment(task string) map[string]*string {
 	cfg := p.cfg
 	lease := time.Duration(cfg.Lock.LeaseSeconds) * time.Second
 	retention := time.Duration(cfg.Lock.RetentionDays) * 24 * time.Hour
+	if task == TaskRecordEvent {
+		return map[string]*string{
+			taskkit.EnvLockTable:     p.table.TableName(),
+			EnvDeliveryTable:         p.deliveries.TableName(),
+			EnvSuppressionTable:      p.suppressions.TableName(),
+			EnvOutcomeBus:            p.outcomeBus.EventBusName(),
+			EnvEventsDeadLetterQueue: p.eventsDLQ.QueueUrl(),
+			taskkit.EnvRetention:     jsii.String(retention.String()),
+		}
+	}
 	env := map[string]*string{
 		taskkit.EnvLockTable:        p.table.TableName(),
+		EnvSuppressionTable:         p.suppressions.TableName(),
 		taskkit.EnvLease:            jsii.String(lease.String()),
 		taskkit.EnvRetention:        jsii.String(retention.String()),
 		taskkit.EnvBucket:           p.bucket.BucketName(),
@@ -255,9 +321,7 @@ func (p *mailPipeline) environment() map[string]*string {
 	if cfg.SES.DefaultFrom != "" {
 		env[taskkit.EnvDefaultSender] = jsii.String(cfg.SES.DefaultFrom)
 	}
-	if cfg.SES.ConfigurationSet != "" {
-		env[taskkit.EnvConfigurationSet] = jsii.String(cfg.SES.ConfigurationSet)
-	}
+	env[taskkit.EnvConfigurationSet] = p.configSetName
 	if cfg.SES.MaxSendRate > 0 {
 		env[EnvMaxSendRate] = jsii.String(strconv.FormatFloat(cfg.SES.MaxSendRate, 'f', -1, 64))
 	}
@@ -268,8 +332,8 @@ func (p *mailPipeline) environment() map[string]*string {
 }
 
 func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
-	env := p.environment()
 	for _, spec := range taskSpecs {
+		env := p.environment(spec.name)
 		logs := p.logGroup(spec.id+"Logs", nil)
 		role := awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
@@ -307,6 +371,8 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 	case TaskAcquireLock:
 		return []awsiam.PolicyStatement{
 			statement("LockAcquire", []string{"dynamodb:PutItem", "dynamodb:GetItem"}, table, nil),
+			// A batch's recipients are looked up in one request.
+			statement("SuppressionLookup", []string{"dynamodb:BatchGetItem"}, []*string{p.suppressions.TableArn()}, nil),
 		}
 	case TaskFetchAttachments:
 		return []awsiam.PolicyStatement{
@@ -328,12 +394,11 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 				ResourceName: jsii.String(id), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 			}))
 		}
-		if cfg.SES.ConfigurationSet != "" {
-			ses = append(ses, stack.FormatArn(&awscdk.ArnComponents{
-				Service: jsii.String("ses"), Resource: jsii.String("configuration-set"),
-				ResourceName: jsii.String(cfg.SES.ConfigurationSet), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
-			}))
-		}
+		// SES v2 authorises sending on the configuration set too.
+		ses = append(ses, stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("ses"), Resource: jsii.String("configuration-set"),
+			ResourceName: p.configSetName, ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		}))
 		sts := []awsiam.PolicyStatement{
 			statement("ReadStaging", []string{"s3:GetObject"},
 				[]*string{p.bucket.ArnForObjects(jsii.String(cfg.Storage.StagingPrefix + "*"))}, nil),
@@ -352,6 +417,19 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 	case TaskReleaseLock:
 		return []awsiam.PolicyStatement{
 			statement("LockRelease", []string{"dynamodb:DeleteItem", "dynamodb:GetItem"}, table, nil),
+		}
+	case TaskRecordEvent:
+		return []awsiam.PolicyStatement{
+			// What AWS documents for an SQS event source mapping.
+			statement("ConsumeEvents", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+				[]*string{p.events.QueueArn()}, nil),
+			statement("DeadLetterEvents", []string{"sqs:SendMessage"}, []*string{p.eventsDLQ.QueueArn()}, nil),
+			// Resolve an outcome-unknown lock once SES reports the mail.
+			statement("LockResolve", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table, nil),
+			statement("RecordDelivery", []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+				[]*string{p.deliveries.TableArn()}, nil),
+			statement("Suppress", []string{"dynamodb:PutItem", "dynamodb:GetItem"}, []*string{p.suppressions.TableArn()}, nil),
+			statement("PublishOutcomes", []string{"events:PutEvents"}, []*string{p.outcomeBus.EventBusArn()}, nil),
 		}
 	}
 	panic("infra: no permissions for task " + task)
@@ -418,6 +496,9 @@ func (p *mailPipeline) buildStateMachine(definition string) {
 		workflow.PlaceholderEventsQueue:     p.events.QueueUrl(),
 	}
 	for _, spec := range taskSpecs {
+		if !spec.invokedByStateMachine() {
+			continue
+		}
 		arn := p.functions[spec.name].FunctionArn()
 		fnArns = append(fnArns, arn)
 		subs[spec.placeholder] = arn

@@ -149,7 +149,12 @@ func flatten(v any) string {
 // ids are the logical ids of the pipeline's resources in one synthesis.
 type ids struct {
 	queue, dlq, bucket, table, stateMachine, topic string
+	events, eventsDLQ, deliveries, suppressions    string
+	bus, rule                                      string
 	fn, fnRole, fnLogs                             map[string]string
+	// configSet is the SES configuration set's name as the template
+	// writes it: the configured name, or the created set's Ref.
+	configSet any
 }
 
 func (s *synthesized) ids(t *testing.T) ids {
@@ -162,6 +167,12 @@ func (s *synthesized) ids(t *testing.T) ids {
 		table:        logicalID(t, s.resolve(p.LockTable().TableArn())),
 		stateMachine: logicalID(t, s.resolve(p.StateMachine().StateMachineArn())),
 		topic:        logicalID(t, s.resolve(p.AlarmTopic().TopicArn())),
+		events:       logicalID(t, s.resolve(p.EventsQueue().QueueArn())),
+		eventsDLQ:    logicalID(t, s.resolve(p.EventsDeadLetterQueue().QueueArn())),
+		deliveries:   logicalID(t, s.resolve(p.DeliveryTable().TableArn())),
+		suppressions: logicalID(t, s.resolve(p.SuppressionTable().TableArn())),
+		bus:          logicalID(t, s.resolve(p.OutcomeBus().EventBusArn())),
+		configSet:    s.resolve(p.ConfigurationSetName()),
 		fn:           map[string]string{}, fnRole: map[string]string{}, fnLogs: map[string]string{},
 	}
 	for _, task := range infra.Tasks() {
@@ -177,6 +188,20 @@ func (s *synthesized) ids(t *testing.T) ids {
 	if p.Function("nope") != nil {
 		t.Error("Function of an unknown task is not nil")
 	}
+	rule, _ := s.one(t, "AWS::Events::Rule")
+	out.rule = rule
+	return out
+}
+
+// stateMachineTasks are the tasks the state machine runs: all but
+// record-event.
+func stateMachineTasks() []string {
+	var out []string
+	for _, task := range infra.Tasks() {
+		if infra.PlaceholderOf(task) != "" {
+			out = append(out, task)
+		}
+	}
 	return out
 }
 
@@ -187,8 +212,8 @@ func TestMailPipeline(t *testing.T) {
 
 	t.Run("queues", func(t *testing.T) {
 		qs := s.resources("AWS::SQS::Queue")
-		if len(qs) != 2 {
-			t.Fatalf("%d queues", len(qs))
+		if len(qs) != 4 {
+			t.Fatalf("%d queues, want the source, events and their dead-letter queues", len(qs))
 		}
 		equalJSON(t, "source queue", props(qs[id.queue]), map[string]any{
 			"SqsManagedSseEnabled":   true,
@@ -201,7 +226,20 @@ func TestMailPipeline(t *testing.T) {
 			"SqsManagedSseEnabled":   true,
 			"MessageRetentionPeriod": 14 * 86400,
 		})
-		for _, q := range []string{id.queue, id.dlq} {
+		// Six times record-event's timeout, as AWS advises for an SQS
+		// trigger; a record of a dead-lettered mail carries its body.
+		equalJSON(t, "events queue", props(qs[id.events]), map[string]any{
+			"SqsManagedSseEnabled": true,
+			"VisibilityTimeout":    180,
+			"MaximumMessageSize":   1048576,
+			"RedrivePolicy":        map[string]any{"deadLetterTargetArn": getAtt(id.eventsDLQ, "Arn"), "maxReceiveCount": 5},
+		})
+		equalJSON(t, "events dead-letter queue", props(qs[id.eventsDLQ]), map[string]any{
+			"SqsManagedSseEnabled":   true,
+			"MessageRetentionPeriod": 14 * 86400,
+			"MaximumMessageSize":     1048576,
+		})
+		for _, q := range []string{id.queue, id.dlq, id.events, id.eventsDLQ} {
 			if qs[q]["DeletionPolicy"] != "Retain" || qs[q]["UpdateReplacePolicy"] != "Retain" {
 				t.Errorf("queue %s is not retained: %v", q, qs[q]["DeletionPolicy"])
 			}
@@ -270,10 +308,34 @@ func TestMailPipeline(t *testing.T) {
 		}
 	})
 
+	t.Run("delivery and suppression tables", func(t *testing.T) {
+		tables := s.resources("AWS::DynamoDB::Table")
+		if len(tables) != 3 {
+			t.Errorf("%d tables, want the lock, delivery and suppression tables", len(tables))
+		}
+		equalJSON(t, "delivery table", props(tables[id.deliveries]), map[string]any{
+			"KeySchema":                        []any{map[string]any{"AttributeName": "mailId", "KeyType": "HASH"}},
+			"AttributeDefinitions":             []any{map[string]any{"AttributeName": "mailId", "AttributeType": "S"}},
+			"BillingMode":                      "PAY_PER_REQUEST",
+			"TimeToLiveSpecification":          map[string]any{"AttributeName": "expiresAt", "Enabled": true},
+			"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+		})
+		equalJSON(t, "suppression table", props(tables[id.suppressions]), map[string]any{
+			"KeySchema":                        []any{map[string]any{"AttributeName": "address", "KeyType": "HASH"}},
+			"AttributeDefinitions":             []any{map[string]any{"AttributeName": "address", "AttributeType": "S"}},
+			"BillingMode":                      "PAY_PER_REQUEST",
+			"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+		})
+	})
+
+	t.Run("delivery feedback", func(t *testing.T) {
+		checkFeedback(t, s, id)
+	})
+
 	t.Run("functions", func(t *testing.T) {
 		fns := s.resources("AWS::Lambda::Function")
-		if len(fns) != 4 {
-			t.Fatalf("%d functions, want 4", len(fns))
+		if len(fns) != 5 {
+			t.Fatalf("%d functions, want 5", len(fns))
 		}
 		timeouts := stateTimeouts(t)
 		env := map[string]any{
@@ -288,9 +350,22 @@ func TestMailPipeline(t *testing.T) {
 			taskkit.EnvDefaultSender:    "Example Shop <billing@example.com>",
 			taskkit.EnvConfigurationSet: "transactional",
 			infra.EnvMaxSendRate:        "14",
+			infra.EnvSuppressionTable:   ref(id.suppressions),
+		}
+		recordEnv := map[string]any{
+			taskkit.EnvLockTable:           ref(id.table),
+			infra.EnvDeliveryTable:         ref(id.deliveries),
+			infra.EnvSuppressionTable:      ref(id.suppressions),
+			infra.EnvOutcomeBus:            ref(id.bus),
+			infra.EnvEventsDeadLetterQueue: ref(id.eventsDLQ),
+			taskkit.EnvRetention:           "336h0m0s",
 		}
 		for _, task := range infra.Tasks() {
 			p := props(fns[id.fn[task]])
+			env := env
+			if task == infra.TaskRecordEvent {
+				env = recordEnv
+			}
 			for k, want := range map[string]any{
 				"Runtime":       "provided.al2023",
 				"Architectures": []any{"arm64"},
@@ -305,7 +380,15 @@ func TestMailPipeline(t *testing.T) {
 				equalJSON(t, task+" "+k, p[k], want)
 			}
 			timeout, _ := p["Timeout"].(float64)
-			if limit := timeouts[task]; timeout <= 0 || timeout >= limit {
+			if task == infra.TaskRecordEvent {
+				visibility, _ := props(s.resources("AWS::SQS::Queue")[id.events])["VisibilityTimeout"].(float64)
+				if timeout <= 0 || visibility < 6*timeout {
+					t.Errorf("%s: events queue visibility timeout %v s is less than 6 times the Lambda timeout %v s", task, visibility, timeout)
+				}
+				if p["MemorySize"] != 256.0 {
+					t.Errorf("%s: MemorySize %v, want 256", task, p["MemorySize"])
+				}
+			} else if limit := timeouts[task]; timeout <= 0 || timeout >= limit {
 				t.Errorf("%s: Lambda timeout %v s is not below the state's TimeoutSeconds %v", task, timeout, limit)
 			}
 			if mem, _ := p["MemorySize"].(float64); mem < 128 {
@@ -350,10 +433,11 @@ func TestMailPipeline(t *testing.T) {
 			t.Errorf("state machine log retention: %s", mustJSON(lg))
 		}
 		subs := map[string]any{}
-		for _, task := range infra.Tasks() {
+		for _, task := range stateMachineTasks() {
 			subs[infra.PlaceholderOf(task)] = getAtt(id.fn[task], "Arn")
 		}
 		subs[workflow.PlaceholderDeadLetterQueue] = ref(id.dlq)
+		subs[workflow.PlaceholderEventsQueue] = ref(id.events)
 		equalJSON(t, "DefinitionSubstitutions", p["DefinitionSubstitutions"], subs)
 		if got := sortedKeys(p["DefinitionSubstitutions"].(map[string]any)); !slices.Equal(got, workflow.Placeholders()) {
 			t.Errorf("substitution names %v, definition placeholders %v", got, workflow.Placeholders())
@@ -475,6 +559,7 @@ func TestMailPipeline(t *testing.T) {
 			"<" + id.stateMachine + ">", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionTime",
 			"<" + id.queue + ".QueueName>", "<" + id.dlq + ".QueueName>", "ApproximateAgeOfOldestMessage",
 			"AWS/EventBridge/Pipes", "AWS/SES", "Reputation.BounceRate", "Reputation.ComplaintRate", "alarms",
+			"<" + id.events + ".QueueName>", "<" + id.eventsDLQ + ".QueueName>",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("dashboard does not show %s", want)
@@ -499,7 +584,7 @@ func TestMailPipeline(t *testing.T) {
 				}
 			}
 		}
-		if n := len(s.resources("AWS::Logs::LogGroup")); n != 6 {
+		if n := len(s.resources("AWS::Logs::LogGroup")); n != 7 {
 			t.Errorf("%d log groups, want the functions', the state machine's and the pipe's", n)
 		}
 	})
@@ -507,11 +592,15 @@ func TestMailPipeline(t *testing.T) {
 	t.Run("outputs", func(t *testing.T) {
 		outputs, _ := s.doc["Outputs"].(map[string]any)
 		for name, want := range map[string]any{
-			"QueueUrl":           ref(id.queue),
-			"DeadLetterQueueUrl": ref(id.dlq),
-			"BucketName":         ref(id.bucket),
-			"StateMachineArn":    ref(id.stateMachine),
-			"AlarmTopicArn":      ref(id.topic),
+			"QueueUrl":                 ref(id.queue),
+			"DeadLetterQueueUrl":       ref(id.dlq),
+			"BucketName":               ref(id.bucket),
+			"StateMachineArn":          ref(id.stateMachine),
+			"AlarmTopicArn":            ref(id.topic),
+			"OutcomeBusArn":            getAtt(id.bus, "Arn"),
+			"OutcomeBusName":           ref(id.bus),
+			"ConfigurationSetName":     "transactional",
+			"EventsDeadLetterQueueUrl": ref(id.eventsDLQ),
 		} {
 			equalJSON(t, "output "+name, at(outputs, name, "Value"), want)
 		}
@@ -524,6 +613,7 @@ func TestMailPipeline(t *testing.T) {
 			"AwsSolutions-IAM5 FetchAttachmentsRole/DefaultPolicy": 3,
 			"AwsSolutions-IAM5 SendRole/DefaultPolicy":             2,
 			"AwsSolutions-IAM5 ReleaseLockRole/DefaultPolicy":      1,
+			"AwsSolutions-IAM5 RecordEventRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 StateMachineRole/DefaultPolicy":     1,
 		})
 	})
@@ -551,12 +641,22 @@ func TestMailPipelineVariant(t *testing.T) {
 		for _, task := range infra.Tasks() {
 			fn := props(s.resources("AWS::Lambda::Function")[id.fn[task]])
 			equalJSON(t, task+" log level", at(fn, "LoggingConfig", "ApplicationLogLevel"), "DEBUG")
+			lg := s.resources("AWS::Logs::LogGroup")[id.fnLogs[task]]
+			if at(lg, "Properties", "RetentionInDays") != 7.0 {
+				t.Errorf("%s log retention: %s", task, mustJSON(lg))
+			}
+			if task == infra.TaskRecordEvent {
+				continue
+			}
 			vars := at(fn, "Environment", "Variables").(map[string]any)
-			for _, unset := range []string{taskkit.EnvDefaultSender, taskkit.EnvConfigurationSet, infra.EnvMaxSendRate} {
+			for _, unset := range []string{taskkit.EnvDefaultSender, infra.EnvMaxSendRate} {
 				if _, ok := vars[unset]; ok {
 					t.Errorf("%s: %s is set although not configured", task, unset)
 				}
 			}
+			// No configuration set is configured: the one the stack
+			// creates is used.
+			equalJSON(t, task+" configuration set", vars[taskkit.EnvConfigurationSet], id.configSet)
 			for k, want := range map[string]string{
 				taskkit.EnvLease: "15m0s", taskkit.EnvRetention: "504h0m0s", taskkit.EnvAttachmentPrefix: "mail/in/",
 				taskkit.EnvStagingPrefix: "mail/out/", taskkit.EnvMaxBodyBytes: "8192", taskkit.EnvAllowedSenders: "example.net",
@@ -564,10 +664,6 @@ func TestMailPipelineVariant(t *testing.T) {
 				if vars[k] != want {
 					t.Errorf("%s: %s = %v, want %s", task, k, vars[k], want)
 				}
-			}
-			lg := s.resources("AWS::Logs::LogGroup")[id.fnLogs[task]]
-			if at(lg, "Properties", "RetentionInDays") != 7.0 {
-				t.Errorf("%s log retention: %s", task, mustJSON(lg))
 			}
 		}
 	})
@@ -593,8 +689,8 @@ func TestMailPipelineVariant(t *testing.T) {
 		if lc, ok := props(pipe)["LogConfiguration"]; ok {
 			t.Errorf("pipe logs although logLevel is OFF: %s", mustJSON(lc))
 		}
-		if n := len(s.resources("AWS::Logs::LogGroup")); n != 4 {
-			t.Errorf("%d log groups, want only the four functions'", n)
+		if n := len(s.resources("AWS::Logs::LogGroup")); n != 5 {
+			t.Errorf("%d log groups, want only the five functions'", n)
 		}
 		assertOK(t, "no chatbot", func() {
 			s.template.ResourceCountIs(jsii.String("AWS::Chatbot::SlackChannelConfiguration"), jsii.Number(0))
@@ -635,6 +731,10 @@ func TestMailPipelineVariant(t *testing.T) {
 		checkIAM(t, s, id, false)
 	})
 
+	t.Run("delivery feedback", func(t *testing.T) {
+		checkFeedback(t, s, id)
+	})
+
 	t.Run("alarms", func(t *testing.T) {
 		checkAlarms(t, s, id, alarmExpectations{
 			period: 60, dlq: 3, age: 600, failed: 2, timedOut: 4, taskErrors: 20, taskThrottles: 6, bounce: 0.04, complaint: 0.0008,
@@ -648,6 +748,7 @@ func TestMailPipelineVariant(t *testing.T) {
 			"AwsSolutions-IAM5 FetchAttachmentsRole/DefaultPolicy": 3,
 			"AwsSolutions-IAM5 SendRole/DefaultPolicy":             2,
 			"AwsSolutions-IAM5 ReleaseLockRole/DefaultPolicy":      1,
+			"AwsSolutions-IAM5 RecordEventRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 StateMachineRole/DefaultPolicy":     1,
 			"AwsSolutions-SF1 StateMachine":                        1,
 		})
@@ -668,7 +769,7 @@ func stateTimeouts(t *testing.T) map[string]float64 {
 		switch x := v.(type) {
 		case map[string]any:
 			if fn, ok := at(x, "Parameters", "FunctionName").(string); ok {
-				for _, task := range infra.Tasks() {
+				for _, task := range stateMachineTasks() {
 					if fn == "${"+infra.PlaceholderOf(task)+"}" {
 						ts, _ := x["TimeoutSeconds"].(float64)
 						if cur, ok := out[task]; !ok || ts < cur {
@@ -715,8 +816,9 @@ func forEachRetrier(v any, fn func(map[string]any)) {
 func sampleSubstitutions() map[string]string {
 	subs := map[string]string{
 		workflow.PlaceholderDeadLetterQueue: "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-dlq",
+		workflow.PlaceholderEventsQueue:     "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-events",
 	}
-	for _, task := range infra.Tasks() {
+	for _, task := range stateMachineTasks() {
 		subs[infra.PlaceholderOf(task)] = "arn:aws:lambda:eu-west-1:123456789012:function:mailflow-" + task
 	}
 	return subs

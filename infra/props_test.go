@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -27,6 +28,11 @@ func TestPropsRejected(t *testing.T) {
 	bad.Queue.VisibilityTimeoutSeconds = 100
 	bad.SES.AllowedFrom = nil
 	code := testCode(t)
+	// Without ses.configurationSet the pipeline creates one named after
+	// the stack: 60 characters and "-Mail" exceed SES's 64.
+	noSet := *good
+	noSet.SES.ConfigurationSet = ""
+	longStack := "team-" + strings.Repeat("x", 55)
 	partial := map[string]awslambda.Code{infra.TaskSend: code[infra.TaskSend], "mailer": code[infra.TaskSend]}
 
 	cases := []struct {
@@ -42,10 +48,13 @@ func TestPropsRejected(t *testing.T) {
 			`Code["mailer"] is not a task`,
 		}},
 		{"no code", &infra.MailPipelineProps{Config: good}, []string{`Code["send"] is missing`}},
+		{"a configuration set name SES refuses", &infra.MailPipelineProps{Config: &noSet, Code: code}, []string{
+			`"` + longStack + `-Mail"`, "ses.configurationSet",
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Test"), nil)
+			stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Test"), &awscdk.StackProps{StackName: jsii.String(longStack)})
 			p, err := infra.NewMailPipeline(stack, "Mail", tc.props)
 			if err == nil || p != nil {
 				t.Fatalf("accepted: %v", err)
@@ -93,7 +102,7 @@ func TestZipCode(t *testing.T) {
 		t.Fatal("missing zips accepted")
 	}
 	for _, want := range []string{
-		filepath.Join(dir, "fetch-attachments.zip"), filepath.Join(dir, "release-lock.zip"), "make lambdas",
+		filepath.Join(dir, "fetch-attachments.zip"), filepath.Join(dir, "release-lock.zip"), filepath.Join(dir, "record-event.zip"), "make lambdas",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
@@ -106,7 +115,7 @@ func TestZipCode(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, infra.TaskReleaseLock+".zip")); err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range []string{infra.TaskFetchAttachments, infra.TaskReleaseLock} {
+	for _, task := range []string{infra.TaskFetchAttachments, infra.TaskReleaseLock, infra.TaskRecordEvent} {
 		if err := os.WriteFile(filepath.Join(dir, task+".zip"), []byte("PK"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +124,7 @@ func TestZipCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(code) != 4 {
+	if len(code) != 5 {
 		t.Errorf("%d code entries", len(code))
 	}
 	for _, task := range infra.Tasks() {
@@ -129,6 +138,13 @@ func TestPlaceholderOf(t *testing.T) {
 	seen := map[string]bool{}
 	for _, task := range infra.Tasks() {
 		p := infra.PlaceholderOf(task)
+		if task == infra.TaskRecordEvent {
+			// The state machine does not run it.
+			if p != "" {
+				t.Errorf("PlaceholderOf(%q) = %q, want none", task, p)
+			}
+			continue
+		}
 		if p == "" || seen[p] {
 			t.Errorf("PlaceholderOf(%q) = %q", task, p)
 		}
@@ -160,6 +176,11 @@ func TestAlarmNamePrefix(t *testing.T) {
 	for p, want := range map[infra.MailPipeline]string{first: "team-mail-Mail-", second: "team-mail-Billing-Mail-"} {
 		if got := p.AlarmNamePrefix(); got != want {
 			t.Errorf("AlarmNamePrefix() = %q, want %q", got, want)
+		}
+		// The outcome bus is named the same way: two pipelines, two buses.
+		bus, ok := p.OutcomeBus().Node().DefaultChild().(awsevents.CfnEventBus)
+		if !ok || *bus.Name() != want+"outcomes" {
+			t.Errorf("outcome bus of %s is not named %q", want, want+"outcomes")
 		}
 		if len(p.Alarms()) == 0 {
 			t.Fatal("no alarms")

@@ -61,6 +61,10 @@ func NewMailflowStack(scope constructs.Construct, props *MailflowStackProps) (aw
 	output("DeadLetterQueueUrl", "Mail that could not be sent, with its reason in message attributes", pipeline.DeadLetterQueue().QueueUrl())
 	output("BucketName", "Upload attachments under "+cfg.Storage.AttachmentPrefix+" in this bucket", pipeline.Bucket().BucketName())
 	output("StateMachineArn", "The Express state machine", pipeline.StateMachine().StateMachineArn())
+	output("OutcomeBusArn", "Outcome events of each mail: subscribe with a rule matching source "+`"`+OutcomeSource+`"`+" and detail-type "+`"`+OutcomeDetailType+`"`, pipeline.OutcomeBus().EventBusArn())
+	output("OutcomeBusName", "The outcome bus's name, for a rule's EventBusName", pipeline.OutcomeBus().EventBusName())
+	output("ConfigurationSetName", "The SES configuration set mail is sent with", pipeline.ConfigurationSetName())
+	output("EventsDeadLetterQueueUrl", "Delivery events that could not be recorded", pipeline.EventsDeadLetterQueue().QueueUrl())
 	output("AlarmTopicArn", "Alarm notifications", pipeline.AlarmTopic().TopicArn())
 	output("DashboardName", "CloudWatch dashboard of the pipeline", pipeline.Dashboard().DashboardName())
 	return stack, pipeline, nil

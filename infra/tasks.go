@@ -22,11 +22,15 @@ const (
 	TaskFetchAttachments = "fetch-attachments"
 	TaskSend             = "send"
 	TaskReleaseLock      = "release-lock"
+	// TaskRecordEvent consumes the events queue: SES's events and the
+	// state machine's records. The state machine does not invoke it.
+	TaskRecordEvent = "record-event"
 )
 
-// Tasks lists the four task names in pipeline order.
+// Tasks lists the task names: the four the state machine runs, in pipeline
+// order, then record-event.
 func Tasks() []string {
-	return []string{TaskAcquireLock, TaskFetchAttachments, TaskSend, TaskReleaseLock}
+	return []string{TaskAcquireLock, TaskFetchAttachments, TaskSend, TaskReleaseLock, TaskRecordEvent}
 }
 
 // EnvMaxSendRate (mails per second) is set on every task function only when
@@ -35,12 +39,24 @@ func Tasks() []string {
 // cannot drift apart.
 const EnvMaxSendRate = taskkit.EnvMaxSendRate
 
-// taskSpec is how one task function is sized. Timeouts stay below the
-// state's TimeoutSeconds in the definition (30, 120, 60, 30 s).
+// The delivery-feedback variables: the delivery and suppression tables'
+// names, the outcome bus's name and the events dead-letter queue's URL.
+// acquire-lock reads EnvSuppressionTable; record-event reads them all.
+const (
+	EnvDeliveryTable         = "DELIVERY_TABLE"
+	EnvSuppressionTable      = "SUPPRESSION_TABLE"
+	EnvOutcomeBus            = "OUTCOME_BUS"
+	EnvEventsDeadLetterQueue = "EVENTS_DLQ_URL"
+)
+
+// taskSpec is how one task function is sized. Timeouts of the state
+// machine's tasks stay below the state's TimeoutSeconds in the definition
+// (30, 120, 60, 30 s); record-event has no state, and its events queue's
+// visibility timeout is a multiple of its timeout.
 type taskSpec struct {
 	name           string
 	id             string // construct id
-	placeholder    string // its ARN's placeholder in the definition
+	placeholder    string // its ARN's placeholder in the definition, "" for record-event
 	memoryMiB      float64
 	timeoutSeconds float64
 	description    string
@@ -57,7 +73,17 @@ var taskSpecs = []taskSpec{
 		"mailflow: send the staged message through SES v2 and mark the lock sent"},
 	{TaskReleaseLock, "ReleaseLock", workflow.PlaceholderReleaseLock, 256, 20,
 		"mailflow: release the dedup lock of a mail that was not sent"},
+	// One batch is at most 10 events, each a few DynamoDB requests and at
+	// most one PutEvents: seconds, not minutes.
+	{TaskRecordEvent, "RecordEvent", "", 256, recordEventTimeoutSeconds,
+		"mailflow: record SES delivery events, suppress bounced addresses, publish outcomes"},
 }
+
+// recordEventTimeoutSeconds is record-event's timeout.
+const recordEventTimeoutSeconds = 30
+
+// invokedByStateMachine reports whether the state machine runs the task.
+func (s taskSpec) invokedByStateMachine() bool { return s.placeholder != "" }
 
 // ZipCode returns the code of every task from dir/<task>.zip, the arm64
 // zips `make lambdas` builds into build/lambda. Missing zips are reported
@@ -96,7 +122,8 @@ func validateCode(code map[string]awslambda.Code) error {
 }
 
 // PlaceholderOf returns the definition placeholder that the ARN of a task's
-// function fills, or "" for an unknown task.
+// function fills, or "" for an unknown task and for record-event, which the
+// state machine does not run.
 func PlaceholderOf(task string) string {
 	for _, spec := range taskSpecs {
 		if spec.name == task {

@@ -3,6 +3,7 @@ package perf
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -10,22 +11,28 @@ import (
 // Pipes come from the design notes (AWS-SEMANTICS.md); the others are the
 // public price pages' standard rates, noted beside each.
 type Prices struct {
-	ExpressPerRequest   float64 // $1.00 per million executions
-	ExpressPerGBSecond  float64 // first 1,000 GB-hours; billed per 100 ms, memory in 64 MB steps
-	LambdaPerRequest    float64 // $0.20 per million
-	LambdaArmPerGBSec   float64 // arm64, billed per 1 ms
-	PipesPerRequest     float64 // $0.40 per million, per 64 KB chunk
-	SQSPerRequest       float64 // standard queue, $0.40 per million, per 64 KB chunk
-	DynamoPerWrite      float64 // on-demand, $0.625 per million write request units
-	DynamoPerRead       float64 // on-demand, $0.125 per million read request units
-	S3PerPut            float64 // $0.005 per 1,000 PUT
-	S3PerGet            float64 // $0.0004 per 1,000 GET
-	LogsPerGBIngested   float64 // CloudWatch Logs standard ingestion, $0.50 per GB
-	XRayPerTrace        float64 // $5.00 per million traces recorded
-	SESPerMail          float64 // $0.10 per 1,000
-	SESPerAttachmentGB  float64 // $0.12 per GB of attachments sent
-	LambdaLogLineBytes  float64 // one JSON log line per task invocation at INFO
-	ExpressBaseMemoryMB float64 // Express bills ~50 MB + definition + payload
+	ExpressPerRequest  float64 // $1.00 per million executions
+	ExpressPerGBSecond float64 // first 1,000 GB-hours; billed per 100 ms, memory in 64 MB steps
+	LambdaPerRequest   float64 // $0.20 per million
+	LambdaArmPerGBSec  float64 // arm64, billed per 1 ms
+	PipesPerRequest    float64 // $0.40 per million, per 64 KB chunk
+	SQSPerRequest      float64 // standard queue, $0.40 per million, per 64 KB chunk
+	DynamoPerWrite     float64 // on-demand, $0.625 per million write request units
+	DynamoPerRead      float64 // on-demand, $0.125 per million read request units
+	S3PerPut           float64 // $0.005 per 1,000 PUT
+	S3PerGet           float64 // $0.0004 per 1,000 GET
+	LogsPerGBIngested  float64 // CloudWatch Logs standard ingestion, $0.50 per GB
+	XRayPerTrace       float64 // $5.00 per million traces recorded
+	SESPerMail         float64 // $0.10 per 1,000
+	SESPerAttachmentGB float64 // $0.12 per GB of attachments sent
+	// EventBridge: AWS service events (SES's) on the default bus and their
+	// delivery by a rule to a target of the same account cost nothing;
+	// custom events put on a bus (the outcome events) $1.00 per million,
+	// per 64 KB chunk.
+	EventBridgeServiceEvent float64
+	EventBridgePerPut       float64
+	LambdaLogLineBytes      float64 // one JSON log line per task invocation at INFO
+	ExpressBaseMemoryMB     float64 // Express bills ~50 MB + definition + payload
 }
 
 // ListPrices are the prices the model uses.
@@ -37,6 +44,7 @@ var ListPrices = Prices{
 	S3PerPut: 0.005 / 1000, S3PerGet: 0.0004 / 1000,
 	LogsPerGBIngested: 0.50, XRayPerTrace: 5.00 / 1e6,
 	SESPerMail: 0.10 / 1000, SESPerAttachmentGB: 0.12,
+	EventBridgeServiceEvent: 0, EventBridgePerPut: 1.00 / 1e6,
 	LambdaLogLineBytes: 350, ExpressBaseMemoryMB: 50,
 }
 
@@ -61,6 +69,23 @@ type Usage struct {
 	ErrorBytesMail   float64 // at ERROR (failure events only; measured)
 	AttachmentBytes  float64 // attachment bytes sent per mail
 	TracedFraction   float64 // executions recorded by X-Ray
+	// FeedbackRecords is how many records per mail reach the events
+	// queue (the state machine's RecordAccepted, then SES's events),
+	// each priced by [EventsModel] with Feedback; 0 leaves feedback out.
+	FeedbackRecords float64
+	Feedback        EventsUsage
+}
+
+// EventsUsage is what one record on the events queue costs to consume:
+// record-event's batches, its DynamoDB requests and outcome events.
+type EventsUsage struct {
+	BatchSize      float64 // records per record-event invocation (the mapping's batch size)
+	BilledMsBatch  float64 // one invocation's billed duration on AWS
+	MemoryMB       float64
+	DynamoWrites   float64 // write units per record
+	DynamoReads    float64 // read units per record
+	OutcomeEvents  float64 // outcome events put on the bus per record
+	TracedFraction float64 // invocations recorded by X-Ray
 }
 
 // Line is one row of a cost breakdown, in USD per million mails.
@@ -115,7 +140,33 @@ func Model(u Usage, level string, p Prices) Breakdown {
 	add("CloudWatch Logs (executions, "+level+")", million*logBytes/1e9*p.LogsPerGBIngested)
 	add("CloudWatch Logs (Lambda, INFO)", million*inv*p.LambdaLogLineBytes/1e9*p.LogsPerGBIngested)
 	add("X-Ray", batches*u.TracedFraction*p.XRayPerTrace)
+	if u.FeedbackRecords > 0 {
+		add("Delivery feedback (events queue, record-event, outcome bus)", u.FeedbackRecords*EventsModel(u.Feedback, p).Total)
+	}
 	b.SES = million*p.SESPerMail + million*u.AttachmentBytes/1e9*p.SESPerAttachmentGB
+	return b
+}
+
+// EventsModel prices a million records on the events queue: SES's events
+// reach it through the default bus and a rule for nothing but the SQS
+// send (which the queue's owner pays, as for the state machine's own
+// records); record-event receives and deletes them a batch at a time
+// (DeleteMessageBatch), reads and writes DynamoDB per record, and puts
+// the outcome events on the bus. The mapping's empty receives while the
+// queue is idle are a fixed monthly cost, not per record, and are left
+// out.
+func EventsModel(u EventsUsage, p Prices) Breakdown {
+	batches := million / u.BatchSize
+	b := Breakdown{LogLevel: "n/a"}
+	add := func(item string, usd float64) { b.Lines = append(b.Lines, Line{item, usd}); b.Total += usd }
+	add("EventBridge (SES events on the default bus, rule to SQS)", million*p.EventBridgeServiceEvent)
+	add("SQS", (million+2*batches)*p.SQSPerRequest)
+	add("Lambda (requests)", batches*p.LambdaPerRequest)
+	add("Lambda (duration, arm64)", batches*u.BilledMsBatch/1000*u.MemoryMB/1024*p.LambdaArmPerGBSec)
+	add("DynamoDB (on-demand)", million*(u.DynamoWrites*p.DynamoPerWrite+u.DynamoReads*p.DynamoPerRead))
+	add("EventBridge PutEvents (outcome events)", million*u.OutcomeEvents*p.EventBridgePerPut)
+	add("CloudWatch Logs (Lambda, INFO)", batches*p.LambdaLogLineBytes/1e9*p.LogsPerGBIngested)
+	add("X-Ray", batches*u.TracedFraction*p.XRayPerTrace)
 	return b
 }
 
@@ -135,10 +186,15 @@ func SeedModel(u Usage, p Prices) Breakdown {
 	return b
 }
 
-// Markdown renders breakdowns side by side.
+// Markdown renders breakdowns of a million mails side by side.
 func Markdown(cols []Breakdown, names []string) string {
+	return MarkdownPer("mails", cols, names)
+}
+
+// MarkdownPer renders breakdowns of a million of what side by side.
+func MarkdownPer(what string, cols []Breakdown, names []string) string {
 	var sb strings.Builder
-	sb.WriteString("| per million mails (USD) |")
+	sb.WriteString("| per million " + what + " (USD) |")
 	for _, n := range names {
 		sb.WriteString(" " + n + " |")
 	}
@@ -182,10 +238,13 @@ func Markdown(cols []Breakdown, names []string) string {
 	for _, c := range cols {
 		fmt.Fprintf(&sb, " **%.2f** |", c.Total)
 	}
-	sb.WriteString("\n| SES (separately) |")
-	for _, c := range cols {
-		fmt.Fprintf(&sb, " %.2f |", c.SES)
-	}
 	sb.WriteString("\n")
+	if slices.ContainsFunc(cols, func(c Breakdown) bool { return c.SES != 0 }) {
+		sb.WriteString("| SES (separately) |")
+		for _, c := range cols {
+			fmt.Fprintf(&sb, " %.2f |", c.SES)
+		}
+		sb.WriteString("\n")
+	}
 	return sb.String()
 }

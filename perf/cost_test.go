@@ -93,3 +93,50 @@ func TestSeedModel(t *testing.T) {
 		t.Errorf("markdown:\n%s", md)
 	}
 }
+
+// TestEventsModel checks the delivery-feedback model against hand-computed
+// figures for a million records with the assumed inputs.
+func TestEventsModel(t *testing.T) {
+	u := FeedbackInputs()
+	if u.BilledMsBatch != 160 || u.BatchSize != 10 || u.MemoryMB != 256 {
+		t.Fatalf("inputs %+v: want 10 × (2 reads of 4 ms + a write of 6 ms) + 20 ms PutEvents = 160 ms per batch of 10 at 256 MB", u)
+	}
+	e := EventsModel(u, ListPrices)
+	for prefix, want := range map[string]float64{
+		// SES's events on the default bus and the rule's delivery are free.
+		"EventBridge (SES events": 0,
+		// EventBridge's 1,000,000 sends, 100,000 receives and 100,000
+		// batch deletes.
+		"SQS":                      0.48,
+		"Lambda (requests)":        0.02,
+		"Lambda (duration":         100000 * 0.16 * 0.25 * 0.0000133334,
+		"DynamoDB":                 0.625 + 2*0.125,
+		"EventBridge PutEvents":    1.00,
+		"CloudWatch Logs (Lambda,": 100000 * 350 / 1e9 * 0.5,
+		"X-Ray":                    0.5,
+	} {
+		if v := line(t, e, prefix); !near(v, want) {
+			t.Errorf("%s: %v, want %v", prefix, v, want)
+		}
+	}
+	if !near(e.Total, 2.9458336) {
+		t.Errorf("total %v, want 2.9458336 per million records", e.Total)
+	}
+
+	// Per mail: the accepted record and SES's Send and Delivery events.
+	mail := Usage{BatchSize: 7, InputBytesMail: 800, ExecutionMs: 100, TracedFraction: 1, FeedbackRecords: 3, Feedback: u}
+	if v := line(t, Model(mail, "OFF", ListPrices), "Delivery feedback"); !near(v, 3*2.9458336) {
+		t.Errorf("feedback per million mails %v, want %v", v, 3*2.9458336)
+	}
+	mail.FeedbackRecords = 0
+	for _, l := range Model(mail, "OFF", ListPrices).Lines {
+		if strings.HasPrefix(l.Item, "Delivery feedback") {
+			t.Errorf("feedback priced although no record reaches the events queue: %+v", l)
+		}
+	}
+	md := MarkdownPer("SES events", []Breakdown{e}, []string{"record-event"})
+	if !strings.Contains(md, "| per million SES events (USD) | record-event |") || !strings.Contains(md, "| EventBridge PutEvents (outcome events) | 1.00 |") ||
+		!strings.Contains(md, "**2.95**") || strings.Contains(md, "SES (separately)") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}

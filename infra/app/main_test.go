@@ -86,7 +86,8 @@ func TestRunSynthesizes(t *testing.T) {
 	for _, r := range tmpl.Resources {
 		count[r.Type]++
 	}
-	if count["AWS::Lambda::Function"] != 4 || count["AWS::Pipes::Pipe"] != 1 || count["AWS::StepFunctions::StateMachine"] != 1 {
+	if count["AWS::Lambda::Function"] != 5 || count["AWS::Pipes::Pipe"] != 1 || count["AWS::StepFunctions::StateMachine"] != 1 ||
+		count["AWS::Lambda::EventSourceMapping"] != 1 || count["AWS::Events::Rule"] != 1 || count["AWS::Events::EventBus"] != 1 {
 		t.Errorf("resources: %v", count)
 	}
 	// The example configures no Slack channel.

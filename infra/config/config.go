@@ -100,8 +100,13 @@ type SES struct {
 	AllowedFrom []string `json:"allowedFrom"`
 	// DefaultFrom is used when a message has no "from"; optional.
 	DefaultFrom string `json:"defaultFrom,omitempty"`
-	// ConfigurationSet is the SES configuration set every mail is sent
-	// with; optional. It is the only one the send task may use.
+	// ConfigurationSet names an existing SES configuration set every mail
+	// is sent with; optional. Without it the stack creates one (named
+	// "<stack name>-<construct path>", suppressing bounces and complaints,
+	// with reputation metrics). Either way it is the only one the send task
+	// may use, and the stack adds to it the EventBridge event destination
+	// that delivery feedback reads; on an existing set, the team configures
+	// the rest (README, "Deploy to AWS").
 	ConfigurationSet string `json:"configurationSet,omitempty"`
 	// MaxSendRate (mails per second), when set, is the quota the send task
 	// paces itself to instead of asking SES for the account's quota.
