@@ -370,8 +370,12 @@ var mailIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:@/-]{1,200}$`)
 // a valid mailId.
 func MailID(e Event) (string, bool) {
 	values := e.Mail.Tags[MailIDTag]
-	if len(values) != 1 || !mailIDPattern.MatchString(values[0]) {
+	if len(values) != 1 {
 		return "", false
 	}
-	return values[0], true
+	id, ok := decodeMailIDTag(values[0])
+	if !ok || !mailIDPattern.MatchString(id) {
+		return "", false
+	}
+	return id, true
 }

@@ -85,7 +85,7 @@ func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:
 func sesMail(mailID string, to ...string) sesevent.Mail {
 	tags := map[string][]string{"ses:configuration-set": {"mailflow"}}
 	if mailID != "" {
-		tags[sesevent.MailIDTag] = []string{mailID}
+		tags[sesevent.MailIDTag] = []string{sesevent.MailIDTagValue(mailID)}
 	}
 	return sesevent.Mail{Timestamp: ts(t0), MessageID: "0102-" + mailID, Source: "noreply@shop.example", Destination: to, Tags: tags}
 }

@@ -422,5 +422,5 @@ func (h *Handler) readStaged(ctx context.Context, s Staged) ([]byte, error) {
 
 // tagsOf is the producer's tags and the mailId tag, in a new slice.
 func tagsOf(m *workflow.Message) []workflow.Tag {
-	return append(slices.Clone(m.Tags), workflow.Tag{Name: sesevent.MailIDTag, Value: m.MailID})
+	return append(slices.Clone(m.Tags), workflow.Tag{Name: sesevent.MailIDTag, Value: sesevent.MailIDTagValue(m.MailID)})
 }

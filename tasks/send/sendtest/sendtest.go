@@ -174,7 +174,7 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		if _, err := f.h.Handle(ctx, in); err != nil {
 			t.Fatal(err)
 		}
-		want := []workflow.Tag{{Name: "kind", Value: "receipt"}, {Name: sesevent.MailIDTag, Value: "m-tag"}}
+		want := []workflow.Tag{{Name: "kind", Value: "receipt"}, {Name: sesevent.MailIDTag, Value: sesevent.MailIDTagValue("m-tag")}}
 		if got := f.handed.handed(); len(got) != 1 || !slices.Equal(got[0], want) {
 			t.Fatalf("the sender was handed tags %v, want %v", got, want)
 		}
