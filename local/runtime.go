@@ -366,7 +366,6 @@ func (r *Runtime) openSES(context.Context) (err error) {
 	if sesCfg.Clock == nil {
 		sesCfg.Clock = cfg.Clock
 	}
-	sesCfg.Relay = cfg.SMTP != ""
 	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
 		return err
 	}

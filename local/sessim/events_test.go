@@ -81,7 +81,7 @@ func TestMailboxSimulatorEvents(t *testing.T) {
 	m.Cc = []string{"complaint@simulator.amazonses.com", "suppressionlist@simulator.amazonses.com"}
 	m.Bcc = []string{"ada@example.org"}
 	m.ConfigurationSet = "mailflow"
-	m.Tags = []workflow.Tag{{Name: sesevent.MailIDTag, Value: "order-1:receipt"}, {Name: "campaign", Value: "q1"}}
+	m.Tags = []workflow.Tag{{Name: sesevent.MailIDTag, Value: sesevent.MailIDTagValue("order-1:receipt")}, {Name: "campaign", Value: "q1"}}
 	id, err := sim.Send(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
