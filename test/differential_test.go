@@ -162,6 +162,10 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 	reg.RegisterLambda("release", lambda("release", release))
 	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, req *asl.TaskRequest) (any, error) {
 		params := req.Input.(map[string]any)
+		if params["QueueUrl"] == eventsQueueURL {
+			// RecordAccepted and RecordDeadLettered: the events queue takes it.
+			return map[string]any{"MessageId": "ev-1", "MD5OfMessageBody": "x"}, nil
+		}
 		var body struct{ MailID string }
 		json.Unmarshal([]byte(params["MessageBody"].(string)), &body)
 		if s := sc.Stubs[body.MailID]; s.DeadLetter != "" {
@@ -183,6 +187,8 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 	return res.Output
 }
 
+const eventsQueueURL = "https://sqs.us-east-1.amazonaws.com/000000000000/mailflow-events"
+
 // TestDefinitionAgreesWithReferenceInterpreter runs workflow/mail.asl.json in
 // mailflow's interpreter and in aws-local-stepfunctions, tasks replaced by
 // the same scripted stubs, and requires the same, expected output for every
@@ -194,7 +200,7 @@ func TestDefinitionAgreesWithReferenceInterpreter(t *testing.T) {
 		workflow.PlaceholderAcquireLock: fn("acquire"), workflow.PlaceholderFetchAttachments: fn("fetch"),
 		workflow.PlaceholderSend: fn("send"), workflow.PlaceholderReleaseLock: fn("release"),
 		workflow.PlaceholderDeadLetterQueue: "https://sqs.us-east-1.amazonaws.com/000000000000/mailflow-dlq",
-		workflow.PlaceholderEventsQueue:     "https://sqs.us-east-1.amazonaws.com/000000000000/mailflow-events",
+		workflow.PlaceholderEventsQueue:     eventsQueueURL,
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@
 package testkit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -83,9 +84,14 @@ func Node(t testing.TB, args ...string) ([]byte, error) {
 	modules := NodeModules(t)
 	cmd := exec.Command("node", args...)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
-	out, err := cmd.CombinedOutput()
+	// Only stdout is the script's answer: Node and npm packages print
+	// warnings (an old Node, a deprecation) on stderr, which must not make
+	// the answer unreadable. A failure returns both.
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("node %v: %w", args, err)
+		return append(out, stderr.Bytes()...), fmt.Errorf("node %v: %w", args, err)
 	}
 	return out, nil
 }
