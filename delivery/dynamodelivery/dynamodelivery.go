@@ -26,7 +26,6 @@ package dynamodelivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -175,28 +174,6 @@ func secondsCeil(t time.Time) int64 {
 	return sec
 }
 
-// The JSON of the recipients and history attributes; times in Unix
-// milliseconds.
-type (
-	wireRecipient struct {
-		Address   string                   `json:"address"`
-		State     string                   `json:"state"`
-		At        int64                    `json:"at"`
-		Bounce    *workflow.EventBounce    `json:"bounce,omitempty"`
-		Complaint *workflow.EventComplaint `json:"complaint,omitempty"`
-	}
-	wireEvent struct {
-		ID           string                   `json:"id"`
-		Type         string                   `json:"type"`
-		Recipient    string                   `json:"recipient,omitempty"`
-		Time         int64                    `json:"time"`
-		SESMessageID string                   `json:"sesMessageId,omitempty"`
-		Bounce       *workflow.EventBounce    `json:"bounce,omitempty"`
-		Complaint    *workflow.EventComplaint `json:"complaint,omitempty"`
-		Reason       *workflow.EventReason    `json:"reason,omitempty"`
-	}
-)
-
 func msOf(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -212,22 +189,9 @@ func timeOf(ms int64) time.Time {
 }
 
 func encode(m delivery.Mail) (map[string]types.AttributeValue, error) {
-	rs := make([]wireRecipient, len(m.Recipients))
-	for i, r := range m.Recipients {
-		rs[i] = wireRecipient{Address: r.Address, State: string(r.State), At: msOf(r.At), Bounce: r.Bounce, Complaint: r.Complaint}
-	}
-	hs := make([]wireEvent, len(m.History))
-	for i, e := range m.History {
-		hs[i] = wireEvent{ID: e.ID, Type: string(e.Type), Recipient: e.Recipient, Time: msOf(e.Time),
-			SESMessageID: e.SESMessageID, Bounce: e.Bounce, Complaint: e.Complaint, Reason: e.Reason}
-	}
-	rj, err := json.Marshal(rs)
+	rj, hj, err := delivery.EncodeLists(m)
 	if err != nil {
-		return nil, fmt.Errorf("dynamodelivery: encode %q: %w", m.MailID, err)
-	}
-	hj, err := json.Marshal(hs)
-	if err != nil {
-		return nil, fmt.Errorf("dynamodelivery: encode %q: %w", m.MailID, err)
+		return nil, fmt.Errorf("dynamodelivery: %w", err)
 	}
 	item := map[string]types.AttributeValue{
 		attrMailID:     str(m.MailID),
@@ -282,21 +246,8 @@ func decode(item map[string]types.AttributeValue) (delivery.Mail, error) {
 		UpdatedAt:    timeOf(nv(attrUpdatedAt)),
 		ExpiresAt:    time.Unix(nv(attrExpiresAt), 0).UTC(),
 	}
-	var rs []wireRecipient
-	var hs []wireEvent
-	if err := json.Unmarshal([]byte(sv(attrRecipients)), &rs); err != nil {
-		problems = append(problems, fmt.Errorf("attribute %s: %w", attrRecipients, err))
-	}
-	if err := json.Unmarshal([]byte(sv(attrHistory)), &hs); err != nil {
-		problems = append(problems, fmt.Errorf("attribute %s: %w", attrHistory, err))
-	}
-	for _, r := range rs {
-		m.Recipients = append(m.Recipients, delivery.Recipient{Address: r.Address, State: workflow.OutcomeEventType(r.State),
-			At: timeOf(r.At), Bounce: r.Bounce, Complaint: r.Complaint})
-	}
-	for _, e := range hs {
-		m.History = append(m.History, delivery.Event{ID: e.ID, Type: workflow.OutcomeEventType(e.Type), Recipient: e.Recipient,
-			Time: timeOf(e.Time), SESMessageID: e.SESMessageID, Bounce: e.Bounce, Complaint: e.Complaint, Reason: e.Reason})
+	if err := delivery.DecodeLists(&m, []byte(sv(attrRecipients)), []byte(sv(attrHistory))); err != nil {
+		problems = append(problems, fmt.Errorf("attribute %w", err))
 	}
 	if m.MailID == "" || m.Version < 1 {
 		problems = append(problems, fmt.Errorf("no mailId or version (%q, %d)", m.MailID, m.Version))

@@ -155,11 +155,11 @@ func getMail(ctx context.Context, q querier, mailID string) (*delivery.Mail, err
 }
 
 func putMail(ctx context.Context, tx *sql.Tx, m delivery.Mail, readVersion int64) error {
-	rj, hj, err := encodeMail(m)
+	rj, hj, err := delivery.EncodeLists(m)
 	if err != nil {
 		return err
 	}
-	args := []any{m.MailID, m.Version, m.SESMessageID, string(m.State), msOf(m.StateAt), msOf(m.UpdatedAt), msOf(m.ExpiresAt), rj, hj}
+	args := []any{m.MailID, m.Version, m.SESMessageID, string(m.State), msOf(m.StateAt), msOf(m.UpdatedAt), msOf(m.ExpiresAt), string(rj), string(hj)}
 	var res sql.Result
 	if readVersion == 0 {
 		res, err = tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -191,73 +191,10 @@ func scanMail(row scanner) (delivery.Mail, error) {
 		return m, err
 	}
 	m.State, m.StateAt, m.UpdatedAt, m.ExpiresAt = workflow.OutcomeEventType(state), timeOf(stateAt), timeOf(updatedAt), timeOf(expiresAt)
-	if err := decodeMail(&m, rj, hj); err != nil {
+	if err := delivery.DecodeLists(&m, []byte(rj), []byte(hj)); err != nil {
 		return m, fmt.Errorf("sqlitefeedback: record %q: %w", m.MailID, err)
 	}
 	return m, nil
-}
-
-// The JSON of the recipients and history columns; times in Unix
-// milliseconds.
-type (
-	wireRecipient struct {
-		Address   string                   `json:"address"`
-		State     string                   `json:"state"`
-		At        int64                    `json:"at"`
-		Bounce    *workflow.EventBounce    `json:"bounce,omitempty"`
-		Complaint *workflow.EventComplaint `json:"complaint,omitempty"`
-	}
-	wireEvent struct {
-		ID           string                   `json:"id"`
-		Type         string                   `json:"type"`
-		Recipient    string                   `json:"recipient,omitempty"`
-		Time         int64                    `json:"time"`
-		SESMessageID string                   `json:"sesMessageId,omitempty"`
-		Bounce       *workflow.EventBounce    `json:"bounce,omitempty"`
-		Complaint    *workflow.EventComplaint `json:"complaint,omitempty"`
-		Reason       *workflow.EventReason    `json:"reason,omitempty"`
-	}
-)
-
-func encodeMail(m delivery.Mail) (string, string, error) {
-	rs := make([]wireRecipient, len(m.Recipients))
-	for i, r := range m.Recipients {
-		rs[i] = wireRecipient{Address: r.Address, State: string(r.State), At: msOf(r.At), Bounce: r.Bounce, Complaint: r.Complaint}
-	}
-	hs := make([]wireEvent, len(m.History))
-	for i, e := range m.History {
-		hs[i] = wireEvent{ID: e.ID, Type: string(e.Type), Recipient: e.Recipient, Time: msOf(e.Time),
-			SESMessageID: e.SESMessageID, Bounce: e.Bounce, Complaint: e.Complaint, Reason: e.Reason}
-	}
-	rj, err := json.Marshal(rs)
-	if err != nil {
-		return "", "", fmt.Errorf("sqlitefeedback: encode %q: %w", m.MailID, err)
-	}
-	hj, err := json.Marshal(hs)
-	if err != nil {
-		return "", "", fmt.Errorf("sqlitefeedback: encode %q: %w", m.MailID, err)
-	}
-	return string(rj), string(hj), nil
-}
-
-func decodeMail(m *delivery.Mail, rj, hj string) error {
-	var rs []wireRecipient
-	var hs []wireEvent
-	if err := json.Unmarshal([]byte(rj), &rs); err != nil {
-		return fmt.Errorf("recipients: %w", err)
-	}
-	if err := json.Unmarshal([]byte(hj), &hs); err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	for _, r := range rs {
-		m.Recipients = append(m.Recipients, delivery.Recipient{Address: r.Address, State: workflow.OutcomeEventType(r.State),
-			At: timeOf(r.At), Bounce: r.Bounce, Complaint: r.Complaint})
-	}
-	for _, e := range hs {
-		m.History = append(m.History, delivery.Event{ID: e.ID, Type: workflow.OutcomeEventType(e.Type), Recipient: e.Recipient,
-			Time: timeOf(e.Time), SESMessageID: e.SESMessageID, Bounce: e.Bounce, Complaint: e.Complaint, Reason: e.Reason})
-	}
-	return nil
 }
 
 // Counts is what the file holds, by current state.
