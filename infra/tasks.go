@@ -43,10 +43,10 @@ const EnvMaxSendRate = taskkit.EnvMaxSendRate
 // names, the outcome bus's name and the events dead-letter queue's URL.
 // acquire-lock reads EnvSuppressionTable; record-event reads them all.
 const (
-	EnvDeliveryTable         = "DELIVERY_TABLE"
-	EnvSuppressionTable      = "SUPPRESSION_TABLE"
-	EnvOutcomeBus            = "OUTCOME_BUS"
-	EnvEventsDeadLetterQueue = "EVENTS_DLQ_URL"
+	EnvDeliveryTable         = taskkit.EnvDeliveryTable
+	EnvSuppressionTable      = taskkit.EnvSuppressionTable
+	EnvOutcomeBus            = taskkit.EnvOutcomeBus
+	EnvEventsDeadLetterQueue = taskkit.EnvEventsDeadLetterQueue
 )
 
 // taskSpec is how one task function is sized. Timeouts of the state

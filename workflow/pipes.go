@@ -73,4 +73,8 @@ const (
 	DLQAttrMessageID = "mailflow.sourceMessageId"
 	// DLQAttrExecutionID is the execution that dead-lettered the record.
 	DLQAttrExecutionID = "mailflow.executionId"
+	// DLQAttrReason is why the delivery-feedback consumer could not read a
+	// record of the events queue (an unreadable record has no Mail.* error
+	// name, so it is not DLQAttrError).
+	DLQAttrReason = "mailflow.reason"
 )

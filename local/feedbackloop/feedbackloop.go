@@ -9,7 +9,7 @@
 //   - A message recorded without error is deleted.
 //   - An error Classify calls permanent (the body can never be recorded)
 //     dead-letters the message at once: its body, unchanged, goes to the
-//     dead-letter queue with AttrReason (Classify's reason), AttrCause (the
+//     dead-letter queue with workflow.DLQAttrReason (Classify's reason), AttrCause (the
 //     error's text) and workflow.DLQAttrMessageID, then it is deleted. A
 //     record that cannot be read gains nothing from maxReceiveCount tries.
 //   - Any other error, and a Recorder that panics, leave the message in the
@@ -46,11 +46,9 @@ type Recorder func(ctx context.Context, body []byte) error
 type Classify func(err error) (reason string, permanent bool)
 
 // Message attributes of a dead-lettered message, beside
-// workflow.DLQAttrMessageID. They are not the state machine's
-// workflow.DLQAttrError: a malformed event has no Mail.* error name.
+// workflow.DLQAttrMessageID and workflow.DLQAttrReason (Classify's reason,
+// e.g. "the record is not JSON").
 const (
-	// AttrReason is Classify's reason, e.g. "the record is not JSON".
-	AttrReason = "mailflow.reason"
 	// AttrCause is the Recorder's error text, cut to maxCause bytes.
 	AttrCause = "mailflow.cause"
 )
@@ -206,7 +204,7 @@ func (l *Loop) handle(ctx context.Context, m sqsstore.Message) {
 		return
 	}
 	attrs := map[string]sqsstore.MessageAttributeValue{
-		AttrReason:                {DataType: "String", StringValue: orUnknown(reason)},
+		workflow.DLQAttrReason:    {DataType: "String", StringValue: orUnknown(reason)},
 		AttrCause:                 {DataType: "String", StringValue: truncate(err.Error(), maxCause)},
 		workflow.DLQAttrMessageID: {DataType: "String", StringValue: m.MessageID},
 	}

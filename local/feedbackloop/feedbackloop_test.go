@@ -181,7 +181,7 @@ func TestMalformedDeadLetteredAndLoopContinues(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s not in the dead-letter queue (got %d messages)", b, len(msgs))
 		}
-		if r := m.Attributes[feedbackloop.AttrReason].StringValue; r != "the event record is malformed" {
+		if r := m.Attributes[workflow.DLQAttrReason].StringValue; r != "the event record is malformed" {
 			t.Errorf("%s: reason %q", b, r)
 		}
 		if c := m.Attributes[feedbackloop.AttrCause].StringValue; !strings.Contains(c, "record is malformed") || !strings.Contains(c, b) {

@@ -436,9 +436,3 @@ func truncate(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n])
 }
-
-// Message attributes of a record the consumer dead-letters itself.
-const (
-	DLQAttrReason          = "mailflow.reason"
-	DLQAttrSourceMessageID = "mailflow.sourceMessageId"
-)

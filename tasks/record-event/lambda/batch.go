@@ -11,6 +11,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	recordevent "github.com/mailflow/mailflow/tasks/record-event"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 type recorder interface {
@@ -69,8 +70,8 @@ func (b *batch) deadLetter(ctx context.Context, r events.SQSMessage, reason stri
 		QueueUrl:    aws.String(b.dlqURL),
 		MessageBody: aws.String(validBody(r.Body)),
 		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-			recordevent.DLQAttrReason:          {DataType: aws.String("String"), StringValue: aws.String(clip(reason, 1024))},
-			recordevent.DLQAttrSourceMessageID: {DataType: aws.String("String"), StringValue: aws.String(r.MessageId)},
+			workflow.DLQAttrReason:    {DataType: aws.String("String"), StringValue: aws.String(clip(reason, 1024))},
+			workflow.DLQAttrMessageID: {DataType: aws.String("String"), StringValue: aws.String(r.MessageId)},
 		},
 	})
 	return err

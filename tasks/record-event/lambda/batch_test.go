@@ -16,6 +16,7 @@ import (
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
 	recordevent "github.com/mailflow/mailflow/tasks/record-event"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // scripted answers each body as the test says.
@@ -67,8 +68,8 @@ func TestBatchDeadLettersMalformedAndRetriesTransient(t *testing.T) {
 		t.Fatalf("%d dead letters", len(out.Messages))
 	}
 	m := out.Messages[0]
-	if aws.ToString(m.Body) != "bad" || aws.ToString(m.MessageAttributes[recordevent.DLQAttrReason].StringValue) != "no source" ||
-		aws.ToString(m.MessageAttributes[recordevent.DLQAttrSourceMessageID].StringValue) != "m2" {
+	if aws.ToString(m.Body) != "bad" || aws.ToString(m.MessageAttributes[workflow.DLQAttrReason].StringValue) != "no source" ||
+		aws.ToString(m.MessageAttributes[workflow.DLQAttrMessageID].StringValue) != "m2" {
 		t.Fatalf("dead letter %+v", m)
 	}
 
