@@ -31,21 +31,24 @@ func runSuppression(ctx context.Context, args []string, s Streams) error {
 // defaultSuppressionLimit is how many entries list shows without --limit.
 const defaultSuppressionLimit = 100
 
-// openSuppressions opens the backend and returns its suppression list, or
-// an error saying where none is configured. The caller closes the backend.
-func (o *backendOptions) openSuppressions(ctx context.Context, s Streams) (*inspect.Backend, suppression.List, error) {
+// openSuppressions checks the backend options and opens the backend, or
+// says where no suppression list is configured. The caller closes it.
+func (o *backendOptions) openSuppressions(ctx context.Context, s Streams) (*inspect.Backend, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	b, err := o.open(ctx, s)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if b.Suppressions == nil {
 		b.Close()
 		if o.useAWS {
-			return nil, nil, fmt.Errorf("no suppression list is configured for table %s", o.suppressionTable)
+			return nil, fmt.Errorf("no suppression list is configured for table %s", o.suppressionTable)
 		}
-		return nil, nil, fmt.Errorf("data directory %s has no suppression list", o.data)
+		return nil, fmt.Errorf("data directory %s has no suppression list", o.data)
 	}
-	return b, b.Suppressions, nil
+	return b, nil
 }
 
 // entryView is an entry as --json prints it.
@@ -95,14 +98,12 @@ func runSuppressionList(ctx context.Context, args []string, s Streams) error {
 	if err := usageErrors(problems...); err != nil {
 		return err
 	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	b, list, err := o.openSuppressions(ctx, s)
+	b, err := o.openSuppressions(ctx, s)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	list := b.Suppressions
 	entries, next, err := list.List(ctx, suppression.ListParams{After: *after, Limit: *limit})
 	if err != nil {
 		return err
@@ -214,14 +215,12 @@ func runSuppressionAdd(ctx context.Context, args []string, s Streams) error {
 	if err := usageErrors(problems...); err != nil {
 		return err
 	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	b, list, err := o.openSuppressions(ctx, s)
+	b, err := o.openSuppressions(ctx, s)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	list := b.Suppressions
 	prev, err := list.Lookup(ctx, []string{addr})
 	if err != nil {
 		return err
@@ -253,14 +252,12 @@ func runSuppressionRemove(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	b, list, err := o.openSuppressions(ctx, s)
+	b, err := o.openSuppressions(ctx, s)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	list := b.Suppressions
 	found, err := list.Delete(ctx, addr)
 	if err != nil {
 		return err
