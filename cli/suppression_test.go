@@ -8,12 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/mailflow/mailflow/delivery"
 	"github.com/mailflow/mailflow/delivery/memdelivery"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/suppression"
+	"github.com/mailflow/mailflow/suppression/dynamosuppression"
 	"github.com/mailflow/mailflow/suppression/memsuppression"
+	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -199,5 +203,35 @@ func TestSuppressionCommands(t *testing.T) {
 	withStores(t, nil, nil)
 	if r := run("suppression", "list", "--data", data); r.code != ExitFailure || !strings.Contains(r.err, "data directory "+data+" has no suppression list") {
 		t.Errorf("no list: %d %s%s", r.code, r.out, r.err)
+	}
+}
+
+// TestSuppressionCommandsOnDynamoDB runs the commands with --aws against
+// a suppression table in dynalite, through the real wiring.
+func TestSuppressionCommandsOnDynamoDB(t *testing.T) {
+	ctx := context.Background()
+	cfg := testkit.AWSConfig(testkit.Dynalite(t))
+	if err := dynamosuppression.CreateTable(ctx, dynamodb.NewFromConfig(cfg), "mailflow-suppression"); err != nil {
+		t.Fatal(err)
+	}
+	saved := openAWS
+	t.Cleanup(func() { openAWS = saved })
+	openAWS = func(ctx context.Context, o awsOptions) (*inspect.Backend, error) {
+		o.Config = &cfg
+		return openAWSBackend(ctx, o)
+	}
+	flags := []string{"--aws", "--suppression-table", "mailflow-suppression"}
+	if r := run(append([]string{"suppression", "add", "Ann@Example.org", "--reason", "COMPLAINT", "--note", "asked by phone"}, flags...)...); r.code != ExitOK {
+		t.Fatalf("add: %+v", r)
+	}
+	r := run(append([]string{"suppression", "list"}, flags...)...)
+	if r.code != ExitOK || !strings.Contains(r.out, "ann@example.org") || !strings.Contains(r.out, "COMPLAINT") {
+		t.Fatalf("list: %+v", r)
+	}
+	if r := run(append([]string{"suppression", "remove", "ann@example.org"}, flags...)...); r.code != ExitOK {
+		t.Fatalf("remove: %+v", r)
+	}
+	if r := run(append([]string{"suppression", "remove", "ann@example.org"}, flags...)...); r.code != 1 {
+		t.Fatalf("second remove: %+v, want exit 1", r)
 	}
 }

@@ -17,10 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/mailflow/mailflow/delivery"
+	"github.com/mailflow/mailflow/delivery/dynamodelivery"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/suppression"
+	"github.com/mailflow/mailflow/suppression/dynamosuppression"
 )
 
 // readStack is replaced by tests.
@@ -127,15 +129,23 @@ func openAWSBackend(ctx context.Context, o awsOptions) (*inspect.Backend, error)
 		queues = o.SQS
 	}
 	b.Queues = &inspect.Queues{API: queues, SourceURL: o.QueueURL, DLQURL: o.DLQURL}
-	if o.Locks != nil {
-		b.Locks = o.Locks
-	} else if o.LockTable != "" {
-		t, err := dynamolock.New(dynamodb.NewFromConfig(cfg), o.LockTable)
-		if err != nil {
+	ddb := dynamodb.NewFromConfig(cfg)
+	b.Locks, b.Deliveries, b.Suppressions = o.Locks, o.Deliveries, o.Suppressions
+	var err error
+	if b.Locks == nil && o.LockTable != "" {
+		if b.Locks, err = dynamolock.New(ddb, o.LockTable); err != nil {
 			return nil, err
 		}
-		b.Locks = t
 	}
-	b.Deliveries, b.Suppressions = o.Deliveries, o.Suppressions
+	if b.Deliveries == nil && o.DeliveryTable != "" {
+		if b.Deliveries, err = dynamodelivery.New(ddb, o.DeliveryTable); err != nil {
+			return nil, err
+		}
+	}
+	if b.Suppressions == nil && o.SuppressionTable != "" {
+		if b.Suppressions, err = dynamosuppression.New(ddb, o.SuppressionTable); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }

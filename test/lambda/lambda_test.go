@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/suppression"
+	"github.com/mailflow/mailflow/suppression/dynamosuppression"
 	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
@@ -83,6 +85,35 @@ func TestAcquireLockLambda(t *testing.T) {
 	r = invoke(t, "acquire-lock", env, payload("e/m", func(m map[string]any) { m["subject"] = "a\r\nBcc: x@example.net" }), "")
 	if workflow.ErrorName(r.ErrorType) != workflow.InvalidMessage || !strings.Contains(r.ErrorMessage, "subject") {
 		t.Errorf("header injection: %+v", r)
+	}
+}
+
+// TestAcquireLockLambdaChecksTheSuppressionList: with SUPPRESSION_TABLE set,
+// the function refuses a mail to a listed address with Mail.Suppressed.
+func TestAcquireLockLambdaChecksTheSuppressionList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc := tasktest.Start(t, true, false, false)
+	_, _, table := svc.Locks(t)
+	ddb := dynamodb.NewFromConfig(testkit.AWSConfig(svc.Dynamo))
+	suppressions := "suppression-" + table
+	if err := dynamosuppression.CreateTable(ctx, ddb, suppressions); err != nil {
+		t.Fatal(err)
+	}
+	list, err := dynamosuppression.New(ddb, suppressions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := list.Put(ctx, suppression.Entry{Address: "ann@example.org", Reason: suppression.Bounce, At: time.Now().UTC(), MailID: "order-1"}); err != nil {
+		t.Fatal(err)
+	}
+	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": svc.Dynamo}),
+		"LOCK_TABLE="+table, "SUPPRESSION_TABLE="+suppressions, "ATTACHMENT_PREFIX=attachments/", "ALLOWED_SENDERS=example.com")
+	body := tasktest.Body(t, "order-2", func(m map[string]any) { m["to"] = []string{"Ann <ANN@example.org>"} })
+	payload, _ := json.Marshal(map[string]string{"messageId": "msg-1", "owner": "exec-2/msg-1", "body": body})
+	r := invoke(t, "acquire-lock", env, payload, "")
+	if workflow.ErrorName(r.ErrorType) != workflow.Suppressed || !strings.Contains(r.ErrorMessage, "ann@example.org") {
+		t.Fatalf("a mail to a suppressed address: %+v\n%s", r, r.Output)
 	}
 }
 

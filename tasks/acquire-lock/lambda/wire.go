@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -11,11 +12,14 @@ import (
 	"github.com/mailflow/mailflow/internal/awsrun"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock/dynamolock"
+	"github.com/mailflow/mailflow/suppression/dynamosuppression"
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 )
 
-// build reads LOCK_TABLE and the task's variables (see
-// acquirelock.ConfigFromEnv) and wires the handler to DynamoDB.
+// build reads LOCK_TABLE, SUPPRESSION_TABLE and the task's variables (see
+// acquirelock.ConfigFromEnv) and wires the handler to DynamoDB. Without
+// SUPPRESSION_TABLE (a stack from before delivery feedback) nothing is
+// checked against a suppression list; the stack always sets it.
 func build(_ context.Context, env taskkit.Env, cfg aws.Config, log *slog.Logger) (awsrun.Handler[acquirelock.In, acquirelock.Out], error) {
 	var p taskkit.Problems
 	table := taskkit.Required(env, &p, taskkit.EnvLockTable)
@@ -23,11 +27,18 @@ func build(_ context.Context, env taskkit.Env, cfg aws.Config, log *slog.Logger)
 	if err := errors.Join(p.Err(), cerr); err != nil {
 		return nil, err
 	}
-	locks, err := dynamolock.New(dynamodb.NewFromConfig(cfg), table)
+	ddb := dynamodb.NewFromConfig(cfg)
+	locks, err := dynamolock.New(ddb, table)
 	if err != nil {
 		return nil, err
 	}
-	h, err := acquirelock.New(c, acquirelock.Deps{Locks: locks, Log: log})
+	deps := acquirelock.Deps{Locks: locks, Log: log}
+	if name := strings.TrimSpace(env(taskkit.EnvSuppressionTable)); name != "" {
+		if deps.Suppressions, err = dynamosuppression.New(ddb, name); err != nil {
+			return nil, err
+		}
+	}
+	h, err := acquirelock.New(c, deps)
 	if err != nil {
 		return nil, err
 	}
