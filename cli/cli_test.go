@@ -35,15 +35,18 @@ func TestDevDemo(t *testing.T) {
 		"the same mail again (same mailId)    -> already-sent",
 		"a mail SES throttles twice           -> sent, after 2 throttled attempts",
 		"a message with a bad recipient       -> dead-lettered (Mail.InvalidMessage), in the dead-letter queue with mailflow.error=Mail.InvalidMessage: invalid message: to[0]: not an e-mail address",
-		"demo: 2 mail(s) in",
+		"a mail to SES's bounce@ simulator    -> sent, bounced (Permanent General), address suppressed",
+		"a mail to SES's complaint@ simulator -> sent, complained (abuse), address suppressed",
+		"the next mail to the bounced address -> dead-lettered (Mail.Suppressed), not handed to SES",
+		"demo: 4 mail(s) in",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	files, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
-	if len(files) != 2 {
-		t.Fatalf("%d files in the outbox, want 2", len(files))
+	if len(files) != 4 {
+		t.Fatalf("%d files in the outbox, want 4", len(files))
 	}
 }
 

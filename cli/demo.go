@@ -21,7 +21,9 @@ const demoTimeout = 2 * time.Minute
 
 // runDemo sends sample mails through the running pipeline and reports what
 // happened to each: a mail with an attachment, the same mail again, a send
-// that SES throttles, and a message that breaks the contract.
+// that SES throttles, a message that breaks the contract, a bounce and a
+// complaint from SES's mailbox simulator, and the next mail to the bounced
+// address, which the suppression list stops.
 func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syncWriter) error {
 	cfg := rt.Config()
 	sqsClient, s3Client := localClients(rt.Endpoint(), cfg.Region)
@@ -93,6 +95,21 @@ func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syn
 			}
 			return aws.ToString(out.MessageId), nil
 		}, func(itemResult) string { return deadLetterReason(ctx, rt) }},
+		{"a mail to SES's bounce@ simulator", func() (string, error) {
+			res, err := c.Send(ctx, client.Mail{MailID: "demo-" + stamp + "/bounce", To: []string{bounceAddr},
+				Subject: "Your order has shipped", Text: "It is on its way."})
+			return res.MessageID, err
+		}, func(itemResult) string { return deliveryOutcome(ctx, rt, "demo-"+stamp+"/bounce", bounceAddr) }},
+		{"a mail to SES's complaint@ simulator", func() (string, error) {
+			res, err := c.Send(ctx, client.Mail{MailID: "demo-" + stamp + "/complaint", To: []string{complaintAddr},
+				Subject: "Our newsletter", Text: "News of the month."})
+			return res.MessageID, err
+		}, func(itemResult) string { return deliveryOutcome(ctx, rt, "demo-"+stamp+"/complaint", complaintAddr) }},
+		{"the next mail to the bounced address", func() (string, error) {
+			res, err := c.Send(ctx, client.Mail{MailID: "demo-" + stamp + "/bounce-again", To: []string{bounceAddr},
+				Subject: "Your invoice", Text: "The invoice is attached."})
+			return res.MessageID, err
+		}, func(itemResult) string { return "not handed to SES" }},
 	}
 	w.printf("\ndemo: sending %d sample mails through the pipeline\n", len(steps))
 	for i, st := range steps {
@@ -118,6 +135,41 @@ func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syn
 		w.printf("demo: %d mail(s) in %s\n", len(files), dir)
 	}
 	return nil
+}
+
+// The mailbox simulator's addresses the demo bounces and complains from.
+const (
+	bounceAddr    = "bounce@simulator.amazonses.com"
+	complaintAddr = "complaint@simulator.amazonses.com"
+)
+
+// deliveryOutcome waits until SES's events for the recipient are recorded
+// and says what became of the mail, and whether the address is now
+// suppressed.
+func deliveryOutcome(ctx context.Context, rt *local.Runtime, mailID, addr string) string {
+	final := map[workflow.OutcomeEventType]bool{workflow.EventBounced: true, workflow.EventComplained: true}
+	deadline := time.Now().Add(demoTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		m, ok, err := rt.Feedback().Deliveries().Get(ctx, mailID, time.Now())
+		if err != nil {
+			return "delivery record unreadable: " + err.Error()
+		}
+		if r, found := m.Recipient(addr); ok && found && final[r.State] {
+			line := string(r.State)
+			if r.Bounce != nil {
+				line += fmt.Sprintf(" (%s %s)", r.Bounce.Type, r.Bounce.SubType)
+			}
+			if r.Complaint != nil && r.Complaint.FeedbackType != "" {
+				line += " (" + r.Complaint.FeedbackType + ")"
+			}
+			if listed, err := rt.Feedback().Suppressions().Lookup(ctx, []string{addr}); err == nil && len(listed) > 0 {
+				line += ", address suppressed"
+			}
+			return line
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "no bounce or complaint recorded within " + demoTimeout.String()
 }
 
 // countRetries counts the failed attempts of the Send task in an execution.
