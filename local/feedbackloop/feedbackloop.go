@@ -129,33 +129,26 @@ func (l *Loop) Counts() Counts {
 }
 
 // Run drains the queue until ctx is done, then waits for the messages under
-// way and returns.
+// way and returns. It receives up to ten messages whenever a worker is
+// free, hands each to a worker as one becomes free (at most Concurrency
+// in all), and deletes the settled ones of each receive together, so the
+// queue store pays one receive and one delete per batch rather than one
+// each per message. The next receive waits until every message of the
+// last one has a worker, so no message waits behind a long poll.
 func (l *Loop) Run(ctx context.Context) {
 	slots := make(chan struct{}, l.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		// Wait for one free worker, then take every other free one.
+		// Receive only when a worker is free.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		n := 1
-	more:
-		for n < min(l.cfg.Concurrency, maxReceive) {
-			select {
-			case slots <- struct{}{}:
-				n++
-			default:
-				break more
-			}
-		}
-		msgs, err := l.receive(ctx, n)
-		for range n - len(msgs) {
-			<-slots
-		}
+		msgs, err := l.receive(ctx, maxReceive)
 		if err != nil {
+			<-slots
 			if ctx.Err() != nil {
 				return
 			}
@@ -165,14 +158,29 @@ func (l *Loop) Run(ctx context.Context) {
 			}
 			continue
 		}
-		for _, m := range msgs {
-			wg.Add(1)
+		if len(msgs) == 0 {
+			<-slots
+			continue
+		}
+		outcomes := make([]settled, len(msgs))
+		var batch sync.WaitGroup
+		for i, m := range msgs {
+			if i > 0 { // the first takes the slot the receive held
+				slots <- struct{}{}
+			}
+			batch.Add(1)
 			go func() {
-				defer wg.Done()
+				defer batch.Done()
 				defer func() { <-slots }()
-				l.handle(ctx, m)
+				outcomes[i] = l.handle(ctx, m)
 			}()
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch.Wait()
+			l.settle(ctx, msgs, outcomes)
+		}()
 	}
 }
 
@@ -181,19 +189,53 @@ func (l *Loop) receive(ctx context.Context, n int) ([]sqsstore.Message, error) {
 	return l.cfg.Queues.Receive(ctx, l.cfg.Queue, sqsstore.ReceiveParams{MaxMessages: n, WaitTimeSeconds: &wait})
 }
 
-// handle records one message and settles it.
-func (l *Loop) handle(ctx context.Context, m sqsstore.Message) {
+// settled is what became of one message of a batch.
+type settled int
+
+const (
+	leftForRedelivery settled = iota
+	recorded
+	deadLettered
+)
+
+// settle deletes the settled messages of one receive and counts them. The
+// deletes run even when ctx ends meanwhile: what was recorded must not
+// come back.
+func (l *Loop) settle(ctx context.Context, msgs []sqsstore.Message, outcomes []settled) {
+	var entries []sqsstore.BatchEntry
+	for i, m := range msgs {
+		if outcomes[i] != leftForRedelivery {
+			entries = append(entries, sqsstore.BatchEntry{ID: fmt.Sprint(i), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+	if len(entries) > 0 {
+		res, err := l.cfg.Queues.DeleteBatch(context.WithoutCancel(ctx), l.cfg.Queue, entries)
+		if err != nil {
+			l.cfg.OnError(fmt.Errorf("feedbackloop: delete %d settled messages: %w", len(entries), err))
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				l.cfg.OnError(fmt.Errorf("feedbackloop: delete settled message %s: %w", r.ID, r.Err))
+			}
+		}
+	}
+	for _, o := range outcomes {
+		switch o {
+		case recorded:
+			l.processed.Add(1)
+		case deadLettered:
+			l.deadLetter.Add(1)
+		}
+	}
+}
+
+// handle records one message, or dead-letters it when the recorder calls
+// its error permanent, and says which.
+func (l *Loop) handle(ctx context.Context, m sqsstore.Message) settled {
 	l.received.Add(1)
 	err := l.record(ctx, m.Body)
-	// The message is settled even when ctx ends now: what was recorded
-	// must not come back.
-	settle := context.WithoutCancel(ctx)
 	if err == nil {
-		if err := l.cfg.Queues.Delete(settle, l.cfg.Queue, m.ReceiptHandle); err != nil {
-			l.cfg.OnError(fmt.Errorf("feedbackloop: delete recorded message %s: %w", m.MessageID, err))
-		}
-		l.processed.Add(1)
-		return
+		return recorded
 	}
 	reason, permanent := "", false
 	if ctx.Err() == nil && !errors.As(err, new(panicked)) {
@@ -201,23 +243,20 @@ func (l *Loop) handle(ctx context.Context, m sqsstore.Message) {
 	}
 	if !permanent {
 		l.failed.Add(1)
-		return
+		return leftForRedelivery
 	}
 	attrs := map[string]sqsstore.MessageAttributeValue{
 		workflow.DLQAttrReason:    {DataType: "String", StringValue: orUnknown(reason)},
 		AttrCause:                 {DataType: "String", StringValue: truncate(err.Error(), maxCause)},
 		workflow.DLQAttrMessageID: {DataType: "String", StringValue: m.MessageID},
 	}
-	if _, err := l.cfg.Queues.Send(settle, l.cfg.DeadLetterQueue, sqsstore.SendParams{Body: m.Body, Attributes: attrs}); err != nil {
+	if _, err := l.cfg.Queues.Send(context.WithoutCancel(ctx), l.cfg.DeadLetterQueue, sqsstore.SendParams{Body: m.Body, Attributes: attrs}); err != nil {
 		// Left in the queue, it comes back and is tried again.
 		l.cfg.OnError(fmt.Errorf("feedbackloop: dead-letter message %s: %w", m.MessageID, err))
 		l.failed.Add(1)
-		return
+		return leftForRedelivery
 	}
-	if err := l.cfg.Queues.Delete(settle, l.cfg.Queue, m.ReceiptHandle); err != nil {
-		l.cfg.OnError(fmt.Errorf("feedbackloop: delete dead-lettered message %s: %w", m.MessageID, err))
-	}
-	l.deadLetter.Add(1)
+	return deadLettered
 }
 
 // record calls the Recorder, turning a panic into an error so that one
