@@ -96,6 +96,7 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 		mustJSON(ref(id.suppressions)): "mailflow-suppressions",
 		mustJSON(ref(id.bus)):          "mailflow-outcomes",
 		mustJSON(ref(id.eventsDLQ)):    "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-events-dlq",
+		mustJSON(ref(id.events)):       "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-events",
 	}
 	configSet := s.cfg.SES.ConfigurationSet
 	if configSet == "" {
@@ -131,6 +132,9 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 		}
 		if env[infra.EnvSuppressionTable] != "mailflow-suppressions" {
 			t.Errorf("%s: %s = %q", task, infra.EnvSuppressionTable, env[infra.EnvSuppressionTable])
+		}
+		if env[infra.EnvEventsQueue] != names[mustJSON(ref(id.events))] {
+			t.Errorf("%s: %s = %q", task, infra.EnvEventsQueue, env[infra.EnvEventsQueue])
 		}
 		var p taskkit.Problems
 		taskkit.Required(get, &p, taskkit.EnvLockTable)
@@ -330,6 +334,7 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 			logsWrite(id.fnLogs[infra.TaskAcquireLock]), xrayLambda,
 			stmt([]string{"dynamodb:PutItem", "dynamodb:GetItem"}, table, nil),
 			stmt([]string{"dynamodb:BatchGetItem"}, []string{"<" + id.suppressions + ".Arn>"}, nil),
+			stmt([]string{"sqs:SendMessage"}, []string{"<" + id.events + ".Arn>"}, nil),
 		},
 		id.fnRole[infra.TaskFetchAttachments]: {
 			logsWrite(id.fnLogs[infra.TaskFetchAttachments]), xrayLambda,

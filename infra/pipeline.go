@@ -310,6 +310,7 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 	env := map[string]*string{
 		taskkit.EnvLockTable:        p.table.TableName(),
 		EnvSuppressionTable:         p.suppressions.TableName(),
+		EnvEventsQueue:              p.events.QueueUrl(),
 		taskkit.EnvLease:            jsii.String(lease.String()),
 		taskkit.EnvRetention:        jsii.String(retention.String()),
 		taskkit.EnvBucket:           p.bucket.BucketName(),
@@ -373,6 +374,8 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 			statement("LockAcquire", []string{"dynamodb:PutItem", "dynamodb:GetItem"}, table, nil),
 			// A batch's recipients are looked up in one request.
 			statement("SuppressionLookup", []string{"dynamodb:BatchGetItem"}, []*string{p.suppressions.TableArn()}, nil),
+			// The accepted record of each mail it takes the lock for.
+			statement("TellAccepted", []string{"sqs:SendMessage"}, []*string{p.events.QueueArn()}, nil),
 		}
 	case TaskFetchAttachments:
 		return []awsiam.PolicyStatement{

@@ -351,6 +351,7 @@ func TestMailPipeline(t *testing.T) {
 			taskkit.EnvConfigurationSet: "transactional",
 			infra.EnvMaxSendRate:        "14",
 			infra.EnvSuppressionTable:   ref(id.suppressions),
+			infra.EnvEventsQueue:        ref(id.events),
 		}
 		recordEnv := map[string]any{
 			taskkit.EnvLockTable:           ref(id.table),

@@ -41,12 +41,14 @@ const EnvMaxSendRate = taskkit.EnvMaxSendRate
 
 // The delivery-feedback variables: the delivery and suppression tables'
 // names, the outcome bus's name and the events dead-letter queue's URL.
-// acquire-lock reads EnvSuppressionTable; record-event reads them all.
+// acquire-lock reads EnvSuppressionTable and EnvEventsQueue (the events
+// queue it tells of each accepted mail); record-event reads the others.
 const (
 	EnvDeliveryTable         = taskkit.EnvDeliveryTable
 	EnvSuppressionTable      = taskkit.EnvSuppressionTable
 	EnvOutcomeBus            = taskkit.EnvOutcomeBus
 	EnvEventsDeadLetterQueue = taskkit.EnvEventsDeadLetterQueue
+	EnvEventsQueue           = taskkit.EnvEventsQueue
 )
 
 // taskSpec is how one task function is sized. Timeouts of the state

@@ -16,33 +16,92 @@ import (
 // sesEventQueue is the SES simulator's event sink: each record goes to the
 // events queue wrapped as EventBridge delivers it on AWS (source aws.ses,
 // the configuration set's ARN as resource), so the consumer reads the same
-// body in both places.
+// body in both places. As on AWS, publishing is apart from sending: the
+// simulator hands a record over and goes on, and one goroutine wraps the
+// records and sends what has gathered, up to ten per SendBatch. A full
+// buffer makes the simulator wait rather than drop a record.
 type sesEventQueue struct {
 	store           *sqsstore.Store
 	queue           string
 	account, region string
 	clock           clock.Clock
 	onError         func(error)
+	records         chan sesevent.Event
+	done            chan struct{}
 }
 
-func (q sesEventQueue) publish(e sesevent.Event) {
-	arn := ""
-	if sets := e.Mail.Tags["ses:configuration-set"]; len(sets) == 1 {
-		arn = fmt.Sprintf("arn:aws:ses:%s:%s:configuration-set/%s", q.region, q.account, sets[0])
+// sesEventBuffer is how many records may wait for the queue.
+const sesEventBuffer = 4096
+
+func newSESEventQueue(q sesEventQueue) *sesEventQueue {
+	q.records, q.done = make(chan sesevent.Event, sesEventBuffer), make(chan struct{})
+	go q.run()
+	return &q
+}
+
+func (q *sesEventQueue) publish(e sesevent.Event) { q.records <- e }
+
+// Close sends what is buffered and stops; the simulator must be closed
+// first, so that nothing is published afterwards.
+func (q *sesEventQueue) Close() error {
+	close(q.records)
+	<-q.done
+	return nil
+}
+
+func (q *sesEventQueue) run() {
+	defer close(q.done)
+	for e := range q.records {
+		batch := []sesevent.Event{e}
+	more:
+		for len(batch) < 10 {
+			select {
+			case e, ok := <-q.records:
+				if !ok {
+					break more
+				}
+				batch = append(batch, e)
+			default:
+				break more
+			}
+		}
+		q.send(batch)
 	}
-	env, err := sesevent.NewEnvelope(e, uuid.NewString(), q.account, q.region, arn, clock.Or(q.clock).Now())
-	if err != nil {
-		q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err))
+}
+
+// send wraps a batch and sends it, best effort as SES's publishing to
+// EventBridge is: a record that cannot be sent is reported and dropped.
+func (q *sesEventQueue) send(batch []sesevent.Event) {
+	var entries []sqsstore.SendBatchEntry
+	for i, e := range batch {
+		arn := ""
+		if sets := e.Mail.Tags["ses:configuration-set"]; len(sets) == 1 {
+			arn = fmt.Sprintf("arn:aws:ses:%s:%s:configuration-set/%s", q.region, q.account, sets[0])
+		}
+		env, err := sesevent.NewEnvelope(e, uuid.NewString(), q.account, q.region, arn, clock.Or(q.clock).Now())
+		if err != nil {
+			q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err))
+			continue
+		}
+		body, err := json.Marshal(env)
+		if err != nil {
+			q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err))
+			continue
+		}
+		entries = append(entries, sqsstore.SendBatchEntry{ID: fmt.Sprint(i), SendParams: sqsstore.SendParams{Body: string(body)}})
+	}
+	if len(entries) == 0 {
 		return
 	}
-	body, err := json.Marshal(env)
+	res, err := q.store.SendBatch(context.Background(), q.queue, entries)
 	if err != nil {
-		q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err))
+		q.onError(fmt.Errorf("local: %d SES events to %s: %w", len(entries), q.queue, err))
 		return
 	}
-	// Best effort, as SES's publishing to EventBridge is.
-	if _, err := q.store.Send(context.Background(), q.queue, sqsstore.SendParams{Body: string(body)}); err != nil {
-		q.onError(fmt.Errorf("local: SES %s event of %s to %s: %w", e.EventType, e.Mail.MessageID, q.queue, err))
+	for _, r := range res {
+		if r.Err != nil {
+			q.onError(fmt.Errorf("local: SES event to %s: %w", q.queue, r.Err))
+		}
 	}
 }
 
@@ -55,19 +114,24 @@ func (q sesEventQueue) publish(e sesevent.Event) {
 // queue store does.
 func (r *Runtime) startFeedback(ctx context.Context, record feedbackloop.Recorder, classify feedbackloop.Classify) error {
 	cfg := r.cfg
-	if r.cfg.SES.Events == nil {
-		r.cfg.SES.Events = sesEventQueue{
-			store: r.queues, queue: cfg.EventsQueue, account: cfg.Account, region: cfg.Region, clock: cfg.Clock,
-			onError: func(err error) { cfg.Log.Error("SES event", "err", err) },
-		}.publish
-	}
 	loop, err := feedbackloop.New(feedbackloop.Config{
 		Queues: r.queues, Queue: cfg.EventsQueue, DeadLetterQueue: cfg.EventsDeadLetterQueue,
-		Record: record, Classify: classify, Clock: cfg.Clock,
+		// One worker: recording is bookkeeping beside the send path, and on
+		// a small machine more workers only take CPU from the sends
+		// (BENCHMARKS.md, delivery feedback).
+		Record: record, Classify: classify, Clock: cfg.Clock, Concurrency: 1,
 		OnError: func(err error) { cfg.Log.Error("delivery feedback", "err", err) },
 	})
 	if err != nil {
 		return err
+	}
+	var sink *sesEventQueue
+	if r.cfg.SES.Events == nil {
+		sink = newSESEventQueue(sesEventQueue{
+			store: r.queues, queue: cfg.EventsQueue, account: cfg.Account, region: cfg.Region, clock: cfg.Clock,
+			onError: func(err error) { cfg.Log.Error("SES event", "err", err) },
+		})
+		r.cfg.SES.Events = sink.publish
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -80,5 +144,11 @@ func (r *Runtime) startFeedback(ctx context.Context, record feedbackloop.Recorde
 		<-done
 		return nil
 	}))
+	if sink != nil {
+		// Closed before the loop and after the simulator (closers run
+		// last first): what the simulator published still reaches the
+		// queue.
+		r.closers = append(r.closers, sink)
+	}
 	return nil
 }

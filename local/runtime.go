@@ -595,7 +595,8 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	}
 	log := c.Log
 	acquire, err := acquirelock.New(acquirelock.Config{Limits: limits, Lease: LockLease, Retention: taskkit.DefaultRetention},
-		acquirelock.Deps{Locks: locks, Suppressions: r.feedback.Suppressions(), Clock: c.Clock, Log: log})
+		acquirelock.Deps{Locks: locks, Suppressions: r.feedback.Suppressions(), Events: eventsQueue{store: r.queues, queue: c.EventsQueue},
+			Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,13 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/mailflow/mailflow/asl"
+	"github.com/mailflow/mailflow/eventqueue"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/workflow"
@@ -83,6 +85,24 @@ func (q queueDeadLetters) Send(ctx context.Context, body string, attributes map[
 		attrs[k] = sqsstore.MessageAttributeValue{DataType: "String", StringValue: v}
 	}
 	_, err := q.store.Send(ctx, q.queue, sqsstore.SendParams{Body: body, Attributes: attrs})
+	return err
+}
+
+// eventsQueue lets AcquireLock tell the local events queue of an accepted
+// mail, as sqsqueue does on AWS.
+type eventsQueue struct {
+	store *sqsstore.Store
+	queue string
+}
+
+var _ eventqueue.Queue = eventsQueue{}
+
+func (q eventsQueue) Send(ctx context.Context, e workflow.PipelineEvent) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = q.store.Send(ctx, q.queue, sqsstore.SendParams{Body: string(body)})
 	return err
 }
 

@@ -70,7 +70,7 @@ type Usage struct {
 	AttachmentBytes  float64 // attachment bytes sent per mail
 	TracedFraction   float64 // executions recorded by X-Ray
 	// FeedbackRecords is how many records per mail reach the events
-	// queue (the state machine's RecordAccepted, then SES's events),
+	// queue (AcquireLock's accepted record, then SES's events),
 	// each priced by [EventsModel] with Feedback; 0 leaves feedback out.
 	FeedbackRecords float64
 	Feedback        EventsUsage

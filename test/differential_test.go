@@ -163,7 +163,7 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, req *asl.TaskRequest) (any, error) {
 		params := req.Input.(map[string]any)
 		if params["QueueUrl"] == eventsQueueURL {
-			// RecordAccepted and RecordDeadLettered: the events queue takes it.
+			// RecordDeadLettered: the events queue takes it.
 			return map[string]any{"MessageId": "ev-1", "MD5OfMessageBody": "x"}, nil
 		}
 		var body struct{ MailID string }

@@ -12,11 +12,11 @@ import (
 // "aws.ses").
 const PipelineEventSource = "mailflow.pipeline"
 
-// PipelineEvent is what the state machine tells the events queue about a
-// mail: that it was accepted (the lock was taken for it) or dead-lettered.
+// PipelineEvent is what the pipeline tells the events queue about a mail:
+// that it was accepted (AcquireLock took the lock for it and sends this)
+// or dead-lettered (the definition's RecordDeadLettered state builds it).
 // The delivery-feedback consumer turns it into an [OutcomeEvent] and
-// records it with the mail's delivery state. The definition builds it
-// (states RecordAccepted and RecordDeadLettered).
+// records it with the mail's delivery state.
 type PipelineEvent struct {
 	Source      string           `json:"source"` // PipelineEventSource
 	Type        OutcomeEventType `json:"type"`   // EventAccepted or EventDeadLettered

@@ -32,7 +32,7 @@ type rule struct {
 }
 
 var (
-	ports    = []string{"lock", "store", "sender", "pacer", "delivery", "suppression", "notify"}
+	ports    = []string{"lock", "store", "sender", "pacer", "delivery", "suppression", "notify", "eventqueue"}
 	leaves   = []string{"workflow", "clock"}
 	testOnly = []string{"testkit/...", "test/...", "perf/...", "*test"}
 )
@@ -59,6 +59,7 @@ var rules = []rule{
 	{From: []string{"delivery/..."}, Only: join(leaves, []string{"delivery", "internal/..."}), Why: adapterWhy},
 	{From: []string{"suppression/..."}, Only: join(leaves, []string{"suppression", "internal/..."}), Why: adapterWhy},
 	{From: []string{"notify/..."}, Only: join(leaves, []string{"notify", "internal/..."}), Why: adapterWhy},
+	{From: []string{"eventqueue/..."}, Only: join(leaves, []string{"eventqueue", "internal/..."}), Why: adapterWhy},
 	{From: []string{"local/sqlitefeedback"}, Only: join(leaves, []string{"delivery", "suppression", "internal/..."}),
 		Why: "the local feedback database implements the delivery and suppression ports in one file"},
 	{From: []string{"local/sqlitelock"}, Only: join(leaves, []string{"lock", "internal/..."}), Why: adapterWhy},

@@ -55,6 +55,9 @@ const (
 	EnvOutcomeBus = "OUTCOME_BUS"
 	// EnvEventsDeadLetterQueue is the URL of the events queue's dead-letter queue.
 	EnvEventsDeadLetterQueue = "EVENTS_DLQ_URL"
+	// EnvEventsQueue is the URL of the events queue AcquireLock tells of
+	// each mail it accepts; unset, nobody is told.
+	EnvEventsQueue = "EVENTS_QUEUE_URL"
 )
 
 // DefaultPacingMaxWait lets a send wait up to a second for its token (more

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/mailflow/mailflow/local/sqsapi"
+	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/suppression"
 	"github.com/mailflow/mailflow/suppression/dynamosuppression"
@@ -114,6 +118,42 @@ func TestAcquireLockLambdaChecksTheSuppressionList(t *testing.T) {
 	r := invoke(t, "acquire-lock", env, payload, "")
 	if workflow.ErrorName(r.ErrorType) != workflow.Suppressed || !strings.Contains(r.ErrorMessage, "ann@example.org") {
 		t.Fatalf("a mail to a suppressed address: %+v\n%s", r, r.Output)
+	}
+}
+
+// TestAcquireLockLambdaTellsTheEventsQueue: with EVENTS_QUEUE_URL set, the
+// function sends the accepted record of a mail it takes the lock for.
+func TestAcquireLockLambdaTellsTheEventsQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc := tasktest.Start(t, true, false, false)
+	_, _, table := svc.Locks(t)
+	store, err := sqsstore.Open(filepath.Join(t.TempDir(), "queues.db"), sqsstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.CreateQueue(ctx, "mailflow-events", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sqsapi.New(store, sqsapi.Options{}))
+	defer srv.Close()
+	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": svc.Dynamo, "sqs": srv.URL}),
+		"LOCK_TABLE="+table, "EVENTS_QUEUE_URL="+srv.URL+"/000000000000/mailflow-events",
+		"ATTACHMENT_PREFIX=attachments/", "ALLOWED_SENDERS=example.com")
+	payload, _ := json.Marshal(map[string]string{"messageId": "msg-1", "owner": "arn:exec-3/msg-1", "body": tasktest.Body(t, "order-3", nil)})
+	r := invoke(t, "acquire-lock", env, payload, "")
+	if r.ErrorType != "" {
+		t.Fatalf("acquire: %+v\n%s", r, r.Output)
+	}
+	zero, wait := 0, 0
+	msgs, err := store.Receive(ctx, "mailflow-events", sqsstore.ReceiveParams{MaxMessages: 10, VisibilityTimeout: &zero, WaitTimeSeconds: &wait})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("events queue: %d messages, %v", len(msgs), err)
+	}
+	e, err := workflow.ParsePipelineEvent([]byte(msgs[0].Body))
+	if err != nil || e.Type != workflow.EventAccepted || e.MailID != "order-3" || e.ExecutionID != "arn:exec-3" {
+		t.Fatalf("record %+v, %v", e, err)
 	}
 }
 

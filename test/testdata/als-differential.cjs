@@ -61,7 +61,6 @@ function handlers(stubs) {
     ReleaseForDeadLetter: lambda('ReleaseForDeadLetter', release),
     ReleaseForRetry: lambda('ReleaseForRetry', release),
     // The events queue takes every record.
-    RecordAccepted: () => ({ MessageId: 'ev-1', MD5OfMessageBody: 'x' }),
     RecordDeadLettered: () => ({ MessageId: 'ev-1', MD5OfMessageBody: 'x' }),
     DeadLetter: (input) => {
       const s = stubs[mailIdOf(input.MessageBody)] ?? {};

@@ -6,10 +6,12 @@ package acquirelocktest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,6 +178,7 @@ func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults),
 	})
 
 	suppressionScenarios(t, setupWith, in)
+	eventScenarios(t, newLocks, newSuppressions, in)
 
 	t.Run("TableUnavailable", func(t *testing.T) {
 		h, _, proxy, _ := setup(t)
@@ -324,4 +327,93 @@ func suppressionScenarios(t *testing.T,
 			t.Fatalf("lock after acquire: %+v (found %v)", rec, ok)
 		}
 	})
+}
+
+// events is an events queue that keeps what it is sent, or fails.
+type events struct {
+	mu   sync.Mutex
+	sent []workflow.PipelineEvent
+	err  error
+}
+
+func (e *events) Send(_ context.Context, ev workflow.PipelineEvent) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err != nil {
+		return e.err
+	}
+	e.sent = append(e.sent, ev)
+	return nil
+}
+
+// eventScenarios: a mail whose lock was taken is told to the events queue
+// as accepted, once per acquire; nothing else is; a queue that fails does
+// not fail the mail.
+func eventScenarios(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults), newSuppressions func(t *testing.T) suppression.List,
+	in func(t *testing.T, owner string, change func(map[string]any)) acquirelock.In) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (*acquirelock.Handler, lock.Table, suppression.List, *events, *clock.Skipping) {
+		locks, _ := newLocks(t)
+		list := newSuppressions(t)
+		q := &events{}
+		clk := tasktest.NewClock()
+		h, err := acquirelock.New(Config(), acquirelock.Deps{Locks: locks, Suppressions: list, Events: q, Clock: clk, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, locks, list, q, clk
+	}
+
+	t.Run("AcceptedIsTold", func(t *testing.T) {
+		h, _, _, q, clk := setup(t)
+		at := clk.Now()
+		if _, err := h.Handle(ctx, in(t, "arn:exec-1/msg-1", nil)); err != nil {
+			t.Fatal(err)
+		}
+		want := workflow.PipelineEvent{Source: workflow.PipelineEventSource, Type: workflow.EventAccepted, MessageID: "msg-1",
+			ExecutionID: "arn:exec-1", Time: at.UTC().Format(time.RFC3339Nano), MailID: "order-1/receipt"}
+		if len(q.sent) != 1 || q.sent[0] != want {
+			t.Fatalf("told %+v, want %+v", q.sent, want)
+		}
+		if _, err := workflow.ParsePipelineEvent(mustJSON(t, q.sent[0])); err != nil {
+			t.Fatalf("the record does not parse: %v", err)
+		}
+		// Busy on another attempt: nothing more is told.
+		if _, err := h.Handle(ctx, in(t, "arn:exec-2/msg-1", nil)); workflow.NameOf(err) != workflow.LockBusy {
+			t.Fatalf("second owner: %v", err)
+		}
+		if len(q.sent) != 1 {
+			t.Fatalf("told %d records", len(q.sent))
+		}
+	})
+
+	t.Run("SuppressedIsNotAccepted", func(t *testing.T) {
+		h, _, list, q, _ := setup(t)
+		if err := list.Put(ctx, bounced("ann@example.org")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); workflow.NameOf(err) != workflow.Suppressed {
+			t.Fatalf("got %v", err)
+		}
+		if len(q.sent) != 0 {
+			t.Fatalf("told %+v for a suppressed mail", q.sent)
+		}
+	})
+
+	t.Run("FailingQueueDoesNotFailTheMail", func(t *testing.T) {
+		h, _, _, q, _ := setup(t)
+		q.err = errors.New("events queue unavailable")
+		if out, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); err != nil || out.Outcome != acquirelock.Acquired {
+			t.Fatalf("with a failing events queue = %+v, %v", out, err)
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
