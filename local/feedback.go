@@ -107,19 +107,19 @@ func (q *sesEventQueue) send(batch []sesevent.Event) {
 
 // startFeedback is the step that routes delivery feedback: the SES
 // simulator's records go to the events queue (unless Config.SES.Events
-// already has a sink), and a loop drains that queue into record,
-// dead-lettering what classify calls permanent into the events
-// dead-letter queue. It runs after the queues exist and before openSES,
+// already has a sink), and a loop drains that queue into record (or
+// recordBatch, a receive at a time), dead-lettering what classify calls
+// permanent into the events dead-letter queue. It runs after the queues exist and before openSES,
 // which reads the sink; the loop stops when the runtime closes, before the
 // queue store does.
-func (r *Runtime) startFeedback(ctx context.Context, record feedbackloop.Recorder, classify feedbackloop.Classify) error {
+func (r *Runtime) startFeedback(ctx context.Context, record feedbackloop.Recorder, recordBatch feedbackloop.BatchRecorder, classify feedbackloop.Classify) error {
 	cfg := r.cfg
 	loop, err := feedbackloop.New(feedbackloop.Config{
 		Queues: r.queues, Queue: cfg.EventsQueue, DeadLetterQueue: cfg.EventsDeadLetterQueue,
 		// One worker: recording is bookkeeping beside the send path, and on
 		// a small machine more workers only take CPU from the sends
 		// (BENCHMARKS.md, delivery feedback).
-		Record: record, Classify: classify, Clock: cfg.Clock, Concurrency: 1,
+		Record: record, RecordBatch: recordBatch, Classify: classify, Clock: cfg.Clock, Concurrency: 1,
 		OnError: func(err error) { cfg.Log.Error("delivery feedback", "err", err) },
 	})
 	if err != nil {

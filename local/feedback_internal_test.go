@@ -50,7 +50,7 @@ func TestSESEventsThroughTheEventsQueue(t *testing.T) {
 		return nil
 	}
 	classify := func(err error) (string, bool) { return "malformed", errors.Is(err, errMalformed) }
-	if err := r.startFeedback(ctx, record, classify); err != nil {
+	if err := r.startFeedback(ctx, record, nil, classify); err != nil {
 		t.Fatal(err)
 	}
 	box, err := outbox.New(t.TempDir())

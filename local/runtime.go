@@ -517,9 +517,11 @@ func (r *Runtime) recordEvents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.startFeedback(ctx, func(ctx context.Context, body []byte) error {
-		_, err := h.Handle(ctx, body)
-		return err
+	// A receive at a time, as the Lambda takes a batch: its outcome events
+	// are published together.
+	return r.startFeedback(ctx, nil, func(ctx context.Context, bodies [][]byte) []error {
+		_, errs := h.HandleBatch(ctx, bodies)
+		return errs
 	}, recordevent.Malformed)
 }
 

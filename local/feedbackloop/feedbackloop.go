@@ -42,6 +42,10 @@ import (
 // Recorder records one queue message's body.
 type Recorder func(ctx context.Context, body []byte) error
 
+// BatchRecorder records a whole receive at once (one publish for the
+// batch, say); errs[i] is body i's error, as a Recorder's.
+type BatchRecorder func(ctx context.Context, bodies [][]byte) (errs []error)
+
 // Classify tells whether a Recorder's error is permanent, and why.
 type Classify func(err error) (reason string, permanent bool)
 
@@ -70,10 +74,13 @@ type Config struct {
 	Queue           string // the events queue
 	DeadLetterQueue string // where permanent failures go
 	Record          Recorder
-	Classify        Classify
-	Concurrency     int         // 1..100; 0 means DefaultConcurrency
-	Clock           clock.Clock // waits after a failed receive; default clock.Wall
-	OnError         func(error) // receive, delete and dead-letter failures; default: dropped
+	// RecordBatch, instead of Record, takes each receive whole, and the
+	// batch counts as one worker.
+	RecordBatch BatchRecorder
+	Classify    Classify
+	Concurrency int         // 1..100; 0 means DefaultConcurrency
+	Clock       clock.Clock // waits after a failed receive; default clock.Wall
+	OnError     func(error) // receive, delete and dead-letter failures; default: dropped
 }
 
 // Counts are what a loop has done so far.
@@ -101,8 +108,8 @@ func New(cfg Config) (*Loop, error) {
 	} else if cfg.Queue == cfg.DeadLetterQueue {
 		errs = append(errs, fmt.Errorf("the dead-letter queue must not be the queue itself (%q)", cfg.Queue))
 	}
-	if cfg.Record == nil || cfg.Classify == nil {
-		errs = append(errs, errors.New("a recorder (Record) and a classifier (Classify) are required"))
+	if (cfg.Record == nil) == (cfg.RecordBatch == nil) || cfg.Classify == nil {
+		errs = append(errs, errors.New("a recorder (Record) and a classifier (Classify) are required (or RecordBatch in place of Record, not both)"))
 	}
 	if cfg.Concurrency < 0 || cfg.Concurrency > 100 {
 		errs = append(errs, fmt.Errorf("concurrency (Concurrency) %d is outside 1..100", cfg.Concurrency))
@@ -160,6 +167,16 @@ func (l *Loop) Run(ctx context.Context) {
 		}
 		if len(msgs) == 0 {
 			<-slots
+			continue
+		}
+		if l.cfg.RecordBatch != nil {
+			// The batch takes the slot the receive held.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				l.settle(ctx, msgs, l.handleAll(ctx, msgs))
+			}()
 			continue
 		}
 		outcomes := make([]settled, len(msgs))
@@ -233,7 +250,28 @@ func (l *Loop) settle(ctx context.Context, msgs []sqsstore.Message, outcomes []s
 // its error permanent, and says which.
 func (l *Loop) handle(ctx context.Context, m sqsstore.Message) settled {
 	l.received.Add(1)
-	err := l.record(ctx, m.Body)
+	return l.outcomeOf(ctx, m, l.record(ctx, m.Body))
+}
+
+// handleAll records a receive with RecordBatch and says what became of
+// each message.
+func (l *Loop) handleAll(ctx context.Context, msgs []sqsstore.Message) []settled {
+	l.received.Add(int64(len(msgs)))
+	bodies := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		bodies[i] = []byte(m.Body)
+	}
+	errs := l.recordAll(ctx, bodies)
+	out := make([]settled, len(msgs))
+	for i, m := range msgs {
+		out[i] = l.outcomeOf(ctx, m, errs[i])
+	}
+	return out
+}
+
+// outcomeOf settles one message by its recorder's error: recorded,
+// dead-lettered when the error is permanent, or left for redelivery.
+func (l *Loop) outcomeOf(ctx context.Context, m sqsstore.Message, err error) settled {
 	if err == nil {
 		return recorded
 	}
@@ -268,6 +306,24 @@ func (l *Loop) record(ctx context.Context, body string) (err error) {
 		}
 	}()
 	return l.cfg.Record(ctx, []byte(body))
+}
+
+// recordAll calls the BatchRecorder; a panic, or an answer of the wrong
+// length, leaves every message for redelivery.
+func (l *Loop) recordAll(ctx context.Context, bodies [][]byte) (errs []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			errs = nil
+			for range bodies {
+				errs = append(errs, panicked{p})
+			}
+		}
+	}()
+	errs = l.cfg.RecordBatch(ctx, bodies)
+	if len(errs) != len(bodies) {
+		panic(fmt.Sprintf("%d answers for %d bodies", len(errs), len(bodies)))
+	}
+	return errs
 }
 
 // panicked is a Recorder's panic: never called permanent, since it says

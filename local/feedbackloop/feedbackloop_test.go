@@ -349,3 +349,45 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// RecordBatch takes each receive whole: what it records is deleted, what
+// it calls malformed is dead-lettered, the rest and a panicking batch come
+// back.
+func TestRecordBatch(t *testing.T) {
+	t.Parallel()
+	s := queues(t, 1, 5)
+	var mu sync.Mutex
+	var sizes []int
+	panicOnce := atomic.Bool{}
+	l, stop := run(t, feedbackloop.Config{Queues: s, RecordBatch: func(_ context.Context, bodies [][]byte) []error {
+		mu.Lock()
+		sizes = append(sizes, len(bodies))
+		mu.Unlock()
+		errs := make([]error, len(bodies))
+		for i, b := range bodies {
+			switch {
+			case string(b) == "panic" && panicOnce.CompareAndSwap(false, true):
+				panic("recorder bug")
+			case strings.HasPrefix(string(b), "bad"):
+				errs[i] = fmt.Errorf("decode %q: %w", b, errMalformed)
+			}
+		}
+		return errs
+	}})
+	send(t, s, "good-1", "bad-1", "good-2", "panic", "good-3")
+	eventually(t, "all settled", func() bool { c := l.Counts(); return c.Processed == 4 && c.DeadLettered == 1 })
+	stop()
+	if c := counts(t, s, events); c.Visible+c.InFlight != 0 {
+		t.Fatalf("events queue still holds %+v", c)
+	}
+	if c := counts(t, s, dlq); c.Visible != 1 {
+		t.Fatalf("dead-letter queue %+v, want the malformed record", c)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range sizes {
+		if n < 1 || n > 10 {
+			t.Fatalf("batch sizes %v", sizes)
+		}
+	}
+}

@@ -147,8 +147,41 @@ type envelope struct {
 // MaxRecordBytes bounds a record: the largest SQS message.
 const MaxRecordBytes = 1 << 20
 
-// Handle records one events-queue body.
+// Handle records one events-queue body and publishes its outcome events.
 func (h *Handler) Handle(ctx context.Context, body []byte) (Result, error) {
+	res, err := h.recordBody(ctx, body)
+	if err != nil {
+		return Result{}, err
+	}
+	return res, h.publish(ctx, h.outcomes(ctx, res))
+}
+
+// HandleBatch records each body in order, then publishes the outcome
+// events of all that were recorded in one call, as a batch of the events
+// queue arrives. errs[i] is body i's error; when publishing fails, every
+// recorded body gets that error, so the queue delivers them again
+// (recording is idempotent, publishing at least once).
+func (h *Handler) HandleBatch(ctx context.Context, bodies [][]byte) (results []Result, errs []error) {
+	results, errs = make([]Result, len(bodies)), make([]error, len(bodies))
+	var events []workflow.OutcomeEvent
+	for i, body := range bodies {
+		results[i], errs[i] = h.recordBody(ctx, body)
+		if errs[i] == nil {
+			events = append(events, h.outcomes(ctx, results[i])...)
+		}
+	}
+	if err := h.publish(ctx, events); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return results, errs
+}
+
+// recordBody reads one events-queue body and records it, publishing nothing.
+func (h *Handler) recordBody(ctx context.Context, body []byte) (Result, error) {
 	if len(body) > MaxRecordBytes {
 		return Result{}, malformed("%d bytes, more than %d", len(body), MaxRecordBytes)
 	}
@@ -205,7 +238,7 @@ func (h *Handler) handleSES(ctx context.Context, e sesevent.Event) (Result, erro
 	if err := h.suppress(ctx, &res); err != nil {
 		return Result{}, err
 	}
-	return res, h.publish(ctx, res)
+	return res, nil
 }
 
 func (h *Handler) handlePipeline(ctx context.Context, p workflow.PipelineEvent) (Result, error) {
@@ -231,7 +264,7 @@ func (h *Handler) handlePipeline(ctx context.Context, p workflow.PipelineEvent) 
 	if err := h.record(ctx, &res); err != nil {
 		return Result{}, err
 	}
-	return res, h.publish(ctx, res)
+	return res, nil
 }
 
 // record applies the events to the mail's delivery record.
@@ -287,28 +320,33 @@ func suppressionOf(mailID string, e delivery.Event) (suppression.Entry, bool) {
 	}, true
 }
 
-// publish tells producers every event the record yields.
-func (h *Handler) publish(ctx context.Context, res Result) error {
-	if h.deps.Publisher == nil || len(res.Events) == 0 {
+// outcomes are the producer-facing events a record yields: every one, not
+// only the new ones (see the package doc), and only those the schema
+// takes (the stored record keeps the others).
+func (h *Handler) outcomes(ctx context.Context, res Result) []workflow.OutcomeEvent {
+	if h.deps.Publisher == nil {
 		return nil
 	}
 	out := make([]workflow.OutcomeEvent, 0, len(res.Events))
 	for _, e := range res.Events {
 		oe := OutcomeEvent(res.MailID, e)
 		if err := oe.Validate(); err != nil {
-			// The stored record keeps it; a producer gets only what the
-			// schema promises.
 			h.deps.Log.WarnContext(ctx, "event not published", slog.String("mailId", res.MailID),
 				slog.String("type", string(e.Type)), slog.String("error", err.Error()))
 			continue
 		}
 		out = append(out, oe)
 	}
-	if len(out) == 0 {
+	return out
+}
+
+// publish tells producers.
+func (h *Handler) publish(ctx context.Context, events []workflow.OutcomeEvent) error {
+	if h.deps.Publisher == nil || len(events) == 0 {
 		return nil
 	}
-	if err := h.deps.Publisher.Publish(ctx, out); err != nil {
-		return fmt.Errorf("recordevent: publishing %d events of %s: %w", len(out), res.MailID, err)
+	if err := h.deps.Publisher.Publish(ctx, events); err != nil {
+		return fmt.Errorf("recordevent: publishing %d outcome events: %w", len(events), err)
 	}
 	return nil
 }

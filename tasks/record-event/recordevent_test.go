@@ -28,11 +28,13 @@ type recorder struct {
 	mu      sync.Mutex
 	events  []workflow.OutcomeEvent
 	failing bool
+	calls   int
 }
 
 func (r *recorder) Publish(_ context.Context, events []workflow.OutcomeEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls++
 	if r.failing {
 		return errors.New("bus unavailable")
 	}
@@ -382,5 +384,37 @@ func TestSendEventResolvesAnOutcomeUnknownMail(t *testing.T) {
 	res, _ = h.Handle(ctx, wrap(t, delivered("order-10", t0.Add(time.Second), "kim@example.org")))
 	if res.Resolved {
 		t.Fatal("resolved twice")
+	}
+}
+
+func TestHandleBatchPublishesOnceForTheBatch(t *testing.T) {
+	w := newWorld(t)
+	bodies := [][]byte{
+		wrap(t, delivered("order-11", t0.Add(time.Second), "lea@example.org")),
+		[]byte("{"),
+		wrap(t, complained("order-12", t0.Add(time.Hour), "max@example.org")),
+	}
+	_, errs := w.h.HandleBatch(w.ctx, bodies)
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("errors %v", errs)
+	}
+	if _, ok := recordevent.Malformed(errs[1]); !ok {
+		t.Fatalf("body 1: %v, want malformed", errs[1])
+	}
+	if got := w.pub.types(); w.pub.calls != 1 || len(got) != 2 || got[0] != workflow.EventDelivered || got[1] != workflow.EventComplained {
+		t.Fatalf("%d publish calls of %v", w.pub.calls, got)
+	}
+	// A failed publish fails every recorded body, so all come back.
+	w.pub.failing = true
+	_, errs = w.h.HandleBatch(w.ctx, bodies)
+	for _, i := range []int{0, 2} {
+		if errs[i] == nil {
+			t.Errorf("body %d: no error after a failed publish", i)
+		} else if _, ok := recordevent.Malformed(errs[i]); ok {
+			t.Errorf("body %d: a failed publish is not transient", i)
+		}
+	}
+	if _, ok := recordevent.Malformed(errs[1]); !ok {
+		t.Errorf("body 1: %v, want malformed still", errs[1])
 	}
 }

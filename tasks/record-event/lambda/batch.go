@@ -15,7 +15,7 @@ import (
 )
 
 type recorder interface {
-	Handle(ctx context.Context, body []byte) (recordevent.Result, error)
+	HandleBatch(ctx context.Context, bodies [][]byte) ([]recordevent.Result, []error)
 }
 
 type deadLetterSender interface {
@@ -37,11 +37,16 @@ type batch struct {
 
 func (b *batch) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
+	bodies := make([][]byte, len(ev.Records))
+	for i, r := range ev.Records {
+		bodies[i] = []byte(r.Body)
+	}
+	results, errs := b.rec.HandleBatch(ctx, bodies)
 	unknown := 0
-	for _, r := range ev.Records {
-		res, err := b.rec.Handle(ctx, []byte(r.Body))
+	for i, r := range ev.Records {
+		err := errs[i]
 		if err == nil {
-			if res.Unknown {
+			if results[i].Unknown {
 				unknown++
 			}
 			continue

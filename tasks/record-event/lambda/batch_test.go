@@ -22,8 +22,12 @@ import (
 // scripted answers each body as the test says.
 type scripted map[string]error
 
-func (s scripted) Handle(_ context.Context, body []byte) (recordevent.Result, error) {
-	return recordevent.Result{}, s[string(body)]
+func (s scripted) HandleBatch(_ context.Context, bodies [][]byte) ([]recordevent.Result, []error) {
+	errs := make([]error, len(bodies))
+	for i, b := range bodies {
+		errs[i] = s[string(b)]
+	}
+	return make([]recordevent.Result, len(bodies)), errs
 }
 
 func TestBatchDeadLettersMalformedAndRetriesTransient(t *testing.T) {
