@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,6 +42,9 @@ type executor struct {
 	// history reaches the store only when they stop.
 	mu      sync.Mutex
 	running map[string]*recorder
+	// inFlight counts the executions under way, for whoever yields to
+	// them (the delivery-feedback loop); nil counts nothing.
+	inFlight *atomic.Int64
 }
 
 // runningEvents returns the history so far of an execution under way, each
@@ -109,6 +113,10 @@ func (x *executor) Invoke(ctx context.Context, input []byte) (pipes.Outcome, err
 	x.mu.Lock()
 	x.running[id] = rec
 	x.mu.Unlock()
+	if x.inFlight != nil {
+		x.inFlight.Add(1)
+		defer x.inFlight.Add(-1)
+	}
 	x.storeErr(x.store.Start(context.WithoutCancel(ctx), execstore.Execution{
 		ID: id, Name: name, StateMachine: x.stateMachine, Input: input, StartedAt: started,
 	}))

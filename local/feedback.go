@@ -120,6 +120,10 @@ func (r *Runtime) startFeedback(ctx context.Context, record feedbackloop.Recorde
 		// a small machine more workers only take CPU from the sends
 		// (BENCHMARKS.md, delivery feedback).
 		Record: record, RecordBatch: recordBatch, Classify: classify, Clock: cfg.Clock, Concurrency: 1,
+		// While mail is being sent, recording takes at most a fifth of
+		// the loop's time: the sends come first, the events wait in the
+		// queue and are recorded at full speed once the burst is over.
+		Busy: func() bool { return r.executions.Load() > 0 }, BusyShare: 0.2,
 		OnError: func(err error) { cfg.Log.Error("delivery feedback", "err", err) },
 	})
 	if err != nil {

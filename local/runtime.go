@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
@@ -184,6 +185,7 @@ type Runtime struct {
 	// Delivery feedback: the delivery records and suppression list, the
 	// outcome event log and its webhook dispatcher.
 	feedback   *sqlitefeedback.DB
+	executions atomic.Int64 // under way; the feedback loop yields to them
 	outcomes   *webhooks.Log
 	dispatcher *webhooks.Dispatcher
 	exec       *executor
@@ -389,7 +391,7 @@ func (r *Runtime) buildExecutor(context.Context) error {
 		def: def, registry: registry, store: r.execs, stateMachine: DefaultStateMachine,
 		region: cfg.Region, account: cfg.Account, clock: cfg.Clock, onEvent: cfg.OnEvent,
 		onStore: func(err error) { cfg.Log.Error("execution store", "err", err) },
-		running: map[string]*recorder{},
+		running: map[string]*recorder{}, inFlight: &r.executions,
 	}
 	exec.onFinish = cfg.OnExecution
 	r.exec = exec

@@ -78,9 +78,15 @@ type Config struct {
 	// batch counts as one worker.
 	RecordBatch BatchRecorder
 	Classify    Classify
-	Concurrency int         // 1..100; 0 means DefaultConcurrency
-	Clock       clock.Clock // waits after a failed receive; default clock.Wall
-	OnError     func(error) // receive, delete and dead-letter failures; default: dropped
+	Concurrency int // 1..100; 0 means DefaultConcurrency
+	// Busy, when set and true, says that more urgent work is under way:
+	// after each message (or batch) the worker then pauses so that
+	// recording takes at most BusyShare (0 < share ≤ 1) of its time. The
+	// messages wait in the queue meanwhile, nothing is lost.
+	Busy      func() bool
+	BusyShare float64
+	Clock     clock.Clock // waits after a failed receive, and Busy's pauses; default clock.Wall
+	OnError   func(error) // receive, delete and dead-letter failures; default: dropped
 }
 
 // Counts are what a loop has done so far.
@@ -89,12 +95,13 @@ type Counts struct {
 	Processed    int64 // recorded and deleted
 	Failed       int64 // left in the queue for redelivery
 	DeadLettered int64 // sent to the dead-letter queue and deleted
+	Yielded      int64 // pauses made because Busy said so
 }
 
 // Loop drains one queue.
 type Loop struct {
-	cfg                                     Config
-	received, processed, failed, deadLetter atomic.Int64
+	cfg                                              Config
+	received, processed, failed, deadLetter, yielded atomic.Int64
 }
 
 // New checks the configuration.
@@ -110,6 +117,9 @@ func New(cfg Config) (*Loop, error) {
 	}
 	if (cfg.Record == nil) == (cfg.RecordBatch == nil) || cfg.Classify == nil {
 		errs = append(errs, errors.New("a recorder (Record) and a classifier (Classify) are required (or RecordBatch in place of Record, not both)"))
+	}
+	if cfg.Busy != nil && (cfg.BusyShare <= 0 || cfg.BusyShare > 1) {
+		errs = append(errs, fmt.Errorf("BusyShare %v is outside (0, 1]", cfg.BusyShare))
 	}
 	if cfg.Concurrency < 0 || cfg.Concurrency > 100 {
 		errs = append(errs, fmt.Errorf("concurrency (Concurrency) %d is outside 1..100", cfg.Concurrency))
@@ -131,7 +141,7 @@ func New(cfg Config) (*Loop, error) {
 func (l *Loop) Counts() Counts {
 	return Counts{
 		Received: l.received.Load(), Processed: l.processed.Load(),
-		Failed: l.failed.Load(), DeadLettered: l.deadLetter.Load(),
+		Failed: l.failed.Load(), DeadLettered: l.deadLetter.Load(), Yielded: l.yielded.Load(),
 	}
 }
 
@@ -175,7 +185,9 @@ func (l *Loop) Run(ctx context.Context) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
+				start := l.cfg.Clock.Now()
 				l.settle(ctx, msgs, l.handleAll(ctx, msgs))
+				l.yield(ctx, start)
 			}()
 			continue
 		}
@@ -189,7 +201,9 @@ func (l *Loop) Run(ctx context.Context) {
 			go func() {
 				defer batch.Done()
 				defer func() { <-slots }()
+				start := l.cfg.Clock.Now()
 				outcomes[i] = l.handle(ctx, m)
+				l.yield(ctx, start)
 			}()
 		}
 		wg.Add(1)
@@ -214,6 +228,20 @@ const (
 	recorded
 	deadLettered
 )
+
+// yield pauses a worker that started at start, while Busy says so, long
+// enough that its work is at most BusyShare of its time.
+func (l *Loop) yield(ctx context.Context, start time.Time) {
+	if l.cfg.Busy == nil || !l.cfg.Busy() {
+		return
+	}
+	worked := l.cfg.Clock.Now().Sub(start)
+	pause := time.Duration(float64(worked) * (1/l.cfg.BusyShare - 1))
+	if pause > 0 {
+		l.yielded.Add(1)
+		l.cfg.Clock.Sleep(ctx, pause)
+	}
+}
 
 // settle deletes the settled messages of one receive and counts them. The
 // deletes run even when ctx ends meanwhile: what was recorded must not

@@ -391,3 +391,44 @@ func TestRecordBatch(t *testing.T) {
 		}
 	}
 }
+
+// While Busy says so, a worker pauses after its work so that recording
+// takes at most BusyShare of its time; once not busy, it goes at full
+// speed.
+func TestBusyYields(t *testing.T) {
+	t.Parallel()
+	s := queues(t, 30, 5)
+	var busy atomic.Bool
+	busy.Store(true)
+	const work = 20 * time.Millisecond
+	l, stop := run(t, feedbackloop.Config{Queues: s, Concurrency: 1, Busy: busy.Load, BusyShare: 0.25,
+		Record: func(context.Context, []byte) error { time.Sleep(work); return nil }})
+	start := time.Now()
+	send(t, s, "1", "2", "3", "4")
+	eventually(t, "4 processed", func() bool { return l.Counts().Processed == 4 })
+	// Four messages of 20 ms each at a quarter share: at least 3 pauses of
+	// 60 ms follow the first three.
+	if took := time.Since(start); took < 4*work+3*3*work {
+		t.Fatalf("4 messages took %s while busy, want at least %s", took, 4*work+3*3*work)
+	}
+	if y := l.Counts().Yielded; y < 3 {
+		t.Fatalf("%d pauses, want at least 3", y)
+	}
+	busy.Store(false)
+	yielded := l.Counts().Yielded
+	send(t, s, "5", "6")
+	eventually(t, "6 processed", func() bool { return l.Counts().Processed == 6 })
+	if y := l.Counts().Yielded; y != yielded {
+		t.Fatalf("paused %d times while not busy", y-yielded)
+	}
+	stop()
+}
+
+func TestBusyShareValidated(t *testing.T) {
+	t.Parallel()
+	_, err := feedbackloop.New(feedbackloop.Config{Queues: queues(t, 30, 5), Queue: events, DeadLetterQueue: dlq,
+		Record: func(context.Context, []byte) error { return nil }, Classify: classify, Busy: func() bool { return true }, BusyShare: 0})
+	if err == nil || !strings.Contains(err.Error(), "BusyShare 0") {
+		t.Fatalf("err = %v", err)
+	}
+}
