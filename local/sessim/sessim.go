@@ -63,6 +63,7 @@ import (
 	"context"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -283,6 +284,22 @@ func (s *Simulator) sentLast24(now time.Time) int {
 }
 
 // admit applies the limits and, when the send may go, takes its share.
+// tagText is what SES takes in a message tag's name and value.
+var tagText = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+// checkTags refuses tags SES refuses, with its words.
+func checkTags(tags []workflow.Tag) error {
+	for _, t := range tags {
+		if !tagText.MatchString(t.Name) {
+			return workflow.Errorf(workflow.Rejected, "BadRequestException: Invalid tag name <%s>: only alphanumeric ASCII characters, '_', and '-' are allowed.", t.Name)
+		}
+		if !tagText.MatchString(t.Value) {
+			return workflow.Errorf(workflow.Rejected, "BadRequestException: Invalid tag value <%s>: only alphanumeric ASCII characters, '_', and '-' are allowed.", t.Value)
+		}
+	}
+	return nil
+}
+
 func (s *Simulator) admit(m *sender.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -298,6 +315,10 @@ func (s *Simulator) admit(m *sender.Message) error {
 	if s.paused {
 		s.stats.Paused++
 		return workflow.Errorf(workflow.SendingPaused, "SendingPausedException: %s", TextPaused)
+	}
+	if err := checkTags(m.Tags); err != nil {
+		s.stats.Rejected++
+		return err
 	}
 	if len(s.cfg.VerifiedIdentities) > 0 && !s.verified(m.From) {
 		s.stats.Rejected++

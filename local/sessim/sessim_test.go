@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/mail"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +158,22 @@ func TestSimulatorAddressesNotCounted(t *testing.T) {
 	}
 	if q := sim.Quota(); q.SentLast24Hours != 1 {
 		t.Fatalf("quota %+v, want 1", q)
+	}
+}
+
+// SES refuses a message tag whose name or value holds anything but
+// A-Z a-z 0-9 _ and -; so does the simulator, before counting the send.
+func TestTagsAreCheckedAsSESChecksThem(t *testing.T) {
+	t.Parallel()
+	sim, _ := newSim(t, sessim.Config{})
+	m := msg("ok@example.org")
+	m.Tags = []workflow.Tag{{Name: "mailflow-mail-id", Value: "order-1/receipt"}}
+	_, err := sim.Send(context.Background(), m)
+	if workflow.NameOf(err) != workflow.Rejected || !strings.Contains(err.Error(), "Invalid tag value <order-1/receipt>") || !sender.Refused(err) {
+		t.Fatalf("a tag value with a / = %v", err)
+	}
+	m.Tags = []workflow.Tag{{Name: "mailflow-mail-id", Value: "order-1_sreceipt"}}
+	if _, err := sim.Send(context.Background(), m); err != nil {
+		t.Fatalf("an encoded tag value: %v", err)
 	}
 }
