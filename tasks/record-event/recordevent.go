@@ -25,6 +25,10 @@
 //     record is handled, not only the new ones: if publishing fails after
 //     the record was stored, the queue redelivers it and the events go out
 //     then. Receivers drop IDs they have seen (at-least-once).
+//   - An SES event resolves an outcome-unknown lock only if SES took the
+//     mail no earlier than a minute before the recorded attempt started:
+//     an older acceptance answers an attempt an operator has since chosen
+//     to send again (replay --force), not the one the lock records.
 //   - Suppression follows only events that are new to the mail's record,
 //     so an operator's removal is not undone by a late duplicate.
 //   - A delivery record is kept Retention (default 30 days) after its
@@ -229,7 +233,8 @@ func (h *Handler) handleSES(ctx context.Context, e sesevent.Event) (Result, erro
 		return Result{}, err
 	}
 	if e.EventType == sesevent.TypeSend || e.EventType == sesevent.TypeDelivery {
-		resolved, err := h.resolve(ctx, mailID, e.Mail.MessageID)
+		acceptedAt, _ := time.Parse(time.RFC3339Nano, e.Mail.Timestamp) // fromSES checked it
+		resolved, err := h.resolve(ctx, mailID, e.Mail.MessageID, acceptedAt)
 		if err != nil {
 			return Result{}, err
 		}

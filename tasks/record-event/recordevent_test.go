@@ -418,3 +418,32 @@ func TestHandleBatchPublishesOnceForTheBatch(t *testing.T) {
 		t.Errorf("body 1: %v, want malformed still", errs[1])
 	}
 }
+
+// An event from an attempt older than the recorded one (an operator forced
+// a new send since) does not mark the new attempt sent.
+func TestEventOfAnEarlierAttemptDoesNotResolve(t *testing.T) {
+	ctx := context.Background()
+	locks := memlock.New()
+	attempt := t0.Add(30 * time.Minute) // SES took the old attempt at t0
+	clk := clock.NewVirtual(attempt)
+	now := clk.Now()
+	if _, err := locks.Acquire(ctx, lock.AcquireParams{MailID: "order-13", Owner: "exec/2", ContentHash: "h",
+		Now: now, LeaseUntil: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locks.StartAttempt(ctx, lock.AttemptParams{MailID: "order-13", Owner: "exec/2", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	h, err := recordevent.New(recordevent.Config{}, recordevent.Deps{Deliveries: memdelivery.New(), Locks: locks, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Handle(ctx, wrap(t, send("order-13", "kim@example.org")))
+	if err != nil || res.Resolved {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if rec, _, _ := locks.Get(ctx, "order-13"); !rec.OutcomeUnknown() {
+		t.Fatalf("lock %+v, want still outcome-unknown", rec)
+	}
+}
