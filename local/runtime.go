@@ -368,6 +368,9 @@ func (r *Runtime) openSES(context.Context) (err error) {
 	if sesCfg.Clock == nil {
 		sesCfg.Clock = cfg.Clock
 	}
+	// Through an SMTP server, SES's acceptance and the server's answer
+	// part: the answer decides the delivery events (sessim's relay).
+	sesCfg.Relay = cfg.SMTP != ""
 	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
 		return err
 	}

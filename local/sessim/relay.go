@@ -2,6 +2,7 @@ package sessim
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -68,68 +69,124 @@ func (s *Simulator) relay(m *sender.Message, base sesevent.Mail, sentAt time.Tim
 		}
 		s.cfg.Events(e)
 	}
-	recipients := slices.Concat(m.To, m.Cc, m.Bcc)
-	for i, r := range recipients {
-		addr := bareAddress(r)
-		if simulatorKind(addr) != "" {
-			for _, e := range s.outcome(addr, s.cfg.Clock.Now(), sentAt) {
+	// The relayed recipients go in one transaction, as the mail is handed
+	// to the server without the simulator; the simulator's own addresses
+	// get their simulated outcome, after the first answer.
+	var relayed, simulated []string
+	for _, r := range slices.Concat(m.To, m.Cc, m.Bcc) {
+		if simulatorKind(bareAddress(r)) != "" {
+			simulated = append(simulated, r)
+		} else {
+			relayed = append(relayed, r)
+		}
+	}
+	answered := func() {
+		for _, r := range simulated {
+			for _, e := range s.outcome(bareAddress(r), s.cfg.Clock.Now(), sentAt) {
 				publish(e)
 			}
-			continue
 		}
-		one := *m
-		one.To, one.Cc, one.Bcc = []string{r}, nil, nil
-		if !s.deliver(&one, addr, sentAt, publish) {
-			s.dropped(len(recipients) - i)
-			return
-		}
+		simulated = nil
+	}
+	if len(relayed) == 0 {
+		answered()
+		return
+	}
+	if !s.deliver(m, relayed, sentAt, publish, answered) {
+		s.dropped(len(simulated)) // still unanswered if Close came first
 	}
 }
 
-// deliver tries one recipient until its server answers for good or the
-// tries run out; false means Close ended it first.
-func (s *Simulator) deliver(m *sender.Message, addr string, sentAt time.Time, publish func(sesevent.Event)) bool {
+// eachSender relays a message in one transaction and reports the
+// recipients the server refused (smtpsend.Sender does).
+type eachSender interface {
+	SendEach(ctx context.Context, m *sender.Message) (string, map[string]error, error)
+}
+
+// send relays m to recipients (as m spells them) and returns each one's
+// answer: nil when it got the mail.
+func (s *Simulator) send(m *sender.Message, recipients []string) map[string]error {
+	one := *m
+	// Only the envelope changes: the headers are in the raw message.
+	one.To, one.Cc, one.Bcc = recipients, nil, nil
+	answers := make(map[string]error, len(recipients))
+	var refused map[string]error
+	var err error
+	if es, ok := s.next.(eachSender); ok {
+		_, refused, err = es.SendEach(s.done, &one)
+	} else {
+		_, err = s.next.Send(s.done, &one)
+	}
+	for _, r := range recipients {
+		answers[r] = err
+		if err == nil {
+			answers[r] = refused[r]
+		}
+	}
+	return answers
+}
+
+// deliver tries the recipients until each one's server answered for good
+// or the tries run out, publishing what becomes of each; answered runs
+// after the first answer. false means Close ended it first, and the
+// recipients still waiting are counted as dropped.
+func (s *Simulator) deliver(m *sender.Message, recipients []string, sentAt time.Time, publish func(sesevent.Event), answered func()) bool {
 	firstTry := s.cfg.Clock.Now()
 	wait := s.cfg.RelayBackoff
+	pending := recipients
 	for attempt := 1; ; attempt++ {
-		_, err := s.next.Send(s.done, m)
+		answers := s.send(m, pending)
 		if s.done.Err() != nil {
+			s.dropped(len(pending))
 			return false
 		}
 		now := s.cfg.Clock.Now()
 		ts := timestamp(now)
-		if err == nil {
-			publish(sesevent.Event{EventType: sesevent.TypeDelivery, Delivery: &sesevent.Delivery{
-				Timestamp: ts, ProcessingTimeMillis: now.Sub(sentAt).Milliseconds(),
-				Recipients: []string{addr}, SMTPResponse: smtpDelivered, ReportingMTA: s.mta(),
-			}})
-			return true
-		}
-		a := answerOf(err)
-		failed := sesevent.BouncedRecipient{EmailAddress: addr, Action: "failed", Status: a.status, DiagnosticCode: a.diagnostic}
-		bounce := func(bounceType string) {
-			publish(sesevent.Event{EventType: sesevent.TypeBounce, Bounce: &sesevent.Bounce{
-				BounceType: bounceType, BounceSubType: "General", BouncedRecipients: []sesevent.BouncedRecipient{failed},
-				Timestamp: ts, ReportingMTA: "dsn; " + s.mta(),
-			}})
-		}
-		if a.permanent {
-			bounce(sesevent.BouncePermanent)
-			return true
-		}
-		if attempt >= s.cfg.RelayAttempts {
-			bounce(sesevent.BounceTransient)
-			return true
+		var retry []string
+		for _, r := range pending {
+			addr := bareAddress(r)
+			err := answers[r]
+			if err == nil {
+				publish(sesevent.Event{EventType: sesevent.TypeDelivery, Delivery: &sesevent.Delivery{
+					Timestamp: ts, ProcessingTimeMillis: now.Sub(sentAt).Milliseconds(),
+					Recipients: []string{addr}, SMTPResponse: smtpDelivered, ReportingMTA: s.mta(),
+				}})
+				continue
+			}
+			a := answerOf(err)
+			failed := sesevent.BouncedRecipient{EmailAddress: addr, Action: "failed", Status: a.status, DiagnosticCode: a.diagnostic}
+			bounce := func(bounceType string) {
+				publish(sesevent.Event{EventType: sesevent.TypeBounce, Bounce: &sesevent.Bounce{
+					BounceType: bounceType, BounceSubType: "General", BouncedRecipients: []sesevent.BouncedRecipient{failed},
+					Timestamp: ts, ReportingMTA: "dsn; " + s.mta(),
+				}})
+			}
+			switch {
+			case a.permanent:
+				bounce(sesevent.BouncePermanent)
+			case attempt >= s.cfg.RelayAttempts:
+				bounce(sesevent.BounceTransient)
+			default:
+				if attempt == 1 {
+					delayed := failed
+					delayed.Action = "delayed"
+					publish(sesevent.Event{EventType: sesevent.TypeDeliveryDelay, DeliveryDelay: &sesevent.DeliveryDelay{
+						Timestamp: ts, DelayType: a.delayType, ExpirationTime: timestamp(firstTry.Add(s.retryWindow())),
+						DelayedRecipients: []sesevent.BouncedRecipient{delayed}, ReportingMTA: s.mta(),
+					}})
+				}
+				retry = append(retry, r)
+			}
 		}
 		if attempt == 1 {
-			delayed := failed
-			delayed.Action = "delayed"
-			publish(sesevent.Event{EventType: sesevent.TypeDeliveryDelay, DeliveryDelay: &sesevent.DeliveryDelay{
-				Timestamp: ts, DelayType: a.delayType, ExpirationTime: timestamp(firstTry.Add(s.retryWindow())),
-				DelayedRecipients: []sesevent.BouncedRecipient{delayed}, ReportingMTA: s.mta(),
-			}})
+			answered()
 		}
+		if len(retry) == 0 {
+			return true
+		}
+		pending = retry
 		if s.cfg.Clock.Sleep(s.done, wait) != nil {
+			s.dropped(len(pending))
 			return false
 		}
 		wait *= 2

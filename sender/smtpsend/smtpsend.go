@@ -68,13 +68,28 @@ func New(cfg Config) (*Sender, error) {
 	return &Sender{cfg: cfg}, nil
 }
 
-// Send relays the message.
+// Send relays the message; a recipient the server refuses fails it all.
 func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
+	id, _, err := s.transact(ctx, m, false)
+	return id, err
+}
+
+// SendEach relays the message in one transaction to every recipient the
+// server takes, as a mail server's client does: refused holds the answer
+// of each recipient (as m spells it) the server refused at RCPT TO, and
+// the others got the mail. err is a failure of the whole transaction: no
+// recipient got it. With every recipient refused, nothing is sent and err
+// is nil.
+func (s *Sender) SendEach(ctx context.Context, m *sender.Message) (id string, refused map[string]error, err error) {
+	return s.transact(ctx, m, true)
+}
+
+func (s *Sender) transact(ctx context.Context, m *sender.Message, each bool) (string, map[string]error, error) {
 	if err := m.Validate(); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, err))
+		return "", nil, sender.NotAccepted(workflow.Wrap(workflow.Transient, err))
 	}
 	raw, id := withMessageID(m.Raw)
 	// The envelope is built from the parsed mailbox: the local part stays
@@ -82,16 +97,17 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 	// goes in A-labels.
 	from, err := workflow.EnvelopeAddress(m.From)
 	if err != nil {
-		return "", sender.NotAccepted(workflow.Errorf(workflow.InvalidMessage, "smtpsend: from %q: %v", m.From, err))
+		return "", nil, sender.NotAccepted(workflow.Errorf(workflow.InvalidMessage, "smtpsend: from %q: %v", m.From, err))
 	}
-	var rcpts []string
+	type rcpt struct{ given, envelope string }
+	var rcpts []rcpt
 	for _, list := range [][]string{m.To, m.Cc, m.Bcc} {
 		for _, r := range list {
 			a, err := workflow.EnvelopeAddress(r)
 			if err != nil {
-				return "", sender.NotAccepted(workflow.Errorf(workflow.InvalidMessage, "smtpsend: recipient %q: %v", r, err))
+				return "", nil, sender.NotAccepted(workflow.Errorf(workflow.InvalidMessage, "smtpsend: recipient %q: %v", r, err))
 			}
-			rcpts = append(rcpts, a)
+			rcpts = append(rcpts, rcpt{r, a})
 		}
 	}
 
@@ -99,7 +115,7 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return "", sender.NotAccepted(workflow.Wrap(workflow.Transient, fmt.Errorf("smtpsend: %w", err)))
+		return "", nil, sender.NotAccepted(workflow.Wrap(workflow.Transient, fmt.Errorf("smtpsend: %w", err)))
 	}
 	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {
@@ -108,42 +124,55 @@ func (s *Sender) Send(ctx context.Context, m *sender.Message) (string, error) {
 	host, _, _ := net.SplitHostPort(s.cfg.Addr)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
-		return "", sender.NotAccepted(classify(err))
+		return "", nil, sender.NotAccepted(classify(err))
 	}
 	defer c.Close()
 	if err := c.Hello(s.cfg.HeloName); err != nil {
-		return "", sender.NotAccepted(classify(err))
+		return "", nil, sender.NotAccepted(classify(err))
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		if err := c.StartTLS(&tls.Config{ServerName: host, InsecureSkipVerify: s.cfg.InsecureSkipVerify}); err != nil {
-			return "", sender.NotAccepted(classify(err))
+			return "", nil, sender.NotAccepted(classify(err))
 		}
 	}
 	if err := c.Mail(from); err != nil {
-		return "", sender.NotAccepted(classify(err))
+		return "", nil, sender.NotAccepted(classify(err))
 	}
+	var refused map[string]error
 	for _, r := range rcpts {
-		if err := c.Rcpt(r); err != nil {
-			return "", sender.NotAccepted(classify(err))
+		if err := c.Rcpt(r.envelope); err != nil {
+			// Only a reply refuses one recipient; anything else ends the
+			// transaction.
+			if !each || !errors.As(err, new(*textproto.Error)) {
+				return "", nil, sender.NotAccepted(classify(err))
+			}
+			if refused == nil {
+				refused = map[string]error{}
+			}
+			refused[r.given] = sender.NotAccepted(classify(err))
 		}
+	}
+	if len(refused) == len(rcpts) {
+		_ = c.Quit()
+		return "", refused, nil
 	}
 	w, err := c.Data()
 	if err != nil {
-		return "", sender.NotAccepted(classify(err))
+		return "", nil, sender.NotAccepted(classify(err))
 	}
 	if _, err := w.Write(raw); err != nil {
-		return "", sender.NotAccepted(classify(err))
+		return "", nil, sender.NotAccepted(classify(err))
 	}
 	if err := w.Close(); err != nil {
 		// A reply is an answer; a broken connection while awaiting it is
 		// not: the server may have queued the mail.
 		if errors.As(err, new(*textproto.Error)) {
-			return "", sender.NotAccepted(classify(err))
+			return "", nil, sender.NotAccepted(classify(err))
 		}
-		return "", classify(err)
+		return "", nil, classify(err)
 	}
 	_ = c.Quit()
-	return id, nil
+	return id, refused, nil
 }
 
 // classify names an SMTP failure: permanent replies are rejections,
