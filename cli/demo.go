@@ -162,14 +162,15 @@ func deliveryOutcome(ctx context.Context, rt *local.Runtime, mailID, addr string
 			if r.Complaint != nil && r.Complaint.FeedbackType != "" {
 				line += " (" + r.Complaint.FeedbackType + ")"
 			}
+			// The consumer records the event first, then lists the
+			// address: the next step needs both.
 			if listed, err := rt.Feedback().Suppressions().Lookup(ctx, []string{addr}); err == nil && len(listed) > 0 {
-				line += ", address suppressed"
+				return line + ", address suppressed"
 			}
-			return line
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return "no bounce or complaint recorded within " + demoTimeout.String()
+	return "no bounce or complaint recorded and suppressed within " + demoTimeout.String()
 }
 
 // countRetries counts the failed attempts of the Send task in an execution.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailflow/mailflow/client"
 	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/suppression"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -107,9 +108,21 @@ func TestDeliveryFeedbackEndToEnd(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	listed, err := rt.Feedback().Suppressions().Lookup(ctx, []string{mails["fb-bounce"], mails["fb-complaint"], mails["fb-success"]})
-	if err != nil || len(listed) != 2 || listed[0].MailID != "fb-bounce" || listed[1].MailID != "fb-complaint" {
-		t.Fatalf("suppression list %+v, %v", listed, err)
+	// The consumer records an event, then suppresses its address.
+	var listed []suppression.Entry
+	for {
+		var err error
+		listed, err = rt.Feedback().Suppressions().Lookup(ctx, []string{mails["fb-bounce"], mails["fb-complaint"], mails["fb-success"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(listed) != 2 || listed[0].MailID != "fb-bounce" || listed[1].MailID != "fb-complaint" {
+		t.Fatalf("suppression list %+v", listed)
 	}
 
 	outbox := func() int {
