@@ -96,7 +96,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"send", "--subject", "s", "--text", "t"}, "at least one of --to"},
 		{[]string{"send", "--to", "a@example.org", "--text", "t"}, "--subject is required"},
 		{[]string{"send", "--to", "a@example.org", "--subject", "s"}, "a body is required"},
-		{[]string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--aws"}, "--aws needs --queue-url"},
+		{[]string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--aws"}, "--aws needs --stack (or MAILFLOW_STACK), or --queue-url and --bucket"},
 		{[]string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--text-file", "f"}, "mutually exclusive"},
 		{[]string{"send", "--text", "t", "--text-file", "f", "--prefix", "x"}, "at least one of --to, --cc or --bcc is required\n--subject is required\n--text and --text-file are mutually exclusive\n--prefix \"x\" must end with /\n"},
 		{[]string{"dev", "--batch-size", "0"}, "--batch-size 0 is outside"},

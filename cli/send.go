@@ -1,10 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"mime"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mailflow/mailflow/client"
+	deployconfig "github.com/mailflow/mailflow/infra/config"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -28,7 +29,9 @@ type sendOptions struct {
 	from, subject, text          string
 	textFile, htmlFile, mailID   string
 	endpoint, queueURL, bucket   string
-	prefix, region               string
+	prefix, region, stack        string
+	configPath, defaultSender    string
+	senders                      listFlag
 	useAWS                       bool
 }
 
@@ -47,8 +50,8 @@ func (o *sendOptions) validate() error {
 	if o.text == "" && o.textFile == "" && o.htmlFile == "" {
 		msgs = append(msgs, "a body is required: --text, --text-file or --html-file")
 	}
-	if o.useAWS && (o.queueURL == "" || o.bucket == "") {
-		msgs = append(msgs, "--aws needs --queue-url and --bucket (the stack outputs SourceQueueUrl and AttachmentBucket)")
+	if o.useAWS && o.stack == "" && (o.queueURL == "" || o.bucket == "") {
+		msgs = append(msgs, "--aws needs --stack (or MAILFLOW_STACK), or --queue-url and --bucket (the stack outputs QueueUrl and BucketName)")
 	}
 	if !strings.HasSuffix(o.prefix, "/") {
 		msgs = append(msgs, fmt.Sprintf("--prefix %q must end with /", o.prefix))
@@ -63,7 +66,7 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	fs.Var(&o.cc, "cc", "Cc recipient (repeatable)")
 	fs.Var(&o.bcc, "bcc", "Bcc recipient (repeatable)")
 	fs.Var(&o.replyTo, "reply-to", "Reply-To address (repeatable)")
-	fs.StringVar(&o.from, "from", "", "sender; default: the pipeline's default sender")
+	fs.StringVar(&o.from, "from", "", "sender, one of the pipeline's allowed senders (see --sender); default: the pipeline's default sender")
 	fs.StringVar(&o.subject, "subject", "", "subject")
 	fs.StringVar(&o.text, "text", "", "plain-text body")
 	fs.StringVar(&o.textFile, "text-file", "", "plain-text body from a file")
@@ -72,10 +75,14 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	fs.StringVar(&o.mailID, "mail-id", "", "idempotency key; default: a new random id")
 	fs.StringVar(&o.endpoint, "endpoint", "http://"+local.DefaultAddr, "local runtime endpoint")
 	fs.StringVar(&o.queueURL, "queue-url", "", "source queue URL (default: the local runtime's)")
-	fs.StringVar(&o.bucket, "bucket", local.DefaultBucket, "attachment bucket")
+	fs.StringVar(&o.bucket, "bucket", "", "attachment bucket, stack output BucketName with --aws (default: the local runtime's "+local.DefaultBucket+")")
 	fs.StringVar(&o.prefix, "prefix", local.DefaultAttachmentPrefix, "attachment key prefix")
 	fs.StringVar(&o.region, "region", local.DefaultRegion, "region for the local endpoint")
 	fs.BoolVar(&o.useAWS, "aws", false, "send to AWS with the default credential chain instead of the local runtime")
+	fs.StringVar(&o.stack, "stack", os.Getenv("MAILFLOW_STACK"), "CloudFormation stack of the pipeline: names the queue and the bucket (--aws; env MAILFLOW_STACK; --queue-url and --bucket win)")
+	fs.Var(&o.senders, "sender", "an allowed sender identity of the pipeline, an address or a domain (repeatable; env "+envSenders+", comma-separated; default: the deployment configuration's with --aws, else the local runtime's "+local.DefaultSenderDomain+")")
+	fs.StringVar(&o.defaultSender, "default-sender", os.Getenv(envDefaultSender), "the pipeline's default sender, for a mail without --from (env "+envDefaultSender+")")
+	fs.StringVar(&o.configPath, "config", os.Getenv(envDeployConfig), "deployment configuration file, whose allowedFrom and defaultFrom are the senders with --aws (env "+envDeployConfig+")")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -118,23 +125,39 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 		m.Attachments = append(m.Attachments, client.Attachment{Filename: filepath.Base(path), ContentType: ctype, Content: data})
 	}
 
-	var sqsClient *sqs.Client
-	var s3Client *s3.Client
-	queueURL := o.queueURL
+	limits, err := o.limits()
+	if err != nil {
+		return err
+	}
+	if err := checkSender(o.from, limits); err != nil {
+		return err
+	}
+	var sqsClient client.SQSAPI
+	var s3Client client.S3API
+	queueURL, bucket := o.queueURL, o.bucket
 	if o.useAWS {
-		awsCfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			return fmt.Errorf("AWS configuration: %w", err)
+		if queueURL == "" || bucket == "" {
+			info, err := readStack(ctx, o.awsRegion(), o.stack)
+			if err != nil {
+				return err
+			}
+			queueURL, bucket = cmp.Or(queueURL, info.QueueURL), cmp.Or(bucket, info.Bucket)
+			if queueURL == "" || bucket == "" {
+				return fmt.Errorf("stack %s lacks the outputs QueueUrl or BucketName: give --queue-url and --bucket", o.stack)
+			}
 		}
-		sqsClient, s3Client = sqs.NewFromConfig(awsCfg), s3.NewFromConfig(awsCfg)
+		if sqsClient, s3Client, err = openSendAWS(ctx, o.awsRegion()); err != nil {
+			return err
+		}
 	} else {
 		sqsClient, s3Client = localClients(o.endpoint, o.region)
 		if queueURL == "" {
 			queueURL = strings.TrimSuffix(o.endpoint, "/") + "/" + local.DefaultAccount + "/" + local.DefaultSourceQueue
 		}
+		bucket = cmp.Or(bucket, local.DefaultBucket)
 	}
 	c, err := client.New(client.Config{
-		QueueURL: queueURL, Bucket: o.bucket, Limits: senderAgnosticLimits(o.prefix, o.from),
+		QueueURL: queueURL, Bucket: bucket, Limits: limits,
 		SQS: sqsClient, S3: s3Client,
 	})
 	if err != nil {
@@ -148,14 +171,88 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	return nil
 }
 
-// senderAgnosticLimits checks everything but the sender allowlist, which
-// only the pipeline knows; it enforces it when the mail is processed.
-func senderAgnosticLimits(prefix, from string) workflow.Limits {
-	l := workflow.Limits{AttachmentPrefix: prefix, AllowedSenders: []string{local.DefaultSenderDomain}, DefaultSender: local.DefaultSenderAddress}
-	if a, err := mail.ParseAddress(from); err == nil {
-		l.AllowedSenders = []string{a.Address}
+// Environment variables naming the pipeline's senders and its deployment
+// configuration (the one `cdk deploy` reads).
+const (
+	envSenders       = "MAILFLOW_SENDERS"
+	envDefaultSender = "MAILFLOW_DEFAULT_SENDER"
+	envDeployConfig  = "MAILFLOW_CONFIG"
+)
+
+// openSendAWS is replaced by tests that point send --aws at emulators.
+var openSendAWS = func(ctx context.Context, region string) (client.SQSAPI, client.S3API, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
 	}
-	return l
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	return sqs.NewFromConfig(awsCfg), s3.NewFromConfig(awsCfg), nil
+}
+
+// awsRegion is --region when given, else the environment's (the default
+// of --region is the local runtime's region, not AWS's).
+func (o *sendOptions) awsRegion() string {
+	if o.region == local.DefaultRegion {
+		return os.Getenv("AWS_REGION")
+	}
+	return o.region
+}
+
+// limits are the pipeline's rules as far as the command line knows them.
+// The senders are the pipeline's own, which only it holds: --sender (or
+// MAILFLOW_SENDERS), else with --aws the deployment configuration's, else
+// the local runtime's defaults. The pipeline enforces them again when it
+// processes the mail.
+func (o *sendOptions) limits() (workflow.Limits, error) {
+	l := workflow.Limits{AttachmentPrefix: o.prefix, AllowedSenders: o.senders, DefaultSender: o.defaultSender}
+	if len(l.AllowedSenders) == 0 {
+		for _, id := range strings.Split(os.Getenv(envSenders), ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				l.AllowedSenders = append(l.AllowedSenders, id)
+			}
+		}
+	}
+	switch {
+	case len(l.AllowedSenders) > 0:
+	case o.useAWS && o.configPath != "":
+		cfg, err := deployconfig.Load(o.configPath)
+		if err != nil {
+			return l, fmt.Errorf("--config: %w", err)
+		}
+		l.AllowedSenders, l.DefaultSender = cfg.SES.AllowedFrom, cmp.Or(l.DefaultSender, cfg.SES.DefaultFrom)
+	case o.useAWS:
+		return l, usagef("--aws needs the deployment's allowed senders: --sender (or %s), or --config (or %s)", envSenders, envDeployConfig)
+	default:
+		l.AllowedSenders = []string{local.DefaultSenderDomain}
+		l.DefaultSender = cmp.Or(l.DefaultSender, local.DefaultSenderAddress)
+	}
+	if err := l.Validate(); err != nil {
+		return l, usagef("the pipeline's senders: %v", err)
+	}
+	return l, nil
+}
+
+// checkSender refuses a --from the pipeline would refuse, naming the
+// senders it allows.
+func checkSender(from string, l workflow.Limits) error {
+	if from == "" {
+		if l.DefaultSender == "" {
+			return usagef("--from is required: no default sender is known (give --default-sender or %s)", envDefaultSender)
+		}
+		return nil
+	}
+	if _, err := workflow.ParseMailbox(from); err != nil {
+		return usagef("--from %q: %v", from, err)
+	}
+	// The limits' own rule decides: a default sender must be allowed.
+	probe := workflow.Limits{AttachmentPrefix: l.AttachmentPrefix, AllowedSenders: l.AllowedSenders, DefaultSender: from}
+	if probe.Validate() != nil {
+		return usagef("--from %q is not an allowed sender; the pipeline allows %s", from, strings.Join(l.AllowedSenders, ", "))
+	}
+	return nil
 }
 
 func readText(path string) (string, error) {

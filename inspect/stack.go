@@ -19,6 +19,7 @@ type CloudFormationAPI interface {
 // StackInfo names the deployed pipeline's resources.
 type StackInfo struct {
 	QueueURL, DLQURL string
+	Bucket           string // the attachment bucket (output BucketName)
 	LogGroup         string // the state machine's log group
 	LockTable        string
 	// DeliveryTable and SuppressionTable are the delivery feedback's tables,
@@ -27,7 +28,8 @@ type StackInfo struct {
 }
 
 // ReadStack finds the pipeline's resources in its CloudFormation stack: the
-// queues from the outputs QueueUrl and DeadLetterQueueUrl, the state
+// queues from the outputs QueueUrl and DeadLetterQueueUrl, the attachment
+// bucket from BucketName, the state
 // machine's log group and the lock table from the stack's resources (the
 // log group whose logical id names the state machine's logs, and the
 // DynamoDB table; the delivery and suppression tables are those whose
@@ -58,6 +60,8 @@ func ReadStack(ctx context.Context, api CloudFormationAPI, region, stack string)
 			info.QueueURL = aws.ToString(o.OutputValue)
 		case "DeadLetterQueueUrl":
 			info.DLQURL = aws.ToString(o.OutputValue)
+		case "BucketName":
+			info.Bucket = aws.ToString(o.OutputValue)
 		}
 	}
 	var tables []string

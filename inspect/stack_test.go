@@ -57,7 +57,7 @@ func TestReadStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := StackInfo{QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailQueue", DLQURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailDLQ",
+	want := StackInfo{QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailQueue", DLQURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailDLQ", Bucket: "bucket",
 		LogGroup: "/aws/vendedlogs/states/mailflow-mail-x1y2", LockTable: "mailflow-MailLockTable-XYZ",
 		DeliveryTable: "mailflow-MailDeliveryTable-ABC", SuppressionTable: "mailflow-MailSuppressionTable-DEF"}
 	if info != want {
