@@ -3,7 +3,8 @@
 // local outcome events and their webhook deliveries, and `executions`,
 // `replay`, `dlq` and `mail` inspect and replay what happened, locally or
 // with --aws on the deployed pipeline (package inspect), and `suppression`
-// lists and changes the suppression list. Each subcommand parses its own flags,
+// lists and changes the suppression list; `version` (or --version) says
+// which build this is. Each subcommand parses its own flags,
 // validates them before doing anything, and writes to the streams it is
 // given, so tests drive it like a user does.
 package cli
@@ -46,6 +47,7 @@ func commands() []command {
 		{"mail", "a mail's lock state, executions and delivery (status)", runMail},
 		{"suppression", "the addresses mailflow does not send to (list, add, remove)", runSuppression},
 		{"events", "the outcome events of the local runtime, and their webhook deliveries", runEvents},
+		{"version", "the module version and VCS revision of this binary (also --version)", runVersion},
 	}
 }
 
@@ -74,6 +76,9 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 			return ExitUsage
 		}
 		return ExitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
