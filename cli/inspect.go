@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/lock"
 )
@@ -151,6 +152,39 @@ func (f timeFlag) Set(v string) error {
 	return errors.New("want an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration ago (2h)")
 }
 
+// failedMarkLegend explains the mark of the STATUS column.
+var failedMarkLegend = "In the STATUS column, ! marks an execution with an item not delivered, or whose status is not " +
+	string(asl.StatusSucceeded) + " or " + string(asl.StatusRunning) + "."
+
+// statusFlag is --status in any case. "FAILED" is the execution status
+// and "failed" the executions with an item not delivered; a spelling of
+// failed in mixed case means the latter, the wider one, which holds the
+// former. Another value is kept as given, for Filter.Validate to name.
+type statusFlag struct{ dst *string }
+
+func (f statusFlag) String() string {
+	if f.dst == nil {
+		return ""
+	}
+	return *f.dst
+}
+
+func (f statusFlag) Set(v string) error {
+	*f.dst = v
+	switch {
+	case v == string(asl.StatusFailed):
+	case strings.EqualFold(v, inspect.StatusFailedItems):
+		*f.dst = inspect.StatusFailedItems
+	default:
+		for _, st := range inspect.Statuses {
+			if strings.EqualFold(v, st) {
+				*f.dst = st
+			}
+		}
+	}
+	return nil
+}
+
 type listOptions struct {
 	backendOptions
 	filter inspect.Filter
@@ -175,9 +209,11 @@ func (o *listOptions) validate() error {
 
 func runExecutionsList(ctx context.Context, args []string, s Streams) error {
 	o := listOptions{backendOptions: backendOptions{needLogs: true}}
-	fs := newFlags("executions list", s, "[flags]")
+	fs := newFlags("executions list", s, "[flags]\n\n"+failedMarkLegend)
 	o.register(fs)
-	fs.StringVar(&o.filter.Status, "status", "", "only this status: "+strings.Join(inspect.Statuses, ", ")+" (failed: any item not delivered)")
+	fs.Var(statusFlag{&o.filter.Status}, "status", "only this status, in any case: "+strings.Join(inspect.Statuses, ", ")+
+		" ("+inspect.StatusFailedItems+", in any case but "+string(asl.StatusFailed)+": the executions marked !; "+
+		string(asl.StatusFailed)+": the execution's own status)")
 	fs.StringVar(&o.filter.Outcome, "outcome", "", "only executions with an item of this outcome: "+strings.Join(inspect.Outcomes, ", "))
 	fs.StringVar(&o.filter.MailID, "mail-id", "", "only executions that touched this mail")
 	fs.Var(timeFlag{&o.filter.Since, time.Now}, "since", "started at or after (RFC 3339, date, or duration ago like 2h)")
