@@ -47,6 +47,7 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 	c := rt.Config()
 	info := rt.DevInfo()
 	info.PID = os.Getpid()
+	info.AllowedSenders, info.DefaultSender = c.AllowedSenders, c.DefaultSender
 	var stops []func()
 	var once sync.Once
 	stop := func() {

@@ -17,6 +17,7 @@ import (
 	"github.com/mailflow/mailflow/client"
 	deployconfig "github.com/mailflow/mailflow/infra/config"
 	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -29,7 +30,7 @@ type sendOptions struct {
 	from, subject, text          string
 	textFile, htmlFile, mailID   string
 	endpoint, queueURL, bucket   string
-	prefix, region, stack        string
+	prefix, region, stack, data  string
 	configPath, defaultSender    string
 	senders                      listFlag
 	useAWS                       bool
@@ -74,13 +75,14 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	fs.Var(&o.attach, "attach", "file to attach (repeatable)")
 	fs.StringVar(&o.mailID, "mail-id", "", "idempotency key; default: a new random id")
 	fs.StringVar(&o.endpoint, "endpoint", "http://"+local.DefaultAddr, "local runtime endpoint")
+	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory of the local runtime (as for dev): a running dev there on --endpoint tells its senders")
 	fs.StringVar(&o.queueURL, "queue-url", "", "source queue URL (default: the local runtime's)")
 	fs.StringVar(&o.bucket, "bucket", "", "attachment bucket, stack output BucketName with --aws (default: the local runtime's "+local.DefaultBucket+")")
 	fs.StringVar(&o.prefix, "prefix", local.DefaultAttachmentPrefix, "attachment key prefix")
 	fs.StringVar(&o.region, "region", local.DefaultRegion, "region for the local endpoint")
 	fs.BoolVar(&o.useAWS, "aws", false, "send to AWS with the default credential chain instead of the local runtime")
 	fs.StringVar(&o.stack, "stack", os.Getenv("MAILFLOW_STACK"), "CloudFormation stack of the pipeline: names the queue and the bucket (--aws; env MAILFLOW_STACK; --queue-url and --bucket win)")
-	fs.Var(&o.senders, "sender", "an allowed sender identity of the pipeline, an address or a domain (repeatable; env "+envSenders+", comma-separated; default: the deployment configuration's with --aws, else the local runtime's "+local.DefaultSenderDomain+")")
+	fs.Var(&o.senders, "sender", "an allowed sender identity of the pipeline, an address or a domain (repeatable; env "+envSenders+", comma-separated; default: the deployment configuration's with --aws, else those of the dev running on --data and --endpoint, else "+local.DefaultSenderDomain+")")
 	fs.StringVar(&o.defaultSender, "default-sender", os.Getenv(envDefaultSender), "the pipeline's default sender, for a mail without --from (env "+envDefaultSender+")")
 	fs.StringVar(&o.configPath, "config", os.Getenv(envDeployConfig), "deployment configuration file, whose allowedFrom and defaultFrom are the senders with --aws (env "+envDeployConfig+")")
 	if _, err := parse(fs, args, 0); err != nil {
@@ -204,7 +206,8 @@ func (o *sendOptions) awsRegion() string {
 // limits are the pipeline's rules as far as the command line knows them.
 // The senders are the pipeline's own, which only it holds: --sender (or
 // MAILFLOW_SENDERS), else with --aws the deployment configuration's, else
-// the local runtime's defaults. The pipeline enforces them again when it
+// those the running dev wrote into its data directory's dev file, else the
+// local runtime's defaults. The pipeline enforces them again when it
 // processes the mail.
 func (o *sendOptions) limits() (workflow.Limits, error) {
 	l := workflow.Limits{AttachmentPrefix: o.prefix, AllowedSenders: o.senders, DefaultSender: o.defaultSender}
@@ -228,6 +231,12 @@ func (o *sendOptions) limits() (workflow.Limits, error) {
 	default:
 		l.AllowedSenders = []string{local.DefaultSenderDomain}
 		l.DefaultSender = cmp.Or(l.DefaultSender, local.DefaultSenderAddress)
+		// The dev file is only the runtime's when it names the endpoint
+		// the mail goes to.
+		if info, ok := datadir.New(o.data).ReadDevInfo(); ok && len(info.AllowedSenders) > 0 &&
+			strings.TrimSuffix(info.Endpoint, "/") == strings.TrimSuffix(o.endpoint, "/") {
+			l.AllowedSenders, l.DefaultSender = info.AllowedSenders, cmp.Or(o.defaultSender, info.DefaultSender)
+		}
 	}
 	if err := l.Validate(); err != nil {
 		return l, usagef("the pipeline's senders: %v", err)

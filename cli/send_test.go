@@ -9,6 +9,7 @@ import (
 	"github.com/mailflow/mailflow/cli"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/execstore"
+	"github.com/mailflow/mailflow/workflow"
 )
 
 // startRuntime starts a local runtime allowing senders (nil: its defaults)
@@ -90,5 +91,32 @@ func TestSendRefusesDisallowedSender(t *testing.T) {
 		if code != cli.ExitUsage || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want usage error %q", c.args, code, errOut, c.want)
 		}
+	}
+}
+
+// TestSendTakesTheRunningDevsSenders: with no --sender, send checks the
+// sender against those of the dev running on the data directory it is
+// given, which wrote them into its dev file.
+func TestSendTakesTheRunningDevsSenders(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	dev := startDev(t, data, "--sender", "acme.org", "--sender", "ops@other.net", "--default-sender", "ops@other.net")
+	send := func(extra ...string) (int, string, string) {
+		return run(t, context.Background(), append([]string{"send", "--data", data, "--endpoint", dev.info.Endpoint,
+			"--to", "jane@example.org", "--subject", "News", "--text", "hello"}, extra...)...)
+	}
+	for _, c := range []struct{ mailID, from string }{{"dev-own-domain", "news@acme.org"}, {"dev-default-sender", ""}} {
+		args := []string{"--mail-id", c.mailID}
+		if c.from != "" {
+			args = append(args, "--from", c.from)
+		}
+		if code, out, errOut := send(args...); code != cli.ExitOK {
+			t.Fatalf("%s: exit %d: %s %s", c.mailID, code, out, errOut)
+		}
+	}
+	waitFor(t, "both mails to be sent", func() bool { return countOutcome(listJSON(t, data), workflow.OutcomeSent) == 2 })
+	if code, _, errOut := send("--from", "billing@example.com"); code != cli.ExitUsage ||
+		!strings.Contains(errOut, `--from "billing@example.com" is not an allowed sender; the pipeline allows acme.org, ops@other.net`) {
+		t.Errorf("a sender the dev does not allow: exit %d: %s", code, errOut)
 	}
 }

@@ -252,6 +252,10 @@ type DevInfo struct {
 	DeadLetterQueue string `json:"deadLetterQueue"`
 	Console         string `json:"console,omitempty"`
 	PID             int    `json:"pid"`
+	// AllowedSenders and DefaultSender are the runtime's, so that a send
+	// through the endpoint checks its sender as the pipeline will.
+	AllowedSenders []string `json:"allowedSenders,omitempty"`
+	DefaultSender  string   `json:"defaultSender,omitempty"`
 }
 
 // WriteDevInfo writes DevFile (atomically); the returned function removes
