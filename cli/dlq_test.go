@@ -262,3 +262,41 @@ func TestDLQDeleteAndPurge(t *testing.T) {
 		{args: []string{"dlq", "list", "--data", "{data}"}, stdout: []string{"the dead-letter queue is empty"}},
 	})
 }
+
+// TestDLQWhileDevRuns manages the dead-letter queue of a running `mailflow
+// dev`: the listing reads the runtime's queue file without receiving (the
+// receive counts stay 0), and a message is deleted by id there.
+func TestDLQWhileDevRuns(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	dev := startDev(t, data, "--ses-verified", "someone@elsewhere.test")
+	for _, id := range []string{"r-1", "r-2"} {
+		code, out, errOut := run(t, context.Background(), "send", "--endpoint", dev.info.Endpoint,
+			"--to", "ann@example.org", "--subject", "s", "--text", "t", "--mail-id", id)
+		if code != cli.ExitOK {
+			t.Fatalf("send: %d %s %s", code, out, errOut)
+		}
+	}
+	waitFor(t, "both mails to be dead-lettered", func() bool {
+		return countOutcome(listJSON(t, data), workflow.OutcomeDeadLettered) == 2
+	})
+	var first []inspect.DeadLetter
+	for range 3 {
+		first = dlqJSON(t, "--data", data)
+		if len(first) != 2 {
+			t.Fatalf("listed %d dead letters, want 2", len(first))
+		}
+		for _, d := range first {
+			if d.ReceiveCount != 0 || d.Error != string(workflow.Rejected) {
+				t.Fatalf("dead letter %+v: want receive count 0 and %s", d, workflow.Rejected)
+			}
+		}
+	}
+	id := first[0].MessageID
+	runCases(t, map[string]string{"data": data, "id": id, "mail": first[0].MailID, "endpoint": dev.info.Endpoint}, []cliCase{
+		// Through the runtime's endpoint, not a second owner of its file.
+		{args: []string{"dlq", "list", "--data", "{data}"}, stdout: []string{"2 message(s) in {endpoint}/"}},
+		{args: []string{"dlq", "delete", "{id}", "--data", "{data}"}, stdout: []string{"deleted {id}"}},
+		{args: []string{"dlq", "list", "--data", "{data}", "--mail-id", "{mail}"}, stdout: []string{"0 message(s) match, of 1 read"}},
+	})
+}
