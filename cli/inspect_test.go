@@ -225,10 +225,10 @@ func TestInspectAndReplay(t *testing.T) {
 		{args: []string{"executions", "list", "--data", filepath.Join("{data}", "nothing-here")}, code: cli.ExitFailure, stderr: []string{"holds no mailflow data"}},
 		{args: []string{"replay", "{exec}", "--aws"}, code: cli.ExitUsage, stderr: []string{"--aws needs --log-group, --queue-url, --dlq-url"}},
 		{args: []string{"mail", "status", "x", "--aws", "--log-group", "g"}, code: cli.ExitUsage, stderr: []string{"--aws needs --table"}},
-		{args: []string{"dlq", "list", "--data", "{data}", "--max", "0"}, code: cli.ExitUsage, stderr: []string{"--max 0 is outside"}},
+		{args: []string{"dlq", "list", "--data", "{data}", "--max", "-1"}, code: cli.ExitUsage, stderr: []string{"--limit -1 must not be negative"}},
 		{args: []string{"mail", "status", "", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"a mail id is required"}},
 		{args: []string{"replay", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"an execution ID is required"}},
-		{args: []string{"dlq", "purge"}, code: cli.ExitUsage, stderr: []string{`unknown subcommand "purge" (want list, redrive)`}},
+		{args: []string{"dlq", "drain"}, code: cli.ExitUsage, stderr: []string{`unknown subcommand "drain" (want list, redrive, delete, purge)`}},
 		{args: []string{"dev", "--console", "0.0.0.0:4581"}, code: cli.ExitUsage, stderr: []string{"not a loopback address"}},
 	})
 

@@ -58,7 +58,21 @@
 //     deployment or a data directory that has none. A mail is summed up in
 //     one state by [MailState] (a whole-mail end, else its worst recipient,
 //     else sent or accepted), which the console's dashboard counts by.
-//   - A DLQ listing peeks: messages are received (hidden) until no new one
-//     comes, then made visible again at once, so a listing never delays a
-//     redrive.
+//   - A DLQ listing peeks. Locally it reads the queue store through the
+//     [DeadLetterStore] port (sqsstore's Peek): nothing is received, receive
+//     counts stay, and it pages by message id, so a queue of any size is
+//     listed whole. On AWS, where SQS has no such read, messages are
+//     received (hidden) until no new one comes, then made visible again at
+//     once, so a listing never delays a redrive; each listed message's
+//     receive count grows by one, and a listing cannot start after a given
+//     message.
+//   - Dead letters are selected by [DeadLetterFilter] (error name without
+//     case, a piece of the cause, age, mail id, recipient domain), applied
+//     after [ExplainDeadLetters] so that a message moved by the redrive
+//     policy is matched by its last execution's reason. A redrive or purge
+//     of selected messages ([Queues.RedriveSelected], [Queues.PurgeSelected])
+//     and a delete by message id need the store: SQS move tasks take no
+//     filter and SQS deletes only by receipt handle. A selective redrive
+//     sends each message to the source queue, then deletes it by id:
+//     at least once, never lost.
 package inspect

@@ -32,6 +32,9 @@ type Queues struct {
 	API       SQSAPI
 	SourceURL string
 	DLQURL    string
+	// Store reads and deletes the dead-letter queue's messages without
+	// receiving them; nil on AWS.
+	Store DeadLetterStore
 	// PollInterval is how often Redrive checks its move task (default 500ms).
 	PollInterval time.Duration
 }
@@ -96,13 +99,19 @@ type DeadLetter struct {
 }
 
 // DeadLetters lists up to max messages of the dead-letter queue without
-// consuming them: it receives until no new message comes, then makes every
-// received message visible again. While a listing runs, the messages it
-// holds are invisible to a move task; a redrive started meanwhile may leave
-// them (run it again).
+// consuming them. With a Store it reads them there, changing nothing.
+// Without one (AWS) it receives until no new message comes, then makes
+// every received message visible again: each listed message's receive
+// count grows by one, and while a listing runs the messages it holds are
+// invisible to a move task, so a redrive started meanwhile may leave them
+// (run it again).
 func (q *Queues) DeadLetters(ctx context.Context, max int) ([]DeadLetter, error) {
 	if max <= 0 {
 		max = 100
+	}
+	if q.Store != nil {
+		page, err := q.FindDeadLetters(ctx, DeadLetterQuery{Limit: max})
+		return page.Messages, err
 	}
 	var out []DeadLetter
 	var handles []string

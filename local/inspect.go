@@ -83,6 +83,14 @@ func OpenInspection(ctx context.Context, o InspectOptions) (*inspect.Backend, er
 		b.Queues = &inspect.Queues{API: client, SourceURL: info.Endpoint + "/" + info.Account + "/" + info.SourceQueue,
 			DLQURL: info.Endpoint + "/" + info.Account + "/" + info.DeadLetterQueue}
 		b.Via = "endpoint " + info.Endpoint
+		// The dead-letter queue is read in the file, which SQS cannot do:
+		// passive, so that the runtime alone runs move tasks.
+		store, err := dir.OpenQueues(sqsstore.Options{Region: info.Region, AccountID: info.Account, Passive: true})
+		if err != nil {
+			return nil, err
+		}
+		b.OnClose(store.Close)
+		b.Queues.Store = deadLetterStore{store, info.DeadLetterQueue}
 	} else {
 		store, err := dir.OpenQueues(sqsstore.Options{Region: o.Region, AccountID: o.Account})
 		if err != nil {
@@ -91,7 +99,8 @@ func OpenInspection(ctx context.Context, o InspectOptions) (*inspect.Backend, er
 		b.OnClose(store.Close)
 		const base = "http://mailflow.local"
 		b.Queues = &inspect.Queues{API: sqsapi.Client(store, base, store.Region()),
-			SourceURL: base + "/" + store.AccountID() + "/" + o.SourceQueue, DLQURL: base + "/" + store.AccountID() + "/" + o.DeadLetterQueue}
+			SourceURL: base + "/" + store.AccountID() + "/" + o.SourceQueue, DLQURL: base + "/" + store.AccountID() + "/" + o.DeadLetterQueue,
+			Store: deadLetterStore{store, o.DeadLetterQueue}}
 		b.Via = "files"
 	}
 	ok = true
@@ -130,7 +139,8 @@ func (r *Runtime) Inspection() *inspect.Backend {
 	b := &inspect.Backend{
 		Source: execsource.Source{Store: r.execs, Running: r.RunningEvents},
 		Queues: &inspect.Queues{API: sqsapi.Client(r.queues, r.endpoint, c.Region),
-			SourceURL: r.QueueURL(c.SourceQueue), DLQURL: r.QueueURL(c.DeadLetterQueue)},
+			SourceURL: r.QueueURL(c.SourceQueue), DLQURL: r.QueueURL(c.DeadLetterQueue),
+			Store: deadLetterStore{r.queues, c.DeadLetterQueue}},
 		Locks: r.locks, OutboxDir: r.OutboxDir(), Via: "in-process",
 		Deliveries: r.feedback.Deliveries(), Suppressions: r.feedback.Suppressions(),
 	}

@@ -42,6 +42,11 @@
 //   - PurgeQueue is allowed once per 60 seconds per queue
 //     (PurgeQueueInProgress), and deletes in-flight messages too.
 //   - Approximate counts are exact.
+//   - Beyond SQS, for operators: Peek reads a queue's messages in send
+//     order, paged by message id, without receiving them (no receive count,
+//     visibility or handle changes), and DeleteByID deletes one by its
+//     message id. A store opened Passive (a second process on a file a
+//     running store owns) leaves running move tasks to that owner.
 //
 // Limits: FIFO queues are out of scope: names ending in ".fifo" and
 // FifoQueue=true are rejected with InvalidParameterValue. No permissions

@@ -29,6 +29,10 @@ type Options struct {
 	// "us-east-1" and "000000000000".
 	Region    string
 	AccountID string
+	// Passive leaves running move tasks to the store that owns the file:
+	// a second process opening it while that store runs (to Peek or
+	// DeleteByID) would otherwise run the same tasks a second time.
+	Passive bool
 }
 
 // Store is a durable set of SQS queues in one SQLite file. It is safe for
@@ -75,7 +79,10 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqsstore: migrate %s: %w", path, err)
 	}
-	handles, err := s.runningTasks()
+	var handles []string
+	if !opts.Passive {
+		handles, err = s.runningTasks()
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
