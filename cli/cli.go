@@ -43,7 +43,7 @@ func commands() []command {
 		{"send", "enqueue a mail (uploading attachments first)", runSend},
 		{"executions", "list executions, or show one as a timeline (list, show)", runExecutions},
 		{"replay", "re-enqueue the records of an execution (its failed ones with --failed-only)", runReplay},
-		{"dlq", "list the dead-letter queue with each error, or redrive it (list, redrive)", runDLQ},
+		{"dlq", "the dead-letter queue: list, filter, redrive, delete, purge (list, redrive, delete, purge)", runDLQ},
 		{"mail", "a mail's lock state, executions and delivery (status)", runMail},
 		{"suppression", "the addresses mailflow does not send to (list, add, remove)", runSuppression},
 		{"events", "the outcome events of the local runtime, and their webhook deliveries", runEvents},
