@@ -117,6 +117,11 @@ func TestInspectAWS(t *testing.T) {
 			"#0 welcome-1 (sent): skipped, not failed (sent)",
 			"#1 bad-1 (dead-lettered): skipped, will fail again: Mail.InvalidMessage: invalid message: to[0]: not an e-mail address",
 			"0 of 2 items re-enqueued onto " + aws.ToString(src.QueueUrl) + " (permanent 1: 1 skipped; already-sent 1: 1 skipped)"}},
+		{[]string{"replay", "exec-a", "--failed-only", "--json"}, ExitOK, []string{
+			`"class": "permanent"`, `"summary"`, `"class": "already-sent",
+      "items": 1,
+      "enqueued": 0,
+      "skipped": 1`}},
 		{[]string{"replay", "exec-a", "--force"}, ExitOK, []string{
 			"#0 welcome-1 (sent): skipped, already sent ses-0001",
 			"#1 bad-1 (dead-lettered): re-enqueued as ", "forced: it failed with Mail.InvalidMessage",
