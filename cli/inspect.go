@@ -443,51 +443,6 @@ func parseInterleaved(fs *flag.FlagSet, args []string, positional int) ([]string
 	return pos, nil
 }
 
-type replayOptions struct {
-	backendOptions
-	id         string
-	failedOnly bool
-	force      bool
-}
-
-func runReplay(ctx context.Context, args []string, s Streams) error {
-	o := replayOptions{backendOptions: backendOptions{needLogs: true, needQueues: true}}
-	fs := newFlags("replay", s, "ID [--failed-only] [--force] [flags]")
-	o.register(fs)
-	fs.BoolVar(&o.failedOnly, "failed-only", false, "re-enqueue only the items that were not delivered")
-	fs.BoolVar(&o.force, "force", false, "also send again the mails whose outcome is unknown (a send started and its answer was never recorded, so they may have been delivered): deletes their lock records first")
-	b, x, err := o.openExecution(ctx, fs, args, &o.id, s)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	var progress func(inspect.ReplayResult)
-	if !o.jsonOut {
-		progress = func(r inspect.ReplayResult) {
-			if r.Action == inspect.ActionEnqueued {
-				fmt.Fprintf(s.Out, "#%d %s (%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, r.NewMessageID, r.Note)
-			} else {
-				fmt.Fprintf(s.Out, "#%d %s (%s): %s, %s\n", r.Index, orDash(r.MailID), r.Outcome, r.Action, r.Note)
-			}
-		}
-	}
-	results, err := inspect.Replay(ctx, x, inspect.ReplayOptions{FailedOnly: o.failedOnly, Force: o.force}, b.Queues, b.Locks, time.Now(), progress)
-	if o.jsonOut {
-		if jerr := printJSON(s.Out, map[string]any{"execution": x.ID, "results": results}); jerr != nil {
-			return jerr
-		}
-		return err
-	}
-	enqueued := 0
-	for _, r := range results {
-		if r.Action == inspect.ActionEnqueued {
-			enqueued++
-		}
-	}
-	fmt.Fprintf(s.Out, "replay of %s: %d of %d items re-enqueued onto %s\n", x.Name, enqueued, len(results), b.Queues.SourceURL)
-	return err
-}
-
 func runMail(ctx context.Context, args []string, s Streams) error {
 	return subcommands("mail", map[string]func(context.Context, []string, Streams) error{
 		"status": runMailStatus,

@@ -115,8 +115,17 @@ func TestInspectAWS(t *testing.T) {
 		{[]string{"executions", "show", "exec-b"}, ExitOK, []string{"input      not logged (execution data is off)", "retry-later", "Mail.LockBusy"}},
 		{[]string{"replay", "exec-a", "--failed-only"}, ExitOK, []string{
 			"#0 welcome-1 (sent): skipped, not failed (sent)",
-			"#1 bad-1 (dead-lettered): re-enqueued as ", "1 of 2 items re-enqueued onto " + aws.ToString(src.QueueUrl)}},
-		{[]string{"replay", "exec-a"}, ExitOK, []string{"already sent (SES ses-0001): harmless", "2 of 2 items re-enqueued"}},
+			"#1 bad-1 (dead-lettered): skipped, will fail again: Mail.InvalidMessage: invalid message: to[0]: not an e-mail address",
+			"0 of 2 items re-enqueued onto " + aws.ToString(src.QueueUrl) + " (permanent 1: 1 skipped; already-sent 1: 1 skipped)"}},
+		{[]string{"replay", "exec-a", "--failed-only", "--json"}, ExitOK, []string{
+			`"class": "permanent"`, `"summary"`, `"class": "already-sent",
+      "items": 1,
+      "enqueued": 0,
+      "skipped": 1`}},
+		{[]string{"replay", "exec-a", "--force"}, ExitOK, []string{
+			"#0 welcome-1 (sent): skipped, already sent ses-0001",
+			"#1 bad-1 (dead-lettered): re-enqueued as ", "forced: it failed with Mail.InvalidMessage",
+			"1 of 2 items re-enqueued onto " + aws.ToString(src.QueueUrl) + " (permanent 1: 1 forced; already-sent 1: 1 skipped)"}},
 		{[]string{"replay", "exec-b"}, ExitOK, []string{"cannot replay it", "0 of 1 items re-enqueued"}},
 		{[]string{"dlq", "list"}, ExitOK, []string{"mail bad-1  Mail.InvalidMessage", "cause: invalid message: to[0]: not an e-mail address", "1 message(s) in " + aws.ToString(dlq.QueueUrl)}},
 		{[]string{"dlq", "redrive"}, ExitOK, []string{"COMPLETED: 1 of 1 moved", "redrive completed: 1 message(s) moved"}},
@@ -186,9 +195,10 @@ func TestInspectAWS(t *testing.T) {
 	if len(opened) == 0 || opened[0].LogGroup != "/aws/vendedlogs/states/mailflow" || opened[0].LockTable != "mailflow-locks" {
 		t.Errorf("opened %+v", opened)
 	}
-	// The redrive put the message back on the source queue, with the replays.
+	// The redrive put the message back on the source queue, with the forced
+	// replay; the skipped ones enqueued nothing.
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: src.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
-	if err != nil || attrs.Attributes["ApproximateNumberOfMessages"] != "4" {
+	if err != nil || attrs.Attributes["ApproximateNumberOfMessages"] != "2" {
 		t.Fatalf("source queue: %v %v", attrs, err)
 	}
 }

@@ -172,9 +172,11 @@ func outboxFiles(data string) int {
 // TestInspectAndReplay drives the inspection commands against a running
 // local runtime and against its data directory alone: a mail SES rejects
 // (the sender is not verified) is dead-lettered; after a restart with the
-// sender verified, `replay --failed-only` delivers it, `dlq redrive` empties
-// the dead-letter queue (the redriven copy ends as already-sent), and the
-// commands keep working with no runtime running.
+// sender verified, `replay --failed-only` skips it (it failed permanently),
+// `--force` delivers it and removes its dead-letter copy, a replay of the
+// sent mail skips it; an invalid record replayed with --force is
+// dead-lettered again without its first copy staying, `dlq redrive` moves
+// it, and the commands keep working with no runtime running.
 func TestInspectAndReplay(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
@@ -237,9 +239,13 @@ func TestInspectAndReplay(t *testing.T) {
 	dev = startDev(t, data)
 	runCases(t, vars, []cliCase{
 		{args: []string{"replay", "{exec}", "--failed-only", "--data", "{data}"}, stdout: []string{
-			"#0 receipt-42 (dead-lettered): re-enqueued as ",
-			"will be sent; its copy in the dead-letter queue stays there",
-			"1 of 1 items re-enqueued onto http://127.0.0.1:"}},
+			"#0 receipt-42 (dead-lettered): skipped, will fail again: Mail.Rejected: MessageRejected: Email address is not verified",
+			"0 of 1 items re-enqueued onto http://127.0.0.1:", "(permanent 1: 1 skipped)"}},
+		{args: []string{"dlq", "list", "--data", "{data}"}, stdout: []string{"mail receipt-42  Mail.Rejected", "1 message(s) in"}},
+		{args: []string{"replay", "{exec}", "--failed-only", "--force", "--data", "{data}"}, stdout: []string{
+			"#0 receipt-42 (dead-lettered): re-enqueued as ", "forced: it failed with Mail.Rejected",
+			"its copy in the dead-letter queue was removed", "1 of 1 items re-enqueued onto http://127.0.0.1:", "(permanent 1: 1 forced)"}},
+		{args: []string{"dlq", "list", "--data", "{data}"}, stdout: []string{"the dead-letter queue is empty"}},
 	})
 	waitFor(t, "the replayed mail in the outbox", func() bool { return outboxFiles(data) == 1 })
 	waitFor(t, "the replay's execution", func() bool { return countOutcome(listJSON(t, data), workflow.OutcomeSent) == 1 })
@@ -247,19 +253,8 @@ func TestInspectAndReplay(t *testing.T) {
 		{args: []string{"mail", "status", "receipt-42", "--data", "{data}"}, stdout: []string{
 			"~lock       SENT at \\S+, SES message id \\S+", "executions 2", "sent", "dead-lettered"}},
 		{args: []string{"executions", "list", "--data", "{data}", "--mail-id", "receipt-42", "--limit", "1"}, stdout: []string{"sent 1", "more: --cursor "}},
-		{args: []string{"dlq", "redrive", "--data", "{data}"}, stdout: []string{
-			"redriving ", "COMPLETED: 1 of 1 moved", "redrive completed: 1 message(s) moved to the source queue"}},
-	})
-	waitFor(t, "the redriven copy to end as already-sent", func() bool {
-		return countOutcome(listJSON(t, data), workflow.OutcomeAlreadySent) == 1
-	})
-	runCases(t, vars, []cliCase{
-		{args: []string{"dlq", "list", "--data", "{data}"}, stdout: []string{"the dead-letter queue is empty"}},
 		{args: []string{"replay", "{exec}", "--data", "{data}"}, stdout: []string{
-			"re-enqueued as", "harmless, the dedup lock makes this replay already-sent"}},
-	})
-	waitFor(t, "the harmless replay to end as already-sent", func() bool {
-		return countOutcome(listJSON(t, data), workflow.OutcomeAlreadySent) == 2
+			"~#0 receipt-42 \\(dead-lettered\\): skipped, already sent \\S+", "0 of 1 items re-enqueued", "(already-sent 1: 1 skipped)"}},
 	})
 	if n := outboxFiles(data); n != 1 {
 		t.Fatalf("%d mails in the outbox; the dedup lock should have kept it at 1", n)
@@ -279,6 +274,25 @@ func TestInspectAndReplay(t *testing.T) {
 	}
 	waitFor(t, "the invalid message to be dead-lettered", func() bool {
 		return countOutcome(listJSON(t, data, "--mail-id", "broken-1"), workflow.OutcomeDeadLettered) == 1
+	})
+	vars["broken"] = listJSON(t, data, "--mail-id", "broken-1").Executions[0].Name
+	runCases(t, vars, []cliCase{
+		{args: []string{"replay", "{broken}", "--failed-only", "--data", "{data}"}, stdout: []string{
+			"#0 broken-1 (dead-lettered): skipped, will fail again: Mail.InvalidMessage", "0 of 1 items re-enqueued"}},
+		{args: []string{"replay", "{broken}", "--failed-only", "--force", "--data", "{data}"}, stdout: []string{
+			"#0 broken-1 (dead-lettered): re-enqueued as ", "its copy in the dead-letter queue was removed"}},
+	})
+	waitFor(t, "the forced replay to be dead-lettered again", func() bool {
+		return countOutcome(listJSON(t, data, "--mail-id", "broken-1"), workflow.OutcomeDeadLettered) == 2
+	})
+	runCases(t, vars, []cliCase{
+		// One copy: the replay's; the first one went when it was replayed.
+		{args: []string{"dlq", "list", "--data", "{data}"}, stdout: []string{"mail broken-1  Mail.InvalidMessage", "1 message(s) in"}},
+		{args: []string{"dlq", "redrive", "--data", "{data}"}, stdout: []string{
+			"redriving ", "COMPLETED: 1 of 1 moved", "redrive completed: 1 message(s) moved to the source queue"}},
+	})
+	waitFor(t, "the redriven copy to be dead-lettered again", func() bool {
+		return countOutcome(listJSON(t, data, "--mail-id", "broken-1"), workflow.OutcomeDeadLettered) == 3
 	})
 	running := listJSON(t, data, "--limit", "1000")
 	dev.stop()

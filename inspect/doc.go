@@ -44,8 +44,16 @@
 //     are its TaskScheduled events, retries are attempts after the first.
 //   - Replay re-enqueues the source records (bodies from the execution
 //     input, or from an iteration's first state input when the batch input
-//     was truncated) onto the source queue. It is always safe: the dedup
-//     lock turns the replay of a sent mail into already-sent.
+//     was truncated) onto the source queue, after classifying each one:
+//     already-sent and outcome-unknown mails and permanent failures are
+//     skipped (the last two unless forced), so a replay neither sends a
+//     mail twice nor dead-letters a record again for the same reason. The
+//     class follows workflow.KindOf of the recorded error; an error that
+//     is not a mail error (a Lambda or States error) counts as transient,
+//     since nothing says it will recur. A replayed dead-lettered record has
+//     its dead-letter copies deleted after the enqueue, found by the
+//     source message id the state machine tags them with; a copy moved by
+//     the source queue's redrive policy carries no tag and stays.
 //   - Queues are reached through the SQS API (aws-sdk-go-v2) for both AWS
 //     and the local runtime; locally the client talks either to the running
 //     `mailflow dev` endpoint or, when none runs, to the queue database

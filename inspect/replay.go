@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/workflow"
@@ -17,27 +22,102 @@ const (
 	ActionFailed   = "failed"
 )
 
+// Replay classes: what replay found an item to be, before acting on it.
+const (
+	// ClassTransient is a record that was not delivered for a reason that
+	// may have passed (a transient error, a retry, an unfinished run): it
+	// is re-enqueued.
+	ClassTransient = "transient"
+	// ClassPermanent is a record that failed with a permanent error: sent
+	// as it is, it would fail again, so it is skipped unless forced.
+	ClassPermanent = "permanent"
+	// ClassAlreadySent is a mail that was sent: it is skipped.
+	ClassAlreadySent = string(workflow.OutcomeAlreadySent) // what a replay of it would end as
+	// ClassOutcomeUnknown is a mail whose send started and was never
+	// answered: it is skipped unless forced.
+	ClassOutcomeUnknown = "outcome-unknown"
+	// ClassBodyUnknown is a record whose body is not known: it cannot be
+	// replayed.
+	ClassBodyUnknown = "body-unknown"
+)
+
+// ReplayClasses lists the classes in the order a summary shows them.
+var ReplayClasses = []string{ClassTransient, ClassPermanent, ClassAlreadySent, ClassOutcomeUnknown, ClassBodyUnknown}
+
 // ReplayResult says what replay did with one item.
 type ReplayResult struct {
 	Index        int              `json:"index"`
 	MessageID    string           `json:"messageId"`
 	MailID       string           `json:"mailId,omitempty"`
 	Outcome      workflow.Outcome `json:"outcome"`
+	Class        string           `json:"class"`
 	Action       string           `json:"action"`
+	Forced       bool             `json:"forced,omitempty"`
 	NewMessageID string           `json:"newMessageId,omitempty"`
 	LockStatus   lock.Status      `json:"lockStatus,omitempty"`
-	Note         string           `json:"note"`
+	// DeadLettersRemoved counts the item's copies deleted from the
+	// dead-letter queue once it was re-enqueued.
+	DeadLettersRemoved int    `json:"deadLettersRemoved,omitempty"`
+	Note               string `json:"note"`
+}
+
+// ReplayCount is how many items of a class replay saw, re-enqueued (of
+// which forced) and skipped.
+type ReplayCount struct {
+	Class    string `json:"class"`
+	Items    int    `json:"items"`
+	Enqueued int    `json:"enqueued"`
+	Forced   int    `json:"forced,omitempty"`
+	Skipped  int    `json:"skipped"`
+}
+
+// SummarizeReplay counts results per class, in [ReplayClasses] order,
+// leaving out the classes no item has.
+func SummarizeReplay(results []ReplayResult) []ReplayCount {
+	by := map[string]*ReplayCount{}
+	for _, r := range results {
+		c := by[r.Class]
+		if c == nil {
+			c = &ReplayCount{Class: r.Class}
+			by[r.Class] = c
+		}
+		c.Items++
+		switch r.Action {
+		case ActionEnqueued:
+			c.Enqueued++
+			if r.Forced {
+				c.Forced++
+			}
+		case ActionSkipped:
+			c.Skipped++
+		}
+	}
+	out := []ReplayCount{}
+	for _, k := range ReplayClasses {
+		if c := by[k]; c != nil {
+			out = append(out, *c)
+		}
+	}
+	return out
 }
 
 // ReplayOptions choose what Replay re-enqueues.
 type ReplayOptions struct {
-	// FailedOnly replays only the items that were not delivered.
+	// FailedOnly replays only the items that were not delivered. Delivered
+	// items are skipped either way (they are already sent); the option
+	// only names them "not failed".
 	FailedOnly bool
 	// Force also replays a mail whose outcome is unknown (its send started
 	// and the answer was never recorded, so it may have been delivered):
 	// its lock record is deleted first, so the replay sends it again. It
-	// needs a lock table that is a [LockForgetter].
+	// needs a lock table that is a [LockForgetter]. Force implies
+	// RetryPermanent.
 	Force bool
+	// RetryPermanent also replays a record that failed permanently, for
+	// when its cause was fixed outside the record (a sender verified, an
+	// address unsuppressed). Unlike Force it cannot send a mail twice: such
+	// a mail was not sent.
+	RetryPermanent bool
 }
 
 // LockForgetter deletes an outcome-unknown lock record (a lock.Table does).
@@ -45,21 +125,37 @@ type LockForgetter interface {
 	Forget(ctx context.Context, p lock.ForgetParams) error
 }
 
+// DeadLetterDeleter deletes a received message (an SQS client does). Replay
+// needs it of [Queues.API] to remove a replayed record's dead-letter copy.
+type DeadLetterDeleter interface {
+	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+}
+
 // ErrOutcomeUnknown is returned (wrapped) by Replay when it left items
 // alone because their outcome is unknown and Force was not set.
 var ErrOutcomeUnknown = errors.New("the outcome of a send is unknown")
 
 // Replay re-enqueues the source records of an execution's items onto the
-// source queue: the failed ones, or all of them. Only the body is sent (the
-// state machine reads nothing else of a record); SQS gives the copy a new
-// message id. Locks, when given, is read to tell per item what the dedup
-// lock will make of the replay. A mail whose lock is outcome-unknown is
-// left alone unless o.Force (then Replay returns an error wrapping
-// ErrOutcomeUnknown after the other items), because replaying it would
-// only dead-letter it again; forced, its lock record is deleted and the
-// mail is sent again. progress, when set, sees each result as it is made.
+// source queue. Only the body is sent (the state machine reads nothing else
+// of a record); SQS gives the copy a new message id. Each item is first
+// classified (see the Class constants), from its outcome, its error and,
+// when locks is given, its dedup lock:
+//   - a delivered mail, or one whose lock is SENT, is skipped: already sent;
+//   - a mail whose lock is outcome-unknown, or that failed with
+//     Mail.OutcomeUnknown, is skipped unless o.Force (then Replay returns
+//     an error wrapping ErrOutcomeUnknown after the other items); forced,
+//     its lock record is deleted and the mail is sent again;
+//   - a record that failed permanently (workflow.KindOf its error) is
+//     skipped unless o.Force or o.RetryPermanent: sent as it is, it would only be dead-lettered
+//     again;
+//   - anything else is re-enqueued.
+//
+// A re-enqueued record that the execution dead-lettered has its copies
+// removed from the dead-letter queue, after the enqueue succeeded (so a
+// failure in between leaves the copy, never loses the record): the replay
+// is now the record's one pending delivery, and a later redrive would only
+// enqueue it twice. progress, when set, sees each result as it is made.
 func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks LockReader, now time.Time, progress func(ReplayResult)) ([]ReplayResult, error) {
-	failedOnly := o.FailedOnly
 	refused := 0
 	out := []ReplayResult{}
 	report := func(r ReplayResult) {
@@ -83,27 +179,47 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 				r.LockStatus = rec.Status
 			}
 		}
+		errName := workflow.ErrorName(it.Error)
+		unknown := held && rec.OutcomeUnknown()
+		r.Class = ClassTransient
 		switch {
-		case failedOnly && !it.Failed():
-			r.Action = ActionSkipped
-			r.Note = "not failed (" + string(it.Outcome) + ")"
-			report(r)
-			continue
-		case it.Body == "":
-			r.Action = ActionSkipped
+		case unknown || errName == workflow.OutcomeUnknown:
+			r.Class = ClassOutcomeUnknown
+		case held && rec.Status == lock.Sent, !it.Failed():
+			r.Class = ClassAlreadySent
+		case workflow.KindOf(errName) == workflow.KindPermanent:
+			r.Class = ClassPermanent
+		}
+		// A record without its body cannot be replayed, whatever it is.
+		if it.Body == "" && r.Class != ClassAlreadySent {
+			r.Class = ClassBodyUnknown
+		}
+		r.Action = ActionSkipped
+		switch r.Class {
+		case ClassBodyUnknown:
 			r.Note = "the record's body is unknown (execution data not logged, or truncated): cannot replay it"
 			report(r)
 			continue
-		}
-		forced := false
-		if held && rec.OutcomeUnknown() {
+		case ClassAlreadySent:
+			r.Note = alreadySentNote(rec, held, it, o.FailedOnly)
+			report(r)
+			continue
+		case ClassOutcomeUnknown:
 			if !o.Force {
 				refused++
-				r.Action = ActionSkipped
-				r.Note = unknownNote(rec, it) + "; check the recipient's mailbox or the provider's logs, then replay with --force to send it again"
+				r.Note = unknownNote(rec, unknown, it) + "; check the recipient's mailbox or the provider's logs, then replay with --force to send it again"
 				report(r)
 				continue
 			}
+		case ClassPermanent:
+			if !o.Force && !o.RetryPermanent {
+				r.Note = "will fail again: " + failureReason(it) + "; fix the cause, then replay with --force to send it anyway"
+				report(r)
+				continue
+			}
+		}
+		r.Forced = r.Class == ClassOutcomeUnknown || r.Class == ClassPermanent
+		if unknown {
 			f, ok := locks.(LockForgetter)
 			if !ok {
 				r.Action, r.Note = ActionFailed, "--force needs a lock table that can delete the record; this one cannot"
@@ -115,7 +231,6 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 				report(r)
 				return out, fmt.Errorf("lock of %s: %w", it.MailID, err)
 			}
-			forced = true
 		}
 		id, err := q.Enqueue(ctx, it.Body)
 		if err != nil {
@@ -125,20 +240,26 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 		}
 		r.Action, r.NewMessageID = ActionEnqueued, id
 		switch {
-		case forced:
-			r.Note = "forced: " + unknownNote(rec, it) + "; its lock record was deleted and it will be sent again"
-		case held && rec.Status == lock.Sent:
-			r.Note = "already sent (SES " + rec.SESMessageID + "): harmless, the dedup lock makes this replay already-sent"
-		case it.Outcome == workflow.OutcomeDeadLettered:
-			r.Note = "will be sent; its copy in the dead-letter queue stays there (a later redrive ends as already-sent)"
+		case r.Class == ClassOutcomeUnknown:
+			r.Note = "forced: " + unknownNote(rec, unknown, it) + "; its lock record was deleted and it will be sent again"
+		case r.Class == ClassPermanent:
+			r.Note = "forced: it failed with " + failureReason(it) + "; it will be sent again"
 		case it.Outcome == workflow.OutcomeRetryLater:
 			r.Note = "will be sent; the original message also returns to the queue, the dedup lock lets only one send"
-		case it.Outcome == workflow.OutcomeSent || it.Outcome == workflow.OutcomeAlreadySent:
-			r.Note = "was sent: harmless while the dedup lock remembers it (the lock's retention), the replay ends as already-sent"
 		case held && rec.Status == lock.Sending:
 			r.Note = "another attempt holds the lock; the replay waits for it (LockBusy) and ends sent or already-sent"
 		default:
 			r.Note = "will be sent; if it was sent meanwhile, the dedup lock makes it already-sent"
+		}
+		if it.Outcome == workflow.OutcomeDeadLettered {
+			n, err := q.removeDeadLetters(ctx, it.MessageID)
+			r.DeadLettersRemoved = n
+			if err != nil {
+				r.Note += "; its copy in the dead-letter queue stays there: " + err.Error()
+				report(r)
+				return out, err
+			}
+			r.Note += "; " + removedNote(n)
 		}
 		report(r)
 	}
@@ -148,13 +269,100 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 	return out, nil
 }
 
+func removedNote(n int) string {
+	switch n {
+	case 0:
+		return "no copy of it in the dead-letter queue (redriven already, or held by a listing)"
+	case 1:
+		return "its copy in the dead-letter queue was removed"
+	}
+	return fmt.Sprintf("its %d copies in the dead-letter queue were removed", n)
+}
+
+// failureReason is an item's error name and readable cause.
+func failureReason(it Item) string {
+	if c := CauseMessage(it.Cause); c != "" {
+		return it.Error + ": " + c
+	}
+	return it.Error
+}
+
+// alreadySentNote says how replay knows a mail was sent.
+func alreadySentNote(rec lock.Record, held bool, it Item, failedOnly bool) string {
+	switch {
+	case failedOnly && !it.Failed():
+		return "not failed (" + string(it.Outcome) + ")"
+	case held && rec.Status == lock.Sent:
+		return "already sent " + rec.SESMessageID
+	}
+	return "already sent (this execution recorded it " + string(it.Outcome) + ")"
+}
+
 // unknownNote says what is known of an outcome-unknown mail.
-func unknownNote(rec lock.Record, it Item) string {
+func unknownNote(rec lock.Record, locked bool, it Item) string {
+	if !locked {
+		return "outcome unknown: " + failureReason(it)
+	}
 	n := "outcome unknown: a send started at " + rec.AttemptedAt.UTC().Format(time.RFC3339) + " and its answer was never recorded"
 	if it.Outcome == workflow.OutcomeSent {
 		n += " (this execution recorded it as sent: it was most likely delivered)"
 	}
 	return n
+}
+
+// removeDeadLetters deletes the dead-letter queue's copies of the source
+// record sourceMessageID (the state machine tags each copy with it). It
+// receives through the queue until no new message comes, deletes the
+// copies and makes every other message visible again at once.
+func (q *Queues) removeDeadLetters(ctx context.Context, sourceMessageID string) (int, error) {
+	if q.DLQURL == "" {
+		return 0, nil
+	}
+	del, ok := q.API.(DeadLetterDeleter)
+	if !ok {
+		return 0, errors.New("the queue client cannot delete messages")
+	}
+	var others []string
+	defer func() {
+		for start := 0; start < len(others); start += 10 {
+			chunk := others[start:min(start+10, len(others))]
+			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+			for i, h := range chunk {
+				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0}
+			}
+			_, _ = q.API.ChangeMessageVisibilityBatch(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.DLQURL), Entries: entries})
+		}
+	}()
+	removed := 0
+	seen := map[string]bool{}
+	for {
+		res, err := q.API.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(q.DLQURL), MaxNumberOfMessages: 10, VisibilityTimeout: 5,
+			MessageAttributeNames: []string{workflow.DLQAttrMessageID},
+		})
+		if err != nil {
+			return removed, fmt.Errorf("receive from %s: %w", q.DLQURL, err)
+		}
+		fresh := 0
+		for _, m := range res.Messages {
+			id := aws.ToString(m.MessageId)
+			if !seen[id] {
+				seen[id] = true
+				fresh++
+			}
+			if a, ok := m.MessageAttributes[workflow.DLQAttrMessageID]; !ok || aws.ToString(a.StringValue) != sourceMessageID {
+				others = append(others, aws.ToString(m.ReceiptHandle))
+				continue
+			}
+			if _, err := del.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.DLQURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return removed, fmt.Errorf("delete %s from %s: %w", id, q.DLQURL, err)
+			}
+			removed++
+		}
+		if fresh == 0 {
+			return removed, nil
+		}
+	}
 }
 
 // MailStatus is what is known about one mail.

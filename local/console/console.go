@@ -314,7 +314,8 @@ func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		FailedOnly bool `json:"failedOnly"`
+		FailedOnly     bool `json:"failedOnly"`
+		RetryPermanent bool `json:"retryPermanent"`
 	}
 	if r.Body != nil {
 		_ = json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req)
@@ -325,8 +326,10 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Never forced from a browser: sending a mail whose outcome is unknown
-	// again is an operator's decision at the command line.
-	results, err := inspect.Replay(r.Context(), x, inspect.ReplayOptions{FailedOnly: req.FailedOnly}, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Clock.Now(), nil)
+	// again is an operator's decision at the command line. Retrying a
+	// permanent failure is allowed: that mail was not sent.
+	o := inspect.ReplayOptions{FailedOnly: req.FailedOnly, RetryPermanent: req.RetryPermanent}
+	results, err := inspect.Replay(r.Context(), x, o, s.o.Backend.Queues, s.o.Backend.Locks, s.o.Clock.Now(), nil)
 	if errors.Is(err, inspect.ErrOutcomeUnknown) {
 		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "results": results})
 		return

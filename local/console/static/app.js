@@ -330,13 +330,18 @@ async function showExecution(id) {
     setMain(header, h("h2", {}, "Items"), items, failBox || "", iterTabs || "",
       h("div", { class: "cols" }, h("div", { class: "card" }, svg), h("div", {}, timeline, detail || "")));
   }
-  async function replay(failedOnly) {
+  async function replay(failedOnly, retryPermanent) {
     const btns = [document.getElementById("replay-failed"), document.getElementById("replay-all")];
     btns.forEach((b) => { if (b) b.disabled = true; });
     try {
-      const res = await post("/api/executions/" + encodeURIComponent(id) + "/replay", { failedOnly });
+      const res = await post("/api/executions/" + encodeURIComponent(id) + "/replay", { failedOnly, retryPermanent: !!retryPermanent });
       const ul = document.getElementById("replay-result");
       ul.replaceChildren(...res.results.map((r) => h("li", {}, `#${r.index} ${r.mailId || ""}: ${r.action}` + (r.newMessageId ? ` as ${r.newMessageId}` : "") + ` — ${r.note}`)));
+      // A permanent failure is skipped (it would fail again) until the
+      // operator says its cause is fixed.
+      if (res.results.some((r) => r.class === "permanent" && r.action === "skipped")) {
+        ul.append(h("li", {}, h("button", { id: "replay-anyway", class: "secondary", onclick: () => replay(failedOnly, true) }, "Cause fixed: replay the permanent failures anyway")));
+      }
       toast(`Replay: ${res.results.filter((r) => r.action === "enqueued").length} item(s) re-enqueued`);
     } catch (e) { toast("Replay failed: " + e.message); }
     btns.forEach((b) => { if (b) b.disabled = false; });

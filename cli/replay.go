@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailflow/mailflow/inspect"
+)
+
+type replayOptions struct {
+	backendOptions
+	id         string
+	failedOnly bool
+	force      bool
+}
+
+func runReplay(ctx context.Context, args []string, s Streams) error {
+	o := replayOptions{backendOptions: backendOptions{needLogs: true, needQueues: true}}
+	fs := newFlags("replay", s, "ID [--failed-only] [--force] [flags]")
+	o.register(fs)
+	fs.BoolVar(&o.failedOnly, "failed-only", false, "re-enqueue only the items that were not delivered (delivered ones are skipped either way)")
+	fs.BoolVar(&o.force, "force", false, "also send again the mails whose outcome is unknown (a send started and its answer was never recorded, so they may have been delivered; deletes their lock records first), and the records that failed permanently (after their cause was fixed)")
+	b, x, err := o.openExecution(ctx, fs, args, &o.id, s)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var progress func(inspect.ReplayResult)
+	if !o.jsonOut {
+		progress = func(r inspect.ReplayResult) {
+			if r.Action == inspect.ActionEnqueued {
+				fmt.Fprintf(s.Out, "#%d %s (%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, r.NewMessageID, r.Note)
+			} else {
+				fmt.Fprintf(s.Out, "#%d %s (%s): %s, %s\n", r.Index, orDash(r.MailID), r.Outcome, r.Action, r.Note)
+			}
+		}
+	}
+	results, err := inspect.Replay(ctx, x, inspect.ReplayOptions{FailedOnly: o.failedOnly, Force: o.force}, b.Queues, b.Locks, time.Now(), progress)
+	summary := inspect.SummarizeReplay(results)
+	if o.jsonOut {
+		if jerr := printJSON(s.Out, map[string]any{"execution": x.ID, "results": results, "summary": summary}); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	enqueued := 0
+	for _, r := range results {
+		if r.Action == inspect.ActionEnqueued {
+			enqueued++
+		}
+	}
+	fmt.Fprintf(s.Out, "replay of %s: %d of %d items re-enqueued onto %s%s\n", x.Name, enqueued, len(results), b.Queues.SourceURL, replaySummaryText(summary))
+	return err
+}
+
+// replaySummaryText is the per-class counts, e.g.
+// " (transient 1 re-enqueued; permanent 2: 1 forced, 1 skipped)".
+func replaySummaryText(counts []inspect.ReplayCount) string {
+	var parts []string
+	for _, c := range counts {
+		var what []string
+		if n := c.Enqueued - c.Forced; n > 0 {
+			what = append(what, fmt.Sprintf("%d re-enqueued", n))
+		}
+		if c.Forced > 0 {
+			what = append(what, fmt.Sprintf("%d forced", c.Forced))
+		}
+		if c.Skipped > 0 {
+			what = append(what, fmt.Sprintf("%d skipped", c.Skipped))
+		}
+		if failed := c.Items - c.Enqueued - c.Skipped; failed > 0 {
+			what = append(what, fmt.Sprintf("%d failed", failed))
+		}
+		parts = append(parts, fmt.Sprintf("%s %d: %s", c.Class, c.Items, strings.Join(what, ", ")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
