@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/mailflow/mailflow/local/execstore"
 	"github.com/mailflow/mailflow/local/fakes3store"
 	"github.com/mailflow/mailflow/local/gateway"
+	"github.com/mailflow/mailflow/local/health"
 	"github.com/mailflow/mailflow/local/outbox"
 	"github.com/mailflow/mailflow/local/pipes"
 	"github.com/mailflow/mailflow/local/s3local"
@@ -179,9 +181,11 @@ type Runtime struct {
 	server   *http.Server
 	endpoint string
 	ses      *sessim.Simulator
-	pacer    *pacer.Pacer
-	outbox   *outbox.Outbox
-	pipe     *pipes.Pipe
+	// sesOpen is ses for the scrapes, which start before it is opened.
+	sesOpen atomic.Pointer[sessim.Simulator]
+	pacer   *pacer.Pacer
+	outbox  *outbox.Outbox
+	pipe    *pipes.Pipe
 	// Delivery feedback: the delivery records and suppression list, the
 	// outcome event log and its webhook dispatcher.
 	feedback   *sqlitefeedback.DB
@@ -189,6 +193,7 @@ type Runtime struct {
 	outcomes   *webhooks.Log
 	dispatcher *webhooks.Dispatcher
 	exec       *executor
+	metrics    *health.Metrics
 	cancel     context.CancelFunc
 	done       chan struct{}
 	closers    []io.Closer
@@ -327,21 +332,84 @@ func (r *Runtime) recover(ctx context.Context) error {
 	return nil
 }
 
-// serve listens on the configured address and serves SQS and S3 there.
+// serve listens on the configured address and serves SQS and S3 there,
+// and the operator endpoints (local/health).
 func (r *Runtime) serve(context.Context) (err error) {
 	cfg := r.cfg
+	ops, err := r.operatorEndpoints()
+	if err != nil {
+		return err
+	}
 	if r.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("local: listen on %s: %w", cfg.Addr, err)
 	}
 	r.endpoint = "http://" + r.listener.Addr().String()
 	r.server = &http.Server{
-		Handler: gateway.Router{SQS: sqsapi.New(r.queues, sqsapi.Options{BaseURL: r.endpoint}), S3: r.bucket,
+		Handler: gateway.Router{SQS: sqsapi.New(r.queues, sqsapi.Options{BaseURL: r.endpoint}), S3: r.bucket, Ops: ops,
 			Policy: gateway.Policy{Addr: cfg.Addr, CORSOrigins: cfg.CORSOrigins,
 				Verifier: gateway.Verifier{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}}},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go r.server.Serve(r.listener)
 	return nil
+}
+
+// operatorEndpoints makes GET /healthz and GET /metrics over the stores
+// and counters the runtime keeps anyway.
+func (r *Runtime) operatorEndpoints() (http.Handler, error) {
+	cfg := r.cfg
+	depth := func(queue string) func(context.Context) (health.QueueDepth, error) {
+		return func(ctx context.Context) (health.QueueDepth, error) {
+			c, err := r.queues.QueueCounts(ctx, queue)
+			return health.QueueDepth{Visible: c.Visible, InFlight: c.InFlight}, err
+		}
+	}
+	m, err := health.NewMetrics(health.Sources{
+		Queues:             map[string]func(context.Context) (health.QueueDepth, error){"source": depth(cfg.SourceQueue), "events": depth(cfg.EventsQueue)},
+		ExecutionsInFlight: r.executions.Load,
+		SESThrottles: func() int {
+			if ses := r.sesOpen.Load(); ses != nil {
+				return ses.Stats().Throttled
+			}
+			return 0
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.metrics = m
+	checker := &health.Checker{SMTP: cfg.SMTP, Clock: cfg.Clock, Stores: []health.Probe{
+		{Name: "queues", Check: func(ctx context.Context) error { _, err := r.queues.QueueCounts(ctx, cfg.SourceQueue); return err }},
+		{Name: "executions", Check: func(ctx context.Context) error {
+			_, err := r.execs.List(ctx, execstore.Filter{Limit: 1})
+			return err
+		}},
+		{Name: "locks", Check: func(ctx context.Context) error { _, _, err := r.locks.Get(ctx, "healthz"); return err }},
+		{Name: "feedback", Check: func(ctx context.Context) error { _, err := r.feedback.Counts(ctx); return err }},
+		{Name: "datadir", Check: func(context.Context) error { _, err := os.Stat(r.dir.Path()); return err }},
+	}}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", checker)
+	mux.Handle("GET /metrics", m.Handler())
+	return mux, nil
+}
+
+// observe counts a finished execution in the metrics: its duration and
+// its records' outcomes. An unfinished record counts as failed with the
+// execution's error, when it names one.
+func (r *Runtime) observe(e execstore.Execution, items []execstore.Item) {
+	out := make([]health.Item, len(items))
+	for i, it := range items {
+		switch it.Outcome {
+		case workflow.OutcomeSent:
+			out[i].Sent = true
+		case workflow.OutcomeDeadLettered, workflow.OutcomeRetryLater:
+			out[i].Failed, out[i].Error = true, it.Error
+		case workflow.OutcomeUnfinished:
+			out[i].Failed, out[i].Error = e.Error != "", e.Error
+		}
+	}
+	r.metrics.ObserveExecution(e.StoppedAt.Sub(e.StartedAt), out)
 }
 
 // openSES opens where mail is delivered (the outbox, or the SMTP relay)
@@ -374,6 +442,7 @@ func (r *Runtime) openSES(context.Context) (err error) {
 	if r.ses, err = sessim.New(delivery, sesCfg); err != nil {
 		return err
 	}
+	r.sesOpen.Store(r.ses)
 	r.closers = append(r.closers, r.ses)
 	return nil
 }
@@ -396,7 +465,12 @@ func (r *Runtime) buildExecutor(context.Context) error {
 		onStore: func(err error) { cfg.Log.Error("execution store", "err", err) },
 		running: map[string]*recorder{}, inFlight: &r.executions,
 	}
-	exec.onFinish = cfg.OnExecution
+	exec.onFinish = func(e execstore.Execution, items []execstore.Item) {
+		r.observe(e, items)
+		if cfg.OnExecution != nil {
+			cfg.OnExecution(e, items)
+		}
+	}
 	r.exec = exec
 	return nil
 }

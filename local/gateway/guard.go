@@ -50,20 +50,44 @@ func ValidateOrigin(o string) error {
 	return nil
 }
 
-// hostAllowed tells whether a request's Host names this endpoint.
-func (p Policy) hostAllowed(hostport string) bool {
+// hostName is the host of a Host header, without port, brackets or a
+// trailing dot.
+func hostName(hostport string) string {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	return strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+}
+
+// loopbackHost tells whether a Host header names localhost or a loopback
+// address.
+func loopbackHost(hostport string) bool {
+	host := hostName(hostport)
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
-	if ip != nil && ip.IsLoopback() {
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackPeer tells whether a request's remote address is a loopback one.
+func loopbackPeer(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hostAllowed tells whether a request's Host names this endpoint.
+func (p Policy) hostAllowed(hostport string) bool {
+	if loopbackHost(hostport) {
 		return true
 	}
+	host := hostName(hostport)
+	ip := net.ParseIP(host)
 	configured := p.Addr
 	if h, _, err := net.SplitHostPort(configured); err == nil {
 		configured = h

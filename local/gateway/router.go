@@ -40,10 +40,21 @@
 //     until X-Amz-Expires, at most 7 days).
 //
 // SQS itself (local/sqsapi) takes state-changing actions by POST only.
+//
+// The operator endpoints (Router.Ops: GET /healthz and GET /metrics) are
+// the exception to 4: a monitoring agent does not sign. They are served
+// only to an unsigned request for exactly one of those paths (a signed one
+// goes to S3 as before, so a bucket of that name stays reachable) that
+// passed 1 and 3, and only when, besides, its Host is a loopback name or
+// address (not Policy.Addr's host: with a non-loopback address the figures
+// stay on this machine), it came from a loopback peer and its method is
+// GET (else 405). They change nothing and send no CORS headers, so even an
+// allowed origin's page cannot read them.
 package gateway
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mailflow/mailflow/local/s3local"
@@ -59,10 +70,15 @@ const (
 // Router sends each request that passes its Policy to the endpoint of its
 // service.
 type Router struct {
-	SQS    http.Handler
-	S3     http.Handler
+	SQS http.Handler
+	S3  http.Handler
+	// Ops serves OpsPaths (nil: they are S3 paths like any other).
+	Ops    http.Handler
 	Policy Policy
 }
+
+// OpsPaths are the operator endpoints' paths.
+var OpsPaths = []string{"/healthz", "/metrics"}
 
 func (rt Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	service := ServiceOf(r)
@@ -82,6 +98,10 @@ func (rt Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if why := p.crossSite(r); why != "" {
 		refuse(w, r, service, http.StatusForbidden, "AccessDenied", "AccessDenied", "cross-site request refused: "+why)
+		return
+	}
+	if rt.Ops != nil && isOps(r) {
+		serveOps(rt.Ops, w, r)
 		return
 	}
 	var h http.Handler
@@ -106,6 +126,32 @@ func (rt Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.allowOrigin(w, r)
 	h.ServeHTTP(w, r)
+}
+
+// isOps tells whether r is for an operator endpoint: one of OpsPaths,
+// unsigned.
+func isOps(r *http.Request) bool {
+	if !slices.Contains(OpsPaths, r.URL.Path) {
+		return false
+	}
+	q := r.URL.Query()
+	return r.Header.Get("Authorization") == "" && !q.Has("X-Amz-Credential") && !q.Has("X-Amz-Signature")
+}
+
+// serveOps serves an operator endpoint to a loopback peer addressing a
+// loopback Host with GET, and refuses anything else.
+func serveOps(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	switch {
+	case !loopbackHost(r.Host):
+		http.Error(w, "the operator endpoints answer only requests addressed to localhost or a loopback address, not Host "+truncate(r.Host), http.StatusMisdirectedRequest)
+	case !loopbackPeer(r.RemoteAddr):
+		http.Error(w, "the operator endpoints answer only requests from this machine, not from "+truncate(r.RemoteAddr), http.StatusForbidden)
+	case r.Method != http.MethodGet:
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "the operator endpoints take GET only, not "+truncate(r.Method), http.StatusMethodNotAllowed)
+	default:
+		h.ServeHTTP(w, r)
+	}
 }
 
 // refuse answers with the error shape of the request's service.
