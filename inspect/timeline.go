@@ -15,6 +15,10 @@ const (
 	RunSucceeded = "succeeded"
 	RunFailed    = "failed" // the state's last attempt failed (then caught, or the end)
 	RunRunning   = "running"
+	// RunAborted is a state or iteration the execution's end cut short: it
+	// was still running (a Wait, a task in flight) when the execution
+	// failed, timed out or was aborted.
+	RunAborted = "aborted"
 )
 
 // Timeline is an execution's history grouped by state: the top-level states
@@ -30,7 +34,7 @@ type Iteration struct {
 	MessageID string           `json:"messageId,omitempty"`
 	MailID    string           `json:"mailId,omitempty"`
 	Outcome   workflow.Outcome `json:"outcome,omitempty"`
-	Status    string           `json:"status"` // succeeded, failed, running
+	Status    string           `json:"status"` // succeeded, failed, aborted, running
 	Error     string           `json:"error,omitempty"`
 	Cause     string           `json:"cause,omitempty"`
 	States    []StateRun       `json:"states"`
@@ -85,6 +89,36 @@ func (l *lane) close(at time.Time) {
 	}
 	l.open = nil
 }
+
+// stop ends the run still open when the execution ends (end is the
+// execution's last event): a Fail state has failed with the execution's
+// error, a Succeed state has succeeded, and any other state ends as the
+// execution did (aborted, unless it succeeded).
+func (l *lane) stop(end *Event) {
+	if r := l.open; r != nil && r.Status == RunRunning {
+		switch {
+		case r.Type == "Fail":
+			r.Status = RunFailed
+			r.Error, r.Cause = end.Error, end.Cause
+		case r.Type == "Succeed" || end.Type == "ExecutionSucceeded":
+			r.Status = RunSucceeded
+		default:
+			r.Status = RunAborted
+		}
+	}
+	l.close(end.Timestamp)
+}
+
+// lastRun is the lane's last state run, or nil.
+func (l *lane) lastRun() *StateRun {
+	if len(l.runs) == 0 {
+		return nil
+	}
+	return l.runs[len(l.runs)-1]
+}
+
+// executionEnds are the event types that end an execution.
+var executionEnds = map[string]bool{"ExecutionSucceeded": true, "ExecutionFailed": true, "ExecutionTimedOut": true, "ExecutionAborted": true}
 
 // terminalOutcome maps the item processor's end states to the outcome
 // their output reports, for logs without execution data.
@@ -141,6 +175,8 @@ func BuildTimeline(events []Event) Timeline {
 			switch ev.Type {
 			case "MapIterationSucceeded":
 				iterStatus[k] = RunSucceeded
+			case "MapIterationAborted":
+				iterStatus[k] = RunAborted
 			default:
 				iterStatus[k] = RunFailed
 			}
@@ -190,9 +226,22 @@ func BuildTimeline(events []Event) Timeline {
 			if r := l.open; r != nil {
 				r.Status = RunSucceeded
 			}
-		case strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted":
-			for _, ln := range lanes {
-				ln.close(ev.Timestamp)
+		case executionEnds[ev.Type]:
+			// Nothing runs on after the execution: every open state and
+			// iteration ends with it.
+			for k, ln := range lanes {
+				ln.stop(ev)
+				if iterStatus[k] != RunRunning {
+					continue
+				}
+				switch r := ln.lastRun(); {
+				case r != nil && r.Status == RunFailed:
+					iterStatus[k] = RunFailed
+				case ev.Type == "ExecutionSucceeded":
+					iterStatus[k] = RunSucceeded
+				default:
+					iterStatus[k] = RunAborted
+				}
 			}
 		}
 	}
