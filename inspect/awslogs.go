@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,7 +80,12 @@ func (r *fieldReader) read(name string, into any) bool {
 		return false
 	}
 	if err := json.Unmarshal(raw, into); err != nil {
-		r.problems = append(r.problems, fmt.Sprintf("%s%s: %s", r.prefix, name, unmarshalProblem(raw, err)))
+		field := r.prefix + name
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			field += "." + te.Field
+		}
+		r.problems = append(r.problems, fmt.Sprintf("%s: %s", field, unmarshalProblem(raw, err)))
 		return false
 	}
 	return true
@@ -101,9 +107,24 @@ func (r *fieldReader) int(name string) int64 {
 func unmarshalProblem(raw json.RawMessage, err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("want %s, got %s", te.Type, excerpt(string(raw)))
+		return fmt.Sprintf("want %s, got %s", kindName(te.Type), excerpt(string(raw)))
 	}
 	return fmt.Sprintf("%v: %s", err, excerpt(string(raw)))
+}
+
+// kindName names the JSON value a Go type decodes from.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "an integer"
+	}
+	return t.String()
 }
 
 // excerpt cuts a quoted value short: a payload can be 256 KB.
@@ -272,7 +293,7 @@ func BuildExecution(arn string, events []Event) *Execution {
 			x.Input, x.InputTruncated = ev.Input, ev.InputTruncated
 			x.InputMissing = len(ev.Input) == 0 && !ev.InputTruncated
 		case "ExecutionSucceeded":
-			x.Status, x.Output, x.StoppedAt = asl.StatusSucceeded, ev.Output, ev.Timestamp
+			x.Status, x.Output, x.OutputTruncated, x.StoppedAt = asl.StatusSucceeded, ev.Output, ev.OutputTruncated, ev.Timestamp
 		case "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted":
 			x.Status = map[string]asl.Status{"ExecutionFailed": asl.StatusFailed, "ExecutionTimedOut": asl.StatusTimedOut, "ExecutionAborted": asl.StatusAborted}[ev.Type]
 			x.Error, x.Cause, x.StoppedAt = ev.Error, ev.Cause, ev.Timestamp
@@ -297,10 +318,12 @@ func BuildExecution(arn string, events []Event) *Execution {
 	return x
 }
 
-// statusTypes are the events a listing needs: start, end, and the Pass
-// states whose output names a record's outcome.
+// statusTypes are the events a listing needs: start, end, the Pass states
+// whose output names a record's outcome, and the failures, which are all
+// that log level ERROR keeps of an execution that succeeded.
 var statusTypes = []string{"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut",
-	"ExecutionAborted", "PassStateExited"}
+	"ExecutionAborted", "PassStateExited", "FailStateEntered", "TaskFailed", "TaskTimedOut", "LambdaFunctionFailed",
+	"LambdaFunctionTimedOut", "MapIterationFailed", "MapStateFailed"}
 
 func typePattern(types []string) string {
 	parts := make([]string, len(types))

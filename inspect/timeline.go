@@ -84,10 +84,16 @@ func (l *lane) close(at time.Time) {
 	if r.Exited.IsZero() {
 		r.Exited = at
 	}
-	if !r.Exited.IsZero() {
+	r.measure()
+	l.open = nil
+}
+
+// measure sets the run's duration when both its ends are known (a run
+// seen only by its failure, at log level ERROR, has no known entry).
+func (r *StateRun) measure() {
+	if !r.Entered.IsZero() && !r.Exited.IsZero() {
 		r.Duration = r.Exited.Sub(r.Entered)
 	}
-	l.open = nil
 }
 
 // stop ends the run still open when the execution ends (end is the
@@ -107,6 +113,24 @@ func (l *lane) stop(end *Event) {
 		}
 	}
 	l.close(end.Timestamp)
+}
+
+// failedStateType is the type of state a failure event comes from.
+func failedStateType(eventType string) string {
+	if strings.HasPrefix(eventType, "Map") {
+		return "Map"
+	}
+	return "Task"
+}
+
+// remove takes run r out of the lane.
+func (l *lane) remove(r *StateRun) {
+	for i, x := range l.runs {
+		if x == r {
+			l.runs = append(l.runs[:i], l.runs[i+1:]...)
+			return
+		}
+	}
 }
 
 // lastRun is the lane's last state run, or nil.
@@ -135,6 +159,7 @@ func BuildTimeline(events []Event) Timeline {
 	next := map[int64]int{} // event id -> lane of the events that follow it
 	lanes := map[int]*lane{top: {}}
 	iterStatus := map[int]string{}
+	orphans := map[int64]*StateRun{} // top-level runs known only by their failure, by event id
 	var order []int
 	laneOf := func(k int) *lane {
 		if l, ok := lanes[k]; ok {
@@ -171,6 +196,15 @@ func BuildTimeline(events []Event) Timeline {
 				k = *ev.Index
 			}
 			succ = top
+			if _, seen := lanes[k]; !seen {
+				// Seen by its end only (log level ERROR): the failure it
+				// follows, if logged, was its own.
+				order = append(order, k)
+				if r := orphans[ev.PreviousID]; r != nil && k != top {
+					lanes[top].remove(r)
+					laneOf(k).runs = append(laneOf(k).runs, r)
+				}
+			}
 			laneOf(k).close(ev.Timestamp)
 			switch ev.Type {
 			case "MapIterationSucceeded":
@@ -214,6 +248,22 @@ func BuildTimeline(events []Event) Timeline {
 			}
 		case ev.Type == "TaskFailed" || ev.Type == "TaskTimedOut" || ev.Type == "LambdaFunctionFailed" ||
 			ev.Type == "LambdaFunctionTimedOut" || ev.Type == "MapStateFailed" || ev.Type == "TaskStateAborted":
+			if l.open == nil {
+				// At log level ERROR a failure is logged without the state
+				// it failed in: keep it, in a run of its own whose name and
+				// entry are unknown.
+				r := &StateRun{Type: failedStateType(ev.Type), Exited: ev.Timestamp, Status: RunFailed, Missing: true, firstID: ev.ID}
+				r.Error, r.Cause = ev.Error, ev.Cause
+				if r.Error == "" && ev.Type == "TaskTimedOut" {
+					r.Error = asl.ErrTimeout
+				}
+				r.Failures = []Failure{{At: ev.Timestamp, Error: r.Error, Cause: ev.Cause}}
+				l.runs = append(l.runs, r)
+				if k == top {
+					orphans[ev.ID] = r
+				}
+				break
+			}
 			if r := l.open; r != nil {
 				r.Status = RunFailed
 				r.Error, r.Cause = ev.Error, ev.Cause
@@ -254,9 +304,7 @@ func BuildTimeline(events []Event) Timeline {
 			if r.Exited.IsZero() && r.Status != RunRunning {
 				r.Exited = last
 			}
-			if !r.Exited.IsZero() {
-				r.Duration = r.Exited.Sub(r.Entered)
-			}
+			r.measure()
 			out[i] = *r
 		}
 		return out

@@ -43,8 +43,10 @@ type Execution struct {
 	InputTruncated bool            `json:"inputTruncated,omitempty"`
 	InputMissing   bool            `json:"inputMissing,omitempty"`
 	Output         json.RawMessage `json:"output,omitempty"`
-	Error          string          `json:"error,omitempty"`
-	Cause          string          `json:"cause,omitempty"`
+	// OutputTruncated says the output was logged cut short (logs).
+	OutputTruncated bool   `json:"outputTruncated,omitempty"`
+	Error           string `json:"error,omitempty"`
+	Cause           string `json:"cause,omitempty"`
 	// StartedAt is zero when the start is unknown (StartMissing).
 	StartedAt time.Time `json:"startedAt,omitzero"`
 	StoppedAt time.Time `json:"stoppedAt,omitzero"`
