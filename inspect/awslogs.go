@@ -24,7 +24,8 @@ type LogsAPI interface {
 }
 
 // LogSource reads Express executions back from the state machine's log
-// group (logging level ALL; with or without execution data).
+// group, at any logging level (ALL, ERROR, FATAL), with or without
+// execution data.
 type LogSource struct {
 	API      LogsAPI
 	LogGroup string
