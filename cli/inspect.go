@@ -245,14 +245,22 @@ func runExecutionsList(ctx context.Context, args []string, s Streams) error {
 	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STARTED (UTC)\tSTATUS\tITEMS\tDURATION\tOUTCOMES\tNAME")
 	for _, x := range page.Executions {
-		status := x.Status
+		status := string(x.Status)
+		if (x.LogLevel == inspect.LevelError || x.LogLevel == inspect.LevelFatal) && x.StoppedAt.IsZero() {
+			status = "unknown" // no end is logged of a success at these levels
+		}
 		if x.Failed() {
 			status += " !"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", x.StartedAt.UTC().Format("2006-01-02 15:04:05"), status, len(x.Items),
-			x.Duration().Round(time.Millisecond), outcomesText(&x), x.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", startedText(x.StartedAt), status, len(x.Items),
+			durationText(&x), outcomesText(&x), x.Name)
 	}
 	tw.Flush()
+	for _, x := range page.Executions {
+		if len(x.Warnings) > 0 {
+			fmt.Fprintf(s.Err, "warning: %s: %d log event field(s) unreadable, first: %s (executions show %s lists them)\n", x.Name, len(x.Warnings), x.Warnings[0], x.Name)
+		}
+	}
 	if page.NextCursor != "" {
 		fmt.Fprintf(s.Out, "more: --cursor %s\n", page.NextCursor)
 	}
@@ -329,16 +337,39 @@ func printExecution(w io.Writer, x *inspect.Execution, tl inspect.Timeline, even
 		}
 	}
 	fmt.Fprintf(w, "execution  %s\n", x.ID)
-	fmt.Fprintf(w, "status     %s (%d of %d items not delivered)\n", x.Status, failed, len(x.Items))
-	fmt.Fprintf(w, "started    %s  duration %s\n", x.StartedAt.UTC().Format(time.RFC3339Nano), x.Duration().Round(time.Millisecond))
+	onlyFailures := x.LogLevel == inspect.LevelError || x.LogLevel == inspect.LevelFatal
+	if onlyFailures && x.StoppedAt.IsZero() {
+		// A succeeded or running execution logs no end at these levels.
+		fmt.Fprintf(w, "status     unknown: no end logged at log level %s, which logs failures only (%d of %d items not delivered)\n", x.LogLevel, failed, len(x.Items))
+	} else {
+		fmt.Fprintf(w, "status     %s (%d of %d items not delivered)\n", x.Status, failed, len(x.Items))
+	}
+	switch {
+	case x.StartMissing && onlyFailures:
+		fmt.Fprintf(w, "started    unknown (log level %s logs no start; first event logged %s)  duration unknown\n", x.LogLevel, x.FirstLoggedAt.UTC().Format(time.RFC3339Nano))
+	case x.StartMissing:
+		fmt.Fprintf(w, "started    unknown (the start event is missing from the logs; first event logged %s)  duration unknown\n", x.FirstLoggedAt.UTC().Format(time.RFC3339Nano))
+	default:
+		fmt.Fprintf(w, "started    %s  duration %s\n", x.StartedAt.UTC().Format(time.RFC3339Nano), durationText(x))
+	}
 	if x.Error != "" {
 		fmt.Fprintf(w, "error      %s: %s\n", x.Error, inspect.CauseMessage(x.Cause))
 	}
 	switch {
 	case x.InputTruncated:
 		fmt.Fprintln(w, "input      truncated in the logs (over 248 KB): record bodies come from each iteration's input")
+	case x.InputMissing && onlyFailures:
+		fmt.Fprintf(w, "input      not logged (log level %s logs failures only): replay is not possible from the logs\n", x.LogLevel)
 	case x.InputMissing:
 		fmt.Fprintln(w, "input      not logged (execution data is off): replay is not possible from the logs")
+	case x.StartMissing:
+		fmt.Fprintln(w, "input      its event (the start) is missing from the logs: record bodies come from each iteration's input")
+	}
+	if x.OutputTruncated {
+		fmt.Fprintln(w, "output     truncated in the logs (over 248 KB)")
+	}
+	for _, warning := range x.Warnings {
+		fmt.Fprintf(w, "warning    unreadable in the logs: %s\n", warning)
 	}
 	fmt.Fprintln(w, "items:")
 	for _, it := range x.Items {
@@ -367,7 +398,14 @@ func printExecution(w io.Writer, x *inspect.Execution, tl inspect.Timeline, even
 
 func printRuns(w io.Writer, indent string, runs []inspect.StateRun) {
 	for _, r := range runs {
-		line := fmt.Sprintf("%s%-22s %-7s %9s  %s", indent, r.Name, r.Type, r.Duration.Round(time.Millisecond), r.Status)
+		name, took := r.Name, r.Duration.Round(time.Millisecond).String()
+		if name == "" {
+			name = "(state not logged)"
+		}
+		if r.Entered.IsZero() {
+			took = "?"
+		}
+		line := fmt.Sprintf("%s%-22s %-7s %9s  %s", indent, name, r.Type, took, r.Status)
 		if r.Retries > 0 {
 			line += fmt.Sprintf(" after %d retries", r.Retries)
 		}
@@ -384,6 +422,24 @@ func oneLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
+}
+
+// startedText is a start time for a listing; a start not logged is
+// unknown, never guessed.
+func startedText(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+// durationText is an execution's duration, or "unknown" when one of its
+// ends is not logged.
+func durationText(x *inspect.Execution) string {
+	if x.StartMissing {
+		return "unknown"
+	}
+	return x.Duration().Round(time.Millisecond).String()
 }
 
 func orDash(s string) string {
@@ -496,7 +552,7 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 		fmt.Fprintf(s.Out, "executions %d\n", len(st.Executions))
 	}
 	for _, e := range st.Executions {
-		line := fmt.Sprintf("  %s  %-13s %s", e.StartedAt.UTC().Format("2006-01-02 15:04:05"), e.Item.Outcome, e.ExecutionID)
+		line := fmt.Sprintf("  %s  %-13s %s", startedText(e.StartedAt), e.Item.Outcome, e.ExecutionID)
 		if e.Item.Error != "" {
 			line += "  " + e.Item.Error
 		}

@@ -79,7 +79,8 @@ func TestInspectAWS(t *testing.T) {
 	}
 
 	logs := &inspecttest.FakeLogs{PageSize: 5}
-	for _, f := range []string{"../inspect/testdata/express-with-data.jsonl", "../inspect/testdata/express-without-data.jsonl"} {
+	for _, f := range []string{"../inspect/testdata/express-with-data.jsonl", "../inspect/testdata/express-without-data.jsonl",
+		"../inspect/testdata/express-error-level.jsonl", "../inspect/testdata/express-malformed.jsonl"} {
 		if err := logs.LoadFile(f); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +105,10 @@ func TestInspectAWS(t *testing.T) {
 		{[]string{"executions", "list", "--since", "2026-11-25"}, ExitOK, []string{
 			"exec-d", "exec-c", "exec-b", "~SUCCEEDED !\\s+2\\s+763ms\\s+dead-lettered 1, sent 1 \\(Mail.InvalidMessage\\)\\s+exec-a",
 			"~FAILED !\\s+1.*execution States.DataLimitExceeded"}},
-		{[]string{"executions", "list", "--status", "failed", "--limit", "1"}, ExitOK, []string{"exec-c", "more: --cursor "}},
+		{[]string{"executions", "list", "--status", "failed", "--limit", "1"}, ExitOK, []string{"exec-f", "more: --cursor "}},
+		{[]string{"executions", "list", "--since", "2026-11-26"}, ExitOK, []string{
+			"~unknown\\s+FAILED !\\s+1\\s+unknown\\s+.*exec-f", "~unknown\\s+unknown\\s+0\\s+unknown\\s+.*exec-e",
+			"warning: exec-m: 1 log event field(s) unreadable, first: event 7 (TaskFailed): details.error"}},
 		{[]string{"executions", "show", "exec-a"}, ExitOK, []string{
 			"status     SUCCEEDED (1 of 2 items not delivered)",
 			"#1  dead-lettered  mail bad-1  message m-1",
@@ -113,6 +117,20 @@ func TestInspectAWS(t *testing.T) {
 			"! Mail.Throttled: TooManyRequestsException: Maximum sending rate exceeded.",
 		}},
 		{[]string{"executions", "show", "exec-b"}, ExitOK, []string{"input      not logged (execution data is off)", "retry-later", "Mail.LockBusy"}},
+		// The start event was lost, but execution data is logged.
+		{[]string{"executions", "show", "exec-d"}, ExitOK, []string{
+			"started    unknown (the start event is missing from the logs; first event logged 2026-11-25T09:49:40Z)  duration unknown",
+			"input      its event (the start) is missing from the logs", "not:input      not logged"}},
+		// Log level ERROR: failures only, no start, no end of a success.
+		{[]string{"executions", "show", "exec-e"}, ExitOK, []string{
+			"status     unknown: no end logged at log level ERROR",
+			"started    unknown (log level ERROR logs no start; first event logged 2026-11-26T13:33:20.02Z)  duration unknown",
+			"input      not logged (log level ERROR logs failures only)",
+			"~\\(state not logged\\)\\s+Task\\s+\\?\\s+failed", "! Mail.Throttled"}},
+		{[]string{"executions", "show", "exec-f"}, ExitOK, []string{"status     FAILED", "duration unknown", "error      States.Runtime"}},
+		{[]string{"executions", "show", "exec-m"}, ExitOK, []string{
+			"warning    unreadable in the logs: event 7 (TaskFailed): details.error: want a string, got 429",
+			"warning    unreadable in the logs: event 13 (MapIterationSucceeded): details.index: want an integer, got \"first\""}},
 		{[]string{"replay", "exec-a", "--failed-only"}, ExitOK, []string{
 			"#0 welcome-1 (sent): skipped, not failed (sent)",
 			"#1 bad-1 (dead-lettered): skipped, will fail again: Mail.InvalidMessage: invalid message: to[0]: not an e-mail address",
@@ -206,6 +224,9 @@ func TestInspectAWS(t *testing.T) {
 // matches reports whether text contains want, or matches it as a regular
 // expression when it starts with ~.
 func matches(text, want string) bool {
+	if absent, ok := strings.CutPrefix(want, "not:"); ok {
+		return !strings.Contains(text, absent)
+	}
 	if re, ok := strings.CutPrefix(want, "~"); ok {
 		return regexp.MustCompile(re).MatchString(text)
 	}

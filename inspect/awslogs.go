@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +24,8 @@ type LogsAPI interface {
 }
 
 // LogSource reads Express executions back from the state machine's log
-// group (logging level ALL; with or without execution data).
+// group, at any logging level (ALL, ERROR, FATAL), with or without
+// execution data.
 type LogSource struct {
 	API      LogsAPI
 	LogGroup string
@@ -43,77 +45,175 @@ var _ Source = (*LogSource)(nil)
 // Step Functions writes ids and timestamps as strings; numbers are accepted
 // too.
 type LogEvent struct {
-	ID             flexInt         `json:"id"`
-	Type           string          `json:"type"`
-	Details        json.RawMessage `json:"details"`
-	PreviousID     flexInt         `json:"previous_event_id"`
-	EventTimestamp flexInt         `json:"event_timestamp"`
-	ExecutionARN   string          `json:"execution_arn"`
-	RedriveCount   flexInt         `json:"redrive_count"`
+	ID             int64
+	Type           string
+	PreviousID     int64
+	EventTimestamp int64 // milliseconds; zero when unreadable
+	ExecutionARN   string
+	RedriveCount   int64
 }
 
-type flexInt int64
-
-func (f *flexInt) UnmarshalJSON(b []byte) error {
+// parseFlexInt reads an integer written as a JSON string or number.
+func parseFlexInt(b json.RawMessage) (int64, error) {
 	s := strings.Trim(string(b), `"`)
 	if s == "" || s == "null" {
-		*f = 0
-		return nil
+		return 0, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return fmt.Errorf("not an integer: %s", b)
+		return 0, fmt.Errorf("not an integer: %s", b)
 	}
-	*f = flexInt(n)
-	return nil
+	return n, nil
 }
 
-type payloadDetails struct {
-	Truncated bool `json:"truncated"`
+// fieldReader decodes the fields of one JSON object one by one, so that a
+// field that does not decode costs only itself: it is left zero and named
+// in problems.
+type fieldReader struct {
+	prefix   string
+	fields   map[string]json.RawMessage
+	problems []string
 }
 
-// ParseLogEvent parses the message of one log event.
-func ParseLogEvent(message string) (LogEvent, Event, error) {
+func (r *fieldReader) read(name string, into any) bool {
+	raw, ok := r.fields[name]
+	if !ok || string(raw) == "null" {
+		return false
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		field := r.prefix + name
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			field += "." + te.Field
+		}
+		r.problems = append(r.problems, fmt.Sprintf("%s: %s", field, unmarshalProblem(raw, err)))
+		return false
+	}
+	return true
+}
+
+func (r *fieldReader) int(name string) int64 {
+	raw, ok := r.fields[name]
+	if !ok {
+		return 0
+	}
+	n, err := parseFlexInt(raw)
+	if err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s%s: %v", r.prefix, name, err))
+	}
+	return n
+}
+
+// unmarshalProblem says what is wrong with a value, quoting it.
+func unmarshalProblem(raw json.RawMessage, err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("want %s, got %s", kindName(te.Type), excerpt(string(raw)))
+	}
+	return fmt.Sprintf("%v: %s", err, excerpt(string(raw)))
+}
+
+// kindName names the JSON value a Go type decodes from.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "an integer"
+	}
+	return t.String()
+}
+
+// excerpt cuts a quoted value short: a payload can be 256 KB.
+func excerpt(v string) string {
+	if len(v) > 60 {
+		return v[:60] + "..."
+	}
+	return v
+}
+
+// ParseLogEvent parses the message of one log event. It fails only when
+// the message is not a Step Functions log event (not a JSON object, or no
+// readable execution_arn and type). Any other field that cannot be read is
+// left zero and described in warnings, which name the event: the event is
+// kept, so one bad field never hides the rest of it.
+func ParseLogEvent(message string) (LogEvent, Event, []string, error) {
 	var le LogEvent
-	if err := json.Unmarshal([]byte(message), &le); err != nil {
-		return le, Event{}, fmt.Errorf("not a Step Functions log event: %w", err)
+	top := fieldReader{}
+	if err := json.Unmarshal([]byte(message), &top.fields); err != nil {
+		return le, Event{}, nil, fmt.Errorf("not a Step Functions log event: %w", err)
 	}
+	top.read("execution_arn", &le.ExecutionARN)
+	top.read("type", &le.Type)
 	if le.ExecutionARN == "" || le.Type == "" {
-		return le, Event{}, errors.New("not a Step Functions log event: no execution_arn or type")
+		return le, Event{}, nil, fmt.Errorf("not a Step Functions log event: no execution_arn or type (%s)", strings.Join(top.problems, "; "))
 	}
-	ev := Event{ID: int64(le.ID), PreviousID: int64(le.PreviousID), Type: le.Type, Timestamp: time.UnixMilli(int64(le.EventTimestamp)).UTC()}
-	var d struct {
-		Name          string          `json:"name"`
-		Index         *int            `json:"index"`
-		Input         *string         `json:"input"`
-		InputDetails  payloadDetails  `json:"inputDetails"`
-		Output        *string         `json:"output"`
-		OutputDetails payloadDetails  `json:"outputDetails"`
-		Parameters    json.RawMessage `json:"parameters"`
-		Error         string          `json:"error"`
-		Cause         string          `json:"cause"`
-		Resource      string          `json:"resource"`
-		ResourceType  string          `json:"resourceType"`
+	le.ID = top.int("id")
+	le.PreviousID = top.int("previous_event_id")
+	le.EventTimestamp = top.int("event_timestamp")
+	le.RedriveCount = top.int("redrive_count")
+	ev := Event{ID: le.ID, PreviousID: le.PreviousID, Type: le.Type}
+	if le.EventTimestamp != 0 {
+		ev.Timestamp = time.UnixMilli(le.EventTimestamp).UTC()
 	}
-	if len(le.Details) > 0 && string(le.Details) != "null" {
-		if err := json.Unmarshal(le.Details, &d); err != nil {
-			return le, Event{}, fmt.Errorf("event %d of %s: details: %w", le.ID, le.ExecutionARN, err)
+	det := fieldReader{prefix: "details."}
+	if raw, ok := top.fields["details"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &det.fields); err != nil {
+			top.problems = append(top.problems, "details: "+unmarshalProblem(raw, err))
 		}
 	}
-	ev.Name, ev.Index, ev.Error, ev.Cause, ev.Resource, ev.ResourceType = d.Name, d.Index, d.Error, d.Cause, d.Resource, d.ResourceType
-	ev.Input, ev.InputText, ev.InputTruncated = payload(d.Input, d.InputDetails.Truncated)
-	ev.Output, ev.OutputText, ev.OutputTruncated = payload(d.Output, d.OutputDetails.Truncated)
-	if len(d.Parameters) > 0 {
+	det.read("name", &ev.Name)
+	var index int
+	if det.read("index", &index) {
+		ev.Index = &index
+	}
+	det.read("error", &ev.Error)
+	det.read("cause", &ev.Cause)
+	det.read("resource", &ev.Resource)
+	det.read("resourceType", &ev.ResourceType)
+	ev.Input, ev.InputText, ev.InputTruncated = det.payload("input")
+	ev.Output, ev.OutputText, ev.OutputTruncated = det.payload("output")
+	if raw, ok := det.fields["parameters"]; ok && string(raw) != "null" {
 		var text string
-		if json.Unmarshal(d.Parameters, &text) == nil {
-			if json.Valid([]byte(text)) {
-				ev.Parameters = json.RawMessage(text)
-			}
-		} else {
-			ev.Parameters = d.Parameters
+		switch {
+		case json.Unmarshal(raw, &text) != nil:
+			ev.Parameters = raw // an object, as some writers log it
+		case json.Valid([]byte(text)):
+			ev.Parameters = json.RawMessage(text)
+		default:
+			det.problems = append(det.problems, "details.parameters: not JSON: "+excerpt(text))
 		}
 	}
-	return le, ev, nil
+	var warnings []string
+	for _, p := range append(top.problems, det.problems...) {
+		warnings = append(warnings, fmt.Sprintf("event %d (%s): %s", le.ID, le.Type, p))
+	}
+	return le, ev, warnings, nil
+}
+
+// payload reads a logged input or output (JSON text, possibly truncated)
+// and its <name>Details.truncated flag: a JSON value when whole, else the
+// text as logged. Text that is not JSON although not marked truncated is
+// kept as text and reported.
+func (r *fieldReader) payload(name string) (json.RawMessage, string, bool) {
+	var text *string
+	r.read(name, &text)
+	var details struct {
+		Truncated bool `json:"truncated"`
+	}
+	r.read(name+"Details", &details)
+	if text == nil {
+		return nil, "", false
+	}
+	if !details.Truncated && !json.Valid([]byte(*text)) {
+		r.problems = append(r.problems, fmt.Sprintf("%s%s: not JSON and not marked truncated: %s", r.prefix, name, excerpt(*text)))
+		return nil, *text, false
+	}
+	return payload(text, details.Truncated)
 }
 
 // payload turns a logged input or output (JSON text, possibly truncated)
@@ -128,10 +228,60 @@ func payload(text *string, truncated bool) (json.RawMessage, string, bool) {
 	return nil, *text, true
 }
 
+// Logging levels, and the event types each of ERROR and FATAL logs (ALL
+// logs every type), as the Step Functions developer guide lists them.
+const (
+	LevelAll   = "ALL"
+	LevelError = "ERROR"
+	LevelFatal = "FATAL"
+)
+
+var fatalLevelTypes = setOf("ExecutionAborted", "ExecutionFailed", "ExecutionTimedOut")
+
+var errorLevelTypes = setOf("ExecutionAborted", "ExecutionFailed", "ExecutionTimedOut",
+	"FailStateEntered", "LambdaFunctionFailed", "LambdaFunctionScheduleFailed", "LambdaFunctionStartFailed",
+	"LambdaFunctionTimedOut", "MapStateAborted", "MapStateFailed", "MapIterationAborted", "MapIterationFailed",
+	"MapRunAborted", "MapRunFailed", "ParallelStateAborted", "ParallelStateFailed", "TaskFailed",
+	"TaskStartFailed", "TaskStateAborted", "TaskSubmitFailed", "TaskTimedOut", "WaitStateAborted")
+
+func setOf(types ...string) map[string]bool {
+	m := make(map[string]bool, len(types))
+	for _, t := range types {
+		m[t] = true
+	}
+	return m
+}
+
+// logLevel is the lowest level that logs every one of events' types.
+func logLevel(events []Event) string {
+	level := LevelFatal
+	for _, ev := range events {
+		switch {
+		case fatalLevelTypes[ev.Type]:
+		case errorLevelTypes[ev.Type]:
+			level = LevelError
+		default:
+			return LevelAll
+		}
+	}
+	return level
+}
+
+// dataLogged reports whether any event carries execution data (an input
+// or an output), which tells includeExecutionData was on.
+func dataLogged(events []Event) bool {
+	for _, ev := range events {
+		if len(ev.Input) > 0 || len(ev.Output) > 0 || ev.InputText != "" || ev.OutputText != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // BuildExecution assembles an execution from its log events (any order).
 func BuildExecution(arn string, events []Event) *Execution {
 	sort.Slice(events, func(i, j int) bool { return events[i].ID < events[j].ID })
-	x := &Execution{ID: arn, Status: asl.StatusRunning, Events: events, Items: []Item{}}
+	x := &Execution{ID: arn, Status: asl.StatusRunning, Events: events, Items: []Item{}, LogLevel: logLevel(events)}
 	if parts := strings.Split(arn, ":"); len(parts) >= 8 {
 		x.StateMachine, x.Name = parts[6], parts[7]
 	}
@@ -144,24 +294,37 @@ func BuildExecution(arn string, events []Event) *Execution {
 			x.Input, x.InputTruncated = ev.Input, ev.InputTruncated
 			x.InputMissing = len(ev.Input) == 0 && !ev.InputTruncated
 		case "ExecutionSucceeded":
-			x.Status, x.Output, x.StoppedAt = asl.StatusSucceeded, ev.Output, ev.Timestamp
+			x.Status, x.Output, x.OutputTruncated, x.StoppedAt = asl.StatusSucceeded, ev.Output, ev.OutputTruncated, ev.Timestamp
 		case "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted":
 			x.Status = map[string]asl.Status{"ExecutionFailed": asl.StatusFailed, "ExecutionTimedOut": asl.StatusTimedOut, "ExecutionAborted": asl.StatusAborted}[ev.Type]
 			x.Error, x.Cause, x.StoppedAt = ev.Error, ev.Cause, ev.Timestamp
 		}
 	}
 	if !started && len(events) > 0 {
-		x.StartedAt = events[0].Timestamp
-		x.InputMissing = true
+		// The start is unknown, not the first event read: at ERROR and
+		// FATAL only failures are logged, and at ALL the start event can
+		// be lost (best-effort delivery).
+		x.StartMissing = true
+		x.FirstLoggedAt = events[0].Timestamp
+		for _, ev := range events {
+			if !ev.Timestamp.IsZero() && (x.FirstLoggedAt.IsZero() || ev.Timestamp.Before(x.FirstLoggedAt)) {
+				x.FirstLoggedAt = ev.Timestamp
+			}
+		}
+		// The input is not logged at all at ERROR and FATAL, nor without
+		// execution data; otherwise only its event is missing.
+		x.InputMissing = x.LogLevel != LevelAll || !dataLogged(events)
 	}
 	x.Items = itemsFrom(x.Input, BuildTimeline(events), events)
 	return x
 }
 
-// statusTypes are the events a listing needs: start, end, and the Pass
-// states whose output names a record's outcome.
+// statusTypes are the events a listing needs: start, end, the Pass states
+// whose output names a record's outcome, and the failures, which are all
+// that log level ERROR keeps of an execution that succeeded.
 var statusTypes = []string{"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut",
-	"ExecutionAborted", "PassStateExited"}
+	"ExecutionAborted", "PassStateExited", "FailStateEntered", "TaskFailed", "TaskTimedOut", "LambdaFunctionFailed",
+	"LambdaFunctionTimedOut", "MapIterationFailed", "MapStateFailed"}
 
 func typePattern(types []string) string {
 	parts := make([]string, len(types))
@@ -183,11 +346,26 @@ func (s *LogSource) lookback() time.Duration {
 	return 14 * 24 * time.Hour
 }
 
+// logged is what a search read of one execution: its events, and the
+// problems met reading them.
+type logged struct {
+	events   []Event
+	warnings []string
+}
+
+// build assembles the execution from what was read.
+func (l *logged) build(arn string) *Execution {
+	x := BuildExecution(arn, l.events)
+	x.Warnings = l.warnings
+	return x
+}
+
 // fetch reads every log event matching pattern in [since, until) and groups
-// them by execution. Events that are not Step Functions events are skipped.
+// them by execution. Messages that are not Step Functions events are
+// skipped; an event with an unreadable field is kept, with a warning.
 // keep, when set, filters the parsed events client-side: the service-side
 // pattern only narrows what is transferred.
-func (s *LogSource) fetch(ctx context.Context, pattern string, since, until time.Time, keep func(LogEvent) bool) (map[string][]Event, error) {
+func (s *LogSource) fetch(ctx context.Context, pattern string, since, until time.Time, keep func(LogEvent) bool) (map[string]*logged, error) {
 	if s.LogGroup == "" {
 		return nil, errors.New("a log group is required")
 	}
@@ -201,7 +379,7 @@ func (s *LogSource) fetch(ctx context.Context, pattern string, since, until time
 	if !until.IsZero() {
 		in.EndTime = aws.Int64(until.UnixMilli() - 1)
 	}
-	out := map[string][]Event{}
+	out := map[string]*logged{}
 	seen := map[string]bool{}
 	read := 0
 	for {
@@ -217,19 +395,33 @@ func (s *LogSource) fetch(ctx context.Context, pattern string, since, until time
 			if le.Message == nil {
 				continue
 			}
-			raw, ev, err := ParseLogEvent(*le.Message)
+			raw, ev, warnings, err := ParseLogEvent(*le.Message)
 			if err != nil {
 				continue
 			}
 			if keep != nil && !keep(raw) {
 				continue
 			}
+			// An event whose id is unreadable is told apart by its text.
 			key := raw.ExecutionARN + "#" + strconv.FormatInt(ev.ID, 10)
+			if ev.ID == 0 {
+				key = *le.Message
+			}
 			if seen[key] {
 				continue
 			}
 			seen[key] = true
-			out[raw.ExecutionARN] = append(out[raw.ExecutionARN], ev)
+			if ev.Timestamp.IsZero() && le.Timestamp != nil {
+				ev.Timestamp = time.UnixMilli(*le.Timestamp).UTC()
+				warnings = append(warnings, fmt.Sprintf("event %d (%s): the time CloudWatch Logs recorded is shown for it", ev.ID, ev.Type))
+			}
+			l := out[raw.ExecutionARN]
+			if l == nil {
+				l = &logged{}
+				out[raw.ExecutionARN] = l
+			}
+			l.events = append(l.events, ev)
+			l.warnings = append(l.warnings, warnings...)
 		}
 		if res.NextToken == nil || *res.NextToken == "" || len(res.Events) == 0 && in.NextToken != nil && *in.NextToken == *res.NextToken {
 			return out, nil
@@ -276,8 +468,8 @@ func (s *LogSource) List(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, err
 	}
 	var all []Execution
-	for arn, evs := range byARN {
-		x := BuildExecution(arn, evs)
+	for arn, l := range byARN {
+		x := l.build(arn)
 		x.Events = nil
 		x.Input = nil
 		for i := range x.Items {
@@ -288,8 +480,8 @@ func (s *LogSource) List(ctx context.Context, f Filter) (Page, error) {
 		}
 	}
 	sort.Slice(all, func(i, j int) bool {
-		if !all[i].StartedAt.Equal(all[j].StartedAt) {
-			return all[i].StartedAt.After(all[j].StartedAt)
+		if ti, tj := all[i].OrderTime(), all[j].OrderTime(); !ti.Equal(tj) {
+			return ti.After(tj)
 		}
 		return all[i].ID > all[j].ID
 	})
@@ -299,7 +491,7 @@ func (s *LogSource) List(ctx context.Context, f Filter) (Page, error) {
 			return Page{}, err
 		}
 		i := sort.Search(len(all), func(i int) bool {
-			t := all[i].StartedAt.UnixMilli()
+			t := all[i].OrderTime().UnixMilli()
 			return t < ms || t == ms && all[i].ID < id
 		})
 		all = all[i:]
@@ -308,7 +500,7 @@ func (s *LogSource) List(ctx context.Context, f Filter) (Page, error) {
 	if len(all) > limit {
 		page.Executions = all[:limit]
 		last := all[limit-1]
-		page.NextCursor = encodeCursor(last.StartedAt.UnixMilli(), last.ID)
+		page.NextCursor = encodeCursor(last.OrderTime().UnixMilli(), last.ID)
 	}
 	if page.Executions == nil {
 		page.Executions = []Execution{}
@@ -341,8 +533,8 @@ func (s *LogSource) Get(ctx context.Context, id string) (*Execution, error) {
 	case 0:
 		return nil, fmt.Errorf("%w: %s (in log group %s over the last %s)", ErrNotFound, id, s.LogGroup, s.lookback())
 	case 1:
-		for arn, evs := range byARN {
-			return BuildExecution(arn, evs), nil
+		for arn, l := range byARN {
+			return l.build(arn), nil
 		}
 	}
 	return nil, fmt.Errorf("%q names more than one execution; give its ARN", id)

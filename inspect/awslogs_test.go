@@ -28,19 +28,22 @@ func fixtureSource(t *testing.T) (*LogSource, *inspecttest.FakeLogs) {
 
 func TestParseLogEvent(t *testing.T) {
 	t.Parallel()
-	_, ev, err := ParseLogEvent(`{"id":"12","type":"TaskFailed","details":{"cause":"boom","error":"Mail.Transient","resource":"invoke","resourceType":"lambda"},"previous_event_id":"11","event_timestamp":"1795600000020","execution_arn":"arn:aws:states:eu-west-1:1:express:m:n:u","redrive_count":"0"}`)
+	_, ev, warnings, err := ParseLogEvent(`{"id":"12","type":"TaskFailed","details":{"cause":"boom","error":"Mail.Transient","resource":"invoke","resourceType":"lambda"},"previous_event_id":"11","event_timestamp":"1795600000020","execution_arn":"arn:aws:states:eu-west-1:1:express:m:n:u","redrive_count":"0"}`)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings %q", warnings)
 	}
 	if ev.ID != 12 || ev.PreviousID != 11 || ev.Error != "Mail.Transient" || ev.Cause != "boom" || ev.Timestamp.UnixMilli() != 1795600000020 || ev.ResourceType != "lambda" {
 		t.Fatalf("%+v", ev)
 	}
 	// Numbers where strings are documented are accepted too.
-	if _, ev, err = ParseLogEvent(`{"id":3,"type":"PassStateEntered","details":{"name":"X","input":"{\"a\":1}","inputDetails":{"truncated":false}},"previous_event_id":2,"event_timestamp":1,"execution_arn":"arn:x"}`); err != nil || string(ev.Input) != `{"a":1}` {
+	if _, ev, _, err = ParseLogEvent(`{"id":3,"type":"PassStateEntered","details":{"name":"X","input":"{\"a\":1}","inputDetails":{"truncated":false}},"previous_event_id":2,"event_timestamp":1,"execution_arn":"arn:x"}`); err != nil || string(ev.Input) != `{"a":1}` {
 		t.Fatalf("%+v %v", ev, err)
 	}
-	for _, bad := range []string{`not json`, `{"message":"x"}`, `{"id":"x","type":"T","execution_arn":"a"}`} {
-		if _, _, err := ParseLogEvent(bad); err == nil {
+	for _, bad := range []string{`not json`, `{"message":"x"}`, `{"id":"1","type":7,"execution_arn":"a"}`} {
+		if _, _, _, err := ParseLogEvent(bad); err == nil {
 			t.Errorf("%s: parsed", bad)
 		}
 	}
@@ -136,8 +139,10 @@ func TestLogSourceWithoutExecutionData(t *testing.T) {
 		t.Fatalf("exec-c %+v %v", c, err)
 	}
 	// Best-effort delivery: an execution whose start was lost.
+	// Its events carry execution data, so the input is logged: only its
+	// event is missing, and so is the start time.
 	d, err := src.Get(context.Background(), "exec-d")
-	if err != nil || !d.InputMissing || len(d.Items) != 1 || d.Items[0].MailID != "late-1" || d.Items[0].Outcome != workflow.OutcomeSent {
+	if err != nil || d.InputMissing || !d.StartMissing || !d.StartedAt.IsZero() || d.DurationKnown() || len(d.Items) != 1 || d.Items[0].MailID != "late-1" || d.Items[0].Outcome != workflow.OutcomeSent {
 		t.Fatalf("exec-d %+v %v", d, err)
 	}
 }

@@ -33,6 +33,29 @@
 //     source: log events carry input and output as JSON text that may be
 //     truncated (over 248 KB) or absent (includeExecutionData off); both
 //     cases are kept visible (InputTruncated, InputMissing) and never guessed.
+//   - Log events are read field by field: a field that does not decode is
+//     left zero and reported in [Execution.Warnings] with the event's id
+//     and type, and the event is kept; only a message with no readable
+//     execution_arn and type is skipped, since it names no execution. An
+//     unreadable event_timestamp falls back to the time CloudWatch Logs
+//     recorded, with a warning.
+//   - The logging level is not read from the state machine but inferred
+//     from the event types read ([Execution.LogLevel]): ERROR when every
+//     one is a type that level logs, FATAL when every one is an
+//     execution's failed end. A missing ExecutionStarted leaves the start
+//     and the duration unknown (StartedAt zero, [Execution.StartMissing]);
+//     a listing orders and selects such an execution by its first logged
+//     event. The input counts as not logged (InputMissing) when the start
+//     event carries none, or when the start is missing at ERROR or FATAL
+//     or no event carries execution data; otherwise only the start event is
+//     missing. A listing reads the failure event types too, so that at
+//     ERROR an execution whose only events are caught failures is listed.
+//   - Nothing runs on after the execution: a state or Map iteration still
+//     open at the execution's end takes that end (a Fail state fails with
+//     the execution's error, a Succeed state succeeds, anything else is
+//     aborted unless the execution succeeded). A failure logged without
+//     its state (level ERROR) is kept as a run whose name and entry are
+//     unknown, in the Map iteration whose end follows it.
 //   - The local store keeps an execution's history once the execution stops.
 //     The console of `mailflow dev` runs in the runtime's process and shows
 //     the history of a running execution as it grows (execsource.Source.Running);

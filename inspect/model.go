@@ -101,9 +101,9 @@ func (f Filter) matches(e *Execution) bool {
 		return false
 	case f.Status != "" && f.Status != StatusFailedItems && string(e.Status) != f.Status:
 		return false
-	case !f.Since.IsZero() && e.StartedAt.Before(f.Since):
+	case !f.Since.IsZero() && e.OrderTime().Before(f.Since):
 		return false
-	case !f.Until.IsZero() && !e.StartedAt.Before(f.Until):
+	case !f.Until.IsZero() && !e.OrderTime().Before(f.Until):
 		return false
 	}
 	if f.Outcome != "" || f.MailID != "" {

@@ -15,6 +15,10 @@ const (
 	RunSucceeded = "succeeded"
 	RunFailed    = "failed" // the state's last attempt failed (then caught, or the end)
 	RunRunning   = "running"
+	// RunAborted is a state or iteration the execution's end cut short: it
+	// was still running (a Wait, a task in flight) when the execution
+	// failed, timed out or was aborted.
+	RunAborted = "aborted"
 )
 
 // Timeline is an execution's history grouped by state: the top-level states
@@ -30,7 +34,7 @@ type Iteration struct {
 	MessageID string           `json:"messageId,omitempty"`
 	MailID    string           `json:"mailId,omitempty"`
 	Outcome   workflow.Outcome `json:"outcome,omitempty"`
-	Status    string           `json:"status"` // succeeded, failed, running
+	Status    string           `json:"status"` // succeeded, failed, aborted, running
 	Error     string           `json:"error,omitempty"`
 	Cause     string           `json:"cause,omitempty"`
 	States    []StateRun       `json:"states"`
@@ -80,11 +84,65 @@ func (l *lane) close(at time.Time) {
 	if r.Exited.IsZero() {
 		r.Exited = at
 	}
-	if !r.Exited.IsZero() {
-		r.Duration = r.Exited.Sub(r.Entered)
-	}
+	r.measure()
 	l.open = nil
 }
+
+// measure sets the run's duration when both its ends are known (a run
+// seen only by its failure, at log level ERROR, has no known entry).
+func (r *StateRun) measure() {
+	if !r.Entered.IsZero() && !r.Exited.IsZero() {
+		r.Duration = r.Exited.Sub(r.Entered)
+	}
+}
+
+// stop ends the run still open when the execution ends (end is the
+// execution's last event): a Fail state has failed with the execution's
+// error, a Succeed state has succeeded, and any other state ends as the
+// execution did (aborted, unless it succeeded).
+func (l *lane) stop(end *Event) {
+	if r := l.open; r != nil && r.Status == RunRunning {
+		switch {
+		case r.Type == "Fail":
+			r.Status = RunFailed
+			r.Error, r.Cause = end.Error, end.Cause
+		case r.Type == "Succeed" || end.Type == "ExecutionSucceeded":
+			r.Status = RunSucceeded
+		default:
+			r.Status = RunAborted
+		}
+	}
+	l.close(end.Timestamp)
+}
+
+// failedStateType is the type of state a failure event comes from.
+func failedStateType(eventType string) string {
+	if strings.HasPrefix(eventType, "Map") {
+		return "Map"
+	}
+	return "Task"
+}
+
+// remove takes run r out of the lane.
+func (l *lane) remove(r *StateRun) {
+	for i, x := range l.runs {
+		if x == r {
+			l.runs = append(l.runs[:i], l.runs[i+1:]...)
+			return
+		}
+	}
+}
+
+// lastRun is the lane's last state run, or nil.
+func (l *lane) lastRun() *StateRun {
+	if len(l.runs) == 0 {
+		return nil
+	}
+	return l.runs[len(l.runs)-1]
+}
+
+// executionEnds are the event types that end an execution.
+var executionEnds = map[string]bool{"ExecutionSucceeded": true, "ExecutionFailed": true, "ExecutionTimedOut": true, "ExecutionAborted": true}
 
 // terminalOutcome maps the item processor's end states to the outcome
 // their output reports, for logs without execution data.
@@ -101,6 +159,7 @@ func BuildTimeline(events []Event) Timeline {
 	next := map[int64]int{} // event id -> lane of the events that follow it
 	lanes := map[int]*lane{top: {}}
 	iterStatus := map[int]string{}
+	orphans := map[int64]*StateRun{} // top-level runs known only by their failure, by event id
 	var order []int
 	laneOf := func(k int) *lane {
 		if l, ok := lanes[k]; ok {
@@ -137,10 +196,21 @@ func BuildTimeline(events []Event) Timeline {
 				k = *ev.Index
 			}
 			succ = top
+			if _, seen := lanes[k]; !seen {
+				// Seen by its end only (log level ERROR): the failure it
+				// follows, if logged, was its own.
+				order = append(order, k)
+				if r := orphans[ev.PreviousID]; r != nil && k != top {
+					lanes[top].remove(r)
+					laneOf(k).runs = append(laneOf(k).runs, r)
+				}
+			}
 			laneOf(k).close(ev.Timestamp)
 			switch ev.Type {
 			case "MapIterationSucceeded":
 				iterStatus[k] = RunSucceeded
+			case "MapIterationAborted":
+				iterStatus[k] = RunAborted
 			default:
 				iterStatus[k] = RunFailed
 			}
@@ -178,6 +248,22 @@ func BuildTimeline(events []Event) Timeline {
 			}
 		case ev.Type == "TaskFailed" || ev.Type == "TaskTimedOut" || ev.Type == "LambdaFunctionFailed" ||
 			ev.Type == "LambdaFunctionTimedOut" || ev.Type == "MapStateFailed" || ev.Type == "TaskStateAborted":
+			if l.open == nil {
+				// At log level ERROR a failure is logged without the state
+				// it failed in: keep it, in a run of its own whose name and
+				// entry are unknown.
+				r := &StateRun{Type: failedStateType(ev.Type), Exited: ev.Timestamp, Status: RunFailed, Missing: true, firstID: ev.ID}
+				r.Error, r.Cause = ev.Error, ev.Cause
+				if r.Error == "" && ev.Type == "TaskTimedOut" {
+					r.Error = asl.ErrTimeout
+				}
+				r.Failures = []Failure{{At: ev.Timestamp, Error: r.Error, Cause: ev.Cause}}
+				l.runs = append(l.runs, r)
+				if k == top {
+					orphans[ev.ID] = r
+				}
+				break
+			}
 			if r := l.open; r != nil {
 				r.Status = RunFailed
 				r.Error, r.Cause = ev.Error, ev.Cause
@@ -190,9 +276,22 @@ func BuildTimeline(events []Event) Timeline {
 			if r := l.open; r != nil {
 				r.Status = RunSucceeded
 			}
-		case strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted":
-			for _, ln := range lanes {
-				ln.close(ev.Timestamp)
+		case executionEnds[ev.Type]:
+			// Nothing runs on after the execution: every open state and
+			// iteration ends with it.
+			for k, ln := range lanes {
+				ln.stop(ev)
+				if iterStatus[k] != RunRunning {
+					continue
+				}
+				switch r := ln.lastRun(); {
+				case r != nil && r.Status == RunFailed:
+					iterStatus[k] = RunFailed
+				case ev.Type == "ExecutionSucceeded":
+					iterStatus[k] = RunSucceeded
+				default:
+					iterStatus[k] = RunAborted
+				}
 			}
 		}
 	}
@@ -205,9 +304,7 @@ func BuildTimeline(events []Event) Timeline {
 			if r.Exited.IsZero() && r.Status != RunRunning {
 				r.Exited = last
 			}
-			if !r.Exited.IsZero() {
-				r.Duration = r.Exited.Sub(r.Entered)
-			}
+			r.measure()
 			out[i] = *r
 		}
 		return out

@@ -37,25 +37,57 @@ type Execution struct {
 	StateMachine string          `json:"stateMachine,omitempty"`
 	Status       asl.Status      `json:"status"`
 	Input        json.RawMessage `json:"input,omitempty"`
-	// InputTruncated and InputMissing tell why Input may be empty (logs).
+	// InputTruncated and InputMissing tell why Input may be empty (logs):
+	// InputMissing means the input is not logged at all (execution data
+	// off, or a log level that logs no start event).
 	InputTruncated bool            `json:"inputTruncated,omitempty"`
 	InputMissing   bool            `json:"inputMissing,omitempty"`
 	Output         json.RawMessage `json:"output,omitempty"`
-	Error          string          `json:"error,omitempty"`
-	Cause          string          `json:"cause,omitempty"`
-	StartedAt      time.Time       `json:"startedAt"`
-	StoppedAt      time.Time       `json:"stoppedAt,omitzero"`
-	Items          []Item          `json:"items"`
+	// OutputTruncated says the output was logged cut short (logs).
+	OutputTruncated bool   `json:"outputTruncated,omitempty"`
+	Error           string `json:"error,omitempty"`
+	Cause           string `json:"cause,omitempty"`
+	// StartedAt is zero when the start is unknown (StartMissing).
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	StoppedAt time.Time `json:"stoppedAt,omitzero"`
+	Items     []Item    `json:"items"`
 	// Events is the history, filled by Get only.
 	Events []Event `json:"events,omitempty"`
+
+	// The fields below are read from logs only.
+
+	// StartMissing says no ExecutionStarted event was read: the start time
+	// and the duration are unknown, and FirstLoggedAt is the time of the
+	// first event that was.
+	StartMissing  bool      `json:"startMissing,omitempty"`
+	FirstLoggedAt time.Time `json:"firstLoggedAt,omitzero"`
+	// LogLevel is the logging level the events show (ALL, ERROR or FATAL):
+	// the lowest level that logs every event type read.
+	LogLevel string `json:"logLevel,omitempty"`
+	// Warnings name the log event fields that could not be read; the
+	// events themselves are kept.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Duration is how long the execution ran (zero while running).
+// Duration is how long the execution ran (zero while running, or when its
+// start is unknown: see DurationKnown).
 func (e *Execution) Duration() time.Duration {
-	if e.StoppedAt.IsZero() {
+	if !e.DurationKnown() {
 		return 0
 	}
 	return e.StoppedAt.Sub(e.StartedAt)
+}
+
+// DurationKnown reports whether both ends of the execution are known.
+func (e *Execution) DurationKnown() bool { return !e.StartedAt.IsZero() && !e.StoppedAt.IsZero() }
+
+// OrderTime is the time a listing orders the execution by: its start, or
+// the first logged event when the start is unknown.
+func (e *Execution) OrderTime() time.Time {
+	if e.StartedAt.IsZero() {
+		return e.FirstLoggedAt
+	}
+	return e.StartedAt
 }
 
 // Failed reports whether the execution did not succeed or left an item

@@ -218,7 +218,8 @@ function outcomeBadges(items) {
 
 function runClass(run) {
   if (!run) return "";
-  if (run.status === "failed") return "failed";
+  // An aborted run was cut short by the execution's end: not a success.
+  if (run.status === "failed" || run.status === "aborted") return "failed";
   if (run.status === "running") return "running";
   if (run.retries > 0) return "retried";
   return "succeeded";
