@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/workflow"
+)
+
+// defaultWaitTimeout is how long send --wait waits without --timeout: the
+// local runtime sends a mail within seconds, a throttled one within a
+// minute of retries.
+const defaultWaitTimeout = 2 * time.Minute
+
+// waitPoll is how often send --wait reads the data directory.
+const waitPoll = 100 * time.Millisecond
+
+// waitForOutcome polls the data directory's inspection backend (the SQLite
+// files the running runtime commits to) until an execution has processed
+// the message the mail was enqueued as: sent or already sent ends it with
+// nil, dead-lettered with an error naming the reason (exit 1), and no
+// outcome within timeout with an exit-3 error. Only the item of this
+// message counts: an earlier send of the same mailId says nothing about
+// this one. A record the pipeline leaves for retry (retry-later,
+// unfinished) is waited out.
+func waitForOutcome(ctx context.Context, data, mailID, messageID string, timeout time.Duration, s Streams) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	o := backendOptions{data: data}
+	b, err := o.open(ctx, s)
+	if err != nil {
+		return fmt.Errorf("--wait: %w", err)
+	}
+	defer b.Close()
+	last := "not yet processed"
+	for {
+		st, err := inspect.Mail(ctx, mailID, b, time.Now())
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("--wait: reading mail %s in %s: %w", mailID, data, err)
+		}
+		if st != nil {
+			for _, e := range st.Executions {
+				if e.Item.MessageID != messageID {
+					continue
+				}
+				switch e.Item.Outcome {
+				case workflow.OutcomeSent, workflow.OutcomeAlreadySent:
+					fmt.Fprintf(s.Out, "mail %s %s (execution %s)\n", mailID, e.Item.Outcome, e.ExecutionID)
+					return nil
+				case workflow.OutcomeDeadLettered:
+					return fmt.Errorf("mail %s dead-lettered (execution %s): %s", mailID, e.ExecutionID, reasonOf(e.Item.Error, e.Item.Cause))
+				default:
+					last = fmt.Sprintf("last outcome %s in execution %s", e.Item.Outcome, e.ExecutionID)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return &exitError{code: ExitTimeout, err: fmt.Errorf("mail %s: no outcome within %s (%s); `mailflow mail status %s` follows it", mailID, timeout, last, mailID)}
+			}
+			return ctx.Err()
+		case <-time.After(waitPoll):
+		}
+	}
+}
+
+// reasonOf is an item's error name and its cause, as far as known.
+func reasonOf(name, cause string) string {
+	switch {
+	case name == "":
+		return oneLine(cause)
+	case cause == "":
+		return name
+	}
+	return name + ": " + oneLine(cause)
+}
