@@ -18,6 +18,7 @@ import (
 
 	"github.com/mailflow/mailflow/client"
 	deployconfig "github.com/mailflow/mailflow/infra/config"
+	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/workflow"
@@ -183,6 +184,13 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
+	var waitOn *inspect.Backend
+	if o.wait {
+		if waitOn, err = openWaitBackend(ctx, o.data, o.endpoint, s); err != nil {
+			return err
+		}
+		defer waitOn.Close()
+	}
 	res, err := c.Send(ctx, m)
 	if err != nil {
 		return err
@@ -191,7 +199,7 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	if !o.wait {
 		return nil
 	}
-	return waitForOutcome(ctx, o.data, res.MailID, res.MessageID, o.timeout, s)
+	return waitForOutcome(ctx, waitOn, o.data, res.MailID, res.MessageID, o.timeout, s)
 }
 
 // Environment variables naming the pipeline's senders and its deployment

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mailflow/mailflow/inspect"
+	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -26,15 +28,9 @@ const waitPoll = 100 * time.Millisecond
 // message counts: an earlier send of the same mailId says nothing about
 // this one. A record the pipeline leaves for retry (retry-later,
 // unfinished) is waited out.
-func waitForOutcome(ctx context.Context, data, mailID, messageID string, timeout time.Duration, s Streams) error {
+func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messageID string, timeout time.Duration, s Streams) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	o := backendOptions{data: data}
-	b, err := o.open(ctx, s)
-	if err != nil {
-		return fmt.Errorf("--wait: %w", err)
-	}
-	defer b.Close()
 	last := "not yet processed"
 	for {
 		st, err := inspect.Mail(ctx, mailID, b, time.Now())
@@ -77,4 +73,21 @@ func reasonOf(name, cause string) string {
 		return name
 	}
 	return name + ": " + oneLine(cause)
+}
+
+// openWaitBackend opens the data directory send --wait reads, before
+// anything is enqueued: a directory that holds no runtime's data, or whose
+// running dev serves another endpoint than the mail goes to, would never
+// see the mail.
+func openWaitBackend(ctx context.Context, data, endpoint string, s Streams) (*inspect.Backend, error) {
+	if info, ok := datadir.New(data).ReadDevInfo(); ok && info.Endpoint != "" &&
+		strings.TrimSuffix(info.Endpoint, "/") != strings.TrimSuffix(endpoint, "/") {
+		return nil, usagef("--wait: the dev running on --data %s serves %s, not --endpoint %s: give the --data of the runtime on %s", data, info.Endpoint, endpoint, endpoint)
+	}
+	o := backendOptions{data: data}
+	b, err := o.open(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("--wait: %w", err)
+	}
+	return b, nil
 }

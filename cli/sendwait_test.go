@@ -71,3 +71,23 @@ func TestSendWaitUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestSendWaitChecksTheDataDirectoryFirst: --wait refuses, before it
+// enqueues anything, a data directory that would never see the mail.
+func TestSendWaitChecksTheDataDirectoryFirst(t *testing.T) {
+	t.Parallel()
+	base := []string{"send", "--to", "a@example.org", "--subject", "s", "--text", "t", "--wait"}
+	// Nothing listens on the endpoint: an attempt to enqueue would fail
+	// differently.
+	empty := t.TempDir()
+	code, _, errOut := run(t, context.Background(), append(base, "--data", empty, "--endpoint", "http://127.0.0.1:9")...)
+	if want := empty + " holds no mailflow data"; code != cli.ExitFailure || !strings.Contains(errOut, want) {
+		t.Errorf("empty data directory: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
+	}
+	data := t.TempDir()
+	dev := startDev(t, data)
+	code, _, errOut = run(t, context.Background(), append(base, "--data", data, "--endpoint", "http://127.0.0.1:9")...)
+	if want := "--wait: the dev running on --data " + data + " serves " + dev.info.Endpoint + ", not --endpoint http://127.0.0.1:9"; code != cli.ExitUsage || !strings.Contains(errOut, want) {
+		t.Errorf("another runtime's data directory: exit %d, stderr %q; want usage error %q", code, errOut, want)
+	}
+}
