@@ -32,6 +32,7 @@ func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messa
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := "not yet processed"
+	polls := 0
 	for {
 		st, err := inspect.Mail(ctx, mailID, b, time.Now())
 		if err != nil && ctx.Err() == nil {
@@ -53,6 +54,13 @@ func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messa
 				}
 			}
 		}
+		// A record the pipeline kept giving back reaches the dead-letter
+		// queue by the queue's redrive policy, with no execution saying so.
+		if polls++; polls%10 == 0 && b.Queues != nil {
+			if d, ok := redriven(ctx, b, mailID, messageID); ok {
+				return fmt.Errorf("mail %s dead-lettered by the queue after %d receive(s): %s", mailID, d.ReceiveCount, reasonOf(d.Error, d.Cause))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -62,6 +70,21 @@ func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messa
 		case <-time.After(waitPoll):
 		}
 	}
+}
+
+// redriven finds the message in the dead-letter queue; a queue it cannot
+// read leaves the wait to the executions.
+func redriven(ctx context.Context, b *inspect.Backend, mailID, messageID string) (inspect.DeadLetter, bool) {
+	page, err := b.Queues.FindDeadLetters(ctx, inspect.DeadLetterQuery{Filter: inspect.DeadLetterFilter{MailID: mailID}, Explain: b.Source})
+	if err != nil {
+		return inspect.DeadLetter{}, false
+	}
+	for _, d := range page.Messages {
+		if d.MessageID == messageID || d.SourceMessageID == messageID {
+			return d, true
+		}
+	}
+	return inspect.DeadLetter{}, false
 }
 
 // reasonOf is an item's error name and its cause, as far as known.

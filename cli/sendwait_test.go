@@ -91,3 +91,24 @@ func TestSendWaitChecksTheDataDirectoryFirst(t *testing.T) {
 		t.Errorf("another runtime's data directory: exit %d, stderr %q; want usage error %q", code, errOut, want)
 	}
 }
+
+// TestSendWaitSeesTheQueuesRedrive: a record the pipeline gives back until
+// the queue moves it to the dead-letter queue ends the wait with exit 1.
+func TestSendWaitSeesTheQueuesRedrive(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	rt, err := local.Start(context.Background(), local.Config{DataDir: data, Addr: "127.0.0.1:0", BatchWindow: 10 * time.Millisecond,
+		VisibilityTimeout: time.Second, AllowShortVisibility: true, MaxReceiveCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	for range 200 {
+		rt.SES().Inject(workflow.Throttled)
+	}
+	code, out, errOut := run(t, context.Background(), "send", "--data", data, "--endpoint", rt.Endpoint(),
+		"--to", "ann@example.org", "--subject", "Hi", "--text", "hello", "--mail-id", "wait-redrive", "--wait", "--timeout", "60s")
+	if want := "mail wait-redrive dead-lettered by the queue after "; code != cli.ExitFailure || !strings.Contains(errOut, want) {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, want)
+	}
+}
