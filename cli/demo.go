@@ -182,22 +182,27 @@ type demoNext struct {
 // data stays, and the inspection commands and the console read it.
 func printNextSteps(w *syncWriter, n demoNext, mailID string) {
 	w.printf("\nnext steps (the demo's mail and its history stay in the data directory):\n")
-	for _, l := range [][2]string{
+	steps := [][2]string{
 		{"mailflow executions list" + n.dataFlag, "the executions that ran, newest first"},
 		{"mailflow mail status " + mailID + n.dataFlag, "one mail's lock, executions and delivery"},
 		{"mailflow events" + n.dataFlag, "every state change of the demo's mails"},
 		{"mailflow dlq list" + n.dataFlag, "the dead letters and why each was refused"},
-	} {
-		w.printf("  %-64s %s\n", l[0], l[1])
 	}
 	switch {
 	case n.console != "":
-		w.printf("  %-64s %s\n", "mailflow dev"+n.dataFlag, "keeps the pipeline and the console (served at "+n.console+" until the demo exits) running")
+		steps = append(steps, [2]string{"mailflow dev" + n.dataFlag, "keeps the pipeline and the console (served at " + n.console + " until the demo exits) running"})
 	case n.consoleAddr != "" && n.consoleAddr != "off":
-		w.printf("  %-64s %s\n", "mailflow dev"+n.dataFlag, "keeps the pipeline running, with the web console at http://"+n.consoleAddr+
-			" (`mailflow dev --demo --console "+n.consoleAddr+"` serves it during the demo)")
+		steps = append(steps, [2]string{"mailflow dev" + n.dataFlag, "keeps the pipeline running, with the web console at http://" + n.consoleAddr +
+			" (`mailflow dev --demo --console " + n.consoleAddr + "` serves it during the demo)"})
 	default:
-		w.printf("  %-64s %s\n", "mailflow dev"+n.dataFlag+" --console "+console.DefaultAddr, "keeps the pipeline running, with the web console")
+		steps = append(steps, [2]string{"mailflow dev" + n.dataFlag + " --console " + console.DefaultAddr, "keeps the pipeline running, with the web console"})
+	}
+	width := 0
+	for _, st := range steps {
+		width = max(width, len(st[0]))
+	}
+	for _, st := range steps {
+		w.printf("  %-*s  %s\n", width, st[0], st[1])
 	}
 }
 
