@@ -23,6 +23,8 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1
 	ExitUsage   = 2
+	// ExitTimeout: `send --wait` saw no outcome within its --timeout.
+	ExitTimeout = 3
 )
 
 // Streams are a command's standard input and outputs.
@@ -58,6 +60,15 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// exitError is a failure with an exit code of its own.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
 // usageErrors is one usage error listing every mistake found, one a line;
 // nil when there is none.
 func usageErrors(msgs ...string) error {
@@ -86,6 +97,7 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 		}
 		err := c.run(ctx, args[1:], s)
 		var ue *usageError
+		var ee *exitError
 		switch {
 		case err == nil:
 			return ExitOK
@@ -94,6 +106,9 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 		case errors.As(err, &ue):
 			fmt.Fprintf(errOut, "mailflow %s: %v\n(see mailflow %s -h)\n", c.name, err, c.name)
 			return ExitUsage
+		case errors.As(err, &ee):
+			fmt.Fprintf(errOut, "mailflow %s: %v\n", c.name, err)
+			return ee.code
 		default:
 			fmt.Fprintf(errOut, "mailflow %s: %v\n", c.name, err)
 			return ExitFailure

@@ -38,7 +38,15 @@ func TestDevDemo(t *testing.T) {
 		"a mail to SES's bounce@ simulator    -> sent, bounced (Permanent General), address suppressed",
 		"a mail to SES's complaint@ simulator -> sent, complained (abuse), address suppressed",
 		"the next mail to the bounced address -> dead-lettered (Mail.Suppressed), not handed to SES",
-		"demo: 4 mail(s) in",
+		"demo: 4 mail(s) of this run in",
+		"(4 in all)",
+		"next steps",
+		"mailflow executions list --data " + data,
+		"mailflow mail status demo-",
+		"mailflow events --data " + data,
+		"mailflow dlq list --data " + data,
+		"mailflow dev --data " + data,
+		"web console at http://127.0.0.1:4581 (`mailflow dev --demo --console 127.0.0.1:4581` serves it during the demo)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -47,6 +55,18 @@ func TestDevDemo(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
 	if len(files) != 4 {
 		t.Fatalf("%d files in the outbox, want 4", len(files))
+	}
+
+	// A second run in the same directory counts its own mail, not the
+	// first run's, and with a console asked for names where it is served.
+	code, out, errOut = run(t, context.Background(), "dev", "--demo", "--data", data, "--addr", "127.0.0.1:0", "--console", "127.0.0.1:0")
+	if code != cli.ExitOK {
+		t.Fatalf("second run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"demo: 4 mail(s) of this run in", "(8 in all)", "(served at http://127.0.0.1:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run's output lacks %q:\n%s", want, out)
+		}
 	}
 }
 

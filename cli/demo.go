@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailflow/mailflow/client"
 	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/console"
 	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -24,7 +25,7 @@ const demoTimeout = 2 * time.Minute
 // that SES throttles, a message that breaks the contract, a bounce and a
 // complaint from SES's mailbox simulator, and the next mail to the bounced
 // address, which the suppression list stops.
-func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syncWriter) error {
+func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syncWriter, next demoNext) error {
 	cfg := rt.Config()
 	sqsClient, s3Client := localClients(rt.Endpoint(), cfg.Region)
 	if cfg.SecretAccessKey != "" {
@@ -111,6 +112,16 @@ func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syn
 			return res.MessageID, err
 		}, func(itemResult) string { return "not handed to SES" }},
 	}
+	// Earlier runs' mail stays in the outbox: the demo counts only what it
+	// adds.
+	before := outboxFiles(rt.OutboxDir())
+	// An earlier run suppressed the simulator's addresses, which only the
+	// demo mails: lifted, each run bounces and complains again.
+	for _, addr := range []string{bounceAddr, complaintAddr} {
+		if _, err := rt.Feedback().Suppressions().Delete(ctx, addr); err != nil {
+			return fmt.Errorf("demo: lifting an earlier run's suppression of %s: %w", addr, err)
+		}
+	}
 	w.printf("\ndemo: sending %d sample mails through the pipeline\n", len(steps))
 	for i, st := range steps {
 		id, err := st.send()
@@ -131,10 +142,68 @@ func runDemo(ctx context.Context, rt *local.Runtime, watchers *watchList, w *syn
 		w.printf("%s\n", line)
 	}
 	if dir := rt.OutboxDir(); dir != "" {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
-		w.printf("demo: %d mail(s) in %s\n", len(files), dir)
+		after := outboxFiles(dir)
+		added := 0
+		for f := range after {
+			if !before[f] {
+				added++
+			}
+		}
+		w.printf("demo: %d mail(s) of this run in %s (%d in all)\n", added, dir, len(after))
 	}
+	printNextSteps(w, next, "demo-"+stamp+"/bounce")
 	return nil
+}
+
+// outboxFiles is the set of .eml files in an outbox directory ("" has none).
+func outboxFiles(dir string) map[string]bool {
+	set := map[string]bool{}
+	if dir == "" {
+		return set
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	for _, f := range files {
+		set[filepath.Base(f)] = true
+	}
+	return set
+}
+
+// demoNext is what the demo's next steps name: the flags that reach the
+// data the demo left, and the console, if one was served.
+type demoNext struct {
+	// dataFlag is " --data DIR", or "" for the default directory.
+	dataFlag string
+	// console is the served console's URL; "" when none was served, and
+	// then consoleAddr is where `mailflow dev` would serve it.
+	console, consoleAddr string
+}
+
+// printNextSteps tells a newcomer where to look once the demo is over: the
+// data stays, and the inspection commands and the console read it.
+func printNextSteps(w *syncWriter, n demoNext, mailID string) {
+	w.printf("\nnext steps (the demo's mail and its history stay in the data directory):\n")
+	steps := [][2]string{
+		{"mailflow executions list" + n.dataFlag, "the executions that ran, newest first"},
+		{"mailflow mail status " + mailID + n.dataFlag, "one mail's lock, executions and delivery"},
+		{"mailflow events" + n.dataFlag, "every state change of the demo's mails"},
+		{"mailflow dlq list" + n.dataFlag, "the dead letters and why each was refused"},
+	}
+	switch {
+	case n.console != "":
+		steps = append(steps, [2]string{"mailflow dev" + n.dataFlag, "keeps the pipeline and the console (served at " + n.console + " until the demo exits) running"})
+	case n.consoleAddr != "" && n.consoleAddr != "off":
+		steps = append(steps, [2]string{"mailflow dev" + n.dataFlag, "keeps the pipeline running, with the web console at http://" + n.consoleAddr +
+			" (`mailflow dev --demo --console " + n.consoleAddr + "` serves it during the demo)"})
+	default:
+		steps = append(steps, [2]string{"mailflow dev" + n.dataFlag + " --console " + console.DefaultAddr, "keeps the pipeline running, with the web console"})
+	}
+	width := 0
+	for _, st := range steps {
+		width = max(width, len(st[0]))
+	}
+	for _, st := range steps {
+		w.printf("  %-*s  %s\n", width, st[0], st[1])
+	}
 }
 
 // The mailbox simulator's addresses the demo bounces and complains from.

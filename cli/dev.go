@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -218,7 +219,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	w.printf("  mail goes to  %s\n", where)
 	w.printf("  data          %s\n", c.DataDir)
 	w.printf("  history       %s kept\n", execstore.Retention{MaxAge: c.HistoryMaxAge, MaxCount: c.HistoryMaxCount}.OrDefaults())
-	stopConsole, err := startConsole(ctx, rt, hub, o.consoleAddr(), o.consoleSet, w)
+	stopConsole, consoleURL, err := startConsole(ctx, rt, hub, o.consoleAddr(), o.consoleSet, w)
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), local.ExpressTimeout)
 		defer cancel()
@@ -235,7 +236,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 
 	var runErr error
 	if o.demo {
-		runErr = runDemo(ctx, rt, &watchers, w)
+		runErr = runDemo(ctx, rt, &watchers, w, demoNext{dataFlag: o.dataFlag(), console: consoleURL, consoleAddr: o.console})
 	} else {
 		w.printf("Ctrl-C stops; in-flight mail finishes first.\n")
 		<-ctx.Done()
@@ -248,6 +249,18 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// dataFlag is the --data flag that names this data directory to the other
+// commands, "" for the default one.
+func (o *devOptions) dataFlag() string {
+	if o.data == DefaultDataDir {
+		return ""
+	}
+	if strings.ContainsAny(o.data, " \t'\"$\\") {
+		return " --data " + strconv.Quote(o.data)
+	}
+	return " --data " + o.data
 }
 
 func orNone(s string) string {

@@ -39,11 +39,12 @@ func validateConsoleAddr(addr string) error {
 
 // startConsole serves the web console next to the runtime (unless addr is
 // off) and writes the data directory's dev file, through which the CLI
-// reaches this runtime's endpoint. The returned function undoes both.
+// reaches this runtime's endpoint. The returned function undoes both; the
+// URL is the console's, "" when none is served.
 // A console on the default address that cannot listen (the port is taken,
 // e.g. by another data directory's runtime) is skipped with a warning; one
 // asked for explicitly is an error.
-func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr string, explicit bool, w *syncWriter) (func(), error) {
+func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr string, explicit bool, w *syncWriter) (func(), string, error) {
 	c := rt.Config()
 	info := rt.DevInfo()
 	info.PID = os.Getpid()
@@ -62,11 +63,11 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 		srv, err := console.New(console.Options{Backend: backend, Definition: workflow.Definition(), Hub: hub, Clock: c.Clock, Log: c.Log,
 			Counts: deliveryCounts{db: rt.Feedback(), now: c.Clock.Now}})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		l, err := console.Listen(addr)
 		if err != nil && explicit {
-			return nil, err
+			return nil, "", err
 		}
 		if err != nil {
 			w.printf("  console       not started: %v (choose another with --console)\n", err)
@@ -86,10 +87,10 @@ func startConsole(ctx context.Context, rt *local.Runtime, hub *console.Hub, addr
 	remove, err := rt.DataDir().WriteDevInfo(info)
 	if err != nil {
 		stop()
-		return nil, err
+		return nil, "", err
 	}
 	stops = append(stops, remove)
-	return stop, nil
+	return stop, info.Console, nil
 }
 
 // deliveryCounts counts the data directory's live delivery records for the

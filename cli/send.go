@@ -3,11 +3,13 @@ package cli
 import (
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"mime"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/mailflow/mailflow/client"
 	deployconfig "github.com/mailflow/mailflow/infra/config"
+	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/workflow"
@@ -34,6 +37,10 @@ type sendOptions struct {
 	configPath, defaultSender    string
 	senders                      listFlag
 	useAWS                       bool
+	// wait and timeout: --wait, --timeout.
+	wait       bool
+	timeout    time.Duration
+	timeoutSet bool
 }
 
 // validate reports every mistake of the flags at once.
@@ -53,6 +60,15 @@ func (o *sendOptions) validate() error {
 	}
 	if o.useAWS && o.stack == "" && (o.queueURL == "" || o.bucket == "") {
 		msgs = append(msgs, "--aws needs --stack (or MAILFLOW_STACK), or --queue-url and --bucket (the stack outputs QueueUrl and BucketName)")
+	}
+	if o.wait && o.useAWS {
+		msgs = append(msgs, "--wait reads the local data directory: with --aws, follow the mail with `mailflow mail status MAILID --aws`")
+	}
+	if o.timeoutSet && !o.wait {
+		msgs = append(msgs, "--timeout is only for --wait")
+	}
+	if o.timeout <= 0 {
+		msgs = append(msgs, fmt.Sprintf("--timeout %s must be positive", o.timeout))
 	}
 	if !strings.HasSuffix(o.prefix, "/") {
 		msgs = append(msgs, fmt.Sprintf("--prefix %q must end with /", o.prefix))
@@ -85,9 +101,12 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	fs.Var(&o.senders, "sender", "an allowed sender identity of the pipeline, an address or a domain (repeatable; env "+envSenders+", comma-separated; default: the deployment configuration's with --aws, else those of the dev running on --data and --endpoint, else "+local.DefaultSenderDomain+")")
 	fs.StringVar(&o.defaultSender, "default-sender", os.Getenv(envDefaultSender), "the pipeline's default sender, for a mail without --from (env "+envDefaultSender+")")
 	fs.StringVar(&o.configPath, "config", os.Getenv(envDeployConfig), "deployment configuration file, whose allowedFrom and defaultFrom are the senders with --aws (env "+envDeployConfig+")")
+	fs.BoolVar(&o.wait, "wait", false, "after enqueueing, wait until the mail is sent or dead-lettered, reading the local data directory (--data): exit 0 sent, 1 dead-lettered (the reason printed), 3 no outcome within --timeout")
+	fs.DurationVar(&o.timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) { o.timeoutSet = o.timeoutSet || f.Name == "timeout" })
 	if err := o.validate(); err != nil {
 		return err
 	}
@@ -165,12 +184,22 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
+	var waitOn *inspect.Backend
+	if o.wait {
+		if waitOn, err = openWaitBackend(ctx, o.data, o.endpoint, s); err != nil {
+			return err
+		}
+		defer waitOn.Close()
+	}
 	res, err := c.Send(ctx, m)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Out, "enqueued mail %s as message %s (%d upload(s))\n", res.MailID, res.MessageID, len(res.Uploaded))
-	return nil
+	if !o.wait {
+		return nil
+	}
+	return waitForOutcome(ctx, waitOn, o.data, res.MailID, res.MessageID, o.timeout, s)
 }
 
 // Environment variables naming the pipeline's senders and its deployment
