@@ -70,6 +70,8 @@ var rules = []rule{
 		Why: "the SES simulator implements the sender port and publishes SES's event records"},
 	{From: []string{"local/webhooks"}, Only: join(leaves, []string{"notify", "client", "internal/..."}),
 		Why: "the webhook dispatcher implements the notify port and signs with the producers' scheme"},
+	{From: []string{"local/health"}, Only: leaves,
+		Why: "the health and metrics endpoints are handed what they report; they open and import no store"},
 	{From: []string{"local/sqsstore"}, Only: join(leaves, []string{"internal/..."}),
 		Why: "the local queue store is a storage engine; the runtime wires it"},
 	{From: []string{"local/execstore"}, Only: join(leaves, []string{"internal/...", "inspect/model", "asl"}),
