@@ -11,7 +11,8 @@ import (
 // context object's times and $now/$millis all read it. Options.Clock nil is
 // the wall clock. The method set is the one of the module's clock.Clock
 // (asl does not import it), so any of those clocks can be passed as it is.
-// With Options.Concurrent a Clock must be safe for concurrent use.
+// Unless Options.Sequential is set, a definition with Map or Parallel
+// states reads the Clock from several goroutines: it must be safe for that.
 type Clock interface {
 	Now() time.Time
 	// Timer returns a channel that receives once d has passed, and a

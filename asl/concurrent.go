@@ -27,22 +27,42 @@ func (g *group) fail(err error) {
 	}
 }
 
-func runGroup(ctx context.Context, n int, limit int, job func(ctx context.Context, i int) error) error {
-	if limit <= 0 || limit > inlineMapLimit {
-		limit = inlineMapLimit
+// runGroup runs jobs 0..n-1, at most limit at a time (all when limit is
+// 0), in index order.
+// start (may be nil) is called on the calling goroutine before job i is
+// launched; the first min(limit, n) starts all come before any job runs,
+// so a Map records every iteration it starts at once before any of them
+// proceeds. A job that was started after a sibling failed still runs, on
+// a cancelled context, so that it can record how it ended.
+func runGroup(ctx context.Context, n int, limit int, start func(i int), job func(ctx context.Context, i int) error) error {
+	if limit <= 0 || limit > n {
+		limit = n
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g := &group{cancel: cancel}
 	sem := make(chan struct{}, limit)
+	first := min(limit, n)
+	if start != nil {
+		for i := 0; i < first; i++ {
+			start(i)
+		}
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-gctx.Done():
-		}
-		if gctx.Err() != nil {
-			break
+		if i >= first {
+			select {
+			case sem <- struct{}{}:
+			case <-gctx.Done():
+			}
+			if gctx.Err() != nil {
+				break
+			}
+			if start != nil {
+				start(i)
+			}
+		} else {
+			sem <- struct{}{}
 		}
 		wg.Add(1)
 		go func(i int) {
@@ -60,17 +80,34 @@ func runGroup(ctx context.Context, n int, limit int, job func(ctx context.Contex
 	return g.firstErr
 }
 
-// mapConcurrent runs the iterations of an inline Map on goroutines; each
-// iteration's events chain from MapStateStarted and interleave with the
-// others' as they happen.
+// mapConcurrent runs the iterations of an inline Map on goroutines, up to
+// limit at once. The MapIterationStarted events of the iterations started
+// together come first, in index order, each chained to MapStateStarted;
+// then each iteration's events chain from its own start and interleave
+// with the others' as they happen. When one iteration fails the others
+// are cancelled and recorded as MapIterationAborted; iterations not yet
+// started never start.
 func (r *stateRun) mapConcurrent(ctx context.Context, eff any, arr []any, limit int64) (any, error) {
 	st, ex, th := r.st, r.ex, r.th
+	if limit <= 0 || limit > inlineMapLimit {
+		limit = inlineMapLimit
+	}
 	started := th.prev
 	results := make([]any, len(arr))
-	err := runGroup(ctx, len(arr), int(limit), func(gctx context.Context, i int) error {
-		it := &thread{rec: th.rec, prev: started}
+	starts := make([]int64, len(arr))
+	begin := func(i int) {
 		idx := i
-		it.emit(MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
+		starts[i] = th.side(started, MapIterationStarted, func(e *Event) { e.Index, e.Name = &idx, st.name })
+	}
+	err := runGroup(ctx, len(arr), int(limit), begin, func(gctx context.Context, i int) error {
+		it := &thread{rec: th.rec, prev: starts[i]}
+		idx := i
+		end := func(typ EventType) { it.side(it.prev, typ, func(e *Event) { e.Index, e.Name = &idx, st.name }) }
+		if gctx.Err() != nil && ctx.Err() == nil {
+			// started together with a sibling that has failed already
+			end(MapIterationAborted)
+			return nil
+		}
 		in, itemSize, err := r.mapItemInput(eff, i, arr[i])
 		if err != nil {
 			return err
@@ -78,13 +115,15 @@ func (r *stateRun) mapConcurrent(ctx context.Context, eff any, arr []any, limit 
 		out, err := ex.runMachine(gctx, st.processor, in, it, newScope(r.sc), itemSize)
 		if err != nil {
 			if stoppedBySibling(ctx, gctx, err) {
-				it.side(it.prev, MapIterationAborted, func(e *Event) { e.Index, e.Name = &idx, st.name })
+				end(MapIterationAborted)
 				return nil
 			}
-			it.side(it.prev, MapIterationFailed, func(e *Event) { e.Index, e.Name = &idx, st.name })
+			if _, stop := err.(*stopError); !stop {
+				end(MapIterationFailed)
+			}
 			return err
 		}
-		it.side(it.prev, MapIterationSucceeded, func(e *Event) { e.Index, e.Name = &idx, st.name })
+		end(MapIterationSucceeded)
 		results[i] = out
 		return nil
 	})
@@ -100,7 +139,7 @@ func (r *stateRun) mapConcurrent(ctx context.Context, eff any, arr []any, limit 
 func (r *stateRun) parallelConcurrent(ctx context.Context, eff any, started int64, branchSize int) (any, error) {
 	st, ex, th := r.st, r.ex, r.th
 	results := make([]any, len(st.branches))
-	err := runGroup(ctx, len(st.branches), len(st.branches), func(gctx context.Context, i int) error {
+	err := runGroup(ctx, len(st.branches), len(st.branches), nil, func(gctx context.Context, i int) error {
 		bt := &thread{rec: th.rec, prev: started, branch: true}
 		out, err := ex.runMachine(gctx, st.branches[i], eff, bt, newScope(r.sc), branchSize)
 		if err != nil {

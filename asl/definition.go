@@ -29,6 +29,9 @@ type Definition struct {
 	// invalid is Validate's verdict without options, computed once;
 	// Execute refuses such a definition.
 	invalid error
+	// fanOut marks a definition with a Map or Parallel state: only those
+	// can run goroutines, so only they pay for the recorder's lock.
+	fanOut bool
 }
 
 // Document returns the parsed JSON document (read-only).
@@ -194,9 +197,23 @@ func Parse(b []byte) (*Definition, error) {
 	p.topQL = d.QueryLanguage
 	d.top = p.machine(root, "", d.QueryLanguage)
 	d.StartAt = d.top.startAt
+	d.fanOut = hasFanOut(d.top)
 	d.issues = p.issues
 	d.invalid = Validate(d).Err()
 	return d, nil
+}
+
+// hasFanOut reports a Map or Parallel state in m or below it.
+func hasFanOut(m *machine) bool {
+	if m == nil {
+		return false
+	}
+	for _, s := range m.states {
+		if s.typ == typeMap || s.typ == typeParallel {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseError is returned by Parse for text that is not a JSON object.

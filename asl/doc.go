@@ -118,13 +118,22 @@
 //     States.DataLimitExceeded reported by a task (AWS's recording shows it
 //     caught); States.TaskFailed matches task errors except timeouts.
 //   - The Catch output ignores OutputPath, as AWS shows.
-//   - Map iterations and Parallel branches run one after the other in index
-//     order by default, which is the order AWS records iterations in;
-//     history ids follow AWS (iteration n+1 starts from the last event of
-//     iteration n; a state failing in a Parallel branch is recorded as
-//     aborted). Options.Concurrent runs them on goroutines instead (Map up
-//     to MaxConcurrency, 40 when unbounded); the first failure cancels the
-//     siblings, whose iterations are recorded as aborted.
+//   - A Map starts up to MaxConcurrency iterations at once (0 means AWS's
+//     inline limit, 40), in index order, each on its own goroutine; a
+//     Parallel runs all its branches at once. The MapIterationStarted
+//     events of the iterations started together are recorded first, each
+//     chained to MapStateStarted, before any of them proceeds; later
+//     events interleave as they happen, as in AWS. The first failure
+//     cancels the siblings: their in-flight state is recorded as aborted
+//     (TaskStateAborted, ...), each iteration as MapIterationAborted, and
+//     iterations not yet started never start; then MapStateFailed.
+//   - With MaxConcurrency 1, a single item or Options.Sequential, the
+//     iterations run one after the other on the execution's goroutine (no
+//     goroutine is started) and the history is the one AWS records:
+//     iteration n+1 starts from the last event of iteration n. Every
+//     recorded Map in the conformance corpus runs this way, so histories
+//     match AWS id for id. A state failing in a Parallel branch is
+//     recorded as aborted, as AWS records it.
 //   - Variables assigned inside a Map iteration or Parallel branch stay in
 //     that scope; outer variables are readable.
 //   - $$.Execution.RedriveCount is present for STANDARD executions (as in

@@ -57,14 +57,16 @@ type Options struct {
 	// default 256 KiB as in AWS.
 	MaxPayloadBytes int
 
-	// Concurrent runs Map iterations (up to MaxConcurrency, 40 when
-	// unbounded) and Parallel branches on their own goroutines, as AWS
-	// does; history events then interleave in the order they happen. The
-	// default runs them one after the other in index order, the order AWS
-	// records with MaxConcurrency 1 (deterministic histories). With
-	// Concurrent set, Observer, Clock, Random, UUID and the handlers
-	// must be safe for concurrent use.
-	Concurrent bool
+	// Sequential runs Map iterations and Parallel branches one after the
+	// other in index order, whatever MaxConcurrency says: histories are
+	// then the same on every run (the order AWS records with
+	// MaxConcurrency 1). By default a Map starts up to MaxConcurrency
+	// iterations at once (40, AWS's inline limit, when unbounded) and a
+	// Parallel runs all its branches at once, as AWS does; their events
+	// interleave as they happen. Then Observer, Clock, Random, UUID and
+	// the handlers are called from several goroutines (the observer one
+	// event at a time) and must be safe for that.
+	Sequential bool
 }
 
 // Result is how an execution ended.
@@ -134,7 +136,7 @@ func Execute(ctx context.Context, d *Definition, input any, opts Options) (*Resu
 	ex := &execution{def: d, opts: opts}
 	ex.fillDefaults()
 	ex.rec.obs = ex.opts.Observer
-	if ex.opts.Concurrent {
+	if d.fanOut && !ex.opts.Sequential {
 		ex.rec.mu = &sync.Mutex{}
 	}
 	res := ex.run(ctx, input, inSize)

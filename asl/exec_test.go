@@ -422,23 +422,29 @@ func TestConcurrentMapAndParallel(t *testing.T) {
 	reg := asl.NewRegistry()
 	var mu sync.Mutex
 	active, peak := 0, 0
-	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(_ context.Context, req *asl.TaskRequest) (any, error) {
+	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, req *asl.TaskRequest) (any, error) {
+		if s, ok := req.Input.(string); ok && s == "bad" {
+			return nil, asl.NewError("Bad", "bad item")
+		}
 		mu.Lock()
 		active++
 		peak = max(peak, active)
 		mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		active--
-		mu.Unlock()
-		if s, ok := req.Input.(string); ok && s == "bad" {
-			return nil, asl.NewError("Bad", "bad item")
+		defer func() {
+			mu.Lock()
+			active--
+			mu.Unlock()
+		}()
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 		return req.Input, nil
 	}))
 	var events []*asl.Event
 	var emu sync.Mutex
-	opts := asl.Options{Registry: reg, Concurrent: true, Observer: asl.ObserverFunc(func(e *asl.Event) {
+	opts := asl.Options{Registry: reg, Observer: asl.ObserverFunc(func(e *asl.Event) {
 		emu.Lock()
 		events = append(events, e)
 		emu.Unlock()
@@ -458,10 +464,56 @@ func TestConcurrentMapAndParallel(t *testing.T) {
 			t.Fatalf("event %d has id %d", i, e.ID)
 		}
 	}
+	// the three iterations started together are recorded before any runs
+	if got := eventTrail(events[2:6]); got != "MapStateStarted MapIterationStarted/0 MapIterationStarted/1 MapIterationStarted/2" {
+		t.Errorf("start of the Map: %s", got)
+	}
+	for _, e := range events[3:6] {
+		if e.PreviousEventID != events[2].ID {
+			t.Errorf("iteration %d starts from event %d, want MapStateStarted (%d)", *e.Index, e.PreviousEventID, events[2].ID)
+		}
+	}
+
+	events = nil
 	res = run(t, d, `{"xs":["a","bad","c","d","e","f"]}`, opts)
 	if res.Status != asl.StatusFailed || res.Error != "Bad" {
 		t.Errorf("failure: %+v", res)
 	}
+	// item 1 fails while 0 and 2 run: they are aborted, 3.. never start
+	ends := map[string]string{}
+	for _, e := range events {
+		switch e.Type {
+		case asl.MapIterationStarted, asl.MapIterationSucceeded, asl.MapIterationFailed, asl.MapIterationAborted:
+			ends[fmt.Sprint(*e.Index)] = string(e.Type)
+		}
+	}
+	want := map[string]string{"0": "MapIterationAborted", "1": "MapIterationFailed", "2": "MapIterationAborted"}
+	if fmt.Sprint(ends) != fmt.Sprint(want) {
+		t.Errorf("iterations ended %v, want %v", ends, want)
+	}
+	if last := events[len(events)-2]; last.Type != asl.MapStateFailed {
+		t.Errorf("event before the end is %s, want MapStateFailed", last.Type)
+	}
+
+	// Sequential: one at a time whatever MaxConcurrency says
+	peak = 0
+	opts.Sequential = true
+	if res := run(t, d, `{"xs":["a","b","c"]}`, opts); res.Status != asl.StatusSucceeded || peak != 1 {
+		t.Errorf("sequential: %+v, peak %d", res.Status, peak)
+	}
+}
+
+// eventTrail names events as "Type" or "Type/index".
+func eventTrail(events []*asl.Event) string {
+	var parts []string
+	for _, e := range events {
+		if e.Index != nil {
+			parts = append(parts, fmt.Sprintf("%s/%d", e.Type, *e.Index))
+		} else {
+			parts = append(parts, string(e.Type))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func TestStateOutputLimitIsNotCaughtByAll(t *testing.T) {

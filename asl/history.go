@@ -89,9 +89,11 @@ type Event struct {
 	State    string
 }
 
-// Observer receives history events in order as they happen. It is called
-// from the goroutine running the execution; it must not retain the event's
-// values for mutation (they are shared with the execution).
+// Observer receives history events in order as they happen, one at a
+// time. Map iterations and Parallel branches call it from their own
+// goroutines (unless Options.Sequential is set), never two at once; it
+// must not retain the event's values for mutation (they are shared with
+// the execution).
 type Observer interface {
 	OnEvent(e *Event)
 }

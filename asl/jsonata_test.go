@@ -215,7 +215,6 @@ func TestJSONataConcurrentItemSelectorFailure(t *testing.T) {
 		"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}`)
 	opts := newHarness().options(nil)
 	opts.Observer = asl.ObserverFunc(func(*asl.Event) {})
-	opts.Concurrent = true
 	res := run(t, d, `{"xs":[{},{},{},{}]}`, opts)
 	if res.Error != asl.ErrQueryEvaluationError || !strings.Contains(res.Cause, "'ItemSelector/v' returned nothing") {
 		t.Fatalf("%+v", res)

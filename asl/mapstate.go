@@ -6,8 +6,10 @@ import (
 )
 
 // mapState runs an inline Map: one child execution of the item processor per
-// item, in index order, each with its own variable scope. History follows
-// AWS: iteration n+1 starts from the last event of iteration n.
+// item, each with its own variable scope, up to MaxConcurrency at once
+// (see mapConcurrent). One at a time (MaxConcurrency 1, a single item or
+// Options.Sequential) the history is AWS's recorded one: iteration n+1
+// starts from the last event of iteration n.
 func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 	st := r.st
 	if st.jsonata {
@@ -81,7 +83,7 @@ func (r *stateRun) mapRun(ctx context.Context, eff any, arr []any, maxConc int64
 		n := len(arr)
 		e.Length = &n
 	})
-	if ex.opts.Concurrent && len(arr) > 1 && maxConc != 1 {
+	if !ex.opts.Sequential && len(arr) > 1 && maxConc != 1 {
 		return r.mapConcurrent(ctx, eff, arr, maxConc)
 	}
 	results := make([]any, len(arr))
@@ -136,7 +138,7 @@ func (r *stateRun) parallel(ctx context.Context, eff any) (any, error) {
 		branchSize = jsonSize(eff, ex.opts.MaxPayloadBytes)
 	}
 	started := th.emit(ParallelStateStarted, nil)
-	if ex.opts.Concurrent && len(st.branches) > 1 {
+	if !ex.opts.Sequential && len(st.branches) > 1 {
 		return r.parallelConcurrent(ctx, eff, started, branchSize)
 	}
 	results := make([]any, len(st.branches))

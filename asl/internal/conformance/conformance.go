@@ -117,16 +117,16 @@ func parseExpected(v any) expected {
 	return e
 }
 
-// Run executes the case and compares it at level C (status, output,
-// error, cause and the full history).
+// Run executes the case on the default engine (Map iterations up to
+// MaxConcurrency at once, Parallel branches at once) and compares it at
+// level C (status, output, error, cause and the full history).
 func (c *Case) Run() Outcome { return c.run(false) }
 
-// RunConcurrent executes the case with Options.Concurrent and compares it
-// at level A (status, output, error and cause): concurrent iterations
-// interleave their events, so histories are not compared.
-func (c *Case) RunConcurrent() Outcome { return c.run(true) }
+// RunSequential executes the case with Options.Sequential (iterations and
+// branches one after the other) and compares it at level C.
+func (c *Case) RunSequential() Outcome { return c.run(true) }
 
-func (c *Case) run(concurrent bool) Outcome {
+func (c *Case) run(sequential bool) Outcome {
 	defB, err := os.ReadFile(filepath.Join(c.Dir, "definition.json"))
 	if err != nil {
 		return Outcome{Diff: err.Error()}
@@ -153,7 +153,7 @@ func (c *Case) run(concurrent bool) Outcome {
 	var events []*asl.Event
 	opts := NewOptions(reg)
 	opts.StateMachineType = c.Meta.StateMachineType
-	opts.Concurrent = concurrent
+	opts.Sequential = sequential
 	var mu sync.Mutex
 	opts.Observer = asl.ObserverFunc(func(e *asl.Event) {
 		mu.Lock()
@@ -170,7 +170,7 @@ func (c *Case) run(concurrent bool) Outcome {
 	if diff := compareResult(exp, res, w); diff != "" {
 		return Outcome{Diff: diff}
 	}
-	if exp.NoHist || concurrent {
+	if exp.NoHist {
 		return Outcome{Pass: true}
 	}
 	got := make([]any, len(events))
@@ -190,7 +190,7 @@ func (c *Case) run(concurrent bool) Outcome {
 // with the account and region the corpus uses.
 func NewOptions(reg *asl.Registry) asl.Options {
 	clock := &virtualClock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	// safe for concurrent use: Options.Concurrent runs branches on goroutines
+	// safe for concurrent use: Map iterations and Parallel branches run on goroutines
 	var n atomic.Int64
 	var mu sync.Mutex
 	seed := uint64(42)
