@@ -602,3 +602,15 @@ func TestHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxConcurrencyPathQuotesTheValueAsAWS(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"MapState","States":{"MapState":{"Type":"Map","ItemsPath":"$.Values","MaxConcurrencyPath":"$.M",
+		"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}`)
+	for in, shown := range map[string]string{`"NoNumber"`: `NoNumber`, `{}`: `{}`, `1.5`: `1.5`, `-1`: `-1`, `[1]`: `[1]`, `"<&>"`: `<&>`} {
+		res := run(t, d, `{"M":`+in+`,"Values":["x"]}`, asl.Options{})
+		want := `An error occurred while executing the state 'MapState' (entered at the event id #2). The MaxConcurrencyPath field refers to value "` + shown + `" which is not a valid integer: $.M`
+		if res.Error != asl.ErrRuntime || res.Cause != want {
+			t.Errorf("%s: %s %s", in, res.Error, res.Cause)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func (r *stateRun) mapState(ctx context.Context, eff any) (any, error) {
 		maxConc = n
 		if !ok || n < 0 {
 			return nil, r.runtimeErrAt("MaxConcurrencyPath", st.maxConcurrencyPath, fmt.Sprintf("The MaxConcurrencyPath field refers to value \"%s\" which is not a valid integer: %s",
-				mustJSONString(v), st.maxConcurrencyPath.src))
+				nodeText(v), st.maxConcurrencyPath.src))
 		}
 	}
 	arr, ok := items.([]any)

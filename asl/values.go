@@ -19,6 +19,16 @@ func DecodeJSON(b []byte) (any, error) { return jsonvalue.Decode(b) }
 // objects with sorted keys.
 func EncodeJSON(v any) ([]byte, error) { return jsonvalue.Append(nil, v) }
 
+// nodeText renders a value as AWS's messages quote a JSON node: a string
+// as its text (the message supplies the quotes), anything else as JSON
+// text, e.g. value "NoNumber" and value "{}".
+func nodeText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return mustJSONString(v)
+}
+
 func mustJSONString(v any) string {
 	b, err := EncodeJSON(v)
 	if err != nil {
