@@ -29,7 +29,13 @@
 // SdkHttpMetadata, SdkResponseMetadata} result). A function error becomes an
 // ASL error named after errorType with the JSON error document as cause, as
 // the Lambda service reports it; a handler may return *Error to set name and
-// cause exactly.
+// cause exactly. A handler writes its log to LambdaLog(ctx), as a function
+// writes to CloudWatch Logs; with the lambda:invoke parameter LogType "Tail"
+// the last 4 KB of it, between Lambda's START, END and REPORT lines (the
+// REPORT line gives the measured duration, not the memory figures, which
+// are unknown here), is added base64-encoded as LogResult and as the
+// X-Amz-Log-Result header. LogType "None" or absent adds nothing; another
+// value fails with Lambda.ValidationException, Lambda's enum message.
 //
 // # Error positions
 //

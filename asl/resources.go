@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 )
@@ -266,13 +267,23 @@ func (ex *execution) lambdaInvokeIntegration(ctx context.Context, req *TaskReque
 	if !has {
 		payload = map[string]any{}
 	}
+	reqID := ex.newUUID()
+	tail, err := logType(params, reqID)
+	if err != nil {
+		return nil, err
+	}
+	var log *lambdaLog
+	var began time.Time
+	if tail {
+		log, began = &lambdaLog{}, ex.now()
+		ctx = context.WithValue(ctx, lambdaLogKey{}, log)
+	}
 	v, n, err := invokeLambda(ctx, h, payload, "lambda")
 	if err != nil {
 		return nil, err
 	}
-	reqID := ex.newUUID()
 	length := strconv.Itoa(n)
-	return map[string]any{
+	res := map[string]any{
 		"ExecutedVersion": "$LATEST",
 		"Payload":         v,
 		"SdkHttpMetadata": map[string]any{
@@ -300,5 +311,13 @@ func (ex *execution) lambdaInvokeIntegration(ctx context.Context, req *TaskReque
 		},
 		"SdkResponseMetadata": map[string]any{"RequestId": reqID},
 		"StatusCode":          json.Number("200"),
-	}, nil
+	}
+	if tail {
+		lr := logResult(log, reqID, ex.now().Sub(began))
+		res["LogResult"] = lr
+		md := res["SdkHttpMetadata"].(map[string]any)
+		md["AllHttpHeaders"].(map[string]any)["X-Amz-Log-Result"] = []any{lr}
+		md["HttpHeaders"].(map[string]any)["X-Amz-Log-Result"] = lr
+	}
+	return res, nil
 }
