@@ -29,8 +29,8 @@ type Definition struct {
 	// invalid is Validate's verdict without options, computed once;
 	// Execute refuses such a definition.
 	invalid error
-	// fanOut marks a definition with a Map or Parallel state: only those
-	// can run goroutines, so only they pay for the recorder's lock.
+	// fanOut marks a definition that can run goroutines (see hasFanOut);
+	// only those pay for the recorder's lock.
 	fanOut bool
 }
 
@@ -203,14 +203,28 @@ func Parse(b []byte) (*Definition, error) {
 	return d, nil
 }
 
-// hasFanOut reports a Map or Parallel state in m or below it.
+// hasFanOut reports a state in m or below it that can run goroutines: a
+// Parallel with two branches or more, or a Map whose MaxConcurrency is not
+// a literal 1.
 func hasFanOut(m *machine) bool {
 	if m == nil {
 		return false
 	}
 	for _, s := range m.states {
-		if s.typ == typeMap || s.typ == typeParallel {
-			return true
+		switch s.typ {
+		case typeParallel:
+			if len(s.branches) > 1 {
+				return true
+			}
+			for _, b := range s.branches {
+				if hasFanOut(b) {
+					return true
+				}
+			}
+		case typeMap:
+			if s.maxConcurrency != 1 || s.maxConcurrencyPath != nil || (s.ja != nil && s.ja.maxConcurrency != nil) || hasFanOut(s.processor) {
+				return true
+			}
 		}
 	}
 	return false
