@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -611,6 +612,58 @@ func TestMaxConcurrencyPathQuotesTheValueAsAWS(t *testing.T) {
 		want := `An error occurred while executing the state 'MapState' (entered at the event id #2). The MaxConcurrencyPath field refers to value "` + shown + `" which is not a valid integer: $.M`
 		if res.Error != asl.ErrRuntime || res.Cause != want {
 			t.Errorf("%s: %s %s", in, res.Error, res.Cause)
+		}
+	}
+}
+
+// TestConcurrentIterationsShareNothing runs iterations that read the item
+// through ItemSelector and $$, assign variables, retry with jitter and
+// wait, all at once; run with -race it shows they share no state.
+func TestConcurrentIterationsShareNothing(t *testing.T) {
+	for _, def := range []string{
+		`{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs",
+			"ItemSelector":{"v.$":"$$.Map.Item.Value","i.$":"$$.Map.Item.Index"},
+			"ItemProcessor":{"StartAt":"A","States":{
+				"A":{"Type":"Pass","Assign":{"mine.$":"$.v"},"Next":"W"},
+				"W":{"Type":"Wait","Seconds":1,"Next":"T"},
+				"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Parameters":{"v.$":"$mine","i.$":"$.i"},
+					"Retry":[{"ErrorEquals":["Flaky"],"IntervalSeconds":1,"JitterStrategy":"FULL"}],"End":true}}},"End":true}}}`,
+		`{"QueryLanguage":"JSONata","StartAt":"M","States":{"M":{"Type":"Map","Items":"{% $states.input.xs %}",
+			"ItemSelector":{"v":"{% $states.context.Map.Item.Value %}","i":"{% $states.context.Map.Item.Index %}"},
+			"ItemProcessor":{"StartAt":"A","States":{
+				"A":{"Type":"Pass","Assign":{"mine":"{% $states.input.v %}"},"Next":"T"},
+				"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Arguments":{"v":"{% $mine %}","i":"{% $states.input.i %}"},
+					"Retry":[{"ErrorEquals":["Flaky"],"IntervalSeconds":1,"JitterStrategy":"FULL"}],"End":true}}},"End":true}}}`,
+	} {
+		d := mustParse(t, def)
+		reg := asl.NewRegistry()
+		var mu sync.Mutex
+		tried := map[string]bool{}
+		reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(_ context.Context, req *asl.TaskRequest) (any, error) {
+			in := req.Input.(map[string]any)
+			v := in["v"].(string)
+			mu.Lock()
+			first := !tried[v]
+			tried[v] = true
+			mu.Unlock()
+			if first {
+				return nil, asl.NewError("Flaky", "try again")
+			}
+			return v + "@" + string(in["i"].(json.Number)), nil
+		}))
+		h := newHarness()
+		opts := h.options(reg)
+		var n atomic.Int64
+		opts.UUID = func() string { return fmt.Sprint(n.Add(1)) }
+		xs := make([]string, 30)
+		want := make([]string, 30)
+		for i := range xs {
+			xs[i] = fmt.Sprintf("%q", fmt.Sprintf("x%d", i))
+			want[i] = fmt.Sprintf("%q", fmt.Sprintf("x%d@%d", i, i))
+		}
+		res := run(t, d, `{"xs":[`+strings.Join(xs, ",")+`]}`, opts)
+		if got := jsonText(res.Output); res.Status != asl.StatusSucceeded || got != "["+strings.Join(want, ",")+"]" {
+			t.Errorf("%+v %s", res, got)
 		}
 	}
 }
