@@ -140,6 +140,9 @@
 //     recorded Map in the conformance corpus runs this way, so histories
 //     match AWS id for id. A state failing in a Parallel branch is
 //     recorded as aborted, as AWS records it.
+//   - A value quoted in a MaxConcurrencyPath error is rendered as AWS
+//     renders a JSON node there: a string by its text (value "NoNumber"),
+//     anything else as JSON text (value "{}").
 //   - Variables assigned inside a Map iteration or Parallel branch stay in
 //     that scope; outer variables are readable.
 //   - $$.Execution.RedriveCount is present for STANDARD executions (as in
@@ -176,6 +179,10 @@
 //     result (Task, Map, Parallel) or the error output (catchers). A Task's
 //     Arguments default to the state input; for arn:aws:states:::lambda:invoke
 //     the result is the Invoke response wrapper, as in JSONPath.
+//   - An expression whose value is a function ($sum, a lambda) has no JSON
+//     value: it fails like one that yields nothing, and a function inside
+//     an object or array is left out, as JSON.stringify does. No recorded
+//     AWS execution shows AWS's wording for this case.
 //   - An expression that yields nothing fails the state with
 //     States.QueryEvaluationError ("returned nothing (undefined)"), wherever
 //     it is; a wrong result type ("returned an unexpected result type.
