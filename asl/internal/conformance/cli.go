@@ -16,11 +16,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	run := fs.String("run", "", "only run cases whose id contains this text")
 	choice := fs.Bool("choice", false, "also run the choice-cases rows")
 	validation := fs.Bool("validation", false, "also check the validation/aws answers")
+	sequential := fs.Bool("sequential", false, "run Map iterations and Parallel branches one after the other (Options.Sequential)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: aslconf [-features] [-choice] [-validation] [-run SUBSTRING] DIR")
+		fmt.Fprintln(stderr, "usage: aslconf [-features] [-choice] [-validation] [-sequential] [-run SUBSTRING] DIR")
 		return 2
 	}
 	cases, err := LoadCases(fs.Arg(0))
@@ -36,7 +37,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		ran = append(ran, c)
-		o := c.Run()
+		var o Outcome
+		if *sequential {
+			o = c.RunSequential()
+		} else {
+			o = c.Run()
+		}
 		if o.Pass {
 			np++
 			passed[c.ID] = true
