@@ -667,3 +667,41 @@ func TestConcurrentIterationsShareNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelFailureAbortsRunningBranches: branches run at once; when one
+// fails, the state another is in is recorded as aborted, as AWS records
+// it, and the Parallel fails with the first error.
+func TestParallelFailureAbortsRunningBranches(t *testing.T) {
+	d := mustParse(t, `{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[
+		{"StartAt":"Slow","States":{"Slow":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}},
+		{"StartAt":"Boom","States":{"Boom":{"Type":"Task","Resource":"arn:aws:states:::sns:publish","End":true}}}],"End":true}}}`)
+	reg := asl.NewRegistry()
+	slowRunning := make(chan struct{})
+	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, _ *asl.TaskRequest) (any, error) {
+		close(slowRunning)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Second):
+			return nil, errors.New("the failing branch did not cancel this one")
+		}
+	}))
+	reg.Register("arn:aws:states:::sns:publish", asl.TaskHandlerFunc(func(context.Context, *asl.TaskRequest) (any, error) {
+		<-slowRunning // both branches run at once
+		return nil, asl.NewError("Boom", "branch failed")
+	}))
+	h := newHarness()
+	res := run(t, d, `{}`, h.options(reg))
+	if res.Status != asl.StatusFailed || res.Error != "Boom" || res.Cause != "branch failed" {
+		t.Fatalf("%+v", res)
+	}
+	seen := map[asl.EventType]bool{}
+	for _, e := range h.events {
+		seen[e.Type] = true
+	}
+	for _, typ := range []asl.EventType{asl.TaskStateAborted, asl.TaskFailed, asl.ParallelStateFailed} {
+		if !seen[typ] {
+			t.Errorf("no %s in %s", typ, eventTrail(h.events))
+		}
+	}
+}
