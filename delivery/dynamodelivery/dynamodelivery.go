@@ -352,7 +352,7 @@ func decode(item map[string]types.AttributeValue) (delivery.Mail, error) {
 // also turns on TTL on expiresAt); this is for tests and local setups.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
+		TableName: aws.String(table),
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(attrMailID), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(AttrDeadLetterShard), AttributeType: types.ScalarAttributeTypeS},

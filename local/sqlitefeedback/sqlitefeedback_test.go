@@ -135,3 +135,14 @@ func TestTwoHandlesOnOneFile(t *testing.T) {
 		t.Errorf("after 20 applies through two handles: ok=%v err=%v history %d version %d", ok, err, len(m.History), m.Version)
 	}
 }
+
+func TestDeadLetterIndexConformance(t *testing.T) {
+	t.Parallel()
+	deliverytest.RunDeadLetterIndex(t, func(t *testing.T) deliverytest.IndexedStore {
+		db := newDB(t)
+		return struct {
+			delivery.Store
+			delivery.DeadLetterIndex
+		}{db.Deliveries(), db.DeadLetters()}
+	})
+}
