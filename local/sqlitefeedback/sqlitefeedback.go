@@ -279,7 +279,9 @@ func (s deliveries) ForgetDeadLetter(ctx context.Context, mailID string, now tim
 	}
 	defer tx.Rollback()
 	ok, err := delivery.ForgetWith(ctx, mailID, now, func(ctx context.Context, id string) (*delivery.Mail, error) { return getMail(ctx, tx, id) },
-		func(ctx context.Context, next delivery.Mail, readVersion int64) error { return putMail(ctx, tx, next, readVersion) })
+		func(ctx context.Context, next delivery.Mail, readVersion int64) error {
+			return putMail(ctx, tx, next, readVersion)
+		})
 	if err != nil || !ok {
 		return false, err
 	}
