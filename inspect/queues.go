@@ -106,10 +106,10 @@ type DeadLetter struct {
 	// queue: MessageID and Body are unknown (the copy is only in the
 	// queue), SentAt is when the mail was dead-lettered and Key is its
 	// place in the index (a listing's --after).
-	Indexed bool   `json:"indexed,omitempty"`
-	Key     string `json:"key,omitempty"`
-	ReceiveCount    int       `json:"receiveCount"`
-	Body            string    `json:"body"`
+	Indexed      bool   `json:"indexed,omitempty"`
+	Key          string `json:"key,omitempty"`
+	ReceiveCount int    `json:"receiveCount"`
+	Body         string `json:"body"`
 	// ReasonFrom says where Error and Cause come from when the message
 	// itself carries no reason (see ExplainDeadLetters); empty when the
 	// message's own attributes give them.
