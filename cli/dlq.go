@@ -452,9 +452,9 @@ func runDLQShow(ctx context.Context, args []string, s Streams) error {
 	row("source message", d.SourceMessageID)
 	row("execution", d.ExecutionID)
 	row("recipients", strings.Join(d.Recipients, ", "))
-	at := "sent"
+	at := "sent at" // to the queue
 	if d.Indexed {
-		at = "dead-lettered"
+		at = "indexed at" // when the pipeline dead-lettered it
 	}
 	if !d.SentAt.IsZero() {
 		row(at, d.SentAt.UTC().Format(time.RFC3339)+" ("+d.Age.Round(time.Second).String()+" ago)")

@@ -196,7 +196,7 @@ func TestDLQOnAWS(t *testing.T) {
 	}
 
 	a.run(t, ExitOK, []string{"dlq", "show", "mail-b"}, "~mail\\s+mail-b", "~error\\s+Mail.Rejected", "~recipients\\s+bob@two.example",
-		"~dead-lettered\\s+\\d{4}-", "are only in the queue", "delivery record  dead-lettered")
+		"~indexed at\\s+\\d{4}-", "are only in the queue", "delivery record  dead-lettered")
 	a.run(t, ExitOK, []string{"dlq", "show", "src-c"}, "~mail\\s+mail-c")
 	a.run(t, ExitFailure, []string{"dlq", "show", "mail-zzz"}, "no dead letter mail-zzz")
 

@@ -301,3 +301,24 @@ func TestDLQWhileDevRuns(t *testing.T) {
 		{args: []string{"dlq", "list", "--data", "{data}", "--mail-id", "{mail}"}, stdout: []string{"0 message(s) match, of 1 read"}},
 	})
 }
+
+// TestDLQShow shows one dead letter in full, found by its message id or its
+// mail id, read from the store without receiving it.
+func TestDLQShow(t *testing.T) {
+	t.Parallel()
+	data, ids := dlqData(t, filterSet)
+	vars := map[string]string{"data": data, "a": ids[0], "b": ids[1]}
+	runCases(t, vars, []cliCase{
+		{args: []string{"dlq", "show", "{b}", "--data", "{data}"}, stdout: []string{
+			"message          {b}", "mail             b", "error            Mail.Rejected", "received         0 time(s)",
+			"mailflow.error = Mail.Rejected", "body\n  {\n    \"mailId\": \"b\",", "sent at          "}},
+		{args: []string{"dlq", "show", "a", "--data", "{data}", "-o", "json"}, stdout: []string{`"messageId": "{a}"`, `"attributes": {`, `"ageNanos": `}},
+		{args: []string{"dlq", "show", "nope", "--data", "{data}"}, code: cli.ExitFailure, stderr: []string{"no dead letter nope in"}},
+		{args: []string{"dlq", "show", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"the message id or mail id is required"}},
+	})
+	for _, m := range peekQueue(t, data, local.DefaultDeadLetterQueue) {
+		if m.ApproximateReceiveCount != 0 {
+			t.Errorf("show received %s", m.MessageID)
+		}
+	}
+}

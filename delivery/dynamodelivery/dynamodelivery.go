@@ -74,7 +74,7 @@ const (
 	DeadLetterIndexName  = "deadLettered"
 	AttrDeadLetterShard  = "deadLetterShard"
 	AttrDeadLetterKey    = "deadLetterKey"
-	deadLetterShardValue = "dead-lettered"
+	deadLetterShardValue = string(workflow.EventDeadLettered)
 )
 
 // New returns the adapter for the named table.
