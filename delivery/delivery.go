@@ -17,6 +17,9 @@
 //     them: an event whose ID is already in the history changes nothing;
 //     a recipient's state is its latest event by time, ties broken by
 //     [Rank]; the history keeps the MaxHistory latest events by time.
+//   - The dead-letter index ([DeadLetterIndex], [DeadLetter]) lists the
+//     mails whose latest state is dead-lettered, kept by [Merge] from the
+//     dead-lettered event's [QueuedRecord]; every adapter implements it.
 //   - A record counts as absent after ExpiresAt (judged on the caller's
 //     Now, not by TTL deletion, which is lazy); Apply on an expired record
 //     starts afresh.

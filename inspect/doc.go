@@ -116,10 +116,10 @@
 //   - Dead letters are selected by [DeadLetterFilter] (error name without
 //     case, a piece of the cause, age, mail id, recipient domain), applied
 //     after [ExplainDeadLetters] so that a message moved by the redrive
-//     policy is matched by its last execution's reason. A redrive or purge
-//     of selected messages ([Queues.RedriveSelected], [Queues.PurgeSelected])
-//     and a delete by message id need the store: SQS move tasks take no
-//     filter and SQS deletes only by receipt handle. A selective redrive
-//     sends each message to the source queue, then deletes it by id:
+//     policy is matched by its last execution's reason. With the store, a
+//     redrive or purge of selected messages ([Queues.RedriveSelected],
+//     [Queues.PurgeSelected]) and a delete read the queue without receiving
+//     and delete by message id; without it they sweep (below). A selective
+//     redrive sends each message to the source queue, then deletes it:
 //     at least once, never lost.
 package inspect
