@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -15,14 +16,67 @@ import (
 // The dlq commands manage the dead-letter queue as a list: read it page by
 // page, select by error, reason, age, mail or recipient domain, and redrive,
 // delete or purge what is selected. Locally they work on the queue store
-// itself (nothing is received); on AWS, list (without --after) and the
-// unfiltered redrive work as SQS allows, and the rest says it needs the
-// local store.
+// itself (nothing is received). On AWS, where SQS cannot read a queue
+// without receiving it, list and show read the dead-letter index of the
+// delivery table (what the state machine dead-lettered; the messages the
+// source queue's redrive policy moved are only counted), a dry run reads it
+// too, and what changes the queue receives through it: redrive and delete
+// move or delete what they select and give the rest back at once, an
+// unfiltered purge is PurgeQueue, an unfiltered redrive a move task.
 
 func runDLQ(ctx context.Context, args []string, s Streams) error {
 	return subcommands("dlq", map[string]func(context.Context, []string, Streams) error{
-		"list": runDLQList, "redrive": runDLQRedrive, "delete": runDLQDelete, "purge": runDLQPurge,
-	}, []string{"list", "redrive", "delete", "purge"})(ctx, args, s)
+		"list": runDLQList, "show": runDLQShow, "redrive": runDLQRedrive, "delete": runDLQDelete, "purge": runDLQPurge,
+	}, []string{"list", "show", "redrive", "delete", "purge"})(ctx, args, s)
+}
+
+// outputFlag is -o: json or table (the default), any case; it sets the
+// same switch as --json.
+type outputFlag struct{ json *bool }
+
+func (f outputFlag) String() string {
+	if f.json != nil && *f.json {
+		return "json"
+	}
+	return "table"
+}
+
+func (f outputFlag) Set(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "json":
+		*f.json = true
+	case "table":
+		*f.json = false
+	default:
+		return fmt.Errorf("%q is not an output format: give json or table", v)
+	}
+	return nil
+}
+
+func registerOutput(fs *flag.FlagSet, jsonOut *bool) {
+	fs.Var(outputFlag{jsonOut}, "o", "output format: table or json (--json is the same as -o json)")
+}
+
+// openDLQ opens the backend with the delivery table as the dead-letter
+// index, where there is one.
+func openDLQ(ctx context.Context, o *backendOptions, s Streams) (*inspect.Backend, error) {
+	b, err := o.open(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	b.UseDeadLetterIndex()
+	return b, nil
+}
+
+// progressLines prints each message a selective redrive or purge moved or
+// deleted, as it happens, unless the output is JSON.
+func progressLines(b *inspect.Backend, s Streams, jsonOut bool, done string) {
+	if jsonOut {
+		return
+	}
+	b.Queues.Progress = func(d inspect.DeadLetter) {
+		fmt.Fprintf(s.Out, "%s %s  mail %s  %s\n", done, orDash(d.MessageID), orDash(d.MailID), orDash(d.Error))
+	}
 }
 
 // dlqFilterFlags are the selection flags list, redrive and purge share.
@@ -81,7 +135,8 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 	o.dlqFilterFlags.register(fs)
 	fs.IntVar(&o.limit, "limit", 0, "at most this many messages; 0 lists all (with --aws, all that 10000 receives find)")
 	fs.IntVar(&o.limit, "max", 0, "the older name of --limit")
-	fs.StringVar(&o.after, "after", "", "start after this message id: the last one of the previous page (not with --aws)")
+	fs.StringVar(&o.after, "after", "", "start after this message id (with --aws: this key), as the previous page ends")
+	registerOutput(fs, &o.jsonOut)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -94,10 +149,10 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 	if o.limit < 0 {
 		return usagef("--limit %d must not be negative (0 lists all)", o.limit)
 	}
-	if o.useAWS && o.after != "" {
-		return usagef("--after is not available with --aws: SQS cannot read a queue from a given message")
+	if o.useAWS && o.after != "" && o.deliveryTable == "" && o.stack == "" {
+		return usagef("--after with --aws needs the delivery table (--delivery-table): SQS cannot read a queue from a given message")
 	}
-	b, err := o.open(ctx, s)
+	b, err := openDLQ(ctx, &o.backendOptions, s)
 	if err != nil {
 		return err
 	}
@@ -111,11 +166,26 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 		// The next page starts after the last message listed (--after).
 		return printJSON(s.Out, page.Messages)
 	}
-	if len(page.Messages) == 0 && page.Scanned == 0 && o.after == "" {
+	if len(page.Messages) == 0 && page.Scanned == 0 && o.after == "" && (page.QueueMessages == nil || *page.QueueMessages == 0) {
 		fmt.Fprintln(s.Out, "the dead-letter queue is empty")
 		return nil
 	}
 	printDeadLetters(s.Out, page.Messages)
+	if page.QueueMessages != nil {
+		// Read from the index: say what it cannot show.
+		fmt.Fprintf(s.Out, "%d dead-lettered mail(s) in the index", page.Scanned)
+		if !o.filter.Empty() {
+			fmt.Fprintf(s.Out, ", %d match", len(page.Messages))
+		}
+		fmt.Fprintf(s.Out, "; %s holds about %d message(s)\n", b.Queues.DLQURL, *page.QueueMessages)
+		if page.NotIndexed > 0 {
+			fmt.Fprintf(s.Out, "not indexed: %d more message(s) in the queue (ApproximateNumberOfMessages): moved by the source queue's redrive policy, or not yet recorded; `dlq redrive --aws` moves them too\n", page.NotIndexed)
+		}
+		if page.Next != "" {
+			fmt.Fprintf(s.Out, "more follow: list them with --after %q\n", page.Next)
+		}
+		return nil
+	}
 	if o.filter.Empty() {
 		fmt.Fprintf(s.Out, "%d message(s) in %s\n", len(page.Messages), b.Queues.DLQURL)
 	} else {
@@ -129,6 +199,11 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 
 func printDeadLetters(w io.Writer, msgs []inspect.DeadLetter) {
 	for _, m := range msgs {
+		if m.Indexed {
+			fmt.Fprintf(w, "mail %s  %s  dead-lettered %s\n    cause: %s\n    recipients: %s\n    source message %s, execution %s\n", m.MailID, orDash(m.Error),
+				m.SentAt.UTC().Format(time.RFC3339), orDash(oneLine(m.Cause)), orDash(strings.Join(m.Recipients, ", ")), orDash(m.SourceMessageID), orDash(m.ExecutionID))
+			continue
+		}
 		fmt.Fprintf(w, "%s  mail %s  %s\n    cause: %s\n    execution %s, sent %s, received %d time(s)\n", m.MessageID, orDash(m.MailID), orDash(m.Error),
 			orDash(oneLine(m.Cause)), orDash(m.ExecutionID), m.SentAt.UTC().Format(time.RFC3339), m.ReceiveCount)
 		if m.ReasonFrom != "" {
@@ -148,7 +223,8 @@ func runDLQRedrive(ctx context.Context, args []string, s Streams) error {
 	fs := newFlags("dlq redrive", s, "[flags]")
 	o.backendOptions.register(fs)
 	o.dlqFilterFlags.register(fs)
-	fs.BoolVar(&o.dryRun, "dry-run", false, "move nothing: list what would move (not with --aws)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "move nothing: list what would move (with --aws: from the dead-letter index)")
+	registerOutput(fs, &o.jsonOut)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -158,10 +234,10 @@ func runDLQRedrive(ctx context.Context, args []string, s Streams) error {
 	if err := o.dlqFilterFlags.validate(time.Now()); err != nil {
 		return err
 	}
-	if o.useAWS && (!o.filter.Empty() || o.dryRun) {
-		return usagef("filters and --dry-run are not available with --aws: an SQS move task moves every message (run `dlq redrive --aws` alone)")
+	if o.useAWS && o.dryRun && o.deliveryTable == "" && o.stack == "" {
+		return usagef("--dry-run with --aws reads the dead-letter index: give --delivery-table (or --stack)")
 	}
-	b, err := o.open(ctx, s)
+	b, err := openDLQ(ctx, &o.backendOptions, s)
 	if err != nil {
 		return err
 	}
@@ -169,8 +245,9 @@ func runDLQRedrive(ctx context.Context, args []string, s Streams) error {
 	if o.filter.Empty() && !o.dryRun {
 		return redriveAll(ctx, &o.backendOptions, b, s)
 	}
+	progressLines(b, s, o.jsonOut, "moved")
 	res, err := b.Queues.RedriveSelected(ctx, o.filter, explainSource(&o.backendOptions, b), o.dryRun)
-	return printSelective(s, o.jsonOut, res, needStore(err, "redrive moves every message"), "move", "moved", "kept in "+b.Queues.DLQURL)
+	return printSelective(s, o.jsonOut, res, needStore(err, "redrive without filters moves every message"), "move", "moved", "kept in "+b.Queues.DLQURL)
 }
 
 // redriveAll moves every message with a move task, as SQS does.
@@ -211,15 +288,17 @@ func printSelective(s Streams, jsonOut bool, res inspect.SelectiveResult, err er
 	if err != nil && len(res.Done) == 0 {
 		return err
 	}
-	for _, m := range res.Done {
-		prefix := done
-		if res.DryRun {
-			prefix = "would " + verb
+	if res.DryRun {
+		// The real run prints each message as it goes (progressLines).
+		for _, m := range res.Done {
+			fmt.Fprintf(s.Out, "would %s %s  mail %s  %s\n", verb, orDash(m.MessageID), orDash(m.MailID), orDash(m.Error))
 		}
-		fmt.Fprintf(s.Out, "%s %s  mail %s  %s\n", prefix, m.MessageID, orDash(m.MailID), orDash(m.Error))
 	}
 	if res.DryRun {
 		fmt.Fprintf(s.Out, "dry run: would %s %d, keep %d\n", verb, len(res.Done), res.Kept)
+		if res.FromIndex {
+			fmt.Fprintf(s.Out, "read from the dead-letter index; not indexed: %d more message(s) in the queue, which the real run also reads\n", res.NotIndexed)
+		}
 	} else {
 		fmt.Fprintf(s.Out, "%s %d, kept %d (%s)\n", done, len(res.Done), res.Kept, kept)
 	}
@@ -228,22 +307,20 @@ func printSelective(s Streams, jsonOut bool, res inspect.SelectiveResult, err er
 
 func runDLQDelete(ctx context.Context, args []string, s Streams) error {
 	o := backendOptions{needQueues: true}
-	fs := newFlags("dlq delete", s, "MESSAGE-ID [flags]")
+	fs := newFlags("dlq delete", s, "MESSAGE-ID|MAIL-ID [flags]")
 	o.register(fs)
+	registerOutput(fs, &o.jsonOut)
 	pos, err := parseInterleaved(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 || strings.TrimSpace(pos[0]) == "" {
-		return usagef("the message id is required (as `dlq list` shows it)")
+		return usagef("the message id is required (as `dlq list` shows it; with --aws a mail id or source message id)")
 	}
 	if err := o.validate(); err != nil {
 		return err
 	}
-	if o.useAWS {
-		return usagef("dlq delete is not available with --aws: SQS deletes a message only by the receipt handle of a receive")
-	}
-	b, err := o.open(ctx, s)
+	b, err := openDLQ(ctx, &o, s)
 	if err != nil {
 		return err
 	}
@@ -273,6 +350,7 @@ func runDLQPurge(ctx context.Context, args []string, s Streams) error {
 	o.backendOptions.register(fs)
 	o.dlqFilterFlags.register(fs)
 	fs.BoolVar(&o.yes, "yes", false, "delete for good; without it purge only counts what it would delete")
+	registerOutput(fs, &o.jsonOut)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -282,14 +360,14 @@ func runDLQPurge(ctx context.Context, args []string, s Streams) error {
 	if err := o.dlqFilterFlags.validate(time.Now()); err != nil {
 		return err
 	}
-	if o.useAWS {
-		return usagef("dlq purge is not available with --aws: SQS deletes a message only by the receipt handle of a receive (aws sqs purge-queue empties the whole queue)")
-	}
-	b, err := o.open(ctx, s)
+	b, err := openDLQ(ctx, &o.backendOptions, s)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	if o.yes {
+		progressLines(b, s, o.jsonOut, "deleted")
+	}
 	res, err := b.Queues.PurgeSelected(ctx, o.filter, explainSource(&o.backendOptions, b), !o.yes)
 	if err != nil && len(res.Done) == 0 {
 		return err
@@ -299,10 +377,113 @@ func runDLQPurge(ctx context.Context, args []string, s Streams) error {
 			if jerr := printJSON(s.Out, res); jerr != nil {
 				return jerr
 			}
+		} else if b.Queues.Store == nil && o.filter.Empty() {
+			fmt.Fprintf(s.Out, "about %d message(s) of %s would be deleted (ApproximateNumberOfMessages)\n", res.Purged, b.Queues.DLQURL)
 		} else {
 			fmt.Fprintf(s.Out, "%d message(s) of %s would be deleted, %d kept\n", len(res.Done), b.Queues.DLQURL, res.Kept)
+			if res.FromIndex {
+				fmt.Fprintf(s.Out, "read from the dead-letter index; not indexed: %d more message(s) in the queue, which --yes also reads\n", res.NotIndexed)
+			}
 		}
 		return errNotConfirmed
 	}
+	if b.Queues.Store == nil && o.filter.Empty() {
+		if o.jsonOut {
+			return printJSON(s.Out, res)
+		}
+		fmt.Fprintf(s.Out, "purged %s: about %d message(s) deleted, and their dead-letter index entries\n", b.Queues.DLQURL, res.Purged)
+		return nil
+	}
 	return printSelective(s, o.jsonOut, res, err, "delete", "deleted", "kept in "+b.Queues.DLQURL)
+}
+
+type dlqShowOptions struct {
+	backendOptions
+}
+
+// runDLQShow is `dlq show ID`: one dead letter in full, by its message id
+// or its mail id.
+func runDLQShow(ctx context.Context, args []string, s Streams) error {
+	o := dlqShowOptions{backendOptions: backendOptions{needQueues: true}}
+	fs := newFlags("dlq show", s, "MESSAGE-ID|MAIL-ID [flags]")
+	o.register(fs)
+	registerOutput(fs, &o.jsonOut)
+	pos, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || strings.TrimSpace(pos[0]) == "" {
+		return usagef("the message id or mail id is required (as `dlq list` shows them)")
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	b, err := openDLQ(ctx, &o.backendOptions, s)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	now := time.Now()
+	d, err := b.Queues.ShowDeadLetter(ctx, pos[0], now)
+	if err != nil {
+		return needStore(err, "list shows what the dead-letter index holds")
+	}
+	var rec *inspect.Delivery
+	if b.Deliveries != nil && d.MailID != "" {
+		if rec, _, err = inspect.DeliveryOf(ctx, d.MailID, b.Deliveries, b.Suppressions, now); err != nil {
+			return err
+		}
+	}
+	if o.jsonOut {
+		return printJSON(s.Out, struct {
+			inspect.DeadLetterDetail
+			Delivery *inspect.Delivery `json:"delivery,omitempty"`
+		}{d, rec})
+	}
+	w := s.Out
+	row := func(k, v string) { fmt.Fprintf(w, "%-16s %s\n", k, orDash(v)) }
+	row("message", d.MessageID)
+	row("mail", d.MailID)
+	row("error", d.Error)
+	row("cause", d.Cause)
+	if d.ReasonFrom != "" {
+		row("reason from", d.ReasonFrom)
+	}
+	row("source message", d.SourceMessageID)
+	row("execution", d.ExecutionID)
+	row("recipients", strings.Join(d.Recipients, ", "))
+	at := "sent at" // to the queue
+	if d.Indexed {
+		at = "indexed at" // when the pipeline dead-lettered it
+	}
+	if !d.SentAt.IsZero() {
+		row(at, d.SentAt.UTC().Format(time.RFC3339)+" ("+d.Age.Round(time.Second).String()+" ago)")
+	}
+	if !d.Indexed {
+		row("received", fmt.Sprintf("%d time(s)", d.ReceiveCount))
+	}
+	if len(d.Attributes) > 0 {
+		keys := make([]string, 0, len(d.Attributes))
+		for k := range d.Attributes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(w, "attributes")
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s = %s\n", k, oneLine(d.Attributes[k]))
+		}
+	}
+	if d.Note != "" {
+		fmt.Fprintf(w, "body             %s\n", d.Note)
+	} else {
+		fmt.Fprintln(w, "body")
+		for _, line := range strings.Split(inspect.IndentBody(d.Body), "\n") {
+			fmt.Fprintln(w, "  "+line)
+		}
+	}
+	if rec != nil {
+		fmt.Fprintf(w, "delivery record  %s since %s, %d event(s), kept until %s\n", orDash(string(rec.State)),
+			rec.StateAt.UTC().Format(time.RFC3339), len(rec.History), rec.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
 }

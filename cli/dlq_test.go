@@ -168,7 +168,7 @@ func TestDLQListPeeksAll(t *testing.T) {
 	runCases(t, map[string]string{"data": data, "first": ids[0]}, []cliCase{
 		{args: []string{"dlq", "list", "--data", "{data}", "--limit", "-1"}, code: cli.ExitUsage, stderr: []string{"--limit -1 must not be negative"}},
 		{args: []string{"dlq", "list", "--data", "{data}", "--after", "nope"}, code: cli.ExitFailure, stderr: []string{"Value nope for parameter After is invalid"}},
-		{args: []string{"dlq", "list", "--aws", "--after", "{first}", "--queue-url", "q", "--dlq-url", "d"}, code: cli.ExitUsage, stderr: []string{"--after is not available with --aws"}},
+		{args: []string{"dlq", "list", "--aws", "--after", "{first}", "--queue-url", "q", "--dlq-url", "d"}, code: cli.ExitUsage, stderr: []string{"--after with --aws needs the delivery table"}},
 		{args: []string{"dlq", "list", "--data", "{data}", "--limit", "1"}, stdout: []string{"{first}  mail mail-0000  Mail.InvalidMessage", "received 0 time(s)", "1 message(s) in", "more follow: list them with --after {first}"}},
 	})
 }
@@ -213,8 +213,11 @@ func TestDLQFilters(t *testing.T) {
 		{args: []string{"dlq", "list", "--data", "{data}", "--recipient-domain", "a@b.example"}, code: cli.ExitUsage, stderr: []string{`--recipient-domain "a@b.example" must be a domain alone`}},
 		{args: []string{"dlq", "redrive", "--data", "{data}", "--error", "MAIL.REJECTED", "--dry-run"},
 			stdout: []string{"would move {b}  mail b", "would move {c}  mail c", "dry run: would move 2, keep 2"}},
-		{args: []string{"dlq", "redrive", "--aws", "--queue-url", "q", "--dlq-url", "d", "--error", "Mail.Rejected"}, code: cli.ExitUsage,
-			stderr: []string{"filters and --dry-run are not available with --aws"}},
+		{args: []string{"dlq", "redrive", "--aws", "--queue-url", "q", "--dlq-url", "d", "--error", "Mail.Rejected", "--dry-run"}, code: cli.ExitUsage,
+			stderr: []string{"--dry-run with --aws reads the dead-letter index: give --delivery-table"}},
+		{args: []string{"dlq", "redrive", "--data", "{data}", "--error", "MAIL.REJECTED", "--dry-run", "-o", "JSON"},
+			stdout: []string{`"dryRun": true`, `"mailId": "b"`}},
+		{args: []string{"dlq", "list", "--data", "{data}", "-o", "yaml"}, code: cli.ExitUsage, stderr: []string{`"yaml" is not an output format: give json or table`}},
 	})
 	if n := len(peekQueue(t, data, local.DefaultDeadLetterQueue)); n != 4 {
 		t.Fatalf("the dry run left %d messages, want 4", n)
@@ -247,10 +250,8 @@ func TestDLQDeleteAndPurge(t *testing.T) {
 		{args: []string{"dlq", "delete", "{a}", "--data", "{data}"}, stdout: []string{"deleted {a} from"}},
 		{args: []string{"dlq", "delete", "{a}", "--data", "{data}"}, code: cli.ExitFailure, stderr: []string{"no message {a} in"}},
 		{args: []string{"dlq", "delete", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"the message id is required"}},
-		{args: []string{"dlq", "delete", "{b}", "--aws", "--queue-url", "q", "--dlq-url", "d"}, code: cli.ExitUsage, stderr: []string{"dlq delete is not available with --aws"}},
 		{args: []string{"dlq", "purge", "--data", "{data}", "--recipient-domain", "two.example"}, code: cli.ExitFailure,
 			stdout: []string{"2 message(s) of", "would be deleted, 1 kept"}, stderr: []string{"nothing deleted: run again with --yes"}},
-		{args: []string{"dlq", "purge", "--aws", "--queue-url", "q", "--dlq-url", "d", "--yes"}, code: cli.ExitUsage, stderr: []string{"dlq purge is not available with --aws"}},
 	})
 	if n := len(peekQueue(t, data, local.DefaultDeadLetterQueue)); n != 3 {
 		t.Fatalf("purge without --yes left %d messages, want 3", n)
@@ -299,4 +300,25 @@ func TestDLQWhileDevRuns(t *testing.T) {
 		{args: []string{"dlq", "delete", "{id}", "--data", "{data}"}, stdout: []string{"deleted {id}"}},
 		{args: []string{"dlq", "list", "--data", "{data}", "--mail-id", "{mail}"}, stdout: []string{"0 message(s) match, of 1 read"}},
 	})
+}
+
+// TestDLQShow shows one dead letter in full, found by its message id or its
+// mail id, read from the store without receiving it.
+func TestDLQShow(t *testing.T) {
+	t.Parallel()
+	data, ids := dlqData(t, filterSet)
+	vars := map[string]string{"data": data, "a": ids[0], "b": ids[1]}
+	runCases(t, vars, []cliCase{
+		{args: []string{"dlq", "show", "{b}", "--data", "{data}"}, stdout: []string{
+			"message          {b}", "mail             b", "error            Mail.Rejected", "received         0 time(s)",
+			"mailflow.error = Mail.Rejected", "body\n  {\n    \"mailId\": \"b\",", "sent at          "}},
+		{args: []string{"dlq", "show", "a", "--data", "{data}", "-o", "json"}, stdout: []string{`"messageId": "{a}"`, `"attributes": {`, `"ageNanos": `}},
+		{args: []string{"dlq", "show", "nope", "--data", "{data}"}, code: cli.ExitFailure, stderr: []string{"no dead letter nope in"}},
+		{args: []string{"dlq", "show", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"the message id or mail id is required"}},
+	})
+	for _, m := range peekQueue(t, data, local.DefaultDeadLetterQueue) {
+		if m.ApproximateReceiveCount != 0 {
+			t.Errorf("show received %s", m.MessageID)
+		}
+	}
 }

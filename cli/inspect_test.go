@@ -230,7 +230,7 @@ func TestInspectAndReplay(t *testing.T) {
 		{args: []string{"dlq", "list", "--data", "{data}", "--max", "-1"}, code: cli.ExitUsage, stderr: []string{"--limit -1 must not be negative"}},
 		{args: []string{"mail", "status", "", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"a mail id is required"}},
 		{args: []string{"replay", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"an execution ID is required"}},
-		{args: []string{"dlq", "drain"}, code: cli.ExitUsage, stderr: []string{`unknown subcommand "drain" (want list, redrive, delete, purge)`}},
+		{args: []string{"dlq", "drain"}, code: cli.ExitUsage, stderr: []string{`unknown subcommand "drain" (want list, show, redrive, delete, purge)`}},
 		{args: []string{"dev", "--console", "0.0.0.0:4581"}, code: cli.ExitUsage, stderr: []string{"not a loopback address"}},
 	})
 

@@ -17,6 +17,9 @@
 //     them: an event whose ID is already in the history changes nothing;
 //     a recipient's state is its latest event by time, ties broken by
 //     [Rank]; the history keeps the MaxHistory latest events by time.
+//   - The dead-letter index ([DeadLetterIndex], [DeadLetter]) lists the
+//     mails whose latest state is dead-lettered, kept by [Merge] from the
+//     dead-lettered event's [QueuedRecord]; every adapter implements it.
 //   - A record counts as absent after ExpiresAt (judged on the caller's
 //     Now, not by TTL deletion, which is lazy); Apply on an expired record
 //     starts afresh.
@@ -48,6 +51,20 @@ type Event struct {
 	Complaint    *workflow.EventComplaint
 	// Reason is set for dead-lettered, rejected and rendering-failed.
 	Reason *workflow.EventReason
+	// Queued is set for dead-lettered: the queue record the pipeline
+	// dead-lettered, which the mail's [DeadLetter] entry names.
+	Queued *QueuedRecord
+}
+
+// QueuedRecord is what the pipeline knew of a record it dead-lettered.
+type QueuedRecord struct {
+	// MessageID is the source queue's message id of the record; the
+	// dead-letter queue's copy carries it as workflow.DLQAttrMessageID.
+	MessageID   string
+	ExecutionID string
+	// Recipients are the to, cc and bcc addresses of the record's body,
+	// as far as it could be read.
+	Recipients []string
 }
 
 // Recipient is one recipient's delivery state: the type of its latest event.
@@ -69,7 +86,11 @@ type Mail struct {
 	StateAt    time.Time
 	Recipients []Recipient // sorted by Address
 	History    []Event     // by Time, oldest first, at most MaxHistory
-	Version    int64       // incremented by every write; 0 = not stored
+	// DeadLetter is the mail's entry in the dead-letter index: set while
+	// its latest whole-mail state is dead-lettered and the entry was not
+	// forgotten ([DeadLetterIndex]); nil otherwise.
+	DeadLetter *DeadLetter
+	Version    int64 // incremented by every write; 0 = not stored
 	UpdatedAt  time.Time
 	ExpiresAt  time.Time
 }
@@ -121,6 +142,8 @@ func (e Event) Validate() error {
 		return fmt.Errorf("a %s event names no recipient", e.Type)
 	case !e.Type.PerRecipient() && e.Recipient != "":
 		return fmt.Errorf("a %s event is about the whole mail, not %q", e.Type, e.Recipient)
+	case e.Queued != nil && e.Type != workflow.EventDeadLettered:
+		return fmt.Errorf("a %s event names no queue record; only %s does", e.Type, workflow.EventDeadLettered)
 	}
 	return nil
 }

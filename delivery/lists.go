@@ -21,6 +21,9 @@ func EncodeLists(m Mail) (recipients, history []byte, err error) {
 	for i, e := range m.History {
 		hs[i] = wireEvent{ID: e.ID, Type: string(e.Type), Recipient: e.Recipient, Time: unixMilli(e.Time),
 			SESMessageID: e.SESMessageID, Bounce: e.Bounce, Complaint: e.Complaint, Reason: e.Reason}
+		if q := e.Queued; q != nil {
+			hs[i].Queued = &wireQueued{MessageID: q.MessageID, ExecutionID: q.ExecutionID, Recipients: q.Recipients}
+		}
 	}
 	if recipients, err = json.Marshal(rs); err != nil {
 		return nil, nil, fmt.Errorf("delivery: encode the recipients of %q: %w", m.MailID, err)
@@ -46,8 +49,12 @@ func DecodeLists(m *Mail, recipients, history []byte) error {
 			At: fromUnixMilli(r.At), Bounce: r.Bounce, Complaint: r.Complaint})
 	}
 	for _, e := range hs {
-		m.History = append(m.History, Event{ID: e.ID, Type: workflow.OutcomeEventType(e.Type), Recipient: e.Recipient,
-			Time: fromUnixMilli(e.Time), SESMessageID: e.SESMessageID, Bounce: e.Bounce, Complaint: e.Complaint, Reason: e.Reason})
+		ev := Event{ID: e.ID, Type: workflow.OutcomeEventType(e.Type), Recipient: e.Recipient,
+			Time: fromUnixMilli(e.Time), SESMessageID: e.SESMessageID, Bounce: e.Bounce, Complaint: e.Complaint, Reason: e.Reason}
+		if q := e.Queued; q != nil {
+			ev.Queued = &QueuedRecord{MessageID: q.MessageID, ExecutionID: q.ExecutionID, Recipients: q.Recipients}
+		}
+		m.History = append(m.History, ev)
 	}
 	return nil
 }
@@ -69,6 +76,12 @@ type (
 		Bounce       *workflow.EventBounce    `json:"bounce,omitempty"`
 		Complaint    *workflow.EventComplaint `json:"complaint,omitempty"`
 		Reason       *workflow.EventReason    `json:"reason,omitempty"`
+		Queued       *wireQueued              `json:"queued,omitempty"`
+	}
+	wireQueued struct {
+		MessageID   string   `json:"messageId,omitempty"`
+		ExecutionID string   `json:"executionId,omitempty"`
+		Recipients  []string `json:"recipients,omitempty"`
 	}
 )
 

@@ -48,6 +48,10 @@ func Merge(cur *Mail, p ApplyParams) (Mail, []Event) {
 		next = *cur
 		next.Recipients = slices.Clone(cur.Recipients)
 		next.History = slices.Clone(cur.History)
+		if cur.DeadLetter != nil {
+			d := *cur.DeadLetter
+			next.DeadLetter = &d
+		}
 	} else {
 		next = Mail{MailID: p.MailID}
 		if cur != nil {
@@ -77,8 +81,15 @@ func Merge(cur *Mail, p ApplyParams) (Mail, []Event) {
 		}
 		if e.Type.PerRecipient() {
 			next.Recipients = setRecipient(next.Recipients, e)
+			if e.Type == workflow.EventDelivered && next.DeadLetter != nil && e.Time.After(next.DeadLetter.At) {
+				next.DeadLetter = nil // delivered after all: the dead letter is stale
+			}
 		} else if later(e.Time, wholeRank(e.Type), next.StateAt, wholeRank(next.State)) {
 			next.State, next.StateAt = e.Type, e.Time
+			next.DeadLetter = nil
+			if e.Type == workflow.EventDeadLettered {
+				next.DeadLetter = deadLetterOf(e)
+			}
 		}
 	}
 	if len(next.History) > MaxHistory {

@@ -18,6 +18,13 @@
 //   - Lock table: on-demand, partition key mailId, TTL on expiresAt,
 //     point-in-time recovery. The delivery table (mailId, TTL expiresAt) and
 //     the suppression table (address) are the same, the latter without TTL.
+//     The delivery table also has the sparse global secondary index
+//     deadLettered (partition deadLetterShard, sort deadLetterKey, all
+//     attributes projected), which lists the dead-lettered mails without
+//     receiving from the DLQ. The stack grants no operator role: whoever
+//     runs `mailflow dlq --aws` needs dynamodb:Query on
+//     <delivery table ARN>/index/deadLettered and GetItem/PutItem on the
+//     table (show, and forgetting an entry), besides the SQS calls.
 //   - Delivery feedback: the SES configuration set is the configured one
 //     or, when none is, one the stack creates, named after the pipeline
 //     ("mailflow-Mail"), with SES's suppression of BOUNCE and COMPLAINT,

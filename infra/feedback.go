@@ -15,6 +15,12 @@ const (
 	DeliveryKey          = "mailId"
 	DeliveryTTLAttribute = "expiresAt"
 	SuppressionKey       = "address"
+	// The delivery table's sparse dead-letter index
+	// (delivery/dynamodelivery): only the records of mails whose latest
+	// state is dead-lettered carry its keys.
+	DeadLetterIndexName     = "deadLettered"
+	DeadLetterIndexShardKey = "deadLetterShard"
+	DeadLetterIndexSortKey  = "deadLetterKey"
 )
 
 // Outcome events on the outcome bus: what a producer's rule matches.

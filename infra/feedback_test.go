@@ -5,8 +5,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailflow/mailflow/delivery/dynamodelivery"
 	"github.com/mailflow/mailflow/infra"
 )
+
+// The table the stack deploys has the index the adapter queries.
+func TestDeadLetterIndexMatchesTheAdapter(t *testing.T) {
+	for _, c := range [][2]string{
+		{infra.DeadLetterIndexName, dynamodelivery.DeadLetterIndexName},
+		{infra.DeadLetterIndexShardKey, dynamodelivery.AttrDeadLetterShard},
+		{infra.DeadLetterIndexSortKey, dynamodelivery.AttrDeadLetterKey},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("infra names %q, the adapter %q", c[0], c[1])
+		}
+	}
+}
 
 // checkFeedback checks the delivery-feedback resources: the configuration
 // set (created unless one is configured) and its EventBridge destination,

@@ -287,6 +287,15 @@ func (p *mailPipeline) buildStorage() {
 		RemovalPolicy: p.removalPolicy(),
 	})
 	p.deliveries = p.newTable("DeliveryTable", DeliveryKey, DeliveryTTLAttribute)
+	// `dlq list --aws` Queries it instead of receiving from the queue. It
+	// projects the whole record, so a page needs no GetItem per mail; its
+	// writes need no permission of the role that writes the table.
+	p.deliveries.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(DeadLetterIndexName),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(DeadLetterIndexShardKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(DeadLetterIndexSortKey), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
 	p.suppressions = p.newTable("SuppressionTable", SuppressionKey, "")
 }
 

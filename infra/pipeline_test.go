@@ -314,8 +314,20 @@ func TestMailPipeline(t *testing.T) {
 			t.Errorf("%d tables, want the lock, delivery and suppression tables", len(tables))
 		}
 		equalJSON(t, "delivery table", props(tables[id.deliveries]), map[string]any{
-			"KeySchema":                        []any{map[string]any{"AttributeName": "mailId", "KeyType": "HASH"}},
-			"AttributeDefinitions":             []any{map[string]any{"AttributeName": "mailId", "AttributeType": "S"}},
+			"KeySchema": []any{map[string]any{"AttributeName": "mailId", "KeyType": "HASH"}},
+			"AttributeDefinitions": []any{
+				map[string]any{"AttributeName": "mailId", "AttributeType": "S"},
+				map[string]any{"AttributeName": "deadLetterShard", "AttributeType": "S"},
+				map[string]any{"AttributeName": "deadLetterKey", "AttributeType": "S"},
+			},
+			"GlobalSecondaryIndexes": []any{map[string]any{
+				"IndexName": "deadLettered",
+				"KeySchema": []any{
+					map[string]any{"AttributeName": "deadLetterShard", "KeyType": "HASH"},
+					map[string]any{"AttributeName": "deadLetterKey", "KeyType": "RANGE"},
+				},
+				"Projection": map[string]any{"ProjectionType": "ALL"},
+			}},
 			"BillingMode":                      "PAY_PER_REQUEST",
 			"TimeToLiveSpecification":          map[string]any{"AttributeName": "expiresAt", "Enabled": true},
 			"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},

@@ -82,26 +82,32 @@ func (f DeadLetterFilter) Match(d DeadLetter) bool {
 		return false
 	case f.MailID != "" && d.MailID != f.MailID:
 		return false
-	case f.RecipientDomain != "" && !hasRecipientAt(d.Body, f.RecipientDomain):
+	case f.RecipientDomain != "" && !hasRecipientAt(d.Recipients, f.RecipientDomain):
 		return false
 	}
 	return true
 }
 
-// hasRecipientAt reads the addresses of a queue body leniently: a dead
+// bodyRecipients reads the addresses of a queue body leniently: a dead
 // letter is often a message that failed validation, so it is not parsed as
 // a mail.
-func hasRecipientAt(body, domain string) bool {
+func bodyRecipients(body string) []string {
 	var m struct{ To, Cc, Bcc []string }
 	if json.Unmarshal([]byte(body), &m) != nil {
-		return false
+		return nil
 	}
+	var out []string
 	for _, list := range [][]string{m.To, m.Cc, m.Bcc} {
-		for _, addr := range list {
-			addr = strings.TrimSuffix(strings.TrimSpace(addr), ">")
-			if at := strings.LastIndexByte(addr, '@'); at >= 0 && strings.EqualFold(addr[at+1:], domain) {
-				return true
-			}
+		out = append(out, list...)
+	}
+	return out
+}
+
+func hasRecipientAt(addrs []string, domain string) bool {
+	for _, addr := range addrs {
+		addr = strings.TrimSuffix(strings.TrimSpace(addr), ">")
+		if at := strings.LastIndexByte(addr, '@'); at >= 0 && strings.EqualFold(addr[at+1:], domain) {
+			return true
 		}
 	}
 	return false
@@ -129,6 +135,13 @@ type DeadLetterPage struct {
 	// Next is the After of the next page; "" when the queue was read to
 	// its end.
 	Next string `json:"next,omitempty"`
+	// QueueMessages is the queue's ApproximateNumberOfMessages, when the
+	// page was read from the dead-letter index (AWS).
+	QueueMessages *int `json:"queueMessages,omitempty"`
+	// NotIndexed is how many of those the index does not list (moved by
+	// the source queue's redrive policy, which records no dead-lettered
+	// event), when the index was read whole.
+	NotIndexed int `json:"notIndexed,omitempty"`
 }
 
 // awsListCap bounds a listing by receiving, which cannot page.
@@ -147,6 +160,9 @@ func (q *Queues) FindDeadLetters(ctx context.Context, query DeadLetterQuery) (De
 	}
 	page := DeadLetterPage{Messages: []DeadLetter{}}
 	full := func() bool { return query.Limit > 0 && len(page.Messages) >= query.Limit }
+	if q.Store == nil && q.Index != nil {
+		return q.findIndexed(ctx, query)
+	}
 	if q.Store == nil {
 		if query.After != "" {
 			return page, fmt.Errorf("listing after message %s %w", query.After, ErrNoDeadLetterStore)
@@ -234,6 +250,20 @@ type SelectiveResult struct {
 	// Kept is how many messages the filter left in the queue.
 	Kept   int  `json:"kept"`
 	DryRun bool `json:"dryRun,omitempty"`
+	// Purged is how many messages a purge of the whole queue (PurgeQueue,
+	// AWS) deleted, as ApproximateNumberOfMessages counted them before.
+	Purged int `json:"purged,omitempty"`
+	// FromIndex says a dry run read the dead-letter index (AWS); then
+	// NotIndexed messages of the queue are not in it.
+	FromIndex  bool `json:"fromIndex,omitempty"`
+	NotIndexed int  `json:"notIndexed,omitempty"`
+}
+
+// done tells q.Progress of a message moved or deleted.
+func (q *Queues) done(d DeadLetter) {
+	if q.Progress != nil {
+		q.Progress(d)
+	}
 }
 
 // RedriveSelected moves the dead letters the filter selects back to the
@@ -244,7 +274,20 @@ type SelectiveResult struct {
 // again. A failure between the send and the delete leaves the message in
 // both queues; the dedup lock makes the second delivery harmless. dryRun
 // moves nothing and reports what would move.
+//
+// Without a store (AWS) a dry run reads the dead-letter index; the real run
+// receives through the queue, moves what the filter selects and makes the
+// rest visible again at once (their receive counts grow by one).
 func (q *Queues) RedriveSelected(ctx context.Context, f DeadLetterFilter, explain Source, dryRun bool) (SelectiveResult, error) {
+	if q.Store == nil {
+		if err := f.Validate(); err != nil {
+			return SelectiveResult{Done: []DeadLetter{}}, err
+		}
+		if dryRun {
+			return q.dryRunIndexed(ctx, f)
+		}
+		return q.redriveReceiving(ctx, f, explain)
+	}
 	msgs, dls, kept, err := q.matching(ctx, f, explain)
 	res := SelectiveResult{Done: []DeadLetter{}, Kept: kept, DryRun: dryRun}
 	if err != nil || dryRun {
@@ -262,14 +305,32 @@ func (q *Queues) RedriveSelected(ctx context.Context, f DeadLetterFilter, explai
 		if _, err := q.Store.DeleteDeadLetter(ctx, aws.ToString(m.MessageId)); err != nil {
 			return res, fmt.Errorf("message %s was sent to %s but stays in %s: %w", aws.ToString(m.MessageId), q.SourceURL, q.DLQURL, err)
 		}
+		q.forget(ctx, dls[i].MailID)
+		q.done(dls[i])
 		res.Done = append(res.Done, dls[i])
 	}
 	return res, nil
 }
 
 // PurgeSelected deletes the dead letters the filter selects (all with an
-// empty filter); dryRun deletes nothing and reports what would go.
+// empty filter); dryRun deletes nothing and reports what would go. Without
+// a store (AWS) an empty filter purges the queue (PurgeQueue), a filter
+// receives through it and deletes what it selects, and a dry run reads the
+// dead-letter index and counts the queue.
 func (q *Queues) PurgeSelected(ctx context.Context, f DeadLetterFilter, explain Source, dryRun bool) (SelectiveResult, error) {
+	if q.Store == nil {
+		if err := f.Validate(); err != nil {
+			return SelectiveResult{Done: []DeadLetter{}}, err
+		}
+		if dryRun {
+			if f.Empty() {
+				n, err := q.queueMessages(ctx)
+				return SelectiveResult{Done: []DeadLetter{}, DryRun: true, Purged: n}, err
+			}
+			return q.dryRunIndexed(ctx, f)
+		}
+		return q.purgeReceiving(ctx, f, explain)
+	}
 	msgs, dls, kept, err := q.matching(ctx, f, explain)
 	res := SelectiveResult{Done: []DeadLetter{}, Kept: kept, DryRun: dryRun}
 	if err != nil || dryRun {
@@ -285,6 +346,8 @@ func (q *Queues) PurgeSelected(ctx context.Context, f DeadLetterFilter, explain 
 			return res, fmt.Errorf("delete message %s from %s: %w", aws.ToString(m.MessageId), q.DLQURL, err)
 		}
 		if ok { // else gone meanwhile (a redrive running, say): not ours to count
+			q.forget(ctx, dls[i].MailID)
+			q.done(dls[i])
 			res.Done = append(res.Done, dls[i])
 		}
 	}
@@ -292,13 +355,17 @@ func (q *Queues) PurgeSelected(ctx context.Context, f DeadLetterFilter, explain 
 }
 
 // DeleteDeadLetter deletes one message of the dead-letter queue by its
-// message id, as a listing shows it.
+// message id, as a listing shows it. Without a store (AWS) it receives
+// through the queue and deletes every copy the id names (a message id, the
+// source message id the copies carry, or a mail id), forgets the mail's
+// index entry and gives the other messages back at once.
 func (q *Queues) DeleteDeadLetter(ctx context.Context, messageID string) error {
-	if q.Store == nil {
-		return fmt.Errorf("deleting message %s by id %w", messageID, ErrNoDeadLetterStore)
-	}
 	if strings.TrimSpace(messageID) == "" {
 		return errors.New("message id: must not be empty")
+	}
+	if q.Store == nil {
+		_, err := q.deleteReceiving(ctx, messageID)
+		return err
 	}
 	ok, err := q.Store.DeleteDeadLetter(ctx, messageID)
 	if err != nil {

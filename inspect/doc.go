@@ -75,8 +75,10 @@
 //     is not a mail error (a Lambda or States error) counts as transient,
 //     since nothing says it will recur. A replayed dead-lettered record has
 //     its dead-letter copies deleted after the enqueue, found by the
-//     source message id the state machine tags them with; a copy moved by
-//     the source queue's redrive policy carries no tag and stays.
+//     source message id the state machine tags them with, or by their own
+//     message id for a copy the source queue's redrive policy moved (it
+//     keeps the id); any replayed record that was not sent is looked for,
+//     since a moved record's outcome is retry-later or unfinished.
 //   - Queues are reached through the SQS API (aws-sdk-go-v2) for both AWS
 //     and the local runtime; locally the client talks either to the running
 //     `mailflow dev` endpoint or, when none runs, to the queue database
@@ -96,14 +98,28 @@
 //     received (hidden) until no new one comes, then made visible again at
 //     once, so a listing never delays a redrive; each listed message's
 //     receive count grows by one, and a listing cannot start after a given
-//     message.
+//     message. That is only the fallback without a delivery table: given
+//     one ([Backend.UseDeadLetterIndex]), a listing on AWS reads its
+//     dead-letter index (delivery.DeadLetterIndex) and receives nothing.
+//     An entry shows the mail id, error, cause, the time it was
+//     dead-lettered, the recipients, the source message id and the
+//     execution; not the body or the queue's message id, which are only in
+//     the queue. A record the source queue's redrive policy moved has no
+//     dead-lettered event and so no entry: the listing reports the queue's
+//     ApproximateNumberOfMessages and how many of those are not indexed.
+//   - Without a store, what changes the queue sweeps it ([Queues.sweep]):
+//     receive until no new message comes, act on the selected ones (move:
+//     SendMessage then DeleteMessage; delete), make the others visible
+//     again at once, and forget the acted-on mails' index entries. Dry
+//     runs read the index. An unfiltered purge is PurgeQueue and clears
+//     the index; an unfiltered redrive stays a move task.
 //   - Dead letters are selected by [DeadLetterFilter] (error name without
 //     case, a piece of the cause, age, mail id, recipient domain), applied
 //     after [ExplainDeadLetters] so that a message moved by the redrive
-//     policy is matched by its last execution's reason. A redrive or purge
-//     of selected messages ([Queues.RedriveSelected], [Queues.PurgeSelected])
-//     and a delete by message id need the store: SQS move tasks take no
-//     filter and SQS deletes only by receipt handle. A selective redrive
-//     sends each message to the source queue, then deletes it by id:
+//     policy is matched by its last execution's reason. With the store, a
+//     redrive or purge of selected messages ([Queues.RedriveSelected],
+//     [Queues.PurgeSelected]) and a delete read the queue without receiving
+//     and delete by message id; without it they sweep (below). A selective
+//     redrive sends each message to the source queue, then deletes it:
 //     at least once, never lost.
 package inspect

@@ -23,6 +23,8 @@ type SQSAPI interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	PurgeQueue(ctx context.Context, in *sqs.PurgeQueueInput, opts ...func(*sqs.Options)) (*sqs.PurgeQueueOutput, error)
 	StartMessageMoveTask(ctx context.Context, in *sqs.StartMessageMoveTaskInput, opts ...func(*sqs.Options)) (*sqs.StartMessageMoveTaskOutput, error)
 	ListMessageMoveTasks(ctx context.Context, in *sqs.ListMessageMoveTasksInput, opts ...func(*sqs.Options)) (*sqs.ListMessageMoveTasksOutput, error)
 }
@@ -35,6 +37,14 @@ type Queues struct {
 	// Store reads and deletes the dead-letter queue's messages without
 	// receiving them; nil on AWS.
 	Store DeadLetterStore
+	// Index lists the mails dead-lettered, from their delivery records,
+	// where there is no Store (AWS); nil without delivery feedback. With a
+	// Store it is only kept in step (entries forgotten when their copy is
+	// deleted or redriven).
+	Index DeadLetterIndex
+	// Progress, when set, is told of each message a selective redrive or
+	// purge moved or deleted, as it is done.
+	Progress func(DeadLetter)
 	// PollInterval is how often Redrive checks its move task (default 500ms).
 	PollInterval time.Duration
 }
@@ -90,8 +100,16 @@ type DeadLetter struct {
 	SourceMessageID string    `json:"sourceMessageId,omitempty"`
 	ExecutionID     string    `json:"executionId,omitempty"`
 	SentAt          time.Time `json:"sentAt,omitzero"`
-	ReceiveCount    int       `json:"receiveCount"`
-	Body            string    `json:"body"`
+	// Recipients are the to, cc and bcc addresses of the body.
+	Recipients []string `json:"recipients,omitempty"`
+	// Indexed says the entry was read from the dead-letter index, not the
+	// queue: MessageID and Body are unknown (the copy is only in the
+	// queue), SentAt is when the mail was dead-lettered and Key is its
+	// place in the index (a listing's --after).
+	Indexed      bool   `json:"indexed,omitempty"`
+	Key          string `json:"key,omitempty"`
+	ReceiveCount int    `json:"receiveCount"`
+	Body         string `json:"body"`
 	// ReasonFrom says where Error and Cause come from when the message
 	// itself carries no reason (see ExplainDeadLetters); empty when the
 	// message's own attributes give them.
@@ -169,6 +187,7 @@ func deadLetterOf(m types.Message) DeadLetter {
 		Error: attr(workflow.DLQAttrError), SourceMessageID: attr(workflow.DLQAttrMessageID), ExecutionID: attr(workflow.DLQAttrExecutionID),
 	}
 	d.MailID = workflow.PeekMailID(d.Body)
+	d.Recipients = bodyRecipients(d.Body)
 	var failure struct{ Error, Cause string }
 	if json.Unmarshal([]byte(attr(workflow.DLQAttrFailure)), &failure) == nil {
 		if d.Error == "" {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/mailflow/mailflow/lock"
@@ -123,12 +120,6 @@ type ReplayOptions struct {
 // LockForgetter deletes an outcome-unknown lock record (a lock.Table does).
 type LockForgetter interface {
 	Forget(ctx context.Context, p lock.ForgetParams) error
-}
-
-// DeadLetterDeleter deletes a received message (an SQS client does). Replay
-// needs it of [Queues.API] to remove a replayed record's dead-letter copy.
-type DeadLetterDeleter interface {
-	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 }
 
 // ErrOutcomeUnknown is returned (wrapped) by Replay when it left items
@@ -251,15 +242,20 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 		default:
 			r.Note = "will be sent; if it was sent meanwhile, the dedup lock makes it already-sent"
 		}
-		if it.Outcome == workflow.OutcomeDeadLettered {
-			n, err := q.removeDeadLetters(ctx, it.MessageID)
+		// A record the source queue's redrive policy moved was recorded
+		// as retry-later or unfinished, never dead-lettered: look for its
+		// copy whatever the outcome.
+		if it.Outcome != workflow.OutcomeSent {
+			n, err := q.removeDeadLetters(ctx, it.MessageID, it.MailID)
 			r.DeadLettersRemoved = n
 			if err != nil {
 				r.Note += "; its copy in the dead-letter queue stays there: " + err.Error()
 				report(r)
 				return out, err
 			}
-			r.Note += "; " + removedNote(n)
+			if n > 0 || it.Outcome == workflow.OutcomeDeadLettered {
+				r.Note += "; " + removedNote(n)
+			}
 		}
 		report(r)
 	}
@@ -311,58 +307,30 @@ func unknownNote(rec lock.Record, locked bool, it Item) string {
 }
 
 // removeDeadLetters deletes the dead-letter queue's copies of the source
-// record sourceMessageID (the state machine tags each copy with it). It
-// receives through the queue until no new message comes, deletes the
-// copies and makes every other message visible again at once.
-func (q *Queues) removeDeadLetters(ctx context.Context, sourceMessageID string) (int, error) {
+// record sourceMessageID: those the state machine tagged with it, and the
+// record itself when the source queue's redrive policy moved it (it keeps
+// its message id). It receives through the queue until no new message
+// comes, deletes the copies, forgets the mail's index entry and makes every
+// other message visible again at once.
+func (q *Queues) removeDeadLetters(ctx context.Context, sourceMessageID, mailID string) (int, error) {
 	if q.DLQURL == "" {
 		return 0, nil
 	}
-	del, ok := q.API.(DeadLetterDeleter)
-	if !ok {
-		return 0, errors.New("the queue client cannot delete messages")
-	}
-	var others []string
-	defer func() {
-		for start := 0; start < len(others); start += 10 {
-			chunk := others[start:min(start+10, len(others))]
-			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
-			for i, h := range chunk {
-				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0}
-			}
-			_, _ = q.API.ChangeMessageVisibilityBatch(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.DLQURL), Entries: entries})
-		}
-	}()
 	removed := 0
-	seen := map[string]bool{}
-	for {
-		res, err := q.API.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(q.DLQURL), MaxNumberOfMessages: 10, VisibilityTimeout: 5,
-			MessageAttributeNames: []string{workflow.DLQAttrMessageID},
-		})
-		if err != nil {
-			return removed, fmt.Errorf("receive from %s: %w", q.DLQURL, err)
+	err := q.sweep(ctx, func(m types.Message) (bool, error) {
+		if !copyOf(m, sourceMessageID) {
+			return false, nil
 		}
-		fresh := 0
-		for _, m := range res.Messages {
-			id := aws.ToString(m.MessageId)
-			if !seen[id] {
-				seen[id] = true
-				fresh++
-			}
-			if a, ok := m.MessageAttributes[workflow.DLQAttrMessageID]; !ok || aws.ToString(a.StringValue) != sourceMessageID {
-				others = append(others, aws.ToString(m.ReceiptHandle))
-				continue
-			}
-			if _, err := del.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.DLQURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				return removed, fmt.Errorf("delete %s from %s: %w", id, q.DLQURL, err)
-			}
-			removed++
+		if err := q.deleteReceived(ctx, m); err != nil {
+			return false, err
 		}
-		if fresh == 0 {
-			return removed, nil
-		}
+		removed++
+		return true, nil
+	})
+	if removed > 0 {
+		q.forget(ctx, mailID)
 	}
+	return removed, err
 }
 
 // MailStatus is what is known about one mail.

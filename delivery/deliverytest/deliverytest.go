@@ -97,6 +97,8 @@ func everyField() []delivery.Event {
 		{ID: "cmp", Type: workflow.EventComplained, Recipient: "a@example.com", Time: ms(9005), SESMessageID: "0100018e-ses",
 			Complaint: &workflow.EventComplaint{FeedbackType: "abuse"}},
 		{ID: "cmp-nofb", Type: workflow.EventComplained, Recipient: "c@example.com", Time: ms(9006), Complaint: &workflow.EventComplaint{}},
+		{ID: "dl", Type: workflow.EventDeadLettered, Time: ms(9000), Reason: &workflow.EventReason{Error: string(workflow.InvalidMessage), Cause: "subject: empty"},
+			Queued: &delivery.QueuedRecord{MessageID: "msg-1", ExecutionID: "arn:exec:1", Recipients: []string{"a@example.com", "b@example.com"}}},
 		{ID: "rej", Type: workflow.EventRejected, Time: ms(9007), Reason: &workflow.EventReason{Error: string(workflow.Rejected), Cause: "Bad content: virus"}},
 		{ID: "unicode", Type: workflow.EventDelayed, Recipient: "d@xn--bcher-kva.example", Time: ms(9008)},
 	}
@@ -319,5 +321,148 @@ func testMailsApart(t *testing.T, s delivery.Store) {
 	m, _, err := s.Get(ctx, "mail-b", ms(10))
 	if err != nil || m.SESMessageID != "ses-mail-b" || m.MailID != "mail-b" {
 		t.Errorf("mail-b: %+v, err %v", m, err)
+	}
+}
+
+// IndexedStore is a store with its dead-letter index.
+type IndexedStore interface {
+	delivery.Store
+	delivery.DeadLetterIndex
+}
+
+// RunDeadLetterIndex runs the dead-letter index cases; newStore returns an
+// empty store.
+func RunDeadLetterIndex(t *testing.T, newStore func(t *testing.T) IndexedStore) {
+	t.Run("DeadLetterIndex", func(t *testing.T) { t.Parallel(); testDeadLetterIndex(t, newStore(t)) })
+	t.Run("DeadLetterIndexValidation", func(t *testing.T) { t.Parallel(); testDeadLetterIndexValidation(t, newStore(t)) })
+}
+
+func deadLettered(id string, at time.Time, errName, cause string, rcpts ...string) delivery.Event {
+	return delivery.Event{ID: id, Type: workflow.EventDeadLettered, Time: at,
+		Reason: &workflow.EventReason{Error: errName, Cause: cause},
+		Queued: &delivery.QueuedRecord{MessageID: "src-" + id, ExecutionID: "exec-" + id, Recipients: rcpts}}
+}
+
+func testDeadLetterIndex(t *testing.T, s IndexedStore) {
+	ctx := context.Background()
+	now := ms(100_000)
+	apply := func(mailID string, expires time.Time, events ...delivery.Event) {
+		t.Helper()
+		if _, _, err := s.Apply(ctx, delivery.ApplyParams{MailID: mailID, Events: events, Now: now, ExpiresAt: expires}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := t0.Add(retention)
+	// Dead-lettered in this order of time: c, a, b (a and b at the same
+	// millisecond, so the mail id decides).
+	apply("mail-a", keep, delivery.Event{ID: "acc-a", Type: workflow.EventAccepted, Time: ms(2000)},
+		deadLettered("dl-a", ms(2000), string(workflow.InvalidMessage), "to[0]: not an e-mail address", "x@example.com", "y@example.org"))
+	apply("mail-b", keep, deadLettered("dl-b", ms(2000), string(workflow.Rejected), "not verified"))
+	apply("mail-c", keep, deadLettered("dl-c", ms(1000), string(workflow.Suppressed), "suppressed"))
+	// Not listed: only accepted; dead-lettered and then sent by a later
+	// execution; dead-lettered and then delivered; expired at now.
+	apply("mail-accepted", keep, delivery.Event{ID: "acc", Type: workflow.EventAccepted, Time: ms(10)})
+	apply("mail-sent-later", keep, deadLettered("dl-s", ms(3000), "E", "c"), delivery.Event{ID: "snt", Type: workflow.EventSent, Time: ms(4000)})
+	apply("mail-delivered-later", keep, deadLettered("dl-d", ms(3000), "E", "c"),
+		delivery.Event{ID: "dlv", Type: workflow.EventDelivered, Recipient: "a@example.com", Time: ms(3500)})
+	apply("mail-expired", now.Add(time.Second), deadLettered("dl-x", ms(5000), "E", "c"))
+
+	list := func(after string, limit int, at time.Time) ([]delivery.Mail, string) {
+		t.Helper()
+		mails, next, err := s.DeadLettered(ctx, delivery.DeadLetterPageParams{After: after, Limit: limit, Now: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mails, next
+	}
+	ids := func(ms []delivery.Mail) []string {
+		out := []string{}
+		for _, m := range ms {
+			out = append(out, m.MailID)
+		}
+		return out
+	}
+	all, next := list("", 10, now.Add(time.Second))
+	if got, want := ids(all), []string{"mail-c", "mail-a", "mail-b"}; !reflect.DeepEqual(got, want) || next != "" {
+		t.Fatalf("whole index: %v next %q, want %v and no next", got, next, want)
+	}
+	a := all[1].DeadLetter
+	want := &delivery.DeadLetter{At: ms(2000), Error: string(workflow.InvalidMessage), Cause: "to[0]: not an e-mail address",
+		MessageID: "src-dl-a", ExecutionID: "exec-dl-a", Recipients: []string{"x@example.com", "y@example.org"}}
+	if a == nil || !a.At.Equal(want.At) || a.Error != want.Error || a.Cause != want.Cause || a.MessageID != want.MessageID ||
+		a.ExecutionID != want.ExecutionID || !reflect.DeepEqual(a.Recipients, want.Recipients) {
+		t.Errorf("mail-a's entry %+v, want %+v", a, want)
+	}
+	if m, _, _ := s.Get(ctx, "mail-a", now); m.DeadLetter == nil || m.DeadLetter.MessageID != "src-dl-a" {
+		t.Errorf("Get of mail-a: dead letter %+v", m.DeadLetter)
+	}
+	// The expired record is listed while it lives.
+	if got, _ := list("", 10, now); !reflect.DeepEqual(ids(got), []string{"mail-c", "mail-a", "mail-b", "mail-expired"}) {
+		t.Errorf("before mail-expired expires: %v", ids(got))
+	}
+
+	// Page by page, two at a time.
+	p1, next := list("", 2, now.Add(time.Second))
+	if !reflect.DeepEqual(ids(p1), []string{"mail-c", "mail-a"}) || next != delivery.DeadLetterKey(ms(2000), "mail-a") {
+		t.Fatalf("first page %v next %q", ids(p1), next)
+	}
+	p2, next2 := list(next, 2, now.Add(time.Second))
+	if !reflect.DeepEqual(ids(p2), []string{"mail-b"}) || next2 != "" {
+		t.Fatalf("second page %v next %q", ids(p2), next2)
+	}
+
+	// Forgetting removes the entry and keeps the record.
+	ok, err := s.ForgetDeadLetter(ctx, "mail-a", now)
+	if err != nil || !ok {
+		t.Fatalf("ForgetDeadLetter(mail-a): ok=%v err=%v", ok, err)
+	}
+	if ok, err := s.ForgetDeadLetter(ctx, "mail-a", now); err != nil || ok {
+		t.Errorf("forgetting again: ok=%v err=%v, want false", ok, err)
+	}
+	if ok, err := s.ForgetDeadLetter(ctx, "mail-accepted", now); err != nil || ok {
+		t.Errorf("forgetting a mail without an entry: ok=%v err=%v, want false", ok, err)
+	}
+	m, found, err := s.Get(ctx, "mail-a", now)
+	if err != nil || !found || m.DeadLetter != nil || m.State != workflow.EventDeadLettered || len(m.History) != 2 {
+		t.Errorf("mail-a after forgetting: found=%v err=%v %+v", found, err, m)
+	}
+	// A redelivered event changes nothing; a later dead-lettering indexes
+	// the mail again, at its new time.
+	apply("mail-a", keep, deadLettered("dl-a", ms(2000), "E", "c"))
+	if got, _ := list("", 10, now.Add(time.Second)); !reflect.DeepEqual(ids(got), []string{"mail-c", "mail-b"}) {
+		t.Errorf("after a duplicate event: %v", ids(got))
+	}
+	apply("mail-a", keep, deadLettered("dl-a2", ms(6000), "E2", "c2"))
+	if got, _ := list("", 10, now.Add(time.Second)); !reflect.DeepEqual(ids(got), []string{"mail-c", "mail-b", "mail-a"}) ||
+		got[2].DeadLetter.Error != "E2" {
+		t.Errorf("after dead-lettering again: %v", ids(got))
+	}
+	// A later acceptance (a redrive ran it again) removes the entry.
+	apply("mail-b", keep, delivery.Event{ID: "acc-b2", Type: workflow.EventAccepted, Time: ms(7000)})
+	if got, _ := list("", 10, now.Add(time.Second)); !reflect.DeepEqual(ids(got), []string{"mail-c", "mail-a"}) {
+		t.Errorf("after mail-b was accepted again: %v", ids(got))
+	}
+}
+
+func testDeadLetterIndexValidation(t *testing.T, s IndexedStore) {
+	ctx := context.Background()
+	for name, p := range map[string]delivery.DeadLetterPageParams{
+		"zero limit":   {Limit: 0, Now: ms(1)},
+		"limit > max":  {Limit: delivery.MaxDeadLetterPage + 1, Now: ms(1)},
+		"no now":       {Limit: 1},
+		"bad cursor":   {Limit: 1, Now: ms(1), After: "mail-1"},
+		"bad cur time": {Limit: 1, Now: ms(1), After: "2026-13-01T00:00:00.000Z mail-1"},
+	} {
+		if _, _, err := s.DeadLettered(ctx, p); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := s.ForgetDeadLetter(ctx, "", ms(1)); err == nil {
+		t.Error("forgetting an empty mail id: accepted")
+	}
+	bad := delivery.ApplyParams{MailID: "mail-bad", Now: ms(2), ExpiresAt: t0.Add(time.Hour),
+		Events: []delivery.Event{{ID: "x", Type: workflow.EventSent, Time: ms(1), Queued: &delivery.QueuedRecord{MessageID: "m"}}}}
+	if _, _, err := s.Apply(ctx, bad); err == nil {
+		t.Error("a sent event with a queue record: accepted")
 	}
 }

@@ -18,6 +18,17 @@
 // over 350 KB is refused with an error naming the mail and its size
 // rather than DynamoDB's.
 //
+// The dead-letter index (delivery.DeadLetterIndex) is the sparse global
+// secondary index [DeadLetterIndexName]: an item carries its key
+// attributes, deadLetterShard (S, the constant "dead-lettered") and
+// deadLetterKey (S, delivery.DeadLetterKey), and the entry as deadLetter
+// (S, JSON), only while it has an entry, so the index holds nothing else.
+// One constant partition keeps a listing one ordered Query; dead letters
+// are rare, far below a partition's write limits. The index projects the
+// whole item, so a page is read without a GetItem per mail; it is
+// eventually consistent, so an entry just written or forgotten may take a
+// moment to show.
+//
 // Apply is delivery.ApplyWith: a consistent GetItem, delivery.Merge, and a
 // PutItem conditional on the version read (attribute_not_exists for a new
 // record), retried on a lost race. An expired item (TTL deletion is lazy)
@@ -43,6 +54,7 @@ import (
 type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 // Store is the DynamoDB delivery table.
@@ -51,7 +63,19 @@ type Store struct {
 	table string
 }
 
-var _ delivery.Store = (*Store)(nil)
+var (
+	_ delivery.Store           = (*Store)(nil)
+	_ delivery.DeadLetterIndex = (*Store)(nil)
+)
+
+// The dead-letter index: its name, its key attributes and the one value
+// of its partition key.
+const (
+	DeadLetterIndexName  = "deadLettered"
+	AttrDeadLetterShard  = "deadLetterShard"
+	AttrDeadLetterKey    = "deadLetterKey"
+	deadLetterShardValue = string(workflow.EventDeadLettered)
+)
 
 // New returns the adapter for the named table.
 func New(api API, table string) (*Store, error) {
@@ -74,6 +98,7 @@ const (
 	attrSESID      = "sesMessageId"
 	attrRecipients = "recipients"
 	attrHistory    = "history"
+	attrDeadLetter = "deadLetter"
 )
 
 // Apply implements [delivery.Store].
@@ -88,6 +113,61 @@ func (s *Store) Get(ctx context.Context, mailID string, now time.Time) (delivery
 		return delivery.Mail{}, false, err
 	}
 	return *m, true, nil
+}
+
+// DeadLettered implements [delivery.DeadLetterIndex] with Queries of the
+// index, reading on past expired items (TTL deletion is lazy) until the
+// page is full and one more live item shows that more follow.
+func (s *Store) DeadLettered(ctx context.Context, p delivery.DeadLetterPageParams) ([]delivery.Mail, string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(DeadLetterIndexName),
+		KeyConditionExpression:   aws.String("#s = :s AND #k > :after"),
+		ExpressionAttributeNames: map[string]string{"#s": AttrDeadLetterShard, "#k": AttrDeadLetterKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": str(deadLetterShardValue), ":after": str(p.After),
+		},
+		Limit: aws.Int32(int32(p.Limit + 1)),
+	}
+	if p.After == "" {
+		// Every key starts with a digit of the year: "0" sorts before all.
+		in.ExpressionAttributeValues[":after"] = str("0")
+		in.KeyConditionExpression = aws.String("#s = :s AND #k >= :after")
+	}
+	var out []delivery.Mail
+	for {
+		res, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, "", fmt.Errorf("dynamodelivery: query %s: %w", DeadLetterIndexName, err)
+		}
+		for _, item := range res.Items {
+			m, err := decode(item)
+			if err != nil {
+				return nil, "", fmt.Errorf("dynamodelivery: index item: %w", err)
+			}
+			if m.DeadLetter == nil || !p.Now.Before(m.ExpiresAt) {
+				continue
+			}
+			out = append(out, m)
+			if len(out) > p.Limit {
+				out = out[:p.Limit]
+				last := out[len(out)-1]
+				return out, last.DeadLetter.Key(last.MailID), nil
+			}
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, "", nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+}
+
+// ForgetDeadLetter implements [delivery.DeadLetterIndex]: the item is
+// written again without its index attributes, on its version.
+func (s *Store) ForgetDeadLetter(ctx context.Context, mailID string, now time.Time) (bool, error) {
+	return delivery.ForgetWith(ctx, mailID, now, s.read, s.write)
 }
 
 func (s *Store) read(ctx context.Context, mailID string) (*delivery.Mail, error) {
@@ -208,6 +288,15 @@ func encode(m delivery.Mail) (map[string]types.AttributeValue, error) {
 	if m.SESMessageID != "" {
 		item[attrSESID] = str(m.SESMessageID)
 	}
+	if m.DeadLetter != nil {
+		dj, err := delivery.EncodeDeadLetter(m)
+		if err != nil {
+			return nil, fmt.Errorf("dynamodelivery: %w", err)
+		}
+		item[attrDeadLetter] = str(string(dj))
+		item[AttrDeadLetterShard] = str(deadLetterShardValue)
+		item[AttrDeadLetterKey] = str(m.DeadLetter.Key(m.MailID))
+	}
 	return item, nil
 }
 
@@ -249,6 +338,9 @@ func decode(item map[string]types.AttributeValue) (delivery.Mail, error) {
 	if err := delivery.DecodeLists(&m, []byte(sv(attrRecipients)), []byte(sv(attrHistory))); err != nil {
 		problems = append(problems, fmt.Errorf("attribute %w", err))
 	}
+	if err := delivery.DecodeDeadLetter(&m, []byte(sv(attrDeadLetter))); err != nil {
+		problems = append(problems, fmt.Errorf("attribute %w", err))
+	}
 	if m.MailID == "" || m.Version < 1 {
 		problems = append(problems, fmt.Errorf("no mailId or version (%q, %d)", m.MailID, m.Version))
 	}
@@ -260,10 +352,22 @@ func decode(item map[string]types.AttributeValue) (delivery.Mail, error) {
 // also turns on TTL on expiresAt); this is for tests and local setups.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrMailID), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrMailID), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
+		TableName: aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrMailID), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AttrDeadLetterShard), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AttrDeadLetterKey), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema:   []types.KeySchemaElement{{AttributeName: aws.String(attrMailID), KeyType: types.KeyTypeHash}},
+		BillingMode: types.BillingModePayPerRequest,
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(DeadLetterIndexName),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(AttrDeadLetterShard), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(AttrDeadLetterKey), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
 	})
 	if err != nil {
 		return fmt.Errorf("dynamodelivery: create table %s: %w", table, err)

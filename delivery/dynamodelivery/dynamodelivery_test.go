@@ -42,3 +42,22 @@ func TestNewValidates(t *testing.T) {
 		t.Error("empty table name accepted")
 	}
 }
+
+// TestDeadLetterIndex runs the index cases against dynalite's global
+// secondary index.
+func TestDeadLetterIndex(t *testing.T) {
+	t.Parallel()
+	client := dynamodb.NewFromConfig(testkit.AWSConfig(testkit.Dynalite(t)))
+	var seq atomic.Int64
+	deliverytest.RunDeadLetterIndex(t, func(t *testing.T) deliverytest.IndexedStore {
+		name := fmt.Sprintf("dl-index-%d", seq.Add(1))
+		if err := dynamodelivery.CreateTable(context.Background(), client, name); err != nil {
+			t.Fatal(err)
+		}
+		s, err := dynamodelivery.New(client, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

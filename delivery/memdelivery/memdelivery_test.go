@@ -11,3 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	deliverytest.Run(t, func(*testing.T) delivery.Store { return memdelivery.New() })
 }
+
+func TestDeadLetterIndex(t *testing.T) {
+	deliverytest.RunDeadLetterIndex(t, func(*testing.T) deliverytest.IndexedStore { return memdelivery.New() })
+}

@@ -15,6 +15,11 @@
 // milliseconds; a record's recipients and history are JSON columns (read
 // whole, never filtered on, except by Counts through json_each).
 //
+// The dead-letter index (delivery.DeadLetterIndex) is two nullable
+// columns, dead_letter (JSON) and dead_letter_key, with a partial index on
+// the key: set only while the mail has an entry. A file made before them
+// gets them added when it is opened.
+//
 // Records are kept after they expire (Get treats them as absent, Apply
 // replaces them); Counts and Recent read every stored record, expired or
 // not, since they show what the file holds.
@@ -60,7 +65,7 @@ CREATE TABLE IF NOT EXISTS suppressions (
 ) WITHOUT ROWID;`
 
 const (
-	deliveryCols    = `mail_id, version, ses_message_id, state, state_at, updated_at, expires_at, recipients, history`
+	deliveryCols    = `mail_id, version, ses_message_id, state, state_at, updated_at, expires_at, recipients, history, dead_letter, dead_letter_key`
 	suppressionCols = `address, reason, at, mail_id, ses_message_id, feedback_id, note, bounce, complaint`
 )
 
@@ -80,7 +85,28 @@ func Open(path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlitefeedback: migrate %s: %w", path, err)
 	}
+	if err := addDeadLetterColumns(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlitefeedback: migrate %s: %w", path, err)
+	}
 	return &DB{db: db}, nil
+}
+
+// addDeadLetterColumns adds the dead-letter index to a file made without it.
+func addDeadLetterColumns(db *sql.DB) error {
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'dead_letter_key'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		for _, q := range []string{`ALTER TABLE deliveries ADD COLUMN dead_letter TEXT`, `ALTER TABLE deliveries ADD COLUMN dead_letter_key TEXT`} {
+			if _, err := db.Exec(q); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := db.Exec(`CREATE INDEX IF NOT EXISTS deliveries_dead_lettered ON deliveries (dead_letter_key) WHERE dead_letter_key IS NOT NULL`)
+	return err
 }
 
 // Close closes the database.
@@ -159,14 +185,24 @@ func putMail(ctx context.Context, tx *sql.Tx, m delivery.Mail, readVersion int64
 	if err != nil {
 		return err
 	}
-	args := []any{m.MailID, m.Version, m.SESMessageID, string(m.State), msOf(m.StateAt), msOf(m.UpdatedAt), msOf(m.ExpiresAt), string(rj), string(hj)}
+	dj, err := delivery.EncodeDeadLetter(m)
+	if err != nil {
+		return err
+	}
+	var deadLetter, deadLetterKey any
+	if m.DeadLetter != nil {
+		deadLetter, deadLetterKey = string(dj), m.DeadLetter.Key(m.MailID)
+	}
+	args := []any{m.MailID, m.Version, m.SESMessageID, string(m.State), msOf(m.StateAt), msOf(m.UpdatedAt), msOf(m.ExpiresAt), string(rj), string(hj),
+		deadLetter, deadLetterKey}
 	var res sql.Result
 	if readVersion == 0 {
-		res, err = tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		res, err = tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (mail_id) DO NOTHING`, args...)
 	} else {
 		res, err = tx.ExecContext(ctx, `UPDATE deliveries SET version = ?2, ses_message_id = ?3, state = ?4, state_at = ?5,
-			updated_at = ?6, expires_at = ?7, recipients = ?8, history = ?9 WHERE mail_id = ?1 AND version = ?10`, append(args, readVersion)...)
+			updated_at = ?6, expires_at = ?7, recipients = ?8, history = ?9, dead_letter = ?10, dead_letter_key = ?11
+			WHERE mail_id = ?1 AND version = ?12`, append(args, readVersion)...)
 	}
 	var n int64
 	if err == nil {
@@ -186,15 +222,73 @@ type scanner interface{ Scan(dest ...any) error }
 func scanMail(row scanner) (delivery.Mail, error) {
 	var m delivery.Mail
 	var state, rj, hj string
+	var dj, dkey sql.NullString
 	var stateAt, updatedAt, expiresAt int64
-	if err := row.Scan(&m.MailID, &m.Version, &m.SESMessageID, &state, &stateAt, &updatedAt, &expiresAt, &rj, &hj); err != nil {
+	if err := row.Scan(&m.MailID, &m.Version, &m.SESMessageID, &state, &stateAt, &updatedAt, &expiresAt, &rj, &hj, &dj, &dkey); err != nil {
 		return m, err
+	}
+	if err := delivery.DecodeDeadLetter(&m, []byte(dj.String)); err != nil {
+		return m, fmt.Errorf("sqlitefeedback: record %q: %w", m.MailID, err)
 	}
 	m.State, m.StateAt, m.UpdatedAt, m.ExpiresAt = workflow.OutcomeEventType(state), timeOf(stateAt), timeOf(updatedAt), timeOf(expiresAt)
 	if err := delivery.DecodeLists(&m, []byte(rj), []byte(hj)); err != nil {
 		return m, fmt.Errorf("sqlitefeedback: record %q: %w", m.MailID, err)
 	}
 	return m, nil
+}
+
+// DeadLetters is the delivery store's dead-letter index.
+func (d *DB) DeadLetters() delivery.DeadLetterIndex { return deliveries{d.db} }
+
+func (s deliveries) DeadLettered(ctx context.Context, p delivery.DeadLetterPageParams) ([]delivery.Mail, string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	// One more than asked tells whether there is a next page.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE dead_letter_key IS NOT NULL AND dead_letter_key > ? AND expires_at > ? ORDER BY dead_letter_key LIMIT ?`,
+		p.After, msOf(p.Now), p.Limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlitefeedback: dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []delivery.Mail
+	for rows.Next() {
+		m, err := scanMail(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlitefeedback: dead letters: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlitefeedback: dead letters: %w", err)
+	}
+	next := ""
+	if len(out) > p.Limit {
+		out = out[:p.Limit]
+		last := out[len(out)-1]
+		next = last.DeadLetter.Key(last.MailID)
+	}
+	return out, next, nil
+}
+
+func (s deliveries) ForgetDeadLetter(ctx context.Context, mailID string, now time.Time) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlitefeedback: forget dead letter %q: %w", mailID, err)
+	}
+	defer tx.Rollback()
+	ok, err := delivery.ForgetWith(ctx, mailID, now, func(ctx context.Context, id string) (*delivery.Mail, error) { return getMail(ctx, tx, id) },
+		func(ctx context.Context, next delivery.Mail, readVersion int64) error {
+			return putMail(ctx, tx, next, readVersion)
+		})
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqlitefeedback: forget dead letter %q: %w", mailID, err)
+	}
+	return true, nil
 }
 
 // Counts is what the file holds, by current state.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailflow/mailflow/delivery"
 	"github.com/mailflow/mailflow/delivery/deliverytest"
+	"github.com/mailflow/mailflow/internal/sqlitedb"
 	"github.com/mailflow/mailflow/local/sqlitefeedback"
 	"github.com/mailflow/mailflow/suppression"
 	"github.com/mailflow/mailflow/suppression/suppressiontest"
@@ -134,4 +135,47 @@ func TestTwoHandlesOnOneFile(t *testing.T) {
 	if err != nil || !ok || len(m.History) != 20 || m.Version != 20 {
 		t.Errorf("after 20 applies through two handles: ok=%v err=%v history %d version %d", ok, err, len(m.History), m.Version)
 	}
+}
+
+func TestDeadLetterIndexConformance(t *testing.T) {
+	t.Parallel()
+	deliverytest.RunDeadLetterIndex(t, func(t *testing.T) deliverytest.IndexedStore {
+		db := newDB(t)
+		return struct {
+			delivery.Store
+			delivery.DeadLetterIndex
+		}{db.Deliveries(), db.DeadLetters()}
+	})
+}
+
+// TestOpensAFileWithoutTheDeadLetterIndex opens a file made before the
+// index columns: its records stay readable and mails dead-lettered from
+// then on are indexed.
+func TestOpensAFileWithoutTheDeadLetterIndex(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "feedback.db")
+	old, err := sqlitedb.Open(path, sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`CREATE TABLE deliveries (mail_id TEXT PRIMARY KEY, version INTEGER NOT NULL,
+		ses_message_id TEXT NOT NULL DEFAULT '', state TEXT NOT NULL DEFAULT '', state_at INTEGER NOT NULL DEFAULT 0,
+		updated_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, recipients TEXT NOT NULL, history TEXT NOT NULL) WITHOUT ROWID;
+		INSERT INTO deliveries VALUES ('old-1', 1, '', 'sent', 1000, 1000, ?, '[]', '[]')`, t0.Add(time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	db := open(t, path)
+	ctx := context.Background()
+	if m, ok, err := db.Deliveries().Get(ctx, "old-1", t0); err != nil || !ok || m.State != workflow.EventSent || m.DeadLetter != nil {
+		t.Fatalf("old record: ok=%v err=%v %+v", ok, err, m)
+	}
+	apply(t, db.Deliveries(), "new-1", t0, delivery.Event{ID: "dl", Type: workflow.EventDeadLettered, Time: t0,
+		Reason: &workflow.EventReason{Error: string(workflow.Rejected)}, Queued: &delivery.QueuedRecord{MessageID: "m-1"}})
+	mails, next, err := db.DeadLetters().DeadLettered(ctx, delivery.DeadLetterPageParams{Limit: 10, Now: t0})
+	if err != nil || next != "" || len(mails) != 1 || mails[0].MailID != "new-1" || mails[0].DeadLetter.MessageID != "m-1" {
+		t.Fatalf("index after the migration: %+v next %q err %v", mails, next, err)
+	}
+	// Opening again changes nothing.
+	open(t, path).Close()
 }

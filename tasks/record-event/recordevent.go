@@ -263,6 +263,9 @@ func (h *Handler) handlePipeline(ctx context.Context, p workflow.PipelineEvent) 
 		}
 		res.MailID = id
 		ev.Reason = &workflow.EventReason{Error: truncate(p.Error.Error, 128), Cause: causeText(p.Error.Cause)}
+		// What the dead-letter index lists: SQS cannot list a queue
+		// without receiving it, so the record names its copy here.
+		ev.Queued = &delivery.QueuedRecord{MessageID: p.MessageID, ExecutionID: p.ExecutionID, Recipients: bodyRecipients(p.Body)}
 	}
 	ev.ID = eventID("pipeline", string(p.Type), res.MailID, p.ExecutionID, p.MessageID)
 	res.Events = []delivery.Event{ev}
@@ -478,4 +481,24 @@ func truncate(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n])
+}
+
+// bodyRecipients reads the to, cc and bcc addresses of a dead-lettered
+// body leniently (it often broke the contract), at most
+// workflow.MaxRecipients of them, each cut to 320 bytes.
+func bodyRecipients(body string) []string {
+	var m struct{ To, Cc, Bcc []string }
+	if json.Unmarshal([]byte(body), &m) != nil {
+		return nil
+	}
+	var out []string
+	for _, list := range [][]string{m.To, m.Cc, m.Bcc} {
+		for _, a := range list {
+			if len(out) == workflow.MaxRecipients {
+				return out
+			}
+			out = append(out, truncate(a, 320))
+		}
+	}
+	return out
 }

@@ -342,6 +342,10 @@ func TestPipelineRecords(t *testing.T) {
 	if m.State != workflow.EventDeadLettered || len(m.History) != 2 {
 		t.Fatalf("record %+v", m)
 	}
+	if d := m.DeadLetter; d == nil || d.MessageID != "sqs-1" || d.ExecutionID != "arn:exec:1" || d.Error != string(workflow.Suppressed) ||
+		d.Cause != "jo@example.org is suppressed" || len(d.Recipients) != 1 || d.Recipients[0] != "x" || !d.At.Equal(t0.Add(time.Second)) {
+		t.Fatalf("dead-letter entry %+v", m.DeadLetter)
+	}
 	last := w.pub.events[len(w.pub.events)-1]
 	if last.Type != workflow.EventDeadLettered || last.Reason.Error != string(workflow.Suppressed) || last.Reason.Cause != "jo@example.org is suppressed" {
 		t.Fatalf("published %+v", last)
