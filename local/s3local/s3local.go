@@ -17,20 +17,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3afero"
-	"github.com/spf13/afero"
 
+	"github.com/mailflow/mailflow/local/s3local/fsbackend"
 	"github.com/mailflow/mailflow/store"
 )
 
 // Server is a persistent S3-compatible endpoint.
 type Server struct {
-	backend *s3afero.MultiBucketBackend
+	backend *fsbackend.Backend
 	handler http.Handler
 }
 
@@ -43,11 +41,7 @@ func Open(dir string, buckets ...string) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("s3local: %w", err)
-	}
-	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), abs))
+	backend, err := fsbackend.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
@@ -138,7 +132,70 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.serveOwn(w, r); err != errNotOurs {
+		if err != nil {
+			fail(w, r, err)
+		}
+		return
+	}
 	s.handler.ServeHTTP(w, r)
+}
+
+// errNotOurs hands a request to gofakes3.
+var errNotOurs = errors.New("served by the library")
+
+// serveOwn answers the requests the endpoint serves itself rather than
+// through gofakes3: listing, object reads and writes, and the multipart
+// calls that carry checksums. The library keeps the rest (buckets, copy,
+// deletes, listing and aborting uploads), over the same backend.
+func (s *Server) serveOwn(w http.ResponseWriter, r *http.Request) error {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if bucket == "" {
+		return errNotOurs
+	}
+	q := r.URL.Query()
+	if key == "" {
+		if r.Method == http.MethodGet && isList(q) {
+			if ok, _ := s.backend.BucketExists(bucket); !ok {
+				return gofakes3.BucketNotFound(bucket)
+			}
+			return s.listBucket(w, r, bucket)
+		}
+		return errNotOurs
+	}
+	if id := q.Get("uploadId"); id != "" {
+		switch r.Method {
+		case http.MethodPut:
+			if r.Header.Get("X-Amz-Copy-Source") != "" {
+				return errNotOurs
+			}
+			return s.uploadPart(w, r, bucket, key, id)
+		case http.MethodPost:
+			return s.completeUpload(w, r, bucket, key, id)
+		}
+		return errNotOurs
+	}
+	if _, ok := q["uploads"]; ok && r.Method == http.MethodPost {
+		if ok, _ := s.backend.BucketExists(bucket); !ok {
+			return gofakes3.BucketNotFound(bucket)
+		}
+		return s.createUpload(w, r, bucket, key)
+	}
+	for k := range q {
+		if k != "x-id" && k != "partNumber" && !strings.HasPrefix(k, "response-") {
+			return errNotOurs // a subresource (tagging, acl, versionId, ...)
+		}
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return s.getObject(w, r, bucket, key)
+	case http.MethodPut:
+		if r.Header.Get("X-Amz-Copy-Source") != "" {
+			return errNotOurs
+		}
+		return s.putObject(w, r, bucket, key)
+	}
+	return errNotOurs
 }
 
 // corsHeaders are the response headers gofakes3's CORS wrapper sets.
