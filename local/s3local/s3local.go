@@ -2,9 +2,26 @@
 // attachment bucket that `mailflow dev` serves, persisted under the data
 // directory.
 //
-// It is github.com/johannesboyne/gofakes3 over its afero file-system backend,
-// so objects are plain files (DIR/buckets/<bucket>/<key>) and their metadata
-// sits beside them (DIR/metadata). A restart keeps every bucket and object.
+// The objects live in local/s3local/fsbackend, a file-system store with
+// the layout gofakes3's afero backend used (DIR/buckets/<bucket>/<key>,
+// metadata in DIR/metadata), so an existing data directory keeps its
+// objects, and a restart keeps every bucket, object and multipart upload.
+//
+// Why our own handlers in front of gofakes3: the library answers several
+// calls differently from S3 (multipart ETags, list paging, checksums,
+// conditional and range reads), and its fixed Backend interface cannot
+// carry what S3 needs for them. So this package answers listing (v1 and
+// v2), GetObject/HeadObject, PutObject and the multipart calls that carry
+// checksums (create, upload part, complete) itself, as docs/COMPATIBILITY.md
+// lists; gofakes3 keeps routing the rest (buckets, copy, deletes, listing
+// and aborting uploads) over the same backend.
+//
+// Decisions where S3 leaves room: an object uploaded without a checksum
+// gets the FULL_OBJECT CRC64NVME that S3 records by default; a Range that
+// does not parse, or names several ranges, is ignored and the whole object
+// served; max-keys=0 answers an empty, untruncated page; continuation
+// tokens are opaque and only those this endpoint issued are accepted.
+//
 // Path-style addressing only (http://127.0.0.1:<port>/<bucket>/<key>), which
 // SDK clients use with UsePathStyle or AWS_S3_FORCE_PATH_STYLE; versioning is
 // off, as on a fresh AWS bucket.
