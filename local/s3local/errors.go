@@ -10,15 +10,18 @@ import (
 
 // Codes S3 answers that gofakes3 has no constant (or no status) for.
 const (
-	errInvalidRequest   gofakes3.ErrorCode = "InvalidRequest"
-	errEntityTooSmall   gofakes3.ErrorCode = "EntityTooSmall"
-	errEntityTooLarge   gofakes3.ErrorCode = "EntityTooLarge"
-	errIncompleteBody   gofakes3.ErrorCode = gofakes3.ErrIncompleteBody
-	errMetadataTooLarge gofakes3.ErrorCode = gofakes3.ErrMetadataTooLarge
+	errInvalidRequest    gofakes3.ErrorCode = "InvalidRequest"
+	errEntityTooSmall    gofakes3.ErrorCode = "EntityTooSmall"
+	errEntityTooLarge    gofakes3.ErrorCode = "EntityTooLarge"
+	errInvalidPartNumber gofakes3.ErrorCode = "InvalidPartNumber"
+	errIncompleteBody    gofakes3.ErrorCode = gofakes3.ErrIncompleteBody
+	errMetadataTooLarge  gofakes3.ErrorCode = gofakes3.ErrMetadataTooLarge
 )
 
 func status(code gofakes3.ErrorCode) int {
 	switch code {
+	case errInvalidPartNumber:
+		return http.StatusRequestedRangeNotSatisfiable
 	case errInvalidRequest, errEntityTooSmall, errEntityTooLarge:
 		return http.StatusBadRequest
 	}

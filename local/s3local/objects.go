@@ -311,6 +311,20 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "At least one of the pre-conditions you specified did not hold")
 	}
 	start, length, ranged, unsatisfiable := byteRange(r.Header.Get("Range"), o.Size)
+	partNumber := r.URL.Query().Get("partNumber")
+	if partNumber != "" {
+		if r.Header.Get("Range") != "" {
+			return failf(errInvalidRequest, "Cannot specify both Range header and partNumber query parameter.")
+		}
+		var err error
+		if start, length, err = partRange(partNumber, o); err != nil {
+			return err
+		}
+		// A multipart object's part is a partial answer; part 1 of a
+		// single-part object is the whole object, as on S3.
+		ranged = o.PartsCount > 0
+		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(max(o.PartsCount, 1)))
+	}
 	if unsatisfiable {
 		h.Set("Content-Range", fmt.Sprintf("bytes */%d", o.Size))
 		return gofakes3.ErrorMessage(gofakes3.ErrInvalidRange, "The requested range is not satisfiable")
@@ -327,14 +341,11 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		}
 	}
 	h.Set("Accept-Ranges", "bytes")
-	if o.PartsCount > 0 && r.URL.Query().Get("partNumber") != "" {
-		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(o.PartsCount))
-	}
 	// A checksum describes the whole object, so a range gets none, as on S3.
 	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && !ranged {
 		setChecksumHeaders(h, o.Checksum)
 	}
-	if !ranged {
+	if !ranged && partNumber == "" {
 		start, length = 0, o.Size
 	}
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
@@ -355,4 +366,23 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	w.WriteHeader(status)
 	_, _ = io.Copy(w, body)
 	return nil
+}
+
+// partRange is where part n of o lies: S3's GetObject?partNumber=n.
+func partRange(value string, o *fsbackend.Object) (start, length int64, err error) {
+	n, perr := strconv.Atoi(value)
+	if perr != nil || n < 1 || n > fsbackend.MaxParts {
+		return 0, 0, gofakes3.ErrorInvalidArgument("partNumber", value, "Part number must be an integer between 1 and 10000, inclusive")
+	}
+	parts := o.PartSizes
+	if o.PartsCount == 0 {
+		parts = []int64{o.Size}
+	}
+	if n > len(parts) {
+		return 0, 0, failf(errInvalidPartNumber, "The requested partnumber is not satisfiable")
+	}
+	for _, size := range parts[:n-1] {
+		start += size
+	}
+	return start, parts[n-1], nil
 }

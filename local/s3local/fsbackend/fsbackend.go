@@ -63,6 +63,7 @@ type meta struct {
 	ETag       string    `json:"ETag,omitempty"` // quoted; empty: the hex of Hash
 	Checksum   *Checksum `json:"Checksum,omitempty"`
 	PartsCount int       `json:"PartsCount,omitempty"`
+	PartSizes  []int64   `json:"PartSizes,omitempty"`
 }
 
 // Object describes a stored object.
@@ -74,6 +75,7 @@ type Object struct {
 	Header      map[string]string // the stored headers: Content-Type, x-amz-meta-*, ...
 	Checksum    *Checksum
 	PartsCount  int
+	PartSizes   []int64 // of a multipart object, each part's size in order
 	MD5         []byte
 }
 
@@ -311,7 +313,7 @@ func (b *Backend) statLocked(bucket, key string) (*Object, error) {
 	}
 	o := &Object{
 		Bucket: bucket, Key: key, Size: st.Size(), ModTime: m.ModTime,
-		ETag: m.ETag, Header: StoredHeaders(m.Meta), Checksum: m.Checksum, PartsCount: m.PartsCount, MD5: m.Hash,
+		ETag: m.ETag, Header: StoredHeaders(m.Meta), Checksum: m.Checksum, PartsCount: m.PartsCount, PartSizes: m.PartSizes, MD5: m.Hash,
 	}
 	if o.ETag == "" {
 		o.ETag = gofakes3.FormatETag(m.Hash)
@@ -484,6 +486,7 @@ type Attrs struct {
 	ETag       string // quoted; empty: the body's MD5
 	Checksum   *Checksum
 	PartsCount int
+	PartSizes  []int64
 }
 
 // Commit makes a spooled body the object bucket/key. With conditions, it
@@ -515,7 +518,7 @@ func (b *Backend) Commit(bucket, key string, s *Spooled, attrs Attrs, cond *Cond
 	if err := os.Chtimes(s.path, now, now); err != nil {
 		return nil, err
 	}
-	m := meta{ModTime: now, Size: s.Size, Hash: s.MD5, Meta: StoredHeaders(attrs.Header), ETag: attrs.ETag, Checksum: attrs.Checksum, PartsCount: attrs.PartsCount}
+	m := meta{ModTime: now, Size: s.Size, Hash: s.MD5, Meta: StoredHeaders(attrs.Header), ETag: attrs.ETag, Checksum: attrs.Checksum, PartsCount: attrs.PartsCount, PartSizes: attrs.PartSizes}
 	if err := b.saveMeta(bucket, key, &m); err != nil {
 		return nil, err
 	}

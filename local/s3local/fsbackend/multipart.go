@@ -192,6 +192,7 @@ func (b *Backend) Complete(u *Upload, listed []CompletedPart, fullObject string,
 		files   []string
 		etagSum = md5.New() //nolint:gosec // ETag
 		sums    [][]byte
+		sizes   []int64
 	)
 	for i, lp := range listed {
 		if i > 0 && lp.Number <= listed[i-1].Number {
@@ -215,6 +216,7 @@ func (b *Backend) Complete(u *Upload, listed []CompletedPart, fullObject string,
 			sums = append(sums, raw)
 		}
 		etagSum.Write(p.MD5)
+		sizes = append(sizes, p.Size)
 		files = append(files, filepath.Join(b.uploadDir(u.ID), strconv.Itoa(p.Number)+".part"))
 	}
 
@@ -244,7 +246,7 @@ func (b *Backend) Complete(u *Upload, listed []CompletedPart, fullObject string,
 		return nil, gofakes3.ErrorMessagef(gofakes3.ErrBadDigest, "The %s you specified did not match the calculated checksum.", strings.ToLower(string(whole)))
 	}
 	etag := fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(etagSum.Sum(nil)), len(listed))
-	o, err := b.Commit(u.Bucket, u.Key, s, Attrs{Header: u.Header, ETag: etag, Checksum: sum, PartsCount: len(listed)}, cond)
+	o, err := b.Commit(u.Bucket, u.Key, s, Attrs{Header: u.Header, ETag: etag, Checksum: sum, PartsCount: len(listed), PartSizes: sizes}, cond)
 	if err != nil {
 		return nil, err
 	}
