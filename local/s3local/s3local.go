@@ -2,9 +2,26 @@
 // attachment bucket that `mailflow dev` serves, persisted under the data
 // directory.
 //
-// It is github.com/johannesboyne/gofakes3 over its afero file-system backend,
-// so objects are plain files (DIR/buckets/<bucket>/<key>) and their metadata
-// sits beside them (DIR/metadata). A restart keeps every bucket and object.
+// The objects live in local/s3local/fsbackend, a file-system store with
+// the layout gofakes3's afero backend used (DIR/buckets/<bucket>/<key>,
+// metadata in DIR/metadata), so an existing data directory keeps its
+// objects, and a restart keeps every bucket, object and multipart upload.
+//
+// Why our own handlers in front of gofakes3: the library answers several
+// calls differently from S3 (multipart ETags, list paging, checksums,
+// conditional and range reads), and its fixed Backend interface cannot
+// carry what S3 needs for them. So this package answers listing (v1 and
+// v2), GetObject/HeadObject, PutObject and the multipart calls that carry
+// checksums (create, upload part, complete) itself, as docs/COMPATIBILITY.md
+// lists; gofakes3 keeps routing the rest (buckets, copy, deletes, listing
+// and aborting uploads) over the same backend.
+//
+// Decisions where S3 leaves room: an object uploaded without a checksum
+// gets the FULL_OBJECT CRC64NVME that S3 records by default; a Range that
+// does not parse, or names several ranges, is ignored and the whole object
+// served; max-keys=0 answers an empty, untruncated page; continuation
+// tokens are opaque and only those this endpoint issued are accepted.
+//
 // Path-style addressing only (http://127.0.0.1:<port>/<bucket>/<key>), which
 // SDK clients use with UsePathStyle or AWS_S3_FORCE_PATH_STYLE; versioning is
 // off, as on a fresh AWS bucket.
@@ -17,20 +34,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3afero"
-	"github.com/spf13/afero"
 
+	"github.com/mailflow/mailflow/local/s3local/fsbackend"
 	"github.com/mailflow/mailflow/store"
 )
 
 // Server is a persistent S3-compatible endpoint.
 type Server struct {
-	backend *s3afero.MultiBucketBackend
+	backend *fsbackend.Backend
 	handler http.Handler
 }
 
@@ -43,11 +58,7 @@ func Open(dir string, buckets ...string) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("s3local: %w", err)
-	}
-	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), abs))
+	backend, err := fsbackend.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
@@ -138,7 +149,70 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.serveOwn(w, r); err != errNotOurs {
+		if err != nil {
+			fail(w, r, err)
+		}
+		return
+	}
 	s.handler.ServeHTTP(w, r)
+}
+
+// errNotOurs hands a request to gofakes3.
+var errNotOurs = errors.New("served by the library")
+
+// serveOwn answers the requests the endpoint serves itself rather than
+// through gofakes3: listing, object reads and writes, and the multipart
+// calls that carry checksums. The library keeps the rest (buckets, copy,
+// deletes, listing and aborting uploads), over the same backend.
+func (s *Server) serveOwn(w http.ResponseWriter, r *http.Request) error {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if bucket == "" {
+		return errNotOurs
+	}
+	q := r.URL.Query()
+	if key == "" {
+		if r.Method == http.MethodGet && isList(q) {
+			if ok, _ := s.backend.BucketExists(bucket); !ok {
+				return gofakes3.BucketNotFound(bucket)
+			}
+			return s.listBucket(w, r, bucket)
+		}
+		return errNotOurs
+	}
+	if id := q.Get("uploadId"); id != "" {
+		switch r.Method {
+		case http.MethodPut:
+			if r.Header.Get("X-Amz-Copy-Source") != "" {
+				return errNotOurs
+			}
+			return s.uploadPart(w, r, bucket, key, id)
+		case http.MethodPost:
+			return s.completeUpload(w, r, bucket, key, id)
+		}
+		return errNotOurs
+	}
+	if _, ok := q["uploads"]; ok && r.Method == http.MethodPost {
+		if ok, _ := s.backend.BucketExists(bucket); !ok {
+			return gofakes3.BucketNotFound(bucket)
+		}
+		return s.createUpload(w, r, bucket, key)
+	}
+	for k := range q {
+		if k != "x-id" && k != "partNumber" && !strings.HasPrefix(k, "response-") {
+			return errNotOurs // a subresource (tagging, acl, versionId, ...)
+		}
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return s.getObject(w, r, bucket, key)
+	case http.MethodPut:
+		if r.Header.Get("X-Amz-Copy-Source") != "" {
+			return errNotOurs
+		}
+		return s.putObject(w, r, bucket, key)
+	}
+	return errNotOurs
 }
 
 // corsHeaders are the response headers gofakes3's CORS wrapper sets.
