@@ -115,6 +115,8 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/queues", s.queues)
 	s.mux.HandleFunc("GET /api/dlq", s.dlq)
 	s.mux.HandleFunc("POST /api/dlq/redrive", s.redrive)
+	s.mux.HandleFunc("POST /api/dlq/purge", s.purge)
+	s.mux.HandleFunc("POST /api/dlq/delete", s.deleteDeadLetter)
 	s.mux.HandleFunc("GET /api/mail/{id...}", s.mail)
 	s.mux.HandleFunc("GET /api/delivery/counts", s.deliveryCounts)
 	s.mux.HandleFunc("GET /api/outbox", s.outboxList)
@@ -260,6 +262,7 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tl := inspect.BuildTimeline(x.Events)
+	events := x.Events
 	x.Events = nil
 	deliveries, err := s.itemDeliveries(r.Context(), x)
 	if err != nil {
@@ -267,7 +270,7 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"execution": x, "failed": x.Failed(), "timeline": tl, "durationMs": x.Duration().Milliseconds(),
-		"deliveries": deliveries})
+		"deliveries": deliveries, "events": events})
 }
 
 // itemDelivery is what the execution page shows of an item's mail.
@@ -348,26 +351,6 @@ func (s *Server) queues(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
-}
-
-func (s *Server) dlq(w http.ResponseWriter, r *http.Request) {
-	msgs, err := s.o.Backend.Queues.DeadLetters(r.Context(), 500)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, msgs)
-}
-
-func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
-	st, err := s.o.Backend.Queues.Redrive(r.Context(), func(m inspect.MoveStatus) {
-		s.o.Hub.publish("redrive", m)
-	})
-	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "status": st})
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) mail(w http.ResponseWriter, r *http.Request) {
