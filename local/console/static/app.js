@@ -482,12 +482,20 @@ async function showExecution(id, path, params) {
   function eventsTab(x, v) {
     const t0 = x.startedAt ? new Date(x.startedAt).getTime() : (data.events[0] ? new Date(data.events[0].timestamp).getTime() : 0);
     const rows = [];
+    // A task's events carry no state name: the step is the one the event
+    // they follow (previousId) belongs to, as the AWS console shows it.
+    const stepOf = new Map();
     for (const ev of data.events) {
+      const prev = stepOf.get(ev.previousId) || {};
+      stepOf.set(ev.id, { name: ev.name || prev.name || "", index: ev.index ?? prev.index });
+    }
+    for (const ev of data.events) {
+      const step = stepOf.get(ev.id);
       const open = String(ev.id) === v.event;
       rows.push(h("tr", { class: "clickable" + (open ? " selected" : "") + (isFailureEvent(ev.type) ? " failed" : ""), "data-event": ev.id, "aria-expanded": open ? "true" : "false",
         onclick: () => go({ tab: "events", event: open ? "" : ev.id }) },
         h("td", {}, (open ? "▾ " : "▸ ") + ev.id), h("td", {}, ev.type),
-        h("td", { class: "mono" }, (ev.name || "") + (ev.index !== undefined && ev.index !== null ? ` [${ev.index}]` : "")),
+        h("td", { class: "mono" }, step.name + (step.index !== undefined && step.index !== null ? ` [${step.index}]` : "")),
         h("td", { class: "mono" }, "+" + fmtDur(new Date(ev.timestamp).getTime() - t0)),
         h("td", { class: "mono" }, fmtTime(ev.timestamp))));
       if (open) {
