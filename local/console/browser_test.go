@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mailflow/mailflow/asl"
@@ -467,13 +468,54 @@ func TestConsoleDeadLetters(t *testing.T) {
 	if dir := os.Getenv("MAILFLOW_SCREENSHOT_DIR"); dir != "" {
 		shots = dir
 	}
-	// Three messages the pipeline refuses: each is dead-lettered.
-	p.sendRaw(t, `{"version":99,"mailId":"dl-ann","to":["ann@example.org"],"subject":"Hi","text":"t"}`)
-	p.sendRaw(t, `{"version":99,"mailId":"dl-eve","to":["eve@other.test"],"subject":"Hi","text":"t"}`)
-	p.sendRaw(t, `{"version":1,"mailId":"dl-bad","to":["not an address"],"subject":"Hi","text":"t"}`)
+	// Three messages the pipeline refuses, sent in one batch so that one
+	// execution takes them: each is dead-lettered.
+	c := p.rt.Config()
+	client := sqs.New(sqs.Options{Region: c.Region, BaseEndpoint: aws.String(p.rt.Endpoint()),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	var entries []types.SendMessageBatchRequestEntry
+	for i, body := range []string{
+		`{"version":99,"mailId":"dl-ann","to":["ann@example.org"],"subject":"Hi","text":"t"}`,
+		`{"version":99,"mailId":"dl-eve","to":["eve@other.test"],"subject":"Hi","text":"t"}`,
+		`{"version":1,"mailId":"dl-bad","to":["not an address"],"subject":"Hi","text":"t"}`,
+	} {
+		entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: aws.String(body)})
+	}
+	if _, err := client.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(p.rt.QueueURL(c.SourceQueue)), Entries: entries}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := startBrowser(t)
 	rows := `document.querySelectorAll('#dlq tbody tr[data-message]')`
 	step(t, ctx, "dlq page", chromedp.Navigate(p.url+"/#/dlq"))
+	until(t, ctx, "three dead letters", rows+`.length === 3`)
+
+	// The batch's execution: the Map iteration chosen is in the URL.
+	var batch execstore.Execution
+	all, err := p.rt.Executions().List(context.Background(), execstore.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range all.Executions {
+		if items, _ := p.rt.Executions().Items(context.Background(), x.ID); len(items) == 3 {
+			batch = x
+		}
+	}
+	if batch.ID == "" {
+		t.Fatalf("no execution took the batch of three: %+v", all.Executions)
+	}
+	step(t, ctx, "the batch, iteration 2", chromedp.Navigate(p.url+"/#/x/"+batch.Name+"?iteration=2"), chromedp.WaitVisible(`#iterations button[data-iteration="2"].active`))
+	if text := value(t, ctx, "iteration 2's failure", chromedp.Text(`#failure`)); !strings.Contains(text, "not an e-mail address") {
+		t.Errorf("iteration 2 (dl-bad) failure: %q", text)
+	}
+	step(t, ctx, "iteration 1", chromedp.Click(`#iterations button[data-iteration="1"]`), chromedp.WaitVisible(`#iterations button[data-iteration="1"].active`))
+	if loc := value(t, ctx, "location", chromedp.Location()); !strings.HasSuffix(loc, "?iteration=1") {
+		t.Errorf("the iteration is not in the URL: %s", loc)
+	}
+	if text := value(t, ctx, "iteration 1's failure", chromedp.Text(`#failure`)); !strings.Contains(text, "unsupported version 99") {
+		t.Errorf("iteration 1 (dl-eve) failure: %q", text)
+	}
+	step(t, ctx, "back to iteration 2", chromedp.NavigateBack(), chromedp.WaitVisible(`#iterations button[data-iteration="2"].active`))
+	step(t, ctx, "dlq page again", chromedp.Navigate(p.url+"/#/dlq"))
 	until(t, ctx, "three dead letters", rows+`.length === 3`)
 	text := value(t, ctx, "dlq rows", chromedp.Text(`#dlq tbody`))
 	for _, want := range []string{"dl-ann", "ann@example.org", "eve@other.test", "Mail.InvalidMessage", "to[0]: not an e-mail address"} {
