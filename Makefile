@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: test tasks-without-node unit lint fmt bench fuzz synth lambdas race fuzz-ci soak
+.PHONY: test tasks-without-node unit lint fmt bench fuzz synth lambdas race fuzz-ci soak screenshots
 
 ## test: what CI runs: lint; every test once, under the race detector (the
 ## fault matrix and a short soak included); the task handlers' tests again with
@@ -46,6 +46,11 @@ SOAK_MAILS ?= 100000
 soak:
 	MAILFLOW_SOAK_MAILS=$(SOAK_MAILS) MAILFLOW_SOAK_REPORT=$${MAILFLOW_SOAK_REPORT:-soak-report.txt} \
 	  $(GO) test -count=1 -timeout 4h -run '^TestSoak$$' -v ./test/reliability
+
+## screenshots: the console's pictures in docs/ (console-*.png), taken by
+## its browser tests in headless Chromium
+screenshots:
+	MAILFLOW_UPDATE_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestConsole(InBrowser|DeadLetters)$$' ./local/console/
 
 ## lint: gofmt check, go vet, staticcheck
 lint:

@@ -1,18 +1,51 @@
 // Package console is the web console `mailflow dev` serves next to the
 // runtime: executions with live updates, an execution page with the state
-// graph of the definition and a timeline, replay, the dead-letter queue with
-// redrive, the outbox with each mail rendered, queue depths, and what
+// graph of the definition and the path taken, a timeline and the event
+// history, replay, the dead-letter queue with its filters, redrive, delete
+// and purge, the outbox with each mail rendered, queue depths, and what
 // became of each mail after SES took it (its delivery record, and the
 // dashboard's counts of mails by delivery state).
 //
 // Decisions:
+//   - A page's view is its address: filters and the selected tab, state,
+//     event and Map iteration are query parameters of the hash
+//     (#/x/NAME?tab=events&event=20), so a copied link reopens the same
+//     view and back and forward step through selections; a choice the
+//     address does not make falls to the first failure, else the first.
+//   - The graph shows the path taken: consecutive visits of the top level
+//     and of the selected iteration are the transitions drawn as taken, so
+//     a caught failure shows its catch edge; a failed state is red and
+//     marked ✕. The events tab lists the history as the AWS console does,
+//     a task event's step being that of the event it follows (previousId).
+//   - Every JSON value is a tree of native <details> (folded past three
+//     levels); a string holding JSON, like an SQS record's body, unfolds
+//     too. Copy puts the raw JSON on the clipboard, falling back to a
+//     selection copy where the clipboard is refused.
+//   - A running execution's items are the records of its input (the store
+//     writes items only when it stops), shown as running until their
+//     iteration reports an outcome; each live event reloads the page's
+//     history, so the page follows it state by state.
+//   - Dead letters are read with inspect's FindDeadLetters and filtered by
+//     inspect.DeadLetterFilter (olderThan is a Go duration, like 24h); at
+//     most 500 are listed, and the page says when more follow. Redrive
+//     without a filter is SQS's move task, as the CLI's; with a filter it
+//     is RedriveSelected, and the ticked messages move one by one the same
+//     way. Purge (of the filter's messages, all without one) first asks the
+//     server for the count with a dry run and shows it in a confirmation;
+//     delete asks too. Confirmations are in the page, not window.confirm,
+//     which a browser may suppress. What needs the local queue store
+//     answers 501 on AWS and its buttons are off.
+//   - The layout holds from 360 px up: below 640 px the header wraps,
+//     columns stack and each table scrolls inside its own box, so the page
+//     never scrolls sideways.
 //   - Plain HTML, CSS and JavaScript embedded in the binary (no build step,
 //     no CDN): it works offline and the binary is the whole console.
 //   - Live updates are server-sent events fed by the runtime's OnEvent and
 //     OnExecution callbacks through a [Hub]; events carry only ids, types
 //     and names (payloads stay on the server) and a slow client drops
 //     events rather than slowing the pipeline.
-//   - It reads through package inspect, the same model as the CLI.
+//   - It reads through package inspect, the same model as the CLI, and
+//     calls the same inspect functions for each dead-letter action.
 //   - Security: loopback only (the listener refuses other addresses, and
 //     requests must name a loopback Host, which defeats DNS rebinding);
 //     state-changing requests are POSTs that must carry the header
@@ -115,6 +148,8 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/queues", s.queues)
 	s.mux.HandleFunc("GET /api/dlq", s.dlq)
 	s.mux.HandleFunc("POST /api/dlq/redrive", s.redrive)
+	s.mux.HandleFunc("POST /api/dlq/purge", s.purge)
+	s.mux.HandleFunc("POST /api/dlq/delete", s.deleteDeadLetter)
 	s.mux.HandleFunc("GET /api/mail/{id...}", s.mail)
 	s.mux.HandleFunc("GET /api/delivery/counts", s.deliveryCounts)
 	s.mux.HandleFunc("GET /api/outbox", s.outboxList)
@@ -260,6 +295,7 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tl := inspect.BuildTimeline(x.Events)
+	events := x.Events
 	x.Events = nil
 	deliveries, err := s.itemDeliveries(r.Context(), x)
 	if err != nil {
@@ -267,7 +303,7 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"execution": x, "failed": x.Failed(), "timeline": tl, "durationMs": x.Duration().Milliseconds(),
-		"deliveries": deliveries})
+		"deliveries": deliveries, "events": events})
 }
 
 // itemDelivery is what the execution page shows of an item's mail.
@@ -348,26 +384,6 @@ func (s *Server) queues(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
-}
-
-func (s *Server) dlq(w http.ResponseWriter, r *http.Request) {
-	msgs, err := s.o.Backend.Queues.DeadLetters(r.Context(), 500)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, msgs)
-}
-
-func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
-	st, err := s.o.Backend.Queues.Redrive(r.Context(), func(m inspect.MoveStatus) {
-		s.o.Hub.publish("redrive", m)
-	})
-	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "status": st})
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) mail(w http.ResponseWriter, r *http.Request) {

@@ -56,6 +56,26 @@ func withItems(e *inspect.Execution, items []inspect.Item) {
 	}
 }
 
+// pendingItems are the items of an execution under way, which the store
+// records only once it stops: one per record of its input, unfinished
+// until its iteration reports an outcome in the history so far.
+func pendingItems(input []byte, evs []inspect.Event) []inspect.Item {
+	var records []workflow.Record
+	if json.Unmarshal(input, &records) != nil {
+		return nil
+	}
+	items := make([]inspect.Item, len(records))
+	for i, r := range records {
+		items[i] = inspect.Item{Index: i, MessageID: r.MessageID, MailID: workflow.PeekMailID(r.Body), Outcome: workflow.OutcomeUnfinished}
+	}
+	for _, it := range inspect.BuildTimeline(evs).Iterations {
+		if it.Index < len(items) && it.Outcome != "" {
+			items[it.Index].Outcome = it.Outcome
+		}
+	}
+	return items
+}
+
 // List implements inspect.Source.
 func (s Source) List(ctx context.Context, f inspect.Filter) (inspect.Page, error) {
 	if err := f.Validate(); err != nil {
@@ -82,6 +102,9 @@ func (s Source) List(ctx context.Context, f inspect.Filter) (inspect.Page, error
 		items, err := s.Store.Items(ctx, x.ID)
 		if err != nil {
 			return inspect.Page{}, err
+		}
+		if x.Status == asl.StatusRunning && len(items) == 0 {
+			items = pendingItems(x.Input, nil)
 		}
 		x.Items = items // without bodies: lists stay small; Get has them
 		if x.Items == nil {
@@ -110,6 +133,9 @@ func (s Source) Get(ctx context.Context, id string) (*inspect.Execution, error) 
 	evs, err := s.events(ctx, &x)
 	if err != nil {
 		return nil, err
+	}
+	if x.Status == asl.StatusRunning && len(items) == 0 {
+		items = pendingItems(x.Input, evs)
 	}
 	withItems(&x, items)
 	x.Events = evs
