@@ -25,6 +25,15 @@
 //     fits the execution input (below); every allowed sender is covered by
 //     a configured SES identity; the lock outlives the source queue's
 //     retention so a late redelivery still finds its lock.
+//   - Two values are derived when omitted, from the others, rather than
+//     defaulted to a constant: alarms.oldestMessageAgeSeconds
+//     ([Config.OldestMessageAlarmSeconds], from the processing time; an
+//     explicit value must exceed the visibility timeout, which every
+//     ordinary retry reaches) and concurrency.reservedPerTask
+//     ([Config.ReservedConcurrency], from the send rate; an explicit 0
+//     reserves nothing, for accounts whose concurrency quota is too small).
+//   - ses.sandboxRecipients lists the recipient identities of an account in
+//     the SES sandbox, where SES authorizes a send against them too.
 //   - The batch budget counts what Step Functions measures: the execution
 //     input, 262144 bytes of UTF-8 ([PipePayloadBytes]), in which each SQS
 //     message is a JSON string inside its record. The pipe writes standard
