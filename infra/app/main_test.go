@@ -103,3 +103,15 @@ func TestMain(m *testing.M) {
 	jsii.Close()
 	os.Exit(code)
 }
+
+// Context values are read with TryGetContext: one of the wrong type is
+// named, not ignored.
+func TestRunRejectsAContextOfTheWrongType(t *testing.T) {
+	t.Setenv("CDK_CONTEXT_JSON", `{"config": 5}`)
+	t.Setenv("CDK_OUTDIR", t.TempDir())
+	t.Setenv("MAILFLOW_CONFIG", "")
+	err := run()
+	if err == nil || !strings.Contains(err.Error(), `context "config" must be a string`) {
+		t.Fatalf("run() = %v", err)
+	}
+}
