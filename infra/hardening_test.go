@@ -34,20 +34,29 @@ func TestSendIdentities(t *testing.T) {
 }
 
 func TestSendRoleNamesEveryIdentity(t *testing.T) {
-	s := synth(t, "main", mainConfig)
-	id := s.ids(t)
-	var resources []string
-	for _, sts := range s.policiesOf(id.fnRole[infra.TaskSend]) {
-		for _, st := range sts {
-			if slices.Contains(st.Actions, "ses:SendEmail") {
-				resources = append(resources, st.Resources...)
+	for _, c := range []struct {
+		name, cfg string
+		want      []string
+	}{
+		{"main", mainConfig, []string{"identity/billing@example.com", "identity/example.com", "identity/alerts@example.org",
+			"identity/example.org", "configuration-set/transactional"}},
+		// A sandbox account: the verified recipient too.
+		{"variant", variantConfig, []string{"identity/example.net", "identity/qa@example.org"}},
+	} {
+		s := synth(t, c.name, c.cfg)
+		id := s.ids(t)
+		var resources []string
+		for _, sts := range s.policiesOf(id.fnRole[infra.TaskSend]) {
+			for _, st := range sts {
+				if slices.Contains(st.Actions, "ses:SendEmail") {
+					resources = append(resources, st.Resources...)
+				}
 			}
 		}
-	}
-	for _, want := range []string{"identity/billing@example.com", "identity/example.com", "identity/alerts@example.org",
-		"identity/example.org", "configuration-set/transactional"} {
-		if !slices.Contains(resources, sesARN(s, want)) {
-			t.Errorf("send role's SES resources %v lack %s", resources, want)
+		for _, want := range c.want {
+			if !slices.Contains(resources, sesARN(s, want)) {
+				t.Errorf("%s: send role's SES resources %v lack %s", c.name, resources, want)
+			}
 		}
 	}
 }

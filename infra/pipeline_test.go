@@ -38,7 +38,7 @@ const variantConfig = `{
   "stackName": "mailflow-dev",
   "account": "123456789012",
   "region": "eu-west-1",
-  "ses": {"identities": ["example.net"], "allowedFrom": ["example.net"]},
+  "ses": {"identities": ["example.net"], "allowedFrom": ["example.net"], "sandboxRecipients": ["qa@example.org"]},
   "queue": {"visibilityTimeoutSeconds": 1200, "maxReceiveCount": 8, "maxMessageSizeBytes": 8192, "retentionDays": 2},
   "pipe": {"batchSize": 12, "batchWindowSeconds": 5, "logLevel": "OFF"},
   "workflow": {"mapConcurrency": 25, "logLevel": "OFF", "includeExecutionData": false,
