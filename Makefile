@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: test tasks-without-node unit lint fmt bench fuzz synth lambdas race fuzz-ci soak screenshots
+.PHONY: test tasks-without-node unit lint fmt bench fuzz synth lambdas race fuzz-ci soak screenshots cdk-cli diff deploy
 
 ## test: what CI runs: lint; every test once, under the race detector (the
 ## fault matrix and a short soak included); the task handlers' tests again with
@@ -12,6 +12,9 @@ BENCHTIME ?= 1s
 ## Lambda zips; the CDK synthesis. Node tools, mailpit and the emulators are
 ## installed on first use.
 test: lint race tasks-without-node fuzz-ci synth
+
+## cfn-lint is on CI's machine: its test must fail, not skip, without it.
+test: export MAILFLOW_REQUIRE_CFNLINT = 1
 
 ## TESTFLAGS: many tests wait rather than compute (scaled clocks, emulators,
 ## child processes, long polls), so more of them run at once than there are
@@ -105,3 +108,23 @@ lambdas:
 	  $(GO) run ./tools/lambdazip build/lambda/$$t.zip build/lambda/$$t/bootstrap || exit 1; \
 	done
 	@ls -l build/lambda/*.zip
+
+## cdk-cli: the CDK CLI, pinned in infra/cdk/package-lock.json, installed with
+## npm ci outside the source tree (its node_modules holds Go templates that
+## `go vet ./...` would read), in the tools cache
+CDK_HOME ?= $(or $(MAILFLOW_TOOLS_CACHE),$(HOME)/.cache/mailflow)/cdk-cli
+CDK := $(CDK_HOME)/node_modules/.bin/cdk
+cdk-cli: $(CDK)
+	@echo "CDK CLI: $(CDK) ($$($(CDK) --version))"
+$(CDK): infra/cdk/package.json infra/cdk/package-lock.json
+	mkdir -p $(CDK_HOME)
+	cp infra/cdk/package.json infra/cdk/package-lock.json $(CDK_HOME)/
+	npm ci --prefix $(CDK_HOME) --no-audit --no-fund
+	@touch $@
+
+## diff, deploy: the pinned CLI against the account of your credentials, for
+## CONFIG (cdk.json's build step rebuilds the zips first)
+CONFIG ?=
+diff deploy: $(CDK)
+	@test -n "$(CONFIG)" || { echo "usage: make $@ CONFIG=mailflow.json (infra/mailflow.example.json shows every field)"; exit 2; }
+	$(CDK) $@ -c config=$(CONFIG)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mailflow/mailflow/internal/taskkit"
 )
 
 // The service access walk: every AWS service that acts on something in
@@ -63,7 +65,6 @@ var (
 		"AWS::SNS::Topic":       {"Subscription", "DeliveryStatusLogging"},
 		"AWS::Lambda::Function": {"DeadLetterConfig"},
 		"AWS::DynamoDB::Table":  {"KinesisStreamSpecification"},
-		"AWS::Logs::LogGroup":   {"KmsKeyId"},
 	}
 )
 
@@ -110,6 +111,8 @@ func walkServiceAccess(m *cfnModel) *accessWalk {
 	w.walkEventSources()
 	w.walkSESEventDestinations()
 	w.walkRedrives()
+	w.walkLogEncryption()
+	w.walkProducerPolicies()
 	w.checkChatbotCoverage()
 	w.n.statements = w.ev.statements
 	w.checkCounts()
@@ -1071,6 +1074,86 @@ func (w *accessWalk) walkSESEventDestinations() {
 	}
 }
 
+// walkLogEncryption: CloudWatch Logs of the stack's region uses each log
+// group's key with the group's ARN as encryption context; the key policy
+// must allow that and refuse the same for a log group of another account.
+func (w *accessWalk) walkLogEncryption() {
+	logs := principal{service: "logs." + w.m.region + ".amazonaws.com"}
+	for _, id := range w.m.ofType("AWS::Logs::LogGroup") {
+		raw, ok := w.m.props(id)["KmsKeyId"]
+		if !ok {
+			continue
+		}
+		who := "CloudWatch Logs for " + id
+		ref, err := w.m.str(raw)
+		if err != nil {
+			w.fail("%s: key: %v", who, err)
+			continue
+		}
+		key, ok := w.m.find("AWS::KMS::Key", ref, "Arn", "KeyId")
+		if !ok {
+			w.fail("%s: %s is not a key of the stack", who, ref)
+			continue
+		}
+		keyArn, _ := w.m.arn(key)
+		name, _ := w.m.attribute(id, "")
+		group := fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s", w.m.partition, w.m.region, w.m.account, name)
+		kp := w.parse(key, key+" key policy", resourcePolicy, w.m.props(key)["KeyPolicy"])
+		for _, a := range []string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:DescribeKey"} {
+			req := accessRequest{principal: logs, action: a, resource: keyArn, context: map[string]string{"kms:EncryptionContext:aws:logs:arn": group}}
+			w.serviceMay(who, req, []*policy{kp}, "the key policy of "+key)
+			other := req.with("kms:EncryptionContext:aws:logs:arn", fmt.Sprintf("arn:%s:logs:%s:444455556666:log-group:%s", w.m.partition, w.m.region, name))
+			if v, ok := w.combined([]*policy{kp}, other); ok && v.decision == allowed {
+				w.fail("%s: the key policy of %s also lets CloudWatch Logs use it for another account's log group", who, key)
+			}
+		}
+	}
+}
+
+// walkProducerPolicies: a managed policy the stack attaches to nothing is
+// for producers. A producer may send to the pipe's source queue and put
+// objects under the attachment prefix the tasks read, and nothing else of
+// the stack: not the staging prefix, not the dead-letter queue.
+func (w *accessWalk) walkProducerPolicies() {
+	var queue, bucket, prefix string
+	for _, id := range w.m.ofType("AWS::Pipes::Pipe") {
+		queue, _ = w.m.str(w.m.props(id)["Source"])
+	}
+	for _, id := range w.m.ofType("AWS::S3::Bucket") {
+		bucket, _ = w.m.arn(id)
+	}
+	for _, id := range w.m.ofType("AWS::Lambda::Function") {
+		if v, ok := at(w.m.props(id), "Environment", "Variables", taskkit.EnvAttachmentPrefix).(string); ok {
+			prefix = v
+		}
+	}
+	for _, id := range w.m.ofType("AWS::IAM::ManagedPolicy") {
+		p := w.m.props(id)
+		if p["Roles"] != nil || p["Users"] != nil || p["Groups"] != nil {
+			continue
+		}
+		who := "a producer with " + id
+		pol := w.parse(id, id, identityPolicy, p["PolicyDocument"])
+		producer := principal{arn: "arn:" + w.m.partition + ":iam::" + w.m.account + ":role/producer", account: w.m.account}
+		for _, c := range []struct {
+			action, resource string
+			allow            bool
+		}{
+			{"sqs:SendMessage", queue, true},
+			{"s3:PutObject", bucket + "/" + prefix + "invoice.pdf", true},
+			{"s3:PutObject", bucket + "/elsewhere/invoice.pdf", false},
+			{"s3:GetObject", bucket + "/" + prefix + "invoice.pdf", false},
+			{"sqs:ReceiveMessage", queue, false},
+		} {
+			req := accessRequest{principal: producer, action: c.action, resource: c.resource, context: tlsOnly}
+			v, ok := w.combined([]*policy{pol}, req)
+			if ok && (v.decision == allowed) != c.allow {
+				w.fail("%s: %s is %v", who, req, v.decision)
+			}
+		}
+	}
+}
+
 // walkRedrives: SQS moves a message received maxReceiveCount times to the
 // queue's dead-letter queue itself; no policy decides it, but the target
 // must be a queue of the stack, and with a KMS key on either queue SQS
@@ -1243,6 +1326,22 @@ func TestServiceAccessWalkCatches(t *testing.T) {
 	statements := func(p map[string]any, path ...any) []any {
 		return at(p, path...).([]any)
 	}
+	// keyWith is the key whose policy has a statement of that Sid: the
+	// alarm topic's key or the log groups'.
+	keyWith := func(t *testing.T, doc map[string]any, sid string) map[string]any {
+		t.Helper()
+		for _, r := range doc["Resources"].(map[string]any) {
+			if rm := r.(map[string]any); rm["Type"] == "AWS::KMS::Key" {
+				for _, st := range statements(props(rm), "KeyPolicy", "Statement") {
+					if at(st, "Sid") == sid {
+						return props(rm)
+					}
+				}
+			}
+		}
+		t.Fatalf("no key with a statement %s", sid)
+		return nil
+	}
 	// withoutStatements drops the statements a predicate selects.
 	withoutStatements := func(t *testing.T, p map[string]any, drop func(st map[string]any) bool, path ...any) {
 		t.Helper()
@@ -1281,10 +1380,24 @@ func TestServiceAccessWalkCatches(t *testing.T) {
 			withoutStatements(t, one(t, doc, "AWS::SNS::TopicPolicy"), bySid("CloudWatchAlarmsPublish"), "PolicyDocument", "Statement")
 		}, "sns:Publish on arn:aws:sns:"},
 		{"the key policy without the CloudWatch grant", func(t *testing.T, doc map[string]any) {
-			withoutStatements(t, one(t, doc, "AWS::KMS::Key"), bySid("CloudWatchAlarmsPublish"), "KeyPolicy", "Statement")
+			withoutStatements(t, keyWith(t, doc, "CloudWatchAlarmsPublish"), bySid("CloudWatchAlarmsPublish"), "KeyPolicy", "Statement")
 		}, "kms:GenerateDataKey on arn:aws:kms:"},
+		{"the log key without the CloudWatch Logs grant", func(t *testing.T, doc map[string]any) {
+			withoutStatements(t, keyWith(t, doc, "CloudWatchLogsEncrypt"), bySid("CloudWatchLogsEncrypt"), "KeyPolicy", "Statement")
+		}, "CloudWatch Logs for "},
+		{"the log key open to any account's log groups", func(t *testing.T, doc map[string]any) {
+			for _, st := range statements(keyWith(t, doc, "CloudWatchLogsEncrypt"), "KeyPolicy", "Statement") {
+				if at(st, "Sid") == "CloudWatchLogsEncrypt" {
+					delete(st.(map[string]any), "Condition")
+				}
+			}
+		}, "another account's log group"},
+		{"a producer policy that also reads the attachments", func(t *testing.T, doc map[string]any) {
+			st := statements(one(t, doc, "AWS::IAM::ManagedPolicy"), "PolicyDocument", "Statement")[1].(map[string]any)
+			st["Action"] = []any{"s3:PutObject", "s3:GetObject"}
+		}, "s3:GetObject"},
 		{"a key grant for another account", func(t *testing.T, doc map[string]any) {
-			for _, st := range statements(one(t, doc, "AWS::KMS::Key"), "KeyPolicy", "Statement") {
+			for _, st := range statements(keyWith(t, doc, "CloudWatchAlarmsPublish"), "KeyPolicy", "Statement") {
 				if c, ok := at(st, "Condition", "StringEquals").(map[string]any); ok {
 					c["aws:SourceAccount"] = "444455556666"
 				}
@@ -1477,7 +1590,7 @@ func TestServiceAccessWalkCatches(t *testing.T) {
 			"Effect": "Allow", "Principal": map[string]any{"Service": "events.amazonaws.com"}, "Action": "sns:Publish", "Resource": topicRef(doc),
 			"Condition": map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": "arn:aws:events:eu-central-1:111122223333:rule/mailflow-ses-events"}},
 		})
-		kp := one(t, doc, "AWS::KMS::Key")
+		kp := keyWith(t, doc, "CloudWatchAlarmsPublish")
 		at(kp, "KeyPolicy").(map[string]any)["Statement"] = append(statements(kp, "KeyPolicy", "Statement"), map[string]any{
 			"Effect": "Allow", "Principal": map[string]any{"Service": "events.amazonaws.com"}, "Action": []any{"kms:Decrypt", "kms:GenerateDataKey*"}, "Resource": "*",
 		})

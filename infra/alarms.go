@@ -93,16 +93,22 @@ func (p *mailPipeline) buildAlarms() {
 
 	add("DeadLetterAlarm", "Mail was dead-lettered: inspect the DLQ messages' mailflow.error attributes.",
 		p.dlq.MetricApproximateNumberOfMessagesVisible(maxOver), float64(cfg.Alarms.DeadLetterMessages), 1)
-	add("OldestMessageAlarm", fmt.Sprintf("The oldest queued mail waited %d s or more: the pipe is stalled or sending is throttled.", cfg.Alarms.OldestMessageAgeSeconds),
-		p.queue.MetricApproximateAgeOfOldestMessage(maxOver), float64(cfg.Alarms.OldestMessageAgeSeconds), 1)
+	age := cfg.OldestMessageAlarmSeconds()
+	add("OldestMessageAlarm", fmt.Sprintf("The oldest queued mail waited %d s or more, longer than one ordinary retry takes: the pipe is stalled, sending is throttled or mail is retried repeatedly.", age),
+		p.queue.MetricApproximateAgeOfOldestMessage(maxOver), float64(age), 1)
 	add("EventsDeadLetterAlarm", "Delivery events could not be recorded or delivered: inspect the events DLQ's messages.",
 		p.eventsDLQ.MetricApproximateNumberOfMessagesVisible(maxOver), 1, 1)
-	add("EventsOldestMessageAlarm", fmt.Sprintf("The oldest delivery event waited %d s or more: record-event is failing, throttled or capped by its maximum concurrency.", cfg.Alarms.OldestMessageAgeSeconds),
-		p.events.MetricApproximateAgeOfOldestMessage(maxOver), float64(cfg.Alarms.OldestMessageAgeSeconds), 1)
+	add("EventsOldestMessageAlarm", fmt.Sprintf("The oldest delivery event waited %d s or more: record-event is failing, throttled or capped by its maximum concurrency.", EventsOldestMessageAlarmSeconds),
+		p.events.MetricApproximateAgeOfOldestMessage(maxOver), EventsOldestMessageAlarmSeconds, 1)
 	add("ExecutionsFailedAlarm", "Executions failed: the whole batch returns to the queue.",
 		p.stateMachine.MetricFailed(sumOver), float64(cfg.Alarms.ExecutionsFailed), 1)
 	add("ExecutionsTimedOutAlarm", "Executions timed out: the whole batch returns to the queue.",
 		p.stateMachine.MetricTimedOut(sumOver), float64(cfg.Alarms.ExecutionsTimedOut), 1)
+	add("ExecutionsThrottledAlarm", "Step Functions throttled starting executions: the account's StartSyncExecution quota is reached; the batch returns to the queue.",
+		p.stateMachine.MetricThrottled(sumOver), 1, 1)
+	for _, m := range pipeAlarmMetrics {
+		add("Pipe"+m.metric+"Alarm", m.description, p.pipeMetric(m.metric, sumOver), 1, 1)
+	}
 	for _, spec := range taskSpecs {
 		fn := p.functions[spec.name]
 		add(spec.id+"ErrorsAlarm", "The "+spec.name+" task returned errors (mail errors included: a burst means something systematic).",
@@ -117,7 +123,9 @@ func (p *mailPipeline) buildAlarms() {
 
 	if cfg.Chatbot != nil {
 		awschatbot.NewSlackChannelConfiguration(p.Construct, jsii.String("Slack"), &awschatbot.SlackChannelConfigurationProps{
-			SlackChannelConfigurationName: awscdk.Fn_Join(jsii.String("-"), &[]*string{awscdk.Aws_STACK_NAME(), jsii.String("alarms")}),
+			// Chatbot's configuration names are unique in the account across
+			// regions: the region keeps a second region's stack apart.
+			SlackChannelConfigurationName: awscdk.Fn_Join(jsii.String("-"), &[]*string{awscdk.Aws_STACK_NAME(), awscdk.Aws_REGION(), jsii.String("alarms")}),
 			SlackWorkspaceId:              jsii.String(cfg.Chatbot.SlackWorkspaceID),
 			SlackChannelId:                jsii.String(cfg.Chatbot.SlackChannelID),
 			NotificationTopics:            &[]awssns.ITopic{p.topic},
@@ -126,6 +134,37 @@ func (p *mailPipeline) buildAlarms() {
 			},
 		})
 	}
+}
+
+// EventsOldestMessageAlarmSeconds is the age of the oldest delivery event
+// that alarms: two rounds of the events queue's visibility timeout plus a
+// batch window and record-event's timeout each, rounded up to the minute.
+const EventsOldestMessageAlarmSeconds = (eventsVisibilityFactor*recordEventTimeoutSeconds + 2*(recordEventWindowSeconds+recordEventTimeoutSeconds) + 59) / 60 * 60
+
+// PipeAlarmMetrics are the AWS/EventBridge/Pipes metrics (dimension
+// PipeName) that alarm at one occurrence per period.
+func PipeAlarmMetrics() []string {
+	out := make([]string, len(pipeAlarmMetrics))
+	for i, m := range pipeAlarmMetrics {
+		out[i] = m.metric
+	}
+	return out
+}
+
+var pipeAlarmMetrics = []struct{ metric, description string }{
+	{"ExecutionFailed", "Pipe executions failed: the pipe could not start the state machine (permissions, a deleted target); the batch returns to the queue."},
+	{"ExecutionThrottled", "Pipe executions were throttled: the pipe's own quota was reached; mail waits in the queue."},
+	{"ExecutionTimeout", "Pipe executions timed out before the state machine answered; the batch returns to the queue."},
+	{"TargetStageFailed", "The pipe's target stage failed: StartSyncExecution was refused or the execution failed; the batch returns to the queue."},
+}
+
+// pipeMetric is one of the pipe's metrics; its Ref is the pipe's name.
+func (p *mailPipeline) pipeMetric(name string, opts *awscloudwatch.MetricOptions) awscloudwatch.IMetric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String("AWS/EventBridge/Pipes"), MetricName: jsii.String(name),
+		DimensionsMap: &map[string]*string{"PipeName": p.pipe.Ref()},
+		Period:        opts.Period, Statistic: opts.Statistic,
+	})
 }
 
 func sesMetric(name string) awscloudwatch.IMetric {
@@ -149,13 +188,7 @@ func (p *mailPipeline) buildDashboard() {
 		}
 		return awscloudwatch.NewGraphWidget(props)
 	}
-	pipeMetric := func(name string) awscloudwatch.IMetric {
-		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String("AWS/EventBridge/Pipes"), MetricName: jsii.String(name),
-			DimensionsMap: &map[string]*string{"PipeName": p.pipe.Ref()},
-			Period:        period, Statistic: jsii.String("Sum"),
-		})
-	}
+	pipeMetric := func(name string) awscloudwatch.IMetric { return p.pipeMetric(name, sum) }
 	sesSum := func(name string) awscloudwatch.IMetric {
 		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 			Namespace: jsii.String("AWS/SES"), MetricName: jsii.String(name), Period: period, Statistic: jsii.String("Sum"),

@@ -54,9 +54,12 @@
 //     PutObject under the staging prefix and ListBucket on the bucket (so a
 //     missing attachment is a 404, Mail.AttachmentMissing, not a 403 that
 //     reads as Mail.AttachmentForbidden); send GetObject under the staging
-//     prefix, SES SendEmail/SendRawEmail on the configured identities and
-//     configuration set with an ses:FromAddress condition listing the
-//     allowed senders, and UpdateItem/GetItem on the table; release-lock
+//     prefix, SES SendEmail/SendRawEmail on every identity a send can be
+//     authorized against ([SendIdentities]: each allowed address and its
+//     domain, since SES checks the most specific verified identity; the
+//     configured identities; for a sandbox account, ses.sandboxRecipients,
+//     which SES checks there too) and the configuration set, with an
+//     ses:FromAddress condition listing the allowed senders, and UpdateItem/GetItem on the table; release-lock
 //     DeleteItem/GetItem on the table; record-event ReceiveMessage,
 //     DeleteMessage and GetQueueAttributes on the events queue (what AWS
 //     documents for an SQS event source), SendMessage on the events DLQ,
@@ -83,6 +86,32 @@
 //     and its log is the only record of it. Its role may invoke exactly the
 //     four functions and send to the DLQ and the events queue; CDK adds the log-delivery and
 //     X-Ray statements, whose actions AWS only grants on "*".
+//   - Concurrency: CfnPipe offers no parallelism limit for an SQS source
+//     (its SQS parameters are the batch size and window only), so the
+//     bound is each function's reserved concurrency: the four state-machine
+//     tasks take concurrency.reservedPerTask, derived when omitted from the
+//     send rate (two seconds of sends at ses.maxSendRate, or SES's starting
+//     14/s, never below workflow.mapConcurrency); record-event takes its
+//     mapping's maximum concurrency, 5. A throttled task is retried by the
+//     definition (Lambda.TooManyRequestsException).
+//   - Every log group is encrypted with one customer-managed key (rotation
+//     on) whose policy admits logs.<region>.amazonaws.com only with the
+//     encryption context kms:EncryptionContext:aws:logs:arn of a log group
+//     of the stack's account and region, and keeps logs.retentionDays.
+//     What each level logs is in docs/DEPLOY.md ("Logs and personal
+//     data"). The execution log stays at ALL by default (inspect reads it
+//     for `executions show`) and carries recipients, subjects and bodies:
+//     its log group has a data protection policy that masks EmailAddress
+//     (audit and de-identify), so only principals with logs:Unmask read
+//     addresses.
+//   - Producers: a managed policy (output ProducerPolicyArn) with
+//     sqs:SendMessage on the queue and s3:PutObject under the attachment
+//     prefix, attached to nothing: the stack does not know the producers.
+//   - Region: a stack pinned to a region without EventBridge Pipes, SES v2
+//     or Express Step Functions (or Chatbot, when configured) fails before
+//     synthesis, naming the service ([PipelineRegions], [ChatbotRegions]);
+//     an environment-agnostic stack carries a template Rules assertion, so
+//     CloudFormation refuses such a region before it creates anything.
 //   - The pipe is an L1 awspipes.CfnPipe (the L2 is alpha): SQS source with
 //     the batch size and window, Step Functions target with invocation type
 //     REQUEST_RESPONSE (StartSyncExecution; FIRE_AND_FORGET would delete the
@@ -91,11 +120,18 @@
 //     visibility of and read the attributes of messages on the source queue,
 //     StartSyncExecution on the machine, and write its own log group when
 //     pipe logging is on.
-//   - Alarms: DLQ has messages, age of the oldest message, the events DLQ
-//     has any message, age of the oldest event, executions failed and timed
-//     out, each task's errors and throttles (record-event's too), and the SES
-//     account's bounce and complaint rates (Maximum over an hour, missing
-//     data not breaching). They notify (alarm and OK) an SNS topic
+//   - Alarms: DLQ has messages; age of the oldest message, over
+//     [config.Config.OldestMessageAlarmSeconds] (derived from the
+//     processing time: the visibility timeout plus two rounds of batch
+//     window and execution, so one ordinary retry does not fire it); the
+//     events DLQ has any message; age of the oldest event
+//     ([EventsOldestMessageAlarmSeconds], likewise from record-event's
+//     timing); AWS/States ExecutionsFailed, ExecutionsTimedOut and
+//     ExecutionThrottled; AWS/EventBridge/Pipes ExecutionFailed,
+//     ExecutionThrottled, ExecutionTimeout and TargetStageFailed (dimension
+//     PipeName, at one per period); each task's errors and throttles
+//     (record-event's too), and the SES account's bounce and complaint
+//     rates (Maximum over an hour, missing data not breaching). They notify (alarm and OK) an SNS topic
 //     encrypted with a customer-managed KMS key, because CloudWatch cannot
 //     publish to a topic under the AWS-managed SNS key. Every alarm is named
 //     <stack name>-<construct path>-<what> ("mailflow-Mail-DeadLetter"), a
@@ -110,7 +146,9 @@
 //     SNS's guide to AWS services publishing to encrypted topics shows
 //     (EventBridge is the documented exception, whose KMS requests carry no
 //     source keys: a grant for it must not copy them). With a Slack channel
-//     configured, AWS Chatbot subscribes to the topic; its guardrail is
+//     configured, AWS Chatbot subscribes to the topic, in a configuration
+//     named "<stack>-<region>-alarms" (Chatbot's names are unique in the
+//     account across regions); its guardrail is
 //     CloudWatchReadOnlyAccess (CloudFormation's default guardrail would be
 //     AdministratorAccess). The tests walk every alarm action to its topic,
 //     topic policy and key policy with a small IAM evaluator
@@ -124,6 +162,18 @@
 //   - With retainOnDelete (the default) the queues, bucket, tables, key and
 //     log groups survive `cdk destroy`; otherwise they are deleted (the
 //     bucket only when empty).
+//
+// The templates pass cfn-lint with no error and no warning (TestCfnLint,
+// which `make test` runs with MAILFLOW_REQUIRE_CFNLINT=1, so a missing
+// cfn-lint fails rather than skips). W3005, a DependsOn that a GetAtt
+// already enforces, is fixed: the functions, the state machine and the
+// pipe depend on their role's default policy only, the role being
+// referenced already. I3013 (the events queue's retention) is fixed by
+// writing it out. The remaining informational finding, I1022 ("prefer
+// Fn::Sub over Fn::Join with an empty delimiter"), is accepted: CDK renders
+// every concatenation of tokens (ARNs from FormatArn and ArnForObjects, the
+// dashboard body) as Fn::Join, which CloudFormation evaluates exactly as
+// the Fn::Sub would; rewriting CDK's output would buy nothing but style.
 //
 // Lambda code comes from the props ([MailPipelineProps.Code]), one
 // awslambda.Code per task (all five), so the construct does not care how it was

@@ -21,6 +21,8 @@ const (
 		"Setting ses.maxSendRate (or ses.pacing off) removes GetAccount."
 	reasonStagingObjects = "The task may only touch objects under its configured key prefix of the pipeline's own bucket; " +
 		"the trailing * is the object key within that prefix, the narrowest scope S3 offers."
+	reasonProducerObjects = "Producers may only put objects under the attachment prefix of the pipeline's own bucket; " +
+		"the trailing * is the attachment's key within that prefix, which each producer chooses."
 	reasonStateMachineLogsAndTracing = "Step Functions log delivery (logs:CreateLogDelivery and related) and X-Ray tracing actions do not support " +
 		"resource-level permissions (AWS requires Resource *); task invocation and the dead-letter queue are scoped to their ARNs."
 )
@@ -45,6 +47,7 @@ func objectsUnder(prefix string) any {
 func (p *mailPipeline) addNagSuppressions() {
 	cfg := p.cfg
 	suppress(p.bucket.Node().DefaultChild(), "AwsSolutions-S1", reasonBucketAccessLogs)
+	suppress(p.producers, "AwsSolutions-IAM5", reasonProducerObjects, objectsUnder(cfg.Storage.AttachmentPrefix))
 	for _, spec := range taskSpecs {
 		role := p.functions[spec.name].Role().Node().FindChild(jsii.String("DefaultPolicy"))
 		if spec.name == TaskSend && cfg.SES.ReadsSendQuota() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awspipes"
@@ -65,6 +67,12 @@ type MailPipeline interface {
 	// OutcomeBus carries the outcome events producers subscribe to with
 	// a rule (source "mailflow", detail-type "mailflow.outcome").
 	OutcomeBus() awsevents.IEventBus
+	// ProducerPolicy grants what a producer needs and nothing else:
+	// sqs:SendMessage on the queue and s3:PutObject under the attachment
+	// prefix. Attach it to the producers' roles.
+	ProducerPolicy() awsiam.IManagedPolicy
+	// LogKey encrypts every log group of the pipeline.
+	LogKey() awskms.IKey
 	// ConfigurationSetName is the SES configuration set mail is sent
 	// with: the configured one, or the one the pipeline creates.
 	ConfigurationSetName() *string
@@ -132,6 +140,8 @@ type mailPipeline struct {
 	functions     map[string]awslambda.Function
 	stateMachine  awsstepfunctions.StateMachine
 	pipe          awspipes.CfnPipe
+	logKey        awskms.Key
+	producers     awsiam.ManagedPolicy
 	topic         awssns.Topic
 	alarmPrefix   string
 	alarms        []awscloudwatch.IAlarm
@@ -150,6 +160,8 @@ func (p *mailPipeline) OutcomeBus() awsevents.IEventBus              { return p.
 func (p *mailPipeline) ConfigurationSetName() *string                { return p.configSetName }
 func (p *mailPipeline) StateMachine() awsstepfunctions.IStateMachine { return p.stateMachine }
 func (p *mailPipeline) Pipe() awspipes.CfnPipe                       { return p.pipe }
+func (p *mailPipeline) ProducerPolicy() awsiam.IManagedPolicy        { return p.producers }
+func (p *mailPipeline) LogKey() awskms.IKey                          { return p.logKey }
 func (p *mailPipeline) AlarmTopic() awssns.ITopic                    { return p.topic }
 func (p *mailPipeline) Alarms() []awscloudwatch.IAlarm               { return p.alarms }
 func (p *mailPipeline) AlarmNamePrefix() string                      { return p.alarmPrefix }
@@ -177,13 +189,18 @@ func NewMailPipeline(scope constructs.Construct, id string, props *MailPipelineP
 		return nil, fmt.Errorf("MailPipeline %s: the configuration set it would create is named %q (stack name and construct path), "+
 			"which SES refuses (1-64 letters, digits, '_' or '-'): shorten the stack name or set ses.configurationSet", id, name)
 	}
+	if err := checkRegion(awscdk.Stack_Of(scope), props.Config.Chatbot != nil); err != nil {
+		return nil, fmt.Errorf("MailPipeline %s: %w", id, err)
+	}
 	p := &mailPipeline{
 		Construct: constructs.NewConstruct(scope, jsii.String(id)),
 		name:      name,
 		cfg:       props.Config,
 		functions: map[string]awslambda.Function{},
 	}
+	p.buildLogKey()
 	p.buildStorage()
+	p.buildProducerPolicy()
 	p.buildFeedback()
 	p.buildFunctions(props.Code)
 	p.buildEventSource()
@@ -192,6 +209,7 @@ func NewMailPipeline(scope constructs.Construct, id string, props *MailPipelineP
 	p.buildAlarms()
 	p.buildDashboard()
 	p.addNagSuppressions()
+	p.addRegionRule()
 	return p, nil
 }
 
@@ -235,8 +253,11 @@ func (p *mailPipeline) buildStorage() {
 		EnforceSSL:          jsii.Bool(true),
 		VisibilityTimeout:   awscdk.Duration_Seconds(jsii.Number(eventsVisibilityFactor * recordEventTimeoutSeconds)),
 		MaxMessageSizeBytes: jsii.Number(EventsMaxMessageBytes),
-		DeadLetterQueue:     &awssqs.DeadLetterQueue{Queue: p.eventsDLQ, MaxReceiveCount: jsii.Number(5)},
-		RemovalPolicy:       p.removalPolicy(),
+		// SQS's default, written out: an event is recorded in seconds or
+		// dead-lettered after five receives long before.
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(4)),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: p.eventsDLQ, MaxReceiveCount: jsii.Number(5)},
+		RemovalPolicy:   p.removalPolicy(),
 	})
 	p.queue = awssqs.NewQueue(p.Construct, jsii.String("Queue"), &awssqs.QueueProps{
 		Encryption:          awssqs.QueueEncryption_SQS_MANAGED,
@@ -299,6 +320,20 @@ func (p *mailPipeline) buildStorage() {
 	p.suppressions = p.newTable("SuppressionTable", SuppressionKey, "")
 }
 
+// buildProducerPolicy is the managed policy producers attach: enqueue
+// mail and upload its attachments, nothing else (the queue's SQS-managed
+// encryption needs no KMS permission).
+func (p *mailPipeline) buildProducerPolicy() {
+	p.producers = awsiam.NewManagedPolicy(p.Construct, jsii.String("ProducerPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("mailflow producer: send mail to the queue, upload attachments"),
+		Statements: &[]awsiam.PolicyStatement{
+			statement("SendMail", []string{"sqs:SendMessage"}, []*string{p.queue.QueueArn()}, nil),
+			statement("UploadAttachments", []string{"s3:PutObject"},
+				[]*string{p.bucket.ArnForObjects(jsii.String(p.cfg.Storage.AttachmentPrefix + "*"))}, nil),
+		},
+	})
+}
+
 // environment is what each task function is configured with: the same
 // variables for the four the state machine runs (each reads what it needs,
 // and they share one loader, internal/taskkit); record-event gets its own.
@@ -344,7 +379,7 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
 	for _, spec := range taskSpecs {
 		env := p.environment(spec.name)
-		logs := p.logGroup(spec.id+"Logs", nil)
+		logs := p.logGroup(spec.id+"Logs", nil, nil)
 		role := awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 			Description: jsii.String("mailflow " + spec.name + " task"),
@@ -353,23 +388,49 @@ func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
 		for _, st := range p.taskStatements(spec.name) {
 			role.AddToPrincipalPolicy(st)
 		}
-		p.functions[spec.name] = awslambda.NewFunction(p.Construct, jsii.String(spec.id), &awslambda.FunctionProps{
-			Description:           jsii.String(spec.description),
-			Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
-			Architecture:          awslambda.Architecture_ARM_64(),
-			Handler:               jsii.String("bootstrap"),
-			Code:                  code[spec.name],
-			MemorySize:            jsii.Number(spec.memoryMiB),
-			Timeout:               awscdk.Duration_Seconds(jsii.Number(spec.timeoutSeconds)),
-			Tracing:               awslambda.Tracing_ACTIVE,
-			LoggingFormat:         awslambda.LoggingFormat_JSON,
-			ApplicationLogLevelV2: awslambda.ApplicationLogLevel(p.cfg.Logs.LambdaLevel),
-			SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
-			LogGroup:              logs,
-			Role:                  role,
-			Environment:           &env,
+		fn := awslambda.NewFunction(p.Construct, jsii.String(spec.id), &awslambda.FunctionProps{
+			Description:                  jsii.String(spec.description),
+			Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture:                 awslambda.Architecture_ARM_64(),
+			Handler:                      jsii.String("bootstrap"),
+			Code:                         code[spec.name],
+			MemorySize:                   jsii.Number(spec.memoryMiB),
+			Timeout:                      awscdk.Duration_Seconds(jsii.Number(spec.timeoutSeconds)),
+			Tracing:                      awslambda.Tracing_ACTIVE,
+			LoggingFormat:                awslambda.LoggingFormat_JSON,
+			ApplicationLogLevelV2:        awslambda.ApplicationLogLevel(p.cfg.Logs.LambdaLevel),
+			SystemLogLevelV2:             awslambda.SystemLogLevel_INFO,
+			LogGroup:                     logs,
+			Role:                         role,
+			Environment:                  &env,
+			ReservedConcurrentExecutions: p.reservedConcurrency(spec),
 		})
+		dependOnPolicyOnly(fn.Node().DefaultChild(), role)
+		p.functions[spec.name] = fn
 	}
+}
+
+// reservedConcurrency bounds a task: the state machine's four take the
+// configured (or derived) reservation; record-event takes its event source
+// mapping's maximum concurrency, as AWS advises, so its batches are never
+// throttled. With the reservation off (0), none is reserved.
+func (p *mailPipeline) reservedConcurrency(spec taskSpec) *float64 {
+	n := p.cfg.ReservedConcurrency()
+	if n == 0 {
+		return nil
+	}
+	if !spec.invokedByStateMachine() {
+		n = recordEventMaxConcurrency
+	}
+	return jsii.Number(n)
+}
+
+// dependOnPolicyOnly leaves a resource depending on its role's default
+// policy alone: CDK also lists the role, which the resource's Role
+// attribute already references (cfn-lint W3005).
+func dependOnPolicyOnly(resource constructs.IConstruct, role awsiam.Role) {
+	policy := role.Node().FindChild(jsii.String("DefaultPolicy")).Node().DefaultChild().(awscdk.CfnElement)
+	resource.(awscdk.CfnResource).AddOverride(jsii.String("DependsOn"), []any{awscdk.Stack_Of(resource).GetLogicalId(policy)})
 }
 
 // taskStatements are the permissions of one task, beyond writing its own
@@ -400,7 +461,7 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 	case TaskSend:
 		var ses []*string
 		stack := awscdk.Stack_Of(p.Construct)
-		for _, id := range cfg.SES.Identities {
+		for _, id := range SendIdentities(cfg) {
 			ses = append(ses, stack.FormatArn(&awscdk.ArnComponents{
 				Service: jsii.String("ses"), Resource: jsii.String("identity"),
 				ResourceName: jsii.String(id), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
@@ -447,6 +508,33 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 	panic("infra: no permissions for task " + task)
 }
 
+// SendIdentities are the SES identities a send can be authorized against,
+// lower-cased, each once: SES checks the most specific verified identity of
+// the From address, so each allowed address and its domain; the configured
+// identities (a parent domain may be the verified one); and, for a sandbox
+// account, the recipient identities, which SES checks there too.
+func SendIdentities(cfg *config.Config) []string {
+	var out []string
+	add := func(id string) {
+		if id = strings.ToLower(id); !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	for _, from := range cfg.SES.AllowedFrom {
+		add(from)
+		if _, domain, ok := strings.Cut(from, "@"); ok {
+			add(domain)
+		}
+	}
+	for _, id := range cfg.SES.Identities {
+		add(id)
+	}
+	for _, id := range cfg.SES.SandboxRecipients {
+		add(id)
+	}
+	return out
+}
+
 // fromAddressPatterns turns allowed senders into ses:FromAddress patterns:
 // an address as itself, a domain as any address at it. IAM's StringLike is
 // case-sensitive, so they are lower-cased like the addresses the tasks send
@@ -476,14 +564,53 @@ func statement(sid string, actions []string, resources []*string, conditions map
 	return awsiam.NewPolicyStatement(props)
 }
 
-// logGroup creates a log group with the configured retention; name, when
-// given, is its name.
-func (p *mailPipeline) logGroup(id string, name *string) awslogs.LogGroup {
+// logGroup creates a log group with the configured retention, encrypted
+// with the pipeline's log key; name, when given, is its name, and
+// protection, when given, its data protection policy.
+func (p *mailPipeline) logGroup(id string, name *string, protection awslogs.DataProtectionPolicy) awslogs.LogGroup {
 	return awslogs.NewLogGroup(p.Construct, jsii.String(id), &awslogs.LogGroupProps{
-		LogGroupName:  name,
-		Retention:     retentionDays[p.cfg.Logs.RetentionDays],
-		RemovalPolicy: p.removalPolicy(),
+		LogGroupName:         name,
+		Retention:            retentionDays[p.cfg.Logs.RetentionDays],
+		EncryptionKey:        p.logKey,
+		DataProtectionPolicy: protection,
+		RemovalPolicy:        p.removalPolicy(),
 	})
+}
+
+// maskEmailAddresses is the state machine log's data protection policy:
+// at level ALL its events carry each mail's recipients, which CloudWatch
+// Logs then shows masked to anyone without logs:Unmask.
+func maskEmailAddresses() awslogs.DataProtectionPolicy {
+	return awslogs.NewDataProtectionPolicy(&awslogs.DataProtectionPolicyProps{
+		Name:        jsii.String("mailflow-mask-email-addresses"),
+		Description: jsii.String("Mask e-mail addresses in execution logs"),
+		Identifiers: &[]awslogs.DataIdentifier{awslogs.DataIdentifier_EMAILADDRESS()},
+	})
+}
+
+// buildLogKey is the customer-managed key of every log group: CloudWatch
+// Logs of this region may use it only for log groups of this account and
+// region (the encryption context CloudWatch Logs sends names the group).
+func (p *mailPipeline) buildLogKey() {
+	stack := awscdk.Stack_Of(p.Construct)
+	p.logKey = awskms.NewKey(p.Construct, jsii.String("LogKey"), &awskms.KeyProps{
+		Description:       jsii.String("mailflow log groups"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     p.removalPolicy(),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
+	})
+	p.logKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchLogsEncrypt"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(awscdk.Fn_Sub(jsii.String("logs.${AWS::Region}.amazonaws.com"), nil), nil)},
+		Actions:    jsii.Strings("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnLike": map[string]any{
+			"kms:EncryptionContext:aws:logs:arn": stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("logs"), Resource: jsii.String("log-group"), ResourceName: jsii.String("*"),
+				ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+			}),
+		}},
+	}), nil)
 }
 
 // vendedLogGroupName is a name under /aws/vendedlogs/<service>/ that is new
@@ -522,7 +649,7 @@ func (p *mailPipeline) buildStateMachine(definition string) {
 	var logs *awsstepfunctions.LogOptions
 	if cfg.Workflow.LogLevel != "OFF" {
 		logs = &awsstepfunctions.LogOptions{
-			Destination:          p.logGroup("StateMachineLogs", vendedLogGroupName("states", "mail")),
+			Destination:          p.logGroup("StateMachineLogs", vendedLogGroupName("states", "mail"), maskEmailAddresses()),
 			Level:                awsstepfunctions.LogLevel(cfg.Workflow.LogLevel),
 			IncludeExecutionData: jsii.Bool(cfg.Workflow.IncludeExecutionData),
 		}
@@ -536,6 +663,7 @@ func (p *mailPipeline) buildStateMachine(definition string) {
 		Role:                    role,
 		RemovalPolicy:           awscdk.RemovalPolicy_DESTROY,
 	})
+	dependOnPolicyOnly(p.stateMachine.Node().DefaultChild(), role)
 }
 
 func (p *mailPipeline) buildPipe() {
@@ -555,7 +683,7 @@ func (p *mailPipeline) buildPipe() {
 
 	var logConfig *awspipes.CfnPipe_PipeLogConfigurationProperty
 	if cfg.Pipe.LogLevel != "OFF" {
-		logs := p.logGroup("PipeLogs", vendedLogGroupName("pipes", "mail"))
+		logs := p.logGroup("PipeLogs", vendedLogGroupName("pipes", "mail"), nil)
 		logs.GrantWrite(role)
 		logConfig = &awspipes.CfnPipe_PipeLogConfigurationProperty{
 			Level: jsii.String(cfg.Pipe.LogLevel),
@@ -584,8 +712,8 @@ func (p *mailPipeline) buildPipe() {
 		LogConfiguration: logConfig,
 	})
 	// The pipe checks its role's access when it is created: create the
-	// policies first.
-	p.pipe.Node().AddDependency(role)
+	// policy first (the role it references already is).
+	dependOnPolicyOnly(p.pipe, role)
 }
 
 // retentionDays maps the values config accepts to CDK's enum.

@@ -38,7 +38,7 @@ const variantConfig = `{
   "stackName": "mailflow-dev",
   "account": "123456789012",
   "region": "eu-west-1",
-  "ses": {"identities": ["example.net"], "allowedFrom": ["example.net"]},
+  "ses": {"identities": ["example.net"], "allowedFrom": ["example.net"], "sandboxRecipients": ["qa@example.org"]},
   "queue": {"visibilityTimeoutSeconds": 1200, "maxReceiveCount": 8, "maxMessageSizeBytes": 8192, "retentionDays": 2},
   "pipe": {"batchSize": 12, "batchWindowSeconds": 5, "logLevel": "OFF"},
   "workflow": {"mapConcurrency": 25, "logLevel": "OFF", "includeExecutionData": false,
@@ -47,7 +47,7 @@ const variantConfig = `{
   "storage": {"attachmentPrefix": "mail/in/", "stagingPrefix": "mail/out/",
               "attachmentRetentionDays": 7, "stagingRetentionDays": 2},
   "logs": {"retentionDays": 7, "lambdaLevel": "DEBUG"},
-  "alarms": {"periodSeconds": 60, "deadLetterMessages": 3, "oldestMessageAgeSeconds": 600,
+  "alarms": {"periodSeconds": 60, "deadLetterMessages": 3, "oldestMessageAgeSeconds": 1600,
              "executionsFailed": 2, "executionsTimedOut": 4, "taskErrors": 20, "taskThrottles": 6,
              "bounceRate": 0.04, "complaintRate": 0.0008},
   "retainOnDelete": false
@@ -229,10 +229,11 @@ func TestMailPipeline(t *testing.T) {
 		// Six times record-event's timeout, as AWS advises for an SQS
 		// trigger; a record of a dead-lettered mail carries its body.
 		equalJSON(t, "events queue", props(qs[id.events]), map[string]any{
-			"SqsManagedSseEnabled": true,
-			"VisibilityTimeout":    180,
-			"MaximumMessageSize":   1048576,
-			"RedrivePolicy":        map[string]any{"deadLetterTargetArn": getAtt(id.eventsDLQ, "Arn"), "maxReceiveCount": 5},
+			"SqsManagedSseEnabled":   true,
+			"MessageRetentionPeriod": 4 * 86400,
+			"VisibilityTimeout":      180,
+			"MaximumMessageSize":     1048576,
+			"RedrivePolicy":          map[string]any{"deadLetterTargetArn": getAtt(id.eventsDLQ, "Arn"), "maxReceiveCount": 5},
 		})
 		equalJSON(t, "events dead-letter queue", props(qs[id.eventsDLQ]), map[string]any{
 			"SqsManagedSseEnabled":   true,
@@ -519,7 +520,7 @@ func TestMailPipeline(t *testing.T) {
 
 	t.Run("alarms", func(t *testing.T) {
 		checkAlarms(t, s, id, alarmExpectations{
-			period: 300, dlq: 1, age: 900, failed: 1, timedOut: 1, taskErrors: 5, taskThrottles: 1, bounce: 0.05, complaint: 0.001,
+			period: 300, dlq: 1, age: 1500, failed: 1, timedOut: 1, taskErrors: 5, taskThrottles: 1, bounce: 0.05, complaint: 0.001,
 		})
 	})
 
@@ -622,6 +623,7 @@ func TestMailPipeline(t *testing.T) {
 	t.Run("cdk-nag", func(t *testing.T) {
 		checkNag(t, s, map[string]int{
 			"AwsSolutions-S1 Bucket":                               1,
+			"AwsSolutions-IAM5 ProducerPolicy":                     1,
 			"AwsSolutions-IAM5 AcquireLockRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 FetchAttachmentsRole/DefaultPolicy": 3,
 			"AwsSolutions-IAM5 SendRole/DefaultPolicy":             2,
@@ -750,13 +752,14 @@ func TestMailPipelineVariant(t *testing.T) {
 
 	t.Run("alarms", func(t *testing.T) {
 		checkAlarms(t, s, id, alarmExpectations{
-			period: 60, dlq: 3, age: 600, failed: 2, timedOut: 4, taskErrors: 20, taskThrottles: 6, bounce: 0.04, complaint: 0.0008,
+			period: 60, dlq: 3, age: 1600, failed: 2, timedOut: 4, taskErrors: 20, taskThrottles: 6, bounce: 0.04, complaint: 0.0008,
 		})
 	})
 
 	t.Run("cdk-nag", func(t *testing.T) {
 		checkNag(t, s, map[string]int{
 			"AwsSolutions-S1 Bucket":                               1,
+			"AwsSolutions-IAM5 ProducerPolicy":                     1,
 			"AwsSolutions-IAM5 AcquireLockRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 FetchAttachmentsRole/DefaultPolicy": 3,
 			"AwsSolutions-IAM5 SendRole/DefaultPolicy":             2,

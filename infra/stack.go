@@ -65,6 +65,7 @@ func NewMailflowStack(scope constructs.Construct, props *MailflowStackProps) (aw
 	output("OutcomeBusName", "The outcome bus's name, for a rule's EventBusName", pipeline.OutcomeBus().EventBusName())
 	output("ConfigurationSetName", "The SES configuration set mail is sent with", pipeline.ConfigurationSetName())
 	output("EventsDeadLetterQueueUrl", "Delivery events that could not be recorded", pipeline.EventsDeadLetterQueue().QueueUrl())
+	output("ProducerPolicyArn", "Attach to a producer's role: sqs:SendMessage on the queue, s3:PutObject under "+cfg.Storage.AttachmentPrefix, pipeline.ProducerPolicy().ManagedPolicyArn())
 	output("AlarmTopicArn", "Alarm notifications", pipeline.AlarmTopic().TopicArn())
 	output("DashboardName", "CloudWatch dashboard of the pipeline", pipeline.Dashboard().DashboardName())
 	return stack, pipeline, nil

@@ -86,7 +86,13 @@ func synth(t *testing.T, name, cfgJSON string) *synthesized {
 		t.Fatal(err)
 	}
 	outdir := sharedTempDir(t, "mailflow-cdk-"+name+"-")
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	// The feature flags of cdk.json, as the app applies them: the tested
+	// template is the deployed one.
+	flags, err := infra.CdkJSONContext("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &flags})
 	stack, pipeline, err := infra.NewMailflowStack(app, &infra.MailflowStackProps{Config: cfg, Code: testCode(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -87,11 +87,12 @@ func TestRunSynthesizes(t *testing.T) {
 		count[r.Type]++
 	}
 	if count["AWS::Lambda::Function"] != 5 || count["AWS::Pipes::Pipe"] != 1 || count["AWS::StepFunctions::StateMachine"] != 1 ||
-		count["AWS::Lambda::EventSourceMapping"] != 1 || count["AWS::Events::Rule"] != 1 || count["AWS::Events::EventBus"] != 1 {
+		count["AWS::Lambda::EventSourceMapping"] != 1 || count["AWS::Events::Rule"] != 1 || count["AWS::Events::EventBus"] != 1 ||
+		count["AWS::IAM::ManagedPolicy"] != 1 || count["AWS::KMS::Key"] != 2 {
 		t.Errorf("resources: %v", count)
 	}
-	// The example configures no Slack channel.
-	if count["AWS::Chatbot::SlackChannelConfiguration"] != 0 {
+	// The example is complete: it configures a Slack channel.
+	if count["AWS::Chatbot::SlackChannelConfiguration"] != 1 {
 		t.Errorf("resources: %v", count)
 	}
 }
@@ -101,4 +102,16 @@ func TestMain(m *testing.M) {
 	// Stop the jsii runtime, which also removes its temporary directory.
 	jsii.Close()
 	os.Exit(code)
+}
+
+// Context values are read with TryGetContext: one of the wrong type is
+// named, not ignored.
+func TestRunRejectsAContextOfTheWrongType(t *testing.T) {
+	t.Setenv("CDK_CONTEXT_JSON", `{"config": 5}`)
+	t.Setenv("CDK_OUTDIR", t.TempDir())
+	t.Setenv("MAILFLOW_CONFIG", "")
+	err := run()
+	if err == nil || !strings.Contains(err.Error(), `context "config" must be a string`) {
+		t.Fatalf("run() = %v", err)
+	}
 }

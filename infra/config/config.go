@@ -25,6 +25,15 @@
 //     fits the execution input (below); every allowed sender is covered by
 //     a configured SES identity; the lock outlives the source queue's
 //     retention so a late redelivery still finds its lock.
+//   - Two values are derived when omitted, from the others, rather than
+//     defaulted to a constant: alarms.oldestMessageAgeSeconds
+//     ([Config.OldestMessageAlarmSeconds], from the processing time; an
+//     explicit value must exceed the visibility timeout, which every
+//     ordinary retry reaches) and concurrency.reservedPerTask
+//     ([Config.ReservedConcurrency], from the send rate; an explicit 0
+//     reserves nothing, for accounts whose concurrency quota is too small).
+//   - ses.sandboxRecipients lists the recipient identities of an account in
+//     the SES sandbox, where SES authorizes a send against them too.
 //   - The batch budget counts what Step Functions measures: the execution
 //     input, 262144 bytes of UTF-8 ([PipePayloadBytes]), in which each SQS
 //     message is a JSON string inside its record. The pipe writes standard
@@ -53,6 +62,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 )
@@ -76,6 +86,8 @@ type Config struct {
 	Storage  Storage  `json:"storage"`
 	Logs     Logs     `json:"logs"`
 	Alarms   Alarms   `json:"alarms"`
+	// Concurrency bounds how many instances of each task run at once.
+	Concurrency Concurrency `json:"concurrency"`
 	// Chatbot, when present, posts the alarms to a Slack channel.
 	Chatbot *Chatbot `json:"chatbot,omitempty"`
 	// RetainOnDelete keeps the queues, the bucket, the lock table and the
@@ -119,6 +131,60 @@ type SES struct {
 	// throttling (429) is the only limit and Mail.Throttled retries absorb
 	// it.
 	Pacing string `json:"pacing,omitempty"`
+	// SandboxRecipients are the recipient identities (addresses or
+	// domains) verified for an account still in the SES sandbox. There SES
+	// authorizes a send against the recipients' identities too, so the
+	// send task may use these as well; leave it empty in production.
+	SandboxRecipients []string `json:"sandboxRecipients,omitempty"`
+}
+
+// Concurrency bounds the task functions. Omitted, ReservedPerTask is
+// derived from the send rate ([Config.ReservedConcurrency]).
+type Concurrency struct {
+	// ReservedPerTask is the reserved concurrency of each of the four
+	// functions the state machine runs; 0 reserves none (the account's
+	// unreserved pool, unbounded by this stack).
+	ReservedPerTask *int `json:"reservedPerTask,omitempty"`
+}
+
+// DefaultSendRate is the rate concurrency is sized for when ses.maxSendRate
+// is unset: SES's starting quota of a production account (14 mails/s).
+const DefaultSendRate = 14
+
+// TaskSecondsBudget is the time one task invocation is sized for: a send
+// takes well under a second (BENCHMARKS.md), so two seconds leave room for
+// the pacer's waits and a slow SES answer.
+const TaskSecondsBudget = 2
+
+// ReservedConcurrency is the reserved concurrency of each state-machine
+// task: the configured value or, omitted, enough instances to send at the
+// configured rate (DefaultSendRate when none) with each invocation taking
+// TaskSecondsBudget, and never fewer than one execution's Map concurrency.
+func (c *Config) ReservedConcurrency() int {
+	if c.Concurrency.ReservedPerTask != nil {
+		return *c.Concurrency.ReservedPerTask
+	}
+	rate := c.SES.MaxSendRate
+	if rate == 0 {
+		rate = DefaultSendRate
+	}
+	n := int(math.Ceil(rate * TaskSecondsBudget))
+	return max(n, c.Workflow.MapConcurrency)
+}
+
+// OldestMessageAlarmSeconds is the age of the oldest queued mail that
+// alarms: the configured value or, omitted, the longest an ordinary retry
+// takes: the batch window, one execution that fails (its TimeoutSeconds),
+// the visibility timeout before the message shows again, then the batch
+// window and one more execution, rounded up to the minute. Older than that,
+// a mail was retried twice or nothing consumes the queue.
+func (c *Config) OldestMessageAlarmSeconds() int {
+	if c.Alarms.OldestMessageAgeSeconds != nil {
+		return *c.Alarms.OldestMessageAgeSeconds
+	}
+	longest, _ := longestExecution()
+	s := c.Queue.VisibilityTimeoutSeconds + 2*(c.Pipe.BatchWindowSeconds+longest)
+	return (s + 59) / 60 * 60
 }
 
 // Queue configures the SQS source queue and its dead-letter queue.
@@ -189,9 +255,11 @@ type Logs struct {
 
 // Alarms holds the thresholds. Counts are per period.
 type Alarms struct {
-	PeriodSeconds           int     `json:"periodSeconds"`
-	DeadLetterMessages      int     `json:"deadLetterMessages"`
-	OldestMessageAgeSeconds int     `json:"oldestMessageAgeSeconds"`
+	PeriodSeconds      int `json:"periodSeconds"`
+	DeadLetterMessages int `json:"deadLetterMessages"`
+	// OldestMessageAgeSeconds, omitted, is derived from the expected
+	// processing time ([Config.OldestMessageAlarmSeconds]).
+	OldestMessageAgeSeconds *int    `json:"oldestMessageAgeSeconds,omitempty"`
 	ExecutionsFailed        int     `json:"executionsFailed"`
 	ExecutionsTimedOut      int     `json:"executionsTimedOut"`
 	TaskErrors              int     `json:"taskErrors"`
@@ -235,15 +303,14 @@ func Default() Config {
 		},
 		Logs: Logs{RetentionDays: 30, LambdaLevel: "INFO"},
 		Alarms: Alarms{
-			PeriodSeconds:           300,
-			DeadLetterMessages:      1,
-			OldestMessageAgeSeconds: 900,
-			ExecutionsFailed:        1,
-			ExecutionsTimedOut:      1,
-			TaskErrors:              5,
-			TaskThrottles:           1,
-			BounceRate:              0.05,
-			ComplaintRate:           0.001,
+			PeriodSeconds:      300,
+			DeadLetterMessages: 1,
+			ExecutionsFailed:   1,
+			ExecutionsTimedOut: 1,
+			TaskErrors:         5,
+			TaskThrottles:      1,
+			BounceRate:         0.05,
+			ComplaintRate:      0.001,
 		},
 		RetainOnDelete: true,
 	}

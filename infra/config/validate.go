@@ -140,6 +140,11 @@ func (c *Config) validateSES(ps *problems) {
 		ps.add("ses.maxSendRate", "must be a rate in mails per second between 0 (ask SES) and 100000")
 	}
 	oneOf(ps, "ses.pacing", s.Pacing, []string{"on", "off"})
+	for i, r := range s.SandboxRecipients {
+		if !isDomain(r) && !isAddress(r) {
+			ps.add("ses.sandboxRecipients["+strconv.Itoa(i)+"]", "%q is neither a domain name nor an e-mail address", r)
+		}
+	}
 }
 
 // coveredByIdentity reports whether a From entry (address or domain) can be
@@ -260,7 +265,22 @@ func (c *Config) validateAlarms(ps *problems) {
 		ps.add("alarms.periodSeconds", "must be a multiple of 60 between 60 and 86400")
 	}
 	between(ps, "alarms.deadLetterMessages", a.DeadLetterMessages, 1, 1_000_000)
-	between(ps, "alarms.oldestMessageAgeSeconds", a.OldestMessageAgeSeconds, 60, 14*86400)
+	if a.OldestMessageAgeSeconds != nil {
+		age := *a.OldestMessageAgeSeconds
+		between(ps, "alarms.oldestMessageAgeSeconds", age, 60, 14*86400)
+		if age <= c.Queue.VisibilityTimeoutSeconds {
+			ps.add("alarms.oldestMessageAgeSeconds", "%d must be greater than queue.visibilityTimeoutSeconds (%d): every ordinary retry makes a mail that old; omit the field to derive it from the processing time (%d s)",
+				age, c.Queue.VisibilityTimeoutSeconds, (&Config{Queue: c.Queue, Pipe: c.Pipe}).OldestMessageAlarmSeconds())
+		}
+	}
+	if r := c.Concurrency.ReservedPerTask; r != nil {
+		switch {
+		case *r < 0 || *r > 1000:
+			ps.add("concurrency.reservedPerTask", "%d is outside 0..1000 (0 reserves none)", *r)
+		case *r > 0 && *r < c.Workflow.MapConcurrency:
+			ps.add("concurrency.reservedPerTask", "%d is below workflow.mapConcurrency (%d): one execution alone would be throttled", *r, c.Workflow.MapConcurrency)
+		}
+	}
 	between(ps, "alarms.executionsFailed", a.ExecutionsFailed, 1, 1_000_000)
 	between(ps, "alarms.executionsTimedOut", a.ExecutionsTimedOut, 1, 1_000_000)
 	between(ps, "alarms.taskErrors", a.TaskErrors, 1, 1_000_000)
