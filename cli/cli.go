@@ -299,8 +299,9 @@ func newFlags(name string, s Streams, usage string) *flag.FlagSet {
 	if g == nil {
 		g = &globalOptions{}
 	}
-	fs.BoolVar(&g.verbose, "v", false, "with an error, also print its internal cause")
-	fs.BoolVar(&g.verbose, "verbose", false, "with an error, also print its internal cause (as -v)")
+	// The default is the value so far: a -v before the command stays set.
+	fs.BoolVar(&g.verbose, "v", g.verbose, "with an error, also print its internal cause")
+	fs.BoolVar(&g.verbose, "verbose", g.verbose, "with an error, also print its internal cause (as -v)")
 	if s.desc != nil {
 		s.desc.fs, s.desc.usage = fs, usage
 	}
