@@ -210,6 +210,15 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 	c := rt.Config()
+	if c.SMTP != "" {
+		// Said at once: otherwise the first sign is a mail's delivery
+		// delays, minutes later.
+		if conn, err := net.DialTimeout("tcp", c.SMTP, smtpCheckTimeout); err != nil {
+			fmt.Fprintf(s.Err, "WARNING: the SMTP relay %s does not answer (%v): mail is accepted and its delivery retried until it does; /healthz reports it meanwhile\n", c.SMTP, err)
+		} else {
+			conn.Close()
+		}
+	}
 	where := datadir.New(c.DataDir).OutboxPattern()
 	if c.SMTP != "" {
 		where = "SMTP " + c.SMTP
@@ -254,6 +263,9 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	}
 	return runErr
 }
+
+// smtpCheckTimeout bounds dev's check at startup that the relay answers.
+const smtpCheckTimeout = 2 * time.Second
 
 // Log formats and levels of dev's --log-format and --log-level.
 const (

@@ -421,6 +421,7 @@ func (r *Runtime) openSES(context.Context) (err error) {
 		if delivery, err = smtpsend.New(smtpsend.Config{Addr: cfg.SMTP, InsecureSkipVerify: true}); err != nil {
 			return err
 		}
+		delivery = &relayWatch{next: delivery, addr: cfg.SMTP, log: cfg.Log}
 	} else {
 		// No fsync per .eml: the outbox keeps the durability of the SQLite
 		// stores (see local/outbox).
