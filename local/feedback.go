@@ -29,8 +29,8 @@ type sesEventQueue struct {
 	// onError reports a record not sent, with the log attributes of
 	// its mail (mailId, sesMessageId) when it concerns one.
 	onError func(err error, attrs ...any)
-	records         chan sesevent.Event
-	done            chan struct{}
+	records chan sesevent.Event
+	done    chan struct{}
 }
 
 // sesEventBuffer is how many records may wait for the queue.
