@@ -88,8 +88,11 @@ func complete(roots []*node, before []string, cur string) (string, []candidate) 
 	n := root
 	positional := 0
 	var pending *flagSpec // a flag whose value is the next word
-	for _, w := range before {
+	for i, w := range before {
 		switch {
+		case pending != nil && w == "=" && i == len(before)-1:
+			// bash splits --flag=value at the "=" (COMP_WORDBREAKS): the
+			// word being completed is the flag's value.
 		case pending != nil:
 			pending = nil
 		case strings.HasPrefix(w, "-") && w != "-" && w != "--":

@@ -188,6 +188,8 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"executions", "list", "--status", ""}, []string{"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "failed"}, true},
 		{[]string{"executions", "list", "--status", "T"}, []string{"TIMED_OUT"}, true},
 		{[]string{"executions", "list", "-o", ""}, []string{"json", "table"}, true},
+		{[]string{"executions", "list", "--status", "=", "T"}, []string{"TIMED_OUT"}, true},
+		{[]string{"executions", "list", "--status", "=", "x", "--li"}, []string{"--limit"}, true},
 		{[]string{"-v", "mail", "status", "--output", "j"}, []string{"json"}, true},
 		{[]string{"dev", "--log-level", ""}, []string{"debug", "info", "warn", "error"}, true},
 		{[]string{"dev", "--pacing", ""}, []string{"on", "off"}, true},
