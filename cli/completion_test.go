@@ -310,3 +310,18 @@ func TestDocsUpToDate(t *testing.T) {
 		t.Fatalf("docs/CLI.md is stale: regenerate it with MAILFLOW_UPDATE_DOCS=1 go test ./cli -run DocsUpToDate")
 	}
 }
+
+// TestDescribingRunsNothing: reading the registry runs each command with
+// -h only, so it creates nothing, not even the default data directory.
+// Not parallel: it changes the working directory.
+func TestDescribingRunsNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if n := len(registry()); n < 10 {
+		t.Fatalf("%d commands described", n)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("describing the commands left %v in the working directory (%v)", entries, err)
+	}
+}
