@@ -42,7 +42,8 @@ type devOptions struct {
 	maxReceive             int
 	historyAge             time.Duration
 	historyCount           int
-	demo, verbose          bool
+	demo                   bool
+	logLevel, logFormat    string
 	console                string
 	consoleSet             bool
 	accessKey, secretKey   string
@@ -114,6 +115,12 @@ func (o *devOptions) validate() error {
 	if o.pacing != "on" && o.pacing != "off" {
 		msgs = append(msgs, fmt.Sprintf("--pacing %q must be on or off", o.pacing))
 	}
+	if _, ok := logLevels[strings.ToLower(o.logLevel)]; !ok && o.logLevel != "" {
+		msgs = append(msgs, fmt.Sprintf("--log-level %q is not one of %s", o.logLevel, strings.Join(logLevelNames, ", ")))
+	}
+	if f := strings.ToLower(o.logFormat); f != logText && f != logJSON {
+		msgs = append(msgs, fmt.Sprintf("--log-format %q is not %s or %s", o.logFormat, logText, logJSON))
+	}
 	if err := validateConsoleAddr(o.console); err != nil {
 		msgs = append(msgs, err.Error())
 	}
@@ -166,7 +173,8 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 	fs.DurationVar(&o.historyAge, "history-max-age", execstore.DefaultMaxAge, "execution history kept: executions that started longer ago are pruned (1m to 87600h)")
 	fs.IntVar(&o.historyCount, "history-max-count", execstore.DefaultMaxCount, "execution history kept: only this many of the newest executions (1-10000000)")
 	fs.BoolVar(&o.demo, "demo", false, "send sample mails through the pipeline, print what happened to each, and exit")
-	fs.BoolVar(&o.verbose, "v", false, "log every task")
+	fs.StringVar(&o.logLevel, "log-level", "", "lowest level of the runtime's log on stderr: debug, info, warn or error (default error; info with -v, which logs every task)")
+	fs.StringVar(&o.logFormat, "log-format", logText, "the runtime's log lines on stderr: text or json (one JSON object a line)")
 	fs.StringVar(&o.console, "console", console.DefaultAddr, `loopback address of the web console ("" or "off": none)`)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
@@ -179,11 +187,7 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 
-	level := slog.LevelError
-	if o.verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level}))
+	log := o.logger(s)
 	w := &syncWriter{w: s.Out}
 	var watchers watchList
 	hub := console.NewHub()
@@ -206,6 +210,15 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		return err
 	}
 	c := rt.Config()
+	if c.SMTP != "" {
+		// Said at once: otherwise the first sign is a mail's delivery
+		// delays, minutes later.
+		if conn, err := net.DialTimeout("tcp", c.SMTP, smtpCheckTimeout); err != nil {
+			fmt.Fprintf(s.Err, "WARNING: the SMTP relay %s does not answer (%v): mail is accepted and its delivery retried until it does; /healthz reports it meanwhile\n", c.SMTP, err)
+		} else {
+			conn.Close()
+		}
+	}
 	where := datadir.New(c.DataDir).OutboxPattern()
 	if c.SMTP != "" {
 		where = "SMTP " + c.SMTP
@@ -249,6 +262,37 @@ func runDev(ctx context.Context, args []string, s Streams) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// smtpCheckTimeout bounds dev's check at startup that the relay answers.
+const smtpCheckTimeout = 2 * time.Second
+
+// Log formats and levels of dev's --log-format and --log-level.
+const (
+	logText = "text"
+	logJSON = "json"
+)
+
+var (
+	logLevelNames = []string{"debug", "info", "warn", "error"}
+	logLevels     = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+)
+
+// logger is the runtime's log on stderr: errors only, unless -v (every
+// task) or --log-level says otherwise.
+func (o *devOptions) logger(s Streams) *slog.Logger {
+	level := slog.LevelError
+	if s.verbose() {
+		level = slog.LevelInfo
+	}
+	if l, ok := logLevels[strings.ToLower(o.logLevel)]; ok {
+		level = l
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(o.logFormat, logJSON) {
+		return slog.New(slog.NewJSONHandler(s.Err, opts))
+	}
+	return slog.New(slog.NewTextHandler(s.Err, opts))
 }
 
 // dataFlag is the --data flag that names this data directory to the other

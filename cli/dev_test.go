@@ -3,14 +3,19 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailflow/mailflow/cli"
 	"github.com/mailflow/mailflow/local"
+	"github.com/mailflow/mailflow/local/datadir"
 )
 
 // TestDevRefusesAVisibilityTimeoutWithinTheLease: a record that reappears
@@ -96,4 +101,65 @@ func TestDevRefusesADataDirectoryWithoutItsLocks(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "locks.db")); err == nil {
 		t.Error("locks.db was created again")
 	}
+}
+
+// TestDevReportsADeadSMTPRelay: with nothing listening on --smtp, dev says
+// so on stderr at startup, and the first delivery that cannot reach the
+// relay logs one error naming it and the mail, not one per attempt.
+func TestDevReportsADeadSMTPRelay(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := l.Addr().String()
+	l.Close()
+	data := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut := &lockedBuf{}, &lockedBuf{}
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"dev", "--data", data, "--addr", "127.0.0.1:0", "--console", "off", "--batch-window", "10ms",
+			"--smtp", relay, "--log-format", "json"}, strings.NewReader(""), out, errOut)
+	}()
+	var info datadir.DevInfo
+	waitFor(t, "dev to start", func() bool {
+		raw, err := os.ReadFile(filepath.Join(data, datadir.DevFile))
+		return err == nil && json.Unmarshal(raw, &info) == nil
+	})
+	if want := "WARNING: the SMTP relay " + relay + " does not answer ("; !strings.Contains(errOut.String(), want) {
+		t.Fatalf("stderr at startup %q lacks %q", errOut.String(), want)
+	}
+	for _, id := range []string{"relay-1", "relay-2"} {
+		code, sout, serr := run(t, context.Background(), "send", "--endpoint", info.Endpoint, "--data", data,
+			"--to", "ann@example.org", "--subject", "Hi", "--text", "hello", "--mail-id", id)
+		if code != cli.ExitOK {
+			t.Fatalf("send: exit %d: %s %s", code, sout, serr)
+		}
+	}
+	const line = `"msg":"the SMTP relay is unreachable`
+	waitFor(t, "the relay's error", func() bool { return strings.Contains(errOut.String(), line) })
+	// Both mails reach the relay (in one batch or two).
+	sentCount := regexp.MustCompile(`: sent (\d+)`)
+	waitFor(t, "both mails to be tried", func() bool {
+		n := 0
+		for _, m := range sentCount.FindAllStringSubmatch(out.String(), -1) {
+			k, _ := strconv.Atoi(m[1])
+			n += k
+		}
+		return n >= 2
+	})
+	time.Sleep(500 * time.Millisecond) // further attempts would log by now
+	logged := errOut.String()
+	if n := strings.Count(logged, line); n != 1 {
+		t.Fatalf("the relay's error is logged %d times, want once:\n%s", n, logged)
+	}
+	for _, l := range strings.Split(logged, "\n") {
+		if strings.Contains(l, line) && (!strings.Contains(l, `"smtp":"`+relay+`"`) || !strings.Contains(l, `"mailId":"relay-`)) {
+			t.Errorf("the relay's error names neither the relay nor the mail: %s", l)
+		}
+	}
+	cancel()
+	<-done
 }

@@ -27,11 +27,14 @@ func runEvents(ctx context.Context, args []string, s Streams) error {
 	if len(args) > 0 && args[0] == "deliveries" {
 		return runEventDeliveries(ctx, args[1:], s)
 	}
+	declareVerbs(s, "deliveries")
 	var o eventsOptions
-	fs := newFlags("events", s, "[--follow] [--json] [--since DURATION] [--data DIR]  |  mailflow events deliveries [EVENT-ID]")
+	fs := newFlags("events", s, "[--follow] [-o json] [--since DURATION] [--data DIR]  |  mailflow events deliveries [EVENT-ID]")
 	fs.StringVar(&o.data, "data", DefaultDataDir, "data directory of the local runtime (as for dev)")
 	fs.BoolVar(&o.follow, "follow", false, "keep printing events as they are recorded, until interrupted")
-	fs.BoolVar(&o.jsonOut, "json", false, "print each event's JSON, as webhooks receive it, one a line")
+	// In JSON, one event a line (JSON Lines), as webhooks receive it:
+	// --follow prints each as it comes.
+	bindOutputFlag(fs, &o.jsonOut)
 	fs.DurationVar(&o.since, "since", 0, "only events of the last DURATION, by the event's time (default: all; with --follow, events recorded later are printed whatever their time)")
 	if _, err := parseInterleaved(fs, args, 0); err != nil {
 		return err
@@ -120,9 +123,9 @@ func runEventDeliveries(ctx context.Context, args []string, s Streams) error {
 	var data string
 	var jsonOut bool
 	var limit int
-	fs := newFlags("events deliveries", s, "[EVENT-ID] [--json] [--limit N] [--data DIR]")
+	fs := newFlags("events deliveries", s, "[EVENT-ID] [-o json] [--limit N] [--data DIR]")
 	fs.StringVar(&data, "data", DefaultDataDir, "data directory of the local runtime (as for dev)")
-	fs.BoolVar(&jsonOut, "json", false, "print JSON for scripts")
+	bindOutputFlag(fs, &jsonOut)
 	fs.IntVar(&limit, "limit", 20, "at most this many deliveries, newest first (1-1000)")
 	pos, err := parseInterleaved(fs, args, 1)
 	if err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,7 +44,7 @@ func (o *backendOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.deliveryTable, "delivery-table", os.Getenv("MAILFLOW_DELIVERY_TABLE"), "delivery record table (--aws; env MAILFLOW_DELIVERY_TABLE)")
 	fs.StringVar(&o.suppressionTable, "suppression-table", os.Getenv("MAILFLOW_SUPPRESSION_TABLE"), "suppression list table (--aws; env MAILFLOW_SUPPRESSION_TABLE)")
 	fs.DurationVar(&o.lookback, "lookback", 14*24*time.Hour, "how far back --aws searches the logs when no --since is given")
-	fs.BoolVar(&o.jsonOut, "json", false, "print JSON for scripts")
+	bindOutputFlag(fs, &o.jsonOut)
 }
 
 func (o *backendOptions) validate() error {
@@ -91,15 +90,13 @@ func (o *backendOptions) checkNames(stack string) error {
 	return nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // subcommands dispatches "executions list", "dlq redrive", ...
 func subcommands(name string, subs map[string]func(context.Context, []string, Streams) error, order []string) func(context.Context, []string, Streams) error {
 	return func(ctx context.Context, args []string, s Streams) error {
+		if s.desc != nil && len(args) == 1 && args[0] == "-h" {
+			s.desc.verbs = order
+			return flag.ErrHelp
+		}
 		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 			fmt.Fprintf(s.Err, "usage: mailflow %s <%s> [flags]\n", name, strings.Join(order, "|"))
 			if len(args) == 0 {
@@ -167,6 +164,10 @@ func (f statusFlag) String() string {
 		return ""
 	}
 	return *f.dst
+}
+
+func (f statusFlag) choices() []string {
+	return inspect.Statuses
 }
 
 func (f statusFlag) Set(v string) error {

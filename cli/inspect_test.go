@@ -224,7 +224,7 @@ func TestInspectAndReplay(t *testing.T) {
 		{args: []string{"executions", "show", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{"an execution ID is required"}},
 		{args: []string{"executions", "show", "a", "b", "--data", "{data}"}, code: cli.ExitUsage, stderr: []string{`unexpected argument "b"`}},
 		{args: []string{"executions", "show", "no-such-execution", "--data", "{data}"}, code: cli.ExitFailure, stderr: []string{"execution not found"}},
-		{args: []string{"executions", "list", "--data", filepath.Join("{data}", "nothing-here")}, code: cli.ExitFailure, stderr: []string{"holds no mailflow data"}},
+		{args: []string{"executions", "list", "--data", filepath.Join("{data}", "nothing-here")}, code: cli.ExitFailure, stderr: []string{"no data directory at ", "nothing-here", "hint: the local runtime creates it: run `mailflow dev --data "}},
 		{args: []string{"replay", "{exec}", "--aws"}, code: cli.ExitUsage, stderr: []string{"--aws needs --log-group, --queue-url, --dlq-url"}},
 		{args: []string{"mail", "status", "x", "--aws", "--log-group", "g"}, code: cli.ExitUsage, stderr: []string{"--aws needs --table"}},
 		{args: []string{"dlq", "list", "--data", "{data}", "--max", "-1"}, code: cli.ExitUsage, stderr: []string{"--limit -1 must not be negative"}},

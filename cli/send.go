@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"mime"
 	"os"
 	"path/filepath"
@@ -41,6 +42,7 @@ type sendOptions struct {
 	wait       bool
 	timeout    time.Duration
 	timeoutSet bool
+	output     *outputFormat
 }
 
 // validate reports every mistake of the flags at once.
@@ -103,6 +105,7 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	fs.StringVar(&o.configPath, "config", os.Getenv(envDeployConfig), "deployment configuration file, whose allowedFrom and defaultFrom are the senders with --aws (env "+envDeployConfig+")")
 	fs.BoolVar(&o.wait, "wait", false, "after enqueueing, wait until the mail is sent or dead-lettered, reading the local data directory (--data): exit 0 sent, 1 dead-lettered (the reason printed), 3 no outcome within --timeout")
 	fs.DurationVar(&o.timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
+	o.output = addOutputFlag(fs)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -195,11 +198,40 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "enqueued mail %s as message %s (%d upload(s))\n", res.MailID, res.MessageID, len(res.Uploaded))
-	if !o.wait {
-		return nil
+	view := sendView{MailID: res.MailID, MessageID: res.MessageID, Uploaded: res.Uploaded}
+	if view.Uploaded == nil {
+		view.Uploaded = []string{}
 	}
-	return waitForOutcome(ctx, waitOn, o.data, res.MailID, res.MessageID, o.timeout, s)
+	if !o.wait {
+		return o.output.write(s, view, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "enqueued mail %s as message %s (%d upload(s))\n", res.MailID, res.MessageID, len(res.Uploaded))
+			return err
+		})
+	}
+	if !o.output.JSON() {
+		fmt.Fprintf(s.Out, "enqueued mail %s as message %s (%d upload(s))\n", res.MailID, res.MessageID, len(res.Uploaded))
+	}
+	outcome, waitErr := waitForOutcome(ctx, waitOn, o.data, res.MailID, res.MessageID, o.timeout)
+	view.Wait = &outcome
+	if o.output.JSON() {
+		// One object with the outcome, whatever it is; the exit code and
+		// stderr say the rest.
+		if err := printJSON(s.Out, view); err != nil {
+			return err
+		}
+	} else if waitErr == nil {
+		fmt.Fprintf(s.Out, "mail %s %s (execution %s)\n", res.MailID, outcome.Outcome, outcome.ExecutionID)
+	}
+	return waitErr
+}
+
+// sendView is what send prints with -o json.
+type sendView struct {
+	MailID    string   `json:"mailId"`
+	MessageID string   `json:"messageId"`
+	Uploaded  []string `json:"uploaded"`
+	// Wait is the outcome --wait saw.
+	Wait *waitOutcome `json:"wait,omitempty"`
 }
 
 // Environment variables naming the pipeline's senders and its deployment

@@ -28,7 +28,7 @@ const waitPoll = 100 * time.Millisecond
 // message counts: an earlier send of the same mailId says nothing about
 // this one. A record the pipeline leaves for retry (retry-later,
 // unfinished) is waited out.
-func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messageID string, timeout time.Duration, s Streams) error {
+func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messageID string, timeout time.Duration) (waitOutcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := "not yet processed"
@@ -36,7 +36,7 @@ func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messa
 	for {
 		st, err := inspect.Mail(ctx, mailID, b, time.Now())
 		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("--wait: reading mail %s in %s: %w", mailID, data, err)
+			return waitOutcome{Outcome: waitUnknown}, fmt.Errorf("--wait: reading mail %s in %s: %w", mailID, data, err)
 		}
 		if st != nil {
 			for _, e := range st.Executions {
@@ -45,10 +45,11 @@ func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messa
 				}
 				switch e.Item.Outcome {
 				case workflow.OutcomeSent, workflow.OutcomeAlreadySent:
-					fmt.Fprintf(s.Out, "mail %s %s (execution %s)\n", mailID, e.Item.Outcome, e.ExecutionID)
-					return nil
+					return waitOutcome{Outcome: string(e.Item.Outcome), ExecutionID: e.ExecutionID}, nil
 				case workflow.OutcomeDeadLettered:
-					return fmt.Errorf("mail %s dead-lettered (execution %s): %s", mailID, e.ExecutionID, reasonOf(e.Item.Error, e.Item.Cause))
+					reason := reasonOf(e.Item.Error, e.Item.Cause)
+					return waitOutcome{Outcome: string(e.Item.Outcome), ExecutionID: e.ExecutionID, Reason: reason},
+						fmt.Errorf("mail %s dead-lettered (execution %s): %s", mailID, e.ExecutionID, reason)
 				default:
 					last = fmt.Sprintf("last outcome %s in execution %s", e.Item.Outcome, e.ExecutionID)
 				}
@@ -58,19 +59,36 @@ func waitForOutcome(ctx context.Context, b *inspect.Backend, data, mailID, messa
 		// queue by the queue's redrive policy, with no execution saying so.
 		if polls++; polls%10 == 0 && b.Queues != nil {
 			if d, ok := redriven(ctx, b, mailID, messageID); ok {
-				return fmt.Errorf("mail %s dead-lettered by the queue after %d receive(s): %s", mailID, d.ReceiveCount, reasonOf(d.Error, d.Cause))
+				reason := reasonOf(d.Error, d.Cause)
+				return waitOutcome{Outcome: string(workflow.OutcomeDeadLettered), Reason: reason},
+					fmt.Errorf("mail %s dead-lettered by the queue after %d receive(s): %s", mailID, d.ReceiveCount, reason)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return &exitError{code: ExitTimeout, err: fmt.Errorf("mail %s: no outcome within %s (%s); `mailflow mail status %s` follows it", mailID, timeout, last, mailID)}
+				return waitOutcome{Outcome: waitTimedOut, Reason: last},
+					&exitError{code: ExitTimeout, err: fmt.Errorf("mail %s: no outcome within %s (%s); `mailflow mail status %s` follows it", mailID, timeout, last, mailID)}
 			}
-			return ctx.Err()
+			return waitOutcome{Outcome: waitUnknown}, ctx.Err()
 		case <-time.After(waitPoll):
 		}
 	}
 }
+
+// waitOutcome is what send --wait saw: the item's outcome (sent,
+// already-sent, dead-lettered), or timed-out or unknown when it saw none.
+type waitOutcome struct {
+	Outcome     string `json:"outcome"`
+	ExecutionID string `json:"executionId,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// Outcomes of a wait that saw no item's.
+const (
+	waitTimedOut = "timed-out"
+	waitUnknown  = "unknown"
+)
 
 // redriven finds the message in the dead-letter queue; a queue it cannot
 // read leaves the wait to the executions.

@@ -7,7 +7,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,7 +36,19 @@ var readStack = func(ctx context.Context, region, stack string) (inspect.StackIn
 var openAWS = openAWSBackend
 
 // openLocal is replaced by tests that hand the commands in-memory stores.
-var openLocal = local.OpenInspection
+var openLocal = openLocalInspection
+
+// openLocalInspection opens the data directory's stores, saying first when
+// there is no directory at all: the usual mistake is a command run before
+// `mailflow dev`, or in another working directory.
+func openLocalInspection(ctx context.Context, o local.InspectOptions) (*inspect.Backend, error) {
+	if _, err := os.Stat(o.DataDir); errors.Is(err, os.ErrNotExist) {
+		return nil, &userError{msg: fmt.Sprintf("no data directory at %s", o.DataDir),
+			hint:  fmt.Sprintf("the local runtime creates it: run `mailflow dev --data %s`, or name the directory with --data; --aws reads the deployed pipeline instead", o.DataDir),
+			cause: err}
+	}
+	return local.OpenInspection(ctx, o)
+}
 
 // open is where the inspection commands get their backend: the deployed
 // pipeline with --aws, else the local data directory (opened by package

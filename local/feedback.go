@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -25,9 +26,11 @@ type sesEventQueue struct {
 	queue           string
 	account, region string
 	clock           clock.Clock
-	onError         func(error)
-	records         chan sesevent.Event
-	done            chan struct{}
+	// onError reports a record not sent, with the log attributes of
+	// its mail (mailId, sesMessageId) when it concerns one.
+	onError func(err error, attrs ...any)
+	records chan sesevent.Event
+	done    chan struct{}
 }
 
 // sesEventBuffer is how many records may wait for the queue.
@@ -80,12 +83,12 @@ func (q *sesEventQueue) send(batch []sesevent.Event) {
 		}
 		env, err := sesevent.NewEnvelope(e, uuid.NewString(), q.account, q.region, arn, clock.Or(q.clock).Now())
 		if err != nil {
-			q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err))
+			q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err), eventAttrs(e)...)
 			continue
 		}
 		body, err := json.Marshal(env)
 		if err != nil {
-			q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err))
+			q.onError(fmt.Errorf("local: SES %s event of %s: %w", e.EventType, e.Mail.MessageID, err), eventAttrs(e)...)
 			continue
 		}
 		entries = append(entries, sqsstore.SendBatchEntry{ID: fmt.Sprint(i), SendParams: sqsstore.SendParams{Body: string(body)}})
@@ -100,9 +103,19 @@ func (q *sesEventQueue) send(batch []sesevent.Event) {
 	}
 	for _, r := range res {
 		if r.Err != nil {
-			q.onError(fmt.Errorf("local: SES event to %s: %w", q.queue, r.Err))
+			var attrs []any
+			if i, err := strconv.Atoi(r.ID); err == nil && i >= 0 && i < len(batch) {
+				attrs = eventAttrs(batch[i])
+			}
+			q.onError(fmt.Errorf("local: SES event to %s: %w", q.queue, r.Err), attrs...)
 		}
 	}
+}
+
+// eventAttrs are the log attributes of the mail an SES event is about.
+func eventAttrs(e sesevent.Event) []any {
+	mailID, _ := sesevent.MailID(e)
+	return []any{"mailId", mailID, "sesMessageId", e.Mail.MessageID}
 }
 
 // startFeedback is the step that routes delivery feedback: the SES
@@ -133,7 +146,7 @@ func (r *Runtime) startFeedback(ctx context.Context, record feedbackloop.Recorde
 	if r.cfg.SES.Events == nil {
 		sink = newSESEventQueue(sesEventQueue{
 			store: r.queues, queue: cfg.EventsQueue, account: cfg.Account, region: cfg.Region, clock: cfg.Clock,
-			onError: func(err error) { cfg.Log.Error("SES event", "err", err) },
+			onError: func(err error, attrs ...any) { cfg.Log.Error("SES event", append(attrs, "err", err)...) },
 		})
 		r.cfg.SES.Events = sink.publish
 	}

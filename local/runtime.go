@@ -421,6 +421,7 @@ func (r *Runtime) openSES(context.Context) (err error) {
 		if delivery, err = smtpsend.New(smtpsend.Config{Addr: cfg.SMTP, InsecureSkipVerify: true}); err != nil {
 			return err
 		}
+		delivery = &relayWatch{next: delivery, addr: cfg.SMTP, log: cfg.Log}
 	} else {
 		// No fsync per .eml: the outbox keeps the durability of the SQLite
 		// stores (see local/outbox).
@@ -490,12 +491,13 @@ func (r *Runtime) startPipe(ctx context.Context) (err error) {
 	r.pipe, err = pipes.New(source, target, pipes.Config{
 		BatchSize: cfg.BatchSize, BatchWindow: cfg.BatchWindow, Concurrency: cfg.PipeConcurrency,
 		SourceARN: r.queues.QueueARN(cfg.SourceQueue), Region: cfg.Region, Clock: cfg.Clock,
-		DeadLetters:     queueDeadLetters{store: r.queues, queue: cfg.DeadLetterQueue},
+		DeadLetters:     queueDeadLetters{store: r.queues, queue: cfg.DeadLetterQueue, log: cfg.Log},
 		MaxReceiveCount: cfg.MaxReceiveCount,
 		OnError:         func(err error) { cfg.Log.Error("pipe", "err", err) },
 		OnBatch: func(b pipes.BatchReport) {
 			switch {
 			case len(b.DeadLettered) > 0:
+				// Each record's own line, with its mailId, is queueDeadLetters'.
 				cfg.Log.Warn("the pipe dead-lettered records", "messages", b.DeadLettered, "reason", b.Reason, "error", b.Error, "execution", b.ExecutionID)
 			case b.Isolating:
 				cfg.Log.Warn("batch failed as a whole; each of its records runs again alone", "records", b.Records, "reason", b.Reason, "execution", b.ExecutionID)

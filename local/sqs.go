@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -75,6 +76,7 @@ func (q queueSource) Delete(ctx context.Context, handles []string) error {
 type queueDeadLetters struct {
 	store *sqsstore.Store
 	queue string
+	log   *slog.Logger // each record dead-lettered, with its mailId
 }
 
 var _ pipes.DeadLetterQueue = queueDeadLetters{}
@@ -85,7 +87,24 @@ func (q queueDeadLetters) Send(ctx context.Context, body string, attributes map[
 		attrs[k] = sqsstore.MessageAttributeValue{DataType: "String", StringValue: v}
 	}
 	_, err := q.store.Send(ctx, q.queue, sqsstore.SendParams{Body: body, Attributes: attrs})
+	if err == nil && q.log != nil {
+		q.log.Warn("the pipe dead-lettered a record", "mailId", bodyMailID(body), "messageId", attributes[workflow.DLQAttrMessageID],
+			"executionId", attributes[workflow.DLQAttrExecutionID], "error", attributes[workflow.DLQAttrError], "reason", attributes[workflow.DLQAttrReason])
+	}
 	return err
+}
+
+// bodyMailID is the mailId a record's body names, "" when it names none
+// (a record that is not a message at all is dead-lettered too).
+func bodyMailID(body string) string {
+	var m struct {
+		MailID any `json:"mailId"`
+	}
+	if json.Unmarshal([]byte(body), &m) != nil {
+		return ""
+	}
+	id, _ := m.MailID.(string)
+	return id
 }
 
 // eventsQueue lets AcquireLock tell the local events queue of an accepted

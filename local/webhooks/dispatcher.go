@@ -332,18 +332,18 @@ func (d *Dispatcher) attempt(ctx context.Context, t *target, j job) {
 		switch wait := d.backoff(a.N); {
 		case !now.Before(j.deadline):
 			status = StatusFailed
-			d.logger.Error("webhook delivery given up", "url", Redact(t.url), "event", j.eventID, "attempts", a.N, "error", a.Error)
+			d.logger.Error("webhook delivery given up", "url", Redact(t.url), "event", j.eventID, "mailId", j.mailID(), "attempts", a.N, "error", a.Error)
 		default:
 			status, next = StatusPending, now.Add(wait)
 			if next.After(j.deadline) {
 				next = j.deadline // one last attempt when the period ends
 			}
-			d.logger.Warn("webhook delivery failed; retrying", "url", Redact(t.url), "event", j.eventID, "attempt", a.N, "retryIn", next.Sub(now), "error", a.Error)
+			d.logger.Warn("webhook delivery failed; retrying", "url", Redact(t.url), "event", j.eventID, "mailId", j.mailID(), "attempt", a.N, "retryIn", next.Sub(now), "error", a.Error)
 		}
 	}
 	if err := d.log.settle(context.WithoutCancel(ctx), t.url, j, a, status, next); err != nil {
 		// The delivery stays as it was: pending, tried again.
-		d.logger.Error("webhook attempt not recorded", "url", Redact(t.url), "event", j.eventID, "error", err)
+		d.logger.Error("webhook attempt not recorded", "url", Redact(t.url), "event", j.eventID, "mailId", j.mailID(), "error", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -324,6 +325,18 @@ type job struct {
 	body     []byte
 	attempts int
 	deadline time.Time
+}
+
+// mailID is the mailId of the job's event, for its log lines; "" when its
+// body does not say (it is the OutcomeEvent the log recorded).
+func (j job) mailID() string {
+	var e struct {
+		MailID string `json:"mailId"`
+	}
+	if json.Unmarshal(j.body, &e) != nil {
+		return ""
+	}
+	return e.MailID
 }
 
 // due returns up to limit pending deliveries to url due at now, earliest
