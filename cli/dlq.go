@@ -30,33 +30,6 @@ func runDLQ(ctx context.Context, args []string, s Streams) error {
 	}, []string{"list", "show", "redrive", "delete", "purge"})(ctx, args, s)
 }
 
-// outputFlag is -o: json or table (the default), any case; it sets the
-// same switch as --json.
-type outputFlag struct{ json *bool }
-
-func (f outputFlag) String() string {
-	if f.json != nil && *f.json {
-		return "json"
-	}
-	return "table"
-}
-
-func (f outputFlag) Set(v string) error {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "json":
-		*f.json = true
-	case "table":
-		*f.json = false
-	default:
-		return fmt.Errorf("%q is not an output format: give json or table", v)
-	}
-	return nil
-}
-
-func registerOutput(fs *flag.FlagSet, jsonOut *bool) {
-	fs.Var(outputFlag{jsonOut}, "o", "output format: table or json (--json is the same as -o json)")
-}
-
 // openDLQ opens the backend with the delivery table as the dead-letter
 // index, where there is one.
 func openDLQ(ctx context.Context, o *backendOptions, s Streams) (*inspect.Backend, error) {
@@ -136,7 +109,6 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 	fs.IntVar(&o.limit, "limit", 0, "at most this many messages; 0 lists all (with --aws, all that 10000 receives find)")
 	fs.IntVar(&o.limit, "max", 0, "the older name of --limit")
 	fs.StringVar(&o.after, "after", "", "start after this message id (with --aws: this key), as the previous page ends")
-	registerOutput(fs, &o.jsonOut)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -224,7 +196,6 @@ func runDLQRedrive(ctx context.Context, args []string, s Streams) error {
 	o.backendOptions.register(fs)
 	o.dlqFilterFlags.register(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "move nothing: list what would move (with --aws: from the dead-letter index)")
-	registerOutput(fs, &o.jsonOut)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -309,7 +280,6 @@ func runDLQDelete(ctx context.Context, args []string, s Streams) error {
 	o := backendOptions{needQueues: true}
 	fs := newFlags("dlq delete", s, "MESSAGE-ID|MAIL-ID [flags]")
 	o.register(fs)
-	registerOutput(fs, &o.jsonOut)
 	pos, err := parseInterleaved(fs, args, 1)
 	if err != nil {
 		return err
@@ -350,7 +320,6 @@ func runDLQPurge(ctx context.Context, args []string, s Streams) error {
 	o.backendOptions.register(fs)
 	o.dlqFilterFlags.register(fs)
 	fs.BoolVar(&o.yes, "yes", false, "delete for good; without it purge only counts what it would delete")
-	registerOutput(fs, &o.jsonOut)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -407,7 +376,6 @@ func runDLQShow(ctx context.Context, args []string, s Streams) error {
 	o := dlqShowOptions{backendOptions: backendOptions{needQueues: true}}
 	fs := newFlags("dlq show", s, "MESSAGE-ID|MAIL-ID [flags]")
 	o.register(fs)
-	registerOutput(fs, &o.jsonOut)
 	pos, err := parseInterleaved(fs, args, 1)
 	if err != nil {
 		return err

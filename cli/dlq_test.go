@@ -217,7 +217,7 @@ func TestDLQFilters(t *testing.T) {
 			stderr: []string{"--dry-run with --aws reads the dead-letter index: give --delivery-table"}},
 		{args: []string{"dlq", "redrive", "--data", "{data}", "--error", "MAIL.REJECTED", "--dry-run", "-o", "JSON"},
 			stdout: []string{`"dryRun": true`, `"mailId": "b"`}},
-		{args: []string{"dlq", "list", "--data", "{data}", "-o", "yaml"}, code: cli.ExitUsage, stderr: []string{`"yaml" is not an output format: give json or table`}},
+		{args: []string{"dlq", "list", "--data", "{data}", "-o", "yaml"}, code: cli.ExitUsage, stderr: []string{`"yaml" is not an output format: want json or table`}},
 	})
 	if n := len(peekQueue(t, data, local.DefaultDeadLetterQueue)); n != 4 {
 		t.Fatalf("the dry run left %d messages, want 4", n)

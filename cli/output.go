@@ -23,7 +23,7 @@ const (
 type outputFormat struct{ json *bool }
 
 func (f *outputFormat) String() string {
-	if f.json != nil && *f.json {
+	if f != nil && f.json != nil && *f.json {
 		return formatJSON
 	}
 	return formatTable
@@ -49,7 +49,10 @@ func (f *outputFormat) JSON() bool { return *f.json }
 // jsonAlias is --json, the older spelling of -o json.
 type jsonAlias struct{ f *outputFormat }
 
-func (a jsonAlias) String() string   { return strconv.FormatBool(a.f.json != nil && *a.f.json) }
+func (a jsonAlias) String() string {
+	return strconv.FormatBool(a.f != nil && a.f.json != nil && *a.f.json)
+}
+
 func (a jsonAlias) IsBoolFlag() bool { return true }
 func (a jsonAlias) Set(v string) error {
 	on, err := strconv.ParseBool(v)

@@ -20,7 +20,6 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	o := replayOptions{backendOptions: backendOptions{needLogs: true, needQueues: true}}
 	fs := newFlags("replay", s, "ID [--failed-only] [--force] [flags]")
 	o.register(fs)
-	registerOutput(fs, &o.jsonOut)
 	fs.BoolVar(&o.failedOnly, "failed-only", false, "re-enqueue only the items that were not delivered (delivered ones are skipped either way)")
 	fs.BoolVar(&o.force, "force", false, "also send again the mails whose outcome is unknown (a send started and its answer was never recorded, so they may have been delivered; deletes their lock records first), and the records that failed permanently (after their cause was fixed)")
 	b, x, err := o.openExecution(ctx, fs, args, &o.id, s)
