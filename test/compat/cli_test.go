@@ -204,6 +204,9 @@ func cliBatch(t *testing.T, c *cli) {
 		fmt.Sprintf(`[{"Id":"d1","ReceiptHandle":%q},{"Id":"d2","ReceiptHandle":%q}]`, handle(1), handle(2)))
 	want(t, "delete-message-batch successful", len(list(del["Successful"])), 2)
 	want(t, "counts after delete-message-batch", c.counts(url), "1/0")
+	c.must("sqs", "purge-queue", "--queue-url", url)
+	want(t, "counts after purge-queue", c.counts(url), "0/0")
+	c.mustFail("AWS.SimpleQueueService.PurgeQueueInProgress", "sqs", "purge-queue", "--queue-url", url)
 	var eleven []string
 	for i := range 11 {
 		eleven = append(eleven, fmt.Sprintf(`{"Id":"e%d","MessageBody":"x"}`, i))

@@ -112,11 +112,15 @@ const scenarios = {
     eq(await counts(url), [0, 0], "counts after DeleteMessage");
     await expectError(run(new sqs.SendMessageCommand({ QueueUrl: url, MessageBody: "a\uFFFEb" })),
       "InvalidMessageContents", "a body with U+FFFE");
-    await run(new sqs.SendMessageCommand({ QueueUrl: url, MessageBody: "later", DelaySeconds: 1 }));
+    // Timeouts of seconds leave room for a loaded machine between two calls.
+    await run(new sqs.SendMessageCommand({ QueueUrl: url, MessageBody: "later", DelaySeconds: 3 }));
     eq((await receive(url)).length, 0, "a delayed message received at once");
-    await sleep(1100);
-    const late = await receive(url, { WaitTimeSeconds: 2 });
+    const late = await receive(url, { WaitTimeSeconds: 10 });
     eq(late.map((x) => x.Body), ["later"], "the delayed message after its delay");
+    await run(new sqs.SendMessageCommand({ QueueUrl: url, MessageBody: "purged" }));
+    await run(new sqs.PurgeQueueCommand({ QueueUrl: url }));
+    eq(await counts(url), [0, 0], "counts after PurgeQueue");
+    await expectError(run(new sqs.PurgeQueueCommand({ QueueUrl: url })), "PurgeQueueInProgress", "a second PurgeQueue within 60 seconds");
   },
 
   async "sqs/batch"() {
@@ -150,9 +154,9 @@ const scenarios = {
   async "sqs/visibility"() {
     const url = await createQueue("js-visibility");
     await run(new sqs.SendMessageCommand({ QueueUrl: url, MessageBody: "v" }));
-    const [m] = await receive(url, { VisibilityTimeout: 1 });
+    const [m] = await receive(url, { VisibilityTimeout: 3 });
     eq((await receive(url)).length, 0, "received while in flight");
-    await sleep(1100);
+    await sleep(3100);
     const [again] = await receive(url, { MessageSystemAttributeNames: ["ApproximateReceiveCount"], VisibilityTimeout: 30 });
     eq(again?.Attributes?.ApproximateReceiveCount, "2", "receive count after the timeout expired");
     await expectError(run(new sqs.DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: "not-a-handle" })),
