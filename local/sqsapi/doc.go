@@ -35,6 +35,12 @@
 // UnsupportedOperation (405) here, so a link or an image on a web page can
 // change nothing. The JSON protocol takes POST only. MD5OfMessageAttributes covers
 // the attributes actually returned, as AWS computes it. FIFO queues are not
-// supported (see sqsstore). The handler does not listen by itself: callers
+// supported (see sqsstore). Message bodies and String attribute values
+// take SQS's character set (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
+// #x10000-#x10FFFF): JSON strings are decoded without encoding/json's repair
+// of invalid UTF-8 and lone surrogate escapes to U+FFFD, so that a real
+// U+FFFD is taken and only what is invalid is refused, in both protocols
+// alike (InvalidMessageContents for a body, InvalidParameterValue for an
+// attribute). The handler does not listen by itself: callers
 // bind it, on loopback by default.
 package sqsapi

@@ -17,14 +17,24 @@ import (
 
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/testkit/sqstest"
 )
 
 // TestSDKOperations exercises the operations the conformance suite does not,
-// so that every answer shape is read back by the SDK.
+// so that every answer shape is read back by the SDK, through both
+// protocols.
 func TestSDKOperations(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
-	c := newClient(srv.URL, nil)
+	for name, transport := range map[string]http.RoundTripper{"JSON": nil, "Query": sqstest.QueryProtocol(nil, testCreds)} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			sdkOperations(t, newClient(srv.URL, transport))
+		})
+	}
+}
+
+func sdkOperations(t *testing.T, c *sqs.Client) {
 	ctx := context.Background()
 
 	var urls []string

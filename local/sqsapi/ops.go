@@ -139,14 +139,14 @@ func (c *call) purgeQueue(req *request) (any, error) {
 }
 
 // sendParams converts one message of SendMessage or SendMessageBatch.
-func (c *call) sendParams(body *string, delay *int, attrs, sys map[string]attrIn, dedup *string) (sqsstore.SendParams, error) {
+func (c *call) sendParams(body *text, delay *int, attrs, sys map[string]attrIn, dedup *string) (sqsstore.SendParams, error) {
 	if body == nil {
 		return sqsstore.SendParams{}, missing("MessageBody")
 	}
 	if dedup != nil {
 		return sqsstore.SendParams{}, invalidParam("MessageDeduplicationId", *dedup, "The request includes a parameter that is not valid for this queue type (MessageDeduplicationId is for FIFO queues).")
 	}
-	p := sqsstore.SendParams{Body: *body, DelaySeconds: delay, SenderID: senderID(c.r)}
+	p := sqsstore.SendParams{Body: string(*body), DelaySeconds: delay, SenderID: senderID(c.r)}
 	if len(attrs) > 0 {
 		p.Attributes = map[string]sqsstore.MessageAttributeValue{}
 		for name, a := range attrs {
@@ -164,7 +164,7 @@ func (c *call) sendParams(body *string, delay *int, attrs, sys map[string]attrIn
 		if a.DataType != "String" || a.StringValue == nil || *a.StringValue == "" {
 			return p, invalidParam("MessageSystemAttributes", name, "AWSTraceHeader must be a non-empty String.")
 		}
-		p.TraceHeader = *a.StringValue
+		p.TraceHeader = string(*a.StringValue)
 	}
 	return p, nil
 }
@@ -175,7 +175,7 @@ func convertAttr(name string, a attrIn) (sqsstore.MessageAttributeValue, error) 
 	}
 	v := sqsstore.MessageAttributeValue{DataType: a.DataType, BinaryValue: a.BinaryValue}
 	if a.StringValue != nil {
-		v.StringValue = *a.StringValue
+		v.StringValue = string(*a.StringValue)
 	}
 	return v, nil
 }

@@ -25,7 +25,7 @@ type request struct {
 	AttributeNames               []string
 	MessageSystemAttributeNames  []string
 	MessageAttributeNames        []string
-	MessageBody                  *string
+	MessageBody                  *text
 	DelaySeconds                 *int
 	MessageAttributes            map[string]attrIn
 	MessageSystemAttributes      map[string]attrIn
@@ -45,15 +45,15 @@ type request struct {
 
 type attrIn struct {
 	DataType         string
-	StringValue      *string
+	StringValue      *text
 	BinaryValue      []byte
-	StringListValues []string
+	StringListValues []text
 	BinaryListValues [][]byte
 }
 
 type entryIn struct {
 	Id                      string
-	MessageBody             *string
+	MessageBody             *text
 	DelaySeconds            *int
 	MessageAttributes       map[string]attrIn
 	MessageSystemAttributes map[string]attrIn
@@ -84,6 +84,14 @@ func (f form) str(k string) string { v, _ := f.get(k); return v }
 func (f form) strPtr(k string) *string {
 	if v, ok := f.get(k); ok {
 		return &v
+	}
+	return nil
+}
+
+func (f form) textPtr(k string) *text {
+	if v, ok := f.get(k); ok {
+		t := text(v)
+		return &t
 	}
 	return nil
 }
@@ -150,7 +158,7 @@ func (f form) messageAttributes(prefix string) (map[string]attrIn, error) {
 	out := map[string]attrIn{}
 	for _, n := range idx {
 		p := prefix + "." + strconv.Itoa(n) + "."
-		a := attrIn{DataType: f.str(p + "Value.DataType"), StringValue: f.strPtr(p + "Value.StringValue")}
+		a := attrIn{DataType: f.str(p + "Value.DataType"), StringValue: f.textPtr(p + "Value.StringValue")}
 		if b, ok := f.get(p + "Value.BinaryValue"); ok {
 			dec, err := base64.StdEncoding.DecodeString(b)
 			if err != nil {
@@ -158,7 +166,9 @@ func (f form) messageAttributes(prefix string) (map[string]attrIn, error) {
 			}
 			a.BinaryValue = dec
 		}
-		a.StringListValues = f.list(p + "Value.StringListValue")
+		for _, v := range f.list(p + "Value.StringListValue") {
+			a.StringListValues = append(a.StringListValues, text(v))
+		}
 		for _, s := range f.list(p + "Value.BinaryListValue") {
 			a.BinaryListValues = append(a.BinaryListValues, []byte(s))
 		}
@@ -176,7 +186,7 @@ func parseQuery(op string, values url.Values) (*request, error) {
 		QueueOwnerAWSAccountId:      f.str("QueueOwnerAWSAccountId"),
 		QueueNamePrefix:             f.str("QueueNamePrefix"),
 		NextToken:                   f.str("NextToken"),
-		MessageBody:                 f.strPtr("MessageBody"),
+		MessageBody:                 f.textPtr("MessageBody"),
 		MessageGroupId:              f.strPtr("MessageGroupId"),
 		MessageDeduplicationId:      f.strPtr("MessageDeduplicationId"),
 		ReceiveRequestAttemptId:     f.strPtr("ReceiveRequestAttemptId"),
@@ -220,7 +230,7 @@ func parseQuery(op string, values url.Values) (*request, error) {
 			p := entryPrefix + "." + strconv.Itoa(n) + "."
 			e := entryIn{
 				Id:                     f.str(p + "Id"),
-				MessageBody:            f.strPtr(p + "MessageBody"),
+				MessageBody:            f.textPtr(p + "MessageBody"),
 				ReceiptHandle:          f.strPtr(p + "ReceiptHandle"),
 				MessageGroupId:         f.strPtr(p + "MessageGroupId"),
 				MessageDeduplicationId: f.strPtr(p + "MessageDeduplicationId"),

@@ -115,13 +115,29 @@ func ValidateBody(body string) error {
 	if body == "" {
 		return errorf(CodeMissingParameter, "The request must contain the parameter MessageBody.")
 	}
-	for i, r := range body {
-		if r == utf8.RuneError || !(r == 0x9 || r == 0xA || r == 0xD || (r >= 0x20 && r <= 0xD7FF) ||
-			(r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)) {
-			return errorf(CodeInvalidMessageContents, "Invalid characters found. The message body contains a character outside the allowed set at byte %d.", i)
-		}
+	if i, bad := firstInvalidChar(body); bad {
+		return errorf(CodeInvalidMessageContents, "Invalid characters found. The message body contains a character outside the allowed set (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF) or invalid UTF-8 at byte %d.", i)
 	}
 	return nil
+}
+
+// firstInvalidChar returns the byte offset of the first byte sequence of s
+// that is not valid UTF-8 or encodes a character outside SQS's set.
+// U+FFFD itself is allowed: only a RuneError of width 1 is a decoding
+// failure (an encoded surrogate, U+D800 to U+DFFF, is one too).
+func firstInvalidChar(s string) (int, bool) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i, true
+		}
+		if !(r == 0x9 || r == 0xA || r == 0xD || (r >= 0x20 && r <= 0xD7FF) ||
+			(r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)) {
+			return i, true
+		}
+		i += size
+	}
+	return 0, false
 }
 
 // ValidateAttributes checks message attributes and returns the bytes they
@@ -154,19 +170,50 @@ func ValidateAttributes(attrs map[string]MessageAttributeValue) (int, error) {
 			if !numberRE.MatchString(v.StringValue) {
 				return 0, errorf(CodeInvalidParameterValue, "Can't cast the value of message (user) attribute '%s' to a number.", name)
 			}
+			if !numberInRange(v.StringValue) {
+				return 0, errorf(CodeInvalidParameterValue, "The value of message (user) attribute '%s' is out of range: a Number has at most 38 significant digits and a magnitude from 10^-128 to 10^+126.", name)
+			}
 			size += len(v.StringValue)
 		default:
 			if v.StringValue == "" {
 				return 0, errorf(CodeInvalidParameterValue, "The message attribute '%s' must contain non-empty message attribute value for message attribute type '%s'.", name, v.DataType)
 			}
-			if err := ValidateBody(v.StringValue); err != nil {
-				return 0, errorf(CodeInvalidParameterValue, "The message attribute '%s' contains invalid characters.", name)
+			if i, bad := firstInvalidChar(v.StringValue); bad {
+				return 0, errorf(CodeInvalidParameterValue, "Message (user) attribute '%s' value contains invalid characters at byte %d: only #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF are allowed.", name, i)
 			}
 			size += len(v.StringValue)
 		}
 		size += len(name) + len(v.DataType)
 	}
 	return size, nil
+}
+
+// numberInRange reports whether a numeric string (one numberRE matches) fits
+// SQS's Number: at most 38 significant digits, zero or a magnitude from
+// 10^-128 to 10^+126. Leading and trailing zeros do not count, as SQS trims
+// them.
+func numberInRange(n string) bool {
+	n = strings.TrimLeft(n, "+-")
+	mant, expPart, _ := strings.Cut(strings.ToLower(n), "e")
+	exp := 0
+	if expPart != "" {
+		e, err := strconv.Atoi(expPart)
+		if err != nil {
+			return false // an exponent beyond int is beyond any range
+		}
+		exp = e
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if digits == "" {
+		return true // zero
+	}
+	// The value is 0.<digits> * 10^magnitude; its leading digit is at
+	// 10^(magnitude-1).
+	magnitude := len(intPart) - (len(intPart+frac) - len(digits)) + exp
+	digits = strings.TrimRight(digits, "0")
+	lead := magnitude - 1
+	return len(digits) <= 38 && lead >= -128 && lead <= 126
 }
 
 // ValidateBatchIDs checks the entry ids of a batch request: 1..10 entries,
