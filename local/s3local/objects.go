@@ -331,6 +331,12 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	}
 	h.Set("Content-Type", "binary/octet-stream")
 	for k, v := range o.Header {
+		if suffix, ok := strings.CutPrefix(http.CanonicalHeaderKey(k), "X-Amz-Meta-"); ok {
+			// S3 keeps user metadata keys in lower case and answers them so;
+			// clients that do not fold the name (the AWS CLI) show it as sent.
+			h["x-amz-meta-"+strings.ToLower(suffix)] = []string{v}
+			continue
+		}
 		h.Set(k, v)
 	}
 	if r.Method == http.MethodGet {

@@ -9,6 +9,6 @@
 // presigned URLs. A failure names the client, the scenario and the
 // difference. A missing node, npm or aws is a failure, not a skip.
 //
-// docs/COMPATIBILITY-SQS.md lists what each client is tested with and every
+// docs/COMPATIBILITY.md lists what each client is tested with and every
 // known difference from AWS.
 package compat
