@@ -163,7 +163,7 @@ func (a *dlqAWS) run(t *testing.T, code int, args []string, want ...string) stri
 // moved are counted as not indexed, and redrive, delete and purge change
 // the queue and the index together.
 func TestDLQOnAWS(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it replaces the package's AWS hooks.
 	a := newDLQAWS(t)
 	t0 := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Millisecond)
 	a.deadLetter(t, "mail-a", "src-a", string(workflow.InvalidMessage), "to[0]: not an e-mail address", "ann@one.example", t0)
@@ -224,7 +224,7 @@ func TestDLQOnAWS(t *testing.T) {
 // a whole, so it carries no state machine tag): the copy leaves the
 // dead-letter queue, so a later redrive cannot enqueue it a second time.
 func TestReplayRemovesACopyMovedByTheRedrivePolicy(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it replaces the package's AWS hooks.
 	a := newDLQAWS(t)
 	body := `{"version":1,"mailId":"mail-p","to":["pat@one.example"],"subject":"Hi","text":"x"}`
 	moved := a.movedByPolicy(t, body)

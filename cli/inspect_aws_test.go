@@ -33,7 +33,7 @@ import (
 // are the local SQS endpoint spoken to with the SDK, the lock table is
 // DynamoDB (dynalite).
 func TestInspectAWS(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it replaces the package's AWS hooks.
 	ctx := context.Background()
 	store, err := sqsstore.Open(filepath.Join(t.TempDir(), "queues.db"), sqsstore.Options{})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,6 @@ import (
 
 	"github.com/mailflow/mailflow/client"
 	deployconfig "github.com/mailflow/mailflow/infra/config"
-	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local"
 	"github.com/mailflow/mailflow/local/datadir"
 	"github.com/mailflow/mailflow/workflow"
@@ -40,8 +40,10 @@ type sendOptions struct {
 	useAWS                       bool
 	// wait and timeout: --wait, --timeout.
 	wait       bool
+	until      string
 	timeout    time.Duration
 	timeoutSet bool
+	untilSet   bool
 	output     *outputFormat
 }
 
@@ -63,11 +65,20 @@ func (o *sendOptions) validate() error {
 	if o.useAWS && o.stack == "" && (o.queueURL == "" || o.bucket == "") {
 		msgs = append(msgs, "--aws needs --stack (or MAILFLOW_STACK), or --queue-url and --bucket (the stack outputs QueueUrl and BucketName)")
 	}
-	if o.wait && o.useAWS {
-		msgs = append(msgs, "--wait reads the local data directory: with --aws, follow the mail with `mailflow mail status MAILID --aws`")
+	if o.wait && o.useAWS && o.stack == "" {
+		msgs = append(msgs, "--wait with --aws needs --stack (or MAILFLOW_STACK): it reads the stack's lock and delivery tables")
 	}
 	if o.timeoutSet && !o.wait {
 		msgs = append(msgs, "--timeout is only for --wait")
+	}
+	switch u := strings.ToLower(strings.TrimSpace(o.until)); u {
+	case untilSent, untilDelivered:
+		o.until = u
+	default:
+		msgs = append(msgs, fmt.Sprintf("--until %q: want %s or %s", o.until, untilSent, untilDelivered))
+	}
+	if o.untilSet && !o.wait {
+		msgs = append(msgs, "--until is only for --wait")
 	}
 	if o.timeout <= 0 {
 		msgs = append(msgs, fmt.Sprintf("--timeout %s must be positive", o.timeout))
@@ -103,13 +114,17 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	fs.Var(&o.senders, "sender", "an allowed sender identity of the pipeline, an address or a domain (repeatable; env "+envSenders+", comma-separated; default: the deployment configuration's with --aws, else those of the dev running on --data and --endpoint, else "+local.DefaultSenderDomain+")")
 	fs.StringVar(&o.defaultSender, "default-sender", os.Getenv(envDefaultSender), "the pipeline's default sender, for a mail without --from (env "+envDefaultSender+")")
 	fs.StringVar(&o.configPath, "config", os.Getenv(envDeployConfig), "deployment configuration file, whose allowedFrom and defaultFrom are the senders with --aws (env "+envDeployConfig+")")
-	fs.BoolVar(&o.wait, "wait", false, "after enqueueing, wait until the mail is sent or dead-lettered, reading the local data directory (--data): exit 0 sent, 1 dead-lettered (the reason printed), 3 no outcome within --timeout")
+	fs.BoolVar(&o.wait, "wait", false, "after enqueueing, wait for the outcome (--until): exit 0 sent or delivered, 1 dead-lettered, bounced, complained or rejected (the reason printed), 3 no outcome within --timeout")
+	fs.StringVar(&o.until, "until", untilSent, "what --wait waits for: sent (SES took the mail) or delivered (every recipient delivered, bounced or complained)")
 	fs.DurationVar(&o.timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
 	o.output = addOutputFlag(fs)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) { o.timeoutSet = o.timeoutSet || f.Name == "timeout" })
+	fs.Visit(func(f *flag.Flag) {
+		o.timeoutSet = o.timeoutSet || f.Name == "timeout"
+		o.untilSet = o.untilSet || f.Name == "until"
+	})
 	if err := o.validate(); err != nil {
 		return err
 	}
@@ -187,12 +202,24 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	if err != nil {
 		return err
 	}
-	var waitOn *inspect.Backend
+	var w *waiter
 	if o.wait {
-		if waitOn, err = openWaitBackend(ctx, o.data, o.endpoint, s); err != nil {
+		w = &waiter{where: o.data, until: o.until, onAWS: o.useAWS, poll: waitPoll,
+			recipients: slices.Concat(o.to, o.cc, o.bcc)}
+		if o.useAWS {
+			w.where, w.poll = "stack "+o.stack, awsWaitPoll
+			w.b, err = openAWSWaitBackend(ctx, o.awsRegion(), o.stack, s)
+		} else {
+			w.b, err = openWaitBackend(ctx, o.data, o.endpoint, s)
+		}
+		if err != nil {
 			return err
 		}
-		defer waitOn.Close()
+		defer w.b.Close()
+		if o.until == untilDelivered && w.b.Deliveries == nil {
+			return fmt.Errorf("--until delivered reads the delivery records, and %s keeps none", w.where)
+		}
+		w.enqueuedAt = time.Now()
 	}
 	res, err := c.Send(ctx, m)
 	if err != nil {
@@ -211,7 +238,8 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 	if !o.output.JSON() {
 		fmt.Fprintf(s.Out, "enqueued mail %s as message %s (%d upload(s))\n", res.MailID, res.MessageID, len(res.Uploaded))
 	}
-	outcome, waitErr := waitForOutcome(ctx, waitOn, o.data, res.MailID, res.MessageID, o.timeout)
+	w.mailID, w.messageID = res.MailID, res.MessageID
+	outcome, waitErr := w.wait(ctx, o.timeout)
 	view.Wait = &outcome
 	if o.output.JSON() {
 		// One object with the outcome, whatever it is; the exit code and
@@ -220,7 +248,7 @@ func runSend(ctx context.Context, args []string, s Streams) error {
 			return err
 		}
 	} else if waitErr == nil {
-		fmt.Fprintf(s.Out, "mail %s %s (execution %s)\n", res.MailID, outcome.Outcome, outcome.ExecutionID)
+		fmt.Fprintf(s.Out, "mail %s %s (%s)\n", res.MailID, outcome.Outcome, outcome.where())
 	}
 	return waitErr
 }

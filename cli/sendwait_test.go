@@ -63,7 +63,9 @@ func TestSendWaitUsage(t *testing.T) {
 	}{
 		{[]string{"--timeout", "5s"}, "--timeout is only for --wait"},
 		{[]string{"--wait", "--timeout", "0s"}, "--timeout 0s must be positive"},
-		{[]string{"--wait", "--aws", "--stack", "mf"}, "--wait reads the local data directory"},
+		{[]string{"--wait", "--aws", "--sender", "example.org", "--queue-url", "https://q", "--bucket", "b"}, "--wait with --aws needs --stack"},
+		{[]string{"--wait", "--until", "bounced"}, `--until "bounced": want sent or delivered`},
+		{[]string{"--until", "delivered"}, "--until is only for --wait"},
 	} {
 		code, _, errOut := run(t, context.Background(), append(base, tc.args...)...)
 		if code != cli.ExitUsage || !strings.Contains(errOut, tc.want) {
