@@ -51,7 +51,8 @@ var mailKeys = []string{"messageId", "sesMessageId", "event", "address", "task"}
 // TestEveryMailLogLineHasItsMailID runs the runtime with its JSON log at
 // debug level through a sent mail (bounced, its address suppressed, its
 // events failing to reach a webhook) and a failed one (to the suppressed
-// address), and checks that every line about one mail names its mailId.
+// address) and one that fails validation, and checks that every line about
+// one mail names its mailId.
 func TestEveryMailLogLineHasItsMailID(t *testing.T) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -76,6 +77,8 @@ func TestEveryMailLogLineHasItsMailID(t *testing.T) {
 	for _, tc := range []struct{ body, outcome string }{
 		{`{"version":1,"mailId":"log-sent","from":"a@example.com","to":["bounce@simulator.amazonses.com"],"subject":"s","text":"t"}`, "sent"},
 		{`{"version":1,"mailId":"log-failed","from":"a@example.com","to":["bounce@simulator.amazonses.com"],"subject":"s","text":"t"}`, "dead-lettered"},
+		// Refused by validation: its lines still name the mailId it claims.
+		{`{"version":1,"mailId":"log-invalid","from":"a@example.com","to":"not a list","subject":"s","text":"t"}`, "dead-lettered"},
 	} {
 		if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: &queue, MessageBody: aws.String(tc.body)}); err != nil {
 			t.Fatal(err)
@@ -110,7 +113,7 @@ func TestEveryMailLogLineHasItsMailID(t *testing.T) {
 			continue
 		}
 		id, _ := line["mailId"].(string)
-		if id != "log-sent" && id != "log-failed" {
+		if id != "log-sent" && id != "log-failed" && id != "log-invalid" {
 			t.Errorf("a line about one mail has no mailId: %v", line)
 		}
 		about[line["msg"].(string)]++

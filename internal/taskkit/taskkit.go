@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -328,4 +330,31 @@ func OutcomeUnknownError(rec lock.Record, cause error) error {
 	return workflow.Errorf(workflow.OutcomeUnknown,
 		"a send of %q started at %s (by %s) and %s: the mail may have been sent, so it is not sent again automatically; after checking the recipient's mailbox or the provider's logs, `mailflow replay EXECUTION --force` sends it again",
 		rec.MailID, rec.AttemptedAt.UTC().Format(time.RFC3339Nano), rec.Owner, why)
+}
+
+// maxClaimedMailID bounds the mail id read from a message that failed
+// validation: it is the producer's claim, logged only to find the mail.
+const maxClaimedMailID = 256
+
+// ClaimedMailID is the mailId a message that failed validation says it
+// has, when its body is a JSON object with a string mailId of printable
+// characters and at most 256 bytes; "" otherwise. Logs of a refused mail
+// then still name the mail, without trusting anything else in it.
+func ClaimedMailID(body string) string {
+	var claim struct {
+		MailID json.RawMessage `json:"mailId"`
+	}
+	if json.Unmarshal([]byte(body), &claim) != nil {
+		return ""
+	}
+	var id string
+	if json.Unmarshal(claim.MailID, &id) != nil || id == "" || len(id) > maxClaimedMailID || !utf8.ValidString(id) {
+		return ""
+	}
+	for _, r := range id {
+		if !unicode.IsPrint(r) {
+			return ""
+		}
+	}
+	return id
 }

@@ -114,3 +114,19 @@ func TestPacingFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestClaimedMailID(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{`{"version":1,"mailId":"order-42","to":"not a list"}`, "order-42"},
+		{`{"mailId":42}`, ""},
+		{`{"mailId":""}`, ""},
+		{`{"mailId":"a\u0000b"}`, ""},
+		{`{"mailId":"` + strings.Repeat("x", 257) + `"}`, ""},
+		{`not json`, ""},
+		{`["mailId"]`, ""},
+	} {
+		if got := taskkit.ClaimedMailID(c.body); got != c.want {
+			t.Errorf("ClaimedMailID(%.40q) = %q, want %q", c.body, got, c.want)
+		}
+	}
+}

@@ -154,6 +154,9 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	}
 	m, err := workflow.Parse([]byte(in.Body), h.cfg.Limits)
 	if err != nil {
+		if id := taskkit.ClaimedMailID(in.Body); id != "" {
+			log = log.With(slog.String("mailId", id))
+		}
 		return Out{}, workflow.Wrap(workflow.InvalidMessage, err)
 	}
 	log = log.With(slog.String("mailId", m.MailID))

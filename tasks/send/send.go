@@ -289,8 +289,9 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		h.clearAttempt(ctx, log, m.MailID, in.Owner, attempt)
 		return Out{}, err
 	}
-	log = log.With(slog.String("sesMessageId", id))
-	h.markSent(ctx, log, m.MailID, in.Owner, id)
+	// The result line adds sesMessageId itself; only markSent's own lines
+	// need it here.
+	h.markSent(ctx, log.With(slog.String("sesMessageId", id)), m.MailID, in.Owner, id)
 	return Out{SESMessageID: id}, nil
 }
 
