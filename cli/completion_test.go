@@ -166,6 +166,9 @@ func newCompletionShell(t *testing.T, name string) *completionShell {
 	if err := os.WriteFile(filepath.Join(sh.work, "receipt.pdf"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(sh.work, "my receipt.pdf"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Mkdir(filepath.Join(sh.work, "state"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +257,8 @@ print -r -- $screen
 // does, then wraps compadd so each match the completion adds is also
 // written to $MAILFLOW_COMPLETION_OUT (builtin compadd -O does zsh's own
 // matching against the word, without adding), and ends the shell once
-// the completion is done. Calls that only filter (-O, -A, -D) pass
+// the completion is done, each match with the prefixes inserted before
+// it (IPREFIX, -P, -p) and unquoted, as the command would get it. Calls that only filter (-O, -A, -D) pass
 // through.
 const zshSetup = `PROMPT='' RPROMPT=''
 if [[ $MAILFLOW_COMPLETION_FPATH == 1 ]]; then
@@ -265,14 +269,18 @@ if [[ $MAILFLOW_COMPLETION_FPATH != 1 ]]; then
     source $MAILFLOW_COMPLETION_SCRIPT || exit 1
 fi
 compadd() {
-    local -a opts hits
+    local -a opts hits apre hpre
+    local hit
     opts=("${(@)argv[1,${argv[(i)(-|--)]}-1]}")
     if (( ${opts[(I)-O]} || ${opts[(I)-A]} || ${opts[(I)-D]} )); then
         builtin compadd "$@"
         return
     fi
     builtin compadd -O hits "$@"
-    (( $#hits )) && print -rl -- "${(@)hits}" >> $MAILFLOW_COMPLETION_OUT
+    () { zparseopts -E P:=apre p:=hpre } "${(@)opts}"
+    for hit in "${(@)hits}"; do
+        print -r -- "${(Q):-$IPREFIX${apre[2]}${hpre[2]}$hit}" >> $MAILFLOW_COMPLETION_OUT
+    done
     builtin compadd "$@"
 }
 __mailflow_test_done() {
@@ -354,7 +362,7 @@ var completionCases = []completionCase{
 	{[]string{"completion", ""}, []string{"bash", "zsh", "fish"}, true},
 	{[]string{"help", "ex"}, []string{"executions", "exit-codes"}, true},
 	{[]string{"send", "--attach", "rec"}, []string{"receipt.pdf"}, true},
-	{[]string{"send", "--attach", ""}, []string{"receipt.pdf", "state"}, true},
+	{[]string{"send", "--attach", ""}, []string{"receipt.pdf", "my receipt.pdf", "state"}, true},
 	{[]string{"dev", "--data", "st"}, []string{"state"}, true},
 	{[]string{"executions", "list", "--limit", ""}, nil, true}, // free text
 	{[]string{"--ver"}, []string{"--version", "--verbose"}, true},
@@ -362,10 +370,17 @@ var completionCases = []completionCase{
 }
 
 // wholeWordCases: zsh and fish keep --flag=value one word, where bash
-// splits it at "=" (COMP_WORDBREAKS).
+// splits it at "=" (COMP_WORDBREAKS), and hand the command the word
+// unquoted.
 var wholeWordCases = []completionCase{
 	{[]string{"executions", "list", "--status=T"}, []string{"--status=TIMED_OUT"}, true},
 	{[]string{"executions", "list", "--status=x", "--li"}, []string{"--limit"}, true},
+	{[]string{"send", "--attach=rec"}, []string{"--attach=receipt.pdf"}, true},
+	{[]string{"dev", "--data=st"}, []string{"--data=state"}, true},
+	{[]string{"dlq", "'li"}, []string{"list"}, true},
+	{[]string{"send", "--attach", `my\ r`}, []string{"my receipt.pdf"}, true},
+	{[]string{"send", "--attach", `"my`}, []string{"my receipt.pdf"}, true},
+	{[]string{"send", "--subject", "'a b'", "--wa"}, []string{"--wait"}, true},
 }
 
 var bashSplitCases = []completionCase{
