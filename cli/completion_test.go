@@ -320,10 +320,8 @@ func zshCompleter(fpath bool) func(*completionShell, []string) []string {
 				sh.t.Fatal(err)
 			}
 		}
-		env := []string{"MAILFLOW_COMPLETION_SCRIPT=" + script, "MAILFLOW_COMPLETION_OUT=" + out, "MAILFLOW_COMPLETION_FPATH=0"}
-		if fpath {
-			env[2] = "MAILFLOW_COMPLETION_FPATH=1"
-		}
+		env := []string{"MAILFLOW_COMPLETION_SCRIPT=" + script, "MAILFLOW_COMPLETION_OUT=" + out,
+			"MAILFLOW_COMPLETION_FPATH=" + map[bool]string{false: "0", true: "1"}[fpath]}
 		screen := sh.run(env, "-f", driver, setup, "mailflow "+strings.Join(words, " "))
 		if _, err := os.Stat(out + ".done"); err != nil {
 			sh.t.Fatalf("zsh did not complete %q: the terminal showed\n%s", words, screen)
