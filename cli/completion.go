@@ -213,8 +213,12 @@ const zshScript = `#compdef mailflow
 # zsh completion for mailflow: source <(mailflow completion zsh)
 _mailflow() {
     local -a out cands
-    out=("${(@f)$("${words[1]}" __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+    # the words as the command gets them, quotes and backslashes removed;
+    # the word completed is what precedes the cursor, which inside quotes
+    # zsh gives without the opening quote
+    out=("${(@f)$("${words[1]}" __complete "${(@Q)words[2,CURRENT-1]}" "${(Q)PREFIX}" 2>/dev/null)}")
     local directive="${out[1]}" line
+    local -i ret=1
     for line in "${(@)out[2,-1]}"; do
         [[ -n "$line" ]] || continue
         if [[ "$line" == *$'\t'* ]]; then
@@ -223,12 +227,13 @@ _mailflow() {
             cands+=("${line//:/\\:}")
         fi
     done
+    (( ${#cands} )) && _describe 'mailflow' cands && ret=0
+    # a path after --flag= completes as a path, the --flag= kept
     case "$directive" in
-        :files) _files ;;
-        :dirs) _files -/ ;;
+        :files) compset -P '-[^=]#='; _files && ret=0 ;;
+        :dirs) compset -P '-[^=]#='; _files -/ && ret=0 ;;
     esac
-    (( ${#cands} )) && _describe 'mailflow' cands
-    return 0
+    return ret
 }
 if [[ "$funcstack[1]" == "_mailflow" ]]; then
     _mailflow "$@"
@@ -240,15 +245,23 @@ fi
 const fishScript = `# fish completion for mailflow: mailflow completion fish > ~/.config/fish/completions/mailflow.fish
 function __mailflow_complete
     set -l words (commandline -opc)
-    set -l current (commandline -ct)
+    # the token as the command gets it: quotes and backslashes removed
+    set -l current (commandline -ct | string unescape)
     set -l out ($words[1] __complete $words[2..-1] "$current" 2>/dev/null)
+    printf '%s\n' $out[2..-1]
+    # a path after --flag= completes as a path, the --flag= kept
+    set -l prefix (string match -r -- '^-[^=]*=' "$current")
+    set -l path (string replace -r -- '^-[^=]*=' '' "$current")
     switch "$out[1]"
         case :files
-            __fish_complete_path "$current"
+            for p in (__fish_complete_path "$path")
+                printf '%s%s\n' "$prefix" $p
+            end
         case :dirs
-            __fish_complete_directories "$current"
+            for p in (__fish_complete_directories "$path")
+                printf '%s%s\n' "$prefix" $p
+            end
     end
-    printf '%s\n' $out[2..-1]
 end
 complete -c mailflow -f -a '(__mailflow_complete)'
 `
