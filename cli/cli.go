@@ -62,7 +62,7 @@ var exitCodes = []struct {
 	meaning string
 }{
 	{ExitOK, "success (also -h and --help)"},
-	{ExitFailure, "the command failed: the error is printed on stderr (with -v, its internal cause too); `send --wait`: the mail was dead-lettered"},
+	{ExitFailure, "the command failed: the error is printed on stderr (with -v, its internal cause too); `send --wait`: the mail was dead-lettered (with `--until delivered` also bounced, complained or rejected)"},
 	{ExitUsage, "usage error: an unknown command, verb or flag, a missing argument or an invalid value, named on stderr; nothing was done"},
 	{ExitTimeout, "`send --wait` saw no outcome within its --timeout (the mail was enqueued and may still be sent)"},
 }

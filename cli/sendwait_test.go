@@ -114,3 +114,30 @@ func TestSendWaitSeesTheQueuesRedrive(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, want)
 	}
 }
+
+// TestSendWaitUntilDelivered follows mails to the SES simulator's delivery
+// events: delivered ends with exit 0, a bounce with exit 1 naming the
+// recipient and SES's bounce.
+func TestSendWaitUntilDelivered(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	rt, err := local.Start(context.Background(), local.Config{DataDir: data, Addr: "127.0.0.1:0", BatchWindow: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	for _, c := range []struct {
+		to, mailID string
+		code       int
+		want       string
+	}{
+		{"success@simulator.amazonses.com", "until-ok", cli.ExitOK, "mail until-ok delivered (execution "},
+		{"bounce@simulator.amazonses.com", "until-bounce", cli.ExitFailure, "mail until-bounce not delivered to every recipient: bounce@simulator.amazonses.com bounced (Permanent"},
+	} {
+		code, out, errOut := run(t, context.Background(), "send", "--data", data, "--endpoint", rt.Endpoint(), "--subject", "Hi", "--text", "hello",
+			"--to", c.to, "--mail-id", c.mailID, "--wait", "--until", "delivered", "--timeout", "60s")
+		if code != c.code || !strings.Contains(out+errOut, c.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d and %q", c.mailID, code, out, errOut, c.code, c.want)
+		}
+	}
+}
