@@ -179,10 +179,13 @@
 //     result (Task, Map, Parallel) or the error output (catchers). A Task's
 //     Arguments default to the state input; for arn:aws:states:::lambda:invoke
 //     the result is the Invoke response wrapper, as in JSONPath.
-//   - An expression whose value is a function ($sum, a lambda) has no JSON
-//     value: it fails like one that yields nothing, and a function inside
-//     an object or array is left out, as JSON.stringify does. No recorded
-//     AWS execution shows AWS's wording for this case.
+//   - An expression whose value is or holds a function ($sum, a lambda,
+//     a function inside an object or array) has no JSON value: the field
+//     fails with States.QueryEvaluationError "returned an unsupported
+//     result type.". No recorded AWS execution shows this case; the wording
+//     is LocalStack's (which records its tests against AWS, though not this
+//     one), and failing on a nested function too is what independent
+//     reimplementations observed on AWS.
 //   - An expression that yields nothing fails the state with
 //     States.QueryEvaluationError ("returned nothing (undefined)"), wherever
 //     it is; a wrong result type ("returned an unexpected result type.

@@ -255,6 +255,9 @@ func (r *stateRun) jeval(t *jtmpl, env *jenv) (any, error) {
 			if errors.Is(err, jx.ErrUndefined) {
 				return nil, r.queryErr(t.loc, t, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned nothing (undefined).", t.expr.Source(), t.loc))
 			}
+			if errors.Is(err, jx.ErrFunctionValue) {
+				return nil, r.queryErr(t.loc, t, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' returned an unsupported result type.", t.expr.Source(), t.loc))
+			}
 			return nil, r.queryErr(t.loc, t, fmt.Sprintf("The JSONata expression '%s' specified for the field '%s' threw an error during evaluation. %s", t.expr.Source(), t.loc, err.Error()))
 		}
 		return v, nil

@@ -36,6 +36,26 @@ func TestJSONataUndefinedFieldFails(t *testing.T) {
 	}
 }
 
+// A value that is or holds a function has no JSON form: the field fails,
+// wherever the function sits (the whole value, an object member, an array
+// element), and the state's other fields do not hide it.
+func TestJSONataFunctionValueFails(t *testing.T) {
+	for _, c := range []struct{ output, expr, field string }{
+		{`"{% $sum %}"`, "$sum", "Output"},
+		{`{"v":"{% function($x){$x} %}"}`, "function($x){$x}", "Output/v"},
+		{`"{% {'a': [1, $uppercase]} %}"`, "{'a': [1, $uppercase]}", "Output"},
+		{`"{% [1, function($x){$x * 2}] %}"`, "[1, function($x){$x * 2}]", "Output"},
+	} {
+		d := mustParse(t, `{"QueryLanguage":"JSONata","StartAt":"A","States":{
+		"A":{"Type":"Pass","Output":`+c.output+`,"End":true}}}`)
+		res := run(t, d, `{}`, newHarness().options(nil))
+		want := "An error occurred while executing the state 'A' (entered at the event id #2). The JSONata expression '" + c.expr + "' specified for the field '" + c.field + "' returned an unsupported result type."
+		if res.Error != asl.ErrQueryEvaluationError || res.Cause != want {
+			t.Errorf("%s:\n got %s: %s\nwant %s", c.output, res.Error, res.Cause, want)
+		}
+	}
+}
+
 func TestJSONataEvalRefused(t *testing.T) {
 	d := mustParse(t, `{"QueryLanguage":"JSONata","StartAt":"A","States":{
 		"A":{"Type":"Pass","Output":"{% $eval('1+1') %}","End":true}}}`)

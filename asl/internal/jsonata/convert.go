@@ -131,7 +131,10 @@ func fromAny(x any) (out any, changed, ok bool) {
 		var cp map[string]any
 		for k, e := range t {
 			ne, ch, ok := fromAny(e)
-			if !ch && ok {
+			if !ok {
+				return nil, true, false
+			}
+			if !ch {
 				continue
 			}
 			if cp == nil {
@@ -140,11 +143,7 @@ func fromAny(x any) (out any, changed, ok bool) {
 					cp[k2] = e2
 				}
 			}
-			if ok {
-				cp[k] = ne
-			} else {
-				delete(cp, k)
-			}
+			cp[k] = ne
 		}
 		if cp == nil {
 			return t, false, true
@@ -154,7 +153,10 @@ func fromAny(x any) (out any, changed, ok bool) {
 		var cp []any
 		for i, e := range t {
 			ne, ch, ok := fromAny(e)
-			if !ch && ok {
+			if !ok {
+				return nil, true, false
+			}
+			if !ch {
 				if cp != nil {
 					cp = append(cp, e)
 				}
@@ -164,9 +166,7 @@ func fromAny(x any) (out any, changed, ok bool) {
 				cp = make([]any, i, len(t))
 				copy(cp, t[:i])
 			}
-			if ok {
-				cp = append(cp, ne)
-			}
+			cp = append(cp, ne)
 		}
 		if cp == nil {
 			return t, false, true
@@ -202,7 +202,7 @@ func fromReflect(v reflect.Value) (any, bool) {
 		for it.Next() {
 			e, ok := FromJ(it.Value())
 			if !ok {
-				continue
+				return nil, false
 			}
 			m[fmt.Sprint(it.Key().Interface())] = e
 		}
@@ -212,7 +212,7 @@ func fromReflect(v reflect.Value) (any, bool) {
 		for i := 0; i < v.Len(); i++ {
 			e, ok := FromJ(v.Index(i))
 			if !ok {
-				continue
+				return nil, false
 			}
 			out = append(out, e)
 		}

@@ -122,7 +122,10 @@ func compileDirect(n jparse.Node) directFn {
 				return nil, false, true, nil
 			}
 			out, ok := FromJ(res)
-			return out, ok, true, nil
+			if !ok {
+				return nil, false, true, ErrFunctionValue
+			}
+			return out, true, true, nil
 		}
 	}
 	return nil

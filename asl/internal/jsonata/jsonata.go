@@ -386,6 +386,10 @@ func collectVars(v reflect.Value, out map[string]bool) {
 // ErrUndefined is returned when an expression yields no value.
 var ErrUndefined = errors.New("jsonata: undefined result")
 
+// ErrFunctionValue is returned when an expression's value is, or holds, a
+// function: JSON has no such value.
+var ErrFunctionValue = errors.New("jsonata: the value is or holds a function")
+
 // Data is what an evaluation reads.
 type Data interface {
 	// StatesField returns a member of $states (input, result,
@@ -400,7 +404,8 @@ type Data interface {
 }
 
 // Eval evaluates the expression. The result is a value tree; ErrUndefined
-// when the expression returns nothing; otherwise an *EvalError.
+// when the expression returns nothing, ErrFunctionValue when its value is
+// or holds a function; otherwise an *EvalError.
 func (e *Expr) Eval(env Data, rt *Runtime) (any, error) {
 	if e.direct != nil {
 		v, defined, handled, err := e.direct(env, rt)
@@ -470,7 +475,7 @@ func (e *Expr) Eval(env Data, rt *Runtime) (any, error) {
 	}
 	out, ok := FromJ(res)
 	if !ok {
-		return nil, ErrUndefined
+		return nil, ErrFunctionValue
 	}
 	return out, nil
 }
