@@ -30,6 +30,8 @@ type backendOptions struct {
 	needLogs, needQueues, needDB bool
 	// needSuppression: the command reads or changes the suppression list.
 	needSuppression bool
+	// unmask: the command reads the execution logs unmasked (replay).
+	unmask bool
 }
 
 func (o *backendOptions) register(fs *flag.FlagSet) {

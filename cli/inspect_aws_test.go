@@ -78,7 +78,7 @@ func TestInspectAWS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &inspecttest.FakeLogs{PageSize: 5}
+	logs := &inspecttest.FakeLogs{PageSize: 5, MaskEmails: true} // as the stack's data protection policy
 	for _, f := range []string{"../inspect/testdata/express-with-data.jsonl", "../inspect/testdata/express-without-data.jsonl",
 		"../inspect/testdata/express-error-level.jsonl", "../inspect/testdata/express-malformed.jsonl"} {
 		if err := logs.LoadFile(f); err != nil {
@@ -212,6 +212,15 @@ func TestInspectAWS(t *testing.T) {
 	}
 	if len(opened) == 0 || opened[0].LogGroup != "/aws/vendedlogs/states/mailflow" || opened[0].LockTable != "mailflow-locks" {
 		t.Errorf("opened %+v", opened)
+	}
+	// Replay read the log unmasked (the bodies it re-enqueues must be the
+	// mails); showing an execution does not.
+	if logs.Unmasked == 0 {
+		t.Error("replay read the execution log masked")
+	}
+	before := logs.Unmasked
+	if code := Run(ctx, append([]string{"executions", "show", "exec-a"}, awsFlags...), strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}); code != ExitOK || logs.Unmasked != before {
+		t.Errorf("executions show: exit %d, %d unmasked searches, want none", code, logs.Unmasked-before)
 	}
 	// The redrive put the message back on the source queue, with the forced
 	// replay; the skipped ones enqueued nothing.

@@ -17,7 +17,9 @@ type replayOptions struct {
 }
 
 func runReplay(ctx context.Context, args []string, s Streams) error {
-	o := replayOptions{backendOptions: backendOptions{needLogs: true, needQueues: true}}
+	// The bodies replay re-enqueues are read unmasked: the stack masks the
+	// addresses in its execution log, and a masked body is not the mail.
+	o := replayOptions{backendOptions: backendOptions{needLogs: true, needQueues: true, unmask: true}}
 	fs := newFlags("replay", s, "ID [--failed-only] [--force] [flags]")
 	o.register(fs)
 	fs.BoolVar(&o.failedOnly, "failed-only", false, "re-enqueue only the items that were not delivered (delivered ones are skipped either way)")

@@ -80,7 +80,7 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 		progress := func(n int) { fmt.Fprintf(s.Err, "reading %s: %d log events\n", o.logGroup, n) }
 		return openAWS(ctx, awsOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
 			LockTable: o.lockTable, DeliveryTable: o.deliveryTable, SuppressionTable: o.suppressionTable,
-			Lookback: o.lookback, Progress: progress})
+			Lookback: o.lookback, Progress: progress, Unmask: o.unmask})
 	}
 	return openLocal(ctx, local.InspectOptions{
 		DataDir: o.data, Region: local.DefaultRegion, Account: local.DefaultAccount,
@@ -103,6 +103,9 @@ type awsOptions struct {
 	Lookback time.Duration
 	// Progress is told how many log events a search has read.
 	Progress func(events int)
+	// Unmask reads the execution logs through their data protection
+	// policy (replay: the bodies it re-enqueues must be the mails).
+	Unmask bool
 	// Config, when set, is used instead of the default credential chain
 	// (tests point it at emulators).
 	Config *aws.Config
@@ -137,7 +140,7 @@ func openAWSBackend(ctx context.Context, o awsOptions) (*inspect.Backend, error)
 	if logs == nil {
 		logs = cloudwatchlogs.NewFromConfig(cfg)
 	}
-	b.Source = &inspect.LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback, Progress: o.Progress}
+	b.Source = &inspect.LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback, Progress: o.Progress, Unmask: o.Unmask}
 	var queues inspect.SQSAPI = sqs.NewFromConfig(cfg)
 	if o.SQS != nil {
 		queues = o.SQS

@@ -37,6 +37,10 @@ type LogSource struct {
 	// Progress, when set, is told how many log events a search has read
 	// so far, after each page (a search over weeks of logs takes a while).
 	Progress func(events int)
+	// Unmask reads the events as logged, through the log group's data
+	// protection policy (the stack masks e-mail addresses); it takes the
+	// logs:Unmask permission. Replay needs it: a masked body is not the mail.
+	Unmask bool
 }
 
 var _ Source = (*LogSource)(nil)
@@ -369,7 +373,7 @@ func (s *LogSource) fetch(ctx context.Context, pattern string, since, until time
 	if s.LogGroup == "" {
 		return nil, errors.New("a log group is required")
 	}
-	in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(s.LogGroup)}
+	in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(s.LogGroup), Unmask: s.Unmask}
 	if pattern != "" {
 		in.FilterPattern = aws.String(pattern)
 	}

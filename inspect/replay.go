@@ -2,8 +2,10 @@ package inspect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -181,14 +183,23 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 		case workflow.KindOf(errName) == workflow.KindPermanent:
 			r.Class = ClassPermanent
 		}
-		// A record without its body cannot be replayed, whatever it is.
-		if it.Body == "" && r.Class != ClassAlreadySent {
-			r.Class = ClassBodyUnknown
+		// A record without its body cannot be replayed, whatever it is;
+		// nor one whose addresses the log masked, which is not the mail.
+		masked := false
+		if r.Class != ClassAlreadySent {
+			if it.Body == "" {
+				r.Class = ClassBodyUnknown
+			} else if masked = MaskedAddresses(it.Body); masked {
+				r.Class = ClassBodyUnknown
+			}
 		}
 		r.Action = ActionSkipped
 		switch r.Class {
 		case ClassBodyUnknown:
 			r.Note = "the record's body is unknown (execution data not logged, or truncated): cannot replay it"
+			if masked {
+				r.Note = "the record's addresses are masked in the log (its data protection policy): cannot replay it; read the log unmasked, which takes logs:Unmask"
+			}
 			report(r)
 			continue
 		case ClassAlreadySent:
@@ -401,4 +412,34 @@ func Mail(ctx context.Context, mailID string, b *Backend, now time.Time) (*MailS
 	}
 	st.Delivery = d
 	return st, nil
+}
+
+// MaskedAddresses reports whether a message body's address fields (from,
+// to, cc, bcc, replyTo) hold a value made of asterisks only: what a log
+// group's data protection policy shows instead of an e-mail address to a
+// reader without logs:Unmask.
+func MaskedAddresses(body string) bool {
+	var m map[string]any
+	if json.Unmarshal([]byte(body), &m) != nil {
+		return false
+	}
+	masked := func(v any) bool {
+		s, ok := v.(string)
+		return ok && len(s) > 0 && strings.Trim(s, "*") == ""
+	}
+	for _, field := range []string{"from", "to", "cc", "bcc", "replyTo"} {
+		switch v := m[field].(type) {
+		case []any:
+			for _, e := range v {
+				if masked(e) {
+					return true
+				}
+			}
+		default:
+			if masked(v) {
+				return true
+			}
+		}
+	}
+	return false
 }

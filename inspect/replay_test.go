@@ -137,3 +137,45 @@ func TestReplayClassifiesEachRecord(t *testing.T) {
 		t.Fatalf("enqueued %v", ids)
 	}
 }
+
+// TestReplayRefusesAMaskedBody: a body whose addresses a log's data
+// protection policy masked is not the mail; replay skips it, even forced,
+// and keeps its dead-letter copy.
+func TestReplayRefusesAMaskedBody(t *testing.T) {
+	t.Parallel()
+	client, q := sqsEndpoint(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	x := &Execution{ID: "exec-m", Name: "exec-m", Items: []Item{
+		{Index: 0, MessageID: "m-0", MailID: "masked-1", Outcome: workflow.OutcomeDeadLettered, Error: string(workflow.Throttled),
+			Body: `{"version":1,"mailId":"masked-1","from":"***************","to":["ann@example.org","**************"],"subject":"s","text":"t"}`},
+	}}
+	copyToDLQ(t, client, q, "m-0", "masked-1", workflow.Throttled)
+	res, err := Replay(ctx, x, ReplayOptions{FailedOnly: true, Force: true}, q, mapLocks{}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Class != ClassBodyUnknown || res[0].Action != ActionSkipped || !strings.Contains(res[0].Note, "masked in the log") {
+		t.Fatalf("results %+v", res)
+	}
+	if got := dlqMailIDs(t, q); got != "masked-1" {
+		t.Fatalf("dead-letter queue after the replay: %q, want the copy kept", got)
+	}
+}
+
+func TestMaskedAddresses(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"to":["ann@example.org"],"from":"a@example.com"}`: false,
+		`{"to":["*****"]}`:                                  true,
+		`{"cc":["ann@example.org","***"]}`:                  true,
+		`{"from":"********"}`:                               true,
+		`{"replyTo":["***"]}`:                               true,
+		`{"to":["ann@example.org"],"subject":"*****"}`:      false,
+		`{"to":[""]}`:                                       false,
+		`not json`:                                          false,
+	} {
+		if got := MaskedAddresses(body); got != want {
+			t.Errorf("MaskedAddresses(%s) = %v, want %v", body, got, want)
+		}
+	}
+}

@@ -22,6 +22,12 @@ import (
 // JSON pattern on $.type, and a quoted term).
 type FakeLogs struct {
 	PageSize int // default 50
+	// MaskEmails masks e-mail addresses with asterisks in what a search
+	// returns unless it asks for Unmask, as a log group's data protection
+	// policy for EmailAddress does.
+	MaskEmails bool
+	// Unmasked counts the searches that asked for Unmask.
+	Unmasked int
 
 	mu       sync.Mutex
 	events   []types.FilteredLogEvent
@@ -96,6 +102,9 @@ func (f *FakeLogs) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterL
 	defer f.mu.Unlock()
 	pattern := aws.ToString(in.FilterPattern)
 	f.patterns = append(f.patterns, pattern)
+	if in.Unmask {
+		f.Unmasked++
+	}
 	var hits []types.FilteredLogEvent
 	for _, e := range f.events {
 		ts := aws.ToInt64(e.Timestamp)
@@ -116,9 +125,20 @@ func (f *FakeLogs) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterL
 	}
 	start = min(start, len(hits))
 	end := min(start+size, len(hits))
-	out := &cloudwatchlogs.FilterLogEventsOutput{Events: hits[start:end]}
+	page := hits[start:end]
+	if f.MaskEmails && !in.Unmask {
+		page = make([]types.FilteredLogEvent, len(hits[start:end]))
+		for i, e := range hits[start:end] {
+			e.Message = aws.String(emailAddress.ReplaceAllStringFunc(aws.ToString(e.Message), func(a string) string { return strings.Repeat("*", len(a)) }))
+			page[i] = e
+		}
+	}
+	out := &cloudwatchlogs.FilterLogEventsOutput{Events: page}
 	if end < len(hits) {
 		out.NextToken = aws.String(strconv.Itoa(end))
 	}
 	return out, nil
 }
+
+// emailAddress is roughly what the EmailAddress data identifier matches.
+var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
