@@ -166,13 +166,13 @@ func TestReplayRefusesAMaskedBody(t *testing.T) {
 func TestMaskedAddresses(t *testing.T) {
 	for body, want := range map[string]bool{
 		`{"to":["ann@example.org"],"from":"a@example.com"}`: false,
-		`{"to":["*****"]}`:                                  true,
-		`{"cc":["ann@example.org","***"]}`:                  true,
-		`{"from":"********"}`:                               true,
-		`{"replyTo":["***"]}`:                               true,
-		`{"to":["ann@example.org"],"subject":"*****"}`:      false,
-		`{"to":[""]}`:                                       false,
-		`not json`:                                          false,
+		`{"to":["*****"]}`:                             true,
+		`{"cc":["ann@example.org","***"]}`:             true,
+		`{"from":"********"}`:                          true,
+		`{"replyTo":["***"]}`:                          true,
+		`{"to":["ann@example.org"],"subject":"*****"}`: false,
+		`{"to":[""]}`:                                  false,
+		`not json`:                                     false,
 	} {
 		if got := MaskedAddresses(body); got != want {
 			t.Errorf("MaskedAddresses(%s) = %v, want %v", body, got, want)
