@@ -31,7 +31,7 @@ const clockSkew = time.Minute
 
 // What --until waits for.
 const (
-	untilSent      = "sent"
+	untilSent      = string(workflow.EventSent)
 	untilDelivered = "delivered"
 )
 
@@ -179,7 +179,7 @@ func (w *waiter) processedOnAWS(ctx context.Context, last *string) (waitOutcome,
 		return waitOutcome{}, false, nil
 	}
 	if d.State == workflow.EventDeadLettered && !d.StateAt.Before(w.enqueuedAt.Add(-clockSkew)) {
-		reason := "dead-lettered"
+		reason := string(workflow.EventDeadLettered)
 		for i := len(d.History) - 1; i >= 0; i-- {
 			if e := d.History[i]; e.Type == workflow.EventDeadLettered && e.Reason != nil {
 				reason = reasonOf(e.Reason.Error, e.Reason.Cause)
