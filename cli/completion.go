@@ -189,11 +189,26 @@ func valuesOf(f flagSpec, cur, prefix string) (string, []candidate) {
 }
 
 const bashScript = `# bash completion for mailflow: source <(mailflow completion bash)
+# _mailflow_dequote prints a word as the command will see it: a quote the
+# user opened, and backslash escapes, removed.
+_mailflow_dequote() {
+    local w="$1"
+    case "$w" in
+        \'*) w="${w#\'}"; w="${w%\'}" ;;
+        \"*) w="${w#\"}"; w="${w%\"}" ;;
+        *) w="${w//\\/}" ;;
+    esac
+    printf '%s' "$w"
+}
 _mailflow() {
-    local cur="${COMP_WORDS[COMP_CWORD]}"
     local IFS=$'\n'
+    local words=() w
+    for w in "${COMP_WORDS[@]:1:COMP_CWORD}"; do
+        words+=("$(_mailflow_dequote "$w")")
+    done
+    local cur="${words[${#words[@]}-1]}"
     local out
-    out=$("${COMP_WORDS[0]}" __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null) || return 0
+    out=$("${COMP_WORDS[0]}" __complete "${words[@]}" 2>/dev/null) || return 0
     local directive="${out%%$'\n'*}"
     local line cands=()
     while read -r line; do
@@ -201,8 +216,9 @@ _mailflow() {
     done < <(printf '%s\n' "$out" | tail -n +2)
     COMPREPLY=("${cands[@]}")
     case "$directive" in
-        :files) COMPREPLY+=($(compgen -f -- "$cur")) ;;
-        :dirs) COMPREPLY+=($(compgen -d -- "$cur")) ;;
+        # bash quotes what it inserts (a space in a file name) with -o filenames
+        :files) compopt -o filenames 2>/dev/null; COMPREPLY+=($(compgen -f -- "$cur")) ;;
+        :dirs) compopt -o filenames 2>/dev/null; COMPREPLY+=($(compgen -d -- "$cur")) ;;
     esac
     return 0
 }

@@ -375,6 +375,11 @@ var wholeWordCases = []completionCase{
 	{[]string{"executions", "list", "--status=x", "--li"}, []string{"--limit"}, true},
 	{[]string{"send", "--attach=rec"}, []string{"--attach=receipt.pdf"}, true},
 	{[]string{"dev", "--data=st"}, []string{"--data=state"}, true},
+}
+
+// quotedCases: words typed with a quote or a backslash escape are
+// completed as the command will see them, in every shell.
+var quotedCases = []completionCase{
 	{[]string{"dlq", "'li"}, []string{"list"}, true},
 	{[]string{"send", "--attach", `my\ r`}, []string{"my receipt.pdf"}, true},
 	{[]string{"send", "--attach", `"my`}, []string{"my receipt.pdf"}, true},
@@ -395,11 +400,11 @@ func TestShellCompletion(t *testing.T) {
 		complete func(*completionShell, []string) []string
 		cases    []completionCase
 	}{
-		{"bash", bashComplete, append(slices.Clone(completionCases), bashSplitCases...)},
-		{"zsh", zshCompleter(false), append(slices.Clone(completionCases), wholeWordCases...)},
+		{"bash", bashComplete, slices.Concat(completionCases, bashSplitCases, quotedCases)},
+		{"zsh", zshCompleter(false), slices.Concat(completionCases, wholeWordCases, quotedCases)},
 		// autoloaded from $fpath, the script's other entry
 		{"zsh", zshCompleter(true), completionCases[:4]},
-		{"fish", fishComplete, append(slices.Clone(completionCases), wholeWordCases...)},
+		{"fish", fishComplete, slices.Concat(completionCases, wholeWordCases, quotedCases)},
 	} {
 		sh := newCompletionShell(t, tc.shell)
 		for _, c := range tc.cases {
