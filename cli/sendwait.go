@@ -141,7 +141,8 @@ func (w *waiter) processed(ctx context.Context, polls int, last *string) (waitOu
 	}
 	// A record the pipeline kept giving back reaches the dead-letter
 	// queue by the queue's redrive policy, with no execution saying so.
-	if every := int(time.Second / w.poll); polls%max(every, 1) == 0 && w.b.Queues != nil {
+	// (On AWS such a move is in no record the wait reads without receiving.)
+	if every := int(time.Second / w.poll); !w.onAWS && polls%max(every, 1) == 0 && w.b.Queues != nil {
 		if d, ok := redriven(ctx, w.b, w.mailID, w.messageID); ok {
 			reason := reasonOf(d.Error, d.Cause)
 			return waitOutcome{Outcome: string(workflow.OutcomeDeadLettered), Reason: reason}, true,
@@ -291,15 +292,18 @@ const (
 	waitUnknown  = "unknown"
 )
 
-// redriven finds the message in the dead-letter queue; a queue it cannot
-// read leaves the wait to the executions.
+// redriven finds the message itself in the dead-letter queue, where the
+// queue's redrive policy moves it keeping its id; the copy the state
+// machine sends there (tagged with the source message id) is left to the
+// execution that sent it, which names the reason. A queue it cannot read
+// leaves the wait to the executions.
 func redriven(ctx context.Context, b *inspect.Backend, mailID, messageID string) (inspect.DeadLetter, bool) {
 	page, err := b.Queues.FindDeadLetters(ctx, inspect.DeadLetterQuery{Filter: inspect.DeadLetterFilter{MailID: mailID}, Explain: b.Source})
 	if err != nil {
 		return inspect.DeadLetter{}, false
 	}
 	for _, d := range page.Messages {
-		if d.MessageID == messageID || d.SourceMessageID == messageID {
+		if d.MessageID == messageID && d.SourceMessageID == "" {
 			return d, true
 		}
 	}
