@@ -109,13 +109,7 @@ func runDLQList(ctx context.Context, args []string, s Streams) error {
 	fs.IntVar(&o.limit, "limit", 0, "at most this many messages; 0 lists all (with --aws, all that 10000 receives find)")
 	fs.IntVar(&o.limit, "max", 0, "the older name of --limit")
 	fs.StringVar(&o.after, "after", "", "start after this message id (with --aws: this key), as the previous page ends")
-	if _, err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := o.backendOptions.validate(); err != nil {
-		return err
-	}
-	if err := o.dlqFilterFlags.validate(time.Now()); err != nil {
+	if err := parseFiltered(fs, args, &o.backendOptions, &o.dlqFilterFlags); err != nil {
 		return err
 	}
 	if o.limit < 0 {
@@ -196,13 +190,7 @@ func runDLQRedrive(ctx context.Context, args []string, s Streams) error {
 	o.backendOptions.register(fs)
 	o.dlqFilterFlags.register(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "move nothing: list what would move (with --aws: from the dead-letter index)")
-	if _, err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := o.backendOptions.validate(); err != nil {
-		return err
-	}
-	if err := o.dlqFilterFlags.validate(time.Now()); err != nil {
+	if err := parseFiltered(fs, args, &o.backendOptions, &o.dlqFilterFlags); err != nil {
 		return err
 	}
 	if o.useAWS && o.dryRun && o.deliveryTable == "" && o.stack == "" {
@@ -320,13 +308,7 @@ func runDLQPurge(ctx context.Context, args []string, s Streams) error {
 	o.backendOptions.register(fs)
 	o.dlqFilterFlags.register(fs)
 	fs.BoolVar(&o.yes, "yes", false, "delete for good; without it purge only counts what it would delete")
-	if _, err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := o.backendOptions.validate(); err != nil {
-		return err
-	}
-	if err := o.dlqFilterFlags.validate(time.Now()); err != nil {
+	if err := parseFiltered(fs, args, &o.backendOptions, &o.dlqFilterFlags); err != nil {
 		return err
 	}
 	b, err := openDLQ(ctx, &o.backendOptions, s)
@@ -454,4 +436,16 @@ func runDLQShow(ctx context.Context, args []string, s Streams) error {
 			rec.StateAt.UTC().Format(time.RFC3339), len(rec.History), rec.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// parseFiltered parses a filtering verb's flags (no positional argument)
+// and validates the backend and the filter.
+func parseFiltered(fs *flag.FlagSet, args []string, b *backendOptions, f *dlqFilterFlags) error {
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := b.validate(); err != nil {
+		return err
+	}
+	return f.validate(time.Now())
 }
