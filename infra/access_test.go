@@ -59,6 +59,8 @@ var (
 		// walked as rules. A configuration set makes SES act only through
 		// its event destinations, walked below.
 		"AWS::Events::EventBus", "AWS::SES::ConfigurationSet",
+		// A sampling rule only tells X-Ray which traces to keep.
+		"AWS::XRay::SamplingRule",
 	}
 	activeProperties = map[string][]string{
 		"AWS::S3::Bucket":       {"NotificationConfiguration", "ReplicationConfiguration", "LoggingConfiguration"},

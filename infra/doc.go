@@ -99,11 +99,18 @@
 //     encryption context kms:EncryptionContext:aws:logs:arn of a log group
 //     of the stack's account and region, and keeps logs.retentionDays.
 //     What each level logs is in docs/DEPLOY.md ("Logs and personal
-//     data"). The execution log stays at ALL by default (inspect reads it
-//     for `executions show`) and carries recipients, subjects and bodies:
-//     its log group has a data protection policy that masks EmailAddress
-//     (audit and de-identify), so only principals with logs:Unmask read
-//     addresses.
+//     data"). The execution log is at ERROR by default: caught failures
+//     with their error and cause, no inputs; inspection reads each mail's
+//     steps and outcome from the tasks' result lines. At ALL with data it
+//     carries recipients, subjects and bodies. Either way its log group has
+//     a data protection policy that masks EmailAddress (audit and
+//     de-identify), so only principals with logs:Unmask read addresses.
+//   - X-Ray: the stack's own sampling rule samples the state machine's
+//     executions (tracing.sampleRate, default 5 %, no reservoir), and the
+//     four tasks it invokes follow that decision (active tracing);
+//     record-event passes through (Lambda's own sampling of a function
+//     cannot be configured below one a second plus 5 %). Lambda's platform
+//     records (start, report) are off at the default system log level WARN.
 //   - Producers: a managed policy (output ProducerPolicyArn) with
 //     sqs:SendMessage on the queue and s3:PutObject under the attachment
 //     prefix, attached to nothing: the stack does not know the producers.

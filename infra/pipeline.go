@@ -1,6 +1,8 @@
 package infra
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -22,6 +24,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsxray"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -396,10 +399,10 @@ func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
 			Code:                         code[spec.name],
 			MemorySize:                   jsii.Number(spec.memoryMiB),
 			Timeout:                      awscdk.Duration_Seconds(jsii.Number(spec.timeoutSeconds)),
-			Tracing:                      awslambda.Tracing_ACTIVE,
+			Tracing:                      tracingMode(spec),
 			LoggingFormat:                awslambda.LoggingFormat_JSON,
 			ApplicationLogLevelV2:        awslambda.ApplicationLogLevel(p.cfg.Logs.LambdaLevel),
-			SystemLogLevelV2:             awslambda.SystemLogLevel_INFO,
+			SystemLogLevelV2:             awslambda.SystemLogLevel(p.cfg.Logs.LambdaSystemLevel),
 			LogGroup:                     logs,
 			Role:                         role,
 			Environment:                  &env,
@@ -408,6 +411,18 @@ func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
 		dependOnPolicyOnly(fn.Node().DefaultChild(), role)
 		p.functions[spec.name] = fn
 	}
+}
+
+// tracingMode is Active for the state machine's tasks, which then follow
+// the execution's sampling decision (the stack's sampling rule), and
+// PassThrough for record-event: Lambda samples a function's own
+// invocations at one a second plus 5 % whatever the rules say, so it
+// joins a trace only when its record arrives sampled.
+func tracingMode(spec taskSpec) awslambda.Tracing {
+	if spec.invokedByStateMachine() {
+		return awslambda.Tracing_ACTIVE
+	}
+	return awslambda.Tracing_PASS_THROUGH
 }
 
 // reservedConcurrency bounds a task: the state machine's four take the
@@ -664,6 +679,44 @@ func (p *mailPipeline) buildStateMachine(definition string) {
 		RemovalPolicy:           awscdk.RemovalPolicy_DESTROY,
 	})
 	dependOnPolicyOnly(p.stateMachine.Node().DefaultChild(), role)
+	p.buildSamplingRule()
+}
+
+// buildSamplingRule samples the state machine's executions for X-Ray at
+// tracing.sampleRate after tracing.reservoirPerSecond a second (X-Ray's
+// default rule traces one a second and 5 % of the rest, so a pipeline below
+// a batch a second would have every execution traced and billed). Step
+// Functions matches a rule by the state machine's name and its service
+// type; an execution started with a sampled trace header (a producer's
+// traced SendMessage through Pipes) keeps that decision.
+func (p *mailPipeline) buildSamplingRule() {
+	t := p.cfg.Tracing
+	awsxray.NewCfnSamplingRule(p.Construct, jsii.String("SamplingRule"), &awsxray.CfnSamplingRuleProps{
+		SamplingRule: &awsxray.CfnSamplingRule_SamplingRuleProperty{
+			RuleName:      jsii.String(samplingRuleName(p.cfg.StackName)),
+			Priority:      jsii.Number(1000),
+			FixedRate:     jsii.Number(t.SampleRate),
+			ReservoirSize: jsii.Number(float64(t.ReservoirPerSecond)),
+			ServiceName:   p.stateMachine.StateMachineName(),
+			ServiceType:   jsii.String("AWS::StepFunctions::StateMachine"),
+			ResourceArn:   jsii.String("*"),
+			Host:          jsii.String("*"),
+			HttpMethod:    jsii.String("*"),
+			UrlPath:       jsii.String("*"),
+			Version:       jsii.Number(1),
+		},
+	})
+}
+
+// samplingRuleName is unique per stack within the account and region and
+// at most 32 characters, X-Ray's limit.
+func samplingRuleName(stack string) string {
+	name := "mailflow-" + stack
+	if len(name) <= 32 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(stack))
+	return name[:23] + "-" + hex.EncodeToString(sum[:4])
 }
 
 func (p *mailPipeline) buildPipe() {

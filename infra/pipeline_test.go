@@ -376,17 +376,17 @@ func TestMailPipeline(t *testing.T) {
 		}
 		for _, task := range infra.Tasks() {
 			p := props(fns[id.fn[task]])
-			env := env
+			env, tracing := env, "Active"
 			if task == infra.TaskRecordEvent {
-				env = recordEnv
+				env, tracing = recordEnv, "PassThrough"
 			}
 			for k, want := range map[string]any{
 				"Runtime":       "provided.al2023",
 				"Architectures": []any{"arm64"},
 				"Handler":       "bootstrap",
-				"TracingConfig": map[string]any{"Mode": "Active"},
+				"TracingConfig": map[string]any{"Mode": tracing},
 				"LoggingConfig": map[string]any{
-					"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO", "LogGroup": ref(id.fnLogs[task]),
+					"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN", "LogGroup": ref(id.fnLogs[task]),
 				},
 				"Role":        getAtt(id.fnRole[task], "Arn"),
 				"Environment": map[string]any{"Variables": env},
@@ -436,7 +436,7 @@ func TestMailPipeline(t *testing.T) {
 		logGroup := logicalID(t, at(p, "LoggingConfiguration", "Destinations", 0, "CloudWatchLogsLogGroup", "LogGroupArn"))
 		equalJSON(t, "LoggingConfiguration", p["LoggingConfiguration"], map[string]any{
 			"Destinations":         []any{map[string]any{"CloudWatchLogsLogGroup": map[string]any{"LogGroupArn": getAtt(logGroup, "Arn")}}},
-			"Level":                "ALL",
+			"Level":                "ERROR",
 			"IncludeExecutionData": true,
 		})
 		lg := s.resources("AWS::Logs::LogGroup")[logGroup]
@@ -630,6 +630,7 @@ func TestMailPipeline(t *testing.T) {
 			"AwsSolutions-IAM5 ReleaseLockRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 RecordEventRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 StateMachineRole/DefaultPolicy":     1,
+			"AwsSolutions-SF1 StateMachine":                        1,
 		})
 	})
 }

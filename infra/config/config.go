@@ -85,6 +85,7 @@ type Config struct {
 	Lock     Lock     `json:"lock"`
 	Storage  Storage  `json:"storage"`
 	Logs     Logs     `json:"logs"`
+	Tracing  Tracing  `json:"tracing"`
 	Alarms   Alarms   `json:"alarms"`
 	// Concurrency bounds how many instances of each task run at once.
 	Concurrency Concurrency `json:"concurrency"`
@@ -210,9 +211,12 @@ type Workflow struct {
 	// MapConcurrency bounds how many records of a batch run at once.
 	MapConcurrency int `json:"mapConcurrency"`
 	// LogLevel is ALL, ERROR, FATAL or OFF. Express executions have no
-	// history API: at ALL with execution data every execution can be
-	// inspected from its log, which is why it is the default; the lower
-	// levels trade that for a smaller CloudWatch Logs bill.
+	// history API. ERROR is the default: a caught failure is logged with
+	// its error and cause, and each mail's steps, outcome and SES id are
+	// read from the tasks' own result lines, which are written anyway; ALL
+	// with execution data adds every state's input and output (the mails'
+	// bodies among them, so a replay can re-enqueue from the log) at about
+	// 24 KB per mail, the largest line of the bill (docs/DEPLOY.md, "Cost").
 	LogLevel             string `json:"logLevel"`
 	IncludeExecutionData bool   `json:"includeExecutionData"`
 	// ThrottleRetry is the in-execution retry budget for Mail.Throttled.
@@ -249,8 +253,26 @@ type Storage struct {
 type Logs struct {
 	RetentionDays int `json:"retentionDays"`
 	// LambdaLevel is the application log level of the tasks: TRACE, DEBUG,
-	// INFO, WARN, ERROR or FATAL.
+	// INFO, WARN, ERROR or FATAL. At INFO each invocation writes one result
+	// line, which inspection reads.
 	LambdaLevel string `json:"lambdaLevel"`
+	// LambdaSystemLevel is the level of Lambda's own platform records
+	// (platform.start, platform.report: DEBUG, INFO or WARN). WARN, the
+	// default, leaves out the two records of every invocation, about 500
+	// bytes; durations and errors stay in the functions' metrics.
+	LambdaSystemLevel string `json:"lambdaSystemLevel"`
+}
+
+// Tracing configures X-Ray. The state machine's executions are sampled by
+// an X-Ray sampling rule of the stack's own, and the tasks it invokes
+// follow its decision; record-event traces only what arrives sampled.
+type Tracing struct {
+	// SampleRate is the fraction of executions traced (0 to 1).
+	SampleRate float64 `json:"sampleRate"`
+	// ReservoirPerSecond is how many executions a second are traced before
+	// SampleRate applies. Each traced execution is billed, so a reservoir
+	// costs up to its size a second even when the rate is low.
+	ReservoirPerSecond int `json:"reservoirPerSecond"`
 }
 
 // Alarms holds the thresholds. Counts are per period.
@@ -290,7 +312,7 @@ func Default() Config {
 		Pipe: Pipe{BatchSize: 7, BatchWindowSeconds: 1, LogLevel: "ERROR"},
 		Workflow: Workflow{
 			MapConcurrency:       10,
-			LogLevel:             "ALL",
+			LogLevel:             "ERROR",
 			IncludeExecutionData: true,
 			ThrottleRetry:        RetryBudget{MaxAttempts: 6, MaxDelaySeconds: 8},
 		},
@@ -301,7 +323,8 @@ func Default() Config {
 			AttachmentRetentionDays: 30,
 			StagingRetentionDays:    1,
 		},
-		Logs: Logs{RetentionDays: 30, LambdaLevel: "INFO"},
+		Logs:    Logs{RetentionDays: 30, LambdaLevel: "INFO", LambdaSystemLevel: "WARN"},
+		Tracing: Tracing{SampleRate: 0.05},
 		Alarms: Alarms{
 			PeriodSeconds:      300,
 			DeadLetterMessages: 1,

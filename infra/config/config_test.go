@@ -41,7 +41,8 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("got %+v\nwant %+v", *cfg, want)
 	}
-	if cfg.Queue.MaxReceiveCount != 5 || cfg.Workflow.LogLevel != "ALL" || !cfg.Workflow.IncludeExecutionData || !cfg.RetainOnDelete {
+	if cfg.Queue.MaxReceiveCount != 5 || cfg.Workflow.LogLevel != "ERROR" || !cfg.Workflow.IncludeExecutionData || !cfg.RetainOnDelete ||
+		cfg.Logs.LambdaLevel != "INFO" || cfg.Logs.LambdaSystemLevel != "WARN" || cfg.Tracing.SampleRate != 0.05 || cfg.Tracing.ReservoirPerSecond != 0 {
 		t.Errorf("documented defaults changed: %+v", cfg)
 	}
 	// The defaults satisfy the invariants by themselves.
@@ -145,6 +146,10 @@ func TestRejected(t *testing.T) {
 		{name: "staging retention zero", patch: map[string]any{"storage.stagingRetentionDays": 0}, field: "storage.stagingRetentionDays"},
 		{name: "log retention not a CloudWatch value", patch: map[string]any{"logs.retentionDays": 10}, field: "logs.retentionDays"},
 		{name: "bad lambda log level", patch: map[string]any{"logs.lambdaLevel": "VERBOSE"}, field: "logs.lambdaLevel"},
+		{name: "bad lambda system log level", patch: map[string]any{"logs.lambdaSystemLevel": "ERROR"}, field: "logs.lambdaSystemLevel"},
+		{name: "sample rate above one", patch: map[string]any{"tracing.sampleRate": 1.5}, field: "tracing.sampleRate"},
+		{name: "negative sample rate", patch: map[string]any{"tracing.sampleRate": -0.1}, field: "tracing.sampleRate"},
+		{name: "negative reservoir", patch: map[string]any{"tracing.reservoirPerSecond": -1}, field: "tracing.reservoirPerSecond"},
 		{name: "alarm period not a minute multiple", patch: map[string]any{"alarms.periodSeconds": 90}, field: "alarms.periodSeconds"},
 		{name: "alarm dead letters zero", patch: map[string]any{"alarms.deadLetterMessages": 0}, field: "alarms.deadLetterMessages"},
 		{name: "alarm message age too small", patch: map[string]any{"alarms.oldestMessageAgeSeconds": 10}, field: "alarms.oldestMessageAgeSeconds"},

@@ -51,6 +51,7 @@ var (
 	pipeLogLevels     = []string{"OFF", "ERROR", "INFO", "TRACE"}
 	workflowLogLevels = []string{"ALL", "ERROR", "FATAL", "OFF"}
 	lambdaLogLevels   = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+	systemLogLevels   = []string{"DEBUG", "INFO", "WARN"}
 	// logRetentionDays are the values CloudWatch Logs accepts.
 	logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
@@ -77,6 +78,13 @@ func (c *Config) Validate() error {
 		ps.add("logs.retentionDays", "must be one of the CloudWatch Logs retention values %v", logRetentionDays)
 	}
 	oneOf(&ps, "logs.lambdaLevel", c.Logs.LambdaLevel, lambdaLogLevels)
+	oneOf(&ps, "logs.lambdaSystemLevel", c.Logs.LambdaSystemLevel, systemLogLevels)
+	if r := c.Tracing.SampleRate; !(r >= 0 && r <= 1) {
+		ps.add("tracing.sampleRate", "must be a fraction from 0 to 1, not %v", r)
+	}
+	if n := c.Tracing.ReservoirPerSecond; n < 0 || n > 1000 {
+		ps.add("tracing.reservoirPerSecond", "must be from 0 to 1000, not %d", n)
+	}
 	c.validateAlarms(&ps)
 	if c.Chatbot != nil {
 		if !slackWorkspaceExpr.MatchString(c.Chatbot.SlackWorkspaceID) {
