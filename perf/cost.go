@@ -22,16 +22,20 @@ type Prices struct {
 	S3PerPut           float64 // $0.005 per 1,000 PUT
 	S3PerGet           float64 // $0.0004 per 1,000 GET
 	LogsPerGBIngested  float64 // CloudWatch Logs standard ingestion, $0.50 per GB
-	XRayPerTrace       float64 // $5.00 per million traces recorded
-	SESPerMail         float64 // $0.10 per 1,000
-	SESPerAttachmentGB float64 // $0.12 per GB of attachments sent
+	// CloudWatch Logs data protection, $0.12 per GB scanned: the execution
+	// log group masks e-mail addresses, so everything it ingests is
+	// scanned.
+	LogsDataProtectionPerGB float64
+	XRayPerTrace            float64 // $5.00 per million traces recorded
+	SESPerMail              float64 // $0.10 per 1,000
+	SESPerAttachmentGB      float64 // $0.12 per GB of attachments sent
 	// EventBridge: AWS service events (SES's) on the default bus and their
 	// delivery by a rule to a target of the same account cost nothing;
 	// custom events put on a bus (the outcome events) $1.00 per million,
 	// per 64 KB chunk.
 	EventBridgeServiceEvent float64
 	EventBridgePerPut       float64
-	LambdaLogLineBytes      float64 // one JSON log line per task invocation at INFO
+	LambdaLogLineBytes      float64 // the seed design's log per invocation (START, one line, REPORT)
 	ExpressBaseMemoryMB     float64 // Express bills ~50 MB + definition + payload
 }
 
@@ -42,7 +46,7 @@ var ListPrices = Prices{
 	PipesPerRequest: 0.40 / 1e6, SQSPerRequest: 0.40 / 1e6,
 	DynamoPerWrite: 0.625 / 1e6, DynamoPerRead: 0.125 / 1e6,
 	S3PerPut: 0.005 / 1000, S3PerGet: 0.0004 / 1000,
-	LogsPerGBIngested: 0.50, XRayPerTrace: 5.00 / 1e6,
+	LogsPerGBIngested: 0.50, LogsDataProtectionPerGB: 0.12, XRayPerTrace: 5.00 / 1e6,
 	SESPerMail: 0.10 / 1000, SESPerAttachmentGB: 0.12,
 	EventBridgeServiceEvent: 0, EventBridgePerPut: 1.00 / 1e6,
 	LambdaLogLineBytes: 350, ExpressBaseMemoryMB: 50,
@@ -69,6 +73,10 @@ type Usage struct {
 	ErrorBytesMail   float64 // at ERROR (failure events only; measured)
 	AttachmentBytes  float64 // attachment bytes sent per mail
 	TracedFraction   float64 // executions recorded by X-Ray
+	// TaskLogBytes is one task invocation's application log (its result
+	// line), PlatformLogBytes Lambda's own records of it (0 at system log
+	// level WARN).
+	TaskLogBytes, PlatformLogBytes float64
 	// FeedbackRecords is how many records per mail reach the events
 	// queue (AcquireLock's accepted record, then SES's events),
 	// each priced by [EventsModel] with Feedback; 0 leaves feedback out.
@@ -138,7 +146,8 @@ func Model(u Usage, level string, p Prices) Breakdown {
 		logBytes = u.ErrorBytesMail
 	}
 	add("CloudWatch Logs (executions, "+level+")", million*logBytes/1e9*p.LogsPerGBIngested)
-	add("CloudWatch Logs (Lambda, INFO)", million*inv*p.LambdaLogLineBytes/1e9*p.LogsPerGBIngested)
+	add("CloudWatch Logs data protection (executions)", million*logBytes/1e9*p.LogsDataProtectionPerGB)
+	add("CloudWatch Logs (Lambda)", million*inv*(u.TaskLogBytes+u.PlatformLogBytes)/1e9*p.LogsPerGBIngested)
 	add("X-Ray", batches*u.TracedFraction*p.XRayPerTrace)
 	if u.FeedbackRecords > 0 {
 		add("Delivery feedback (events queue, record-event, outcome bus)", u.FeedbackRecords*EventsModel(u.Feedback, p).Total)
@@ -181,7 +190,7 @@ func SeedModel(u Usage, p Prices) Breakdown {
 	add("Lambda (requests)", inv*p.LambdaPerRequest)
 	add("Lambda (duration, arm64)", inv*0.3*0.5*p.LambdaArmPerGBSec)
 	add("S3 (requests)", million*u.S3Gets/2*p.S3PerGet) // attachments only
-	add("CloudWatch Logs (Lambda, INFO)", inv*p.LambdaLogLineBytes/1e9*p.LogsPerGBIngested)
+	add("CloudWatch Logs (Lambda)", inv*p.LambdaLogLineBytes/1e9*p.LogsPerGBIngested)
 	b.SES = million*p.SESPerMail + million*u.AttachmentBytes/1e9*p.SESPerAttachmentGB
 	return b
 }

@@ -1,7 +1,10 @@
 package perf
 
 import (
+	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,6 +29,7 @@ func TestModelArithmetic(t *testing.T) {
 		Tasks:        []Task{{Name: "a", MemoryMB: 1024, BilledMs: 100, Invocations: 1}, {Name: "b", MemoryMB: 512, BilledMs: 50, Invocations: 2}},
 		DynamoWrites: 4, DynamoReads: 0, S3Puts: 1, S3Gets: 2,
 		HistoryBytesMail: 20000, ErrorBytesMail: 0, AttachmentBytes: 0, TracedFraction: 1,
+		TaskLogBytes: 300, PlatformLogBytes: 200,
 	}
 	all := Model(u, "ALL", ListPrices)
 	// 100,000 batches of 8 KB: one Pipes chunk each.
@@ -63,6 +67,14 @@ func TestModelArithmetic(t *testing.T) {
 	}
 	if v := line(t, Model(u, "OFF", ListPrices), "CloudWatch Logs (executions"); v != 0 {
 		t.Errorf("logs OFF %v", v)
+	}
+	// The same 20 GB scanned for addresses at $0.12.
+	if v := line(t, all, "CloudWatch Logs data protection"); !near(v, 2.4) {
+		t.Errorf("data protection %v, want 2.4", v)
+	}
+	// 3 invocations × 500 bytes per mail: 1.5 GB per million at $0.50.
+	if v := line(t, all, "CloudWatch Logs (Lambda)"); !near(v, 0.75) {
+		t.Errorf("lambda logs %v, want 0.75", v)
 	}
 	if v := line(t, all, "X-Ray"); !near(v, 0.5) {
 		t.Errorf("x-ray %v, want 0.5", v)
@@ -138,5 +150,72 @@ func TestEventsModel(t *testing.T) {
 	if !strings.Contains(md, "| per million SES events (USD) | record-event |") || !strings.Contains(md, "| EventBridge PutEvents (outcome events) | 1.00 |") ||
 		!strings.Contains(md, "**2.95**") || strings.Contains(md, "SES (separately)") {
 		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+// TestLevers: the levers start from the earlier design at ALL, each lowers
+// the total, and the last is the current design at the default level.
+func TestLevers(t *testing.T) {
+	r := ThroughputResult{
+		N: 100, AttachmentBytes: 2000, InputBytesPerMail: 800, LogBytesAll: 24000, LogBytesError: 0,
+		TaskMillis:      map[string]float64{"mailflow-acquire-lock": 5, "mailflow-fetch-attachments": 1, "mailflow-send": 8},
+		TaskInvocations: 3, TaskLogBytes: 250, StagedPerMail: 0,
+	}
+	levers := Levers(r)
+	if len(levers) < 2 || levers[0].LogLevel != "ALL" {
+		t.Fatalf("levers %+v", levers)
+	}
+	for i := 1; i < len(levers); i++ {
+		if !(levers[i].Breakdown.Total < levers[i-1].Breakdown.Total) {
+			t.Errorf("lever %q does not lower the total: %.4f after %.4f", levers[i].Name, levers[i].Breakdown.Total, levers[i-1].Breakdown.Total)
+		}
+	}
+	last := levers[len(levers)-1]
+	if want := Model(CostInputs(r), DefaultLogLevel, ListPrices); last.LogLevel != DefaultLogLevel || !near(last.Breakdown.Total, want.Total) {
+		t.Errorf("last lever %s $%.4f, want the current design at %s, $%.4f", last.LogLevel, last.Breakdown.Total, DefaultLogLevel, want.Total)
+	}
+	// The staged share prices its PUT and GET.
+	r.StagedPerMail = 1
+	if s := line(t, Model(CostInputs(r), "ERROR", ListPrices), "S3"); !near(s, 5+0.8) {
+		t.Errorf("every message staged: S3 %v, want 5.80", s)
+	}
+	for _, l := range levers {
+		t.Logf("%-60s %6.2f", l.Name, l.Breakdown.Total)
+	}
+}
+
+// TestCostJSONHeadline: cost.json carries the default deployment's figures
+// under "default", machine-readable, and they agree with the breakdown at
+// the default level.
+func TestCostJSONHeadline(t *testing.T) {
+	t.Setenv("BENCH_OUT", t.TempDir())
+	r := ThroughputResult{
+		N: 100, AttachmentBytes: 2000, InputBytesPerMail: 800, LogBytesAll: 24000,
+		TaskMillis:      map[string]float64{"mailflow-acquire-lock": 5, "mailflow-fetch-attachments": 1, "mailflow-send": 8},
+		TaskInvocations: 3, TaskLogBytes: 250,
+	}
+	cols, err := WriteCost(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(ResultsDir(), "cost.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Default Headline `json:"default"`
+		Levers  []Lever  `json:"levers"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	h := doc.Default
+	def := Model(CostInputs(r), DefaultLogLevel, ListPrices)
+	if h.LogLevel != DefaultLogLevel || !near(h.TotalWithFeedback, def.Total) || !near(h.Total+h.Feedback, h.TotalWithFeedback) ||
+		!near(h.Feedback, line(t, def, "Delivery feedback")) || h.Feedback <= 0 || !near(h.Seed, cols[3].Total) {
+		t.Errorf("headline %+v, breakdown total %.4f", h, def.Total)
+	}
+	if len(doc.Levers) == 0 || !near(doc.Levers[len(doc.Levers)-1].Breakdown.Total, def.Total) {
+		t.Errorf("levers %+v do not end at the default", doc.Levers)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // AWS call latencies the local run cannot measure (the local stores answer
@@ -47,15 +48,39 @@ func FeedbackInputs() EventsUsage {
 	}
 }
 
-// CostInputs turns a throughput run's measurements into the model's usage.
-// Memory sizes are the deployed functions' (infra/tasks.go).
+// Per-invocation log sizes the local run cannot measure. Lambda adds the
+// requestId attribute to each result line on AWS (the local logger has
+// none). At system log level INFO Lambda also writes platform.start and
+// platform.report for every invocation, JSON records of about 150 and
+// 330 bytes with a request id, metrics and the trace id.
+const (
+	requestIDAttrBytes = 50
+	platformLogBytes   = 480
+)
+
+// sendLockWrites are the Send task's DynamoDB calls per mail besides the
+// pacer: before, a lease renewal and the recorded send attempt, then the
+// SENT mark; now one conditional write renews the lease and records the
+// attempt (tasks/send; the write count is checked by its tests).
+const (
+	sendLockWritesBefore = 3
+	sendLockWrites       = 2
+)
+
+// CostInputs turns a throughput run's measurements into the model's usage
+// of the current design: what the run measured (task durations, the state
+// machine's input and history, the tasks' log lines, the messages staged)
+// with the AWS latencies above. Memory sizes are the deployed functions'
+// (infra/tasks.go).
 func CostInputs(r ThroughputResult) Usage {
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
+	staged := r.StagedPerMail
 	tasks := []Task{
 		{Name: "AcquireLock", MemoryMB: 256, BilledMs: ms("mailflow-acquire-lock") + dynamoMs, Invocations: 1},
-		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + s3PutMs, Invocations: 1},
-		// Renew, pacer, the recorded attempt, SES, mark-sent.
-		{Name: "Send", MemoryMB: 512, BilledMs: ms("mailflow-send") + 4*dynamoMs + s3GetMs + sesMs, Invocations: 1},
+		// The attachment's GET, and the PUT of a message that is staged.
+		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + staged*s3PutMs, Invocations: 1},
+		// The lock writes, the pacer, the staged message's GET, SES.
+		{Name: "Send", MemoryMB: 512, BilledMs: ms("mailflow-send") + (sendLockWrites+1)*dynamoMs + staged*s3GetMs + sesMs, Invocations: 1},
 	}
 	var chain float64
 	for _, t := range tasks {
@@ -66,25 +91,128 @@ func CostInputs(r ThroughputResult) Usage {
 		// to 16 KiB fit the execution input at worst).
 		BatchSize: 7, InputBytesMail: r.InputBytesPerMail,
 		// The Map runs the batch's chains side by side.
-		ExecutionMs:  chain + 50,
-		Tasks:        tasks,
-		DynamoWrites: 5,            // acquire, renew, pacer, start-attempt, mark-sent
-		S3Puts:       1, S3Gets: 2, // stage; read the attachment and the staged message
+		ExecutionMs: chain + 50,
+		Tasks:       tasks,
+		// Acquire, the Send task's writes, the pacer.
+		DynamoWrites: 1 + sendLockWrites + 1,
+		// The attachment's GET; a staged message's PUT and GET.
+		S3Puts: staged, S3Gets: 1 + staged,
 		HistoryBytesMail: r.LogBytesAll, ErrorBytesMail: r.LogBytesError,
-		AttachmentBytes: float64(r.AttachmentBytes), TracedFraction: 1,
-		FeedbackRecords: feedbackRecordsPerMail, Feedback: FeedbackInputs(),
+		AttachmentBytes: float64(r.AttachmentBytes),
+		// The stack's sampling rule (infra/config Tracing.SampleRate).
+		TracedFraction: 0.05,
+		TaskLogBytes:   r.TaskLogBytes + requestIDAttrBytes, PlatformLogBytes: 0,
+		FeedbackRecords: feedbackRecordsPerMail, Feedback: feedbackTracedNone(),
 	}
 }
 
+func feedbackTracedNone() EventsUsage {
+	f := FeedbackInputs()
+	f.TracedFraction = 0 // record-event passes through (infra: tracingMode)
+	return f
+}
+
+// Lever is one change of the design, priced with every lever before it.
+type Lever struct {
+	Name      string
+	LogLevel  string
+	Breakdown Breakdown
+}
+
+// Levers prices the earlier design and then each change that led to the
+// current one, in order, each on top of the ones before: the earlier
+// design stages every message in S3 (a PUT and a GET), writes the lock
+// three times in Send, traces every execution and record-event
+// invocation, logs Lambda's platform records and the executions at ALL
+// with data. The last lever is the current design, [CostInputs].
+func Levers(r ThroughputResult) []Lever {
+	now := CostInputs(r)
+	u := now
+	ms := func(fn string) float64 { return r.TaskMillis[fn] }
+	u.Tasks = []Task{
+		now.Tasks[0],
+		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + s3PutMs, Invocations: 1},
+		{Name: "Send", MemoryMB: 512, BilledMs: ms("mailflow-send") + (sendLockWritesBefore+1)*dynamoMs + s3GetMs + sesMs, Invocations: 1},
+	}
+	u.S3Puts, u.S3Gets = 1, 2
+	u.DynamoWrites = 1 + sendLockWritesBefore + 1
+	u.TracedFraction, u.Feedback = 1, FeedbackInputs()
+	u.PlatformLogBytes = platformLogBytes
+	var out []Lever
+	step := func(name, level string, change func()) {
+		change()
+		out = append(out, Lever{Name: name, LogLevel: level, Breakdown: Model(u, level, ListPrices)})
+	}
+	step("earlier default (ALL + data, staged, 5 writes, all traced)", "ALL", func() {})
+	step("executions logged at ERROR", "ERROR", func() {})
+	step("small messages inline", "ERROR", func() {
+		u.Tasks[1].BilledMs, u.Tasks[2].BilledMs = now.Tasks[1].BilledMs, u.Tasks[2].BilledMs-(1-now.S3Puts)*s3GetMs
+		u.S3Puts, u.S3Gets = now.S3Puts, now.S3Gets
+	})
+	step("lease and send attempt in one write", "ERROR", func() {
+		u.Tasks[2].BilledMs, u.DynamoWrites = now.Tasks[2].BilledMs, now.DynamoWrites
+	})
+	step("X-Ray sampled at 5 %", "ERROR", func() { u.TracedFraction, u.Feedback = now.TracedFraction, now.Feedback })
+	step("Lambda platform records off", "ERROR", func() { u.PlatformLogBytes = now.PlatformLogBytes })
+	return out
+}
+
+// DefaultLogLevel is the deployment's default execution log level
+// (infra/config Default).
+const DefaultLogLevel = "ERROR"
+
+// Headline is the default deployment's modelled cost per million mails,
+// SES aside. Total is the pipeline from the producer's SendMessage to
+// SES's acceptance, the figure the seed design (Seed) is compared with;
+// Feedback is what following each mail to its outcome adds (the events
+// queue, record-event, one outcome event per state change: accepted, sent,
+// delivered), and TotalWithFeedback the two together, what the default
+// stack runs.
+type Headline struct {
+	LogLevel          string  `json:"logLevel"`
+	Total             float64 `json:"total"`
+	Feedback          float64 `json:"feedback"`
+	TotalWithFeedback float64 `json:"totalWithFeedback"`
+	Seed              float64 `json:"seed"`
+}
+
 // WriteCost prices a million mails at each log level beside the seed
-// design and writes results/cost.md and cost.json.
+// design, and each lever that moved the default, and writes
+// results/cost.md and cost.json (with the headline under "default").
 func WriteCost(r ThroughputResult) ([]Breakdown, error) {
 	u := CostInputs(r)
 	cols := []Breakdown{Model(u, "ALL", ListPrices), Model(u, "ERROR", ListPrices), Model(u, "OFF", ListPrices), SeedModel(u, ListPrices)}
-	names := []string{"logs ALL + data", "logs ERROR", "logs OFF", "seed design"}
-	md := fmt.Sprintf("Inputs (measured with N=%d): task durations %v ms locally, input %.0f B/mail, history %.0f B/mail (%.1f events) at ALL, %.0f B at ERROR.\n\n",
-		r.N, roundMap(r.TaskMillis), r.InputBytesPerMail, r.LogBytesAll, r.LogEventsAll, r.LogBytesError)
+	names := []string{"logs ALL + data", "logs ERROR (default)", "logs OFF", "seed design"}
+	def := cols[1]
+	fb := 0.0
+	for _, l := range def.Lines {
+		if strings.HasPrefix(l.Item, "Delivery feedback") {
+			fb = l.USD
+		}
+	}
+	head := Headline{LogLevel: DefaultLogLevel, Total: def.Total - fb, Feedback: fb, TotalWithFeedback: def.Total, Seed: cols[3].Total}
+	md := fmt.Sprintf("Inputs (measured with N=%d): task durations %v ms locally, %.2f task invocations per mail, %.0f B of task log line per invocation, %.2f messages staged per mail, input %.0f B/mail, history %.0f B/mail (%.1f events) at ALL, %.0f B at ERROR.\n\n",
+		r.N, roundMap(r.TaskMillis), r.TaskInvocations, r.TaskLogBytes, r.StagedPerMail, r.InputBytesPerMail, r.LogBytesAll, r.LogEventsAll, r.LogBytesError)
+	md += fmt.Sprintf("Default deployment (logs %s): **$%.2f** per million mails to send besides SES (seed design $%.2f), and $%.2f for delivery feedback: $%.2f in all.\n\n",
+		head.LogLevel, head.Total, head.Seed, head.Feedback, head.TotalWithFeedback)
 	md += Markdown(cols, names)
+	levers := Levers(r)
+	md += "\nEach lever on top of the ones before it (per million mails, USD, SES aside):\n\n| lever | logs | sending | feedback | total | change |\n|---|---|---:|---:|---:|---:|\n"
+	prev := 0.0
+	for i, l := range levers {
+		lfb := 0.0
+		for _, x := range l.Breakdown.Lines {
+			if strings.HasPrefix(x.Item, "Delivery feedback") {
+				lfb = x.USD
+			}
+		}
+		change := "–"
+		if i > 0 {
+			change = fmt.Sprintf("%+.2f", l.Breakdown.Total-prev)
+		}
+		md += fmt.Sprintf("| %s | %s | %.2f | %.2f | %.2f | %s |\n", l.Name, l.LogLevel, l.Breakdown.Total-lfb, lfb, l.Breakdown.Total, change)
+		prev = l.Breakdown.Total
+	}
 	events := EventsModel(u.Feedback, ListPrices)
 	md += fmt.Sprintf("\nDelivery feedback, assumed (FeedbackInputs): batches of %.0f, %.0f ms billed per batch at %.0f MB, %.0f read and %.0f write units and %.0f outcome event per record; %d records per delivered mail.\n\n",
 		u.Feedback.BatchSize, u.Feedback.BilledMsBatch, u.Feedback.MemoryMB, u.Feedback.DynamoReads, u.Feedback.DynamoWrites, u.Feedback.OutcomeEvents, feedbackRecordsPerMail)
@@ -95,7 +223,7 @@ func WriteCost(r ThroughputResult) ([]Breakdown, error) {
 	if err := os.WriteFile(filepath.Join(ResultsDir(), "cost.md"), []byte(md), 0o644); err != nil {
 		return nil, err
 	}
-	return cols, WriteResult("cost.json", map[string]any{"usage": u, "breakdowns": cols, "feedback": events})
+	return cols, WriteResult("cost.json", map[string]any{"default": head, "usage": u, "breakdowns": cols, "levers": levers, "feedback": events})
 }
 
 func roundMap(m map[string]float64) map[string]float64 {

@@ -84,9 +84,18 @@ type ThroughputResult struct {
 	LogBytesAll             float64            // execution history bytes per mail (CloudWatch Logs ALL with data)
 	LogEventsAll            float64            // history events per mail
 	LogBytesError           float64            // bytes per mail at level ERROR (failures only)
-	Latencies               [][2]float64       // delivered index → latency ms (plot)
-	Delivered               [][2]float64       // seconds → delivered (plot)
-	PipeConcurrency         int
-	MapConcurrency          int
-	FirstRun                RunFigures // the run on a new data directory
+	// TaskInvocations are the Lambda task invocations per mail (TaskScheduled
+	// events), TaskLogBytes the bytes of the tasks' JSON log lines per
+	// invocation at INFO, as the tasks write them (what CloudWatch Logs
+	// stores of each invocation's application log).
+	TaskInvocations float64
+	TaskLogBytes    float64
+	// StagedPerMail are the messages staged in the bucket per mail (an S3
+	// PUT, then a GET, each); the rest travel inline.
+	StagedPerMail   float64
+	Latencies       [][2]float64 // delivered index → latency ms (plot)
+	Delivered       [][2]float64 // seconds → delivered (plot)
+	PipeConcurrency int
+	MapConcurrency  int
+	FirstRun        RunFigures // the run on a new data directory
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -128,8 +129,10 @@ func runPipeline(b *testing.B, n int, dataDir string, run int) ThroughputResult 
 		inputs    int64
 		other     int
 	)
+	taskLog := &taskLineCounter{}
 	cfg := local.Config{
 		DataDir: dataDir, Addr: "127.0.0.1:0",
+		Log:       slog.New(slog.NewJSONHandler(taskLog, nil)),
 		BatchSize: 10, BatchWindow: 20 * time.Millisecond,
 		PipeConcurrency: pipeConc, MapConcurrency: mapConc,
 		OnExecution: func(e execstore.Execution, items []execstore.Item) {
@@ -166,6 +169,7 @@ func runPipeline(b *testing.B, n int, dataDir string, run int) ThroughputResult 
 		Body: bytes.NewReader(attachment), ContentLength: aws.Int64(int64(len(attachment)))}); err != nil {
 		b.Fatal(err)
 	}
+	stagedBefore := countObjects(b, s3c, rt.Config().Bucket, rt.Config().StagingPrefix)
 	ResetPeakRSS()
 	q := rt.Config().SourceQueue
 	b.ResetTimer()
@@ -217,6 +221,8 @@ func runPipeline(b *testing.B, n int, dataDir string, run int) ThroughputResult 
 	if err != nil {
 		b.Fatal(err)
 	}
+	staged := countObjects(b, s3c, rt.Config().Bucket, rt.Config().StagingPrefix) - stagedBefore
+	lines, lineBytes := taskLog.counts()
 	return ThroughputResult{
 		N: n, AttachmentBytes: len(attachment),
 		MailsPerSecond: float64(n) / elapsed.Seconds(),
@@ -225,8 +231,11 @@ func runPipeline(b *testing.B, n int, dataDir string, run int) ThroughputResult 
 		CPUMicrosPerMail:  float64(cpu.Microseconds()) / float64(n),
 		InputBytesPerMail: float64(inputs) / float64(n),
 		LogBytesAll:       float64(hist.bytes) / float64(n), LogEventsAll: float64(hist.events) / float64(n),
-		LogBytesError: float64(hist.errorBytes) / float64(n),
-		Latencies:     lat, Delivered: thin(delivered, 400),
+		LogBytesError:   float64(hist.errorBytes) / float64(n),
+		TaskInvocations: float64(hist.invocations) / float64(n),
+		TaskLogBytes:    float64(lineBytes) / float64(max(lines, 1)),
+		StagedPerMail:   float64(staged) / float64(n),
+		Latencies:       lat, Delivered: thin(delivered, 400),
 		PipeConcurrency: pipeConc, MapConcurrency: mapConc,
 	}
 }
@@ -241,6 +250,7 @@ func runPipeline(b *testing.B, n int, dataDir string, run int) ThroughputResult 
 // the measured run pays nothing for it.
 type history struct {
 	events, bytes, errorBytes int64
+	invocations               int64
 	taskMillis                map[string]float64
 }
 
@@ -275,6 +285,7 @@ func historyStats(ctx context.Context, execs *execstore.Store, since time.Time) 
 				switch ev.Type {
 				case "TaskScheduled":
 					scheduled[ev.ID] = taskOfEvent(ev.Details)
+					h.invocations++
 				case "TaskStarted":
 					started[ev.ID] = start{task: scheduled[ev.PreviousID], at: ev.Timestamp}
 				case "TaskSucceeded", "TaskFailed":
@@ -347,4 +358,43 @@ func runQueueBaseline(b *testing.B, n int) (perSecond, cpuMicrosPerMsg float64) 
 	}
 	b.StopTimer()
 	return float64(n) / time.Since(start).Seconds(), float64((CPUTime() - cpu0).Microseconds()) / float64(n)
+}
+
+// taskLineCounter counts the tasks' log lines (those with a "task"
+// attribute) and their bytes as the runtime's JSON logger writes them; the
+// runtime's own lines are left out.
+type taskLineCounter struct {
+	mu           sync.Mutex
+	lines, bytes int64
+}
+
+func (c *taskLineCounter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"task":`)) {
+		c.mu.Lock()
+		c.lines++
+		c.bytes += int64(len(p))
+		c.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+func (c *taskLineCounter) counts() (lines, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lines, c.bytes
+}
+
+// countObjects counts the objects under prefix.
+func countObjects(b *testing.B, c *s3.Client, bucket, prefix string) int {
+	b.Helper()
+	n := 0
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(page.Contents)
+	}
+	return n
 }
