@@ -118,8 +118,16 @@ func (a *dlqAWS) deadLetterBy(t *testing.T, execARN, mailID, sourceID, errName, 
 		}}); err != nil {
 		t.Fatal(err)
 	}
+	a.indexed(t, execARN, mailID, sourceID, errName, cause, to, at)
+}
+
+// indexed records the dead-lettered event of a mail in the delivery table
+// (RecordDeadLettered and record-event's merge): its dead-letter index
+// entry.
+func (a *dlqAWS) indexed(t *testing.T, execARN, mailID, sourceID, errName, cause, to string, at time.Time) {
+	t.Helper()
 	now := time.Now()
-	if _, _, err := a.deliveries.Apply(ctx, delivery.ApplyParams{MailID: mailID, Now: now, ExpiresAt: now.Add(time.Hour),
+	if _, _, err := a.deliveries.Apply(context.Background(), delivery.ApplyParams{MailID: mailID, Now: now, ExpiresAt: now.Add(time.Hour),
 		Events: []delivery.Event{{ID: "dl-" + mailID, Type: workflow.EventDeadLettered, Time: at,
 			Reason: &workflow.EventReason{Error: errName, Cause: cause},
 			Queued: &delivery.QueuedRecord{MessageID: sourceID, ExecutionID: execARN, Recipients: []string{to}}}}}); err != nil {
@@ -292,7 +300,9 @@ func errorLevelEvents(arn string, at time.Time, errs ...string) []string {
 // re-enqueued with the copy's body and the copy leaves the queue and the
 // index; the permanent one and the one whose lock is SENT are skipped and
 // stay. A failed execution's record, left on the source queue, is
-// reported and not replayed; an execution of which nothing is known fails.
+// reported and not replayed; a record the index lists whose copy is gone
+// is reported and fails the command, as does an execution of which
+// nothing is known.
 // `dlq list` and `dlq show` give the reasons from the dead-letter index,
 // and without a delivery table from the messages themselves: neither
 // reads the log.
@@ -310,6 +320,9 @@ func TestReplayAndDLQAtErrorLevel(t *testing.T) {
 	for _, ev := range errorLevelEvents(arn("exec-g"), at.Add(time.Second), string(workflow.Throttled)) {
 		a.logs.Add(ev)
 	}
+	for _, ev := range errorLevelEvents(arn("exec-h"), at.Add(3*time.Second), string(workflow.Throttled)) {
+		a.logs.Add(ev)
+	}
 	ms := func(d time.Duration) string { return fmt.Sprint(at.Add(d).UnixMilli()) }
 	for _, ev := range []string{
 		`{"id":"7","type":"TaskTimedOut","details":{"resource":"invoke","resourceType":"lambda","error":"States.Timeout","cause":"Task timed out after 300.00 seconds"},"previous_event_id":"6","event_timestamp":"` + ms(2*time.Second) + `","execution_arn":"` + arn("exec-f") + `","redrive_count":"0"}`,
@@ -321,6 +334,9 @@ func TestReplayAndDLQAtErrorLevel(t *testing.T) {
 	a.deadLetterBy(t, arn("exec-r"), "mail-t", "src-t", string(workflow.Throttled), "failed with Mail.Throttled", "tom@one.example", at)
 	a.deadLetterBy(t, arn("exec-r"), "mail-i", "src-i", string(workflow.InvalidMessage), "subject: required", "ivy@one.example", at)
 	a.deadLetterBy(t, arn("exec-r"), "mail-s", "src-s", string(workflow.Throttled), "failed with Mail.Throttled", "sue@two.example", at)
+	// exec-g dead-lettered mail-g, whose copy is gone: only the index
+	// says so.
+	a.indexed(t, arn("exec-g"), "mail-g", "src-g", string(workflow.Throttled), "failed with Mail.Throttled", "gil@one.example", at)
 	now := time.Now()
 	if _, err := a.locks.Acquire(ctx, lock.AcquireParams{MailID: "mail-s", Owner: "o", ContentHash: "h", Now: now, LeaseUntil: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -352,13 +368,16 @@ func TestReplayAndDLQAtErrorLevel(t *testing.T) {
 	}
 	a.run(t, ExitOK, []string{"replay", "exec-f"},
 		"#0 - (unfinished): skipped, not replayed: its execution left the record on the source queue", "(on-source-queue 1: 1 skipped)")
-	a.run(t, ExitFailure, []string{"replay", "exec-g"}, "0 of 0 items re-enqueued", "no record of exec-g is known")
+	a.run(t, ExitFailure, []string{"replay", "exec-g"},
+		"#0 mail-g (dead-lettered, known from the dead-letter index): skipped, cannot replay it: its body was not logged", "the dead-letter index lists it",
+		"0 of 1 items re-enqueued", "(body-unknown 1: 1 skipped)", "1 item(s) not replayed: their bodies are in neither")
+	a.run(t, ExitFailure, []string{"replay", "exec-h"}, "0 of 0 items re-enqueued", "no record of exec-h is known")
 
 	// The reasons: from the index (the replayed mail left it), then from
 	// the messages' own attributes.
 	a.run(t, ExitOK, []string{"dlq", "list"},
 		"mail mail-i  Mail.InvalidMessage", "cause: subject: required", "source message src-i, execution "+arn("exec-r"),
-		"mail mail-s  Mail.Throttled", "not:mail mail-t", "2 dead-lettered mail(s) in the index")
+		"mail mail-s  Mail.Throttled", "mail mail-g  Mail.Throttled", "not:mail mail-t", "3 dead-lettered mail(s) in the index")
 	a.run(t, ExitOK, []string{"dlq", "show", "mail-i"}, "~error\\s+Mail.InvalidMessage", "~cause\\s+subject: required", "are only in the queue")
 	a.flags = a.flags[:len(a.flags)-2] // no --delivery-table
 	a.run(t, ExitOK, []string{"dlq", "list"},

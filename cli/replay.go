@@ -34,8 +34,11 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	if !o.jsonOut {
 		progress = func(r inspect.ReplayResult) {
 			from := ""
-			if r.KnownFrom == inspect.KnownFromDeadLetterQueue {
+			switch r.KnownFrom {
+			case inspect.KnownFromDeadLetterQueue:
 				from = ", known from its dead-letter copy"
+			case inspect.KnownFromDeadLetterIndex:
+				from = ", known from the dead-letter index"
 			}
 			if r.Action == inspect.ActionEnqueued {
 				fmt.Fprintf(s.Out, "#%d %s (%s%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, from, r.NewMessageID, r.Note)

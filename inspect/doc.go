@@ -87,7 +87,10 @@
 //     body is its copy's (found as above, or by mail id among the copies
 //     the execution tagged for an item without a message id), and a copy
 //     tagged with the execution (workflow.DLQAttrExecutionID) that no item
-//     names is replayed as one more item. A record with no body and no
+//     names is replayed as one more item; so is, reported body-unknown, a
+//     mail the dead-letter index lists as dead-lettered by the execution
+//     whose copy is gone (the index says which records, the queue alone
+//     has their bodies). A record with no body and no
 //     copy is reported, never silently skipped: on-source-queue when its
 //     execution left it on the source queue (retry-later, unfinished),
 //     which delivers it again; body-unknown otherwise, which [NotReplayed]

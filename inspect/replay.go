@@ -50,10 +50,16 @@ const (
 // ReplayClasses lists the classes in the order a summary shows them.
 var ReplayClasses = []string{ClassTransient, ClassPermanent, ClassAlreadySent, ClassOutcomeUnknown, ClassOnSourceQueue, ClassBodyUnknown}
 
-// KnownFromDeadLetterQueue is ReplayResult.KnownFrom for a record the
-// execution's items do not name, found as a dead-letter copy the
-// execution tagged.
-const KnownFromDeadLetterQueue = "dead-letter-queue"
+// ReplayResult.KnownFrom for a record the execution's items do not name.
+const (
+	// KnownFromDeadLetterQueue: found as a dead-letter copy the execution
+	// tagged.
+	KnownFromDeadLetterQueue = "dead-letter-queue"
+	// KnownFromDeadLetterIndex: found in the dead-letter index (the
+	// delivery records) as dead-lettered by the execution, with no copy
+	// left in the queue.
+	KnownFromDeadLetterIndex = "dead-letter-index"
+)
 
 // ReplayResult says what replay did with one item.
 type ReplayResult struct {
@@ -69,8 +75,9 @@ type ReplayResult struct {
 	// BodyFrom is the dead-letter queue's message id of the copy the body
 	// was taken from, when the execution's log did not have it.
 	BodyFrom string `json:"bodyFrom,omitempty"`
-	// KnownFrom is KnownFromDeadLetterQueue for a record only a
-	// dead-letter copy names (Index then follows the execution's items).
+	// KnownFrom is KnownFromDeadLetterQueue or KnownFromDeadLetterIndex for
+	// a record only a dead-letter copy or index entry names (Index then
+	// follows the execution's items).
 	KnownFrom string `json:"knownFrom,omitempty"`
 	// DeadLettersRemoved counts the item's copies deleted from the
 	// dead-letter queue once it was re-enqueued.
@@ -174,7 +181,9 @@ var ErrOutcomeUnknown = errors.New("the outcome of a send is unknown")
 // item without a message id is matched by mail id to a copy this execution
 // tagged. A copy tagged with this execution that no item names is replayed
 // as one more item (KnownFrom), so a replay works from the copies alone
-// when the log names no record.
+// when the log names no record; with a dead-letter index (q.Index), a
+// mail it lists as dead-lettered by this execution whose copy is gone is
+// one more item too, reported body-unknown.
 //
 // A re-enqueued record that was not sent has its copies removed from the
 // dead-letter queue, after the enqueue succeeded (so a failure in between
@@ -190,15 +199,12 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 			progress(r)
 		}
 	}
-	items, copies, copiesRead, err := replayItems(ctx, x, q)
+	items, knownFrom, copies, copiesRead, err := replayItems(ctx, x, q)
 	if err != nil {
 		return out, err
 	}
 	for i, it := range items {
-		r := ReplayResult{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome}
-		if i >= len(x.Items) {
-			r.KnownFrom = KnownFromDeadLetterQueue
-		}
+		r := ReplayResult{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome, KnownFrom: knownFrom[i]}
 		sourceID := it.MessageID
 		if it.Body == "" {
 			if c := copyFor(copies, it, x.ID); c != nil {
@@ -264,6 +270,8 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 			r.Note = "cannot replay it: its body " + bodyNowhere(copiesRead)
 			if masked {
 				r.Note = "the record's addresses are masked in the log (its data protection policy): cannot replay it; read the log unmasked, which takes logs:Unmask"
+			} else if r.KnownFrom == KnownFromDeadLetterIndex {
+				r.Note += " (the dead-letter index lists it as dead-lettered by this execution; its copy was deleted or purged, or is past the queue's retention)"
 			} else if copiesRead && it.Outcome == workflow.OutcomeDeadLettered {
 				r.Note += " (redriven, replayed or purged already, or past the queue's retention)"
 			}
@@ -347,20 +355,23 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 }
 
 // replayItems is what Replay works through: the execution's items, then
-// the records only a dead-letter copy tagged with the execution names.
-// The dead-letter queue is read (copiesRead) when the execution input is
-// not logged or an item that was not delivered has no body.
-func replayItems(ctx context.Context, x *Execution, q *Queues) (items []Item, copies []DeadLetter, copiesRead bool, err error) {
+// the records only a dead-letter copy tagged with the execution, or the
+// dead-letter index, names; knownFrom says which, item by item ("" for the
+// execution's own). The dead-letter queue is read (copiesRead) when the
+// execution input is not logged or an item that was not delivered has no
+// body.
+func replayItems(ctx context.Context, x *Execution, q *Queues) (items []Item, knownFrom []string, copies []DeadLetter, copiesRead bool, err error) {
 	items = append(items, x.Items...)
+	knownFrom = make([]string, len(items))
 	need := x.InputMissing
 	for _, it := range x.Items {
 		need = need || (it.Body == "" && it.Failed())
 	}
 	if !need || q.DLQURL == "" {
-		return items, nil, false, nil
+		return items, knownFrom, nil, false, nil
 	}
 	if copies, err = q.DeadLetters(ctx, awsListCap); err != nil {
-		return items, nil, false, fmt.Errorf("reading the dead-letter queue for the bodies the log does not have: %w", err)
+		return items, knownFrom, nil, false, fmt.Errorf("reading the dead-letter queue for the bodies the log does not have: %w", err)
 	}
 	named := map[string]bool{}
 	for _, it := range x.Items {
@@ -368,18 +379,25 @@ func replayItems(ctx context.Context, x *Execution, q *Queues) (items []Item, co
 			named[it.MessageID] = true
 		}
 	}
-	for _, c := range copies {
-		if c.ExecutionID == "" || c.ExecutionID != x.ID || c.SourceMessageID == "" || named[c.SourceMessageID] {
-			continue
+	add := func(d DeadLetter, from string) {
+		if d.ExecutionID == "" || d.ExecutionID != x.ID || d.SourceMessageID == "" || named[d.SourceMessageID] || mailNamed(x.Items, d.MailID) {
+			return // an item without a message id takes it by its mail id
 		}
-		if mailNamed(x.Items, c.MailID) {
-			continue // an item without a message id takes it by its mail id
-		}
-		named[c.SourceMessageID] = true
-		items = append(items, Item{Index: len(items), MessageID: c.SourceMessageID, MailID: c.MailID,
-			Outcome: workflow.OutcomeDeadLettered, Error: c.Error, Cause: c.Cause})
+		named[d.SourceMessageID] = true
+		items = append(items, Item{Index: len(items), MessageID: d.SourceMessageID, MailID: d.MailID,
+			Outcome: workflow.OutcomeDeadLettered, Error: d.Error, Cause: d.Cause})
+		knownFrom = append(knownFrom, from)
 	}
-	return items, copies, true, nil
+	for _, c := range copies {
+		add(c, KnownFromDeadLetterQueue)
+	}
+	if q.Index != nil {
+		err = q.scanIndex(ctx, "", func(d DeadLetter, _ bool) bool { add(d, KnownFromDeadLetterIndex); return true })
+		if err != nil {
+			return items, knownFrom, copies, true, err
+		}
+	}
+	return items, knownFrom, copies, true, nil
 }
 
 // mailNamed reports whether an item without a message id names mailID.
