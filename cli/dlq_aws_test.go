@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,8 @@ import (
 	"github.com/mailflow/mailflow/inspect"
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
+	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/lock/dynamolock"
 	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/inspecttest"
 	"github.com/mailflow/mailflow/workflow"
@@ -33,7 +36,10 @@ type dlqAWS struct {
 	client     *sqs.Client
 	src, dlq   string
 	deliveries *dynamodelivery.Store
-	flags      []string
+	// logs is the state machine's log group; locks the dedup lock table.
+	logs  *inspecttest.FakeLogs
+	locks *dynamolock.Table
+	flags []string
 }
 
 func newDLQAWS(t *testing.T) *dlqAWS {
@@ -65,21 +71,39 @@ func newDLQAWS(t *testing.T) *dlqAWS {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := dynamolock.CreateTable(ctx, ddb, "mailflow-locks"); err != nil {
+		t.Fatal(err)
+	}
+	locks, err := dynamolock.New(ddb, "mailflow-locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &dlqAWS{store: store, client: client, src: aws.ToString(src.QueueUrl), dlq: aws.ToString(dlq.QueueUrl), deliveries: deliveries,
+		logs: &inspecttest.FakeLogs{}, locks: locks,
+		flags: []string{"--aws", "--log-group", "/aws/vendedlogs/states/mailflow", "--queue-url", aws.ToString(src.QueueUrl),
+			"--dlq-url", aws.ToString(dlq.QueueUrl), "--delivery-table", "mailflow-deliveries"}}
 	saved := openAWS
 	t.Cleanup(func() { openAWS = saved })
 	openAWS = func(ctx context.Context, o awsOptions) (*inspect.Backend, error) {
 		o.Config = &aws.Config{Region: "us-east-1"}
-		o.Logs, o.SQS, o.Deliveries = &inspecttest.FakeLogs{}, client, deliveries
+		o.Logs, o.SQS, o.Locks = a.logs, client, a.locks
+		if o.DeliveryTable != "" {
+			o.Deliveries = deliveries
+		}
 		return openAWSBackend(ctx, o)
 	}
-	return &dlqAWS{store: store, client: client, src: aws.ToString(src.QueueUrl), dlq: aws.ToString(dlq.QueueUrl), deliveries: deliveries,
-		flags: []string{"--aws", "--log-group", "/aws/vendedlogs/states/mailflow", "--queue-url", aws.ToString(src.QueueUrl),
-			"--dlq-url", aws.ToString(dlq.QueueUrl), "--delivery-table", "mailflow-deliveries"}}
+	return a
 }
 
 // deadLetter puts a record in the dead-letter queue as the state machine
 // does (DeadLetter, then RecordDeadLettered and record-event's merge).
 func (a *dlqAWS) deadLetter(t *testing.T, mailID, sourceID, errName, cause, to string, at time.Time) {
+	t.Helper()
+	a.deadLetterBy(t, "arn:exec:"+mailID, mailID, sourceID, errName, cause, to, at)
+}
+
+// deadLetterBy is deadLetter by the execution execARN.
+func (a *dlqAWS) deadLetterBy(t *testing.T, execARN, mailID, sourceID, errName, cause, to string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	body := `{"version":1,"mailId":"` + mailID + `","to":["` + to + `"],"subject":"Hi","text":"x"}`
@@ -90,15 +114,23 @@ func (a *dlqAWS) deadLetter(t *testing.T, mailID, sourceID, errName, cause, to s
 	if _, err := a.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(a.dlq), MessageBody: aws.String(body),
 		MessageAttributes: map[string]types.MessageAttributeValue{
 			workflow.DLQAttrError: attr(errName), workflow.DLQAttrFailure: attr(string(failure)),
-			workflow.DLQAttrMessageID: attr(sourceID), workflow.DLQAttrExecutionID: attr("arn:exec:" + mailID),
+			workflow.DLQAttrMessageID: attr(sourceID), workflow.DLQAttrExecutionID: attr(execARN),
 		}}); err != nil {
 		t.Fatal(err)
 	}
+	a.indexed(t, execARN, mailID, sourceID, errName, cause, to, at)
+}
+
+// indexed records the dead-lettered event of a mail in the delivery table
+// (RecordDeadLettered and record-event's merge): its dead-letter index
+// entry.
+func (a *dlqAWS) indexed(t *testing.T, execARN, mailID, sourceID, errName, cause, to string, at time.Time) {
+	t.Helper()
 	now := time.Now()
-	if _, _, err := a.deliveries.Apply(ctx, delivery.ApplyParams{MailID: mailID, Now: now, ExpiresAt: now.Add(time.Hour),
+	if _, _, err := a.deliveries.Apply(context.Background(), delivery.ApplyParams{MailID: mailID, Now: now, ExpiresAt: now.Add(time.Hour),
 		Events: []delivery.Event{{ID: "dl-" + mailID, Type: workflow.EventDeadLettered, Time: at,
 			Reason: &workflow.EventReason{Error: errName, Cause: cause},
-			Queued: &delivery.QueuedRecord{MessageID: sourceID, ExecutionID: "arn:exec:" + mailID, Recipients: []string{to}}}}}); err != nil {
+			Queued: &delivery.QueuedRecord{MessageID: sourceID, ExecutionID: execARN, Recipients: []string{to}}}}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -245,5 +277,132 @@ func TestReplayRemovesACopyMovedByTheRedrivePolicy(t *testing.T) {
 	}
 	if src := a.peek(t, "mailflow-source"); len(src) != 1 || src[0].Body != body {
 		t.Errorf("source queue after the replay: %+v", src)
+	}
+}
+
+// errorLevelEvents are the log events of an execution at log level ERROR:
+// only its failures, without input, without the records they are about.
+func errorLevelEvents(arn string, at time.Time, errs ...string) []string {
+	var out []string
+	for i, e := range errs {
+		cause, _ := json.Marshal(map[string]string{"errorMessage": "failed with " + e, "errorType": e})
+		ev, _ := json.Marshal(map[string]any{"id": fmt.Sprint(10*i + 9), "type": "TaskFailed", "previous_event_id": fmt.Sprint(10*i + 8),
+			"details":         map[string]string{"error": e, "cause": string(cause), "resource": "invoke", "resourceType": "lambda"},
+			"event_timestamp": fmt.Sprint(at.Add(time.Duration(i) * time.Millisecond).UnixMilli()), "execution_arn": arn, "redrive_count": "0"})
+		out = append(out, string(ev))
+	}
+	return out
+}
+
+// TestReplayAndDLQAtErrorLevel: a deployment whose state machine logs at
+// ERROR logs no execution input, so `replay --aws` takes each record from
+// the dead-letter copy the execution tagged: the transient one is
+// re-enqueued with the copy's body and the copy leaves the queue and the
+// index; the permanent one and the one whose lock is SENT are skipped and
+// stay. A failed execution's record, left on the source queue, is
+// reported and not replayed; a record the index lists whose copy is gone
+// is reported and fails the command, as does an execution of which
+// nothing is known.
+// `dlq list` and `dlq show` give the reasons from the dead-letter index,
+// and without a delivery table from the messages themselves: neither
+// reads the log.
+func TestReplayAndDLQAtErrorLevel(t *testing.T) {
+	// Not parallel: it replaces the package's AWS hooks.
+	a := newDLQAWS(t)
+	ctx := context.Background()
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	arn := func(name string) string {
+		return "arn:aws:states:us-east-1:123456789012:express:mailflow:" + name + ":11111111-1111-1111-1111-111111111111"
+	}
+	for _, ev := range errorLevelEvents(arn("exec-r"), at, string(workflow.Throttled), string(workflow.InvalidMessage), string(workflow.Throttled)) {
+		a.logs.Add(ev)
+	}
+	for _, ev := range errorLevelEvents(arn("exec-g"), at.Add(time.Second), string(workflow.Throttled)) {
+		a.logs.Add(ev)
+	}
+	for _, ev := range errorLevelEvents(arn("exec-h"), at.Add(3*time.Second), string(workflow.Throttled)) {
+		a.logs.Add(ev)
+	}
+	ms := func(d time.Duration) string { return fmt.Sprint(at.Add(d).UnixMilli()) }
+	for _, ev := range []string{
+		`{"id":"7","type":"TaskTimedOut","details":{"resource":"invoke","resourceType":"lambda","error":"States.Timeout","cause":"Task timed out after 300.00 seconds"},"previous_event_id":"6","event_timestamp":"` + ms(2*time.Second) + `","execution_arn":"` + arn("exec-f") + `","redrive_count":"0"}`,
+		`{"id":"8","type":"MapIterationFailed","details":{"index":0,"name":"ProcessRecords"},"previous_event_id":"7","event_timestamp":"` + ms(2*time.Second) + `","execution_arn":"` + arn("exec-f") + `","redrive_count":"0"}`,
+		`{"id":"9","type":"ExecutionFailed","details":{"cause":"The Map state failed.","error":"States.Runtime"},"previous_event_id":"8","event_timestamp":"` + ms(2*time.Second) + `","execution_arn":"` + arn("exec-f") + `","redrive_count":"0"}`,
+	} {
+		a.logs.Add(ev)
+	}
+	a.deadLetterBy(t, arn("exec-r"), "mail-t", "src-t", string(workflow.Throttled), "failed with Mail.Throttled", "tom@one.example", at)
+	a.deadLetterBy(t, arn("exec-r"), "mail-i", "src-i", string(workflow.InvalidMessage), "subject: required", "ivy@one.example", at)
+	a.deadLetterBy(t, arn("exec-r"), "mail-s", "src-s", string(workflow.Throttled), "failed with Mail.Throttled", "sue@two.example", at)
+	// exec-g dead-lettered mail-g, whose copy is gone: only the index
+	// says so.
+	a.indexed(t, arn("exec-g"), "mail-g", "src-g", string(workflow.Throttled), "failed with Mail.Throttled", "gil@one.example", at)
+	now := time.Now()
+	if _, err := a.locks.Acquire(ctx, lock.AcquireParams{MailID: "mail-s", Owner: "o", ContentHash: "h", Now: now, LeaseUntil: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.locks.MarkSent(ctx, lock.MarkSentParams{MailID: "mail-s", Owner: "o", SESMessageID: "ses-0009", Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	for _, m := range a.peek(t, "mailflow-dlq") {
+		if strings.Contains(m.Body, "mail-t") {
+			body = m.Body
+		}
+	}
+
+	a.run(t, ExitOK, []string{"replay", "exec-r", "--failed-only"},
+		"#0 mail-t (dead-lettered, known from its dead-letter copy): re-enqueued as ", "the body is that of its dead-letter copy ",
+		"its copy in the dead-letter queue was removed",
+		"#1 mail-i (dead-lettered, known from its dead-letter copy): skipped, will fail again: Mail.InvalidMessage: subject: required",
+		"#2 mail-s (dead-lettered, known from its dead-letter copy): skipped, already sent ses-0009",
+		"note: the execution input is not logged (log level ERROR)",
+		"1 of 3 items re-enqueued onto "+a.src+" (transient 1: 1 re-enqueued; permanent 1: 1 skipped; already-sent 1: 1 skipped)")
+	if src := a.peek(t, "mailflow-source"); len(src) != 1 || src[0].Body != body {
+		t.Fatalf("source queue after the replay: %+v, want the copy's body %s", src, body)
+	}
+	for _, m := range a.peek(t, "mailflow-dlq") {
+		if strings.Contains(m.Body, "mail-t") {
+			t.Errorf("the replayed copy is still in the dead-letter queue: %s", m.MessageID)
+		}
+	}
+	a.run(t, ExitOK, []string{"replay", "exec-f"},
+		"#0 - (unfinished): skipped, not replayed: its execution left the record on the source queue", "(on-source-queue 1: 1 skipped)")
+	a.run(t, ExitFailure, []string{"replay", "exec-g"},
+		"#0 mail-g (dead-lettered, known from the dead-letter index): skipped, cannot replay it: its body was not logged", "the dead-letter index lists it",
+		"0 of 1 items re-enqueued", "(body-unknown 1: 1 skipped)", "1 item(s) not replayed: their bodies are in neither")
+	a.run(t, ExitFailure, []string{"replay", "exec-h"}, "0 of 0 items re-enqueued", "no record of exec-h is known")
+
+	// The reasons: from the index (the replayed mail left it), then from
+	// the messages' own attributes.
+	a.run(t, ExitOK, []string{"dlq", "list"},
+		"mail mail-i  Mail.InvalidMessage", "cause: subject: required", "source message src-i, execution "+arn("exec-r"),
+		"mail mail-s  Mail.Throttled", "mail mail-g  Mail.Throttled", "not:mail mail-t", "3 dead-lettered mail(s) in the index")
+	a.run(t, ExitOK, []string{"dlq", "show", "mail-i"}, "~error\\s+Mail.InvalidMessage", "~cause\\s+subject: required", "are only in the queue")
+	a.flags = a.flags[:len(a.flags)-2] // no --delivery-table
+	a.run(t, ExitOK, []string{"dlq", "list"},
+		"mail mail-i  Mail.InvalidMessage", "cause: subject: required", "mail mail-s  Mail.Throttled", "not:mail mail-t", "2 message(s) in "+a.dlq)
+	if got := a.logs.Patterns(); len(got) == 0 {
+		t.Fatal("replay read no log")
+	}
+}
+
+// TestReplayGaps: a replay that left a failed record without a body, or
+// knew no record at all, ends in an error; records left on the source
+// queue and skipped ones do not.
+func TestReplayGaps(t *testing.T) {
+	x := &inspect.Execution{Name: "exec-1", InputMissing: true}
+	for _, tc := range []struct {
+		results []inspect.ReplayResult
+		want    string
+	}{
+		{nil, "no record of exec-1 is known"},
+		{[]inspect.ReplayResult{{Class: inspect.ClassBodyUnknown, Outcome: workflow.OutcomeDeadLettered}}, "1 item(s) not replayed"},
+		{[]inspect.ReplayResult{{Class: inspect.ClassOnSourceQueue, Outcome: workflow.OutcomeRetryLater}, {Class: inspect.ClassPermanent, Outcome: workflow.OutcomeDeadLettered}}, ""},
+	} {
+		err := replayGaps(x, tc.results)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.results, err, tc.want)
+		}
 	}
 }

@@ -144,7 +144,7 @@ func TestInspectAWS(t *testing.T) {
 			"#0 welcome-1 (sent): skipped, already sent ses-0001",
 			"#1 bad-1 (dead-lettered): re-enqueued as ", "forced: it failed with Mail.InvalidMessage",
 			"1 of 2 items re-enqueued onto " + aws.ToString(src.QueueUrl) + " (permanent 1: 1 forced; already-sent 1: 1 skipped)"}},
-		{[]string{"replay", "exec-b"}, ExitOK, []string{"cannot replay it", "0 of 1 items re-enqueued"}},
+		{[]string{"replay", "exec-b"}, ExitOK, []string{"skipped, not replayed: its execution left the record on the source queue", "0 of 1 items re-enqueued", "(on-source-queue 1: 1 skipped)"}},
 		{[]string{"dlq", "list"}, ExitOK, []string{"mail bad-1  Mail.InvalidMessage", "cause: invalid message: to[0]: not an e-mail address", "1 message(s) in " + aws.ToString(dlq.QueueUrl)}},
 		{[]string{"dlq", "redrive"}, ExitOK, []string{"COMPLETED: 1 of 1 moved", "redrive completed: 1 message(s) moved"}},
 		{[]string{"dlq", "list", "--json"}, ExitOK, []string{"[]"}},

@@ -33,20 +33,37 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	var progress func(inspect.ReplayResult)
 	if !o.jsonOut {
 		progress = func(r inspect.ReplayResult) {
+			from := ""
+			switch r.KnownFrom {
+			case inspect.KnownFromDeadLetterQueue:
+				from = ", known from its dead-letter copy"
+			case inspect.KnownFromDeadLetterIndex:
+				from = ", known from the dead-letter index"
+			}
 			if r.Action == inspect.ActionEnqueued {
-				fmt.Fprintf(s.Out, "#%d %s (%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, r.NewMessageID, r.Note)
+				fmt.Fprintf(s.Out, "#%d %s (%s%s): re-enqueued as %s; %s\n", r.Index, orDash(r.MailID), r.Outcome, from, r.NewMessageID, r.Note)
 			} else {
-				fmt.Fprintf(s.Out, "#%d %s (%s): %s, %s\n", r.Index, orDash(r.MailID), r.Outcome, r.Action, r.Note)
+				fmt.Fprintf(s.Out, "#%d %s (%s%s): %s, %s\n", r.Index, orDash(r.MailID), r.Outcome, from, r.Action, r.Note)
 			}
 		}
 	}
 	results, err := inspect.Replay(ctx, x, inspect.ReplayOptions{FailedOnly: o.failedOnly, Force: o.force}, b.Queues, b.Locks, time.Now(), progress)
+	if err == nil {
+		err = replayGaps(x, results)
+	}
 	summary := inspect.SummarizeReplay(results)
 	if o.jsonOut {
-		if jerr := printJSON(s.Out, map[string]any{"execution": x.ID, "results": results, "summary": summary}); jerr != nil {
+		out := map[string]any{"execution": x.ID, "results": results, "summary": summary}
+		if note := inspect.ReplayInputNote(x); note != "" {
+			out["inputNote"] = note
+		}
+		if jerr := printJSON(s.Out, out); jerr != nil {
 			return jerr
 		}
 		return err
+	}
+	if note := inspect.ReplayInputNote(x); note != "" {
+		fmt.Fprintln(s.Out, "note: "+note)
 	}
 	enqueued := 0
 	for _, r := range results {
@@ -56,6 +73,21 @@ func runReplay(ctx context.Context, args []string, s Streams) error {
 	}
 	fmt.Fprintf(s.Out, "replay of %s: %d of %d items re-enqueued onto %s%s\n", x.Name, enqueued, len(results), b.Queues.SourceURL, replaySummaryText(summary))
 	return err
+}
+
+// replayGaps is the error a replay that left a record undelivered ends
+// with, though every call succeeded: a record whose body is known neither
+// from the log nor from the dead-letter queue, or an execution of which no
+// record is known at all. Records left on the source queue are not one:
+// SQS delivers them again.
+func replayGaps(x *inspect.Execution, results []inspect.ReplayResult) error {
+	if n := inspect.NotReplayed(results); n > 0 {
+		return fmt.Errorf("%d item(s) not replayed: their bodies are in neither the execution log nor the dead-letter queue, and nothing else will deliver them", n)
+	}
+	if len(results) == 0 && x.InputMissing {
+		return fmt.Errorf("no record of %s is known: its input is not logged, its log names none and no dead-letter copy names it", x.Name)
+	}
+	return nil
 }
 
 // replaySummaryText is the per-class counts, e.g.

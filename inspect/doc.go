@@ -65,7 +65,8 @@
 //     both sources give the same view: events are grouped into Map
 //     iterations by following previousEventId chains, a state's attempts
 //     are its TaskScheduled events, retries are attempts after the first.
-//   - Replay re-enqueues the source records (bodies from the execution
+//   - Replay works from the Items of an [Execution], whatever source built
+//     them, and re-enqueues the source records (bodies from the execution
 //     input, or from an iteration's first state input when the batch input
 //     was truncated) onto the source queue, after classifying each one:
 //     already-sent and outcome-unknown mails and permanent failures are
@@ -79,6 +80,22 @@
 //     message id for a copy the source queue's redrive policy moved (it
 //     keeps the id); any replayed record that was not sent is looked for,
 //     since a moved record's outcome is retry-later or unfinished.
+//     When the input is not logged (execution data off, log level ERROR:
+//     the failure events name no record, only an iteration index at
+//     most) or a failed item has no body, the dead-letter queue is read
+//     once, the store peeked or SQS received and given back: an item's
+//     body is its copy's (found as above, or by mail id among the copies
+//     the execution tagged for an item without a message id), and a copy
+//     tagged with the execution (workflow.DLQAttrExecutionID) that no item
+//     names is replayed as one more item; so is, reported body-unknown, a
+//     mail the dead-letter index lists as dead-lettered by the execution
+//     whose copy is gone (the index says which records, the queue alone
+//     has their bodies). A record with no body and no
+//     copy is reported, never silently skipped: on-source-queue when its
+//     execution left it on the source queue (retry-later, unfinished),
+//     which delivers it again; body-unknown otherwise, which [NotReplayed]
+//     counts and the CLI exits 1 for. A masked body is refused whatever
+//     its source.
 //   - Queues are reached through the SQS API (aws-sdk-go-v2) for both AWS
 //     and the local runtime; locally the client talks either to the running
 //     `mailflow dev` endpoint or, when none runs, to the queue database

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,13 +36,30 @@ const (
 	// ClassOutcomeUnknown is a mail whose send started and was never
 	// answered: it is skipped unless forced.
 	ClassOutcomeUnknown = "outcome-unknown"
-	// ClassBodyUnknown is a record whose body is not known: it cannot be
-	// replayed.
+	// ClassOnSourceQueue is a record its execution left on the source
+	// queue (retry-later, unfinished) whose body is not known, and of which
+	// the dead-letter queue holds no copy: SQS delivers it again by itself
+	// (or its redrive policy moves it to the dead-letter queue, where a
+	// later replay finds it), so it is not replayed.
+	ClassOnSourceQueue = "on-source-queue"
+	// ClassBodyUnknown is a record whose body is not known (not logged and
+	// no copy in the dead-letter queue, or masked): it cannot be replayed.
 	ClassBodyUnknown = "body-unknown"
 )
 
 // ReplayClasses lists the classes in the order a summary shows them.
-var ReplayClasses = []string{ClassTransient, ClassPermanent, ClassAlreadySent, ClassOutcomeUnknown, ClassBodyUnknown}
+var ReplayClasses = []string{ClassTransient, ClassPermanent, ClassAlreadySent, ClassOutcomeUnknown, ClassOnSourceQueue, ClassBodyUnknown}
+
+// ReplayResult.KnownFrom for a record the execution's items do not name.
+const (
+	// KnownFromDeadLetterQueue: found as a dead-letter copy the execution
+	// tagged.
+	KnownFromDeadLetterQueue = "dead-letter-queue"
+	// KnownFromDeadLetterIndex: found in the dead-letter index (the
+	// delivery records) as dead-lettered by the execution, with no copy
+	// left in the queue.
+	KnownFromDeadLetterIndex = "dead-letter-index"
+)
 
 // ReplayResult says what replay did with one item.
 type ReplayResult struct {
@@ -54,6 +72,13 @@ type ReplayResult struct {
 	Forced       bool             `json:"forced,omitempty"`
 	NewMessageID string           `json:"newMessageId,omitempty"`
 	LockStatus   lock.Status      `json:"lockStatus,omitempty"`
+	// BodyFrom is the dead-letter queue's message id of the copy the body
+	// was taken from, when the execution's log did not have it.
+	BodyFrom string `json:"bodyFrom,omitempty"`
+	// KnownFrom is KnownFromDeadLetterQueue or KnownFromDeadLetterIndex for
+	// a record only a dead-letter copy or index entry names (Index then
+	// follows the execution's items).
+	KnownFrom string `json:"knownFrom,omitempty"`
 	// DeadLettersRemoved counts the item's copies deleted from the
 	// dead-letter queue once it was re-enqueued.
 	DeadLettersRemoved int    `json:"deadLettersRemoved,omitempty"`
@@ -141,13 +166,30 @@ var ErrOutcomeUnknown = errors.New("the outcome of a send is unknown")
 //   - a record that failed permanently (workflow.KindOf its error) is
 //     skipped unless o.Force or o.RetryPermanent: sent as it is, it would only be dead-lettered
 //     again;
+//   - a record whose body is unknown is skipped: on-source-queue when the
+//     execution left it on the source queue (retry-later, unfinished),
+//     which delivers it again, body-unknown otherwise (see [NotReplayed]);
 //   - anything else is re-enqueued.
 //
-// A re-enqueued record that the execution dead-lettered has its copies
-// removed from the dead-letter queue, after the enqueue succeeded (so a
-// failure in between leaves the copy, never loses the record): the replay
-// is now the record's one pending delivery, and a later redrive would only
-// enqueue it twice. progress, when set, sees each result as it is made.
+// The bodies are those of the items, whatever source built them. When the
+// execution input is not logged (log level ERROR, or execution data off)
+// or an item that was not delivered has no body, the dead-letter queue is
+// read once ([Queues.DeadLetters]: the store is peeked, SQS received and
+// given back at once) and an item's body is taken from its copy, found by
+// the source message id the state machine tags its copies with, or by its
+// own message id for a copy the source queue's redrive policy moved; an
+// item without a message id is matched by mail id to a copy this execution
+// tagged. A copy tagged with this execution that no item names is replayed
+// as one more item (KnownFrom), so a replay works from the copies alone
+// when the log names no record; with a dead-letter index (q.Index), a
+// mail it lists as dead-lettered by this execution whose copy is gone is
+// one more item too, reported body-unknown.
+//
+// A re-enqueued record that was not sent has its copies removed from the
+// dead-letter queue, after the enqueue succeeded (so a failure in between
+// leaves the copy, never loses the record): the replay is now the record's
+// one pending delivery, and a later redrive would only enqueue it twice.
+// progress, when set, sees each result as it is made.
 func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks LockReader, now time.Time, progress func(ReplayResult)) ([]ReplayResult, error) {
 	refused := 0
 	out := []ReplayResult{}
@@ -157,8 +199,28 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 			progress(r)
 		}
 	}
-	for _, it := range x.Items {
-		r := ReplayResult{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome}
+	items, knownFrom, copies, copiesRead, err := replayItems(ctx, x, q)
+	if err != nil {
+		return out, err
+	}
+	for i, it := range items {
+		r := ReplayResult{Index: it.Index, MessageID: it.MessageID, MailID: it.MailID, Outcome: it.Outcome, KnownFrom: knownFrom[i]}
+		sourceID := it.MessageID
+		if it.Body == "" {
+			if c := copyFor(copies, it, x.ID); c != nil {
+				it.Body, r.BodyFrom = c.Body, c.MessageID
+				if it.Error == "" {
+					it.Error, it.Cause = c.Error, c.Cause
+				}
+				if sourceID == "" {
+					sourceID = cmp.Or(c.SourceMessageID, c.MessageID)
+				}
+				if it.MailID == "" {
+					it.MailID = c.MailID
+					r.MailID = c.MailID
+				}
+			}
+		}
 		var rec lock.Record
 		var held bool
 		if locks != nil && it.MailID != "" {
@@ -187,18 +249,31 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 		// nor one whose addresses the log masked, which is not the mail.
 		masked := false
 		if r.Class != ClassAlreadySent {
-			if it.Body == "" {
+			switch {
+			case it.Body == "" && (it.Outcome == workflow.OutcomeRetryLater || it.Outcome == workflow.OutcomeUnfinished):
+				r.Class = ClassOnSourceQueue
+			case it.Body == "":
 				r.Class = ClassBodyUnknown
-			} else if masked = MaskedAddresses(it.Body); masked {
-				r.Class = ClassBodyUnknown
+			default:
+				if masked = MaskedAddresses(it.Body); masked {
+					r.Class = ClassBodyUnknown
+				}
 			}
 		}
 		r.Action = ActionSkipped
 		switch r.Class {
+		case ClassOnSourceQueue:
+			r.Note = "not replayed: its execution left the record on the source queue, which delivers it again (its redrive policy moves it to the dead-letter queue once its receives run out, and a replay then finds it there); its body " + bodyNowhere(copiesRead)
+			report(r)
+			continue
 		case ClassBodyUnknown:
-			r.Note = "the record's body is unknown (execution data not logged, or truncated): cannot replay it"
+			r.Note = "cannot replay it: its body " + bodyNowhere(copiesRead)
 			if masked {
 				r.Note = "the record's addresses are masked in the log (its data protection policy): cannot replay it; read the log unmasked, which takes logs:Unmask"
+			} else if r.KnownFrom == KnownFromDeadLetterIndex {
+				r.Note += " (the dead-letter index lists it as dead-lettered by this execution; its copy was deleted or purged, or is past the queue's retention)"
+			} else if copiesRead && it.Outcome == workflow.OutcomeDeadLettered {
+				r.Note += " (redriven, replayed or purged already, or past the queue's retention)"
 			}
 			report(r)
 			continue
@@ -246,18 +321,21 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 			r.Note = "forced: " + unknownNote(rec, unknown, it) + "; its lock record was deleted and it will be sent again"
 		case r.Class == ClassPermanent:
 			r.Note = "forced: it failed with " + failureReason(it) + "; it will be sent again"
-		case it.Outcome == workflow.OutcomeRetryLater:
+		case it.Outcome == workflow.OutcomeRetryLater && r.BodyFrom == "":
 			r.Note = "will be sent; the original message also returns to the queue, the dedup lock lets only one send"
 		case held && rec.Status == lock.Sending:
 			r.Note = "another attempt holds the lock; the replay waits for it (LockBusy) and ends sent or already-sent"
 		default:
 			r.Note = "will be sent; if it was sent meanwhile, the dedup lock makes it already-sent"
 		}
+		if r.BodyFrom != "" {
+			r.Note += "; the body is that of its dead-letter copy " + r.BodyFrom
+		}
 		// A record the source queue's redrive policy moved was recorded
 		// as retry-later or unfinished, never dead-lettered: look for its
 		// copy whatever the outcome.
-		if it.Outcome != workflow.OutcomeSent {
-			n, err := q.removeDeadLetters(ctx, it.MessageID, it.MailID)
+		if it.Outcome != workflow.OutcomeSent && sourceID != "" {
+			n, err := q.removeDeadLetters(ctx, sourceID, it.MailID)
 			r.DeadLettersRemoved = n
 			if err != nil {
 				r.Note += "; its copy in the dead-letter queue stays there: " + err.Error()
@@ -274,6 +352,119 @@ func Replay(ctx context.Context, x *Execution, o ReplayOptions, q *Queues, locks
 		return out, fmt.Errorf("%d item(s) not replayed: %w (the mail may have been delivered); replay with --force to send them again", refused, ErrOutcomeUnknown)
 	}
 	return out, nil
+}
+
+// replayItems is what Replay works through: the execution's items, then
+// the records only a dead-letter copy tagged with the execution, or the
+// dead-letter index, names; knownFrom says which, item by item ("" for the
+// execution's own). The dead-letter queue is read (copiesRead) when the
+// execution input is not logged or an item that was not delivered has no
+// body.
+func replayItems(ctx context.Context, x *Execution, q *Queues) (items []Item, knownFrom []string, copies []DeadLetter, copiesRead bool, err error) {
+	items = append(items, x.Items...)
+	knownFrom = make([]string, len(items))
+	need := x.InputMissing
+	for _, it := range x.Items {
+		need = need || (it.Body == "" && it.Failed())
+	}
+	if !need || q.DLQURL == "" {
+		return items, knownFrom, nil, false, nil
+	}
+	if copies, err = q.DeadLetters(ctx, awsListCap); err != nil {
+		return items, knownFrom, nil, false, fmt.Errorf("reading the dead-letter queue for the bodies the log does not have: %w", err)
+	}
+	named := map[string]bool{}
+	for _, it := range x.Items {
+		if it.MessageID != "" {
+			named[it.MessageID] = true
+		}
+	}
+	add := func(d DeadLetter, from string) {
+		if d.ExecutionID == "" || d.ExecutionID != x.ID || d.SourceMessageID == "" || named[d.SourceMessageID] || mailNamed(x.Items, d.MailID) {
+			return // an item without a message id takes it by its mail id
+		}
+		named[d.SourceMessageID] = true
+		items = append(items, Item{Index: len(items), MessageID: d.SourceMessageID, MailID: d.MailID,
+			Outcome: workflow.OutcomeDeadLettered, Error: d.Error, Cause: d.Cause})
+		knownFrom = append(knownFrom, from)
+	}
+	for _, c := range copies {
+		add(c, KnownFromDeadLetterQueue)
+	}
+	if q.Index != nil {
+		err = q.scanIndex(ctx, "", func(d DeadLetter, _ bool) bool { add(d, KnownFromDeadLetterIndex); return true })
+		if err != nil {
+			return items, knownFrom, copies, true, err
+		}
+	}
+	return items, knownFrom, copies, true, nil
+}
+
+// mailNamed reports whether an item without a message id names mailID.
+func mailNamed(items []Item, mailID string) bool {
+	for _, it := range items {
+		if it.MessageID == "" && mailID != "" && it.MailID == mailID {
+			return true
+		}
+	}
+	return false
+}
+
+// copyFor is the dead-letter copy of the item's record: tagged with its
+// message id, or holding it as its own (moved by the redrive policy); for
+// an item without a message id, a copy of its mail that execution tagged.
+func copyFor(copies []DeadLetter, it Item, execution string) *DeadLetter {
+	for i, c := range copies {
+		if it.MessageID != "" && (c.SourceMessageID == it.MessageID || c.MessageID == it.MessageID) {
+			return &copies[i]
+		}
+	}
+	if it.MessageID != "" || it.MailID == "" {
+		return nil
+	}
+	for i, c := range copies {
+		if c.MailID == it.MailID && c.ExecutionID != "" && c.ExecutionID == execution {
+			return &copies[i]
+		}
+	}
+	return nil
+}
+
+// bodyNowhere says where a record's body was looked for.
+func bodyNowhere(copiesRead bool) string {
+	if copiesRead {
+		return "was not logged (execution data off, or a log level that logs no input) and no copy of it is in the dead-letter queue"
+	}
+	return "is unknown (execution data not logged, or truncated)"
+}
+
+// NotReplayed counts the results of records that were not delivered and
+// that replay could not re-enqueue for want of their body (body-unknown):
+// nothing else will deliver them, so the command says so in its exit
+// status. An on-source-queue record is not counted: SQS delivers it again.
+func NotReplayed(results []ReplayResult) int {
+	n := 0
+	for _, r := range results {
+		if r.Class == ClassBodyUnknown && !r.Outcome.Delivered() {
+			n++
+		}
+	}
+	return n
+}
+
+// ReplayInputNote says what a replay of x could not see, "" when the
+// execution input is logged: without it the records are those the log and
+// the dead-letter copies name, and a record the execution handled without
+// failing is not known.
+func ReplayInputNote(x *Execution) string {
+	if !x.InputMissing {
+		return ""
+	}
+	level := ""
+	if x.LogLevel != "" && x.LogLevel != LevelAll {
+		level = " (log level " + x.LogLevel + ")"
+	}
+	return "the execution input is not logged" + level + ": the records replayed are those its log and the dead-letter copies it tagged name; a record it handled without failing is not known"
 }
 
 func removedNote(n int) string {

@@ -2,6 +2,8 @@ package inspect
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +179,228 @@ func TestMaskedAddresses(t *testing.T) {
 		if got := MaskedAddresses(body); got != want {
 			t.Errorf("MaskedAddresses(%s) = %v, want %v", body, got, want)
 		}
+	}
+}
+
+// stateMachineCopy puts a record in the DLQ as the DeadLetter state does:
+// its body, tagged with the source message id, the execution and the
+// failure.
+func stateMachineCopy(t *testing.T, c *sqs.Client, q *Queues, sourceMessageID, executionID, body string, name workflow.ErrorName, cause string) {
+	t.Helper()
+	str := func(v string) types.MessageAttributeValue {
+		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	failure, _ := json.Marshal(map[string]string{"Error": string(name), "Cause": cause})
+	if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(q.DLQURL), MessageBody: aws.String(body),
+		MessageAttributes: map[string]types.MessageAttributeValue{
+			workflow.DLQAttrMessageID: str(sourceMessageID), workflow.DLQAttrExecutionID: str(executionID),
+			workflow.DLQAttrError: str(string(name)), workflow.DLQAttrFailure: str(string(failure)),
+		}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mailBody(id string) string {
+	return `{"version":1,"mailId":"` + id + `","from":"shop@example.com","to":["ann@example.org"],"subject":"s","text":"t"}`
+}
+
+// sourceBodies receives what the source queue holds, by mail id.
+func sourceBodies(t *testing.T, c *sqs.Client, q *Queues) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for {
+		res, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.SourceURL), MaxNumberOfMessages: 10, VisibilityTimeout: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Messages) == 0 {
+			return got
+		}
+		for _, m := range res.Messages {
+			got[workflow.PeekMailID(aws.ToString(m.Body))] = aws.ToString(m.Body)
+		}
+	}
+}
+
+// TestReplayAtErrorLevel replays an execution logged at ERROR, whose
+// input (the records and their bodies) is not logged. Its items are those
+// a source names without bodies (message id, mail id, outcome), and the
+// copies the execution tagged in the dead-letter queue:
+//   - a dead-lettered record is re-enqueued with the body of its copy,
+//     which is then removed;
+//   - a retry-later record with no copy is reported on-source-queue (SQS
+//     delivers it again), not replayed;
+//   - a sent one is skipped, and so is a copy whose mail's lock is SENT;
+//   - a dead-lettered record whose copy is gone cannot be replayed, and
+//     NotReplayed counts it;
+//   - a copy's error classifies an item that has none (permanent: kept);
+//   - a copy no item names is replayed as one more item.
+func TestReplayAtErrorLevel(t *testing.T) {
+	t.Parallel()
+	client, q := sqsEndpoint(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	x, err := levelSource(t, "testdata/express-error-level.jsonl").Get(ctx, "exec-e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.LogLevel != LevelError || !x.InputMissing || len(x.Items) != 0 {
+		t.Fatalf("fixture: level %s, input missing %v, items %+v", x.LogLevel, x.InputMissing, x.Items)
+	}
+	if note := ReplayInputNote(x); !strings.Contains(note, "not logged (log level ERROR)") {
+		t.Errorf("input note %q", note)
+	}
+	// The items as a source without the input knows them: no bodies.
+	x.Items = []Item{
+		{Index: 0, MessageID: "m-0", MailID: "dl-1", Outcome: workflow.OutcomeDeadLettered, Error: string(workflow.Throttled)},
+		{Index: 1, MessageID: "m-1", MailID: "later-1", Outcome: workflow.OutcomeRetryLater, Error: string(workflow.LockBusy)},
+		{Index: 2, MessageID: "m-2", MailID: "sent-1", Outcome: workflow.OutcomeSent},
+		{Index: 3, MessageID: "m-3", MailID: "gone-1", Outcome: workflow.OutcomeDeadLettered, Error: string(workflow.Throttled)},
+		{Index: 4, MessageID: "m-4", MailID: "perm-1", Outcome: workflow.OutcomeDeadLettered},
+	}
+	stateMachineCopy(t, client, q, "m-0", x.ID, mailBody("dl-1"), workflow.Throttled, "rate exceeded")
+	stateMachineCopy(t, client, q, "m-4", x.ID, mailBody("perm-1"), workflow.InvalidMessage, `{"errorMessage":"invalid message: subject: required","errorType":"Mail.InvalidMessage"}`)
+	stateMachineCopy(t, client, q, "m-8", x.ID, mailBody("resent-1"), workflow.Throttled, "rate exceeded")
+	stateMachineCopy(t, client, q, "m-9", x.ID, mailBody("extra-1"), workflow.Throttled, "rate exceeded")
+	stateMachineCopy(t, client, q, "m-x", "arn:aws:states:eu-west-1:123456789012:express:mailflow-prod:other:1", mailBody("other-1"), workflow.Throttled, "rate exceeded")
+	locks := mapLocks{"resent-1": {MailID: "resent-1", Status: lock.Sent, SESMessageID: "ses-0007", SentAt: now, ExpiresAt: now.Add(time.Hour)}}
+
+	res, err := Replay(ctx, x, ReplayOptions{FailedOnly: true}, q, locks, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		mail, class, action, knownFrom string
+		note                           []string
+	}{
+		{"dl-1", ClassTransient, ActionEnqueued, "", []string{"the body is that of its dead-letter copy ", "its copy in the dead-letter queue was removed"}},
+		{"later-1", ClassOnSourceQueue, ActionSkipped, "", []string{"not replayed", "left the record on the source queue", "no copy of it is in the dead-letter queue"}},
+		{"sent-1", ClassAlreadySent, ActionSkipped, "", []string{"not failed (sent)"}},
+		{"gone-1", ClassBodyUnknown, ActionSkipped, "", []string{"cannot replay it", "no copy of it is in the dead-letter queue", "past the queue's retention"}},
+		{"perm-1", ClassPermanent, ActionSkipped, "", []string{"will fail again: Mail.InvalidMessage: invalid message: subject: required"}},
+		{"resent-1", ClassAlreadySent, ActionSkipped, KnownFromDeadLetterQueue, []string{"already sent ses-0007"}},
+		{"extra-1", ClassTransient, ActionEnqueued, KnownFromDeadLetterQueue, []string{"dead-letter copy", "its copy in the dead-letter queue was removed"}},
+	}
+	if len(res) != len(want) {
+		t.Fatalf("%d results, want %d: %+v", len(res), len(want), res)
+	}
+	for i, w := range want {
+		r := res[i]
+		if r.MailID != w.mail || r.Class != w.class || r.Action != w.action || r.KnownFrom != w.knownFrom {
+			t.Errorf("#%d: %s %s %s %q, want %s %s %s %q", i, r.MailID, r.Class, r.Action, r.KnownFrom, w.mail, w.class, w.action, w.knownFrom)
+		}
+		for _, n := range w.note {
+			if !strings.Contains(r.Note, n) {
+				t.Errorf("#%d %s: note %q lacks %q", i, r.MailID, r.Note, n)
+			}
+		}
+	}
+	if res[0].BodyFrom == "" || res[0].DeadLettersRemoved != 1 || res[6].MessageID != "m-9" || res[6].Index != 6 {
+		t.Errorf("replayed from copies: %+v, %+v", res[0], res[6])
+	}
+	if n := NotReplayed(res); n != 1 {
+		t.Errorf("NotReplayed = %d, want 1 (gone-1)", n)
+	}
+	// The bodies enqueued are the copies' bodies, byte for byte; the
+	// copies replayed are gone, the others stay.
+	got := sourceBodies(t, client, q)
+	if len(got) != 2 || got["dl-1"] != mailBody("dl-1") || got["extra-1"] != mailBody("extra-1") {
+		t.Fatalf("source queue after the replay: %v", got)
+	}
+	if left := dlqMailIDs(t, q); left != "perm-1,resent-1,other-1" {
+		t.Fatalf("dead-letter queue after the replay: %s", left)
+	}
+	sum := SummarizeReplay(res)
+	if len(sum) != 5 || sum[0] != (ReplayCount{Class: ClassTransient, Items: 2, Enqueued: 2}) ||
+		sum[3] != (ReplayCount{Class: ClassOnSourceQueue, Items: 1, Skipped: 1}) || sum[4] != (ReplayCount{Class: ClassBodyUnknown, Items: 1, Skipped: 1}) {
+		t.Fatalf("summary %+v", sum)
+	}
+
+	// A failed execution at ERROR knows its iteration by index only: no
+	// message id, no body, unfinished (the batch went back to the queue).
+	f, err := levelSource(t, "testdata/express-error-level.jsonl").Get(ctx, "exec-f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = Replay(ctx, f, ReplayOptions{}, q, locks, now, nil)
+	if err != nil || len(res) != 1 || res[0].Class != ClassOnSourceQueue || res[0].Action != ActionSkipped || NotReplayed(res) != 0 {
+		t.Fatalf("exec-f: %+v %v", res, err)
+	}
+}
+
+// TestReplayMatchesACopyByMailID: an item a source names by mail id only
+// takes the body of the copy its execution tagged for that mail, and that
+// copy is not replayed a second time as an item of its own.
+func TestReplayMatchesACopyByMailID(t *testing.T) {
+	t.Parallel()
+	client, q := sqsEndpoint(t)
+	ctx := context.Background()
+	x := &Execution{ID: "arn:aws:states:eu-west-1:1:express:mailflow:exec-k:1", Name: "exec-k", InputMissing: true, Items: []Item{
+		{Index: 0, MailID: "only-mail-1", Outcome: workflow.OutcomeDeadLettered, Error: string(workflow.Throttled)},
+	}}
+	stateMachineCopy(t, client, q, "m-0", x.ID, mailBody("only-mail-1"), workflow.Throttled, "rate exceeded")
+	res, err := Replay(ctx, x, ReplayOptions{}, q, nil, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Action != ActionEnqueued || res[0].DeadLettersRemoved != 1 {
+		t.Fatalf("results %+v", res)
+	}
+	if got := sourceBodies(t, client, q); len(got) != 1 || got["only-mail-1"] != mailBody("only-mail-1") {
+		t.Fatalf("source queue %v", got)
+	}
+}
+
+// failingSource is the SQS client with SendMessage to one queue failing,
+// recording the calls that change a queue in order.
+type failingSource struct {
+	SQSAPI
+	failURL string
+	calls   []string
+}
+
+func (f *failingSource) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	f.calls = append(f.calls, "send "+aws.ToString(in.QueueUrl))
+	if aws.ToString(in.QueueUrl) == f.failURL {
+		return nil, errors.New("service unavailable")
+	}
+	return f.SQSAPI.SendMessage(ctx, in, opts...)
+}
+
+func (f *failingSource) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	f.calls = append(f.calls, "delete "+aws.ToString(in.QueueUrl))
+	return f.SQSAPI.DeleteMessage(ctx, in, opts...)
+}
+
+// TestReplayFromACopyDeletesItOnlyAfterTheEnqueue: when the enqueue of a
+// body read from its dead-letter copy fails, the copy stays; when it
+// succeeds, the copy is deleted after it.
+func TestReplayFromACopyDeletesItOnlyAfterTheEnqueue(t *testing.T) {
+	t.Parallel()
+	client, q := sqsEndpoint(t)
+	ctx := context.Background()
+	x := &Execution{ID: "arn:aws:states:eu-west-1:1:express:mailflow:exec-d:1", Name: "exec-d", InputMissing: true, LogLevel: LevelError, Items: []Item{
+		{Index: 0, MessageID: "m-0", MailID: "keep-1", Outcome: workflow.OutcomeDeadLettered, Error: string(workflow.Throttled)},
+	}}
+	stateMachineCopy(t, client, q, "m-0", x.ID, mailBody("keep-1"), workflow.Throttled, "rate exceeded")
+	api := &failingSource{SQSAPI: client, failURL: q.SourceURL}
+	fq := *q
+	fq.API = api
+	res, err := Replay(ctx, x, ReplayOptions{}, &fq, nil, time.Now(), nil)
+	if err == nil || !strings.Contains(err.Error(), "service unavailable") || len(res) != 1 || res[0].Action != ActionFailed {
+		t.Fatalf("replay with the source queue failing: %+v %v", res, err)
+	}
+	if left := dlqMailIDs(t, q); left != "keep-1" {
+		t.Fatalf("dead-letter queue after the failed enqueue: %q, want the copy kept", left)
+	}
+	api.failURL, api.calls = "", nil
+	if res, err = Replay(ctx, x, ReplayOptions{}, &fq, nil, time.Now(), nil); err != nil || res[0].Action != ActionEnqueued || res[0].DeadLettersRemoved != 1 {
+		t.Fatalf("replay: %+v %v", res, err)
+	}
+	if got := strings.Join(api.calls, ", "); got != "send "+q.SourceURL+", delete "+q.DLQURL {
+		t.Fatalf("calls %s, want the send to the source queue, then the delete from the dead-letter queue", got)
+	}
+	if left := dlqMailIDs(t, q); left != "" {
+		t.Fatalf("dead-letter queue after the replay: %q", left)
 	}
 }
