@@ -22,15 +22,23 @@
 //     run out but nobody took over: the mail did go out and recording it is
 //     what prevents a duplicate. Repeating it with the same SES id is a no-op
 //     success.
-//   - Renew extends the owner's lease while SENDING (no attempt recorded) and counts the renewals
-//     of the record since it was acquired (Record.Renewals): the Send task
-//     renews once per attempt, so the count tells any instance how often
-//     this mail's send was tried, which in-process counters cannot on
-//     Lambda. Acquire starts the count at 0; MarkSent keeps it.
+//   - Renew extends the owner's lease while SENDING (no attempt recorded)
+//     and adds one to Record.Renewals. Acquire starts the count at 0;
+//     MarkSent keeps it. Nothing on the send path renews any more: the
+//     attempt write below extends the lease itself.
 //   - A send attempt is recorded before the mail service is called
 //     (StartAttempt sets Record.AttemptedAt) and cleared only when the
-//     service answered that it did not take the mail (ClearAttempt). A
-//     SENDING record whose attempt is set is outcome-unknown
+//     service answered that it did not take the mail (ClearAttempt).
+//     StartAttempt applies only for the owner, while SENDING, with no
+//     attempt recorded; otherwise it fails with a ConditionError carrying
+//     the record: SENT (already sent), outcome-unknown, or another owner
+//     (the lease was lost to a takeover). Given LeaseUntil and ExpiresAt,
+//     the same conditional write also renews the lease and adds one to
+//     Record.Renewals, so the Send task's attempt costs one write, not a
+//     renewal and then a mark. Renewals thus counts the attempts that
+//     reached the mail service's door (the mark was written): an attempt
+//     the pacer throttled writes nothing and is not counted. A SENDING
+//     record whose attempt is set is outcome-unknown
 //     ([Record.OutcomeUnknown]): the mail may have gone out and nothing
 //     recorded it. No automatic path takes such a record over, renews or
 //     releases it: Acquire, Renew and Release fail with a ConditionError
@@ -85,7 +93,7 @@ type Record struct {
 	SESMessageID string    // set when Sent
 	SentAt       time.Time // set when Sent
 	ExpiresAt    time.Time // the record counts as absent from then on (TTL)
-	Renewals     int       // Renew calls since Acquire
+	Renewals     int       // Renew calls and lease-renewing StartAttempt calls since Acquire
 	// AttemptedAt is when a send attempt started whose answer is not
 	// recorded (zero: none). On a SENT record it is the last attempt's
 	// start, kept for inspection.
@@ -137,7 +145,14 @@ type AttemptParams struct {
 	MailID string
 	Owner  string
 	Now    time.Time // recorded as AttemptedAt
+	// LeaseUntil and ExpiresAt, both set or both zero: when set, the
+	// attempt write also renews the lease to them and counts a renewal.
+	LeaseUntil time.Time
+	ExpiresAt  time.Time
 }
+
+// RenewsLease reports whether the attempt write also renews the lease.
+func (p AttemptParams) RenewsLease() bool { return !p.LeaseUntil.IsZero() }
 
 // ClearAttemptParams are the inputs of [Table.ClearAttempt].
 type ClearAttemptParams struct {
@@ -175,7 +190,8 @@ type Table interface {
 	// Renew extends p.Owner's lease while SENDING.
 	Renew(ctx context.Context, p RenewParams) (Record, error)
 	// StartAttempt records, before the mail service is called, that
-	// p.Owner is about to send.
+	// p.Owner is about to send, and renews its lease in the same write
+	// when p carries one.
 	StartAttempt(ctx context.Context, p AttemptParams) (Record, error)
 	// ClearAttempt forgets p.Owner's attempt after the service answered
 	// that it did not take the mail.
@@ -307,6 +323,15 @@ func (p AttemptParams) Validate() error {
 	}
 	if p.Now.IsZero() {
 		return errors.New("lock: start-attempt: Now is the zero time")
+	}
+	switch {
+	case p.LeaseUntil.IsZero() && p.ExpiresAt.IsZero():
+	case p.LeaseUntil.IsZero() || p.ExpiresAt.IsZero():
+		return fmt.Errorf("lock: start-attempt %q: LeaseUntil and ExpiresAt must be given together", p.MailID)
+	case !p.LeaseUntil.After(p.Now):
+		return fmt.Errorf("lock: start-attempt %q: LeaseUntil is not after Now", p.MailID)
+	case p.ExpiresAt.Before(p.LeaseUntil):
+		return fmt.Errorf("lock: start-attempt %q: ExpiresAt is before LeaseUntil", p.MailID)
 	}
 	return nil
 }

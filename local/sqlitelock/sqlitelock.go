@@ -102,10 +102,14 @@ var (
 	WHERE mail_id = ?1 AND ?5 < ` + at("expires_at") + `
 		AND ((status = 'SENDING' AND attempted_at <> 0) OR (status = 'SENT' AND ses_message_id = ?2))
 	RETURNING owner, lease_until, content_hash, sent_at, expires_at, renewals, attempted_at`
-	// ?1 mail id, ?2 owner, ?3 attempted at. Mirrors
+	// ?1 mail id, ?2 owner, ?3 attempted at, ?4 1 when the lease is
+	// renewed too (0: not), ?5 lease until, ?6 expires at. Mirrors
 	// lock.StartAttemptAllowed: it runs once per send, so it gets its own
 	// statement rather than a transaction.
-	startAttemptSQL = `UPDATE locks SET attempted_at = ?3
+	startAttemptSQL = `UPDATE locks SET attempted_at = ?3,
+		lease_until = CASE ?4 WHEN 1 THEN ?5 ELSE lease_until END,
+		expires_at = CASE ?4 WHEN 1 THEN ?6 ELSE expires_at END,
+		renewals = renewals + ?4
 	WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0
 	RETURNING lease_until, content_hash, ses_message_id, sent_at, expires_at, renewals`
 	// ?1 mail id, ?2 owner. Mirrors lock.ReleaseAllowed.
@@ -474,7 +478,13 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 func (t *Table) tryStartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, bool, error) {
 	next := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, AttemptedAt: p.Now.Truncate(time.Millisecond)}
 	var lease, sent, expires int64
-	ok, err := try(ctx, t.startAttempt, []any{p.MailID, p.Owner, msOf(next.AttemptedAt)}, &lease, &next.ContentHash, &next.SESMessageID, &sent, &expires, &next.Renewals)
+	renew := 0
+	if p.RenewsLease() {
+		renew = 1
+	}
+	args := []any{p.MailID, p.Owner, msOf(next.AttemptedAt), renew,
+		msOf(p.LeaseUntil.Truncate(time.Millisecond)), msOf(p.ExpiresAt.Truncate(time.Millisecond))}
+	ok, err := try(ctx, t.startAttempt, args, &lease, &next.ContentHash, &next.SESMessageID, &sent, &expires, &next.Renewals)
 	if err != nil || !ok {
 		return lock.Record{}, false, wrap("start-attempt", p.MailID, err)
 	}
@@ -489,6 +499,10 @@ func startAttemptRule(p lock.AttemptParams) func(cur *lock.Record) (*lock.Record
 		}
 		next := *cur
 		next.AttemptedAt = p.Now.Truncate(time.Millisecond)
+		if p.RenewsLease() {
+			next.LeaseUntil, next.ExpiresAt = p.LeaseUntil.Truncate(time.Millisecond), p.ExpiresAt.Truncate(time.Millisecond)
+			next.Renewals++
+		}
 		return &next, true
 	}
 }

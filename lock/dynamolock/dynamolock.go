@@ -243,15 +243,22 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
+	update, names := "SET #at = :now", namesFor("#at", "#ow", "#st")
+	values := map[string]types.AttributeValue{
+		":now": ms(p.Now), ":owner": s(p.Owner), ":sending": s(string(lock.Sending)),
+	}
+	if p.RenewsLease() {
+		// One write renews the lease and marks the attempt.
+		update, names = "SET #at = :now, #lu = :lease, #ex = :exp ADD #rn :one", namesFor("#at", "#ow", "#st", "#lu", "#ex", "#rn")
+		values[":lease"], values[":exp"], values[":one"] = ms(p.LeaseUntil), n(secondsCeil(p.ExpiresAt)), n(1)
+	}
 	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(t.table),
-		Key:                      key(p.MailID),
-		UpdateExpression:         aws.String("SET #at = :now"),
-		ConditionExpression:      aws.String("#ow = :owner AND #st = :sending AND attribute_not_exists(#at)"),
-		ExpressionAttributeNames: namesFor("#at", "#ow", "#st"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": ms(p.Now), ":owner": s(p.Owner), ":sending": s(string(lock.Sending)),
-		},
+		TableName:                           aws.String(t.table),
+		Key:                                 key(p.MailID),
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String("#ow = :owner AND #st = :sending AND attribute_not_exists(#at)"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})

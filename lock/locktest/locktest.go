@@ -397,6 +397,8 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("AttemptRenewsTheLease", func(t *testing.T) { attemptRenewsLease(t, h) })
+
 	t.Run("Forget", func(t *testing.T) {
 		tbl := h.NewTable(t)
 		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
@@ -650,5 +652,112 @@ func resolveSent(t *testing.T, h Harness) {
 		noErr(t)(sent.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0)))
 		_, err = sent.ResolveSent(ctx, resolveParams("m", "ses-1", t0.Add(retention)))
 		condition(t, err, "resolve-sent of an expired SENT record")
+	})
+}
+
+func attemptParams(id, owner string, now time.Time) lock.AttemptParams {
+	return lock.AttemptParams{MailID: id, Owner: owner, Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(lease + retention)}
+}
+
+// attemptRenewsLease covers StartAttempt given a lease: one write that marks
+// the attempt, renews the lease and counts a renewal, under the same
+// conditions as a plain StartAttempt.
+func attemptRenewsLease(t *testing.T, h Harness) {
+	ctx := context.Background()
+	t.Run("OwnerWhileSending", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		at := t0.Add(5 * time.Minute)
+		rec := noErr(t)(tbl.StartAttempt(ctx, attemptParams("m", "owner-1", at)))
+		got, ok, err := tbl.Get(ctx, "m")
+		if err != nil || !ok {
+			t.Fatalf("get: ok=%v err=%v", ok, err)
+		}
+		for _, r := range []lock.Record{rec, got} {
+			if !r.OutcomeUnknown() || !sameTime(r.AttemptedAt, at) || !sameTime(r.LeaseUntil, at.Add(lease)) || r.Renewals != 1 ||
+				r.ContentHash != hashA || r.Owner != "owner-1" {
+				t.Fatalf("record %+v, want an attempt at %v, lease until %v, 1 renewal", r, at, at.Add(lease))
+			}
+			if r.ExpiresAt.Before(at.Add(lease + retention).Truncate(time.Second)) {
+				t.Fatalf("expiry %v not moved to %v", r.ExpiresAt, at.Add(lease+retention))
+			}
+		}
+		// The renewed lease holds past the acquired one: after the attempt
+		// is cleared (a refused send), nobody takes the record over at the
+		// old lease's end.
+		noErr(t)(tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "owner-1", AttemptedAt: rec.AttemptedAt}))
+		_, err = tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0.Add(lease)))
+		condition(t, err, "takeover before the renewed lease ends")
+		// A second attempt counts a second renewal; MarkSent keeps the count.
+		rec = noErr(t)(tbl.StartAttempt(ctx, attemptParams("m", "owner-1", at.Add(time.Second))))
+		if rec.Renewals != 2 {
+			t.Fatalf("renewals after the second attempt: %d", rec.Renewals)
+		}
+		if rec := noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", at.Add(2*time.Second)))); rec.Renewals != 2 {
+			t.Fatalf("mark-sent changed the renewals to %d", rec.Renewals)
+		}
+	})
+	t.Run("WithoutLeaseKeepsIt", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		rec := noErr(t)(tbl.StartAttempt(ctx, lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0.Add(time.Minute)}))
+		if !sameTime(rec.LeaseUntil, t0.Add(lease)) || rec.Renewals != 0 {
+			t.Fatalf("a plain attempt changed the lease to %v, renewals to %d", rec.LeaseUntil, rec.Renewals)
+		}
+	})
+	t.Run("AlreadySent", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0)))
+		_, err := tbl.StartAttempt(ctx, attemptParams("m", "owner-1", t0.Add(time.Second)))
+		ce := condition(t, err, "attempt on a SENT record")
+		if ce.Current == nil || ce.Current.Status != lock.Sent || ce.Current.SESMessageID != "ses-1" || ce.Current.Renewals != 0 {
+			t.Fatalf("current %+v, want SENT with ses-1 and no renewal", ce.Current)
+		}
+	})
+	t.Run("OutcomeUnknownRefused", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		first := noErr(t)(tbl.StartAttempt(ctx, attemptParams("m", "owner-1", t0.Add(time.Second))))
+		_, err := tbl.StartAttempt(ctx, attemptParams("m", "owner-1", t0.Add(2*time.Second)))
+		ce := condition(t, err, "second attempt while outcome-unknown")
+		if ce.Current == nil || !ce.Current.OutcomeUnknown() || !sameTime(ce.Current.AttemptedAt, first.AttemptedAt) ||
+			ce.Current.Renewals != 1 || !sameTime(ce.Current.LeaseUntil, first.LeaseUntil) {
+			t.Fatalf("current %+v, want the first attempt's record unchanged", ce.Current)
+		}
+	})
+	t.Run("LeaseLostToAnotherOwner", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0.Add(lease))))
+		_, err := tbl.StartAttempt(ctx, attemptParams("m", "owner-1", t0.Add(lease+time.Second)))
+		ce := condition(t, err, "attempt by the owner who lost the lease")
+		if ce.Current == nil || ce.Current.Owner != "owner-2" || !ce.Current.AttemptedAt.IsZero() || ce.Current.Renewals != 0 {
+			t.Fatalf("current %+v, want owner-2's record untouched", ce.Current)
+		}
+	})
+	t.Run("NoRecord", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		_, err := tbl.StartAttempt(ctx, attemptParams("m", "owner-1", t0))
+		if ce := condition(t, err, "attempt without a record"); ce.Current != nil {
+			t.Fatalf("current %+v, want nil", ce.Current)
+		}
+	})
+	t.Run("InvalidLease", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		for name, p := range map[string]lock.AttemptParams{
+			"lease without expiry": {MailID: "m", Owner: "owner-1", Now: t0, LeaseUntil: t0.Add(lease)},
+			"expiry without lease": {MailID: "m", Owner: "owner-1", Now: t0, ExpiresAt: t0.Add(retention)},
+			"lease not after now":  {MailID: "m", Owner: "owner-1", Now: t0, LeaseUntil: t0, ExpiresAt: t0.Add(retention)},
+			"expiry before lease":  {MailID: "m", Owner: "owner-1", Now: t0, LeaseUntil: t0.Add(lease), ExpiresAt: t0.Add(time.Minute)},
+		} {
+			if _, err := tbl.StartAttempt(ctx, p); err == nil || errors.Is(err, lock.ErrCondition) {
+				t.Fatalf("%s: error %v, want a validation error", name, err)
+			}
+		}
+		if rec, _, _ := tbl.Get(ctx, "m"); !rec.AttemptedAt.IsZero() {
+			t.Fatalf("an invalid attempt was recorded: %+v", rec)
+		}
 	})
 }

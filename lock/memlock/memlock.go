@@ -126,6 +126,10 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 			return false
 		}
 		cur.AttemptedAt = p.Now
+		if p.RenewsLease() {
+			cur.LeaseUntil, cur.ExpiresAt = p.LeaseUntil, p.ExpiresAt
+			cur.Renewals++
+		}
 		return true
 	})
 }

@@ -5,27 +5,32 @@
 // Pacing: with a Pacer in Deps the task takes one token per recipient just
 // before calling SES; without one it raises Mail.Throttled and sends
 // nothing, and the state machine's Retry on Mail.Throttled (backoff, full
-// jitter) tries again later. The lease is already renewed then, so a retry
-// renews it again as usual. The lock record counts those renewals, one per
-// attempt, and the task tells the pacer how many attempts came before this
-// one, so a send refused before may wait longer for its token even when
-// its retry runs on another Lambda instance.
+// jitter) tries again later. The pacer is told how many attempts came
+// before this one, so a send refused before may wait longer for its token
+// even when its retry runs on another Lambda instance: that count is the
+// state's retry count (Step Functions' $$.State.RetryCount, passed as
+// retryCount), not a lock write. A send the pacer refuses writes nothing on
+// the lock: it is not recorded as attempted, and not counted in
+// lock.Record.Renewals, which counts the attempts that reached SES's door.
 //
-// Input: {"messageId", "body", "mailId", "owner", "staged": {"key", "size",
-// "sha256"}}; output: {"sesMessageId"}. Errors: Mail.Throttled,
+// Input: {"messageId", "body", "mailId", "owner", "retryCount", "staged":
+// {"key", "size", "sha256"}}; output: {"sesMessageId"}. retryCount is
+// optional (0) and must lie in [0, MaxRetryCount]. Errors: Mail.Throttled,
 // Mail.QuotaExhausted, Mail.SendingPaused, Mail.Rejected, Mail.Transient,
 // Mail.InvalidMessage (an input that breaks the contract), Mail.LockBusy
 // (the lease was lost to another attempt; nothing is sent),
 // Mail.OutcomeUnknown (a send started and its answer is not known).
 //
-// Idempotency across retries of this task: before sending, the handler
-// renews its lease with a conditional write. If the record is already SENT
-// (by this owner, or by another attempt after this one's lease ran out), it
-// returns the stored SES message id and sends nothing. If another attempt
-// holds the lease, it fails with Mail.LockBusy and sends nothing.
-//
-// A recorded send attempt: just before calling SES the handler records on
-// the lock that a send is starting (lock.Table.StartAttempt). Then:
+// Idempotency across retries of this task: just before calling SES (after
+// the pacer gave its tokens) the handler makes one conditional write
+// (lock.Table.StartAttempt with the lease) that renews its lease and
+// records on the lock that a send is starting. If the record is already
+// SENT (by this owner, or by another attempt after this one's lease ran
+// out), it returns the stored SES message id and sends nothing. If another
+// attempt holds the lease, it fails with Mail.LockBusy and sends nothing.
+// If the write's answer is lost, the mark is read back and taken back (SES
+// was not called). So a successful send costs two lock-table writes here:
+// this one and the SENT mark. Then:
 //   - SES accepts: the SENT mark with the SES message id is written, tried
 //     MarkSentAttempts times with backoff inside this step. If it never
 //     lands, the task still succeeds (the mail did go out) and the record
@@ -95,8 +100,16 @@ type In struct {
 	Body      string `json:"body"`
 	MailID    string `json:"mailId"`
 	Owner     string `json:"owner"`
-	Staged    Staged `json:"staged"`
+	// RetryCount is how many times the state machine retried this task
+	// for this mail before ($$.State.RetryCount): the pacer's count of
+	// earlier attempts.
+	RetryCount int    `json:"retryCount"`
+	Staged     Staged `json:"staged"`
 }
+
+// MaxRetryCount bounds In.RetryCount: far above any Retry the state
+// machine declares, so a larger value is a broken input.
+const MaxRetryCount = 1000
 
 // Out is the task output.
 type Out struct {
@@ -217,14 +230,8 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		return Out{}, workflow.Errorf(workflow.InvalidMessage, "mailId: the body says %q, the lock says %q", m.MailID, in.MailID)
 	}
 
-	// Hold the lease, or learn that the mail is already sent.
-	now := h.deps.Clock.Now()
-	held, err := h.deps.Locks.Renew(ctx, lock.RenewParams{
-		MailID: m.MailID, Owner: in.Owner, Now: now,
-		LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
-	})
-	if err != nil {
-		return h.lockRefused(log, "renewing the lease", m.MailID, in.Owner, err)
+	if in.RetryCount < 0 || in.RetryCount > MaxRetryCount {
+		return Out{}, workflow.Errorf(workflow.InvalidMessage, "retryCount: %d is outside [0, %d]", in.RetryCount, MaxRetryCount)
 	}
 
 	raw, err := h.readStaged(ctx, in.Staged)
@@ -258,16 +265,23 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		msg.ConfigurationSet = h.cfg.ConfigSet
 	}
 	if h.deps.Pacer != nil {
-		// Each attempt renews the lease once: the renewals before this
-		// one are the earlier attempts, whichever instance made them.
-		if err := h.deps.Pacer.TakeAttempt(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc), in.Owner, held.Renewals-1); err != nil {
+		// The state's retries are the earlier attempts, whichever
+		// instance made them. Nothing is written on the lock yet, so a
+		// refusal here leaves the mail as it was.
+		if err := h.deps.Pacer.TakeAttempt(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc), in.Owner, in.RetryCount); err != nil {
 			if workflow.NameOf(err) == "" {
 				err = workflow.Wrap(workflow.Transient, err)
 			}
 			return Out{}, err
 		}
 	}
-	attempt, err := h.deps.Locks.StartAttempt(ctx, lock.AttemptParams{MailID: m.MailID, Owner: in.Owner, Now: h.deps.Clock.Now()})
+	// One write: renew the lease and record the attempt, or learn that the
+	// mail is already sent, outcome-unknown, or held by another attempt.
+	now := h.deps.Clock.Now()
+	attempt, err := h.deps.Locks.StartAttempt(ctx, lock.AttemptParams{
+		MailID: m.MailID, Owner: in.Owner, Now: now,
+		LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
+	})
 	if err != nil {
 		if lock.AsCondition(err) == nil {
 			// The write may have landed with its answer lost; SES was not

@@ -30,7 +30,7 @@ import (
 //
 // The SES client makes one attempt per call: SendEmail has no idempotency
 // token, so an SDK retry after a lost answer could send twice. Retries are
-// the state machine's, after the handler has renewed its lease.
+// the state machine's, each one a new attempt on the lock.
 func build(_ context.Context, env taskkit.Env, cfg aws.Config, log *slog.Logger) (awsrun.Handler[send.In, send.Out], error) {
 	var p taskkit.Problems
 	table := taskkit.Required(env, &p, taskkit.EnvLockTable)

@@ -44,7 +44,75 @@ type fixture struct {
 	sent     func(t *testing.T) []tasktest.SentMail
 	failNext func(FailCase)
 	clock    *clock.Skipping
-	handed   *tap // what the handler gave the sender
+	handed   *tap          // what the handler gave the sender
+	writes   *writeCounter // the handler's lock-table writes
+}
+
+// writeCounter counts the lock-table writes made through it, by operation.
+type writeCounter struct {
+	lock.Table
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (w *writeCounter) count(op string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.counts == nil {
+		w.counts = map[string]int{}
+	}
+	w.counts[op]++
+}
+
+// total returns the writes so far and their breakdown.
+func (w *writeCounter) total() (int, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.counts {
+		n += c
+	}
+	return n, fmt.Sprint(w.counts)
+}
+
+func (w *writeCounter) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record, error) {
+	w.count("acquire")
+	return w.Table.Acquire(ctx, p)
+}
+
+func (w *writeCounter) Renew(ctx context.Context, p lock.RenewParams) (lock.Record, error) {
+	w.count("renew")
+	return w.Table.Renew(ctx, p)
+}
+
+func (w *writeCounter) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, error) {
+	w.count("start-attempt")
+	return w.Table.StartAttempt(ctx, p)
+}
+
+func (w *writeCounter) ClearAttempt(ctx context.Context, p lock.ClearAttemptParams) (lock.Record, error) {
+	w.count("clear-attempt")
+	return w.Table.ClearAttempt(ctx, p)
+}
+
+func (w *writeCounter) MarkSent(ctx context.Context, p lock.MarkSentParams) (lock.Record, error) {
+	w.count("mark-sent")
+	return w.Table.MarkSent(ctx, p)
+}
+
+func (w *writeCounter) ResolveSent(ctx context.Context, p lock.ResolveParams) (lock.Record, error) {
+	w.count("resolve-sent")
+	return w.Table.ResolveSent(ctx, p)
+}
+
+func (w *writeCounter) Release(ctx context.Context, p lock.ReleaseParams) error {
+	w.count("release")
+	return w.Table.Release(ctx, p)
+}
+
+func (w *writeCounter) Forget(ctx context.Context, p lock.ForgetParams) error {
+	w.count("forget")
+	return w.Table.Forget(ctx, p)
 }
 
 // tap records the tags of each message the handler hands to the sender.
@@ -99,8 +167,9 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		f.sesProx, f.sent, f.failNext = svc.SenderHits, svc.Sent, svc.FailNext
 		f.handed = &tap{next: svc.Sender}
 		snd := f.handed
+		f.writes = &writeCounter{Table: f.locks}
 		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set"},
-			send.Deps{Locks: f.locks, Store: f.store, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
+			send.Deps{Locks: f.writes, Store: f.store, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,6 +219,14 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 		if got := sentWith(t, f, "subject-1"); len(got) != 1 || got[0].MessageID != out.SESMessageID {
 			t.Fatalf("SES recorded %+v", got)
+		}
+		// The lease renewal and the attempt mark are one write; the SENT
+		// mark is the other.
+		if n, by := f.writes.total(); n != 2 || by != "map[mark-sent:1 start-attempt:1]" {
+			t.Fatalf("a successful send made %d lock-table writes (%s), want 2: start-attempt and mark-sent", n, by)
+		}
+		if rec.Renewals != 1 || !rec.LeaseUntil.After(f.clock.Now().Add(lease-time.Second)) {
+			t.Fatalf("lock after send: %d renewals, lease until %v; want the attempt to renew it once", rec.Renewals, rec.LeaseUntil)
 		}
 		// A retry of the task returns the stored id and sends nothing.
 		hits := f.sesProx.Hits()
@@ -266,8 +343,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 	t.Run("MarkSentFailsOnce", func(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-5a", "exec-1/msg", "subject-5a")
-		// Renew and the attempt pass; the first mark-sent fails.
-		f.lockProx.Arm(testkit.Fault{Pass: true}, testkit.Fault{Pass: true}, markSentFault)
+		// The attempt passes; the first mark-sent fails.
+		f.lockProx.Arm(testkit.Fault{Pass: true}, markSentFault)
 		out, err := f.h.Handle(ctx, in)
 		if err != nil || out.SESMessageID == "" {
 			t.Fatalf("= %+v, %v", out, err)
@@ -280,7 +357,7 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 	t.Run("MarkSentAlwaysFailsStillSucceeds", func(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-5", "exec-1/msg", "subject-5")
-		faults := []testkit.Fault{{Pass: true}, {Pass: true}}
+		faults := []testkit.Fault{{Pass: true}}
 		for range 5 { // every try inside the step
 			faults = append(faults, markSentFault)
 		}
@@ -312,8 +389,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 	t.Run("AttemptWriteFailsSendsNothing", func(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-6", "exec-1/msg", "subject-6")
-		// Renew passes; recording the attempt fails.
-		f.lockProx.Arm(testkit.Fault{Pass: true}, markSentFault)
+		// Recording the attempt fails.
+		f.lockProx.Arm(markSentFault)
 		if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.Transient || f.sesProx.Hits() != 0 {
 			t.Fatalf("= %v with %d sends; want %s and none", err, f.sesProx.Hits(), workflow.Transient)
 		}
@@ -346,8 +423,13 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		if f.sesProx.Hits() != hits {
 			t.Fatal("a throttled send reached SES")
 		}
-		if rec, _, _ := f.locks.Get(ctx, "p-2"); rec.Status != lock.Sending {
+		// A paced refusal writes nothing: the mail is not outcome-unknown,
+		// and the attempt is not counted.
+		if rec, _, _ := f.locks.Get(ctx, "p-2"); rec.Status != lock.Sending || rec.OutcomeUnknown() || rec.Renewals != 0 {
 			t.Fatalf("lock after a paced refusal: %+v", rec)
+		}
+		if n, by := f.writes.total(); n != 2 {
+			t.Fatalf("lock-table writes after one send and one paced refusal: %d (%s), want 2", n, by)
 		}
 		f.clock.Advance(time.Second)
 		if out, err := f.h.Handle(ctx, second); err != nil || out.SESMessageID == "" {
@@ -355,9 +437,9 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 	})
 
-	t.Run("AttemptsCountedInTheLock", func(t *testing.T) {
-		// Each attempt renews the lease once; the pacer hears how many
-		// attempts came before, whatever instance made them.
+	t.Run("EarlierAttemptsFromTheRetryCount", func(t *testing.T) {
+		// The pacer hears how many attempts came before: the state's
+		// retry count, whatever instance made them.
 		var earlier []int
 		refuse := pacerFunc(func(_ context.Context, _ int, _ string, n int) error {
 			earlier = append(earlier, n)
@@ -365,13 +447,20 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		})
 		f := setupPaced(t, func(clock.Clock) send.Pacer { return refuse })
 		in := prepare(t, f, "a-1", "exec-1/msg", "attempts-1")
-		for range 3 {
+		for i := range 3 {
+			in.RetryCount = 2 * i
 			if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.Throttled {
 				t.Fatalf("= %v, want %s", err, workflow.Throttled)
 			}
 		}
-		if fmt.Sprint(earlier) != "[0 1 2]" {
-			t.Fatalf("earlier attempts passed to the pacer: %v, want [0 1 2]", earlier)
+		if fmt.Sprint(earlier) != "[0 2 4]" {
+			t.Fatalf("earlier attempts passed to the pacer: %v, want [0 2 4]", earlier)
+		}
+		if n, by := f.writes.total(); n != 0 {
+			t.Fatalf("throttled attempts wrote on the lock: %d (%s)", n, by)
+		}
+		if rec, _, _ := f.locks.Get(ctx, "a-1"); rec.OutcomeUnknown() || rec.Renewals != 0 {
+			t.Fatalf("lock after throttled attempts: %+v", rec)
 		}
 	})
 
@@ -392,6 +481,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 			{"zero size", func(in *send.In) { in.Staged.Size = 0 }, workflow.InvalidMessage},
 			{"mailId mismatch", func(in *send.In) { in.MailID = "other" }, workflow.InvalidMessage},
 			{"no owner", func(in *send.In) { in.Owner = "" }, workflow.InvalidMessage},
+			{"negative retry count", func(in *send.In) { in.RetryCount = -1 }, workflow.InvalidMessage},
+			{"retry count too large", func(in *send.In) { in.RetryCount = send.MaxRetryCount + 1 }, workflow.InvalidMessage},
 			{"invalid body", func(in *send.In) { in.Body = `{"version":1}` }, workflow.InvalidMessage},
 		}
 		for _, c := range cases {
