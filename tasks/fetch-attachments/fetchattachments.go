@@ -1,9 +1,12 @@
 // Package fetchattachments is the FetchAttachments task: it builds the MIME
 // message of a mail, with its attachments and offloaded bodies read from the
-// object store, and stores the result under the staging prefix.
+// object store, and returns it inline when it is small enough or stores it
+// under the staging prefix otherwise.
 //
-// Input: {"messageId", "body", "mailId", "owner"}; output: {"key", "size",
-// "sha256"} of the staged message. Errors: Mail.AttachmentMissing,
+// Input: {"messageId", "body", "mailId", "owner"}; output: either
+// {"inline": <standard base64 of the raw MIME>, "size", "sha256"} or
+// {"key": <staged object>, "size", "sha256"}, never both; size and sha256
+// (hex) are those of the raw message. Errors: Mail.AttachmentMissing,
 // Mail.AttachmentForbidden, Mail.TooLarge, Mail.InvalidMessage,
 // Mail.Transient.
 //
@@ -13,6 +16,29 @@
 // each
 // attachment streams from the store through the encoder (tasks/internal/mailmime).
 // No attachment is ever held in memory whole.
+//
+// Inline bound: an inline message travels in the iteration's state (Send's
+// "staged"), which Step Functions caps at 256 KiB (262144 bytes) of JSON.
+// At worst that state holds at once:
+//   - the SQS record: its body, at most MAX_BODY_BYTES (the deployment sets
+//     it to the queue's maxMessageSizeBytes), twice its size as a JSON
+//     string (the growth infra/config budgets for the pipe's input), plus
+//     a record envelope of 3 KiB (ids, receipt handle, attributes);
+//   - the lock result (outcome, mailId, owner): 1 KiB reserved;
+//   - an error caught into $.error on a later state: Step Functions caps a
+//     cause at 32 KiB, reserved whole;
+//   - the inline result: base64 makes n bytes 4*ceil(n/3) characters, none
+//     of which JSON escapes, plus 128 bytes of field names, size and hash;
+//   - a margin of 16 KiB.
+//
+// So InlineLimit(B) = floor((262144 - 2*B - 3072 - 1024 - 32768 - 16384 -
+// 128) * 3/4), rounded down to a multiple of 3: 132000 bytes for a 16 KiB
+// body (the deployed default), 58272 for 64 KiB. Config.InlineMaxBytes
+// (INLINE_MAX_BYTES) defaults to the smaller of 64 KiB and that limit; a
+// larger value is refused, and 0 in the environment (a negative field)
+// stages every message. Everything above the bound is staged as before.
+// The Send payload holds the same fields (body, lock fields, the result),
+// so it fits too.
 //
 // Decisions where the architecture is silent:
 //   - A key outside the attachment prefix, with "." or ".." segments, or
@@ -31,6 +57,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,6 +65,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -56,11 +84,44 @@ type In struct {
 	Owner     string `json:"owner"`
 }
 
-// Out describes the staged message.
+// Out is the built message: inline (Inline set) or staged (Key set).
 type Out struct {
-	Key    string `json:"key"`
+	Key    string `json:"key,omitempty"`
+	Inline string `json:"inline,omitempty"` // standard base64 of the raw message
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"` // hex
+}
+
+// State budget for an inline message (see the package doc).
+const (
+	StatePayloadBytes = 256 * 1024 // Step Functions' state and payload limit
+	BodyGrowthFactor  = 2          // a JSON body as a JSON string, as infra/config budgets it
+	RecordEnvelope    = 3 * 1024   // the SQS record's other fields
+	LockReserve       = 1024       // $.lock
+	ErrorReserve      = 32 * 1024  // $.error: a cause is at most 32 KiB
+	InlineOverhead    = 128        // field names, size, sha256
+	InlineMargin      = 16 * 1024
+	// DefaultInlineMaxBytes caps the default bound below InlineLimit.
+	DefaultInlineMaxBytes = 64 * 1024
+)
+
+// InlineLimit is the largest raw message that may travel inline when
+// queue bodies are at most maxBodyBytes: 0 when none fits.
+func InlineLimit(maxBodyBytes int64) int64 {
+	room := StatePayloadBytes - BodyGrowthFactor*maxBodyBytes - RecordEnvelope - LockReserve - ErrorReserve - InlineOverhead - InlineMargin
+	if room <= 0 {
+		return 0
+	}
+	n := room * 3 / 4
+	return n - n%3
+}
+
+// EncodedInlineBytes is the size an inline message of n raw bytes takes in
+// the state: its base64 text and the result's other fields.
+func EncodedInlineBytes(n int64) int64 { return 4*((n+2)/3) + InlineOverhead }
+
+func defaultInline(maxBodyBytes int64) int64 {
+	return min(DefaultInlineMaxBytes, InlineLimit(maxBodyBytes))
 }
 
 // Config is the task configuration.
@@ -69,10 +130,14 @@ type Config struct {
 	StagingPrefix string // must end in "/" and not overlap the attachment prefix
 	MaxBytes      int64  // encoded message limit; 0 = 40 MB
 	TempDir       string // for the message being built; "" = os.TempDir()
+	// InlineMaxBytes is the largest message returned inline: 0 = the
+	// default (see the package doc), negative = stage every message.
+	InlineMaxBytes int64
 }
 
 // ConfigFromEnv reads ATTACHMENT_PREFIX, ALLOWED_SENDERS, DEFAULT_SENDER,
-// MAX_BODY_BYTES, STAGING_PREFIX and MAX_MESSAGE_BYTES.
+// MAX_BODY_BYTES, STAGING_PREFIX, MAX_MESSAGE_BYTES and INLINE_MAX_BYTES
+// (0 = stage every message; default and maximum in the package doc).
 func ConfigFromEnv(env taskkit.Env) (Config, error) {
 	var p taskkit.Problems
 	c := Config{
@@ -83,8 +148,25 @@ func ConfigFromEnv(env taskkit.Env) (Config, error) {
 	if err := checkPrefixes(c.Limits.AttachmentPrefix, c.StagingPrefix); err != nil {
 		p.Add(taskkit.EnvStagingPrefix, "%v", err)
 	}
+	if v := strings.TrimSpace(env(EnvInlineMaxBytes)); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch limit := InlineLimit(int64(c.Limits.MaxBodyBytes)); {
+		case err != nil || n < 0:
+			p.Add(EnvInlineMaxBytes, "%q is not a non-negative integer", v)
+		case n > limit:
+			p.Add(EnvInlineMaxBytes, "%d is more than %d, the largest message whose state fits Step Functions' %d bytes with bodies of up to %d bytes (%s)",
+				n, limit, StatePayloadBytes, c.Limits.MaxBodyBytes, taskkit.EnvMaxBodyBytes)
+		case n == 0:
+			c.InlineMaxBytes = -1
+		default:
+			c.InlineMaxBytes = n
+		}
+	}
 	return c, p.Err()
 }
+
+// EnvInlineMaxBytes names the inline bound's variable.
+const EnvInlineMaxBytes = "INLINE_MAX_BYTES"
 
 func checkPrefixes(attachments, staging string) error {
 	if attachments != "" && staging != "" && (strings.HasPrefix(staging, attachments) || strings.HasPrefix(attachments, staging)) {
@@ -121,6 +203,17 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if cfg.MaxBytes <= 0 || cfg.MaxBytes > mailmime.DefaultMaxBytes {
 		cfg.MaxBytes = mailmime.DefaultMaxBytes
 	}
+	maxBody := int64(cfg.Limits.MaxBodyBytes)
+	if maxBody <= 0 {
+		maxBody = workflow.DefaultMaxBodyBytes
+	}
+	switch limit := InlineLimit(maxBody); {
+	case cfg.InlineMaxBytes == 0:
+		cfg.InlineMaxBytes = defaultInline(maxBody)
+	case cfg.InlineMaxBytes > limit:
+		return nil, fmt.Errorf("fetchattachments: inline bound %d is more than %d, the largest message whose state fits Step Functions' %d bytes with bodies of up to %d bytes",
+			cfg.InlineMaxBytes, limit, StatePayloadBytes, maxBody)
+	}
 	if deps.Store == nil {
 		return nil, errors.New("fetchattachments: no store")
 	}
@@ -131,7 +224,9 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 // Handle runs the task.
 func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	log := taskkit.Logger(ctx, h.deps.Log, "FetchAttachments", in.MessageID, in.Owner, in.MailID)
-	defer func() { taskkit.LogResult(log, err, slog.String("key", out.Key), slog.Int64("size", out.Size)) }()
+	defer func() {
+		taskkit.LogResult(log, err, slog.String("key", out.Key), slog.Bool("inline", out.Inline != ""), slog.Int64("size", out.Size))
+	}()
 
 	if err := taskkit.CheckOwner(in.Owner); err != nil {
 		return Out{}, err
@@ -146,7 +241,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 
 	// Small messages stay in memory; a larger one spills to a temporary
 	// file, so memory stays bounded whatever the attachments weigh.
-	sp := &spill{dir: h.cfg.TempDir, limit: memoryLimit}
+	sp := &spill{dir: h.cfg.TempDir, limit: max(memoryLimit, int(h.cfg.InlineMaxBytes))}
 	defer sp.close()
 	sum := sha256.New()
 	buf := writerPool.Get().(*bufio.Writer)
@@ -161,6 +256,9 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	}
 	if err := buf.Flush(); err != nil {
 		return Out{}, workflow.Errorf(workflow.Transient, "writing the temporary file: %w", err)
+	}
+	if n <= h.cfg.InlineMaxBytes && sp.f == nil {
+		return Out{Inline: base64.StdEncoding.EncodeToString(sp.mem), Size: n, SHA256: hexSum(sum)}, nil
 	}
 	body, err := sp.reader()
 	if err != nil {

@@ -14,8 +14,11 @@
 // lock.Record.Renewals, which counts the attempts that reached SES's door.
 //
 // Input: {"messageId", "body", "mailId", "owner", "retryCount", "staged":
-// {"key", "size", "sha256"}}; output: {"sesMessageId"}. retryCount is
-// optional (0) and must lie in [0, MaxRetryCount]. Errors: Mail.Throttled,
+// {...}}, where staged is FetchAttachments' result whole: {"key", "size",
+// "sha256"} for a staged message or {"inline" (standard base64 of the raw
+// MIME), "size", "sha256"} for one carried inline; output:
+// {"sesMessageId"}. retryCount is optional (0) and must lie in [0,
+// MaxRetryCount]. Errors: Mail.Throttled,
 // Mail.QuotaExhausted, Mail.SendingPaused, Mail.Rejected, Mail.Transient,
 // Mail.InvalidMessage (an input that breaks the contract), Mail.LockBusy
 // (the lease was lost to another attempt; nothing is sent),
@@ -62,11 +65,16 @@
 // inline), after checking its key lies under the staging prefix, and its
 // size and SHA-256 are verified against the input. A missing or altered
 // staged object is Mail.Transient: the message is rebuilt on redelivery.
+// An inline message is decoded and verified the same way; one that does
+// not decode or match is Mail.InvalidMessage (the input itself is wrong,
+// and a retry would carry the same input). Both forms at once, or neither,
+// is Mail.InvalidMessage naming staged.key / staged.inline.
 package send
 
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -89,7 +97,8 @@ import (
 
 // Staged names the built message (FetchAttachments' output).
 type Staged struct {
-	Key    string `json:"key"`
+	Key    string `json:"key,omitempty"`
+	Inline string `json:"inline,omitempty"` // standard base64 of the raw message
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 }
@@ -400,7 +409,13 @@ func (h *Handler) retryWrite(ctx context.Context, write func(context.Context) (d
 
 func (h *Handler) checkStaged(s Staged) error {
 	switch {
-	case !store.HasPrefix(s.Key, h.cfg.StagingPrefix):
+	case s.Key != "" && s.Inline != "":
+		return workflow.Errorf(workflow.InvalidMessage, "staged: both staged.key and staged.inline are set")
+	case s.Key == "" && s.Inline == "":
+		return workflow.Errorf(workflow.InvalidMessage, "staged: neither staged.key nor staged.inline is set")
+	case s.Inline != "" && int64(base64.StdEncoding.DecodedLen(len(s.Inline))) > h.cfg.MaxBytes+2:
+		return workflow.Errorf(workflow.InvalidMessage, "staged.inline: %d characters is more than a %d-byte message", len(s.Inline), h.cfg.MaxBytes)
+	case s.Inline == "" && !store.HasPrefix(s.Key, h.cfg.StagingPrefix):
 		return workflow.Errorf(workflow.InvalidMessage, "staged.key: %q is not under the staging prefix %q", s.Key, h.cfg.StagingPrefix)
 	case s.Size <= 0 || s.Size > h.cfg.MaxBytes:
 		return workflow.Errorf(workflow.InvalidMessage, "staged.size: %d is not within 1..%d", s.Size, h.cfg.MaxBytes)
@@ -413,6 +428,19 @@ func (h *Handler) checkStaged(s Staged) error {
 // readStaged reads the staged message into one buffer of its exact size and
 // verifies it.
 func (h *Handler) readStaged(ctx context.Context, s Staged) ([]byte, error) {
+	if s.Inline != "" {
+		raw, err := base64.StdEncoding.DecodeString(s.Inline)
+		switch {
+		case err != nil:
+			return nil, workflow.Errorf(workflow.InvalidMessage, "staged.inline: not standard base64: %v", err)
+		case int64(len(raw)) != s.Size:
+			return nil, workflow.Errorf(workflow.InvalidMessage, "staged.inline: %d bytes, staged.size says %d", len(raw), s.Size)
+		}
+		if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != s.SHA256 {
+			return nil, workflow.Errorf(workflow.InvalidMessage, "staged.inline: does not match staged.sha256")
+		}
+		return raw, nil
+	}
 	rc, info, err := h.deps.Store.Open(ctx, s.Key)
 	if err != nil {
 		return nil, workflow.Errorf(workflow.Transient, "reading the staged message: %w", err)

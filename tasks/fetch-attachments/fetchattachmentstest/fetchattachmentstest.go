@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -158,18 +159,58 @@ func Run(t *testing.T, st store.Store, proxy testkit.Faults, forbid func(key str
 			if err != nil {
 				t.Fatal(err)
 			}
-			rc, info, err := st.Open(ctx, out.Key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(rc)
-			rc.Close()
-			if sum := sha256.Sum256(raw); info.Size != out.Size || hex.EncodeToString(sum[:]) != out.SHA256 {
-				t.Fatalf("mail %d: staged object does not match its size and hash", i)
+			raw := messageOf(t, st, out)
+			if sum := sha256.Sum256(raw); int64(len(raw)) != out.Size || hex.EncodeToString(sum[:]) != out.SHA256 {
+				t.Fatalf("mail %d: message does not match its size and hash", i)
 			}
 			if left, _ := os.ReadDir(dir); len(left) != 0 {
 				t.Fatalf("mail %d: temporary files left behind: %v", i, left)
 			}
+		}
+	})
+
+	// A small message comes back inline and nothing is written; one over
+	// the bound is staged; the bound itself is inclusive.
+	t.Run("InlineBound", func(t *testing.T) {
+		rec := &countingStore{Store: st}
+		withBound := func(t *testing.T, bound int64) *fetchattachments.Handler {
+			h, err := fetchattachments.New(fetchattachments.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, TempDir: t.TempDir(), InlineMaxBytes: bound},
+				fetchattachments.Deps{Store: rec, Clock: tasktest.NewClock(), Log: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		in := fetchattachments.In{MessageID: "m", Body: tasktest.Body(t, "inl-1", nil), MailID: "inl-1", Owner: "exec/m"}
+		small, err := withBound(t, 0).Handle(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if small.Inline == "" || small.Key != "" || rec.puts != 0 {
+			t.Fatalf("small mail: key %q, inline %d chars, %d puts; want inline and no put", small.Key, len(small.Inline), rec.puts)
+		}
+		raw := messageOf(t, st, small)
+		if sum := sha256.Sum256(raw); int64(len(raw)) != small.Size || hex.EncodeToString(sum[:]) != small.SHA256 {
+			t.Fatal("inline message does not match its size and hash")
+		}
+		n := small.Size
+		if at, err := withBound(t, n).Handle(ctx, in); err != nil || at.Inline == "" || rec.puts != 0 {
+			t.Fatalf("at the bound %d: %+v, %v, %d puts; want inline", n, at.Key, err, rec.puts)
+		}
+		over, err := withBound(t, n-1).Handle(ctx, in)
+		if err != nil || over.Inline != "" || !strings.HasPrefix(over.Key, tasktest.StagingPrefix) || rec.puts != 1 {
+			t.Fatalf("one byte over the bound: key %q inline %d chars, %v, %d puts; want staged", over.Key, len(over.Inline), err, rec.puts)
+		}
+		if over.SHA256 != small.SHA256 || over.Size != n {
+			t.Fatalf("staged %d/%s, inline %d/%s: the same mail built twice differs", over.Size, over.SHA256, n, small.SHA256)
+		}
+		if never, err := withBound(t, -1).Handle(ctx, in); err != nil || never.Key == "" || never.Inline != "" {
+			t.Fatalf("inlining off: %+v, %v; want staged", never.Key, err)
+		}
+		// The attachment makes the message larger than the default bound.
+		big, err := withBound(t, 0).Handle(ctx, fetchattachments.In{MessageID: "m", Body: tasktest.Body(t, "inl-2", withAttachment("attachments/o1/receipt.pdf")), MailID: "inl-2", Owner: "exec/m"})
+		if err != nil || big.Key == "" || big.Inline != "" || big.Size <= fetchattachments.DefaultInlineMaxBytes {
+			t.Fatalf("large mail: key %q inline %d chars size %d, %v; want staged", big.Key, len(big.Inline), big.Size, err)
 		}
 	})
 
@@ -181,4 +222,37 @@ func Run(t *testing.T, st store.Store, proxy testkit.Faults, forbid func(key str
 			t.Fatalf("503 = %v, want %s", err, workflow.Transient)
 		}
 	})
+}
+
+// messageOf is the raw message an output carries inline or names.
+func messageOf(t *testing.T, st store.Store, out fetchattachments.Out) []byte {
+	t.Helper()
+	if out.Inline != "" {
+		raw, err := base64.StdEncoding.DecodeString(out.Inline)
+		if err != nil {
+			t.Fatalf("inline: %v", err)
+		}
+		return raw
+	}
+	rc, _, err := st.Open(context.Background(), out.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// countingStore counts the objects written through it.
+type countingStore struct {
+	store.Store
+	puts int
+}
+
+func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	c.puts++
+	return c.Store.Put(ctx, key, r, size)
 }

@@ -37,20 +37,30 @@ func TestLambda(t *testing.T) {
 	env := append(tasktest.AWSEnv(map[string]string{"s3": svc.S3.URL}),
 		"ATTACHMENT_BUCKET="+tasktest.Bucket, "S3_USE_PATH_STYLE=true", "ATTACHMENT_PREFIX=attachments/",
 		"STAGING_PREFIX=staging/", "ALLOWED_SENDERS=example.com")
-	invoke := func(key string) testkit.LambdaResult {
+	invokeWith := func(env []string, key string) testkit.LambdaResult {
 		body := tasktest.Body(t, "order-9", func(m map[string]any) { m["attachments"] = []map[string]string{{"key": key}} })
 		b, _ := json.Marshal(map[string]string{"messageId": "m", "owner": "exec/m", "mailId": "order-9", "body": body})
 		return testkit.InvokeLambda(t, env, b, "")
 	}
-
-	r := invoke("attachments/a.pdf")
-	var out struct {
+	invoke := func(key string) testkit.LambdaResult { return invokeWith(env, key) }
+	type result struct {
 		Key    string `json:"key"`
+		Inline string `json:"inline"`
 		Size   int64  `json:"size"`
 		SHA256 string `json:"sha256"`
 	}
-	if err := json.Unmarshal(r.Response, &out); err != nil || !strings.HasPrefix(out.Key, "staging/") || out.Size == 0 || len(out.SHA256) != 64 {
-		t.Fatalf("success: %+v (%v)\n%s", r, err, r.Output)
+
+	// A small message comes back inline by default.
+	r := invoke("attachments/a.pdf")
+	var in result
+	if err := json.Unmarshal(r.Response, &in); err != nil || in.Key != "" || in.Inline == "" || in.Size == 0 || len(in.SHA256) != 64 {
+		t.Fatalf("inline: %+v (%v)\n%s", r, err, r.Output)
+	}
+	// INLINE_MAX_BYTES=0 stages every message.
+	r = invokeWith(append(env, "INLINE_MAX_BYTES=0"), "attachments/a.pdf")
+	var out result
+	if err := json.Unmarshal(r.Response, &out); err != nil || !strings.HasPrefix(out.Key, "staging/") || out.Inline != "" || out.Size == 0 || len(out.SHA256) != 64 {
+		t.Fatalf("staged: %+v (%v)\n%s", r, err, r.Output)
 	}
 	if info, err := st.Stat(context.Background(), out.Key); err != nil || info.Size != out.Size {
 		t.Fatalf("staged object: %+v, %v", info, err)
