@@ -19,9 +19,12 @@ import (
 // backendOptions select where inspection commands look: the local data
 // directory (default) or AWS.
 type backendOptions struct {
-	data                         string
-	useAWS                       bool
-	region, logGroup, stack      string
+	data                    string
+	useAWS                  bool
+	region, logGroup, stack string
+	// taskLogGroups are the task log groups the stack names; without all
+	// four, executions are read from the state machine's log alone.
+	taskLogGroups                inspect.TaskLogGroups
 	queueURL, dlqURL, lockTable  string
 	deliveryTable                string
 	suppressionTable             string
@@ -383,6 +386,12 @@ func printExecution(w io.Writer, x *inspect.Execution, tl inspect.Timeline, even
 				line += ": " + it.Cause
 			}
 		}
+		if it.SESMessageID != "" {
+			line += "\n        SES message id " + it.SESMessageID
+		}
+		for _, st := range it.Steps {
+			line += fmt.Sprintf("\n        %s  %-16s %s", st.Time.UTC().Format("15:04:05.000"), st.Task, stepResult(st))
+		}
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w, "timeline:")
@@ -559,8 +568,25 @@ func runMailStatus(ctx context.Context, args []string, s Streams) error {
 		if e.Item.Error != "" {
 			line += "  " + e.Item.Error
 		}
+		if e.Item.SESMessageID != "" {
+			line += "  SES " + e.Item.SESMessageID
+		}
+		for _, st := range e.Item.Steps {
+			line += fmt.Sprintf("\n      %s  %-16s %s", st.Time.UTC().Format("15:04:05.000"), st.Task, stepResult(st))
+		}
 		fmt.Fprintln(s.Out, line)
 	}
 	printDelivery(s.Out, st)
 	return nil
+}
+
+// stepResult is a task step's result, or its error and cause.
+func stepResult(st inspect.Step) string {
+	if st.Error == "" {
+		return st.Result
+	}
+	if st.Cause == "" {
+		return st.Error
+	}
+	return st.Error + ": " + st.Cause
 }

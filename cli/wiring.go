@@ -70,6 +70,7 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 				*f.dst = f.v
 			}
 		}
+		o.taskLogGroups = info.TaskLogGroups
 		if err := o.checkNames(o.stack); err != nil {
 			return nil, err
 		}
@@ -80,7 +81,8 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 		progress := func(n int) { fmt.Fprintf(s.Err, "reading %s: %d log events\n", o.logGroup, n) }
 		return openAWS(ctx, awsOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
 			LockTable: o.lockTable, DeliveryTable: o.deliveryTable, SuppressionTable: o.suppressionTable,
-			Lookback: o.lookback, Progress: progress, Unmask: o.unmask})
+			Lookback: o.lookback, Progress: progress, Unmask: o.unmask,
+			TaskLogGroups: o.taskLogGroups, Warn: func(w string) { fmt.Fprintf(s.Err, "warning: %s\n", w) }})
 	}
 	return openLocal(ctx, local.InspectOptions{
 		DataDir: o.data, Region: local.DefaultRegion, Account: local.DefaultAccount,
@@ -103,6 +105,11 @@ type awsOptions struct {
 	Lookback time.Duration
 	// Progress is told how many log events a search has read.
 	Progress func(events int)
+	// TaskLogGroups, when all four are named, add the task result lines
+	// to what the state machine's log holds (inspect.TaskLogSource).
+	TaskLogGroups inspect.TaskLogGroups
+	// Warn is told of task log lines skipped.
+	Warn func(string)
 	// Unmask reads the execution logs through their data protection
 	// policy (replay: the bodies it re-enqueues must be the mails).
 	Unmask bool
@@ -140,7 +147,11 @@ func openAWSBackend(ctx context.Context, o awsOptions) (*inspect.Backend, error)
 	if logs == nil {
 		logs = cloudwatchlogs.NewFromConfig(cfg)
 	}
-	b.Source = &inspect.LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback, Progress: o.Progress, Unmask: o.Unmask}
+	sm := &inspect.LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback, Progress: o.Progress, Unmask: o.Unmask}
+	b.Source = sm
+	if groups := o.TaskLogGroups.Map(); groups != nil {
+		b.Source = &inspect.TaskLogSource{Logs: sm, Groups: groups, Warn: o.Warn}
+	}
 	var queues inspect.SQSAPI = sqs.NewFromConfig(cfg)
 	if o.SQS != nil {
 		queues = o.SQS

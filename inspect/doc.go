@@ -65,6 +65,35 @@
 //     both sources give the same view: events are grouped into Map
 //     iterations by following previousEventId chains, a state's attempts
 //     are its TaskScheduled events, retries are attempts after the first.
+//   - At the default level ERROR the state machine's log holds only
+//     failure events, without inputs, and a successful execution logs
+//     nothing. [TaskLogSource] wraps the [LogSource] and adds the result
+//     line each task invocation writes to its Lambda log group
+//     (internal/taskkit.LogResult; LogFormat JSON keeps a line that is
+//     already a JSON object as is, and writes "platform.*" lines into the
+//     same group, which are skipped without a word). The four groups
+//     (AcquireLock, FetchAttachments, Send, ReleaseLock) are read whole
+//     over the search's time range with FilterLogEvents, grouped by the
+//     line's executionId and, within it, by messageId. Each item gets its
+//     steps (task, time, result or error and cause), its mail id and SES
+//     message id, and an outcome derived as workflow/mail.asl.json routes
+//     it: AcquireLock's already-sent is already-sent; Send done is sent;
+//     an error a task's Catch sends to DeadLetter is dead-lettered; an
+//     error routed to LastReceive? (LockBusy, a transient error whose
+//     retries ran out) is [OutcomeUnknown], since retry-later or
+//     dead-lettered at the fifth receive depends on a receive count no line
+//     carries; an item whose lines stop short is unknown too. Merged with an
+//     execution the state machine's log names, the log's status, level and
+//     items stay, and an item it leaves without outcome or does not name
+//     takes the task lines'. An execution only the task lines name is
+//     listed as SUCCEEDED (at ERROR or FATAL a failed end would be logged;
+//     at ALL every execution is in the log), with its start unknown,
+//     InputMissing set (the lines carry no bodies) and LogLevel empty
+//     (nothing was read from the state machine's log). A line that is not
+//     a result line and names no execution is skipped and reported to
+//     [TaskLogSource.Warn]; a result line with an unreadable field is kept
+//     and the field named in the execution's warnings. The CLI uses it
+//     with --aws when the stack names the four task log groups.
 //   - Replay works from the Items of an [Execution], whatever source built
 //     them, and re-enqueues the source records (bodies from the execution
 //     input, or from an iteration's first state input when the batch input

@@ -21,17 +21,36 @@ type StackInfo struct {
 	QueueURL, DLQURL string
 	Bucket           string // the attachment bucket (output BucketName)
 	LogGroup         string // the state machine's log group
-	LockTable        string
+	// TaskLogGroups are the log groups of the four tasks the state machine
+	// invokes, whose result lines tell each mail's outcome.
+	TaskLogGroups TaskLogGroups
+	LockTable     string
 	// DeliveryTable and SuppressionTable are the delivery feedback's tables,
 	// "" when the stack has none.
 	DeliveryTable, SuppressionTable string
 }
 
+// TaskLogGroups names the log group of each task the state machine invokes.
+type TaskLogGroups struct {
+	AcquireLock, FetchAttachments, Send, ReleaseLock string
+}
+
+// Map returns the groups by task name, for [TaskLogSource.Groups]; nil
+// when any is unknown.
+func (g TaskLogGroups) Map() map[string]string {
+	if g.AcquireLock == "" || g.FetchAttachments == "" || g.Send == "" || g.ReleaseLock == "" {
+		return nil
+	}
+	return map[string]string{TaskAcquireLock: g.AcquireLock, TaskFetchAttachments: g.FetchAttachments, TaskSend: g.Send, TaskReleaseLock: g.ReleaseLock}
+}
+
 // ReadStack finds the pipeline's resources in its CloudFormation stack: the
 // queues from the outputs QueueUrl and DeadLetterQueueUrl, the attachment
 // bucket from BucketName, the state
-// machine's log group and the lock table from the stack's resources (the
-// log group whose logical id names the state machine's logs, and the
+// machine's log group, the task log groups and the lock table from the
+// stack's resources (the log group whose logical id names the state
+// machine's logs, those whose logical ids name a task's logs
+// ("<task>Logs", infra's construct ids), and the
 // DynamoDB table; the delivery and suppression tables are those whose
 // logical ids say so). api nil uses the default credential chain in region.
 func ReadStack(ctx context.Context, api CloudFormationAPI, region, stack string) (StackInfo, error) {
@@ -75,8 +94,17 @@ func ReadStack(ctx context.Context, api CloudFormationAPI, region, stack string)
 			logical, physical := aws.ToString(r.LogicalResourceId), aws.ToString(r.PhysicalResourceId)
 			switch aws.ToString(r.ResourceType) {
 			case "AWS::Logs::LogGroup":
-				if strings.Contains(logical, "StateMachineLogs") {
+				switch {
+				case strings.Contains(logical, "StateMachineLogs"):
 					info.LogGroup = physical
+				case strings.Contains(logical, TaskAcquireLock+"Logs"):
+					info.TaskLogGroups.AcquireLock = physical
+				case strings.Contains(logical, TaskFetchAttachments+"Logs"):
+					info.TaskLogGroups.FetchAttachments = physical
+				case strings.Contains(logical, TaskSend+"Logs"):
+					info.TaskLogGroups.Send = physical
+				case strings.Contains(logical, TaskReleaseLock+"Logs"):
+					info.TaskLogGroups.ReleaseLock = physical
 				}
 			case "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable":
 				switch l := strings.ToLower(logical); {

@@ -46,6 +46,10 @@ func TestReadStack(t *testing.T) {
 	t.Parallel()
 	api := fakeStack{resources: []types.StackResourceSummary{
 		res("AWS::Logs::LogGroup", "MailSendLogsA1B2", "/aws/lambda/mailflow-send"),
+		res("AWS::Logs::LogGroup", "MailAcquireLockLogs11AA", "/aws/lambda/mailflow-acquirelock"),
+		res("AWS::Logs::LogGroup", "MailFetchAttachmentsLogs22BB", "/aws/lambda/mailflow-fetch"),
+		res("AWS::Logs::LogGroup", "MailReleaseLockLogs33CC", "/aws/lambda/mailflow-release"),
+		res("AWS::Logs::LogGroup", "MailRecordEventLogs44DD", "/aws/lambda/mailflow-record"),
 		res("AWS::SQS::Queue", "MailQueue1234", "https://sqs/1/q"),
 		res("AWS::Logs::LogGroup", "MailStateMachineLogs5F6E", "/aws/vendedlogs/states/mailflow-mail-x1y2"),
 		res("AWS::Logs::LogGroup", "MailPipeLogs9A8B", "/aws/vendedlogs/pipes/mailflow-mail-x1y2"),
@@ -58,7 +62,10 @@ func TestReadStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := StackInfo{QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailQueue", DLQURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailDLQ", Bucket: "bucket",
-		LogGroup: "/aws/vendedlogs/states/mailflow-mail-x1y2", LockTable: "mailflow-MailLockTable-XYZ",
+		LogGroup: "/aws/vendedlogs/states/mailflow-mail-x1y2",
+		TaskLogGroups: TaskLogGroups{AcquireLock: "/aws/lambda/mailflow-acquirelock", FetchAttachments: "/aws/lambda/mailflow-fetch",
+			Send: "/aws/lambda/mailflow-send", ReleaseLock: "/aws/lambda/mailflow-release"},
+		LockTable:     "mailflow-MailLockTable-XYZ",
 		DeliveryTable: "mailflow-MailDeliveryTable-ABC", SuppressionTable: "mailflow-MailSuppressionTable-DEF"}
 	if info != want {
 		t.Fatalf("got %+v\nwant %+v", info, want)

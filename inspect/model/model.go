@@ -139,6 +139,11 @@ type Item struct {
 	Outcome   workflow.Outcome `json:"outcome"`
 	Error     string           `json:"error,omitempty"`
 	Cause     string           `json:"cause,omitempty"`
+	// SESMessageID is the id SES gave the sent mail, when known.
+	SESMessageID string `json:"sesMessageId,omitempty"`
+	// Steps are the task invocations of the item as their result lines
+	// in the task log groups tell them, oldest first (AWS only).
+	Steps []Step `json:"steps,omitempty"`
 	// Body is the SQS message body of the record, when known: what replay
 	// re-enqueues. The local store does not keep it (the execution input
 	// has it).
@@ -204,4 +209,15 @@ func (e *Event) ReadDetails() {
 		e.Name, e.Index, e.Input, e.Output, e.Parameters = d.Name, d.Index, d.Input, d.Output, d.Parameters
 		e.Error, e.Cause, e.Resource, e.ResourceType = d.Error, d.Cause, d.Resource, d.ResourceType
 	}
+}
+
+// Step is one task invocation of an item, read from its result line.
+type Step struct {
+	Task string    `json:"task"`
+	Time time.Time `json:"time"`
+	// Result is "done", or what the task answered (AcquireLock's outcome,
+	// ReleaseLock's reason); empty when the task failed.
+	Result string `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Cause  string `json:"cause,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -142,3 +143,46 @@ func (f *FakeLogs) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterL
 
 // emailAddress is roughly what the EmailAddress data identifier matches.
 var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
+
+// LoadEventsFile adds the events of a file holding one FilterLogEvents
+// event a line, as CloudWatch Logs returns them ({"timestamp", "message",
+// "logStreamName", "ingestionTime", "eventId"}).
+func (f *FakeLogs) LoadEventsFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if line == "" {
+			continue
+		}
+		var e struct {
+			Timestamp     int64  `json:"timestamp"`
+			Message       string `json:"message"`
+			LogStreamName string `json:"logStreamName"`
+			IngestionTime int64  `json:"ingestionTime"`
+			EventID       string `json:"eventId"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
+		f.events = append(f.events, types.FilteredLogEvent{Timestamp: aws.Int64(e.Timestamp), Message: aws.String(e.Message),
+			LogStreamName: aws.String(e.LogStreamName), IngestionTime: aws.Int64(e.IngestionTime), EventId: aws.String(e.EventID)})
+	}
+	return nil
+}
+
+// LogGroups serves several log groups, each from its own FakeLogs, by the
+// LogGroupName a search names; an unknown group is an error, as in AWS.
+type LogGroups map[string]*FakeLogs
+
+// FilterLogEvents implements inspect.LogsAPI.
+func (g LogGroups) FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, opts ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error) {
+	f, ok := g[aws.ToString(in.LogGroupName)]
+	if !ok {
+		return nil, fmt.Errorf("ResourceNotFoundException: The specified log group does not exist: %s", aws.ToString(in.LogGroupName))
+	}
+	return f.FilterLogEvents(ctx, in, opts...)
+}
