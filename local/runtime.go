@@ -121,6 +121,12 @@ type Config struct {
 	PipeConcurrency int
 	MapConcurrency  int
 
+	// InlineMaxBytes is the largest built message FetchAttachments hands
+	// to Send inline, in the state, rather than staging it: 0 is the
+	// task's default (see tasks/fetch-attachments), negative stages every
+	// message, as tests of the staging path do.
+	InlineMaxBytes int64
+
 	// HistoryMaxAge and HistoryMaxCount bound the execution history: an
 	// execution is pruned in the background once it started longer ago
 	// than HistoryMaxAge or once HistoryMaxCount newer ones exist, a
@@ -687,7 +693,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: tmp},
+	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: tmp, InlineMaxBytes: c.InlineMaxBytes},
 		fetchattachments.Deps{Store: objects, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
