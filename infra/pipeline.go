@@ -376,6 +376,13 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 	if cfg.SES.Pacing == "off" {
 		env[taskkit.EnvPacing] = jsii.String("off")
 	}
+	if task == TaskFetchAttachments && cfg.Workflow.LogLevel == "ALL" && cfg.Workflow.IncludeExecutionData {
+		// Every state's input is logged at ALL with data: an inline
+		// message would be logged whole, base64-encoded where the data
+		// protection policy cannot find its addresses, at twice the log
+		// bytes. Staged, only its key is logged.
+		env[taskkit.EnvInlineMaxBytes] = jsii.String("0")
+	}
 	return env
 }
 

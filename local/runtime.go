@@ -122,9 +122,13 @@ type Config struct {
 	MapConcurrency  int
 
 	// InlineMaxBytes is the largest built message FetchAttachments hands
-	// to Send inline, in the state, rather than staging it: 0 is the
-	// task's default (see tasks/fetch-attachments), negative stages every
-	// message, as tests of the staging path do.
+	// to Send inline, in the state, rather than staging it. 0 (the
+	// default) or negative stages every message: the execution store
+	// keeps every state's input and output, as a deployment logging at ALL
+	// with execution data does, and the deployment stages every message
+	// then too (infra), since an inline message would be recorded whole
+	// in each state of its iteration (twice the history, more CPU per
+	// mail). Staged messages live in the memory tier (store/tierstore).
 	InlineMaxBytes int64
 
 	// HistoryMaxAge and HistoryMaxCount bound the execution history: an
@@ -693,7 +697,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: tmp, InlineMaxBytes: c.InlineMaxBytes},
+	fetch, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: c.StagingPrefix, TempDir: tmp, InlineMaxBytes: localInlineBound(c.InlineMaxBytes)},
 		fetchattachments.Deps{Store: objects, Clock: c.Clock, Log: log})
 	if err != nil {
 		return nil, err
@@ -857,4 +861,13 @@ func (r *Runtime) closeStores() {
 		r.closers[i].Close()
 	}
 	r.closers = nil
+}
+
+// localInlineBound maps Config.InlineMaxBytes to the task's setting, where
+// 0 means its own default and negative stages everything.
+func localInlineBound(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }

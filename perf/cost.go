@@ -189,7 +189,7 @@ func SeedModel(u Usage, p Prices) Breakdown {
 	add("SQS", (million+2*inv)*p.SQSPerRequest)
 	add("Lambda (requests)", inv*p.LambdaPerRequest)
 	add("Lambda (duration, arm64)", inv*0.3*0.5*p.LambdaArmPerGBSec)
-	add("S3 (requests)", million*u.S3Gets/2*p.S3PerGet) // attachments only
+	add("S3 (requests)", million*(u.S3Gets-u.S3Puts)*p.S3PerGet) // the attachments' GETs only
 	add("CloudWatch Logs (Lambda)", inv*p.LambdaLogLineBytes/1e9*p.LogsPerGBIngested)
 	b.SES = million*p.SESPerMail + million*u.AttachmentBytes/1e9*p.SESPerAttachmentGB
 	return b

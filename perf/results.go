@@ -92,10 +92,22 @@ type ThroughputResult struct {
 	TaskLogBytes    float64
 	// StagedPerMail are the messages staged in the bucket per mail (an S3
 	// PUT, then a GET, each); the rest travel inline.
-	StagedPerMail   float64
-	Latencies       [][2]float64 // delivered index → latency ms (plot)
-	Delivered       [][2]float64 // seconds → delivered (plot)
+	StagedPerMail float64
+	// Inline is a run with small messages inline, as deployed at the
+	// default log level (the runs above stage, as the local runtime does).
+	Inline          *InlineFigures `json:",omitempty"`
+	Latencies       [][2]float64   // delivered index → latency ms (plot)
+	Delivered       [][2]float64   // seconds → delivered (plot)
 	PipeConcurrency int
 	MapConcurrency  int
 	FirstRun        RunFigures // the run on a new data directory
+}
+
+// InlineFigures are the measurements of a run with messages inline.
+type InlineFigures struct {
+	N             int
+	StagedPerMail float64
+	TaskMillis    map[string]float64
+	LogBytesAll   float64 // history per mail at ALL with data, the inline messages in it
+	TaskLogBytes  float64
 }

@@ -32,6 +32,9 @@ const (
 	EnvBucket           = "ATTACHMENT_BUCKET"
 	EnvAttachmentPrefix = "ATTACHMENT_PREFIX"
 	EnvStagingPrefix    = "STAGING_PREFIX"
+	// EnvInlineMaxBytes bounds the built messages FetchAttachments hands
+	// on inline rather than staged (0: stage every message).
+	EnvInlineMaxBytes   = "INLINE_MAX_BYTES"
 	EnvAllowedSenders   = "ALLOWED_SENDERS"
 	EnvDefaultSender    = "DEFAULT_SENDER"
 	EnvMaxBodyBytes     = "MAX_BODY_BYTES"

@@ -165,8 +165,8 @@ func ConfigFromEnv(env taskkit.Env) (Config, error) {
 	return c, p.Err()
 }
 
-// EnvInlineMaxBytes names the inline bound's variable.
-const EnvInlineMaxBytes = "INLINE_MAX_BYTES"
+// EnvInlineMaxBytes names the inline bound in the environment.
+const EnvInlineMaxBytes = taskkit.EnvInlineMaxBytes
 
 func checkPrefixes(attachments, staging string) error {
 	if attachments != "" && staging != "" && (strings.HasPrefix(staging, attachments) || strings.HasPrefix(attachments, staging)) {

@@ -171,13 +171,7 @@ func TestFaultMatrix(t *testing.T) {
 }
 
 func runCell(t *testing.T, pt faults.Point, mf matrixFault, fm *faultyMail) cellResult {
-	cfg := local.Config{MapConcurrency: 3}
-	if pt == faults.Stage {
-		// The matrix's mails are small enough to travel inline; the
-		// staging step is faulted with every message staged.
-		cfg.InlineMaxBytes = -1
-	}
-	w := newWorld(t, cfg)
+	w := newWorld(t, local.Config{MapConcurrency: 3})
 	plan := faults.New(faults.WithClock(w.clock))
 	if pt != "" {
 		plan = faults.New(faults.At(pt, mf.fault), faults.WithClock(w.clock))
