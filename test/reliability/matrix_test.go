@@ -185,8 +185,10 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault, fm *faultyMail) cell
 	const bad = "m-missing"
 	withAttachment := client.Mail{
 		MailID: good[0], To: []string{"ann@example.org"}, Subject: "reliability", Text: "hello",
-		Headers:     map[string]string{"X-Test-Id": good[0]},
-		Attachments: []client.Attachment{{Filename: "a.txt", ContentType: "text/plain", Content: []byte("attached")}},
+		Headers: map[string]string{"X-Test-Id": good[0]},
+		// Larger than the inline bound, so this mail is staged (and the
+		// stage step strikes) while m-plain travels inline.
+		Attachments: []client.Attachment{{Filename: "a.txt", ContentType: "text/plain", Content: []byte(strings.Repeat("attached ", 10000))}},
 	}
 	if _, err := w.client().Send(context.Background(), withAttachment); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -46,6 +47,34 @@ type fixture struct {
 	clock    *clock.Skipping
 	handed   *tap          // what the handler gave the sender
 	writes   *writeCounter // the handler's lock-table writes
+	opens    *openCounter  // the handler's reads from the store
+}
+
+// openCounter counts the objects the handler opens or stats in the store.
+type openCounter struct {
+	store.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (o *openCounter) Open(ctx context.Context, key string) (io.ReadCloser, store.Info, error) {
+	o.mu.Lock()
+	o.n++
+	o.mu.Unlock()
+	return o.Store.Open(ctx, key)
+}
+
+func (o *openCounter) Stat(ctx context.Context, key string) (store.Info, error) {
+	o.mu.Lock()
+	o.n++
+	o.mu.Unlock()
+	return o.Store.Stat(ctx, key)
+}
+
+func (o *openCounter) reads() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n
 }
 
 // writeCounter counts the lock-table writes made through it, by operation.
@@ -115,18 +144,27 @@ func (w *writeCounter) Forget(ctx context.Context, p lock.ForgetParams) error {
 	return w.Table.Forget(ctx, p)
 }
 
-// tap records the tags of each message the handler hands to the sender.
+// tap records the tags and raw content of each message the handler hands
+// to the sender.
 type tap struct {
 	next sender.Sender
 	mu   sync.Mutex
 	tags [][]workflow.Tag
+	raws [][]byte
 }
 
 func (t *tap) Send(ctx context.Context, m *sender.Message) (string, error) {
 	t.mu.Lock()
 	t.tags = append(t.tags, slices.Clone(m.Tags))
+	t.raws = append(t.raws, slices.Clone(m.Raw))
 	t.mu.Unlock()
 	return t.next.Send(ctx, m)
+}
+
+func (t *tap) rawHanded() [][]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.raws)
 }
 
 func (t *tap) handed() [][]workflow.Tag {
@@ -160,7 +198,7 @@ type FailCase struct {
 func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase) {
 	ctx := context.Background()
 
-	setupPaced := func(t *testing.T, pace func(clock.Clock) send.Pacer) *fixture {
+	setupWith := func(t *testing.T, maxBytes int64, pace func(clock.Clock) send.Pacer) *fixture {
 		f := &fixture{clock: tasktest.NewClock()}
 		svc := newServices(t)
 		f.locks, f.lockProx, f.store = svc.Locks, svc.LockFaults, svc.Store
@@ -168,33 +206,46 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		f.handed = &tap{next: svc.Sender}
 		snd := f.handed
 		f.writes = &writeCounter{Table: f.locks}
-		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set"},
-			send.Deps{Locks: f.writes, Store: f.store, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
+		f.opens = &openCounter{Store: f.store}
+		h, err := send.New(send.Config{Limits: tasktest.Limits, StagingPrefix: tasktest.StagingPrefix, Lease: lease, Retention: 24 * time.Hour, ConfigSet: "default-set", MaxBytes: maxBytes},
+			send.Deps{Locks: f.writes, Store: f.opens, Sender: snd, Clock: f.clock, Log: quiet, MarkSentBackoff: time.Nanosecond, Pacer: pace(f.clock)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.h = h
 		return f
 	}
+	setupPaced := func(t *testing.T, pace func(clock.Clock) send.Pacer) *fixture {
+		return setupWith(t, 0, pace)
+	}
 	setup := func(t *testing.T) *fixture {
 		return setupPaced(t, func(clock.Clock) send.Pacer { return nil })
 	}
 	// prepare takes the lock for owner and stages a message; it returns the
 	// task input.
-	prepare := func(t *testing.T, f *fixture, mailID, owner, subject string) send.In {
+	// prepareInline takes the lock for owner and returns the task input
+	// with the message carried inline, and the raw message.
+	prepareInline := func(t *testing.T, f *fixture, mailID, owner, subject string) (send.In, []byte) {
 		now := f.clock.Now()
 		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: mailID, Owner: owner, ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
 			t.Fatal(err)
 		}
 		raw := []byte("From: Shop <billing@example.com>\r\nTo: ann@example.org\r\nSubject: " + subject + "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nThank you.\r\n")
+		sum := sha256.Sum256(raw)
+		return send.In{MessageID: "msg", MailID: mailID, Owner: owner,
+			Body:   tasktest.Body(t, mailID, func(m map[string]any) { m["bcc"] = []string{"archive@example.com"}; m["subject"] = subject }),
+			Staged: send.Staged{Inline: base64.StdEncoding.EncodeToString(raw), Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}}, raw
+	}
+	// prepare takes the lock for owner and stages a message; it returns the
+	// task input.
+	prepare := func(t *testing.T, f *fixture, mailID, owner, subject string) send.In {
+		in, raw := prepareInline(t, f, mailID, owner, subject)
 		key := tasktest.StagingPrefix + strings.ReplaceAll(mailID, "/", "_") + "/" + strings.ReplaceAll(owner, "/", "_") + ".eml"
 		if err := f.store.Put(ctx, key, bytes.NewReader(raw), int64(len(raw))); err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256(raw)
-		return send.In{MessageID: "msg", MailID: mailID, Owner: owner,
-			Body:   tasktest.Body(t, mailID, func(m map[string]any) { m["bcc"] = []string{"archive@example.com"}; m["subject"] = subject }),
-			Staged: send.Staged{Key: key, Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}}
+		in.Staged.Key, in.Staged.Inline = key, ""
+		return in
 	}
 	sentWith := func(t *testing.T, f *fixture, subject string) []tasktest.SentMail {
 		var out []tasktest.SentMail
@@ -494,6 +545,107 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 		if f.sesProx.Hits() != 0 {
 			t.Fatal("a broken input reached SES")
+		}
+	})
+
+	// A message carried inline is sent as decoded, and the store is never
+	// read.
+	t.Run("SendsInline", func(t *testing.T) {
+		f := setup(t)
+		in, raw := prepareInline(t, f, "i-1", "exec-1/msg", "inline-1")
+		out, err := f.h.Handle(ctx, in)
+		if err != nil || out.SESMessageID == "" {
+			t.Fatalf("Send = %+v, %v", out, err)
+		}
+		if got := f.handed.rawHanded(); len(got) != 1 || !bytes.Equal(got[0], raw) {
+			t.Fatalf("the sender was handed %d messages, want one equal to the decoded inline bytes (%d bytes)", len(got), len(raw))
+		}
+		if n := f.opens.reads(); n != 0 {
+			t.Fatalf("an inline send read the store %d times", n)
+		}
+		if got := sentWith(t, f, "inline-1"); len(got) != 1 || got[0].MessageID != out.SESMessageID {
+			t.Fatalf("SES recorded %+v", got)
+		}
+		if rec, _, _ := f.locks.Get(ctx, "i-1"); rec.Status != lock.Sent || rec.SESMessageID != out.SESMessageID {
+			t.Fatalf("lock after an inline send: %+v", rec)
+		}
+	})
+
+	// An inline message that breaks the contract is the input's fault:
+	// Mail.InvalidMessage, nothing sent, nothing written on the lock.
+	t.Run("InlineProblems", func(t *testing.T) {
+		f := setup(t)
+		base, raw := prepareInline(t, f, "i-2", "exec-1/msg", "inline-2")
+		tampered := slices.Clone(raw)
+		tampered[len(tampered)-3] ^= 0x20
+		cases := []struct {
+			name string
+			mod  func(in *send.In)
+			says []string
+		}{
+			{"tampered content", func(in *send.In) { in.Staged.Inline = base64.StdEncoding.EncodeToString(tampered) }, []string{"staged.inline", "staged.sha256"}},
+			{"size too large", func(in *send.In) { in.Staged.Size++ }, []string{"staged.inline", "staged.size"}},
+			{"size too small", func(in *send.In) { in.Staged.Size-- }, []string{"staged.inline", "staged.size"}},
+			{"not base64", func(in *send.In) { in.Staged.Inline = "!" + in.Staged.Inline[1:] }, []string{"staged.inline", "base64"}},
+			{"key and inline", func(in *send.In) { in.Staged.Key = tasktest.StagingPrefix + "i-2.eml" }, []string{"staged.key", "staged.inline", "both"}},
+			{"neither", func(in *send.In) { in.Staged.Inline = "" }, []string{"staged.key", "staged.inline", "neither"}},
+		}
+		for _, c := range cases {
+			in := base
+			c.mod(&in)
+			_, err := f.h.Handle(ctx, in)
+			if workflow.NameOf(err) != workflow.InvalidMessage {
+				t.Errorf("%s: %v, want %s", c.name, err, workflow.InvalidMessage)
+				continue
+			}
+			for _, w := range c.says {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: %q does not name %q", c.name, err, w)
+				}
+			}
+		}
+		if f.sesProx.Hits() != 0 || len(f.handed.rawHanded()) != 0 {
+			t.Fatal("a broken inline message reached the sender")
+		}
+		if n, by := f.writes.total(); n != 0 {
+			t.Fatalf("broken inline messages wrote on the lock: %d (%s)", n, by)
+		}
+		if rec, _, _ := f.locks.Get(ctx, "i-2"); rec.Status != lock.Sending || rec.OutcomeUnknown() {
+			t.Fatalf("lock after broken inline messages: %+v, want SENDING and not outcome-unknown", rec)
+		}
+		if n := f.opens.reads(); n != 0 {
+			t.Fatalf("broken inline messages read the store %d times", n)
+		}
+		// The intact input still sends.
+		if out, err := f.h.Handle(ctx, base); err != nil || out.SESMessageID == "" {
+			t.Fatalf("the intact inline input = %+v, %v", out, err)
+		}
+	})
+
+	// An inline text longer than any message the handler accepts is
+	// refused on its length, before it is decoded: the text here is not
+	// even base64, and the error is about its length.
+	t.Run("InlineTooLongRefusedBeforeDecoding", func(t *testing.T) {
+		const maxBytes = 1000
+		f := setupWith(t, maxBytes, func(clock.Clock) send.Pacer { return nil })
+		in, _ := prepareInline(t, f, "i-3", "exec-1/msg", "inline-3")
+		// Three more bytes than maxBytes once decoded (4 characters per 3
+		// bytes), one more than the two bytes of padding slack allowed.
+		in.Staged.Inline = strings.Repeat("!", (maxBytes+3)/3*4+4)
+		_, err := f.h.Handle(ctx, in)
+		if workflow.NameOf(err) != workflow.InvalidMessage || !strings.Contains(err.Error(), "staged.inline") || !strings.Contains(err.Error(), fmt.Sprintf("more than a %d-byte message", maxBytes)) {
+			t.Fatalf("an inline text beyond %d bytes = %v; want %s refusing its length", maxBytes, err, workflow.InvalidMessage)
+		}
+		if strings.Contains(err.Error(), "base64") {
+			t.Fatalf("the over-long text was decoded before it was refused: %v", err)
+		}
+		// At the limit it is decoded (and refused as not base64).
+		in.Staged.Inline = strings.Repeat("!", maxBytes/3*4+4)
+		if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.InvalidMessage || !strings.Contains(err.Error(), "base64") {
+			t.Fatalf("an inline text of %d characters = %v; want it decoded and refused as not base64", len(in.Staged.Inline), err)
+		}
+		if f.sesProx.Hits() != 0 {
+			t.Fatal("an over-long inline message reached SES")
 		}
 	})
 }
