@@ -50,19 +50,21 @@ func (s *stagingCounter) counts() ([]int64, int) {
 	return append([]int64(nil), s.puts...), s.opens
 }
 
-// A small mail travels inline from FetchAttachments to Send: nothing is
-// written or read under the staging prefix. A mail with an attachment
+// With an inline bound (the runtime stages every message by default, as
+// its store records every state), a small mail travels inline from
+// FetchAttachments to Send: nothing is written or read under the staging
+// prefix. A mail with an attachment
 // larger than the inline bound is staged once, read back once by Send, and
 // sent whole.
 func TestInlineAndStagedMessages(t *testing.T) {
 	t.Parallel()
 	sc := &stagingCounter{prefix: local.DefaultStagingPrefix}
-	rt, c, done := startWith(t, local.Config{}, local.Hooks{WrapStore: func(s store.Store) store.Store { sc.Store = s; return sc }})
+	bound := fetchattachments.InlineLimit(workflow.DefaultMaxBodyBytes)
+	rt, c, done := startWith(t, local.Config{InlineMaxBytes: bound}, local.Hooks{WrapStore: func(s store.Store) store.Store { sc.Store = s; return sc }})
 	if rt.Config().StagingPrefix != local.DefaultStagingPrefix {
 		t.Fatalf("staging prefix %q", rt.Config().StagingPrefix)
 	}
 	ctx := context.Background()
-	bound := fetchattachments.InlineLimit(workflow.DefaultMaxBodyBytes)
 
 	if _, err := c.Send(ctx, client.Mail{MailID: "inline-small", To: []string{"ann@example.org"}, Subject: "Small", Text: "Hi Ann",
 		Attachments: []client.Attachment{{Filename: "a.txt", ContentType: "text/plain", Content: []byte("attached")}}}); err != nil {
@@ -124,4 +126,20 @@ func outboxFiles(t *testing.T, rt *local.Runtime) [][]byte {
 		out = append(out, b)
 	}
 	return out
+}
+
+// By default the runtime stages every message, small ones too.
+func TestStagedByDefault(t *testing.T) {
+	t.Parallel()
+	sc := &stagingCounter{prefix: local.DefaultStagingPrefix}
+	_, c, done := startWith(t, local.Config{}, local.Hooks{WrapStore: func(s store.Store) store.Store { sc.Store = s; return sc }})
+	if _, err := c.Send(context.Background(), client.Mail{MailID: "staged-small", To: []string{"ann@example.org"}, Subject: "Small", Text: "Hi Ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if items := waitItems(t, done, 1); items[0].Outcome != workflow.OutcomeSent {
+		t.Fatalf("item %+v", items[0])
+	}
+	if puts, opens := sc.counts(); len(puts) != 1 || opens != 1 {
+		t.Fatalf("%d staging writes and %d reads, want 1 and 1", len(puts), opens)
+	}
 }
