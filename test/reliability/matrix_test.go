@@ -186,8 +186,9 @@ func runCell(t *testing.T, pt faults.Point, mf matrixFault, fm *faultyMail) cell
 	withAttachment := client.Mail{
 		MailID: good[0], To: []string{"ann@example.org"}, Subject: "reliability", Text: "hello",
 		Headers: map[string]string{"X-Test-Id": good[0]},
-		// Larger than the inline bound, so this mail is staged (and the
-		// stage step strikes) while m-plain travels inline.
+		// Larger than the inline bound, so this mail is staged even where
+		// small messages travel inline (the runtime stages every message
+		// by default).
 		Attachments: []client.Attachment{{Filename: "a.txt", ContentType: "text/plain", Content: []byte(strings.Repeat("attached ", 10000))}},
 	}
 	if _, err := w.client().Send(context.Background(), withAttachment); err != nil {
