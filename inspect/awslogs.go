@@ -483,33 +483,7 @@ func (s *LogSource) List(ctx context.Context, f Filter) (Page, error) {
 			all = append(all, *x)
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if ti, tj := all[i].OrderTime(), all[j].OrderTime(); !ti.Equal(tj) {
-			return ti.After(tj)
-		}
-		return all[i].ID > all[j].ID
-	})
-	if f.Cursor != "" {
-		ms, id, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return Page{}, err
-		}
-		i := sort.Search(len(all), func(i int) bool {
-			t := all[i].OrderTime().UnixMilli()
-			return t < ms || t == ms && all[i].ID < id
-		})
-		all = all[i:]
-	}
-	page := Page{Executions: all}
-	if len(all) > limit {
-		page.Executions = all[:limit]
-		last := all[limit-1]
-		page.NextCursor = encodeCursor(last.OrderTime().UnixMilli(), last.ID)
-	}
-	if page.Executions == nil {
-		page.Executions = []Execution{}
-	}
-	return page, nil
+	return paginate(all, f.Cursor, limit)
 }
 
 // Get implements Source. id is the execution ARN or its name.
@@ -517,18 +491,12 @@ func (s *LogSource) Get(ctx context.Context, id string) (*Execution, error) {
 	if id == "" {
 		return nil, fmt.Errorf("%w: empty id", ErrNotFound)
 	}
-	name := id
-	if strings.HasPrefix(id, "arn:") {
-		if parts := strings.Split(id, ":"); len(parts) >= 8 {
-			name = parts[7]
-		}
-	}
+	name := nameOf(id)
 	byARN, err := s.fetch(ctx, termPattern(name), s.now().Add(-s.lookback()), time.Time{}, func(le LogEvent) bool {
 		if strings.HasPrefix(id, "arn:") {
 			return le.ExecutionARN == id
 		}
-		parts := strings.Split(le.ExecutionARN, ":")
-		return len(parts) >= 8 && parts[7] == name
+		return strings.Count(le.ExecutionARN, ":") >= 7 && nameOf(le.ExecutionARN) == name
 	})
 	if err != nil {
 		return nil, err

@@ -299,6 +299,8 @@ func fromLines(arn string, l *taskLogged) *Execution {
 }
 
 // nameOf is the name part of an execution ARN.
+// nameOf is an execution ARN's name; a name is returned as it is (names
+// hold no colon).
 func nameOf(arn string) string {
 	if parts := strings.Split(arn, ":"); len(parts) >= 8 {
 		return parts[7]
