@@ -112,6 +112,19 @@ type Breakdown struct {
 
 const million = 1e6
 
+// feedbackItem is the line delivery feedback adds to a mail's breakdown.
+const feedbackItem = "Delivery feedback (events queue, record-event, outcome bus)"
+
+// Feedback is the breakdown's delivery-feedback line, 0 without one.
+func (b Breakdown) Feedback() float64 {
+	for _, l := range b.Lines {
+		if l.Item == feedbackItem {
+			return l.USD
+		}
+	}
+	return 0
+}
+
 // Model prices a million mails with the pipeline's design: one Pipes
 // request and one Express execution per batch, the listed tasks, DynamoDB,
 // S3, SQS (send, receive, delete), CloudWatch Logs at level (ALL with
@@ -150,7 +163,7 @@ func Model(u Usage, level string, p Prices) Breakdown {
 	add("CloudWatch Logs (Lambda)", million*inv*(u.TaskLogBytes+u.PlatformLogBytes)/1e9*p.LogsPerGBIngested)
 	add("X-Ray", batches*u.TracedFraction*p.XRayPerTrace)
 	if u.FeedbackRecords > 0 {
-		add("Delivery feedback (events queue, record-event, outcome bus)", u.FeedbackRecords*EventsModel(u.Feedback, p).Total)
+		add(feedbackItem, u.FeedbackRecords*EventsModel(u.Feedback, p).Total)
 	}
 	b.SES = million*p.SESPerMail + million*u.AttachmentBytes/1e9*p.SESPerAttachmentGB
 	return b

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // AWS call latencies the local run cannot measure (the local stores answer
@@ -201,12 +200,7 @@ func WriteCost(r ThroughputResult) ([]Breakdown, error) {
 	cols := []Breakdown{Model(CostInputsAt(r, "ALL"), "ALL", ListPrices), Model(u, "ERROR", ListPrices), Model(u, "OFF", ListPrices), SeedModel(u, ListPrices)}
 	names := []string{"logs ALL + data (staged)", "logs ERROR (default)", "logs OFF", "seed design"}
 	def := cols[1]
-	fb := 0.0
-	for _, l := range def.Lines {
-		if strings.HasPrefix(l.Item, "Delivery feedback") {
-			fb = l.USD
-		}
-	}
+	fb := def.Feedback()
 	head := Headline{LogLevel: DefaultLogLevel, Total: def.Total - fb, Feedback: fb, TotalWithFeedback: def.Total, Seed: cols[3].Total}
 	md := fmt.Sprintf("Inputs (measured with N=%d): task durations %v ms locally, %.2f task invocations per mail, %.0f B of task log line per invocation, %.2f messages staged per mail, input %.0f B/mail, history %.0f B/mail (%.1f events) at ALL, %.0f B at ERROR.\n\n",
 		r.N, roundMap(r.TaskMillis), r.TaskInvocations, r.TaskLogBytes, r.StagedPerMail, r.InputBytesPerMail, r.LogBytesAll, r.LogEventsAll, r.LogBytesError)
@@ -221,12 +215,7 @@ func WriteCost(r ThroughputResult) ([]Breakdown, error) {
 	md += "\nEach lever on top of the ones before it (per million mails, USD, SES aside):\n\n| lever | logs | sending | feedback | total | change |\n|---|---|---:|---:|---:|---:|\n"
 	prev := 0.0
 	for i, l := range levers {
-		lfb := 0.0
-		for _, x := range l.Breakdown.Lines {
-			if strings.HasPrefix(x.Item, "Delivery feedback") {
-				lfb = x.USD
-			}
-		}
+		lfb := l.Breakdown.Feedback()
 		change := "–"
 		if i > 0 {
 			change = fmt.Sprintf("%+.2f", l.Breakdown.Total-prev)
