@@ -59,6 +59,18 @@
 //     record, an expired one, SENDING with no attempt (its holder has not
 //     called SES, so the event is about an earlier send of the mailId) or
 //     SENT with another SES id.
+//   - StartAttempt with a ContentHash (an acquiring attempt) takes the
+//     lock and records the attempt in one write: it applies where Acquire
+//     would (no live record, or SENDING with the same content hash, no
+//     attempt, and a lease that ran out or is the owner's own), and leaves
+//     the record SENDING for the owner with the attempt set, the new lease
+//     and expiry. A record it creates or takes over from another owner
+//     starts Renewals at 1; the owner's own record counts on. This is how
+//     the Send task takes the lock: the AcquireLock task only reads it, so
+//     a mail's lock costs the attempt write and the SENT mark, and nothing
+//     is held while the message is built. It fails with a ConditionError
+//     carrying the record as the plain StartAttempt does, and also when the
+//     live record has another content hash.
 //   - Release deletes the record only for its owner while SENDING with no
 //     attempt recorded.
 //   - Conditional failures are [*ConditionError] (errors.Is [ErrCondition]);
@@ -149,7 +161,15 @@ type AttemptParams struct {
 	// attempt write also renews the lease to them and counts a renewal.
 	LeaseUntil time.Time
 	ExpiresAt  time.Time
+	// ContentHash, when set (with LeaseUntil and ExpiresAt), makes the
+	// attempt take the lock as Acquire would: it creates the record or
+	// takes it over under Acquire's conditions, in the same write that
+	// records the attempt.
+	ContentHash string
 }
+
+// Acquires reports whether the attempt also takes the lock.
+func (p AttemptParams) Acquires() bool { return p.ContentHash != "" }
 
 // RenewsLease reports whether the attempt write also renews the lease.
 func (p AttemptParams) RenewsLease() bool { return !p.LeaseUntil.IsZero() }
@@ -323,6 +343,9 @@ func (p AttemptParams) Validate() error {
 	}
 	if p.Now.IsZero() {
 		return errors.New("lock: start-attempt: Now is the zero time")
+	}
+	if p.Acquires() && (p.LeaseUntil.IsZero() || p.ExpiresAt.IsZero()) {
+		return fmt.Errorf("lock: start-attempt %q: an acquiring attempt (ContentHash set) needs LeaseUntil and ExpiresAt", p.MailID)
 	}
 	switch {
 	case p.LeaseUntil.IsZero() && p.ExpiresAt.IsZero():

@@ -17,9 +17,25 @@ func RenewAllowed(cur *Record, p RenewParams) bool {
 	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero()
 }
 
-// StartAttemptAllowed reports whether p.Owner may record a send attempt.
+// StartAttemptAllowed reports whether p.Owner may record a send attempt:
+// on its own SENDING record with no attempt, or, for an acquiring attempt,
+// also where AttemptTakesOver says it creates or takes over the record.
 func StartAttemptAllowed(cur *Record, p AttemptParams) bool {
+	if p.Acquires() {
+		return AttemptTakesOver(cur, p) ||
+			(cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero() && cur.ContentHash == p.ContentHash)
+	}
 	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero()
+}
+
+// AttemptTakesOver reports whether an acquiring attempt creates the record
+// (none, or an expired one) or takes it over from another owner whose
+// lease ran out with no attempt recorded. Such a write replaces the record
+// whole; on the owner's own record the attempt updates it instead.
+func AttemptTakesOver(cur *Record, p AttemptParams) bool {
+	return p.Acquires() && (cur == nil || !cur.Live(p.Now) ||
+		(cur.Status == Sending && cur.AttemptedAt.IsZero() && cur.ContentHash == p.ContentHash &&
+			!p.Now.Before(cur.LeaseUntil) && cur.Owner != p.Owner))
 }
 
 // ClearAttemptAllowed reports whether p.Owner may forget its attempt.

@@ -58,12 +58,17 @@ const (
 )
 
 // sendLockWrites are the Send task's DynamoDB calls per mail besides the
-// pacer: before, a lease renewal and the recorded send attempt, then the
-// SENT mark; now one conditional write renews the lease and records the
-// attempt (tasks/send; the write count is checked by its tests).
+// pacer: at first, a lease renewal and the recorded send attempt, then the
+// SENT mark; then one conditional write renewed the lease and recorded the
+// attempt; now that write also takes the lock, and AcquireLock only reads
+// it (tasks/send and tasks/acquire-lock; the counts are checked by their
+// tests). acquireLockWritesBefore is AcquireLock's conditional put of the
+// designs before.
 const (
-	sendLockWritesBefore = 3
-	sendLockWrites       = 2
+	sendLockWritesBefore    = 3
+	sendLockWrites          = 2
+	acquireLockWritesBefore = 1
+	pacerWrites             = 1
 )
 
 // CostInputs turns a throughput run's measurements into the model's usage
@@ -78,7 +83,8 @@ func CostInputs(r ThroughputResult) Usage {
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
 	staged := r.StagedPerMail
 	tasks := []Task{
-		{Name: "AcquireLock", MemoryMB: 256, BilledMs: ms("mailflow-acquire-lock") + dynamoMs, Invocations: 1},
+		// One consistent read of the lock.
+		{Name: "AcquireLock", MemoryMB: 256, BilledMs: ms("mailflow-acquire-lock") + dynamoReadMs, Invocations: 1},
 		// The attachment's GET, and the PUT of a message that is staged.
 		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + staged*s3PutMs, Invocations: 1},
 		// The lock writes, the pacer, the staged message's GET, SES.
@@ -95,8 +101,10 @@ func CostInputs(r ThroughputResult) Usage {
 		// The Map runs the batch's chains side by side.
 		ExecutionMs: chain + 50,
 		Tasks:       tasks,
-		// Acquire, the Send task's writes, the pacer.
-		DynamoWrites: 1 + sendLockWrites + 1,
+		// The Send task's writes (the attempt that takes the lock, the
+		// SENT mark) and the pacer; AcquireLock's read of an item under
+		// 4 KB, strongly consistent.
+		DynamoWrites: sendLockWrites + pacerWrites, DynamoReads: 1,
 		// The attachment's GET; a staged message's PUT and GET.
 		S3Puts: staged, S3Gets: 1 + staged,
 		HistoryBytesMail: r.LogBytesAll, ErrorBytesMail: r.LogBytesError,
@@ -137,7 +145,7 @@ type Lever struct {
 // Levers prices the earlier design and then each change that led to the
 // current one, in order, each on top of the ones before: the earlier
 // design stages every message in S3 (a PUT and a GET), writes the lock
-// three times in Send, traces every execution and record-event
+// three times in Send after AcquireLock's put, traces every execution and record-event
 // invocation, logs Lambda's platform records and the executions at ALL
 // with data. The last lever is the current design, [CostInputs].
 func Levers(r ThroughputResult) []Lever {
@@ -146,12 +154,12 @@ func Levers(r ThroughputResult) []Lever {
 	u.HistoryBytesMail = CostInputsAt(r, "ALL").HistoryBytesMail
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
 	u.Tasks = []Task{
-		now.Tasks[0],
+		{Name: "AcquireLock", MemoryMB: 256, BilledMs: ms("mailflow-acquire-lock") + dynamoMs, Invocations: 1},
 		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + s3PutMs, Invocations: 1},
 		{Name: "Send", MemoryMB: 512, BilledMs: ms("mailflow-send") + (sendLockWritesBefore+1)*dynamoMs + s3GetMs + sesMs, Invocations: 1},
 	}
 	u.S3Puts, u.S3Gets = 1, 2
-	u.DynamoWrites = 1 + sendLockWritesBefore + 1
+	u.DynamoWrites, u.DynamoReads = acquireLockWritesBefore+sendLockWritesBefore+pacerWrites, 0
 	u.TracedFraction, u.Feedback = 1, FeedbackInputs()
 	u.PlatformLogBytes = platformLogBytes
 	var out []Lever
@@ -166,10 +174,13 @@ func Levers(r ThroughputResult) []Lever {
 		u.S3Puts, u.S3Gets = now.S3Puts, now.S3Gets
 	})
 	step("lease and send attempt in one write", "ERROR", func() {
-		u.Tasks[2].BilledMs, u.DynamoWrites = now.Tasks[2].BilledMs, now.DynamoWrites
+		u.Tasks[2].BilledMs, u.DynamoWrites = now.Tasks[2].BilledMs, acquireLockWritesBefore+sendLockWrites+pacerWrites
 	})
 	step("X-Ray sampled at 5 %", "ERROR", func() { u.TracedFraction, u.Feedback = now.TracedFraction, now.Feedback })
 	step("Lambda platform records off", "ERROR", func() { u.PlatformLogBytes = now.PlatformLogBytes })
+	step("lock taken by the send attempt (AcquireLock reads)", "ERROR", func() {
+		u.Tasks[0], u.DynamoWrites, u.DynamoReads = now.Tasks[0], now.DynamoWrites, now.DynamoReads
+	})
 	return out
 }
 

@@ -157,7 +157,7 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 		if n <= len(s.Send) {
 			return nil, fail(s.Send[n-1])
 		}
-		return map[string]any{"sesMessageId": "ses-" + mailID}, nil
+		return map[string]any{"sesMessageId": "ses-" + mailID, "outcome": "sent"}, nil
 	}))
 	reg.RegisterLambda("release", lambda("release", release))
 	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, req *asl.TaskRequest) (any, error) {

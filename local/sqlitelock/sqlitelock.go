@@ -51,7 +51,7 @@ type Table struct {
 	db *sql.DB
 	// Prepared once: database/sql would otherwise prepare the query text
 	// again on every call.
-	acquire, renew, startAttempt, markSent, resolveSent, release, get, put, del *sql.Stmt
+	acquire, renew, startAttempt, acquireAttempt, markSent, resolveSent, release, get, put, del *sql.Stmt
 }
 
 var _ lock.Table = (*Table)(nil)
@@ -112,6 +112,17 @@ var (
 		renewals = renewals + ?4
 	WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0
 	RETURNING lease_until, content_hash, ses_message_id, sent_at, expires_at, renewals`
+	// ?1 mail id, ?2 owner, ?3 lease until, ?4 content hash, ?5 expires at,
+	// ?6 now (also the attempt's time). Mirrors lock.StartAttemptAllowed
+	// for an acquiring attempt: Acquire's condition, the attempt set, and
+	// Renewals counting on only on the owner's own live record.
+	acquireAttemptSQL = `INSERT INTO locks (` + cols + `) VALUES (?1, 'SENDING', ?2, ?3, ?4, '', 0, ?5, 1, ?6)
+	ON CONFLICT (mail_id) DO UPDATE SET status = 'SENDING', owner = ?2, lease_until = ?3, content_hash = ?4,
+		ses_message_id = '', sent_at = 0, expires_at = ?5, attempted_at = ?6,
+		renewals = CASE WHEN owner = ?2 AND ?6 < ` + at("expires_at") + ` THEN renewals + 1 ELSE 1 END
+	WHERE NOT (?6 < ` + at("expires_at") + `)
+		OR (status = 'SENDING' AND attempted_at = 0 AND content_hash = ?4 AND (NOT (?6 < ` + at("lease_until") + `) OR owner = ?2))
+	RETURNING renewals`
 	// ?1 mail id, ?2 owner. Mirrors lock.ReleaseAllowed.
 	releaseSQL = `DELETE FROM locks WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0`
 
@@ -146,7 +157,7 @@ func Open(path string) (*Table, error) {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&t.acquire, acquireSQL}, {&t.renew, renewSQL}, {&t.startAttempt, startAttemptSQL}, {&t.markSent, markSentSQL}, {&t.resolveSent, resolveSentSQL}, {&t.release, releaseSQL},
+		{&t.acquire, acquireSQL}, {&t.renew, renewSQL}, {&t.startAttempt, startAttemptSQL}, {&t.acquireAttempt, acquireAttemptSQL}, {&t.markSent, markSentSQL}, {&t.resolveSent, resolveSentSQL}, {&t.release, releaseSQL},
 		{&t.get, getSQL}, {&t.put, putSQL}, {&t.del, delSQL},
 	} {
 		if *s.stmt, err = db.Prepare(s.sql); err != nil {
@@ -159,7 +170,7 @@ func Open(path string) (*Table, error) {
 
 // Close closes the database.
 func (t *Table) Close() error {
-	for _, s := range []*sql.Stmt{t.acquire, t.renew, t.startAttempt, t.markSent, t.resolveSent, t.release, t.get, t.put, t.del} {
+	for _, s := range []*sql.Stmt{t.acquire, t.renew, t.startAttempt, t.acquireAttempt, t.markSent, t.resolveSent, t.release, t.get, t.put, t.del} {
 		if s != nil {
 			s.Close()
 		}
@@ -476,6 +487,17 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 // tryStartAttempt runs the start-attempt statement; ok=false means it wrote
 // nothing.
 func (t *Table) tryStartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, bool, error) {
+	if p.Acquires() {
+		next := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
+			LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
+			AttemptedAt: p.Now.Truncate(time.Millisecond)}
+		args := []any{p.MailID, p.Owner, msOf(next.LeaseUntil), p.ContentHash, msOf(next.ExpiresAt), p.Now.UnixMilli()}
+		ok, err := try(ctx, t.acquireAttempt, args, &next.Renewals)
+		if err != nil || !ok {
+			return lock.Record{}, false, wrap("start-attempt", p.MailID, err)
+		}
+		return next, true, nil
+	}
 	next := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, AttemptedAt: p.Now.Truncate(time.Millisecond)}
 	var lease, sent, expires int64
 	renew := 0
@@ -496,6 +518,11 @@ func startAttemptRule(p lock.AttemptParams) func(cur *lock.Record) (*lock.Record
 	return func(cur *lock.Record) (*lock.Record, bool) {
 		if !lock.StartAttemptAllowed(cur, p) {
 			return nil, false
+		}
+		if lock.AttemptTakesOver(cur, p) {
+			return &lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
+				LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
+				AttemptedAt: p.Now.Truncate(time.Millisecond), Renewals: 1}, true
 		}
 		next := *cur
 		next.AttemptedAt = p.Now.Truncate(time.Millisecond)

@@ -243,6 +243,15 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
+	if p.Acquires() {
+		rec, err := t.takeOverWithAttempt(ctx, p)
+		ce := lock.AsCondition(err)
+		// The owner's own record is updated instead, below: a takeover
+		// replaces the item whole, an own record counts its renewals on.
+		if ce == nil || ce.Current == nil || lock.AttemptTakesOver(ce.Current, p) || !lock.StartAttemptAllowed(ce.Current, p) {
+			return rec, err
+		}
+	}
 	update, names := "SET #at = :now", namesFor("#at", "#ow", "#st")
 	values := map[string]types.AttributeValue{
 		":now": ms(p.Now), ":owner": s(p.Owner), ":sending": s(string(lock.Sending)),
@@ -252,11 +261,16 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 		update, names = "SET #at = :now, #lu = :lease, #ex = :exp ADD #rn :one", namesFor("#at", "#ow", "#st", "#lu", "#ex", "#rn")
 		values[":lease"], values[":exp"], values[":one"] = ms(p.LeaseUntil), n(secondsCeil(p.ExpiresAt)), n(1)
 	}
+	cond := "#ow = :owner AND #st = :sending AND attribute_not_exists(#at)"
+	if p.Acquires() {
+		cond += " AND #ch = :hash"
+		names["#ch"], values[":hash"] = attrContentHash, s(p.ContentHash)
+	}
 	out, err := t.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(t.table),
 		Key:                                 key(p.MailID),
 		UpdateExpression:                    aws.String(update),
-		ConditionExpression:                 aws.String("#ow = :owner AND #st = :sending AND attribute_not_exists(#at)"),
+		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
@@ -266,6 +280,39 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 		return lock.Record{}, t.fail(ctx, "start-attempt", p.MailID, err)
 	}
 	return decode(out.Attributes)
+}
+
+// takeOverWithAttempt is an acquiring attempt's common case, one
+// conditional put: it creates the record, or takes over an expired one or
+// another owner's whose lease ran out with no attempt, with the attempt
+// set and Renewals at 1. Its condition is lock.AttemptTakesOver.
+func (t *Table) takeOverWithAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, error) {
+	item := map[string]types.AttributeValue{
+		attrMailID:      s(p.MailID),
+		attrStatus:      s(string(lock.Sending)),
+		attrOwner:       s(p.Owner),
+		attrContentHash: s(p.ContentHash),
+		attrLeaseUntil:  ms(p.LeaseUntil),
+		attrExpiresAt:   n(secondsCeil(p.ExpiresAt)),
+		attrAttemptedAt: ms(p.Now),
+		attrRenewals:    n(1),
+	}
+	_, err := t.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(t.table),
+		Item:      item,
+		ConditionExpression: aws.String("attribute_not_exists(#id) OR #ex <= :nowS OR " +
+			"(#st = :sending AND attribute_not_exists(#at) AND #ch = :hash AND #lu <= :nowMs AND #ow <> :owner)"),
+		ExpressionAttributeNames: namesFor("#id", "#ex", "#st", "#ch", "#lu", "#ow", "#at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":nowS": n(p.Now.Unix()), ":nowMs": ms(p.Now), ":sending": s(string(lock.Sending)),
+			":hash": s(p.ContentHash), ":owner": s(p.Owner),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err != nil {
+		return lock.Record{}, t.fail(ctx, "start-attempt", p.MailID, err)
+	}
+	return decode(item)
 }
 
 // ClearAttempt implements [lock.Table].

@@ -398,6 +398,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("AttemptRenewsTheLease", func(t *testing.T) { attemptRenewsLease(t, h) })
+	t.Run("AttemptTakesTheLock", func(t *testing.T) { attemptTakesLock(t, h) })
 
 	t.Run("Forget", func(t *testing.T) {
 		tbl := h.NewTable(t)
@@ -758,6 +759,164 @@ func attemptRenewsLease(t *testing.T, h Harness) {
 		}
 		if rec, _, _ := tbl.Get(ctx, "m"); !rec.AttemptedAt.IsZero() {
 			t.Fatalf("an invalid attempt was recorded: %+v", rec)
+		}
+	})
+}
+
+func acquiringAttempt(id, owner, hash string, now time.Time) lock.AttemptParams {
+	p := attemptParams(id, owner, now)
+	p.ContentHash = hash
+	return p
+}
+
+// attemptTakesLock covers StartAttempt with a content hash: the lock taken
+// and the attempt recorded in one write, where Acquire would take it, and
+// refused with the record wherever Acquire or a plain attempt is refused.
+func attemptTakesLock(t *testing.T, h Harness) {
+	ctx := context.Background()
+	wantAttempt := func(t *testing.T, r lock.Record, owner string, at time.Time, renewals int) {
+		t.Helper()
+		if r.Status != lock.Sending || r.Owner != owner || r.ContentHash != hashA || !r.OutcomeUnknown() ||
+			!sameTime(r.AttemptedAt, at) || !sameTime(r.LeaseUntil, at.Add(lease)) || r.Renewals != renewals ||
+			r.SESMessageID != "" || !r.SentAt.IsZero() || r.ExpiresAt.Before(at.Add(lease+retention).Truncate(time.Second)) {
+			t.Fatalf("record %+v, want SENDING for %s with an attempt at %v, lease until %v, %d renewals", r, owner, at, at.Add(lease), renewals)
+		}
+	}
+	got := func(t *testing.T, tbl lock.Table) lock.Record {
+		t.Helper()
+		rec, ok, err := tbl.Get(ctx, "m")
+		if err != nil || !ok {
+			t.Fatalf("get: ok=%v err=%v", ok, err)
+		}
+		return rec
+	}
+	t.Run("NoRecord", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		rec := noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, t0)))
+		wantAttempt(t, rec, "owner-1", t0, 1)
+		wantAttempt(t, got(t, tbl), "owner-1", t0, 1)
+		// It is a lock like any: a second owner is refused while it lives.
+		_, err := tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-2", hashA, t0.Add(time.Second)))
+		if ce := condition(t, err, "acquiring attempt on an outcome-unknown record"); ce.Current == nil || ce.Current.Owner != "owner-1" {
+			t.Fatalf("current %+v, want owner-1's record", ce.Current)
+		}
+		_, err = tbl.Acquire(ctx, acquireParams("m", "owner-2", hashA, t0.Add(lease+time.Second)))
+		condition(t, err, "acquire of an outcome-unknown record after its lease")
+	})
+	t.Run("OwnRecordCountsOn", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		first := noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "owner-1", AttemptedAt: first.AttemptedAt}))
+		at := t0.Add(time.Minute)
+		wantAttempt(t, noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, at))), "owner-1", at, 2)
+		wantAttempt(t, got(t, tbl), "owner-1", at, 2)
+		// Also once its own lease ran out, with nobody taking over.
+		rec := got(t, tbl)
+		noErr(t)(tbl.ClearAttempt(ctx, lock.ClearAttemptParams{MailID: "m", Owner: "owner-1", AttemptedAt: rec.AttemptedAt}))
+		late := at.Add(lease + time.Second)
+		wantAttempt(t, noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, late))), "owner-1", late, 3)
+	})
+	t.Run("OverAnAcquiredLease", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		at := t0.Add(time.Second)
+		wantAttempt(t, noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, at))), "owner-1", at, 1)
+	})
+	t.Run("TakesOverAnExpiredLease", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.Renew(ctx, lock.RenewParams{MailID: "m", Owner: "owner-1", Now: t0, LeaseUntil: t0.Add(lease), ExpiresAt: t0.Add(lease + retention)}))
+		_, err := tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-2", hashA, t0.Add(lease-time.Second)))
+		if ce := condition(t, err, "acquiring attempt on a live lease"); ce.Current == nil || ce.Current.Owner != "owner-1" || ce.Current.OutcomeUnknown() {
+			t.Fatalf("current %+v, want owner-1's lease untouched", ce.Current)
+		}
+		at := t0.Add(lease)
+		wantAttempt(t, noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-2", hashA, at))), "owner-2", at, 1)
+		// The owner who lost it can neither attempt nor release.
+		_, err = tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, at.Add(time.Second)))
+		condition(t, err, "acquiring attempt by the owner who lost the lease")
+		if err := tbl.Release(ctx, lock.ReleaseParams{MailID: "m", Owner: "owner-1", Now: at}); !errors.Is(err, lock.ErrCondition) {
+			t.Fatalf("release by the owner who lost the lease: %v", err)
+		}
+	})
+	t.Run("TakesOverAnExpiredRecord", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashB, t0)))
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0)))
+		at := t0.Add(retention + time.Minute)
+		wantAttempt(t, noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-2", hashA, at))), "owner-2", at, 1)
+		wantAttempt(t, got(t, tbl), "owner-2", at, 1)
+	})
+	t.Run("AlreadySent", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, t0)))
+		noErr(t)(tbl.MarkSent(ctx, markParams("m", "owner-1", "ses-1", t0)))
+		for _, owner := range []string{"owner-1", "owner-2"} {
+			_, err := tbl.StartAttempt(ctx, acquiringAttempt("m", owner, hashA, t0.Add(lease+time.Second)))
+			if ce := condition(t, err, "acquiring attempt on a SENT record"); ce.Current == nil || ce.Current.Status != lock.Sent || ce.Current.SESMessageID != "ses-1" {
+				t.Fatalf("current %+v, want SENT with ses-1", ce.Current)
+			}
+		}
+	})
+	t.Run("OtherContentConflicts", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashB, t0)))
+		_, err := tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, t0.Add(lease+time.Second)))
+		if ce := condition(t, err, "acquiring attempt with other content"); ce.Current == nil || ce.Current.ContentHash != hashB || ce.Current.OutcomeUnknown() {
+			t.Fatalf("current %+v, want the other content's record untouched", ce.Current)
+		}
+	})
+	t.Run("OutcomeUnknownRefused", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		first := noErr(t)(tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, t0)))
+		for _, at := range []time.Time{t0.Add(time.Second), t0.Add(lease + time.Second)} {
+			_, err := tbl.StartAttempt(ctx, acquiringAttempt("m", "owner-1", hashA, at))
+			ce := condition(t, err, "acquiring attempt while outcome-unknown")
+			if ce.Current == nil || !sameTime(ce.Current.AttemptedAt, first.AttemptedAt) || ce.Current.Renewals != 1 {
+				t.Fatalf("current %+v, want the first attempt's record unchanged", ce.Current)
+			}
+		}
+	})
+	t.Run("NeedsTheLease", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		p := lock.AttemptParams{MailID: "m", Owner: "owner-1", Now: t0, ContentHash: hashA}
+		if _, err := tbl.StartAttempt(ctx, p); err == nil || errors.Is(err, lock.ErrCondition) {
+			t.Fatalf("acquiring attempt without a lease: %v, want a validation error", err)
+		}
+		if _, ok, _ := tbl.Get(ctx, "m"); ok {
+			t.Fatal("an invalid acquiring attempt wrote a record")
+		}
+	})
+	t.Run("Racing", func(t *testing.T) {
+		races := h.Races
+		if races == 0 {
+			races = 200
+		}
+		races = max(races/4, 10)
+		for r := range races {
+			tbl := h.NewTable(t)
+			id := fmt.Sprintf("race-%d", r)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			winners := 0
+			for c := range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := tbl.StartAttempt(ctx, acquiringAttempt(id, fmt.Sprintf("owner-%d", c), hashA, t0))
+					if err == nil {
+						mu.Lock()
+						winners++
+						mu.Unlock()
+					} else if !errors.Is(err, lock.ErrCondition) {
+						t.Errorf("race %d: %v", r, err)
+					}
+				}()
+			}
+			wg.Wait()
+			if winners != 1 {
+				t.Fatalf("race %d: %d acquiring attempts won, want exactly 1", r, winners)
+			}
 		}
 	})
 }

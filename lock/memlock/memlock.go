@@ -121,6 +121,21 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
+	if p.Acquires() {
+		if err := ctx.Err(); err != nil {
+			return lock.Record{}, err
+		}
+		t.mu.Lock()
+		cur := t.current(p.MailID)
+		if lock.AttemptTakesOver(cur, p) {
+			r := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
+				LeaseUntil: p.LeaseUntil, ExpiresAt: p.ExpiresAt, AttemptedAt: p.Now, Renewals: 1}
+			t.records[p.MailID] = r
+			t.mu.Unlock()
+			return r, nil
+		}
+		t.mu.Unlock()
+	}
 	return t.change(ctx, "start-attempt", p.MailID, func(cur *lock.Record) bool {
 		if !lock.StartAttemptAllowed(cur, p) {
 			return false

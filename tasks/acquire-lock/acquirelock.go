@@ -1,5 +1,6 @@
 // Package acquirelock is the AcquireLock task: it validates the queue body
-// against the message contract and takes the dedup lock for its mailId.
+// against the message contract and checks the dedup lock for its mailId,
+// before anything is built or sent.
 //
 // Input (from the state machine): {"messageId", "body", "owner"}; output:
 // {"outcome": "acquired" | "already-sent", "mailId", "owner"}. Errors:
@@ -7,31 +8,42 @@
 // Mail.OutcomeUnknown, Mail.Suppressed, Mail.Transient.
 //
 // Decisions where the architecture is silent:
+//   - The task reads the lock record (one consistent read) and writes
+//     nothing: the lock is taken by the Send task, in the same conditional
+//     write that records its send attempt (lock.AttemptParams.ContentHash),
+//     under the conditions the architecture gives the acquire. That saves a
+//     write per mail, and nothing is held while the message is built: a
+//     crash or a failure before the send leaves no lease to wait out. The
+//     outcome keeps its name, "acquired": the mail may go ahead. Two
+//     executions of the same mail may both pass here; the attempt write
+//     lets one of them send and answers the other as this task would
+//     (already-sent, Mail.LockBusy, Mail.IdempotencyConflict,
+//     Mail.OutcomeUnknown), so a mail is still sent at most once.
 //   - A different content hash wins over every other state: the same mailId
 //     with other content is a producer bug, reported as
 //     Mail.IdempotencyConflict even when the first content was already sent
 //     or its lease ran out, rather than silently answered "already-sent".
-//   - The same owner acquiring again (a retried task) succeeds and renews.
 //   - A record whose send attempt has no recorded answer (the mail may have
-//     gone out) is Mail.OutcomeUnknown once its lease has run out, naming
-//     the attempt's time: a redelivery, a producer's resend or a replay
-//     never sends such a mail again. While the lease runs the attempt may
-//     still be answered, so it is Mail.LockBusy as any live lease.
+//     gone out) is Mail.OutcomeUnknown once its lease has run out, or when
+//     it is this owner's own, naming the attempt's time: a redelivery, a
+//     producer's resend or a replay never sends such a mail again. While
+//     another owner's lease runs the attempt may still be answered, so it
+//     is Mail.LockBusy as any live lease. This owner's own lease, a lease
+//     that ran out with no attempt, and an expired record let the mail go
+//     ahead.
 //   - With a suppression list (Deps.Suppressions), every recipient (to, cc
 //     and bcc, compared as suppression.Normalize makes them) is looked up
-//     once the lock is taken, and one listed recipient fails the whole
-//     mail with Mail.Suppressed, naming each listed address, its reason,
-//     since when and what listed it. The whole mail, because it is one
-//     message whose to and cc every recipient sees: sending it to the rest
-//     would deliver a different mail than the producer asked for under the
-//     same mailId, and record it as sent; the producer decides whether to
-//     send it again without the address. The lock is released first (best
-//     effort, a failure is logged and the lease runs out by itself), so
-//     the mail can be sent once the address is off the list. The check
-//     comes after the lock so that a mail already sent answers
+//     once the lock says the mail may go ahead, and one listed recipient
+//     fails the whole mail with Mail.Suppressed, naming each listed
+//     address, its reason, since when and what listed it. The whole mail,
+//     because it is one message whose to and cc every recipient sees:
+//     sending it to the rest would deliver a different mail than the
+//     producer asked for under the same mailId, and record it as sent; the
+//     producer decides whether to send it again without the address. The
+//     check comes after the lock so that a mail already sent answers
 //     already-sent even when its own bounce listed a recipient since. A
-//     failed lookup is Mail.Transient, also after releasing the lock.
-//   - With an events queue (Deps.Events), a mail whose lock was taken (and
+//     failed lookup is Mail.Transient.
+//   - With an events queue (Deps.Events), a mail that may go ahead (and
 //     that no suppressed recipient stopped) is told to the
 //     delivery-feedback consumer as accepted. Best effort, bounded to
 //     EventTimeout: a failure is logged and the mail goes on, since the
@@ -41,7 +53,8 @@
 //     AWS a state transition and its latency, where one SendMessage from
 //     the function that knows the answer costs neither.
 //   - The content hash is SHA-256 over the parsed message's canonical JSON,
-//     so whitespace and key order do not matter.
+//     so whitespace and key order do not matter (taskkit.ContentHash; the
+//     Send task computes the same one for its attempt).
 //   - A key outside the attachment prefix is a contract violation here
 //     (Mail.InvalidMessage, nothing is locked); FetchAttachments, which
 //     reads the keys, names the same thing Mail.AttachmentForbidden.
@@ -74,8 +87,10 @@ type In struct {
 	Owner     string `json:"owner"`
 }
 
-// Outcomes of a successful acquire.
+// Outcomes of the task.
 const (
+	// Acquired: the mail may go ahead (the Send task's attempt takes the
+	// lock).
 	Acquired = "acquired"
 	// AlreadySent is spelled as the record outcome it leads to.
 	AlreadySent = string(workflow.OutcomeAlreadySent)
@@ -110,11 +125,11 @@ func ConfigFromEnv(env taskkit.Env) (Config, error) {
 // Deps are the ports the handler uses.
 type Deps struct {
 	Locks lock.Table
-	// Suppressions is checked for every recipient once the lock is taken;
-	// nil checks nothing.
+	// Suppressions is checked for every recipient of a mail that may go
+	// ahead; nil checks nothing.
 	Suppressions suppression.List
-	// Events receives the accepted record of every mail whose lock was
-	// taken; nil tells nobody.
+	// Events receives the accepted record of every mail that may go
+	// ahead; nil tells nobody.
 	Events eventqueue.Queue
 	Clock  clock.Clock  // default clock.Wall
 	Log    *slog.Logger // default slog.Default()
@@ -168,32 +183,17 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		}
 	}
 
-	// One retry covers a record deleted between the failed condition and
-	// the read of the current item.
-	for attempt := 0; ; attempt++ {
-		now := h.deps.Clock.Now()
-		_, err = h.deps.Locks.Acquire(ctx, lock.AcquireParams{
-			MailID: m.MailID, Owner: in.Owner, ContentHash: hash, Now: now,
-			LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
-		})
-		if err == nil {
-			if err := h.checkSuppressed(ctx, log, m.MailID, in.Owner, recipients); err != nil {
-				return Out{}, err
-			}
-			h.tellAccepted(ctx, log, in, m.MailID, now)
-			return Out{Outcome: Acquired, MailID: m.MailID, Owner: in.Owner}, nil
-		}
-		ce := lock.AsCondition(err)
-		if ce == nil {
-			return Out{}, workflow.Errorf(workflow.Transient, "taking the lock: %w", err)
-		}
-		cur := ce.Current
+	// A read, not a write: the Send task's attempt takes the lock in the
+	// write that records the attempt, so nothing is held while the
+	// message is built and a mail costs one lock write fewer. What the
+	// read finds answers here what the write would refuse there.
+	now := h.deps.Clock.Now()
+	cur, found, err := h.deps.Locks.Get(ctx, m.MailID)
+	if err != nil {
+		return Out{}, workflow.Errorf(workflow.Transient, "reading the lock: %w", err)
+	}
+	if found && cur.Live(now) {
 		switch {
-		case cur == nil || !cur.Live(now):
-			if attempt == 0 {
-				continue
-			}
-			return Out{}, workflow.Errorf(workflow.Transient, "the lock for %q changed while it was taken; try again", m.MailID)
 		case cur.ContentHash != hash:
 			return Out{}, workflow.Errorf(workflow.IdempotencyConflict,
 				"mailId %q was already used for other content (%s, status %s)", m.MailID, cur.ContentHash, cur.Status)
@@ -201,12 +201,17 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 			log.Info("already sent", slog.String("sesMessageId", cur.SESMessageID))
 			return Out{Outcome: AlreadySent, MailID: m.MailID, Owner: in.Owner}, nil
 		case cur.OutcomeUnknown() && (!cur.LeaseLive(now) || cur.Owner == in.Owner):
-			return Out{}, taskkit.OutcomeUnknownError(*cur, nil)
-		default:
+			return Out{}, taskkit.OutcomeUnknownError(cur, nil)
+		case cur.LeaseLive(now) && cur.Owner != in.Owner:
 			return Out{}, workflow.Errorf(workflow.LockBusy, "mailId %q is being sent by %s until %s",
 				m.MailID, cur.Owner, cur.LeaseUntil.UTC().Format(time.RFC3339))
 		}
 	}
+	if err := h.checkSuppressed(ctx, m.MailID, recipients); err != nil {
+		return Out{}, err
+	}
+	h.tellAccepted(ctx, log, in, m.MailID, now)
+	return Out{Outcome: Acquired, MailID: m.MailID, Owner: in.Owner}, nil
 }
 
 // EventTimeout bounds telling the events queue of an accepted mail.
@@ -250,22 +255,19 @@ func normalizedRecipients(m *workflow.Message) ([]string, error) {
 	return out, nil
 }
 
-// checkSuppressed looks the recipients up, with the lock held by owner. On
-// a listed recipient or a failed lookup it releases the lock and returns
-// the task's error.
-func (h *Handler) checkSuppressed(ctx context.Context, log *slog.Logger, mailID, owner string, recipients []string) error {
+// checkSuppressed looks the recipients up and returns the task's error
+// for a listed recipient or a failed lookup.
+func (h *Handler) checkSuppressed(ctx context.Context, mailID string, recipients []string) error {
 	if h.deps.Suppressions == nil {
 		return nil
 	}
 	listed, err := h.deps.Suppressions.Lookup(ctx, recipients)
 	if err != nil {
-		h.release(ctx, log, mailID, owner)
 		return workflow.Errorf(workflow.Transient, "looking the recipients up on the suppression list: %w", err)
 	}
 	if len(listed) == 0 {
 		return nil
 	}
-	h.release(ctx, log, mailID, owner)
 	why := make([]string, len(listed))
 	for i, e := range listed {
 		why[i] = describe(e)
@@ -284,21 +286,4 @@ func describe(e suppression.Entry) string {
 	}
 	return fmt.Sprintf("recipient %s is suppressed (%s since %s, after %s)",
 		e.Address, e.Reason, e.At.UTC().Format(time.RFC3339), by)
-}
-
-// releaseTimeout bounds the best-effort release after a failed check.
-const releaseTimeout = 5 * time.Second
-
-// release gives the lock back so the mail can be sent once the address is
-// off the list; if it fails, the lease runs out by itself.
-// It outlives a canceled ctx: a lookup that failed because the invocation
-// is ending should still hand the lock back.
-func (h *Handler) release(ctx context.Context, log *slog.Logger, mailID, owner string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-	defer cancel()
-	err := h.deps.Locks.Release(ctx, lock.ReleaseParams{MailID: mailID, Owner: owner, Now: h.deps.Clock.Now()})
-	if err != nil {
-		log.Warn("releasing the lock after the suppression check failed; the lease will run out",
-			slog.String("cause", err.Error()))
-	}
 }

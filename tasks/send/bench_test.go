@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
-	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/memlock"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/sessender"
@@ -68,10 +67,6 @@ func sendSetup(tb testing.TB, snd sender.Sender) (func() error, *memlock.Table) 
 	return func() error {
 		n++
 		id := "big-" + string(rune('a'+n%26)) + hex.EncodeToString([]byte{byte(n), byte(n >> 8)})
-		now := time.Now()
-		if _, err := locks.Acquire(context.Background(), lock.AcquireParams{MailID: id, Owner: "o", ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(time.Hour)}); err != nil {
-			return err
-		}
 		_, err := h.Handle(context.Background(), send.In{MessageID: "m", MailID: id, Owner: "o", Body: tasktest.Body(tb, id, nil),
 			Staged: send.Staged{Key: "staging/big.eml", Size: messageSize, SHA256: hex.EncodeToString(sum[:])}})
 		return err

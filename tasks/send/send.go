@@ -17,20 +17,24 @@
 // {...}}, where staged is FetchAttachments' result whole: {"key", "size",
 // "sha256"} for a staged message or {"inline" (standard base64 of the raw
 // MIME), "size", "sha256"} for one carried inline; output:
-// {"sesMessageId"}. retryCount is optional (0) and must lie in [0,
+// {"sesMessageId", "outcome": "sent" | "already-sent"} (already-sent: another
+// execution sent it, and its SES message id is given). retryCount is optional (0) and must lie in [0,
 // MaxRetryCount]. Errors: Mail.Throttled,
 // Mail.QuotaExhausted, Mail.SendingPaused, Mail.Rejected, Mail.Transient,
 // Mail.InvalidMessage (an input that breaks the contract), Mail.LockBusy
-// (the lease was lost to another attempt; nothing is sent),
-// Mail.OutcomeUnknown (a send started and its answer is not known).
+// (another attempt holds the lease; nothing is sent),
+// Mail.IdempotencyConflict (the mailId was taken for other content since
+// AcquireLock read the lock), Mail.OutcomeUnknown (a send started and its
+// answer is not known).
 //
 // Idempotency across retries of this task: just before calling SES (after
 // the pacer gave its tokens) the handler makes one conditional write
-// (lock.Table.StartAttempt with the lease) that renews its lease and
-// records on the lock that a send is starting. If the record is already
-// SENT (by this owner, or by another attempt after this one's lease ran
-// out), it returns the stored SES message id and sends nothing. If another
-// attempt holds the lease, it fails with Mail.LockBusy and sends nothing.
+// (lock.Table.StartAttempt with the lease and the content hash) that takes
+// the dedup lock (AcquireLock only read it) or renews this owner's lease,
+// and records on the lock that a send is starting. If the record is
+// already SENT (by this owner, or by another attempt), it returns the
+// stored SES message id and sends nothing. If another attempt holds the
+// lease, it fails with Mail.LockBusy and sends nothing.
 // If the write's answer is lost, the mark is read back and taken back (SES
 // was not called). So a successful send costs two lock-table writes here:
 // this one and the SENT mark. Then:
@@ -123,7 +127,16 @@ const MaxRetryCount = 1000
 // Out is the task output.
 type Out struct {
 	SESMessageID string `json:"sesMessageId"`
+	// Outcome is the item's: "sent", or "already-sent" when another
+	// execution sent the mail (its SES message id is SESMessageID).
+	Outcome string `json:"outcome"`
 }
+
+// Outcomes of a successful send, spelled as the item outcomes they are.
+const (
+	Sent        = string(workflow.OutcomeSent)
+	AlreadySent = string(workflow.OutcomeAlreadySent)
+)
 
 // Config is the task configuration.
 type Config struct {
@@ -223,7 +236,13 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 // Handle runs the task.
 func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	log := taskkit.Logger(ctx, h.deps.Log, "Send", in.MessageID, in.Owner, in.MailID)
-	defer func() { taskkit.LogResult(log, err, slog.String("sesMessageId", out.SESMessageID)) }()
+	defer func() {
+		attrs := []any{slog.String("sesMessageId", out.SESMessageID)}
+		if out.Outcome == AlreadySent {
+			attrs = append(attrs, slog.String("outcome", out.Outcome))
+		}
+		taskkit.LogResult(log, err, attrs...)
+	}()
 
 	if err := taskkit.CheckOwner(in.Owner); err != nil {
 		return Out{}, err
@@ -284,11 +303,13 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 			return Out{}, err
 		}
 	}
-	// One write: renew the lease and record the attempt, or learn that the
-	// mail is already sent, outcome-unknown, or held by another attempt.
+	// One write: take the lock (or renew this owner's lease) and record the
+	// attempt, or learn that the mail is already sent, outcome-unknown,
+	// held by another attempt, or taken for other content.
 	now := h.deps.Clock.Now()
+	hash := taskkit.ContentHash(&m)
 	attempt, err := h.deps.Locks.StartAttempt(ctx, lock.AttemptParams{
-		MailID: m.MailID, Owner: in.Owner, Now: now,
+		MailID: m.MailID, Owner: in.Owner, Now: now, ContentHash: hash,
 		LeaseUntil: now.Add(h.cfg.Lease), ExpiresAt: now.Add(h.cfg.Lease + h.cfg.Retention),
 	})
 	if err != nil {
@@ -297,7 +318,7 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 			// called, so take the mark back if it is there.
 			h.clearAttempt(ctx, log, m.MailID, in.Owner, lock.Record{})
 		}
-		return h.lockRefused(log, "recording the send attempt", m.MailID, in.Owner, err)
+		return h.lockRefused(log, "recording the send attempt", m.MailID, in.Owner, hash, err)
 	}
 	id, err := h.deps.Sender.Send(ctx, msg)
 	if err != nil {
@@ -315,26 +336,34 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	// The result line adds sesMessageId itself; only markSent's own lines
 	// need it here.
 	h.markSent(ctx, log.With(slog.String("sesMessageId", id)), m.MailID, in.Owner, id)
-	return Out{SESMessageID: id}, nil
+	return Out{SESMessageID: id, Outcome: Sent}, nil
 }
 
 // lockRefused turns a failed lock write before the send into the task's
 // answer: already sent, outcome unknown, busy, or transient.
-func (h *Handler) lockRefused(log *slog.Logger, what, mailID, owner string, err error) (Out, error) {
+func (h *Handler) lockRefused(log *slog.Logger, what, mailID, owner, hash string, err error) (Out, error) {
 	ce := lock.AsCondition(err)
 	switch {
 	case ce == nil:
 		return Out{}, workflow.Errorf(workflow.Transient, "%s: %w", what, err)
+	case ce.Current != nil && ce.Current.Live(h.deps.Clock.Now()) && ce.Current.ContentHash != hash:
+		// Another mail with this mailId took the lock since AcquireLock
+		// read it.
+		return Out{}, workflow.Errorf(workflow.IdempotencyConflict,
+			"mailId %q was already used for other content (%s, status %s)", mailID, ce.Current.ContentHash, ce.Current.Status)
 	case ce.Current != nil && ce.Current.Status == lock.Sent:
 		if ce.Current.Owner != owner {
-			log.Warn("already sent by another attempt; not sending", slog.String("sentBy", ce.Current.Owner))
+			log.Info("already sent by another attempt; not sending", slog.String("sentBy", ce.Current.Owner))
+			return Out{SESMessageID: ce.Current.SESMessageID, Outcome: AlreadySent}, nil
 		}
-		return Out{SESMessageID: ce.Current.SESMessageID}, nil
+		return Out{SESMessageID: ce.Current.SESMessageID, Outcome: Sent}, nil
 	case ce.Current != nil && ce.Current.OutcomeUnknown() && (ce.Current.Owner == owner || !ce.Current.LeaseLive(h.deps.Clock.Now())):
 		// This owner's earlier try (a retried task), or an abandoned one.
 		return Out{}, taskkit.OutcomeUnknownError(*ce.Current, nil)
-	case ce.Current == nil:
-		return Out{}, workflow.Errorf(workflow.LockBusy, "the lock for %q is no longer held; not sending", mailID)
+	case ce.Current == nil || !ce.Current.Live(h.deps.Clock.Now()):
+		// The record vanished or expired between the write and the read
+		// of it: nothing was written, nothing sent.
+		return Out{}, workflow.Errorf(workflow.Transient, "the lock for %q changed while it was taken; try again", mailID)
 	default:
 		return Out{}, workflow.Errorf(workflow.LockBusy, "the lease for %q was lost to %s; not sending", mailID, ce.Current.Owner)
 	}

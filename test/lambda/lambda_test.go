@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/local/sqsapi"
 	"github.com/mailflow/mailflow/local/sqsstore"
 	"github.com/mailflow/mailflow/lock"
@@ -64,7 +65,7 @@ func invoke(t *testing.T, task string, env []string, payload []byte, traceID str
 func TestAcquireLockLambda(t *testing.T) {
 	t.Parallel()
 	svc := tasktest.Start(t, true, false, false)
-	_, _, table := svc.Locks(t)
+	locks, _, table := svc.Locks(t)
 	env := append(tasktest.AWSEnv(map[string]string{"dynamodb": svc.Dynamo}),
 		"LOCK_TABLE="+table, "ATTACHMENT_PREFIX=attachments/", "ALLOWED_SENDERS=example.com")
 	payload := func(owner string, change func(map[string]any)) []byte {
@@ -82,6 +83,20 @@ func TestAcquireLockLambda(t *testing.T) {
 		t.Errorf("log lines lack mailId or executionId:\n%s", r.Output)
 	}
 
+	// It reads the lock and writes nothing; once another execution's send
+	// attempt holds it, a second owner is busy.
+	if rec, found, err := locks.Get(context.Background(), "order-9"); found || err != nil {
+		t.Fatalf("the first invocation wrote the lock: %+v, %v", rec, err)
+	}
+	m, err := workflow.Parse([]byte(tasktest.Body(t, "order-9", nil)), tasktest.Limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := locks.Acquire(context.Background(), lock.AcquireParams{MailID: "order-9", Owner: "arn:aws:states:us-east-1:1:express:mail:exec-1/msg-1",
+		ContentHash: taskkit.ContentHash(&m), Now: now, LeaseUntil: now.Add(6 * time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	r = invoke(t, "acquire-lock", env, payload("other-exec/msg-1", nil), "")
 	if workflow.ErrorName(r.ErrorType) != workflow.LockBusy {
 		t.Errorf("second owner: %+v", r)
@@ -188,7 +203,7 @@ func TestAcquireLockLambdaTracing(t *testing.T) {
 			t.Fatalf("no DynamoDB subsegment reached the daemon: %v\n%s", err, r.Output)
 		}
 		seg := string(buf[:n])
-		if strings.Contains(seg, `"name":"DynamoDB"`) && strings.Contains(seg, root) && strings.Contains(seg, `"operation":"PutItem"`) {
+		if strings.Contains(seg, `"name":"DynamoDB"`) && strings.Contains(seg, root) && strings.Contains(seg, `"operation":"GetItem"`) {
 			return
 		}
 	}
@@ -243,14 +258,20 @@ func TestSendLambda(t *testing.T) {
 			"staged": map[string]any{"key": "staging/x/y.eml", "size": len(raw), "sha256": hex.EncodeToString(sum[:])}})
 		return invoke(t, "send", env, b, "")
 	}
+	// take holds the mail's lock for owner, with the body's content hash,
+	// as another execution's send attempt would.
 	take := func(mailID, owner string) {
+		m, err := workflow.Parse([]byte(tasktest.Body(t, mailID, nil)), tasktest.Limits)
+		if err != nil {
+			t.Fatal(err)
+		}
 		now := time.Now()
-		if _, err := locks.Acquire(ctx, lock.AcquireParams{MailID: mailID, Owner: owner, ContentHash: "h", Now: now, LeaseUntil: now.Add(6 * time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		if _, err := locks.Acquire(ctx, lock.AcquireParams{MailID: mailID, Owner: owner, ContentHash: taskkit.ContentHash(&m), Now: now, LeaseUntil: now.Add(6 * time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	take("m-1", "exec/m")
+	// The task takes the lock itself, in its attempt write.
 	r := invoke("m-1", "exec/m")
 	var out map[string]string
 	if err := json.Unmarshal(r.Response, &out); err != nil || out["sesMessageId"] == "" {
@@ -266,7 +287,6 @@ func TestSendLambda(t *testing.T) {
 		t.Fatalf("the send was not paced through the pacer item in the lock table: %v", err)
 	}
 
-	take("m-2", "exec/m")
 	sesProxy.Arm(testkit.SESError(429, "TooManyRequestsException", "Maximum sending rate exceeded."))
 	if r := invoke("m-2", "exec/m"); workflow.ErrorName(r.ErrorType) != workflow.Throttled {
 		t.Errorf("throttled: %+v", r)
@@ -275,7 +295,8 @@ func TestSendLambda(t *testing.T) {
 	if r := invoke("m-2", "exec/m"); workflow.ErrorName(r.ErrorType) != workflow.Rejected {
 		t.Errorf("rejected: %+v", r)
 	}
+	take("m-3", "exec/other")
 	if r := invoke("m-3", "exec/m"); workflow.ErrorName(r.ErrorType) != workflow.LockBusy {
-		t.Errorf("no lock held: %+v", r)
+		t.Errorf("another execution holds the lock: %+v", r)
 	}
 }

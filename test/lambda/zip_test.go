@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/mailflow/mailflow/internal/taskkit"
+	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/suppression/dynamosuppression"
 	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/tasktest"
@@ -252,7 +253,7 @@ func TestZipsAnswerABadPayload(t *testing.T) {
 func TestZipsAgainstDynamo(t *testing.T) {
 	t.Parallel()
 	svc := tasktest.Start(t, true, false, false)
-	_, _, table := svc.Locks(t)
+	locks, _, table := svc.Locks(t)
 	suppressions := "suppression-" + table
 	if err := dynamosuppression.CreateTable(context.Background(), dynamodb.NewFromConfig(testkit.AWSConfig(svc.Dynamo)), suppressions); err != nil {
 		t.Fatal(err)
@@ -279,6 +280,13 @@ func TestZipsAgainstDynamo(t *testing.T) {
 	release := startZip(t, "release-lock", env)
 	if out := release.invoke(t, record("order-42")); out["released"] != false || out["reason"] != "not-found" {
 		t.Errorf("release-lock of a mail without a lock answered %v\n%s", out, release.log)
+	}
+	// AcquireLock only read the lock: the Send task's attempt takes it.
+	// Held as a refused send leaves it, it is released.
+	now := time.Now()
+	if _, err := locks.Acquire(context.Background(), lock.AcquireParams{MailID: "order-41", Owner: "arn:aws:states:us-east-1:1:express:mail:exec-1/msg-1",
+		ContentHash: "h", Now: now, LeaseUntil: now.Add(6 * time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
 	}
 	if out := release.invoke(t, record("order-41")); out["released"] != true {
 		t.Errorf("release-lock of a held lock answered %v\n%s", out, release.log)

@@ -69,7 +69,7 @@ function handlers(stubs) {
     Send: lambda('Send', (s, n, mailId) => {
       const errs = s.send ?? [];
       if (n <= errs.length) throw taskError(errs[n - 1]);
-      return { sesMessageId: `ses-${mailId}` };
+      return { sesMessageId: `ses-${mailId}`, outcome: "sent" };
     }),
     ReleaseForDeadLetter: lambda('ReleaseForDeadLetter', release),
     ReleaseForRetry: lambda('ReleaseForRetry', release),

@@ -42,8 +42,8 @@ type Point string
 // The step boundaries of one mail's way through the pipeline, in order.
 const (
 	QueueReceive  Point = "queue-receive"  // the pipe polls the source queue
-	AcquireBefore Point = "acquire-before" // before the lock is taken
-	AcquireAfter  Point = "acquire-after"  // the lock is taken, the answer is not back yet
+	AcquireBefore Point = "acquire-before" // before AcquireLock reads the lock
+	AcquireAfter  Point = "acquire-after"  // the lock was read, the answer is not back yet
 	Fetch         Point = "fetch"          // reading an attachment from the bucket
 	Stage         Point = "stage"          // writing the built MIME message to staging
 	Attempt       Point = "start-attempt"  // recording that a send is about to start
@@ -323,9 +323,10 @@ func (p *Plan) apply(ctx context.Context, pt Point, f Fault) error {
 	return nil
 }
 
-// Lock wraps a lock table: AcquireBefore and AcquireAfter around Acquire,
-// Attempt before StartAttempt, MarkSent before MarkSent, Release before
-// Release.
+// Lock wraps a lock table: AcquireBefore and AcquireAfter around Get (the
+// AcquireLock task's read; the lock itself is taken by StartAttempt) and
+// Acquire, Attempt before StartAttempt, MarkSent before MarkSent, Release
+// before Release.
 // Hooks are the plan's wrappers as the local runtime takes them.
 func (p *Plan) Hooks() local.Hooks {
 	return local.Hooks{WrapLock: p.Lock, WrapStore: p.Store, WrapSender: p.Sender, WrapSource: p.Source, WrapDeadLetter: p.DeadLetter}
@@ -402,10 +403,17 @@ func (l *lockTable) Release(ctx context.Context, a lock.ReleaseParams) error {
 }
 
 func (l *lockTable) Get(ctx context.Context, id string) (lock.Record, bool, error) {
-	if l.p.IsCrashed() {
-		return lock.Record{}, false, ErrCrashed
+	if err := l.p.before(ctx, AcquireBefore); err != nil {
+		return lock.Record{}, false, err
 	}
-	return l.t.Get(ctx, id)
+	rec, ok, err := l.t.Get(ctx, id)
+	if err != nil {
+		return rec, ok, err
+	}
+	if err := l.p.before(ctx, AcquireAfter); err != nil {
+		return lock.Record{}, false, err
+	}
+	return rec, ok, nil
 }
 
 // Store wraps the attachment store: Fetch before reads of attachments,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/feedback/sesevent"
+	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/pacer"
 	"github.com/mailflow/mailflow/pacer/mempacer"
@@ -221,23 +222,17 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 	setup := func(t *testing.T) *fixture {
 		return setupPaced(t, func(clock.Clock) send.Pacer { return nil })
 	}
-	// prepare takes the lock for owner and stages a message; it returns the
-	// task input.
-	// prepareInline takes the lock for owner and returns the task input
-	// with the message carried inline, and the raw message.
+	// prepareInline returns the task input with the message carried
+	// inline, and the raw message. No lock is taken: the task takes it, as
+	// AcquireLock only reads it.
 	prepareInline := func(t *testing.T, f *fixture, mailID, owner, subject string) (send.In, []byte) {
-		now := f.clock.Now()
-		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: mailID, Owner: owner, ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
-			t.Fatal(err)
-		}
 		raw := []byte("From: Shop <billing@example.com>\r\nTo: ann@example.org\r\nSubject: " + subject + "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nThank you.\r\n")
 		sum := sha256.Sum256(raw)
 		return send.In{MessageID: "msg", MailID: mailID, Owner: owner,
 			Body:   tasktest.Body(t, mailID, func(m map[string]any) { m["bcc"] = []string{"archive@example.com"}; m["subject"] = subject }),
 			Staged: send.Staged{Inline: base64.StdEncoding.EncodeToString(raw), Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}}, raw
 	}
-	// prepare takes the lock for owner and stages a message; it returns the
-	// task input.
+	// prepare stages a message and returns the task input.
 	prepare := func(t *testing.T, f *fixture, mailID, owner, subject string) send.In {
 		in, raw := prepareInline(t, f, mailID, owner, subject)
 		key := tasktest.StagingPrefix + strings.ReplaceAll(mailID, "/", "_") + "/" + strings.ReplaceAll(owner, "/", "_") + ".eml"
@@ -246,6 +241,22 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 		in.Staged.Key, in.Staged.Inline = key, ""
 		return in
+	}
+	// hold takes the lock for another owner of in's mail, with the content
+	// hash of in's body unless hash is given.
+	hold := func(t *testing.T, f *fixture, in send.In, owner, hash string) {
+		t.Helper()
+		if hash == "" {
+			m, err := workflow.Parse([]byte(in.Body), tasktest.Limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hash = taskkit.ContentHash(&m)
+		}
+		now := f.clock.Now()
+		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: in.MailID, Owner: owner, ContentHash: hash, Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sentWith := func(t *testing.T, f *fixture, subject string) []tasktest.SentMail {
 		var out []tasktest.SentMail
@@ -271,13 +282,13 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		if got := sentWith(t, f, "subject-1"); len(got) != 1 || got[0].MessageID != out.SESMessageID {
 			t.Fatalf("SES recorded %+v", got)
 		}
-		// The lease renewal and the attempt mark are one write; the SENT
-		// mark is the other.
+		// Taking the lock and recording the attempt are one write; the
+		// SENT mark is the other.
 		if n, by := f.writes.total(); n != 2 || by != "map[mark-sent:1 start-attempt:1]" {
 			t.Fatalf("a successful send made %d lock-table writes (%s), want 2: start-attempt and mark-sent", n, by)
 		}
 		if rec.Renewals != 1 || !rec.LeaseUntil.After(f.clock.Now().Add(lease-time.Second)) {
-			t.Fatalf("lock after send: %d renewals, lease until %v; want the attempt to renew it once", rec.Renewals, rec.LeaseUntil)
+			t.Fatalf("lock after send: %d renewals, lease until %v; want the attempt to take it with one", rec.Renewals, rec.LeaseUntil)
 		}
 		// A retry of the task returns the stored id and sends nothing.
 		hits := f.sesProx.Hits()
@@ -311,31 +322,32 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 	})
 
-	t.Run("LeaseLostSendsNothing", func(t *testing.T) {
+	t.Run("AnotherLeaseSendsNothing", func(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-2", "exec-1/msg", "subject-2")
-		f.clock.Advance(lease + time.Second)
-		now := f.clock.Now()
-		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: "m-2", Owner: "exec-2/msg", ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
-			t.Fatal(err)
-		}
+		hold(t, f, in, "exec-2/msg", "")
 		_, err := f.h.Handle(ctx, in)
 		if workflow.NameOf(err) != workflow.LockBusy {
-			t.Fatalf("send after lease loss = %v, want %s", err, workflow.LockBusy)
+			t.Fatalf("send while another owner holds the lease = %v, want %s", err, workflow.LockBusy)
 		}
 		if f.sesProx.Hits() != 0 {
 			t.Fatal("SES was called without the lease")
+		}
+		// Once that lease ran out with no attempt, this owner takes over.
+		f.clock.Advance(lease + time.Second)
+		if out, err := f.h.Handle(ctx, in); err != nil || out.SESMessageID == "" {
+			t.Fatalf("after the other lease ran out = %+v, %v", out, err)
+		}
+		if rec, _, _ := f.locks.Get(ctx, "m-2"); rec.Status != lock.Sent || rec.Owner != "exec-1/msg" {
+			t.Fatalf("lock after the takeover: %+v", rec)
 		}
 	})
 
 	t.Run("SentByAnotherAttempt", func(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-3", "exec-1/msg", "subject-3")
-		f.clock.Advance(lease + time.Second)
+		hold(t, f, in, "exec-2/msg", "")
 		now := f.clock.Now()
-		if _, err := f.locks.Acquire(ctx, lock.AcquireParams{MailID: "m-3", Owner: "exec-2/msg", ContentHash: "h", Now: now, LeaseUntil: now.Add(lease), ExpiresAt: now.Add(2 * lease)}); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := f.locks.MarkSent(ctx, lock.MarkSentParams{MailID: "m-3", Owner: "exec-2/msg", SESMessageID: "ses-other", Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -345,14 +357,17 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 	})
 
-	t.Run("LockGone", func(t *testing.T) {
+	// The mailId was taken for other content after AcquireLock read the
+	// lock: nothing is sent, and the conflict is named.
+	t.Run("OtherContentConflicts", func(t *testing.T) {
 		f := setup(t)
 		in := prepare(t, f, "m-4", "exec-1/msg", "subject-4")
-		if err := f.locks.Release(ctx, lock.ReleaseParams{MailID: "m-4", Owner: "exec-1/msg"}); err != nil {
-			t.Fatal(err)
+		hold(t, f, in, "exec-2/msg", "sha256:other")
+		if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.IdempotencyConflict || f.sesProx.Hits() != 0 {
+			t.Fatalf("= %v (SES hits %d), want %s and no send", err, f.sesProx.Hits(), workflow.IdempotencyConflict)
 		}
-		if _, err := f.h.Handle(ctx, in); workflow.NameOf(err) != workflow.LockBusy || f.sesProx.Hits() != 0 {
-			t.Fatalf("= %v (SES hits %d), want %s and no send", err, f.sesProx.Hits(), workflow.LockBusy)
+		if rec, _, _ := f.locks.Get(ctx, "m-4"); rec.Owner != "exec-2/msg" || rec.OutcomeUnknown() {
+			t.Fatalf("the other mail's lock changed: %+v", rec)
 		}
 	})
 
@@ -476,8 +491,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 		// A paced refusal writes nothing: the mail is not outcome-unknown,
 		// and the attempt is not counted.
-		if rec, _, _ := f.locks.Get(ctx, "p-2"); rec.Status != lock.Sending || rec.OutcomeUnknown() || rec.Renewals != 0 {
-			t.Fatalf("lock after a paced refusal: %+v", rec)
+		if rec, found, _ := f.locks.Get(ctx, "p-2"); found {
+			t.Fatalf("lock after a paced refusal: %+v, want none", rec)
 		}
 		if n, by := f.writes.total(); n != 2 {
 			t.Fatalf("lock-table writes after one send and one paced refusal: %d (%s), want 2", n, by)
@@ -510,8 +525,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		if n, by := f.writes.total(); n != 0 {
 			t.Fatalf("throttled attempts wrote on the lock: %d (%s)", n, by)
 		}
-		if rec, _, _ := f.locks.Get(ctx, "a-1"); rec.OutcomeUnknown() || rec.Renewals != 0 {
-			t.Fatalf("lock after throttled attempts: %+v", rec)
+		if rec, found, _ := f.locks.Get(ctx, "a-1"); found {
+			t.Fatalf("lock after throttled attempts: %+v, want none", rec)
 		}
 	})
 
@@ -610,8 +625,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		if n, by := f.writes.total(); n != 0 {
 			t.Fatalf("broken inline messages wrote on the lock: %d (%s)", n, by)
 		}
-		if rec, _, _ := f.locks.Get(ctx, "i-2"); rec.Status != lock.Sending || rec.OutcomeUnknown() {
-			t.Fatalf("lock after broken inline messages: %+v, want SENDING and not outcome-unknown", rec)
+		if rec, found, _ := f.locks.Get(ctx, "i-2"); found {
+			t.Fatalf("lock after broken inline messages: %+v, want none taken", rec)
 		}
 		if n := f.opens.reads(); n != 0 {
 			t.Fatalf("broken inline messages read the store %d times", n)
