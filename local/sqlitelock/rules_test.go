@@ -177,6 +177,17 @@ func TestStatementsFollowRules(t *testing.T) {
 					ap.MailID = id
 					return ref.update(ctx, "start-attempt", id, startAttemptRule(ap))
 				})
+				for _, hash := range []string{"h1", "h2"} {
+					aq := lock.AttemptParams{Owner: owner, Now: now, ContentHash: hash,
+						LeaseUntil: now.Add(6 * time.Minute), ExpiresAt: now.Add(time.Hour)}
+					check(t, "acquiring start-attempt", cur, now, func(id string) (lock.Record, bool, error) {
+						aq.MailID = id
+						return fast.tryStartAttempt(ctx, aq)
+					}, func(id string) (lock.Record, error) {
+						aq.MailID = id
+						return ref.update(ctx, "start-attempt", id, startAttemptRule(aq))
+					})
+				}
 				lp := lock.ReleaseParams{Owner: owner, Now: now}
 				check(t, "release", cur, now, func(id string) (lock.Record, bool, error) {
 					lp.MailID = id

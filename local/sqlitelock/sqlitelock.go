@@ -68,6 +68,10 @@ func at(col string) string {
 	return `(CASE ` + col + ` WHEN 0 THEN ` + strconv.FormatInt(zeroMs, 10) + ` ELSE ` + col + ` END)`
 }
 
+// ownLive, in the acquiring attempt, is the owner's own live record (?2
+// the owner, ?6 now).
+var ownLive = `owner = ?2 AND ?6 < ` + at("expires_at")
+
 // The conditional statements. Each states one rule of lock/rules.go, with
 // the current record in the row and the params in the arguments; Now is
 // passed as p.Now.UnixMilli(), and since stored times are whole
@@ -114,15 +118,18 @@ var (
 	RETURNING lease_until, content_hash, ses_message_id, sent_at, expires_at, renewals`
 	// ?1 mail id, ?2 owner, ?3 lease until, ?4 content hash, ?5 expires at,
 	// ?6 now (also the attempt's time). Mirrors lock.StartAttemptAllowed
-	// for an acquiring attempt: Acquire's condition, the attempt set, and
-	// Renewals counting on only on the owner's own live record.
+	// for an acquiring attempt: Acquire's condition and the attempt set; the
+	// owner's own live record is updated (Renewals count on, the rest is
+	// kept), any other is replaced whole (lock.AttemptTakesOver).
 	acquireAttemptSQL = `INSERT INTO locks (` + cols + `) VALUES (?1, 'SENDING', ?2, ?3, ?4, '', 0, ?5, 1, ?6)
 	ON CONFLICT (mail_id) DO UPDATE SET status = 'SENDING', owner = ?2, lease_until = ?3, content_hash = ?4,
-		ses_message_id = '', sent_at = 0, expires_at = ?5, attempted_at = ?6,
-		renewals = CASE WHEN owner = ?2 AND ?6 < ` + at("expires_at") + ` THEN renewals + 1 ELSE 1 END
+		expires_at = ?5, attempted_at = ?6,
+		ses_message_id = CASE WHEN ` + ownLive + ` THEN ses_message_id ELSE '' END,
+		sent_at = CASE WHEN ` + ownLive + ` THEN sent_at ELSE 0 END,
+		renewals = CASE WHEN ` + ownLive + ` THEN renewals + 1 ELSE 1 END
 	WHERE NOT (?6 < ` + at("expires_at") + `)
 		OR (status = 'SENDING' AND attempted_at = 0 AND content_hash = ?4 AND (NOT (?6 < ` + at("lease_until") + `) OR owner = ?2))
-	RETURNING renewals`
+	RETURNING renewals, ses_message_id, sent_at`
 	// ?1 mail id, ?2 owner. Mirrors lock.ReleaseAllowed.
 	releaseSQL = `DELETE FROM locks WHERE mail_id = ?1 AND owner = ?2 AND status = 'SENDING' AND attempted_at = 0`
 
@@ -492,7 +499,9 @@ func (t *Table) tryStartAttempt(ctx context.Context, p lock.AttemptParams) (lock
 			LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
 			AttemptedAt: p.Now.Truncate(time.Millisecond)}
 		args := []any{p.MailID, p.Owner, msOf(next.LeaseUntil), p.ContentHash, msOf(next.ExpiresAt), p.Now.UnixMilli()}
-		ok, err := try(ctx, t.acquireAttempt, args, &next.Renewals)
+		var sent int64
+		ok, err := try(ctx, t.acquireAttempt, args, &next.Renewals, &next.SESMessageID, &sent)
+		next.SentAt = timeOf(sent)
 		if err != nil || !ok {
 			return lock.Record{}, false, wrap("start-attempt", p.MailID, err)
 		}
