@@ -24,7 +24,10 @@ type backendOptions struct {
 	region, logGroup, stack string
 	// taskLogGroups are the task log groups the stack names; without all
 	// four, executions are read from the state machine's log alone.
-	taskLogGroups                inspect.TaskLogGroups
+	taskLogGroups inspect.TaskLogGroups
+	// stateMachineARN is the stack's state machine, which the task lines
+	// leave out of the executions they name.
+	stateMachineARN              string
 	queueURL, dlqURL, lockTable  string
 	deliveryTable                string
 	suppressionTable             string

@@ -12,15 +12,23 @@ import (
 
 // TestInspectAWSAtErrorLevel runs the inspection commands against a
 // deployment whose state machine logs at ERROR: the successful mails come
-// from the task result lines in the task log groups the stack names.
+// from the task result lines in the task log groups the stack names, in
+// either form ("-v2": the execution named after the stack's state
+// machine, the event's timestamp for the time).
 func TestInspectAWSAtErrorLevel(t *testing.T) {
 	// Not parallel: it replaces the package's AWS hooks.
+	for _, form := range []string{"", "-v2"} {
+		t.Run("lines"+form, func(t *testing.T) { testInspectAWSAtErrorLevel(t, form) })
+	}
+}
+
+func testInspectAWSAtErrorLevel(t *testing.T, form string) {
 	ctx := context.Background()
 	groups := inspecttest.LogGroups{}
 	tasks := inspect.TaskLogGroups{AcquireLock: "/aws/lambda/al", FetchAttachments: "/aws/lambda/fa", Send: "/aws/lambda/send", ReleaseLock: "/aws/lambda/rl"}
 	for group, file := range map[string]string{tasks.AcquireLock: "acquirelock", tasks.FetchAttachments: "fetchattachments", tasks.Send: "send", tasks.ReleaseLock: "releaselock"} {
 		f := &inspecttest.FakeLogs{PageSize: 5}
-		if err := f.LoadEventsFile("../inspect/testdata/tasklog-" + file + ".jsonl"); err != nil {
+		if err := f.LoadEventsFile("../inspect/testdata/tasklog-" + file + form + ".jsonl"); err != nil {
 			t.Fatal(err)
 		}
 		groups[group] = f
@@ -34,7 +42,8 @@ func TestInspectAWSAtErrorLevel(t *testing.T) {
 	savedStack, savedOpen := readStack, openAWS
 	defer func() { readStack, openAWS = savedStack, savedOpen }()
 	readStack = func(context.Context, string, string) (inspect.StackInfo, error) {
-		return inspect.StackInfo{QueueURL: "https://sqs/q", DLQURL: "https://sqs/dlq", LogGroup: "/aws/vendedlogs/states/sm", LockTable: "locks", TaskLogGroups: tasks}, nil
+		return inspect.StackInfo{QueueURL: "https://sqs/q", DLQURL: "https://sqs/dlq", LogGroup: "/aws/vendedlogs/states/sm", LockTable: "locks", TaskLogGroups: tasks,
+			StateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:mailflow-prod"}, nil
 	}
 	openAWS = func(ctx context.Context, o awsOptions) (*inspect.Backend, error) {
 		o.Logs = groups
@@ -52,6 +61,8 @@ func TestInspectAWSAtErrorLevel(t *testing.T) {
 		want []string
 	}{
 		{[]string{"executions", "list"}, []string{"exec-t"}},
+		{[]string{"executions", "show", "arn:aws:states:eu-west-1:123456789012:express:mailflow-prod:exec-t:88888888-8888-8888-8888-888888888888"}, []string{
+			"arn:aws:states:eu-west-1:123456789012:express:mailflow-prod:exec-t:88888888-8888-8888-8888-888888888888", "sent           mail mail-sent"}},
 		{[]string{"executions", "show", "exec-t"}, []string{
 			"sent           mail mail-sent", "SES message id 0102019a-sent-0001", "Send             done",
 			"already-sent   mail mail-already",

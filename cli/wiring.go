@@ -70,7 +70,7 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 				*f.dst = f.v
 			}
 		}
-		o.taskLogGroups = info.TaskLogGroups
+		o.taskLogGroups, o.stateMachineARN = info.TaskLogGroups, info.StateMachineARN
 		if err := o.checkNames(o.stack); err != nil {
 			return nil, err
 		}
@@ -82,7 +82,7 @@ func (o *backendOptions) open(ctx context.Context, s Streams) (*inspect.Backend,
 		return openAWS(ctx, awsOptions{Region: o.region, LogGroup: o.logGroup, QueueURL: o.queueURL, DLQURL: o.dlqURL,
 			LockTable: o.lockTable, DeliveryTable: o.deliveryTable, SuppressionTable: o.suppressionTable,
 			Lookback: o.lookback, Progress: progress, Unmask: o.unmask,
-			TaskLogGroups: o.taskLogGroups, Warn: func(w string) { fmt.Fprintf(s.Err, "warning: %s\n", w) }})
+			TaskLogGroups: o.taskLogGroups, StateMachineARN: o.stateMachineARN, Warn: func(w string) { fmt.Fprintf(s.Err, "warning: %s\n", w) }})
 	}
 	return openLocal(ctx, local.InspectOptions{
 		DataDir: o.data, Region: local.DefaultRegion, Account: local.DefaultAccount,
@@ -108,6 +108,8 @@ type awsOptions struct {
 	// TaskLogGroups, when all four are named, add the task result lines
 	// to what the state machine's log holds (inspect.TaskLogSource).
 	TaskLogGroups inspect.TaskLogGroups
+	// StateMachineARN names the executions the task lines name after it.
+	StateMachineARN string
 	// Warn is told of task log lines skipped.
 	Warn func(string)
 	// Unmask reads the execution logs through their data protection
@@ -150,7 +152,7 @@ func openAWSBackend(ctx context.Context, o awsOptions) (*inspect.Backend, error)
 	sm := &inspect.LogSource{API: logs, LogGroup: o.LogGroup, Lookback: o.Lookback, Progress: o.Progress, Unmask: o.Unmask}
 	b.Source = sm
 	if groups := o.TaskLogGroups.Map(); groups != nil {
-		b.Source = &inspect.TaskLogSource{Logs: sm, Groups: groups, Warn: o.Warn}
+		b.Source = &inspect.TaskLogSource{Logs: sm, Groups: groups, StateMachineARN: o.StateMachineARN, Warn: o.Warn}
 	}
 	var queues inspect.SQSAPI = sqs.NewFromConfig(cfg)
 	if o.SQS != nil {

@@ -74,7 +74,11 @@
 //     same group, which are skipped without a word). The four groups
 //     (AcquireLock, FetchAttachments, Send, ReleaseLock) are read whole
 //     over the search's time range with FilterLogEvents, grouped by the
-//     line's executionId and, within it, by messageId. Each item gets its
+//     line's execution and, within it, by messageId. A line names its
+//     execution by the whole ARN ("executionId", older lines) or by what
+//     follows the state machine's ARN ("exec", completed with
+//     [TaskLogSource.StateMachineARN]); its time is its "time", else the
+//     log event's timestamp. Each item gets its
 //     steps (task, time, result or error and cause), its mail id and SES
 //     message id, and an outcome derived as workflow/mail.asl.json routes
 //     it: AcquireLock's already-sent is already-sent; Send done is sent;

@@ -21,6 +21,9 @@ type StackInfo struct {
 	QueueURL, DLQURL string
 	Bucket           string // the attachment bucket (output BucketName)
 	LogGroup         string // the state machine's log group
+	// StateMachineARN is the state machine's ARN, which the task result
+	// lines leave out of the executions they name.
+	StateMachineARN string
 	// TaskLogGroups are the log groups of the four tasks the state machine
 	// invokes, whose result lines tell each mail's outcome.
 	TaskLogGroups TaskLogGroups
@@ -93,6 +96,8 @@ func ReadStack(ctx context.Context, api CloudFormationAPI, region, stack string)
 		for _, r := range res.StackResourceSummaries {
 			logical, physical := aws.ToString(r.LogicalResourceId), aws.ToString(r.PhysicalResourceId)
 			switch aws.ToString(r.ResourceType) {
+			case "AWS::StepFunctions::StateMachine":
+				info.StateMachineARN = physical
 			case "AWS::Logs::LogGroup":
 				switch {
 				case strings.Contains(logical, "StateMachineLogs"):

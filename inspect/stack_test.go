@@ -53,6 +53,7 @@ func TestReadStack(t *testing.T) {
 		res("AWS::SQS::Queue", "MailQueue1234", "https://sqs/1/q"),
 		res("AWS::Logs::LogGroup", "MailStateMachineLogs5F6E", "/aws/vendedlogs/states/mailflow-mail-x1y2"),
 		res("AWS::Logs::LogGroup", "MailPipeLogs9A8B", "/aws/vendedlogs/pipes/mailflow-mail-x1y2"),
+		res("AWS::StepFunctions::StateMachine", "MailStateMachine0E1F", "arn:aws:states:eu-west-1:1:stateMachine:mailflow-mail-x1y2"),
 		res("AWS::DynamoDB::Table", "MailDeliveryTable1A2B", "mailflow-MailDeliveryTable-ABC"),
 		res("AWS::DynamoDB::Table", "MailLockTable7C8D", "mailflow-MailLockTable-XYZ"),
 		res("AWS::DynamoDB::Table", "MailSuppressionTable3C4D", "mailflow-MailSuppressionTable-DEF"),
@@ -62,7 +63,7 @@ func TestReadStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := StackInfo{QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailQueue", DLQURL: "https://sqs.eu-west-1.amazonaws.com/1/mailflow-MailDLQ", Bucket: "bucket",
-		LogGroup: "/aws/vendedlogs/states/mailflow-mail-x1y2",
+		LogGroup: "/aws/vendedlogs/states/mailflow-mail-x1y2", StateMachineARN: "arn:aws:states:eu-west-1:1:stateMachine:mailflow-mail-x1y2",
 		TaskLogGroups: TaskLogGroups{AcquireLock: "/aws/lambda/mailflow-acquirelock", FetchAttachments: "/aws/lambda/mailflow-fetch",
 			Send: "/aws/lambda/mailflow-send", ReleaseLock: "/aws/lambda/mailflow-release"},
 		LockTable:     "mailflow-MailLockTable-XYZ",

@@ -42,6 +42,15 @@ const (
 	lineFailed = "failed"
 )
 
+// The keys naming a result line's execution (internal/taskkit.Logger):
+// keyExecution holds what follows the state machine's ARN in an Express
+// execution's ARN ("NAME:ID"), keyExecutionID a whole ARN (every line
+// written before keyExecution, and any execution not of the Express form).
+const (
+	keyExecution   = "exec"
+	keyExecutionID = "executionId"
+)
+
 // TaskLogSource is the executions of the state machine as the task result
 // lines in the four task log groups tell them, merged with what the state
 // machine's own log holds (Logs): at the default level ERROR that log has
@@ -54,6 +63,11 @@ type TaskLogSource struct {
 	API LogsAPI
 	// Groups names each task's log group by task name.
 	Groups map[string]string
+	// StateMachineARN is the state machine whose executions the task lines
+	// name without it (keyExecution). "" learns it from an execution ARN
+	// the state machine's log or the caller names; until then such an
+	// execution is known by its "NAME:ID" alone.
+	StateMachineARN string
 	// Warn, when set, is told of each line of a task log group that is not
 	// a result line and names no execution (a platform line is skipped
 	// without a word).
@@ -64,11 +78,17 @@ var _ Source = (*TaskLogSource)(nil)
 
 // TaskLine is one task result line.
 type TaskLine struct {
-	Task, MessageID, ExecutionID, MailID, RequestID string
-	Time                                            time.Time
-	Failed                                          bool
-	Error, Cause                                    string
-	Outcome, Reason, SESMessageID                   string
+	Task, MessageID, MailID, RequestID string
+	// ExecutionID is the execution's ARN as the line names it; a line that
+	// names its execution without the state machine's ARN leaves it "" and
+	// sets Execution to the rest ("NAME:ID").
+	ExecutionID, Execution string
+	// Time is the line's "time" or, for a line without one (Lambda's: the
+	// log event's timestamp is its time), the event's timestamp.
+	Time                          time.Time
+	Failed                        bool
+	Error, Cause                  string
+	Outcome, Reason, SESMessageID string
 }
 
 // ParseTaskLine reads the message of one log event of a task log group.
@@ -96,14 +116,20 @@ func ParseTaskLine(message string) (line TaskLine, ok bool, warnings []string, e
 	}
 	line.Failed = msg == lineFailed
 	r.read("messageId", &line.MessageID)
-	r.read("executionId", &line.ExecutionID)
-	if line.ExecutionID == "" {
-		return line, false, nil, fmt.Errorf("%s result line without executionId: %s", line.Task, excerpt(message))
+	if !r.read(keyExecutionID, &line.ExecutionID) {
+		r.read(keyExecution, &line.Execution)
+	}
+	if line.ExecutionID == "" && line.Execution == "" {
+		return line, false, nil, fmt.Errorf("%s result line without %s or %s: %s", line.Task, keyExecutionID, keyExecution, excerpt(message))
 	}
 	r.read("mailId", &line.MailID)
 	r.read("requestId", &line.RequestID)
 	r.read("error", &line.Error)
 	r.read("cause", &line.Cause)
+	if line.Error != "" {
+		// Older lines repeat the name at the start of the cause.
+		line.Cause = strings.TrimPrefix(line.Cause, line.Error+": ")
+	}
 	r.read("outcome", &line.Outcome)
 	r.read("reason", &line.Reason)
 	r.read("sesMessageId", &line.SESMessageID)
@@ -139,10 +165,18 @@ func (s *TaskLogSource) api() LogsAPI {
 }
 
 // fetchTasks reads the result lines of every task log group in
-// [since, until), grouped by execution ARN.
+// [since, until), grouped by execution ARN (by "NAME:ID" for a line of
+// the short form while the state machine is unknown: see resolve).
 func (s *TaskLogSource) fetchTasks(ctx context.Context, since, until time.Time) (map[string]*taskLogged, error) {
 	if len(s.Groups) == 0 {
 		return nil, errors.New("no task log group")
+	}
+	prefix := ""
+	if s.StateMachineARN != "" {
+		var ok bool
+		if prefix, ok = expressPrefix(s.StateMachineARN); !ok {
+			return nil, fmt.Errorf("state machine %q: not a state machine ARN (arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME)", s.StateMachineARN)
+		}
 	}
 	out := map[string]*taskLogged{}
 	for _, task := range Tasks {
@@ -185,10 +219,17 @@ func (s *TaskLogSource) fetchTasks(ctx context.Context, since, until time.Time) 
 				if line.Time.IsZero() && le.Timestamp != nil {
 					line.Time = time.UnixMilli(*le.Timestamp).UTC()
 				}
-				l := out[line.ExecutionID]
+				if line.ExecutionID == "" && prefix != "" {
+					line.ExecutionID = prefix + line.Execution
+				}
+				exec := line.ExecutionID
+				if exec == "" {
+					exec = line.Execution
+				}
+				l := out[exec]
 				if l == nil {
 					l = &taskLogged{}
-					out[line.ExecutionID] = l
+					out[exec] = l
 				}
 				l.lines = append(l.lines, line)
 				l.warnings = append(l.warnings, warnings...)
@@ -298,14 +339,75 @@ func fromLines(arn string, l *taskLogged) *Execution {
 	return x
 }
 
-// nameOf is the name part of an execution ARN.
-// nameOf is an execution ARN's name; a name is returned as it is (names
-// hold no colon).
+// nameOf is an execution ARN's name, or the name of a short execution
+// ("NAME:ID"); a name is returned as it is (names hold no colon).
 func nameOf(arn string) string {
 	if parts := strings.Split(arn, ":"); len(parts) >= 8 {
 		return parts[7]
 	}
+	if name, _, ok := strings.Cut(arn, ":"); ok && name != "arn" {
+		return name
+	}
 	return arn
+}
+
+// expressPrefix is what an Express execution's ARN holds before "NAME:ID"
+// for the state machine arn:P:states:R:A:stateMachine:SM (that is
+// arn:P:states:R:A:express:SM:).
+func expressPrefix(stateMachine string) (string, bool) {
+	parts := strings.Split(stateMachine, ":")
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "stateMachine" || parts[6] == "" {
+		return "", false
+	}
+	parts[5] = "express"
+	return strings.Join(parts, ":") + ":", true
+}
+
+// splitExpress cuts an Express execution's ARN into its state machine's
+// part (with the trailing colon) and "NAME:ID".
+func splitExpress(arn string) (prefix, short string, ok bool) {
+	parts := strings.SplitN(arn, ":", 8)
+	if len(parts) < 8 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "express" || parts[7] == "" {
+		return "", "", false
+	}
+	return strings.Join(parts[:7], ":") + ":", parts[7], true
+}
+
+// resolve files the executions of short-form lines that fetchTasks could
+// not name (no StateMachineARN) under the state machine of the first of
+// arns that is an Express execution ARN, else of an old line's execution:
+// the task functions serve one state machine.
+func resolve(lines map[string]*taskLogged, arns ...string) {
+	var named []string
+	for key := range lines {
+		if strings.HasPrefix(key, "arn:") {
+			named = append(named, key)
+		}
+	}
+	sort.Strings(named)
+	prefix := ""
+	for _, a := range append(arns, named...) {
+		if p, _, ok := splitExpress(a); ok {
+			prefix = p
+			break
+		}
+	}
+	if prefix == "" {
+		return
+	}
+	for key, l := range lines {
+		if strings.HasPrefix(key, "arn:") {
+			continue
+		}
+		delete(lines, key)
+		full := prefix + key
+		if have := lines[full]; have != nil {
+			have.lines = append(have.lines, l.lines...)
+			have.warnings = append(have.warnings, l.warnings...)
+			continue
+		}
+		lines[full] = l
+	}
 }
 
 // merge completes an execution read from the state machine's log with the
@@ -362,6 +464,13 @@ func (s *TaskLogSource) List(ctx context.Context, f Filter) (Page, error) {
 	sm, err := s.Logs.List(ctx, Filter{Since: since, Until: f.Until, Limit: 1000})
 	if err != nil {
 		return Page{}, err
+	}
+	if s.StateMachineARN == "" {
+		ids := make([]string, len(sm.Executions))
+		for i, x := range sm.Executions {
+			ids[i] = x.ID
+		}
+		resolve(lines, ids...)
 	}
 	var all []Execution
 	inLog := map[string]bool{}
@@ -425,6 +534,13 @@ func (s *TaskLogSource) Get(ctx context.Context, id string) (*Execution, error) 
 	lines, ferr := s.fetchTasks(ctx, s.Logs.now().Add(-s.Logs.lookback()), time.Time{})
 	if ferr != nil {
 		return nil, ferr
+	}
+	if s.StateMachineARN == "" {
+		if x != nil {
+			resolve(lines, x.ID)
+		} else {
+			resolve(lines, id)
+		}
 	}
 	if x != nil {
 		merge(x, lines[x.ID])

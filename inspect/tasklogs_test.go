@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +21,36 @@ var testTaskGroups = map[string]string{
 	TaskReleaseLock:      "/aws/lambda/mailflow-ReleaseLock",
 }
 
-// TaskLogGroups loads the recorded task log groups and the state machine's
+// The state machine of the recorded lines.
+const testStateMachine = "arn:aws:states:eu-west-1:123456789012:stateMachine:mailflow-prod"
+
+// lineForms are the recorded task log groups by the form of their result
+// lines, per task: "" the lines with "time" and the whole executionId ARN,
+// "-v2" those without "time", naming the execution after its state machine
+// ("exec") and leaving empty attributes out.
+var lineForms = map[string]map[string]string{
+	"old": {TaskAcquireLock: "", TaskFetchAttachments: "", TaskSend: "", TaskReleaseLock: ""},
+	"new": {TaskAcquireLock: "-v2", TaskFetchAttachments: "-v2", TaskSend: "-v2", TaskReleaseLock: "-v2"},
+	// Functions updated one by one while an execution runs.
+	"mixed": {TaskAcquireLock: "", TaskFetchAttachments: "-v2", TaskSend: "", TaskReleaseLock: "-v2"},
+}
+
+// taskLogSource loads the recorded task log groups and the state machine's
 // log at ERROR of the same batch.
 func taskLogSource(t *testing.T, warn func(string)) *TaskLogSource {
+	t.Helper()
+	return taskLogSourceOf(t, lineForms["old"], warn)
+}
+
+// taskLogSourceOf is taskLogSource with the lines of each task in the
+// form form names.
+func taskLogSourceOf(t *testing.T, form map[string]string, warn func(string)) *TaskLogSource {
 	t.Helper()
 	groups := inspecttest.LogGroups{}
 	files := map[string]string{TaskAcquireLock: "acquirelock", TaskFetchAttachments: "fetchattachments", TaskSend: "send", TaskReleaseLock: "releaselock"}
 	for task, group := range testTaskGroups {
 		f := &inspecttest.FakeLogs{PageSize: 4}
-		if err := f.LoadEventsFile("testdata/tasklog-" + files[task] + ".jsonl"); err != nil {
+		if err := f.LoadEventsFile("testdata/tasklog-" + files[task] + form[task] + ".jsonl"); err != nil {
 			t.Fatal(err)
 		}
 		groups[group] = f
@@ -45,8 +67,18 @@ func taskLogSource(t *testing.T, warn func(string)) *TaskLogSource {
 
 func TestTaskLogSourceTellsEachOutcomeAtError(t *testing.T) {
 	t.Parallel()
-	var warnings []string
-	src := taskLogSource(t, func(w string) { warnings = append(warnings, w) })
+	for name, form := range lineForms {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var warnings []string
+			src := taskLogSourceOf(t, form, func(w string) { warnings = append(warnings, w) })
+			src.StateMachineARN = testStateMachine
+			testOutcomesAtError(t, src, &warnings)
+		})
+	}
+}
+
+func testOutcomesAtError(t *testing.T, src *TaskLogSource, warnings *[]string) {
 	x, err := src.Get(context.Background(), "exec-t")
 	if err != nil {
 		t.Fatal(err)
@@ -92,9 +124,9 @@ func TestTaskLogSourceTellsEachOutcomeAtError(t *testing.T) {
 	}
 	// Platform lines are skipped quietly; the truncated, the plain-text and
 	// the task-less lines are skipped with a warning naming the group.
-	all := strings.Join(warnings, "\n")
-	if len(warnings) != 3 || !strings.Contains(all, "mailflow-Send") || !strings.Contains(all, "INIT_START") || !strings.Contains(all, "no task in log line") {
-		t.Fatalf("warnings: %q", warnings)
+	all := strings.Join(*warnings, "\n")
+	if len(*warnings) != 3 || !strings.Contains(all, "mailflow-Send") || !strings.Contains(all, "INIT_START") || !strings.Contains(all, "no task in log line") {
+		t.Fatalf("warnings: %q", *warnings)
 	}
 }
 
@@ -148,5 +180,98 @@ func TestParseTaskLineSkipsForeignLines(t *testing.T) {
 	l, ok, warnings, err := ParseTaskLine(`{"time":"soon","msg":"failed","task":"Send","messageId":"m","executionId":"arn:x","error":7}`)
 	if !ok || err != nil || l.ExecutionID != "arn:x" || len(warnings) != 2 {
 		t.Fatalf("line %+v ok %v warnings %q err %v", l, ok, warnings, err)
+	}
+}
+
+// TestTaskLogSourceReadsBothLineForms: lines without "time", naming the
+// execution after its state machine, tell the same execution as the old
+// lines: the same ARN, items, steps and step times, whether the state
+// machine is configured or learned from its log, and with the state
+// machine's log empty.
+func TestTaskLogSourceReadsBothLineForms(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const arn = "arn:aws:states:eu-west-1:123456789012:express:mailflow-prod:exec-t:88888888-8888-8888-8888-888888888888"
+	get := func(t *testing.T, form map[string]string, stateMachine string, emptyLog bool, id string) *Execution {
+		t.Helper()
+		src := taskLogSourceOf(t, form, nil)
+		src.StateMachineARN = stateMachine
+		if emptyLog {
+			src.Logs.API.(inspecttest.LogGroups)["/aws/vendedlogs/states/mailflow-prod"] = &inspecttest.FakeLogs{}
+		}
+		x, err := src.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := src.List(ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Executions) != 1 || !reflect.DeepEqual(page.Executions[0].Items, x.Items) {
+			t.Fatalf("List %+v, Get %+v", page.Executions, x.Items)
+		}
+		return x
+	}
+	for _, emptyLog := range []bool{false, true} {
+		want := get(t, lineForms["old"], "", emptyLog, "exec-t")
+		if want.ID != arn || len(want.Items) != 5 {
+			t.Fatalf("old lines: %s, %d items", want.ID, len(want.Items))
+		}
+		// The step times are the events' timestamps, as the old lines' "time".
+		if st := want.Items[0].Steps; len(st) != 3 || !st[2].Time.Equal(time.UnixMilli(1795800000060)) {
+			t.Fatalf("msg-1 steps %+v", st)
+		}
+		for _, c := range []struct {
+			form, stateMachine, id string
+		}{
+			{"new", testStateMachine, "exec-t"},
+			{"mixed", testStateMachine, "exec-t"},
+			{"new", "", arn}, // learned from the ARN asked for
+			{"mixed", "", arn},
+		} {
+			x := get(t, lineForms[c.form], c.stateMachine, emptyLog, c.id)
+			if x.ID != arn || !reflect.DeepEqual(x.Items, want.Items) {
+				t.Errorf("%s lines, state machine %q, empty log %v: %s\n%+v\nwant\n%+v", c.form, c.stateMachine, emptyLog, x.ID, x.Items, want.Items)
+			}
+		}
+	}
+	// Learned from the state machine's log: asked for by name.
+	if x := get(t, lineForms["new"], "", false, "exec-t"); x.ID != arn {
+		t.Errorf("execution %s, want %s", x.ID, arn)
+	}
+	// Nothing names the state machine: the execution is its NAME:ID.
+	if x := get(t, lineForms["new"], "", true, "exec-t"); x.ID != "exec-t:88888888-8888-8888-8888-888888888888" || x.Name != "exec-t" || len(x.Items) != 5 {
+		t.Errorf("execution %s (%s), %d items", x.ID, x.Name, len(x.Items))
+	}
+	src := taskLogSourceOf(t, lineForms["new"], nil)
+	src.StateMachineARN = "mailflow-prod"
+	if _, err := src.Get(ctx, "exec-t"); err == nil || !strings.Contains(err.Error(), "not a state machine ARN") {
+		t.Errorf("a state machine name for an ARN: %v", err)
+	}
+}
+
+func TestParseTaskLineReadsTheShortForm(t *testing.T) {
+	t.Parallel()
+	l, ok, warnings, err := ParseTaskLine(`{"level":"INFO","msg":"done","task":"Send","messageId":"m","exec":"e:1","mailId":"x","sesMessageId":"s"}`)
+	if !ok || err != nil || len(warnings) != 0 || l.ExecutionID != "" || l.Execution != "e:1" || !l.Time.IsZero() || l.SESMessageID != "s" {
+		t.Fatalf("line %+v ok %v warnings %q err %v", l, ok, warnings, err)
+	}
+	if _, ok, _, err := ParseTaskLine(`{"level":"INFO","msg":"done","task":"Send","messageId":"m"}`); ok || err == nil || !strings.Contains(err.Error(), "without executionId or exec") {
+		t.Errorf("no execution: ok %v err %v", ok, err)
+	}
+}
+
+// TestParseTaskLineCauseWithoutTheName: older lines start the cause with
+// the error name; it is read without it, as newer lines and the state
+// machine's log give it, so that "error: cause" does not say it twice.
+func TestParseTaskLineCauseWithoutTheName(t *testing.T) {
+	t.Parallel()
+	for _, msg := range []string{
+		`{"msg":"failed","task":"Send","messageId":"m","executionId":"arn:x","error":"Mail.Throttled","cause":"Mail.Throttled: slow down"}`,
+		`{"msg":"failed","task":"Send","messageId":"m","exec":"e:1","error":"Mail.Throttled","cause":"slow down"}`,
+	} {
+		if l, ok, _, err := ParseTaskLine(msg); !ok || err != nil || l.Error != "Mail.Throttled" || l.Cause != "slow down" {
+			t.Errorf("%s: line %+v ok %v err %v", msg, l, ok, err)
+		}
 	}
 }

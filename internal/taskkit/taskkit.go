@@ -294,31 +294,133 @@ func CheckOwner(owner string) error {
 	return nil
 }
 
+// Result line keys a reader of the task log groups relies on (package
+// inspect reads them).
+const (
+	// KeyExecution is an Express execution named by what follows its state
+	// machine's ARN ("<name>:<id>"): the reader knows the state machine, so
+	// the line need not repeat the region, account and state machine name.
+	KeyExecution = "exec"
+	// KeyExecutionID is any other execution, named by its whole ARN (and
+	// every execution in lines written before KeyExecution).
+	KeyExecutionID = "executionId"
+)
+
+// ShortExecution is what follows the state machine's part in an Express
+// execution ARN (arn:PARTITION:states:REGION:ACCOUNT:express:STATE_MACHINE:
+// NAME:ID), that is "NAME:ID"; ok is false for anything else.
+func ShortExecution(arn string) (short string, ok bool) {
+	parts := strings.SplitN(arn, ":", 8)
+	if len(parts) < 8 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "express" || parts[6] == "" || parts[7] == "" {
+		return "", false
+	}
+	return parts[7], true
+}
+
 // Logger returns log with the invocation's identifiers: task, messageId,
-// executionId, mailId (when known) and the Lambda request id (in Lambda).
+// the execution (KeyExecution, or KeyExecutionID when it is not an Express
+// execution ARN), mailId (when known) and the Lambda request id (in
+// Lambda). In Lambda it logs through [LambdaForm].
 func Logger(ctx context.Context, log *slog.Logger, task, messageID, owner, mailID string) *slog.Logger {
 	if log == nil {
 		log = slog.Default()
 	}
-	attrs := []any{slog.String("task", task), slog.String("messageId", messageID),
-		slog.String("executionId", ExecutionID(owner, messageID))}
+	attrs := []any{slog.String("task", task), slog.String("messageId", messageID)}
+	exec := ExecutionID(owner, messageID)
+	if short, ok := ShortExecution(exec); ok {
+		attrs = append(attrs, slog.String(KeyExecution, short))
+	} else {
+		attrs = append(attrs, slog.String(KeyExecutionID, exec))
+	}
 	if mailID != "" {
 		attrs = append(attrs, slog.String("mailId", mailID))
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("requestId", lc.AwsRequestID))
+		log = slog.New(LambdaForm(log.Handler()))
 	}
-	return log.With(attrs...)
+	return log.With(nonEmpty(attrs)...)
 }
 
+// LambdaForm is h writing lines as the tasks do in Lambda: without the
+// "time" attribute, since CloudWatch Logs stamps every event with the time
+// it was written (about 33 bytes of each line, paid for at ingestion).
+// Local logs keep it: nothing else stamps them.
+func LambdaForm(h slog.Handler) slog.Handler {
+	if _, ok := h.(untimed); ok {
+		return h
+	}
+	return untimed{h}
+}
+
+type untimed struct{ slog.Handler }
+
+func (h untimed) Handle(ctx context.Context, r slog.Record) error {
+	r.Time = time.Time{} // the built-in handlers leave out a zero time
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h untimed) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return untimed{h.Handler.WithAttrs(attrs)}
+}
+
+func (h untimed) WithGroup(name string) slog.Handler { return untimed{h.Handler.WithGroup(name)} }
+
 // LogResult logs the end of an invocation: info on success, warn with the
-// error name and cause on failure.
+// error name and cause on failure. The cause does not repeat the name its
+// text starts with (the state machine's cause does not either). Attributes
+// with an empty value (a string "", a zero number, false) are left out:
+// their absence reads the same and costs nothing.
 func LogResult(log *slog.Logger, err error, attrs ...any) {
 	if err == nil {
-		log.Info("done", attrs...)
+		log.Info("done", nonEmpty(attrs)...)
 		return
 	}
-	log.Warn("failed", append(attrs, slog.String("error", string(workflow.NameOf(err))), slog.String("cause", err.Error()))...)
+	name := string(workflow.NameOf(err))
+	cause := err.Error()
+	if name != "" {
+		cause = strings.TrimPrefix(cause, name+": ")
+	}
+	log.Warn("failed", append(nonEmpty(attrs), slog.String("error", name), slog.String("cause", cause))...)
+}
+
+// nonEmpty drops the slog.Attr arguments whose value is empty; key-value
+// pairs are kept as they are.
+func nonEmpty(args []any) []any {
+	out := make([]any, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		switch a := args[i].(type) {
+		case string:
+			out = append(out, a)
+			if i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+		case slog.Attr:
+			if !emptyValue(a.Value) {
+				out = append(out, a)
+			}
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func emptyValue(v slog.Value) bool {
+	switch v.Kind() {
+	case slog.KindString:
+		return v.String() == ""
+	case slog.KindInt64:
+		return v.Int64() == 0
+	case slog.KindUint64:
+		return v.Uint64() == 0
+	case slog.KindFloat64:
+		return v.Float64() == 0
+	case slog.KindBool:
+		return !v.Bool()
+	}
+	return false
 }
 
 // OutcomeUnknownError is the Mail.OutcomeUnknown failure for a lock record
