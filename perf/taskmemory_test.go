@@ -2,6 +2,7 @@ package perf
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -289,8 +290,10 @@ func writeTaskMemory(peaks map[string][]TaskMemoryCase, cpu map[string]float64) 
 	for task, cases := range peaks {
 		t := r.Tasks[task]
 		t.Cases = cases
-		worst := slices.MaxFunc(cases, func(a, b TaskMemoryCase) int { return cmpFloat(a.PeakRSSMiB, b.PeakRSSMiB) })
+		worst := slices.MaxFunc(cases, func(a, b TaskMemoryCase) int { return cmp.Compare(a.PeakRSSMiB, b.PeakRSSMiB) })
 		t.PeakRSSMiB, t.InputBytes, t.WorstCase = worst.PeakRSSMiB, worst.InputBytes, worst.Name
+		// The size the peaks were measured at, under its GOMEMLIMIT.
+		t.ConfiguredMiB, t.GoMemLimit = TaskMemoryMiB[task], GoMemLimit(TaskMemoryMiB[task])
 		r.Tasks[task] = t
 	}
 	for task, ms := range cpu {
@@ -299,20 +302,10 @@ func writeTaskMemory(peaks map[string][]TaskMemoryCase, cpu map[string]float64) 
 		r.Tasks[task] = t
 	}
 	for task, t := range r.Tasks {
-		t.ConfiguredMiB, t.GoMemLimit, t.SizedMiB = TaskMemoryMiB[task], GoMemLimit(TaskMemoryMiB[task]), SizeFor(t.PeakRSSMiB)
+		t.SizedMiB = SizeFor(t.PeakRSSMiB)
 		r.Tasks[task] = t
 	}
 	return WriteResult("task-memory.json", r)
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // TestTaskMemoryChild runs one case of BenchmarkTaskMemory in the process
