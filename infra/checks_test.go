@@ -124,6 +124,10 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 				infra.EnvSuppressionTable: "mailflow-suppressions", infra.EnvOutcomeBus: "mailflow-outcomes",
 				infra.EnvEventsDeadLetterQueue: names[mustJSON(ref(id.eventsDLQ))],
 				taskkit.EnvRetention:           (time.Duration(s.cfg.Lock.RetentionDays) * 24 * time.Hour).String(),
+				infra.EnvGoMemLimit:            env[infra.EnvGoMemLimit],
+			}
+			if env[infra.EnvGoMemLimit] == "" {
+				t.Errorf("%s: no %s", task, infra.EnvGoMemLimit)
 			}
 			if !reflect.DeepEqual(env, want) {
 				t.Errorf("%s environment:\n got  %v\n want %v", task, env, want)

@@ -389,6 +389,7 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
 	for _, spec := range taskSpecs {
 		env := p.environment(spec.name)
+		env[EnvGoMemLimit] = jsii.String(goMemLimit(spec.memoryMiB))
 		logs := p.logGroup(spec.id+"Logs", nil, nil)
 		role := awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),

@@ -3,6 +3,7 @@ package infra_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -376,10 +377,13 @@ func TestMailPipeline(t *testing.T) {
 		}
 		for _, task := range infra.Tasks() {
 			p := props(fns[id.fn[task]])
-			env, tracing := env, "Active"
+			env, tracing := maps.Clone(env), "Active"
 			if task == infra.TaskRecordEvent {
-				env, tracing = recordEnv, "PassThrough"
+				env, tracing = maps.Clone(recordEnv), "PassThrough"
 			}
+			// The Go runtime's soft limit: 80 % of the function's memory.
+			mem, _ := p["MemorySize"].(float64)
+			env[infra.EnvGoMemLimit] = fmt.Sprintf("%dMiB", int(mem*0.8))
 			for k, want := range map[string]any{
 				"Runtime":       "provided.al2023",
 				"Architectures": []any{"arm64"},

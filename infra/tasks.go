@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
@@ -55,6 +56,13 @@ const (
 // machine's tasks stay below the state's TimeoutSeconds in the definition
 // (30, 120, 60, 30 s); record-event has no state, and its events queue's
 // visibility timeout is a multiple of its timeout.
+//
+// Memory: Lambda bills GB-seconds, so each of the state machine's tasks
+// takes the smallest size in 128-MiB steps with 1.5 times the peak
+// resident memory measured on its worst-case input (perf
+// BenchmarkTaskMemory, perf/results/task-memory.json; the guard test
+// holds these sizes to that file). Each function runs with GOMEMLIMIT at
+// 80 % of its size (goMemLimit).
 type taskSpec struct {
 	name           string
 	id             string // construct id
@@ -65,20 +73,41 @@ type taskSpec struct {
 }
 
 var taskSpecs = []taskSpec{
-	{TaskAcquireLock, "AcquireLock", workflow.PlaceholderAcquireLock, 256, 20,
+	// A largest queue body (what fits an execution input alone) with 50
+	// recipients peaks at about 45 MiB, the process itself included.
+	{TaskAcquireLock, "AcquireLock", workflow.PlaceholderAcquireLock, 128, 20,
 		"mailflow: validate a queued mail and take its dedup lock"},
-	// Building a MIME message of up to 40 MB with its attachments needs
-	// memory, and Lambda's CPU share grows with it.
-	{TaskFetchAttachments, "FetchAttachments", workflow.PlaceholderFetchAttachments, 1024, 100,
+	// Attachments stream from S3 through the encoder and the message
+	// spills to /tmp, so attachments summing to the 40 MiB limit peak at
+	// about 45 MiB; the worst case is an offloaded body (textKey, htmlKey)
+	// filling the limit, which is read into memory whole: about 160 MiB.
+	{TaskFetchAttachments, "FetchAttachments", workflow.PlaceholderFetchAttachments, 256, 100,
 		"mailflow: fetch attachments, build the MIME message, stage it in S3"},
+	// A staged 40 MiB message is held whole (SES v2 takes raw content
+	// inline) and encoded again as base64 in the SDK's JSON request: about
+	// 280 MiB at peak.
 	{TaskSend, "Send", workflow.PlaceholderSend, 512, 45,
 		"mailflow: send the staged message through SES v2 and mark the lock sent"},
-	{TaskReleaseLock, "ReleaseLock", workflow.PlaceholderReleaseLock, 256, 20,
+	// Like AcquireLock: the body is parsed for its mailId, about 45 MiB.
+	{TaskReleaseLock, "ReleaseLock", workflow.PlaceholderReleaseLock, 128, 20,
 		"mailflow: release the dedup lock of a mail that was not sent"},
 	// One batch is at most 10 events, each a few DynamoDB requests and at
-	// most one PutEvents: seconds, not minutes.
+	// most one PutEvents: seconds, not minutes. Not measured: records are
+	// at most 1 MiB each.
 	{TaskRecordEvent, "RecordEvent", "", 256, recordEventTimeoutSeconds,
 		"mailflow: record SES delivery events, suppress bounced addresses, publish outcomes"},
+}
+
+// EnvGoMemLimit is the Go runtime's soft memory limit, set on every task
+// function.
+const EnvGoMemLimit = "GOMEMLIMIT"
+
+// goMemLimit is the GOMEMLIMIT of a function of memoryMiB: 80 % of it, so
+// the collector works harder as the heap nears Lambda's limit and the
+// runtime, stacks and buffers outside the heap keep the rest, instead of
+// the default (no limit) that lets the heap double before a collection.
+func goMemLimit(memoryMiB float64) string {
+	return strconv.Itoa(int(memoryMiB*0.8)) + "MiB"
 }
 
 // recordEventTimeoutSeconds is record-event's timeout.

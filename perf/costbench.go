@@ -75,8 +75,35 @@ const (
 // of the current design: what the run measured (task durations, the state
 // machine's input and history, the tasks' log lines, the messages staged)
 // with the AWS latencies above. Memory sizes are the deployed functions'
-// (infra/tasks.go).
-func CostInputs(r ThroughputResult) Usage {
+// (infra/tasks.go, TaskMemoryMiB: sized from the peaks in
+// results/task-memory.json).
+//
+// A task's billed duration is the larger of its measured local duration
+// and its CPU time stretched to the CPU share Lambda gives its size, plus
+// the AWS latencies: Lambda allocates CPU in proportion to memory, one
+// vCPU at VCPUMiB, so a handler that needs c ms of CPU (measured at
+// GOMAXPROCS=1 for the typical mail, BenchmarkTaskCPU, recorded in
+// results/task-memory.json) takes at least c × VCPUMiB / size ms at a
+// smaller size. The local durations ran on a whole machine and do not
+// show that, so without it a smaller size would look free of any slowdown.
+func CostInputs(r ThroughputResult) Usage { return costInputs(r, deployedSizes) }
+
+// taskSizes are the memory sizes (MiB) of the three tasks a sent mail runs.
+type taskSizes struct{ acquire, fetch, send float64 }
+
+var (
+	deployedSizes = taskSizes{acquireLockMiB, fetchAttachmentsMiB, sendMiB}
+	earlierSizes  = taskSizes{acquireLockMiBBefore, fetchAttachmentsMiBBefore, sendMiBBefore}
+)
+
+// billedMs is a task's billed duration at sizeMiB (see CostInputs): the
+// larger of its local duration and its CPU time at that size's CPU share,
+// plus awsMs of AWS calls.
+func billedMs(task string, localMs, sizeMiB, awsMs float64) float64 {
+	return max(localMs, recordedCPUMs(task)*VCPUMiB/min(sizeMiB, VCPUMiB)) + awsMs
+}
+
+func costInputs(r ThroughputResult, sz taskSizes) Usage {
 	if in := r.Inline; in != nil {
 		r.StagedPerMail, r.TaskMillis, r.TaskLogBytes = in.StagedPerMail, in.TaskMillis, in.TaskLogBytes
 	}
@@ -84,11 +111,11 @@ func CostInputs(r ThroughputResult) Usage {
 	staged := r.StagedPerMail
 	tasks := []Task{
 		// One consistent read of the lock.
-		{Name: "AcquireLock", MemoryMB: 256, BilledMs: ms("mailflow-acquire-lock") + dynamoReadMs, Invocations: 1},
+		{Name: "AcquireLock", MemoryMB: sz.acquire, BilledMs: billedMs("AcquireLock", ms("mailflow-acquire-lock"), sz.acquire, dynamoReadMs), Invocations: 1},
 		// The attachment's GET, and the PUT of a message that is staged.
-		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + staged*s3PutMs, Invocations: 1},
+		{Name: "FetchAttachments", MemoryMB: sz.fetch, BilledMs: billedMs("FetchAttachments", ms("mailflow-fetch-attachments"), sz.fetch, s3GetMs+staged*s3PutMs), Invocations: 1},
 		// The lock writes, the pacer, the staged message's GET, SES.
-		{Name: "Send", MemoryMB: 512, BilledMs: ms("mailflow-send") + (sendLockWrites+1)*dynamoMs + staged*s3GetMs + sesMs, Invocations: 1},
+		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", ms("mailflow-send"), sz.send, (sendLockWrites+1)*dynamoMs+staged*s3GetMs+sesMs), Invocations: 1},
 	}
 	var chain float64
 	for _, t := range tasks {
@@ -147,16 +174,18 @@ type Lever struct {
 // design stages every message in S3 (a PUT and a GET), writes the lock
 // three times in Send after AcquireLock's put, traces every execution and record-event
 // invocation, logs Lambda's platform records and the executions at ALL
-// with data. The last lever is the current design, [CostInputs].
+// with data, and sizes the functions by guess (256, 1024 and 512 MiB).
+// The last lever is the current design, [CostInputs].
 func Levers(r ThroughputResult) []Lever {
-	now := CostInputs(r)
-	u := now
+	now, before := CostInputs(r), costInputs(r, earlierSizes)
+	u := before
 	u.HistoryBytesMail = CostInputsAt(r, "ALL").HistoryBytesMail
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
+	sz := earlierSizes
 	u.Tasks = []Task{
-		{Name: "AcquireLock", MemoryMB: 256, BilledMs: ms("mailflow-acquire-lock") + dynamoMs, Invocations: 1},
-		{Name: "FetchAttachments", MemoryMB: 1024, BilledMs: ms("mailflow-fetch-attachments") + s3GetMs + s3PutMs, Invocations: 1},
-		{Name: "Send", MemoryMB: 512, BilledMs: ms("mailflow-send") + (sendLockWritesBefore+1)*dynamoMs + s3GetMs + sesMs, Invocations: 1},
+		{Name: "AcquireLock", MemoryMB: sz.acquire, BilledMs: billedMs("AcquireLock", ms("mailflow-acquire-lock"), sz.acquire, dynamoMs), Invocations: 1},
+		{Name: "FetchAttachments", MemoryMB: sz.fetch, BilledMs: billedMs("FetchAttachments", ms("mailflow-fetch-attachments"), sz.fetch, s3GetMs+s3PutMs), Invocations: 1},
+		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", ms("mailflow-send"), sz.send, (sendLockWritesBefore+1)*dynamoMs+s3GetMs+sesMs), Invocations: 1},
 	}
 	u.S3Puts, u.S3Gets = 1, 2
 	u.DynamoWrites, u.DynamoReads = acquireLockWritesBefore+sendLockWritesBefore+pacerWrites, 0
@@ -170,17 +199,20 @@ func Levers(r ThroughputResult) []Lever {
 	step("earlier default (ALL + data, staged, 5 writes, all traced)", "ALL", func() {})
 	step("executions logged at ERROR", "ERROR", func() {})
 	step("small messages inline", "ERROR", func() {
-		u.Tasks[1].BilledMs, u.Tasks[2].BilledMs = now.Tasks[1].BilledMs, u.Tasks[2].BilledMs-(1-now.S3Puts)*s3GetMs
+		u.Tasks[1].BilledMs, u.Tasks[2].BilledMs = before.Tasks[1].BilledMs, u.Tasks[2].BilledMs-(1-now.S3Puts)*s3GetMs
 		u.S3Puts, u.S3Gets = now.S3Puts, now.S3Gets
 	})
 	step("lease and send attempt in one write", "ERROR", func() {
-		u.Tasks[2].BilledMs, u.DynamoWrites = now.Tasks[2].BilledMs, acquireLockWritesBefore+sendLockWrites+pacerWrites
+		u.Tasks[2].BilledMs, u.DynamoWrites = before.Tasks[2].BilledMs, acquireLockWritesBefore+sendLockWrites+pacerWrites
 	})
 	step("X-Ray sampled at 5 %", "ERROR", func() { u.TracedFraction, u.Feedback = now.TracedFraction, now.Feedback })
 	step("Lambda platform records off", "ERROR", func() { u.PlatformLogBytes = now.PlatformLogBytes })
 	step("lock taken by the send attempt (AcquireLock reads)", "ERROR", func() {
-		u.Tasks[0], u.DynamoWrites, u.DynamoReads = now.Tasks[0], now.DynamoWrites, now.DynamoReads
+		u.Tasks[0], u.DynamoWrites, u.DynamoReads = before.Tasks[0], now.DynamoWrites, now.DynamoReads
 	})
+	// Smaller functions bill fewer GB-seconds; their smaller CPU share may
+	// lengthen the tasks (and so the execution) a little.
+	step("Lambda memory sized from measured peaks", "ERROR", func() { u.Tasks, u.ExecutionMs = now.Tasks, now.ExecutionMs })
 	return out
 }
 

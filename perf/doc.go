@@ -2,8 +2,10 @@
 // share: the burst benchmark (a burst drained through the local runtime at
 // a time-scaled SES quota, with and without the pacer), the throughput
 // benchmark (enqueue to outbox, beside the raw durable-queue baseline), the
-// Lambda figures (zip sizes, cold start with and without the X-Ray SDK) and
-// the cost model per million mails on AWS.
+// Lambda figures (zip sizes, cold start with and without the X-Ray SDK), the
+// task functions' peak memory on their worst-case inputs and CPU time per
+// typical mail (which size them), and the cost model per million mails on
+// AWS.
 //
 // Run them with `make bench`; BENCH_FULL=1 runs the large sizes (N = 6,000
 // at 200/s for the burst, 10,000 mails for throughput). Every benchmark
