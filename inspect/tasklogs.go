@@ -248,7 +248,7 @@ func (s *TaskLogSource) fetchTasks(ctx context.Context, since, until time.Time) 
 var deadLetterErrors = map[string][]workflow.ErrorName{
 	TaskAcquireLock:      {workflow.InvalidMessage, workflow.IdempotencyConflict, workflow.OutcomeUnknown, workflow.Suppressed},
 	TaskFetchAttachments: {workflow.AttachmentMissing, workflow.AttachmentForbidden, workflow.TooLarge, workflow.InvalidMessage},
-	TaskSend:             {workflow.OutcomeUnknown, workflow.Rejected, workflow.InvalidMessage, workflow.TooLarge},
+	TaskSend:             {workflow.OutcomeUnknown, workflow.IdempotencyConflict, workflow.Rejected, workflow.InvalidMessage, workflow.TooLarge},
 }
 
 // itemsFromLines derives each item's steps and outcome from its lines,
@@ -317,7 +317,9 @@ func routeLines(ls []TaskLine) (workflow.Outcome, string, string) {
 			}
 			return OutcomeUnknown, l.Error, l.Cause
 		}
-		if task == TaskAcquireLock && l.Outcome == string(workflow.OutcomeAlreadySent) {
+		// AcquireLock found the mail sent, or the Send task's attempt
+		// found another execution had sent it.
+		if (task == TaskAcquireLock || task == TaskSend) && l.Outcome == string(workflow.OutcomeAlreadySent) {
 			return workflow.OutcomeAlreadySent, "", ""
 		}
 	}

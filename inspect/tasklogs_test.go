@@ -275,3 +275,29 @@ func TestParseTaskLineCauseWithoutTheName(t *testing.T) {
 		}
 	}
 }
+
+// The Send task takes the lock in its attempt write: it may find the mail
+// sent by another execution (already-sent) or its mailId taken for other
+// content (dead-lettered, as the definition's Catch routes it).
+func TestRouteLinesFollowsTheSendTasksLock(t *testing.T) {
+	t.Parallel()
+	lines := func(send TaskLine) []TaskLine {
+		send.Task = TaskSend
+		return []TaskLine{{Task: TaskAcquireLock, Outcome: "acquired"}, {Task: TaskFetchAttachments}, send}
+	}
+	cases := []struct {
+		name string
+		send TaskLine
+		want workflow.Outcome
+	}{
+		{"sent", TaskLine{SESMessageID: "ses-1"}, workflow.OutcomeSent},
+		{"sent by another execution", TaskLine{SESMessageID: "ses-0", Outcome: string(workflow.OutcomeAlreadySent)}, workflow.OutcomeAlreadySent},
+		{"taken for other content", TaskLine{Failed: true, Error: string(workflow.IdempotencyConflict)}, workflow.OutcomeDeadLettered},
+		{"busy", TaskLine{Failed: true, Error: string(workflow.LockBusy)}, OutcomeUnknown},
+	}
+	for _, c := range cases {
+		if got, _, _ := routeLines(lines(c.send)); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
