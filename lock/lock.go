@@ -231,6 +231,12 @@ type Table interface {
 	// record that the backend still stores is returned as it is; callers
 	// judge it with Record.Live).
 	Get(ctx context.Context, mailID string) (rec Record, ok bool, err error)
+	// Peek is Get from a read that may lag the latest write by a moment
+	// (DynamoDB's eventually consistent read, at half the price of a
+	// consistent one): for an early answer that a conditional write
+	// settles later, never for a decision of its own. Adapters whose reads
+	// are always current answer it as Get.
+	Peek(ctx context.Context, mailID string) (rec Record, ok bool, err error)
 }
 
 // ErrCondition is matched by every [*ConditionError].

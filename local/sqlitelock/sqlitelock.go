@@ -452,6 +452,11 @@ func wrap(op, mailID string, err error) error {
 	return fmt.Errorf("sqlitelock: %s %q: %w", op, mailID, err)
 }
 
+// Peek implements [lock.Table]: the table's reads are always current.
+func (t *Table) Peek(ctx context.Context, mailID string) (lock.Record, bool, error) {
+	return t.Get(ctx, mailID)
+}
+
 // Get implements [lock.Table].
 func (t *Table) Get(ctx context.Context, mailID string) (lock.Record, bool, error) {
 	rec, err := get(ctx, t.get, mailID)

@@ -359,13 +359,22 @@ func (t *Table) Forget(ctx context.Context, p lock.ForgetParams) error {
 	return nil
 }
 
-// Get implements [lock.Table].
+// Get implements [lock.Table] with a consistent read.
 func (t *Table) Get(ctx context.Context, mailID string) (lock.Record, bool, error) {
+	return t.read(ctx, "get", mailID, true)
+}
+
+// Peek implements [lock.Table] with an eventually consistent read.
+func (t *Table) Peek(ctx context.Context, mailID string) (lock.Record, bool, error) {
+	return t.read(ctx, "peek", mailID, false)
+}
+
+func (t *Table) read(ctx context.Context, op, mailID string, consistent bool) (lock.Record, bool, error) {
 	out, err := t.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(t.table), Key: key(mailID), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(t.table), Key: key(mailID), ConsistentRead: aws.Bool(consistent),
 	})
 	if err != nil {
-		return lock.Record{}, false, fmt.Errorf("dynamolock: get %q: %w", mailID, err)
+		return lock.Record{}, false, fmt.Errorf("dynamolock: %s %q: %w", op, mailID, err)
 	}
 	if len(out.Item) == 0 {
 		return lock.Record{}, false, nil

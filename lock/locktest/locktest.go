@@ -110,6 +110,20 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("PeekReadsTheRecord", func(t *testing.T) {
+		tbl := h.NewTable(t)
+		if _, ok, err := tbl.Peek(ctx, "m"); ok || err != nil {
+			t.Fatalf("peek of no record: ok=%v err=%v", ok, err)
+		}
+		want := noErr(t)(tbl.Acquire(ctx, acquireParams("m", "owner-1", hashA, t0)))
+		// The emulators and local stores answer at once; DynamoDB may lag a
+		// moment, which the callers allow for.
+		got, ok, err := tbl.Peek(ctx, "m")
+		if err != nil || !ok || got.Owner != want.Owner || got.ContentHash != want.ContentHash || got.Status != lock.Sending {
+			t.Fatalf("peek = %+v, %v, %v; want %+v", got, ok, err, want)
+		}
+	})
+
 	t.Run("GetMissing", func(t *testing.T) {
 		tbl := h.NewTable(t)
 		if _, ok, err := tbl.Get(ctx, "nobody"); err != nil || ok {

@@ -210,6 +210,11 @@ func (t *Table) remove(ctx context.Context, op, id string, allowed func(cur *loc
 	return nil
 }
 
+// Peek implements [lock.Table]: the table's reads are always current.
+func (t *Table) Peek(ctx context.Context, mailID string) (lock.Record, bool, error) {
+	return t.Get(ctx, mailID)
+}
+
 // Get implements [lock.Table].
 func (t *Table) Get(ctx context.Context, mailID string) (lock.Record, bool, error) {
 	if err := ctx.Err(); err != nil {

@@ -8,10 +8,13 @@
 // Mail.OutcomeUnknown, Mail.Suppressed, Mail.Transient.
 //
 // Decisions where the architecture is silent:
-//   - The task reads the lock record (one consistent read) and writes
-//     nothing: the lock is taken by the Send task, in the same conditional
-//     write that records its send attempt (lock.AttemptParams.ContentHash),
-//     under the conditions the architecture gives the acquire. That saves a
+//   - The task reads the lock record and writes nothing: one eventually
+//     consistent read (lock.Table.Peek), and a consistent one only before
+//     it refuses the mail (busy, conflict, outcome unknown), so a moment's
+//     lag can delay a mail but never dead-letter it. The lock is taken by
+//     the Send task, in the same conditional write that records its send
+//     attempt (lock.AttemptParams.ContentHash), under the conditions the
+//     architecture gives the acquire. That saves a
 //     write per mail, and nothing is held while the message is built: a
 //     crash or a failure before the send leaves no lease to wait out. The
 //     outcome keeps its name, "acquired": the mail may go ahead. Two
@@ -186,25 +189,25 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	// A read, not a write: the Send task's attempt takes the lock in the
 	// write that records the attempt, so nothing is held while the
 	// message is built and a mail costs one lock write fewer. What the
-	// read finds answers here what the write would refuse there.
+	// read finds answers here what the write would refuse there. The read
+	// may lag a moment (lock.Table.Peek, half the price): a stale "go
+	// ahead" is settled by Send's write, and a refusal, which ends the
+	// mail's execution here, is read again consistently before it is
+	// given.
 	now := h.deps.Clock.Now()
-	cur, found, err := h.deps.Locks.Get(ctx, m.MailID)
+	cur, found, err := h.deps.Locks.Peek(ctx, m.MailID)
 	if err != nil {
 		return Out{}, workflow.Errorf(workflow.Transient, "reading the lock: %w", err)
 	}
-	if found && cur.Live(now) {
-		switch {
-		case cur.ContentHash != hash:
-			return Out{}, workflow.Errorf(workflow.IdempotencyConflict,
-				"mailId %q was already used for other content (%s, status %s)", m.MailID, cur.ContentHash, cur.Status)
-		case cur.Status == lock.Sent:
-			log.Info("already sent", slog.String("sesMessageId", cur.SESMessageID))
-			return Out{Outcome: AlreadySent, MailID: m.MailID, Owner: in.Owner}, nil
-		case cur.OutcomeUnknown() && (!cur.LeaseLive(now) || cur.Owner == in.Owner):
-			return Out{}, taskkit.OutcomeUnknownError(cur, nil)
-		case cur.LeaseLive(now) && cur.Owner != in.Owner:
-			return Out{}, workflow.Errorf(workflow.LockBusy, "mailId %q is being sent by %s until %s",
-				m.MailID, cur.Owner, cur.LeaseUntil.UTC().Format(time.RFC3339))
+	if out, decided, refused := h.judge(log, in, m.MailID, hash, cur, found, now); decided {
+		if refused == nil {
+			return out, nil
+		}
+		if cur, found, err = h.deps.Locks.Get(ctx, m.MailID); err != nil {
+			return Out{}, workflow.Errorf(workflow.Transient, "reading the lock: %w", err)
+		}
+		if out, decided, refused := h.judge(log, in, m.MailID, hash, cur, found, now); decided {
+			return out, refused
 		}
 	}
 	if err := h.checkSuppressed(ctx, m.MailID, recipients); err != nil {
@@ -212,6 +215,29 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	}
 	h.tellAccepted(ctx, log, in, m.MailID, now)
 	return Out{Outcome: Acquired, MailID: m.MailID, Owner: in.Owner}, nil
+}
+
+// judge answers from the lock record: decided is false when the mail may
+// go ahead (no live record, this owner's own lease, or a lease that ran
+// out with no attempt).
+func (h *Handler) judge(log *slog.Logger, in In, mailID, hash string, cur lock.Record, found bool, now time.Time) (out Out, decided bool, refused error) {
+	if !found || !cur.Live(now) {
+		return Out{}, false, nil
+	}
+	switch {
+	case cur.ContentHash != hash:
+		return Out{}, true, workflow.Errorf(workflow.IdempotencyConflict,
+			"mailId %q was already used for other content (%s, status %s)", mailID, cur.ContentHash, cur.Status)
+	case cur.Status == lock.Sent:
+		log.Info("already sent", slog.String("sesMessageId", cur.SESMessageID))
+		return Out{Outcome: AlreadySent, MailID: mailID, Owner: in.Owner}, true, nil
+	case cur.OutcomeUnknown() && (!cur.LeaseLive(now) || cur.Owner == in.Owner):
+		return Out{}, true, taskkit.OutcomeUnknownError(cur, nil)
+	case cur.LeaseLive(now) && cur.Owner != in.Owner:
+		return Out{}, true, workflow.Errorf(workflow.LockBusy, "mailId %q is being sent by %s until %s",
+			mailID, cur.Owner, cur.LeaseUntil.UTC().Format(time.RFC3339))
+	}
+	return Out{}, false, nil
 }
 
 // EventTimeout bounds telling the events queue of an accepted mail.

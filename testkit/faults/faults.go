@@ -323,7 +323,7 @@ func (p *Plan) apply(ctx context.Context, pt Point, f Fault) error {
 	return nil
 }
 
-// Lock wraps a lock table: AcquireBefore and AcquireAfter around Get (the
+// Lock wraps a lock table: AcquireBefore and AcquireAfter around Peek (the
 // AcquireLock task's read; the lock itself is taken by StartAttempt) and
 // Acquire, Attempt before StartAttempt, MarkSent before MarkSent, Release
 // before Release.
@@ -403,10 +403,17 @@ func (l *lockTable) Release(ctx context.Context, a lock.ReleaseParams) error {
 }
 
 func (l *lockTable) Get(ctx context.Context, id string) (lock.Record, bool, error) {
+	if l.p.IsCrashed() {
+		return lock.Record{}, false, ErrCrashed
+	}
+	return l.t.Get(ctx, id)
+}
+
+func (l *lockTable) Peek(ctx context.Context, id string) (lock.Record, bool, error) {
 	if err := l.p.before(ctx, AcquireBefore); err != nil {
 		return lock.Record{}, false, err
 	}
-	rec, ok, err := l.t.Get(ctx, id)
+	rec, ok, err := l.t.Peek(ctx, id)
 	if err != nil {
 		return rec, ok, err
 	}

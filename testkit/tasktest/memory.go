@@ -119,6 +119,13 @@ func (l *probedLocks) Release(ctx context.Context, a lock.ReleaseParams) error {
 	return l.t.Release(ctx, a)
 }
 
+func (l *probedLocks) Peek(ctx context.Context, id string) (lock.Record, bool, error) {
+	if err := l.p.call("Peek"); err != nil {
+		return lock.Record{}, false, err
+	}
+	return l.t.Peek(ctx, id)
+}
+
 func (l *probedLocks) Get(ctx context.Context, id string) (lock.Record, bool, error) {
 	if err := l.p.call("Get"); err != nil {
 		return lock.Record{}, false, err

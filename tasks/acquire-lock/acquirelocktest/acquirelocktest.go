@@ -117,6 +117,34 @@ func Run(t *testing.T, newLocks func(t *testing.T) (lock.Table, testkit.Faults),
 		}
 	})
 
+	// The first read may lag (lock.Table.Peek); a refusal is given only
+	// after a consistent read agrees.
+	t.Run("StaleRefusalIsReadAgain", func(t *testing.T) {
+		locks, proxy := newLocks(t)
+		clk := tasktest.NewClock()
+		busy := lock.Record{MailID: "order-1/receipt", Status: lock.Sending, Owner: "exec-0/msg-1", ContentHash: "sha256:other",
+			LeaseUntil: clk.Now().Add(time.Minute), ExpiresAt: clk.Now().Add(time.Hour)}
+		stale := &lagging{Table: locks, stale: &busy}
+		h, err := acquirelock.New(Config(), acquirelock.Deps{Locks: stale, Clock: clk, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := proxy.Hits()
+		out, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil))
+		if err != nil || out.Outcome != acquirelock.Acquired {
+			t.Fatalf("a stale record of other content = %+v, %v; want acquired after the consistent read", out, err)
+		}
+		if n := proxy.Hits() - before; n != 1 || stale.peeks != 1 {
+			t.Fatalf("%d lock-table requests and %d peeks; want the lagging peek and one consistent read", n, stale.peeks)
+		}
+		// A refusal the consistent read confirms is given.
+		hold(t, locks, clk, in(t, "exec-0/msg-1", nil), false)
+		stale.stale = nil
+		if _, err := h.Handle(ctx, in(t, "exec-1/msg-1", nil)); workflow.NameOf(err) != workflow.LockBusy {
+			t.Fatalf("a live lease = %v, want %s", err, workflow.LockBusy)
+		}
+	})
+
 	t.Run("ExpiredLeaseGoesAhead", func(t *testing.T) {
 		h, locks, _, clock := setup(t)
 		hold(t, locks, clock, in(t, "crashed", nil), false)
@@ -435,4 +463,20 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// lagging is a lock table whose Peek answers stale while set, as an
+// eventually consistent read may; everything else is the table's.
+type lagging struct {
+	lock.Table
+	stale *lock.Record
+	peeks int
+}
+
+func (l *lagging) Peek(ctx context.Context, mailID string) (lock.Record, bool, error) {
+	l.peeks++
+	if l.stale != nil {
+		return *l.stale, true, nil
+	}
+	return l.Table.Peek(ctx, mailID)
 }
