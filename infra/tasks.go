@@ -76,7 +76,7 @@ var taskSpecs = []taskSpec{
 	// A largest queue body (what fits an execution input alone) with 50
 	// recipients peaks at about 45 MiB, the process itself included.
 	{TaskAcquireLock, "AcquireLock", workflow.PlaceholderAcquireLock, 128, 20,
-		"mailflow: validate a queued mail and take its dedup lock"},
+		"mailflow: validate a queued mail and check its dedup lock"},
 	// Attachments stream from S3 through the encoder and the message
 	// spills to /tmp, so attachments summing to the 40 MiB limit peak at
 	// about 45 MiB; the worst case is an offloaded body (textKey, htmlKey)
@@ -87,7 +87,7 @@ var taskSpecs = []taskSpec{
 	// inline) and encoded again as base64 in the SDK's JSON request: about
 	// 280 MiB at peak.
 	{TaskSend, "Send", workflow.PlaceholderSend, 512, 45,
-		"mailflow: send the staged message through SES v2 and mark the lock sent"},
+		"mailflow: take the dedup lock with the send attempt, send through SES v2, mark it sent"},
 	// Like AcquireLock: the body is parsed for its mailId, about 45 MiB.
 	{TaskReleaseLock, "ReleaseLock", workflow.PlaceholderReleaseLock, 128, 20,
 		"mailflow: release the dedup lock of a mail that was not sent"},
