@@ -518,15 +518,22 @@ func (s *LogSource) MailExecutions(ctx context.Context, mailID string) ([]MailEx
 	if err != nil {
 		return nil, err
 	}
+	return itemsOfMail(page.Executions, mailID, func(x *Execution) time.Time { return x.StartedAt }), nil
+}
+
+// itemsOfMail is every item of mailID in execs, each with its execution
+// and the time started says it started.
+func itemsOfMail(execs []Execution, mailID string, started func(*Execution) time.Time) []MailExecution {
 	out := []MailExecution{}
-	for _, x := range page.Executions {
+	for i := range execs {
+		x := &execs[i]
 		for _, it := range x.Items {
 			if it.MailID == mailID {
-				out = append(out, MailExecution{ExecutionID: x.ID, StartedAt: x.StartedAt, Item: it})
+				out = append(out, MailExecution{ExecutionID: x.ID, StartedAt: started(x), Item: it})
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func encodeCursor(ms int64, id string) string { return fmt.Sprintf("%d~%s", ms, id) }

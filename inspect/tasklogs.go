@@ -569,13 +569,5 @@ func (s *TaskLogSource) MailExecutions(ctx context.Context, mailID string) ([]Ma
 	if err != nil {
 		return nil, err
 	}
-	out := []MailExecution{}
-	for _, x := range page.Executions {
-		for _, it := range x.Items {
-			if it.MailID == mailID {
-				out = append(out, MailExecution{ExecutionID: x.ID, StartedAt: x.OrderTime(), Item: it})
-			}
-		}
-	}
-	return out, nil
+	return itemsOfMail(page.Executions, mailID, (*Execution).OrderTime), nil
 }

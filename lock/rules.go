@@ -21,11 +21,15 @@ func RenewAllowed(cur *Record, p RenewParams) bool {
 // on its own SENDING record with no attempt, or, for an acquiring attempt,
 // also where AttemptTakesOver says it creates or takes over the record.
 func StartAttemptAllowed(cur *Record, p AttemptParams) bool {
-	if p.Acquires() {
-		return AttemptTakesOver(cur, p) ||
-			(cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero() && cur.ContentHash == p.ContentHash)
-	}
-	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero()
+	return AttemptTakesOver(cur, p) || AttemptUpdatesOwn(cur, p)
+}
+
+// AttemptUpdatesOwn reports whether the attempt applies to p.Owner's own
+// SENDING record with no attempt (of the same content, for an acquiring
+// attempt), which it updates rather than replaces.
+func AttemptUpdatesOwn(cur *Record, p AttemptParams) bool {
+	return cur != nil && cur.Owner == p.Owner && cur.Status == Sending && cur.AttemptedAt.IsZero() &&
+		(!p.Acquires() || cur.ContentHash == p.ContentHash)
 }
 
 // AttemptTakesOver reports whether an acquiring attempt creates the record

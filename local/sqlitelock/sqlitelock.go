@@ -500,9 +500,7 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 // nothing.
 func (t *Table) tryStartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, bool, error) {
 	if p.Acquires() {
-		next := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
-			LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
-			AttemptedAt: p.Now.Truncate(time.Millisecond)}
+		next := takenOver(p)
 		args := []any{p.MailID, p.Owner, msOf(next.LeaseUntil), p.ContentHash, msOf(next.ExpiresAt), p.Now.UnixMilli()}
 		var sent int64
 		ok, err := try(ctx, t.acquireAttempt, args, &next.Renewals, &next.SESMessageID, &sent)
@@ -528,15 +526,22 @@ func (t *Table) tryStartAttempt(ctx context.Context, p lock.AttemptParams) (lock
 	return next, true, nil
 }
 
+// takenOver is the record an acquiring attempt writes where it creates the
+// record or takes it over (lock.AttemptTakesOver).
+func takenOver(p lock.AttemptParams) lock.Record {
+	return lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
+		LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
+		AttemptedAt: p.Now.Truncate(time.Millisecond), Renewals: 1}
+}
+
 func startAttemptRule(p lock.AttemptParams) func(cur *lock.Record) (*lock.Record, bool) {
 	return func(cur *lock.Record) (*lock.Record, bool) {
 		if !lock.StartAttemptAllowed(cur, p) {
 			return nil, false
 		}
 		if lock.AttemptTakesOver(cur, p) {
-			return &lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
-				LeaseUntil: p.LeaseUntil.Truncate(time.Millisecond), ExpiresAt: p.ExpiresAt.Truncate(time.Millisecond),
-				AttemptedAt: p.Now.Truncate(time.Millisecond), Renewals: 1}, true
+			next := takenOver(p)
+			return &next, true
 		}
 		next := *cur
 		next.AttemptedAt = p.Now.Truncate(time.Millisecond)

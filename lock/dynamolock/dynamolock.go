@@ -111,6 +111,17 @@ func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record,
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
+	return t.putSending(ctx, "acquire", lock.AttemptParams{MailID: p.MailID, Owner: p.Owner, Now: p.Now,
+		LeaseUntil: p.LeaseUntil, ExpiresAt: p.ExpiresAt, ContentHash: p.ContentHash}, false)
+}
+
+// putSending writes a new SENDING record for p.Owner, in one conditional
+// put, where no live record stands or a SENDING one of the same content
+// with no attempt may be replaced. Acquire (attempt false) may replace one
+// whose lease ran out or that p.Owner holds (lock.AcquireAllowed); an
+// acquiring attempt (attempt true) one of another owner whose lease ran
+// out (lock.AttemptTakesOver), and sets the attempt and Renewals at 1.
+func (t *Table) putSending(ctx context.Context, op string, p lock.AttemptParams, attempt bool) (lock.Record, error) {
 	item := map[string]types.AttributeValue{
 		attrMailID:      s(p.MailID),
 		attrStatus:      s(string(lock.Sending)),
@@ -119,11 +130,16 @@ func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record,
 		attrLeaseUntil:  ms(p.LeaseUntil),
 		attrExpiresAt:   n(secondsCeil(p.ExpiresAt)),
 	}
+	replaceable := "(#lu <= :nowMs OR #ow = :owner)"
+	if attempt {
+		item[attrAttemptedAt], item[attrRenewals] = ms(p.Now), n(1)
+		replaceable = "#lu <= :nowMs AND #ow <> :owner"
+	}
 	_, err := t.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(t.table),
 		Item:      item,
 		ConditionExpression: aws.String("attribute_not_exists(#id) OR #ex <= :nowS OR " +
-			"(#st = :sending AND attribute_not_exists(#at) AND #ch = :hash AND (#lu <= :nowMs OR #ow = :owner))"),
+			"(#st = :sending AND attribute_not_exists(#at) AND #ch = :hash AND " + replaceable + ")"),
 		ExpressionAttributeNames: namesFor("#id", "#ex", "#st", "#ch", "#lu", "#ow", "#at"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":nowS": n(p.Now.Unix()), ":nowMs": ms(p.Now), ":sending": s(string(lock.Sending)),
@@ -132,7 +148,7 @@ func (t *Table) Acquire(ctx context.Context, p lock.AcquireParams) (lock.Record,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
-		return lock.Record{}, t.fail(ctx, "acquire", p.MailID, err)
+		return lock.Record{}, t.fail(ctx, op, p.MailID, err)
 	}
 	return decode(item)
 }
@@ -244,11 +260,11 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 		return lock.Record{}, err
 	}
 	if p.Acquires() {
-		rec, err := t.takeOverWithAttempt(ctx, p)
-		ce := lock.AsCondition(err)
-		// The owner's own record is updated instead, below: a takeover
-		// replaces the item whole, an own record counts its renewals on.
-		if ce == nil || ce.Current == nil || lock.AttemptTakesOver(ce.Current, p) || !lock.StartAttemptAllowed(ce.Current, p) {
+		// The common case is one put (lock.AttemptTakesOver); the owner's
+		// own record is updated instead, below, so that its renewals
+		// count on.
+		rec, err := t.putSending(ctx, "start-attempt", p, true)
+		if ce := lock.AsCondition(err); ce == nil || !lock.AttemptUpdatesOwn(ce.Current, p) {
 			return rec, err
 		}
 	}
@@ -280,39 +296,6 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 		return lock.Record{}, t.fail(ctx, "start-attempt", p.MailID, err)
 	}
 	return decode(out.Attributes)
-}
-
-// takeOverWithAttempt is an acquiring attempt's common case, one
-// conditional put: it creates the record, or takes over an expired one or
-// another owner's whose lease ran out with no attempt, with the attempt
-// set and Renewals at 1. Its condition is lock.AttemptTakesOver.
-func (t *Table) takeOverWithAttempt(ctx context.Context, p lock.AttemptParams) (lock.Record, error) {
-	item := map[string]types.AttributeValue{
-		attrMailID:      s(p.MailID),
-		attrStatus:      s(string(lock.Sending)),
-		attrOwner:       s(p.Owner),
-		attrContentHash: s(p.ContentHash),
-		attrLeaseUntil:  ms(p.LeaseUntil),
-		attrExpiresAt:   n(secondsCeil(p.ExpiresAt)),
-		attrAttemptedAt: ms(p.Now),
-		attrRenewals:    n(1),
-	}
-	_, err := t.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(t.table),
-		Item:      item,
-		ConditionExpression: aws.String("attribute_not_exists(#id) OR #ex <= :nowS OR " +
-			"(#st = :sending AND attribute_not_exists(#at) AND #ch = :hash AND #lu <= :nowMs AND #ow <> :owner)"),
-		ExpressionAttributeNames: namesFor("#id", "#ex", "#st", "#ch", "#lu", "#ow", "#at"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":nowS": n(p.Now.Unix()), ":nowMs": ms(p.Now), ":sending": s(string(lock.Sending)),
-			":hash": s(p.ContentHash), ":owner": s(p.Owner),
-		},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if err != nil {
-		return lock.Record{}, t.fail(ctx, "start-attempt", p.MailID, err)
-	}
-	return decode(item)
 }
 
 // ClearAttempt implements [lock.Table].

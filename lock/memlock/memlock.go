@@ -121,32 +121,28 @@ func (t *Table) StartAttempt(ctx context.Context, p lock.AttemptParams) (lock.Re
 	if err := p.Validate(); err != nil {
 		return lock.Record{}, err
 	}
-	if p.Acquires() {
-		if err := ctx.Err(); err != nil {
-			return lock.Record{}, err
-		}
-		t.mu.Lock()
-		cur := t.current(p.MailID)
-		if lock.AttemptTakesOver(cur, p) {
-			r := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
-				LeaseUntil: p.LeaseUntil, ExpiresAt: p.ExpiresAt, AttemptedAt: p.Now, Renewals: 1}
-			t.records[p.MailID] = r
-			t.mu.Unlock()
-			return r, nil
-		}
-		t.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return lock.Record{}, err
 	}
-	return t.change(ctx, "start-attempt", p.MailID, func(cur *lock.Record) bool {
-		if !lock.StartAttemptAllowed(cur, p) {
-			return false
-		}
-		cur.AttemptedAt = p.Now
-		if p.RenewsLease() {
-			cur.LeaseUntil, cur.ExpiresAt = p.LeaseUntil, p.ExpiresAt
-			cur.Renewals++
-		}
-		return true
-	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.current(p.MailID)
+	switch {
+	case lock.AttemptTakesOver(cur, p):
+		r := lock.Record{MailID: p.MailID, Status: lock.Sending, Owner: p.Owner, ContentHash: p.ContentHash,
+			LeaseUntil: p.LeaseUntil, ExpiresAt: p.ExpiresAt, AttemptedAt: p.Now, Renewals: 1}
+		t.records[p.MailID] = r
+		return r, nil
+	case !lock.AttemptUpdatesOwn(cur, p):
+		return lock.Record{}, fail("start-attempt", p.MailID, cur)
+	}
+	cur.AttemptedAt = p.Now
+	if p.RenewsLease() {
+		cur.LeaseUntil, cur.ExpiresAt = p.LeaseUntil, p.ExpiresAt
+		cur.Renewals++
+	}
+	t.records[p.MailID] = *cur
+	return *cur, nil
 }
 
 // ClearAttempt implements [lock.Table].
