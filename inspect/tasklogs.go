@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/inspect/model"
+	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/workflow"
 )
 
@@ -42,15 +43,6 @@ const (
 	lineFailed = "failed"
 )
 
-// The keys naming a result line's execution (internal/taskkit.Logger):
-// keyExecution holds what follows the state machine's ARN in an Express
-// execution's ARN ("NAME:ID"), keyExecutionID a whole ARN (every line
-// written before keyExecution, and any execution not of the Express form).
-const (
-	keyExecution   = "exec"
-	keyExecutionID = "executionId"
-)
-
 // TaskLogSource is the executions of the state machine as the task result
 // lines in the four task log groups tell them, merged with what the state
 // machine's own log holds (Logs): at the default level ERROR that log has
@@ -64,7 +56,7 @@ type TaskLogSource struct {
 	// Groups names each task's log group by task name.
 	Groups map[string]string
 	// StateMachineARN is the state machine whose executions the task lines
-	// name without it (keyExecution). "" learns it from an execution ARN
+	// name without it (taskkit.KeyExecution). "" learns it from an execution ARN
 	// the state machine's log or the caller names; until then such an
 	// execution is known by its "NAME:ID" alone.
 	StateMachineARN string
@@ -116,11 +108,11 @@ func ParseTaskLine(message string) (line TaskLine, ok bool, warnings []string, e
 	}
 	line.Failed = msg == lineFailed
 	r.read("messageId", &line.MessageID)
-	if !r.read(keyExecutionID, &line.ExecutionID) {
-		r.read(keyExecution, &line.Execution)
+	if !r.read(taskkit.KeyExecutionID, &line.ExecutionID) {
+		r.read(taskkit.KeyExecution, &line.Execution)
 	}
 	if line.ExecutionID == "" && line.Execution == "" {
-		return line, false, nil, fmt.Errorf("%s result line without %s or %s: %s", line.Task, keyExecutionID, keyExecution, excerpt(message))
+		return line, false, nil, fmt.Errorf("%s result line without %s or %s: %s", line.Task, taskkit.KeyExecutionID, taskkit.KeyExecution, excerpt(message))
 	}
 	r.read("mailId", &line.MailID)
 	r.read("requestId", &line.RequestID)
@@ -366,13 +358,10 @@ func expressPrefix(stateMachine string) (string, bool) {
 }
 
 // splitExpress cuts an Express execution's ARN into its state machine's
-// part (with the trailing colon) and "NAME:ID".
+// part (with the trailing colon) and "NAME:ID" (taskkit.ShortExecution).
 func splitExpress(arn string) (prefix, short string, ok bool) {
-	parts := strings.SplitN(arn, ":", 8)
-	if len(parts) < 8 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "express" || parts[7] == "" {
-		return "", "", false
-	}
-	return strings.Join(parts[:7], ":") + ":", parts[7], true
+	short, ok = taskkit.ShortExecution(arn)
+	return strings.TrimSuffix(arn, short), short, ok
 }
 
 // resolve files the executions of short-form lines that fetchTasks could
