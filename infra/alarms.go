@@ -110,7 +110,7 @@ func (p *mailPipeline) buildAlarms() {
 		add("Pipe"+m.metric+"Alarm", m.description, p.pipeMetric(m.metric, sumOver), 1, 1)
 	}
 	for _, spec := range taskSpecs {
-		fn := p.functions[spec.name]
+		fn := p.functions[spec.function()]
 		add(spec.id+"ErrorsAlarm", "The "+spec.name+" task returned errors (mail errors included: a burst means something systematic).",
 			fn.MetricErrors(sumOver), float64(cfg.Alarms.TaskErrors), 1)
 		add(spec.id+"ThrottlesAlarm", "The "+spec.name+" task was throttled by Lambda.",
@@ -196,12 +196,12 @@ func (p *mailPipeline) buildDashboard() {
 	}
 	var invocations, errs, throttles, durations []awscloudwatch.IMetric
 	for _, spec := range taskSpecs {
-		fn := p.functions[spec.name]
-		label := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum"), Label: jsii.String(spec.name)}
+		fn := p.functions[spec.function()]
+		label := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum"), Label: jsii.String(spec.id)}
 		invocations = append(invocations, fn.MetricInvocations(label))
 		errs = append(errs, fn.MetricErrors(label))
 		throttles = append(throttles, fn.MetricThrottles(label))
-		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("p99"), Label: jsii.String(spec.name + " p99")}))
+		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("p99"), Label: jsii.String(spec.id + " p99")}))
 	}
 	alarmRefs := make([]interfacesawscloudwatch.IAlarmRef, len(p.alarms))
 	for i, a := range p.alarms {

@@ -316,7 +316,7 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 	pipeRole := logicalID(t, props(pipe)["RoleArn"])
 
 	var fnArns []string
-	for _, task := range stateMachineTasks() {
+	for _, task := range stateMachineFunctions() {
 		fnArns = append(fnArns, "<"+id.fn[task]+".Arn>")
 	}
 	smStatements := []statement{
@@ -379,8 +379,8 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 		want[sendRole] = append(want[sendRole], stmt([]string{"ses:GetAccount"}, []string{"*"}, nil))
 	}
 	trust := map[string]string{smRole: "states.amazonaws.com", pipeRole: "pipes.amazonaws.com"}
-	for _, task := range infra.Tasks() {
-		trust[id.fnRole[task]] = "lambda.amazonaws.com"
+	for _, name := range infra.Functions() {
+		trust[id.fnRole[name]] = "lambda.amazonaws.com"
 	}
 
 	roles := s.resources("AWS::IAM::Role")
@@ -492,9 +492,9 @@ func checkAlarms(t *testing.T, s *synthesized, id ids, e alarmExpectations) {
 	for _, metric := range infra.PipeAlarmMetrics() {
 		expected[key("AWS/EventBridge/Pipes", metric, "PipeName=<"+pipe+">")] = want{1, e.period, "Sum"}
 	}
-	for _, task := range infra.Tasks() {
-		expected[key("AWS/Lambda", "Errors", "FunctionName=<"+id.fn[task]+">")] = want{e.taskErrors, e.period, "Sum"}
-		expected[key("AWS/Lambda", "Throttles", "FunctionName=<"+id.fn[task]+">")] = want{e.taskThrottles, e.period, "Sum"}
+	for _, name := range infra.Functions() {
+		expected[key("AWS/Lambda", "Errors", "FunctionName=<"+id.fn[name]+">")] = want{e.taskErrors, e.period, "Sum"}
+		expected[key("AWS/Lambda", "Throttles", "FunctionName=<"+id.fn[name]+">")] = want{e.taskThrottles, e.period, "Sum"}
 	}
 	prefix := s.pipeline.AlarmNamePrefix()
 	if want := s.cfg.StackName + "-Mail-"; prefix != want {

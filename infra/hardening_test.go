@@ -72,12 +72,12 @@ func TestReservedConcurrency(t *testing.T) {
 		s := synth(t, c.name, c.cfg)
 		id := s.ids(t)
 		fns := s.resources("AWS::Lambda::Function")
-		for _, task := range infra.Tasks() {
+		for _, name := range infra.Functions() {
 			want := c.want
-			if task == infra.TaskRecordEvent {
+			if name == infra.TaskRecordEvent {
 				want = 5
 			}
-			equalJSON(t, c.name+" "+task+" ReservedConcurrentExecutions", props(fns[id.fn[task]])["ReservedConcurrentExecutions"], want)
+			equalJSON(t, c.name+" "+name+" ReservedConcurrentExecutions", props(fns[id.fn[name]])["ReservedConcurrentExecutions"], want)
 		}
 	}
 }

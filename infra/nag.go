@@ -49,7 +49,10 @@ func (p *mailPipeline) addNagSuppressions() {
 	suppress(p.bucket.Node().DefaultChild(), "AwsSolutions-S1", reasonBucketAccessLogs)
 	suppress(p.producers, "AwsSolutions-IAM5", reasonProducerObjects, objectsUnder(cfg.Storage.AttachmentPrefix))
 	for _, spec := range taskSpecs {
-		role := p.functions[spec.name].Role().Node().FindChild(jsii.String("DefaultPolicy"))
+		if spec.sharesWith != "" {
+			continue // the role of the task's first function
+		}
+		role := p.functions[spec.function()].Role().Node().FindChild(jsii.String("DefaultPolicy"))
 		if spec.name == TaskSend && cfg.SES.ReadsSendQuota() {
 			suppress(role, "AwsSolutions-IAM5", reasonXRayAndSESAccount, "Resource::*")
 		} else {

@@ -79,9 +79,9 @@ type MailPipeline interface {
 	// ConfigurationSetName is the SES configuration set mail is sent
 	// with: the configured one, or the one the pipeline creates.
 	ConfigurationSetName() *string
-	// Function returns the task function by name (see [Tasks]), nil for an
-	// unknown name.
-	Function(task string) awslambda.IFunction
+	// Function returns a task function by name (see [Functions]: a task's
+	// name, or FunctionSendInline), nil for an unknown name.
+	Function(name string) awslambda.IFunction
 	StateMachine() awsstepfunctions.IStateMachine
 	Pipe() awspipes.CfnPipe
 	// AlarmTopic is the topic the alarms notify. Its policies admit
@@ -170,8 +170,8 @@ func (p *mailPipeline) Alarms() []awscloudwatch.IAlarm               { return p.
 func (p *mailPipeline) AlarmNamePrefix() string                      { return p.alarmPrefix }
 func (p *mailPipeline) Dashboard() awscloudwatch.Dashboard           { return p.dashboard }
 
-func (p *mailPipeline) Function(task string) awslambda.IFunction {
-	if fn, ok := p.functions[task]; ok {
+func (p *mailPipeline) Function(name string) awslambda.IFunction {
+	if fn, ok := p.functions[name]; ok {
 		return fn
 	}
 	return nil
@@ -387,17 +387,27 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 }
 
 func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
+	groups := map[string]awslogs.ILogGroup{}
+	roles := map[string]awsiam.Role{} // by task: a task's functions share one role
 	for _, spec := range taskSpecs {
 		env := p.environment(spec.name)
 		env[EnvGoMemLimit] = jsii.String(goMemLimit(spec.memoryMiB))
-		logs := p.logGroup(spec.id+"Logs", nil, nil)
-		role := awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
-			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-			Description: jsii.String("mailflow " + spec.name + " task"),
-		})
-		logs.GrantWrite(role)
-		for _, st := range p.taskStatements(spec.name) {
-			role.AddToPrincipalPolicy(st)
+		logs, ok := groups[spec.sharesWith]
+		if !ok {
+			logs = p.logGroup(spec.id+"Logs", nil, nil)
+			groups[spec.id] = logs
+		}
+		role, ok := roles[spec.name]
+		if !ok {
+			role = awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
+				AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+				Description: jsii.String("mailflow " + spec.name + " task"),
+			})
+			logs.GrantWrite(role)
+			for _, st := range p.taskStatements(spec.name) {
+				role.AddToPrincipalPolicy(st)
+			}
+			roles[spec.name] = role
 		}
 		fn := awslambda.NewFunction(p.Construct, jsii.String(spec.id), &awslambda.FunctionProps{
 			Description:                  jsii.String(spec.description),
@@ -417,7 +427,7 @@ func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
 			ReservedConcurrentExecutions: p.reservedConcurrency(spec),
 		})
 		dependOnPolicyOnly(fn.Node().DefaultChild(), role)
-		p.functions[spec.name] = fn
+		p.functions[spec.function()] = fn
 	}
 }
 
@@ -661,7 +671,7 @@ func (p *mailPipeline) buildStateMachine(definition string) {
 		if !spec.invokedByStateMachine() {
 			continue
 		}
-		arn := p.functions[spec.name].FunctionArn()
+		arn := p.functions[spec.function()].FunctionArn()
 		fnArns = append(fnArns, arn)
 		subs[spec.placeholder] = arn
 	}

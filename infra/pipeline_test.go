@@ -176,15 +176,15 @@ func (s *synthesized) ids(t *testing.T) ids {
 		configSet:    s.resolve(p.ConfigurationSetName()),
 		fn:           map[string]string{}, fnRole: map[string]string{}, fnLogs: map[string]string{},
 	}
-	for _, task := range infra.Tasks() {
-		fn := p.Function(task)
+	for _, name := range infra.Functions() {
+		fn := p.Function(name)
 		if fn == nil {
-			t.Fatalf("Function(%q) is nil", task)
+			t.Fatalf("Function(%q) is nil", name)
 		}
-		out.fn[task] = logicalID(t, s.resolve(fn.FunctionArn()))
-		out.fnRole[task] = logicalID(t, s.resolve(fn.Role().RoleArn()))
-		r := s.resources("AWS::Lambda::Function")[out.fn[task]]
-		out.fnLogs[task] = logicalID(t, at(props(r), "LoggingConfig", "LogGroup"))
+		out.fn[name] = logicalID(t, s.resolve(fn.FunctionArn()))
+		out.fnRole[name] = logicalID(t, s.resolve(fn.Role().RoleArn()))
+		r := s.resources("AWS::Lambda::Function")[out.fn[name]]
+		out.fnLogs[name] = logicalID(t, at(props(r), "LoggingConfig", "LogGroup"))
 	}
 	if p.Function("nope") != nil {
 		t.Error("Function of an unknown task is not nil")
@@ -194,13 +194,13 @@ func (s *synthesized) ids(t *testing.T) ids {
 	return out
 }
 
-// stateMachineTasks are the tasks the state machine runs: all but
-// record-event.
-func stateMachineTasks() []string {
+// stateMachineFunctions are the functions the state machine runs: all but
+// record-event's.
+func stateMachineFunctions() []string {
 	var out []string
-	for _, task := range infra.Tasks() {
-		if infra.PlaceholderOf(task) != "" {
-			out = append(out, task)
+	for _, name := range infra.Functions() {
+		if infra.PlaceholderOf(name) != "" {
+			out = append(out, name)
 		}
 	}
 	return out
@@ -348,8 +348,12 @@ func TestMailPipeline(t *testing.T) {
 
 	t.Run("functions", func(t *testing.T) {
 		fns := s.resources("AWS::Lambda::Function")
-		if len(fns) != 5 {
-			t.Fatalf("%d functions, want 5", len(fns))
+		if len(fns) != len(infra.Functions()) || len(fns) != 6 {
+			t.Fatalf("%d functions, want 6", len(fns))
+		}
+		// The Send task's two functions share its role and log group.
+		if id.fnRole[infra.FunctionSendInline] != id.fnRole[infra.TaskSend] || id.fnLogs[infra.FunctionSendInline] != id.fnLogs[infra.TaskSend] {
+			t.Errorf("send-inline: role %s and logs %s, send: %s and %s", id.fnRole[infra.FunctionSendInline], id.fnLogs[infra.FunctionSendInline], id.fnRole[infra.TaskSend], id.fnLogs[infra.TaskSend])
 		}
 		timeouts := stateTimeouts(t)
 		env := map[string]any{
@@ -375,8 +379,9 @@ func TestMailPipeline(t *testing.T) {
 			infra.EnvEventsDeadLetterQueue: ref(id.eventsDLQ),
 			taskkit.EnvRetention:           "336h0m0s",
 		}
-		for _, task := range infra.Tasks() {
-			p := props(fns[id.fn[task]])
+		for _, name := range infra.Functions() {
+			task := infra.TaskOf(name)
+			p := props(fns[id.fn[name]])
 			env, tracing := maps.Clone(env), "Active"
 			if task == infra.TaskRecordEvent {
 				env, tracing = maps.Clone(recordEnv), "PassThrough"
@@ -390,12 +395,12 @@ func TestMailPipeline(t *testing.T) {
 				"Handler":       "bootstrap",
 				"TracingConfig": map[string]any{"Mode": tracing},
 				"LoggingConfig": map[string]any{
-					"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN", "LogGroup": ref(id.fnLogs[task]),
+					"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN", "LogGroup": ref(id.fnLogs[name]),
 				},
-				"Role":        getAtt(id.fnRole[task], "Arn"),
+				"Role":        getAtt(id.fnRole[name], "Arn"),
 				"Environment": map[string]any{"Variables": env},
 			} {
-				equalJSON(t, task+" "+k, p[k], want)
+				equalJSON(t, name+" "+k, p[k], want)
 			}
 			timeout, _ := p["Timeout"].(float64)
 			if task == infra.TaskRecordEvent {
@@ -406,15 +411,15 @@ func TestMailPipeline(t *testing.T) {
 				if p["MemorySize"] != 256.0 {
 					t.Errorf("%s: MemorySize %v, want 256", task, p["MemorySize"])
 				}
-			} else if limit := timeouts[task]; timeout <= 0 || timeout >= limit {
-				t.Errorf("%s: Lambda timeout %v s is not below the state's TimeoutSeconds %v", task, timeout, limit)
+			} else if limit := timeouts[name]; timeout <= 0 || timeout >= limit {
+				t.Errorf("%s: Lambda timeout %v s is not below the state's TimeoutSeconds %v", name, timeout, limit)
 			}
 			if mem, _ := p["MemorySize"].(float64); mem < 128 {
-				t.Errorf("%s: MemorySize %v", task, mem)
+				t.Errorf("%s: MemorySize %v", name, mem)
 			}
-			lg := s.resources("AWS::Logs::LogGroup")[id.fnLogs[task]]
+			lg := s.resources("AWS::Logs::LogGroup")[id.fnLogs[name]]
 			if at(lg, "Properties", "RetentionInDays") != 30.0 || lg["DeletionPolicy"] != "Retain" {
-				t.Errorf("%s log group: %s", task, mustJSON(lg))
+				t.Errorf("%s log group: %s", name, mustJSON(lg))
 			}
 			// The function runs the code given for its task.
 			key, _ := at(p, "Code", "S3Key").(string)
@@ -451,8 +456,8 @@ func TestMailPipeline(t *testing.T) {
 			t.Errorf("state machine log retention: %s", mustJSON(lg))
 		}
 		subs := map[string]any{}
-		for _, task := range stateMachineTasks() {
-			subs[infra.PlaceholderOf(task)] = getAtt(id.fn[task], "Arn")
+		for _, name := range stateMachineFunctions() {
+			subs[infra.PlaceholderOf(name)] = getAtt(id.fn[name], "Arn")
 		}
 		subs[workflow.PlaceholderDeadLetterQueue] = ref(id.dlq)
 		subs[workflow.PlaceholderEventsQueue] = ref(id.events)
@@ -790,7 +795,7 @@ func stateTimeouts(t *testing.T) map[string]float64 {
 		switch x := v.(type) {
 		case map[string]any:
 			if fn, ok := at(x, "Parameters", "FunctionName").(string); ok {
-				for _, task := range stateMachineTasks() {
+				for _, task := range stateMachineFunctions() {
 					if fn == "${"+infra.PlaceholderOf(task)+"}" {
 						ts, _ := x["TimeoutSeconds"].(float64)
 						if cur, ok := out[task]; !ok || ts < cur {
@@ -809,7 +814,7 @@ func stateTimeouts(t *testing.T) map[string]float64 {
 		}
 	}
 	walk(def)
-	if len(out) != 4 {
+	if len(out) != len(stateMachineFunctions()) {
 		t.Fatalf("found the states of %d tasks in the definition: %v", len(out), out)
 	}
 	return out
@@ -839,7 +844,7 @@ func sampleSubstitutions() map[string]string {
 		workflow.PlaceholderDeadLetterQueue: "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-dlq",
 		workflow.PlaceholderEventsQueue:     "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-events",
 	}
-	for _, task := range stateMachineTasks() {
+	for _, task := range stateMachineFunctions() {
 		subs[infra.PlaceholderOf(task)] = "arn:aws:lambda:eu-west-1:123456789012:function:mailflow-" + task
 	}
 	return subs

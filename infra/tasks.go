@@ -28,6 +28,27 @@ const (
 	TaskRecordEvent = "record-event"
 )
 
+// FunctionSendInline is the Send task's second function, for inline
+// messages (see taskSpec); Function and the other function-keyed lookups
+// take it beside the task names.
+const FunctionSendInline = "send-inline"
+
+// Functions lists the task functions by name: each task's, in Tasks'
+// order, with the Send task's inline function after its own.
+func Functions() []string {
+	var out []string
+	for _, spec := range taskSpecs {
+		out = append(out, spec.function())
+	}
+	return out
+}
+
+// TaskOf is the task whose code a function runs ("" for an unknown one).
+func TaskOf(function string) string {
+	spec, _ := specOf(function)
+	return spec.name
+}
+
 // Tasks lists the task names: the four the state machine runs, in pipeline
 // order, then record-event.
 func Tasks() []string {
@@ -63,39 +84,72 @@ const (
 // BenchmarkTaskMemory, perf/results/task-memory.json; the guard test
 // holds these sizes to that file). Each function runs with GOMEMLIMIT at
 // 80 % of its size (goMemLimit).
+//
+// The Send task has two functions of the same code: the state machine
+// sends a staged message, up to SES's 40 MB, through the task's own
+// function and an inline one (at most the inline bound, 64 KiB by default)
+// through SendInline, a small function, so the common small mail does not
+// pay for the memory a rare large one needs. The two share one role and
+// one log group.
 type taskSpec struct {
-	name           string
+	name           string // the task: its code, environment and permissions
 	id             string // construct id
 	placeholder    string // its ARN's placeholder in the definition, "" for record-event
 	memoryMiB      float64
 	timeoutSeconds float64
 	description    string
+	sharesWith     string // the construct id of the function whose role and log group it shares, "" for none
+	functionName   string // the function's name when it is not the task's
+}
+
+// function names the spec's function: the task's name, or its own.
+func (s taskSpec) function() string {
+	if s.functionName != "" {
+		return s.functionName
+	}
+	return s.name
 }
 
 var taskSpecs = []taskSpec{
 	// A largest queue body (what fits an execution input alone) with 50
 	// recipients peaks at about 45 MiB, the process itself included.
 	{TaskAcquireLock, "AcquireLock", workflow.PlaceholderAcquireLock, 128, 20,
-		"mailflow: validate a queued mail and check its dedup lock"},
+		"mailflow: validate a queued mail and check its dedup lock", "", ""},
 	// Attachments stream from S3 through the encoder and the message
 	// spills to /tmp, so attachments summing to the 40 MiB limit peak at
 	// about 45 MiB; the worst case is an offloaded body (textKey, htmlKey)
-	// filling the limit, which is read into memory whole: about 160 MiB.
-	{TaskFetchAttachments, "FetchAttachments", workflow.PlaceholderFetchAttachments, 256, 100,
-		"mailflow: fetch attachments, build the MIME message, stage it in S3"},
+	// filling the limit, which is read into memory whole: about 160 MiB,
+	// or 200 MiB in the processes where no collection runs between its
+	// copies (about one in five).
+	{TaskFetchAttachments, "FetchAttachments", workflow.PlaceholderFetchAttachments, 384, 100,
+		"mailflow: fetch attachments, build the MIME message, stage it in S3", "", ""},
 	// A staged 40 MiB message is held whole (SES v2 takes raw content
 	// inline) and encoded again as base64 in the SDK's JSON request: about
 	// 280 MiB at peak.
 	{TaskSend, "Send", workflow.PlaceholderSend, 512, 45,
-		"mailflow: take the dedup lock with the send attempt, send through SES v2, mark it sent"},
+		"mailflow: take the dedup lock with the send attempt, send a staged message through SES v2, mark it sent", "", ""},
+	// An inline message at the inline bound with a largest body and 50
+	// recipients: about 45 MiB.
+	{TaskSend, "SendInline", workflow.PlaceholderSendInline, 128, 45,
+		"mailflow: take the dedup lock with the send attempt, send an inline message through SES v2, mark it sent", "Send", FunctionSendInline},
 	// Like AcquireLock: the body is parsed for its mailId, about 45 MiB.
 	{TaskReleaseLock, "ReleaseLock", workflow.PlaceholderReleaseLock, 128, 20,
-		"mailflow: release the dedup lock of a mail that was not sent"},
+		"mailflow: release the dedup lock of a mail that was not sent", "", ""},
 	// One batch is at most 10 events, each a few DynamoDB requests and at
 	// most one PutEvents: seconds, not minutes. Not measured: records are
 	// at most 1 MiB each.
 	{TaskRecordEvent, "RecordEvent", "", 256, recordEventTimeoutSeconds,
-		"mailflow: record SES delivery events, suppress bounced addresses, publish outcomes"},
+		"mailflow: record SES delivery events, suppress bounced addresses, publish outcomes", "", ""},
+}
+
+// specOf is the spec of a function, by its name (see Functions).
+func specOf(function string) (taskSpec, bool) {
+	for _, spec := range taskSpecs {
+		if spec.function() == function {
+			return spec, true
+		}
+	}
+	return taskSpec{}, false
 }
 
 // EnvGoMemLimit is the Go runtime's soft memory limit, set on every task
@@ -152,14 +206,10 @@ func validateCode(code map[string]awslambda.Code) error {
 	return errors.Join(errs...)
 }
 
-// PlaceholderOf returns the definition placeholder that the ARN of a task's
-// function fills, or "" for an unknown task and for record-event, which the
-// state machine does not run.
+// PlaceholderOf returns the definition placeholder that the ARN of a
+// function (a task's, or FunctionSendInline) fills, or "" for an unknown
+// one and for record-event, which the state machine does not run.
 func PlaceholderOf(task string) string {
-	for _, spec := range taskSpecs {
-		if spec.name == task {
-			return spec.placeholder
-		}
-	}
-	return ""
+	spec, _ := specOf(task)
+	return spec.placeholder
 }

@@ -622,11 +622,15 @@ func (r *Runtime) Feedback() *sqlitefeedback.DB { return r.feedback }
 // Outcomes is the runtime's outcome event log.
 func (r *Runtime) Outcomes() *webhooks.Log { return r.outcomes }
 
-// Function names of the four tasks, as deployed.
+// Function names of the four tasks, as deployed. The Send task has two
+// functions, as on AWS: FunctionSendInline sends the inline messages (one
+// process here, so the same handler serves both; the runtime stages every
+// message unless Config.InlineMaxBytes says otherwise).
 const (
 	FunctionAcquireLock      = "mailflow-acquire-lock"
 	FunctionFetchAttachments = "mailflow-fetch-attachments"
 	FunctionSend             = "mailflow-send"
+	FunctionSendInline       = "mailflow-send-inline"
 	FunctionReleaseLock      = "mailflow-release-lock"
 )
 
@@ -722,6 +726,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 	reg.RegisterLambda(FunctionAcquireLock, bind(acquire.Handle))
 	reg.RegisterLambda(FunctionFetchAttachments, bind(fetch.Handle))
 	reg.RegisterLambda(FunctionSend, bind(sendTask.Handle))
+	reg.RegisterLambda(FunctionSendInline, bind(sendTask.Handle))
 	reg.RegisterLambda(FunctionReleaseLock, bind(release.Handle))
 	reg.Register(sendMessageResource, dlq)
 	return reg, nil
@@ -773,6 +778,7 @@ func (r *Runtime) definition(reg *asl.Registry) (*asl.Definition, error) {
 			workflow.PlaceholderAcquireLock:      r.functionARN(FunctionAcquireLock),
 			workflow.PlaceholderFetchAttachments: r.functionARN(FunctionFetchAttachments),
 			workflow.PlaceholderSend:             r.functionARN(FunctionSend),
+			workflow.PlaceholderSendInline:       r.functionARN(FunctionSendInline),
 			workflow.PlaceholderReleaseLock:      r.functionARN(FunctionReleaseLock),
 			workflow.PlaceholderDeadLetterQueue:  r.QueueURL(r.cfg.DeadLetterQueue),
 			workflow.PlaceholderEventsQueue:      r.QueueURL(r.cfg.EventsQueue),

@@ -96,13 +96,26 @@ const (
 // show that, so without it a smaller size would look free of any slowdown.
 func CostInputs(r ThroughputResult) Usage { return costInputs(r, deployedSizes) }
 
-// taskSizes are the memory sizes (MiB) of the three tasks a sent mail runs.
-type taskSizes struct{ acquire, fetch, send float64 }
+// taskSizes are the memory sizes (MiB) of the three tasks a sent mail
+// runs, the Send task's two functions apart (staged and inline messages).
+type taskSizes struct{ acquire, fetch, send, sendInline float64 }
 
 var (
-	deployedSizes = taskSizes{acquireLockMiB, fetchAttachmentsMiB, sendMiB}
-	earlierSizes  = taskSizes{acquireLockMiBBefore, fetchAttachmentsMiBBefore, sendMiBBefore}
+	deployedSizes = taskSizes{acquireLockMiB, fetchAttachmentsMiB, sendMiB, sendInlineMiB}
+	earlierSizes  = taskSizes{acquireLockMiBBefore, fetchAttachmentsMiBBefore, sendMiBBefore, sendMiBBefore}
+	// sizedOneSend is the sizing from measured peaks while one Send
+	// function sent every message.
+	sizedOneSend = taskSizes{acquireLockMiB, fetchAttachmentsMiB, sendMiB, sendMiB}
 )
+
+// sendMillis is the Send task's local duration in a run: its inline
+// function's where the run passed its messages inline, else its own.
+func sendMillis(r ThroughputResult) float64 {
+	if ms, ok := r.TaskMillis["mailflow-send-inline"]; ok && r.StagedPerMail < 0.5 {
+		return ms
+	}
+	return r.TaskMillis["mailflow-send"]
+}
 
 // billedMs is a task's billed duration at sizeMiB (see CostInputs): the
 // larger of its local duration and its CPU time at that size's CPU share,
@@ -122,12 +135,15 @@ func costInputs(r ThroughputResult, sz taskSizes) Usage {
 		{Name: "AcquireLock", MemoryMB: sz.acquire, BilledMs: billedMs("AcquireLock", ms("mailflow-acquire-lock"), sz.acquire, dynamoReadMs), Invocations: 1},
 		// The attachment's GET, and the PUT of a message that is staged.
 		{Name: "FetchAttachments", MemoryMB: sz.fetch, BilledMs: billedMs("FetchAttachments", ms("mailflow-fetch-attachments"), sz.fetch, s3GetMs+staged*s3PutMs), Invocations: 1},
-		// The lock writes, the pacer, the staged message's GET, SES.
-		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", ms("mailflow-send"), sz.send, (sendLockWrites+1)*dynamoMs+staged*s3GetMs+sesMs), Invocations: 1},
+		// The lock writes, the pacer, the staged message's GET and SES;
+		// an inline message is sent by the small function.
+		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", sendMillis(r), sz.send, (sendLockWrites+1)*dynamoMs+s3GetMs+sesMs), Invocations: staged},
+		{Name: "SendInline", MemoryMB: sz.sendInline, BilledMs: billedMs("SendInline", sendMillis(r), sz.sendInline, (sendLockWrites+1)*dynamoMs+sesMs), Invocations: 1 - staged},
 	}
 	var chain float64
 	for _, t := range tasks {
-		chain += t.BilledMs + invokeMs
+		// The chain runs one of the Send functions.
+		chain += t.Invocations*t.BilledMs + invokeMs*min(t.Invocations, 1)
 	}
 	return Usage{
 		// The deployment's default batch (infra/config: seven records of up
@@ -195,7 +211,7 @@ func Levers(r ThroughputResult) []Lever {
 	u.Tasks = []Task{
 		{Name: "AcquireLock", MemoryMB: sz.acquire, BilledMs: billedMs("AcquireLock", ms("mailflow-acquire-lock"), sz.acquire, dynamoMs), Invocations: 1},
 		{Name: "FetchAttachments", MemoryMB: sz.fetch, BilledMs: billedMs("FetchAttachments", ms("mailflow-fetch-attachments"), sz.fetch, s3GetMs+s3PutMs), Invocations: 1},
-		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", ms("mailflow-send"), sz.send, (sendLockWritesBefore+1)*dynamoMs+s3GetMs+sesMs), Invocations: 1},
+		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", sendMillis(r), sz.send, (sendLockWritesBefore+1)*dynamoMs+s3GetMs+sesMs), Invocations: 1},
 	}
 	u.S3Puts, u.S3Gets = 1, 2
 	u.DynamoWrites, u.DynamoReads = acquireLockWritesBefore+sendLockWritesBefore+pacerWrites, 0
@@ -214,7 +230,7 @@ func Levers(r ThroughputResult) []Lever {
 		u.S3Puts, u.S3Gets = now.S3Puts, now.S3Gets
 	})
 	step("lease and send attempt in one write", "ERROR", func() {
-		u.Tasks[2].BilledMs, u.DynamoWrites = before.Tasks[2].BilledMs, acquireLockWritesBefore+sendLockWrites+pacerWrites
+		u.Tasks[2].BilledMs, u.DynamoWrites = before.Tasks[3].BilledMs, acquireLockWritesBefore+sendLockWrites+pacerWrites
 	})
 	step("X-Ray sampled at 5 %", "ERROR", func() { u.TracedFraction, u.Feedback = now.TracedFraction, now.Feedback })
 	step("Lambda platform records off", "ERROR", func() { u.PlatformLogBytes = now.PlatformLogBytes })
@@ -225,7 +241,9 @@ func Levers(r ThroughputResult) []Lever {
 	step("shorter task result lines", "ERROR", func() { u.TaskLogBytes = now.TaskLogBytes })
 	// Smaller functions bill fewer GB-seconds; their smaller CPU share may
 	// lengthen the tasks (and so the execution) a little.
-	step("Lambda memory sized from measured peaks", "ERROR", func() { u.Tasks, u.ExecutionMs = now.Tasks, now.ExecutionMs })
+	sized := costInputs(r, sizedOneSend)
+	step("Lambda memory sized from measured peaks", "ERROR", func() { u.Tasks, u.ExecutionMs = sized.Tasks, sized.ExecutionMs })
+	step("inline messages sent by a 128 MB function", "ERROR", func() { u.Tasks, u.ExecutionMs = now.Tasks, now.ExecutionMs })
 	return out
 }
 

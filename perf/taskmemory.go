@@ -16,8 +16,9 @@ import (
 // peaks, and TestTaskSizesRecorded holds these to them.
 const (
 	acquireLockMiB      = 128
-	fetchAttachmentsMiB = 256
+	fetchAttachmentsMiB = 384
 	sendMiB             = 512
+	sendInlineMiB       = 128
 	releaseLockMiB      = 128
 )
 
@@ -32,7 +33,7 @@ const (
 // TaskMemoryMiB are the deployed sizes by task (construct id, as the cost
 // model names its tasks).
 var TaskMemoryMiB = map[string]float64{
-	"AcquireLock": acquireLockMiB, "FetchAttachments": fetchAttachmentsMiB, "Send": sendMiB, "ReleaseLock": releaseLockMiB,
+	"AcquireLock": acquireLockMiB, "FetchAttachments": fetchAttachmentsMiB, "Send": sendMiB, "SendInline": sendInlineMiB, "ReleaseLock": releaseLockMiB,
 }
 
 // MemoryHeadroom is the factor a task's size must leave over its measured

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -66,6 +67,8 @@ const (
 	// taskMemRuns is how many invocations a child makes, one after
 	// another as a warm instance would: the peak of the worst of them.
 	taskMemRuns = 3
+	// taskMemProcesses is how many children run each case: the worst.
+	taskMemProcesses = 10
 )
 
 var memLimits = workflow.Limits{
@@ -88,8 +91,25 @@ var memCases = []memCase{
 	{"FetchAttachments", "offloaded-body-at-limit"},
 	// A largest queue body with text and HTML inline in it.
 	{"FetchAttachments", "max-body"},
+	// A staged message at SES's limit, for the Send task's function.
 	{"Send", "staged-at-limit"},
+	// An inline message at the default inline bound with a largest queue
+	// body beside it: what its small function for inline messages gets
+	// at most.
+	{"SendInline", "inline-at-limit"},
 	{"ReleaseLock", "max-body"},
+}
+
+// inlineMessageBytes is the largest message the deployment passes inline
+// (fetchattachments.DefaultInlineMaxBytes; smaller still beside a large
+// body).
+const inlineMessageBytes = fetchattachments.DefaultInlineMaxBytes
+
+// inlineMessage is a raw message of inlineMessageBytes.
+func inlineMessage() []byte {
+	raw := pseudoRandom(inlineMessageBytes, 7)
+	copy(raw, "Subject: receipt\r\n\r\n")
+	return raw
 }
 
 // recipients are the most a mail may have.
@@ -246,33 +266,47 @@ func measureTaskMemory(b *testing.B) map[string][]TaskMemoryCase {
 
 	out := map[string][]TaskMemoryCase{}
 	for _, c := range memCases {
-		sesBytes.Store(0)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestTaskMemoryChild$", "-test.v")
-		cmd.Env = append(os.Environ(),
-			taskMemCase+"="+c.task+"/"+c.name, taskMemS3+"="+fake.URL, taskMemSES+"="+ses.URL,
-			taskMemSHA+"="+hex.EncodeToString(sum[:]), "GOMEMLIMIT="+GoMemLimit(TaskMemoryMiB[c.task]))
-		outb, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("%s/%s: %v\n%s", c.task, c.name, err, outb)
-		}
+		// The peak varies from one process to the next (when the
+		// collector runs): the worst of several.
 		var got TaskMemoryCase
-		found := false
-		for line := range strings.Lines(string(outb)) {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "TASKMEM "); ok {
-				found = json.Unmarshal([]byte(rest), &got) == nil
+		for range taskMemProcesses {
+			run := runMemChild(b, c, fake.URL, ses.URL, hex.EncodeToString(sum[:]), &sesBytes)
+			if run.PeakRSSMiB > got.PeakRSSMiB {
+				got = run
 			}
 		}
-		if !found {
-			b.Fatalf("%s/%s: no figures in the child's output:\n%s", c.task, c.name, outb)
-		}
-		if c.task == "Send" && sesBytes.Load() < maxMessageBytes*4/3 {
-			b.Fatalf("Send: SES received %d bytes, less than the message base64-encoded", sesBytes.Load())
-		}
-		b.Logf("%s/%s: peak RSS %.1f MiB (heap %.1f MiB), input %d bytes, GOMEMLIMIT=%s",
-			c.task, c.name, got.PeakRSSMiB, got.HeapAfterMiB, got.InputBytes, GoMemLimit(TaskMemoryMiB[c.task]))
+		b.Logf("%s/%s: peak RSS %.1f MiB (heap %.1f MiB), input %d bytes, GOMEMLIMIT=%s, worst of %d processes",
+			c.task, c.name, got.PeakRSSMiB, got.HeapAfterMiB, got.InputBytes, GoMemLimit(TaskMemoryMiB[c.task]), taskMemProcesses)
 		out[c.task] = append(out[c.task], got)
 	}
 	return out
+}
+
+// runMemChild runs one case in a process of its own and returns its figures.
+func runMemChild(b *testing.B, c memCase, s3URL, sesURL, sha string, sesBytes *atomic.Int64) TaskMemoryCase {
+	sesBytes.Store(0)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTaskMemoryChild$", "-test.v")
+	cmd.Env = append(os.Environ(),
+		taskMemCase+"="+c.task+"/"+c.name, taskMemS3+"="+s3URL, taskMemSES+"="+sesURL,
+		taskMemSHA+"="+sha, "GOMEMLIMIT="+GoMemLimit(TaskMemoryMiB[c.task]))
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("%s/%s: %v\n%s", c.task, c.name, err, outb)
+	}
+	var got TaskMemoryCase
+	found := false
+	for line := range strings.Lines(string(outb)) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "TASKMEM "); ok {
+			found = json.Unmarshal([]byte(rest), &got) == nil
+		}
+	}
+	if !found {
+		b.Fatalf("%s/%s: no figures in the child's output:\n%s", c.task, c.name, outb)
+	}
+	if want := map[string]int64{"SendInline": inlineMessageBytes * 4 / 3, "Send": maxMessageBytes * 4 / 3}[c.task]; sesBytes.Load() < want {
+		b.Fatalf("%s: SES received %d bytes, less than the message base64-encoded", c.task, sesBytes.Load())
+	}
+	return got
 }
 
 // writeTaskMemory merges new figures into results/task-memory.json: peaks
@@ -417,7 +451,7 @@ func memChild(t *testing.T, task, name string) func(i int) (inputBytes int64, er
 			id := "fetch-" + strconv.Itoa(i)
 			return fetchattachments.In{MessageID: "m", Owner: owner(i), MailID: id, Body: memBody(id, fill, change)}
 		}
-	case "Send/staged-at-limit":
+	case "Send/staged-at-limit", "SendInline/inline-at-limit":
 		ses, err := sessender.New(sesv2.NewFromConfig(testkit.AWSConfig(os.Getenv(taskMemSES)), func(o *sesv2.Options) { o.RetryMaxAttempts = 1 }))
 		if err != nil {
 			t.Fatal(err)
@@ -428,12 +462,19 @@ func memChild(t *testing.T, task, name string) func(i int) (inputBytes int64, er
 			t.Fatal(err)
 		}
 		call = lambda.NewHandler(awsrun.Wrap(h.Handle)).Invoke
+		staged := send.Staged{Key: memStaging + "staged.eml", Size: maxMessageBytes, SHA256: os.Getenv(taskMemSHA)}
 		extra = maxMessageBytes
+		fill := false
+		if task == "SendInline" {
+			raw := inlineMessage()
+			sum := sha256.Sum256(raw)
+			staged = send.Staged{Inline: base64.StdEncoding.EncodeToString(raw), Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}
+			extra, fill = 0, true
+		}
 		payload = func(i int) any {
 			// The task takes the lock in its attempt write.
 			id := "send-" + strconv.Itoa(i)
-			return send.In{MessageID: "m", Owner: owner(i), MailID: id, Body: memBody(id, false, nil),
-				Staged: send.Staged{Key: memStaging + "staged.eml", Size: maxMessageBytes, SHA256: os.Getenv(taskMemSHA)}}
+			return send.In{MessageID: "m", Owner: owner(i), MailID: id, Body: memBody(id, fill, nil), Staged: staged}
 		}
 	default:
 		t.Fatalf("no case %s/%s", task, name)
@@ -504,6 +545,12 @@ func BenchmarkTaskCPU(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The Send task's function for staged messages: the same mail staged.
+	stage, err := fetchattachments.New(fetchattachments.Config{Limits: limits, StagingPrefix: memStaging, TempDir: b.TempDir(), InlineMaxBytes: -1},
+		fetchattachments.Deps{Store: st, Log: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
 	snd, err := send.New(send.Config{Limits: limits, StagingPrefix: memStaging, Lease: lease, Retention: retention},
 		send.Deps{Locks: locks, Store: st, Sender: discardSender{}, Log: quiet})
 	if err != nil {
@@ -519,7 +566,21 @@ func BenchmarkTaskCPU(b *testing.B) {
 		"AcquireLock":      lambda.NewHandler(awsrun.Wrap(acq.Handle)).Invoke,
 		"FetchAttachments": lambda.NewHandler(awsrun.Wrap(fetch.Handle)).Invoke,
 		"Send":             lambda.NewHandler(awsrun.Wrap(snd.Handle)).Invoke,
+		"SendInline":       lambda.NewHandler(awsrun.Wrap(snd.Handle)).Invoke,
 		"ReleaseLock":      lambda.NewHandler(awsrun.Wrap(rel.Handle)).Invoke,
+	}
+	stageFor := func(owner, body string) fetchattachments.Out {
+		var lk acquirelock.Out
+		out, err := lambda.NewHandler(awsrun.Wrap(acq.Handle)).Invoke(ctx, mustJSON(b, acquirelock.In{MessageID: "m", Owner: owner, Body: body}))
+		if err != nil || json.Unmarshal(out, &lk) != nil || lk.Outcome != acquirelock.Acquired {
+			b.Fatalf("acquire: %s %v", out, err)
+		}
+		var built fetchattachments.Out
+		out, err = lambda.NewHandler(awsrun.Wrap(stage.Handle)).Invoke(ctx, mustJSON(b, fetchattachments.In{MessageID: "m", Owner: owner, MailID: lk.MailID, Body: body}))
+		if err != nil || json.Unmarshal(out, &built) != nil || built.Key == "" {
+			b.Fatalf("stage: %s %v", out, err)
+		}
+		return built
 	}
 	cpu := map[string]time.Duration{}
 	timed := func(task string, in any) []byte {
@@ -548,8 +609,16 @@ func BenchmarkTaskCPU(b *testing.B) {
 		if err := json.Unmarshal(timed("FetchAttachments", fetchattachments.In{MessageID: "m", Owner: owner, MailID: lk.MailID, Body: body}), &built); err != nil || built.Inline == "" {
 			b.Fatalf("fetch: %+v %v", built.Key, err)
 		}
-		timed("Send", send.In{MessageID: "m", Owner: owner, MailID: lk.MailID, Body: body,
+		timed("SendInline", send.In{MessageID: "m", Owner: owner, MailID: lk.MailID, Body: body,
 			Staged: send.Staged{Inline: built.Inline, Size: built.Size, SHA256: built.SHA256}})
+		largeOwner, largeBody := owner+"s", throughputBody(9, i)
+		staged := stageFor(largeOwner, largeBody)
+		var largeMail workflow.Message
+		if err := json.Unmarshal([]byte(largeBody), &largeMail); err != nil {
+			b.Fatal(err)
+		}
+		timed("Send", send.In{MessageID: "m", Owner: largeOwner, MailID: largeMail.MailID, Body: largeBody,
+			Staged: send.Staged{Key: staged.Key, Size: staged.Size, SHA256: staged.SHA256}})
 		// A lock released is one not sent: take another mail's.
 		relOwner, relBody := owner+"r", throughputBody(8, i)
 		if err := acquireFor(ctx, locks, relBody, relOwner, lease, retention); err != nil {
@@ -565,6 +634,14 @@ func BenchmarkTaskCPU(b *testing.B) {
 	if err := writeTaskMemory(nil, figures); err != nil {
 		b.Fatal(err)
 	}
+}
+
+func mustJSON(b *testing.B, v any) []byte {
+	p, err := json.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
 }
 
 func math1000(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }

@@ -328,7 +328,8 @@ func historyStats(ctx context.Context, execs *execstore.Store, since time.Time) 
 // taskOfEvent names the task of a Lambda event from its details (the
 // function ARN's name), or "unknown".
 func taskOfEvent(details []byte) string {
-	for _, t := range []string{local.FunctionAcquireLock, local.FunctionFetchAttachments, local.FunctionSend, local.FunctionReleaseLock} {
+	// The inline Send function first: its name begins with the other's.
+	for _, t := range []string{local.FunctionAcquireLock, local.FunctionFetchAttachments, local.FunctionSendInline, local.FunctionSend, local.FunctionReleaseLock} {
 		if bytes.Contains(details, []byte(t)) {
 			return t
 		}

@@ -24,6 +24,7 @@ import (
 type stub struct {
 	Acquire    string   `json:"acquire,omitempty"`
 	Fetch      string   `json:"fetch,omitempty"`
+	Inline     bool     `json:"inline,omitempty"` // the built message travels inline (the Send task's small function)
 	Send       []string `json:"send,omitempty"`
 	Release    string   `json:"release,omitempty"`
 	DeadLetter string   `json:"deadLetter,omitempty"`
@@ -73,6 +74,10 @@ var scenarios = []scenario{
 	{Name: "all succeed", Input: batch("a", "b", "c"), Expect: nil},
 	{Name: "duplicate already sent", Input: batch("a", "b"), Stubs: map[string]stub{"b": {Acquire: "already-sent"}}},
 	{Name: "throttled then sent", Input: batch("a"), Stubs: map[string]stub{"a": {Send: throttled(3)}}},
+	{Name: "inline messages through the small function", Input: batch("a", "b", "c", "d"), Stubs: map[string]stub{
+		"a": {Inline: true}, "b": {Inline: true, Send: throttled(2)}, "c": {Inline: true, Send: []string{string(workflow.Rejected)}},
+		"d": {Inline: true, Send: []string{string(workflow.SendingPaused)}}},
+		Expect: []string{"msg-d"}},
 	{Name: "lambda flake then sent", Input: batch("a"), Stubs: map[string]stub{"a": {Send: []string{"Lambda.ServiceException", "Lambda.TooManyRequestsException"}}}},
 	{Name: "permanent failures dead-lettered", Input: batch("a", "b", "c", "d"), Stubs: map[string]stub{
 		"a": {Acquire: string(workflow.InvalidMessage)}, "b": {Fetch: string(workflow.AttachmentMissing)},
@@ -151,14 +156,19 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 		if s.Fetch != "" {
 			return nil, fail(s.Fetch)
 		}
+		if s.Inline {
+			return map[string]any{"inline": "U3ViamVjdDogeA0KDQp4", "size": 15, "sha256": "abc"}, nil
+		}
 		return map[string]any{"key": "staging/x.eml", "size": 100, "sha256": "abc"}, nil
 	}))
-	reg.RegisterLambda("send", lambda("send", func(s stub, n int, mailID string, _ map[string]any) (any, error) {
+	send := func(s stub, n int, mailID string, _ map[string]any) (any, error) {
 		if n <= len(s.Send) {
 			return nil, fail(s.Send[n-1])
 		}
 		return map[string]any{"sesMessageId": "ses-" + mailID, "outcome": "sent"}, nil
-	}))
+	}
+	reg.RegisterLambda("send", lambda("send", send))
+	reg.RegisterLambda("send-inline", lambda("send-inline", send))
 	reg.RegisterLambda("release", lambda("release", release))
 	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, req *asl.TaskRequest) (any, error) {
 		params := req.Input.(map[string]any)
@@ -198,7 +208,7 @@ func TestDefinitionAgreesWithReferenceInterpreter(t *testing.T) {
 	fn := func(name string) string { return "arn:aws:lambda:us-east-1:000000000000:function:" + name }
 	text, err := workflow.Render(workflow.Settings{Substitutions: map[string]string{
 		workflow.PlaceholderAcquireLock: fn("acquire"), workflow.PlaceholderFetchAttachments: fn("fetch"),
-		workflow.PlaceholderSend: fn("send"), workflow.PlaceholderReleaseLock: fn("release"),
+		workflow.PlaceholderSend: fn("send"), workflow.PlaceholderSendInline: fn("send-inline"), workflow.PlaceholderReleaseLock: fn("release"),
 		workflow.PlaceholderDeadLetterQueue: "https://sqs.us-east-1.amazonaws.com/000000000000/mailflow-dlq",
 		workflow.PlaceholderEventsQueue:     eventsQueueURL,
 	}})

@@ -23,8 +23,13 @@ const (
 	PlaceholderAcquireLock      = "AcquireLockFunctionArn"
 	PlaceholderFetchAttachments = "FetchAttachmentsFunctionArn"
 	PlaceholderSend             = "SendFunctionArn"
-	PlaceholderReleaseLock      = "ReleaseLockFunctionArn"
-	PlaceholderDeadLetterQueue  = "DeadLetterQueueUrl"
+	// PlaceholderSendInline is the Send task's function for inline
+	// messages: the same code as PlaceholderSend's, sized for the small
+	// messages that travel in the state, where that one is sized for a
+	// staged message at the size limit.
+	PlaceholderSendInline      = "SendInlineFunctionArn"
+	PlaceholderReleaseLock     = "ReleaseLockFunctionArn"
+	PlaceholderDeadLetterQueue = "DeadLetterQueueUrl"
 	// PlaceholderEventsQueue is the delivery-feedback queue, which the
 	// state machine tells of each mail it accepts and dead-letters.
 	PlaceholderEventsQueue = "EventsQueueUrl"

@@ -18,6 +18,7 @@ func sampleSettings() workflow.Settings {
 		workflow.PlaceholderAcquireLock:      fn("acquire-lock"),
 		workflow.PlaceholderFetchAttachments: fn("fetch-attachments"),
 		workflow.PlaceholderSend:             fn("send"),
+		workflow.PlaceholderSendInline:       fn("send-inline"),
 		workflow.PlaceholderReleaseLock:      fn("release-lock"),
 		workflow.PlaceholderDeadLetterQueue:  "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-dlq",
 		workflow.PlaceholderEventsQueue:      "https://sqs.eu-west-1.amazonaws.com/123456789012/mailflow-events",
@@ -397,7 +398,44 @@ func TestRender(t *testing.T) {
 			t.Errorf("error %q does not say %s", err, want)
 		}
 	}
-	if got := workflow.Placeholders(); len(got) != 6 {
+	if got := workflow.Placeholders(); len(got) != 7 {
 		t.Fatalf("Placeholders = %v", got)
+	}
+}
+
+// TestSendStatesDifferOnlyInFunction: the Send task's two states (staged
+// messages to its own function, inline ones to the small SendInline) must
+// not drift apart in their parameters, retries or catches; and only an
+// inline message takes the small one.
+func TestSendStatesDifferOnlyInFunction(t *testing.T) {
+	var def struct {
+		States map[string]struct {
+			ItemProcessor struct {
+				States map[string]map[string]any
+			}
+		}
+	}
+	if err := json.Unmarshal(workflow.Definition(), &def); err != nil {
+		t.Fatal(err)
+	}
+	states := def.States["ProcessRecords"].ItemProcessor.States
+	large, small := states["Send"], states["SendInline"]
+	if small == nil || large == nil {
+		t.Fatalf("Send %v, SendInline %v", large != nil, small != nil)
+	}
+	fn := func(s map[string]any) any { return s["Parameters"].(map[string]any)["FunctionName"] }
+	if fn(large) != "${"+workflow.PlaceholderSend+"}" || fn(small) != "${"+workflow.PlaceholderSendInline+"}" {
+		t.Errorf("functions: Send %v, SendInline %v", fn(large), fn(small))
+	}
+	a, _ := json.Marshal(large)
+	small["Parameters"].(map[string]any)["FunctionName"] = fn(large)
+	b, _ := json.Marshal(small)
+	if string(a) != string(b) {
+		t.Errorf("Send and SendInline differ beyond the function:\n%s\n%s", a, b)
+	}
+	choice, _ := json.Marshal(states["Inline?"])
+	want := `{"Choices":[{"IsPresent":true,"Next":"SendInline","Variable":"$.staged.message.inline"}],"Comment":` // the rest is the comment and the default
+	if !strings.HasPrefix(string(choice), want) || states["Inline?"]["Default"] != "Send" || states["FetchAttachments"]["Next"] != "Inline?" {
+		t.Errorf("Inline? = %s; FetchAttachments goes to %v", choice, states["FetchAttachments"]["Next"])
 	}
 }

@@ -52,6 +52,13 @@ function handlers(stubs) {
     const result = behave(stubs[mailId] ?? {}, attempt(state, mailId), mailId, input.Payload);
     return { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' };
   };
+  // The Send task's two states (staged and inline messages) behave alike;
+  // their attempts are counted apart, as the states' retries are.
+  const send = (s, n, mailId) => {
+    const errs = s.send ?? [];
+    if (n <= errs.length) throw taskError(errs[n - 1]);
+    return { sesMessageId: `ses-${mailId}`, outcome: "sent" };
+  };
   const release = (s, n, mailId) => {
     if (s.release) throw taskError(s.release);
     return { released: true, reason: 'released' };
@@ -64,13 +71,11 @@ function handlers(stubs) {
     }),
     FetchAttachments: lambda('FetchAttachments', (s) => {
       if (s.fetch) throw taskError(s.fetch);
+      if (s.inline) return { inline: 'U3ViamVjdDogeA0KDQp4', size: 15, sha256: 'abc' };
       return { key: 'staging/x.eml', size: 100, sha256: 'abc' };
     }),
-    Send: lambda('Send', (s, n, mailId) => {
-      const errs = s.send ?? [];
-      if (n <= errs.length) throw taskError(errs[n - 1]);
-      return { sesMessageId: `ses-${mailId}`, outcome: "sent" };
-    }),
+    Send: lambda('Send', send),
+    SendInline: lambda('SendInline', send),
     ReleaseForDeadLetter: lambda('ReleaseForDeadLetter', release),
     ReleaseForRetry: lambda('ReleaseForRetry', release),
     // The events queue takes every record.
@@ -83,7 +88,7 @@ function handlers(stubs) {
   };
 }
 
-const noPause = { AcquireLock: 0, FetchAttachments: 0, Send: 0, ReleaseForDeadLetter: 0, ReleaseForRetry: 0, DeadLetter: 0 };
+const noPause = { AcquireLock: 0, FetchAttachments: 0, Send: 0, SendInline: 0, ReleaseForDeadLetter: 0, ReleaseForRetry: 0, DeadLetter: 0 };
 
 (async () => {
   const sm = new StateMachine(definition);

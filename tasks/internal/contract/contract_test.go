@@ -55,6 +55,7 @@ func TestPayloadsMatchTheDefinition(t *testing.T) {
 		"AcquireLock":          {acquirelock.In{}, acquirelock.Out{}},
 		"FetchAttachments":     {fetchattachments.In{}, fetchattachments.Out{}},
 		"Send":                 {send.In{}, send.Out{}},
+		"SendInline":           {send.In{}, send.Out{}},
 		"ReleaseForDeadLetter": {releaselock.In{}, releaselock.Out{}},
 		"ReleaseForRetry":      {releaselock.In{}, releaselock.Out{}},
 	}
