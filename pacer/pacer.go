@@ -53,6 +53,13 @@
 //     instance, so the Send task passes how often the lock record was
 //     renewed (once per attempt), and the wait doubles there too. MaxWait 0
 //     never waits.
+//   - A batch's sends may take their tokens together (Reserve): one write
+//     for all of them, each send granted its time as if it had taken its
+//     tokens in turn. A send that uses its grant within Grace of it
+//     (TakeReserved) writes nothing; a later one takes its own, so grants
+//     used late bunch sends by at most Grace's worth of tokens, within the
+//     margin the burst leaves below SES's bucket. Only a first attempt uses
+//     a grant: a retried send takes its own tokens.
 //   - A failure to reach the bucket, or to read the quota when the rate
 //     comes from it and none was read yet, is Mail.Transient: never send
 //     unpaced by accident. With a configured rate an unreadable quota only
@@ -66,6 +73,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
@@ -86,7 +94,9 @@ type Bucket interface {
 
 // TakeParams are the arguments of Bucket.Take.
 type TakeParams struct {
-	Cost    float64       // tokens to take, > 0 and ≤ Burst
+	// Cost is the tokens to take, > 0 and ≤ Burst; more than Burst only
+	// with a Reserve (a batch's tokens, granted one after another).
+	Cost    float64
 	Rate    float64       // tokens added per second, > 0
 	Burst   float64       // the most tokens the bucket holds, ≥ 1
 	Now     time.Time     // the caller's clock
@@ -100,8 +110,8 @@ func (p TakeParams) Validate() error {
 		return fmt.Errorf("pacer: rate %v must be positive", p.Rate)
 	case !(p.Burst >= 1) || math.IsInf(p.Burst, 0):
 		return fmt.Errorf("pacer: burst %v must be at least 1", p.Burst)
-	case !(p.Cost > 0) || p.Cost > p.Burst:
-		return fmt.Errorf("pacer: cost %v must be within (0, burst %v]", p.Cost, p.Burst)
+	case !(p.Cost > 0) || math.IsInf(p.Cost, 0) || (p.Cost > p.Burst && p.Reserve == 0):
+		return fmt.Errorf("pacer: cost %v must be within (0, burst %v], or positive with a reserve", p.Cost, p.Burst)
 	case p.Reserve < 0:
 		return fmt.Errorf("pacer: negative reserve %s", p.Reserve)
 	case p.Now.IsZero():
@@ -243,6 +253,8 @@ type Pacer struct {
 	refusedMu sync.Mutex
 	refused   map[string]int // key → refusals so far
 	refusedQ  []string       // keys in first-refusal order, for the bound
+
+	takes, reserved, expired atomic.Int64 // see Counts
 }
 
 // New returns a pacer over bucket.
@@ -338,12 +350,10 @@ func (p *Pacer) TakeAttempt(ctx context.Context, recipients int, key string, ear
 		return workflow.Errorf(workflow.QuotaExhausted, "pacer: the daily quota of %v recipients is used up (%v sent in the last 24 hours)",
 			q.Max24HourSend, q.SentLast24Hours+sent)
 	}
-	burst := p.cfg.Burst
-	if burst == 0 {
-		burst = max(1, rate/2)
-	}
+	burst := p.burst(rate)
 	// A mail with more recipients than the bucket holds takes a full
 	// bucket, as SES lets such a send through when its bucket is full.
+	p.takes.Add(1)
 	res, err := p.bucket.Take(ctx, TakeParams{Cost: min(n, burst), Rate: rate, Burst: burst, Now: now, Reserve: p.Wait(max(p.refusals(key, 0), earlier))})
 	if err != nil {
 		return workflow.Errorf(workflow.Transient, "pacer: %v", err)
@@ -362,4 +372,119 @@ func (p *Pacer) TakeAttempt(ctx context.Context, recipients int, key string, ear
 		}
 	}
 	return nil
+}
+
+// Reserve takes the tokens of several sends at once, in one bucket write:
+// the sends of one batch, which the state machine runs side by side. It
+// returns for each entry (its recipients) the time its tokens are granted,
+// the same as if each had taken them in turn at once: now for those the
+// bucket holds, then one after another at the rate. A send that uses its
+// grant within Grace of it (TakeReserved) needs no write of its own.
+//
+// Nothing is reserved (every time zero, and no error) when the bucket cannot
+// grant the last of them within the allowed wait of a first take
+// (Config.MaxWait), or the daily quota would be exceeded: those sends take
+// their own tokens. An entry of no recipients gets the zero time. Errors
+// are the bucket's or the quota's, as Take's; the caller may go on without
+// a reservation.
+func (p *Pacer) Reserve(ctx context.Context, recipients []int) ([]time.Time, error) {
+	grants := make([]time.Time, len(recipients))
+	now := p.cfg.Clock.Now()
+	rate, q, sent, err := p.limits(ctx, now)
+	if err != nil {
+		return grants, err
+	}
+	burst := p.burst(rate)
+	var total, people float64
+	for _, n := range recipients {
+		if n > 0 {
+			total += min(float64(n), burst)
+			people += float64(n)
+		}
+	}
+	if total == 0 || (q.Max24HourSend >= 0 && q.SentLast24Hours+sent+people > q.Max24HourSend) {
+		return grants, nil
+	}
+	res, err := p.bucket.Take(ctx, TakeParams{Cost: total, Rate: rate, Burst: burst, Now: now, Reserve: p.Wait(0)})
+	if err != nil {
+		return grants, workflow.Errorf(workflow.Transient, "pacer: %v", err)
+	}
+	if !res.OK {
+		return grants, nil
+	}
+	p.mu.Lock()
+	p.sentSince += people
+	p.mu.Unlock()
+	p.reserved.Add(1)
+	// The last entry's tokens are there after Wait; each earlier one's
+	// the span of the tokens after it sooner.
+	last, after := now.Add(res.Wait), total
+	for i, n := range recipients {
+		if n <= 0 {
+			continue
+		}
+		after -= min(float64(n), burst)
+		grants[i] = last.Add(-time.Duration(after / rate * 1e9))
+		if grants[i].Before(now) {
+			grants[i] = now
+		}
+	}
+	return grants, nil
+}
+
+// Grace is how long after its grant a send may use reserved tokens: half
+// the time the bucket takes to refill. A send that arrives later takes its
+// own, so sends never bunch by more than that: SES's own bucket is assumed
+// to hold about a second's worth, the pacer's half of it (see the package
+// doc), and a quarter second of late grants stays within the difference.
+func (p *Pacer) Grace(ctx context.Context) (time.Duration, error) {
+	rate, _, _, err := p.limits(ctx, p.cfg.Clock.Now())
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(p.burst(rate) / rate / 2 * 1e9), nil
+}
+
+// TakeReserved is TakeAttempt for a send whose tokens a Reserve may have
+// granted at grant (zero: none). A first attempt (earlier 0) whose grant is
+// no more than Grace old, nor further ahead than the longest wait a take
+// may have, waits until it and goes without a bucket write; any other takes
+// its own tokens, as TakeAttempt.
+func (p *Pacer) TakeReserved(ctx context.Context, grant time.Time, recipients int, key string, earlier int) error {
+	if grant.IsZero() || earlier > 0 {
+		return p.TakeAttempt(ctx, recipients, key, earlier)
+	}
+	grace, err := p.Grace(ctx)
+	if err != nil {
+		return err
+	}
+	now := p.cfg.Clock.Now()
+	if now.After(grant.Add(grace)) || grant.After(now.Add(p.Wait(0))) {
+		p.expired.Add(1)
+		return p.TakeAttempt(ctx, recipients, key, earlier)
+	}
+	if wait := grant.Sub(now); wait > 0 {
+		if err := p.cfg.Clock.Sleep(ctx, wait); err != nil {
+			return workflow.Errorf(workflow.Transient, "pacer: waiting for a reserved send token: %v", err)
+		}
+	}
+	return nil
+}
+
+// Counts are what the pacer did: bucket takes for single sends, batch
+// reservations, and reserved tokens a send could not use (too late, or
+// implausibly early) and took again.
+type Counts struct{ Takes, Reservations, Expired int64 }
+
+// Counts returns the pacer's counts since it was made.
+func (p *Pacer) Counts() Counts {
+	return Counts{Takes: p.takes.Load(), Reservations: p.reserved.Load(), Expired: p.expired.Load()}
+}
+
+// burst is the bucket's size at rate.
+func (p *Pacer) burst(rate float64) float64 {
+	if p.cfg.Burst != 0 {
+		return p.cfg.Burst
+	}
+	return max(1, rate/2)
 }

@@ -102,6 +102,11 @@ func (b *Bucket) Take(ctx context.Context, p pacer.TakeParams) (pacer.TakeResult
 	}
 	now := p.Now.UnixNano()
 	cost, tau := pacer.Span(p)
+	if cost-tau > int64(p.Reserve) {
+		// More than the bucket holds and the reserve covers, even from
+		// empty: refuse without a write (the idle form would grant it).
+		return pacer.TakeResult{RetryAfter: time.Duration(cost - tau)}, nil
+	}
 	busy := b.lastTAT.Load() >= now
 	for range maxRounds {
 		var in *dynamodb.UpdateItemInput

@@ -14,6 +14,7 @@ package pacertest
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -137,6 +138,34 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("BatchBeyondTheBurst", func(t *testing.T) {
+		// A batch's tokens in one take: 15 from a full bucket of 10 at
+		// 10/s are granted within a second, the last after 0.5s.
+		b := h.NewBucket(t)
+		q := p(15, 0)
+		q.Reserve = time.Second
+		if r := take(t, b, q); !r.OK || !near(r.Wait, 500*time.Millisecond) {
+			t.Fatalf("batch of 15: %+v, want OK with Wait 500ms", r)
+		}
+		// The bucket is 1.5s ahead now: a single token is 0.6s away.
+		if r := take(t, b, p(1, 0)); r.OK || !near(r.RetryAfter, 600*time.Millisecond) {
+			t.Fatalf("take after the batch: %+v, want RetryAfter 600ms", r)
+		}
+		// More than the reserve covers, even from an empty bucket, is
+		// refused and writes nothing.
+		fresh := h.NewBucket(t)
+		q = p(25, 0)
+		q.Reserve = time.Second
+		if r := take(t, fresh, q); r.OK {
+			t.Fatalf("batch of 25 within 1s: %+v, want refused", r)
+		}
+		for i := range 10 {
+			if r := take(t, fresh, p(1, 0)); !r.OK {
+				t.Fatalf("take %d after the refused batch: %+v", i+1, r)
+			}
+		}
+	})
+
 	t.Run("ClockBehindStoredState", func(t *testing.T) {
 		// Another instance whose clock runs ahead drained the bucket.
 		b := h.NewBucket(t)
@@ -178,6 +207,7 @@ func Run(t *testing.T, h Harness) {
 			"zero rate":       {Cost: 1, Rate: 0, Burst: 1, Now: t0},
 			"burst below one": {Cost: 0.5, Rate: 1, Burst: 0.5, Now: t0},
 			"cost over burst": {Cost: 3, Rate: 1, Burst: 2, Now: t0},
+			"infinite cost":   {Cost: math.Inf(1), Rate: 1, Burst: 2, Now: t0, Reserve: time.Second},
 			"zero cost":       {Cost: 0, Rate: 1, Burst: 2, Now: t0},
 			"zero time":       {Cost: 1, Rate: 1, Burst: 2},
 			"negative wait":   {Cost: 1, Rate: 1, Burst: 2, Now: t0, Reserve: -1},
