@@ -27,8 +27,11 @@ const (
 	// messages: the same code as PlaceholderSend's, sized for the small
 	// messages that travel in the state, where that one is sized for a
 	// staged message at the size limit.
-	PlaceholderSendInline      = "SendInlineFunctionArn"
-	PlaceholderReleaseLock     = "ReleaseLockFunctionArn"
+	PlaceholderSendInline  = "SendInlineFunctionArn"
+	PlaceholderReleaseLock = "ReleaseLockFunctionArn"
+	// PlaceholderReserveSends is the function that reserves a batch's send
+	// tokens with the pacer before its records run.
+	PlaceholderReserveSends    = "ReserveSendsFunctionArn"
 	PlaceholderDeadLetterQueue = "DeadLetterQueueUrl"
 	// PlaceholderEventsQueue is the delivery-feedback queue, which the
 	// state machine tells of each mail it accepts and dead-letters.
