@@ -102,9 +102,9 @@ synth: lambdas
 	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"config":"$(SYNTH_CONFIG)","lambdaDir":"build/lambda"}' $(GO) run ./infra/app
 	@echo "cdk.out/: $$(ls cdk.out/*.template.json)"
 
-## lambdas: the five task functions as Lambda zips in build/lambda/<task>.zip
+## lambdas: the six task functions as Lambda zips in build/lambda/<task>.zip
 ## (provided.al2023, arm64, static, -tags lambda.norpc; the binary is bootstrap)
-LAMBDAS ?= acquire-lock fetch-attachments send release-lock record-event
+LAMBDAS ?= acquire-lock fetch-attachments send release-lock record-event reserve-sends
 lambdas:
 	@mkdir -p build/lambda
 	@for t in $(LAMBDAS); do \
