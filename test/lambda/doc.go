@@ -12,8 +12,8 @@
 // qemu-aarch64 on a host that is not arm64 (Debian's qemu-user, which
 // .ci/run installs), and invoke it through the emulator's Invoke endpoint:
 // every task answers a bad payload with a well-formed Lambda error, and
-// acquire-lock and release-lock do real work against dynalite. A zip that
-// does not boot fails CI.
+// acquire-lock, release-lock and reserve-sends do real work against
+// dynalite. A zip that does not boot fails CI.
 //
 // Decision: these runs need Node (the emulators), so they live here, not in
 // tasks/<task>/lambda, whose own tests (start-up validation, the

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -18,10 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock"
+	"github.com/mailflow/mailflow/pacer/dynamopacer"
 	"github.com/mailflow/mailflow/suppression/dynamosuppression"
 	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/testkit/tasktest"
@@ -234,7 +238,7 @@ func stackEnv(endpoints map[string]string, table string) []string {
 func TestZipsAnswerABadPayload(t *testing.T) {
 	t.Parallel()
 	env := stackEnv(map[string]string{"dynamodb": "http://127.0.0.1:1", "s3": "http://127.0.0.1:1", "sesv2": "http://127.0.0.1:1", "sqs": "http://127.0.0.1:1"}, "mailflow-locks")
-	for _, task := range []string{"acquire-lock", "fetch-attachments", "send", "release-lock", "record-event"} {
+	for _, task := range []string{"acquire-lock", "fetch-attachments", "send", "release-lock", "record-event", "reserve-sends"} {
 		t.Run(task, func(t *testing.T) {
 			e := startZip(t, task, env)
 			out := e.invoke(t, []byte(`"not an object"`))
@@ -290,5 +294,64 @@ func TestZipsAgainstDynamo(t *testing.T) {
 	}
 	if out := release.invoke(t, record("order-41")); out["released"] != true {
 		t.Errorf("release-lock of a held lock answered %v\n%s", out, release.log)
+	}
+}
+
+// reserve-sends, shipped, reserves a batch's send tokens against the pacer
+// item in the lock table (dynalite, behind a proxy that counts requests):
+// both records of the batch are granted, with one DynamoDB request, and the
+// item holds both records' tokens.
+func TestReserveSendsZipAgainstDynamo(t *testing.T) {
+	t.Parallel()
+	svc := tasktest.Start(t, true, false, false)
+	_, _, table := svc.Locks(t)
+	counted := testkit.NewFaultProxy(t, svc.Dynamo)
+	// The stack's fixed rate (SES_MAX_SEND_RATE=14): no SES call.
+	reserve := startZip(t, "reserve-sends", stackEnv(map[string]string{"dynamodb": counted.URL}, table))
+	record := func(id, mailID string) map[string]any {
+		return map[string]any{
+			"messageId": id, "receiptHandle": "AQEB" + id, "body": tasktest.Body(t, mailID, nil),
+			"attributes":        map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": "1765098000000"},
+			"messageAttributes": map[string]any{}, "md5OfBody": "0123456789abcdef0123456789abcdef",
+			"eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:mail", "awsRegion": "us-east-1",
+		}
+	}
+	payload, _ := json.Marshal(map[string]any{"records": []any{record("msg-1", "order-51"), record("msg-2", "order-52")}})
+	before := time.Now()
+	out := reserve.invoke(t, payload)
+	grants, _ := out["grants"].([]any)
+	if len(grants) != 2 {
+		t.Fatalf("reserve-sends answered %v\n%s", out, reserve.log)
+	}
+	for i, g := range grants {
+		us, _ := g.(float64)
+		// Within the burst (7 at 14/s): granted now.
+		if at := time.UnixMicro(int64(us)); at.Before(before.Add(-time.Second)) || at.After(time.Now().Add(time.Second)) {
+			t.Errorf("grant %d: %v (%s), not about now\n%s", i, g, at, reserve.log)
+		}
+	}
+	if n := counted.Hits(); n != 1 {
+		t.Errorf("%d DynamoDB requests for one batch, want 1\n%s", n, reserve.log)
+	}
+	got, err := dynamodb.NewFromConfig(testkit.AWSConfig(svc.Dynamo)).GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{dynamopacer.DefaultKeyAttribute: &types.AttributeValueMemberS{Value: dynamopacer.DefaultKey}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tatAttr, _ := got.Item["tat"].(*types.AttributeValueMemberN)
+	if tatAttr == nil {
+		t.Fatalf("the pacer item %s: %v", dynamopacer.DefaultKey, got.Item)
+	}
+	var tat int64
+	if _, err := fmt.Sscan(tatAttr.Value, &tat); err != nil {
+		t.Fatal(err)
+	}
+	// One write of both records' tokens from an idle bucket: tat is the
+	// grant's instant (rounded up to the microsecond) plus 2/14 s.
+	cost := int64(math.Ceil(2.0 / 14 * 1e9))
+	if d := tat - int64(grants[0].(float64))*1000; d < cost-1000 || d > cost+1 {
+		t.Errorf("tat %d is %d ns after the grant, want the two records' %d", tat, d, cost)
 	}
 }
