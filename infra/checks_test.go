@@ -134,6 +134,23 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 			}
 			continue
 		}
+		if task == infra.TaskReserveSends {
+			// The lock table, for the pacer's item, and the pacing the
+			// Send task gets.
+			want := map[string]string{taskkit.EnvLockTable: "mailflow-locks", infra.EnvGoMemLimit: env[infra.EnvGoMemLimit]}
+			for _, k := range []string{infra.EnvMaxSendRate, taskkit.EnvPacing} {
+				if v, ok := sendEnv(t, s, id)[k]; ok {
+					want[k] = v
+				}
+			}
+			if env[infra.EnvGoMemLimit] == "" || !reflect.DeepEqual(env, want) {
+				t.Errorf("%s environment:\n got  %v\n want %v", task, env, want)
+			}
+			if _, err := taskkit.PacingFromEnv(get); err != nil {
+				t.Errorf("%s: pacing: %v", task, err)
+			}
+			continue
+		}
 		if env[infra.EnvSuppressionTable] != "mailflow-suppressions" {
 			t.Errorf("%s: %s = %q", task, infra.EnvSuppressionTable, env[infra.EnvSuppressionTable])
 		}
@@ -169,6 +186,18 @@ func checkTaskEnvironment(t *testing.T, s *synthesized, id ids) {
 			t.Errorf("%s: configuration set %q", task, sc.ConfigSet)
 		}
 	}
+}
+
+// sendEnv is the Send function's environment, its literal values.
+func sendEnv(t *testing.T, s *synthesized, id ids) map[string]string {
+	vars, _ := at(props(s.resources("AWS::Lambda::Function")[id.fn[infra.TaskSend]]), "Environment", "Variables").(map[string]any)
+	out := map[string]string{}
+	for k, v := range vars {
+		if str, ok := v.(string); ok {
+			out[k] = str
+		}
+	}
+	return out
 }
 
 // statement is an IAM statement in a comparable form: sorted actions, the
@@ -338,6 +367,10 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 	}
 
 	want := map[string][]statement{
+		id.fnRole[infra.TaskReserveSends]: {
+			logsWrite(id.fnLogs[infra.TaskReserveSends]), xrayLambda,
+			stmt([]string{"dynamodb:UpdateItem", "dynamodb:GetItem"}, table, nil),
+		},
 		id.fnRole[infra.TaskAcquireLock]: {
 			logsWrite(id.fnLogs[infra.TaskAcquireLock]), xrayLambda,
 			stmt([]string{"dynamodb:PutItem", "dynamodb:GetItem"}, table, nil),
@@ -375,8 +408,10 @@ func checkIAM(t *testing.T, s *synthesized, id ids, logging bool) {
 	// The pacer reads the SES quota unless a rate is configured; nothing
 	// else in the send role is on "*" besides X-Ray.
 	if cfg.SES.ReadsSendQuota() {
-		sendRole := id.fnRole[infra.TaskSend]
-		want[sendRole] = append(want[sendRole], stmt([]string{"ses:GetAccount"}, []string{"*"}, nil))
+		for _, task := range []string{infra.TaskSend, infra.TaskReserveSends} {
+			role := id.fnRole[task]
+			want[role] = append(want[role], stmt([]string{"ses:GetAccount"}, []string{"*"}, nil))
+		}
 	}
 	trust := map[string]string{smRole: "states.amazonaws.com", pipeRole: "pipes.amazonaws.com"}
 	for _, name := range infra.Functions() {

@@ -53,7 +53,7 @@ func (p *mailPipeline) addNagSuppressions() {
 			continue // the role of the task's first function
 		}
 		role := p.functions[spec.function()].Role().Node().FindChild(jsii.String("DefaultPolicy"))
-		if spec.name == TaskSend && cfg.SES.ReadsSendQuota() {
+		if (spec.name == TaskSend || spec.name == TaskReserveSends) && cfg.SES.ReadsSendQuota() {
 			suppress(role, "AwsSolutions-IAM5", reasonXRayAndSESAccount, "Resource::*")
 		} else {
 			suppress(role, "AwsSolutions-IAM5", reasonXRay, "Resource::*")

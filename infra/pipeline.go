@@ -344,6 +344,12 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 	cfg := p.cfg
 	lease := time.Duration(cfg.Lock.LeaseSeconds) * time.Second
 	retention := time.Duration(cfg.Lock.RetentionDays) * 24 * time.Hour
+	if task == TaskReserveSends {
+		// The pacer item is in the lock table; the rate as Send paces to.
+		env := map[string]*string{taskkit.EnvLockTable: p.table.TableName()}
+		p.pacingEnvironment(env)
+		return env
+	}
 	if task == TaskRecordEvent {
 		return map[string]*string{
 			taskkit.EnvLockTable:     p.table.TableName(),
@@ -370,12 +376,7 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 		env[taskkit.EnvDefaultSender] = jsii.String(cfg.SES.DefaultFrom)
 	}
 	env[taskkit.EnvConfigurationSet] = p.configSetName
-	if cfg.SES.MaxSendRate > 0 {
-		env[EnvMaxSendRate] = jsii.String(strconv.FormatFloat(cfg.SES.MaxSendRate, 'f', -1, 64))
-	}
-	if cfg.SES.Pacing == "off" {
-		env[taskkit.EnvPacing] = jsii.String("off")
-	}
+	p.pacingEnvironment(env)
 	if task == TaskFetchAttachments && cfg.Workflow.LogLevel == "ALL" && cfg.Workflow.IncludeExecutionData {
 		// Every state's input is logged at ALL with data: an inline
 		// message would be logged whole, base64-encoded where the data
@@ -384,6 +385,17 @@ func (p *mailPipeline) environment(task string) map[string]*string {
 		env[taskkit.EnvInlineMaxBytes] = jsii.String("0")
 	}
 	return env
+}
+
+// pacingEnvironment adds the pacer's settings: the configured send rate
+// (otherwise the pacer reads SES's quota) and pacing off.
+func (p *mailPipeline) pacingEnvironment(env map[string]*string) {
+	if p.cfg.SES.MaxSendRate > 0 {
+		env[EnvMaxSendRate] = jsii.String(strconv.FormatFloat(p.cfg.SES.MaxSendRate, 'f', -1, 64))
+	}
+	if p.cfg.SES.Pacing == "off" {
+		env[taskkit.EnvPacing] = jsii.String("off")
+	}
 }
 
 func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
@@ -517,6 +529,16 @@ func (p *mailPipeline) taskStatements(task string) []awsiam.PolicyStatement {
 		}
 		if cfg.SES.ReadsSendQuota() {
 			// GetAccount has no resource: AWS only grants it on "*".
+			sts = append(sts, statement("ReadSendQuota", []string{"ses:GetAccount"}, []*string{jsii.String("*")}, nil))
+		}
+		return sts
+	case TaskReserveSends:
+		sts := []awsiam.PolicyStatement{
+			// The pacer's token bucket, an item of the lock table
+			// (pacer/dynamopacer), as for Send.
+			statement("PacerReserve", []string{"dynamodb:UpdateItem", "dynamodb:GetItem"}, table, nil),
+		}
+		if cfg.SES.ReadsSendQuota() {
 			sts = append(sts, statement("ReadSendQuota", []string{"ses:GetAccount"}, []*string{jsii.String("*")}, nil))
 		}
 		return sts

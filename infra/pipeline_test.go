@@ -348,8 +348,8 @@ func TestMailPipeline(t *testing.T) {
 
 	t.Run("functions", func(t *testing.T) {
 		fns := s.resources("AWS::Lambda::Function")
-		if len(fns) != len(infra.Functions()) || len(fns) != 6 {
-			t.Fatalf("%d functions, want 6", len(fns))
+		if len(fns) != len(infra.Functions()) || len(fns) != 7 {
+			t.Fatalf("%d functions, want 7", len(fns))
 		}
 		// The Send task's two functions share its role and log group.
 		if id.fnRole[infra.FunctionSendInline] != id.fnRole[infra.TaskSend] || id.fnLogs[infra.FunctionSendInline] != id.fnLogs[infra.TaskSend] {
@@ -379,12 +379,16 @@ func TestMailPipeline(t *testing.T) {
 			infra.EnvEventsDeadLetterQueue: ref(id.eventsDLQ),
 			taskkit.EnvRetention:           "336h0m0s",
 		}
+		reserveEnv := map[string]any{taskkit.EnvLockTable: ref(id.table), infra.EnvMaxSendRate: "14"}
 		for _, name := range infra.Functions() {
 			task := infra.TaskOf(name)
 			p := props(fns[id.fn[name]])
 			env, tracing := maps.Clone(env), "Active"
-			if task == infra.TaskRecordEvent {
+			switch task {
+			case infra.TaskRecordEvent:
 				env, tracing = maps.Clone(recordEnv), "PassThrough"
+			case infra.TaskReserveSends:
+				env = maps.Clone(reserveEnv)
 			}
 			// The Go runtime's soft limit: 80 % of the function's memory.
 			mem, _ := p["MemorySize"].(float64)
@@ -607,7 +611,7 @@ func TestMailPipeline(t *testing.T) {
 				}
 			}
 		}
-		if n := len(s.resources("AWS::Logs::LogGroup")); n != 7 {
+		if n := len(s.resources("AWS::Logs::LogGroup")); n != 8 {
 			t.Errorf("%d log groups, want the functions', the state machine's and the pipe's", n)
 		}
 	})
@@ -633,6 +637,7 @@ func TestMailPipeline(t *testing.T) {
 		checkNag(t, s, map[string]int{
 			"AwsSolutions-S1 Bucket":                               1,
 			"AwsSolutions-IAM5 ProducerPolicy":                     1,
+			"AwsSolutions-IAM5 ReserveSendsRole/DefaultPolicy":     1,
 			"AwsSolutions-IAM5 AcquireLockRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 FetchAttachmentsRole/DefaultPolicy": 3,
 			"AwsSolutions-IAM5 SendRole/DefaultPolicy":             2,
@@ -670,8 +675,8 @@ func TestMailPipelineVariant(t *testing.T) {
 			if at(lg, "Properties", "RetentionInDays") != 7.0 {
 				t.Errorf("%s log retention: %s", task, mustJSON(lg))
 			}
-			if task == infra.TaskRecordEvent {
-				continue
+			if task == infra.TaskRecordEvent || task == infra.TaskReserveSends {
+				continue // their environments are their own
 			}
 			vars := at(fn, "Environment", "Variables").(map[string]any)
 			for _, unset := range []string{taskkit.EnvDefaultSender, infra.EnvMaxSendRate} {
@@ -714,8 +719,8 @@ func TestMailPipelineVariant(t *testing.T) {
 		if lc, ok := props(pipe)["LogConfiguration"]; ok {
 			t.Errorf("pipe logs although logLevel is OFF: %s", mustJSON(lc))
 		}
-		if n := len(s.resources("AWS::Logs::LogGroup")); n != 5 {
-			t.Errorf("%d log groups, want only the five functions'", n)
+		if n := len(s.resources("AWS::Logs::LogGroup")); n != 6 {
+			t.Errorf("%d log groups, want only the functions' six", n)
 		}
 		assertOK(t, "no chatbot", func() {
 			s.template.ResourceCountIs(jsii.String("AWS::Chatbot::SlackChannelConfiguration"), jsii.Number(0))
@@ -770,6 +775,7 @@ func TestMailPipelineVariant(t *testing.T) {
 		checkNag(t, s, map[string]int{
 			"AwsSolutions-S1 Bucket":                               1,
 			"AwsSolutions-IAM5 ProducerPolicy":                     1,
+			"AwsSolutions-IAM5 ReserveSendsRole/DefaultPolicy":     1,
 			"AwsSolutions-IAM5 AcquireLockRole/DefaultPolicy":      1,
 			"AwsSolutions-IAM5 FetchAttachmentsRole/DefaultPolicy": 3,
 			"AwsSolutions-IAM5 SendRole/DefaultPolicy":             2,

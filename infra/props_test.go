@@ -102,7 +102,7 @@ func TestZipCode(t *testing.T) {
 		t.Fatal("missing zips accepted")
 	}
 	for _, want := range []string{
-		filepath.Join(dir, "fetch-attachments.zip"), filepath.Join(dir, "release-lock.zip"), filepath.Join(dir, "record-event.zip"), "make lambdas",
+		filepath.Join(dir, "reserve-sends.zip"), filepath.Join(dir, "fetch-attachments.zip"), filepath.Join(dir, "release-lock.zip"), filepath.Join(dir, "record-event.zip"), "make lambdas",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
@@ -115,7 +115,7 @@ func TestZipCode(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, infra.TaskReleaseLock+".zip")); err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range []string{infra.TaskFetchAttachments, infra.TaskReleaseLock, infra.TaskRecordEvent} {
+	for _, task := range []string{infra.TaskReserveSends, infra.TaskFetchAttachments, infra.TaskReleaseLock, infra.TaskRecordEvent} {
 		if err := os.WriteFile(filepath.Join(dir, task+".zip"), []byte("PK"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestZipCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(code) != 5 {
+	if len(code) != 6 {
 		t.Errorf("%d code entries", len(code))
 	}
 	for _, task := range infra.Tasks() {

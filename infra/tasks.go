@@ -19,6 +19,9 @@ import (
 // The tasks, named as their directories under tasks/ and their zips under
 // build/lambda/.
 const (
+	// TaskReserveSends reserves a batch's send tokens with the pacer, once
+	// per execution, before its records run.
+	TaskReserveSends     = "reserve-sends"
 	TaskAcquireLock      = "acquire-lock"
 	TaskFetchAttachments = "fetch-attachments"
 	TaskSend             = "send"
@@ -49,10 +52,10 @@ func TaskOf(function string) string {
 	return spec.name
 }
 
-// Tasks lists the task names: the four the state machine runs, in pipeline
+// Tasks lists the task names: the five the state machine runs, in pipeline
 // order, then record-event.
 func Tasks() []string {
-	return []string{TaskAcquireLock, TaskFetchAttachments, TaskSend, TaskReleaseLock, TaskRecordEvent}
+	return []string{TaskReserveSends, TaskAcquireLock, TaskFetchAttachments, TaskSend, TaskReleaseLock, TaskRecordEvent}
 }
 
 // EnvMaxSendRate (mails per second) is set on every task function only when
@@ -111,6 +114,10 @@ func (s taskSpec) function() string {
 }
 
 var taskSpecs = []taskSpec{
+	// A batch's records are decoded for their recipients only: like
+	// AcquireLock's largest body, far below its size.
+	{TaskReserveSends, "ReserveSends", workflow.PlaceholderReserveSends, 128, 10,
+		"mailflow: reserve a batch's send tokens with the pacer in one write", "", ""},
 	// A largest queue body (what fits an execution input alone) with 50
 	// recipients peaks at about 45 MiB, the process itself included.
 	{TaskAcquireLock, "AcquireLock", workflow.PlaceholderAcquireLock, 128, 20,

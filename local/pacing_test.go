@@ -53,3 +53,34 @@ func TestPacingOff(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchReservesItsSendsOnce: each execution reserves its batch's send
+// tokens in one bucket write (ReserveSends), and its sends use their grants
+// without a write of their own.
+func TestBatchReservesItsSendsOnce(t *testing.T) {
+	t.Parallel()
+	rt, c, done := start(t, local.Config{SES: sessim.Config{MaxSendRate: 100}})
+	const n = 6
+	for i := range n {
+		if _, err := c.Send(context.Background(), client.Mail{MailID: fmt.Sprintf("reserved-%d", i), To: []string{"ann@example.org"}, Subject: "s", Text: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	executions, items := 0, 0
+	for items < n {
+		f := <-done
+		executions++
+		for _, it := range f.items {
+			if it.Outcome != "sent" {
+				t.Fatalf("item %+v", it)
+			}
+			items++
+		}
+	}
+	if got := rt.Pacer().Counts(); got.Reservations != int64(executions) || got.Takes != 0 || got.Expired != 0 {
+		t.Fatalf("pacer counts %+v after %d executions, want one reservation each and no take", got, executions)
+	}
+	if st := rt.SES().Stats(); st.Accepted != n {
+		t.Fatalf("simulator stats %+v", st)
+	}
+}

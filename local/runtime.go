@@ -45,6 +45,7 @@ import (
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
 	recordevent "github.com/mailflow/mailflow/tasks/record-event"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
+	reservesends "github.com/mailflow/mailflow/tasks/reserve-sends"
 	"github.com/mailflow/mailflow/tasks/send"
 	"github.com/mailflow/mailflow/workflow"
 )
@@ -622,11 +623,12 @@ func (r *Runtime) Feedback() *sqlitefeedback.DB { return r.feedback }
 // Outcomes is the runtime's outcome event log.
 func (r *Runtime) Outcomes() *webhooks.Log { return r.outcomes }
 
-// Function names of the four tasks, as deployed. The Send task has two
+// Function names of the five tasks, as deployed. The Send task has two
 // functions, as on AWS: FunctionSendInline sends the inline messages (one
 // process here, so the same handler serves both; the runtime stages every
 // message unless Config.InlineMaxBytes says otherwise).
 const (
+	FunctionReserveSends     = "mailflow-reserve-sends"
 	FunctionAcquireLock      = "mailflow-acquire-lock"
 	FunctionFetchAttachments = "mailflow-fetch-attachments"
 	FunctionSend             = "mailflow-send"
@@ -707,10 +709,16 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		return nil, err
 	}
 	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Clock: c.Clock, Log: log}
+	var reserveDeps reservesends.Deps
 	if r.pacer, err = r.newPacer(); err != nil {
 		return nil, err
 	} else if r.pacer != nil {
-		sendDeps.Pacer = r.pacer
+		sendDeps.Pacer, reserveDeps.Pacer = r.pacer, r.pacer
+	}
+	reserveDeps.Log = log
+	reserve, err := reservesends.New(reserveDeps)
+	if err != nil {
+		return nil, err
 	}
 	sendTask, err := send.New(send.Config{Limits: limits, StagingPrefix: c.StagingPrefix, Lease: LockLease, Retention: taskkit.DefaultRetention,
 		ConfigSet: ConfigurationSet},
@@ -723,6 +731,7 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		return nil, err
 	}
 	reg := asl.NewRegistry()
+	reg.RegisterLambda(FunctionReserveSends, bind(reserve.Handle))
 	reg.RegisterLambda(FunctionAcquireLock, bind(acquire.Handle))
 	reg.RegisterLambda(FunctionFetchAttachments, bind(fetch.Handle))
 	reg.RegisterLambda(FunctionSend, bind(sendTask.Handle))
@@ -758,6 +767,9 @@ func (r *Runtime) newPacer() (*pacer.Pacer, error) {
 
 // PacerView is the shared send pacer as tests see it.
 type PacerView interface {
+	// Counts are its bucket takes, batch reservations and grants used
+	// too late.
+	Counts() pacer.Counts
 	// Rate is the send rate the pacer paces to, per second.
 	Rate(ctx context.Context) (float64, error)
 }
@@ -775,6 +787,7 @@ func (r *Runtime) definition(reg *asl.Registry) (*asl.Definition, error) {
 		MapConcurrency:  r.cfg.MapConcurrency,
 		MaxReceiveCount: r.cfg.MaxReceiveCount,
 		Substitutions: map[string]string{
+			workflow.PlaceholderReserveSends:     r.functionARN(FunctionReserveSends),
 			workflow.PlaceholderAcquireLock:      r.functionARN(FunctionAcquireLock),
 			workflow.PlaceholderFetchAttachments: r.functionARN(FunctionFetchAttachments),
 			workflow.PlaceholderSend:             r.functionARN(FunctionSend),

@@ -58,6 +58,8 @@ type Task struct {
 	MemoryMB    float64
 	BilledMs    float64 // per invocation on AWS
 	Invocations float64 // per mail (retries included)
+	// Silent tasks write no result line when they succeed.
+	Silent bool `json:",omitempty"`
 }
 
 // Usage is what one mail uses, measured or assumed (each field says).
@@ -142,9 +144,12 @@ func Model(u Usage, level string, p Prices) Breakdown {
 	billed := math.Ceil(u.ExecutionMs/100) * 0.1
 	add("Step Functions Express (requests)", batches*p.ExpressPerRequest)
 	add("Step Functions Express (duration)", batches*billed*memGB*p.ExpressPerGBSecond)
-	var inv, gbs float64
+	var inv, lines, gbs float64
 	for _, t := range u.Tasks {
 		inv += t.Invocations
+		if !t.Silent {
+			lines += t.Invocations
+		}
 		gbs += t.Invocations * t.BilledMs / 1000 * t.MemoryMB / 1024
 	}
 	add("Lambda (requests)", million*inv*p.LambdaPerRequest)
@@ -160,7 +165,7 @@ func Model(u Usage, level string, p Prices) Breakdown {
 	}
 	add("CloudWatch Logs (executions, "+level+")", million*logBytes/1e9*p.LogsPerGBIngested)
 	add("CloudWatch Logs data protection (executions)", million*logBytes/1e9*p.LogsDataProtectionPerGB)
-	add("CloudWatch Logs (Lambda)", million*inv*(u.TaskLogBytes+u.PlatformLogBytes)/1e9*p.LogsPerGBIngested)
+	add("CloudWatch Logs (Lambda)", million*(lines*u.TaskLogBytes+inv*u.PlatformLogBytes)/1e9*p.LogsPerGBIngested)
 	add("X-Ray", batches*u.TracedFraction*p.XRayPerTrace)
 	if u.FeedbackRecords > 0 {
 		add(feedbackItem, u.FeedbackRecords*EventsModel(u.Feedback, p).Total)

@@ -160,6 +160,9 @@ func TestLevers(t *testing.T) {
 		N: 100, AttachmentBytes: 2000, InputBytesPerMail: 800, LogBytesAll: 24000, LogBytesError: 0,
 		TaskMillis:      map[string]float64{"mailflow-acquire-lock": 5, "mailflow-fetch-attachments": 1, "mailflow-send": 8},
 		TaskInvocations: 3, TaskLogBytes: 250, StagedPerMail: 0,
+		// Paced: each batch reserves once; a tenth of the sends take
+		// their own tokens.
+		PacerReservationsPerExecution: 1, PacerTakesPerMail: 0.1,
 	}
 	levers := Levers(r)
 	if len(levers) < 2 || levers[0].LogLevel != "ALL" {
@@ -181,6 +184,16 @@ func TestLevers(t *testing.T) {
 	}
 	for _, l := range levers {
 		t.Logf("%-60s %6.2f", l.Name, l.Breakdown.Total)
+	}
+	// A run that did not pace prices one take per send, reservation or not.
+	r.StagedPerMail, r.PacerReservationsPerExecution, r.PacerTakesPerMail = 0, 0, 0
+	if got := CostInputs(r).DynamoWrites; got != sendLockWrites+pacerWrites {
+		t.Errorf("unpaced run: %v writes per mail, want %v", got, sendLockWrites+pacerWrites)
+	}
+	// Paced, the batch's one write and the sends' own takes.
+	r.PacerReservationsPerExecution, r.PacerTakesPerMail = 1, 0.1
+	if got, want := CostInputs(r).DynamoWrites, sendLockWrites+1.0/batchSize+0.1; !near(got, want) {
+		t.Errorf("paced run: %v writes per mail, want %v", got, want)
 	}
 }
 

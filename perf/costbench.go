@@ -94,18 +94,18 @@ const (
 // results/task-memory.json) takes at least c × VCPUMiB / size ms at a
 // smaller size. The local durations ran on a whole machine and do not
 // show that, so without it a smaller size would look free of any slowdown.
-func CostInputs(r ThroughputResult) Usage { return costInputs(r, deployedSizes) }
+func CostInputs(r ThroughputResult) Usage { return costInputs(r, deployedSizes, true) }
 
 // taskSizes are the memory sizes (MiB) of the three tasks a sent mail
 // runs, the Send task's two functions apart (staged and inline messages).
-type taskSizes struct{ acquire, fetch, send, sendInline float64 }
+type taskSizes struct{ reserve, acquire, fetch, send, sendInline float64 }
 
 var (
-	deployedSizes = taskSizes{acquireLockMiB, fetchAttachmentsMiB, sendMiB, sendInlineMiB}
-	earlierSizes  = taskSizes{acquireLockMiBBefore, fetchAttachmentsMiBBefore, sendMiBBefore, sendMiBBefore}
+	deployedSizes = taskSizes{reserveSendsMiB, acquireLockMiB, fetchAttachmentsMiB, sendMiB, sendInlineMiB}
+	earlierSizes  = taskSizes{reserveSendsMiB, acquireLockMiBBefore, fetchAttachmentsMiBBefore, sendMiBBefore, sendMiBBefore}
 	// sizedOneSend is the sizing from measured peaks while one Send
 	// function sent every message.
-	sizedOneSend = taskSizes{acquireLockMiB, fetchAttachmentsMiB, sendMiB, sendMiB}
+	sizedOneSend = taskSizes{reserveSendsMiB, acquireLockMiB, fetchAttachmentsMiB, sendMiB, sendMiB}
 )
 
 // sendMillis is the Send task's local duration in a run: its inline
@@ -124,31 +124,59 @@ func billedMs(task string, localMs, sizeMiB, awsMs float64) float64 {
 	return max(localMs, recordedCPUMs(task)*VCPUMiB/min(sizeMiB, VCPUMiB)) + awsMs
 }
 
-func costInputs(r ThroughputResult, sz taskSizes) Usage {
+// pacing is the pacer's bucket writes per mail, and how many of them are
+// Send's own takes, in batches of batch: with the batch's reservation
+// (reserved) one per batch, as the run measured it, and the takes of the
+// sends it measured without a usable grant; without, one take per send. A
+// run that did not pace counts as without.
+func pacing(r ThroughputResult, batch float64, reserved bool) (writes, takes float64) {
+	if !reserved || r.PacerReservationsPerExecution == 0 {
+		return pacerWrites, pacerWrites
+	}
+	return r.PacerReservationsPerExecution/batch + r.PacerTakesPerMail, r.PacerTakesPerMail
+}
+
+// batchSize is the deployment's default batch (infra/config: seven records
+// of up to 16 KiB fit the execution input at worst).
+const batchSize = 7
+
+func costInputs(r ThroughputResult, sz taskSizes, reserved bool) Usage {
 	if in := r.Inline; in != nil {
 		r.StagedPerMail, r.TaskMillis, r.TaskLogBytes = in.StagedPerMail, in.TaskMillis, in.TaskLogBytes
+		r.PacerReservationsPerExecution, r.PacerTakesPerMail, r.PacerExpiredPerMail = in.PacerReservationsPerExecution, in.PacerTakesPerMail, in.PacerExpiredPerMail
 	}
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
 	staged := r.StagedPerMail
-	tasks := []Task{
+	pacerW, takes := pacing(r, batchSize, reserved)
+	sendAWS := (sendLockWrites+takes)*dynamoMs + sesMs
+	var tasks []Task
+	if reserved {
+		// One pacer write per batch; no result line unless it fails.
+		tasks = append(tasks, Task{Name: "ReserveSends", MemoryMB: sz.reserve, BilledMs: billedMs("ReserveSends", ms("mailflow-reserve-sends"), sz.reserve, dynamoMs),
+			Invocations: 1 / batchSize, Silent: true})
+	}
+	tasks = append(tasks, []Task{
 		// One consistent read of the lock.
 		{Name: "AcquireLock", MemoryMB: sz.acquire, BilledMs: billedMs("AcquireLock", ms("mailflow-acquire-lock"), sz.acquire, dynamoReadMs), Invocations: 1},
 		// The attachment's GET, and the PUT of a message that is staged.
 		{Name: "FetchAttachments", MemoryMB: sz.fetch, BilledMs: billedMs("FetchAttachments", ms("mailflow-fetch-attachments"), sz.fetch, s3GetMs+staged*s3PutMs), Invocations: 1},
-		// The lock writes, the pacer, the staged message's GET and SES;
-		// an inline message is sent by the small function.
-		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", sendMillis(r), sz.send, (sendLockWrites+1)*dynamoMs+s3GetMs+sesMs), Invocations: staged},
-		{Name: "SendInline", MemoryMB: sz.sendInline, BilledMs: billedMs("SendInline", sendMillis(r), sz.sendInline, (sendLockWrites+1)*dynamoMs+sesMs), Invocations: 1 - staged},
-	}
+		// The lock writes, the pacer's take when the send has no grant,
+		// the staged message's GET and SES; an inline message is sent by
+		// the small function.
+		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", sendMillis(r), sz.send, sendAWS+s3GetMs), Invocations: staged},
+		{Name: "SendInline", MemoryMB: sz.sendInline, BilledMs: billedMs("SendInline", sendMillis(r), sz.sendInline, sendAWS), Invocations: 1 - staged},
+	}...)
 	var chain float64
 	for _, t := range tasks {
+		if t.Name == "ReserveSends" {
+			chain += t.BilledMs + invokeMs // once, before the records run
+			continue
+		}
 		// The chain runs one of the Send functions.
 		chain += t.Invocations*t.BilledMs + invokeMs*min(t.Invocations, 1)
 	}
 	return Usage{
-		// The deployment's default batch (infra/config: seven records of up
-		// to 16 KiB fit the execution input at worst).
-		BatchSize: 7, InputBytesMail: r.InputBytesPerMail,
+		BatchSize: batchSize, InputBytesMail: r.InputBytesPerMail,
 		// The Map runs the batch's chains side by side.
 		ExecutionMs: chain + 50,
 		Tasks:       tasks,
@@ -157,7 +185,7 @@ func costInputs(r ThroughputResult, sz taskSizes) Usage {
 		// 4 KB, eventually consistent (half a read unit; a refusal is read
 		// again consistently, which the mails it concerns are too few to
 		// count).
-		DynamoWrites: sendLockWrites + pacerWrites, DynamoReads: 0.5,
+		DynamoWrites: sendLockWrites + pacerW, DynamoReads: 0.5,
 		// The attachment's GET; a staged message's PUT and GET.
 		S3Puts: staged, S3Gets: 1 + staged,
 		HistoryBytesMail: r.LogBytesAll, ErrorBytesMail: r.LogBytesError,
@@ -203,7 +231,7 @@ type Lever struct {
 // with data, and sizes the functions by guess (256, 1024 and 512 MiB).
 // The last lever is the current design, [CostInputs].
 func Levers(r ThroughputResult) []Lever {
-	now, before := CostInputs(r), costInputs(r, earlierSizes)
+	now, before := CostInputs(r), costInputs(r, earlierSizes, false)
 	u := before
 	u.HistoryBytesMail = CostInputsAt(r, "ALL").HistoryBytesMail
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
@@ -235,15 +263,18 @@ func Levers(r ThroughputResult) []Lever {
 	step("X-Ray sampled at 5 %", "ERROR", func() { u.TracedFraction, u.Feedback = now.TracedFraction, now.Feedback })
 	step("Lambda platform records off", "ERROR", func() { u.PlatformLogBytes = now.PlatformLogBytes })
 	step("lock taken by the send attempt (AcquireLock reads)", "ERROR", func() {
-		u.Tasks[0], u.DynamoWrites, u.DynamoReads = before.Tasks[0], now.DynamoWrites, 1
+		u.Tasks[0], u.DynamoWrites, u.DynamoReads = before.Tasks[0], sendLockWrites+pacerWrites, 1
 	})
 	step("the lock read eventually consistent", "ERROR", func() { u.DynamoReads = now.DynamoReads })
 	step("shorter task result lines", "ERROR", func() { u.TaskLogBytes = now.TaskLogBytes })
 	// Smaller functions bill fewer GB-seconds; their smaller CPU share may
 	// lengthen the tasks (and so the execution) a little.
-	sized := costInputs(r, sizedOneSend)
+	sized, split := costInputs(r, sizedOneSend, false), costInputs(r, deployedSizes, false)
 	step("Lambda memory sized from measured peaks", "ERROR", func() { u.Tasks, u.ExecutionMs = sized.Tasks, sized.ExecutionMs })
-	step("inline messages sent by a 128 MB function", "ERROR", func() { u.Tasks, u.ExecutionMs = now.Tasks, now.ExecutionMs })
+	step("inline messages sent by a 128 MB function", "ERROR", func() { u.Tasks, u.ExecutionMs = split.Tasks, split.ExecutionMs })
+	step("a batch's send tokens reserved in one write", "ERROR", func() {
+		u.Tasks, u.ExecutionMs, u.DynamoWrites = now.Tasks, now.ExecutionMs, now.DynamoWrites
+	})
 	return out
 }
 

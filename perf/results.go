@@ -93,6 +93,12 @@ type ThroughputResult struct {
 	// StagedPerMail are the messages staged in the bucket per mail (an S3
 	// PUT, then a GET, each); the rest travel inline.
 	StagedPerMail float64
+	// The pacer's bucket writes: PacerReservationsPerExecution the batch
+	// reservations per execution, PacerTakesPerMail the takes of sends
+	// without a usable grant, PacerExpiredPerMail the grants used too late
+	// (taken again, so counted in the takes too). All zero when the run
+	// did not pace.
+	PacerReservationsPerExecution, PacerTakesPerMail, PacerExpiredPerMail float64
 	// Inline is a run with small messages inline, as deployed at the
 	// default log level (the runs above stage, as the local runtime does).
 	Inline          *InlineFigures `json:",omitempty"`
@@ -110,4 +116,6 @@ type InlineFigures struct {
 	TaskMillis    map[string]float64
 	LogBytesAll   float64 // history per mail at ALL with data, the inline messages in it
 	TaskLogBytes  float64
+	// The pacer's figures, as in ThroughputResult.
+	PacerReservationsPerExecution, PacerTakesPerMail, PacerExpiredPerMail float64
 }

@@ -15,6 +15,7 @@ import (
 // the size; infra's guard test holds taskSpecs to the recorded sizes and
 // peaks, and TestTaskSizesRecorded holds these to them.
 const (
+	reserveSendsMiB     = 128
 	acquireLockMiB      = 128
 	fetchAttachmentsMiB = 384
 	sendMiB             = 512
@@ -33,7 +34,7 @@ const (
 // TaskMemoryMiB are the deployed sizes by task (construct id, as the cost
 // model names its tasks).
 var TaskMemoryMiB = map[string]float64{
-	"AcquireLock": acquireLockMiB, "FetchAttachments": fetchAttachmentsMiB, "Send": sendMiB, "SendInline": sendInlineMiB, "ReleaseLock": releaseLockMiB,
+	"ReserveSends": reserveSendsMiB, "AcquireLock": acquireLockMiB, "FetchAttachments": fetchAttachmentsMiB, "Send": sendMiB, "SendInline": sendInlineMiB, "ReleaseLock": releaseLockMiB,
 }
 
 // MemoryHeadroom is the factor a task's size must leave over its measured

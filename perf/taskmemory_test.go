@@ -34,6 +34,8 @@ import (
 	"github.com/mailflow/mailflow/internal/awsrun"
 	"github.com/mailflow/mailflow/lock"
 	"github.com/mailflow/mailflow/lock/memlock"
+	"github.com/mailflow/mailflow/pacer"
+	"github.com/mailflow/mailflow/pacer/mempacer"
 	"github.com/mailflow/mailflow/sender"
 	"github.com/mailflow/mailflow/sender/sessender"
 	"github.com/mailflow/mailflow/store/memstore"
@@ -42,6 +44,7 @@ import (
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
+	reservesends "github.com/mailflow/mailflow/tasks/reserve-sends"
 	"github.com/mailflow/mailflow/tasks/send"
 	"github.com/mailflow/mailflow/testkit"
 	"github.com/mailflow/mailflow/workflow"
@@ -82,6 +85,8 @@ type memCase struct {
 }
 
 var memCases = []memCase{
+	// A batch of ten with a largest queue body among them.
+	{"ReserveSends", "max-batch"},
 	{"AcquireLock", "max-body"},
 	// Attachments summing to the message limit, two inline (related) and
 	// two attached, streamed from S3 and staged back.
@@ -311,7 +316,8 @@ func runMemChild(b *testing.B, c memCase, s3URL, sesURL, sha string, sesBytes *a
 
 // writeTaskMemory merges new figures into results/task-memory.json: peaks
 // when peaks is set, CPU times when cpu is, keeping the other kind from the
-// file as it was.
+// file as it was. A case's recorded peak only rises while its task's size
+// stays the same.
 func writeTaskMemory(peaks map[string][]TaskMemoryCase, cpu map[string]float64) error {
 	r := TaskMemoryResult{Tasks: map[string]TaskMemory{}}
 	if b, err := os.ReadFile(filepath.Join(ResultsDir(), "task-memory.json")); err == nil {
@@ -323,6 +329,18 @@ func writeTaskMemory(peaks map[string][]TaskMemoryCase, cpu map[string]float64) 
 	r.Headroom, r.VCPUMiB = MemoryHeadroom, VCPUMiB
 	for task, cases := range peaks {
 		t := r.Tasks[task]
+		// A case's peak varies from one process to the next (whether a
+		// collection runs between its copies): at an unchanged size the
+		// worst recorded so far stays, so the size covers the worst seen.
+		if t.ConfiguredMiB == TaskMemoryMiB[task] && t.GoMemLimit == GoMemLimit(TaskMemoryMiB[task]) {
+			for i, c := range cases {
+				for _, old := range t.Cases {
+					if old.Name == c.Name && old.PeakRSSMiB > c.PeakRSSMiB {
+						cases[i] = old
+					}
+				}
+			}
+		}
 		t.Cases = cases
 		worst := slices.MaxFunc(cases, func(a, b TaskMemoryCase) int { return cmp.Compare(a.PeakRSSMiB, b.PeakRSSMiB) })
 		t.PeakRSSMiB, t.InputBytes, t.WorstCase = worst.PeakRSSMiB, worst.InputBytes, worst.Name
@@ -406,6 +424,23 @@ func memChild(t *testing.T, task, name string) func(i int) (inputBytes int64, er
 		call = lambda.NewHandler(awsrun.Wrap(h.Handle)).Invoke
 		payload = func(i int) any {
 			return acquirelock.In{MessageID: "m", Owner: owner(i), Body: memBody("acquire-"+strconv.Itoa(i), true, nil)}
+		}
+	case "ReserveSends/max-batch":
+		paced, err := pacer.New(mempacer.New(), pacer.Config{Rate: 1e6, MaxWait: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := reservesends.New(reservesends.Deps{Pacer: paced, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		call = lambda.NewHandler(awsrun.Wrap(h.Handle)).Invoke
+		payload = func(i int) any {
+			records := []reservesends.Record{{MessageID: "m", Body: memBody("reserve-"+strconv.Itoa(i), true, nil)}}
+			for j := range 9 {
+				records = append(records, reservesends.Record{MessageID: "m", Body: throughputBody(7, j)})
+			}
+			return reservesends.In{Records: records}
 		}
 	case "ReleaseLock/max-body":
 		h, err := releaselock.New(releaselock.Deps{Locks: locks, Log: quiet})
@@ -562,7 +597,16 @@ func BenchmarkTaskCPU(b *testing.B) {
 	}
 	// Each through aws-lambda-go's handler, as the functions decode their
 	// payload and encode their result.
+	paced, err := pacer.New(mempacer.New(), pacer.Config{Rate: 1e6, MaxWait: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reserve, err := reservesends.New(reservesends.Deps{Pacer: paced, Log: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
 	invoke := map[string]func(context.Context, []byte) ([]byte, error){
+		"ReserveSends":     lambda.NewHandler(awsrun.Wrap(reserve.Handle)).Invoke,
 		"AcquireLock":      lambda.NewHandler(awsrun.Wrap(acq.Handle)).Invoke,
 		"FetchAttachments": lambda.NewHandler(awsrun.Wrap(fetch.Handle)).Invoke,
 		"Send":             lambda.NewHandler(awsrun.Wrap(snd.Handle)).Invoke,
@@ -582,7 +626,7 @@ func BenchmarkTaskCPU(b *testing.B) {
 		}
 		return built
 	}
-	cpu := map[string]time.Duration{}
+	cpu, calls := map[string]time.Duration{}, map[string]int{}
 	timed := func(task string, in any) []byte {
 		p, err := json.Marshal(in)
 		if err != nil {
@@ -591,14 +635,25 @@ func BenchmarkTaskCPU(b *testing.B) {
 		t0 := CPUTime()
 		out, err := invoke[task](ctx, p)
 		cpu[task] += CPUTime() - t0
+		calls[task]++
 		if err != nil {
 			b.Fatalf("%s: %v", task, err)
 		}
 		return out
 	}
 	n := 0
+	var batch []reservesends.Record
 	for i := range max(b.N, 2000) {
 		n++
+		// The batch's reservation, once per seven mails (the deployed
+		// batch), before they run.
+		if i%7 == 0 {
+			batch = batch[:0]
+			for j := i; j < i+7; j++ {
+				batch = append(batch, reservesends.Record{MessageID: "m", Body: throughputBody(7, j)})
+			}
+			timed("ReserveSends", reservesends.In{Records: batch})
+		}
 		owner := "arn:aws:states:us-east-1:111111111111:express:mailflow:cpu-" + strconv.Itoa(i) + "/m"
 		body := throughputBody(7, i)
 		var lk acquirelock.Out
@@ -628,7 +683,7 @@ func BenchmarkTaskCPU(b *testing.B) {
 	}
 	figures := map[string]float64{}
 	for task, d := range cpu {
-		figures[task] = math1000(float64(d.Microseconds()) / 1000 / float64(n))
+		figures[task] = math1000(float64(d.Microseconds()) / 1000 / float64(calls[task]))
 		b.ReportMetric(figures[task]*1000, task+"-cpu-µs/op")
 	}
 	if err := writeTaskMemory(nil, figures); err != nil {
@@ -706,16 +761,25 @@ func TestBilledDurationCPUShare(t *testing.T) {
 	if cpu <= 0 {
 		t.Fatal("no CPU time recorded for FetchAttachments")
 	}
+	fetch := func(u Usage) float64 {
+		for _, task := range u.Tasks {
+			if task.Name == "FetchAttachments" {
+				return task.BilledMs
+			}
+		}
+		t.Fatal("no FetchAttachments task priced")
+		return 0
+	}
 	fast := ThroughputResult{TaskMillis: map[string]float64{"mailflow-fetch-attachments": 0}}
-	if got, want := CostInputs(fast).Tasks[1].BilledMs, cpu*VCPUMiB/fetchAttachmentsMiB+s3GetMs; !near(got, want) {
+	if got, want := fetch(CostInputs(fast)), cpu*VCPUMiB/fetchAttachmentsMiB+s3GetMs; !near(got, want) {
 		t.Errorf("billed %v ms, want the CPU time stretched to %v MiB: %v ms", got, float64(fetchAttachmentsMiB), want)
 	}
 	slow := ThroughputResult{TaskMillis: map[string]float64{"mailflow-fetch-attachments": 1000 * cpu}}
-	if got, want := CostInputs(slow).Tasks[1].BilledMs, 1000*cpu+s3GetMs; !near(got, want) {
+	if got, want := fetch(CostInputs(slow)), 1000*cpu+s3GetMs; !near(got, want) {
 		t.Errorf("billed %v ms, want the local duration: %v ms", got, want)
 	}
 	// The earlier, larger size gives more CPU.
-	if a, b := costInputs(fast, earlierSizes).Tasks[1].BilledMs, CostInputs(fast).Tasks[1].BilledMs; !(a < b) {
+	if a, b := fetch(costInputs(fast, earlierSizes, false)), fetch(CostInputs(fast)); !(a < b) {
 		t.Errorf("at %v MiB billed %v ms, not less than %v ms at %v MiB", float64(fetchAttachmentsMiBBefore), a, b, float64(fetchAttachmentsMiB))
 	}
 }

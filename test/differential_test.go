@@ -31,10 +31,13 @@ type stub struct {
 }
 
 type scenario struct {
-	Name   string          `json:"name"`
-	Input  []record        `json:"input"`
-	Stubs  map[string]stub `json:"stubs"`
-	Expect []string        `json:"-"` // message ids reported for redelivery
+	Name  string          `json:"name"`
+	Input []record        `json:"input"`
+	Stubs map[string]stub `json:"stubs"`
+	// ReserveFails names the error the batch's reservation fails with
+	// (after its retries): every send then takes its own tokens.
+	ReserveFails string   `json:"reserveFails,omitempty"`
+	Expect       []string `json:"-"` // message ids reported for redelivery
 }
 
 type record struct {
@@ -74,6 +77,9 @@ var scenarios = []scenario{
 	{Name: "all succeed", Input: batch("a", "b", "c"), Expect: nil},
 	{Name: "duplicate already sent", Input: batch("a", "b"), Stubs: map[string]stub{"b": {Acquire: "already-sent"}}},
 	{Name: "throttled then sent", Input: batch("a"), Stubs: map[string]stub{"a": {Send: throttled(3)}}},
+	{Name: "reservation fails, sends take their own tokens", Input: batch("a", "b"), ReserveFails: "Lambda.ServiceException",
+		Stubs: map[string]stub{"b": {Inline: true, Send: throttled(1)}}},
+	{Name: "reservation times out", Input: batch("a"), ReserveFails: "States.Timeout"},
 	{Name: "inline messages through the small function", Input: batch("a", "b", "c", "d"), Stubs: map[string]stub{
 		"a": {Inline: true}, "b": {Inline: true, Send: throttled(2)}, "c": {Inline: true, Send: []string{string(workflow.Rejected)}},
 		"d": {Inline: true, Send: []string{string(workflow.SendingPaused)}}},
@@ -170,6 +176,20 @@ func runInASL(t *testing.T, def *asl.Definition, sc scenario) any {
 	reg.RegisterLambda("send", lambda("send", send))
 	reg.RegisterLambda("send-inline", lambda("send-inline", send))
 	reg.RegisterLambda("release", lambda("release", release))
+	reg.RegisterLambda("reserve", asl.LambdaHandlerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+		var p struct{ Records []record }
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return nil, err
+		}
+		if sc.ReserveFails != "" {
+			return nil, fail(sc.ReserveFails)
+		}
+		grants := make([]int64, len(p.Records))
+		for i := range grants {
+			grants[i] = 1_796_000_000_000_000 + int64(i)*100_000
+		}
+		return json.Marshal(map[string]any{"grants": grants})
+	}))
 	reg.Register("arn:aws:states:::sqs:sendMessage", asl.TaskHandlerFunc(func(ctx context.Context, req *asl.TaskRequest) (any, error) {
 		params := req.Input.(map[string]any)
 		if params["QueueUrl"] == eventsQueueURL {
@@ -207,7 +227,8 @@ func TestDefinitionAgreesWithReferenceInterpreter(t *testing.T) {
 	t.Parallel()
 	fn := func(name string) string { return "arn:aws:lambda:us-east-1:000000000000:function:" + name }
 	text, err := workflow.Render(workflow.Settings{Substitutions: map[string]string{
-		workflow.PlaceholderAcquireLock: fn("acquire"), workflow.PlaceholderFetchAttachments: fn("fetch"),
+		workflow.PlaceholderReserveSends: fn("reserve"),
+		workflow.PlaceholderAcquireLock:  fn("acquire"), workflow.PlaceholderFetchAttachments: fn("fetch"),
 		workflow.PlaceholderSend: fn("send"), workflow.PlaceholderSendInline: fn("send-inline"), workflow.PlaceholderReleaseLock: fn("release"),
 		workflow.PlaceholderDeadLetterQueue: "https://sqs.us-east-1.amazonaws.com/000000000000/mailflow-dlq",
 		workflow.PlaceholderEventsQueue:     eventsQueueURL,

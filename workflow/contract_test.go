@@ -14,7 +14,7 @@ import (
 // error names defined as constants, and every end-state outcome of them.
 func TestDefinitionSpellsTheContract(t *testing.T) {
 	top := loadDefinition(t)
-	inner := *top.States[top.StartAt].ItemProcessor
+	inner := *top.States["ProcessRecords"].ItemProcessor
 	var ends []workflow.Outcome
 	for name, s := range inner.States {
 		if !s.End {

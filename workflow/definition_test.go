@@ -15,6 +15,7 @@ import (
 func sampleSettings() workflow.Settings {
 	fn := func(name string) string { return "arn:aws:lambda:eu-west-1:123456789012:function:mailflow-" + name }
 	return workflow.Settings{Substitutions: map[string]string{
+		workflow.PlaceholderReserveSends:     fn("reserve-sends"),
 		workflow.PlaceholderAcquireLock:      fn("acquire-lock"),
 		workflow.PlaceholderFetchAttachments: fn("fetch-attachments"),
 		workflow.PlaceholderSend:             fn("send"),
@@ -153,15 +154,25 @@ func reaches(t *testing.T, m machine, start string, end func(name string) bool) 
 func TestDefinitionStructure(t *testing.T) {
 	t.Parallel()
 	top := loadDefinition(t)
-	mapState, ok := top.States[top.StartAt]
+	// Before the Map: the records under a name, then the batch's send
+	// reservation, whose every failure goes on without it.
+	if top.StartAt != "Batch" || top.States["Batch"].Type != "Pass" || top.States["Batch"].Next != "ReserveSends" {
+		t.Fatalf("the definition must start by naming the records, got %q", top.StartAt)
+	}
+	reserve := top.States["ReserveSends"]
+	if reserve.Type != "Task" || reserve.Next != workflow.MapStateName || len(reserve.Catch) != 1 ||
+		!slices.Equal(reserve.Catch[0].ErrorEquals, []string{"States.ALL"}) || reserve.Catch[0].Next != "Unpaced" {
+		t.Fatalf("ReserveSends must go on to the Map, and to Unpaced on any error: %+v", reserve)
+	}
+	if unpaced := top.States["Unpaced"]; unpaced.Type != "Pass" || unpaced.Next != workflow.MapStateName || !jsonEqual(unpaced.Result, map[string]any{"grants": []any{}}) {
+		t.Fatalf("Unpaced must give no grants and go on to the Map: %+v", unpaced)
+	}
+	mapState, ok := top.States[workflow.MapStateName]
 	if !ok || mapState.Type != "Map" {
-		t.Fatalf("the definition must start with the Map over the batch, got %+v", top.States)
+		t.Fatalf("the definition must run the Map over the batch, got %+v", top.States)
 	}
-	if top.StartAt != workflow.MapStateName {
-		t.Fatalf("StartAt = %q, want %q", top.StartAt, workflow.MapStateName)
-	}
-	if mapState.ResultPath != nil || mapState.OutputPath != nil || mapState.ItemsPath != "$" {
-		t.Fatal("the Map must iterate the whole input")
+	if mapState.ResultPath != nil || mapState.OutputPath != nil || mapState.ItemsPath != "$.records" {
+		t.Fatal("the Map must iterate the whole batch")
 	}
 	if mapState.MaxConcurrency < 1 {
 		t.Fatal("the Map's concurrency must be bounded")
@@ -170,7 +181,7 @@ func TestDefinitionStructure(t *testing.T) {
 	// {"batchItemFailures": [...]}, and nothing can fail.
 	ends := 0
 	for name, s := range top.States {
-		if name == top.StartAt {
+		if name == workflow.MapStateName || name == "Batch" || name == "ReserveSends" || name == "Unpaced" {
 			continue
 		}
 		switch {
@@ -398,7 +409,7 @@ func TestRender(t *testing.T) {
 			t.Errorf("error %q does not say %s", err, want)
 		}
 	}
-	if got := workflow.Placeholders(); len(got) != 7 {
+	if got := workflow.Placeholders(); len(got) != 8 {
 		t.Fatalf("Placeholders = %v", got)
 	}
 }

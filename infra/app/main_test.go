@@ -86,7 +86,7 @@ func TestRunSynthesizes(t *testing.T) {
 	for _, r := range tmpl.Resources {
 		count[r.Type]++
 	}
-	if count["AWS::Lambda::Function"] != 6 || count["AWS::Pipes::Pipe"] != 1 || count["AWS::StepFunctions::StateMachine"] != 1 ||
+	if count["AWS::Lambda::Function"] != 7 || count["AWS::Pipes::Pipe"] != 1 || count["AWS::StepFunctions::StateMachine"] != 1 ||
 		count["AWS::Lambda::EventSourceMapping"] != 1 || count["AWS::Events::Rule"] != 1 || count["AWS::Events::EventBus"] != 1 ||
 		count["AWS::IAM::ManagedPolicy"] != 1 || count["AWS::KMS::Key"] != 2 {
 		t.Errorf("resources: %v", count)

@@ -13,8 +13,16 @@
 // the lock: it is not recorded as attempted, and not counted in
 // lock.Record.Renewals, which counts the attempts that reached SES's door.
 //
+// A batch's tokens may be reserved together before its records run
+// (ReserveSends, pacer.Reserve): the input's pacing carries the batch's
+// grants and index this record's place in it. A first attempt with a grant
+// waits for it and writes nothing to the pacer; a grant gone stale (used
+// later than pacer.Grace after it), a retry, or no grant takes its own
+// tokens. A pacing that does not fit its index (no grant there) is read as
+// no grant and logged: the send is paced either way.
+//
 // Input: {"messageId", "body", "mailId", "owner", "retryCount", "staged":
-// {...}}, where staged is FetchAttachments' result whole: {"key", "size",
+// {...}, "pacing": {"grants": [...]}, "index"}, where staged is FetchAttachments' result whole: {"key", "size",
 // "sha256"} for a staged message or {"inline" (standard base64 of the raw
 // MIME), "size", "sha256"} for one carried inline; output:
 // {"sesMessageId", "outcome": "sent" | "already-sent"} (already-sent: another
@@ -118,6 +126,31 @@ type In struct {
 	// earlier attempts.
 	RetryCount int    `json:"retryCount"`
 	Staged     Staged `json:"staged"`
+	// Pacing is the batch's reservation and Index this record's place in
+	// it (both optional).
+	Pacing Pacing `json:"pacing"`
+	Index  int    `json:"index"`
+}
+
+// Pacing is ReserveSends' answer for the batch: one grant per record, the
+// Unix microseconds from which its send may go, 0 for none.
+type Pacing struct {
+	Grants []int64 `json:"grants,omitempty"`
+}
+
+// grant is the record's reserved time, zero for none; ok is false when
+// the pacing does not fit the index.
+func (in In) grant() (at time.Time, ok bool) {
+	if len(in.Pacing.Grants) == 0 {
+		return time.Time{}, true
+	}
+	if in.Index < 0 || in.Index >= len(in.Pacing.Grants) || in.Pacing.Grants[in.Index] < 0 {
+		return time.Time{}, false
+	}
+	if us := in.Pacing.Grants[in.Index]; us > 0 {
+		return time.UnixMicro(us), true
+	}
+	return time.Time{}, true
 }
 
 // MaxRetryCount bounds In.RetryCount: far above any Retry the state
@@ -194,10 +227,11 @@ type Deps struct {
 // Pacer paces sends to the SES quota across every concurrent Send (see
 // package pacer).
 type Pacer interface {
-	// TakeAttempt takes the tokens for one send; key names the send across
-	// its retries (the lock owner) and earlier counts its earlier attempts,
-	// so a send tried before may wait longer.
-	TakeAttempt(ctx context.Context, recipients int, key string, earlier int) error
+	// TakeReserved takes the tokens for one send, or uses those reserved
+	// for it at grant (zero: none); key names the send across its retries
+	// (the lock owner) and earlier counts its earlier attempts, so a send
+	// tried before may wait longer.
+	TakeReserved(ctx context.Context, grant time.Time, recipients int, key string, earlier int) error
 }
 
 // Handler is the Send task.
@@ -296,7 +330,12 @@ func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 		// The state's retries are the earlier attempts, whichever
 		// instance made them. Nothing is written on the lock yet, so a
 		// refusal here leaves the mail as it was.
-		if err := h.deps.Pacer.TakeAttempt(ctx, len(msg.To)+len(msg.Cc)+len(msg.Bcc), in.Owner, in.RetryCount); err != nil {
+		grant, ok := in.grant()
+		if !ok {
+			log.Warn("the pacing does not fit the record's index: its own tokens are taken",
+				slog.Int("index", in.Index), slog.Int("grants", len(in.Pacing.Grants)))
+		}
+		if err := h.deps.Pacer.TakeReserved(ctx, grant, len(msg.To)+len(msg.Cc)+len(msg.Bcc), in.Owner, in.RetryCount); err != nil {
 			if workflow.NameOf(err) == "" {
 				err = workflow.Wrap(workflow.Transient, err)
 			}

@@ -38,7 +38,7 @@ function taskError(name) {
   return e;
 }
 
-function handlers(stubs) {
+function handlers(stubs, reserveFails) {
   const attempts = new Map();
   const attempt = (state, mailId) => {
     const k = `${state}/${mailId}`;
@@ -64,6 +64,11 @@ function handlers(stubs) {
     return { released: true, reason: 'released' };
   };
   return {
+    ReserveSends: (input) => {
+      if (reserveFails) throw taskError(reserveFails);
+      const grants = input.Payload.records.map((_, i) => 1796000000000000 + i * 100000);
+      return { Payload: { grants }, StatusCode: 200, ExecutedVersion: '$LATEST' };
+    },
     AcquireLock: lambda('AcquireLock', (s, n, mailId, p) => {
       const a = s.acquire ?? 'acquired';
       if (a !== 'acquired' && a !== 'already-sent') throw taskError(a);
@@ -88,7 +93,7 @@ function handlers(stubs) {
   };
 }
 
-const noPause = { AcquireLock: 0, FetchAttachments: 0, Send: 0, SendInline: 0, ReleaseForDeadLetter: 0, ReleaseForRetry: 0, DeadLetter: 0 };
+const noPause = { ReserveSends: 0, AcquireLock: 0, FetchAttachments: 0, Send: 0, SendInline: 0, ReleaseForDeadLetter: 0, ReleaseForRetry: 0, DeadLetter: 0 };
 
 (async () => {
   const sm = new StateMachine(definition);
@@ -97,7 +102,7 @@ const noPause = { AcquireLock: 0, FetchAttachments: 0, Send: 0, SendInline: 0, R
     // The definition reads $$.Execution.Id, which this library leaves unset
     // unless given.
     const context = { Execution: { Id: `arn:aws:states:us-east-1:000000000000:express:mailflow:${sc.name.replace(/\W/g, '-')}:1`, Name: 'differential' } };
-    const ex = sm.run(sc.input, { context, overrides: { taskResourceLocalHandlers: handlers(sc.stubs ?? {}), retryIntervalOverrides: noPause } });
+    const ex = sm.run(sc.input, { context, overrides: { taskResourceLocalHandlers: handlers(sc.stubs ?? {}, sc.reserveFails), retryIntervalOverrides: noPause } });
     try {
       out[sc.name] = { output: await ex.result };
     } catch (e) {

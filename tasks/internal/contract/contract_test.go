@@ -12,6 +12,7 @@ import (
 	acquirelock "github.com/mailflow/mailflow/tasks/acquire-lock"
 	fetchattachments "github.com/mailflow/mailflow/tasks/fetch-attachments"
 	releaselock "github.com/mailflow/mailflow/tasks/release-lock"
+	reservesends "github.com/mailflow/mailflow/tasks/reserve-sends"
 	"github.com/mailflow/mailflow/tasks/send"
 	"github.com/mailflow/mailflow/testkit/tasktest"
 	"github.com/mailflow/mailflow/workflow"
@@ -35,12 +36,15 @@ func taskStates(t *testing.T) map[string]map[string]any {
 	if err := json.Unmarshal(workflow.Definition(), &def); err != nil {
 		t.Fatal(err)
 	}
-	states := def["States"].(map[string]any)["ProcessRecords"].(map[string]any)["ItemProcessor"].(map[string]any)["States"].(map[string]any)
+	top := def["States"].(map[string]any)
+	items := top["ProcessRecords"].(map[string]any)["ItemProcessor"].(map[string]any)["States"].(map[string]any)
 	out := map[string]map[string]any{}
-	for name, s := range states {
-		st := s.(map[string]any)
-		if st["Resource"] == "arn:aws:states:::lambda:invoke" {
-			out[name] = st
+	for _, states := range []map[string]any{top, items} {
+		for name, s := range states {
+			st := s.(map[string]any)
+			if st["Resource"] == "arn:aws:states:::lambda:invoke" {
+				out[name] = st
+			}
 		}
 	}
 	return out
@@ -52,6 +56,7 @@ func taskStates(t *testing.T) map[string]map[string]any {
 func TestPayloadsMatchTheDefinition(t *testing.T) {
 	t.Parallel()
 	handlers := map[string]struct{ in, out any }{
+		"ReserveSends":         {reservesends.In{}, reservesends.Out{}},
 		"AcquireLock":          {acquirelock.In{}, acquirelock.Out{}},
 		"FetchAttachments":     {fetchattachments.In{}, fetchattachments.Out{}},
 		"Send":                 {send.In{}, send.Out{}},

@@ -503,6 +503,60 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 		}
 	})
 
+	t.Run("ReservedGrantWritesNothing", func(t *testing.T) {
+		// Two tokens a second, a batch of three two-recipient mails
+		// reserved at once: the first now, then half a second apart.
+		var p *pacer.Pacer
+		f := setupPaced(t, func(c clock.Clock) send.Pacer {
+			var err error
+			p, err = pacer.New(mempacer.New(), pacer.Config{Rate: 2, MaxWait: 4 * time.Second, Clock: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		})
+		grants, err := p.Reserve(ctx, []int{2, 2, 2})
+		if err != nil || grants[0].IsZero() {
+			t.Fatalf("Reserve = %v, %v", grants, err)
+		}
+		pacing := send.Pacing{}
+		for _, g := range grants {
+			pacing.Grants = append(pacing.Grants, g.UnixMicro())
+		}
+		for i := range 3 {
+			in := prepare(t, f, fmt.Sprintf("r-%d", i), "exec-1/msg", fmt.Sprintf("reserved-%d", i))
+			in.Pacing, in.Index = pacing, i
+			start := f.clock.Now()
+			if out, err := f.h.Handle(ctx, in); err != nil || out.SESMessageID == "" {
+				t.Fatalf("mail %d = %+v, %v", i, out, err)
+			}
+			// It waited for its grant, and no longer.
+			if got, want := f.clock.Now(), time.UnixMicro(pacing.Grants[i]); got.Before(want) || (i > 0 && got.Sub(start) > time.Second) {
+				t.Fatalf("mail %d sent at %v, its grant %v", i, got, want)
+			}
+		}
+		if c := p.Counts(); c.Takes != 0 || c.Reservations != 1 || c.Expired != 0 {
+			t.Fatalf("pacer counts %+v, want one reservation and no take", c)
+		}
+		// A retry takes its own tokens; so does a grant gone stale, and a
+		// pacing that does not fit the index.
+		retry := prepare(t, f, "r-retry", "exec-1/msg", "reserved-retry")
+		retry.Pacing, retry.Index, retry.RetryCount = pacing, 0, 1
+		stale := prepare(t, f, "r-stale", "exec-1/msg", "reserved-stale")
+		stale.Pacing, stale.Index = pacing, 0
+		misfit := prepare(t, f, "r-misfit", "exec-1/msg", "reserved-misfit")
+		misfit.Pacing, misfit.Index = pacing, 7
+		for _, in := range []send.In{retry, stale, misfit} {
+			f.clock.Advance(10 * time.Second)
+			if out, err := f.h.Handle(ctx, in); err != nil || out.SESMessageID == "" {
+				t.Fatalf("%s = %+v, %v", in.MailID, out, err)
+			}
+		}
+		if c := p.Counts(); c.Takes != 3 || c.Expired != 1 {
+			t.Fatalf("pacer counts %+v, want three takes, one of them a stale grant", c)
+		}
+	})
+
 	t.Run("EarlierAttemptsFromTheRetryCount", func(t *testing.T) {
 		// The pacer hears how many attempts came before: the state's
 		// retry count, whatever instance made them.
@@ -665,9 +719,9 @@ func Run(t *testing.T, newServices func(t *testing.T) Services, fails []FailCase
 	})
 }
 
-// pacerFunc adapts a function to send.Pacer.
+// pacerFunc adapts a function to send.Pacer; it is never given a grant.
 type pacerFunc func(ctx context.Context, recipients int, key string, earlier int) error
 
-func (f pacerFunc) TakeAttempt(ctx context.Context, recipients int, key string, earlier int) error {
+func (f pacerFunc) TakeReserved(ctx context.Context, _ time.Time, recipients int, key string, earlier int) error {
 	return f(ctx, recipients, key, earlier)
 }
