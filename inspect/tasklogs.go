@@ -290,14 +290,22 @@ func itemsFromLines(lines []TaskLine) []Item {
 
 // routeLines follows the state machine's routing over an item's result
 // lines. The last failed line of a task (its retries spent) decides the
-// route; a later success of the same task means a retry succeeded.
+// route; a later success of the same task means a retry succeeded. A task
+// that writes no line when it succeeds (FetchAttachments) passed when a
+// later task of the chain wrote one.
 func routeLines(ls []TaskLine) (workflow.Outcome, string, string) {
 	last := map[string]TaskLine{}
 	for _, l := range ls {
 		last[l.Task] = l
 	}
-	for _, task := range []string{TaskAcquireLock, TaskFetchAttachments, TaskSend} {
+	chain := []string{TaskAcquireLock, TaskFetchAttachments, TaskSend}
+	for i, task := range chain {
 		l, ok := last[task]
+		if !ok && task == TaskFetchAttachments {
+			if _, sent := last[chain[i+1]]; sent {
+				continue
+			}
+		}
 		if !ok {
 			return OutcomeUnknown, "", ""
 		}

@@ -301,3 +301,28 @@ func TestRouteLinesFollowsTheSendTasksLock(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteLinesWithoutFetchLine: FetchAttachments writes no line when it
+// succeeds; the Send line after it says it passed, and without one the
+// route is unknown. Its failure still routes as its Catch does.
+func TestRouteLinesWithoutFetchLine(t *testing.T) {
+	t.Parallel()
+	acquired := TaskLine{Task: TaskAcquireLock, Outcome: "acquired"}
+	cases := []struct {
+		name  string
+		lines []TaskLine
+		want  workflow.Outcome
+	}{
+		{"sent", []TaskLine{acquired, {Task: TaskSend, SESMessageID: "ses-1"}}, workflow.OutcomeSent},
+		{"sent with the old fetch line", []TaskLine{acquired, {Task: TaskFetchAttachments}, {Task: TaskSend, SESMessageID: "ses-1"}}, workflow.OutcomeSent},
+		{"rejected", []TaskLine{acquired, {Task: TaskSend, Failed: true, Error: string(workflow.Rejected)}}, workflow.OutcomeDeadLettered},
+		{"nothing after the check", []TaskLine{acquired}, OutcomeUnknown},
+		{"attachment missing", []TaskLine{acquired, {Task: TaskFetchAttachments, Failed: true, Error: string(workflow.AttachmentMissing)}}, workflow.OutcomeDeadLettered},
+		{"released after the build", []TaskLine{acquired, {Task: TaskReleaseLock, Reason: "released"}}, OutcomeUnknown},
+	}
+	for _, c := range cases {
+		if got, _, _ := routeLines(c.lines); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}

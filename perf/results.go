@@ -85,9 +85,10 @@ type ThroughputResult struct {
 	LogEventsAll            float64            // history events per mail
 	LogBytesError           float64            // bytes per mail at level ERROR (failures only)
 	// TaskInvocations are the Lambda task invocations per mail (TaskScheduled
-	// events), TaskLogBytes the bytes of the tasks' JSON log lines per
-	// invocation at INFO, as the tasks write them (what CloudWatch Logs
-	// stores of each invocation's application log).
+	// events), TaskLogBytes the mean bytes of the tasks' JSON result lines
+	// at INFO, as the tasks write them (what CloudWatch Logs stores of an
+	// invocation's application log; a task that succeeds silently writes
+	// none).
 	TaskInvocations float64
 	TaskLogBytes    float64
 	// StagedPerMail are the messages staged in the bucket per mail (an S3

@@ -50,6 +50,11 @@
 //     bucket's lifecycle rule expires staging objects.
 //   - The Message-ID is derived from the content hash, so retries of the
 //     same mail produce the same header.
+//   - A success writes no result line, a failure one (the error and its
+//     cause). The task's output goes only to the next state, and the next
+//     task's line (Send's, or ReleaseLock's when Send fails) tells an
+//     inspector the build passed; a line that says nothing more would be
+//     paid for once per mail in CloudWatch Logs.
 package fetchattachments
 
 import (
@@ -225,7 +230,12 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 func (h *Handler) Handle(ctx context.Context, in In) (out Out, err error) {
 	log := taskkit.Logger(ctx, h.deps.Log, "FetchAttachments", in.MessageID, in.Owner, in.MailID)
 	defer func() {
-		taskkit.LogResult(log, err, slog.String("key", out.Key), slog.Bool("inline", out.Inline != ""), slog.Int64("size", out.Size))
+		// A success writes no line: the next task's (Send's, or
+		// ReleaseLock's after a failure there) says the mail got past
+		// this step, and inspection reads it so (see package doc).
+		if err != nil {
+			taskkit.LogResult(log, err)
+		}
 	}()
 
 	if err := taskkit.CheckOwner(in.Owner); err != nil {
