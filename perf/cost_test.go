@@ -195,6 +195,19 @@ func TestLevers(t *testing.T) {
 	if got, want := CostInputs(r).DynamoWrites, sendLockWrites+1.0/batchSize+0.1; !near(got, want) {
 		t.Errorf("paced run: %v writes per mail, want %v", got, want)
 	}
+	// ReserveSends runs once per batch and writes no line when it works.
+	found := false
+	for _, task := range CostInputs(r).Tasks {
+		if task.Name == "ReserveSends" {
+			found = true
+			if !near(task.Invocations, 1.0/7) || !task.Silent || task.BilledMs <= 0 {
+				t.Errorf("ReserveSends priced %+v, want a seventh of an invocation per mail, silent", task)
+			}
+		}
+	}
+	if !found {
+		t.Error("ReserveSends is not priced")
+	}
 }
 
 // TestCostJSONHeadline: cost.json carries the default deployment's figures

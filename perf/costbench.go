@@ -139,7 +139,7 @@ func pacing(r ThroughputResult, batch float64, reserved bool) (writes, takes flo
 
 // batchSize is the deployment's default batch (infra/config: seven records
 // of up to 16 KiB fit the execution input at worst).
-const batchSize = 7
+const batchSize = 7.0
 
 func costInputs(r ThroughputResult, sz taskSizes, reserved bool) Usage {
 	if in := r.Inline; in != nil {
