@@ -402,7 +402,9 @@ func (p *Pacer) Reserve(ctx context.Context, recipients []int) ([]time.Time, err
 			people += float64(n)
 		}
 	}
-	if total == 0 || (q.Max24HourSend >= 0 && q.SentLast24Hours+sent+people > q.Max24HourSend) {
+	// More than the bucket holds needs a wait, which MaxWait 0 rules out.
+	if total == 0 || (total > burst && p.Wait(0) == 0) ||
+		(q.Max24HourSend >= 0 && q.SentLast24Hours+sent+people > q.Max24HourSend) {
 		return grants, nil
 	}
 	res, err := p.bucket.Take(ctx, TakeParams{Cost: total, Rate: rate, Burst: burst, Now: now, Reserve: p.Wait(0)})

@@ -244,3 +244,113 @@ func TestDefaultBurstIsHalfASecond(t *testing.T) {
 		t.Fatalf("%d takes from a fresh bucket at 10/s, want 5 (half a second)", ok)
 	}
 }
+
+// TestReserveGrantsInTurn: a batch's tokens in one take, each entry granted
+// the time it would have had its tokens taking them in turn; nothing is
+// reserved when the batch cannot be granted within the wait, nor beyond
+// the daily quota.
+func TestReserveGrantsInTurn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock()
+	// 10/s, a bucket of 5: the first five now, then a tenth of a second
+	// apart; two recipients take two tokens.
+	p := mustNew(t, pacer.Config{Rate: 10, Burst: 5, MaxWait: time.Second, Clock: c})
+	grants, err := p.Reserve(ctx, []int{1, 1, 0, 3, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{0, 0, -1, 0, 100 * time.Millisecond, 300 * time.Millisecond}
+	for i, w := range want {
+		switch {
+		case w < 0 && !grants[i].IsZero():
+			t.Errorf("entry %d of no recipients granted %v", i, grants[i])
+		case w >= 0 && !grants[i].Equal(epoch.Add(w)):
+			t.Errorf("entry %d granted %v, want %v", i, grants[i].Sub(epoch), w)
+		}
+	}
+	if got := p.Counts(); got.Reservations != 1 || got.Takes != 0 {
+		t.Fatalf("counts %+v", got)
+	}
+	// The bucket is 0.8 s ahead: a batch of ten more would end 1.3 s
+	// out, beyond the wait: none reserved, nothing taken.
+	grants, err = p.Reserve(ctx, []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+	if err != nil || !allZero(grants) {
+		t.Fatalf("beyond the wait: %v, %v", grants, err)
+	}
+	if err := p.Take(ctx, 1, ""); err != nil {
+		t.Fatalf("a single take after the refused batch: %v", err)
+	}
+
+	// Without a wait, a batch beyond the burst cannot be granted at once.
+	now := mustNew(t, pacer.Config{Rate: 10, Burst: 5, Clock: newClock()})
+	if grants, err := now.Reserve(ctx, []int{3, 3}); err != nil || !allZero(grants) {
+		t.Fatalf("no wait, beyond the burst: %v, %v", grants, err)
+	}
+	if grants, err := now.Reserve(ctx, []int{2, 2}); err != nil || allZero(grants) {
+		t.Fatalf("no wait, within the burst: %v, %v", grants, err)
+	}
+
+	// The daily quota counts every recipient of the batch.
+	quota := mustNew(t, pacer.Config{Clock: newClock(), MaxWait: time.Second,
+		Account: func(context.Context) (pacer.Quota, error) {
+			return pacer.Quota{MaxSendRate: 100, Max24HourSend: 10, SentLast24Hours: 7}, nil
+		}})
+	if grants, err := quota.Reserve(ctx, []int{2, 2}); err != nil || !allZero(grants) {
+		t.Fatalf("beyond the daily quota: %v, %v", grants, err)
+	}
+	if grants, err := quota.Reserve(ctx, []int{2, 1}); err != nil || allZero(grants) {
+		t.Fatalf("within the daily quota: %v, %v", grants, err)
+	}
+}
+
+// TestTakeReservedUsesAFreshGrant: a first attempt waits for its grant and
+// takes nothing; a grant older than Grace, one further ahead than a take
+// could wait, or a retry takes its own tokens.
+func TestTakeReservedUsesAFreshGrant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock()
+	p := mustNew(t, pacer.Config{Rate: 10, Burst: 5, MaxWait: time.Second, Clock: c})
+	if g, err := p.Grace(ctx); err != nil || g != 250*time.Millisecond {
+		t.Fatalf("Grace = %v, %v; want half of the 0.5 s refill", g, err)
+	}
+	start := c.Now()
+	if err := p.TakeReserved(ctx, start.Add(200*time.Millisecond), 1, "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	if waited := c.Now().Sub(start); waited != 200*time.Millisecond {
+		t.Fatalf("waited %v for a grant 200ms ahead", waited)
+	}
+	if err := p.TakeReserved(ctx, c.Now().Add(-200*time.Millisecond), 1, "b", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Counts(); got.Takes != 0 || got.Expired != 0 {
+		t.Fatalf("fresh grants took tokens: %+v", got)
+	}
+	for _, g := range []struct {
+		at      time.Time
+		earlier int
+	}{
+		{c.Now().Add(-300 * time.Millisecond), 0}, // older than Grace
+		{c.Now().Add(2 * time.Second), 0},         // further ahead than MaxWait
+		{c.Now(), 1},                              // a retry
+		{time.Time{}, 0},                          // none
+	} {
+		if err := p.TakeReserved(ctx, g.at, 1, "c", g.earlier); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.Counts(); got.Takes != 4 || got.Expired != 2 {
+		t.Fatalf("counts %+v, want four takes, two of them for unusable grants", got)
+	}
+}
+
+func allZero(ts []time.Time) bool {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return false
+		}
+	}
+	return true
+}
