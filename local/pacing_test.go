@@ -3,8 +3,10 @@ package local_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
+	"github.com/mailflow/mailflow/asl"
 	"github.com/mailflow/mailflow/client"
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/local"
@@ -79,6 +81,40 @@ func TestBatchReservesItsSendsOnce(t *testing.T) {
 	}
 	if got := rt.Pacer().Counts(); got.Reservations != int64(executions) || got.Takes != 0 || got.Expired != 0 {
 		t.Fatalf("pacer counts %+v after %d executions, want one reservation each and no take", got, executions)
+	}
+	if st := rt.SES().Stats(); st.Accepted != n {
+		t.Fatalf("simulator stats %+v", st)
+	}
+}
+
+// TestFailedReservationStillSends: when the batch's reservation fails (the
+// function errs, as a crashed or timed-out Lambda would, past its
+// retries), the state machine carries on without grants and every send
+// takes its own tokens: each mail is sent once.
+func TestFailedReservationStillSends(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	rt, c, done := startWith(t, local.Config{SES: sessim.Config{MaxSendRate: 100}}, local.Hooks{
+		WrapReserveSends: func(asl.LambdaHandler) asl.LambdaHandler {
+			return asl.LambdaHandlerFunc(func(context.Context, []byte) ([]byte, error) {
+				calls.Add(1)
+				return nil, asl.NewError("Lambda.ServiceException", "the reservation is down")
+			})
+		},
+	})
+	const n = 4
+	for i := range n {
+		if _, err := c.Send(context.Background(), client.Mail{MailID: fmt.Sprintf("unreserved-%d", i), To: []string{"ann@example.org"}, Subject: "s", Text: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, it := range waitItems(t, done, n) {
+		if it.Outcome != "sent" {
+			t.Fatalf("item %+v", it)
+		}
+	}
+	if got := rt.Pacer().Counts(); got.Reservations != 0 || got.Takes != n || calls.Load() == 0 {
+		t.Fatalf("pacer counts %+v after %d failed reservations, want a take per send", got, calls.Load())
 	}
 	if st := rt.SES().Stats(); st.Accepted != n {
 		t.Fatalf("simulator stats %+v", st)

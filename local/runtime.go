@@ -224,6 +224,9 @@ type Hooks struct {
 	WrapSource     func(pipes.Source) pipes.Source
 	WrapTarget     func(pipes.Target) pipes.Target
 	WrapDeadLetter func(asl.TaskHandler) asl.TaskHandler
+	// WrapReserveSends wraps the batch's send reservation as the state
+	// machine invokes it (its Lambda payload in, its answer out).
+	WrapReserveSends func(asl.LambdaHandler) asl.LambdaHandler
 }
 
 // Start opens the data directory, serves the endpoints and starts the pipe.
@@ -731,7 +734,11 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		return nil, err
 	}
 	reg := asl.NewRegistry()
-	reg.RegisterLambda(FunctionReserveSends, bind(reserve.Handle))
+	reserveFn := bind(reserve.Handle)
+	if r.hooks.WrapReserveSends != nil {
+		reserveFn = r.hooks.WrapReserveSends(reserveFn)
+	}
+	reg.RegisterLambda(FunctionReserveSends, reserveFn)
 	reg.RegisterLambda(FunctionAcquireLock, bind(acquire.Handle))
 	reg.RegisterLambda(FunctionFetchAttachments, bind(fetch.Handle))
 	reg.RegisterLambda(FunctionSend, bind(sendTask.Handle))
