@@ -17,11 +17,11 @@ import (
 // paced by a pacer reading the simulator's quota, on the configured clock.
 func TestPacedToSimulatorQuota(t *testing.T) {
 	t.Parallel()
-	clock, err := clock.NewScaled(4)
+	fast, err := clock.NewScaled(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, c, done := start(t, local.Config{Clock: clock, SES: sessim.Config{MaxSendRate: 5}})
+	rt, c, done := start(t, local.Config{Clock: fast, SES: sessim.Config{MaxSendRate: 5}})
 	if rt.Pacer() == nil {
 		t.Fatal("no pacer although the simulator has a send rate")
 	}
@@ -61,7 +61,14 @@ func TestPacingOff(t *testing.T) {
 // without a write of their own.
 func TestBatchReservesItsSendsOnce(t *testing.T) {
 	t.Parallel()
-	rt, c, done := start(t, local.Config{SES: sessim.Config{MaxSendRate: 100}})
+	// A send more than a quarter second (Grace) after its grant takes its
+	// own tokens; on a clock ten times slower that is 2.5 wall-clock seconds,
+	// far more than a send of this small batch is late by on a loaded machine.
+	slow, err := clock.NewScaled(0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, c, done := start(t, local.Config{Clock: slow, SES: sessim.Config{MaxSendRate: 100}})
 	const n = 6
 	for i := range n {
 		if _, err := c.Send(context.Background(), client.Mail{MailID: fmt.Sprintf("reserved-%d", i), To: []string{"ann@example.org"}, Subject: "s", Text: "t"}); err != nil {
