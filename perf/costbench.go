@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 )
 
 // AWS call latencies the local run cannot measure (the local stores answer
@@ -95,7 +94,14 @@ const (
 // results/task-memory.json) takes at least c × VCPUMiB / size ms at a
 // smaller size. The local durations ran on a whole machine and do not
 // show that, so without it a smaller size would look free of any slowdown.
-func CostInputs(r ThroughputResult) Usage { return costInputs(r, deployedSizes, true) }
+func CostInputs(r ThroughputResult) Usage { return costInputs(r, deployedSizes, current) }
+
+// design is which of the later levers a priced design has: the batch's
+// send tokens reserved in one write, FetchAttachments writing a line only
+// when it fails.
+type design struct{ reserved, quietFetch bool }
+
+var current = design{reserved: true, quietFetch: true}
 
 // taskSizes are the memory sizes (MiB) of the three tasks a sent mail
 // runs, the Send task's two functions apart (staged and inline messages).
@@ -141,17 +147,17 @@ func pacing(r ThroughputResult, batch float64, reserved bool) (writes, takes flo
 // of up to 16 KiB fit the execution input at worst).
 const batchSize = 7.0
 
-func costInputs(r ThroughputResult, sz taskSizes, reserved bool) Usage {
+func costInputs(r ThroughputResult, sz taskSizes, d design) Usage {
 	if in := r.Inline; in != nil {
 		r.StagedPerMail, r.TaskMillis, r.TaskLogBytes = in.StagedPerMail, in.TaskMillis, in.TaskLogBytes
 		r.PacerReservationsPerExecution, r.PacerTakesPerMail, r.PacerExpiredPerMail = in.PacerReservationsPerExecution, in.PacerTakesPerMail, in.PacerExpiredPerMail
 	}
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
 	staged := r.StagedPerMail
-	pacerW, takes := pacing(r, batchSize, reserved)
+	pacerW, takes := pacing(r, batchSize, d.reserved)
 	sendAWS := (sendLockWrites+takes)*dynamoMs + sesMs
 	var tasks []Task
-	if reserved {
+	if d.reserved {
 		// One pacer write per batch; no result line unless it fails.
 		tasks = append(tasks, Task{Name: "ReserveSends", MemoryMB: sz.reserve, BilledMs: billedMs("ReserveSends", ms("mailflow-reserve-sends"), sz.reserve, dynamoMs),
 			Invocations: 1 / batchSize, Silent: true})
@@ -160,8 +166,7 @@ func costInputs(r ThroughputResult, sz taskSizes, reserved bool) Usage {
 		// One consistent read of the lock.
 		{Name: "AcquireLock", MemoryMB: sz.acquire, BilledMs: billedMs("AcquireLock", ms("mailflow-acquire-lock"), sz.acquire, dynamoReadMs), Invocations: 1},
 		// The attachment's GET, and the PUT of a message that is staged.
-		// It writes a result line only when it fails.
-		{Name: "FetchAttachments", MemoryMB: sz.fetch, BilledMs: billedMs("FetchAttachments", ms("mailflow-fetch-attachments"), sz.fetch, s3GetMs+staged*s3PutMs), Invocations: 1, Silent: true},
+		{Name: "FetchAttachments", MemoryMB: sz.fetch, BilledMs: billedMs("FetchAttachments", ms("mailflow-fetch-attachments"), sz.fetch, s3GetMs+staged*s3PutMs), Invocations: 1, Silent: d.quietFetch},
 		// The lock writes, the pacer's take when the send has no grant,
 		// the staged message's GET and SES; an inline message is sent by
 		// the small function.
@@ -233,7 +238,7 @@ type Lever struct {
 // with data, and sizes the functions by guess (256, 1024 and 512 MiB).
 // The last lever is the current design, [CostInputs].
 func Levers(r ThroughputResult) []Lever {
-	now, before := CostInputs(r), costInputs(r, earlierSizes, false)
+	now, before := CostInputs(r), costInputs(r, earlierSizes, design{})
 	u := before
 	u.HistoryBytesMail = CostInputsAt(r, "ALL").HistoryBytesMail
 	ms := func(fn string) float64 { return r.TaskMillis[fn] }
@@ -271,14 +276,12 @@ func Levers(r ThroughputResult) []Lever {
 	step("shorter task result lines", "ERROR", func() { u.TaskLogBytes = now.TaskLogBytes })
 	// Smaller functions bill fewer GB-seconds; their smaller CPU share may
 	// lengthen the tasks (and so the execution) a little.
-	sized, split := costInputs(r, sizedOneSend, false), costInputs(r, deployedSizes, false)
+	sized, split := costInputs(r, sizedOneSend, design{}), costInputs(r, deployedSizes, design{})
+	reserved := costInputs(r, deployedSizes, design{reserved: true})
 	step("Lambda memory sized from measured peaks", "ERROR", func() { u.Tasks, u.ExecutionMs = sized.Tasks, sized.ExecutionMs })
 	step("inline messages sent by a 128 MB function", "ERROR", func() { u.Tasks, u.ExecutionMs = split.Tasks, split.ExecutionMs })
 	step("a batch's send tokens reserved in one write", "ERROR", func() {
-		u.Tasks, u.ExecutionMs, u.DynamoWrites = slices.Clone(now.Tasks), now.ExecutionMs, now.DynamoWrites
-		for i := range u.Tasks {
-			u.Tasks[i].Silent = u.Tasks[i].Silent && u.Tasks[i].Name != "FetchAttachments"
-		}
+		u.Tasks, u.ExecutionMs, u.DynamoWrites = reserved.Tasks, reserved.ExecutionMs, reserved.DynamoWrites
 	})
 	step("FetchAttachments writes a line only when it fails", "ERROR", func() { u.Tasks = now.Tasks })
 	return out

@@ -779,7 +779,7 @@ func TestBilledDurationCPUShare(t *testing.T) {
 		t.Errorf("billed %v ms, want the local duration: %v ms", got, want)
 	}
 	// The earlier, larger size gives more CPU.
-	if a, b := fetch(costInputs(fast, earlierSizes, false)), fetch(CostInputs(fast)); !(a < b) {
+	if a, b := fetch(costInputs(fast, earlierSizes, design{})), fetch(CostInputs(fast)); !(a < b) {
 		t.Errorf("at %v MiB billed %v ms, not less than %v ms at %v MiB", float64(fetchAttachmentsMiBBefore), a, b, float64(fetchAttachmentsMiB))
 	}
 }
