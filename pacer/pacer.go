@@ -161,6 +161,12 @@ type Quota struct {
 	SentLast24Hours float64
 }
 
+// exceeded reports whether n more recipients, on top of the sent this
+// pacer let through since the quota was read, pass the daily quota.
+func (q Quota) exceeded(sent, n float64) bool {
+	return q.Max24HourSend >= 0 && q.SentLast24Hours+sent+n > q.Max24HourSend
+}
+
 // AccountFunc reads the account's quota (SES GetAccount).
 type AccountFunc func(ctx context.Context) (Quota, error)
 
@@ -346,7 +352,7 @@ func (p *Pacer) TakeAttempt(ctx context.Context, recipients int, key string, ear
 		return err
 	}
 	n := float64(recipients)
-	if q.Max24HourSend >= 0 && q.SentLast24Hours+sent+n > q.Max24HourSend {
+	if q.exceeded(sent, n) {
 		return workflow.Errorf(workflow.QuotaExhausted, "pacer: the daily quota of %v recipients is used up (%v sent in the last 24 hours)",
 			q.Max24HourSend, q.SentLast24Hours+sent)
 	}
@@ -403,8 +409,7 @@ func (p *Pacer) Reserve(ctx context.Context, recipients []int) ([]time.Time, err
 		}
 	}
 	// More than the bucket holds needs a wait, which MaxWait 0 rules out.
-	if total == 0 || (total > burst && p.Wait(0) == 0) ||
-		(q.Max24HourSend >= 0 && q.SentLast24Hours+sent+people > q.Max24HourSend) {
+	if total == 0 || (total > burst && p.Wait(0) == 0) || q.exceeded(sent, people) {
 		return grants, nil
 	}
 	res, err := p.bucket.Take(ctx, TakeParams{Cost: total, Rate: rate, Burst: burst, Now: now, Reserve: p.Wait(0)})
