@@ -10,12 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
+	"github.com/mailflow/mailflow/internal/awspacing"
 	"github.com/mailflow/mailflow/internal/awsrun"
 	"github.com/mailflow/mailflow/internal/taskkit"
 	"github.com/mailflow/mailflow/lock/dynamolock"
-	"github.com/mailflow/mailflow/pacer"
-	"github.com/mailflow/mailflow/pacer/dynamopacer"
-	"github.com/mailflow/mailflow/pacer/sesquota"
 	"github.com/mailflow/mailflow/sender/sessender"
 	"github.com/mailflow/mailflow/store/s3store"
 	"github.com/mailflow/mailflow/tasks/send"
@@ -57,19 +55,7 @@ func build(_ context.Context, env taskkit.Env, cfg aws.Config, log *slog.Logger)
 	}
 	deps := send.Deps{Locks: locks, Store: st, Sender: ses, Log: log}
 	if pacing.Enabled {
-		bucket, err := dynamopacer.New(ddb, table, dynamopacer.Options{})
-		if err != nil {
-			return nil, err
-		}
-		// A configured rate needs no GetAccount (nor its IAM grant); SES
-		// still enforces the daily quota itself then.
-		var account pacer.AccountFunc
-		if pacing.Rate == 0 {
-			if account, err = sesquota.Account(sesClient); err != nil {
-				return nil, err
-			}
-		}
-		if deps.Pacer, err = pacer.New(bucket, pacer.Config{Rate: pacing.Rate, Account: account, MaxWait: pacing.MaxWait}); err != nil {
+		if deps.Pacer, err = awspacing.New(ddb, sesClient, table, pacing); err != nil {
 			return nil, err
 		}
 	}
