@@ -157,12 +157,16 @@ func costInputs(r ThroughputResult, sz taskSizes, d design) Usage {
 	pacerW, takes := pacing(r, batchSize, d.reserved)
 	sendAWS := (sendLockWrites+takes)*dynamoMs + sesMs
 	var tasks []Task
+	var chain float64 // one execution's duration but for its fixed part
 	if d.reserved {
-		// One pacer write per batch; no result line unless it fails.
-		tasks = append(tasks, Task{Name: "ReserveSends", MemoryMB: sz.reserve, BilledMs: billedMs("ReserveSends", ms("mailflow-reserve-sends"), sz.reserve, dynamoMs),
-			Invocations: 1 / batchSize, Silent: true})
+		// One pacer write per batch; no result line unless it fails. It
+		// runs once, before the records.
+		reserve := Task{Name: "ReserveSends", MemoryMB: sz.reserve, BilledMs: billedMs("ReserveSends", ms("mailflow-reserve-sends"), sz.reserve, dynamoMs),
+			Invocations: 1 / batchSize, Silent: true}
+		tasks = append(tasks, reserve)
+		chain += reserve.BilledMs + invokeMs
 	}
-	tasks = append(tasks, []Task{
+	record := []Task{
 		// One consistent read of the lock.
 		{Name: "AcquireLock", MemoryMB: sz.acquire, BilledMs: billedMs("AcquireLock", ms("mailflow-acquire-lock"), sz.acquire, dynamoReadMs), Invocations: 1},
 		// The attachment's GET, and the PUT of a message that is staged.
@@ -172,16 +176,12 @@ func costInputs(r ThroughputResult, sz taskSizes, d design) Usage {
 		// the small function.
 		{Name: "Send", MemoryMB: sz.send, BilledMs: billedMs("Send", sendMillis(r), sz.send, sendAWS+s3GetMs), Invocations: staged},
 		{Name: "SendInline", MemoryMB: sz.sendInline, BilledMs: billedMs("SendInline", sendMillis(r), sz.sendInline, sendAWS), Invocations: 1 - staged},
-	}...)
-	var chain float64
-	for _, t := range tasks {
-		if t.Name == "ReserveSends" {
-			chain += t.BilledMs + invokeMs // once, before the records run
-			continue
-		}
-		// The chain runs one of the Send functions.
+	}
+	for _, t := range record {
+		// A record's chain runs one of the Send functions.
 		chain += t.Invocations*t.BilledMs + invokeMs*min(t.Invocations, 1)
 	}
+	tasks = append(tasks, record...)
 	return Usage{
 		BatchSize: batchSize, InputBytesMail: r.InputBytesPerMail,
 		// The Map runs the batch's chains side by side.
