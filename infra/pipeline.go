@@ -399,28 +399,30 @@ func (p *mailPipeline) pacingEnvironment(env map[string]*string) {
 }
 
 func (p *mailPipeline) buildFunctions(code map[string]awslambda.Code) {
-	groups := map[string]awslogs.ILogGroup{}
-	roles := map[string]awsiam.Role{} // by task: a task's functions share one role
+	// A function that shares an earlier one's (spec.sharesWith) takes its log
+	// group and role; every other one gets its own.
+	type owned struct {
+		logs awslogs.LogGroup
+		role awsiam.Role
+	}
+	byID := map[string]owned{}
 	for _, spec := range taskSpecs {
 		env := p.environment(spec.name)
 		env[EnvGoMemLimit] = jsii.String(goMemLimit(spec.memoryMiB))
-		logs, ok := groups[spec.sharesWith]
+		own, ok := byID[spec.sharesWith]
 		if !ok {
-			logs = p.logGroup(spec.id+"Logs", nil, nil)
-			groups[spec.id] = logs
-		}
-		role, ok := roles[spec.name]
-		if !ok {
-			role = awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
+			own.logs = p.logGroup(spec.id+"Logs", nil, nil)
+			own.role = awsiam.NewRole(p.Construct, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
 				AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 				Description: jsii.String("mailflow " + spec.name + " task"),
 			})
-			logs.GrantWrite(role)
+			own.logs.GrantWrite(own.role)
 			for _, st := range p.taskStatements(spec.name) {
-				role.AddToPrincipalPolicy(st)
+				own.role.AddToPrincipalPolicy(st)
 			}
-			roles[spec.name] = role
+			byID[spec.id] = own
 		}
+		logs, role := own.logs, own.role
 		fn := awslambda.NewFunction(p.Construct, jsii.String(spec.id), &awslambda.FunctionProps{
 			Description:                  jsii.String(spec.description),
 			Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
