@@ -712,13 +712,12 @@ func (r *Runtime) tasks() (*asl.Registry, error) {
 		return nil, err
 	}
 	sendDeps := send.Deps{Locks: locks, Store: objects, Sender: ses, Clock: c.Clock, Log: log}
-	var reserveDeps reservesends.Deps
+	reserveDeps := reservesends.Deps{Log: log}
 	if r.pacer, err = r.newPacer(); err != nil {
 		return nil, err
 	} else if r.pacer != nil {
 		sendDeps.Pacer, reserveDeps.Pacer = r.pacer, r.pacer
 	}
-	reserveDeps.Log = log
 	reserve, err := reservesends.New(reserveDeps)
 	if err != nil {
 		return nil, err
